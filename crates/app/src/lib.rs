@@ -1,0 +1,2 @@
+//! glassbox-app: the purchase-prediction case study — CSV → schema → features, the
+//! training pipeline, the `glassbox` command line, reports and plots.

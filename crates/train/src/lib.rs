@@ -1,0 +1,2 @@
+//! glassbox-train: losses, optimizers, schedules, batching, the trainer, metrics and
+//! checkpoints. Every formula cites its equation in `notes/`.
