@@ -128,6 +128,13 @@ fn ratio(num: usize, den: usize) -> f64 {
     }
 }
 
+/// The hand-checkable example of notes/metrics.md §Worked example, shared by the unit tests.
+#[cfg(test)]
+mod worked_example {
+    pub const LABELS: [bool; 6] = [true, false, true, true, false, false];
+    pub const SCORES: [f64; 6] = [0.9, 0.8, 0.7, 0.4, 0.4, 0.1];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

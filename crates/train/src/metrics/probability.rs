@@ -121,9 +121,7 @@ pub fn calibration_table(
 mod tests {
     use super::*;
 
-    // The hand-checkable example of notes/metrics.md §Worked example.
-    const LABELS: [bool; 6] = [true, false, true, true, false, false];
-    const SCORES: [f64; 6] = [0.9, 0.8, 0.7, 0.4, 0.4, 0.1];
+    use crate::metrics::worked_example::{LABELS, SCORES};
 
     #[test]
     fn worked_example_log_loss_and_brier() {

@@ -309,9 +309,7 @@ pub fn best_threshold(
 mod tests {
     use super::*;
 
-    // The hand-checkable example of notes/metrics.md §Worked example.
-    const LABELS: [bool; 6] = [true, false, true, true, false, false];
-    const SCORES: [f64; 6] = [0.9, 0.8, 0.7, 0.4, 0.4, 0.1];
+    use crate::metrics::worked_example::{LABELS, SCORES};
     const THIRD: f64 = 1.0 / 3.0;
     const TWO_THIRDS: f64 = 2.0 / 3.0;
 

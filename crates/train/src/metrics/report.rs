@@ -84,8 +84,7 @@ impl MetricsReport {
 mod tests {
     use super::*;
 
-    const LABELS: [bool; 6] = [true, false, true, true, false, false];
-    const SCORES: [f64; 6] = [0.9, 0.8, 0.7, 0.4, 0.4, 0.1];
+    use crate::metrics::worked_example::{LABELS, SCORES};
 
     #[test]
     fn worked_example_report() {
