@@ -392,7 +392,7 @@ mod tests {
             (0.4, 0.75)
         );
         // J = 1/3, 0, 1/3, 1/3, 0: a three-way tie, the highest threshold (0.9) wins.
-        // In floats 2/3 − 1/3 and 1 − 2/3 are not all equal to 1/3; the exact comparison is.
+        // In floats 1 − 2/3 = 0.33333333333333337 > 1/3: a float argmax would return 0.4.
         let (t, j) = best_threshold(&LABELS, &SCORES, Criterion::YoudenJ).unwrap();
         assert_eq!(t, 0.9);
         assert_eq!(j, THIRD);
