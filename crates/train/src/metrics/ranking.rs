@@ -467,3 +467,85 @@ mod tests {
         assert_eq!(threshold_counts(&[], &[]), Err(MetricsError::Empty));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::metrics::confusion_matrix;
+
+    /// Up to 40 samples with scores on a coarse grid (many ties, some signed zeros) and both
+    /// classes present.
+    fn samples() -> impl Strategy<Value = (Vec<bool>, Vec<f64>)> {
+        prop::collection::vec((any::<bool>(), -4i32..=4, any::<bool>()), 2..40)
+            .prop_map(|v| {
+                let labels = v.iter().map(|&(y, _, _)| y).collect();
+                // k/4, with 0 written as −0.0 half of the time
+                let scores = v
+                    .iter()
+                    .map(|&(_, k, neg)| if k == 0 && neg { -0.0 } else { k as f64 / 4.0 })
+                    .collect();
+                (labels, scores)
+            })
+            .prop_filter("both classes", |(y, _): &(Vec<bool>, Vec<f64>)| {
+                y.iter().any(|&b| b) && y.iter().any(|&b| !b)
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// (M10) = (M11): the trapezoid over the tie-collapsed curve is the pair count.
+        #[test]
+        fn trapezoid_auc_equals_pair_count((labels, scores) in samples()) {
+            let fast = roc_auc(&labels, &scores).unwrap();
+            let naive = roc_auc_pairwise(&labels, &scores).unwrap();
+            prop_assert!((fast - naive).abs() < 1e-12, "{fast} vs {naive}");
+        }
+
+        /// Dropping collinear points changes neither the end points nor the area.
+        #[test]
+        fn drop_intermediate_keeps_the_area((labels, scores) in samples()) {
+            let area = |r: &RocCurve| {
+                (1..r.fpr.len())
+                    .map(|k| (r.fpr[k] - r.fpr[k - 1]) * (r.tpr[k] + r.tpr[k - 1]) / 2.0)
+                    .sum::<f64>()
+            };
+            let (full, thin) = (
+                roc_curve(&labels, &scores, false).unwrap(),
+                roc_curve(&labels, &scores, true).unwrap(),
+            );
+            prop_assert!(thin.fpr.len() <= full.fpr.len());
+            prop_assert_eq!(thin.fpr.last(), Some(&1.0));
+            prop_assert_eq!(thin.tpr.last(), Some(&1.0));
+            prop_assert!((area(&full) - area(&thin)).abs() < 1e-12);
+        }
+
+        /// Reversing the input order (which reorders every tie) changes nothing, bit for bit.
+        #[test]
+        fn results_do_not_depend_on_input_order((labels, scores) in samples()) {
+            let (rl, rs): (Vec<bool>, Vec<f64>) =
+                labels.iter().rev().zip(scores.iter().rev()).map(|(&y, &s)| (y, s)).unzip();
+            prop_assert_eq!(threshold_counts(&labels, &scores), threshold_counts(&rl, &rs));
+            prop_assert_eq!(roc_auc(&labels, &scores), roc_auc(&rl, &rs));
+            prop_assert_eq!(average_precision(&labels, &scores), average_precision(&rl, &rs));
+        }
+
+        /// The chosen threshold reproduces its value through the confusion matrix, and no
+        /// candidate does strictly better.
+        #[test]
+        fn best_threshold_is_reproducible_and_maximal((labels, scores) in samples()) {
+            let (t, f1) = best_threshold(&labels, &scores, Criterion::MaxF1).unwrap();
+            prop_assert_eq!(confusion_matrix(&labels, &scores, t).unwrap().f1(), f1);
+            let (tj, j) = best_threshold(&labels, &scores, Criterion::YoudenJ).unwrap();
+            let c = confusion_matrix(&labels, &scores, tj).unwrap();
+            prop_assert_eq!(c.recall() - c.fpr(), j);
+            for &s in &scores {
+                let c = confusion_matrix(&labels, &scores, s).unwrap();
+                prop_assert!(c.f1() <= f1 + 1e-15);
+                prop_assert!(c.recall() - c.fpr() <= j + 1e-15);
+            }
+        }
+    }
+}
