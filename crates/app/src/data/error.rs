@@ -47,6 +47,15 @@ impl fmt::Display for ValueProblem {
     }
 }
 
+/// ` ("name")`, or nothing for an empty name (a header cell that is not UTF-8).
+fn quoted_name(name: &str) -> String {
+    if name.is_empty() {
+        String::new()
+    } else {
+        format!(" (\"{name}\")")
+    }
+}
+
 /// Everything that can go wrong between a CSV file and a feature matrix.
 ///
 /// `file` is the path as given by the caller (or the origin name of an in-memory
@@ -82,7 +91,7 @@ pub enum DataError {
     #[error("{file}, line {line}: a quoted field opened in this record is never closed")]
     UnterminatedQuote { file: String, line: u64 },
     /// A field that is not valid UTF-8.
-    #[error("{file}, line {line}, column {column} (\"{name}\"): the field is not valid UTF-8")]
+    #[error("{file}, line {line}, column {column}{}: the field is not valid UTF-8", quoted_name(.name))]
     InvalidUtf8 {
         file: String,
         line: u64,

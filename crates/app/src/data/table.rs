@@ -14,8 +14,9 @@ use super::infer::{is_missing_token, parse_bool};
 use super::read::{CsvSource, RawTable, ReadOptions};
 use super::schema::{ColumnKind, ColumnSchema, Schema, SchemaOverrides};
 
-/// The values of one column.
-#[derive(Debug, Clone, PartialEq)]
+/// The values of one column. Equality treats a missing value as equal to a missing value
+/// (NaN to NaN in a numeric column).
+#[derive(Debug, Clone)]
 pub enum ColumnData {
     /// Finite numbers; a missing value is NaN.
     Numeric(Vec<f64>),
@@ -26,6 +27,28 @@ pub enum ColumnData {
         levels: Vec<String>,
         codes: Vec<Option<u32>>,
     },
+}
+
+impl PartialEq for ColumnData {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ColumnData::Numeric(a), ColumnData::Numeric(b)) => {
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b)
+                        .all(|(x, y)| x == y || (x.is_nan() && y.is_nan()))
+            }
+            (ColumnData::Boolean(a), ColumnData::Boolean(b)) => a == b,
+            (
+                ColumnData::Categorical { levels, codes },
+                ColumnData::Categorical {
+                    levels: l2,
+                    codes: c2,
+                },
+            ) => levels == l2 && codes == c2,
+            _ => false,
+        }
+    }
 }
 
 impl ColumnData {
