@@ -1,6 +1,6 @@
 //! Reading a cell, and inferring each column's kind from its cells (notes/data.md §2).
 //!
-//! A cell (already trimmed) is, in this order:
+//! A cell (already trimmed) is, in this order (D1):
 //! 1. **missing** if it is a missing token ([`is_missing_token`]: empty, `NA`, `NaN` in any
 //!    case) or one of the column's declared sentinels;
 //! 2. otherwise a value of the column's kind.
@@ -21,7 +21,7 @@ use super::error::{DataError, Names, Result};
 use super::read::RawTable;
 use super::schema::{ColumnKind, ColumnSchema, KindSource, Schema, SchemaOverrides};
 
-/// Whether a trimmed cell is a universal missing token: empty, `NA` or `NaN` (ASCII case
+/// (D1) Whether a trimmed cell is a universal missing token: empty, `NA` or `NaN` (ASCII case
 /// ignored). Any other spelling that Rust parses as NaN (`-nan`) is also read as missing in
 /// numeric columns.
 pub fn is_missing_token(text: &str) -> bool {

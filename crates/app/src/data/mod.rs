@@ -25,9 +25,10 @@
 //! let (x, y) = pre.transform(&table)?;
 //! assert_eq!(x.dim(), (4, 4));
 //! assert_eq!(y.to_vec(), [0.0, 1.0, 0.0, 1.0]);
-//! // The missing age is imputed with the median 45, whose standard score is
-//! // (45 − 43.25) / 7.46… ; the one-hot block of row 0 is (1, 0, 0).
-//! assert!((x[[2, 0]] - x[[1, 0]]).abs() < 1e-6);
+//! // The missing age is imputed with the training median 45 (D2): ages (31, 45, 45, 52),
+//! // μ = 43.25 (D4), σ = √58.1875 (D5), so its standard score (D7) is (45 − 43.25)/σ.
+//! assert!((x[[2, 0]] - (45.0 - 43.25) / 58.1875f32.sqrt()).abs() < 1e-6);
+//! // The one-hot block of row 0 (plan = basic) is (1, 0, 0) (D10).
 //! assert_eq!(x.row(0).iter().skip(1).copied().collect::<Vec<_>>(), [1.0, 0.0, 0.0]);
 //! # Ok::<(), DataError>(())
 //! ```

@@ -181,7 +181,8 @@ impl Column {
         }
     }
 
-    /// Parses cells of a column with the schema entry `spec`.
+    /// Parses cells of a column with the schema entry `spec`: missing per (D1), else a value
+    /// of the column's kind or a [`DataError::BadValue`] naming the cell.
     fn parse(
         file: &str,
         spec: &ColumnSchema,
