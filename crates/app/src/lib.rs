@@ -1,2 +1,4 @@
 //! glassbox-app: the purchase-prediction case study — CSV → schema → features, the
 //! training pipeline, the `glassbox` command line, reports and plots.
+
+pub mod data;

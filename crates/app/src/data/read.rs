@@ -1,0 +1,641 @@
+//! CSV text → records of trimmed UTF-8 fields, with exact line numbers.
+//!
+//! The reader is written out here rather than delegated to the `csv` crate because the
+//! error messages need the line on which each record *starts*, and `csv`'s record
+//! positions are taken before blank lines are skipped and before a CRLF's `\n` is consumed
+//! (notes/data.md §1 shows the probe). Its quoting rules are those of the `csv` crate with
+//! default settings (RFC 4180 with doubled quotes); a property test in this module checks
+//! that both read the same fields from text written by `csv::Writer`.
+//!
+//! Rules (notes/data.md §1):
+//! - A UTF-8 byte-order mark at the start of the file is skipped.
+//! - Lines end with LF or CRLF; a final line without a newline is read like any other. A lone
+//!   CR is data.
+//! - Blank lines (nothing but the line ending) are skipped, but still counted for line
+//!   numbers.
+//! - A field that starts with `"` is quoted: it may hold delimiters, CR and LF, and `""`
+//!   stands for one `"`. After the closing quote, bytes up to the next delimiter are kept
+//!   as they are. In an unquoted field a `"` is an ordinary character.
+//! - Every field and header name is trimmed of surrounding whitespace, quoted or not.
+//! - The delimiter is given, or detected from the first non-blank line by
+//!   [`detect_delimiter`].
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use super::error::{DataError, Result};
+
+/// How to read a CSV file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// The field delimiter (one ASCII byte, not `"`, CR or LF). `None` detects it from
+    /// the header line with [`detect_delimiter`].
+    pub delimiter: Option<u8>,
+}
+
+impl ReadOptions {
+    /// Options with an explicit delimiter.
+    pub fn with_delimiter(delimiter: u8) -> Self {
+        Self {
+            delimiter: Some(delimiter),
+        }
+    }
+}
+
+/// The delimiters [`detect_delimiter`] chooses from, in order of preference on a tie.
+pub const CANDIDATE_DELIMITERS: [u8; 3] = [b',', b';', b'\t'];
+
+/// Detects the delimiter from the header line.
+///
+/// Rule: count each of `,` `;` and TAB outside double-quoted stretches of `line`; the most
+/// frequent wins; ties go to the earlier of comma, semicolon, tab; a line with none of them
+/// (a one-column file) is read with a comma. Only the header is consulted, because the
+/// header is the one line guaranteed to hold no data (a decimal comma in a
+/// semicolon-separated file cannot fool it).
+pub fn detect_delimiter(line: &[u8]) -> u8 {
+    let mut counts = [0usize; CANDIDATE_DELIMITERS.len()];
+    let mut in_quotes = false;
+    for &b in line {
+        if b == b'"' {
+            in_quotes = !in_quotes;
+        } else if !in_quotes && let Some(k) = CANDIDATE_DELIMITERS.iter().position(|&d| d == b) {
+            counts[k] += 1;
+        }
+    }
+    let mut best = 0;
+    for k in 1..counts.len() {
+        if counts[k] > counts[best] {
+            best = k;
+        }
+    }
+    CANDIDATE_DELIMITERS[best]
+}
+
+fn check_delimiter(d: u8) -> Result<u8> {
+    if d.is_ascii() && d != b'"' && d != b'\r' && d != b'\n' {
+        Ok(d)
+    } else {
+        Err(DataError::BadDelimiter {
+            delimiter: char::from(d),
+        })
+    }
+}
+
+/// One record as parsed: raw field bytes and the line it starts on.
+#[derive(Debug)]
+struct Record {
+    line: u64,
+    fields: Vec<Vec<u8>>,
+}
+
+/// Where the field parser is inside the current field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Nothing of the field read yet.
+    FieldStart,
+    /// Inside an unquoted field.
+    Unquoted,
+    /// Inside a quoted field.
+    Quoted,
+    /// Just read a `"` inside a quoted field: `"` next means a literal quote, anything
+    /// else means the quote closed the field.
+    QuoteInQuoted,
+    /// After the closing quote: bytes are kept as they are up to the delimiter.
+    AfterQuoted,
+}
+
+/// Splits one record (one or more physical lines) into fields.
+struct FieldParser {
+    delimiter: u8,
+    state: State,
+    field: Vec<u8>,
+    fields: Vec<Vec<u8>>,
+}
+
+impl FieldParser {
+    fn new(delimiter: u8) -> Self {
+        Self {
+            delimiter,
+            state: State::FieldStart,
+            field: Vec::new(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// Feeds one physical line (with its LF or CRLF, if any). Returns `true` when the
+    /// record ends with this line, `false` when a quoted field continues on the next.
+    fn feed(&mut self, line: &[u8]) -> bool {
+        let n = line.len();
+        let mut i = 0;
+        while i < n {
+            let b = line[i];
+            // The line ending: LF, or CR immediately followed by a final LF.
+            let is_end = b == b'\n' || (b == b'\r' && i + 2 == n && line[n - 1] == b'\n');
+            match self.state {
+                State::Quoted => {
+                    if b == b'"' {
+                        self.state = State::QuoteInQuoted;
+                    } else {
+                        self.field.push(b);
+                    }
+                }
+                State::QuoteInQuoted if b == b'"' => {
+                    self.field.push(b'"');
+                    self.state = State::Quoted;
+                }
+                _ if is_end => {
+                    self.end_field();
+                    return true;
+                }
+                _ if b == self.delimiter => self.end_field(),
+                State::FieldStart if b == b'"' => self.state = State::Quoted,
+                State::FieldStart | State::Unquoted => {
+                    self.field.push(b);
+                    self.state = State::Unquoted;
+                }
+                State::QuoteInQuoted | State::AfterQuoted => {
+                    self.field.push(b);
+                    self.state = State::AfterQuoted;
+                }
+            }
+            i += 1;
+        }
+        // End of input without a line ending: the record is complete unless a quote is open.
+        if self.state == State::Quoted {
+            false
+        } else {
+            self.end_field();
+            true
+        }
+    }
+
+    fn end_field(&mut self) {
+        self.fields.push(std::mem::take(&mut self.field));
+        self.state = State::FieldStart;
+    }
+
+    fn finish(self) -> Vec<Vec<u8>> {
+        self.fields
+    }
+}
+
+/// Physical lines → records.
+struct Records {
+    input: Box<dyn BufRead + Send>,
+    delimiter: u8,
+    /// Physical lines consumed so far.
+    line: u64,
+    buf: Vec<u8>,
+    /// A line already read (the header line, read to detect the delimiter).
+    pending: bool,
+    file: String,
+}
+
+fn is_blank(line: &[u8]) -> bool {
+    matches!(line, b"\n" | b"\r\n")
+}
+
+impl Records {
+    /// Reads the next physical line into `self.buf`; `false` at end of input.
+    fn read_line(&mut self) -> Result<bool> {
+        if self.pending {
+            self.pending = false;
+            return Ok(true);
+        }
+        self.buf.clear();
+        let n = self
+            .input
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|source| DataError::Io {
+                file: self.file.clone(),
+                source,
+            })?;
+        if n == 0 {
+            return Ok(false);
+        }
+        self.line += 1;
+        Ok(true)
+    }
+
+    fn next_record(&mut self) -> Result<Option<Record>> {
+        loop {
+            if !self.read_line()? {
+                return Ok(None);
+            }
+            if !is_blank(&self.buf) {
+                break;
+            }
+        }
+        let start = self.line;
+        let mut parser = FieldParser::new(self.delimiter);
+        while !parser.feed(&self.buf) {
+            if !self.read_line()? {
+                return Err(DataError::UnterminatedQuote {
+                    file: self.file.clone(),
+                    line: start,
+                });
+            }
+        }
+        Ok(Some(Record {
+            line: start,
+            fields: parser.finish(),
+        }))
+    }
+}
+
+/// A CSV source positioned after its header: the streaming core of [`RawTable::read`] and
+/// of the chunked reader.
+pub(crate) struct CsvSource {
+    records: Records,
+    header: Vec<String>,
+    header_line: u64,
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+impl CsvSource {
+    /// Opens `path` and reads its header.
+    pub(crate) fn open(path: &Path, options: &ReadOptions) -> Result<Self> {
+        let file = path.display().to_string();
+        let handle = File::open(path).map_err(|source| DataError::Io {
+            file: file.clone(),
+            source,
+        })?;
+        Self::from_reader(BufReader::new(handle), file, options)
+    }
+
+    /// Reads the header from `input`; `file` names the source in messages.
+    pub(crate) fn from_reader(
+        input: impl BufRead + Send + 'static,
+        file: String,
+        options: &ReadOptions,
+    ) -> Result<Self> {
+        let mut records = Records {
+            input: Box::new(input),
+            delimiter: b',',
+            line: 0,
+            buf: Vec::new(),
+            pending: false,
+            file,
+        };
+        // The first non-blank line, without a leading byte-order mark.
+        loop {
+            if !records.read_line()? {
+                return Err(DataError::Empty { file: records.file });
+            }
+            if records.line == 1 && records.buf.starts_with(BOM) {
+                records.buf.drain(..BOM.len());
+            }
+            if !records.buf.is_empty() && !is_blank(&records.buf) {
+                break;
+            }
+        }
+        records.delimiter = match options.delimiter {
+            Some(d) => check_delimiter(d)?,
+            None => detect_delimiter(&records.buf),
+        };
+        records.pending = true;
+        let Some(record) = records.next_record()? else {
+            return Err(DataError::Empty { file: records.file });
+        };
+        let header_line = record.line;
+        let mut header = Vec::with_capacity(record.fields.len());
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (j, bytes) in record.fields.into_iter().enumerate() {
+            let name = String::from_utf8(bytes)
+                .map_err(|_| DataError::InvalidUtf8 {
+                    file: records.file.clone(),
+                    line: header_line,
+                    column: j + 1,
+                    name: String::new(),
+                })?
+                .trim()
+                .to_string();
+            if name.is_empty() {
+                return Err(DataError::EmptyHeaderName {
+                    file: records.file.clone(),
+                    line: header_line,
+                    column: j + 1,
+                });
+            }
+            if let Some(&first) = seen.get(&name) {
+                return Err(DataError::DuplicateHeader {
+                    file: records.file.clone(),
+                    line: header_line,
+                    name,
+                    first,
+                    second: j + 1,
+                });
+            }
+            seen.insert(name.clone(), j + 1);
+            header.push(name);
+        }
+        Ok(Self {
+            records,
+            header,
+            header_line,
+        })
+    }
+
+    pub(crate) fn file(&self) -> &str {
+        &self.records.file
+    }
+
+    pub(crate) fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    pub(crate) fn delimiter(&self) -> u8 {
+        self.records.delimiter
+    }
+
+    /// The next data row as trimmed strings, with its line; `None` at the end.
+    pub(crate) fn next_row(&mut self) -> Result<Option<(u64, Vec<String>)>> {
+        let Some(record) = self.records.next_record()? else {
+            return Ok(None);
+        };
+        if record.fields.len() != self.header.len() {
+            return Err(DataError::Ragged {
+                file: self.records.file.clone(),
+                line: record.line,
+                expected: self.header.len(),
+                found: record.fields.len(),
+            });
+        }
+        let mut row = Vec::with_capacity(record.fields.len());
+        for (j, bytes) in record.fields.into_iter().enumerate() {
+            let text = String::from_utf8(bytes).map_err(|_| DataError::InvalidUtf8 {
+                file: self.records.file.clone(),
+                line: record.line,
+                column: j + 1,
+                name: self.header[j].clone(),
+            })?;
+            let trimmed = text.trim();
+            row.push(if trimmed.len() == text.len() {
+                text
+            } else {
+                trimmed.to_string()
+            });
+        }
+        Ok(Some((record.line, row)))
+    }
+
+    /// Reads up to `max_rows` rows (all rows if `None`) into a [`RawTable`]; `None` when no
+    /// row is left.
+    pub(crate) fn read_rows(&mut self, max_rows: Option<usize>) -> Result<Option<RawTable>> {
+        let width = self.header.len();
+        let mut columns: Vec<Vec<String>> = vec![Vec::new(); width];
+        let mut lines = Vec::new();
+        while max_rows.is_none_or(|m| lines.len() < m) {
+            let Some((line, row)) = self.next_row()? else {
+                break;
+            };
+            for (column, cell) in columns.iter_mut().zip(row) {
+                column.push(cell);
+            }
+            lines.push(line);
+        }
+        if lines.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(RawTable {
+            file: self.records.file.clone(),
+            delimiter: self.records.delimiter,
+            header: self.header.clone(),
+            header_line: self.header_line,
+            columns,
+            lines,
+        }))
+    }
+}
+
+/// A CSV file as text: header names and trimmed cells, column by column, with the line of
+/// every row. The input to [`Schema::infer`](super::Schema::infer) and
+/// [`Table::from_raw`](super::Table::from_raw).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawTable {
+    file: String,
+    delimiter: u8,
+    header: Vec<String>,
+    header_line: u64,
+    /// `columns[j][i]` is row `i` of column `j`.
+    columns: Vec<Vec<String>>,
+    /// `lines[i]` is the 1-based line on which row `i` starts.
+    lines: Vec<u64>,
+}
+
+impl RawTable {
+    /// Reads a whole CSV file.
+    ///
+    /// Errors: [`DataError::Io`] (missing file…), [`DataError::Empty`],
+    /// [`DataError::NoDataRows`], [`DataError::Ragged`], [`DataError::UnterminatedQuote`],
+    /// [`DataError::InvalidUtf8`], [`DataError::EmptyHeaderName`],
+    /// [`DataError::DuplicateHeader`], [`DataError::BadDelimiter`].
+    pub fn read(path: impl AsRef<Path>, options: &ReadOptions) -> Result<RawTable> {
+        let mut source = CsvSource::open(path.as_ref(), options)?;
+        Self::read_all(&mut source)
+    }
+
+    /// Reads CSV text from any reader; `name` stands for the file in messages.
+    pub fn from_reader(
+        input: impl Read + Send + 'static,
+        name: &str,
+        options: &ReadOptions,
+    ) -> Result<RawTable> {
+        let mut source = CsvSource::from_reader(BufReader::new(input), name.to_string(), options)?;
+        Self::read_all(&mut source)
+    }
+
+    fn read_all(source: &mut CsvSource) -> Result<RawTable> {
+        source
+            .read_rows(None)?
+            .ok_or_else(|| DataError::NoDataRows {
+                file: source.file().to_string(),
+            })
+    }
+
+    /// The file name used in messages.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// The delimiter used (given or detected).
+    pub fn delimiter(&self) -> u8 {
+        self.delimiter
+    }
+
+    /// The header names, trimmed, in file order.
+    pub fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    /// The line of the header (1 unless blank lines precede it).
+    pub fn header_line(&self) -> u64 {
+        self.header_line
+    }
+
+    /// Number of data rows.
+    pub fn n_rows(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// The cells of column `j` (0-based, file order).
+    ///
+    /// **Panics** if `j >= self.header().len()`.
+    pub fn column(&self, j: usize) -> &[String] {
+        &self.columns[j]
+    }
+
+    /// The 1-based line on which each row starts.
+    pub fn lines(&self) -> &[u64] {
+        &self.lines
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(text: &str, delimiter: u8) -> Vec<(u64, Vec<String>)> {
+        let mut source = CsvSource::from_reader(
+            std::io::Cursor::new(text.as_bytes().to_vec()),
+            "mem.csv".into(),
+            &ReadOptions::with_delimiter(delimiter),
+        )
+        .unwrap();
+        let mut out = vec![(source.header_line, source.header().to_vec())];
+        while let Some(row) = source.next_row().unwrap() {
+            out.push(row);
+        }
+        out
+    }
+
+    #[test]
+    fn detection_counts_outside_quotes_and_breaks_ties_in_order() {
+        assert_eq!(detect_delimiter(b"a;b;c\n"), b';');
+        assert_eq!(detect_delimiter(b"a\tb\tc\r\n"), b'\t');
+        assert_eq!(detect_delimiter(b"\"x,y,z\";b;c\n"), b';');
+        assert_eq!(detect_delimiter(b"a,b;c\n"), b',');
+        assert_eq!(detect_delimiter(b"a;b\tc\n"), b';');
+        assert_eq!(detect_delimiter(b"only\n"), b',');
+    }
+
+    #[test]
+    fn line_numbers_count_blank_lines_crlf_and_multiline_fields() {
+        let rows = fields("a,b\r\n1,2\r\n\r\n\"x\r\ny\",3\r\n\n4,5", b',');
+        assert_eq!(
+            rows,
+            vec![
+                (1, vec!["a".into(), "b".into()]),
+                (2, vec!["1".into(), "2".into()]),
+                (4, vec!["x\r\ny".into(), "3".into()]),
+                (7, vec!["4".into(), "5".into()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn quotes_follow_the_csv_crate() {
+        // `""` inside quotes is one quote; bytes after a closing quote are kept; a quote
+        // inside an unquoted field is an ordinary character.
+        let rows = fields("h1;h2;h3\n\"a\"\"b\";\"c\"d;e\"f\n", b';');
+        assert_eq!(rows[1].1, vec!["a\"b", "cd", "e\"f"]);
+    }
+
+    proptest::proptest! {
+        /// Text written by `csv::Writer` reads back as the same fields, for every delimiter
+        /// and line ending, and the `csv` reader agrees field for field.
+        #[test]
+        fn csv_writer_round_trip(
+            rows in proptest::collection::vec(
+                proptest::collection::vec("[a-cé ,;\t\"\r\n1.]{0,6}", 3), 1..6),
+            delim in proptest::sample::select(vec![b',', b';', b'\t']),
+            crlf in proptest::bool::ANY,
+            style in proptest::sample::select(vec![
+                csv::QuoteStyle::Always, csv::QuoteStyle::Necessary, csv::QuoteStyle::NonNumeric]),
+        ) {
+            let mut writer = csv::WriterBuilder::new()
+                .delimiter(delim)
+                .terminator(if crlf { csv::Terminator::CRLF } else { csv::Terminator::Any(b'\n') })
+                .quote_style(style)
+                .from_writer(Vec::new());
+            writer.write_record(["h1", "h2", "h3"]).unwrap();
+            for row in &rows {
+                writer.write_record(row).unwrap();
+            }
+            let bytes = writer.into_inner().unwrap();
+            let text = String::from_utf8(bytes.clone()).unwrap();
+            let ours = fields(&text, delim);
+            let mut theirs = csv::ReaderBuilder::new()
+                .delimiter(delim)
+                .has_headers(false)
+                .from_reader(bytes.as_slice());
+            let theirs: Vec<Vec<String>> = theirs
+                .records()
+                .map(|r| r.unwrap().iter().map(|f| f.trim().to_string()).collect())
+                .collect();
+            proptest::prop_assert_eq!(ours.len(), rows.len() + 1);
+            for (i, row) in rows.iter().enumerate() {
+                let want: Vec<String> = row.iter().map(|f| f.trim().to_string()).collect();
+                proptest::prop_assert_eq!(&ours[i + 1].1, &want);
+                proptest::prop_assert_eq!(&theirs[i + 1], &want);
+            }
+        }
+        /// On any text made of letters, delimiters, quotes, LF and CRLF, our records are
+        /// the `csv` crate's records (blank lines skipped, quotes handled alike), and each
+        /// starts on the line where its first byte is.
+        #[test]
+        fn records_match_the_csv_crate(
+            tokens in proptest::collection::vec(
+                proptest::sample::select(vec!["a", "b", "é", ",", "\"", "\n", "\r\n", " "]),
+                0..40),
+        ) {
+            let text: String = tokens.concat();
+            let mut records = Records {
+                input: Box::new(std::io::Cursor::new(text.clone().into_bytes())),
+                delimiter: b',',
+                line: 0,
+                buf: Vec::new(),
+                pending: false,
+                file: "mem.csv".into(),
+            };
+            let mut ours = Vec::new();
+            loop {
+                match records.next_record() {
+                    Ok(Some(r)) => ours.push(r),
+                    Ok(None) => break,
+                    // The csv crate closes a quote left open at the end of input; we refuse it.
+                    Err(DataError::UnterminatedQuote { .. }) => return Ok(()),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            // The csv crate's records, and where each starts: its end offsets are exact,
+            // and a record starts at the first byte after the previous end that is not
+            // CR or LF (blank lines and terminators are made of nothing else).
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(text.as_bytes());
+            let mut theirs: Vec<Vec<Vec<u8>>> = Vec::new();
+            let mut starts = Vec::new();
+            let mut end = 0usize;
+            let mut record = csv::ByteRecord::new();
+            while reader.read_byte_record(&mut record).unwrap() {
+                let start = end
+                    + text.as_bytes()[end..]
+                        .iter()
+                        .take_while(|&&b| b == b'\r' || b == b'\n')
+                        .count();
+                starts.push(1 + text.as_bytes()[..start].iter().filter(|&&b| b == b'\n').count() as u64);
+                theirs.push(record.iter().map(<[u8]>::to_vec).collect());
+                end = reader.position().byte() as usize;
+            }
+            let fields: Vec<Vec<Vec<u8>>> = ours.iter().map(|r| r.fields.clone()).collect();
+            proptest::prop_assert_eq!(&fields, &theirs);
+            let lines: Vec<u64> = ours.iter().map(|r| r.line).collect();
+            proptest::prop_assert_eq!(lines, starts);
+        }
+    }
+}

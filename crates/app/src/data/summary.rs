@@ -1,0 +1,101 @@
+//! The data section of a run report.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::Result;
+use super::features::Preprocessor;
+use super::schema::{ColumnKind, KindSource};
+use super::table::{ColumnData, DuplicateStats, MissingCount, Table};
+use super::target::ClassBalance;
+
+/// One column in a [`DataSummary`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnSummary {
+    pub name: String,
+    pub kind: ColumnKind,
+    /// Inferred from the data or declared by the schema.
+    pub kind_source: KindSource,
+    /// Missing cells (all of them, and those that matched a declared sentinel).
+    pub missing: MissingCount,
+    /// Distinct non-missing levels in this table (categorical columns only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub levels: Option<usize>,
+    pub log1p: bool,
+    /// Whether this is the target column.
+    pub target: bool,
+}
+
+/// What a data file held: rows, columns and their kinds, missing values, exact
+/// duplicates, class balance and categories unseen in training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSummary {
+    pub file: String,
+    pub rows: usize,
+    /// The kept columns, in schema order.
+    pub columns: Vec<ColumnSummary>,
+    /// File columns that the schema did not name (not read).
+    pub ignored_columns: Vec<String>,
+    pub duplicates: DuplicateStats,
+    /// Present when a preprocessor is given and the table holds its target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class_balance: Option<ClassBalance>,
+    /// Categorical column → cells with a level unseen in training (empty without a
+    /// preprocessor).
+    pub unknown_categories: BTreeMap<String, usize>,
+}
+
+impl DataSummary {
+    /// Summarises `table`; with a fitted `preprocessor`, adds the class balance (if the
+    /// target column is present) and unknown-category counts.
+    ///
+    /// Errors: with a preprocessor, those of [`Preprocessor::encode`] (an unknown label…).
+    pub fn new(table: &Table, preprocessor: Option<&Preprocessor>) -> Result<DataSummary> {
+        let target = preprocessor.map(|p| p.target().column.as_str());
+        let columns = table
+            .columns()
+            .iter()
+            .map(|c| ColumnSummary {
+                name: c.name().to_string(),
+                kind: c.kind(),
+                kind_source: c.schema().source,
+                missing: c.missing(),
+                levels: match c.data() {
+                    ColumnData::Categorical { levels, codes } => {
+                        let mut used = vec![false; levels.len()];
+                        for code in codes.iter().flatten() {
+                            used[*code as usize] = true;
+                        }
+                        Some(used.iter().filter(|&&u| u).count())
+                    }
+                    _ => None,
+                },
+                log1p: c.schema().log1p,
+                target: Some(c.name()) == target,
+            })
+            .collect();
+        let (class_balance, unknown_categories) = match preprocessor {
+            Some(p) => {
+                let has_target = table.column(&p.target().column).is_some();
+                let encoded = p.encode(table, false)?;
+                let balance = if has_target {
+                    Some(p.target().class_balance(table)?)
+                } else {
+                    None
+                };
+                (balance, encoded.unknown)
+            }
+            None => (None, BTreeMap::new()),
+        };
+        Ok(DataSummary {
+            file: table.file().to_string(),
+            rows: table.n_rows(),
+            columns,
+            ignored_columns: table.ignored_columns().to_vec(),
+            duplicates: table.duplicates(),
+            class_balance,
+            unknown_categories,
+        })
+    }
+}
