@@ -1,2 +1,5 @@
 //! glassbox-app: the purchase-prediction case study — CSV → schema → features, the
 //! training pipeline, the `glassbox` command line, reports and plots.
+
+pub mod exit;
+pub mod output;
