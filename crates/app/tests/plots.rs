@@ -570,3 +570,77 @@ fn the_same_input_gives_byte_identical_files() {
     let c = roc_curve(out.stem("c"), "ROC", &fpr, &[0.0, 0.2, 0.5, 1.0], 0.6).unwrap();
     assert_ne!(fs::read(&a.png).unwrap(), fs::read(&c.png).unwrap());
 }
+
+/// Huge spans (plotters hangs on an axis whose span overflows), tiny all-equal values, and
+/// odd calibration bin edges.
+#[test]
+fn extreme_magnitudes_still_draw() {
+    let out = Out::new("extreme");
+    let wide = [(0.0, -f64::MAX), (1.0, f64::MAX)];
+    let f = line_curves(out.stem("wide"), "Wide", "x", "y", &[("v", &wide)]).unwrap();
+    check(&f, &["Wide"]);
+    let tiny = [(0.0, 1e-300), (1.0, 1e-300)];
+    let f = line_curves(out.stem("tiny"), "Tiny", "x", "y", &[("v", &tiny)]).unwrap();
+    check(&f, &["Tiny"]);
+    let f = bar_chart(
+        out.stem("big"),
+        "Big",
+        "v",
+        &["a", "b"],
+        &[f64::MAX, -f64::MAX],
+        None,
+    )
+    .unwrap();
+    check(&f, &["Big"]);
+    let many: Vec<String> = (0..40).map(|i| format!("m{i}")).collect();
+    let metrics: Vec<&str> = many.iter().map(String::as_str).collect();
+    let row: Vec<f64> = (0..40)
+        .map(|i| if i % 2 == 0 { f64::MAX } else { -f64::MAX })
+        .collect();
+    let f = grouped_bars(
+        out.stem("gbig"),
+        "Grouped big",
+        "v",
+        &["g"],
+        &metrics,
+        &[row],
+    )
+    .unwrap();
+    check(&f, &["Grouped big"]);
+    let mut b = bins(&[10, 20]);
+    b[0].lower = -f64::MAX;
+    b[1].upper = f64::MAX;
+    let f = calibration(out.stem("cal"), "Odd edges", &b).unwrap();
+    check(&f, &["Odd edges"]);
+}
+
+/// Values far outside [0, 1] on the probability plots run off the plot instead of
+/// overflowing plotters' pixel arithmetic.
+#[test]
+fn wild_probabilities_do_not_panic() {
+    let out = Out::new("wild");
+    let f = roc_curve(
+        out.stem("roc"),
+        "Wild ROC",
+        &[0.0, 1e12, 1.0],
+        &[0.0, -1e15, 1.0],
+        0.5,
+    )
+    .unwrap();
+    check(&f, &["Wild ROC"]);
+    let f = pr_curve(
+        out.stem("pr"),
+        "Wild PR",
+        &[0.0, 1.0],
+        &[1.0, f64::MAX],
+        0.5,
+        1e200,
+    )
+    .unwrap();
+    check(&f, &["Wild PR"]);
+    let mut b = bins(&[10, 20]);
+    b[0].fraction_positive = -1e300;
+    b[1].mean_predicted = 1e300;
+    let f = calibration(out.stem("cal"), "Wild calibration", &b).unwrap();
+    check(&f, &["Wild calibration"]);
+}

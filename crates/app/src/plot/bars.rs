@@ -280,7 +280,7 @@ impl Figure for GroupedBars<'_> {
         let mut yr = value_range(all);
         if m_count > 0 {
             // Headroom for the legend in the upper right.
-            yr.end += 0.06 * (m_count as f64 + 1.0) * (yr.end - yr.start);
+            yr.end += 0.06 * (m_count.min(8) as f64 + 1.0) * (yr.end - yr.start);
         }
         let x_fmt = |v: &f64| category_label(&self.groups, *v);
         let y_fmt = tick_format(&yr);
@@ -336,7 +336,8 @@ impl Figure for GroupedBars<'_> {
 /// recall, false-positive rate, selection rate), for fairness comparisons, writing
 /// `<stem>.svg` and `<stem>.png`.
 ///
-/// `values[g][m]` is metric `m` for group `g`. Non-finite values draw no bar (noted). The
+/// `values[g][m]` is metric `m` for group `g`. Non-finite values draw no bar (noted). Colours
+/// repeat after 7 metrics. The
 /// figure widens beyond 800 px when the groups need it. A `values` shape different from
 /// `groups.len() × metrics.len()` is an error.
 pub fn grouped_bars<V: AsRef<[f64]>>(

@@ -10,8 +10,8 @@ use plotters::prelude::*;
 
 use super::{
     FONT, Figure, GREY, PlotFiles, Runs, bad_input, colour, draw_legend, draw_no_data,
-    finite_bounds, finite_runs, fmt3, house_mesh, padded, quiet_corner, render, tick_format,
-    titled,
+    finite_bounds, finite_runs, fmt3, house_mesh, keep_near, padded, quiet_corner, render,
+    tick_format, titled,
 };
 use crate::output::OutputError;
 
@@ -172,6 +172,14 @@ pub fn line_curves(
     render(stem.as_ref(), &fig, notes)
 }
 
+/// Runs with coordinates pulled near the unit square (see [`keep_near`]).
+fn near_unit(runs: Runs) -> Runs {
+    let near = |(x, y): (f64, f64)| (keep_near(&UNIT, x), keep_near(&UNIT, y));
+    runs.into_iter()
+        .map(|run| run.into_iter().map(near).collect())
+        .collect()
+}
+
 /// The `(x, y)` pairs of two equal-length slices, or an error naming the plot.
 fn paired(
     stem: &Path,
@@ -246,6 +254,7 @@ pub fn roc_curve(
     let stem = stem.as_ref();
     let points = paired(stem, ("fpr", fpr), ("tpr", tpr))?;
     let (runs, skipped) = finite_runs(points);
+    let runs = near_unit(runs);
     let mut notes = Vec::new();
     skipped_note(&mut notes, skipped, "the ROC curve");
     let fig = UnitCurve {
@@ -279,12 +288,13 @@ pub fn pr_curve(
     let stem = stem.as_ref();
     let points = paired(stem, ("recall", recall), ("precision", precision))?;
     let (runs, skipped) = finite_runs(points);
+    let runs = near_unit(runs);
     let mut notes = Vec::new();
     skipped_note(&mut notes, skipped, "the precision-recall curve");
     let reference = if base_rate.is_finite() {
         Some(Reference {
-            from: (0.0, base_rate),
-            to: (1.0, base_rate),
+            from: (0.0, keep_near(&UNIT, base_rate)),
+            to: (1.0, keep_near(&UNIT, base_rate)),
             name: format!("no skill (positive rate = {})", fmt3(base_rate)),
         })
     } else {
@@ -332,34 +342,45 @@ impl Figure for Calibration<'_> {
         let (_, h) = area.dim_in_pixel();
         let (upper, lower) = area.split_vertically(h * 68 / 100);
 
+        // [0, 1], widened to odd bin edges but at most to [-1, 2].
         let x0 = finite_bounds(self.bars.iter().map(|b| b.0)).map_or(0.0, |(lo, _)| lo.min(0.0));
         let x1 = finite_bounds(self.bars.iter().map(|b| b.1)).map_or(1.0, |(_, hi)| hi.max(1.0));
+        let (x0, x1) = (x0.max(-1.0), x1.min(2.0));
         let xr = (x0 - 0.02)..(x1 + 0.02);
+        let points: Vec<(f64, f64)> = self
+            .points
+            .iter()
+            .map(|&(x, y)| (keep_near(&xr, x), keep_near(&UNIT, y)))
+            .collect();
+        let bars: Vec<(f64, f64, u64)> = self
+            .bars
+            .iter()
+            .map(|&(lo, hi, n)| (keep_near(&xr, lo), keep_near(&xr, hi), n))
+            .collect();
 
         let diagonal = [(0.0, 0.0), (1.0, 1.0)];
-        let corner = quiet_corner(&[&self.points, &diagonal], &xr, &UNIT);
+        let corner = quiet_corner(&[&points, &diagonal], &xr, &UNIT);
         let mut chart = xy_chart(&upper, "", "", "fraction positive", xr.clone(), UNIT)?;
         draw_reference(&mut chart, diagonal[0], diagonal[1], "perfectly calibrated")?;
-        if self.points.is_empty() {
+        if points.is_empty() {
             draw_no_data(&chart.plotting_area().strip_coord_spec())?;
         }
         let style = colour(0).stroke_width(2);
         chart
-            .draw_series(LineSeries::new(self.points.iter().copied(), style).point_size(4))?
+            .draw_series(LineSeries::new(points.iter().copied(), style).point_size(4))?
             .label("model")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
         draw_legend(&mut chart, corner)?;
 
-        let max_count = self.bars.iter().map(|b| b.2).max().unwrap_or(0);
+        let max_count = bars.iter().map(|b| b.2).max().unwrap_or(0);
         let yr = 0.0..(max_count.max(1) as f64 * 1.1);
         let mut counts = xy_chart(&lower, "", "mean predicted probability", "count", xr, yr)?;
         let fill = colour(0).mix(0.55).filled();
         counts.draw_series(
-            self.bars
-                .iter()
+            bars.iter()
                 .map(|&(lo, hi, n)| Rectangle::new([(lo, 0.0), (hi, n as f64)], fill)),
         )?;
-        counts.draw_series(self.bars.iter().map(|&(lo, hi, n)| {
+        counts.draw_series(bars.iter().map(|&(lo, hi, n)| {
             Rectangle::new([(lo, 0.0), (hi, n as f64)], colour(0).stroke_width(1))
         }))?;
         Ok(())

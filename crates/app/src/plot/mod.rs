@@ -200,17 +200,28 @@ fn finite_bounds(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
 
 /// An axis range around `[lo, hi]` with 5 % margins; an empty span (one point, all-equal
 /// values) is widened by 10 % of the value (±1 around zero) so the axis still has ticks.
+///
+/// Bounds are first clamped to ±1e307 so the span and its padding stay finite (plotters loops
+/// forever on an axis whose span overflows to infinity).
 fn padded(lo: f64, hi: f64) -> Range<f64> {
+    const LIMIT: f64 = 1e307;
+    let (lo, hi) = (lo.clamp(-LIMIT, LIMIT), hi.clamp(-LIMIT, LIMIT));
     let span = hi - lo;
-    if !span.is_finite() {
-        return lo..hi;
-    }
     let scale = lo.abs().max(hi.abs());
     if span <= 1e-12 * scale || span == 0.0 {
         let pad = if scale == 0.0 { 1.0 } else { 0.1 * scale };
         return (lo - pad)..(hi + pad);
     }
     (lo - 0.05 * span)..(hi + 0.05 * span)
+}
+
+/// `v` pulled to within ten spans of the axis `r`. plotters maps a coordinate to pixels with
+/// an `i32` addition that overflows (a panic in debug builds) for values millions of spans
+/// outside the axis; on axes not derived from the data (probabilities) this keeps wild input
+/// drawable — it runs off the plot instead.
+fn keep_near(r: &Range<f64>, v: f64) -> f64 {
+    let span = r.end - r.start;
+    v.clamp(r.start - 10.0 * span, r.end + 10.0 * span)
 }
 
 /// A polyline broken into the runs of consecutive finite points.
@@ -375,6 +386,17 @@ mod tests {
         assert_eq!(padded(2.0, 2.0), 1.8..2.2);
         assert_eq!(padded(-5.0, -5.0), -5.5..-4.5);
         assert_eq!(padded(0.0, 10.0), -0.5..10.5);
+        let wide = padded(-f64::MAX, f64::MAX);
+        assert!((wide.end - wide.start).is_finite());
+    }
+
+    #[test]
+    fn keep_near_clamps_only_far_values() {
+        let r = 0.0..1.0;
+        assert_eq!(keep_near(&r, 0.3), 0.3);
+        assert_eq!(keep_near(&r, -4.0), -4.0);
+        assert_eq!(keep_near(&r, 1e12), 11.0);
+        assert_eq!(keep_near(&r, -f64::MAX), -10.0);
     }
 
     #[test]
