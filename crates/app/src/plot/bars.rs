@@ -336,10 +336,9 @@ impl Figure for GroupedBars<'_> {
 /// recall, false-positive rate, selection rate), for fairness comparisons, writing
 /// `<stem>.svg` and `<stem>.png`.
 ///
-/// `values[g][m]` is metric `m` for group `g`. Non-finite values draw no bar (noted). Colours
-/// repeat after 7 metrics. The
-/// figure widens beyond 800 px when the groups need it. A `values` shape different from
-/// `groups.len() × metrics.len()` is an error.
+/// `values[g][m]` is metric `m` for group `g`. Non-finite values draw no bar (noted); colours
+/// repeat after 7 metrics. The figure widens beyond 800 px when the groups need it. A `values`
+/// shape different from `groups.len() × metrics.len()` is an error.
 pub fn grouped_bars<V: AsRef<[f64]>>(
     stem: impl AsRef<Path>,
     title: &str,
