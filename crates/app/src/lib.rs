@@ -2,3 +2,6 @@
 //! training pipeline, the `glassbox` command line, reports and plots.
 
 pub mod data;
+pub mod exit;
+pub mod output;
+pub mod plot;
