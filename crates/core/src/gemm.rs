@@ -1,26 +1,81 @@
 //! General matrix multiply, `C ← α·A·B + β·C` (notes/gemm.md, eq. G1).
 //!
 //! Three entry points with one contract:
-//! - [`gemm_naive`]: the triple-loop reference every fast path is tested against;
+//! - [`gemm_naive`]: the triple-loop reference every fast path is tested against (eq. G2);
 //! - [`gemm_serial`]: one single-threaded matrixmultiply call;
-//! - [`gemm`]: the parallel GEMM. Each rayon task owns a fixed block of rows of C and runs
-//!   a single-threaded matrixmultiply call on it; the k-sum is never split across threads,
-//!   so every element of C is computed by the same instruction sequence whatever the
-//!   thread count (bit-identical results).
+//! - [`gemm`]: the parallel GEMM. C is cut into blocks of rows (or of columns, when C is
+//!   wide) chosen from the shape alone ([`split_for`], eq. G3); each rayon task owns one
+//!   block and runs one single-threaded matrixmultiply call on it. The k-sum is never split
+//!   across threads, so every element of C is computed by the same instruction sequence
+//!   whatever the thread count (bit-identical results).
 //!
 //! Operands are ndarray views with arbitrary (even negative) strides: pass `a.t()` to use
 //! Aᵀ — transposes are strides, never copies.
+//!
+//! Shapes: A is (M, K), B is (K, N), C is (M, N).
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
 use crate::Float;
 
-/// Rows of C per parallel task. Fixed (not derived from the thread count) so the split —
-/// and therefore every result — is independent of how many threads run it.
-pub const ROW_BLOCK: usize = 64;
+/// How [`gemm`] divides C among rayon tasks (notes/gemm.md, eq. G3).
+///
+/// A pure function of the shape — see [`split_for`] — never of the thread count, so the
+/// blocks, and therefore every bit of C, are the same on 1 thread or 64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// One matrixmultiply call on the calling thread.
+    Serial,
+    /// Blocks of `block` consecutive rows of C (and of A; all of B is shared).
+    Rows {
+        /// Rows per block; the last block takes the remainder.
+        block: usize,
+    },
+    /// Blocks of `block` consecutive columns of C (and of B; all of A is shared).
+    Cols {
+        /// Columns per block; the last block takes the remainder.
+        block: usize,
+    },
+}
 
-/// Below this many multiply-adds (`m·k·n`) the parallel GEMM stays on the calling thread.
-pub const PARALLEL_MIN_FLOPS: usize = 1 << 21;
+/// Below this many multiply-adds (`m·k·n`) [`gemm`] stays on the calling thread: waking a
+/// second thread and packing the shared operand twice costs more than it saves
+/// (measured in notes/gemm.md §3).
+pub const PARALLEL_MIN_MACS: usize = 1 << 21;
+
+/// The smallest block (rows or columns of C) one task gets. A multiple of the micro-kernel
+/// tile (8×8 for f32, 8×4 for f64 with AVX2+FMA) so that blocks cut no tile that a single
+/// call would have filled, and large enough to amortise packing the shared operand again.
+pub const MIN_BLOCK: usize = 64;
+
+/// At most this many blocks: for large C the block grows (in steps of [`MIN_BLOCK`]) so that
+/// the shared operand is packed at most this many times (notes/gemm.md §3).
+pub const MAX_BLOCKS: usize = 8;
+
+/// The split [`gemm`] uses for A (M,K) · B (K,N) — a function of `(m, k, n)` only (eq. G3).
+///
+/// C is cut along its longer side (rows when `m ≥ n`, else columns) into blocks of
+/// `max(MIN_BLOCK, ⌈len / MAX_BLOCKS⌉ rounded up to a multiple of MIN_BLOCK)`; k is never
+/// cut. Products under [`PARALLEL_MIN_MACS`] multiply-adds, or whose longer side fits one
+/// block, are [`Split::Serial`].
+pub fn split_for(m: usize, k: usize, n: usize) -> Split {
+    if m.saturating_mul(k).saturating_mul(n) < PARALLEL_MIN_MACS {
+        return Split::Serial;
+    }
+    let len = m.max(n);
+    let block = len
+        .div_ceil(MAX_BLOCKS)
+        .div_ceil(MIN_BLOCK)
+        .max(1)
+        .saturating_mul(MIN_BLOCK);
+    if len <= block {
+        Split::Serial
+    } else if m >= n {
+        Split::Rows { block }
+    } else {
+        Split::Cols { block }
+    }
+}
 
 fn check_shapes<T>(
     a: &ArrayView2<T>,
@@ -42,7 +97,7 @@ fn check_shapes<T>(
     (m, k, n)
 }
 
-/// Reference triple loop: `C ← α·A·B + β·C`, summing k in increasing order in `T`.
+/// Reference triple loop: `C ← α·A·B + β·C` (eq. G2), summing k in increasing order in `T`.
 ///
 /// If `beta` is zero, C need not be initialised (its old values are not read).
 ///
@@ -114,32 +169,63 @@ pub fn gemm_serial<T: Float>(
     }
 }
 
-/// Parallel `C ← α·A·B + β·C`: rayon tasks own disjoint blocks of [`ROW_BLOCK`] rows of C.
+/// Parallel `C ← α·A·B + β·C` (eq. G1): rayon tasks own disjoint blocks of C (eq. G3).
 ///
-/// Stays on the calling thread when `m·k·n` < [`PARALLEL_MIN_FLOPS`] or C has a single
-/// block. Results are bit-identical to [`gemm_serial`] at every thread count because
-/// each row block runs the same single-threaded kernel.
+/// The blocks come from [`split_for`]`(m, k, n)`; each runs one single-threaded
+/// matrixmultiply call ([`gemm_serial`]) on its rows of A and C (or columns of B and C).
+/// The k-sum of every element is done by one call, in one order, so C is bit-identical to
+/// [`gemm_serial`]'s at every thread count. Below [`PARALLEL_MIN_MACS`] multiply-adds the
+/// whole product runs on the calling thread.
+///
+/// Allocation: the splitting itself allocates nothing (rayon::join recursion on views);
+/// each matrixmultiply call allocates its own packing buffer, so a call allocates exactly
+/// once per block — as many times as the same blocks run through [`gemm_serial`] would.
+///
+/// If `beta` is zero, C need not be initialised.
 ///
 /// # Panics
 /// If the shapes of A (M,K), B (K,N) and C (M,N) disagree.
-pub fn gemm<T: Float>(
+pub fn gemm<T: Float>(alpha: T, a: ArrayView2<T>, b: ArrayView2<T>, beta: T, c: ArrayViewMut2<T>) {
+    let (m, k, n) = check_shapes(&a, &b, &c);
+    match split_for(m, k, n) {
+        Split::Serial => gemm_serial(alpha, a, b, beta, c),
+        Split::Rows { block } => gemm_blocks(alpha, a, b, beta, c, Axis(0), block),
+        Split::Cols { block } => gemm_blocks(alpha, a, b, beta, c, Axis(1), block),
+    }
+}
+
+/// Runs `C ← α·A·B + β·C` as one [`gemm_serial`] call per block of `block` rows
+/// (`axis = 0`: A and C cut by rows) or columns (`axis = 1`: B and C cut by columns) of C.
+///
+/// Halves the range at a block boundary and recurses through `rayon::join`, so the leaves
+/// are exactly the blocks `[i·block, (i+1)·block)` whatever the thread count or the order
+/// in which threads steal them; no heap allocation (join's jobs live on the stack).
+fn gemm_blocks<T: Float>(
     alpha: T,
     a: ArrayView2<T>,
     b: ArrayView2<T>,
     beta: T,
-    mut c: ArrayViewMut2<T>,
+    c: ArrayViewMut2<T>,
+    axis: Axis,
+    block: usize,
 ) {
-    let (m, k, n) = check_shapes(&a, &b, &c);
-    if m.saturating_mul(k).saturating_mul(n) < PARALLEL_MIN_FLOPS || m <= ROW_BLOCK {
+    debug_assert!(block > 0);
+    let len = c.len_of(axis);
+    if len <= block {
         gemm_serial(alpha, a, b, beta, c);
         return;
     }
-    let a_blocks: Vec<_> = a.axis_chunks_iter(Axis(0), ROW_BLOCK).collect();
-    let c_blocks: Vec<_> = c.axis_chunks_iter_mut(Axis(0), ROW_BLOCK).collect();
-    rayon::scope(|s| {
-        for (a_blk, c_blk) in a_blocks.into_iter().zip(c_blocks) {
-            let b = b.view();
-            s.spawn(move |_| gemm_serial(alpha, a_blk, b, beta, c_blk));
-        }
-    });
+    // len > block ⇒ at least 2 blocks, so block ≤ mid < len.
+    let mid = len.div_ceil(block) / 2 * block;
+    let (c0, c1) = c.split_at(axis, mid);
+    // Rows of C are rows of A (times all of B); columns of C are columns of B (all of A times).
+    let ((a0, a1), (b0, b1)) = if axis == Axis(0) {
+        (a.split_at(Axis(0), mid), (b, b))
+    } else {
+        ((a, a), b.split_at(Axis(1), mid))
+    };
+    rayon::join(
+        || gemm_blocks(alpha, a0, b0, beta, c0, axis, block),
+        || gemm_blocks(alpha, a1, b1, beta, c1, axis, block),
+    );
 }

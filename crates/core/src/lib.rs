@@ -6,7 +6,9 @@
 pub mod float;
 pub mod gemm;
 pub mod rng;
+pub mod threads;
 
 pub use float::Float;
 pub use gemm::{gemm, gemm_naive, gemm_serial};
 pub use rng::{Rng, seeded_rng};
+pub use threads::{build_pool, enable_flush_to_zero, init_global_pool};
