@@ -532,6 +532,13 @@ mod tests {
         y
     }
 
+    fn assert_close(actual: &Array2<f64>, expected: &[f64], tol: f64) {
+        assert_eq!(actual.len(), expected.len());
+        for (a, b) in actual.iter().zip(expected) {
+            assert!((a - b).abs() < tol, "{a} vs {b}");
+        }
+    }
+
     fn bwd(act: Activation, z: &Array2<f64>, d_y: &Array2<f64>) -> Array2<f64> {
         let y = fwd(act, z);
         let mut d_z = Array2::zeros(z.dim());
@@ -554,9 +561,7 @@ mod tests {
             0.6224593312018546,
             0.9525741268224334,
         ];
-        for (a, b) in y.iter().zip(expect) {
-            assert!((a - b).abs() < 1e-16, "{a} vs {b}");
-        }
+        assert_close(&y, &expect, 1e-16);
         let d = bwd(Activation::Sigmoid, &z, &Array2::ones((1, 5)));
         let expect_d = [
             0.1049935854035065,
@@ -565,9 +570,7 @@ mod tests {
             0.2350037122015945,
             0.045176659730912,
         ];
-        for (a, b) in d.iter().zip(expect_d) {
-            assert!((a - b).abs() < 1e-16, "{a} vs {b}");
-        }
+        assert_close(&d, &expect_d, 1e-16);
     }
 
     #[test]
@@ -581,9 +584,7 @@ mod tests {
             0.46211715726000974,
             0.9950547536867305,
         ];
-        for (a, b) in y.iter().zip(expect) {
-            assert!((a - b).abs() < 1e-15, "{a} vs {b}");
-        }
+        assert_close(&y, &expect, 1e-15);
         let d = bwd(Activation::Tanh, &z, &Array2::ones((1, 5)));
         let expect_d = [
             0.07065082485316443,
@@ -592,9 +593,7 @@ mod tests {
             0.7864477329659274,
             0.009866037165440166,
         ];
-        for (a, b) in d.iter().zip(expect_d) {
-            assert!((a - b).abs() < 1e-15, "{a} vs {b}");
-        }
+        assert_close(&d, &expect_d, 1e-15);
     }
 
     #[test]
@@ -626,9 +625,7 @@ mod tests {
             0.07022970491594369,
             0.8555729560004709,
         ];
-        for (a, b) in y.iter().zip(expect) {
-            assert!((a - b).abs() < 1e-15, "{a} vs {b}");
-        }
+        assert_close(&y, &expect, 1e-15);
         let d_y = array![[1.0, 2.0, 3.0, 4.0, 5.0]];
         let d = bwd(Activation::Softmax, &z, &d_y);
         let expect_d = [
@@ -638,9 +635,7 @@ mod tests {
             -0.052251598671075955,
             0.21901817075298652,
         ];
-        for (a, b) in d.iter().zip(expect_d) {
-            assert!((a - b).abs() < 1e-15, "{a} vs {b}");
-        }
+        assert_close(&d, &expect_d, 1e-15);
     }
 
     /// The JVP (B13) against the naive product with the full Jacobian `diag(y) − y·yᵀ`.

@@ -116,7 +116,8 @@ pub fn dense_forward_naive<T: Float>(
 
 /// Parameter part of the backward pass, accumulated (B4, B5):
 /// `d_theta += d_zᵀ·X` (one GEMM with β = 1, `d_zᵀ` a stride view) and
-/// `d_b += Σ_n d_z[n, :]` (column sums, rows added in increasing n on the calling thread).
+/// `d_b += Σ_n d_z[n, :]` (each column summed over n in increasing order on the calling
+/// thread, then added — so two accumulations add two batch gradients, like the GEMM).
 ///
 /// Shapes: `x` (N, D), `d_z` (N, H), `d_theta` (H, D), `d_b` (H).
 ///
@@ -144,9 +145,13 @@ pub fn dense_backward_params<T: Float>(
     );
     assert_eq!(d_b.len(), h, "dense: dL/db has {}, expected {h}", d_b.len());
     gemm(T::one(), d_z.t(), x, T::one(), d_theta);
-    for row in d_z.rows() {
-        d_b += &row;
-    }
+    Zip::from(&mut d_b).and(d_z.columns()).for_each(|d_b, col| {
+        let mut sum = T::zero();
+        for &v in col {
+            sum += v;
+        }
+        *d_b += sum;
+    });
 }
 
 /// Input part of the backward pass (B6): `d_x = d_z·Θ`, written (β = 0). `d_x` is a
@@ -248,9 +253,11 @@ pub fn dense_backward_naive<T: Float>(
             }
             d_theta[[j, k]] += acc;
         }
+        let mut acc = T::zero();
         for i in 0..n {
-            d_b[j] += d_z[[i, j]];
+            acc += d_z[[i, j]];
         }
+        d_b[j] += acc;
     }
     if let Some(mut d_x) = d_x {
         assert_eq!(d_x.dim(), (n, d), "dense: dL/dX is {:?}", d_x.dim());
@@ -555,6 +562,17 @@ mod tests {
         }
     }
 
+    fn assert_close<'a>(
+        actual: impl ExactSizeIterator<Item = &'a f64>,
+        expected: &[f64],
+        tol: f64,
+    ) {
+        assert_eq!(actual.len(), expected.len());
+        for (a, b) in actual.zip(expected) {
+            assert!((a - b).abs() < tol, "{a} vs {b}");
+        }
+    }
+
     // PyTorch (f64):
     //   lin = nn.Linear(3, 2); lin.weight = [[0.1, -0.2, 0.3], [0.5, 0.4, -0.6]]; lin.bias = [0.05, -0.1]
     //   x = [[1.0, 2.0, 3.0], [-1.0, 0.5, 0.25]]; y = torch.tanh(lin(x)); y.backward([[1, -1], [0.5, 2]])
@@ -574,12 +592,8 @@ mod tests {
             -0.07485969068749909,
             -0.5005202111902352,
         ];
-        for (a, b) in cache.z().iter().zip(z) {
-            assert!((a - b).abs() < 1e-15, "{a} vs {b}");
-        }
-        for (a, b) in y.iter().zip(y_expect) {
-            assert!((a - b).abs() < 1e-15, "{a} vs {b}");
-        }
+        assert_close(cache.z().iter(), &z, 1e-15);
+        assert_close(y.iter(), &y_expect, 1e-15);
         let mut grads = DenseGrads::zeros_like(&layer);
         let d_x = layer.backward(
             &cache,
@@ -603,15 +617,9 @@ mod tests {
             0.5001440118810487,
             -0.7502160178215731,
         ];
-        for (a, b) in grads.d_theta.iter().zip(d_theta) {
-            assert!((a - b).abs() < 1e-14, "{a} vs {b}");
-        }
-        for (a, b) in grads.d_b.iter().zip(d_b) {
-            assert!((a - b).abs() < 1e-14, "{a} vs {b}");
-        }
-        for (a, b) in d_x.iter().zip(d_x_expect) {
-            assert!((a - b).abs() < 1e-14, "{a} vs {b}");
-        }
+        assert_close(grads.d_theta.iter(), &d_theta, 1e-14);
+        assert_close(grads.d_b.iter(), &d_b, 1e-14);
+        assert_close(d_x.iter(), &d_x_expect, 1e-14);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod dropout;
 pub mod float;
 pub mod gemm;
 pub mod init;
+pub mod mlp;
 pub mod rng;
 
 pub use activation::{Activation, ActivationError, sigmoid};
@@ -20,4 +21,5 @@ pub use dropout::{dropout_backward, dropout_forward, dropout_sample_mask};
 pub use float::Float;
 pub use gemm::{gemm, gemm_naive, gemm_serial};
 pub use init::{Init, InitError};
+pub use mlp::{Forward, LayerSpec, Mlp, MlpError, MlpSpec, Mode, TensorInfo, Upstream, Workspace};
 pub use rng::{Rng, seeded_rng};
