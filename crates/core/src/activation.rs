@@ -83,6 +83,19 @@ impl Activation {
     /// `"leaky_relu"` is parsed without a slope.
     pub const LEAKY_RELU_DEFAULT_ALPHA: f64 = 0.01;
 
+    /// One of each variant (leaky ReLU with the default slope), for `--help` texts and
+    /// for tests that sweep every activation.
+    pub const VARIANTS: [Activation; 6] = [
+        Activation::Identity,
+        Activation::Relu,
+        Activation::LeakyRelu {
+            alpha: Self::LEAKY_RELU_DEFAULT_ALPHA,
+        },
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Softmax,
+    ];
+
     /// Every accepted name, for error messages and `--help` texts.
     pub const NAMES: [&'static str; 6] = [
         "identity",
@@ -517,15 +530,6 @@ mod tests {
     use super::*;
     use ndarray::{Array1, Array2, array};
 
-    const ALL: [Activation; 6] = [
-        Activation::Identity,
-        Activation::Relu,
-        Activation::LeakyRelu { alpha: 0.1 },
-        Activation::Sigmoid,
-        Activation::Tanh,
-        Activation::Softmax,
-    ];
-
     fn fwd(act: Activation, z: &Array2<f64>) -> Array2<f64> {
         let mut y = Array2::zeros(z.dim());
         act.forward(z.view(), y.view_mut());
@@ -660,7 +664,7 @@ mod tests {
     #[test]
     fn finite_and_saturated_at_large_and_infinite_inputs() {
         let z = array![[-1e3, 1e3, f64::NEG_INFINITY, f64::INFINITY, 0.0]];
-        for act in ALL {
+        for act in Activation::VARIANTS {
             let y = fwd(act, &z);
             let d = bwd(act, &z, &Array2::ones((1, 5)));
             assert!(!y.iter().any(|v| v.is_nan()), "{act}: NaN in {y}");
@@ -728,15 +732,21 @@ mod tests {
 
     #[test]
     fn derivative_source_flags() {
-        let from_output: Vec<bool> = ALL.iter().map(|a| a.derivative_from_output()).collect();
+        let from_output: Vec<bool> = Activation::VARIANTS
+            .iter()
+            .map(|a| a.derivative_from_output())
+            .collect();
         assert_eq!(from_output, [true, false, false, true, true, true]);
-        let kinks: Vec<bool> = ALL.iter().map(|a| a.has_kink_at_zero()).collect();
+        let kinks: Vec<bool> = Activation::VARIANTS
+            .iter()
+            .map(|a| a.has_kink_at_zero())
+            .collect();
         assert_eq!(kinks, [false, true, true, false, false, false]);
     }
 
     #[test]
     fn names_round_trip_through_display_and_from_str() {
-        for act in ALL {
+        for act in Activation::VARIANTS {
             let text = act.to_string();
             assert_eq!(text.parse::<Activation>(), Ok(act), "{text}");
         }
@@ -773,7 +783,7 @@ mod tests {
             ((i * 31 + j * 17) % 101) as f64 / 13.0 - 4.0
         });
         let d_y = Array2::from_shape_fn((n, h), |(i, j)| ((i * 7 + j * 3) % 11) as f64 - 5.0);
-        for act in ALL {
+        for act in Activation::VARIANTS {
             let y = fwd(act, &z);
             let d = bwd(act, &z, &d_y);
             for i in [0, n / 2, n - 1] {

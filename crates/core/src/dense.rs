@@ -472,15 +472,6 @@ mod tests {
         })
     }
 
-    const ACTS: [Activation; 6] = [
-        Activation::Identity,
-        Activation::Relu,
-        Activation::LeakyRelu { alpha: 0.25 },
-        Activation::Sigmoid,
-        Activation::Tanh,
-        Activation::Softmax,
-    ];
-
     #[test]
     fn fused_forward_equals_naive_over_odd_sizes_and_strides() {
         for &(n, d, h) in &[
@@ -499,7 +490,7 @@ mod tests {
             let theta_t = int_matrix(d, h, 2);
             let theta = theta_t.t();
             let b = Array1::from_shape_fn(h, |j| j as f64 - 1.0);
-            for act in ACTS {
+            for act in Activation::VARIANTS {
                 let (mut z1, mut y1) = (Array2::zeros((n, h)), Array2::zeros((n, h)));
                 let (mut z2, mut y2) = (Array2::zeros((n, h)), Array2::zeros((n, h)));
                 dense_forward(x, theta, b.view(), act, z1.view_mut(), y1.view_mut());

@@ -8,6 +8,7 @@ pub mod dense;
 pub mod dropout;
 pub mod float;
 pub mod gemm;
+pub mod gradcheck;
 pub mod init;
 pub mod mlp;
 pub mod rng;
