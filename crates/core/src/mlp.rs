@@ -269,6 +269,7 @@ impl Layer {
     }
 }
 
+/// (B20a) Offsets of every Θₗ and bₗ in the parameter buffer, layer by layer.
 fn layout(spec: &MlpSpec) -> Vec<Layer> {
     let mut offset = 0;
     let mut fan_in = spec.inputs;
@@ -303,8 +304,9 @@ pub enum Mode<'r> {
 /// The gradient a backward pass starts from, (N, O).
 #[derive(Clone, Copy, Debug)]
 pub enum Upstream<'u, T> {
-    /// ∂L/∂Z of the last layer — from a loss fused with the output activation
-    /// (sigmoid + BCE gives (ŷ − y)/N).
+    /// ∂L/∂Z of the last layer — from a loss fused with the output activation: sigmoid +
+    /// BCE and softmax + categorical cross-entropy give (ŷ − y)/N, identity + half-MSE too
+    /// (notes/backprop.md §4 lists when this holds).
     DZ(ArrayView2<'u, T>),
     /// ∂L/∂Y of the last layer — converted through the output activation (B3).
     DY(ArrayView2<'u, T>),
@@ -424,8 +426,8 @@ impl<T: Float> Mlp<T> {
         self.grads.fill(T::zero());
     }
 
-    /// The named tensors of the buffer: `layers.{l}.weight` [Hₗ, Hₗ₋₁] then
-    /// `layers.{l}.bias` [Hₗ] for each layer, in buffer order.
+    /// The named tensors of the buffer (B20a): `layers.{l}.weight` of shape `[Hₗ, Hₗ₋₁]`, then
+    /// `layers.{l}.bias` of shape `[Hₗ]`, for each layer in buffer order.
     pub fn tensors(&self) -> Vec<TensorInfo> {
         let mut out = Vec::with_capacity(2 * self.layers.len());
         for (l, layer) in self.layers.iter().enumerate() {
