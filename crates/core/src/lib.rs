@@ -3,12 +3,26 @@
 //! Shape legend used throughout (notes/backprop.md §0): `N` rows in a batch, `D` inputs,
 //! `H` units of a layer, `O` outputs. Gradients are named `d_<symbol>`.
 
+pub mod activation;
+pub mod dense;
+pub mod dropout;
 pub mod float;
 pub mod gemm;
+pub mod gradcheck;
+pub mod init;
+pub mod mlp;
 pub mod rng;
 pub mod threads;
 
+pub use activation::{Activation, ActivationError, sigmoid};
+pub use dense::{
+    Dense, DenseCache, DenseGrads, dense_backward, dense_backward_input, dense_backward_naive,
+    dense_backward_params, dense_forward, dense_forward_naive,
+};
+pub use dropout::{dropout_backward, dropout_forward, dropout_sample_mask};
 pub use float::Float;
 pub use gemm::{gemm, gemm_naive, gemm_serial};
+pub use init::{Init, InitError};
+pub use mlp::{Forward, LayerSpec, Mlp, MlpError, MlpSpec, Mode, TensorInfo, Upstream, Workspace};
 pub use rng::{Rng, seeded_rng};
 pub use threads::{build_pool, enable_flush_to_zero, init_global_pool};
