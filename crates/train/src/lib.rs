@@ -1,2 +1,9 @@
 //! glassbox-train: losses, optimizers, schedules, batching, the trainer, metrics and
 //! checkpoints. Every formula cites its equation in `notes/`.
+
+pub mod loss;
+
+pub use loss::{
+    ClassWeights, KERAS_EPSILON, LossConfig, LossError, LossInput, LossKind, Targets, Weighting,
+    bce_keras, bce_with_logits, mse, softmax_cross_entropy,
+};
