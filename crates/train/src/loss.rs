@@ -235,6 +235,42 @@ fn check_grad<T>(d: &Option<ArrayViewMut2<T>>, dim: (usize, usize), loss: &str, 
     }
 }
 
+/// The driver of the element-wise losses (L3): `elem(a, y) = (ℓ, ∂ℓ/∂a)` for one element;
+/// returns `(1/(N·O)) Σ_n w_n Σ_o ℓ_no` (summed in f64 in row-major order) and adds
+/// `w_n·∂ℓ/∂a_no/(N·O)` into `d_a` if given. Weights go through the zero-coefficient rule (L0).
+///
+/// # Panics
+/// If `a`, `y` and `d_a` differ in shape, N = 0, or the sample weights are not (N,).
+fn elementwise<T: Float>(
+    loss: &str,
+    names: (&str, &str),
+    a: ArrayView2<T>,
+    y: ArrayView2<T>,
+    weighting: &Weighting<T>,
+    mut d_a: Option<ArrayViewMut2<T>>,
+    elem: impl Fn(T, T) -> (T, T),
+) -> f64 {
+    check_pair(&a, &y, loss, names);
+    check_grad(&d_a, a.dim(), loss, names.0);
+    let (n_rows, n_out) = a.dim();
+    weighting.check(n_rows, loss);
+    let count = (n_rows * n_out) as f64;
+    let inv_count = T::from_f64(1.0 / count);
+    let mut sum = 0.0f64;
+    for n in 0..n_rows {
+        let w = weighting.row(n, || class_of_row(y.row(n)));
+        let scale = w * inv_count;
+        for o in 0..n_out {
+            let (l, dl) = elem(a[[n, o]], y[[n, o]]);
+            sum += times(w, l).to_f64();
+            if let Some(d) = d_a.as_mut() {
+                d[[n, o]] += times(scale, dl);
+            }
+        }
+    }
+    sum / count
+}
+
 /// Mean squared error, PyTorch `MSELoss(reduction="mean")` (L1, L2):
 ///
 /// `L = (1/(N·O)) Σ_n w_n Σ_o (ŷ_no − y_no)²`,  `∂L/∂ŷ_no = 2·w_n·(ŷ_no − y_no)/(N·O)`.
@@ -252,27 +288,20 @@ pub fn mse<T: Float>(
     y_hat: ArrayView2<T>,
     y: ArrayView2<T>,
     weighting: &Weighting<T>,
-    mut d_y_hat: Option<ArrayViewMut2<T>>,
+    d_y_hat: Option<ArrayViewMut2<T>>,
 ) -> f64 {
-    check_pair(&y_hat, &y, "mse", ("y_hat", "y"));
-    check_grad(&d_y_hat, y_hat.dim(), "mse", "d_y_hat");
-    let (n_rows, n_out) = y_hat.dim();
-    weighting.check(n_rows, "mse");
-    let count = (n_rows * n_out) as f64;
-    let two_over_count = T::from_f64(2.0 / count);
-    let mut sum = 0.0f64;
-    for n in 0..n_rows {
-        let w = weighting.row(n, || class_of_row(y.row(n)));
-        let scale = w * two_over_count;
-        for o in 0..n_out {
-            let diff = y_hat[[n, o]] - y[[n, o]];
-            sum += times(w, diff * diff).to_f64(); // L1
-            if let Some(d) = d_y_hat.as_mut() {
-                d[[n, o]] += times(scale, diff); // L2
-            }
-        }
-    }
-    sum / count
+    elementwise(
+        "mse",
+        ("y_hat", "y"),
+        y_hat,
+        y,
+        weighting,
+        d_y_hat,
+        |y_hat, y| {
+            let diff = y_hat - y;
+            (diff * diff, (T::one() + T::one()) * diff) // L1, L2 (before the 1/(N·O) scale)
+        },
+    )
 }
 
 /// Binary cross-entropy fused with the sigmoid, from logits, in the stable form (L5–L8):
@@ -299,27 +328,17 @@ pub fn bce_with_logits<T: Float>(
     y: ArrayView2<T>,
     weighting: &Weighting<T>,
     pos_weight: Option<T>,
-    mut d_z: Option<ArrayViewMut2<T>>,
+    d_z: Option<ArrayViewMut2<T>>,
 ) -> f64 {
-    check_pair(&z, &y, "bce_with_logits", ("z", "y"));
-    check_grad(&d_z, z.dim(), "bce_with_logits", "d_z");
-    let (n_rows, n_out) = z.dim();
-    weighting.check(n_rows, "bce_with_logits");
-    let count = (n_rows * n_out) as f64;
-    let inv_count = T::from_f64(1.0 / count);
-    let mut sum = 0.0f64;
-    for n in 0..n_rows {
-        let w = weighting.row(n, || class_of_row(y.row(n)));
-        let scale = w * inv_count;
-        for o in 0..n_out {
-            let (l, dl) = bce_logits_elem(z[[n, o]], y[[n, o]], pos_weight);
-            sum += times(w, l).to_f64();
-            if let Some(d) = d_z.as_mut() {
-                d[[n, o]] += scale * dl;
-            }
-        }
-    }
-    sum / count
+    elementwise(
+        "bce_with_logits",
+        ("z", "y"),
+        z,
+        y,
+        weighting,
+        d_z,
+        |z, y| bce_logits_elem(z, y, pos_weight),
+    )
 }
 
 /// One element of [`bce_with_logits`]: `(ℓ, ∂ℓ/∂z)` (L5–L8).
@@ -381,42 +400,29 @@ pub fn bce_keras<T: Float>(
     p: ArrayView2<T>,
     y: ArrayView2<T>,
     weighting: &Weighting<T>,
-    mut d_p: Option<ArrayViewMut2<T>>,
+    d_p: Option<ArrayViewMut2<T>>,
 ) -> f64 {
-    check_pair(&p, &y, "bce_keras", ("p", "y"));
-    check_grad(&d_p, p.dim(), "bce_keras", "d_p");
-    let (n_rows, n_out) = p.dim();
-    weighting.check(n_rows, "bce_keras");
     let lo = T::from_f64(KERAS_EPSILON);
     let hi = T::from_f64(1.0 - KERAS_EPSILON);
-    let count = (n_rows * n_out) as f64;
-    let inv_count = T::from_f64(1.0 / count);
     let one = T::one();
-    let mut sum = 0.0f64;
-    for n in 0..n_rows {
-        let w = weighting.row(n, || class_of_row(y.row(n)));
-        let scale = w * inv_count;
-        for o in 0..n_out {
-            let (pv, yv) = (p[[n, o]], y[[n, o]]);
-            // Explicit comparisons, not min/max: a NaN must stay NaN (TF's minimum does).
-            let pc = if pv < lo {
-                lo
-            } else if pv > hi {
-                hi
-            } else {
-                pv
-            };
-            let l = -(yv * pc.ln() + (one - yv) * (one - pc).ln()); // L9
-            sum += times(w, l).to_f64();
-            if let Some(d) = d_p.as_mut() {
-                let inside = pv >= lo && pv <= hi; // L11: clip passes the gradient
-                if inside {
-                    d[[n, o]] += scale * (-yv / pc + (one - yv) / (one - pc)); // L10
-                }
-            }
-        }
-    }
-    sum / count
+    elementwise("bce_keras", ("p", "y"), p, y, weighting, d_p, |p, y| {
+        // Explicit comparisons, not min/max: a NaN must stay NaN (TF's minimum does).
+        let pc = if p < lo {
+            lo
+        } else if p > hi {
+            hi
+        } else {
+            p
+        };
+        let l = -(y * pc.ln() + (one - y) * (one - pc).ln()); // L9
+        let inside = p >= lo && p <= hi; // L11: where the clip passes the gradient
+        let dl = if inside {
+            -y / pc + (one - y) / (one - pc) // L10
+        } else {
+            T::zero()
+        };
+        (l, dl)
+    })
 }
 
 /// Targets of [`softmax_cross_entropy`].
