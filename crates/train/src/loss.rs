@@ -1,0 +1,1079 @@
+//! Losses: the value and its gradient with respect to the network's last activations, in
+//! one pass over the batch (notes/losses.md, equations L1–L16).
+//!
+//! Shapes: outputs and targets are (N, O) — `N` rows in the batch, `O` outputs. Every loss
+//! is a **mean over the batch**; what exactly is averaged is stated on each function:
+//! - element-wise losses ([`mse`], [`bce_with_logits`], [`bce_keras`]) divide the weighted
+//!   sum over all N·O elements by N·O (PyTorch's `reduction="mean"`, and Keras's
+//!   `sum_over_batch_size` after its mean over the last axis);
+//! - [`softmax_cross_entropy`] sums over the O classes of a row and divides by N.
+//!
+//! Weights never change the divisor: a row of weight `w_n` contributes `w_n·ℓ_n` and the
+//! sum is still divided by N (or N·O), as Keras's `sample_weight` / `class_weight` and
+//! PyTorch's `weight=` for BCE do (L3). PyTorch's `CrossEntropyLoss(weight=…)` is the
+//! exception — it divides by `Σ w` — and is not what we compute.
+//!
+//! Each loss returns the value (summed in `f64` in row order, then divided) and, if a
+//! gradient buffer is given, **adds** `∂L/∂(input)` into it: like every backward in glassbox
+//! it accumulates, and zeroing the buffer is the caller's step. Nothing is allocated.
+//!
+//! # Which output/loss pairs give `delta = ŷ − y`
+//! The gradient written is with respect to the tensor the loss receives:
+//! - identity output + [`mse`]: `d_ŷ = 2·w·(ŷ − y)/(N·O)` — `ŷ − y` up to the constant of the
+//!   ½ convention (L2);
+//! - sigmoid output + BCE, fused as [`bce_with_logits`] on the logits `z`:
+//!   `d_z = w·(σ(z) − y)/(N·O)` (L6) — the sigmoid's own derivative is already inside; the
+//!   network's last layer must then be linear (no sigmoid applied before the loss);
+//! - softmax output + categorical cross-entropy, fused as [`softmax_cross_entropy`] on the
+//!   logits: `d_z = w·(softmax(z) − y)/N` (L13);
+//! - sigmoid output + [`bce_keras`] is **not** fused: it returns `∂L/∂p` for probabilities
+//!   `p`, and the network back-propagates `σ′ = p(1 − p)` itself. Inside the clip range the
+//!   product is again `(p − y)/(N·O)`; outside it the gradient is exactly zero (L9).
+//!
+//! # Zero coefficients
+//! A term whose coefficient is exactly zero contributes exactly zero, even when the other
+//! factor is infinite (`0·∞ := 0`, the limit of the term that is absent): a label `y = 1`
+//! removes the `(1 − y)·z` term of BCE at `z = +∞`, a zero sample weight removes its row.
+//! Without this rule a confident correct prediction would give NaN (L0).
+
+use std::fmt;
+
+use glassbox_core::Float;
+use ndarray::{ArrayView2, ArrayViewMut2};
+use serde::{Deserialize, Serialize};
+
+/// Keras's `backend.epsilon()`: the clip bound of [`bce_keras`] (and Keras's Adam/RMSprop ε).
+pub const KERAS_EPSILON: f64 = 1e-7;
+
+/// Errors in a loss configuration (checked once, before training).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LossError {
+    /// A weight that must be positive and finite is not.
+    #[error("{what} must be positive and finite, got {value}")]
+    InvalidWeight {
+        /// Which weight (`"ClassWeights.negative"`, `"pos_weight"`, …).
+        what: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// `ClassWeights::balanced` needs both classes present.
+    #[error(
+        "balanced class weights need both classes present: {n_negative} negative, {n_positive} positive labels"
+    )]
+    MissingClass {
+        /// Count of label 0.
+        n_negative: usize,
+        /// Count of label 1.
+        n_positive: usize,
+    },
+    /// `pos_weight` is defined only for [`LossKind::BceWithLogits`].
+    #[error("pos_weight is only defined for BceWithLogits, not {0:?}")]
+    PosWeightUnsupported(LossKind),
+}
+
+/// Per-class weights for a binary problem, with Keras's `class_weight` semantics (L3):
+/// each row gets the weight of its class as a per-sample weight, and the mean is still
+/// divided by N (verified against `model.fit(class_weight=…)` in
+/// `tests/losses_reference.rs`).
+///
+/// The class of a row is Keras's: for `O = 1` a target `y > 0.5` is positive (Keras rounds
+/// half to even, so 0.5 is negative); for `O ≥ 2` it is the arg-max of the row (first on
+/// ties), and must be 0 or 1; with [`Targets::Indices`] it is the index.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClassWeights {
+    /// Weight of class 0.
+    pub negative: f64,
+    /// Weight of class 1.
+    pub positive: f64,
+}
+
+impl ClassWeights {
+    /// scikit-learn's `compute_class_weight("balanced")`: `w_c = n / (2·n_c)` (L4), so that
+    /// both classes carry the same total weight `n/2`.
+    ///
+    /// # Errors
+    /// [`LossError::MissingClass`] if either count is zero.
+    pub fn balanced(n_negative: usize, n_positive: usize) -> Result<Self, LossError> {
+        if n_negative == 0 || n_positive == 0 {
+            return Err(LossError::MissingClass {
+                n_negative,
+                n_positive,
+            });
+        }
+        let n = (n_negative + n_positive) as f64;
+        Ok(Self {
+            negative: n / (2.0 * n_negative as f64),
+            positive: n / (2.0 * n_positive as f64),
+        })
+    }
+
+    /// Checks that both weights are positive and finite.
+    ///
+    /// # Errors
+    /// [`LossError::InvalidWeight`] naming the offending field.
+    pub fn validate(&self) -> Result<(), LossError> {
+        check_positive("ClassWeights.negative", self.negative)?;
+        check_positive("ClassWeights.positive", self.positive)
+    }
+
+    /// The weight of class `class` (0 or 1).
+    ///
+    /// # Panics
+    /// If `class > 1`: these weights are binary.
+    pub fn of_class(&self, class: usize) -> f64 {
+        match class {
+            0 => self.negative,
+            1 => self.positive,
+            _ => panic!("ClassWeights are binary, but a row has class {class}"),
+        }
+    }
+}
+
+fn check_positive(what: &'static str, value: f64) -> Result<(), LossError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(LossError::InvalidWeight { what, value })
+    }
+}
+
+/// How the rows of a batch are weighted (L3): `w_n = sample[n] · class_weight(class of n)`,
+/// either factor defaulting to 1. Keras refuses `sample_weight` and `class_weight`
+/// together; here they multiply.
+#[derive(Debug, Clone, Copy)]
+pub struct Weighting<'a, T> {
+    /// Per-sample weights, (N,).
+    pub sample: Option<&'a [T]>,
+    /// Per-class weights, looked up from each row's target.
+    pub class: Option<ClassWeights>,
+}
+
+impl<T: Float> Weighting<'_, T> {
+    /// Every row weighs 1.
+    pub const NONE: Self = Self {
+        sample: None,
+        class: None,
+    };
+
+    /// Panics if the sample weights do not have N entries.
+    fn check(&self, n: usize, loss: &str) {
+        if let Some(s) = self.sample {
+            assert_eq!(
+                s.len(),
+                n,
+                "{loss}: {} sample weights for a batch of N = {n} rows",
+                s.len()
+            );
+        }
+    }
+
+    /// `w_n` for row `n`; `class` computes the row's class only when class weights are set.
+    fn row(&self, n: usize, class: impl FnOnce() -> usize) -> T {
+        let sample = self.sample.map_or(T::one(), |s| s[n]);
+        match self.class {
+            None => sample,
+            Some(cw) => sample * T::from_f64(cw.of_class(class())),
+        }
+    }
+}
+
+/// Keras's class of a target row (see [`ClassWeights`]).
+fn class_of_row<T: Float>(y: ndarray::ArrayView1<T>) -> usize {
+    if y.len() == 1 {
+        usize::from(y[0] > T::from_f64(0.5))
+    } else {
+        let mut best = 0;
+        for (o, &v) in y.iter().enumerate() {
+            if v > y[best] {
+                best = o;
+            }
+        }
+        best
+    }
+}
+
+/// `k·x`, except that an exactly zero coefficient gives exactly zero even for infinite x
+/// (L0).
+#[inline]
+fn times<T: Float>(k: T, x: T) -> T {
+    if k == T::zero() { T::zero() } else { k * x }
+}
+
+/// Stable logistic function: `1/(1 + e^{−z})` for z ≥ 0, `e^{z}/(1 + e^{z})` for z < 0, so
+/// no exponential overflows (L5).
+#[inline]
+fn sigmoid<T: Float>(z: T) -> T {
+    if z >= T::zero() {
+        T::one() / (T::one() + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (T::one() + e)
+    }
+}
+
+fn check_pair<T>(a: &ArrayView2<T>, b: &ArrayView2<T>, loss: &str, names: (&str, &str)) {
+    assert_eq!(
+        a.dim(),
+        b.dim(),
+        "{loss}: {} is {:?} but {} is {:?}",
+        names.0,
+        a.dim(),
+        names.1,
+        b.dim()
+    );
+    assert!(a.nrows() > 0, "{loss}: empty batch (N = 0)");
+}
+
+fn check_grad<T>(d: &Option<ArrayViewMut2<T>>, dim: (usize, usize), loss: &str, name: &str) {
+    if let Some(d) = d {
+        assert_eq!(
+            d.dim(),
+            dim,
+            "{loss}: {name} is {:?} but the outputs are {dim:?}",
+            d.dim()
+        );
+    }
+}
+
+/// The driver of the element-wise losses (L3): `elem(a, y) = (ℓ, ∂ℓ/∂a)` for one element;
+/// returns `(1/(N·O)) Σ_n w_n Σ_o ℓ_no` (summed in f64 in row-major order) and adds
+/// `w_n·∂ℓ/∂a_no/(N·O)` into `d_a` if given. Weights go through the zero-coefficient rule (L0).
+///
+/// # Panics
+/// If `a`, `y` and `d_a` differ in shape, N = 0, or the sample weights are not (N,).
+fn elementwise<T: Float>(
+    loss: &str,
+    names: (&str, &str),
+    a: ArrayView2<T>,
+    y: ArrayView2<T>,
+    weighting: &Weighting<T>,
+    mut d_a: Option<ArrayViewMut2<T>>,
+    elem: impl Fn(T, T) -> (T, T),
+) -> f64 {
+    check_pair(&a, &y, loss, names);
+    check_grad(&d_a, a.dim(), loss, names.0);
+    let (n_rows, n_out) = a.dim();
+    weighting.check(n_rows, loss);
+    let count = (n_rows * n_out) as f64;
+    let inv_count = T::from_f64(1.0 / count);
+    let mut sum = 0.0f64;
+    for n in 0..n_rows {
+        let w = weighting.row(n, || class_of_row(y.row(n)));
+        let scale = w * inv_count;
+        for o in 0..n_out {
+            let (l, dl) = elem(a[[n, o]], y[[n, o]]);
+            sum += times(w, l).to_f64();
+            if let Some(d) = d_a.as_mut() {
+                d[[n, o]] += times(scale, dl);
+            }
+        }
+    }
+    sum / count
+}
+
+/// Mean squared error, PyTorch `MSELoss(reduction="mean")` (L1, L2):
+///
+/// `L = (1/(N·O)) Σ_n w_n Σ_o (ŷ_no − y_no)²`,  `∂L/∂ŷ_no = 2·w_n·(ŷ_no − y_no)/(N·O)`.
+///
+/// No ½ in front: the textbook (and the paper's) `E = ½ Σ (ŷ − y)²` has gradient `ŷ − y`;
+/// ours is that times `2/(N·O)`, a constant the learning rate absorbs (notes/losses.md §1).
+///
+/// `y_hat`, `y` are (N, O); `d_y_hat`, if given, is (N, O) and is **added** to.
+/// Returns L. An infinite `ŷ` gives `L = +∞` and an infinite gradient (unavoidable: the
+/// squared error is unbounded); no NaN arises.
+///
+/// # Panics
+/// If the shapes differ, N = 0, or the sample weights do not have N entries.
+pub fn mse<T: Float>(
+    y_hat: ArrayView2<T>,
+    y: ArrayView2<T>,
+    weighting: &Weighting<T>,
+    d_y_hat: Option<ArrayViewMut2<T>>,
+) -> f64 {
+    elementwise(
+        "mse",
+        ("y_hat", "y"),
+        y_hat,
+        y,
+        weighting,
+        d_y_hat,
+        |y_hat, y| {
+            let diff = y_hat - y;
+            (diff * diff, (T::one() + T::one()) * diff) // L1, L2 (before the 1/(N·O) scale)
+        },
+    )
+}
+
+/// Binary cross-entropy fused with the sigmoid, from logits, in the stable form (L5–L8):
+///
+/// `ℓ = max(z, 0) − z·y + ln(1 + e^{−|z|})`,  `∂ℓ/∂z = σ(z) − y`,
+///
+/// `L = (1/(N·O)) Σ_n w_n Σ_o ℓ_no`,  `∂L/∂z_no = w_n·(σ(z_no) − y_no)/(N·O)`.
+///
+/// With `pos_weight = p` (PyTorch `BCEWithLogitsLoss(pos_weight=…)`, one value for every
+/// output column), the positive term is weighted by `p` (L7, L8):
+/// `ℓ = −[p·y·ln σ(z) + (1 − y)·ln(1 − σ(z))]`, `∂ℓ/∂z = (p·y + 1 − y)·σ(z) − p·y`.
+///
+/// The linear part `max(z,0) − z·y` is evaluated as `(1 − y)·z` for z ≥ 0 and `y·(−z)`
+/// for z < 0 with the zero-coefficient rule (L0), so `z = ±∞` with the matching label gives
+/// `ℓ = 0` and gradient 0. `ℓ = +∞` only for `z = +∞, y = 0` or `z = −∞, y = 1` (the true
+/// label has probability exactly 0: unavoidable); the gradient is always finite.
+///
+/// `z`, `y` are (N, O); `d_z`, if given, is (N, O) and is **added** to. Returns L.
+///
+/// # Panics
+/// If the shapes differ, N = 0, or the sample weights do not have N entries.
+pub fn bce_with_logits<T: Float>(
+    z: ArrayView2<T>,
+    y: ArrayView2<T>,
+    weighting: &Weighting<T>,
+    pos_weight: Option<T>,
+    d_z: Option<ArrayViewMut2<T>>,
+) -> f64 {
+    elementwise(
+        "bce_with_logits",
+        ("z", "y"),
+        z,
+        y,
+        weighting,
+        d_z,
+        |z, y| bce_logits_elem(z, y, pos_weight),
+    )
+}
+
+/// One element of [`bce_with_logits`]: `(ℓ, ∂ℓ/∂z)` (L5–L8).
+#[inline]
+fn bce_logits_elem<T: Float>(z: T, y: T, pos_weight: Option<T>) -> (T, T) {
+    let one = T::one();
+    let softplus_tail = (-z.abs()).exp().ln_1p(); // ln(1 + e^{−|z|}) ∈ [0, ln 2]
+    match pos_weight {
+        None => {
+            let linear = if z >= T::zero() {
+                times(one - y, z)
+            } else {
+                times(y, -z)
+            };
+            (linear + softplus_tail, sigmoid(z) - y) // L5, L6
+        }
+        Some(p) => {
+            let py = p * y;
+            let c = py + (one - y); // weight of softplus(−z) = −ln σ(z)
+            let linear = if z >= T::zero() {
+                times(one - y, z)
+            } else {
+                times(py, -z)
+            };
+            (linear + c * softplus_tail, c * sigmoid(z) - py) // L7, L8
+        }
+    }
+}
+
+/// Binary cross-entropy on probabilities, as Keras computes it (L9–L11):
+///
+/// `p̃ = clip(p, ε, 1 − ε)` with ε = [`KERAS_EPSILON`] (`1 − ε` rounded to T, as TF casts
+/// the Python float), `ℓ = −[y·ln p̃ + (1 − y)·ln(1 − p̃)]`,
+///
+/// `∂ℓ/∂p = (−y/p̃ + (1 − y)/(1 − p̃)) · 1[ε ≤ p ≤ 1 − ε]`,
+///
+/// `L = (1/(N·O)) Σ_n w_n Σ_o ℓ_no`, `∂L/∂p_no = w_n·∂ℓ/∂p_no/(N·O)`.
+///
+/// The gradient through the clip is TensorFlow's: `tf.clip_by_value` is
+/// `maximum(minimum(p, 1 − ε), ε)`, whose gradient passes where `p ≤ 1 − ε` and
+/// `p ≥ ε` (bounds included) and is **zero outside** — a saturated sigmoid stops learning.
+///
+/// **What `model.fit` actually computes.** With the TensorFlow backend (Keras 3.15), a
+/// `binary_crossentropy` loss on the output of a Keras `sigmoid` is rewritten to
+/// `sigmoid_cross_entropy_with_logits` on the sigmoid's input (`_get_logits` in
+/// `keras/src/backend/tensorflow/nn.py`): no clip at all, i.e. [`bce_with_logits`]. This
+/// function is what Keras computes on probabilities that are not a sigmoid's direct
+/// output (a loss called on arrays, the JAX and PyTorch backends). Both are checked in
+/// `tests/losses_reference.rs`; notes/losses.md §3 has the experiment.
+///
+/// Every ℓ is finite, at most `−ln ε ≈ 16.1` (in f32 `−ln(1 − (1 − ε)_f32) ≈ 15.9`);
+/// a NaN probability gives a NaN loss and zero gradient, as in TF.
+///
+/// `p`, `y` are (N, O); `d_p`, if given, is (N, O) and is **added** to. Returns L.
+///
+/// # Panics
+/// If the shapes differ, N = 0, or the sample weights do not have N entries.
+pub fn bce_keras<T: Float>(
+    p: ArrayView2<T>,
+    y: ArrayView2<T>,
+    weighting: &Weighting<T>,
+    d_p: Option<ArrayViewMut2<T>>,
+) -> f64 {
+    let lo = T::from_f64(KERAS_EPSILON);
+    let hi = T::from_f64(1.0 - KERAS_EPSILON);
+    let one = T::one();
+    elementwise("bce_keras", ("p", "y"), p, y, weighting, d_p, |p, y| {
+        // Explicit comparisons, not min/max: a NaN must stay NaN (TF's minimum does).
+        let pc = if p < lo {
+            lo
+        } else if p > hi {
+            hi
+        } else {
+            p
+        };
+        let l = -(y * pc.ln() + (one - y) * (one - pc).ln()); // L9
+        let inside = p >= lo && p <= hi; // L11: where the clip passes the gradient
+        let dl = if inside {
+            -y / pc + (one - y) / (one - pc) // L10
+        } else {
+            T::zero()
+        };
+        (l, dl)
+    })
+}
+
+/// Targets of [`softmax_cross_entropy`].
+#[derive(Debug, Clone, Copy)]
+pub enum Targets<'a, T> {
+    /// One class index per row, (N,), each `< O`.
+    Indices(&'a [usize]),
+    /// One-hot rows (N, O); soft labels are allowed (the gradient is exact for any row,
+    /// L13).
+    OneHot(ArrayView2<'a, T>),
+}
+
+/// Softmax fused with categorical cross-entropy, from logits (L12–L14):
+///
+/// `ℓ_n = Σ_o y_no·(lse(z_n) − z_no)` with `lse(z) = m + ln Σ_o e^{z_o − m}`, `m = max_o z_o`,
+///
+/// `∂ℓ_n/∂z_no = softmax(z_n)_o·Σ_k y_nk − y_no` (= `softmax − onehot` for one-hot rows),
+///
+/// `L = (1/N) Σ_n w_n ℓ_n` (sum over the O classes, mean over the N rows — PyTorch
+/// `CrossEntropyLoss()`, Keras `CategoricalCrossentropy(from_logits=True)`).
+///
+/// Infinite logits: `z − m` is taken as 0 where `z = m` (also when `m = ±∞`), so a row
+/// with k entries at `+∞` has softmax `1/k` on them; a row entirely at `−∞` is uniform.
+/// `ℓ = +∞` only when a target class has probability exactly 0 (unavoidable); the gradient
+/// is always finite.
+///
+/// `z` is (N, O); `d_z`, if given, is (N, O) and is **added** to. Returns L.
+///
+/// # Panics
+/// If the shapes differ, N = 0, an index is `≥ O`, or the sample weights do not have N
+/// entries.
+pub fn softmax_cross_entropy<T: Float>(
+    z: ArrayView2<T>,
+    targets: Targets<T>,
+    weighting: &Weighting<T>,
+    mut d_z: Option<ArrayViewMut2<T>>,
+) -> f64 {
+    let (n_rows, n_out) = z.dim();
+    assert!(n_rows > 0, "softmax_cross_entropy: empty batch (N = 0)");
+    match &targets {
+        Targets::Indices(t) => {
+            assert_eq!(
+                t.len(),
+                n_rows,
+                "softmax_cross_entropy: {} target indices for z of shape {:?}",
+                t.len(),
+                z.dim()
+            );
+            if let Some(&bad) = t.iter().find(|&&c| c >= n_out) {
+                panic!("softmax_cross_entropy: target index {bad} but only O = {n_out} classes");
+            }
+        }
+        Targets::OneHot(y) => check_pair(&z, y, "softmax_cross_entropy", ("z", "y")),
+    }
+    check_grad(&d_z, z.dim(), "softmax_cross_entropy", "d_z");
+    weighting.check(n_rows, "softmax_cross_entropy");
+    let inv_n = T::from_f64(1.0 / n_rows as f64);
+    let mut sum = 0.0f64;
+    for n in 0..n_rows {
+        let zr = z.row(n);
+        // m = max_o z_o; a NaN logit never wins the comparison.
+        let m = zr
+            .iter()
+            .fold(T::neg_infinity(), |m, &v| if v > m { v } else { m });
+        let shifted = |v: T| if v == m { T::zero() } else { v - m }; // z − m, L12
+        let mut s = T::zero();
+        for &v in zr.iter() {
+            s += shifted(v).exp();
+        }
+        let log_s = s.ln(); // lse(z) − m
+        let (w, l, y_sum) = match &targets {
+            Targets::Indices(t) => {
+                let c = t[n];
+                let w = weighting.row(n, || c);
+                (w, log_s - shifted(zr[c]), T::one())
+            }
+            Targets::OneHot(y) => {
+                let yr = y.row(n);
+                let w = weighting.row(n, || class_of_row(yr));
+                let mut l = T::zero();
+                let mut y_sum = T::zero();
+                for (&v, &t) in zr.iter().zip(yr.iter()) {
+                    l += times(t, log_s - shifted(v));
+                    y_sum += t;
+                }
+                (w, l, y_sum)
+            }
+        };
+        sum += times(w, l).to_f64(); // L12, L14
+        if let Some(d) = d_z.as_mut() {
+            let scale = w * inv_n;
+            for o in 0..n_out {
+                let p = shifted(zr[o]).exp() / s;
+                let t = match &targets {
+                    Targets::Indices(t) => {
+                        if t[n] == o {
+                            T::one()
+                        } else {
+                            T::zero()
+                        }
+                    }
+                    Targets::OneHot(y) => y[[n, o]],
+                };
+                d[[n, o]] += scale * (p * y_sum - t); // L13
+            }
+        }
+    }
+    sum / n_rows as f64
+}
+
+/// What a loss expects to receive from the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LossInput {
+    /// Raw values of a linear last layer (MSE regression).
+    Values,
+    /// Pre-activation logits: the sigmoid/softmax is inside the loss.
+    Logits,
+    /// Probabilities: the network applies the sigmoid itself.
+    Probabilities,
+}
+
+/// The loss of a run, as written into its manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LossKind {
+    /// [`mse`].
+    Mse,
+    /// [`bce_with_logits`].
+    BceWithLogits,
+    /// [`bce_keras`].
+    BceKeras,
+    /// [`softmax_cross_entropy`] with one-hot targets.
+    SoftmaxCrossEntropy,
+}
+
+impl LossKind {
+    /// What this loss expects from the network's last layer.
+    pub fn input(self) -> LossInput {
+        match self {
+            LossKind::Mse => LossInput::Values,
+            LossKind::BceWithLogits | LossKind::SoftmaxCrossEntropy => LossInput::Logits,
+            LossKind::BceKeras => LossInput::Probabilities,
+        }
+    }
+}
+
+impl fmt::Display for LossKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            LossKind::Mse => "mse",
+            LossKind::BceWithLogits => "bce_with_logits",
+            LossKind::BceKeras => "bce_keras",
+            LossKind::SoftmaxCrossEntropy => "softmax_cross_entropy",
+        };
+        f.write_str(name)
+    }
+}
+
+/// A loss with its weighting options: the uniform entry point the trainer calls.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LossConfig {
+    /// Which loss.
+    pub kind: LossKind,
+    /// Keras-style class weights (L3), or none.
+    #[serde(default)]
+    pub class_weights: Option<ClassWeights>,
+    /// PyTorch-style `pos_weight` (L7), only for [`LossKind::BceWithLogits`].
+    #[serde(default)]
+    pub pos_weight: Option<f64>,
+}
+
+impl LossConfig {
+    /// A loss without weights.
+    pub fn new(kind: LossKind) -> Self {
+        Self {
+            kind,
+            class_weights: None,
+            pos_weight: None,
+        }
+    }
+
+    /// Checks the weights (positive, finite) and that `pos_weight` is only set for
+    /// `BceWithLogits`.
+    ///
+    /// # Errors
+    /// [`LossError::InvalidWeight`] or [`LossError::PosWeightUnsupported`].
+    pub fn validate(&self) -> Result<(), LossError> {
+        if let Some(cw) = &self.class_weights {
+            cw.validate()?;
+        }
+        if let Some(p) = self.pos_weight {
+            if self.kind != LossKind::BceWithLogits {
+                return Err(LossError::PosWeightUnsupported(self.kind));
+            }
+            check_positive("pos_weight", p)?;
+        }
+        Ok(())
+    }
+
+    /// Computes the loss of `out` (N, O) against `y` (N, O; one-hot for softmax), adding
+    /// its gradient into `d_out` if given, with this config's class weights and
+    /// `pos_weight` and the optional per-sample weights (N,). Returns L.
+    ///
+    /// # Panics
+    /// As the loss it dispatches to; also if `pos_weight` is set on a loss other than
+    /// `BceWithLogits` (call [`LossConfig::validate`] once first).
+    pub fn compute<T: Float>(
+        &self,
+        out: ArrayView2<T>,
+        y: ArrayView2<T>,
+        sample_weights: Option<&[T]>,
+        d_out: Option<ArrayViewMut2<T>>,
+    ) -> f64 {
+        assert!(
+            self.pos_weight.is_none() || self.kind == LossKind::BceWithLogits,
+            "pos_weight is only defined for BceWithLogits, not {:?}",
+            self.kind
+        );
+        let weighting = Weighting {
+            sample: sample_weights,
+            class: self.class_weights,
+        };
+        match self.kind {
+            LossKind::Mse => mse(out, y, &weighting, d_out),
+            LossKind::BceWithLogits => {
+                let p = self.pos_weight.map(T::from_f64);
+                bce_with_logits(out, y, &weighting, p, d_out)
+            }
+            LossKind::BceKeras => bce_keras(out, y, &weighting, d_out),
+            LossKind::SoftmaxCrossEntropy => {
+                softmax_cross_entropy(out, Targets::OneHot(y), &weighting, d_out)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array2, array};
+
+    /// Central differences `(L(x + h) − L(x − h))/(2h)` for every element of `x`, f64.
+    fn numerical_gradient(f: &dyn Fn(&Array2<f64>) -> f64, x: &Array2<f64>) -> Array2<f64> {
+        let h = 1e-6;
+        let mut g = Array2::zeros(x.dim());
+        let mut xp = x.clone();
+        for idx in ndarray::indices(x.dim()) {
+            let x0 = xp[idx];
+            xp[idx] = x0 + h;
+            let up = f(&xp);
+            xp[idx] = x0 - h;
+            let down = f(&xp);
+            xp[idx] = x0;
+            g[idx] = (up - down) / (2.0 * h);
+        }
+        g
+    }
+
+    /// Compares an analytic gradient to central differences: `|a − n| ≤ 1e-8 + 1e-6·|n|`
+    /// per element (h = 1e-6 leaves ~1e-10 of rounding noise on O(1) losses). Refuses an
+    /// all-zero gradient, which would pass against any flat loss.
+    fn gradient_check(
+        f: &dyn Fn(&Array2<f64>) -> f64,
+        x: &Array2<f64>,
+        analytic: &Array2<f64>,
+    ) -> Result<(), String> {
+        let largest = analytic.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        if largest < 1e-6 {
+            return Err(format!(
+                "analytic gradient is (almost) all zero: max {largest:e}"
+            ));
+        }
+        let numerical = numerical_gradient(f, x);
+        for (idx, (&a, &n)) in ndarray::indices(x.dim())
+            .into_iter()
+            .zip(analytic.iter().zip(numerical.iter()))
+        {
+            if (a - n).abs() > 1e-8 + 1e-6 * n.abs() {
+                return Err(format!("at {idx:?}: analytic {a:e}, numerical {n:e}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the check and a negative control: the same gradient with one entry off by 1%
+    /// must fail.
+    fn check_with_control(f: &dyn Fn(&Array2<f64>) -> f64, x: &Array2<f64>, g: &Array2<f64>) {
+        gradient_check(f, x, g).unwrap();
+        let mut wrong = g.clone();
+        let (i, _) =
+            g.iter().enumerate().fold(
+                (0, 0.0f64),
+                |b, (i, v)| if v.abs() > b.1 { (i, v.abs()) } else { b },
+            );
+        let flat = wrong.as_slice_mut().unwrap();
+        flat[i] *= 1.01;
+        assert!(
+            gradient_check(f, x, &wrong).is_err(),
+            "negative control: a gradient off by 1% passed"
+        );
+    }
+
+    /// Gradient-checks a loss at `x` (with the negative control) and returns its gradient.
+    fn check_loss(
+        loss: impl Fn(ArrayView2<'_, f64>, Option<ArrayViewMut2<'_, f64>>) -> f64,
+        x: &Array2<f64>,
+    ) -> Array2<f64> {
+        let mut g = Array2::zeros(x.dim());
+        loss(x.view(), Some(g.view_mut()));
+        check_with_control(&|x| loss(x.view(), None), x, &g);
+        g
+    }
+
+    fn labels() -> Array2<f64> {
+        array![[0.0, 1.0], [1.0, 1.0], [0.0, 0.0], [1.0, 0.0], [0.3, 0.8]]
+    }
+
+    fn inputs() -> Array2<f64> {
+        array![
+            [0.5, -1.25],
+            [2.0, 0.1],
+            [-3.0, 0.7],
+            [0.0, 4.0],
+            [-0.4, 1.5]
+        ]
+    }
+
+    const SAMPLE: [f64; 5] = [1.0, 0.5, 2.0, 1.5, 0.25];
+
+    #[test]
+    fn mse_gradient_matches_central_differences() {
+        let y = labels();
+        for sample in [None, Some(&SAMPLE[..])] {
+            let w = Weighting {
+                sample,
+                class: None,
+            };
+            check_loss(|x, d| mse(x, y.view(), &w, d), &inputs());
+        }
+    }
+
+    #[test]
+    fn bce_with_logits_gradient_matches_central_differences() {
+        let y = labels();
+        let sample = Weighting {
+            sample: Some(&SAMPLE[..]),
+            class: None,
+        };
+        for (w, pos) in [
+            (Weighting::NONE, None),
+            (sample, None),
+            (Weighting::NONE, Some(3.0)),
+            (sample, Some(0.5)),
+        ] {
+            check_loss(|x, d| bce_with_logits(x, y.view(), &w, pos, d), &inputs());
+        }
+    }
+
+    #[test]
+    fn bce_keras_gradient_matches_central_differences_inside_and_outside_the_clip() {
+        let y = labels();
+        // Probabilities inside (0, 1), and two outside the clip range by more than the
+        // step h = 1e-6, where the loss is flat: analytic and numerical gradients are both 0.
+        let x = array![
+            [0.2, 0.9],
+            [0.6, -0.25],
+            [0.05, 0.999],
+            [1.25, 0.4],
+            [0.7, 0.35]
+        ];
+        let w = Weighting {
+            sample: Some(&SAMPLE[..]),
+            class: None,
+        };
+        let g = check_loss(|x, d| bce_keras(x, y.view(), &w, d), &x);
+        assert_eq!(g[[1, 1]], 0.0);
+        assert_eq!(g[[3, 0]], 0.0);
+        // Just outside the bounds (closer than h): still exactly zero; on them: passed.
+        let eps = KERAS_EPSILON;
+        let p = array![[1e-9, 1.0 - 1e-9, eps, 1.0 - eps]];
+        let y = array![[1.0, 0.0, 1.0, 0.0]];
+        let mut d = Array2::zeros((1, 4));
+        bce_keras(p.view(), y.view(), &Weighting::NONE, Some(d.view_mut()));
+        assert_eq!(&d.as_slice().unwrap()[..2], &[0.0, 0.0]);
+        assert_eq!(d[[0, 2]], -1.0 / eps / 4.0);
+        assert_eq!(d[[0, 3]], 1.0 / (1.0 - (1.0 - eps)) / 4.0);
+    }
+
+    #[test]
+    fn softmax_cross_entropy_gradient_matches_central_differences() {
+        let z = array![
+            [0.5, -1.25, 2.0],
+            [0.1, -3.0, 0.7],
+            [0.0, 4.0, -0.4],
+            [1.5, 1.5, 0.2]
+        ];
+        let idx = [2usize, 0, 1, 1];
+        // Soft rows, one not summing to 1: the general gradient p·Σy − y (L13).
+        let soft = array![
+            [0.0, 0.0, 1.0],
+            [0.7, 0.2, 0.1],
+            [0.0, 1.0, 0.0],
+            [0.5, 0.25, 0.5]
+        ];
+        let sample = [0.5, 1.0, 2.0, 1.5];
+        let w = Weighting {
+            sample: Some(&sample[..]),
+            class: None,
+        };
+        check_loss(
+            |x, d| softmax_cross_entropy(x, Targets::Indices(&idx), &w, d),
+            &z,
+        );
+        check_loss(
+            |x, d| softmax_cross_entropy(x, Targets::OneHot(soft.view()), &w, d),
+            &z,
+        );
+    }
+
+    #[test]
+    fn class_weights_gradient_matches_central_differences() {
+        // O = 1 binary labels; class weights looked up from y (> 0.5 is positive).
+        let y = array![[0.0], [1.0], [1.0], [0.0], [1.0]];
+        let x = array![[0.3], [-1.2], [2.5], [0.9], [-0.1]];
+        let w = Weighting::<f64> {
+            sample: None,
+            class: Some(ClassWeights {
+                negative: 0.6,
+                positive: 3.0,
+            }),
+        };
+        check_loss(|x, d| bce_with_logits(x, y.view(), &w, None, d), &x);
+        check_loss(|x, d| mse(x, y.view(), &w, d), &x);
+    }
+
+    /// Hand-worked example, every number written out (notes/losses.md §2 repeats it).
+    /// z = [0, ln 3], y = [1, 0], N = 2, O = 1:
+    /// ℓ₁ = 0 − 0 + ln(1 + e⁰) = ln 2;           ∂ = σ(0) − 1 = −1/2
+    /// ℓ₂ = ln 3 − 0 + ln(1 + 1/3) = ln 4;       ∂ = σ(ln 3) − 0 = 3/4
+    /// L = (ln 2 + ln 4)/2 = 1.5·ln 2;           d_z = [−1/4, 3/8]
+    #[test]
+    fn bce_with_logits_hand_worked_example() {
+        let z = array![[0.0], [3.0f64.ln()]];
+        let y = array![[1.0], [0.0]];
+        let mut d = Array2::zeros((2, 1));
+        let l = bce_with_logits(
+            z.view(),
+            y.view(),
+            &Weighting::NONE,
+            None,
+            Some(d.view_mut()),
+        );
+        assert!((l - 1.5 * 2.0f64.ln()).abs() < 1e-15);
+        assert!((d[[0, 0]] + 0.25).abs() < 1e-16);
+        assert!((d[[1, 0]] - 0.375).abs() < 1e-16);
+    }
+
+    #[test]
+    fn gradient_accumulates_and_value_only_leaves_buffers_alone() {
+        let z = inputs();
+        let y = labels();
+        let mut d = Array2::from_elem(z.dim(), 1.0);
+        let l1 = bce_with_logits(
+            z.view(),
+            y.view(),
+            &Weighting::NONE,
+            None,
+            Some(d.view_mut()),
+        );
+        let l2 = bce_with_logits(z.view(), y.view(), &Weighting::NONE, None, None);
+        assert_eq!(l1, l2);
+        let mut fresh = Array2::zeros(z.dim());
+        bce_with_logits(
+            z.view(),
+            y.view(),
+            &Weighting::NONE,
+            None,
+            Some(fresh.view_mut()),
+        );
+        for (a, b) in d.iter().zip(fresh.iter()) {
+            assert_eq!(*a, 1.0 + b);
+        }
+    }
+
+    #[test]
+    fn mse_literal_values() {
+        // torch.nn.MSELoss()(torch.tensor([[1., 2.], [3., 5.]]), torch.tensor([[0., 2.], [5., 4.]]))
+        // = (1 + 0 + 4 + 1)/4 = 1.5; grad = 2·[[1, 0], [−2, 1]]/4.
+        let y_hat = array![[1.0f32, 2.0], [3.0, 5.0]];
+        let y = array![[0.0f32, 2.0], [5.0, 4.0]];
+        let mut d = Array2::zeros((2, 2));
+        let l = mse(y_hat.view(), y.view(), &Weighting::NONE, Some(d.view_mut()));
+        assert_eq!(l, 1.5);
+        assert_eq!(d, array![[0.5f32, 0.0], [-1.0, 0.5]]);
+    }
+
+    #[test]
+    fn balanced_class_weights_follow_sklearn() {
+        // sklearn: compute_class_weight("balanced", classes=[0, 1], y=[0]*6 + [1]*2)
+        // = 8/(2·[6, 2]) = [0.6666…, 2.0]
+        let cw = ClassWeights::balanced(6, 2).unwrap();
+        assert_eq!(cw.negative, 8.0 / 12.0);
+        assert_eq!(cw.positive, 2.0);
+        assert_eq!(
+            ClassWeights::balanced(0, 3),
+            Err(LossError::MissingClass {
+                n_negative: 0,
+                n_positive: 3
+            })
+        );
+    }
+
+    fn extreme_logits() -> Vec<f64> {
+        let mut zs = vec![];
+        for m in [0.0, 10.0, 50.0, 1e3, f64::INFINITY] {
+            zs.push(m);
+            zs.push(-m);
+        }
+        zs
+    }
+
+    fn extremes<T: Float>() {
+        let zs = extreme_logits();
+        for &zf in &zs {
+            for yf in [0.0, 1.0] {
+                let z = Array2::from_elem((1, 1), T::from_f64(zf));
+                let y = Array2::from_elem((1, 1), T::from_f64(yf));
+                let wrong_infinite =
+                    (zf == f64::INFINITY && yf == 0.0) || (zf == f64::NEG_INFINITY && yf == 1.0);
+                for pos in [None, Some(T::from_f64(2.5))] {
+                    let mut d = Array2::zeros((1, 1));
+                    let l = bce_with_logits(
+                        z.view(),
+                        y.view(),
+                        &Weighting::NONE,
+                        pos,
+                        Some(d.view_mut()),
+                    );
+                    assert!(
+                        !l.is_nan() && !d[[0, 0]].is_nan(),
+                        "z={zf} y={yf}: {l} {}",
+                        d[[0, 0]]
+                    );
+                    assert!(
+                        d[[0, 0]].is_finite(),
+                        "z={zf} y={yf}: gradient {}",
+                        d[[0, 0]]
+                    );
+                    if wrong_infinite {
+                        assert_eq!(l, f64::INFINITY, "z={zf} y={yf}");
+                    } else {
+                        assert!(l.is_finite(), "z={zf} y={yf}: loss {l}");
+                    }
+                    if zf.is_infinite() && !wrong_infinite {
+                        assert_eq!(l, 0.0);
+                        assert_eq!(d[[0, 0]], T::zero());
+                    }
+                }
+                // The same logit through a sigmoid into the Keras loss: always finite.
+                let p = z.mapv(sigmoid);
+                let mut d = Array2::zeros((1, 1));
+                let l = bce_keras(p.view(), y.view(), &Weighting::NONE, Some(d.view_mut()));
+                assert!(l.is_finite() && l <= 16.2, "bce_keras z={zf} y={yf}: {l}");
+                assert!(d[[0, 0]].is_finite(), "bce_keras z={zf} y={yf}");
+                // MSE on the raw value: +∞ exactly when the output is infinite.
+                let mut d = Array2::zeros((1, 1));
+                let l = mse(z.view(), y.view(), &Weighting::NONE, Some(d.view_mut()));
+                assert!(!l.is_nan() && !d[[0, 0]].is_nan());
+                assert_eq!(l.is_infinite(), zf.is_infinite());
+            }
+        }
+        // Softmax rows over the same values: two classes, both targets.
+        for &a in &zs {
+            for &b in &zs {
+                for t in [0usize, 1] {
+                    let z = ndarray::arr2(&[[T::from_f64(a), T::from_f64(b)]]);
+                    let mut d = Array2::zeros((1, 2));
+                    let l = softmax_cross_entropy(
+                        z.view(),
+                        Targets::Indices(&[t]),
+                        &Weighting::NONE,
+                        Some(d.view_mut()),
+                    );
+                    let (zt, zo) = if t == 0 { (a, b) } else { (b, a) };
+                    assert!(!l.is_nan(), "softmax [{a}, {b}] t={t}: NaN loss");
+                    assert!(
+                        d.iter().all(|v| v.is_finite()),
+                        "softmax [{a}, {b}] t={t}: {d:?}"
+                    );
+                    // +∞ only when the target's probability is exactly 0.
+                    let p_zero = zo == f64::INFINITY && zt != f64::INFINITY
+                        || zt == f64::NEG_INFINITY && zo != f64::NEG_INFINITY;
+                    if p_zero {
+                        assert_eq!(l, f64::INFINITY, "softmax [{a}, {b}] t={t}");
+                    } else {
+                        assert!(l.is_finite(), "softmax [{a}, {b}] t={t}: {l}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn extreme_values_give_no_nan_f64() {
+        extremes::<f64>();
+    }
+
+    #[test]
+    fn extreme_values_give_no_nan_f32() {
+        extremes::<f32>();
+    }
+
+    #[test]
+    fn softmax_with_two_infinite_logits_splits_evenly() {
+        let z = array![[f64::INFINITY, f64::INFINITY, 0.0]];
+        let mut d = Array2::zeros((1, 3));
+        let l = softmax_cross_entropy(
+            z.view(),
+            Targets::Indices(&[0]),
+            &Weighting::NONE,
+            Some(d.view_mut()),
+        );
+        assert_eq!(l, 2.0f64.ln());
+        assert_eq!(d, array![[-0.5, 0.5, 0.0]]);
+    }
+
+    #[test]
+    fn loss_config_validates_and_dispatches() {
+        let mut c = LossConfig::new(LossKind::Mse);
+        c.pos_weight = Some(2.0);
+        assert_eq!(
+            c.validate(),
+            Err(LossError::PosWeightUnsupported(LossKind::Mse))
+        );
+        let mut c = LossConfig::new(LossKind::BceWithLogits);
+        c.pos_weight = Some(2.0);
+        c.validate().unwrap();
+        let z = inputs();
+        let y = labels();
+        let direct = bce_with_logits(z.view(), y.view(), &Weighting::NONE, Some(2.0), None);
+        assert_eq!(c.compute(z.view(), y.view(), None, None), direct);
+        c.class_weights = Some(ClassWeights {
+            negative: -1.0,
+            positive: 1.0,
+        });
+        assert!(matches!(c.validate(), Err(LossError::InvalidWeight { .. })));
+        let json = serde_json::to_string(&LossConfig::new(LossKind::BceKeras)).unwrap();
+        assert_eq!(
+            json,
+            r#"{"kind":"BceKeras","class_weights":null,"pos_weight":null}"#
+        );
+        let back: LossConfig = serde_json::from_str(r#"{"kind":"SoftmaxCrossEntropy"}"#).unwrap();
+        assert_eq!(back, LossConfig::new(LossKind::SoftmaxCrossEntropy));
+    }
+}

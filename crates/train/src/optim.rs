@@ -1,0 +1,843 @@
+//! Optimizers: one element-wise update per algorithm over the flat parameter buffer
+//! (notes/optimizers.md, equations O1–O14).
+//!
+//! The network keeps all parameters in one contiguous `&mut [T]` (P,) and their gradients
+//! in a matching `&[T]` (P,). [`Optimizer::step`] makes a single pass over them (and over
+//! its own state buffers, also (P,)), element by element, with the maths of each element in
+//! a fixed order and in `T`; the per-step scalars (bias corrections, `1 − lr·λ`) are
+//! computed once in `f64` and rounded to `T`, as PyTorch does with its Python-float
+//! scalars. Nothing is allocated after [`Optimizer::new`]. Results therefore do not depend
+//! on the thread count, and an optimizer restored from its [`Optimizer::buffers`] and
+//! [`Optimizer::step_count`] continues bit for bit.
+//!
+//! Every numerical convention is a named choice ([`Momentum`], [`RmsPropEpsilon`],
+//! [`AdamEpsilon`], [`WeightDecay`]) written into the run's manifest through
+//! [`OptimizerConfig`]'s serde form.
+
+use glassbox_core::Float;
+use serde::{Deserialize, Serialize};
+
+/// How weight decay enters the update (O1, O2).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum WeightDecay {
+    /// No weight decay.
+    None,
+    /// Coupled L2 (PyTorch's `weight_decay=` of SGD, RMSprop, Adam): `g ← g + λ·θ` before
+    /// the update (O1), so Adam normalises the decay with the gradient.
+    L2(f64),
+    /// Decoupled (PyTorch `AdamW`; Keras 3's `weight_decay=` on every optimizer):
+    /// `θ ← θ·(1 − lr·λ)` before the update, with the step's lr (O2).
+    Decoupled(f64),
+}
+
+/// Momentum of SGD, in PyTorch's formulation (O4–O6) with `dampening = 0`.
+///
+/// Keras's `SGD(momentum=μ)` keeps `v ← μ·v − lr·g; θ ← θ + v` (Nesterov:
+/// `θ ← θ + μ·v − lr·g`). With a constant lr, `v = −lr·b` and the two agree; when the lr
+/// changes, Keras's velocity remembers the old lr while PyTorch's buffer `b` does not
+/// (notes/optimizers.md §2).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Momentum {
+    /// Plain SGD (O3).
+    None,
+    /// Heavy ball: `b ← μ·b + g; θ ← θ − lr·b` (O4, O5).
+    Classic(f64),
+    /// Nesterov: `b ← μ·b + g; θ ← θ − lr·(g + μ·b)` (O4, O6).
+    Nesterov(f64),
+}
+
+/// Where RMSProp's ε goes, with its value (O7–O9). The decay rate is the same in both
+/// (PyTorch's `alpha`, Keras's `rho`); only the defaults differ.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum RmsPropEpsilon {
+    /// PyTorch `RMSprop`: `θ ← θ − lr·g/(√v + ε)`, default ε = 1e-8 (α = 0.99) (O8).
+    Torch(f64),
+    /// Keras `RMSprop`: `θ ← θ − lr·g/√(v + ε)`, default ε = 1e-7 (ρ = 0.9) (O9).
+    Keras(f64),
+}
+
+/// Adam's ε, as a named form with its value (O10–O13).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum AdamEpsilon {
+    /// PyTorch `Adam`/`AdamW` (Algorithm 1 of Kingma & Ba): ε added outside the square root
+    /// of the bias-corrected `v̂`: `θ ← θ − lr·m̂/(√v̂ + ε)`, default 1e-8 (O12).
+    Torch(f64),
+    /// Keras 3 `Adam` (`keras/src/optimizers/adam.py`, "epsilon hat" of Kingma & Ba §2):
+    /// bias correction folded into the step size, `α_t = lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ)`, ε̂
+    /// added to the uncorrected `√v`: `θ ← θ − α_t·m/(√v + ε̂)`, default 1e-7 (O13).
+    /// Equivalent to the Torch form with `ε = ε̂/√(1 − β₂ᵗ)` — 31.6·ε̂ at t = 1.
+    Keras(f64),
+}
+
+impl AdamEpsilon {
+    /// PyTorch's default, `Torch(1e-8)`.
+    pub const TORCH_DEFAULT: Self = AdamEpsilon::Torch(1e-8);
+    /// Keras's default, `Keras(1e-7)`.
+    pub const KERAS_DEFAULT: Self = AdamEpsilon::Keras(1e-7);
+}
+
+impl RmsPropEpsilon {
+    /// PyTorch's default, `Torch(1e-8)`.
+    pub const TORCH_DEFAULT: Self = RmsPropEpsilon::Torch(1e-8);
+    /// Keras's default, `Keras(1e-7)`.
+    pub const KERAS_DEFAULT: Self = RmsPropEpsilon::Keras(1e-7);
+}
+
+/// The optimizer of a run, as written into its manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "algorithm", rename_all = "snake_case")]
+pub enum OptimizerConfig {
+    /// SGD with optional momentum (O3–O6); PyTorch `SGD`.
+    Sgd {
+        /// Base learning rate.
+        lr: f64,
+        /// Momentum form and μ.
+        momentum: Momentum,
+        /// Weight-decay form and λ.
+        weight_decay: WeightDecay,
+    },
+    /// RMSProp without momentum, not centred (O7–O9).
+    RmsProp {
+        /// Base learning rate.
+        lr: f64,
+        /// Decay rate of the squared-gradient average (PyTorch `alpha`, Keras `rho`).
+        rho: f64,
+        /// ε form and value.
+        eps: RmsPropEpsilon,
+        /// Weight-decay form and λ.
+        weight_decay: WeightDecay,
+    },
+    /// Adam (O10–O13); AdamW is `weight_decay: Decoupled(λ)`.
+    Adam {
+        /// Base learning rate.
+        lr: f64,
+        /// Decay of the first moment.
+        beta1: f64,
+        /// Decay of the second moment.
+        beta2: f64,
+        /// ε form and value.
+        eps: AdamEpsilon,
+        /// Weight-decay form and λ.
+        weight_decay: WeightDecay,
+    },
+}
+
+/// An invalid optimizer configuration or checkpoint.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OptimError {
+    /// A hyper-parameter outside its range.
+    #[error("optimizer hyper-parameter {name} = {value} is outside {range}")]
+    OutOfRange {
+        /// Its name.
+        name: &'static str,
+        /// Its value.
+        value: f64,
+        /// The allowed range, as text.
+        range: &'static str,
+    },
+    /// A restored state buffer's name is not one this optimizer has, or appears twice, or
+    /// one is missing.
+    #[error("optimizer state: expected buffers {expected:?}, got {got:?}")]
+    BufferNames {
+        /// The names this optimizer keeps.
+        expected: &'static [&'static str],
+        /// The names given.
+        got: Vec<String>,
+    },
+    /// A restored state buffer has the wrong length.
+    #[error("optimizer state buffer {name:?} has {got} entries, expected P = {expected}")]
+    BufferLength {
+        /// The buffer.
+        name: String,
+        /// Its length.
+        got: usize,
+        /// The parameter count.
+        expected: usize,
+    },
+}
+
+impl OptimizerConfig {
+    /// Plain SGD, PyTorch `SGD(lr)`.
+    pub fn sgd(lr: f64) -> Self {
+        OptimizerConfig::Sgd {
+            lr,
+            momentum: Momentum::None,
+            weight_decay: WeightDecay::None,
+        }
+    }
+
+    /// PyTorch `SGD(lr, momentum=μ)`.
+    pub fn sgd_momentum(lr: f64, mu: f64) -> Self {
+        OptimizerConfig::Sgd {
+            lr,
+            momentum: Momentum::Classic(mu),
+            weight_decay: WeightDecay::None,
+        }
+    }
+
+    /// PyTorch `SGD(lr, momentum=μ, nesterov=True)`.
+    pub fn sgd_nesterov(lr: f64, mu: f64) -> Self {
+        OptimizerConfig::Sgd {
+            lr,
+            momentum: Momentum::Nesterov(mu),
+            weight_decay: WeightDecay::None,
+        }
+    }
+
+    /// PyTorch `RMSprop(lr)`: α = 0.99, ε = 1e-8 outside the root.
+    pub fn rmsprop_torch(lr: f64) -> Self {
+        OptimizerConfig::RmsProp {
+            lr,
+            rho: 0.99,
+            eps: RmsPropEpsilon::TORCH_DEFAULT,
+            weight_decay: WeightDecay::None,
+        }
+    }
+
+    /// Keras `RMSprop(learning_rate)`: ρ = 0.9, ε = 1e-7 inside the root.
+    pub fn rmsprop_keras(lr: f64) -> Self {
+        OptimizerConfig::RmsProp {
+            lr,
+            rho: 0.9,
+            eps: RmsPropEpsilon::KERAS_DEFAULT,
+            weight_decay: WeightDecay::None,
+        }
+    }
+
+    /// PyTorch `Adam(lr)`: β = (0.9, 0.999), ε = 1e-8 (Torch form).
+    pub fn adam_torch(lr: f64) -> Self {
+        OptimizerConfig::Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: AdamEpsilon::TORCH_DEFAULT,
+            weight_decay: WeightDecay::None,
+        }
+    }
+
+    /// Keras `Adam(learning_rate)`: β = (0.9, 0.999), ε̂ = 1e-7 (Keras form).
+    pub fn adam_keras(lr: f64) -> Self {
+        OptimizerConfig::Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: AdamEpsilon::KERAS_DEFAULT,
+            weight_decay: WeightDecay::None,
+        }
+    }
+
+    /// PyTorch `AdamW(lr, weight_decay=λ)` (its default λ is 0.01).
+    pub fn adamw(lr: f64, lambda: f64) -> Self {
+        Self::adam_torch(lr).with_weight_decay(WeightDecay::Decoupled(lambda))
+    }
+
+    /// The same optimizer with another weight-decay form.
+    pub fn with_weight_decay(mut self, wd: WeightDecay) -> Self {
+        match &mut self {
+            OptimizerConfig::Sgd { weight_decay, .. }
+            | OptimizerConfig::RmsProp { weight_decay, .. }
+            | OptimizerConfig::Adam { weight_decay, .. } => *weight_decay = wd,
+        }
+        self
+    }
+
+    /// The base learning rate (what a [`crate::schedule::Schedule`] scales).
+    pub fn lr(&self) -> f64 {
+        match *self {
+            OptimizerConfig::Sgd { lr, .. }
+            | OptimizerConfig::RmsProp { lr, .. }
+            | OptimizerConfig::Adam { lr, .. } => lr,
+        }
+    }
+
+    fn weight_decay(&self) -> WeightDecay {
+        match *self {
+            OptimizerConfig::Sgd { weight_decay, .. }
+            | OptimizerConfig::RmsProp { weight_decay, .. }
+            | OptimizerConfig::Adam { weight_decay, .. } => weight_decay,
+        }
+    }
+
+    /// The state buffers this algorithm keeps, by name, each (P,).
+    pub fn buffer_names(&self) -> &'static [&'static str] {
+        match self {
+            OptimizerConfig::Sgd {
+                momentum: Momentum::None,
+                ..
+            } => &[],
+            OptimizerConfig::Sgd { .. } => &["velocity"],
+            OptimizerConfig::RmsProp { .. } => &["v"],
+            OptimizerConfig::Adam { .. } => &["m", "v"],
+        }
+    }
+
+    /// Checks every hyper-parameter's range: lr ≥ 0, μ, ρ, β ∈ [0, 1), ε > 0, λ ≥ 0, all
+    /// finite.
+    ///
+    /// # Errors
+    /// [`OptimError::OutOfRange`] naming the first offender.
+    pub fn validate(&self) -> Result<(), OptimError> {
+        let unit = |name, value: f64| in_range(name, value, "[0, 1)", (0.0..1.0).contains(&value));
+        let positive =
+            |name, value: f64| in_range(name, value, "(0, ∞)", value > 0.0 && value.is_finite());
+        in_range(
+            "lr",
+            self.lr(),
+            "[0, ∞)",
+            self.lr() >= 0.0 && self.lr().is_finite(),
+        )?;
+        match self.weight_decay() {
+            WeightDecay::None => {}
+            WeightDecay::L2(l) | WeightDecay::Decoupled(l) => {
+                in_range("weight_decay", l, "[0, ∞)", l >= 0.0 && l.is_finite())?;
+            }
+        }
+        match *self {
+            OptimizerConfig::Sgd { momentum, .. } => match momentum {
+                Momentum::None => Ok(()),
+                Momentum::Classic(mu) | Momentum::Nesterov(mu) => unit("momentum", mu),
+            },
+            OptimizerConfig::RmsProp { rho, eps, .. } => {
+                unit("rho", rho)?;
+                let (RmsPropEpsilon::Torch(e) | RmsPropEpsilon::Keras(e)) = eps;
+                positive("eps", e)
+            }
+            OptimizerConfig::Adam {
+                beta1, beta2, eps, ..
+            } => {
+                unit("beta1", beta1)?;
+                unit("beta2", beta2)?;
+                let (AdamEpsilon::Torch(e) | AdamEpsilon::Keras(e)) = eps;
+                positive("eps", e)
+            }
+        }
+    }
+}
+
+fn in_range(
+    name: &'static str,
+    value: f64,
+    range: &'static str,
+    ok: bool,
+) -> Result<(), OptimError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(OptimError::OutOfRange { name, value, range })
+    }
+}
+
+/// An optimizer and its state for P parameters.
+#[derive(Debug, Clone)]
+pub struct Optimizer<T> {
+    config: OptimizerConfig,
+    /// P, the length every `step` checks.
+    len: usize,
+    /// Steps taken so far: `t` of the notes after the step it counts (Adam's bias
+    /// corrections use it). A `u64` so no realistic run overflows it.
+    t: u64,
+    /// SGD momentum buffer `b` (P,); empty for other algorithms or without momentum.
+    velocity: Vec<T>,
+    /// Adam's first moment `m` (P,); empty otherwise.
+    m: Vec<T>,
+    /// Second moment `v` (P,) of RMSProp and Adam; empty otherwise.
+    v: Vec<T>,
+}
+
+impl<T: Float> Optimizer<T> {
+    /// An optimizer for `n_params` parameters, its state zeroed and `t = 0`. The state
+    /// buffers are the only allocation.
+    ///
+    /// # Errors
+    /// [`OptimError::OutOfRange`] if the configuration is invalid
+    /// ([`OptimizerConfig::validate`]).
+    pub fn new(config: OptimizerConfig, n_params: usize) -> Result<Self, OptimError> {
+        config.validate()?;
+        let names = config.buffer_names();
+        let buf = |name: &str| {
+            if names.contains(&name) {
+                vec![T::zero(); n_params]
+            } else {
+                Vec::new()
+            }
+        };
+        Ok(Self {
+            config,
+            len: n_params,
+            t: 0,
+            velocity: buf("velocity"),
+            m: buf("m"),
+            v: buf("v"),
+        })
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &OptimizerConfig {
+        &self.config
+    }
+
+    /// P, the number of parameters it updates.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it updates no parameters.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Steps taken so far (`t`).
+    pub fn step_count(&self) -> u64 {
+        self.t
+    }
+
+    /// The state buffers for a checkpoint, in [`OptimizerConfig::buffer_names`] order, each
+    /// (P,). Together with [`Optimizer::step_count`] this is the whole state.
+    pub fn buffers(&self) -> Vec<(&'static str, &[T])> {
+        self.config
+            .buffer_names()
+            .iter()
+            .map(|&name| (name, self.buffer(name)))
+            .collect()
+    }
+
+    fn buffer(&self, name: &str) -> &[T] {
+        match name {
+            "velocity" => &self.velocity,
+            "m" => &self.m,
+            _ => &self.v,
+        }
+    }
+
+    /// Restores a checkpointed state: the step counter and every buffer of
+    /// [`OptimizerConfig::buffer_names`], each exactly once, each (P,). Continuing from a
+    /// restored state is bit-identical to never having stopped.
+    ///
+    /// # Errors
+    /// [`OptimError::BufferNames`] if the names are not exactly this optimizer's;
+    /// [`OptimError::BufferLength`] if a buffer is not (P,). On error nothing is changed.
+    pub fn restore(&mut self, step_count: u64, buffers: &[(&str, &[T])]) -> Result<(), OptimError> {
+        let expected = self.config.buffer_names();
+        let mut names: Vec<&str> = buffers.iter().map(|(n, _)| *n).collect();
+        names.sort_unstable();
+        let mut want = expected.to_vec();
+        want.sort_unstable();
+        if names != want {
+            return Err(OptimError::BufferNames {
+                expected,
+                got: buffers.iter().map(|(n, _)| n.to_string()).collect(),
+            });
+        }
+        if let Some((name, data)) = buffers.iter().find(|(_, d)| d.len() != self.len) {
+            return Err(OptimError::BufferLength {
+                name: name.to_string(),
+                got: data.len(),
+                expected: self.len,
+            });
+        }
+        for (name, data) in buffers {
+            let dst = match *name {
+                "velocity" => &mut self.velocity,
+                "m" => &mut self.m,
+                _ => &mut self.v,
+            };
+            dst.copy_from_slice(data);
+        }
+        self.t = step_count;
+        Ok(())
+    }
+
+    /// One update with the configured base learning rate; see [`Optimizer::step_lr`].
+    ///
+    /// # Panics
+    /// If `params` or `grads` is not (P,).
+    pub fn step(&mut self, params: &mut [T], grads: &[T]) {
+        self.step_lr(params, grads, self.config.lr());
+    }
+
+    /// One update `θ ← update(θ, g)` of every parameter with learning rate `lr` (from a
+    /// schedule), then `t ← t + 1`. `params` (P,) is updated in place; `grads` (P,) is
+    /// read only (weight decay and momentum work on local copies).
+    ///
+    /// # Panics
+    /// If `params` or `grads` is not (P,).
+    pub fn step_lr(&mut self, params: &mut [T], grads: &[T], lr: f64) {
+        assert_eq!(
+            params.len(),
+            self.len,
+            "optimizer step: {} parameters, optimizer built for P = {}",
+            params.len(),
+            self.len
+        );
+        assert_eq!(
+            grads.len(),
+            self.len,
+            "optimizer step: {} gradients for P = {} parameters",
+            grads.len(),
+            self.len
+        );
+        self.t += 1;
+        let decay = Decay::new(self.config.weight_decay(), lr);
+        match self.config {
+            OptimizerConfig::Sgd { momentum, .. } => {
+                sgd_update(params, grads, &mut self.velocity, momentum, lr, decay)
+            }
+            OptimizerConfig::RmsProp { rho, eps, .. } => {
+                rmsprop_update(params, grads, &mut self.v, rho, eps, lr, decay)
+            }
+            OptimizerConfig::Adam {
+                beta1, beta2, eps, ..
+            } => {
+                let h = AdamHyper {
+                    beta1,
+                    beta2,
+                    eps,
+                    lr,
+                    t: self.t,
+                };
+                adam_update(params, grads, &mut self.m, &mut self.v, h, decay)
+            }
+        }
+    }
+}
+
+/// Weight decay of one step, its scalar already in `T` (O1, O2).
+#[derive(Clone, Copy)]
+enum Decay<T> {
+    None,
+    /// `λ`: `g ← g + λ·θ`.
+    L2(T),
+    /// `1 − lr·λ`: `θ ← θ·(1 − lr·λ)`.
+    Decoupled(T),
+}
+
+impl<T: Float> Decay<T> {
+    fn new(wd: WeightDecay, lr: f64) -> Self {
+        match wd {
+            WeightDecay::None => Decay::None,
+            WeightDecay::L2(l) => Decay::L2(T::from_f64(l)),
+            WeightDecay::Decoupled(l) => Decay::Decoupled(T::from_f64(1.0 - lr * l)),
+        }
+    }
+
+    /// Applies the decay to one element: returns the gradient the algorithm sees and
+    /// shrinks `theta` first for the decoupled form.
+    #[inline]
+    fn apply(self, theta: &mut T, g: T) -> T {
+        match self {
+            Decay::None => g,
+            Decay::L2(l) => g + l * *theta, // O1
+            Decay::Decoupled(k) => {
+                *theta *= k; // O2
+                g
+            }
+        }
+    }
+}
+
+/// SGD, PyTorch `torch.optim.SGD` with `dampening = 0` (O3–O6):
+/// plain `θ ← θ − lr·g`; momentum `b ← μ·b + g`, then `θ ← θ − lr·b` (classic) or
+/// `θ ← θ − lr·(g + μ·b)` (Nesterov). PyTorch sets `b ← g` on the first step; with `b`
+/// starting at 0, `μ·0 + g` is the same value bit for bit.
+fn sgd_update<T: Float>(
+    params: &mut [T],
+    grads: &[T],
+    velocity: &mut [T],
+    momentum: Momentum,
+    lr: f64,
+    decay: Decay<T>,
+) {
+    let lr = T::from_f64(lr);
+    match momentum {
+        Momentum::None => {
+            for (theta, &g) in params.iter_mut().zip(grads) {
+                let g = decay.apply(theta, g);
+                *theta -= lr * g; // O3
+            }
+        }
+        Momentum::Classic(mu) | Momentum::Nesterov(mu) => {
+            let nesterov = matches!(momentum, Momentum::Nesterov(_));
+            let mu = T::from_f64(mu);
+            for ((theta, &g), b) in params.iter_mut().zip(grads).zip(velocity.iter_mut()) {
+                let g = decay.apply(theta, g);
+                *b = mu * *b + g; // O4
+                let dir = if nesterov { g + mu * *b } else { *b }; // O6 / O5
+                *theta -= lr * dir;
+            }
+        }
+    }
+}
+
+/// RMSProp, not centred, no momentum (O7–O9): `v ← ρ·v + (1 − ρ)·g²`, then PyTorch
+/// `torch.optim.RMSprop`: `θ ← θ − lr·g/(√v + ε)`, or Keras `keras.optimizers.RMSprop`:
+/// `θ ← θ − lr·g/√(v + ε)`.
+fn rmsprop_update<T: Float>(
+    params: &mut [T],
+    grads: &[T],
+    v: &mut [T],
+    rho: f64,
+    eps: RmsPropEpsilon,
+    lr: f64,
+    decay: Decay<T>,
+) {
+    let (rho, one_minus_rho, lr) = (T::from_f64(rho), T::from_f64(1.0 - rho), T::from_f64(lr));
+    let eps_inside = matches!(eps, RmsPropEpsilon::Keras(_));
+    let (RmsPropEpsilon::Torch(e) | RmsPropEpsilon::Keras(e)) = eps;
+    let e = T::from_f64(e);
+    for ((theta, &g), v) in params.iter_mut().zip(grads).zip(v.iter_mut()) {
+        let g = decay.apply(theta, g);
+        *v = rho * *v + one_minus_rho * (g * g); // O7
+        if eps_inside {
+            *theta -= (lr * g) / (*v + e).sqrt(); // O9 (Keras)
+        } else {
+            *theta -= lr * (g / (v.sqrt() + e)); // O8 (PyTorch: addcdiv)
+        }
+    }
+}
+
+/// Adam's per-step hyper-parameters.
+#[derive(Clone, Copy)]
+struct AdamHyper {
+    beta1: f64,
+    beta2: f64,
+    eps: AdamEpsilon,
+    lr: f64,
+    /// The step number after incrementing (1 on the first step).
+    t: u64,
+}
+
+/// Adam (O10–O13). Both forms update `m ← m + (1 − β₁)·(g − m)` (PyTorch's `lerp_`, Keras's
+/// `m + (g − m)(1 − β₁)`: the same operations).
+///
+/// PyTorch `torch.optim.Adam`/`AdamW` (`_single_tensor_adam`):
+/// `v ← β₂·v + (1 − β₂)·g²`, `θ ← θ − (lr/(1 − β₁ᵗ))·m/(√v/√(1 − β₂ᵗ) + ε)`.
+///
+/// Keras 3 `keras.optimizers.Adam.update_step`: `v ← v + (g² − v)(1 − β₂)`,
+/// `α = lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ)`, `θ ← θ − (m·α)/(√v + ε̂)`.
+fn adam_update<T: Float>(
+    params: &mut [T],
+    grads: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    h: AdamHyper,
+    decay: Decay<T>,
+) {
+    let t = h.t as f64;
+    let bc1 = 1.0 - h.beta1.powf(t);
+    let bc2 = 1.0 - h.beta2.powf(t);
+    let one_minus_b1 = T::from_f64(1.0 - h.beta1);
+    let one_minus_b2 = T::from_f64(1.0 - h.beta2);
+    let beta2 = T::from_f64(h.beta2);
+    // Torch form: step size lr/(1 − β₁ᵗ) and √(1 − β₂ᵗ); Keras form: α_t (O13).
+    let (torch_form, eps) = match h.eps {
+        AdamEpsilon::Torch(e) => (true, T::from_f64(e)),
+        AdamEpsilon::Keras(e) => (false, T::from_f64(e)),
+    };
+    let step_size = T::from_f64(h.lr / bc1);
+    let sqrt_bc2 = T::from_f64(bc2.sqrt());
+    let alpha = T::from_f64(h.lr * bc2.sqrt() / bc1);
+    for (((theta, &g), m), v) in params
+        .iter_mut()
+        .zip(grads)
+        .zip(m.iter_mut())
+        .zip(v.iter_mut())
+    {
+        let g = decay.apply(theta, g);
+        *m += one_minus_b1 * (g - *m); // O10 (both forms)
+        if torch_form {
+            *v = beta2 * *v + one_minus_b2 * (g * g); // O11
+            let denom = v.sqrt() / sqrt_bc2 + eps;
+            *theta -= step_size * (*m / denom); // O12
+        } else {
+            *v += (g * g - *v) * one_minus_b2; // O11′
+            *theta -= (*m * alpha) / (v.sqrt() + eps); // O13
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Gradient of `f(θ) = ½ Σ_i a_i (θ_i − c_i)²`.
+    fn quad_grad(theta: &[f64], g: &mut [f64]) {
+        let a = [1.0, 4.0, 0.25, 2.0];
+        let c = [0.5, -1.0, 2.0, 0.0];
+        for i in 0..theta.len() {
+            g[i] = a[i] * (theta[i] - c[i]);
+        }
+    }
+
+    fn run(config: OptimizerConfig, steps: usize) -> (Vec<f64>, Optimizer<f64>) {
+        let mut theta = vec![1.0, 1.0, -1.0, 3.0];
+        let mut g = vec![0.0; 4];
+        let mut opt = Optimizer::new(config, 4).unwrap();
+        for _ in 0..steps {
+            quad_grad(&theta, &mut g);
+            opt.step(&mut theta, &g);
+        }
+        (theta, opt)
+    }
+
+    #[test]
+    fn sgd_literal_steps() {
+        // θ = 1, a = 1, c = 0.5: g = 0.5; SGD lr 0.1 → 0.95.
+        // Momentum 0.9: b₁ = 0.5, θ₁ = 0.95; g₂ = 0.45, b₂ = 0.9·0.5 + 0.45 = 0.9,
+        // θ₂ = 0.95 − 0.09 = 0.86.
+        // Nesterov 0.9: b₁ = 0.5, θ₁ = 1 − 0.1·(0.5 + 0.45) = 0.905.
+        let (t, _) = run(OptimizerConfig::sgd(0.1), 1);
+        assert!((t[0] - 0.95).abs() < 1e-15);
+        let (t, _) = run(OptimizerConfig::sgd_momentum(0.1, 0.9), 2);
+        assert!((t[0] - 0.86).abs() < 1e-15);
+        let (t, _) = run(OptimizerConfig::sgd_nesterov(0.1, 0.9), 1);
+        assert!((t[0] - 0.905).abs() < 1e-15);
+    }
+
+    #[test]
+    fn adam_first_step_is_lr_times_sign() {
+        // At t = 1, m̂ = g and √v̂ = |g|: the step is lr·g/(|g| + ε) ≈ lr·sign(g) (Torch);
+        // Keras: α = lr·√0.001/0.1, m = 0.1 g, √v = √0.001·|g| → lr·g/(|g| + ε̂/√0.001).
+        for config in [
+            OptimizerConfig::adam_torch(0.01),
+            OptimizerConfig::adam_keras(0.01),
+        ] {
+            let (t, _) = run(config, 1);
+            let start = [1.0, 1.0, -1.0, 3.0];
+            let g: [f64; 4] = [0.5, 8.0, -0.75, 6.0];
+            for i in 0..4 {
+                let eps = match config {
+                    OptimizerConfig::Adam {
+                        eps: AdamEpsilon::Torch(e),
+                        ..
+                    } => e,
+                    OptimizerConfig::Adam {
+                        eps: AdamEpsilon::Keras(e),
+                        ..
+                    } => e / 0.001f64.sqrt(),
+                    _ => unreachable!(),
+                };
+                let expect = start[i] - 0.01 * g[i] / (g[i].abs() + eps);
+                assert!(
+                    (t[i] - expect).abs() < 1e-15,
+                    "{config:?} i={i}: {} vs {expect}",
+                    t[i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn weight_decay_forms() {
+        // One SGD step from θ = 1 with g = 0.5, lr = 0.1, λ = 0.2:
+        // L2: g' = 0.5 + 0.2 = 0.7 → θ = 0.93. Decoupled: θ = 1·(1 − 0.02) − 0.05 = 0.93.
+        // They coincide for SGD (no momentum); with Adam they do not.
+        let l2 = OptimizerConfig::sgd(0.1).with_weight_decay(WeightDecay::L2(0.2));
+        let dec = OptimizerConfig::sgd(0.1).with_weight_decay(WeightDecay::Decoupled(0.2));
+        assert!((run(l2, 1).0[0] - 0.93).abs() < 1e-15);
+        assert!((run(dec, 1).0[0] - 0.93).abs() < 1e-15);
+        let a_l2 = OptimizerConfig::adam_torch(0.1).with_weight_decay(WeightDecay::L2(0.2));
+        let a_dec = OptimizerConfig::adamw(0.1, 0.2);
+        // Adam at t = 1 steps by lr·g/(|g| + ε) ≈ lr·sign(g).
+        // L2: g' = 0.5 + 0.2·1 = 0.7 → θ = 1 − 0.1·0.7/(0.7 + ε) ≈ 0.9.
+        // AdamW: θ = 1·(1 − 0.02) − 0.1·0.5/(0.5 + ε) ≈ 0.88.
+        let eps = 1e-8;
+        assert!((run(a_l2, 1).0[0] - (1.0 - 0.1 * 0.7 / (0.7 + eps))).abs() < 1e-15);
+        assert!((run(a_dec, 1).0[0] - (0.98 - 0.1 * 0.5 / (0.5 + eps))).abs() < 1e-15);
+    }
+
+    fn all_configs() -> Vec<OptimizerConfig> {
+        vec![
+            OptimizerConfig::sgd(0.05),
+            OptimizerConfig::sgd_momentum(0.05, 0.9),
+            OptimizerConfig::sgd_nesterov(0.05, 0.9).with_weight_decay(WeightDecay::L2(0.01)),
+            OptimizerConfig::rmsprop_torch(0.05),
+            OptimizerConfig::rmsprop_keras(0.05).with_weight_decay(WeightDecay::Decoupled(0.1)),
+            OptimizerConfig::adam_torch(0.05),
+            OptimizerConfig::adam_keras(0.05),
+            OptimizerConfig::adamw(0.05, 0.05),
+        ]
+    }
+
+    #[test]
+    fn every_optimizer_descends_the_quadratic() {
+        let f = |t: &[f64]| {
+            let mut g = vec![0.0; 4];
+            quad_grad(t, &mut g);
+            g.iter()
+                .zip([1.0, 4.0, 0.25, 2.0])
+                .map(|(g, a)| g * g / a)
+                .sum::<f64>()
+                / 2.0
+        };
+        let start = f(&[1.0, 1.0, -1.0, 3.0]);
+        for c in all_configs() {
+            let (t, opt) = run(c, 50);
+            assert_eq!(opt.step_count(), 50);
+            assert!(f(&t) < 0.5 * start, "{c:?}: {} vs start {start}", f(&t));
+        }
+    }
+
+    #[test]
+    fn save_restore_continue_is_bit_identical() {
+        for c in all_configs() {
+            let (straight, _) = run(c, 12);
+            let (mut theta, opt) = run(c, 5);
+            let saved: Vec<(&str, Vec<f64>)> = opt
+                .buffers()
+                .into_iter()
+                .map(|(n, b)| (n, b.to_vec()))
+                .collect();
+            let mut fresh = Optimizer::<f64>::new(c, 4).unwrap();
+            let view: Vec<(&str, &[f64])> = saved.iter().map(|(n, b)| (*n, &b[..])).collect();
+            fresh.restore(opt.step_count(), &view).unwrap();
+            let mut g = vec![0.0; 4];
+            for _ in 5..12 {
+                quad_grad(&theta, &mut g);
+                fresh.step(&mut theta, &g);
+            }
+            assert_eq!(theta, straight, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn restore_rejects_wrong_state() {
+        let mut opt = Optimizer::<f32>::new(OptimizerConfig::adam_torch(0.1), 3).unwrap();
+        let z = [0.0f32; 3];
+        assert!(matches!(
+            opt.restore(1, &[("m", &z)]),
+            Err(OptimError::BufferNames { .. })
+        ));
+        assert!(matches!(
+            opt.restore(1, &[("m", &z), ("v", &z[..2])]),
+            Err(OptimError::BufferLength { .. })
+        ));
+        opt.restore(7, &[("v", &z), ("m", &z)]).unwrap();
+        assert_eq!(opt.step_count(), 7);
+    }
+
+    #[test]
+    fn config_validation_and_serde() {
+        assert!(OptimizerConfig::sgd(-1.0).validate().is_err());
+        assert!(OptimizerConfig::sgd_momentum(0.1, 1.0).validate().is_err());
+        assert!(
+            OptimizerConfig::adam_torch(0.1)
+                .with_weight_decay(WeightDecay::L2(f64::NAN))
+                .validate()
+                .is_err()
+        );
+        let c = OptimizerConfig::adamw(0.001, 0.01);
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(
+            json,
+            r#"{"algorithm":"adam","lr":0.001,"beta1":0.9,"beta2":0.999,"eps":{"Torch":1e-8},"weight_decay":{"Decoupled":0.01}}"#
+        );
+        assert_eq!(serde_json::from_str::<OptimizerConfig>(&json).unwrap(), c);
+    }
+
+    #[test]
+    #[should_panic(expected = "3 gradients for P = 4")]
+    fn step_panics_on_length_mismatch() {
+        let mut opt = Optimizer::<f64>::new(OptimizerConfig::sgd(0.1), 4).unwrap();
+        opt.step(&mut [0.0; 4], &[0.0; 3]);
+    }
+}
