@@ -1,5 +1,5 @@
 //! Losses: the value and its gradient with respect to the network's last activations, in
-//! one pass over the batch (notes/losses.md, equations L1–L16).
+//! one pass over the batch (notes/losses.md, equations L0–L14).
 //!
 //! Shapes: outputs and targets are (N, O) — `N` rows in the batch, `O` outputs. Every loss
 //! is a **mean over the batch**; what exactly is averaged is stated on each function:
