@@ -5,9 +5,12 @@ Run from the repository root (no arguments; about a minute, CPU only):
     /work/venv/bin/python tests/reference/make_train_fixtures.py
 
 It writes tests/reference/train_fixtures.json, read by tests/losses_reference.rs and
-tests/optimizers_reference.rs. The committed fixture was produced with torch 2.15.0,
-keras 3.15.1 (TensorFlow backend; one case re-runs itself under the JAX backend),
-tensorflow 2.21.0, jax 0.10.2, numpy 2.4.6, scikit-learn 1.9.1, Python 3.11.7.
+tests/optimizers_reference.rs. The committed fixture was produced with torch 2.15.0+cu132
+(run on CPU), keras 3.15.1, tensorflow 2.21.0, jax 0.10.2, numpy 2.4.6, scikit-learn 1.9.1,
+Python 3.11.7. The script runs itself three times as child processes, one per framework
+(GLASSBOX_PART = torch, keras with the TensorFlow backend, jax with Keras's JAX backend and
+float64 enabled): PyTorch's optimizers load triton, whose LLVM aborts the process when
+TensorFlow's is loaded too.
 
 What each part computes:
 - losses: value and gradient (with respect to the loss's input) from PyTorch (autograd) and
@@ -21,7 +24,8 @@ What each part computes:
 - optimizers: 10 steps on a fixed least-squares problem, loss = |X theta - y|^2 / (2N).
   The gradient is computed here in plain Python floats, in the same order as the Rust test,
   and handed to each framework (p.grad / apply_gradients), so both sides see bit-identical
-  gradients and any difference comes from the optimizer alone.
+  gradients and any difference comes from the optimizer alone. The Keras runs use
+  float32-exact hyper-parameters (see keras_optimizer_runs).
 - clipping: torch.nn.utils.clip_grad_norm_ over two tensors (= our one flat buffer).
 - schedules: the lr PyTorch's schedulers actually hand the optimizer at each step.
 """
@@ -32,8 +36,7 @@ import subprocess
 import sys
 import tempfile
 
-# PyTorch's optimizers load triton, whose LLVM clashes with TensorFlow's in one process, so
-# each framework runs in its own child process (PART) and the parent merges their output.
+# One child process per framework (see the docstring); the parent merges their output.
 PART = os.environ.get("GLASSBOX_PART", "")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 if PART == "keras":
