@@ -1,5 +1,5 @@
 //! Losses: the value and its gradient with respect to the network's last activations, in
-//! one pass over the batch (notes/losses.md, equations L1–L16).
+//! one pass over the batch (notes/losses.md, equations L0–L14).
 //!
 //! Shapes: outputs and targets are (N, O) — `N` rows in the batch, `O` outputs. Every loss
 //! is a **mean over the batch**; what exactly is averaged is stated on each function:
@@ -28,13 +28,29 @@
 //!   logits: `d_z = w·(softmax(z) − y)/N` (L13);
 //! - sigmoid output + [`bce_keras`] is **not** fused: it returns `∂L/∂p` for probabilities
 //!   `p`, and the network back-propagates `σ′ = p(1 − p)` itself. Inside the clip range the
-//!   product is again `(p − y)/(N·O)`; outside it the gradient is exactly zero (L9).
+//!   product is again `(p − y)/(N·O)`; outside it the gradient is exactly zero (L11).
 //!
 //! # Zero coefficients
 //! A term whose coefficient is exactly zero contributes exactly zero, even when the other
 //! factor is infinite (`0·∞ := 0`, the limit of the term that is absent): a label `y = 1`
 //! removes the `(1 − y)·z` term of BCE at `z = +∞`, a zero sample weight removes its row.
 //! Without this rule a confident correct prediction would give NaN (L0).
+//!
+//! # Example
+//! The hand-worked example of notes/losses.md §2: `z = [0, ln 3]`, `y = [1, 0]`, N = 2, O = 1.
+//! - row 1: `ℓ = 0 − 0 + ln(1 + e⁰) = ln 2`, `∂ℓ/∂z = σ(0) − 1 = −1/2`;
+//! - row 2: `ℓ = ln 3 − 0 + ln(1 + 1/3) = ln 4`, `∂ℓ/∂z = σ(ln 3) − 0 = 3/4`;
+//! - `L = (ln 2 + ln 4)/2 = 1.5·ln 2`, `d_z = [−1/2, 3/4]/2 = [−1/4, 3/8]`.
+//! ```
+//! use glassbox_train::{Weighting, bce_with_logits};
+//! use ndarray::{Array2, array};
+//! let z = array![[0.0], [3.0f64.ln()]];
+//! let y = array![[1.0], [0.0]];
+//! let mut d_z = Array2::zeros((2, 1)); // backward adds into it
+//! let loss = bce_with_logits(z.view(), y.view(), &Weighting::NONE, None, Some(d_z.view_mut()));
+//! assert!((loss - 1.5 * 2.0f64.ln()).abs() < 1e-15); // (ln 2 + ln 4)/2
+//! assert!((d_z[[0, 0]] + 0.25).abs() < 1e-16 && (d_z[[1, 0]] - 0.375).abs() < 1e-16);
+//! ```
 
 use std::fmt;
 
@@ -855,28 +871,6 @@ mod tests {
         };
         check_loss(|x, d| bce_with_logits(x, y.view(), &w, None, d), &x);
         check_loss(|x, d| mse(x, y.view(), &w, d), &x);
-    }
-
-    /// Hand-worked example, every number written out (notes/losses.md §2 repeats it).
-    /// z = [0, ln 3], y = [1, 0], N = 2, O = 1:
-    /// ℓ₁ = 0 − 0 + ln(1 + e⁰) = ln 2;           ∂ = σ(0) − 1 = −1/2
-    /// ℓ₂ = ln 3 − 0 + ln(1 + 1/3) = ln 4;       ∂ = σ(ln 3) − 0 = 3/4
-    /// L = (ln 2 + ln 4)/2 = 1.5·ln 2;           d_z = [−1/4, 3/8]
-    #[test]
-    fn bce_with_logits_hand_worked_example() {
-        let z = array![[0.0], [3.0f64.ln()]];
-        let y = array![[1.0], [0.0]];
-        let mut d = Array2::zeros((2, 1));
-        let l = bce_with_logits(
-            z.view(),
-            y.view(),
-            &Weighting::NONE,
-            None,
-            Some(d.view_mut()),
-        );
-        assert!((l - 1.5 * 2.0f64.ln()).abs() < 1e-15);
-        assert!((d[[0, 0]] + 0.25).abs() < 1e-16);
-        assert!((d[[1, 0]] - 0.375).abs() < 1e-16);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Optimizers: one element-wise update per algorithm over the flat parameter buffer
-//! (notes/optimizers.md, equations O1–O14).
+//! (notes/optimizers.md, equations O1–O13).
 //!
 //! The network keeps all parameters in one contiguous `&mut [T]` (P,) and their gradients
 //! in a matching `&[T]` (P,). [`Optimizer::step`] makes a single pass over them (and over
@@ -13,6 +13,19 @@
 //! Every numerical convention is a named choice ([`Momentum`], [`RmsPropEpsilon`],
 //! [`AdamEpsilon`], [`WeightDecay`]) written into the run's manifest through
 //! [`OptimizerConfig`]'s serde form.
+//!
+//! # Example
+//! Adam's first step is `lr·g/(|g| + ε)` in the PyTorch form (O12):
+//! ```
+//! use glassbox_train::{Optimizer, OptimizerConfig};
+//! let mut theta = vec![1.0f64, -2.0];
+//! let grads = [0.5, -4.0];
+//! let mut opt = Optimizer::new(OptimizerConfig::adam_torch(0.1), theta.len()).unwrap();
+//! opt.step(&mut theta, &grads);
+//! assert!((theta[0] - (1.0 - 0.1 * 0.5 / (0.5 + 1e-8))).abs() < 1e-15);
+//! assert!((theta[1] - (-2.0 + 0.1 * 4.0 / (4.0 + 1e-8))).abs() < 1e-15);
+//! assert_eq!(opt.step_count(), 1);
+//! ```
 
 use glassbox_core::Float;
 use serde::{Deserialize, Serialize};
