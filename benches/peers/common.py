@@ -175,10 +175,32 @@ def cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def thread_ticks() -> dict:
+    """CPU clock ticks (user + system) per thread of this process, from /proc (Linux only)."""
+    ticks = {}
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{tid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                ticks[tid] = int(fields[11]) + int(fields[12])  # utime, stime
+            except (OSError, IndexError, ValueError):
+                pass
+    except OSError:
+        pass
+    return ticks
+
+
 class Timer:
-    """Wall clock (perf_counter) and process CPU time around a block."""
+    """Wall clock (perf_counter), process CPU time and per-thread CPU around a block.
+
+    `busy_threads` counts the threads that used at least 10% of the block's wall time on a CPU:
+    it shows how many threads really computed, whatever else the machine was running. Spinning
+    thread pools count as busy (they do burn the core).
+    """
 
     def __enter__(self):
+        self.ticks0 = thread_ticks()
         self.c0 = cpu_seconds()
         self.t0 = time.perf_counter()
         return self
@@ -186,19 +208,23 @@ class Timer:
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.t0
         self.cpu = cpu_seconds() - self.c0
+        ticks1 = thread_ticks()
+        hz = os.sysconf("SC_CLK_TCK")
+        used = [(t - self.ticks0.get(tid, 0)) / hz for tid, t in ticks1.items()]
+        self.busy_threads = sum(1 for u in used if u >= 0.1 * self.seconds)
         return False
 
 
 def base_versions() -> dict:
     return {
         "python": platform.python_version(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "env": {k: os.environ[k] for k in sorted(os.environ) if k.startswith((
             "OMP_", "MKL_", "OPENBLAS_", "XLA_", "TF_NUM", "KERAS_BACKEND", "JAX_PLATFORMS"))},
     }
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -220,6 +246,7 @@ def emit(runner: str, spec: dict, threads: int, timer: Timer, versions: dict, **
         "samples": spec["samples"],
         "cpu_seconds": timer.cpu,
         "cpu_util": timer.cpu / timer.seconds,
+        "busy_threads": timer.busy_threads,
         "versions": versions,
     }
     rec.update(extra)

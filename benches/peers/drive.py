@@ -7,6 +7,10 @@ From the repo root:
     /work/venv/bin/python benches/peers/drive.py \
         --glassbox-cmd "target/release/glassbox bench-peer --data {data} --workload {workload} --threads {threads} --repeats {repeats} --warmup {warmup} {quick}"
 
+A run at T threads with T below the core count is restricted to the first T cores (CPU affinity
+set in the child before exec; --no-pin turns this off), for every runner including glassbox:
+JAX can be limited no other way, and it makes "1 thread" mean one core for everyone.
+
 Each round runs every workload, and within it every runner, as a fresh subprocess (round 1:
 A B C ..., round 2: A B C ..., ...), so slow drifts of the machine (other jobs, thermal state) hit
 all runners alike. Each runner is launched with its thread environment (common.thread_env); the
@@ -99,9 +103,17 @@ def parse_lines(text: str) -> list[dict]:
     return out
 
 
-def run_measure(cmd, env, timeout) -> tuple[list[dict], str | None]:
+def pinner(cores):
+    """preexec_fn that restricts the child to `cores` (None: leave the affinity alone)."""
+    if cores is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cores)
+
+
+def run_measure(cmd, env, timeout, cores=None) -> tuple[list[dict], str | None]:
     try:
-        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
+                           preexec_fn=pinner(cores))
     except subprocess.TimeoutExpired:
         return [], f"timed out after {timeout} s"
     except OSError as e:
@@ -113,11 +125,12 @@ def run_measure(cmd, env, timeout) -> tuple[list[dict], str | None]:
     return recs, None
 
 
-def run_startup(cmd, env, timeout) -> tuple[dict | None, str | None]:
+def run_startup(cmd, env, timeout, cores=None) -> tuple[dict | None, str | None]:
     """Wall clock from spawn to the first JSON line on stdout."""
     t0 = time.perf_counter()
     try:
-        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=pinner(cores))
     except OSError as e:
         return None, f"could not start: {e}"
     first, t_line = None, None
@@ -198,7 +211,8 @@ def fmt_rate(x: float) -> str:
 def markdown(summary: dict, header: dict, notes: list[str]) -> str:
     out = [f"# glassbox vs peers ({header['started']})", "",
            f"CPU: {header['cpu']}, {header['cores']} cores; rounds: {header['rounds']}, "
-           f"warm-up passes: {header['warmup']}, timed repeats per launch: {header['repeats']}"
+           f"warm-up passes: {header['warmup']}, timed repeats per launch: {header['repeats']}, "
+           f"runs below {header['cores']} threads pinned to that many cores: {header['pin']}"
            f"{', QUICK (smoke-test sizes)' if header['quick'] else ''}; "
            f"load average at start / end: {header['load_start']} / {header.get('load_end')}", "",
            "| workload | runner | threads | median | min – max | n | cpu util | check | vs best peer |",
@@ -243,6 +257,8 @@ def main() -> None:
     p.add_argument("--glassbox-cmd", default=None, help="command template for the glassbox runner")
     p.add_argument("--python", default=sys.executable, help="interpreter for the peer runners")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per launch")
+    p.add_argument("--no-pin", action="store_true",
+                   help="do not restrict a T-thread run to the first T cores (T < core count)")
     args = p.parse_args()
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.out = args.out or args.data
@@ -269,9 +285,9 @@ def main() -> None:
     else:
         notes.append("no --glassbox-cmd given: glassbox skipped")
 
-    header = {"started": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": common._cpu_model(),
+    header = {"started": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": common.cpu_model(),
               "cores": os.cpu_count(), "rounds": args.rounds, "repeats": args.repeats, "warmup": args.warmup,
-              "quick": args.quick, "load_start": "%.2f %.2f %.2f" % os.getloadavg(), "argv": sys.argv}
+              "quick": args.quick, "pin": not args.no_pin, "load_start": "%.2f %.2f %.2f" % os.getloadavg(), "argv": sys.argv}
     records, failures = [], []
 
     def command_for(r, w, threads):
@@ -281,6 +297,13 @@ def main() -> None:
         env, removed = runner_env(r, PEERS[r][2], threads)
         return peer_cmd(args, r, w, threads), env, removed
 
+    available = sorted(os.sched_getaffinity(0))
+
+    def cores_for(threads):
+        if args.no_pin or threads >= len(available):
+            return None
+        return available[:threads]
+
     def applicable(r, w):
         return r == "glassbox" or w in PEERS[r][3]
 
@@ -289,7 +312,7 @@ def main() -> None:
             threads = args.threads or common.WORKLOADS["startup"]["threads"]
             cmd, env, _ = command_for(r, "startup", threads)
             for _ in range(args.warmup):
-                run_startup(cmd, env, args.timeout)
+                run_startup(cmd, env, args.timeout, cores_for(threads))
 
     for rnd in range(1, args.rounds + 1):
         for w in workloads:
@@ -299,15 +322,17 @@ def main() -> None:
                     continue
                 cmd, env, removed = command_for(r, w, threads)
                 load = os.getloadavg()[0]
+                cores = cores_for(threads)
                 if w == "startup":
-                    rec, err = run_startup(cmd, env, args.timeout)
+                    rec, err = run_startup(cmd, env, args.timeout, cores)
                     recs = [rec] if rec else []
                     for x in recs:
                         x["threads"] = threads
                 else:
-                    recs, err = run_measure(cmd, env, args.timeout)
+                    recs, err = run_measure(cmd, env, args.timeout, cores)
                 for x in recs:
-                    x.update({"runner_key": r, "round": rnd, "loadavg_1m": load, "env_removed": removed})
+                    x.update({"runner_key": r, "round": rnd, "loadavg_1m": load, "env_removed": removed,
+                              "pinned_cores": cores})
                 records += recs
                 if err:
                     failures.append({"runner": r, "workload": w, "round": rnd, "error": err})
