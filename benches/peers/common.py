@@ -253,6 +253,21 @@ def emit(runner: str, spec: dict, threads: int, timer: Timer, versions: dict, **
     print(json.dumps(rec), flush=True)
 
 
+def run_passes(runner: str, spec: dict, args, versions: dict, one_pass) -> None:
+    """args.warmup untimed calls of one_pass(), then args.repeats timed ones, one JSON line each.
+
+    one_pass() does the whole workload once and returns its check value: the mean training loss
+    over the pass, or the mean logit for inference.
+    """
+    for _ in range(args.warmup):
+        one_pass()
+    key = "loss" if spec["kind"] == "train" else "mean_logit"
+    for _ in range(args.repeats):
+        with Timer() as t:
+            value = one_pass()
+        emit(runner, spec, args.threads, t, versions, **{key: value, "quick": args.quick})
+
+
 def emit_prediction(runner: str, prediction: float, versions: dict) -> None:
     """The startup workload's one line: drive.py times process launch -> this line."""
     print(json.dumps({"runner": runner, "workload": "startup", "prediction": float(prediction),

@@ -338,8 +338,8 @@ def main() -> None:
                     failures.append({"runner": r, "workload": w, "round": rnd, "error": err})
                     log(f"[round {rnd}] {w:15s} {r:12s} FAILED: {err}")
                 for x in recs:
-                    log(f"[round {rnd}] {w:15s} {r:12s} {fmt_rate(x['samples_per_s']):>8s}/s "
-                        f"{x['seconds']:.3f} s  load {load:.2f}")
+                    rate = "" if w == "startup" else f"{fmt_rate(x['samples_per_s'])}/s"
+                    log(f"[round {rnd}] {w:15s} {r:12s} {rate:>10s} {x['seconds']:8.3f} s  load {load:.2f}")
 
     header["load_end"] = "%.2f %.2f %.2f" % os.getloadavg()
     summary = summarise(records, workloads, runners)

@@ -73,6 +73,7 @@ def main() -> None:
         model.compile(optimizer=keras.optimizers.Adam(learning_rate=ad["lr"], beta_1=ad["beta1"],
                                                       beta_2=ad["beta2"], epsilon=ad["eps"]),
                       loss=keras.losses.BinaryCrossentropy(from_logits=True))
+        vers["jit_compile"] = model.jit_compile  # "auto" resolved by compile()
 
         def one_pass():
             hist = model.fit(x, y, batch_size=b, epochs=1, shuffle=False, verbose=0)
@@ -87,14 +88,7 @@ def main() -> None:
                 acc += float(model.predict_on_batch(x[s:s + b]).sum())
             return acc / rows
 
-    for _ in range(a.warmup):
-        one_pass()
-    vers["jit_compile"] = getattr(model, "jit_compile", None)
-    for _ in range(a.repeats):
-        with common.Timer() as t:
-            value = one_pass()
-        key = "loss" if spec["kind"] == "train" else "mean_logit"
-        common.emit(RUNNER, spec, a.threads, t, vers, **{key: value, "quick": a.quick})
+    common.run_passes(RUNNER, spec, a, vers, one_pass)
 
 
 if __name__ == "__main__":

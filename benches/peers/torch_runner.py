@@ -95,13 +95,7 @@ def main() -> None:
                     acc += model(x[s:s + b]).sum().item()
             return acc / rows
 
-    for _ in range(a.warmup):
-        one_pass()
-    for _ in range(a.repeats):
-        with common.Timer() as t:
-            value = one_pass()
-        key = "loss" if spec["kind"] == "train" else "mean_logit"
-        common.emit(runner, spec, a.threads, t, vers, **{key: value, "quick": a.quick})
+    common.run_passes(runner, spec, a, vers, one_pass)
 
 
 if __name__ == "__main__":
