@@ -1,45 +1,12 @@
 //! Helpers shared by the trainer and checkpoint tests (included with `#[path]`; not a
-//! test target of its own).
+//! test target of its own). Scratch folders come from `tests/data/support.rs`.
 
 #![allow(dead_code)]
-
-use std::path::{Path, PathBuf};
 
 use glassbox_core::init::uniform01;
 use glassbox_core::{Activation, Float, LayerSpec, MlpSpec, seeded_rng};
 use glassbox_train::Trainer;
 use ndarray::Array2;
-
-/// A scratch folder under the system temp dir, unique to one test and process, removed
-/// when dropped.
-pub struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    pub fn new(test: &str) -> Self {
-        let dir = std::env::temp_dir()
-            .join("glassbox-train-tests")
-            .join(format!("{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self { dir }
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// A learnable binary problem: X uniform in [−1, 1) (N, D); y = 1 when a fixed linear
 /// score of the first columns plus noise is positive. Every value comes from

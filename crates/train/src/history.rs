@@ -174,4 +174,33 @@ mod tests {
         assert_eq!(later.deterministic_json(), h.deterministic_json());
         assert!(!h.deterministic_json().contains("seconds"));
     }
+
+    #[test]
+    fn arbitrary_losses_read_back_exactly() {
+        // serde_json's default float parser can be one ulp off; the crate enables
+        // `float_roundtrip`, and this guards it: 2000 values of every magnitude.
+        let mut rng = glassbox_core::seeded_rng(3);
+        let mut h = History::default();
+        for epoch in 0..1000 {
+            let draw = |rng: &mut glassbox_core::Rng| {
+                let u = glassbox_core::init::uniform01(rng);
+                u * 10f64.powi((glassbox_core::init::uniform01(rng) * 40.0) as i32 - 20)
+            };
+            h.epochs.push(EpochRecord {
+                epoch,
+                train_loss: draw(&mut rng),
+                val_loss: Some(draw(&mut rng)),
+                val_roc_auc: None,
+                val_accuracy: None,
+                lr: 1e-3,
+                steps: 0,
+                max_grad_norm: 0.0,
+            });
+        }
+        let back: History = serde_json::from_str(&h.to_json()).expect("valid JSON");
+        for (a, b) in h.epochs.iter().zip(&back.epochs) {
+            assert_eq!(a.train_loss.to_bits(), b.train_loss.to_bits());
+            assert_eq!(a.val_loss.map(f64::to_bits), b.val_loss.map(f64::to_bits));
+        }
+    }
 }
