@@ -23,11 +23,15 @@ It prints what it measured and exits non-zero on any failure.
 """
 
 import json
+import os
 import sys
 
 import torch
 import torch.nn as nn
 from safetensors import safe_open
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_core_fixtures import torch_activation  # noqa: E402  (same folder)
 
 DEFAULT = "tests/reference/glassbox_small_checkpoint.safetensors"
 DTYPES = {"f32": torch.float32, "f64": torch.float64}
@@ -42,20 +46,8 @@ def fnv1a64(data: bytes) -> str:
 
 
 def activation(name: str) -> nn.Module:
-    if name == "identity":
-        return nn.Identity()
-    if name == "relu":
-        return nn.ReLU()
-    if name == "sigmoid":
-        return nn.Sigmoid()
-    if name == "tanh":
-        return nn.Tanh()
-    if name == "softmax":
-        return nn.Softmax(dim=1)
-    if name.startswith("leaky_relu"):
-        alpha = float(name[len("leaky_relu(") : -1]) if "(" in name else 0.01
-        return nn.LeakyReLU(alpha)
-    raise ValueError(f"unknown activation {name!r}")
+    """The PyTorch module of a glassbox activation name (as the manifest prints it)."""
+    return nn.Identity() if name == "identity" else torch_activation(name)
 
 
 def main(path: str) -> None:
