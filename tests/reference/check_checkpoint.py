@@ -10,8 +10,8 @@ test `committed_checkpoint_reproduces_its_reference_outputs` in tests/checkpoint
 committed_checkpoint`). Checked with torch 2.15.0 (CPU), safetensors 0.8.0, numpy 2.4.6.
 
 What it checks (notes/training.md section 5 describes the format):
-1. the safetensors `__metadata__` holds the manifest under "glassbox.manifest"; its format is
-   "glassbox-checkpoint", version 1;
+1. the safetensors `__metadata__` holds the manifest under "glassbox.manifest" and its FNV-1a 64
+   checksum under "glassbox.manifest.fnv1a64"; its format is "glassbox-checkpoint", version 1;
 2. every tensor the manifest lists is in the file with that shape and the dtype of the run,
    its FNV-1a 64 checksum matches, and there is no other tensor;
 3. the weights load into the matching `nn.Sequential(Linear_0, act_0, Linear_1, act_1, ...)`
@@ -54,7 +54,9 @@ def main(path: str) -> None:
     with safe_open(path, framework="pt") as f:
         metadata = f.metadata()
         tensors = {k: f.get_tensor(k) for k in f.keys()}
-    manifest = json.loads(metadata["glassbox.manifest"])
+    text = metadata["glassbox.manifest"]
+    assert fnv1a64(text.encode()) == metadata["glassbox.manifest.fnv1a64"], "manifest checksum"
+    manifest = json.loads(text)
     assert manifest["format"] == "glassbox-checkpoint", manifest["format"]
     assert manifest["format_version"] == 1, manifest["format_version"]
     dtype = DTYPES[manifest["dtype"]]

@@ -12,8 +12,9 @@
 //!   them.
 //!
 //! **Manifest**: the safetensors header's `__metadata__` maps [`MANIFEST_KEY`]
-//! (`"glassbox.manifest"`) to the JSON of a [`Manifest`] (and `"format"` to `"pt"`, which
-//! some PyTorch tools expect). It records the format version, the architecture, every
+//! (`"glassbox.manifest"`) to the JSON of a [`Manifest`], [`MANIFEST_CHECKSUM_KEY`] to the
+//! FNV-1a 64 checksum of that JSON text (so an edited or corrupted manifest is refused), and
+//! `"format"` to `"pt"` (which some PyTorch tools expect). It records the format version, the architecture, every
 //! numerical convention, the training configuration, the seed and the RNG state, the epoch
 //! and optimizer step count, the history, an FNV-1a checksum of every tensor, and
 //! application data (`extra`).
@@ -45,6 +46,8 @@ use crate::{LossKind, WeightDecay};
 
 /// The `__metadata__` key holding the manifest's JSON.
 pub const MANIFEST_KEY: &str = "glassbox.manifest";
+/// The `__metadata__` key holding the FNV-1a 64 checksum of the manifest's JSON text.
+pub const MANIFEST_CHECKSUM_KEY: &str = "glassbox.manifest.fnv1a64";
 /// [`Manifest::format`] of every glassbox checkpoint.
 pub const FORMAT_NAME: &str = "glassbox-checkpoint";
 /// The format version this code writes and reads.
@@ -365,8 +368,9 @@ pub enum CheckpointError {
         /// The shape the architecture needs.
         expected: Vec<usize>,
     },
-    /// A tensor's bytes do not match the manifest's checksum (the data were corrupted).
-    #[error("checkpoint {}: tensor {name:?} fails its checksum (stored {expected}, computed {found}): the data are corrupted", .path.display())]
+    /// A tensor's bytes, or the manifest's text, do not match their stored checksum: the
+    /// file was corrupted or edited.
+    #[error("checkpoint {}: {name:?} fails its checksum (stored {expected}, computed {found}): the file is corrupted", .path.display())]
     Checksum {
         /// The file.
         path: PathBuf,
@@ -411,7 +415,7 @@ pub struct Checkpoint<T: Float> {
 }
 
 /// FNV-1a, 64-bit: `h ← (h ⊕ byte)·0x100000001b3` from `h = 0xcbf29ce484222325`.
-fn fnv1a64(bytes: &[u8]) -> String {
+pub fn fnv1a64_hex(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
         h ^= u64::from(b);
@@ -632,7 +636,7 @@ impl<T: Float> Trainer<T> {
                 name.clone(),
                 TensorRecord {
                     shape: t.shape.clone(),
-                    fnv1a64: fnv1a64(&bytes),
+                    fnv1a64: fnv1a64_hex(&bytes),
                 },
             );
             stored.push(Stored {
@@ -698,6 +702,10 @@ impl<T: Float> Trainer<T> {
                 source,
             })?;
         let metadata = HashMap::from([
+            (
+                MANIFEST_CHECKSUM_KEY.to_string(),
+                fnv1a64_hex(json.as_bytes()),
+            ),
             (MANIFEST_KEY.to_string(), json),
             ("format".to_string(), "pt".to_string()),
         ]);
@@ -833,15 +841,26 @@ fn parse_safetensors<'b>(
     Ok((st, metadata))
 }
 
-/// The manifest from the header: its format and version are checked first, so a file of
-/// another version reports that rather than a missing field.
+/// The manifest from the header, after its checksum; its format and version are checked
+/// before the fields, so a file of another version reports that rather than a missing field.
 fn manifest_of(metadata: &Metadata, path: &Path) -> Result<Manifest, CheckpointError> {
     let p = || path.to_path_buf();
-    let json = metadata
-        .metadata()
-        .as_ref()
+    let entries = metadata.metadata().as_ref();
+    let json = entries
         .and_then(|m| m.get(MANIFEST_KEY))
         .ok_or_else(|| CheckpointError::MissingManifest { path: p() })?;
+    let stored = entries
+        .and_then(|m| m.get(MANIFEST_CHECKSUM_KEY))
+        .map_or("(none)", String::as_str);
+    let found = fnv1a64_hex(json.as_bytes());
+    if stored != found {
+        return Err(CheckpointError::Checksum {
+            path: p(),
+            name: MANIFEST_KEY.into(),
+            expected: stored.into(),
+            found,
+        });
+    }
     let value: serde_json::Value = serde_json::from_str(json)
         .map_err(|source| CheckpointError::ManifestJson { path: p(), source })?;
     let format = value.get("format").and_then(|f| f.as_str()).unwrap_or("");
@@ -975,7 +994,7 @@ impl<T: Float> Checkpoint<T> {
                 .tensors
                 .get(name)
                 .ok_or_else(|| invalid(format!("the manifest has no record of tensor {name:?}")))?;
-            let found = fnv1a64(view.data());
+            let found = fnv1a64_hex(view.data());
             if record.fnv1a64 != found || record.shape != info.shape {
                 return Err(CheckpointError::Checksum {
                     path: p(),

@@ -13,7 +13,8 @@ pub mod trainer;
 
 pub use batching::{Split, SplitError, stratified_split};
 pub use checkpoint::{
-    Checkpoint, CheckpointError, MANIFEST_KEY, Manifest, load_checkpoint, read_manifest,
+    Checkpoint, CheckpointError, MANIFEST_CHECKSUM_KEY, MANIFEST_KEY, Manifest, load_checkpoint,
+    read_manifest,
 };
 pub use clip::{CLIP_NORM_EPS, clip_grad_norm, global_norm};
 pub use history::{EarlyStop, EpochRecord, History};
