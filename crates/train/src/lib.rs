@@ -1,13 +1,23 @@
 //! glassbox-train: losses, optimizers, schedules, batching, the trainer, metrics and
 //! checkpoints. Every formula cites its equation in `notes/`.
 
+pub mod batching;
+pub mod checkpoint;
 pub mod clip;
+pub mod history;
 pub mod loss;
 pub mod metrics;
 pub mod optim;
 pub mod schedule;
+pub mod trainer;
 
+pub use batching::{Split, SplitError, stratified_split};
+pub use checkpoint::{
+    Checkpoint, CheckpointError, MANIFEST_CHECKSUM_KEY, MANIFEST_KEY, Manifest, load_checkpoint,
+    read_manifest,
+};
 pub use clip::{CLIP_NORM_EPS, clip_grad_norm, global_norm};
+pub use history::{EarlyStop, EpochRecord, History};
 pub use loss::{
     ClassWeights, KERAS_EPSILON, LossConfig, LossError, LossInput, LossKind, Targets, Weighting,
     bce_keras, bce_with_logits, mse, softmax_cross_entropy,
@@ -16,3 +26,7 @@ pub use optim::{
     AdamEpsilon, Momentum, OptimError, Optimizer, OptimizerConfig, RmsPropEpsilon, WeightDecay,
 };
 pub use schedule::{Schedule, ScheduleError};
+pub use trainer::{
+    BatchProgress, DataView, EarlyStopping, EarlyStoppingState, Event, Monitor, NonFiniteKind,
+    TrainConfig, TrainError, Trainer,
+};
