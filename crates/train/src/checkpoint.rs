@@ -414,7 +414,8 @@ pub struct Checkpoint<T: Float> {
     pub best_params: Option<Vec<T>>,
 }
 
-/// FNV-1a, 64-bit: `h ← (h ⊕ byte)·0x100000001b3` from `h = 0xcbf29ce484222325`.
+/// (T10) FNV-1a, 64-bit, as 16 lowercase hex digits: `h ← (h ⊕ byte)·0x100000001b3` from
+/// `h = 0xcbf29ce484222325`, modulo 2⁶⁴.
 pub fn fnv1a64_hex(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
