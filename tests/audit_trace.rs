@@ -8,8 +8,13 @@
 //! notes/teaching.md §5. A relative tolerance of 1e-11 covers the 13-digit printing
 //! (≤ 5e-13) and f64 rounding.
 
+#[path = "data/support.rs"]
+mod data_support;
+#[path = "audit/support.rs"]
+mod support;
+
 use glassbox_app::audit::trace::{
-    Origin, default_optimizer, example_2_2_1, new_optimizer, trace_example, trace_step,
+    Origin, default_optimizer, example_2_2_1, new_optimizer, trace_csv, trace_example, trace_step,
 };
 use glassbox_app::audit::{AuditError, Format};
 use glassbox_core::{Mode, Upstream};
@@ -421,4 +426,32 @@ fn bad_inputs_are_errors_not_panics() {
     let empty = ndarray::Array2::<f64>::zeros((0, 2));
     let no_y = ndarray::Array2::<f64>::zeros((0, 1));
     assert!(trace_step(&mlp, empty.view(), no_y.view(), &mse, &opt).is_err());
+}
+
+#[test]
+fn trace_of_a_saved_model_on_csv_rows() {
+    let (mlp, pre, test) = support::trained_shoppers_model();
+    let loss = LossConfig::new(LossKind::BceWithLogits);
+    let t = trace_csv(&mlp, &pre, &test, 3, &loss, OptimizerConfig::sgd(0.1)).unwrap();
+    assert_eq!(t.rows, 3);
+    assert_eq!(t.inputs, 79);
+    assert_eq!(t.quantity("x").unwrap().shape, [3, 79]);
+    assert_eq!(t.quantity("d_x").unwrap().shape, [3, 79]);
+    assert_eq!(t.quantity("d_theta1").unwrap().shape, [16, 79]);
+    assert_eq!(t.quantity("loss").unwrap().equation, "L5, L3");
+    assert_eq!(t.quantity("g").unwrap().values.len(), mlp.num_params());
+    assert!(t.notes.iter().any(|n| n.contains("PageValues")));
+    // The targets are the preprocessor's labels of the first three rows.
+    let (_, y) = pre.transform(&test.select_rows(&[0, 1, 2])).unwrap();
+    let want: Vec<f64> = y.iter().map(|&v| f64::from(v)).collect();
+    assert_eq!(t.quantity("y_target").unwrap().values, want);
+    let e = trace_csv(&mlp, &pre, &test, 5000, &loss, default_optimizer()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("5000 rows requested but the file holds 2466"),
+        "{e}"
+    );
+    let other = support::classifier::<f32>(4, 2, 0);
+    let e = trace_csv(&other, &pre, &test, 2, &loss, default_optimizer()).unwrap_err();
+    assert!(matches!(e, AuditError::Model(_)), "{e}");
 }
