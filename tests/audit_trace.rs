@@ -5,7 +5,7 @@
 //! The forward/backward values were computed with Python's `decimal` at 40 digits and
 //! printed to 13 significant digits (notes/backprop.md §9); the Adam values come from
 //! `torch.optim.Adam(lr=0.1)` in float64 (torch 2.15.0), printed with `%.13g` — the script is in
-//! notes/teaching.md §5. A relative tolerance of 1e-11 covers the 13-digit printing
+//! notes/teaching.md §6. A relative tolerance of 1e-11 covers the 13-digit printing
 //! (≤ 5e-13) and f64 rounding.
 
 #[path = "data/support.rs"]
