@@ -12,9 +12,9 @@ use std::fmt::Write as _;
 use data_support::Scratch;
 use glassbox_app::audit::explain::{
     Baseline, IgConfig, Output, PermutationConfig, Rule, explain_rows, gradient_times_input,
-    integrated_gradients, per_column, permutation_importance_csv, t_975,
+    integrated_gradients, output_and_gradient, per_column, permutation_importance_csv, t_975,
 };
-use glassbox_app::audit::{AuditError, Format};
+use glassbox_app::audit::{AuditError, Classifier, Format};
 use glassbox_app::data::{Preprocessor, ReadOptions, SchemaOverrides, Table, TargetSpec};
 use glassbox_core::init::uniform01;
 use glassbox_core::{Activation, Init, LayerSpec, Mlp, MlpSpec, Rng, seeded_rng};
@@ -37,14 +37,20 @@ fn uniform_matrix(rows: usize, cols: usize, scale: f64, rng: &mut Rng) -> Array2
     Array2::from_shape_simple_fn((rows, cols), || scale * (2.0 * uniform01(rng) - 1.0))
 }
 
-fn max_abs_gap(mlp: &Mlp<f64>, x: &Array2<f64>, rule: Rule, steps: usize, output: Output) -> f64 {
+fn max_abs_gap(
+    model: &Classifier,
+    x: &Array2<f64>,
+    rule: Rule,
+    steps: usize,
+    output: Output,
+) -> f64 {
     let config = IgConfig {
         steps,
         rule,
         output,
         ..IgConfig::default()
     };
-    let ig = integrated_gradients(mlp, x.view(), &config).unwrap();
+    let ig = integrated_gradients(model, x.view(), &config).unwrap();
     ig.gap.iter().fold(0.0f64, |m, g| m.max(g.abs()))
 }
 
@@ -57,7 +63,7 @@ fn fmt_gaps(gaps: &[f64]) -> String {
 
 #[test]
 fn integrated_gradients_are_complete_and_converge() {
-    let mlp = smooth_mlp(5);
+    let mlp = Classifier::single(&smooth_mlp(5)).unwrap();
     let x = uniform_matrix(8, 6, 2.0, &mut seeded_rng(9));
     let mut table = String::new();
     for output in [Output::Logit, Output::Probability] {
@@ -106,7 +112,7 @@ fn gradient_times_input_of_a_linear_model_is_theta_times_x() {
     let spec = MlpSpec::new(5, vec![LayerSpec::new(1, Activation::Sigmoid)]);
     let mut params = theta.to_vec();
     params.push(0.3);
-    let mlp = Mlp::<f64>::from_params(spec, params).unwrap();
+    let mlp = Classifier::single(&Mlp::<f64>::from_params(spec, params).unwrap()).unwrap();
     let x = uniform_matrix(7, 5, 3.0, &mut seeded_rng(2));
     let (f, a) = gradient_times_input(&mlp, x.view(), Output::Logit).unwrap();
     for r in 0..7 {
@@ -177,14 +183,14 @@ fn synthetic_csv(scratch: &Scratch, rows: usize, seed: u64) -> std::path::PathBu
     scratch.file("synthetic.csv", csv)
 }
 
-fn synthetic_model(path: &std::path::Path) -> (Mlp<f32>, Preprocessor, Table) {
+fn synthetic_model(path: &std::path::Path) -> (Classifier, Preprocessor, Table) {
     let (table, schema) =
         Table::read_infer(path, &ReadOptions::default(), &SchemaOverrides::default()).unwrap();
     let pre = Preprocessor::fit(&table, &schema, &TargetSpec::new("label")).unwrap();
     let (x, y) = pre.transform(&table).unwrap();
     let mut mlp = support::classifier::<f32>(pre.n_features(), 8, 3);
     support::train(&mut mlp, x.view(), y.view(), 20, 64, 0.01);
-    (mlp, pre, table)
+    (Classifier::single(&mlp).unwrap(), pre, table)
 }
 
 #[test]
@@ -250,10 +256,9 @@ fn row_explanations_map_features_back_to_csv_columns() {
         .transform_features(&table.select_rows(&[3, 0, 41]))
         .unwrap()
         .mapv(f64::from);
-    let relu = mlp.cast::<f64>();
     let gaps: Vec<f64> = [16, 64, 256, 1024]
         .iter()
-        .map(|&m| max_abs_gap(&relu, &x, Rule::Trapezoid, m, Output::Logit))
+        .map(|&m| max_abs_gap(&mlp, &x, Rule::Trapezoid, m, Output::Logit))
         .collect();
     eprintln!(
         "ReLU model, max |gap| at m = 16, 64, 256, 1024: {}",
@@ -337,7 +342,7 @@ fn bad_input_is_an_error() {
     };
     let e = explain_rows(&mlp, &pre, &table, &[0], &short).unwrap_err();
     assert!(e.to_string().contains("needs 9 finite values"), "{e}");
-    let wrong = support::classifier::<f32>(7, 2, 0);
+    let wrong = Classifier::single(&support::classifier::<f32>(7, 2, 0)).unwrap();
     let e = explain_rows(&wrong, &pre, &table, &[0], &ok).unwrap_err();
     assert!(matches!(e, AuditError::Model(_)), "{e}");
     // A table without the target: permutation importance needs labels.
@@ -388,4 +393,90 @@ fn student_t_quantiles_match_scipy() {
         );
     }
     assert!(t_975(0).is_nan());
+}
+
+/// ∂f/∂x of `model` at row 0 of `x` against central differences, every feature.
+fn check_input_gradient(model: &Classifier, x: &Array2<f64>, output: Output) {
+    let mut ws = model.workspaces(1);
+    let row = x.slice(ndarray::s![0..1, ..]).to_owned();
+    let (_, grad) = output_and_gradient(model, row.view(), output, &mut ws);
+    let h = 1e-5;
+    for i in 0..row.ncols() {
+        let mut up = row.clone();
+        up[[0, i]] += h;
+        let mut down = row.clone();
+        down[[0, i]] -= h;
+        let (fu, _) = output_and_gradient(model, up.view(), output, &mut ws);
+        let (fd, _) = output_and_gradient(model, down.view(), output, &mut ws);
+        let numeric = (fu[0] - fd[0]) / (2.0 * h);
+        let err = (numeric - grad[[0, i]]).abs() / grad[[0, i]].abs().max(1e-3);
+        assert!(
+            err < 1e-7,
+            "{output:?} feature {i}: {} vs {numeric}",
+            grad[[0, i]]
+        );
+    }
+}
+
+#[test]
+fn ensembles_average_probabilities_and_stay_complete() {
+    let members = [smooth_mlp(5), smooth_mlp(6), smooth_mlp(7)];
+    let model = Classifier::new(&members).unwrap();
+    let x = uniform_matrix(5, 6, 2.0, &mut seeded_rng(3));
+    // p̄ = (1/3) Σ σ(z_k), as the model bundle computes it.
+    let p = model.probabilities(x.view(), &mut model.workspaces(5));
+    let outputs: Vec<_> = members.iter().map(|m| m.predict(x.view())).collect();
+    for (r, &pr) in p.iter().enumerate() {
+        let mean = outputs.iter().map(|o| o[[r, 0]]).sum::<f64>() / 3.0;
+        assert!((pr - mean).abs() < 1e-15, "{pr} vs {mean}");
+    }
+    // The ensemble's logit is ln(p̄/(1 − p̄)); its probability is p̄.
+    let (z, _) = gradient_times_input(&model, x.view(), Output::Logit).unwrap();
+    let (pr, _) = gradient_times_input(&model, x.view(), Output::Probability).unwrap();
+    for r in 0..5 {
+        assert!((z[r] - (p[r] / (1.0 - p[r])).ln()).abs() < 1e-12);
+        assert_eq!(pr[r], p[r]);
+    }
+    for output in [Output::Logit, Output::Probability] {
+        check_input_gradient(&model, &x, output);
+        check_input_gradient(&Classifier::single(&members[0]).unwrap(), &x, output);
+        let gaps: Vec<f64> = [16, 64, 256]
+            .iter()
+            .map(|&m| max_abs_gap(&model, &x, Rule::Trapezoid, m, output))
+            .collect();
+        assert!(
+            gaps[2] < gaps[1] && gaps[1] < gaps[0] && gaps[2] < 1e-5,
+            "{gaps:?}"
+        );
+    }
+}
+
+#[test]
+fn a_classifier_needs_compatible_one_output_members() {
+    assert!(Classifier::new::<f64>(&[]).is_err());
+    let two_outputs = Mlp::<f64>::new(
+        MlpSpec::new(6, vec![LayerSpec::new(2, Activation::Sigmoid)]),
+        Init::GlorotUniform,
+        &mut seeded_rng(1),
+    )
+    .unwrap();
+    let e = Classifier::single(&two_outputs).unwrap_err();
+    assert!(
+        e.to_string().contains("one output, this network has 2"),
+        "{e}"
+    );
+    let relu_out = Mlp::<f64>::new(
+        MlpSpec::new(6, vec![LayerSpec::new(1, Activation::Relu)]),
+        Init::GlorotUniform,
+        &mut seeded_rng(1),
+    )
+    .unwrap();
+    assert!(Classifier::single(&relu_out).is_err());
+    let narrow = support::classifier::<f64>(5, 3, 1);
+    let e = Classifier::new(&[smooth_mlp(1), narrow]).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("member 1 reads 5 features, member 0 reads 6"),
+        "{e}"
+    );
 }

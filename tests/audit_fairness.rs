@@ -12,7 +12,7 @@ use glassbox_app::audit::fairness::{
     EMPTY_GROUP, FairnessConfig, FairnessReport, Gaps, GroupMetrics, fairness_by_group,
     fairness_csv, group_labels,
 };
-use glassbox_app::audit::{AuditError, Format};
+use glassbox_app::audit::{AuditError, Classifier, Format};
 use glassbox_app::data::{RawTable, ReadOptions};
 use serde_json::Value;
 
@@ -222,6 +222,7 @@ fn reports_render_and_plot() {
 #[test]
 fn fairness_of_a_model_by_a_csv_column() {
     let (mlp, pre, _) = support::trained_shoppers_model();
+    let mlp = Classifier::single(&mlp).unwrap();
     let path = dataset("online_shoppers_test.csv");
     let config = FairnessConfig::default();
     let report = fairness_csv(
@@ -261,6 +262,7 @@ fn fairness_of_a_model_by_a_csv_column() {
 #[test]
 fn bad_input_is_an_error() {
     let (mlp, pre, _) = support::trained_shoppers_model();
+    let mlp = Classifier::single(&mlp).unwrap();
     let path = dataset("online_shoppers_test.csv");
     let config = FairnessConfig::default();
     let opts = ReadOptions::default();
@@ -292,7 +294,7 @@ fn bad_input_is_an_error() {
         "{e}"
     );
     // A model of another width.
-    let other = support::classifier::<f32>(3, 2, 0);
+    let other = Classifier::single(&support::classifier::<f32>(3, 2, 0)).unwrap();
     let e = fairness_csv(&other, &pre, &path, &opts, "VisitorType", &config).unwrap_err();
     assert!(matches!(e, AuditError::Model(_)), "{e}");
     // Empty cells form their own group; lengths must agree.

@@ -24,12 +24,12 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use glassbox_core::init::uniform01;
-use glassbox_core::{Float, Mlp, Mode, Upstream, Workspace, seeded_rng, sigmoid};
+use glassbox_core::{Mode, Upstream, Workspace, seeded_rng, sigmoid};
 use glassbox_train::metrics::roc_auc;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use serde::Serialize;
 
-use super::{AuditError, Format, check_binary_output, markdown_table, pick_rows, sig, text_table};
+use super::{AuditError, Classifier, Format, markdown_table, pick_rows, sig, text_table};
 use crate::data::{FeatureGroup, Preprocessor, Table, Value};
 use crate::plot::{PlotFiles, bar_chart};
 
@@ -163,45 +163,79 @@ impl Default for IgConfig {
     }
 }
 
-/// `f(X)` (N,) and `∂f/∂X` (N, D) for a batch (E1, E2): one inference forward pass, then the
-/// backward pass taken to X from `∂f/∂Z_L` = 1 (logit) or `p(1 − p)` (probability).
+/// `f(X)` (N,) and `∂f/∂X` (N, D) for a batch (E1, E2): per member one inference forward
+/// pass, then the backward pass taken down to X.
+///
+/// One network: `∂f/∂Z_L` = 1 (logit) or `p(1 − p)` (probability). An ensemble of K
+/// networks has `p̄ = (1/K) Σ_k σ(z_k)`; its probability's gradient is
+/// `(1/K) Σ_k σ(z_k)σ(−z_k)·∂z_k/∂X`, and its logit is `ln p̄ − ln q̄` with
+/// `q̄ = (1/K) Σ_k σ(−z_k) = 1 − p̄`, whose gradient is that sum times `1/p̄ + 1/q̄` (E2′).
 ///
 /// # Panics
-/// If X does not have the network's D columns or the network has more than one output
-/// (check with [`check_binary_output`] first).
+/// If X does not have the model's D columns or `ws` is not one workspace per member.
 pub fn output_and_gradient(
-    mlp: &Mlp<f64>,
+    model: &Classifier,
     x: ArrayView2<f64>,
     output: Output,
-    ws: &mut Workspace<f64>,
+    ws: &mut [Workspace<f64>],
 ) -> (Array1<f64>, Array2<f64>) {
-    let fwd = mlp.forward(x, Mode::Inference, ws);
-    let z = fwd.logits().column(0).to_owned();
-    let (f, d_z): (Array1<f64>, Array1<f64>) = match output {
-        Output::Logit => (z.clone(), Array1::ones(z.len())),
-        Output::Probability => {
-            let p = z.mapv(sigmoid);
-            let dp = p.mapv(|p| p * (1.0 - p)); // σ′(z) = σ(z)(1 − σ(z)) (B10)
-            (p, dp)
+    let members = model.members();
+    assert_eq!(ws.len(), members.len(), "one workspace per member");
+    if let ([mlp], [ws]) = (members, &mut *ws) {
+        let fwd = mlp.forward(x, Mode::Inference, ws);
+        let z = fwd.logits().column(0).to_owned();
+        let (f, d_z): (Array1<f64>, Array1<f64>) = match output {
+            Output::Logit => (z.clone(), Array1::ones(z.len())),
+            Output::Probability => {
+                let p = z.mapv(sigmoid);
+                let dp = p.mapv(|p| p * (1.0 - p)); // σ′(z) = σ(z)(1 − σ(z)) (B10)
+                (p, dp)
+            }
+        };
+        let d_z = d_z.insert_axis(Axis(1));
+        let d_x = mlp.input_gradient(fwd, Upstream::DZ(d_z.view())).to_owned();
+        return (f, d_x);
+    }
+    let k = members.len() as f64;
+    let n = x.nrows();
+    let (mut p_bar, mut q_bar) = (Array1::<f64>::zeros(n), Array1::<f64>::zeros(n));
+    let mut grad = Array2::<f64>::zeros(x.dim());
+    for (mlp, ws) in members.iter().zip(ws.iter_mut()) {
+        let fwd = mlp.forward(x, Mode::Inference, ws);
+        let z = fwd.logits().column(0).to_owned();
+        let p = z.mapv(sigmoid);
+        let q = z.mapv(|z| sigmoid(-z));
+        p_bar += &p;
+        q_bar += &q;
+        let d_z = (&p * &q / k).insert_axis(Axis(1));
+        grad += &mlp.input_gradient(fwd, Upstream::DZ(d_z.view()));
+    }
+    // Summed in member order, then divided: the same p̄ as `Classifier::probabilities`.
+    p_bar /= k;
+    q_bar /= k;
+    match output {
+        Output::Probability => (p_bar, grad),
+        Output::Logit => {
+            let scale = p_bar.mapv(|p| 1.0 / p) + q_bar.mapv(|q| 1.0 / q);
+            let f = p_bar.mapv(f64::ln) - q_bar.mapv(f64::ln);
+            (f, grad * &scale.insert_axis(Axis(1)))
         }
-    };
-    let d_z = d_z.insert_axis(Axis(1));
-    let d_x = mlp.input_gradient(fwd, Upstream::DZ(d_z.view())).to_owned();
-    (f, d_x)
+    }
 }
 
 /// Gradient × input (E2): `A[n, i] = X[n, i] · ∂f/∂X[n, i]`, with `f(X)` (N,).
 ///
 /// # Errors
-/// [`AuditError::Model`] if the network is not a one-output classifier or X does not fit.
+/// [`AuditError::Model`] if X does not have the model's D columns;
+/// [`AuditError::InvalidOption`] for no rows.
 pub fn gradient_times_input(
-    mlp: &Mlp<f64>,
+    model: &Classifier,
     x: ArrayView2<f64>,
     output: Output,
 ) -> Result<(Array1<f64>, Array2<f64>), AuditError> {
-    check_batch(mlp, x)?;
-    let mut ws = mlp.workspace(x.nrows());
-    let (f, grad) = output_and_gradient(mlp, x, output, &mut ws);
+    model.check_batch(x)?;
+    let mut ws = model.workspaces(x.nrows());
+    let (f, grad) = output_and_gradient(model, x, output, &mut ws);
     Ok((f, &x * &grad))
 }
 
@@ -227,11 +261,11 @@ pub struct IgResult {
 /// [`AuditError::InvalidOption`] for `steps = 0`, a non-positive tolerance or a baseline of
 /// the wrong length.
 pub fn integrated_gradients(
-    mlp: &Mlp<f64>,
+    model: &Classifier,
     x: ArrayView2<f64>,
     config: &IgConfig,
 ) -> Result<IgResult, AuditError> {
-    check_batch(mlp, x)?;
+    model.check_batch(x)?;
     if config.steps == 0 {
         return Err(AuditError::InvalidOption {
             name: "steps",
@@ -250,9 +284,9 @@ pub fn integrated_gradients(
     let (n, d) = x.dim();
     let base = config.baseline.vector(d)?;
     let nodes = config.rule.nodes(config.steps);
-    let mut ws = mlp.workspace(nodes.len().max(1));
+    let mut ws = model.workspaces(nodes.len());
     let (f_base, _) = output_and_gradient(
-        mlp,
+        model,
         base.view().insert_axis(Axis(0)),
         config.output,
         &mut ws,
@@ -271,14 +305,14 @@ pub fn integrated_gradients(
             p.assign(&base);
             p.scaled_add(alpha, &delta);
         }
-        let (_, grads) = output_and_gradient(mlp, path.view(), config.output, &mut ws);
+        let (_, grads) = output_and_gradient(model, path.view(), config.output, &mut ws);
         // (E5) Σ_k w_k ∂f/∂x(α_k), summed in order of k, times (x − x′).
         let mut avg = Array1::<f64>::zeros(d);
         for (k, &(_, w)) in nodes.iter().enumerate() {
             avg.scaled_add(w, &grads.row(k));
         }
         let ig = &delta * &avg;
-        let (fx, _) = output_and_gradient(mlp, row.insert_axis(Axis(0)), config.output, &mut ws);
+        let (fx, _) = output_and_gradient(model, row.insert_axis(Axis(0)), config.output, &mut ws);
         f_x[r] = fx[0];
         gap[r] = ig.iter().fold(0.0, |s, v| s + v) - (fx[0] - f_baseline); // (E6)
         attributions.row_mut(r).assign(&ig);
@@ -300,25 +334,6 @@ pub fn per_column(a: ArrayView1<f64>, groups: &[FeatureGroup]) -> Vec<f64> {
         .iter()
         .map(|g| (g.start..g.end).fold(0.0, |s, i| s + a[i]))
         .collect()
-}
-
-fn check_batch(mlp: &Mlp<f64>, x: ArrayView2<f64>) -> Result<(), AuditError> {
-    check_binary_output(mlp.spec())?;
-    if x.ncols() != mlp.spec().inputs {
-        return Err(AuditError::Model(format!(
-            "X has {} columns but the network has {} inputs",
-            x.ncols(),
-            mlp.spec().inputs
-        )));
-    }
-    if x.nrows() == 0 {
-        return Err(AuditError::InvalidOption {
-            name: "rows",
-            value: "0".into(),
-            reason: "nothing to explain: no rows".into(),
-        });
-    }
-    Ok(())
 }
 
 /// One feature's attributions in a row.
@@ -398,22 +413,20 @@ pub struct ExplainReport {
 /// [`AuditError::RowIndex`] for a row beyond the file, [`AuditError::Model`] if the network
 /// does not read the preprocessor's features or is not a one-output classifier, the data
 /// layer's errors, and those of [`integrated_gradients`].
-pub fn explain_rows<T: Float>(
-    mlp: &Mlp<T>,
+pub fn explain_rows(
+    model: &Classifier,
     pre: &Preprocessor,
     table: &Table,
     rows: &[usize],
     config: &IgConfig,
 ) -> Result<ExplainReport, AuditError> {
-    super::check_model_fits(mlp, pre)?;
-    let mlp = mlp.cast::<f64>();
-    check_binary_output(mlp.spec())?;
+    model.check_fits(pre)?;
     let picked = pick_rows(table, rows)?;
     let x = pre.transform_features(&picked)?.mapv(f64::from);
-    let ig = integrated_gradients(&mlp, x.view(), config)?;
+    let ig = integrated_gradients(model, x.view(), config)?;
     let (f, grads) = {
-        let mut ws = mlp.workspace(x.nrows());
-        output_and_gradient(&mlp, x.view(), config.output, &mut ws)
+        let mut ws = model.workspaces(x.nrows());
+        output_and_gradient(model, x.view(), config.output, &mut ws)
     };
     let gxi = &x * &grads; // (E2)
     let groups = pre.feature_groups();
@@ -713,13 +726,13 @@ pub fn t_975(df: usize) -> f64 {
 /// [`AuditError::InvalidOption`] for `repeats = 0` or labels of the wrong length;
 /// [`AuditError::Metrics`] if ROC-AUC is undefined (one class only).
 pub fn permutation_importance(
-    mlp: &Mlp<f64>,
+    model: &Classifier,
     x: ArrayView2<f64>,
     labels: &[bool],
     groups: &[FeatureGroup],
     config: &PermutationConfig,
 ) -> Result<PermutationImportance, AuditError> {
-    check_batch(mlp, x)?;
+    model.check_batch(x)?;
     if config.repeats == 0 {
         return Err(AuditError::InvalidOption {
             name: "repeats",
@@ -741,9 +754,9 @@ pub fn permutation_importance(
             g.column, g.start, g.end
         )));
     }
-    let mut ws = mlp.workspace(n);
-    let auc_of = |x: ArrayView2<f64>, ws: &mut Workspace<f64>| -> Result<f64, AuditError> {
-        let scores = scores(mlp, x, ws).to_vec();
+    let mut ws = model.workspaces(n);
+    let auc_of = |x: ArrayView2<f64>, ws: &mut [Workspace<f64>]| -> Result<f64, AuditError> {
+        let scores = model.probabilities(x, ws);
         roc_auc(labels, &scores).map_err(|source| AuditError::Metrics {
             context: "permutation importance (ROC-AUC)".into(),
             source,
@@ -810,34 +823,22 @@ fn summarise_drops(g: &FeatureGroup, drops: Vec<f64>) -> ColumnImportance {
     }
 }
 
-/// The model's probabilities σ(z) of X (N,).
-fn scores(mlp: &Mlp<f64>, x: ArrayView2<f64>, ws: &mut Workspace<f64>) -> Array1<f64> {
-    let fwd = mlp.forward(x, Mode::Inference, ws);
-    fwd.logits().column(0).mapv(sigmoid)
-}
-
-/// Permutation importance of `mlp` on every row of `table` (which must hold the target),
+/// Permutation importance of `model` on every row of `table` (which must hold the target),
 /// encoded by `pre`, per source column.
 ///
 /// # Errors
-/// [`AuditError::Model`] if the network does not read the preprocessor's features, the
-/// data layer's errors (e.g. no target column), and those of [`permutation_importance`].
-pub fn permutation_importance_csv<T: Float>(
-    mlp: &Mlp<T>,
+/// [`AuditError::Model`] if the model does not read the preprocessor's features, the data
+/// layer's errors (e.g. no target column), and those of [`permutation_importance`].
+pub fn permutation_importance_csv(
+    model: &Classifier,
     pre: &Preprocessor,
     table: &Table,
     config: &PermutationConfig,
 ) -> Result<PermutationImportance, AuditError> {
-    super::check_model_fits(mlp, pre)?;
+    model.check_fits(pre)?;
     let (x, y) = super::encode_f64(pre, table)?;
     let labels: Vec<bool> = y.iter().map(|&v| v > 0.5).collect();
-    let mut out = permutation_importance(
-        &mlp.cast::<f64>(),
-        x.view(),
-        &labels,
-        &pre.feature_groups(),
-        config,
-    )?;
+    let mut out = permutation_importance(model, x.view(), &labels, &pre.feature_groups(), config)?;
     out.source = table.file().to_string();
     Ok(out)
 }

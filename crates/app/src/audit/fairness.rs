@@ -23,11 +23,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use glassbox_core::{Float, Mlp, Mode, sigmoid};
 use glassbox_train::metrics::{calibration_table, confusion_matrix, roc_auc};
 use serde::Serialize;
 
-use super::{AuditError, Format, check_binary_output, markdown_table, sig, text_table};
+use super::{AuditError, Classifier, Format, markdown_table, sig, text_table};
 use crate::data::{Names, Preprocessor, RawTable, ReadOptions, Table};
 use crate::plot::{PlotFiles, grouped_bars};
 
@@ -357,32 +356,28 @@ pub fn group_labels(raw: &RawTable, column: &str) -> Result<Vec<String>, AuditEr
     Ok(labels)
 }
 
-/// Reads `path`, scores every row with `mlp` through `pre`, and evaluates the groups of
+/// Reads `path`, scores every row with `model` through `pre`, and evaluates the groups of
 /// `column` (any column of the file, used by the model or not).
 ///
 /// # Errors
 /// The data layer's errors (unreadable file, a column the model needs is absent, no target
 /// column, …), [`AuditError::UnknownColumn`] for `column`, [`AuditError::Model`] if the
-/// network does not fit, and those of [`fairness_by_group`].
-pub fn fairness_csv<T: Float>(
-    mlp: &Mlp<T>,
+/// model does not fit, and those of [`fairness_by_group`].
+pub fn fairness_csv(
+    model: &Classifier,
     pre: &Preprocessor,
     path: &Path,
     options: &ReadOptions,
     column: &str,
     config: &FairnessConfig,
 ) -> Result<FairnessReport, AuditError> {
-    super::check_model_fits(mlp, pre)?;
-    check_binary_output(mlp.spec())?;
+    model.check_fits(pre)?;
     let raw = RawTable::read(path, options)?;
     let groups = group_labels(&raw, column)?;
     let table = Table::from_raw(&raw, pre.schema())?;
     let (x, y) = super::encode_f64(pre, &table)?;
     let labels: Vec<bool> = y.iter().map(|&v| v > 0.5).collect();
-    let mlp = mlp.cast::<f64>();
-    let mut ws = mlp.workspace(x.nrows());
-    let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
-    let scores: Vec<f64> = fwd.logits().column(0).iter().map(|&z| sigmoid(z)).collect();
+    let scores = model.probabilities(x.view(), &mut model.workspaces(x.nrows()));
     let mut report = fairness_by_group(column, &groups, &labels, &scores, config)?;
     report.source = table.file().to_string();
     Ok(report)

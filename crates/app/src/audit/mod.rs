@@ -24,8 +24,8 @@ pub mod trace;
 
 use std::fmt::Write as _;
 
-use glassbox_core::{Activation, Float, Mlp, MlpSpec};
-use ndarray::{Array1, Array2};
+use glassbox_core::{Activation, Float, Mlp, MlpSpec, Mode, Workspace, sigmoid};
+use ndarray::{Array1, Array2, ArrayView2};
 
 use crate::data::{DataError, Names, Preprocessor, Table};
 use crate::output::OutputError;
@@ -117,6 +117,112 @@ impl AuditError {
     /// Whether the user can fix it (bad input or options) rather than it being a bug.
     pub fn is_user_error(&self) -> bool {
         !matches!(self, AuditError::Internal(_))
+    }
+}
+
+/// A binary classifier under audit, in `f64`: one network, or an ensemble whose probability
+/// is the mean of its members' `σ(z)` (the model bundle's rule). Every member has D inputs
+/// and one output whose activation is sigmoid or identity, so `z`, its last
+/// pre-activation, is the member's logit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classifier {
+    members: Vec<Mlp<f64>>,
+}
+
+impl Classifier {
+    /// The members, each cast to `f64` (every parameter widened exactly from `f32`).
+    ///
+    /// # Errors
+    /// [`AuditError::Model`] for no members, a member that is not a one-output classifier
+    /// ([`check_binary_output`]), or members with different input counts.
+    pub fn new<T: Float>(members: &[Mlp<T>]) -> Result<Self, AuditError> {
+        let first = members
+            .first()
+            .ok_or_else(|| AuditError::Model("the model has no networks".into()))?;
+        for (k, m) in members.iter().enumerate() {
+            check_binary_output(m.spec())
+                .map_err(|e| AuditError::Model(format!("member {k}: {e}")))?;
+            if m.spec().inputs != first.spec().inputs {
+                return Err(AuditError::Model(format!(
+                    "member {k} reads {} features, member 0 reads {}",
+                    m.spec().inputs,
+                    first.spec().inputs
+                )));
+            }
+        }
+        Ok(Classifier {
+            members: members.iter().map(Mlp::cast::<f64>).collect(),
+        })
+    }
+
+    /// One network.
+    ///
+    /// # Errors
+    /// As [`Classifier::new`].
+    pub fn single<T: Float>(mlp: &Mlp<T>) -> Result<Self, AuditError> {
+        Self::new(std::slice::from_ref(mlp))
+    }
+
+    /// The networks, in order.
+    pub fn members(&self) -> &[Mlp<f64>] {
+        &self.members
+    }
+
+    /// D, the features every member reads.
+    pub fn inputs(&self) -> usize {
+        self.members[0].spec().inputs
+    }
+
+    /// One workspace per member for batches of up to `rows` rows.
+    pub fn workspaces(&self, rows: usize) -> Vec<Workspace<f64>> {
+        self.members.iter().map(|m| m.workspace(rows)).collect()
+    }
+
+    /// Checks that the model reads the preprocessor's D features.
+    ///
+    /// # Errors
+    /// [`AuditError::Model`] naming both counts.
+    pub fn check_fits(&self, pre: &Preprocessor) -> Result<(), AuditError> {
+        check_model_fits(&self.members[0], pre)
+    }
+
+    /// Checks that X (N, D) has the model's D columns and at least one row.
+    ///
+    /// # Errors
+    /// [`AuditError::Model`] for the wrong width, [`AuditError::InvalidOption`] for no rows.
+    pub fn check_batch(&self, x: ArrayView2<f64>) -> Result<(), AuditError> {
+        if x.ncols() != self.inputs() {
+            return Err(AuditError::Model(format!(
+                "X has {} columns but the network has {} inputs",
+                x.ncols(),
+                self.inputs()
+            )));
+        }
+        if x.nrows() == 0 {
+            return Err(AuditError::InvalidOption {
+                name: "rows",
+                value: "0".into(),
+                reason: "no rows to work on".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The probabilities (N,): the mean over the members, in order, of `σ(z)`.
+    ///
+    /// # Panics
+    /// If X does not have D columns or `ws` does not hold one workspace per member.
+    pub fn probabilities(&self, x: ArrayView2<f64>, ws: &mut [Workspace<f64>]) -> Vec<f64> {
+        assert_eq!(ws.len(), self.members.len(), "one workspace per member");
+        let mut sum = vec![0.0; x.nrows()];
+        for (m, w) in self.members.iter().zip(ws.iter_mut()) {
+            let fwd = m.forward(x, Mode::Inference, w);
+            for (s, &z) in sum.iter_mut().zip(fwd.logits().column(0)) {
+                *s += sigmoid(z);
+            }
+        }
+        let k = self.members.len() as f64;
+        sum.iter().map(|s| s / k).collect()
     }
 }
 
