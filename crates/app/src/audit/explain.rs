@@ -257,9 +257,9 @@ pub struct IgResult {
 /// one batch, then the weighted sum in order of k.
 ///
 /// # Errors
-/// [`AuditError::Model`] if the network is not a one-output classifier or X does not fit;
-/// [`AuditError::InvalidOption`] for `steps = 0`, a non-positive tolerance or a baseline of
-/// the wrong length.
+/// [`AuditError::Model`] if X does not have the model's D columns;
+/// [`AuditError::InvalidOption`] for no rows, `steps = 0`, invalid tolerances or a baseline
+/// of the wrong length.
 pub fn integrated_gradients(
     model: &Classifier,
     x: ArrayView2<f64>,
@@ -410,9 +410,9 @@ pub struct ExplainReport {
 /// encoded by `pre`, per feature and per source column.
 ///
 /// # Errors
-/// [`AuditError::RowIndex`] for a row beyond the file, [`AuditError::Model`] if the network
-/// does not read the preprocessor's features or is not a one-output classifier, the data
-/// layer's errors, and those of [`integrated_gradients`].
+/// [`AuditError::RowIndex`] for a row beyond the file, [`AuditError::Model`] if the model
+/// does not read the preprocessor's features, the data layer's errors, and those of
+/// [`integrated_gradients`].
 pub fn explain_rows(
     model: &Classifier,
     pre: &Preprocessor,
@@ -722,8 +722,8 @@ pub fn t_975(df: usize) -> f64 {
 /// thread count.
 ///
 /// # Errors
-/// [`AuditError::Model`] if the network is not a one-output classifier or X does not fit;
-/// [`AuditError::InvalidOption`] for `repeats = 0` or labels of the wrong length;
+/// [`AuditError::Model`] if X does not fit or a group reaches beyond it;
+/// [`AuditError::InvalidOption`] for no rows, `repeats = 0` or labels of the wrong length;
 /// [`AuditError::Metrics`] if ROC-AUC is undefined (one class only).
 pub fn permutation_importance(
     model: &Classifier,
