@@ -1,6 +1,7 @@
 //! glassbox-app: the purchase-prediction case study — CSV → schema → features, the
 //! training pipeline, the `glassbox` command line, reports and plots.
 
+pub mod audit;
 pub mod data;
 pub mod exit;
 pub mod output;
