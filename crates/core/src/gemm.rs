@@ -39,8 +39,9 @@ pub enum Split {
 }
 
 /// Below this many multiply-adds (`m·k·n`) [`gemm`] stays on the calling thread: waking a
-/// second thread and packing the shared operand twice costs more than it saves
-/// (measured in notes/gemm.md §3).
+/// second thread and packing the shared operand twice costs more than it saves. An estimate
+/// (≈ 70 µs of one core): the 2-thread crossover could not be measured on the shared build
+/// machine — notes/gemm.md §3 gives the numbers and asks for a re-measurement.
 pub const PARALLEL_MIN_MACS: usize = 1 << 21;
 
 /// The smallest block (rows or columns of C) one task gets. A multiple of the micro-kernel
