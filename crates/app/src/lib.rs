@@ -1,7 +1,10 @@
 //! glassbox-app: the purchase-prediction case study — CSV → schema → features, the
 //! training pipeline, the `glassbox` command line, reports and plots.
 
+pub mod bundle;
 pub mod data;
 pub mod exit;
 pub mod output;
 pub mod plot;
+pub mod progress;
+pub mod recipe;
