@@ -5,6 +5,8 @@ pub mod bundle;
 pub mod data;
 pub mod exit;
 pub mod output;
+pub mod pipeline;
 pub mod plot;
 pub mod progress;
 pub mod recipe;
+pub mod report;
