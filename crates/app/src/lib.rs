@@ -2,6 +2,7 @@
 //! training pipeline, the `glassbox` command line, reports and plots.
 
 pub mod bundle;
+pub mod cli;
 pub mod data;
 pub mod exit;
 pub mod output;
