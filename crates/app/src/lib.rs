@@ -2,7 +2,13 @@
 //! training pipeline, the `glassbox` command line, reports and plots.
 
 pub mod audit;
+pub mod bundle;
+pub mod cli;
 pub mod data;
 pub mod exit;
 pub mod output;
+pub mod pipeline;
 pub mod plot;
+pub mod progress;
+pub mod recipe;
+pub mod report;

@@ -1,0 +1,568 @@
+//! The model bundle: everything `predict`, `evaluate` and `inspect` need, in one
+//! safetensors file (notes/recipe.md §5 describes the format for readers in other languages).
+//!
+//! ```text
+//! model.safetensors
+//! ├── tensors (f32, little-endian, row-major)
+//! │     members.{k}.layers.{l}.weight   (H_l, H_{l-1})   k = 0..K ensemble member, l = layer
+//! │     members.{k}.layers.{l}.bias     (H_l)
+//! └── __metadata__ (string → string)
+//!       format                  "glassbox-bundle"
+//!       format_version          "1"
+//!       glassbox.bundle         JSON of [`BundleInfo`]: recipe, target and positive label,
+//!                               threshold and how it was chosen, members, validation
+//!                               metrics, data summary, conventions
+//!       glassbox.preprocessor   JSON of the fitted [`Preprocessor`] (schema included)
+//!       glassbox.checksum       FNV-1a 64 of everything above, hex
+//! ```
+//!
+//! Tensor names follow a PyTorch `state_dict` of `nn.Sequential` layers behind a
+//! `members.{k}.` prefix, so the file opens with `safetensors.torch.load_file`. Each network
+//! ends in `Dense(1, sigmoid)`; a member's probability is `σ(z)` of its last pre-activation
+//! `z` (the logit), computed in f64, and the ensemble's is the mean of its members'
+//! probabilities.
+//!
+//! Saving is atomic (temporary file + rename, [`crate::output`]). Loading checks the format
+//! and version, the checksum (safetensors itself has none, so a flipped byte in a weight
+//! would otherwise go unnoticed), every tensor's presence, dtype and shape against the
+//! recipe and the preprocessor's feature count, and that every weight is finite.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use glassbox_core::{Mlp, Mode};
+use glassbox_train::metrics::MetricsReport;
+use ndarray::ArrayView2;
+use safetensors::tensor::{Dtype, TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{ClassBalance, DuplicateStats, Preprocessor, Target};
+use crate::output::{OutputError, write_atomic};
+use crate::recipe::{Recipe, ThresholdRule};
+
+/// `format` in the metadata.
+pub const BUNDLE_FORMAT: &str = "glassbox-bundle";
+/// `format_version` in the metadata; bumped on any incompatible change.
+pub const BUNDLE_VERSION: u32 = 1;
+
+const KEY_FORMAT: &str = "format";
+const KEY_VERSION: &str = "format_version";
+const KEY_INFO: &str = "glassbox.bundle";
+const KEY_PREPROCESSOR: &str = "glassbox.preprocessor";
+const KEY_CHECKSUM: &str = "glassbox.checksum";
+
+/// Why a bundle could not be read (or written). Every message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("{file}: cannot read the model file: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not a safetensors file, or a truncated one.
+    #[error(
+        "{file}: not a glassbox model bundle (the safetensors container is unreadable: {message}); the file may be truncated or not a model"
+    )]
+    Container { file: String, message: String },
+    /// A safetensors file that is not a glassbox bundle, or of another version.
+    #[error("{file}: {message}")]
+    Format { file: String, message: String },
+    /// The content does not match its checksum.
+    #[error(
+        "{file}: the model file is corrupted (checksum {found} does not match the recorded {expected})"
+    )]
+    Checksum {
+        file: String,
+        expected: String,
+        found: String,
+    },
+    /// Tensors that do not fit the recorded architecture, or non-finite weights.
+    #[error("{file}: the model file is inconsistent: {message}")]
+    Invalid { file: String, message: String },
+}
+
+/// How the decision threshold was chosen, and its value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdInfo {
+    /// Predict the positive class when `p ≥ value` (M1).
+    pub value: f64,
+    /// The rule that chose it.
+    pub rule: ThresholdRule,
+    /// The criterion's value on the validation rows at `value` (F1 or Youden's J), if chosen
+    /// on validation.
+    pub criterion_on_validation: Option<f64>,
+}
+
+/// One trained network of the ensemble.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    /// Seed of its initialisation, shuffling and dropout.
+    pub seed: u64,
+    /// Epochs run (fewer than planned when early stopping fired).
+    pub epochs_run: usize,
+    /// The epoch whose weights were kept (1-based); the last one without early stopping.
+    pub best_epoch: usize,
+    /// Mean training loss of the kept epoch.
+    pub train_loss: f64,
+    /// Validation loss of the kept epoch, if there was a validation part.
+    pub val_loss: Option<f64>,
+}
+
+/// What the training data looked like (for `inspect` and the report).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingData {
+    /// The training file as given.
+    pub file: String,
+    /// Rows in the file.
+    pub rows: usize,
+    /// Rows used to fit the network (and the preprocessor).
+    pub train_rows: usize,
+    /// Rows held out for validation.
+    pub val_rows: usize,
+    /// Features after encoding, D.
+    pub features: usize,
+    pub class_balance: ClassBalance,
+    pub duplicates: DuplicateStats,
+}
+
+/// Everything in `glassbox.bundle`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BundleInfo {
+    /// `glassbox <version>` that wrote it.
+    pub created_by: String,
+    pub recipe: Recipe,
+    /// Target column, positive and negative label (also inside the preprocessor).
+    pub target: Target,
+    pub threshold: ThresholdInfo,
+    pub members: Vec<MemberInfo>,
+    /// Metrics of the ensemble on the validation rows at `threshold`.
+    pub validation: Option<MetricsReport>,
+    pub data: TrainingData,
+    /// Numerical conventions of the run, `name → choice` (written for auditors).
+    pub conventions: BTreeMap<String, String>,
+}
+
+/// A trained model: the preprocessor, the networks and what is known about them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bundle {
+    pub info: BundleInfo,
+    pub preprocessor: Preprocessor,
+    /// The K networks; each maps D features to one logit.
+    pub members: Vec<Mlp<f32>>,
+}
+
+/// FNV-1a, 64 bits: a small, dependency-free checksum (not a cryptographic hash — it detects
+/// accidental corruption, not tampering).
+fn fnv1a(state: u64, bytes: &[u8]) -> u64 {
+    let mut h = state;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// The checksum over the metadata values (by key order) and the tensors (by name order):
+/// name, dtype, shape and bytes of each.
+fn checksum<'a>(
+    metadata: &BTreeMap<&str, &str>,
+    tensors: impl IntoIterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>,
+) -> String {
+    let mut h = FNV_OFFSET;
+    for (k, v) in metadata {
+        h = fnv1a(h, k.as_bytes());
+        h = fnv1a(h, &[0]);
+        h = fnv1a(h, v.as_bytes());
+        h = fnv1a(h, &[0]);
+    }
+    let mut tensors: Vec<_> = tensors.into_iter().collect();
+    tensors.sort_by(|a, b| a.0.cmp(b.0));
+    for (name, dtype, shape, bytes) in tensors {
+        h = fnv1a(h, name.as_bytes());
+        h = fnv1a(h, format!("{dtype:?}{shape:?}").as_bytes());
+        h = fnv1a(h, bytes);
+    }
+    format!("{h:016x}")
+}
+
+/// An owned tensor to serialise.
+struct Owned {
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+/// The safetensors container with its header in a fixed order — `__metadata__` first with
+/// its keys sorted, then the tensors sorted by name, their data in the same order — so equal
+/// bundles are equal bytes. (The `safetensors` crate's writer keeps the metadata in a
+/// `HashMap`, whose order changes from process to process.) The layout is the format's:
+/// an 8-byte little-endian header length N, N bytes of JSON padded with spaces to a multiple
+/// of 8, then the tensor data. Reading goes through the `safetensors` crate, which validates
+/// it.
+fn safetensors_bytes(
+    metadata: &BTreeMap<&str, String>,
+    tensors: &BTreeMap<String, Owned>,
+) -> Vec<u8> {
+    let quote = |s: &str| serde_json::Value::String(s.to_string()).to_string();
+    let mut header = String::from("{\"__metadata__\":{");
+    for (i, (k, v)) in metadata.iter().enumerate() {
+        if i > 0 {
+            header.push(',');
+        }
+        header.push_str(&quote(k));
+        header.push(':');
+        header.push_str(&quote(v));
+    }
+    header.push('}');
+    let mut offset = 0usize;
+    for (name, t) in tensors {
+        let shape: Vec<String> = t.shape.iter().map(|d| d.to_string()).collect();
+        header.push_str(&format!(
+            ",{}:{{\"dtype\":\"F32\",\"shape\":[{}],\"data_offsets\":[{},{}]}}",
+            quote(name),
+            shape.join(","),
+            offset,
+            offset + t.bytes.len()
+        ));
+        offset += t.bytes.len();
+    }
+    header.push('}');
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + header.len() + offset);
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for t in tensors.values() {
+        out.extend_from_slice(&t.bytes);
+    }
+    out
+}
+
+impl Bundle {
+    /// The bundle as safetensors bytes (equal bundles give equal bytes).
+    pub fn to_bytes(&self) -> anyhow::Result<Vec<u8>> {
+        let mut tensors: BTreeMap<String, Owned> = BTreeMap::new();
+        for (k, m) in self.members.iter().enumerate() {
+            for t in m.tensors() {
+                let bytes = m.params()[t.range()]
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect();
+                tensors.insert(
+                    format!("members.{k}.{}", t.name),
+                    Owned {
+                        shape: t.shape.clone(),
+                        bytes,
+                    },
+                );
+            }
+        }
+        let mut meta: BTreeMap<&str, String> = BTreeMap::new();
+        meta.insert(KEY_FORMAT, BUNDLE_FORMAT.to_string());
+        meta.insert(KEY_VERSION, BUNDLE_VERSION.to_string());
+        meta.insert(KEY_INFO, serde_json::to_string(&self.info)?);
+        meta.insert(KEY_PREPROCESSOR, self.preprocessor.to_json());
+        let sum = checksum(
+            &meta.iter().map(|(k, v)| (*k, v.as_str())).collect(),
+            tensors.iter().map(|(n, t)| {
+                (
+                    n.as_str(),
+                    Dtype::F32,
+                    t.shape.as_slice(),
+                    t.bytes.as_slice(),
+                )
+            }),
+        );
+        meta.insert(KEY_CHECKSUM, sum);
+        Ok(safetensors_bytes(&meta, &tensors))
+    }
+
+    /// Writes the bundle to `path` atomically.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), OutputError> {
+        let path = path.as_ref();
+        let bytes = self
+            .to_bytes()
+            .map_err(|e| OutputError::new("cannot encode the model for", path, e))?;
+        write_atomic(path, &bytes)
+    }
+
+    /// Reads and validates a bundle.
+    pub fn load(path: impl AsRef<Path>) -> Result<Bundle, BundleError> {
+        let path = path.as_ref();
+        let file = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| BundleError::Io {
+            file: file.clone(),
+            source,
+        })?;
+        Self::from_bytes(&bytes, &file)
+    }
+
+    /// Parses and validates bundle bytes; `file` names them in errors.
+    pub fn from_bytes(bytes: &[u8], file: &str) -> Result<Bundle, BundleError> {
+        let container = |e: safetensors::SafeTensorError| BundleError::Container {
+            file: file.to_string(),
+            message: e.to_string(),
+        };
+        let format = |message: String| BundleError::Format {
+            file: file.to_string(),
+            message,
+        };
+        let invalid = |message: String| BundleError::Invalid {
+            file: file.to_string(),
+            message,
+        };
+        let st = safetensors::SafeTensors::deserialize(bytes).map_err(container)?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(container)?;
+        let empty = HashMap::new();
+        let meta = header.metadata().as_ref().unwrap_or(&empty);
+        let get = |key: &str| meta.get(key).map(String::as_str);
+        if get(KEY_FORMAT) != Some(BUNDLE_FORMAT) {
+            return Err(format(
+                "a safetensors file, but not a glassbox model bundle (no \"format\": \"glassbox-bundle\" in its metadata)".into(),
+            ));
+        }
+        let version = get(KEY_VERSION).unwrap_or("?");
+        if version != BUNDLE_VERSION.to_string() {
+            return Err(format(format!(
+                "bundle format version {version} is not supported by this glassbox (it reads version {BUNDLE_VERSION})"
+            )));
+        }
+        let (Some(info_json), Some(pre_json)) = (get(KEY_INFO), get(KEY_PREPROCESSOR)) else {
+            return Err(format(format!(
+                "the metadata lacks \"{KEY_INFO}\" or \"{KEY_PREPROCESSOR}\""
+            )));
+        };
+        let views = st.tensors();
+        let mut checked: BTreeMap<&str, &str> = BTreeMap::new();
+        for key in [KEY_FORMAT, KEY_VERSION, KEY_INFO, KEY_PREPROCESSOR] {
+            checked.insert(key, get(key).unwrap_or_default());
+        }
+        let found = checksum(
+            &checked,
+            views
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.dtype(), v.shape(), v.data())),
+        );
+        let expected = get(KEY_CHECKSUM).unwrap_or("(none)");
+        if found != expected {
+            return Err(BundleError::Checksum {
+                file: file.to_string(),
+                expected: expected.to_string(),
+                found,
+            });
+        }
+        let info: BundleInfo = serde_json::from_str(info_json)
+            .map_err(|e| format(format!("cannot read \"{KEY_INFO}\": {e}")))?;
+        let preprocessor = Preprocessor::from_json(pre_json, file)
+            .map_err(|e| format(format!("cannot read \"{KEY_PREPROCESSOR}\": {e}")))?;
+        let spec = info
+            .recipe
+            .mlp_spec(preprocessor.n_features())
+            .map_err(|e| invalid(format!("the recorded recipe is not usable: {e}")))?;
+        let by_name: HashMap<&str, &TensorView<'_>> =
+            views.iter().map(|(n, v)| (n.as_str(), v)).collect();
+        let k = info.members.len();
+        if k == 0 {
+            return Err(invalid("the bundle lists no ensemble member".into()));
+        }
+        let expected_tensors = 2 * spec.layers.len() * k;
+        if views.len() != expected_tensors {
+            return Err(invalid(format!(
+                "{} tensors, expected {expected_tensors} ({k} member(s) × {} layers × weight and bias)",
+                views.len(),
+                spec.layers.len()
+            )));
+        }
+        let mut members = Vec::with_capacity(k);
+        for m in 0..k {
+            let mut params = vec![0.0f32; spec.num_params()];
+            let template = Mlp::<f32>::from_params(spec.clone(), params.clone())
+                .map_err(|e| invalid(e.to_string()))?;
+            for t in template.tensors() {
+                let name = format!("members.{m}.{}", t.name);
+                let view = by_name
+                    .get(name.as_str())
+                    .ok_or_else(|| invalid(format!("tensor \"{name}\" is missing")))?;
+                if view.dtype() != Dtype::F32 || view.shape() != t.shape.as_slice() {
+                    return Err(invalid(format!(
+                        "tensor \"{name}\" is {:?} {:?}, expected F32 {:?} (D = {} features)",
+                        view.dtype(),
+                        view.shape(),
+                        t.shape,
+                        preprocessor.n_features()
+                    )));
+                }
+                let dst = &mut params[t.range()];
+                for (d, chunk) in dst.iter_mut().zip(view.data().chunks_exact(4)) {
+                    *d = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+                }
+                if let Some(i) = dst.iter().position(|v| !v.is_finite()) {
+                    return Err(invalid(format!(
+                        "tensor \"{name}\" holds a non-finite value ({}) at index {i}",
+                        dst[i]
+                    )));
+                }
+            }
+            members
+                .push(Mlp::from_params(spec.clone(), params).map_err(|e| invalid(e.to_string()))?);
+        }
+        Ok(Bundle {
+            info,
+            preprocessor,
+            members,
+        })
+    }
+
+    /// Probabilities of the positive class for features `x` (N, D): each member's
+    /// `σ(z)` computed in f64 from its f32 logit, averaged over members in order.
+    ///
+    /// # Panics
+    /// If `x` does not have D columns.
+    pub fn probabilities(&self, x: ArrayView2<'_, f32>) -> Vec<f64> {
+        ensemble_probabilities(&self.members, x)
+    }
+}
+
+/// The mean over `members` of `σ(z)`, for features `x` (N, D) — in f64, members summed in
+/// order, so the result does not depend on the thread count.
+///
+/// # Panics
+/// If `x` does not have D columns, or `members` is empty.
+pub fn ensemble_probabilities(members: &[Mlp<f32>], x: ArrayView2<'_, f32>) -> Vec<f64> {
+    assert!(!members.is_empty(), "an ensemble needs at least one member");
+    let n = x.nrows();
+    let mut sum = vec![0.0f64; n];
+    if n == 0 {
+        return sum;
+    }
+    let mut ws = members[0].workspace(n);
+    for m in members {
+        let fwd = m.forward(x, Mode::Inference, &mut ws);
+        for (s, z) in sum.iter_mut().zip(fwd.logits().column(0)) {
+            *s += glassbox_core::sigmoid(f64::from(*z));
+        }
+    }
+    let k = members.len() as f64;
+    sum.iter_mut().for_each(|s| *s /= k);
+    sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{RawTable, ReadOptions, Schema, SchemaOverrides, Table, TargetSpec};
+    use glassbox_core::{Init, seeded_rng};
+
+    /// A two-member bundle over a 4-row table (features: age, plan one-hot ×3).
+    fn tiny() -> Bundle {
+        let csv = "age,plan,y\n31,basic,no\n45,pro,yes\n,basic,no\n52,pro,yes\n";
+        let raw = RawTable::from_reader(
+            std::io::Cursor::new(csv),
+            "mem.csv",
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        let schema = Schema::infer(&raw, &SchemaOverrides::default()).unwrap();
+        let table = Table::from_raw(&raw, &schema).unwrap();
+        let pre = Preprocessor::fit(&table, &schema, &TargetSpec::new("y")).unwrap();
+        let mut recipe = Recipe::paper();
+        recipe.hidden = vec![3];
+        let spec = recipe.mlp_spec(pre.n_features()).unwrap();
+        let members = (0..2)
+            .map(|k| Mlp::new(spec.clone(), Init::GlorotUniform, &mut seeded_rng(k)).unwrap())
+            .collect();
+        let balance = pre.target().class_balance(&table).unwrap();
+        Bundle {
+            info: BundleInfo {
+                created_by: "test".into(),
+                recipe,
+                target: pre.target().clone(),
+                threshold: ThresholdInfo {
+                    value: 0.5,
+                    rule: ThresholdRule::Fixed(0.5),
+                    criterion_on_validation: None,
+                },
+                members: vec![
+                    MemberInfo {
+                        seed: 0,
+                        epochs_run: 1,
+                        best_epoch: 1,
+                        train_loss: 0.7,
+                        val_loss: None,
+                    };
+                    2
+                ],
+                validation: None,
+                data: TrainingData {
+                    file: "mem.csv".into(),
+                    rows: 4,
+                    train_rows: 4,
+                    val_rows: 0,
+                    features: pre.n_features(),
+                    class_balance: balance,
+                    duplicates: table.duplicates(),
+                },
+                conventions: BTreeMap::new(),
+            },
+            preprocessor: pre,
+            members,
+        }
+    }
+
+    #[test]
+    fn bytes_round_trip_exactly_and_are_deterministic() {
+        let b = tiny();
+        let bytes = b.to_bytes().unwrap();
+        assert_eq!(bytes, b.to_bytes().unwrap(), "equal bundles, equal bytes");
+        let back = Bundle::from_bytes(&bytes, "mem").unwrap();
+        assert_eq!(back, b);
+        // The header is safetensors: u64 length, JSON starting with the sorted metadata.
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        assert_eq!(n % 8, 0);
+        let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap();
+        assert!(header.starts_with("{\"__metadata__\":{\"format\":\"glassbox-bundle\""));
+        assert!(
+            header.contains("\"members.1.layers.0.weight\":{\"dtype\":\"F32\",\"shape\":[3,4]")
+        );
+    }
+
+    #[test]
+    fn probabilities_are_the_mean_of_the_members_sigmoids() {
+        let b = tiny();
+        let x = ndarray::array![[0.3f32, 1.0, 0.0, 0.0], [-1.2, 0.0, 1.0, 0.0]];
+        let p = b.probabilities(x.view());
+        for (i, &pi) in p.iter().enumerate() {
+            let manual: f64 = b
+                .members
+                .iter()
+                .map(|m| {
+                    let mut ws = m.workspace(2);
+                    let fwd = m.forward(x.view(), Mode::Inference, &mut ws);
+                    glassbox_core::sigmoid(f64::from(fwd.logits()[[i, 0]]))
+                })
+                .sum::<f64>()
+                / 2.0;
+            assert_eq!(pi, manual);
+        }
+    }
+
+    #[test]
+    fn damaged_bytes_are_refused_with_the_reason() {
+        let bytes = tiny().to_bytes().unwrap();
+        let cut = Bundle::from_bytes(&bytes[..bytes.len() - 5], "m.safetensors").unwrap_err();
+        assert!(matches!(cut, BundleError::Container { .. }), "{cut}");
+        assert!(cut.to_string().contains("m.safetensors"));
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        let e = Bundle::from_bytes(&flipped, "m").unwrap_err();
+        assert!(matches!(e, BundleError::Checksum { .. }), "{e}");
+        // Negative control: the undamaged bytes load.
+        assert!(Bundle::from_bytes(&bytes, "m").is_ok());
+        let e = Bundle::from_bytes(b"not a model", "m").unwrap_err();
+        assert!(matches!(e, BundleError::Container { .. }), "{e}");
+    }
+}

@@ -1,0 +1,258 @@
+//! Argument groups shared by several subcommands, and small helpers around them.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use crate::bundle::Bundle;
+use crate::data::TargetSpec;
+use crate::exit::{CliError, ResultExt};
+use crate::pipeline::DataOptions;
+use crate::recipe::{
+    ClassWeightRule, LossName, OptimizerName, Recipe, RecipeChanges, RecipeName, ThresholdRule,
+};
+
+/// How to read the columns of a training CSV.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Reading the data")]
+pub struct DataArgs {
+    /// TOML file declaring column kinds, missing-value sentinels, log1p and dropped columns
+    /// (see datasets/online_shoppers.schema.toml). Flags below win over it.
+    #[arg(long, value_name = "FILE.toml")]
+    pub schema: Option<PathBuf>,
+
+    /// Read COL as categories (one-hot), e.g. integer codes such as a region number.
+    /// Repeat the flag or separate names with commas.
+    #[arg(long, value_name = "COL", value_delimiter = ',')]
+    pub categorical: Vec<String>,
+
+    /// Treat VALUE in column COL as missing (imputed with the training median or mode),
+    /// e.g. --missing Duration=-1. Repeatable.
+    #[arg(long, value_name = "COL=VALUE", value_parser = parse_col_value)]
+    pub missing: Vec<(String, String)>,
+
+    /// Apply u = ln(1 + x) to numeric column COL before standardising (for skewed,
+    /// non-negative counts and durations). Repeatable or comma-separated.
+    #[arg(long, value_name = "COL", value_delimiter = ',')]
+    pub log1p: Vec<String>,
+
+    /// Ignore column COL entirely (identifiers, leaks). Repeatable or comma-separated.
+    #[arg(long, value_name = "COL", value_delimiter = ',')]
+    pub drop: Vec<String>,
+}
+
+impl DataArgs {
+    /// The pipeline's options; `apply_log1p` is the recipe's choice.
+    pub fn options(&self, apply_log1p: bool) -> DataOptions {
+        DataOptions {
+            apply_log1p,
+            schema: self.schema.clone(),
+            categorical: self.categorical.clone(),
+            missing: self.missing.clone(),
+            log1p: self.log1p.clone(),
+            drop: self.drop.clone(),
+        }
+    }
+}
+
+/// `COL=VALUE` → `(COL, VALUE)`; the value may be empty-free text or a number.
+fn parse_col_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((c, v)) if !c.trim().is_empty() && !v.trim().is_empty() => {
+            Ok((c.trim().to_string(), v.trim().to_string()))
+        }
+        _ => Err(format!(
+            "expected COL=VALUE (e.g. Administrative_Duration=-1), got \"{s}\""
+        )),
+    }
+}
+
+/// The training recipe: a preset and changes to single fields.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Recipe (start from a preset, change single fields)")]
+pub struct RecipeArgs {
+    /// Preset: `paper` reproduces the Keras recipe of Sakar et al. (2019) exactly; `default`
+    /// is the best recipe found by the search in notes/recipe.md.
+    #[arg(long, value_enum, default_value = "default")]
+    pub recipe: RecipeName,
+
+    /// Apply the log1p settings of --schema and --log1p (the paper recipe does not).
+    #[arg(long, value_name = "BOOL")]
+    pub use_log1p: Option<bool>,
+
+    /// Hidden layer sizes, comma-separated, e.g. 64,64 (an output unit follows).
+    #[arg(long, value_name = "UNITS", value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+
+    /// Hidden activation: relu, tanh, sigmoid, identity, leaky_relu(0.01).
+    #[arg(long, value_name = "NAME")]
+    pub activation: Option<String>,
+
+    /// Drop probability after each hidden layer while training (0 = none).
+    #[arg(long, value_name = "P")]
+    pub dropout: Option<f64>,
+
+    /// Weight initialiser: glorot_uniform (Keras), he_uniform, torch_default.
+    #[arg(long, value_name = "NAME")]
+    pub init: Option<String>,
+
+    /// Training loss.
+    #[arg(long, value_enum)]
+    pub loss: Option<LossName>,
+
+    /// Optimizer.
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerName>,
+
+    /// Learning rate.
+    #[arg(long, value_name = "RATE")]
+    pub lr: Option<f64>,
+
+    /// Weight decay λ (decoupled for adamw, coupled L2 for the others).
+    #[arg(long, value_name = "LAMBDA")]
+    pub weight_decay: Option<f64>,
+
+    /// Cosine learning-rate decay to 0 over the planned steps (`--cosine false` for a
+    /// constant rate).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub cosine: Option<bool>,
+
+    /// Maximum passes over the training rows.
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+
+    /// Rows per optimizer step.
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
+
+    /// Seed of the split, initialisation, shuffling and dropout (member k uses SEED + k).
+    #[arg(long, value_name = "SEED")]
+    pub seed: Option<u64>,
+
+    /// Per-class loss weights: none, or balanced (n / (2·n_class)).
+    #[arg(long, value_enum, value_name = "RULE")]
+    pub class_weight: Option<ClassWeightRule>,
+
+    /// Stop after PATIENCE epochs without a better validation loss, keeping the best
+    /// epoch's weights (0 = train every epoch).
+    #[arg(long, value_name = "PATIENCE")]
+    pub early_stopping: Option<usize>,
+
+    /// Train K networks from seeds SEED..SEED+K and average their probabilities.
+    #[arg(long, value_name = "K")]
+    pub ensemble: Option<usize>,
+
+    /// Fraction of the training file held out, stratified, for validation (early stopping,
+    /// threshold, validation metrics); 0 trains on every row.
+    #[arg(long, value_name = "F")]
+    pub val_fraction: Option<f64>,
+
+    /// Decision threshold: max-f1 or youden (chosen on the validation rows), or a fixed
+    /// probability such as 0.5.
+    #[arg(long, value_name = "RULE", value_parser = parse_threshold)]
+    pub threshold: Option<ThresholdRule>,
+}
+
+fn parse_threshold(s: &str) -> Result<ThresholdRule, String> {
+    s.parse()
+}
+
+impl RecipeArgs {
+    /// The preset with the requested changes.
+    pub fn recipe(&self) -> Result<Recipe, CliError> {
+        let mut r = self.recipe.recipe();
+        r.apply(&self.changes())
+            .map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
+        Ok(r)
+    }
+
+    /// The field changes.
+    pub fn changes(&self) -> RecipeChanges {
+        RecipeChanges {
+            log1p: self.use_log1p,
+            hidden: self.hidden.clone(),
+            activation: self.activation.clone(),
+            dropout: self.dropout,
+            init: self.init.clone(),
+            loss: self.loss,
+            class_weight: self.class_weight,
+            optimizer: self.optimizer,
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            cosine: self.cosine,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            early_stopping: self.early_stopping,
+            ensemble: self.ensemble,
+            val_fraction: self.val_fraction,
+            threshold: self.threshold,
+            seed: self.seed,
+        }
+    }
+}
+
+/// The target column and its positive label.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// The column to predict; it must hold exactly two values.
+    #[arg(long, short, value_name = "COL")]
+    pub target: String,
+
+    /// Which value of the target is the positive class (default: the one spelled
+    /// true/yes/1, if exactly one is).
+    #[arg(long, value_name = "LABEL")]
+    pub positive: Option<String>,
+}
+
+impl TargetArgs {
+    /// The data layer's target spec.
+    pub fn spec(&self) -> TargetSpec {
+        let spec = TargetSpec::new(&self.target);
+        match &self.positive {
+            Some(p) => spec.with_positive(p),
+            None => spec,
+        }
+    }
+}
+
+/// Loads a model bundle; every failure is a data error (exit 2) naming the file.
+pub fn load_bundle(path: &Path) -> Result<Bundle, CliError> {
+    Bundle::load(path).data_err()
+}
+
+/// `0.9234`, or `n/a` for an undefined metric.
+pub fn fmt_metric(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"))
+}
+
+/// A run folder opened by a command, removed again if the command fails before writing
+/// anything into it (so a failed run leaves no empty folder it created).
+#[derive(Debug)]
+pub struct OutDir {
+    pub run: crate::output::RunDir,
+    created: bool,
+}
+
+impl OutDir {
+    /// Creates (or reuses) `path` and checks that it is writable — before any slow work, so
+    /// a bad `--out` fails at once (exit 2).
+    pub fn open(path: &Path) -> Result<OutDir, CliError> {
+        let created = !path.exists();
+        let run = crate::output::RunDir::create(path).usage_err()?;
+        Ok(OutDir { run, created })
+    }
+
+    /// Runs `body`; if it fails and the folder was created by [`OutDir::open`] and is still
+    /// empty, removes the folder.
+    pub fn guard<T>(
+        &mut self,
+        body: impl FnOnce(&mut crate::output::RunDir) -> Result<T, CliError>,
+    ) -> Result<T, CliError> {
+        let result = body(&mut self.run);
+        if result.is_err() && self.created {
+            // remove_dir only removes an empty folder; anything written stays.
+            let _ = std::fs::remove_dir(self.run.path());
+        }
+        result
+    }
+}

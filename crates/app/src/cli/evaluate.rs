@@ -1,0 +1,88 @@
+//! `glassbox evaluate MODEL DATA.csv [--out DIR]`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+
+use super::Global;
+use super::common::load_bundle;
+use crate::exit::{CliError, ResultExt};
+use crate::output::RunDir;
+use crate::pipeline::evaluate_csv;
+use crate::progress::Progress;
+use crate::report::{input_note_lines, metrics_table, write_eval_plots};
+
+const AFTER_HELP: &str = "\
+Examples:
+  glassbox evaluate runs/case-study/default/model.safetensors datasets/online_shoppers_test.csv
+  glassbox evaluate model.safetensors holdout.csv --out runs/holdout
+
+The file must hold the target column with the labels seen in training. Prints the metrics
+at the model's threshold and at 0.5 (ROC-AUC, PR-AUC, log-loss, Brier, F1, precision, recall,
+accuracy, confusion counts) and writes to the output folder:
+  metrics.json                         every metric, the curves and the calibration table
+  plots/roc.{svg,png}                  ROC curve with the chance diagonal
+  plots/pr.{svg,png}                   precision-recall curve with the no-skill line
+  plots/calibration.{svg,png}          reliability diagram (10 bins) and bin counts
+  plots/confusion.{svg,png}            confusion matrix at the model's threshold";
+
+/// Arguments of `evaluate`.
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct EvaluateArgs {
+    /// The model file (model.safetensors).
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+
+    /// A labelled CSV file (with the target column).
+    #[arg(value_name = "DATA.csv")]
+    pub data: PathBuf,
+
+    /// Output folder for metrics.json and the plots.
+    #[arg(long, short, value_name = "DIR", default_value = "runs/evaluate")]
+    pub out: PathBuf,
+}
+
+/// Runs `evaluate`.
+pub fn run(args: EvaluateArgs, global: &Global) -> Result<(), CliError> {
+    let progress = Progress::new(global.quiet);
+    let bundle = load_bundle(&args.model)?;
+    let mut run = RunDir::create(&args.out).usage_err()?;
+    let name = args
+        .data
+        .file_name()
+        .map_or_else(|| "data".to_string(), |n| n.to_string_lossy().into_owned());
+    let (eval, notes) = evaluate_csv(&bundle, &args.data, &name)?;
+    for line in input_note_lines(&notes) {
+        progress.note(&line);
+    }
+    let title = format!("{} on {name}", bundle.info.recipe.label());
+    let plots = write_eval_plots(&mut run, "eval", &title, &eval)?;
+    run.write_json(
+        "metrics.json",
+        &json!({
+            "model": args.model.display().to_string(),
+            "data": args.data.display().to_string(),
+            "recipe": bundle.info.recipe,
+            "threshold": bundle.info.threshold,
+            "input": notes,
+            "evaluation": eval,
+            "plots": plots,
+        }),
+    )
+    .usage_err()?;
+    println!(
+        "{} on {} ({} rows, threshold {:.4} from the model)\n",
+        args.model.display(),
+        args.data.display(),
+        eval.at_threshold.n,
+        eval.at_threshold.threshold
+    );
+    print!("{}", metrics_table(&[(name.as_str(), &eval)]));
+    if !global.quiet {
+        println!();
+        print!("{}", run.listing());
+    }
+    Ok(())
+}

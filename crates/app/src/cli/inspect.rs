@@ -1,0 +1,66 @@
+//! `glassbox inspect MODEL [--json]`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+
+use super::Global;
+use super::common::load_bundle;
+use crate::exit::{CliError, ResultExt};
+use crate::report::describe_bundle;
+
+const AFTER_HELP: &str = "\
+Examples:
+  glassbox inspect runs/case-study/default/model.safetensors
+  glassbox inspect model.safetensors --json | jq .info.threshold
+
+The human-readable form lists the layers with their parameter counts, the recipe, the
+ensemble members, the training data, the schema (kinds, sentinels, log1p), the feature
+groups, the validation metrics and the numerical conventions. --json prints the bundle's
+metadata (the `glassbox.bundle` and `glassbox.preprocessor` records) plus the tensor
+shapes.";
+
+/// Arguments of `inspect`.
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct InspectArgs {
+    /// The model file (model.safetensors) written by `train` or `case-study`.
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `inspect`.
+pub fn run(args: InspectArgs, _global: &Global) -> Result<(), CliError> {
+    let bundle = load_bundle(&args.model)?;
+    let path = args.model.display().to_string();
+    if args.json {
+        let tensors: Vec<_> = bundle
+            .members
+            .iter()
+            .enumerate()
+            .flat_map(|(k, m)| {
+                m.tensors().into_iter().map(move |t| {
+                    json!({"name": format!("members.{k}.{}", t.name), "dtype": "F32", "shape": t.shape})
+                })
+            })
+            .collect();
+        let value = json!({
+            "file": path,
+            "info": bundle.info,
+            "preprocessor": bundle.preprocessor,
+            "feature_names": bundle.preprocessor.feature_names(),
+            "parameters_per_member": bundle.members.first().map(|m| m.num_params()),
+            "tensors": tensors,
+        });
+        let text = serde_json::to_string_pretty(&value).internal_err()?;
+        println!("{text}");
+    } else {
+        print!("{}", describe_bundle(&path, &bundle));
+    }
+    Ok(())
+}

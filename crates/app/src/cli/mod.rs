@@ -1,0 +1,159 @@
+//! The `glassbox` command line.
+//!
+//! One subcommand is one variant of [`Command`] plus one module with an `Args` struct (clap
+//! derive) and a `run(args, &Global) -> Result<(), CliError>` function. To add one: write
+//! `cli/<name>.rs`, add `mod <name>;`, a variant with its doc comment (the first line is the
+//! short help), and one arm in [`Command::run`]. Argument groups shared by several commands
+//! (data-reading flags, recipe flags) live in [`common`] and are `#[command(flatten)]`ed.
+//!
+//! Exit codes ([`crate::exit`]): 0 success, 2 for anything the user can fix (arguments, data,
+//! model files, output folders — clap's own argument errors are 2 as well), 1 for internal
+//! errors.
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit::{self, CliError, ResultExt};
+
+pub mod common;
+
+mod case_study;
+mod evaluate;
+mod inspect;
+mod predict;
+mod train;
+
+const ABOUT: &str =
+    "glassbox: a neural network written by hand, every line of its maths open to audit";
+
+const LONG_ABOUT: &str = "\
+glassbox: a neural network written by hand, every line of its maths open to audit.
+
+It trains small multilayer perceptrons on tabular CSV files with a binary target (will this
+visitor buy?), and writes models, metrics, plots and reports you can check line by line.
+
+The usual path:
+  1. glassbox case-study                      the whole purchase-prediction study on the
+                                              bundled data, in a few seconds
+  2. glassbox train data.csv --target COL     train on your own CSV (-> model.safetensors)
+  3. glassbox evaluate MODEL labelled.csv     metrics, ROC/PR/calibration plots
+  4. glassbox predict MODEL new.csv           probability and label for every row
+  5. glassbox inspect MODEL                   what a model file holds
+
+Every number a run reports is measured on rows the model did not train on: thresholds and
+early stopping use a validation part carved out of the training file; test files are only
+evaluated.";
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success; 2 a problem you can fix (arguments, data, model file, output folder);
+1 an internal error (please report it).
+Run `glassbox <COMMAND> --help` for each command's options and examples.";
+
+/// The whole command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "glassbox",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Worker threads for the maths [default: one per core]. Results are bit-identical
+    /// whatever the count.
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Print nothing but results and errors: no progress bars, no notes.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+/// The subcommands. (Each is parsed once per process, so the size difference between
+/// variants that clippy warns about costs nothing worth boxing for.)
+#[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)]
+pub enum Command {
+    /// The purchase-prediction study on the bundled data, end to end, with a report.
+    ///
+    /// Trains the paper's Keras recipe and the default recipe on the training split,
+    /// evaluates both on the test split, and writes models, metrics, plots and report.md.
+    CaseStudy(case_study::CaseStudyArgs),
+    /// Train a model on a CSV file with a binary target.
+    Train(train::TrainArgs),
+    /// Evaluate a model on a labelled CSV file: metrics table, metrics.json, plots.
+    Evaluate(evaluate::EvaluateArgs),
+    /// Predict every row of a CSV file (streamed: any size), as CSV.
+    Predict(predict::PredictArgs),
+    /// Show what a model file holds: layers, parameters, schema, threshold, metrics.
+    Inspect(inspect::InspectArgs),
+}
+
+impl Command {
+    /// Runs the subcommand.
+    pub fn run(self, global: &Global) -> Result<(), CliError> {
+        match self {
+            Command::CaseStudy(a) => case_study::run(a, global),
+            Command::Train(a) => train::run(a, global),
+            Command::Evaluate(a) => evaluate::run(a, global),
+            Command::Predict(a) => predict::run(a, global),
+            Command::Inspect(a) => inspect::run(a, global),
+        }
+    }
+}
+
+/// Sets up the thread pool (flush-to-zero on every worker, `--threads` honoured).
+fn init_threads(global: &Global) -> Result<(), CliError> {
+    if global.threads == Some(0) {
+        return Err(CliError::usage(anyhow::anyhow!(
+            "--threads must be at least 1 (omit it to use one thread per core)"
+        )));
+    }
+    glassbox_core::init_global_pool(global.threads)
+        .map_err(|e| anyhow::anyhow!("cannot start the thread pool: {e}"))
+        .internal_err()
+}
+
+/// Parses the arguments, runs the command and turns the outcome into an exit code; what
+/// `src/main.rs` calls.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version print to stdout and exit 0; argument errors print a
+            // message with a usage line and exit 2.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    exit::finish(run(cli))
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    init_threads(&cli.global)?;
+    cli.command.run(&cli.global)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,115 @@
+//! `glassbox predict MODEL DATA.csv [--out FILE.csv]`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::Global;
+use super::common::load_bundle;
+use crate::exit::{CliError, ResultExt};
+use crate::output::write_atomic_with;
+use crate::pipeline::{PREDICT_CHUNK_ROWS, predict_csv};
+use crate::progress::Progress;
+use crate::report::input_note_lines;
+
+const AFTER_HELP: &str = "\
+Examples:
+  glassbox predict runs/case-study/default/model.safetensors new_sessions.csv --out scored.csv
+  glassbox predict model.safetensors big.csv | head
+
+Output: one line per data row, `row,line,probability,label`:
+  row          1-based data row
+  line         the line of the input file where the row starts (the header is line 1)
+  probability  the model's probability of the positive class, 6 decimals
+  label        the positive label if probability ≥ the model's threshold, else the negative
+               (decided on the unrounded probability)
+
+The input is read in chunks of 8192 rows, so files larger than memory work. Columns are
+matched by name in any order; extra columns (the target included) are ignored. Values of a
+categorical column never seen in training are encoded as <unknown> and counted in a note,
+not rejected. A missing column the model needs, or a malformed value, stops with a message
+naming the file, line and column (exit code 2); with --out no partial file is left behind.";
+
+/// Arguments of `predict`.
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct PredictArgs {
+    /// The model file (model.safetensors).
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+
+    /// The CSV file to score (comma, semicolon or tab separated; a header row).
+    #[arg(value_name = "DATA.csv")]
+    pub data: PathBuf,
+
+    /// Write the predictions to this file (atomically) instead of standard output.
+    #[arg(long, short, value_name = "FILE.csv")]
+    pub out: Option<PathBuf>,
+
+    /// Rows per chunk.
+    #[arg(long, value_name = "ROWS", default_value_t = PREDICT_CHUNK_ROWS, hide = true)]
+    pub chunk_rows: usize,
+}
+
+/// Runs `predict`.
+pub fn run(args: PredictArgs, global: &Global) -> Result<(), CliError> {
+    let progress = Progress::new(global.quiet);
+    let bundle = load_bundle(&args.model)?;
+    if args.chunk_rows == 0 {
+        return Err(CliError::usage(anyhow::anyhow!(
+            "--chunk-rows must be at least 1"
+        )));
+    }
+    let summary = match &args.out {
+        Some(path) => {
+            let mut failure: Option<CliError> = None;
+            let mut done = None;
+            let written = write_atomic_with(path, |w| {
+                match predict_csv(&bundle, &args.data, w, args.chunk_rows) {
+                    Ok(s) => {
+                        done = Some(s);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        Err(anyhow::anyhow!("prediction stopped"))
+                    }
+                }
+            });
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            written.usage_err()?;
+            done.ok_or_else(|| anyhow::anyhow!("predict wrote no summary"))?
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = std::io::BufWriter::new(stdout.lock());
+            let s = predict_csv(&bundle, &args.data, &mut lock, args.chunk_rows)?;
+            lock.flush()
+                .map_err(|e| anyhow::anyhow!("cannot write to standard output: {e}"))
+                .usage_err()?;
+            s
+        }
+    };
+    for line in input_note_lines(&summary.notes) {
+        progress.note(&line);
+    }
+    if !global.quiet {
+        let rows = summary.notes.rows;
+        eprintln!(
+            "predicted {rows} rows of {} in {:.2} s ({:.0} rows/s): {} \"{}\" at threshold {:.4}{}",
+            args.data.display(),
+            summary.seconds,
+            rows as f64 / summary.seconds.max(1e-9),
+            summary.positives,
+            bundle.preprocessor.target().positive,
+            bundle.info.threshold.value,
+            args.out
+                .as_ref()
+                .map_or(String::new(), |p| format!(", written to {}", p.display()))
+        );
+    }
+    Ok(())
+}
