@@ -2,7 +2,8 @@
 //!
 //! Three entry points with one contract:
 //! - [`gemm_naive`]: the triple-loop reference every fast path is tested against (eq. G2);
-//! - [`gemm_serial`]: one single-threaded matrixmultiply call;
+//! - [`gemm_serial`]: one single-threaded call: our own kernel for `f32` on CPUs with
+//!   AVX2+FMA ([`crate::kernel`]), otherwise matrixmultiply;
 //! - [`gemm`]: the parallel GEMM. C is cut into blocks of rows (or of columns, when C is
 //!   wide) chosen from the shape alone ([`split_for`], eq. G3); each rayon task owns one
 //!   block and runs one single-threaded matrixmultiply call on it. The k-sum is never split
@@ -13,6 +14,8 @@
 //! Aᵀ — transposes are strides, never copies.
 //!
 //! Shapes: A is (M, K), B is (K, N), C is (M, N).
+
+use std::any::TypeId;
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
@@ -128,7 +131,8 @@ pub fn gemm_naive<T: Float>(
     }
 }
 
-/// Single-threaded `C ← α·A·B + β·C` through matrixmultiply.
+/// Single-threaded `C ← α·A·B + β·C`: [`crate::kernel::sgemm`] for `f32` when the CPU has
+/// AVX2 and FMA (no allocation after a thread's first call), else matrixmultiply.
 ///
 /// If `beta` is zero, C need not be initialised.
 ///
@@ -148,6 +152,33 @@ pub fn gemm_serial<T: Float>(
     let [rsa, csa] = [a.strides()[0], a.strides()[1]];
     let [rsb, csb] = [b.strides()[0], b.strides()[1]];
     let [rsc, csc] = [c.strides()[0], c.strides()[1]];
+    if TypeId::of::<T>() == TypeId::of::<f32>() {
+        let f = |x: T| x.to_f64() as f32; // exact: T is f32
+        // SAFETY: T is f32, so the pointers are f32 pointers; the views guarantee that
+        // pointer + strides describe valid matrices of the checked shapes, and C, a unique
+        // mutable view, does not overlap A or B.
+        let done = unsafe {
+            crate::kernel::sgemm(
+                m,
+                k,
+                n,
+                f(alpha),
+                a.as_ptr().cast(),
+                rsa,
+                csa,
+                b.as_ptr().cast(),
+                rsb,
+                csb,
+                f(beta),
+                c.as_mut_ptr().cast(),
+                rsc,
+                csc,
+            )
+        };
+        if done {
+            return;
+        }
+    }
     // SAFETY: the views guarantee that pointer + strides describe valid matrices of the
     // checked shapes; C is a unique mutable view, so it does not overlap A or B.
     unsafe {
