@@ -85,7 +85,7 @@ fn bundle_loss(bundle: &Bundle) -> Result<LossConfig, CliError> {
 
 /// Reads a labelled CSV file with the bundle's schema.
 fn read_table(bundle: &Bundle, path: &Path) -> Result<Table, CliError> {
-    Ok(Table::read(path, &ReadOptions::default(), bundle.preprocessor.schema()).data_err()?)
+    Table::read(path, &ReadOptions::default(), bundle.preprocessor.schema()).data_err()
 }
 
 const TRACE_HELP: &str = "\
