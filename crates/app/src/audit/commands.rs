@@ -1,14 +1,3 @@
-//! **Not declared yet**: `audit/mod.rs` does not list this file because it needs
-//! `crate::bundle` and `crate::cli` from the `cli` branch, which was not committed when the
-//! audit library was finished. It was compiled and run (trace, gradcheck, explain,
-//! `evaluate --by`, and their error paths) in a scratch copy of the cli worktree's
-//! uncommitted state with the wiring below. Wiring: merge `cli`, add `pub mod commands;` to
-//! `audit/mod.rs`, then in `cli/mod.rs` the variants `Trace(crate::audit::commands::TraceArgs)`,
-//! `Gradcheck(…GradcheckArgs)`, `Explain(…ExplainArgs)` with one arm each
-//! (`crate::audit::commands::trace(a, global)`, …), and in `cli/evaluate.rs` a field
-//! `#[arg(long, value_name = "COLUMN")] by: Vec<String>` and one call
-//! `crate::audit::commands::evaluate_by(&bundle, &args.data, &args.by, &mut run)?`.
-//!
 //! The audit subcommands of the `glassbox` command line: `trace`, `gradcheck`, `explain`,
 //! and the `--by` option of `evaluate`. Each is an `Args` struct (clap derive) and a `run`
 //! function; crates/app/src/cli/mod.rs holds one variant and one call for each. The logic

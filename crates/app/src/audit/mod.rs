@@ -17,6 +17,7 @@
 //!
 //! Shapes follow the legend of notes/backprop.md §0: `N` rows, `D` features, `O` outputs.
 
+pub mod commands;
 pub mod explain;
 pub mod fairness;
 pub mod gradcheck;

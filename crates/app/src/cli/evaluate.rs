@@ -42,6 +42,12 @@ pub struct EvaluateArgs {
     /// Output folder for metrics.json and the plots.
     #[arg(long, short, value_name = "DIR", default_value = "runs/evaluate")]
     pub out: PathBuf,
+
+    /// Fairness report per group of these CSV columns (e.g. VisitorType,Region): counts,
+    /// positive and predicted-positive rates, TPR, FPR, precision, ROC-AUC, calibration,
+    /// demographic-parity and equalised-odds differences, and a plot.
+    #[arg(long, value_name = "COLUMN", value_delimiter = ',')]
+    pub by: Vec<String>,
 }
 
 /// Runs `evaluate`.
@@ -80,6 +86,7 @@ pub fn run(args: EvaluateArgs, global: &Global) -> Result<(), CliError> {
         eval.at_threshold.threshold
     );
     print!("{}", metrics_table(&[(name.as_str(), &eval)]));
+    crate::audit::commands::evaluate_by(&bundle, &args.data, &args.by, &mut run)?;
     if !global.quiet {
         println!();
         print!("{}", run.listing());

@@ -99,6 +99,14 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// Show what a model file holds: layers, parameters, schema, threshold, metrics.
     Inspect(inspect::InspectArgs),
+    /// One training step on a tiny network or a saved model, every number labelled with
+    /// the equation in notes/ that produced it (text, JSON or Markdown).
+    Trace(crate::audit::commands::TraceArgs),
+    /// Finite-difference (f64) check of a model's gradients on rows of a CSV file.
+    Gradcheck(crate::audit::commands::GradcheckArgs),
+    /// Why did the model score these rows so? Gradient × input, integrated gradients and
+    /// permutation importance, mapped back to the CSV columns.
+    Explain(crate::audit::commands::ExplainArgs),
 }
 
 impl Command {
@@ -110,6 +118,9 @@ impl Command {
             Command::Evaluate(a) => evaluate::run(a, global),
             Command::Predict(a) => predict::run(a, global),
             Command::Inspect(a) => inspect::run(a, global),
+            Command::Trace(a) => crate::audit::commands::trace(a, global),
+            Command::Gradcheck(a) => crate::audit::commands::gradcheck(a, global),
+            Command::Explain(a) => crate::audit::commands::explain(a, global),
         }
     }
 }
