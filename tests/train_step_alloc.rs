@@ -111,6 +111,11 @@ fn a_training_step_allocates_nothing() {
         let ((e0, _, o0, g0), (e1, is_step, o1, g1)) = (pair[0], pair[1]);
         if e0 == e1 && is_step {
             steps += 1;
+            // The first batch is the warm-up (the GEMM kernel's per-thread panels and the
+            // pool's deques are allocated on first use); "after the first batch" is the claim.
+            if e1 == 0 && steps == 1 {
+                continue;
+            }
             packing += g1 - g0;
             assert_eq!(
                 o1 - o0,
