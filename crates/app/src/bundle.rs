@@ -1,5 +1,5 @@
 //! The model bundle: everything `predict`, `evaluate` and `inspect` need, in one
-//! safetensors file (notes/recipe.md §5 describes the format for readers in other languages).
+//! safetensors file (notes/recipe.md §5 describes the format and the choices behind it).
 //!
 //! ```text
 //! model.safetensors
@@ -426,8 +426,8 @@ impl Bundle {
     }
 }
 
-/// The mean over `members` of `σ(z)`, for features `x` (N, D) — in f64, members summed in
-/// order, so the result does not depend on the thread count.
+/// (R1) The mean over `members` of `σ(z)`, for features `x` (N, D) — in f64, members summed
+/// in order, so the result does not depend on the thread count (notes/recipe.md §2).
 ///
 /// # Panics
 /// If `x` does not have D columns, or `members` is empty.
