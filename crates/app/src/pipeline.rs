@@ -623,12 +623,21 @@ fn train_member(
         _ => history.len().saturating_sub(1),
     };
     let kept = history.epochs.get(best_epoch);
+    let manifest = trainer.manifest();
     let info = MemberInfo {
         seed: recipe.member_seed(job.member),
         epochs_run: history.len(),
         best_epoch: best_epoch + 1,
         train_loss: kept.map_or(f64::NAN, |r| r.train_loss),
         val_loss: kept.and_then(|r| r.val_loss),
+        config: manifest.config,
+        trainer_conventions: manifest.conventions,
+        // Wall times are not reproducible: they go to history.csv, not into the bundle, so
+        // equal models stay equal files.
+        history: History {
+            seconds: Vec::new(),
+            ..history.clone()
+        },
     };
     bar.finish(&format!(
         "{} epoch(s), kept epoch {}{}",

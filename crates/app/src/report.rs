@@ -400,7 +400,10 @@ pub fn recipe_rows(r: &Recipe) -> Vec<(&'static str, String)> {
         ("layers (hidden-…-output)", layers),
         (
             "activations",
-            format!("{} hidden, linear output + sigmoid", r.activation),
+            format!(
+                "{} hidden, sigmoid output (its logit z feeds the loss)",
+                r.activation
+            ),
         ),
         ("dropout", r.dropout.to_string()),
         ("initialiser", format!("{}, zero bias", r.init)),
@@ -500,7 +503,7 @@ pub fn conventions(r: &Recipe) -> std::collections::BTreeMap<String, String> {
     );
     put(
         "output",
-        "one linear unit: the logit z; probability p = σ(z) in f64; ensemble p = mean of the members' p".into(),
+        "Dense(1, sigmoid) as in Keras: its pre-activation z is the logit the loss reads; probability p = σ(z) computed in f64; ensemble p = mean of the members' p (R1)".into(),
     );
     put("decision", "positive when p ≥ threshold (M1)".into());
     put("loss", match r.loss {
@@ -804,7 +807,7 @@ pub fn input_note_lines(notes: &InputNotes) -> Vec<String> {
 /// frameworks on the same split (not run by glassbox).
 pub const REFERENCE_FIGURES: &[(&str, &str, &str, &str, &str)] = &[
     (
-        "Keras, the paper's recipe (5 seeds)",
+        "Keras, the paper's recipe",
         "0.909 ± 0.002",
         "–",
         "≈ 0.62–0.64",
@@ -890,15 +893,20 @@ youden`).\n"
             let se = auc_standard_error(a, r.positives, r.n - r.positives);
             let _ = writeln!(
                 w,
-                "- **{}**: ROC-AUC {a:.4} ± {:.4} (one standard error, Hanley & McNeil 1982, \
-from {} positive and {} negative test rows); trained in {:.2} s.",
+                "- **{}**: ROC-AUC {a:.4} ± {se:.4} (one standard error (R3), Hanley & McNeil \
+1982, from {} positive and {} negative test rows).",
                 m.name,
-                se,
                 r.positives,
                 r.n - r.positives,
-                m.train_seconds
             );
         }
+    }
+    if let Some(m) = cs.models.first() {
+        let _ = writeln!(
+            w,
+            "\nAll networks of both recipes were trained in {:.2} s on {} thread(s).",
+            m.train_seconds, cs.threads
+        );
     }
     let _ = writeln!(
         w,
@@ -1003,8 +1011,11 @@ from {} positive and {} negative test rows); trained in {:.2} s.",
             w,
             " {:.4}{} |",
             t.value,
-            t.criterion_on_validation
-                .map_or(String::new(), |c| format!(" (validation F1/J {c:.4})"))
+            match (t.rule, t.criterion_on_validation) {
+                (ThresholdRule::MaxF1, Some(c)) => format!(" (F1 {c:.4} on validation)"),
+                (ThresholdRule::YoudenJ, Some(c)) => format!(" (Youden's J {c:.4} on validation)"),
+                _ => String::new(),
+            }
         );
     }
     let _ = write!(w, "\n| model file |");
@@ -1047,15 +1058,22 @@ figures can be read with that in mind.\n",
             }
         }
     }
-    for m in &cs.models {
-        let c = &m.bundle.info.conventions;
-        for k in ["loss", "optimizer", "initialiser"] {
-            if let Some(v) = c.get(k) {
-                let _ = writeln!(w, "- **{k}** ({}): {v}", m.name);
+    for k in ["loss", "optimizer", "initialiser"] {
+        let values: Vec<(&str, &String)> = cs
+            .models
+            .iter()
+            .filter_map(|m| m.bundle.info.conventions.get(k).map(|v| (m.name, v)))
+            .collect();
+        if values.windows(2).all(|p| p[0].1 == p[1].1) {
+            if let Some((_, v)) = values.first() {
+                let _ = writeln!(w, "- **{k}**: {v}");
+            }
+        } else {
+            for (name, v) in values {
+                let _ = writeln!(w, "- **{k}** ({name}): {v}");
             }
         }
     }
-
     let _ = writeln!(w, "\n## Limitations\n");
     let _ = writeln!(
         w,
