@@ -261,6 +261,34 @@ fn manifest_problems_are_named() {
             "bad architecture: layer 0:",
         ),
         (
+            Box::new(|m| m["architecture"]["layers"][0]["activation"] = json!("leaky_relu(")),
+            "bad architecture: layer 0:",
+        ),
+        (
+            Box::new(|m| m["architecture"]["layers"][0]["activation"] = json!("leaky_relu(-1)")),
+            "bad architecture: layer 0:",
+        ),
+        (
+            Box::new(|m| m["architecture"]["layers"][0]["units"] = json!(0)),
+            "bad architecture: layer 0 has 0 units",
+        ),
+        (
+            Box::new(|m| {
+                m["architecture"]["inputs"] = json!(u64::MAX / 2);
+                m["architecture"]["layers"][0]["units"] = json!(u64::MAX / 2);
+            }),
+            "bad architecture: the parameter count overflows",
+        ),
+        (
+            Box::new(|m| {
+                // Consistent, but far more parameters than the file holds: refused before
+                // anything of that size is allocated.
+                m["architecture"]["inputs"] = json!(1u64 << 40);
+                m["num_params"] = json!(5 * ((1u64 << 40) + 1) + 6);
+            }),
+            "the file holds 31 parameter values in layers.* tensors, the architecture needs",
+        ),
+        (
             Box::new(|m| m["architecture"]["layers"][1]["dropout"] = json!(0.5)),
             "bad architecture: layer 1 is the output layer",
         ),
@@ -314,12 +342,15 @@ fn tensor_problems_are_named() {
         message(parse(&swapped))
             .contains("tensor \"layers.0.weight\" has shape [4, 5], expected [5, 4]")
     );
-    // The architecture says 6 hidden units (and the count agrees): the file's tensors do not.
-    let wider = edit_manifest(&bytes, |m| {
+    // The manifest describes 3 → 6 → 1: also 31 parameters, so only the shapes differ.
+    let reshaped = edit_manifest(&bytes, |m| {
+        m["architecture"]["inputs"] = json!(3);
         m["architecture"]["layers"][0]["units"] = json!(6);
-        m["num_params"] = json!(6 * 5 + 7);
     });
-    assert!(message(parse(&wider)).contains("has shape [5, 4], expected [6, 4]"));
+    assert!(
+        message(parse(&reshaped))
+            .contains("tensor \"layers.0.weight\" has shape [5, 4], expected [6, 3]")
+    );
     let renamed = edit_header(&bytes, |h| {
         let o = h.as_object_mut().unwrap();
         let t = o.remove("layers.0.bias").unwrap();

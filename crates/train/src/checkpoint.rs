@@ -91,6 +91,17 @@ impl ArchitectureRecord {
         }
     }
 
+    /// P = Σₗ Hₗ·(Hₗ₋₁ + 1), or `None` if it overflows (a corrupted or hostile manifest).
+    pub fn num_params(&self) -> Option<usize> {
+        let mut fan_in = self.inputs;
+        let mut total = 0usize;
+        for l in &self.layers {
+            total = total.checked_add(l.units.checked_mul(fan_in.checked_add(1)?)?)?;
+            fan_in = l.units;
+        }
+        Some(total)
+    }
+
     /// The spec it describes, validated.
     ///
     /// # Errors
@@ -414,7 +425,8 @@ pub struct Checkpoint<T: Float> {
     pub best_params: Option<Vec<T>>,
 }
 
-/// FNV-1a, 64-bit: `h ← (h ⊕ byte)·0x100000001b3` from `h = 0xcbf29ce484222325`.
+/// (T10) FNV-1a, 64-bit, as 16 lowercase hex digits: `h ← (h ⊕ byte)·0x100000001b3` from
+/// `h = 0xcbf29ce484222325`, modulo 2⁶⁴.
 pub fn fnv1a64_hex(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
@@ -903,12 +915,32 @@ impl<T: Float> Checkpoint<T> {
             .architecture
             .to_spec()
             .map_err(|reason| CheckpointError::Architecture { path: p(), reason })?;
-        if manifest.num_params != spec.num_params() {
+        let n =
+            manifest
+                .architecture
+                .num_params()
+                .ok_or_else(|| CheckpointError::Architecture {
+                    path: p(),
+                    reason: "the parameter count overflows".into(),
+                })?;
+        if manifest.num_params != n {
             return Err(CheckpointError::ParamCount {
                 path: p(),
                 manifest: manifest.num_params,
-                architecture: spec.num_params(),
+                architecture: n,
             });
+        }
+        // Before allocating P values: the file must hold P parameter values (so P is
+        // bounded by the file's size, whatever the manifest claims).
+        let stored: usize = st
+            .iter()
+            .filter(|(name, _)| name.starts_with("layers."))
+            .map(|(_, v)| v.shape().iter().product::<usize>())
+            .sum();
+        if stored != n {
+            return Err(invalid(format!(
+                "the file holds {stored} parameter values in layers.* tensors, the architecture needs {n}"
+            )));
         }
         manifest
             .config
@@ -930,7 +962,6 @@ impl<T: Float> Checkpoint<T> {
             .map_err(|e| invalid(format!("bad RNG state: {e}")))?;
 
         // The tensors the manifest implies, against the file's and the manifest's lists.
-        let n = spec.num_params();
         let zero = Mlp::<T>::from_params(spec, vec![T::zero(); n]).map_err(|e| {
             CheckpointError::Architecture {
                 path: p(),

@@ -1,5 +1,5 @@
 //! The trainer: mini-batch gradient descent over an [`Mlp`], with validation, early
-//! stopping, a history and exact resumption (notes/training.md §2–§4, equations T5–T10).
+//! stopping, a history and exact resumption (notes/training.md §2–§4, equations T5–T9).
 //!
 //! One training step on a batch of n rows (T5–T6), in this order:
 //! 1. `lr = schedule.lr_at(base_lr, t)` with `t` the optimizer steps taken (O15–O18);
@@ -760,6 +760,7 @@ impl<T: Float> Trainer<T> {
             let mut rows_done = 0usize;
             let mut lr = config.optimizer.lr();
             let mut max_norm = 0.0f64;
+            // (T3) batches of B rows in `order`, the last one partial; (T6) one step each.
             for (batch, rows) in order.chunks(b).enumerate() {
                 let nb = rows.len();
                 let data = buf.gather(train.x, train.y, train.weights, rows);
