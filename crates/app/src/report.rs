@@ -556,11 +556,11 @@ pub fn describe_bundle(path: &str, b: &Bundle) -> String {
     let how = match t.rule {
         ThresholdRule::Fixed(_) => "fixed".to_string(),
         ThresholdRule::MaxF1 => format!(
-            "max F1 on validation (F1 {})",
+            "the best F1 on the validation rows: {}",
             f4(t.criterion_on_validation)
         ),
         ThresholdRule::YoudenJ => format!(
-            "max Youden's J on validation (J {})",
+            "the best Youden's J on the validation rows: {}",
             f4(t.criterion_on_validation)
         ),
     };
@@ -578,7 +578,7 @@ pub fn describe_bundle(path: &str, b: &Bundle) -> String {
             let params = layer.units * (fan_in + 1);
             let _ = writeln!(
                 s,
-                "  layer {l}: Dense {fan_in} → {} , {}{}  ({params} parameters: weight [{}, {fan_in}], bias [{}])",
+                "  layer {l}: Dense {fan_in} → {}, {}{}  ({params} parameters: weight [{}, {fan_in}], bias [{}])",
                 layer.units,
                 layer.activation,
                 if layer.dropout > 0.0 {
@@ -593,7 +593,7 @@ pub fn describe_bundle(path: &str, b: &Bundle) -> String {
         }
         let _ = writeln!(
             s,
-            "  output: logit z; p = σ(z)\n  parameters: {} per member, {} in all",
+            "  output: p = σ(z), z = the last layer's pre-activation (the logit)\n  parameters: {} per member, {} in all",
             spec.num_params(),
             spec.num_params() * b.members.len()
         );
@@ -618,7 +618,7 @@ pub fn describe_bundle(path: &str, b: &Bundle) -> String {
     let cb = &d.class_balance;
     let _ = writeln!(
         s,
-        "\ntraining data {}: {} rows ({} trained on, {} validation), {} features; {} positive ({:.2} %), {} negative; {} exact duplicate rows",
+        "\ntraining data {}: {} rows ({} trained on, {} validation), {} features; {} positive ({:.2} %), {} negative; {} rows repeat an earlier row exactly",
         d.file,
         d.rows,
         d.train_rows,
