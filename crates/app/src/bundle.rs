@@ -1,5 +1,5 @@
 //! The model bundle: everything `predict`, `evaluate` and `inspect` need, in one
-//! safetensors file (notes/recipe.md §5 describes the format for readers in other languages).
+//! safetensors file (notes/recipe.md §5 describes the format and the choices behind it).
 //!
 //! ```text
 //! model.safetensors
@@ -31,7 +31,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use glassbox_core::{Mlp, Mode};
+use glassbox_train::checkpoint::Conventions;
 use glassbox_train::metrics::MetricsReport;
+use glassbox_train::{History, TrainConfig};
 use ndarray::ArrayView2;
 use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
@@ -107,6 +109,15 @@ pub struct MemberInfo {
     pub train_loss: f64,
     /// Validation loss of the kept epoch, if there was a validation part.
     pub val_loss: Option<f64>,
+    /// The trainer's configuration exactly as run: loss and weights, optimizer, the schedule
+    /// resolved to steps, early stopping, the seed.
+    pub config: TrainConfig,
+    /// The trainer's numerical conventions in words (as its checkpoint manifests record them).
+    pub trainer_conventions: Conventions,
+    /// Every epoch's record (losses, validation ROC-AUC and accuracy, lr, steps, gradient
+    /// norms); the wall times are left out (they are in `history.csv`), so that equal models
+    /// are equal files.
+    pub history: History,
 }
 
 /// What the training data looked like (for `inspect` and the report).
@@ -426,8 +437,8 @@ impl Bundle {
     }
 }
 
-/// The mean over `members` of `σ(z)`, for features `x` (N, D) — in f64, members summed in
-/// order, so the result does not depend on the thread count.
+/// (R1) The mean over `members` of `σ(z)`, for features `x` (N, D) — in f64, members summed
+/// in order, so the result does not depend on the thread count (notes/recipe.md §2).
 ///
 /// # Panics
 /// If `x` does not have D columns, or `members` is empty.
@@ -475,6 +486,12 @@ mod tests {
             .map(|k| Mlp::new(spec.clone(), Init::GlorotUniform, &mut seeded_rng(k)).unwrap())
             .collect();
         let balance = pre.target().class_balance(&table).unwrap();
+        let config = glassbox_train::TrainConfig::keras_recipe(1, 0);
+        let conventions =
+            glassbox_train::Trainer::<f32>::new(spec.clone(), Init::GlorotUniform, config.clone())
+                .unwrap()
+                .manifest()
+                .conventions;
         Bundle {
             info: BundleInfo {
                 created_by: "test".into(),
@@ -492,6 +509,9 @@ mod tests {
                         best_epoch: 1,
                         train_loss: 0.7,
                         val_loss: None,
+                        config: config.clone(),
+                        trainer_conventions: conventions,
+                        history: History::default(),
                     };
                     2
                 ],

@@ -212,7 +212,8 @@ pub fn bool_labels(y: &Array1<f32>) -> Vec<bool> {
     y.iter().map(|&v| v == 1.0).collect()
 }
 
-/// Chooses the decision threshold by `rule` from validation labels and probabilities.
+/// (R2) Chooses the decision threshold by `rule` from validation labels and probabilities
+/// (notes/recipe.md §2): the best validation F1 or Youden's J (M17), or a fixed value.
 ///
 /// Errors: a rule that needs validation rows without them (internal: the recipe was
 /// validated), or validation rows of one class (data).
@@ -399,37 +400,66 @@ pub fn predict_csv(
     writeln!(out, "row,line,probability,label")
         .context("cannot write the predictions")
         .usage_err()?;
-    let mut row = 0usize;
-    let mut line_buf = String::with_capacity(64);
-    for chunk in reader {
-        let chunk = chunk.data_err()?;
-        if row == 0 {
-            summary.notes.ignored_columns = chunk.ignored_columns().to_vec();
+    // Two stages on two threads: this thread's helper reads, parses and encodes chunk i + 1
+    // while this thread runs the networks on chunk i and writes it. At most two encoded
+    // chunks wait in the channel, so memory stays bounded whatever the file size.
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<EncodedChunk, CliError>>(2);
+        scope.spawn(move || {
+            for chunk in reader {
+                let item = chunk.data_err().and_then(|c| {
+                    let encoded = pre.encode(&c, false).data_err()?;
+                    Ok(EncodedChunk {
+                        lines: c.lines().to_vec(),
+                        ignored: c.ignored_columns().to_vec(),
+                        encoded,
+                    })
+                });
+                let failed = item.is_err();
+                // A closed channel means the writer stopped (its error is reported there).
+                if tx.send(item).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let mut row = 0usize;
+        let mut text = String::new();
+        for item in rx {
+            let chunk = item?;
+            if row == 0 {
+                summary.notes.ignored_columns = chunk.ignored;
+            }
+            summary.notes.add(&chunk.encoded, chunk.lines.len());
+            let probs = bundle.probabilities(chunk.encoded.x.view());
+            text.clear();
+            for (p, line) in probs.iter().zip(&chunk.lines) {
+                row += 1;
+                let positive = *p >= threshold;
+                summary.positives += usize::from(positive);
+                let label = csv_field(if positive {
+                    &target.positive
+                } else {
+                    &target.negative
+                });
+                use std::fmt::Write as _;
+                let _ = writeln!(text, "{row},{line},{p:.6},{label}");
+            }
+            out.write_all(text.as_bytes())
+                .context("cannot write the predictions")
+                .usage_err()?;
         }
-        let encoded = pre.encode(&chunk, false).data_err()?;
-        summary.notes.add(&encoded, chunk.n_rows());
-        let probs = bundle.probabilities(encoded.x.view());
-        let mut text = String::with_capacity(probs.len() * 32);
-        for (p, line) in probs.iter().zip(chunk.lines()) {
-            row += 1;
-            let positive = *p >= threshold;
-            summary.positives += usize::from(positive);
-            let label = csv_field(if positive {
-                &target.positive
-            } else {
-                &target.negative
-            });
-            line_buf.clear();
-            use std::fmt::Write as _;
-            let _ = writeln!(line_buf, "{row},{line},{p:.6},{label}");
-            text.push_str(&line_buf);
-        }
-        out.write_all(text.as_bytes())
-            .context("cannot write the predictions")
-            .usage_err()?;
-    }
+        Ok::<(), CliError>(())
+    })?;
     summary.seconds = start.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// One chunk of prediction input, encoded: the file line of each row, the file's columns
+/// the model ignores, and the features with their imputation and unknown-level counts.
+struct EncodedChunk {
+    lines: Vec<u64>,
+    ignored: Vec<String>,
+    encoded: crate::data::Encoded,
 }
 
 /// A CSV field, quoted if it holds a delimiter, quote or line break.
@@ -593,12 +623,21 @@ fn train_member(
         _ => history.len().saturating_sub(1),
     };
     let kept = history.epochs.get(best_epoch);
+    let manifest = trainer.manifest();
     let info = MemberInfo {
         seed: recipe.member_seed(job.member),
         epochs_run: history.len(),
         best_epoch: best_epoch + 1,
         train_loss: kept.map_or(f64::NAN, |r| r.train_loss),
         val_loss: kept.and_then(|r| r.val_loss),
+        config: manifest.config,
+        trainer_conventions: manifest.conventions,
+        // Wall times are not reproducible: they go to history.csv, not into the bundle, so
+        // equal models stay equal files.
+        history: History {
+            seconds: Vec::new(),
+            ..history.clone()
+        },
     };
     bar.finish(&format!(
         "{} epoch(s), kept epoch {}{}",

@@ -7,6 +7,8 @@
 //! unless `--quiet`.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -17,6 +19,10 @@ pub struct Progress {
     /// `None` draws no bars.
     multi: Option<MultiProgress>,
     quiet: bool,
+    /// Bars drawn and not yet finished: notes go above them while any is live, straight to
+    /// stderr otherwise (indicatif's `println` after every bar has finished rewinds the
+    /// cursor over lines it no longer owns).
+    live: Arc<AtomicUsize>,
 }
 
 impl Progress {
@@ -26,6 +32,7 @@ impl Progress {
         Self {
             multi: draw.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
             quiet,
+            live: Arc::default(),
         }
     }
 
@@ -34,6 +41,7 @@ impl Progress {
         Self {
             multi: None,
             quiet: true,
+            live: Arc::default(),
         }
     }
 
@@ -48,10 +56,10 @@ impl Progress {
             return;
         }
         match &self.multi {
-            Some(m) => {
+            Some(m) if self.live.load(Ordering::SeqCst) > 0 => {
                 let _ = m.println(format!("note: {msg}"));
             }
-            None => eprintln!("note: {msg}"),
+            _ => eprintln!("note: {msg}"),
         }
     }
 
@@ -59,7 +67,7 @@ impl Progress {
     pub fn training_bar(&self, label: &str, epochs: usize, batches_per_epoch: usize) -> TrainBar {
         let bar = self.multi.as_ref().map(|m| {
             let style = ProgressStyle::with_template(
-                "{prefix:>12} [{bar:24}] {percent:>3}% {elapsed:>4} {msg}",
+                "{prefix:>12} [{bar:24}] {percent:>3}% {elapsed:>4} {wide_msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
@@ -67,12 +75,14 @@ impl Progress {
             bar.set_style(style);
             bar.set_prefix(label.to_string());
             bar.enable_steady_tick(Duration::from_millis(200));
+            self.live.fetch_add(1, Ordering::SeqCst);
             bar
         });
         TrainBar {
             bar,
             epochs,
             val: String::new(),
+            live: Arc::clone(&self.live),
         }
     }
 }
@@ -84,6 +94,8 @@ pub struct TrainBar {
     epochs: usize,
     /// The last validation summary, kept on the line while the next epoch runs.
     val: String,
+    /// The owner's count of live bars.
+    live: Arc<AtomicUsize>,
 }
 
 impl TrainBar {
@@ -109,8 +121,11 @@ impl TrainBar {
 
     /// Ends the bar, leaving `msg` on its line.
     pub fn finish(&self, msg: &str) {
-        if let Some(bar) = &self.bar {
+        if let Some(bar) = &self.bar
+            && !bar.is_finished()
+        {
             bar.finish_with_message(msg.to_string());
+            self.live.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }

@@ -125,28 +125,45 @@ pub fn metrics_markdown(columns: &[(&str, &Evaluation)]) -> String {
     out
 }
 
-/// The four evaluation plots of one model, written under `plots/<prefix>-…`.
+/// The four evaluation plots of one model, written under `plots/<prefix>-…`: their stems
+/// relative to the run folder, and every file written (for [`RunDir::record`]).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EvalPlots {
     pub roc: Option<String>,
     pub pr: Option<String>,
     pub calibration: Option<String>,
     pub confusion: Option<String>,
+    #[serde(skip)]
+    pub files: Vec<std::path::PathBuf>,
 }
 
-/// A plot's stem relative to the run folder, once both files are recorded.
-fn recorded(run: &mut RunDir, rel: &str, files: PlotFiles) -> String {
-    for p in files.paths() {
-        run.record(p.to_path_buf());
-    }
+/// Stems of plots written, and every file (for [`RunDir::record`]).
+#[derive(Debug, Clone, Default)]
+pub struct Plots {
+    pub stems: Vec<String>,
+    pub files: Vec<std::path::PathBuf>,
+}
+
+/// Keeps `files` for the listing and returns the stem `rel`.
+fn recorded(written: &mut Vec<std::path::PathBuf>, rel: &str, files: PlotFiles) -> String {
+    written.extend(files.paths().iter().map(|p| p.to_path_buf()));
     rel.to_string()
+}
+
+/// Adds plot files to the run's listing.
+pub fn record_all(run: &mut RunDir, files: &[std::path::PathBuf]) {
+    for f in files {
+        run.record(f.clone());
+    }
 }
 
 /// Writes ROC, precision–recall, calibration and confusion-matrix plots (SVG + PNG) of
 /// `eval` as `plots/<prefix>-{roc,pr,calibration,confusion}.{svg,png}`; `title` names the
 /// model and data in each figure. Curves undefined on the data (one class) are skipped.
+/// Takes the folder by shared reference so that several models' plots can be drawn at once;
+/// record [`EvalPlots::files`] afterwards.
 pub fn write_eval_plots(
-    run: &mut RunDir,
+    run: &RunDir,
     prefix: &str,
     title: &str,
     eval: &Evaluation,
@@ -163,7 +180,7 @@ pub fn write_eval_plots(
             auc,
         )
         .usage_err()?;
-        out.roc = Some(recorded(run, &rel, f));
+        out.roc = Some(recorded(&mut out.files, &rel, f));
     }
     if let (Some(pr), Some(ap)) = (&eval.pr, r.average_precision) {
         let rel = format!("plots/{prefix}-pr");
@@ -177,7 +194,7 @@ pub fn write_eval_plots(
             base,
         )
         .usage_err()?;
-        out.pr = Some(recorded(run, &rel, f));
+        out.pr = Some(recorded(&mut out.files, &rel, f));
     }
     let bins: Vec<plot::CalibrationBin> = eval
         .calibration
@@ -198,7 +215,7 @@ pub fn write_eval_plots(
         &bins,
     )
     .usage_err()?;
-    out.calibration = Some(recorded(run, &rel, f));
+    out.calibration = Some(recorded(&mut out.files, &rel, f));
     let c = &r.confusion;
     let rel = format!("plots/{prefix}-confusion");
     let f = plot::confusion_matrix(
@@ -210,7 +227,7 @@ pub fn write_eval_plots(
         c.fn_ as u64,
     )
     .usage_err()?;
-    out.confusion = Some(recorded(run, &rel, f));
+    out.confusion = Some(recorded(&mut out.files, &rel, f));
     Ok(out)
 }
 
@@ -272,13 +289,14 @@ pub fn write_history(run: &mut RunDir, records: &[EpochRecord]) -> Result<(), Cl
 }
 
 /// Loss curves of one model (every member's training loss, and validation loss where
-/// known) and, with validation, its validation ROC-AUC per epoch. Returns the stems written.
+/// known) and, with validation, its validation ROC-AUC per epoch. Record [`Plots::files`]
+/// afterwards.
 pub fn write_history_plots(
-    run: &mut RunDir,
+    run: &RunDir,
     prefix: &str,
     title: &str,
     records: &[EpochRecord],
-) -> Result<Vec<String>, CliError> {
+) -> Result<Plots, CliError> {
     let members = records.iter().map(|r| r.member).max().map_or(0, |m| m + 1);
     let mut names = Vec::new();
     let mut series: Vec<Vec<(f64, f64)>> = Vec::new();
@@ -314,7 +332,7 @@ pub fn write_history_plots(
             );
         }
     }
-    let mut written = Vec::new();
+    let mut written = Plots::default();
     let rel = format!("plots/{prefix}-loss");
     let pairs: Vec<(&str, &[(f64, f64)])> = names
         .iter()
@@ -329,7 +347,8 @@ pub fn write_history_plots(
         &pairs,
     )
     .usage_err()?;
-    written.push(recorded(run, &rel, f));
+    let stem = recorded(&mut written.files, &rel, f);
+    written.stems.push(stem);
     if !auc_series.is_empty() {
         let rel = format!("plots/{prefix}-val-auc");
         let pairs: Vec<(&str, &[(f64, f64)])> = auc_names
@@ -345,7 +364,8 @@ pub fn write_history_plots(
             &pairs,
         )
         .usage_err()?;
-        written.push(recorded(run, &rel, f));
+        let stem = recorded(&mut written.files, &rel, f);
+        written.stems.push(stem);
     }
     Ok(written)
 }
@@ -380,7 +400,10 @@ pub fn recipe_rows(r: &Recipe) -> Vec<(&'static str, String)> {
         ("layers (hidden-…-output)", layers),
         (
             "activations",
-            format!("{} hidden, linear output + sigmoid", r.activation),
+            format!(
+                "{} hidden, sigmoid output (its logit z feeds the loss)",
+                r.activation
+            ),
         ),
         ("dropout", r.dropout.to_string()),
         ("initialiser", format!("{}, zero bias", r.init)),
@@ -433,8 +456,8 @@ pub fn optimizer_text(o: &glassbox_train::OptimizerConfig) -> String {
                 "Adam"
             };
             let eps = match eps {
-                AdamEpsilon::Torch(e) => format!("ε {e} PyTorch form"),
-                AdamEpsilon::Keras(e) => format!("ε̂ {e} Keras form"),
+                AdamEpsilon::Torch(e) => format!("ε {e:e} PyTorch form"),
+                AdamEpsilon::Keras(e) => format!("ε̂ {e:e} Keras form"),
             };
             format!(
                 "{name} (lr {lr}, β {beta1}/{beta2}, {eps}{})",
@@ -460,8 +483,8 @@ pub fn optimizer_text(o: &glassbox_train::OptimizerConfig) -> String {
             weight_decay,
         } => {
             let eps = match eps {
-                RmsPropEpsilon::Torch(e) => format!("ε {e} PyTorch form"),
-                RmsPropEpsilon::Keras(e) => format!("ε {e} Keras form"),
+                RmsPropEpsilon::Torch(e) => format!("ε {e:e} PyTorch form"),
+                RmsPropEpsilon::Keras(e) => format!("ε {e:e} Keras form"),
             };
             format!("RMSprop (lr {lr}, ρ {rho}, {eps}{})", wd(weight_decay))
         }
@@ -480,7 +503,7 @@ pub fn conventions(r: &Recipe) -> std::collections::BTreeMap<String, String> {
     );
     put(
         "output",
-        "one linear unit: the logit z; probability p = σ(z) in f64; ensemble p = mean of the members' p".into(),
+        "Dense(1, sigmoid) as in Keras: its pre-activation z is the logit the loss reads; probability p = σ(z) computed in f64; ensemble p = mean of the members' p (R1)".into(),
     );
     put("decision", "positive when p ≥ threshold (M1)".into());
     put("loss", match r.loss {
@@ -533,11 +556,11 @@ pub fn describe_bundle(path: &str, b: &Bundle) -> String {
     let how = match t.rule {
         ThresholdRule::Fixed(_) => "fixed".to_string(),
         ThresholdRule::MaxF1 => format!(
-            "max F1 on validation (F1 {})",
+            "the best F1 on the validation rows: {}",
             f4(t.criterion_on_validation)
         ),
         ThresholdRule::YoudenJ => format!(
-            "max Youden's J on validation (J {})",
+            "the best Youden's J on the validation rows: {}",
             f4(t.criterion_on_validation)
         ),
     };
@@ -555,7 +578,7 @@ pub fn describe_bundle(path: &str, b: &Bundle) -> String {
             let params = layer.units * (fan_in + 1);
             let _ = writeln!(
                 s,
-                "  layer {l}: Dense {fan_in} → {} , {}{}  ({params} parameters: weight [{}, {fan_in}], bias [{}])",
+                "  layer {l}: Dense {fan_in} → {}, {}{}  ({params} parameters: weight [{}, {fan_in}], bias [{}])",
                 layer.units,
                 layer.activation,
                 if layer.dropout > 0.0 {
@@ -570,7 +593,7 @@ pub fn describe_bundle(path: &str, b: &Bundle) -> String {
         }
         let _ = writeln!(
             s,
-            "  output: logit z; p = σ(z)\n  parameters: {} per member, {} in all",
+            "  output: p = σ(z), z = the last layer's pre-activation (the logit)\n  parameters: {} per member, {} in all",
             spec.num_params(),
             spec.num_params() * b.members.len()
         );
@@ -595,7 +618,7 @@ pub fn describe_bundle(path: &str, b: &Bundle) -> String {
     let cb = &d.class_balance;
     let _ = writeln!(
         s,
-        "\ntraining data {}: {} rows ({} trained on, {} validation), {} features; {} positive ({:.2} %), {} negative; {} exact duplicate rows",
+        "\ntraining data {}: {} rows ({} trained on, {} validation), {} features; {} positive ({:.2} %), {} negative; {} rows repeat an earlier row exactly",
         d.file,
         d.rows,
         d.train_rows,
@@ -784,7 +807,7 @@ pub fn input_note_lines(notes: &InputNotes) -> Vec<String> {
 /// frameworks on the same split (not run by glassbox).
 pub const REFERENCE_FIGURES: &[(&str, &str, &str, &str, &str)] = &[
     (
-        "Keras, the paper's recipe (5 seeds)",
+        "Keras, the paper's recipe",
         "0.909 ± 0.002",
         "–",
         "≈ 0.62–0.64",
@@ -794,8 +817,8 @@ pub const REFERENCE_FIGURES: &[(&str, &str, &str, &str, &str)] = &[
     ("tuned LightGBM", "0.928", "0.741", "–", "–"),
 ];
 
-/// The approximate standard error of a ROC-AUC `a` with `n1` positives and `n0` negatives
-/// (Hanley & McNeil, 1982):
+/// (R3) The approximate standard error of a ROC-AUC `a` with `n1` positives and `n0`
+/// negatives (Hanley & McNeil, 1982; notes/recipe.md §2):
 /// `SE² = (a(1 − a) + (n1 − 1)(Q1 − a²) + (n0 − 1)(Q2 − a²)) / (n1·n0)`,
 /// `Q1 = a/(2 − a)`, `Q2 = 2a²/(1 + a)`.
 pub fn auc_standard_error(a: f64, n1: usize, n0: usize) -> f64 {
@@ -870,15 +893,20 @@ youden`).\n"
             let se = auc_standard_error(a, r.positives, r.n - r.positives);
             let _ = writeln!(
                 w,
-                "- **{}**: ROC-AUC {a:.4} ± {:.4} (one standard error, Hanley & McNeil 1982, \
-from {} positive and {} negative test rows); trained in {:.2} s.",
+                "- **{}**: ROC-AUC {a:.4} ± {se:.4} (one standard error (R3), Hanley & McNeil \
+1982, from {} positive and {} negative test rows).",
                 m.name,
-                se,
                 r.positives,
                 r.n - r.positives,
-                m.train_seconds
             );
         }
+    }
+    if let Some(m) = cs.models.first() {
+        let _ = writeln!(
+            w,
+            "\nAll networks of both recipes were trained in {:.2} s on {} thread(s).",
+            m.train_seconds, cs.threads
+        );
     }
     let _ = writeln!(
         w,
@@ -983,8 +1011,11 @@ from {} positive and {} negative test rows); trained in {:.2} s.",
             w,
             " {:.4}{} |",
             t.value,
-            t.criterion_on_validation
-                .map_or(String::new(), |c| format!(" (validation F1/J {c:.4})"))
+            match (t.rule, t.criterion_on_validation) {
+                (ThresholdRule::MaxF1, Some(c)) => format!(" (F1 {c:.4} on validation)"),
+                (ThresholdRule::YoudenJ, Some(c)) => format!(" (Youden's J {c:.4} on validation)"),
+                _ => String::new(),
+            }
         );
     }
     let _ = write!(w, "\n| model file |");
@@ -1027,15 +1058,22 @@ figures can be read with that in mind.\n",
             }
         }
     }
-    for m in &cs.models {
-        let c = &m.bundle.info.conventions;
-        for k in ["loss", "optimizer", "initialiser"] {
-            if let Some(v) = c.get(k) {
-                let _ = writeln!(w, "- **{k}** ({}): {v}", m.name);
+    for k in ["loss", "optimizer", "initialiser"] {
+        let values: Vec<(&str, &String)> = cs
+            .models
+            .iter()
+            .filter_map(|m| m.bundle.info.conventions.get(k).map(|v| (m.name, v)))
+            .collect();
+        if values.windows(2).all(|p| p[0].1 == p[1].1) {
+            if let Some((_, v)) = values.first() {
+                let _ = writeln!(w, "- **{k}**: {v}");
+            }
+        } else {
+            for (name, v) in values {
+                let _ = writeln!(w, "- **{k}** ({name}): {v}");
             }
         }
     }
-
     let _ = writeln!(w, "\n## Limitations\n");
     let _ = writeln!(
         w,
@@ -1075,4 +1113,31 @@ of sigmoid outputs trained with cross-entropy, with no post-hoc calibration."
 measurements on the same split, not re-run by this command."
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_standard_error_matches_hand_values() {
+        // A = 1/2, one positive, one negative: Q1 = Q2 = 1/3 and SE² = A(1 − A) = 1/4.
+        assert_eq!(auc_standard_error(0.5, 1, 1), 0.5);
+        // The test split: Python `math.sqrt(...)` of (R3) gives 0.009523923981422171.
+        let se = auc_standard_error(0.924, 382, 2084);
+        assert!((se - 0.009523923981422171).abs() < 1e-15, "{se}");
+    }
+
+    #[test]
+    fn recipe_rows_name_every_choice() {
+        let rows = recipe_rows(&Recipe::paper());
+        let get = |k: &str| rows.iter().find(|r| r.0 == k).map(|r| r.1.clone()).unwrap();
+        assert_eq!(get("layers (hidden-…-output)"), "64-64-1");
+        assert_eq!(
+            get("optimizer"),
+            "Adam (lr 0.001, β 0.9/0.999, ε̂ 1e-7 Keras form)"
+        );
+        assert_eq!(get("threshold"), "fixed 0.5");
+        assert_eq!(get("early stopping"), "none");
+    }
 }

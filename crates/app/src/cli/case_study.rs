@@ -20,8 +20,8 @@ use crate::plot;
 use crate::progress::Progress;
 use crate::recipe::{Recipe, RecipeChanges};
 use crate::report::{
-    CaseStudy, CaseStudyModel, case_study_markdown, input_note_lines, metrics_table,
-    write_eval_plots, write_history, write_history_plots,
+    CaseStudy, CaseStudyModel, EvalPlots, Plots, case_study_markdown, input_note_lines,
+    metrics_table, record_all, write_eval_plots, write_history, write_history_plots,
 };
 
 const AFTER_HELP: &str = "\
@@ -122,17 +122,33 @@ pub fn run(args: CaseStudyArgs, global: &Global) -> Result<(), CliError> {
     let mut out = OutDir::open(&args.out)?;
     out.guard(|run| {
         let target = TargetSpec::new(TARGET);
-        let sets = recipes
-            .iter()
-            .map(|r| {
-                let options = DataOptions {
-                    schema: Some(dir.join(SCHEMA_FILE)),
-                    apply_log1p: r.log1p,
-                    ..Default::default()
-                };
-                prepare_training(&train_path, &options, &target, r.val_fraction, r.seed)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let prepare_started = Instant::now();
+        // Both recipes read the training file their own way (log1p or not, a validation
+        // part or not): on two threads.
+        let sets = std::thread::scope(|scope| {
+            let handles: Vec<_> = recipes
+                .iter()
+                .map(|r| {
+                    let (dir, train_path, target) = (&dir, &train_path, &target);
+                    scope.spawn(move || {
+                        let options = DataOptions {
+                            schema: Some(dir.join(SCHEMA_FILE)),
+                            apply_log1p: r.log1p,
+                            ..Default::default()
+                        };
+                        prepare_training(train_path, &options, target, r.val_fraction, r.seed)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(anyhow::anyhow!("a data-reading thread panicked").into())
+                    })
+                })
+                .collect::<Result<Vec<_>, CliError>>()
+        })?;
         let names = ["paper", "default"];
         let jobs: Vec<MemberJob<'_>> = recipes
             .iter()
@@ -147,6 +163,7 @@ pub fn run(args: CaseStudyArgs, global: &Global) -> Result<(), CliError> {
                 })
             })
             .collect();
+        let prepare_seconds = prepare_started.elapsed().as_secs_f64();
         let train_started = Instant::now();
         let mut results = train_members(&jobs, threads, &progress).into_iter();
         let train_seconds = train_started.elapsed().as_secs_f64();
@@ -158,6 +175,7 @@ pub fn run(args: CaseStudyArgs, global: &Global) -> Result<(), CliError> {
                 .collect::<Result<Vec<_>, _>>()?;
             trained.push(assemble(set, recipe, name, members)?);
         }
+        let evaluate_started = Instant::now();
         let mut tests: Vec<Evaluation> = Vec::new();
         for t in &trained {
             let (eval, notes) = evaluate_csv(&t.bundle, &test_path, "test")?;
@@ -168,6 +186,12 @@ pub fn run(args: CaseStudyArgs, global: &Global) -> Result<(), CliError> {
             }
             tests.push(eval);
         }
+        let timings = Timings {
+            prepare: prepare_seconds,
+            train: train_seconds,
+            evaluate: evaluate_started.elapsed().as_secs_f64(),
+            started,
+        };
         write_outputs(
             run,
             &args,
@@ -175,7 +199,7 @@ pub fn run(args: CaseStudyArgs, global: &Global) -> Result<(), CliError> {
             &tests,
             &sets[1].summary,
             (&train_path, &test_path),
-            (train_seconds, started),
+            &timings,
             threads,
         )?;
         let cols: Vec<(&str, &Evaluation)> = names.iter().copied().zip(tests.iter()).collect();
@@ -199,6 +223,14 @@ pub fn run(args: CaseStudyArgs, global: &Global) -> Result<(), CliError> {
     })
 }
 
+/// Wall time of the phases of a case study, seconds.
+struct Timings {
+    prepare: f64,
+    train: f64,
+    evaluate: f64,
+    started: Instant,
+}
+
 /// Writes bundles, history, plots, metrics.json and report.md.
 #[allow(clippy::too_many_arguments)]
 fn write_outputs(
@@ -208,9 +240,10 @@ fn write_outputs(
     tests: &[Evaluation],
     train_summary: &DataSummary,
     (train_path, test_path): (&Path, &Path),
-    (train_seconds, started): (f64, Instant),
+    timings: &Timings,
     threads: usize,
 ) -> Result<(), CliError> {
+    let write_started = Instant::now();
     let names = ["paper", "default"];
     let test_table = Table::read(
         test_path,
@@ -222,30 +255,62 @@ fn write_outputs(
         DataSummary::new(&test_table, Some(&trained[1].bundle.preprocessor)).data_err()?;
     let mut history = Vec::new();
     let mut bundle_paths = Vec::new();
-    let mut eval_plots = Vec::new();
-    let mut history_plots = Vec::new();
-    for ((t, test), name) in trained.iter().zip(tests).zip(names) {
+    for (t, name) in trained.iter().zip(names) {
         let rel = format!("{name}/model.safetensors");
         let path = run.prepare(&rel).usage_err()?;
         t.bundle.save(&path).usage_err()?;
         run.record(path);
         bundle_paths.push(rel);
         history.extend(t.history.iter().cloned());
-        history_plots.push(write_history_plots(
-            run,
-            name,
-            &t.bundle.info.recipe.label(),
-            &t.history,
-        )?);
-        eval_plots.push(write_eval_plots(
-            run,
-            name,
-            &format!("{name} recipe, test split"),
-            test,
-        )?);
     }
+    // The figures are independent: draw each model's, and the comparison, on its own thread.
+    let shared: &RunDir = run;
+    let (drawn, comparison) = std::thread::scope(|scope| {
+        let handles: Vec<_> = trained
+            .iter()
+            .zip(tests)
+            .zip(names)
+            .map(|((t, test), name)| {
+                scope.spawn(move || -> Result<(Plots, EvalPlots), CliError> {
+                    let h = write_history_plots(
+                        shared,
+                        name,
+                        &t.bundle.info.recipe.label(),
+                        &t.history,
+                    )?;
+                    let e = write_eval_plots(
+                        shared,
+                        name,
+                        &format!("{name} recipe, test split"),
+                        test,
+                    )?;
+                    Ok((h, e))
+                })
+            })
+            .collect();
+        let comparison = comparison_plots(shared, &names, tests);
+        let drawn: Vec<_> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a plotting thread panicked").into()))
+            })
+            .collect();
+        (drawn, comparison)
+    });
+    let mut history_plots = Vec::new();
+    let mut eval_plots = Vec::new();
+    for d in drawn {
+        let (h, e) = d?;
+        record_all(run, &h.files);
+        record_all(run, &e.files);
+        history_plots.push(h.stems);
+        eval_plots.push(e);
+    }
+    let comparison = comparison?;
+    record_all(run, &comparison.files);
+    let comparison = comparison.stems;
     write_history(run, &history)?;
-    let comparison = comparison_plots(run, &names, tests)?;
     let test_rows_in_train = rows_copied_across(train_path, test_path)?;
     run.write_json(
         "metrics.json",
@@ -255,7 +320,13 @@ fn write_outputs(
             "seed": args.seed,
             "quick": args.quick,
             "threads": threads,
-            "train_seconds": train_seconds,
+            "seconds": {
+                "read_and_prepare": timings.prepare,
+                "train": timings.train,
+                "evaluate": timings.evaluate,
+                "bundles_plots_history": write_started.elapsed().as_secs_f64(),
+                "total_before_report": timings.started.elapsed().as_secs_f64(),
+            },
             "models": names.iter().zip(trained).zip(tests).map(|((n, t), e)| json!({
                 "name": n,
                 "recipe": t.bundle.info.recipe,
@@ -280,7 +351,7 @@ fn write_outputs(
             validation: trained[i].validation.as_ref(),
             plots: &eval_plots[i],
             history_plots: &history_plots[i],
-            train_seconds,
+            train_seconds: timings.train,
         })
         .collect();
     let command = format!(
@@ -298,7 +369,7 @@ fn write_outputs(
         test_summary: &test_summary,
         test_rows_in_train,
         comparison_plots: &comparison,
-        total_seconds: started.elapsed().as_secs_f64(),
+        total_seconds: timings.started.elapsed().as_secs_f64(),
         threads,
         command,
     });
@@ -308,12 +379,8 @@ fn write_outputs(
 }
 
 /// ROC and precision–recall curves of both recipes on one figure each.
-fn comparison_plots(
-    run: &mut RunDir,
-    names: &[&str],
-    tests: &[Evaluation],
-) -> Result<Vec<String>, CliError> {
-    let mut out = Vec::new();
+fn comparison_plots(run: &RunDir, names: &[&str], tests: &[Evaluation]) -> Result<Plots, CliError> {
+    let mut out = Plots::default();
     let roc: Vec<(String, Vec<(f64, f64)>)> = names
         .iter()
         .zip(tests)
@@ -367,10 +434,9 @@ fn comparison_plots(
             .collect();
         let files =
             plot::line_curves(run.prepare(stem).usage_err()?, title, x, y, &pairs).usage_err()?;
-        for p in files.paths() {
-            run.record(p.to_path_buf());
-        }
-        out.push(stem.to_string());
+        out.files
+            .extend(files.paths().iter().map(|p| p.to_path_buf()));
+        out.stems.push(stem.to_string());
     }
     Ok(out)
 }

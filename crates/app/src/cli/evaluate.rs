@@ -6,12 +6,11 @@ use clap::Args;
 use serde_json::json;
 
 use super::Global;
-use super::common::load_bundle;
+use super::common::{OutDir, load_bundle};
 use crate::exit::{CliError, ResultExt};
-use crate::output::RunDir;
 use crate::pipeline::evaluate_csv;
 use crate::progress::Progress;
-use crate::report::{input_note_lines, metrics_table, write_eval_plots};
+use crate::report::{input_note_lines, metrics_table, record_all, write_eval_plots};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -54,42 +53,45 @@ pub struct EvaluateArgs {
 pub fn run(args: EvaluateArgs, global: &Global) -> Result<(), CliError> {
     let progress = Progress::new(global.quiet);
     let bundle = load_bundle(&args.model)?;
-    let mut run = RunDir::create(&args.out).usage_err()?;
-    let name = args
-        .data
-        .file_name()
-        .map_or_else(|| "data".to_string(), |n| n.to_string_lossy().into_owned());
-    let (eval, notes) = evaluate_csv(&bundle, &args.data, &name)?;
-    for line in input_note_lines(&notes) {
-        progress.note(&line);
-    }
-    let title = format!("{} on {name}", bundle.info.recipe.label());
-    let plots = write_eval_plots(&mut run, "eval", &title, &eval)?;
-    run.write_json(
-        "metrics.json",
-        &json!({
-            "model": args.model.display().to_string(),
-            "data": args.data.display().to_string(),
-            "recipe": bundle.info.recipe,
-            "threshold": bundle.info.threshold,
-            "input": notes,
-            "evaluation": eval,
-            "plots": plots,
-        }),
-    )
-    .usage_err()?;
-    println!(
-        "{} on {} ({} rows, threshold {:.4} from the model)\n",
-        args.model.display(),
-        args.data.display(),
-        eval.at_threshold.n,
-        eval.at_threshold.threshold
-    );
-    print!("{}", metrics_table(&[(name.as_str(), &eval)]));
-    crate::audit::commands::evaluate_by(&bundle, &args.data, &args.by, &mut run)?;
-    if !global.quiet {
-        println!();
-        print!("{}", run.listing());
-    }
-    Ok(())
+    let mut out = OutDir::open(&args.out)?;
+    out.guard(|run| {
+        let name = args
+            .data
+            .file_name()
+            .map_or_else(|| "data".to_string(), |n| n.to_string_lossy().into_owned());
+        let (eval, notes) = evaluate_csv(&bundle, &args.data, &name)?;
+        for line in input_note_lines(&notes) {
+            progress.note(&line);
+        }
+        let title = format!("{} on {name}", bundle.info.recipe.label());
+        let plots = write_eval_plots(run, "eval", &title, &eval)?;
+        record_all(run, &plots.files);
+        run.write_json(
+            "metrics.json",
+            &json!({
+                "model": args.model.display().to_string(),
+                "data": args.data.display().to_string(),
+                "recipe": bundle.info.recipe,
+                "threshold": bundle.info.threshold,
+                "input": notes,
+                "evaluation": eval,
+                "plots": plots,
+            }),
+        )
+        .usage_err()?;
+        println!(
+            "{} on {} ({} rows, threshold {:.4} from the model)\n",
+            args.model.display(),
+            args.data.display(),
+            eval.at_threshold.n,
+            eval.at_threshold.threshold
+        );
+        print!("{}", metrics_table(&[(name.as_str(), &eval)]));
+        crate::audit::commands::evaluate_by(&bundle, &args.data, &args.by, run)?;
+        if !global.quiet {
+            println!();
+            print!("{}", run.listing());
+        }
+        Ok(())
+    })
 }

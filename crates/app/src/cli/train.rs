@@ -10,7 +10,9 @@ use super::common::{DataArgs, OutDir, RecipeArgs, TargetArgs};
 use crate::exit::{CliError, ResultExt};
 use crate::pipeline::{prepare_training, thread_count, train_bundle};
 use crate::progress::Progress;
-use crate::report::{metrics_table, write_eval_plots, write_history, write_history_plots};
+use crate::report::{
+    metrics_table, record_all, write_eval_plots, write_history, write_history_plots,
+};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -93,9 +95,12 @@ pub fn run(args: TrainArgs, global: &Global) -> Result<(), CliError> {
         trained.bundle.save(&model_path).usage_err()?;
         run.record(model_path.clone());
         write_history(run, &trained.history)?;
-        write_history_plots(run, "train", &recipe.label(), &trained.history)?;
+        let curves = write_history_plots(run, "train", &recipe.label(), &trained.history)?;
+        record_all(run, &curves.files);
         if let Some(v) = &trained.validation {
-            write_eval_plots(run, "validation", &format!("{} on validation", recipe.label()), v)?;
+            let title = format!("{} on validation", recipe.label());
+            let plots = write_eval_plots(run, "validation", &title, v)?;
+            record_all(run, &plots.files);
         }
         run.write_json(
             "training.json",
