@@ -5,8 +5,8 @@
 //! returns `false` (no AVX2+FMA on the CPU). Why a kernel of our own: matrixmultiply packs
 //! both operands into a freshly allocated buffer on every call; at the layer shapes of a
 //! small MLP (batch 32, 784 → 64) packing and allocation cost as much as the arithmetic.
-//! Here neither operand is copied when its layout already suits the kernel, and the one
-//! buffer that is sometimes needed is kept per thread and reused.
+//! Here an operand is copied only when its layout would make the kernel wait on memory,
+//! into buffers kept per thread and reused.
 //!
 //! Two kernels, chosen from the strides and `k` only (never from `m`, `n` or the thread
 //! count, so a block of C cut out by the parallel [`crate::gemm`] runs the same code on
@@ -16,13 +16,20 @@
 //!   `rsb = 1`: the forward pass `X·Θᵀ`) and `k ≥ DOT_MIN_K`. A 3×4 tile of C holds 12
 //!   eight-lane partial sums; lane `l` sums the products with `p ≡ l (mod 8)` in increasing
 //!   `p` (the last `k mod 8` products through a masked load), then the 8 lanes are added in
-//!   the fixed order of [`hsum`]. No copy of either operand.
+//!   the fixed order of [`hsum`]. No copy of either operand; rows of A are taken in blocks
+//!   of 48, and the next block is prefetched into L2 while one computes.
 //! - **outer** — otherwise: a 6×16 tile of C holds 12 eight-lane accumulators; for each `p`
 //!   in increasing order it broadcasts `A[i, p]` (any strides) and multiplies a row of 16
 //!   values of B: `acc[i, j] = fma(A[i,p], B[p,j], acc[i,j])`, one fused multiply-add per
-//!   product in k order. B is read in place when its rows are contiguous (`csb = 1`: the
-//!   backward products `d_zᵀ·X` and `d_z·Θ`); otherwise each 16-column panel of B is
-//!   copied into the calling thread's reused buffer first.
+//!   product in k order. k is walked in chunks of 256 so a chunk of B stays in L1; between
+//!   chunks a tile's accumulators are parked in memory and reloaded (exact). B is read in
+//!   place when its rows are contiguous and less than `FAR` apart (the backward products
+//!   `d_zᵀ·X` and `d_z·Θ` of a small layer); otherwise all of B is copied once, in 16-column
+//!   panels. A block of 96 rows of A is copied when A's k-stride is `FAR` or more (`d_zᵀ`
+//!   of a wide layer), so that a tile's 6 values per step share one cache line.
+//!
+//! Copies and chunks change where values are read from, never which operations run on
+//! them, so they may depend on anything (sizes included) without changing a bit.
 //!
 //! Both end with `c ← fma(β, c, α·acc)` per element (`c ← α·acc` when β = 0, and then C
 //! is not read). The elements of a tile edge (fewer than 3/6 rows or 4/16 columns) run the
@@ -53,11 +60,40 @@ const MR: usize = 6;
 const NR: usize = 16;
 /// Rows of A per cache block of the outer kernel: 96 rows (16 tiles) share each panel of B.
 const OUTER_MC: usize = 96;
+/// Steps of k per chunk of the outer kernel: a chunk of a B panel, 256 × 16 floats (16 KiB),
+/// stays in L1 while the 16 tiles of a block pass over it.
+const OUTER_KC: usize = 256;
+
+/// A stride (in floats) from which the outer kernel copies an operand instead of reading
+/// it in place: 1024 floats = 4 KiB, so every step of k lands on another page and the TLB,
+/// not the arithmetic, sets the pace (measured in notes/benchmarks.md).
+const FAR: usize = 1024;
 
 thread_local! {
-    /// One 16-column panel of B, k × 16, when B's rows are not contiguous. Grows to the
-    /// largest k seen on this thread and is reused: after the first call, no allocation.
-    static PANEL: RefCell<AlignedBuf> = const { RefCell::new(AlignedBuf::new()) };
+    /// The outer kernel's copies: a block of A (`OUTER_MC` × k) and a 16-column panel of B
+    /// (k × 16), made when the operand is not laid out for the kernel. They grow to the
+    /// largest k seen on this thread and are reused: after the first call, no allocation.
+    static PANELS: RefCell<Panels> = const { RefCell::new(Panels::new()) };
+}
+
+/// The two per-thread copy buffers of the outer kernel.
+struct Panels {
+    a: AlignedBuf,
+    b: AlignedBuf,
+}
+
+impl Panels {
+    const fn new() -> Self {
+        Panels {
+            a: AlignedBuf::new(),
+            b: AlignedBuf::new(),
+        }
+    }
+
+    /// Pointers to at least `a` and `b` floats (null when 0 is asked and none is held).
+    fn reserve(&mut self, a: usize, b: usize) -> (*mut f32, *mut f32) {
+        (self.a.reserve(a), self.b.reserve(b))
+    }
 }
 
 /// `C ← α·A·B + β·C` in f32 on strided memory, single-threaded; `false` (nothing done)
@@ -244,7 +280,7 @@ impl Drop for AlignedBuf {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{DOT_C, DOT_MC, DOT_R, MR, Mat, MatMut, NR, OUTER_MC, PANEL};
+    use super::{DOT_C, DOT_MC, DOT_R, FAR, MR, Mat, MatMut, NR, OUTER_KC, OUTER_MC, PANELS};
 
     /// Lane mask with the first `n` (0..=8) lanes on.
     #[target_feature(enable = "avx2,fma")]
@@ -324,9 +360,25 @@ mod avx2 {
         beta: f32,
         c: MatMut,
     ) {
+        let quads = n.div_ceil(DOT_C);
+        let lines_per_row = k.div_ceil(16); // 64-byte lines
         for i0 in (0..m).step_by(DOT_MC) {
             let i_end = (i0 + DOT_MC).min(m);
-            for j in (0..n).step_by(DOT_C) {
+            // The next block's rows of A are fetched into L2 a slice per column quad, while
+            // this block computes: a block's first pass would otherwise wait on memory.
+            let next = (i_end.min(m), (i_end + DOT_MC).min(m));
+            let lines = (next.1 - next.0) * lines_per_row;
+            let per_quad = lines.div_ceil(quads);
+            for (q, j) in (0..n).step_by(DOT_C).enumerate() {
+                for l in q * per_quad..((q + 1) * per_quad).min(lines) {
+                    let (r, line) = (next.0 + l / lines_per_row, l % lines_per_row);
+                    let addr = a
+                        .ptr
+                        .wrapping_offset(r as isize * a.rs)
+                        .wrapping_add(line * 16);
+                    // A prefetch is a hint: it never faults and changes no value.
+                    _mm_prefetch::<_MM_HINT_T1>(addr as *const i8);
+                }
                 let cols = (n - j).min(DOT_C);
                 let mut i = i0;
                 while i < i_end {
@@ -437,64 +489,132 @@ mod avx2 {
         beta: f32,
         c: MatMut,
     ) {
-        let direct = b.cs == 1;
-        PANEL.with(|panel| {
-            let mut panel = panel.borrow_mut();
-            let buf = if direct {
-                std::ptr::null_mut()
-            } else {
-                panel.reserve(k * NR)
-            };
+        let copy_b = b.cs != 1 || b.rs.unsigned_abs() >= FAR;
+        let copy_a = a.cs.unsigned_abs() >= FAR;
+        // The accumulators of the block's tiles between chunks of k.
+        let mut saved = [0.0f32; OUTER_MC * NR];
+        PANELS.with(|panels| {
+            let mut panels = panels.borrow_mut();
+            let n_panels = n.div_ceil(NR);
+            let (buf_a, buf_b) = panels.reserve(
+                if copy_a { OUTER_MC * k } else { 0 },
+                if copy_b { n_panels * NR * k } else { 0 },
+            );
+            if copy_b {
+                // All of B, once: panel q at buf_b + q·k·16, reused by every block of rows.
+                for q in 0..n_panels {
+                    let cols = (n - q * NR).min(NR);
+                    // SAFETY: columns 16q..16q+cols of B are inside B; buf_b holds n_panels·k·16.
+                    unsafe { pack_b(k, cols, b.at(0, q * NR), buf_b.add(q * NR * k)) };
+                }
+            }
             for i0 in (0..m).step_by(OUTER_MC) {
                 let i_end = (i0 + OUTER_MC).min(m);
+                // The rows of A this block uses: in place, or copied tile by tile.
+                // SAFETY: rows i0..i_end of A are inside A; buf_a holds OUTER_MC·k.
+                let a_blk = unsafe {
+                    if copy_a {
+                        pack_a(k, i_end - i0, a.at(i0, 0), buf_a);
+                        Mat {
+                            ptr: buf_a,
+                            rs: 1,
+                            cs: MR as isize,
+                        }
+                    } else {
+                        a.at(i0, 0)
+                    }
+                };
                 for j in (0..n).step_by(NR) {
                     let cols = (n - j).min(NR);
-                    // SAFETY: column j..j+cols of B is inside B; the buffer holds k·16.
-                    let (bp, brs) = unsafe {
-                        let src = b.ptr.offset(j as isize * b.cs);
-                        if direct {
-                            (src, b.rs)
-                        } else {
-                            pack_panel(k, cols, Mat { ptr: src, ..b }, buf);
-                            (buf as *const f32, NR as isize)
-                        }
-                    };
-                    let bt = Mat {
-                        ptr: bp,
-                        rs: brs,
-                        cs: 1,
-                    };
-                    let mut i = i0;
-                    while i < i_end {
-                        let rows = (i_end - i).min(MR);
-                        // SAFETY: the tile (i, j) + (rows, cols) is inside C and A's rows.
-                        unsafe {
-                            let (at, ct) = (a.at(i, 0), c.at(i, j));
-                            match rows {
-                                6 => outer_tile::<6>(k, cols, alpha, at, bt, beta, ct),
-                                5 => outer_tile::<5>(k, cols, alpha, at, bt, beta, ct),
-                                4 => outer_tile::<4>(k, cols, alpha, at, bt, beta, ct),
-                                3 => outer_tile::<3>(k, cols, alpha, at, bt, beta, ct),
-                                2 => outer_tile::<2>(k, cols, alpha, at, bt, beta, ct),
-                                _ => outer_tile::<1>(k, cols, alpha, at, bt, beta, ct),
+                    // SAFETY: columns j..j+cols of B are inside B, or copied at panel j/16.
+                    let bt = unsafe {
+                        if copy_b {
+                            Mat {
+                                ptr: buf_b.add(j * k),
+                                rs: NR as isize,
+                                cs: 1,
                             }
+                        } else {
+                            b.at(0, j)
                         }
-                        i += rows;
+                    };
+                    // k in chunks of OUTER_KC steps (at least one chunk, for k = 0): the
+                    // chunk of B stays in L1 while every tile of the block passes over it.
+                    let chunks = k.div_ceil(OUTER_KC).max(1);
+                    for ch in 0..chunks {
+                        let p0 = ch * OUTER_KC;
+                        let kc = k.saturating_sub(p0).min(OUTER_KC);
+                        let (first, last) = (ch == 0, ch + 1 == chunks);
+                        let mut i = i0;
+                        while i < i_end {
+                            let rows = (i_end - i).min(MR);
+                            let save = saved.as_mut_ptr().wrapping_add((i - i0) * NR);
+                            let flags = (first, last, save);
+                            // SAFETY: the tile (i, j) + (rows, cols) is inside C; its rows of
+                            // A are inside A or, copied, at tile (i − i0)/6 of buf_a (k·6
+                            // each); columns p0..p0+kc of A and rows p0..p0+kc of B are
+                            // inside them; `save` has rows·16 floats left in `saved`.
+                            unsafe {
+                                let at = if copy_a {
+                                    a_blk.ptr.add((i - i0) * k + p0 * MR)
+                                } else {
+                                    a_blk.at(i - i0, p0).ptr
+                                };
+                                let at = Mat { ptr: at, ..a_blk };
+                                let bk = bt.at(p0, 0);
+                                let ct = c.at(i, j);
+                                match rows {
+                                    6 => outer_tile::<6>(kc, cols, alpha, at, bk, beta, ct, flags),
+                                    5 => outer_tile::<5>(kc, cols, alpha, at, bk, beta, ct, flags),
+                                    4 => outer_tile::<4>(kc, cols, alpha, at, bk, beta, ct, flags),
+                                    3 => outer_tile::<3>(kc, cols, alpha, at, bk, beta, ct, flags),
+                                    2 => outer_tile::<2>(kc, cols, alpha, at, bk, beta, ct, flags),
+                                    _ => outer_tile::<1>(kc, cols, alpha, at, bk, beta, ct, flags),
+                                }
+                            }
+                            i += rows;
+                        }
                     }
                 }
             }
         });
     }
 
+    /// Copies `rows` (≤ `OUTER_MC`) rows of A (k columns) into `dst` tile by tile: tile t
+    /// holds rows 6t..6t+6 as k groups of 6 (`dst[(6t)·k + 6p + r] = A[6t + r, p]`), so the
+    /// outer kernel's 6 broadcasts per p read one cache line. Rows past `rows` are not
+    /// written (the tile that would read them has fewer rows).
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn pack_a(k: usize, rows: usize, a: Mat, dst: *mut f32) {
+        for t in 0..rows.div_ceil(MR) {
+            let r_end = (rows - t * MR).min(MR);
+            for p in 0..k {
+                for r in 0..r_end {
+                    // SAFETY: A[6t + r, p] is inside A; the index is < OUTER_MC·k.
+                    unsafe {
+                        *dst.add(t * MR * k + p * MR + r) = *a
+                            .ptr
+                            .offset((t * MR + r) as isize * a.rs + p as isize * a.cs);
+                    }
+                }
+            }
+        }
+    }
+
     /// Copies `cols` (≤ 16) columns of B (k rows) into `dst` as k rows of 16 (the unused
     /// columns are zero).
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn pack_panel(k: usize, cols: usize, b: Mat, dst: *mut f32) {
+    unsafe fn pack_b(k: usize, cols: usize, b: Mat, dst: *mut f32) {
         for p in 0..k {
             // SAFETY: row p, columns < cols of B are inside B; dst holds k·16 floats.
             unsafe {
                 let row = b.ptr.offset(p as isize * b.rs);
                 let out = dst.add(p * NR);
+                if cols == NR && b.cs == 1 {
+                    _mm256_storeu_ps(out, _mm256_loadu_ps(row));
+                    _mm256_storeu_ps(out.add(8), _mm256_loadu_ps(row.add(8)));
+                    continue;
+                }
                 for s in 0..NR {
                     *out.add(s) = if s < cols {
                         *row.offset(s as isize * b.cs)
@@ -506,9 +626,12 @@ mod avx2 {
         }
     }
 
-    /// One R×16 tile (R ≤ 6, `cols` ≤ 16 columns stored) of the outer kernel:
-    /// `acc[r, s] = Σ_p A[r, p]·B[p, s]` by one fma per p in increasing order, then
-    /// `C ← α·acc (+ β·C)`. B's rows are contiguous (`b.cs = 1`), at `b.ptr + p·b.rs`.
+    /// One R×16 tile (R ≤ 6, `cols` ≤ 16 columns stored) of the outer kernel over the k
+    /// steps of one chunk: `acc[r, s] += A[r, p]·B[p, s]` by one fma per p in increasing
+    /// order. The accumulators start at 0 on the `first` chunk, else from `save` (R × 16
+    /// floats), where they are left after every chunk but the `last`; after the last,
+    /// `C ← α·acc (+ β·C)`. Saving and reloading is exact, so a tile computed in chunks gets
+    /// the same bits as in one go. B's rows are contiguous (`b.cs = 1`), at `b.ptr + p·b.rs`.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
@@ -520,9 +643,19 @@ mod avx2 {
         b: Mat,
         beta: f32,
         c: MatMut,
+        (first, last, save): (bool, bool, *mut f32),
     ) {
         debug_assert!(R <= MR && cols <= NR && b.cs == 1);
         let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        if !first {
+            for (r, v) in acc.iter_mut().enumerate() {
+                // SAFETY: `save` holds R × 16 floats.
+                unsafe {
+                    v[0] = _mm256_loadu_ps(save.add(r * NR));
+                    v[1] = _mm256_loadu_ps(save.add(r * NR + 8));
+                }
+            }
+        }
         let mut ar = [a.ptr; R];
         for (r, p) in ar.iter_mut().enumerate() {
             // SAFETY: row r of the tile is inside A.
@@ -562,7 +695,14 @@ mod avx2 {
                     off += a.cs;
                 }
             }
-            store_tile::<R>(cols, alpha, acc, beta, c);
+            if last {
+                store_tile::<R>(cols, alpha, acc, beta, c);
+            } else {
+                for (r, v) in acc.iter().enumerate() {
+                    _mm256_storeu_ps(save.add(r * NR), v[0]);
+                    _mm256_storeu_ps(save.add(r * NR + 8), v[1]);
+                }
+            }
         }
     }
 
@@ -691,6 +831,44 @@ mod tests {
             }
         }
         assert!(dot_cases > 100, "the dot kernel ran {dot_cases} times");
+    }
+
+    /// The outer kernel's other paths: k in several chunks (k > OUTER_KC), more than one
+    /// block of rows (m > OUTER_MC), and A and B copied because their k-strides are FAR or
+    /// more — each against naive, on integers.
+    #[test]
+    fn outer_kernel_chunks_and_copies_equal_naive() {
+        if !simd_available() {
+            return;
+        }
+        let (m, n) = (100, 37);
+        for k in [255, 256, 257, 600] {
+            // Wide parents, so the views' k-strides are 1100 ≥ FAR.
+            let a_far = ints(1100, k, 1, true);
+            let b_far = ints(k, 1100, 2, false);
+            let a_near = ints(m, k, 1, true);
+            let b_near = ints(k, n, 2, false);
+            let a_far = a_far.slice(ndarray::s![..m, ..]);
+            let b_far = b_far.slice(ndarray::s![.., ..n]);
+            assert!(a_far.strides()[1] as usize >= FAR && b_far.strides()[0] as usize >= FAR);
+            for (a, b) in [
+                (a_far, b_far),
+                (a_far, b_near.view()),
+                (a_near.view(), b_far),
+                (a_near.view(), b_near.view()),
+            ] {
+                let s = (a.strides(), b.strides());
+                assert!(!uses_dot(k, s.0[0], s.0[1], s.1[0], s.1[1]));
+                for (alpha, beta) in [(1.0, 0.0), (2.0, -1.0)] {
+                    let init = ints(m, n, 3, false);
+                    let mut want = init.clone();
+                    gemm_naive(alpha, a, b, beta, want.view_mut());
+                    let mut got = init.clone();
+                    assert!(run(alpha, a, b, beta, got.view_mut()));
+                    assert_eq!(got, want, "k = {k}, strides {s:?}, α={alpha} β={beta}");
+                }
+            }
+        }
     }
 
     /// Negative control: a wrong result is caught (the comparison is not vacuous).

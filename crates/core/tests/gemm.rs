@@ -691,9 +691,20 @@ fn parallel_path_adds_no_allocation_at<T: Float>(m: usize, k: usize, n: usize) {
         }
     };
     let parallel = |c: &mut Array2<T>| gemm(one, a.view(), b.view(), one, c.view_mut());
-    // Warm-up: the first calls on a fresh pool allocate once-only state (thread-locals).
+    // Warm-up: the first calls on a fresh pool allocate once-only state (thread-locals, a
+    // worker's first park). Which worker runs which block depends on timing, so every
+    // worker also runs a product of its own, then all go idle and park.
     for _ in 0..2 {
         pool.install(|| serial_blocks(&mut c));
+        pool.install(|| parallel(&mut c));
+    }
+    pool.broadcast(|_| {
+        let mut own = Array2::<T>::zeros((m.min(8), n.min(8)));
+        let (a8, b8) = (a.slice(s![..m.min(8), ..]), b.slice(s![.., ..n.min(8)]));
+        gemm_serial(one, a8, b8, one, own.view_mut());
+    });
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    for _ in 0..2 {
         pool.install(|| parallel(&mut c));
     }
     // The counter sees an allocation made on a pool thread (so a zero below means zero).
