@@ -152,7 +152,7 @@ fn train_inspect_evaluate_predict_on_a_quirky_csv() {
     let model = format!("{out}/model.safetensors");
     let text = run(&["inspect", &model]).ok().stdout;
     for needle in [
-        "target \"churned\": positive = \"true\", negative = \"false\"",
+        "target \"churned\": positive = \"yes\", negative = \"no\"",
         "region",
         "missing = [-1]",
         "log1p",
@@ -236,7 +236,15 @@ fn train_inspect_evaluate_predict_on_a_quirky_csv() {
     assert_eq!(lines[0], "row,line,probability,label");
     assert_eq!(lines.len(), 301);
     assert!(lines[1].starts_with("1,2,"), "{}", lines[1]);
-    let positives = lines[1..].iter().filter(|l| l.ends_with(",true")).count();
+    // Labels are written as the training file writes them (yes/no), not as the keys.
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.ends_with(",yes") || l.ends_with(",no")),
+        "labels not spelled as in the file: {}",
+        lines[1]
+    );
+    let positives = lines[1..].iter().filter(|l| l.ends_with(",yes")).count();
     let c = &e["confusion"];
     assert_eq!(
         positives as u64,

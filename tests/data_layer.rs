@@ -622,8 +622,22 @@ fn positive_label_inference_and_choice() {
     // Boolean spellings: the true one is positive.
     let (t, y) = fit("x,r\n1,TRUE\n2,FALSE\n", TargetSpec::new("r")).unwrap();
     assert_eq!((t.positive.as_str(), y), ("true", vec![1.0, 0.0]));
-    let (_, y) = fit("x,r\n1,no\n2,Yes\n", TargetSpec::new("r")).unwrap();
-    assert_eq!(y, [0.0, 1.0]);
+    assert_eq!(
+        (t.positive_written(), t.negative_written()),
+        ("TRUE", "FALSE")
+    );
+    let (t, y) = fit("x,r\n1,no\n2,Yes\n3,yes\n", TargetSpec::new("r")).unwrap();
+    assert_eq!(y, [0.0, 1.0, 1.0]);
+    // Outputs write the classes as the file first did; the keys stay canonical.
+    assert_eq!(
+        (t.positive.as_str(), t.negative.as_str()),
+        ("true", "false")
+    );
+    assert_eq!((t.positive_written(), t.negative_written()), ("Yes", "no"));
+    // Spelled like the keys: nothing extra is stored (bundles stay as they were).
+    let (t, _) = fit("x,r\n1,true\n2,false\n", TargetSpec::new("r")).unwrap();
+    assert_eq!(t.written, None);
+    assert_eq!(t.positive_written(), "true");
     // Any spelling of the class picks it for a boolean target; FALSE may be positive.
     let (t, y) = fit(
         "x,r\n1,TRUE\n2,FALSE\n",

@@ -437,9 +437,9 @@ pub fn predict_csv(
                 let positive = *p >= threshold;
                 summary.positives += usize::from(positive);
                 let label = csv_field(if positive {
-                    &target.positive
+                    target.positive_written()
                 } else {
-                    &target.negative
+                    target.negative_written()
                 });
                 use std::fmt::Write as _;
                 let _ = writeln!(text, "{row},{line},{p:.6},{label}");

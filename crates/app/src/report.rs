@@ -550,7 +550,9 @@ pub fn describe_bundle(path: &str, b: &Bundle) -> String {
     let _ = writeln!(
         s,
         "  target \"{}\": positive = \"{}\", negative = \"{}\"",
-        info.target.column, info.target.positive, info.target.negative
+        info.target.column,
+        info.target.positive_written(),
+        info.target.negative_written()
     );
     let t = &info.threshold;
     let how = match t.rule {

@@ -104,7 +104,7 @@ pub fn run(args: PredictArgs, global: &Global) -> Result<(), CliError> {
             summary.seconds,
             rows as f64 / summary.seconds.max(1e-9),
             summary.positives,
-            bundle.preprocessor.target().positive,
+            bundle.preprocessor.target().positive_written(),
             bundle.info.threshold.value,
             args.out
                 .as_ref()

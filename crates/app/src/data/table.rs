@@ -106,7 +106,7 @@ pub struct MissingCount {
 }
 
 /// One typed column of a [`Table`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Column {
     spec: ColumnSchema,
     /// 1-based field number in the source file, for messages.
@@ -114,9 +114,28 @@ pub struct Column {
     data: ColumnData,
     /// `sentinel[i]`: row `i` matched a declared sentinel. Empty when none is declared.
     sentinel: Vec<bool>,
+    /// A boolean column's first spelling of false and of true (`[false, true]`), e.g.
+    /// `no`/`yes`, so outputs can write labels as the file does. `None` elsewhere.
+    spellings: [Option<String>; 2],
+}
+
+/// Equal columns hold the same values: the spellings are presentation, not data.
+impl PartialEq for Column {
+    fn eq(&self, other: &Self) -> bool {
+        self.spec == other.spec
+            && self.position == other.position
+            && self.data == other.data
+            && self.sentinel == other.sentinel
+    }
 }
 
 impl Column {
+    /// How a boolean column first wrote `value` (e.g. `yes`, `TRUE`); `None` for other
+    /// kinds or a value not seen.
+    pub fn spelling(&self, value: bool) -> Option<&str> {
+        self.spellings[usize::from(value)].as_deref()
+    }
+
     /// The header name.
     pub fn name(&self) -> &str {
         &self.spec.name
@@ -211,6 +230,7 @@ impl Column {
             }
             hit || is_missing_token(text)
         };
+        let mut spellings: [Option<String>; 2] = [None, None];
         let data = match spec.kind {
             ColumnKind::Numeric => {
                 let mut v = Vec::with_capacity(n);
@@ -238,6 +258,7 @@ impl Column {
                     }
                     let b =
                         parse_bool(text).ok_or_else(|| bad(i, text, ValueProblem::NotBoolean))?;
+                    spellings[usize::from(b)].get_or_insert_with(|| text.trim().to_string());
                     v.push(Some(b));
                 }
                 ColumnData::Boolean(v)
@@ -265,6 +286,7 @@ impl Column {
             position,
             data,
             sentinel,
+            spellings,
         })
     }
 
@@ -278,6 +300,7 @@ impl Column {
             } else {
                 rows.iter().map(|&i| self.sentinel[i]).collect()
             },
+            spellings: self.spellings.clone(),
         }
     }
 }

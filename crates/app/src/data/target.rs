@@ -50,6 +50,11 @@ pub struct Target {
     pub positive: String,
     /// Label key of the negative class (label 0).
     pub negative: String,
+    /// `[positive, negative]` as the training file writes them, when that differs from the
+    /// keys (a boolean column's `yes`/`no` or `TRUE`/`FALSE`); outputs such as predicted
+    /// labels use it. Absent in bundles written before it existed: the keys are used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written: Option<[String; 2]>,
 }
 
 /// Class counts of a target in one table.
@@ -170,11 +175,30 @@ impl Target {
             .find(|c| **c != positive)
             .cloned()
             .unwrap_or_default();
+        let written = match (parse_bool(&positive), parse_bool(&negative)) {
+            (Some(p), Some(n)) => column
+                .spelling(p)
+                .zip(column.spelling(n))
+                .filter(|&(ps, ns)| ps != positive || ns != negative)
+                .map(|(ps, ns)| [ps.to_string(), ns.to_string()]),
+            _ => None,
+        };
         Ok(Target {
             column: spec.column.clone(),
             positive,
             negative,
+            written,
         })
+    }
+
+    /// The positive class as the training file writes it (`yes`, `TRUE`, `1`…).
+    pub fn positive_written(&self) -> &str {
+        self.written.as_ref().map_or(&self.positive, |w| &w[0])
+    }
+
+    /// The negative class as the training file writes it.
+    pub fn negative_written(&self) -> &str {
+        self.written.as_ref().map_or(&self.negative, |w| &w[1])
     }
 
     /// The labels of `table`, (N,): 1.0 for the positive class, 0.0 for the negative.
