@@ -6,9 +6,9 @@
 //! `train_step/all-threads`, each inside a pool from `glassbox_core::build_pool`.
 //! Criterion's "elem/s" is samples (rows) per second.
 //!
-//! The step is what a trainer runs, written out: `zero_grads`; forward in `Mode::Train`;
+//! The step is what a trainer runs, written out: forward in `Mode::Train`;
 //! `bce_with_logits` on the logits, adding ∂L/∂Z = (σ(z) − y)/N into a zeroed buffer;
-//! `backward_from_d_z`; Adam (PyTorch form, lr 1e-3) `step_lr`. Benchmarks:
+//! `backward_overwrite` (writes the gradients, no zeroing pass); Adam (PyTorch form, lr 1e-3) `step_lr`. Benchmarks:
 //! - `step/N`: the whole step;
 //! - `forward_train/N`, `backward/N` (timed alone, after an untimed forward), `adam/N`: its
 //!   parts;
@@ -28,7 +28,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use glassbox_app::data::{Preprocessor, ReadOptions, SchemaOverrides, Table, TargetSpec};
 use glassbox_core::init::uniform01;
 use glassbox_core::{
-    Activation, Init, LayerSpec, Mlp, MlpSpec, Mode, Rng, Workspace, build_pool,
+    Activation, Init, LayerSpec, Mlp, MlpSpec, Mode, Rng, Upstream, Workspace, build_pool,
     dense_backward_naive, dense_forward_naive, seeded_rng,
 };
 use glassbox_train::{Optimizer, OptimizerConfig, Weighting, bce_with_logits};
@@ -80,10 +80,9 @@ impl Trainer {
         }
     }
 
-    /// zero_grads, forward (train), loss + ∂L/∂Z, backward; returns the loss.
+    /// Forward (train), loss + ∂L/∂Z, backward writing the gradients; returns the loss.
     fn gradients(&mut self, x: ArrayView2<f32>, y: ArrayView2<f32>) -> f64 {
         let n = x.nrows();
-        self.mlp.zero_grads();
         let fwd = self
             .mlp
             .forward(x, Mode::Train(&mut self.rng), &mut self.ws);
@@ -96,7 +95,7 @@ impl Trainer {
             None,
             Some(d_z.view_mut()),
         );
-        self.mlp.backward_from_d_z(fwd, d_z.view());
+        self.mlp.backward_overwrite(fwd, Upstream::DZ(d_z.view()));
         loss
     }
 
@@ -244,7 +243,7 @@ fn bench(c: &mut Criterion) {
                             let fwd = t.mlp.forward(x, Mode::Train(&mut t.rng), &mut t.ws);
                             let d_z = t.d_z.view();
                             let start = Instant::now();
-                            t.mlp.backward_from_d_z(fwd, d_z);
+                            t.mlp.backward_overwrite(fwd, Upstream::DZ(d_z));
                             total += start.elapsed();
                         }
                         total

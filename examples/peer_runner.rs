@@ -13,9 +13,9 @@
 //! `mean_logit`, `quick`, `versions`; for `startup`, one line with `prediction` (the logit of
 //! row 0 under the initial weights of the small MLP), as soon as it is known.
 //!
-//! A training step is the one a trainer runs, written out: `zero_grads`, forward in
+//! A training step is the one a trainer runs, written out: forward in
 //! [`Mode::Train`], [`bce_with_logits`] on the logits adding `∂L/∂Z` into a zeroed buffer,
-//! [`Mlp::backward_from_d_z`], [`Optimizer::step_lr`] (Adam, PyTorch form, lr 1e-3,
+//! [`Mlp::backward_overwrite`] (writes the gradients: no zeroing pass), [`Optimizer::step_lr`] (Adam, PyTorch form, lr 1e-3,
 //! β = (0.9, 0.999), ε = 1e-8 — `meta.json`'s `adam`). Batches in file order, no shuffling.
 //! Everything runs inside a pool of `--threads` workers from [`build_pool`] (flush-to-zero on
 //! every worker). Data loading and model construction are outside the timing, as for the peers.
@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use glassbox_core::{Activation, LayerSpec, Mlp, MlpSpec, Mode, build_pool};
+use glassbox_core::{Activation, LayerSpec, Mlp, MlpSpec, Mode, Upstream, build_pool};
 use glassbox_train::{
     AdamEpsilon, Optimizer, OptimizerConfig, WeightDecay, Weighting, bce_with_logits,
 };
@@ -321,7 +321,6 @@ impl Trainer {
 
     /// One training step on X (N, D), y (N, 1); returns the batch's loss.
     fn step(&mut self, x: ArrayView2<f32>, y: ArrayView2<f32>) -> f64 {
-        self.mlp.zero_grads();
         let fwd = self
             .mlp
             .forward(x, Mode::Train(&mut self.rng), &mut self.ws);
@@ -333,7 +332,8 @@ impl Trainer {
             None,
             Some(self.d_z.view_mut()),
         );
-        self.mlp.backward_from_d_z(fwd, self.d_z.view());
+        self.mlp
+            .backward_overwrite(fwd, Upstream::DZ(self.d_z.view()));
         let (params, grads) = self.mlp.params_and_grads_mut();
         self.opt.step_lr(params, grads, self.lr);
         loss

@@ -127,7 +127,34 @@ pub fn dense_backward_params<T: Float>(
     x: ArrayView2<T>,
     d_z: ArrayView2<T>,
     d_theta: ArrayViewMut2<T>,
+    d_b: ArrayViewMut1<T>,
+) {
+    params_grad(x, d_z, d_theta, d_b, true);
+}
+
+/// [`dense_backward_params`] writing instead of adding (B4, B5 from zero): `d_theta ←
+/// d_zᵀ·X` (the GEMM with β = 0, so the old values are never read) and `d_b ← Σ_n d_z[n, :]`.
+/// Equal to zeroing both and accumulating, one pass over the buffers fewer — what a
+/// training step wants, as each step starts from zero gradients.
+///
+/// # Panics
+/// If the shapes disagree.
+pub fn dense_backward_params_overwrite<T: Float>(
+    x: ArrayView2<T>,
+    d_z: ArrayView2<T>,
+    d_theta: ArrayViewMut2<T>,
+    d_b: ArrayViewMut1<T>,
+) {
+    params_grad(x, d_z, d_theta, d_b, false);
+}
+
+/// (B4, B5) into `d_theta`, `d_b`, added when `accumulate`, else written.
+fn params_grad<T: Float>(
+    x: ArrayView2<T>,
+    d_z: ArrayView2<T>,
+    d_theta: ArrayViewMut2<T>,
     mut d_b: ArrayViewMut1<T>,
+    accumulate: bool,
 ) {
     let (n, d) = x.dim();
     let h = d_z.ncols();
@@ -144,13 +171,14 @@ pub fn dense_backward_params<T: Float>(
         d_theta.dim()
     );
     assert_eq!(d_b.len(), h, "dense: dL/db has {}, expected {h}", d_b.len());
-    gemm(T::one(), d_z.t(), x, T::one(), d_theta);
+    let beta = if accumulate { T::one() } else { T::zero() };
+    gemm(T::one(), d_z.t(), x, beta, d_theta);
     Zip::from(&mut d_b).and(d_z.columns()).for_each(|d_b, col| {
         let mut sum = T::zero();
         for &v in col {
             sum += v;
         }
-        *d_b += sum;
+        *d_b = if accumulate { *d_b + sum } else { sum };
     });
 }
 

@@ -50,7 +50,8 @@ use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 use crate::dropout::dropout_p_is_valid;
 use crate::{
     Activation, ActivationError, Float, Init, Rng, dense_backward_input, dense_backward_params,
-    dense_forward, dropout_backward, dropout_forward, dropout_sample_mask,
+    dense_backward_params_overwrite, dense_forward, dropout_backward, dropout_forward,
+    dropout_sample_mask,
 };
 
 /// One Dense layer of an [`MlpSpec`].
@@ -556,7 +557,26 @@ impl<T: Float> Mlp<T> {
         backward_impl(
             &self.layers,
             &self.params,
-            Some(&mut self.grads),
+            Some((&mut self.grads, GradMode::Accumulate)),
+            fwd,
+            upstream,
+            false,
+        );
+    }
+
+    /// [`Mlp::backward`] that writes [`Mlp::grads`] instead of adding to it: the same as
+    /// [`Mlp::zero_grads`] then [`Mlp::backward`] (B4, B5 from zero), one pass over the
+    /// gradient buffer fewer — each layer's ∂L/∂Θ GEMM runs with β = 0 and never reads the
+    /// old values. What a training step uses. (Zeroing then adding turns an exact −0.0
+    /// into +0.0; writing keeps it — the only difference.)
+    ///
+    /// # Panics
+    /// If the upstream gradient is not (N, O) for the forward pass's N.
+    pub fn backward_overwrite(&mut self, fwd: Forward<'_, T>, upstream: Upstream<'_, T>) {
+        backward_impl(
+            &self.layers,
+            &self.params,
+            Some((&mut self.grads, GradMode::Overwrite)),
             fwd,
             upstream,
             false,
@@ -594,7 +614,7 @@ impl<T: Float> Mlp<T> {
         backward_impl(
             &self.layers,
             &self.params,
-            Some(&mut self.grads),
+            Some((&mut self.grads, GradMode::Accumulate)),
             fwd,
             upstream,
             true,
@@ -629,6 +649,13 @@ impl<T: Float> Mlp<T> {
     }
 }
 
+/// Whether a backward pass adds the parameter gradients to the buffer or writes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GradMode {
+    Accumulate,
+    Overwrite,
+}
+
 /// The backward recursion (B20b–B20d), shared by every public backward method.
 ///
 /// With `grads = None` only the input gradient is propagated. Returns ∂L/∂X when
@@ -636,7 +663,7 @@ impl<T: Float> Mlp<T> {
 fn backward_impl<'a, T: Float>(
     layers: &[Layer],
     params: &[T],
-    mut grads: Option<&mut [T]>,
+    mut grads: Option<(&mut [T], GradMode)>,
     fwd: Forward<'a, T>,
     upstream: Upstream<'_, T>,
     want_d_x: bool,
@@ -675,14 +702,18 @@ fn backward_impl<'a, T: Float>(
         let (below, rest) = ws.layers.split_at_mut(l);
         let d_z = mat(&rest[0].g, n, layer.units);
         // (B4, B5) d_theta += d_zᵀ·A₍ₗ₋₁₎, d_b += 1ᵀ·d_z.
-        if let Some(grads) = grads.as_deref_mut() {
+        if let Some((grads, grad_mode)) = grads.as_mut() {
             let input = match below.last() {
                 None => x.view(),
                 Some(prev) => prev.output(n, dropped),
             };
             let (d_theta, d_b) = grads[layer.theta..layer.bias + layer.units]
                 .split_at_mut(layer.units * layer.inputs);
-            dense_backward_params(
+            let params_backward = match grad_mode {
+                GradMode::Accumulate => dense_backward_params,
+                GradMode::Overwrite => dense_backward_params_overwrite,
+            };
+            params_backward(
                 input,
                 d_z,
                 mat_mut(d_theta, layer.units, layer.inputs),
@@ -1078,6 +1109,25 @@ mod tests {
         assert_eq!(twice, once.iter().map(|g| g + g).collect::<Vec<f64>>());
         mlp.zero_grads();
         assert!(mlp.grads().iter().all(|&g| g == 0.0));
+    }
+
+    #[test]
+    fn backward_overwrite_equals_zeroing_then_accumulating() {
+        let mut mlp = net(0.0, Init::GlorotUniform, 5);
+        let (x, d_z) = (batch(6, 5), batch(6, 2));
+        mlp.zero_grads();
+        let want = accumulate(&mut mlp, &x, Upstream::DZ(d_z.view()));
+        assert!(want.iter().any(|&g| g != 0.0));
+        // Stale gradients everywhere: overwriting must not read them.
+        mlp.grads_mut().fill(123.0);
+        let mut ws = mlp.workspace(6);
+        let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
+        mlp.backward_overwrite(fwd, Upstream::DZ(d_z.view()));
+        assert_eq!(mlp.grads(), want.as_slice());
+        // A second overwrite gives the same, not twice as much.
+        let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
+        mlp.backward_overwrite(fwd, Upstream::DZ(d_z.view()));
+        assert_eq!(mlp.grads(), want.as_slice());
     }
 
     #[test]

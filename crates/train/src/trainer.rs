@@ -780,12 +780,12 @@ impl<T: Float> Trainer<T> {
                 if !loss.is_finite() {
                     return Err(non_finite(epoch, batch, NonFiniteKind::Loss, loss));
                 }
-                mlp.zero_grads();
                 let upstream = match reads {
                     LossReads::Logits => Upstream::DZ(d_a.view()),
                     LossReads::Output => Upstream::DY(d_a.view()),
                 };
-                mlp.backward(fwd, upstream);
+                // Writes the gradients (no zeroing pass): each step starts from zero.
+                mlp.backward_overwrite(fwd, upstream);
                 let norm = match config.clip_norm {
                     Some(max) => clip_grad_norm(mlp.grads_mut(), max),
                     None => global_norm(mlp.grads()),
