@@ -427,9 +427,21 @@ pub fn explain(args: ExplainArgs, global: &Global) -> Result<(), CliError> {
         output: args.output,
         ..IgConfig::default()
     };
+    // Everything is computed before the output folder is opened, so a row beyond the file
+    // or an importance that cannot be computed (`--repeats 0`, one class only) leaves no
+    // explain.json behind.
+    let report = explain_rows(&model, pre, &table, &args.rows, &config)?;
+    let importance = if args.importance {
+        let config = PermutationConfig {
+            repeats: args.repeats,
+            seed: args.seed,
+        };
+        Some(permutation_importance_csv(&model, pre, &table, &config)?)
+    } else {
+        None
+    };
     let mut out = OutDir::open(&args.out)?;
     out.guard(|run| {
-        let report = explain_rows(&model, pre, &table, &args.rows, &config)?;
         run.write_json("explain.json", &report).usage_err()?;
         run.write_bytes("explain.md", report.render(Format::Markdown)?.as_bytes())
             .usage_err()?;
@@ -441,13 +453,8 @@ pub fn explain(args: ExplainArgs, global: &Global) -> Result<(), CliError> {
             record_plot(run, f.paths());
         }
         print!("{}", report.render(args.format)?);
-        if args.importance {
-            let config = PermutationConfig {
-                repeats: args.repeats,
-                seed: args.seed,
-            };
-            let imp = permutation_importance_csv(&model, pre, &table, &config)?;
-            run.write_json("importance.json", &imp).usage_err()?;
+        if let Some(imp) = &importance {
+            run.write_json("importance.json", imp).usage_err()?;
             run.write_bytes("importance.md", imp.render(Format::Markdown)?.as_bytes())
                 .usage_err()?;
             let files = imp.plot(&run.prepare("plots/importance").usage_err()?)?;
