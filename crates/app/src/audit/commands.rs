@@ -13,7 +13,7 @@ use glassbox_train::{ClassWeights, LossConfig, OptimizerConfig};
 use super::explain::{
     IgConfig, Output, PermutationConfig, Rule, explain_rows, permutation_importance_csv,
 };
-use super::fairness::{FairnessConfig, fairness_by_group, group_labels};
+use super::fairness::{FairnessConfig, FairnessReport, fairness_by_group, group_labels};
 use super::gradcheck::{Coverage, GradcheckOptions, gradcheck_csv};
 use super::trace::{default_optimizer, trace_csv, trace_example};
 use super::{AuditError, Classifier, Format};
@@ -427,9 +427,21 @@ pub fn explain(args: ExplainArgs, global: &Global) -> Result<(), CliError> {
         output: args.output,
         ..IgConfig::default()
     };
+    // Everything is computed before the output folder is opened, so a row beyond the file
+    // or an importance that cannot be computed (`--repeats 0`, one class only) leaves no
+    // explain.json behind.
+    let report = explain_rows(&model, pre, &table, &args.rows, &config)?;
+    let importance = if args.importance {
+        let config = PermutationConfig {
+            repeats: args.repeats,
+            seed: args.seed,
+        };
+        Some(permutation_importance_csv(&model, pre, &table, &config)?)
+    } else {
+        None
+    };
     let mut out = OutDir::open(&args.out)?;
     out.guard(|run| {
-        let report = explain_rows(&model, pre, &table, &args.rows, &config)?;
         run.write_json("explain.json", &report).usage_err()?;
         run.write_bytes("explain.md", report.render(Format::Markdown)?.as_bytes())
             .usage_err()?;
@@ -441,13 +453,8 @@ pub fn explain(args: ExplainArgs, global: &Global) -> Result<(), CliError> {
             record_plot(run, f.paths());
         }
         print!("{}", report.render(args.format)?);
-        if args.importance {
-            let config = PermutationConfig {
-                repeats: args.repeats,
-                seed: args.seed,
-            };
-            let imp = permutation_importance_csv(&model, pre, &table, &config)?;
-            run.write_json("importance.json", &imp).usage_err()?;
+        if let Some(imp) = &importance {
+            run.write_json("importance.json", imp).usage_err()?;
             run.write_bytes("importance.md", imp.render(Format::Markdown)?.as_bytes())
                 .usage_err()?;
             let files = imp.plot(&run.prepare("plots/importance").usage_err()?)?;
@@ -467,24 +474,30 @@ fn record_plot(run: &mut RunDir, paths: [&Path; 2]) {
     }
 }
 
-/// `evaluate --by COLUMN…`: per-group metrics and gaps of the bundle's probabilities on the
-/// labelled file `data`, at the bundle's threshold, for each column; writes
-/// `fairness_<COLUMN>.json`, `.md` and `plots/fairness_<COLUMN>.{svg,png}` into `run` and
-/// prints the text table.
+/// `evaluate --by COLUMN…`, first half: per-group metrics and gaps of the bundle's
+/// probabilities on the labelled file `data`, at the bundle's threshold, for each column.
+/// Nothing is written: `evaluate` calls this before it opens its output folder, so an
+/// unknown column or one with too many values fails the run before metrics.json and the
+/// plots exist. Every column is checked against the file's header before any is scored.
+/// No columns give no reports.
 ///
 /// # Errors
-/// An unknown column (usage), unreadable data, a column with too many values.
-pub fn evaluate_by(
+/// An unknown column (usage, naming the file and listing its columns), unreadable data, a
+/// column with too many values.
+pub fn fairness_reports(
     bundle: &Bundle,
     data: &Path,
     columns: &[String],
-    run: &mut RunDir,
-) -> Result<(), CliError> {
+) -> Result<Vec<FairnessReport>, CliError> {
     if columns.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    let pre = &bundle.preprocessor;
     let raw = RawTable::read(data, &ReadOptions::default()).data_err()?;
+    let groups = columns
+        .iter()
+        .map(|column| group_labels(&raw, column))
+        .collect::<Result<Vec<_>, _>>()?;
+    let pre = &bundle.preprocessor;
     let table = Table::from_raw(&raw, pre.schema()).data_err()?;
     let (x, y) = pre.transform(&table).data_err()?;
     let labels: Vec<bool> = y.iter().map(|&v| v > 0.5).collect();
@@ -493,13 +506,25 @@ pub fn evaluate_by(
         threshold: bundle.info.threshold.value,
         ..FairnessConfig::default()
     };
-    for column in columns {
-        let groups = group_labels(&raw, column)?;
-        let mut report = fairness_by_group(column, &groups, &labels, &scores, &config)?;
+    let mut reports = Vec::with_capacity(columns.len());
+    for (column, groups) in columns.iter().zip(&groups) {
+        let mut report = fairness_by_group(column, groups, &labels, &scores, &config)?;
         report.source = table.file().to_string();
-        let stem = format!("fairness_{}", sanitize(column));
-        run.write_json(format!("{stem}.json"), &report)
-            .usage_err()?;
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// `evaluate --by COLUMN…`, second half: writes each report of [`fairness_reports`] as
+/// `fairness_<COLUMN>.json`, `.md` and `plots/fairness_<COLUMN>.{svg,png}` into `run` and
+/// prints its text table.
+///
+/// # Errors
+/// A file that cannot be written (usage).
+pub fn write_fairness(reports: &[FairnessReport], run: &mut RunDir) -> Result<(), CliError> {
+    for report in reports {
+        let stem = format!("fairness_{}", sanitize(&report.column));
+        run.write_json(format!("{stem}.json"), report).usage_err()?;
         run.write_bytes(
             format!("{stem}.md"),
             report.render(Format::Markdown)?.as_bytes(),

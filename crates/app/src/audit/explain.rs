@@ -838,7 +838,15 @@ pub fn permutation_importance_csv(
     model.check_fits(pre)?;
     let (x, y) = super::encode_f64(pre, table)?;
     let labels: Vec<bool> = y.iter().map(|&v| v > 0.5).collect();
-    let mut out = permutation_importance(model, x.view(), &labels, &pre.feature_groups(), config)?;
+    let mut out = permutation_importance(model, x.view(), &labels, &pre.feature_groups(), config)
+        .map_err(|e| match e {
+        // Name the file: "only one class" is a property of the data.
+        AuditError::Metrics { context, source } => AuditError::Metrics {
+            context: format!("{}: {context}", table.file()),
+            source,
+        },
+        e => e,
+    })?;
     out.source = table.file().to_string();
     Ok(out)
 }

@@ -354,8 +354,12 @@ impl Section {
         let labels = self.row_labels.as_ref()?;
         let (scalars, columns): (Vec<&Quantity>, Vec<&Quantity>) =
             self.quantities.iter().partition(|q| q.shape.is_empty());
+        // The last column names each parameter in the code's terms (`layers.0.weight[0,1]`),
+        // as notes/teaching.md §1 promises: symbols count layers from 1, tensors from 0.
+        let tensors = self.tensor_labels.as_ref();
         let header = std::iter::once("parameter")
             .chain(columns.iter().map(|q| q.symbol.as_str()))
+            .chain(tensors.map(|_| "tensor"))
             .collect();
         let rows = labels
             .iter()
@@ -363,6 +367,7 @@ impl Section {
             .map(|(i, label)| {
                 std::iter::once(label.clone())
                     .chain(columns.iter().map(|q| sig13(q.values[i])))
+                    .chain(tensors.and_then(|t| t.get(i)).cloned())
                     .collect()
             })
             .collect();

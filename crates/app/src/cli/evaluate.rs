@@ -16,6 +16,7 @@ const AFTER_HELP: &str = "\
 Examples:
   glassbox evaluate runs/case-study/default/model.safetensors datasets/online_shoppers_test.csv
   glassbox evaluate model.safetensors holdout.csv --out runs/holdout
+  glassbox evaluate MODEL datasets/online_shoppers_test.csv --by VisitorType,Region
 
 The file must hold the target column with the labels seen in training. Prints the metrics
 at the model's threshold and at 0.5 (ROC-AUC, PR-AUC, log-loss, Brier, F1, precision, recall,
@@ -24,7 +25,11 @@ accuracy, confusion counts) and writes to the output folder:
   plots/roc.{svg,png}                  ROC curve with the chance diagonal
   plots/pr.{svg,png}                   precision-recall curve with the no-skill line
   plots/calibration.{svg,png}          reliability diagram (10 bins) and bin counts
-  plots/confusion.{svg,png}            confusion matrix at the model's threshold";
+  plots/confusion.{svg,png}            confusion matrix at the model's threshold
+  fairness_<COLUMN>.{json,md}          with --by: metrics per group, gaps, small groups flagged
+  plots/fairness_<COLUMN>.{svg,png}    with --by: the per-group rates side by side
+The --by columns are checked against the file's header before anything is written.
+The fairness maths: notes/fairness.md.";
 
 /// Arguments of `evaluate`.
 #[derive(Debug, Args)]
@@ -53,6 +58,9 @@ pub struct EvaluateArgs {
 pub fn run(args: EvaluateArgs, global: &Global) -> Result<(), CliError> {
     let progress = Progress::new(global.quiet);
     let bundle = load_bundle(&args.model)?;
+    // --by columns are checked (and the groups scored) before the output folder is opened:
+    // a misspelt column must not leave metrics.json and plots behind.
+    let fairness = crate::audit::commands::fairness_reports(&bundle, &args.data, &args.by)?;
     let mut out = OutDir::open(&args.out)?;
     out.guard(|run| {
         let name = args
@@ -87,7 +95,7 @@ pub fn run(args: EvaluateArgs, global: &Global) -> Result<(), CliError> {
             eval.at_threshold.threshold
         );
         print!("{}", metrics_table(&[(name.as_str(), &eval)]));
-        crate::audit::commands::evaluate_by(&bundle, &args.data, &args.by, run)?;
+        crate::audit::commands::write_fairness(&fairness, run)?;
         if !global.quiet {
             println!();
             print!("{}", run.listing());
