@@ -184,7 +184,7 @@ impl GradcheckAudit {
             .collect();
         let verdict = if self.passed { "PASS" } else { "FAIL" };
         let mut summary = format!(
-            "gradient check of {} parameters on {} rows of {} (loss {}): {verdict}, max relative \
+            "gradient check of {} parameters on {} rows of {}, loss {}: {verdict}, max relative \
              error {} (tolerance {})\n{} differences, step {}, floor {}; {}\n",
             self.params,
             self.rows,
@@ -282,7 +282,7 @@ pub fn gradcheck_csv<T: Float>(
     let (x, y) = encode_f64(pre, &rows)?;
     let y = y.insert_axis(ndarray::Axis(1));
     let mut audit = gradcheck_batch(&mlp.cast::<f64>(), x.view(), y.view(), loss, options)?;
-    audit.source = format!("{} (first {k} rows)", table.file());
+    audit.source = format!("{} (its first rows)", table.file());
     Ok(audit)
 }
 
