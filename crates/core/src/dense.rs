@@ -30,6 +30,7 @@
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip};
 
 use crate::activation::PAR_MIN_ELEMS;
+use crate::kernel::Scratch;
 use crate::{Activation, Float, Init, Rng, gemm, gemm_naive};
 
 fn check_forward_shapes<T>(
@@ -210,6 +211,24 @@ pub fn dense_backward_input<T: Float>(
         d_z.nrows()
     );
     gemm(T::one(), d_z, theta, T::zero(), d_x);
+}
+
+/// The per-thread GEMM scratch ([`Scratch`]) that the three products of a layer with D
+/// inputs and H units need for batches of up to N rows, laid out as the MLP lays them out:
+/// `Z ← X·Θᵀ` in [`dense_forward`] (X (N, D) row-major, Θᵀ a stride view of the row-major
+/// Θ (H, D)), `d_theta += d_zᵀ·X` in [`dense_backward_params`] (`d_zᵀ` a stride view of the
+/// row-major `d_z` (N, H)) and `d_x = d_z·Θ` in [`dense_backward_input`].
+///
+/// An X in another layout may need more; the kernel then grows its buffers on first use.
+pub fn dense_gemm_scratch<T: Float>(n: usize, d: usize, h: usize) -> Scratch {
+    let (di, hi) = (d as isize, h as isize);
+    // (B1) A = X, strides (D, 1); B = Θᵀ, strides (1, D); k = D; H columns.
+    let forward = Scratch::for_product::<T>(d, h, di, 1, 1, di);
+    // (B4) A = d_zᵀ, strides (1, H); B = X, strides (D, 1); k = N; D columns.
+    let params = Scratch::for_product::<T>(n, d, 1, hi, di, 1);
+    // (B6) A = d_z, strides (H, 1); B = Θ, strides (D, 1); k = H; D columns.
+    let input = Scratch::for_product::<T>(h, d, hi, 1, di, 1);
+    forward.max(params).max(input)
 }
 
 /// Backward from `d_z = ∂L/∂Z` (B4–B6): accumulates `d_theta += d_zᵀ·X` and

@@ -2,11 +2,11 @@
 //!
 //! Three entry points with one contract:
 //! - [`gemm_naive`]: the triple-loop reference every fast path is tested against (eq. G2);
-//! - [`gemm_serial`]: one single-threaded call: our own kernel for `f32` on CPUs with
-//!   AVX2+FMA ([`crate::kernel`]), otherwise matrixmultiply;
+//! - [`gemm_serial`]: one single-threaded call: our own kernel for `f32` and `f64` on CPUs
+//!   with AVX2+FMA ([`crate::kernel`]), otherwise matrixmultiply;
 //! - [`gemm`]: the parallel GEMM. C is cut into blocks of rows (or of columns, when C is
 //!   wide) chosen from the shape alone ([`split_for`], eq. G3); each rayon task owns one
-//!   block and runs one single-threaded matrixmultiply call on it. The k-sum is never split
+//!   block and runs one single-threaded [`gemm_serial`] call on it. The k-sum is never split
 //!   across threads, so every element of C is computed by the same instruction sequence
 //!   whatever the thread count (bit-identical results).
 //!
@@ -14,8 +14,6 @@
 //! Aᵀ — transposes are strides, never copies.
 //!
 //! Shapes: A is (M, K), B is (K, N), C is (M, N).
-
-use std::any::TypeId;
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
@@ -27,7 +25,7 @@ use crate::Float;
 /// blocks, and therefore every bit of C, are the same on 1 thread or 64.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Split {
-    /// One matrixmultiply call on the calling thread.
+    /// One [`gemm_serial`] call on the calling thread.
     Serial,
     /// Blocks of `block` consecutive rows of C (and of A; all of B is shared).
     Rows {
@@ -47,9 +45,11 @@ pub enum Split {
 /// machine — notes/gemm.md §3 gives the numbers and asks for a re-measurement.
 pub const PARALLEL_MIN_MACS: usize = 1 << 21;
 
-/// The smallest block (rows or columns of C) one task gets. A multiple of the micro-kernel
-/// tile (8×8 for f32, 8×4 for f64 with AVX2+FMA) so that blocks cut no tile that a single
-/// call would have filled, and large enough to amortise packing the shared operand again.
+/// The smallest block (rows or columns of C) one task gets: a multiple of the column tiles
+/// (our kernels' 4 and 16 / 8, matrixmultiply's 8×8 / 8×4 for f32 / f64) so that column
+/// blocks cut no tile a single call would have filled, and large enough to amortise a
+/// block's fixed cost (copying the shared operand again, when the kernel copies it). Where
+/// a block edge does cut a tile, only speed changes, never a bit (notes/gemm.md §3).
 pub const MIN_BLOCK: usize = 64;
 
 /// At most this many blocks: for large C the block grows (in steps of [`MIN_BLOCK`]) so that
@@ -131,8 +131,12 @@ pub fn gemm_naive<T: Float>(
     }
 }
 
-/// Single-threaded `C ← α·A·B + β·C`: [`crate::kernel::sgemm`] for `f32` when the CPU has
-/// AVX2 and FMA (no allocation after a thread's first call), else matrixmultiply.
+/// Single-threaded `C ← α·A·B + β·C`: our own kernel ([`crate::kernel::gemm`], `f32` and
+/// `f64`) when the CPU has AVX2 and FMA, else matrixmultiply ([`Float::gemm_raw`]).
+///
+/// The kernel allocates only to grow the calling thread's copy buffers (none once a
+/// [`crate::kernel::Scratch`] for the product is reserved); matrixmultiply allocates a
+/// packing buffer on every call.
 ///
 /// If `beta` is zero, C need not be initialised.
 ///
@@ -152,66 +156,30 @@ pub fn gemm_serial<T: Float>(
     let [rsa, csa] = [a.strides()[0], a.strides()[1]];
     let [rsb, csb] = [b.strides()[0], b.strides()[1]];
     let [rsc, csc] = [c.strides()[0], c.strides()[1]];
-    if TypeId::of::<T>() == TypeId::of::<f32>() {
-        let f = |x: T| x.to_f64() as f32; // exact: T is f32
-        // SAFETY: T is f32, so the pointers are f32 pointers; the views guarantee that
-        // pointer + strides describe valid matrices of the checked shapes, and C, a unique
-        // mutable view, does not overlap A or B.
-        let done = unsafe {
-            crate::kernel::sgemm(
-                m,
-                k,
-                n,
-                f(alpha),
-                a.as_ptr().cast(),
-                rsa,
-                csa,
-                b.as_ptr().cast(),
-                rsb,
-                csb,
-                f(beta),
-                c.as_mut_ptr().cast(),
-                rsc,
-                csc,
-            )
-        };
-        if done {
-            return;
-        }
-    }
-    // SAFETY: the views guarantee that pointer + strides describe valid matrices of the
-    // checked shapes; C is a unique mutable view, so it does not overlap A or B.
+    let (a, b, c) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+    // SAFETY (both calls): the views guarantee that pointer + strides describe valid
+    // matrices of the checked shapes; C is a unique mutable view, so it does not overlap A
+    // or B.
     unsafe {
-        T::gemm_raw(
-            m,
-            k,
-            n,
-            alpha,
-            a.as_ptr(),
-            rsa,
-            csa,
-            b.as_ptr(),
-            rsb,
-            csb,
-            beta,
-            c.as_mut_ptr(),
-            rsc,
-            csc,
-        );
+        let done = crate::kernel::gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc);
+        if !done {
+            T::gemm_raw(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc);
+        }
     }
 }
 
 /// Parallel `C ← α·A·B + β·C` (eq. G1): rayon tasks own disjoint blocks of C (eq. G3).
 ///
 /// The blocks come from [`split_for`]`(m, k, n)`; each runs one single-threaded
-/// matrixmultiply call ([`gemm_serial`]) on its rows of A and C (or columns of B and C).
-/// The k-sum of every element is done by one call, in one order, so C is bit-identical to
-/// [`gemm_serial`]'s at every thread count. Below [`PARALLEL_MIN_MACS`] multiply-adds the
-/// whole product runs on the calling thread.
+/// [`gemm_serial`] call on its rows of A and C (or columns of B and C). The k-sum of every
+/// element is done by one call, in one order, so C is bit-identical to [`gemm_serial`]'s at
+/// every thread count. Below [`PARALLEL_MIN_MACS`] multiply-adds the whole product runs on
+/// the calling thread.
 ///
-/// Allocation: the splitting itself allocates nothing (rayon::join recursion on views);
-/// each matrixmultiply call allocates its own packing buffer, so a call allocates exactly
-/// once per block — as many times as the same blocks run through [`gemm_serial`] would.
+/// Allocation: the splitting itself allocates nothing (rayon::join recursion on views), so
+/// a call allocates exactly as often as the same blocks run through [`gemm_serial`] would:
+/// never with our kernel once every worker's scratch is reserved
+/// ([`crate::kernel::reserve_scratch_in_pool`]), once per block with matrixmultiply.
 ///
 /// If `beta` is zero, C need not be initialised.
 ///

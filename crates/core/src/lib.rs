@@ -19,6 +19,7 @@ pub use activation::{Activation, ActivationError, sigmoid};
 pub use dense::{
     Dense, DenseCache, DenseGrads, dense_backward, dense_backward_input, dense_backward_naive,
     dense_backward_params, dense_backward_params_overwrite, dense_forward, dense_forward_naive,
+    dense_gemm_scratch,
 };
 pub use dropout::{dropout_backward, dropout_forward, dropout_sample_mask};
 pub use float::Float;

@@ -12,10 +12,13 @@
 //! [`Mlp::tensors`] (`layers.0.weight`, `layers.0.bias`, … like a PyTorch `state_dict`).
 //!
 //! **No allocation per step.** A [`Workspace`] holds Z, Y, dropout masks and gradient
-//! buffers for up to a maximum batch size (it grows once if a larger batch arrives).
-//! [`Mlp::forward`] writes into it and returns a [`Forward`] — the cache that every backward
-//! method consumes, so a backward pass cannot run without its forward pass. After the first
-//! batch, forward + backward allocate nothing in this crate's code.
+//! buffers for up to a maximum batch size (it grows once if a larger batch arrives), and
+//! reserves the GEMM kernel's per-thread buffers for that size on every thread of the pool
+//! it is made in ([`Workspace::reserve_gemm_scratch`]). [`Mlp::forward`] writes into it and
+//! returns a [`Forward`] — the cache that every backward method consumes, so a backward pass
+//! cannot run without its forward pass. Forward + backward then allocate nothing, in `f32`
+//! and `f64` (tests/alloc_free.rs; the matrixmultiply fallback on CPUs without AVX2+FMA
+//! still allocates per GEMM call).
 //!
 //! ```
 //! use glassbox_core::{Activation, Init, LayerSpec, Mlp, MlpSpec, Mode, seeded_rng};
@@ -47,7 +50,9 @@ use std::ops::Range;
 
 use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
+use crate::dense::dense_gemm_scratch;
 use crate::dropout::dropout_p_is_valid;
+use crate::kernel::{self, Scratch};
 use crate::{
     Activation, ActivationError, Float, Init, Rng, dense_backward_input, dense_backward_params,
     dense_backward_params_overwrite, dense_forward, dropout_backward, dropout_forward,
@@ -847,7 +852,8 @@ impl<T: Float> LayerBuffers<T> {
 }
 
 impl<T: Float> Workspace<T> {
-    /// Buffers for `mlp` and batches of up to `max_rows` rows.
+    /// Buffers for `mlp` and batches of up to `max_rows` rows; reserves the GEMM kernel's
+    /// buffers for them on this thread and its pool ([`Workspace::reserve_gemm_scratch`]).
     pub fn new(mlp: &Mlp<T>, max_rows: usize) -> Self {
         let mut ws = Workspace {
             inputs: mlp.spec.inputs,
@@ -878,7 +884,8 @@ impl<T: Float> Workspace<T> {
         self.capacity
     }
 
-    /// Grows every buffer to hold `n` rows if it holds fewer (the only allocation).
+    /// Grows every buffer to hold `n` rows if it holds fewer (the only allocation), and then
+    /// reserves the GEMM kernel's per-thread buffers for them ([`Workspace::reserve_gemm_scratch`]).
     pub fn reserve_rows(&mut self, n: usize) {
         if n <= self.capacity {
             return;
@@ -895,6 +902,31 @@ impl<T: Float> Workspace<T> {
             }
         }
         self.d_x.resize(n * self.inputs, T::zero());
+        self.reserve_gemm_scratch();
+    }
+
+    /// The most GEMM scratch any layer's products need in a forward and backward pass of up
+    /// to `capacity` rows with a row-major X ([`dense_gemm_scratch`]).
+    pub fn gemm_scratch(&self) -> Scratch {
+        let mut inputs = self.inputs;
+        let mut most = Scratch::default();
+        for buf in &self.layers {
+            most = most.max(dense_gemm_scratch::<T>(self.capacity, inputs, buf.units));
+            inputs = buf.units;
+        }
+        most
+    }
+
+    /// Reserves [`Workspace::gemm_scratch`] in the GEMM kernel's per-thread buffers, on the
+    /// calling thread and, when it is a rayon worker, on every worker of its pool
+    /// ([`crate::kernel::reserve_scratch_in_pool`]). After that, a pass on this workspace
+    /// allocates nothing in the kernel, whichever thread runs which block.
+    ///
+    /// [`Workspace::new`] and every growth call it, so a workspace made inside
+    /// `pool.install` (as the trainer makes its own) has its pool ready. To use the
+    /// workspace on another pool, call this inside that pool too.
+    pub fn reserve_gemm_scratch(&self) {
+        kernel::reserve_scratch_in_pool(self.gemm_scratch());
     }
 
     fn check_fits(&self, mlp: &Mlp<T>) {
@@ -1263,6 +1295,54 @@ mod tests {
         let rebuilt =
             Mlp::<f64>::from_params(mlp.spec().clone(), mlp.params().to_vec()).expect("valid");
         assert_eq!(rebuilt, mlp);
+    }
+
+    /// A training pass on a fresh thread leaves the GEMM kernel's per-thread buffers as the
+    /// workspace reserved them: the reservation covers every product, the copying ones
+    /// included (1030 inputs make the kernel copy B of `d_zᵀ·X` and `d_z·Θ`; 520 units make
+    /// it copy A of `d_zᵀ·X` in f64, whose far stride is 512 elements).
+    fn workspace_reserves_all_gemm_scratch<T: Float>() {
+        if !kernel::available_for::<T>() {
+            return;
+        }
+        let spec = MlpSpec::new(
+            1030,
+            vec![
+                LayerSpec::new(520, Activation::Relu).with_dropout(0.5),
+                LayerSpec::new(1, Activation::Sigmoid),
+            ],
+        );
+        let mut mlp = Mlp::<T>::new(spec, Init::GlorotUniform, &mut seeded_rng(3)).expect("valid");
+        let x = Array2::from_shape_fn((20, 1030), |(i, j)| {
+            T::from_f64(((i * 3 + j) % 7) as f64 / 7.0 - 0.5)
+        });
+        let d_z = Array2::from_elem((20, 1), T::from_f64(0.1));
+        std::thread::spawn(move || {
+            // Negative control: a fresh thread holds nothing until the workspace reserves.
+            assert_eq!(kernel::reserved_scratch(), Scratch::default());
+            let mut ws = mlp.workspace(20);
+            let reserved = kernel::reserved_scratch();
+            assert!(reserved.b_bytes > 0, "{reserved:?}");
+            assert_eq!(reserved.a_bytes > 0, T::NAME == "f64", "{reserved:?}");
+            let mut rng = seeded_rng(4);
+            let fwd = mlp.forward(x.view(), Mode::Train(&mut rng), &mut ws);
+            let d_x = mlp.backward_with_input_grad(fwd, Upstream::DZ(d_z.view()));
+            assert!(d_x.iter().any(|&g| g != T::zero()));
+            assert!(mlp.grads().iter().any(|&g| g != T::zero()));
+            assert_eq!(kernel::reserved_scratch(), reserved);
+        })
+        .join()
+        .expect("test thread");
+    }
+
+    #[test]
+    fn workspace_reserves_all_gemm_scratch_f32() {
+        workspace_reserves_all_gemm_scratch::<f32>();
+    }
+
+    #[test]
+    fn workspace_reserves_all_gemm_scratch_f64() {
+        workspace_reserves_all_gemm_scratch::<f64>();
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! GEMM tests in matrixmultiply's style (notes/gemm.md §5): every size 0..=12 cubed, awkward
 //! sizes, every stride layout, α/β combinations, exact equality with the naive reference on
 //! small-integer inputs, memory outside C untouched, parallel == serial bit for bit at 1, 2
-//! and 7 threads, no allocation added by the parallel path, and shape-mismatch panics.
+//! and 7 threads, no allocation added by the parallel path, and shape-mismatch panics. The
+//! matrixmultiply fallback (`Float::gemm_raw`, what `gemm_serial` runs without AVX2+FMA) is
+//! swept too, since on this CPU `gemm_serial` never reaches it.
 //!
 //! Rayon's *global* pool is used by one test only (`init_global_pool_...`): every other test
 //! that can take the parallel path runs inside a pool of its own, so that test is the one
@@ -243,6 +245,44 @@ fn bits<T: Float>(x: ArrayView2<T>) -> Vec<u64> {
 
 type GemmFn<T> = fn(T, ArrayView2<T>, ArrayView2<T>, T, ArrayViewMut2<T>);
 
+/// The matrixmultiply fallback ([`Float::gemm_raw`]) on views: what `gemm_serial` runs when
+/// the CPU lacks AVX2+FMA, tested here on every CPU.
+fn gemm_fallback<T: Float>(
+    alpha: T,
+    a: ArrayView2<T>,
+    b: ArrayView2<T>,
+    beta: T,
+    mut c: ArrayViewMut2<T>,
+) {
+    let ((m, k), n) = (a.dim(), b.ncols());
+    assert_eq!((b.nrows(), c.dim()), (k, (m, n)), "shapes");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (sa, sb, sc) = (a.strides(), b.strides(), c.strides());
+    let (rsc, csc) = (sc[0], sc[1]);
+    // SAFETY: the views describe valid matrices of the checked shapes; C is a unique
+    // mutable view, so it does not overlap A or B.
+    unsafe {
+        T::gemm_raw(
+            m,
+            k,
+            n,
+            alpha,
+            a.as_ptr(),
+            sa[0],
+            sa[1],
+            b.as_ptr(),
+            sb[0],
+            sb[1],
+            beta,
+            c.as_mut_ptr(),
+            rsc,
+            csc,
+        );
+    }
+}
+
 /// α, β pairs: identity, accumulate, scaled, α = 0, and fractional (exact on integers).
 const ALPHA_BETA: [(f64, f64); 6] = [
     (1.0, 0.0),
@@ -363,7 +403,7 @@ fn sweep_small<T: Float>() {
                 let lay = LAYOUTS[case % LAYOUTS.len()];
                 for ab in [ALPHA_BETA[case % 6], ALPHA_BETA[(case + 3) % 6]] {
                     let expected = reference::<T>((m, k, n), ab, case);
-                    for f in [gemm::<T> as GemmFn<T>, gemm_serial::<T>] {
+                    for f in [gemm::<T> as GemmFn<T>, gemm_serial::<T>, gemm_fallback::<T>] {
                         check_layouts(f, (m, k, n), (lay, ROW, ROW), ab, &expected, case);
                         check_layouts(f, (m, k, n), (ROW, lay, lay), ab, &expected, case);
                         checked += 2;
@@ -372,7 +412,7 @@ fn sweep_small<T: Float>() {
             }
         }
     }
-    assert_eq!(checked, 13 * 13 * 13 * 8);
+    assert_eq!(checked, 13 * 13 * 13 * 12);
 }
 
 #[test]
@@ -481,9 +521,10 @@ fn awkward_all_layouts<T: Float>(sizes: &[(usize, usize, usize)]) {
                     idx,
                 );
             }
-            // gemm_serial on the diagonal of layout combinations.
+            // gemm_serial and the fallback on the diagonal of layout combinations.
             for (l, (a, b)) in LAYOUTS.iter().zip(&ops) {
                 check(gemm_serial::<T>, (a, b), *l, ab, &expected, idx);
+                check(gemm_fallback::<T>, (a, b), *l, ab, &expected, idx);
             }
             // β = 0 over NaN with every layout of C.
             let expected0 = reference::<T>(shape, (1.0, 0.0), idx);
@@ -718,13 +759,15 @@ fn parallel_path_adds_no_allocation_at<T: Float>(m: usize, k: usize, n: usize) {
     for _ in 0..3 {
         let serial_allocs = count_allocations(&pool, || serial_blocks(&mut c));
         let parallel_allocs = count_allocations(&pool, || parallel(&mut c));
-        // f32 on AVX2+FMA runs glassbox's kernel, which reuses one buffer per thread
-        // (crate::kernel); f64 runs matrixmultiply, which allocates once per call.
-        let own_kernel = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-            && is_x86_feature_detected!("avx2")
-            && is_x86_feature_detected!("fma");
-        if own_kernel {
-            assert_eq!(serial_allocs, 0, "{m}x{k}x{n}: the f32 kernel allocated");
+        // On AVX2+FMA both types run glassbox's kernel, which reuses its buffers per thread
+        // (crate::kernel); elsewhere matrixmultiply allocates once per call.
+        if glassbox_core::kernel::available_for::<T>() {
+            assert_eq!(
+                serial_allocs,
+                0,
+                "{m}x{k}x{n}: the {} kernel allocated",
+                T::NAME
+            );
         } else {
             assert!(
                 serial_allocs >= len.div_ceil(block),
