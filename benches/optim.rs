@@ -46,14 +46,14 @@ fn start() -> (Vec<f32>, Vec<f32>) {
 fn adam_first_step_naive(params: &[f32], grads: &[f32], lr: f64) -> Vec<f32> {
     let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f64);
     let step_size = (lr / (1.0 - b1)) as f32;
-    let sqrt_bc2 = (1.0 - b2).sqrt() as f32;
+    let inv_sqrt_bc2 = (1.0 / (1.0 - b2).sqrt()) as f32;
     params
         .iter()
         .zip(grads)
         .map(|(&p, &g)| {
             let m = 0.0f32 + (1.0 - b1) as f32 * (g - 0.0); // O10
             let v = b2 as f32 * 0.0 + (1.0 - b2) as f32 * (g * g); // O11
-            p - step_size * (m / (v.sqrt() / sqrt_bc2 + eps as f32)) // O12
+            p - step_size * (m / (v.sqrt() * inv_sqrt_bc2 + eps as f32)) // O12
         })
         .collect()
 }

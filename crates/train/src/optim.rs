@@ -751,7 +751,9 @@ fn adam_update<T: Float>(
         AdamEpsilon::Keras(e) => (false, T::from_f64(e)),
     };
     let step_size = T::from_f64(h.lr / bc1);
-    let sqrt_bc2 = T::from_f64(bc2.sqrt());
+    // √v/√b₂ as √v·(1/√b₂): one division per element fewer than PyTorch's quotient (the
+    // update is divider-bound), within 1 ulp of it (notes/optimizers.md, O12).
+    let inv_sqrt_bc2 = T::from_f64(1.0 / bc2.sqrt());
     let alpha = T::from_f64(h.lr * bc2.sqrt() / bc1);
     for (((theta, &g), m), v) in params
         .iter_mut()
@@ -763,7 +765,7 @@ fn adam_update<T: Float>(
         *m += one_minus_b1 * (g - *m); // O10 (both forms)
         if torch_form {
             *v = beta2 * *v + one_minus_b2 * (g * g); // O11
-            let denom = v.sqrt() / sqrt_bc2 + eps;
+            let denom = v.sqrt() * inv_sqrt_bc2 + eps;
             *theta -= step_size * (*m / denom); // O12
         } else {
             *v += (g * g - *v) * one_minus_b2; // O11′
