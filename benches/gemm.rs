@@ -5,8 +5,10 @@
 //! "elem/s" is FLOP/s: the throughput is declared as `2·m·k·n` elements per call.
 //!
 //! Implementations: `naive` (triple loop; only at the two layer shapes — at 1024³ it would
-//! take seconds per call), `serial` (one matrixmultiply call; single-threaded by definition,
-//! so it is timed in the 1-thread group only) and `parallel` (`glassbox_core::gemm`).
+//! take seconds per call), `matrixmultiply` (one plain `matrixmultiply::sgemm` call, through
+//! `Float::gemm_raw`), `serial` (one `gemm_serial` call: our AVX2+FMA kernel on this CPU) —
+//! these three are single-threaded by definition, so they are timed in the 1-thread group
+//! only — and `parallel` (`glassbox_core::gemm`).
 //! Every result is checked against the naive loop once before anything is timed.
 
 use std::time::Duration;
@@ -14,7 +16,7 @@ use std::time::Duration;
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use glassbox_core::{build_pool, gemm, gemm_naive, gemm_serial};
+use glassbox_core::{Float, build_pool, gemm, gemm_naive, gemm_serial};
 use ndarray::Array2;
 
 /// (m, k, n): a 784-64 layer's forward pass at batch 32 and 256, a square, and a wide C.
@@ -36,11 +38,20 @@ fn operand(rows: usize, cols: usize, salt: usize) -> Array2<f32> {
     })
 }
 
-/// Checks serial and parallel against the naive loop, once per shape, before timing.
+/// Checks matrixmultiply, serial and parallel against the naive loop, once per shape, before
+/// timing.
 fn validate(pool: &rayon::ThreadPool, a: &Array2<f32>, b: &Array2<f32>) {
     let (m, n) = (a.nrows(), b.ncols());
     let mut reference = Array2::<f32>::zeros((m, n));
     gemm_naive(1.0, a.view(), b.view(), 0.0, reference.view_mut());
+    let mut plain = Array2::<f32>::from_elem((m, n), f32::NAN);
+    matrixmultiply_call(a, b, &mut plain);
+    assert_eq!(
+        plain,
+        reference,
+        "matrixmultiply differs from gemm_naive at {m}x{}x{n}",
+        a.ncols()
+    );
     let mut serial = Array2::<f32>::from_elem((m, n), f32::NAN);
     gemm_serial(1.0, a.view(), b.view(), 0.0, serial.view_mut());
     let mut parallel = Array2::<f32>::from_elem((m, n), f32::NAN);
@@ -57,6 +68,33 @@ fn validate(pool: &rayon::ThreadPool, a: &Array2<f32>, b: &Array2<f32>) {
         "gemm differs from gemm_naive at {m}x{}x{n}",
         a.ncols()
     );
+}
+
+/// `out ← a·b` by one plain matrixmultiply call (what `gemm_serial` falls back to).
+fn matrixmultiply_call(a: &Array2<f32>, b: &Array2<f32>, out: &mut Array2<f32>) {
+    let ((m, k), n) = (a.dim(), b.ncols());
+    let (sa, sb, sc) = (a.strides(), b.strides(), out.strides());
+    let (rsc, csc) = (sc[0], sc[1]);
+    // SAFETY: the pointers and strides describe a (m, k), b (k, n) and out (m, n), owned
+    // arrays that do not overlap; out is borrowed mutably.
+    unsafe {
+        <f32 as Float>::gemm_raw(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            sa[0],
+            sa[1],
+            b.as_ptr(),
+            sb[0],
+            sb[1],
+            0.0,
+            out.as_mut_ptr(),
+            rsc,
+            csc,
+        );
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -92,6 +130,9 @@ fn bench(c: &mut Criterion) {
                         })
                     });
                 }
+                group.bench_function(BenchmarkId::new("matrixmultiply", &size), |bch| {
+                    pool.install(|| bch.iter(|| matrixmultiply_call(a, b, &mut out)))
+                });
                 group.bench_function(BenchmarkId::new("serial", &size), |bch| {
                     pool.install(|| {
                         bch.iter(|| gemm_serial(1.0, a.view(), b.view(), 0.0, out.view_mut()))

@@ -67,17 +67,42 @@ pub fn split_for(m: usize, k: usize, n: usize) -> Split {
         return Split::Serial;
     }
     let len = m.max(n);
-    let block = len
-        .div_ceil(MAX_BLOCKS)
-        .div_ceil(MIN_BLOCK)
-        .max(1)
-        .saturating_mul(MIN_BLOCK);
+    let block = block_len(len);
     if len <= block {
         Split::Serial
     } else if m >= n {
         Split::Rows { block }
     } else {
         Split::Cols { block }
+    }
+}
+
+/// Rows or columns per block when C's cut side is `len` long (eq. G3).
+fn block_len(len: usize) -> usize {
+    len.div_ceil(MAX_BLOCKS)
+        .div_ceil(MIN_BLOCK)
+        .max(1)
+        .saturating_mul(MIN_BLOCK)
+}
+
+/// [`split_for`], with the side to cut chosen by which operand the kernel copies (eq. G3′):
+/// when only B is copied (its rows far apart or not contiguous), C is cut into columns, so
+/// each block copies its own columns of B — cut into rows, every block would copy all of B;
+/// when only A is copied, into rows, for the same reason. Otherwise, and when that side is
+/// too short to cut, [`split_for`]'s choice. Like the shape, which operands are copied
+/// depends on the strides alone ([`crate::kernel::Scratch::for_product`]), never on the
+/// thread count.
+pub fn split_for_layout(m: usize, k: usize, n: usize, copy_a: bool, copy_b: bool) -> Split {
+    let split = split_for(m, k, n);
+    if split == Split::Serial || copy_a == copy_b {
+        return split;
+    }
+    let len = if copy_b { n } else { m };
+    let block = block_len(len);
+    match (len > block, copy_b) {
+        (false, _) => split,
+        (true, true) => Split::Cols { block },
+        (true, false) => Split::Rows { block },
     }
 }
 
@@ -168,9 +193,10 @@ pub fn gemm_serial<T: Float>(
     }
 }
 
-/// Parallel `C ← α·A·B + β·C` (eq. G1): rayon tasks own disjoint blocks of C (eq. G3).
+/// Parallel `C ← α·A·B + β·C` (eq. G1): rayon tasks own disjoint blocks of C (eq. G3, G3′).
 ///
-/// The blocks come from [`split_for`]`(m, k, n)`; each runs one single-threaded
+/// The blocks come from [`split_for_layout`] (the shape, and which operand the kernel
+/// copies); each runs one single-threaded
 /// [`gemm_serial`] call on its rows of A and C (or columns of B and C). The k-sum of every
 /// element is done by one call, in one order, so C is bit-identical to [`gemm_serial`]'s at
 /// every thread count. Below [`PARALLEL_MIN_MACS`] multiply-adds the whole product runs on
@@ -187,7 +213,9 @@ pub fn gemm_serial<T: Float>(
 /// If the shapes of A (M,K), B (K,N) and C (M,N) disagree.
 pub fn gemm<T: Float>(alpha: T, a: ArrayView2<T>, b: ArrayView2<T>, beta: T, c: ArrayViewMut2<T>) {
     let (m, k, n) = check_shapes(&a, &b, &c);
-    match split_for(m, k, n) {
+    let (sa, sb) = (a.strides(), b.strides());
+    let copies = crate::kernel::Scratch::for_product::<T>(k, n, sa[0], sa[1], sb[0], sb[1]);
+    match split_for_layout(m, k, n, copies.a_bytes > 0, copies.b_bytes > 0) {
         Split::Serial => gemm_serial(alpha, a, b, beta, c),
         Split::Rows { block } => gemm_blocks(alpha, a, b, beta, c, Axis(0), block),
         Split::Cols { block } => gemm_blocks(alpha, a, b, beta, c, Axis(1), block),

@@ -14,7 +14,9 @@ use std::cell::Cell;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use glassbox_core::gemm::{MAX_BLOCKS, MIN_BLOCK, PARALLEL_MIN_MACS, Split, split_for};
+use glassbox_core::gemm::{
+    MAX_BLOCKS, MIN_BLOCK, PARALLEL_MIN_MACS, Split, split_for, split_for_layout,
+};
 use glassbox_core::threads::flush_to_zero_enabled;
 use glassbox_core::{Float, build_pool, gemm, gemm_naive, gemm_serial, init_global_pool};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, ShapeBuilder, s};
@@ -579,6 +581,71 @@ fn awkward_sizes_take_both_parallel_paths() {
 
 // ---------------------------------------------------------------------------------------------
 // The split is a function of the shape.
+
+#[test]
+fn split_follows_the_copied_operand() {
+    // Only B copied: columns, so that no block copies all of B (G3′).
+    assert_eq!(
+        split_for_layout(1024, 1024, 1024, false, true),
+        Split::Cols { block: 128 }
+    );
+    // Only A copied: rows.
+    assert_eq!(
+        split_for_layout(256, 64, 784, true, false),
+        Split::Rows { block: 64 }
+    );
+    // Both or neither: the shape rule.
+    for copies in [(false, false), (true, true)] {
+        assert_eq!(
+            split_for_layout(1024, 1024, 1024, copies.0, copies.1),
+            split_for(1024, 1024, 1024)
+        );
+    }
+    // Under the threshold, or the copied side too short to cut: the shape rule.
+    assert_eq!(split_for_layout(32, 784, 64, false, true), Split::Serial);
+    assert_eq!(
+        split_for_layout(4096, 1024, 64, false, true),
+        split_for(4096, 1024, 64)
+    );
+}
+
+/// A product the kernel runs with a copied B (B's rows 4 KiB apart), cut by columns: equal to
+/// one serial call, bit for bit, at 1, 2 and 7 threads, and to the naive loop on integers.
+#[test]
+fn column_split_for_a_copied_b_is_bit_identical() {
+    let (m, k, n) = (300, 160, 200);
+    let a = Array2::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 11) as f32 - 5.0);
+    // B is a (k, n) view into a (k, 1100) parent: its row stride is 1100 floats.
+    let parent = Array2::from_shape_fn((k, 1100), |(i, j)| ((i * 5 + j) % 13) as f32 - 6.0);
+    let b = parent.slice(ndarray::s![.., ..n]);
+    let copies = glassbox_core::kernel::Scratch::for_product::<f32>(
+        k,
+        n,
+        a.strides()[0],
+        a.strides()[1],
+        b.strides()[0],
+        b.strides()[1],
+    );
+    if copies.b_bytes == 0 {
+        return; // no AVX2+FMA here: matrixmultiply runs, nothing is copied
+    }
+    assert_eq!(copies.a_bytes, 0);
+    assert!(matches!(
+        split_for_layout(m, k, n, false, true),
+        Split::Cols { .. }
+    ));
+    let mut want = Array2::<f32>::zeros((m, n));
+    gemm_naive(1.0, a.view(), b, 0.0, want.view_mut());
+    let mut serial = Array2::<f32>::zeros((m, n));
+    gemm_serial(1.0, a.view(), b, 0.0, serial.view_mut());
+    assert_eq!(serial, want);
+    for threads in [1, 2, 7] {
+        let pool = glassbox_core::build_pool(threads).expect("pool");
+        let mut c = Array2::<f32>::zeros((m, n));
+        pool.install(|| gemm(1.0, a.view(), b, 0.0, c.view_mut()));
+        assert_eq!(c, want, "{threads} threads");
+    }
+}
 
 #[test]
 fn split_rule() {
