@@ -338,3 +338,29 @@ fn bad_arguments_are_usage_errors() {
     assert!(!r.stderr.contains("panicked"));
     nothing_written(&s.path("out"));
 }
+
+/// `glassbox trace | head`: the reader goes away before the output is written. The process
+/// must end quietly (killed by SIGPIPE, like other Unix tools), not panic in `println!`.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_pipe_ends_quietly() {
+    use std::io::Read as _;
+    use std::process::Stdio;
+    let mut child = support::glassbox()
+        .arg("trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("glassbox starts");
+    drop(child.stdout.take()); // close the read end before the child writes
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr is piped")
+        .read_to_string(&mut stderr)
+        .expect("stderr readable");
+    let status = child.wait().expect("glassbox ends");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!status.success(), "a write to a closed pipe cannot succeed");
+}

@@ -140,6 +140,7 @@ fn init_threads(global: &Global) -> Result<(), CliError> {
 /// Parses the arguments, runs the command and turns the outcome into an exit code; what
 /// `src/main.rs` calls.
 pub fn main() -> ExitCode {
+    quit_quietly_on_closed_pipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -151,6 +152,28 @@ pub fn main() -> ExitCode {
     };
     exit::finish(run(cli))
 }
+
+/// A closed pipe (`glassbox trace | head`) ends the process quietly, as it ends other Unix
+/// tools, instead of making the next `println!` panic: Rust programs start with SIGPIPE
+/// ignored, so a write to a closed pipe fails and `println!` panics on the failure. This
+/// puts SIGPIPE back to its default action.
+#[cfg(unix)]
+fn quit_quietly_on_closed_pipe() {
+    unsafe extern "C" {
+        /// The C library's `signal(2)` (std links the C library on every Unix target).
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIGPIPE: i32 = 13;
+    const SIG_DFL: usize = 0;
+    // SAFETY: the default action is the C library's own, no Rust handler is installed, and
+    // this runs first thing in `main`, before any other thread exists.
+    unsafe {
+        signal(SIGPIPE, SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn quit_quietly_on_closed_pipe() {}
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
