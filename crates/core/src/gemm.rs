@@ -39,10 +39,10 @@ pub enum Split {
     },
 }
 
-/// Below this many multiply-adds (`m·k·n`) [`gemm`] stays on the calling thread: waking a
-/// second thread and packing the shared operand twice costs more than it saves. An estimate
-/// (≈ 70 µs of one core): the 2-thread crossover could not be measured on the shared build
-/// machine — notes/gemm.md §3 gives the numbers and asks for a re-measurement.
+/// Below this many multiply-adds (`m·k·n`, 2²¹ ≈ 2 M, ≈ 70 µs of one core) [`gemm`] stays
+/// on the calling thread: waking a second thread costs more than it saves. First an
+/// estimate; on a quiet machine 2¹⁹ measured no different on the 2-thread training step
+/// (notes/gemm.md §3), so the estimate stands.
 pub const PARALLEL_MIN_MACS: usize = 1 << 21;
 
 /// The smallest block (rows or columns of C) one task gets: a multiple of the column tiles
@@ -199,8 +199,8 @@ pub fn gemm_serial<T: Float>(
 /// copies); each runs one single-threaded
 /// [`gemm_serial`] call on its rows of A and C (or columns of B and C). The k-sum of every
 /// element is done by one call, in one order, so C is bit-identical to [`gemm_serial`]'s at
-/// every thread count. Below [`PARALLEL_MIN_MACS`] multiply-adds the whole product runs on
-/// the calling thread.
+/// every thread count. Below [`PARALLEL_MIN_MACS`] multiply-adds, or in a pool of one
+/// thread, the whole product is one call on the calling thread.
 ///
 /// Allocation: the splitting itself allocates nothing (rayon::join recursion on views), so
 /// a call allocates exactly as often as the same blocks run through [`gemm_serial`] would:
@@ -215,8 +215,15 @@ pub fn gemm<T: Float>(alpha: T, a: ArrayView2<T>, b: ArrayView2<T>, beta: T, c: 
     let (m, k, n) = check_shapes(&a, &b, &c);
     let (sa, sb) = (a.strides(), b.strides());
     let copies = crate::kernel::Scratch::for_product::<T>(k, n, sa[0], sa[1], sb[0], sb[1]);
-    match split_for_layout(m, k, n, copies.a_bytes > 0, copies.b_bytes > 0) {
+    let split = split_for_layout(m, k, n, copies.a_bytes > 0, copies.b_bytes > 0);
+    // In a pool of one thread the blocks would run one after another; one call computes
+    // every element by the same chain as its block would (notes/gemm.md §3), so the bits
+    // are the same, without the recursion and the per-block set-up. (Asked only for a split
+    // product: a serial one never touches rayon, so it never starts the global pool.)
+    let one_thread = || rayon::current_num_threads() == 1;
+    match split {
         Split::Serial => gemm_serial(alpha, a, b, beta, c),
+        _ if one_thread() => gemm_serial(alpha, a, b, beta, c),
         Split::Rows { block } => gemm_blocks(alpha, a, b, beta, c, Axis(0), block),
         Split::Cols { block } => gemm_blocks(alpha, a, b, beta, c, Axis(1), block),
     }
