@@ -752,7 +752,7 @@ fn adam_update<T: Float>(
     };
     let step_size = T::from_f64(h.lr / bc1);
     // √v/√b₂ as √v·(1/√b₂): one division per element fewer than PyTorch's quotient (the
-    // update is divider-bound), within 1 ulp of it (notes/optimizers.md, O12).
+    // update is divider-bound), within 2 ulp of it (notes/optimizers.md, O12).
     let inv_sqrt_bc2 = T::from_f64(1.0 / bc2.sqrt());
     let alpha = T::from_f64(h.lr * bc2.sqrt() / bc1);
     for (((theta, &g), m), v) in params
