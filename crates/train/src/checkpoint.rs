@@ -26,11 +26,10 @@
 //! nothing in a file can make loading panic.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use glassbox_core::{
     Activation, Float, LayerSpec, Mlp, MlpError, MlpSpec, Rng, TensorInfo as MlpTensor,
@@ -726,7 +725,8 @@ impl<T: Float> Trainer<T> {
 
     /// Writes a checkpoint of the current state to `path`, atomically: a temporary file in
     /// the same folder, written, `fsync`ed and renamed over `path` (then the folder is
-    /// `fsync`ed, best effort). A failure leaves any previous file at `path` intact.
+    /// `fsync`ed, best effort); see [`crate::output`] for links and special files. A failure
+    /// leaves any previous file at `path` intact.
     ///
     /// # Errors
     /// [`CheckpointError::Io`] naming the path.
@@ -774,37 +774,11 @@ impl<T: Float> Trainer<T> {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder.
+/// Writes `bytes` to `path` through the one output writer ([`crate::output`]): a regular
+/// file (or a link's target) is replaced atomically, a FIFO or character device is streamed
+/// into, anything else is refused.
 fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}-{}",
-        name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written?;
-    // Make the rename durable; some file systems refuse to sync a folder.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    crate::output::write_bytes(path, bytes).map_err(io::Error::other)
 }
 
 /// Reads and checks the checkpoint at `path` (see the module doc for every check).

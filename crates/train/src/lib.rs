@@ -8,6 +8,7 @@ pub mod history;
 pub mod loss;
 pub mod metrics;
 pub mod optim;
+pub mod output;
 pub mod schedule;
 pub mod trainer;
 

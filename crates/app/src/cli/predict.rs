@@ -66,15 +66,21 @@ pub fn run(args: PredictArgs, global: &Global) -> Result<(), CliError> {
             let mut failure: Option<CliError> = None;
             let mut done = None;
             let written = write_atomic_with(path, |w| {
-                match predict_csv(&bundle, &args.data, w, args.chunk_rows) {
+                let mut w = FirstWriteError::new(w);
+                match predict_csv(&bundle, &args.data, &mut w, args.chunk_rows) {
                     Ok(s) => {
                         done = Some(s);
                         Ok(())
                     }
-                    Err(e) => {
-                        failure = Some(e);
-                        Err(anyhow::anyhow!("prediction stopped"))
-                    }
+                    // A failed write is the output's error, reported by the writer with the
+                    // output path (`cannot write "/dev/full"`), not a prediction error.
+                    Err(e) => match w.error.take() {
+                        Some(write_error) => Err(write_error.into()),
+                        None => {
+                            failure = Some(e);
+                            Err(anyhow::anyhow!("prediction stopped"))
+                        }
+                    },
                 }
             });
             if let Some(e) = failure {
@@ -112,4 +118,38 @@ pub fn run(args: PredictArgs, global: &Global) -> Result<(), CliError> {
         );
     }
     Ok(())
+}
+
+/// A writer that remembers the first error its inner writer returned, so that a failed
+/// write is reported against the output path rather than as a prediction error.
+struct FirstWriteError<'a> {
+    inner: &'a mut dyn Write,
+    error: Option<std::io::Error>,
+}
+
+impl<'a> FirstWriteError<'a> {
+    fn new(inner: &'a mut dyn Write) -> Self {
+        Self { inner, error: None }
+    }
+
+    fn keep<T>(&mut self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &r
+            && self.error.is_none()
+        {
+            self.error = Some(std::io::Error::new(e.kind(), e.to_string()));
+        }
+        r
+    }
+}
+
+impl Write for FirstWriteError<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.keep(r)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.inner.flush();
+        self.keep(r)
+    }
 }
