@@ -9,6 +9,7 @@ pub mod loss;
 pub mod metrics;
 pub mod optim;
 pub mod output;
+pub mod privacy;
 pub mod schedule;
 pub mod trainer;
 

@@ -1,0 +1,143 @@
+//! The noise multiplier for a target (ε, δ) (notes/privacy.md §6): Opacus 1.6.0's
+//! `get_noise_multiplier` search, step for step — doubling from σ = 10, then bisection
+//! until the ε spent is within 0.01 below the target — over the accountant of
+//! [`super::accountant`].
+//!
+//! ```
+//! use glassbox_train::privacy::calibration::{calibrate_noise_multiplier, calibration_steps};
+//!
+//! // Target ε = 3 over 10 epochs at q = 256/9864, δ = 1e-5 (Opacus: σ = 1.103515625).
+//! let q = 256.0 / 9864.0;
+//! let steps = calibration_steps(10, q).unwrap();
+//! assert_eq!(steps, 385);
+//! let found = calibrate_noise_multiplier(3.0, 1e-5, q, steps).unwrap();
+//! assert_eq!(found.noise_multiplier, 1.103515625);
+//! assert!(found.spent.epsilon <= 3.0 && found.spent.epsilon > 3.0 - 0.01);
+//! ```
+
+use super::accountant::{PrivacySpent, epsilon};
+use super::validate::{PrivacyError, check_delta, check_epsilon, check_sample_rate, check_steps};
+
+/// Opacus's `epsilon_tolerance`: the search stops once `target − ε(σ) ≤ 0.01`.
+pub const EPSILON_TOLERANCE: f64 = 0.01;
+
+/// Opacus's `MAX_SIGMA`: the doubling gives up once σ exceeds 10⁶.
+pub const MAX_NOISE_MULTIPLIER: f64 = 1e6;
+
+/// The first upper end of the bracket; it is doubled before its first use, so the first σ
+/// evaluated is 20.
+pub const INITIAL_SIGMA_HIGH: f64 = 10.0;
+
+/// A bound on the bisections. Halving a bracket inside [0, 20] reaches two adjacent f64
+/// values after about 60 halvings near σ ≈ 1 and at most about 1,100 even towards the
+/// subnormals, so a search still going after this many has stalled on a jump of ε(σ) and
+/// would otherwise never stop (Opacus has no bound).
+pub const MAX_BISECTIONS: usize = 2_000;
+
+/// The result of a calibration: the σ to train with and what it spends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NoiseCalibration {
+    /// The noise multiplier σ (noise standard deviation σ·C for clipping norm C).
+    pub noise_multiplier: f64,
+    /// The (ε, δ) that σ spends over the given steps: `target − 0.01 ≤ ε ≤ target`.
+    pub spent: PrivacySpent,
+    /// The number of steps T the calibration assumed.
+    pub steps: u64,
+}
+
+/// (P12) The steps Opacus's calibration assumes for `epochs` epochs at sampling rate q:
+/// `T = int(epochs/q)`, the quotient truncated toward zero (e.g. 10/(32/9864) = 3082.5 →
+/// 3082). With q = 1/⌈N/B⌉ this equals the E·⌈N/B⌉ steps that training takes
+/// ([`super::sampling::SamplingPlan::steps`]) whenever the f64 quotient is exact or rounds up;
+/// the tests check the cases used.
+pub fn calibration_steps(epochs: u64, q: f64) -> Result<u64, PrivacyError> {
+    if epochs == 0 {
+        return Err(PrivacyError::ZeroEpochs);
+    }
+    check_sample_rate(q)?;
+    Ok((epochs as f64 / q) as u64)
+}
+
+/// (P11) The noise multiplier σ for which T steps at sampling rate q spend at most
+/// `target_epsilon` (and within [`EPSILON_TOLERANCE`] of it) at `delta`, by Opacus's search:
+///
+/// ```text
+/// σ_low = 0, σ_high = 10
+/// repeat  σ_high ← 2·σ_high;  ε_high ← ε(σ_high);  if σ_high > 10⁶: error
+/// until   ε_high ≤ target
+/// while   target − ε_high > 0.01:
+///         σ = (σ_low + σ_high)/2;  if ε(σ) < target { σ_high = σ; ε_high = ε(σ) } else { σ_low = σ }
+/// return  σ_high
+/// ```
+///
+/// ε is [`epsilon`] over the default orders. Checks `target_epsilon` finite and > 0,
+/// `0 < δ < 1`, `0 < q ≤ 1`, `T ≥ 1`; [`PrivacyError::BudgetTooSmall`] when σ > 10⁶ is
+/// still not enough.
+pub fn calibrate_noise_multiplier(
+    target_epsilon: f64,
+    delta: f64,
+    q: f64,
+    steps: u64,
+) -> Result<NoiseCalibration, PrivacyError> {
+    check_epsilon(target_epsilon)?;
+    check_delta(delta)?;
+    check_sample_rate(q)?;
+    check_steps(steps)?;
+    let spend = |sigma: f64| epsilon(sigma, q, steps, delta);
+
+    let mut sigma_low = 0.0;
+    let mut sigma_high = INITIAL_SIGMA_HIGH;
+    let mut spent_high = loop {
+        sigma_high *= 2.0;
+        let spent = spend(sigma_high)?;
+        if sigma_high > MAX_NOISE_MULTIPLIER {
+            return Err(PrivacyError::BudgetTooSmall {
+                target_epsilon,
+                q,
+                steps,
+                sigma: sigma_high,
+                epsilon: spent.epsilon,
+            });
+        }
+        if spent.epsilon <= target_epsilon {
+            break spent;
+        }
+    };
+
+    let mut bisections = 0;
+    while target_epsilon - spent_high.epsilon > EPSILON_TOLERANCE {
+        if bisections == MAX_BISECTIONS {
+            return Err(PrivacyError::CalibrationDidNotConverge {
+                target_epsilon,
+                sigma_low,
+                sigma_high,
+                iterations: bisections,
+            });
+        }
+        bisections += 1;
+        let sigma = (sigma_low + sigma_high) / 2.0;
+        let spent = spend(sigma)?;
+        if spent.epsilon < target_epsilon {
+            sigma_high = sigma;
+            spent_high = spent;
+        } else {
+            sigma_low = sigma;
+        }
+    }
+    Ok(NoiseCalibration {
+        noise_multiplier: sigma_high,
+        spent: spent_high,
+        steps,
+    })
+}
+
+/// [`calibrate_noise_multiplier`] for a number of epochs, with T from (P12).
+pub fn calibrate_noise_multiplier_for_epochs(
+    target_epsilon: f64,
+    delta: f64,
+    q: f64,
+    epochs: u64,
+) -> Result<NoiseCalibration, PrivacyError> {
+    let steps = calibration_steps(epochs, q)?;
+    calibrate_noise_multiplier(target_epsilon, delta, q, steps)
+}

@@ -1,0 +1,36 @@
+//! Differential privacy for training (notes/privacy.md): the RDP accountant of DP-SGD, the
+//! noise-multiplier calibration, Poisson sampling of batches, and the checks that refuse a
+//! configuration whose guarantee would not hold.
+//!
+//! The guarantee is (ε, δ)-differential privacy (P1) with respect to adding or removing one
+//! training row; it is certified through Rényi differential privacy (P2), which composes
+//! additively over the training steps.
+//!
+//! ```
+//! use glassbox_train::privacy::{SamplingPlan, calibrate_noise_multiplier, epsilon};
+//!
+//! // Shoppers data (N = 9,864), B = 512, 30 epochs, target (ε, δ) = (1, 1e-5).
+//! let plan = SamplingPlan::for_batch_size(9_864, 512).unwrap(); // q = 1/20
+//! let steps = plan.steps(30).unwrap(); // 600
+//! let sigma = calibrate_noise_multiplier(1.0, 1e-5, plan.rate(), steps).unwrap();
+//! assert_eq!(sigma.noise_multiplier, 5.1171875); // as Opacus
+//! let spent = epsilon(sigma.noise_multiplier, plan.rate(), steps, 1e-5).unwrap();
+//! assert_eq!(spent, sigma.spent);
+//! ```
+
+pub mod accountant;
+pub mod calibration;
+pub mod sampling;
+pub mod special;
+pub mod validate;
+
+pub use accountant::{
+    PrivacySpent, default_orders, epsilon, epsilon_from_rdp, epsilon_with_orders, rdp_after_steps,
+    sampled_gaussian_rdp,
+};
+pub use calibration::{
+    NoiseCalibration, calibrate_noise_multiplier, calibrate_noise_multiplier_for_epochs,
+    calibration_steps,
+};
+pub use sampling::{PoissonSampler, SamplingPlan, expected_batch_size};
+pub use validate::{PrivacyBudget, PrivacyError};
