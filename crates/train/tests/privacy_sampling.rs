@@ -154,6 +154,11 @@ fn opacus_sample_rate_convention() {
         assert_eq!(calibration_steps(epochs, plan.rate()), Ok(steps));
         assert_eq!(plan.sampler().rate(), plan.rate());
     }
+    // Opacus's int(E/q) can be one step short of E·⌈N/B⌉: 1/75 rounds up in f64, so
+    // 3/(1/75) = 224.99999999999997, truncated to 224.
+    let plan = SamplingPlan::for_batch_size(750, 10).unwrap();
+    assert_eq!(plan.steps(3), Ok(225));
+    assert_eq!(calibration_steps(3, plan.rate()), Ok(224));
     // Not B/N: for B = 256, B/N = 0.02595… (an expected batch of 256), q = 1/39 gives 252.9.
     assert_ne!(
         SamplingPlan::for_batch_size(n, 256).unwrap().rate(),

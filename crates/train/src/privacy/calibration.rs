@@ -47,9 +47,11 @@ pub struct NoiseCalibration {
 
 /// (P12) The steps Opacus's calibration assumes for `epochs` epochs at sampling rate q:
 /// `T = int(epochs/q)`, the quotient truncated toward zero (e.g. 10/(32/9864) = 3082.5 →
-/// 3082). With q = 1/⌈N/B⌉ this equals the E·⌈N/B⌉ steps that training takes
-/// ([`super::sampling::SamplingPlan::steps`]) whenever the f64 quotient is exact or rounds up;
-/// the tests check the cases used.
+/// 3082). With q = 1/⌈N/B⌉ it is usually the E·⌈N/B⌉ steps that training takes
+/// ([`super::sampling::SamplingPlan::steps`]), but not always: `1/⌈N/B⌉` is rounded, and
+/// the quotient can land just below the integer (E = 3, ⌈N/B⌉ = 75: 224, not 225). Use this
+/// to reproduce Opacus; to certify a run, give [`calibrate_noise_multiplier`] the run's own
+/// T.
 pub fn calibration_steps(epochs: u64, q: f64) -> Result<u64, PrivacyError> {
     if epochs == 0 {
         return Err(PrivacyError::ZeroEpochs);

@@ -1,4 +1,4 @@
-//! The special functions the accountant needs, in f64 and written out (notes/privacy.md §7):
+//! The special functions the accountant needs, in f64 and written out (notes/privacy.md §8):
 //! the complementary error function by W. J. Cody's rational Chebyshev approximations
 //! (P15), its logarithm where erfc itself underflows (P16), and addition and subtraction of
 //! numbers held as logarithms (P17).

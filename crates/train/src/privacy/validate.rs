@@ -1,4 +1,4 @@
-//! What the privacy code refuses, and why (notes/privacy.md §9): every input that would make
+//! What the privacy code refuses, and why (notes/privacy.md §9, §1): every input that would make
 //! the stated guarantee false or meaningless is a typed error with a message that says which
 //! value was wrong and what was expected. Nothing is clamped or silently replaced.
 
@@ -15,8 +15,8 @@ pub enum PrivacyError {
     /// never satisfies; δ ≥ 1 is no guarantee at all.
     #[error("privacy: δ must be in (0, 1), got {0}")]
     InvalidDelta(f64),
-    /// δ ≥ 1/n: a mechanism that publishes one randomly chosen record in full satisfies
-    /// (0, 1/n)-DP, so such a δ allows leaking a whole record.
+    /// δ ≥ 1/n: publishing each record in full with probability δ is (0, δ)-DP and leaks
+    /// n·δ ≥ 1 records in expectation, so such a δ allows leaking a whole record.
     #[error(
         "privacy: δ = {delta} is not below 1/n = {bound} for n = {rows} training rows; \
          a δ ≥ 1/n allows publishing a whole record (choose δ ≪ 1/n, e.g. 1e-5)"
