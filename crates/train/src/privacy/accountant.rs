@@ -22,8 +22,9 @@ use std::f64::consts::{LN_2, SQRT_2};
 /// The fractional-order series (P5) stops once both new terms are below `e^{−30}` (Opacus).
 pub const SERIES_STOP_LOG: f64 = -30.0;
 
-/// A bound on the number of terms of (P5), so that a pathological input ends in an error
-/// instead of a hang. The slowest case in the tests needs a few thousand.
+/// A bound on the number of terms of (P5) and (P4), so that a pathological input (or an
+/// integer order above 10⁷) ends in an error instead of a hang; far more than the tested
+/// inputs need (the whole accountant test file runs in 0.2 s).
 pub const SERIES_MAX_TERMS: usize = 10_000_000;
 
 /// (P10) Opacus's default Rényi orders: `1 + x/10.0` for `x = 1, …, 99` (1.1 … 10.9, each
@@ -192,6 +193,16 @@ pub fn sampled_gaussian_rdp(sigma: f64, q: f64, order: f64) -> Result<f64, Priva
         return Ok(f64::INFINITY);
     }
     let log_a = if order.fract() == 0.0 {
+        // The binomial sum has α + 1 terms: bound it like the fractional series.
+        if order > SERIES_MAX_TERMS as f64 {
+            let terms = SERIES_MAX_TERMS;
+            return Err(PrivacyError::SeriesDidNotConverge {
+                order,
+                sigma,
+                q,
+                terms,
+            });
+        }
         log_a_integer_order(sigma, q, order as u64)
     } else {
         log_a_fractional_order(sigma, q, order)?
@@ -330,6 +341,10 @@ mod tests {
             sampled_gaussian_rdp(2.0, 0.1, f64::INFINITY),
             Ok(f64::INFINITY)
         );
+        assert!(matches!(
+            sampled_gaussian_rdp(2.0, 0.1, 1e300),
+            Err(PrivacyError::SeriesDidNotConverge { .. })
+        ));
     }
 
     #[test]
