@@ -2,14 +2,10 @@
 //! header or the data, or mismatched with the architecture — each gives a clear
 //! `CheckpointError` naming the file. Saving is atomic.
 
-#[path = "data/support.rs"]
-mod data_support;
-#[path = "train/support.rs"]
 mod support;
 
 use std::path::Path;
 
-use data_support::Scratch;
 use glassbox_core::init::uniform01;
 use glassbox_core::{Init, seeded_rng};
 use glassbox_train::checkpoint::fnv1a64_hex;
@@ -18,7 +14,7 @@ use glassbox_train::{
     Trainer, load_checkpoint,
 };
 use serde_json::{Value, json};
-use support::{binary_data, binary_spec, bits};
+use support::{Scratch, binary_data, binary_spec, bits};
 
 const LABEL: &str = "runs/model.safetensors";
 
