@@ -11,7 +11,7 @@ pub mod optim;
 pub mod schedule;
 pub mod trainer;
 
-pub use batching::{Split, SplitError, stratified_split};
+pub use batching::{Batch, Split, SplitError, stratified_split};
 pub use checkpoint::{
     Checkpoint, CheckpointError, MANIFEST_CHECKSUM_KEY, MANIFEST_KEY, Manifest, load_checkpoint,
     read_manifest,
@@ -28,5 +28,5 @@ pub use optim::{
 pub use schedule::{Schedule, ScheduleError};
 pub use trainer::{
     BatchProgress, DataView, EarlyStopping, EarlyStoppingState, Event, Monitor, NonFiniteKind,
-    TrainConfig, TrainError, Trainer,
+    NonFiniteStep, StepBuffers, StepOutcome, TrainConfig, TrainError, Trainer, train_step,
 };
