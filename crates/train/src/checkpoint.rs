@@ -14,18 +14,22 @@
 //! **Manifest**: the safetensors header's `__metadata__` maps [`MANIFEST_KEY`]
 //! (`"glassbox.manifest"`) to the JSON of a [`Manifest`], [`MANIFEST_CHECKSUM_KEY`] to the
 //! FNV-1a 64 checksum of that JSON text (so an edited or corrupted manifest is refused), and
-//! `"format"` to `"pt"` (which some PyTorch tools expect). It records the format version, the architecture, every
-//! numerical convention, the training configuration, the seed and the RNG state, the epoch
-//! and optimizer step count, the history, an FNV-1a checksum of every tensor, and
-//! application data (`extra`).
+//! `"format"` to `"pt"` (which some PyTorch tools expect). It records the format version,
+//! the architecture, every numerical convention, the training configuration, the seed and
+//! the RNG state, the epoch and optimizer step count, the history, an FNV-1a checksum of
+//! every tensor, and application data (`extra`).
 //!
-//! Files are written atomically (a temporary file in the same folder, `fsync`, `rename`).
+//! The container, the float encoding and the checksums are [`crate::store`]'s, shared with
+//! the app's model bundle: the header is written in a fixed order (metadata keys sorted,
+//! tensors by name), so equal states are equal bytes. Files are written atomically (a
+//! temporary file in the same folder, `fsync`, `rename`).
+//!
 //! Loading checks the header, the manifest's format and version, the dtype, the
 //! architecture and parameter count, every tensor's name, shape, dtype and checksum, and
 //! the RNG and optimizer state; every failure is a [`CheckpointError`] naming the file —
 //! nothing in a file can make loading panic.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -36,10 +40,11 @@ use glassbox_core::{
     Activation, Float, LayerSpec, Mlp, MlpError, MlpSpec, Rng, TensorInfo as MlpTensor,
 };
 use rand::SeedableRng;
-use safetensors::tensor::{Dtype, Metadata, SafeTensorError, SafeTensors, TensorView};
+use safetensors::tensor::{Metadata, SafeTensorError, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::history::History;
+use crate::store::{StoredTensor, decode_into, dtype_of, encode, fnv1a64_hex, safetensors_bytes};
 use crate::trainer::{EarlyStoppingState, LossReads, TrainConfig, Trainer, loss_reads};
 use crate::{AdamEpsilon, Momentum, OptimError, Optimizer, OptimizerConfig, RmsPropEpsilon};
 use crate::{LossKind, WeightDecay};
@@ -425,62 +430,6 @@ pub struct Checkpoint<T: Float> {
     pub best_params: Option<Vec<T>>,
 }
 
-/// (T10) FNV-1a, 64-bit, as 16 lowercase hex digits: `h ← (h ⊕ byte)·0x100000001b3` from
-/// `h = 0xcbf29ce484222325`, modulo 2⁶⁴.
-pub fn fnv1a64_hex(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
-
-fn dtype_of<T: Float>() -> Dtype {
-    if T::NAME == "f64" {
-        Dtype::F64
-    } else {
-        Dtype::F32
-    }
-}
-
-/// Little-endian bytes of `xs` in `T`'s own width.
-fn encode<T: Float>(xs: &[T]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(std::mem::size_of_val(xs));
-    for &x in xs {
-        let v = Float::to_f64(x);
-        if T::NAME == "f64" {
-            out.extend_from_slice(&v.to_le_bytes());
-        } else {
-            out.extend_from_slice(&(v as f32).to_le_bytes()); // exact: v came from an f32
-        }
-    }
-    out
-}
-
-/// The values of little-endian bytes in `T`'s width (the length was checked by the parser).
-fn decode<T: Float>(bytes: &[u8]) -> Vec<T> {
-    if T::NAME == "f64" {
-        bytes
-            .chunks_exact(8)
-            .map(|c| {
-                let mut a = [0u8; 8];
-                a.copy_from_slice(c);
-                T::from_f64(f64::from_le_bytes(a))
-            })
-            .collect()
-    } else {
-        bytes
-            .chunks_exact(4)
-            .map(|c| {
-                let mut a = [0u8; 4];
-                a.copy_from_slice(c);
-                T::from_f64(f64::from(f32::from_le_bytes(a)))
-            })
-            .collect()
-    }
-}
-
 /// Where a stored tensor's values go.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Slot {
@@ -620,22 +569,14 @@ fn conventions<T: Float>(trainer: &Trainer<T>) -> Conventions {
     }
 }
 
-/// One tensor as it will be stored.
-struct Stored {
-    name: String,
-    shape: Vec<usize>,
-    /// Little-endian values in the run's dtype.
-    bytes: Vec<u8>,
-}
-
 impl<T: Float> Trainer<T> {
-    /// The manifest and the stored tensors (name, shape, bytes) of this trainer's state.
-    fn snapshot(&self) -> (Manifest, Vec<Stored>) {
+    /// The manifest and the stored tensors (by name) of this trainer's state.
+    fn snapshot(&self) -> (Manifest, BTreeMap<String, StoredTensor>) {
         let tensors_info = self.mlp.tensors();
         let names = self.optimizer.config().buffer_names();
         let buffers = self.optimizer.buffers();
         let params = self.mlp.params();
-        let mut stored = Vec::new();
+        let mut stored = BTreeMap::new();
         let mut records = BTreeMap::new();
         for (name, slot, t) in layout(&tensors_info, names, self.best_params.is_some()) {
             let src: &[T] = match slot {
@@ -651,11 +592,14 @@ impl<T: Float> Trainer<T> {
                     fnv1a64: fnv1a64_hex(&bytes),
                 },
             );
-            stored.push(Stored {
+            stored.insert(
                 name,
-                shape: t.shape,
-                bytes,
-            });
+                StoredTensor {
+                    dtype: dtype_of::<T>(),
+                    shape: t.shape,
+                    bytes,
+                },
+            );
         }
         let spec = self.mlp.spec();
         let manifest = Manifest {
@@ -690,38 +634,25 @@ impl<T: Float> Trainer<T> {
         self.manifest().to_json_pretty()
     }
 
-    /// The checkpoint file's bytes (safetensors with the manifest in `__metadata__`).
+    /// The checkpoint file's bytes (safetensors with the manifest in `__metadata__`, in the
+    /// fixed order of [`safetensors_bytes`]).
     ///
     /// # Errors
-    /// [`CheckpointError::Safetensors`] if the serialiser refuses (it does not for shapes
-    /// the network produces); `path` only labels the error.
+    /// [`CheckpointError::ManifestJson`] if the manifest cannot be serialised (it can for
+    /// every state a trainer reaches); `path` only labels the error.
     pub fn checkpoint_bytes(&self, path: &Path) -> Result<Vec<u8>, CheckpointError> {
         let (manifest, stored) = self.snapshot();
-        let err = |source| CheckpointError::Safetensors {
-            path: path.to_path_buf(),
-            source,
-        };
-        let mut views = Vec::with_capacity(stored.len());
-        for t in &stored {
-            views.push((
-                t.name.clone(),
-                TensorView::new(dtype_of::<T>(), t.shape.clone(), &t.bytes).map_err(err)?,
-            ));
-        }
         let json =
             serde_json::to_string(&manifest).map_err(|source| CheckpointError::ManifestJson {
                 path: path.to_path_buf(),
                 source,
             })?;
-        let metadata = HashMap::from([
-            (
-                MANIFEST_CHECKSUM_KEY.to_string(),
-                fnv1a64_hex(json.as_bytes()),
-            ),
-            (MANIFEST_KEY.to_string(), json),
-            ("format".to_string(), "pt".to_string()),
+        let metadata = BTreeMap::from([
+            (MANIFEST_CHECKSUM_KEY, fnv1a64_hex(json.as_bytes())),
+            (MANIFEST_KEY, json),
+            ("format", "pt".to_string()),
         ]);
-        safetensors::serialize(views, Some(metadata)).map_err(err)
+        Ok(safetensors_bytes(&metadata, &stored))
     }
 
     /// Writes a checkpoint of the current state to `path`, atomically: a temporary file in
@@ -1042,7 +973,7 @@ impl<T: Float> Checkpoint<T> {
                     None => continue,
                 },
             };
-            dst[info.range()].copy_from_slice(&decode::<T>(view.data()));
+            decode_into(view.data(), &mut dst[info.range()]);
         }
         let mlp = Mlp::from_params(zero.spec().clone(), params).map_err(|e| {
             CheckpointError::Architecture {

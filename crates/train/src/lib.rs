@@ -9,6 +9,7 @@ pub mod loss;
 pub mod metrics;
 pub mod optim;
 pub mod schedule;
+pub mod store;
 pub mod trainer;
 
 pub use batching::{Batch, Split, SplitError, stratified_split};

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use glassbox_core::init::uniform01;
 use glassbox_core::{Init, seeded_rng};
-use glassbox_train::checkpoint::fnv1a64_hex;
+use glassbox_train::store::fnv1a64_hex;
 use glassbox_train::{
     Checkpoint, CheckpointError, DataView, MANIFEST_CHECKSUM_KEY, MANIFEST_KEY, TrainConfig,
     Trainer, load_checkpoint,
