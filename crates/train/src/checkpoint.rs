@@ -45,9 +45,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::History;
 use crate::store::{StoredTensor, decode_into, dtype_of, encode, fnv1a64_hex, safetensors_bytes};
-use crate::trainer::{EarlyStoppingState, LossReads, TrainConfig, Trainer, loss_reads};
-use crate::{AdamEpsilon, Momentum, OptimError, Optimizer, OptimizerConfig, RmsPropEpsilon};
-use crate::{LossKind, WeightDecay};
+use crate::trainer::{EarlyStoppingState, TrainConfig, Trainer, loss_reads};
+use crate::{OptimError, Optimizer};
 
 /// The `__metadata__` key holding the manifest's JSON.
 pub const MANIFEST_KEY: &str = "glassbox.manifest";
@@ -462,113 +461,6 @@ fn layout(
     out
 }
 
-fn optimizer_convention(c: &OptimizerConfig) -> (String, String) {
-    let (rule, wd) = match *c {
-        OptimizerConfig::Sgd {
-            momentum,
-            weight_decay,
-            ..
-        } => (
-            match momentum {
-                Momentum::None => "SGD (O3): θ ← θ − lr·g".to_string(),
-                Momentum::Classic(mu) => {
-                    format!("SGD, PyTorch momentum (O4, O5): b ← μ·b + g; θ ← θ − lr·b; μ = {mu}")
-                }
-                Momentum::Nesterov(mu) => format!(
-                    "SGD, PyTorch Nesterov (O4, O6): b ← μ·b + g; θ ← θ − lr·(g + μ·b); μ = {mu}"
-                ),
-            },
-            weight_decay,
-        ),
-        OptimizerConfig::RmsProp {
-            rho,
-            eps,
-            weight_decay,
-            ..
-        } => (
-            match eps {
-                RmsPropEpsilon::Torch(e) => format!(
-                    "RMSProp, PyTorch form (O7, O8): v ← ρ·v + (1 − ρ)·g²; θ ← θ − lr·g/(√v + ε); ρ = {rho}, ε = {e}"
-                ),
-                RmsPropEpsilon::Keras(e) => format!(
-                    "RMSProp, Keras form (O7, O9): v ← ρ·v + (1 − ρ)·g²; θ ← θ − lr·g/√(v + ε); ρ = {rho}, ε = {e}"
-                ),
-            },
-            weight_decay,
-        ),
-        OptimizerConfig::Adam {
-            beta1,
-            beta2,
-            eps,
-            weight_decay,
-            ..
-        } => (
-            match eps {
-                AdamEpsilon::Torch(e) => format!(
-                    "Adam, PyTorch form (O10–O12): θ ← θ − (lr/(1 − β₁ᵗ))·m/(√v/√(1 − β₂ᵗ) + ε); β₁ = {beta1}, β₂ = {beta2}, ε = {e}"
-                ),
-                AdamEpsilon::Keras(e) => format!(
-                    "Adam, Keras form (O10, O11′, O13): θ ← θ − α_t·m/(√v + ε̂), α_t = lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ); β₁ = {beta1}, β₂ = {beta2}, ε̂ = {e}"
-                ),
-            },
-            weight_decay,
-        ),
-    };
-    let wd = match wd {
-        WeightDecay::None => "none".to_string(),
-        WeightDecay::L2(l) => format!("coupled L2 (O1): g ← g + λ·θ; λ = {l}"),
-        WeightDecay::Decoupled(l) => format!("decoupled (O2): θ ← θ·(1 − lr·λ); λ = {l}"),
-    };
-    (rule, wd)
-}
-
-fn conventions<T: Float>(trainer: &Trainer<T>) -> Conventions {
-    let config = &trainer.config;
-    let spec = trainer.mlp.spec();
-    let last = spec.layers[spec.layers.len() - 1].activation;
-    let reads = match loss_reads(config.loss.kind, last, spec.outputs()) {
-        Ok(LossReads::Logits) => "the last layer's pre-activation Z (logits)",
-        _ => "the last layer's output Y",
-    };
-    let formula = match config.loss.kind {
-        LossKind::Mse => "mse (L1, L2)",
-        LossKind::BceWithLogits => "binary cross-entropy from logits, stable form (L5–L8)",
-        LossKind::BceKeras => {
-            "Keras binary cross-entropy on probabilities clipped to [1e-7, 1 − 1e-7] (L9–L11)"
-        }
-        LossKind::SoftmaxCrossEntropy => "softmax cross-entropy from logits (L12–L14)",
-    };
-    let (optimizer, weight_decay) = optimizer_convention(&config.optimizer);
-    Conventions {
-        dtype: T::NAME.into(),
-        init: trainer.init.clone(),
-        weight_layout: "layers.{l}.weight is (H_l, H_{l-1}) row-major and layers.{l}.bias is (H_l): z = a·Wᵀ + b, as torch.nn.Linear; in nn.Sequential(Linear_0, act_0, Linear_1, act_1, …) layers.{l}.* is {2l}.*".into(),
-        relu_derivative_at_zero: 0.0,
-        dropout: "inverted (B14–B16): a kept unit is scaled by 1/(1 − p) in training; identity at inference".into(),
-        loss: format!(
-            "{formula} on {reads}; per batch the weighted sum divided by N·O (N for softmax) (L3); class weights {:?}, pos_weight {:?}",
-            config.loss.class_weights, config.loss.pos_weight
-        ),
-        optimizer,
-        weight_decay,
-        clipping: match config.clip_norm {
-            None => "none".into(),
-            Some(c) => format!("global L2 norm (O14): g ← g·min(1, {c}/(‖g‖ + 1e-6)), ‖g‖ summed in f64"),
-        },
-        batching: format!(
-            "{}; batches of {} rows, the last one partial and kept (T3); epoch loss = Σ L_b·n_b / Σ n_b (T7)",
-            if config.shuffle {
-                "rows shuffled every epoch by Fisher–Yates from the identity (T1, T2)"
-            } else {
-                "rows in the data's order"
-            },
-            config.batch_size
-        ),
-        rng: "ChaCha8 (rand_chacha 0.9); initial weights from seeded_rng(seed) stream 0, row shuffles then dropout masks from stream 1; uniform01 = top 53 bits of next_u64 / 2^53".into(),
-        flush_to_zero: "FTZ and DAZ on every training thread (subnormal results and inputs are 0)".into(),
-    }
-}
-
 impl<T: Float> Trainer<T> {
     /// The manifest and the stored tensors (by name) of this trainer's state.
     fn snapshot(&self) -> (Manifest, BTreeMap<String, StoredTensor>) {
@@ -608,7 +500,7 @@ impl<T: Float> Trainer<T> {
             dtype: T::NAME.into(),
             architecture: ArchitectureRecord::from_spec(spec),
             num_params: spec.num_params(),
-            conventions: conventions(self),
+            conventions: Conventions::of(self),
             config: self.config.clone(),
             seed: self.config.seed,
             rng: RngState::of(&self.rng),

@@ -4,6 +4,7 @@
 pub mod batching;
 pub mod checkpoint;
 pub mod clip;
+pub mod describe;
 pub mod history;
 pub mod loss;
 pub mod metrics;
@@ -18,6 +19,7 @@ pub use checkpoint::{
     read_manifest,
 };
 pub use clip::{CLIP_NORM_EPS, clip_grad_norm, global_norm};
+pub use describe::Describe;
 pub use history::{EarlyStop, EpochRecord, History};
 pub use loss::{
     ClassWeights, KERAS_EPSILON, LossConfig, LossError, LossInput, LossKind, Targets, Weighting,

@@ -263,7 +263,8 @@ impl OptimizerConfig {
         }
     }
 
-    fn weight_decay(&self) -> WeightDecay {
+    /// The weight-decay form and λ (O1, O2).
+    pub fn weight_decay(&self) -> WeightDecay {
         match *self {
             OptimizerConfig::Sgd { weight_decay, .. }
             | OptimizerConfig::RmsProp { weight_decay, .. }
