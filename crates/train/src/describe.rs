@@ -5,11 +5,12 @@
 //! Each output keeps the words it has always written, because every bundle stores them and
 //! reports print them: [`Describe::describe`] is the short form of the bundle and report
 //! (`Adam (lr 0.001, β 0.9/0.999, ε̂ 1e-7 Keras form)`), [`Describe::rule`] the update rule
-//! with its equation tags that manifests record (`Adam, Keras form (O10, O11′, O13): θ ← …`),
-//! and the trace's heading puts the form first and prints every number through the trace's
-//! own formatter (`Adam, Keras form (lr 0.001, β₁ 0.9, β₂ 0.999, ε̂ 1e-7)`). The pieces the
-//! three share — the form's name, the ε symbol, the momentum and weight-decay words — are
-//! written once, here (notes/design.md, "Conventions in words").
+//! with its equation tags that manifests record
+//! (`Adam, Keras form (O10, O11′, O13): θ ← …`), and the trace's heading puts the form first
+//! and prints every number through the trace's own formatter
+//! (`Adam, Keras form (lr 0.001, β₁ 0.9, β₂ 0.999, ε̂ 1e-7)`). The pieces the three share —
+//! the form's name, the ε symbol, the momentum and weight-decay words — are written once, here
+//! (notes/design.md, "One training step, one container, one set of words").
 
 use glassbox_core::{Float, Init};
 

@@ -90,7 +90,7 @@ pub enum LossError {
 /// Per-class weights for a binary problem, with Keras's `class_weight` semantics (L3):
 /// each row gets the weight of its class as a per-sample weight, and the mean is still
 /// divided by N (verified against `model.fit(class_weight=…)` in
-/// `tests/losses_reference.rs`).
+/// `crates/train/tests/losses_reference.rs`).
 ///
 /// The class of a row is Keras's: for `O = 1` a target `y > 0.5` is positive (Keras rounds
 /// half to even, so 0.5 is negative); for `O ≥ 2` it is the arg-max of the row (first on
@@ -391,7 +391,7 @@ fn bce_logits_elem<T: Float>(z: T, y: T, pos_weight: Option<T>) -> (T, T) {
 /// `keras/src/backend/tensorflow/nn.py`): no clip at all, i.e. [`bce_with_logits`]. This
 /// function is what Keras computes on probabilities that are not a sigmoid's direct
 /// output (a loss called on arrays, the JAX and PyTorch backends). Both are checked in
-/// `tests/losses_reference.rs`; notes/losses.md §3 has the experiment.
+/// `crates/train/tests/losses_reference.rs`; notes/losses.md §3 has the experiment.
 ///
 /// Every ℓ is finite, at most `−ln ε ≈ 16.1` (in f32 `−ln(1 − (1 − ε)_f32) ≈ 15.9`);
 /// a NaN probability gives a NaN loss and zero gradient, as in TF.
