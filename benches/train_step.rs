@@ -6,12 +6,14 @@
 //! `train_step/all-threads`, each inside a pool from `glassbox_core::build_pool`.
 //! Criterion's "elem/s" is samples (rows) per second.
 //!
-//! The step is what a trainer runs, written out: forward in `Mode::Train`;
-//! `bce_with_logits` on the logits, adding ∂L/∂Z = (σ(z) − y)/N into a zeroed buffer;
-//! `backward_overwrite` (writes the gradients, no zeroing pass); Adam (PyTorch form, lr 1e-3) `step_lr`. Benchmarks:
+//! The step is the trainer's own, [`glassbox_train::train_step`], with the configuration of
+//! `TrainConfig::keras_recipe` and Adam in the PyTorch form (lr 1e-3): forward in
+//! `Mode::Train`; binary cross-entropy on the logits, ∂L/∂Z = (σ(z) − y)/N written into a
+//! zeroed buffer; `backward_overwrite` (writes the gradients, no zeroing pass); the global
+//! gradient norm (no clipping); Adam's `step_lr`. Benchmarks:
 //! - `step/N`: the whole step;
 //! - `forward_train/N`, `backward/N` (timed alone, after an untimed forward), `adam/N`: its
-//!   parts;
+//!   main parts, called directly;
 //! - `epoch_online_shoppers/32`: one pass over the 9,864 rows of
 //!   `datasets/online_shoppers_train.csv` (read with `glassbox_app::data`: `Table::read_infer`
 //!   with `datasets/online_shoppers.schema.toml`, `Preprocessor::fit`/`transform`), in file
@@ -28,10 +30,13 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use glassbox_app::data::{Preprocessor, ReadOptions, SchemaOverrides, Table, TargetSpec};
 use glassbox_core::init::uniform01;
 use glassbox_core::{
-    Activation, Init, LayerSpec, Mlp, MlpSpec, Mode, Rng, Upstream, Workspace, build_pool,
+    Activation, Init, LayerSpec, Mlp, MlpSpec, Mode, Rng, Upstream, build_pool,
     dense_backward_naive, dense_forward_naive, seeded_rng,
 };
-use glassbox_train::{Optimizer, OptimizerConfig, Weighting, bce_with_logits};
+use glassbox_train::{
+    Batch, Optimizer, OptimizerConfig, StepBuffers, TrainConfig, Weighting, bce_with_logits,
+    train_step,
+};
 use ndarray::{Array1, Array2, ArrayView2, s};
 
 const D: usize = 784;
@@ -57,57 +62,65 @@ fn data(n: usize, d: usize, seed: u64) -> (Array2<f32>, Array2<f32>) {
     (x, y)
 }
 
-/// Network, workspace, optimizer and ∂L/∂Z buffer: everything a step touches, allocated once.
+/// Configuration, network, optimizer, RNG and step buffers: everything a step touches,
+/// allocated once. Make it inside the pool that runs the steps (see `StepBuffers::new`).
 struct Trainer {
+    config: TrainConfig,
     mlp: Mlp<f32>,
-    ws: Workspace<f32>,
     opt: Optimizer<f32>,
-    d_z: Array2<f32>,
     rng: Rng,
+    buffers: StepBuffers<f32>,
+    /// ∂L/∂Z of a batch, for timing backward alone.
+    d_z: Array2<f32>,
 }
 
 impl Trainer {
     fn new(inputs: usize, batch: usize) -> Trainer {
+        let config = TrainConfig {
+            batch_size: batch,
+            optimizer: OptimizerConfig::adam_torch(1e-3),
+            ..TrainConfig::keras_recipe(1, 0)
+        };
         let mlp = mlp(inputs);
-        let opt =
-            Optimizer::new(OptimizerConfig::adam_torch(1e-3), mlp.num_params()).expect("valid");
+        let opt = Optimizer::new(config.optimizer, mlp.num_params()).expect("valid");
+        let buffers = StepBuffers::new(&mlp, config.loss.kind, batch).expect("a logit output");
         Trainer {
-            ws: mlp.workspace(batch),
+            config,
             d_z: Array2::zeros((batch, 1)),
             mlp,
             opt,
             rng: seeded_rng(2),
+            buffers,
         }
     }
 
-    /// Forward (train), loss + ∂L/∂Z, backward writing the gradients; returns the loss.
-    fn gradients(&mut self, x: ArrayView2<f32>, y: ArrayView2<f32>) -> f64 {
-        let n = x.nrows();
+    /// The trainer's step on X (N, D), y (N, 1); returns the batch's loss.
+    fn step(&mut self, x: ArrayView2<f32>, y: ArrayView2<f32>) -> f64 {
+        let Trainer {
+            config,
+            mlp,
+            opt,
+            rng,
+            buffers,
+            ..
+        } = self;
+        let step = train_step(config, mlp, opt, rng, Batch::new(x, y), buffers);
+        step.expect("a finite loss and gradient norm").loss
+    }
+
+    /// Keeps ∂L/∂Z of the batch (X, y) under the current weights, for `backward/N`.
+    fn keep_d_z(&mut self, x: ArrayView2<f32>, y: ArrayView2<f32>) {
         let fwd = self
             .mlp
-            .forward(x, Mode::Train(&mut self.rng), &mut self.ws);
-        let mut d_z = self.d_z.slice_mut(s![..n, ..]);
-        d_z.fill(0.0);
-        let loss = bce_with_logits(
-            fwd.logits(),
-            y,
-            &Weighting::NONE,
-            None,
-            Some(d_z.view_mut()),
-        );
-        self.mlp.backward_overwrite(fwd, Upstream::DZ(d_z.view()));
-        loss
+            .forward(x, Mode::Train(&mut self.rng), self.buffers.workspace());
+        self.d_z.fill(0.0);
+        let d_z = self.d_z.slice_mut(s![..x.nrows(), ..]);
+        bce_with_logits(fwd.logits(), y, &Weighting::NONE, None, Some(d_z));
     }
 
     fn adam(&mut self) {
         let (params, grads) = self.mlp.params_and_grads_mut();
         self.opt.step_lr(params, grads, 1e-3);
-    }
-
-    fn step(&mut self, x: ArrayView2<f32>, y: ArrayView2<f32>) -> f64 {
-        let loss = self.gradients(x, y);
-        self.adam();
-        loss
     }
 }
 
@@ -166,9 +179,10 @@ fn naive_gradients(mlp: &Mlp<f32>, x: &Array2<f32>, y: &Array2<f32>) -> Vec<f32>
 fn validate(pool: &rayon::ThreadPool) {
     for n in BATCHES {
         let (x, y) = data(n, D, 3);
-        let mut t = Trainer::new(D, n);
-        pool.install(|| t.gradients(x.view(), y.view()));
-        let want = naive_gradients(&t.mlp, &x, &y);
+        let mut t = pool.install(|| Trainer::new(D, n));
+        let before = t.mlp.clone();
+        let first = pool.install(|| t.step(x.view(), y.view()));
+        let want = naive_gradients(&before, &x, &y);
         let scale = want.iter().fold(0.0f32, |m, g| m.max(g.abs()));
         assert!(scale > 0.0, "all-zero gradient");
         for (g, w) in t.mlp.grads().iter().zip(&want) {
@@ -177,7 +191,6 @@ fn validate(pool: &rayon::ThreadPool) {
                 "gradient {g} vs naive {w} (batch {n})"
             );
         }
-        let first = pool.install(|| t.step(x.view(), y.view()));
         let last = pool.install(|| (0..30).map(|_| t.step(x.view(), y.view())).last());
         let last = last.expect("30 steps");
         assert!(
@@ -223,14 +236,16 @@ fn bench(c: &mut Criterion) {
             let (x, y) = data(n, D, 3);
             let (x, y) = (x.view(), y.view());
             group.throughput(Throughput::Elements(n as u64));
-            let mut t = Trainer::new(D, n);
+            let mut t = pool.install(|| Trainer::new(D, n));
+            pool.install(|| t.keep_d_z(x, y));
             group.bench_function(BenchmarkId::new("step", n), |bch| {
                 pool.install(|| bch.iter(|| t.step(x, y)))
             });
             group.bench_function(BenchmarkId::new("forward_train", n), |bch| {
                 pool.install(|| {
                     bch.iter(|| {
-                        let fwd = t.mlp.forward(x, Mode::Train(&mut t.rng), &mut t.ws);
+                        let ws = t.buffers.workspace();
+                        let fwd = t.mlp.forward(x, Mode::Train(&mut t.rng), ws);
                         black_box(fwd.logits()[[0, 0]])
                     })
                 })
@@ -240,7 +255,8 @@ fn bench(c: &mut Criterion) {
                     bch.iter_custom(|iters| {
                         let mut total = Duration::ZERO;
                         for _ in 0..iters {
-                            let fwd = t.mlp.forward(x, Mode::Train(&mut t.rng), &mut t.ws);
+                            let ws = t.buffers.workspace();
+                            let fwd = t.mlp.forward(x, Mode::Train(&mut t.rng), ws);
                             let d_z = t.d_z.view();
                             let start = Instant::now();
                             t.mlp.backward_overwrite(fwd, Upstream::DZ(d_z));
@@ -257,7 +273,7 @@ fn bench(c: &mut Criterion) {
         let rows = shop_x.nrows();
         group.throughput(Throughput::Elements(rows as u64));
         group.sample_size(10);
-        let mut t = Trainer::new(shop_x.ncols(), 32);
+        let mut t = pool.install(|| Trainer::new(shop_x.ncols(), 32));
         group.bench_function(BenchmarkId::new("epoch_online_shoppers", 32), |bch| {
             pool.install(|| {
                 bch.iter(|| {

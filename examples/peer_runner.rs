@@ -13,10 +13,10 @@
 //! `mean_logit`, `quick`, `versions`; for `startup`, one line with `prediction` (the logit of
 //! row 0 under the initial weights of the small MLP), as soon as it is known.
 //!
-//! A training step is the one a trainer runs, written out: forward in
-//! [`Mode::Train`], [`bce_with_logits`] on the logits adding `∂L/∂Z` into a zeroed buffer,
-//! [`Mlp::backward_overwrite`] (writes the gradients: no zeroing pass), [`Optimizer::step_lr`] (Adam, PyTorch form, lr 1e-3,
-//! β = (0.9, 0.999), ε = 1e-8 — `meta.json`'s `adam`). Batches in file order, no shuffling.
+//! A training step is the trainer's own, [`train_step`]: forward in training mode, binary
+//! cross-entropy on the logits, backward writing the gradients, the global gradient norm (no
+//! clipping), Adam (PyTorch form, lr 1e-3, β = (0.9, 0.999), ε = 1e-8 — `meta.json`'s `adam`).
+//! Batches in file order, no shuffling.
 //! Everything runs inside a pool of `--threads` workers from [`build_pool`] (flush-to-zero on
 //! every worker). Data loading and model construction are outside the timing, as for the peers.
 
@@ -26,9 +26,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use glassbox_core::{Activation, LayerSpec, Mlp, MlpSpec, Mode, Upstream, build_pool};
+use glassbox_core::{Activation, LayerSpec, Mlp, MlpSpec, Mode, build_pool};
 use glassbox_train::{
-    AdamEpsilon, Optimizer, OptimizerConfig, WeightDecay, Weighting, bce_with_logits,
+    AdamEpsilon, Batch, Optimizer, OptimizerConfig, StepBuffers, TrainConfig, WeightDecay,
+    train_step,
 };
 use ndarray::{Array2, ArrayView2, s};
 use serde_json::{Value, json};
@@ -285,15 +286,15 @@ fn versions(threads: usize) -> Value {
 /// The training workload: `steps` Adam steps of `batch` rows in file order. Returns the mean
 /// training loss of the pass.
 struct Trainer {
+    config: TrainConfig,
     mlp: Mlp<f32>,
-    ws: glassbox_core::Workspace<f32>,
     opt: Optimizer<f32>,
-    lr: f64,
-    d_z: Array2<f32>,
     rng: glassbox_core::Rng,
+    buffers: StepBuffers<f32>,
 }
 
 impl Trainer {
+    /// Make it inside the pool that runs the steps (see `StepBuffers::new`).
     fn new(mlp: Mlp<f32>, meta: &Value, batch: usize) -> Result<Self> {
         let adam = &meta["adam"];
         let f = |k: &str| {
@@ -301,42 +302,45 @@ impl Trainer {
                 .as_f64()
                 .ok_or_else(|| format!("meta.json: adam.{k} missing"))
         };
-        let config = OptimizerConfig::Adam {
-            lr: f("lr")?,
-            beta1: f("beta1")?,
-            beta2: f("beta2")?,
-            eps: AdamEpsilon::Torch(f("eps")?),
-            weight_decay: WeightDecay::None,
+        let config = TrainConfig {
+            batch_size: batch,
+            optimizer: OptimizerConfig::Adam {
+                lr: f("lr")?,
+                beta1: f("beta1")?,
+                beta2: f("beta2")?,
+                eps: AdamEpsilon::Torch(f("eps")?),
+                weight_decay: WeightDecay::None,
+            },
+            shuffle: false,
+            ..TrainConfig::keras_recipe(1, 0)
         };
-        let opt = Optimizer::new(config, mlp.num_params()).context("adam")?;
+        config.validate().context("training configuration")?;
+        let opt = Optimizer::new(config.optimizer, mlp.num_params()).context("adam")?;
+        let buffers = StepBuffers::new(&mlp, config.loss.kind, batch).context("model")?;
         Ok(Trainer {
-            ws: mlp.workspace(batch),
+            config,
             mlp,
             opt,
-            lr: config.lr(),
-            d_z: Array2::zeros((batch, 1)),
             rng: glassbox_core::seeded_rng(0),
+            buffers,
         })
     }
 
     /// One training step on X (N, D), y (N, 1); returns the batch's loss.
-    fn step(&mut self, x: ArrayView2<f32>, y: ArrayView2<f32>) -> f64 {
-        let fwd = self
-            .mlp
-            .forward(x, Mode::Train(&mut self.rng), &mut self.ws);
-        self.d_z.fill(0.0);
-        let loss = bce_with_logits(
-            fwd.logits(),
-            y,
-            &Weighting::NONE,
-            None,
-            Some(self.d_z.view_mut()),
-        );
-        self.mlp
-            .backward_overwrite(fwd, Upstream::DZ(self.d_z.view()));
-        let (params, grads) = self.mlp.params_and_grads_mut();
-        self.opt.step_lr(params, grads, self.lr);
-        loss
+    fn step(&mut self, x: ArrayView2<f32>, y: ArrayView2<f32>) -> Result<f64> {
+        let Trainer {
+            config,
+            mlp,
+            opt,
+            rng,
+            buffers,
+            ..
+        } = self;
+        let step = train_step(config, mlp, opt, rng, Batch::new(x, y), buffers);
+        match step {
+            Ok(step) => Ok(step.loss),
+            Err(e) => bail!("non-finite {:?} ({})", e.what, e.value),
+        }
     }
 }
 
@@ -388,24 +392,25 @@ fn run() -> Result<()> {
     match w.kind.as_str() {
         "train" => {
             let b = w.batch;
-            let mut trainer = Trainer::new(mlp, &meta, b)?;
-            let mut one_pass = || {
+            let mut trainer = pool.install(|| Trainer::new(mlp, &meta, b))?;
+            let mut one_pass = || -> Result<f64> {
                 let mut total = 0.0;
                 for s in 0..w.steps {
                     let rows = s![s * b..(s + 1) * b, ..];
-                    total += trainer.step(x.slice(rows), y.slice(rows));
+                    total += trainer.step(x.slice(rows), y.slice(rows))?;
                 }
-                total / w.steps as f64
+                Ok(total / w.steps as f64)
             };
-            pool.install(|| {
+            pool.install(|| -> Result<()> {
                 for _ in 0..args.warmup {
-                    one_pass();
+                    one_pass()?;
                 }
                 for _ in 0..args.repeats {
                     let (loss, t) = timed(&mut one_pass);
-                    emit(&t, "loss", loss);
+                    emit(&t, "loss", loss?);
                 }
-            });
+                Ok(())
+            })?;
         }
         "infer" => {
             let b = w.batch;

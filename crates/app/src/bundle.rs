@@ -33,6 +33,9 @@ use std::path::Path;
 use glassbox_core::{Mlp, Mode};
 use glassbox_train::checkpoint::Conventions;
 use glassbox_train::metrics::MetricsReport;
+use glassbox_train::store::{
+    StoredTensor, content_checksum, decode_into, encode, safetensors_bytes,
+};
 use glassbox_train::{History, TrainConfig};
 use ndarray::ArrayView2;
 use safetensors::tensor::{Dtype, TensorView};
@@ -163,110 +166,18 @@ pub struct Bundle {
     pub members: Vec<Mlp<f32>>,
 }
 
-/// FNV-1a, 64 bits: a small, dependency-free checksum (not a cryptographic hash — it detects
-/// accidental corruption, not tampering).
-fn fnv1a(state: u64, bytes: &[u8]) -> u64 {
-    let mut h = state;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-
-/// The checksum over the metadata values (by key order) and the tensors (by name order):
-/// name, dtype, shape and bytes of each.
-fn checksum<'a>(
-    metadata: &BTreeMap<&str, &str>,
-    tensors: impl IntoIterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>,
-) -> String {
-    let mut h = FNV_OFFSET;
-    for (k, v) in metadata {
-        h = fnv1a(h, k.as_bytes());
-        h = fnv1a(h, &[0]);
-        h = fnv1a(h, v.as_bytes());
-        h = fnv1a(h, &[0]);
-    }
-    let mut tensors: Vec<_> = tensors.into_iter().collect();
-    tensors.sort_by(|a, b| a.0.cmp(b.0));
-    for (name, dtype, shape, bytes) in tensors {
-        h = fnv1a(h, name.as_bytes());
-        h = fnv1a(h, format!("{dtype:?}{shape:?}").as_bytes());
-        h = fnv1a(h, bytes);
-    }
-    format!("{h:016x}")
-}
-
-/// An owned tensor to serialise.
-struct Owned {
-    shape: Vec<usize>,
-    bytes: Vec<u8>,
-}
-
-/// The safetensors container with its header in a fixed order — `__metadata__` first with
-/// its keys sorted, then the tensors sorted by name, their data in the same order — so equal
-/// bundles are equal bytes. (The `safetensors` crate's writer keeps the metadata in a
-/// `HashMap`, whose order changes from process to process.) The layout is the format's:
-/// an 8-byte little-endian header length N, N bytes of JSON padded with spaces to a multiple
-/// of 8, then the tensor data. Reading goes through the `safetensors` crate, which validates
-/// it.
-fn safetensors_bytes(
-    metadata: &BTreeMap<&str, String>,
-    tensors: &BTreeMap<String, Owned>,
-) -> Vec<u8> {
-    let quote = |s: &str| serde_json::Value::String(s.to_string()).to_string();
-    let mut header = String::from("{\"__metadata__\":{");
-    for (i, (k, v)) in metadata.iter().enumerate() {
-        if i > 0 {
-            header.push(',');
-        }
-        header.push_str(&quote(k));
-        header.push(':');
-        header.push_str(&quote(v));
-    }
-    header.push('}');
-    let mut offset = 0usize;
-    for (name, t) in tensors {
-        let shape: Vec<String> = t.shape.iter().map(|d| d.to_string()).collect();
-        header.push_str(&format!(
-            ",{}:{{\"dtype\":\"F32\",\"shape\":[{}],\"data_offsets\":[{},{}]}}",
-            quote(name),
-            shape.join(","),
-            offset,
-            offset + t.bytes.len()
-        ));
-        offset += t.bytes.len();
-    }
-    header.push('}');
-    while header.len() % 8 != 0 {
-        header.push(' ');
-    }
-    let mut out = Vec::with_capacity(8 + header.len() + offset);
-    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    for t in tensors.values() {
-        out.extend_from_slice(&t.bytes);
-    }
-    out
-}
-
 impl Bundle {
     /// The bundle as safetensors bytes (equal bundles give equal bytes).
     pub fn to_bytes(&self) -> anyhow::Result<Vec<u8>> {
-        let mut tensors: BTreeMap<String, Owned> = BTreeMap::new();
+        let mut tensors: BTreeMap<String, StoredTensor> = BTreeMap::new();
         for (k, m) in self.members.iter().enumerate() {
             for t in m.tensors() {
-                let bytes = m.params()[t.range()]
-                    .iter()
-                    .flat_map(|v| v.to_le_bytes())
-                    .collect();
                 tensors.insert(
                     format!("members.{k}.{}", t.name),
-                    Owned {
+                    StoredTensor {
+                        dtype: Dtype::F32,
                         shape: t.shape.clone(),
-                        bytes,
+                        bytes: encode(&m.params()[t.range()]),
                     },
                 );
             }
@@ -276,16 +187,11 @@ impl Bundle {
         meta.insert(KEY_VERSION, BUNDLE_VERSION.to_string());
         meta.insert(KEY_INFO, serde_json::to_string(&self.info)?);
         meta.insert(KEY_PREPROCESSOR, self.preprocessor.to_json());
-        let sum = checksum(
+        let sum = content_checksum(
             &meta.iter().map(|(k, v)| (*k, v.as_str())).collect(),
-            tensors.iter().map(|(n, t)| {
-                (
-                    n.as_str(),
-                    Dtype::F32,
-                    t.shape.as_slice(),
-                    t.bytes.as_slice(),
-                )
-            }),
+            tensors
+                .iter()
+                .map(|(n, t)| (n.as_str(), t.dtype, t.shape.as_slice(), t.bytes.as_slice())),
         );
         meta.insert(KEY_CHECKSUM, sum);
         Ok(safetensors_bytes(&meta, &tensors))
@@ -351,7 +257,7 @@ impl Bundle {
         for key in [KEY_FORMAT, KEY_VERSION, KEY_INFO, KEY_PREPROCESSOR] {
             checked.insert(key, get(key).unwrap_or_default());
         }
-        let found = checksum(
+        let found = content_checksum(
             &checked,
             views
                 .iter()
@@ -407,9 +313,7 @@ impl Bundle {
                     )));
                 }
                 let dst = &mut params[t.range()];
-                for (d, chunk) in dst.iter_mut().zip(view.data().chunks_exact(4)) {
-                    *d = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-                }
+                decode_into(view.data(), dst);
                 if let Some(i) = dst.iter().position(|v| !v.is_finite()) {
                     return Err(invalid(format!(
                         "tensor \"{name}\" holds a non-finite value ({}) at index {i}",

@@ -2,7 +2,7 @@
 //!
 //! Every file a run produces (JSON reports, CSV tables, SVG/PNG plots, model files) goes
 //! through [`write_atomic_with`] or one of its wrappers, which hand it to the one output
-//! writer, `glassbox_train::output`: a regular file is written to a temporary file *in the
+//! writer, `glassbox_train::store::output`: a regular file is written to a temporary file *in the
 //! same folder*, `fsync`ed and renamed over the target, so the target holds either its old
 //! content or the complete new content — never a prefix; a symbolic link's target is replaced
 //! the same way; a FIFO or character device (`/dev/stdout`, `-`) is written as a stream; any
@@ -18,11 +18,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use glassbox_train::output::{Destination, OutputError, destination};
-use glassbox_train::output::{write_via_path, write_with};
+pub use glassbox_train::store::output::{Destination, OutputError, destination};
+use glassbox_train::store::output::{write_via_path, write_with};
 
 /// Writes `bytes` to `path` with the one output writer's semantics
-/// (`glassbox_train::output`): a regular file is replaced atomically, a link's target is
+/// (`glassbox_train::store::output`): a regular file is replaced atomically, a link's target is
 /// replaced, a FIFO or character device is streamed into, anything else is refused.
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<(), OutputError> {
     write_atomic_with(path, |w| Ok(w.write_all(bytes)?))

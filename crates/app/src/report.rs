@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 
+use glassbox_train::Describe;
 use serde::Serialize;
 
 use crate::bundle::{Bundle, BundleInfo};
@@ -412,7 +413,7 @@ pub fn recipe_rows(r: &Recipe) -> Vec<(&'static str, String)> {
             "class weights",
             format!("{:?}", r.class_weight).to_lowercase(),
         ),
-        ("optimizer", optimizer_text(&r.optimizer)),
+        ("optimizer", r.optimizer.describe()),
         ("learning-rate schedule", schedule),
         ("epochs (max)", r.epochs.to_string()),
         ("batch size", r.batch_size.to_string()),
@@ -434,63 +435,6 @@ pub fn recipe_rows(r: &Recipe) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// `Adam (lr 0.001, β 0.9/0.999, ε̂ 1e-7 Keras form)` and the like.
-pub fn optimizer_text(o: &glassbox_train::OptimizerConfig) -> String {
-    use glassbox_train::{AdamEpsilon, Momentum, OptimizerConfig, RmsPropEpsilon, WeightDecay};
-    let wd = |w: &WeightDecay| match w {
-        WeightDecay::None => String::new(),
-        WeightDecay::L2(l) => format!(", L2 {l} (coupled)"),
-        WeightDecay::Decoupled(l) => format!(", weight decay {l} (decoupled)"),
-    };
-    match o {
-        OptimizerConfig::Adam {
-            lr,
-            beta1,
-            beta2,
-            eps,
-            weight_decay,
-        } => {
-            let name = if matches!(weight_decay, WeightDecay::Decoupled(_)) {
-                "AdamW"
-            } else {
-                "Adam"
-            };
-            let eps = match eps {
-                AdamEpsilon::Torch(e) => format!("ε {e:e} PyTorch form"),
-                AdamEpsilon::Keras(e) => format!("ε̂ {e:e} Keras form"),
-            };
-            format!(
-                "{name} (lr {lr}, β {beta1}/{beta2}, {eps}{})",
-                wd(weight_decay)
-            )
-        }
-        OptimizerConfig::Sgd {
-            lr,
-            momentum,
-            weight_decay,
-        } => {
-            let m = match momentum {
-                Momentum::None => String::new(),
-                Momentum::Classic(m) => format!(", momentum {m}"),
-                Momentum::Nesterov(m) => format!(", Nesterov {m}"),
-            };
-            format!("SGD (lr {lr}{m}{})", wd(weight_decay))
-        }
-        OptimizerConfig::RmsProp {
-            lr,
-            rho,
-            eps,
-            weight_decay,
-        } => {
-            let eps = match eps {
-                RmsPropEpsilon::Torch(e) => format!("ε {e:e} PyTorch form"),
-                RmsPropEpsilon::Keras(e) => format!("ε {e:e} Keras form"),
-            };
-            format!("RMSprop (lr {lr}, ρ {rho}, {eps}{})", wd(weight_decay))
-        }
-    }
-}
-
 /// The numerical conventions of a run, `name → choice`, for the bundle and the report.
 pub fn conventions(r: &Recipe) -> std::collections::BTreeMap<String, String> {
     let mut c = std::collections::BTreeMap::new();
@@ -506,19 +450,13 @@ pub fn conventions(r: &Recipe) -> std::collections::BTreeMap<String, String> {
         "Dense(1, sigmoid) as in Keras: its pre-activation z is the logit the loss reads; probability p = σ(z) computed in f64; ensemble p = mean of the members' p (R1)".into(),
     );
     put("decision", "positive when p ≥ threshold (M1)".into());
-    put("loss", match r.loss {
-        glassbox_train::LossKind::BceWithLogits => "binary cross-entropy from the logit, max(z,0) − z·y + ln(1 + e^{−|z|}) (L5), mean over the batch — what Keras's fit computes on the TensorFlow backend".into(),
-        glassbox_train::LossKind::BceKeras => "Keras binary cross-entropy on p clipped to [1e-7, 1 − 1e-7] (L9)–(L11), mean over the batch".into(),
-        other => other.to_string(),
-    });
-    put("optimizer", optimizer_text(&r.optimizer));
+    put("loss", r.loss.describe());
+    put("optimizer", r.optimizer.describe());
     put("relu_derivative_at_0", "0 (as PyTorch) (B8)".into());
+    let init = r.init().map_or_else(|_| r.init.clone(), |i| i.describe());
     put(
         "initialiser",
-        format!(
-            "{} (B21)–(B23), drawn layer by layer from the member's seed",
-            r.init
-        ),
+        format!("{init}, drawn layer by layer from the member's seed"),
     );
     put(
         "precision",

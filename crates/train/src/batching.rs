@@ -105,6 +105,17 @@ pub struct Batch<'a, T> {
     pub weights: Option<&'a [T]>,
 }
 
+impl<'a, T> Batch<'a, T> {
+    /// A batch of X (n, D) and Y (n, O) without sample weights.
+    pub fn new(x: ArrayView2<'a, T>, y: ArrayView2<'a, T>) -> Self {
+        Batch {
+            x,
+            y,
+            weights: None,
+        }
+    }
+}
+
 impl<T: Float> BatchBuffer<T> {
     /// Buffers for batches of up to `batch_size` rows of `inputs` features and `outputs`
     /// targets, with room for sample weights when `weighted`.

@@ -14,18 +14,22 @@
 //! **Manifest**: the safetensors header's `__metadata__` maps [`MANIFEST_KEY`]
 //! (`"glassbox.manifest"`) to the JSON of a [`Manifest`], [`MANIFEST_CHECKSUM_KEY`] to the
 //! FNV-1a 64 checksum of that JSON text (so an edited or corrupted manifest is refused), and
-//! `"format"` to `"pt"` (which some PyTorch tools expect). It records the format version, the architecture, every
-//! numerical convention, the training configuration, the seed and the RNG state, the epoch
-//! and optimizer step count, the history, an FNV-1a checksum of every tensor, and
-//! application data (`extra`).
+//! `"format"` to `"pt"` (which some PyTorch tools expect). It records the format version,
+//! the architecture, every numerical convention, the training configuration, the seed and
+//! the RNG state, the epoch and optimizer step count, the history, an FNV-1a checksum of
+//! every tensor, and application data (`extra`).
 //!
-//! Files are written atomically (a temporary file in the same folder, `fsync`, `rename`).
+//! The container, the float encoding and the checksums are [`crate::store`]'s, shared with
+//! the app's model bundle: the header is written in a fixed order (metadata keys sorted,
+//! tensors by name), so equal states are equal bytes. Files are written atomically (a
+//! temporary file in the same folder, `fsync`, `rename`).
+//!
 //! Loading checks the header, the manifest's format and version, the dtype, the
 //! architecture and parameter count, every tensor's name, shape, dtype and checksum, and
 //! the RNG and optimizer state; every failure is a [`CheckpointError`] naming the file —
 //! nothing in a file can make loading panic.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -35,13 +39,13 @@ use glassbox_core::{
     Activation, Float, LayerSpec, Mlp, MlpError, MlpSpec, Rng, TensorInfo as MlpTensor,
 };
 use rand::SeedableRng;
-use safetensors::tensor::{Dtype, Metadata, SafeTensorError, SafeTensors, TensorView};
+use safetensors::tensor::{Metadata, SafeTensorError, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::history::History;
-use crate::trainer::{EarlyStoppingState, LossReads, TrainConfig, Trainer, loss_reads};
-use crate::{AdamEpsilon, Momentum, OptimError, Optimizer, OptimizerConfig, RmsPropEpsilon};
-use crate::{LossKind, WeightDecay};
+use crate::store::{StoredTensor, decode_into, dtype_of, encode, fnv1a64_hex, safetensors_bytes};
+use crate::trainer::{EarlyStoppingState, TrainConfig, Trainer, loss_reads};
+use crate::{OptimError, Optimizer};
 
 /// The `__metadata__` key holding the manifest's JSON.
 pub const MANIFEST_KEY: &str = "glassbox.manifest";
@@ -424,62 +428,6 @@ pub struct Checkpoint<T: Float> {
     pub best_params: Option<Vec<T>>,
 }
 
-/// (T10) FNV-1a, 64-bit, as 16 lowercase hex digits: `h ← (h ⊕ byte)·0x100000001b3` from
-/// `h = 0xcbf29ce484222325`, modulo 2⁶⁴.
-pub fn fnv1a64_hex(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
-
-fn dtype_of<T: Float>() -> Dtype {
-    if T::NAME == "f64" {
-        Dtype::F64
-    } else {
-        Dtype::F32
-    }
-}
-
-/// Little-endian bytes of `xs` in `T`'s own width.
-fn encode<T: Float>(xs: &[T]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(std::mem::size_of_val(xs));
-    for &x in xs {
-        let v = Float::to_f64(x);
-        if T::NAME == "f64" {
-            out.extend_from_slice(&v.to_le_bytes());
-        } else {
-            out.extend_from_slice(&(v as f32).to_le_bytes()); // exact: v came from an f32
-        }
-    }
-    out
-}
-
-/// The values of little-endian bytes in `T`'s width (the length was checked by the parser).
-fn decode<T: Float>(bytes: &[u8]) -> Vec<T> {
-    if T::NAME == "f64" {
-        bytes
-            .chunks_exact(8)
-            .map(|c| {
-                let mut a = [0u8; 8];
-                a.copy_from_slice(c);
-                T::from_f64(f64::from_le_bytes(a))
-            })
-            .collect()
-    } else {
-        bytes
-            .chunks_exact(4)
-            .map(|c| {
-                let mut a = [0u8; 4];
-                a.copy_from_slice(c);
-                T::from_f64(f64::from(f32::from_le_bytes(a)))
-            })
-            .collect()
-    }
-}
-
 /// Where a stored tensor's values go.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Slot {
@@ -512,129 +460,14 @@ fn layout(
     out
 }
 
-fn optimizer_convention(c: &OptimizerConfig) -> (String, String) {
-    let (rule, wd) = match *c {
-        OptimizerConfig::Sgd {
-            momentum,
-            weight_decay,
-            ..
-        } => (
-            match momentum {
-                Momentum::None => "SGD (O3): θ ← θ − lr·g".to_string(),
-                Momentum::Classic(mu) => {
-                    format!("SGD, PyTorch momentum (O4, O5): b ← μ·b + g; θ ← θ − lr·b; μ = {mu}")
-                }
-                Momentum::Nesterov(mu) => format!(
-                    "SGD, PyTorch Nesterov (O4, O6): b ← μ·b + g; θ ← θ − lr·(g + μ·b); μ = {mu}"
-                ),
-            },
-            weight_decay,
-        ),
-        OptimizerConfig::RmsProp {
-            rho,
-            eps,
-            weight_decay,
-            ..
-        } => (
-            match eps {
-                RmsPropEpsilon::Torch(e) => format!(
-                    "RMSProp, PyTorch form (O7, O8): v ← ρ·v + (1 − ρ)·g²; θ ← θ − lr·g/(√v + ε); ρ = {rho}, ε = {e}"
-                ),
-                RmsPropEpsilon::Keras(e) => format!(
-                    "RMSProp, Keras form (O7, O9): v ← ρ·v + (1 − ρ)·g²; θ ← θ − lr·g/√(v + ε); ρ = {rho}, ε = {e}"
-                ),
-            },
-            weight_decay,
-        ),
-        OptimizerConfig::Adam {
-            beta1,
-            beta2,
-            eps,
-            weight_decay,
-            ..
-        } => (
-            match eps {
-                AdamEpsilon::Torch(e) => format!(
-                    "Adam, PyTorch form (O10–O12): θ ← θ − (lr/(1 − β₁ᵗ))·m/(√v/√(1 − β₂ᵗ) + ε); β₁ = {beta1}, β₂ = {beta2}, ε = {e}"
-                ),
-                AdamEpsilon::Keras(e) => format!(
-                    "Adam, Keras form (O10, O11′, O13): θ ← θ − α_t·m/(√v + ε̂), α_t = lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ); β₁ = {beta1}, β₂ = {beta2}, ε̂ = {e}"
-                ),
-            },
-            weight_decay,
-        ),
-    };
-    let wd = match wd {
-        WeightDecay::None => "none".to_string(),
-        WeightDecay::L2(l) => format!("coupled L2 (O1): g ← g + λ·θ; λ = {l}"),
-        WeightDecay::Decoupled(l) => format!("decoupled (O2): θ ← θ·(1 − lr·λ); λ = {l}"),
-    };
-    (rule, wd)
-}
-
-fn conventions<T: Float>(trainer: &Trainer<T>) -> Conventions {
-    let config = &trainer.config;
-    let spec = trainer.mlp.spec();
-    let last = spec.layers[spec.layers.len() - 1].activation;
-    let reads = match loss_reads(config.loss.kind, last, spec.outputs()) {
-        Ok(LossReads::Logits) => "the last layer's pre-activation Z (logits)",
-        _ => "the last layer's output Y",
-    };
-    let formula = match config.loss.kind {
-        LossKind::Mse => "mse (L1, L2)",
-        LossKind::BceWithLogits => "binary cross-entropy from logits, stable form (L5–L8)",
-        LossKind::BceKeras => {
-            "Keras binary cross-entropy on probabilities clipped to [1e-7, 1 − 1e-7] (L9–L11)"
-        }
-        LossKind::SoftmaxCrossEntropy => "softmax cross-entropy from logits (L12–L14)",
-    };
-    let (optimizer, weight_decay) = optimizer_convention(&config.optimizer);
-    Conventions {
-        dtype: T::NAME.into(),
-        init: trainer.init.clone(),
-        weight_layout: "layers.{l}.weight is (H_l, H_{l-1}) row-major and layers.{l}.bias is (H_l): z = a·Wᵀ + b, as torch.nn.Linear; in nn.Sequential(Linear_0, act_0, Linear_1, act_1, …) layers.{l}.* is {2l}.*".into(),
-        relu_derivative_at_zero: 0.0,
-        dropout: "inverted (B14–B16): a kept unit is scaled by 1/(1 − p) in training; identity at inference".into(),
-        loss: format!(
-            "{formula} on {reads}; per batch the weighted sum divided by N·O (N for softmax) (L3); class weights {:?}, pos_weight {:?}",
-            config.loss.class_weights, config.loss.pos_weight
-        ),
-        optimizer,
-        weight_decay,
-        clipping: match config.clip_norm {
-            None => "none".into(),
-            Some(c) => format!("global L2 norm (O14): g ← g·min(1, {c}/(‖g‖ + 1e-6)), ‖g‖ summed in f64"),
-        },
-        batching: format!(
-            "{}; batches of {} rows, the last one partial and kept (T3); epoch loss = Σ L_b·n_b / Σ n_b (T7)",
-            if config.shuffle {
-                "rows shuffled every epoch by Fisher–Yates from the identity (T1, T2)"
-            } else {
-                "rows in the data's order"
-            },
-            config.batch_size
-        ),
-        rng: "ChaCha8 (rand_chacha 0.9); initial weights from seeded_rng(seed) stream 0, row shuffles then dropout masks from stream 1; uniform01 = top 53 bits of next_u64 / 2^53".into(),
-        flush_to_zero: "FTZ and DAZ on every training thread (subnormal results and inputs are 0)".into(),
-    }
-}
-
-/// One tensor as it will be stored.
-struct Stored {
-    name: String,
-    shape: Vec<usize>,
-    /// Little-endian values in the run's dtype.
-    bytes: Vec<u8>,
-}
-
 impl<T: Float> Trainer<T> {
-    /// The manifest and the stored tensors (name, shape, bytes) of this trainer's state.
-    fn snapshot(&self) -> (Manifest, Vec<Stored>) {
+    /// The manifest and the stored tensors (by name) of this trainer's state.
+    fn snapshot(&self) -> (Manifest, BTreeMap<String, StoredTensor>) {
         let tensors_info = self.mlp.tensors();
         let names = self.optimizer.config().buffer_names();
         let buffers = self.optimizer.buffers();
         let params = self.mlp.params();
-        let mut stored = Vec::new();
+        let mut stored = BTreeMap::new();
         let mut records = BTreeMap::new();
         for (name, slot, t) in layout(&tensors_info, names, self.best_params.is_some()) {
             let src: &[T] = match slot {
@@ -650,11 +483,14 @@ impl<T: Float> Trainer<T> {
                     fnv1a64: fnv1a64_hex(&bytes),
                 },
             );
-            stored.push(Stored {
+            stored.insert(
                 name,
-                shape: t.shape,
-                bytes,
-            });
+                StoredTensor {
+                    dtype: dtype_of::<T>(),
+                    shape: t.shape,
+                    bytes,
+                },
+            );
         }
         let spec = self.mlp.spec();
         let manifest = Manifest {
@@ -663,7 +499,7 @@ impl<T: Float> Trainer<T> {
             dtype: T::NAME.into(),
             architecture: ArchitectureRecord::from_spec(spec),
             num_params: spec.num_params(),
-            conventions: conventions(self),
+            conventions: Conventions::of(self),
             config: self.config.clone(),
             seed: self.config.seed,
             rng: RngState::of(&self.rng),
@@ -689,43 +525,30 @@ impl<T: Float> Trainer<T> {
         self.manifest().to_json_pretty()
     }
 
-    /// The checkpoint file's bytes (safetensors with the manifest in `__metadata__`).
+    /// The checkpoint file's bytes (safetensors with the manifest in `__metadata__`, in the
+    /// fixed order of [`safetensors_bytes`]).
     ///
     /// # Errors
-    /// [`CheckpointError::Safetensors`] if the serialiser refuses (it does not for shapes
-    /// the network produces); `path` only labels the error.
+    /// [`CheckpointError::ManifestJson`] if the manifest cannot be serialised (it can for
+    /// every state a trainer reaches); `path` only labels the error.
     pub fn checkpoint_bytes(&self, path: &Path) -> Result<Vec<u8>, CheckpointError> {
         let (manifest, stored) = self.snapshot();
-        let err = |source| CheckpointError::Safetensors {
-            path: path.to_path_buf(),
-            source,
-        };
-        let mut views = Vec::with_capacity(stored.len());
-        for t in &stored {
-            views.push((
-                t.name.clone(),
-                TensorView::new(dtype_of::<T>(), t.shape.clone(), &t.bytes).map_err(err)?,
-            ));
-        }
         let json =
             serde_json::to_string(&manifest).map_err(|source| CheckpointError::ManifestJson {
                 path: path.to_path_buf(),
                 source,
             })?;
-        let metadata = HashMap::from([
-            (
-                MANIFEST_CHECKSUM_KEY.to_string(),
-                fnv1a64_hex(json.as_bytes()),
-            ),
-            (MANIFEST_KEY.to_string(), json),
-            ("format".to_string(), "pt".to_string()),
+        let metadata = BTreeMap::from([
+            (MANIFEST_CHECKSUM_KEY, fnv1a64_hex(json.as_bytes())),
+            (MANIFEST_KEY, json),
+            ("format", "pt".to_string()),
         ]);
-        safetensors::serialize(views, Some(metadata)).map_err(err)
+        Ok(safetensors_bytes(&metadata, &stored))
     }
 
     /// Writes a checkpoint of the current state to `path`, atomically: a temporary file in
     /// the same folder, written, `fsync`ed and renamed over `path` (then the folder is
-    /// `fsync`ed, best effort); see [`crate::output`] for links and special files. A failure
+    /// `fsync`ed, best effort); see [`crate::store::output`] for links and special files. A failure
     /// leaves any previous file at `path` intact.
     ///
     /// # Errors
@@ -774,11 +597,11 @@ impl<T: Float> Trainer<T> {
     }
 }
 
-/// Writes `bytes` to `path` through the one output writer ([`crate::output`]): a regular
+/// Writes `bytes` to `path` through the one output writer ([`crate::store::output`]): a regular
 /// file (or a link's target) is replaced atomically, a FIFO or character device is streamed
 /// into, anything else is refused.
 fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    crate::output::write_bytes(path, bytes).map_err(io::Error::other)
+    crate::store::output::write_bytes(path, bytes).map_err(io::Error::other)
 }
 
 /// Reads and checks the checkpoint at `path` (see the module doc for every check).
@@ -1016,7 +839,7 @@ impl<T: Float> Checkpoint<T> {
                     None => continue,
                 },
             };
-            dst[info.range()].copy_from_slice(&decode::<T>(view.data()));
+            decode_into(view.data(), &mut dst[info.range()]);
         }
         let mlp = Mlp::from_params(zero.spec().clone(), params).map_err(|e| {
             CheckpointError::Architecture {

@@ -4,21 +4,23 @@
 pub mod batching;
 pub mod checkpoint;
 pub mod clip;
+pub mod describe;
 pub mod history;
 pub mod loss;
 pub mod metrics;
 pub mod optim;
-pub mod output;
 pub mod privacy;
 pub mod schedule;
+pub mod store;
 pub mod trainer;
 
-pub use batching::{Split, SplitError, stratified_split};
+pub use batching::{Batch, Split, SplitError, stratified_split};
 pub use checkpoint::{
     Checkpoint, CheckpointError, MANIFEST_CHECKSUM_KEY, MANIFEST_KEY, Manifest, load_checkpoint,
     read_manifest,
 };
 pub use clip::{CLIP_NORM_EPS, clip_grad_norm, global_norm};
+pub use describe::Describe;
 pub use history::{EarlyStop, EpochRecord, History};
 pub use loss::{
     ClassWeights, KERAS_EPSILON, LossConfig, LossError, LossInput, LossKind, Targets, Weighting,
@@ -30,5 +32,5 @@ pub use optim::{
 pub use schedule::{Schedule, ScheduleError};
 pub use trainer::{
     BatchProgress, DataView, EarlyStopping, EarlyStoppingState, Event, Monitor, NonFiniteKind,
-    TrainConfig, TrainError, Trainer,
+    NonFiniteStep, StepBuffers, StepOutcome, TrainConfig, TrainError, Trainer, train_step,
 };

@@ -1,4 +1,4 @@
-//! The one output writer (`glassbox_train::output`, notes/reliability.md "Outputs"): what each
+//! The one output writer (`glassbox_train::store::output`, notes/reliability.md "Outputs"): what each
 //! kind of path gets — regular files replaced atomically, links followed, FIFOs and character
 //! devices streamed into, other special files refused — and what a killed writer or a full
 //! disk leaves behind.
@@ -12,7 +12,9 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use glassbox_train::output::{Destination, destination, write_bytes, write_via_path, write_with};
+use glassbox_train::store::output::{
+    Destination, destination, write_bytes, write_via_path, write_with,
+};
 
 /// A fresh scratch folder per test.
 fn scratch(test: &str) -> PathBuf {

@@ -451,46 +451,7 @@ fn loss_eqs(loss: &LossConfig) -> (&'static str, &'static str, &'static str, &'s
 }
 
 fn optimizer_name(c: &OptimizerConfig) -> String {
-    let v = |x: f64| super::sig(x, 13);
-    match *c {
-        OptimizerConfig::Sgd { lr, momentum, .. } => match momentum {
-            Momentum::None => format!("SGD (lr {})", v(lr)),
-            Momentum::Classic(mu) => format!("SGD (lr {}, momentum {})", v(lr), v(mu)),
-            Momentum::Nesterov(mu) => {
-                format!("SGD (lr {}, Nesterov momentum {})", v(lr), v(mu))
-            }
-        },
-        OptimizerConfig::RmsProp { lr, rho, eps, .. } => {
-            let (form, e) = match eps {
-                RmsPropEpsilon::Torch(e) => ("PyTorch", e),
-                RmsPropEpsilon::Keras(e) => ("Keras", e),
-            };
-            format!(
-                "RMSprop, {form} form (lr {}, ρ {}, ε {})",
-                v(lr),
-                v(rho),
-                v(e)
-            )
-        }
-        OptimizerConfig::Adam {
-            lr,
-            beta1,
-            beta2,
-            eps,
-            ..
-        } => {
-            let (form, e) = match eps {
-                AdamEpsilon::Torch(e) => ("PyTorch form", format!("ε {}", v(e))),
-                AdamEpsilon::Keras(e) => ("Keras form", format!("ε̂ {}", v(e))),
-            };
-            format!(
-                "Adam, {form} (lr {}, β₁ {}, β₂ {}, {e})",
-                v(lr),
-                v(beta1),
-                v(beta2)
-            )
-        }
-    }
+    c.heading(|x| super::sig(x, 13))
 }
 
 /// The hand-worked example of notes/backprop.md §9: the 2-2-1 sigmoid network, its two

@@ -1,11 +1,11 @@
-"""Writes tests/reference/keras_golden.json: the paper's Keras recipe trained by `model.fit`.
+"""Writes crates/train/tests/reference/keras_golden.json: the paper's Keras recipe trained by `model.fit`.
 
 Run from the repository root:
 
-    /work/venv/bin/python tests/reference/make_keras_golden.py
+    /work/venv/bin/python crates/train/tests/reference/make_keras_golden.py
 
 The committed fixture was produced with TensorFlow 2.21.0, Keras 3.15.1 (TensorFlow backend)
-and numpy 2.4.6, on CPU (the versions are written into the file). tests/keras_golden.rs reads
+and numpy 2.4.6, on CPU (the versions are written into the file). crates/train/tests/keras_golden.rs reads
 it; the test needs neither Python nor network.
 
 The recipe (the paper's model, as Keras trains it):
@@ -48,7 +48,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-OUT = os.path.join("tests", "reference", "keras_golden.json")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "keras_golden.json")
 N, D, BATCH, EPOCHS = 100, 6, 32, 2
 
 

@@ -1,5 +1,5 @@
-//! The losses against PyTorch and Keras (fixture: tests/reference/train_fixtures.json, made
-//! by tests/reference/make_train_fixtures.py — its docstring gives versions and how to run).
+//! The losses against PyTorch and Keras (fixture: crates/train/tests/reference/train_fixtures.json, made
+//! by crates/train/tests/reference/make_train_fixtures.py — its docstring gives versions and how to run).
 //!
 //! Tolerances, relative with a floor, `|ours − ref| ≤ tol·(1 + |ref|)`, for the value and
 //! for every gradient element:
@@ -12,7 +12,7 @@
 //! - f32: `1e-6`. Each element costs a few f32 roundings (6e-8 each) on both sides, and
 //!   our value is summed in f64 where PyTorch and TF sum in f32.
 //!
-//! Measured when this was written (`cargo test --test losses_reference -- --nocapture`
+//! Measured when this was written (`cargo test -p glassbox-train --test losses_reference -- --nocapture`
 //! prints them): f64 ≤ 8e-17 for the direct losses and ≤ 1.6e-15 through `fit`; f32 ≤ 6e-8;
 //! the JAX `fit` value 1.6e-9 (its gradient 2e-16).
 

@@ -13,7 +13,6 @@
 //! GEMM block first. The first step is left out for once-only state outside glassbox; its
 //! count is printed, not asserted.
 
-#[path = "train/support.rs"]
 mod support;
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -2,23 +2,19 @@
 //! header or the data, or mismatched with the architecture — each gives a clear
 //! `CheckpointError` naming the file. Saving is atomic.
 
-#[path = "data/support.rs"]
-mod data_support;
-#[path = "train/support.rs"]
 mod support;
 
 use std::path::Path;
 
-use data_support::Scratch;
 use glassbox_core::init::uniform01;
 use glassbox_core::{Init, seeded_rng};
-use glassbox_train::checkpoint::fnv1a64_hex;
+use glassbox_train::store::fnv1a64_hex;
 use glassbox_train::{
     Checkpoint, CheckpointError, DataView, MANIFEST_CHECKSUM_KEY, MANIFEST_KEY, TrainConfig,
     Trainer, load_checkpoint,
 };
 use serde_json::{Value, json};
-use support::{binary_data, binary_spec, bits};
+use support::{Scratch, binary_data, binary_spec, bits};
 
 const LABEL: &str = "runs/model.safetensors";
 

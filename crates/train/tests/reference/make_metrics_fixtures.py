@@ -2,9 +2,9 @@
 
 Run from the repository root:
 
-    /work/venv/bin/python tests/reference/make_metrics_fixtures.py
+    /work/venv/bin/python crates/train/tests/reference/make_metrics_fixtures.py
 
-It writes tests/reference/metrics_fixtures.json, which tests/metrics_reference.rs compares
+It writes crates/train/tests/reference/metrics_fixtures.json, which crates/train/tests/metrics_reference.rs compares
 against glassbox_train::metrics (notes/metrics.md, equations M1-M18). The committed fixture was
 produced by Python 3.11, numpy 2.4.6 and scikit-learn 1.9.1 (the versions are also recorded in
 the JSON). The output is deterministic: every random case comes from a seeded numpy Generator.
@@ -230,7 +230,7 @@ def case_record(name, y_list, s_list, probability):
 def main():
     warnings.simplefilter("ignore")  # zero-division and single-class warnings are expected
     doc = {
-        "generator": "tests/reference/make_metrics_fixtures.py",
+        "generator": "crates/train/tests/reference/make_metrics_fixtures.py",
         "versions": {
             "python": platform.python_version(),
             "numpy": np.__version__,

@@ -1,7 +1,6 @@
 //! The trainer against a hand-rolled loop, its events, validation metrics, early stopping,
 //! non-finite stops, data checks and history output.
 
-#[path = "train/support.rs"]
 mod support;
 
 use glassbox_core::{Activation, Init, LayerSpec, Mlp, MlpSpec, Mode, build_pool, seeded_rng};

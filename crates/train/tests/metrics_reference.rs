@@ -1,7 +1,7 @@
 //! glassbox_train::metrics against scikit-learn 1.9.1, case by case.
 //!
-//! The fixture `tests/reference/metrics_fixtures.json` is written by
-//! `tests/reference/make_metrics_fixtures.py` (run it from the repository root with
+//! The fixture `crates/train/tests/reference/metrics_fixtures.json` is written by
+//! `crates/train/tests/reference/make_metrics_fixtures.py` (run it from the repository root with
 //! `/work/venv/bin/python`). Floats are stored as Python `repr` strings, so `str::parse` reads
 //! the exact doubles scikit-learn saw; counts and thresholds must agree exactly, computed
 //! floats to 1e-9 (absolute). A metric scikit-learn leaves undefined is `null` there and must

@@ -1,8 +1,8 @@
 //! The paper's Keras recipe, trained by Keras's `model.fit` and by glassbox's trainer from
 //! the same initial weights, agree step for step.
 //!
-//! Fixture: `tests/reference/keras_golden.json`, written by
-//! `tests/reference/make_keras_golden.py` (TensorFlow 2.21, Keras 3.15.1): 6 → 64 → 64 → 1
+//! Fixture: `crates/train/tests/reference/keras_golden.json`, written by
+//! `crates/train/tests/reference/make_keras_golden.py` (TensorFlow 2.21, Keras 3.15.1): 6 → 64 → 64 → 1
 //! (ReLU, ReLU, sigmoid), Keras's Adam (lr 1e-3, ε̂ = 1e-7, O13), binary cross-entropy,
 //! batch 32, no shuffle, 100 rows (three batches of 32 and one of 4 per epoch), 2 epochs =
 //! 8 steps. On TensorFlow, `fit` computes the BCE from the sigmoid's logits

@@ -2,10 +2,10 @@
 
 Run from the repository root (no arguments; about a minute, CPU only):
 
-    /work/venv/bin/python tests/reference/make_train_fixtures.py
+    /work/venv/bin/python crates/train/tests/reference/make_train_fixtures.py
 
-It writes tests/reference/train_fixtures.json, read by tests/losses_reference.rs and
-tests/optimizers_reference.rs. The committed fixture was produced with torch 2.15.0+cu132
+It writes crates/train/tests/reference/train_fixtures.json, read by crates/train/tests/losses_reference.rs and
+crates/train/tests/optimizers_reference.rs. The committed fixture was produced with torch 2.15.0+cu132
 (run on CPU), keras 3.15.1, tensorflow 2.21.0, jax 0.10.2, numpy 2.4.6, scikit-learn 1.9.1,
 Python 3.11.7. The script runs itself three times as child processes, one per framework
 (GLASSBOX_PART = torch, keras with the TensorFlow backend, jax with Keras's JAX backend and
@@ -448,7 +448,7 @@ def keras_part():
 
 def main():
     fixture = {
-        "generated_by": "tests/reference/make_train_fixtures.py",
+        "generated_by": "crates/train/tests/reference/make_train_fixtures.py",
         "versions": {"numpy": np.__version__, "python": sys.version.split()[0]},
         "losses": [],
         "problem": {"x": X, "y": Y, "theta0": THETA0, "steps": STEPS},

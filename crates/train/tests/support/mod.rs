@@ -1,7 +1,9 @@
-//! Helpers shared by the trainer and checkpoint tests (included with `#[path]`; not a
-//! test target of its own). Scratch folders come from `tests/data/support.rs`.
+//! Helpers shared by the trainer and checkpoint tests (`mod support;` in each; a folder
+//! module, so not a test target of its own).
 
 #![allow(dead_code)]
+
+use std::path::PathBuf;
 
 use glassbox_core::init::uniform01;
 use glassbox_core::{Activation, Float, LayerSpec, MlpSpec, seeded_rng};
@@ -73,5 +75,41 @@ pub fn run_state<T: Float>(t: &Trainer<T>) -> RunState {
         history: t.history().deterministic_json(),
         stopping: serde_json::to_string(t.early_stopping_state()).unwrap(),
         best: t.best_params().map(bits),
+    }
+}
+
+/// A folder of its own for one test of this process under the system temp folder, removed
+/// (with everything in it) when dropped.
+pub struct Scratch {
+    root: PathBuf,
+}
+
+impl Scratch {
+    /// An empty folder named after `test` and this process.
+    pub fn new(test: &str) -> Self {
+        let root = std::env::temp_dir()
+            .join("glassbox-train-tests")
+            .join(format!("{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).expect("scratch folder");
+        Scratch { root }
+    }
+
+    /// `name` inside the folder (not created).
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// Writes `bytes` to `name` inside the folder; returns its path.
+    pub fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, bytes).expect("scratch file");
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
     }
 }

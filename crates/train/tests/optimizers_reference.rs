@@ -1,5 +1,5 @@
 //! Optimizers, clipping and schedules against PyTorch and Keras (fixture:
-//! tests/reference/train_fixtures.json, made by tests/reference/make_train_fixtures.py — its
+//! crates/train/tests/reference/train_fixtures.json, made by crates/train/tests/reference/make_train_fixtures.py — its
 //! docstring gives versions and how to run).
 //!
 //! The problem is least squares on fixed data, `L(θ) = ‖Xθ − y‖²/(2N)` with X (8, 5); its
@@ -26,7 +26,7 @@
 //! same operations); clipping: `1e-15` in f64 and `1e-6` in f32 (PyTorch's f32 norm is
 //! accumulated in f32, ours in f64).
 //!
-//! Measured when this was written (`cargo test --test optimizers_reference -- --nocapture`
+//! Measured when this was written (`cargo test -p glassbox-train --test optimizers_reference -- --nocapture`
 //! prints them): every f64 run ≤ 4.4e-16, PyTorch Adam f32 3.0e-8, Keras Adam f32 1.8e-7;
 //! schedules ≤ 1.7e-16; clipping exact. Swapping a convention (the other Adam ε form, L2
 //! for decoupled decay) misses by 4.5e-6 and 6.3e-2.

@@ -2,11 +2,11 @@
 
 Run from the repository root:
 
-    /work/venv/bin/python tests/reference/check_checkpoint.py [path]
+    /work/venv/bin/python crates/train/tests/reference/check_checkpoint.py [path]
 
-The default path is tests/reference/glassbox_small_checkpoint.safetensors, written by the Rust
-test `committed_checkpoint_reproduces_its_reference_outputs` in tests/checkpoint_resume.rs
-(regenerate with `GLASSBOX_REGENERATE_CHECKPOINT=1 cargo test --test checkpoint_resume
+The default path is crates/train/tests/reference/glassbox_small_checkpoint.safetensors, written by the Rust
+test `committed_checkpoint_reproduces_its_reference_outputs` in crates/train/tests/checkpoint_resume.rs
+(regenerate with `GLASSBOX_REGENERATE_CHECKPOINT=1 cargo test -p glassbox-train --test checkpoint_resume
 committed_checkpoint`). Checked with torch 2.15.0 (CPU), safetensors 0.8.0, numpy 2.4.6.
 
 What it checks (notes/training.md section 5 describes the format):
@@ -30,10 +30,14 @@ import torch
 import torch.nn as nn
 from safetensors import safe_open
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_core_fixtures import torch_activation  # noqa: E402  (same folder)
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", "..", "..", ".."))
+# make_core_fixtures.py sits with glassbox-core's fixtures (in the core crate or the root tests/).
+for folder in (os.path.join(ROOT, "tests", "reference"), os.path.join(ROOT, "crates", "core", "tests", "reference")):
+    sys.path.insert(0, folder)
+from make_core_fixtures import torch_activation  # noqa: E402
 
-DEFAULT = "tests/reference/glassbox_small_checkpoint.safetensors"
+DEFAULT = os.path.join(HERE, "glassbox_small_checkpoint.safetensors")
 DTYPES = {"f32": torch.float32, "f64": torch.float64}
 
 

@@ -7,7 +7,6 @@
 //! disjoint outputs in the GEMM and activation passes; every reduction (loss, gradient
 //! norm, metrics) is a sequential sum. So nothing may change with the thread count.
 
-#[path = "train/support.rs"]
 mod support;
 
 use glassbox_core::Init;

@@ -1,5 +1,5 @@
 //! Save → load → continue equals an uninterrupted run, bit for bit — in this process and in
-//! a fresh one — and the committed checkpoint that `tests/reference/check_checkpoint.py`
+//! a fresh one — and the committed checkpoint that `crates/train/tests/reference/check_checkpoint.py`
 //! reads still loads and reproduces its reference outputs.
 //!
 //! The run has dropout on both hidden layers and shuffling on (so the RNG state matters),
@@ -11,22 +11,18 @@
 //! `GLASSBOX_RESUME_CHECKPOINT`, trains on and saves its final state to
 //! `GLASSBOX_RESUME_OUT`, which the parent loads and compares.
 
-#[path = "data/support.rs"]
-mod data_support;
-#[path = "train/support.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use data_support::Scratch;
 use glassbox_core::{Activation, Init, LayerSpec, MlpSpec, seeded_rng};
 use glassbox_train::{
     DataView, EarlyStopping, Monitor, OptimizerConfig, Schedule, TrainConfig, Trainer,
     load_checkpoint, read_manifest,
 };
 use ndarray::Array2;
-use support::{RunState, binary_data, run_state};
+use support::{RunState, Scratch, binary_data, run_state};
 
 const CHILD_CHECKPOINT: &str = "GLASSBOX_RESUME_CHECKPOINT";
 const CHILD_OUT: &str = "GLASSBOX_RESUME_OUT";
@@ -225,7 +221,7 @@ fn resume_f64_sgd_nesterov_is_bit_identical() {
     assert_eq!(run_state(&resumed), run_state(&straight));
 }
 
-// ---- The committed checkpoint read by tests/reference/check_checkpoint.py ----
+// ---- The committed checkpoint read by crates/train/tests/reference/check_checkpoint.py ----
 
 const COMMITTED: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -272,8 +268,8 @@ fn write_committed_checkpoint(path: &Path) {
     t.save(path).unwrap();
 }
 
-/// Regenerate with `GLASSBOX_REGENERATE_CHECKPOINT=1 cargo test --test checkpoint_resume
-/// committed_checkpoint`, then run `python tests/reference/check_checkpoint.py`.
+/// Regenerate with `GLASSBOX_REGENERATE_CHECKPOINT=1 cargo test -p glassbox-train --test checkpoint_resume
+/// committed_checkpoint`, then run `python crates/train/tests/reference/check_checkpoint.py`.
 #[test]
 fn committed_checkpoint_reproduces_its_reference_outputs() {
     let path = Path::new(COMMITTED);

@@ -1,0 +1,240 @@
+//! One training step (T5–T6): the single function that the trainer runs on every batch, that
+//! `benches/train_step.rs` times and that `examples/peer_runner.rs` races against the other
+//! frameworks, so a speed figure always measures the shipped step.
+//!
+//! In this order, on a batch of n rows:
+//! 1. `lr = schedule.lr_at(base_lr, t)` with `t` the optimizer steps taken (O15–O18);
+//! 2. forward in training mode, dropout masks drawn from the caller's RNG (B20);
+//! 3. the loss `L_b` of the batch and its gradient, written into a zeroed (n, O) buffer
+//!    (L3–L14): from the logits Z of the last layer for [`LossInput::Logits`] losses, from
+//!    its output Y otherwise; a non-finite `L_b` ends the step here;
+//! 4. back-propagation that *writes* the parameter gradients (GEMM with β = 0, so no
+//!    zeroing pass is needed) (B20b–B20d);
+//! 5. the global gradient norm ‖g‖, summed in f64, and the clipping of g when configured
+//!    (O14); a non-finite ‖g‖ ends the step here, before the update;
+//! 6. the optimizer's update with `lr` (O1–O13).
+//!
+//! Nothing is allocated: the network computes in the [`Workspace`] of [`StepBuffers`], the
+//! loss writes into its kept gradient buffer.
+
+use glassbox_core::{Activation, Float, Mlp, Mode, Rng, Upstream, Workspace};
+use ndarray::{Array2, s};
+
+use super::{NonFiniteKind, TrainConfig, TrainError};
+use crate::batching::Batch;
+use crate::{LossInput, LossKind, Optimizer, clip_grad_norm, global_norm};
+
+/// Where the loss reads the network's output (T5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LossReads {
+    /// The last layer's pre-activation Z; backward starts from ∂L/∂Z.
+    Logits,
+    /// The last layer's output Y; backward starts from ∂L/∂Y.
+    Output,
+}
+
+/// (T5) Which output of the last layer a loss reads, or why the pair is refused:
+/// - logits losses ([`LossInput::Logits`]) read Z. The last activation must be the identity
+///   or the very function the loss fuses — sigmoid for BCE, softmax for cross-entropy —
+///   which the loss then applies itself, as Keras on TensorFlow does with a sigmoid output
+///   and `"binary_crossentropy"` (notes/losses.md §3). The network's output Y is then the
+///   probability, and the loss never sees it.
+/// - [`LossKind::BceKeras`] reads Y and needs a sigmoid output;
+/// - [`LossKind::Mse`] reads Y whatever the activation.
+pub(crate) fn loss_reads(
+    loss: LossKind,
+    last: Activation,
+    outputs: usize,
+) -> Result<LossReads, TrainError> {
+    let refuse = |reason| {
+        Err(TrainError::LossMismatch {
+            loss,
+            activation: last.to_string(),
+            outputs,
+            reason,
+        })
+    };
+    match (loss.input(), loss, last) {
+        (
+            LossInput::Logits,
+            LossKind::BceWithLogits,
+            Activation::Identity | Activation::Sigmoid,
+        ) => Ok(LossReads::Logits),
+        (
+            LossInput::Logits,
+            LossKind::SoftmaxCrossEntropy,
+            Activation::Identity | Activation::Softmax,
+        ) => {
+            if outputs < 2 {
+                refuse("softmax cross-entropy needs at least 2 outputs")
+            } else {
+                Ok(LossReads::Logits)
+            }
+        }
+        (LossInput::Logits, _, _) => refuse(
+            "a logits loss needs a linear last layer or the activation it fuses (sigmoid for BCE, softmax for cross-entropy)",
+        ),
+        (LossInput::Probabilities, _, Activation::Sigmoid) => Ok(LossReads::Output),
+        (LossInput::Probabilities, _, _) => {
+            refuse("a loss on probabilities needs a sigmoid last layer")
+        }
+        (LossInput::Values, _, _) => Ok(LossReads::Output),
+    }
+}
+
+/// The buffers a training step writes, made once for batches of up to B rows.
+#[derive(Debug)]
+pub struct StepBuffers<T: Float> {
+    /// The network's forward caches and backward scratch for B rows.
+    ws: Workspace<T>,
+    /// ∂L/∂Z (logits losses) or ∂L/∂Y (B, O) of the last layer; the first n rows are the
+    /// batch's, the rest are left over.
+    d_out: Array2<T>,
+    /// Which output of the last layer the loss reads.
+    reads: LossReads,
+}
+
+impl<T: Float> StepBuffers<T> {
+    /// Buffers for training `mlp` with `loss` on batches of up to `batch_size` rows. Make them
+    /// on the thread pool that will run the steps: the workspace reserves the GEMM kernel's
+    /// buffers on every worker of the current pool, so no step allocates.
+    ///
+    /// # Errors
+    /// [`TrainError::LossMismatch`] when `loss` cannot train `mlp`'s last layer (T5).
+    pub fn new(mlp: &Mlp<T>, loss: LossKind, batch_size: usize) -> Result<Self, TrainError> {
+        let spec = mlp.spec();
+        let last = spec.layers[spec.layers.len() - 1].activation;
+        let reads = loss_reads(loss, last, spec.outputs())?;
+        Ok(StepBuffers {
+            ws: mlp.workspace(batch_size),
+            d_out: Array2::zeros((batch_size, spec.outputs())),
+            reads,
+        })
+    }
+
+    /// The network's workspace, for passes between steps (validation, scoring).
+    pub fn workspace(&mut self) -> &mut Workspace<T> {
+        &mut self.ws
+    }
+
+    /// Which output of the last layer the loss reads.
+    pub(crate) fn reads(&self) -> LossReads {
+        self.reads
+    }
+}
+
+/// What one training step measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepOutcome {
+    /// The batch's loss `L_b` (training mode).
+    pub loss: f64,
+    /// The global gradient norm before clipping (O14).
+    pub grad_norm: f64,
+    /// The learning rate of the update.
+    pub lr: f64,
+}
+
+/// A step stopped before the update: its loss or gradient norm was NaN or infinite.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NonFiniteStep {
+    /// Which number.
+    pub what: NonFiniteKind,
+    /// Its value.
+    pub value: f64,
+}
+
+/// One training step on `batch` (n ≤ B rows): the six steps of the module doc, with the
+/// loss, schedule and clipping of `config` and the caller's `optimizer` and `rng`.
+///
+/// # Errors
+/// [`NonFiniteStep`] when the loss (step 3) or the gradient norm (step 5) is not finite;
+/// the parameters and the optimizer's state are then those before the step (the
+/// gradients are not).
+///
+/// # Panics
+/// If the batch has more rows than `buffers` were made for, or X or Y does not fit the
+/// network.
+pub fn train_step<T: Float>(
+    config: &TrainConfig,
+    mlp: &mut Mlp<T>,
+    optimizer: &mut Optimizer<T>,
+    rng: &mut Rng,
+    batch: Batch<'_, T>,
+    buffers: &mut StepBuffers<T>,
+) -> Result<StepOutcome, NonFiniteStep> {
+    let n = batch.x.nrows();
+    let lr = config
+        .schedule
+        .lr_at(config.optimizer.lr(), optimizer.step_count() as usize);
+    let StepBuffers { ws, d_out, reads } = buffers;
+    let fwd = mlp.forward(batch.x, Mode::Train(rng), ws);
+    let mut d_a = d_out.slice_mut(s![..n, ..]);
+    d_a.fill(T::zero());
+    let read = match reads {
+        LossReads::Logits => fwd.logits(),
+        LossReads::Output => fwd.output(),
+    };
+    let loss = config
+        .loss
+        .compute(read, batch.y, batch.weights, Some(d_a.view_mut()));
+    if !loss.is_finite() {
+        return Err(NonFiniteStep {
+            what: NonFiniteKind::Loss,
+            value: loss,
+        });
+    }
+    let upstream = match reads {
+        LossReads::Logits => Upstream::DZ(d_a.view()),
+        LossReads::Output => Upstream::DY(d_a.view()),
+    };
+    // Writes the gradients (no zeroing pass): each step starts from zero.
+    mlp.backward_overwrite(fwd, upstream);
+    let grad_norm = match config.clip_norm {
+        Some(max) => clip_grad_norm(mlp.grads_mut(), max),
+        None => global_norm(mlp.grads()),
+    };
+    if !grad_norm.is_finite() {
+        return Err(NonFiniteStep {
+            what: NonFiniteKind::GradNorm,
+            value: grad_norm,
+        });
+    }
+    let (params, grads) = mlp.params_and_grads_mut();
+    optimizer.step_lr(params, grads, lr);
+    Ok(StepOutcome {
+        loss,
+        grad_norm,
+        lr,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loss_and_last_layer_pairs() {
+        use Activation::*;
+        let ok = |k, a, o| loss_reads(k, a, o);
+        assert_eq!(
+            ok(LossKind::BceWithLogits, Sigmoid, 1),
+            Ok(LossReads::Logits)
+        );
+        assert_eq!(
+            ok(LossKind::BceWithLogits, Identity, 1),
+            Ok(LossReads::Logits)
+        );
+        assert!(ok(LossKind::BceWithLogits, Relu, 1).is_err());
+        assert!(ok(LossKind::BceWithLogits, Softmax, 2).is_err());
+        assert_eq!(
+            ok(LossKind::SoftmaxCrossEntropy, Softmax, 3),
+            Ok(LossReads::Logits)
+        );
+        assert!(ok(LossKind::SoftmaxCrossEntropy, Softmax, 1).is_err());
+        assert_eq!(ok(LossKind::BceKeras, Sigmoid, 1), Ok(LossReads::Output));
+        assert!(ok(LossKind::BceKeras, Identity, 1).is_err());
+        assert_eq!(ok(LossKind::Mse, Tanh, 2), Ok(LossReads::Output));
+        let e = ok(LossKind::BceKeras, Relu, 1).unwrap_err();
+        assert!(e.to_string().contains("needs a sigmoid last layer"), "{e}");
+    }
+}
