@@ -159,8 +159,8 @@ impl FeatureSet {
         } else {
             (0.0, 0.0)
         };
-        // (V19) h = hour of day of t in UTC, fractional: 06:30 is 6.5.
-        let hour = t.rem_euclid(DAY_MS) as f64 / HOUR_MS as f64;
+        // (V19) h = the hour of day of t in UTC, a whole number: 06:30 is hour 6.
+        let hour = (t.rem_euclid(DAY_MS) / HOUR_MS) as f64;
         let angle = TAU * hour / 24.0;
         CutoffContext {
             t,
