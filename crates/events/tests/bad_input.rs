@@ -4,7 +4,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{iso_spec, ms, try_examples};
+use common::{iso_spec, message_of, ms, try_examples};
 use glassbox_events::{
     Cutoffs, EventSpec, EventsError, FeatureMatrix, Labels, LogOrder, Protocol, ProtocolSink,
     SortedLog, Span, Window, featurize, featurize_protocol,
@@ -67,10 +67,7 @@ fn unparseable_timestamps_name_line_and_column() {
     spec.time_format = glassbox_events::TimeFormat::Auto;
     let text =
         "time,user,event,item,txn\n2015-06-01T06:00:00Z,1,view,3,\n1433138409198,1,view,3,\n";
-    let message = try_examples(text, &spec, Labels::Unknown)
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    let message = message_of(text, &spec, Labels::Unknown);
     assert_eq!(
         message,
         "test.csv: line 3, column 1 (\"time\"): cannot read timestamp \"1433138409198\" as an ISO-8601 date-time"
@@ -116,16 +113,10 @@ fn bad_cells_name_line_and_column() {
     let mut spec = iso_spec(Cutoffs::List(vec![0]));
     spec.columns.value = Some("price".into());
     let text = "time,user,event,item,txn,price\n2015-06-01T06:00:00Z,1,view,3,,12,5\n";
-    let message = try_examples(text, &spec, Labels::Unknown)
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    let message = message_of(text, &spec, Labels::Unknown);
     assert_eq!(message, "test.csv: line 2 has 7 fields, the header has 6");
     let text = "time,user,event,item,txn,price\n2015-06-01T06:00:00Z,1,view,3,,inf\n";
-    let message = try_examples(text, &spec, Labels::Unknown)
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    let message = message_of(text, &spec, Labels::Unknown);
     assert_eq!(
         message,
         "test.csv: line 2, column 6 (\"price\"): \"inf\" is not a finite number (the value column)"
@@ -313,10 +304,7 @@ fn inconsistent_specs_are_refused_before_reading() {
     let mut spec = iso_spec(Cutoffs::List(vec![ms("2020-01-01T01:00:00Z")]));
     spec.log_end_ms = Some(ms("2020-01-01T02:00:00Z"));
     let text = "time,user,event,item,txn\n2020-01-01T00:00:00Z,1,view,3,\n2020-01-01T02:00:00Z,1,view,3,\n";
-    let message = try_examples(text, &spec, Labels::Required)
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    let message = message_of(text, &spec, Labels::Required);
     assert_eq!(
         message,
         "invalid featurizer spec: the log has an event at 1577844000000 ms, at or after the declared log end \

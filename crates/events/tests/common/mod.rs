@@ -67,6 +67,14 @@ pub fn try_examples(
     Ok((sink.out, report))
 }
 
+/// The message of the error [`try_examples`] must return.
+pub fn message_of(text: &str, spec: &EventSpec, labels: Labels) -> String {
+    match try_examples(text, spec, labels) {
+        Ok(_) => panic!("expected an error for {text:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
 /// [`try_examples`], which must succeed.
 pub fn examples(text: &str, spec: &EventSpec, labels: Labels) -> (Examples, FeaturizeReport) {
     try_examples(text, spec, labels).expect("featurize")
