@@ -10,12 +10,6 @@ use crate::span::{DAY_MS, HOUR_MS, Window};
 use crate::spec::EventSpec;
 use crate::state::{NO_ITEM, State};
 
-/// Which stamp slot of an item marks it as seen in the current example.
-const VIEWED: usize = 0;
-const CARTED: usize = 1;
-const TOUCHED: usize = 2;
-const STAMPS: usize = 3;
-
 /// The instant-wide values shared by every example at cutoff `t`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CutoffContext {
@@ -43,12 +37,14 @@ pub(crate) struct FeatureSet {
     has_cart: bool,
     has_transactions: bool,
     has_value: bool,
-    /// Per item: the example generation that last marked it viewed / carted / touched.
-    stamps: Vec<u32>,
-    generation: u32,
-    /// Per kind × count window: the count of the current example.
+    /// Scratch of the current example: window starts, counts per kind × count window, values
+    /// per window, and the (item, position, kind) of each event in the recent window.
+    starts: Vec<i64>,
     counts: Vec<u32>,
     values: Vec<f64>,
+    recent_items: Vec<(u32, u32, u8)>,
+    /// (position of the first event, item) of each distinct item in the recent window.
+    first_seen: Vec<(u32, u32)>,
 }
 
 /// Seconds from `then` to `t`, or the cap when there is no such event (V7).
@@ -73,8 +69,9 @@ impl FeatureSet {
             has_cart: spec.events.cart.is_some(),
             has_transactions: spec.columns.transaction.is_some(),
             has_value: spec.columns.value.is_some(),
-            stamps: Vec::new(),
-            generation: 0,
+            starts: vec![0; spec.count_windows.len()],
+            recent_items: Vec::new(),
+            first_seen: Vec::new(),
             counts: vec![0; spec.events.kinds.len() * spec.count_windows.len()],
             values: vec![0.0; spec.count_windows.len()],
         }
@@ -195,32 +192,22 @@ impl FeatureSet {
         let r = state.roles;
         let k = r.kinds;
         let user = &state.users[u as usize];
-        let per_kind = |v: &Vec<u32>, kind: usize| f64::from(v[u as usize * k + kind]);
-        if self.stamps.len() < state.items() * STAMPS {
-            self.stamps.resize(state.items() * STAMPS, 0);
-        }
-        self.generation = self.generation.wrapping_add(1);
-        if self.generation == 0 {
-            // Wrapped after 2³² examples: old stamps could collide, so start clean.
-            self.stamps.fill(0);
-            self.generation = 1;
-        }
-        let g = self.generation;
+        let kinds = &state.kinds[u as usize * k..(u as usize + 1) * k];
 
-        // One pass over the recent history.
+        // One pass over the recent history, in time order.
         let n_windows = self.windows.len();
         self.counts.fill(0);
         self.values.fill(0.0);
-        let starts: Vec<i64> = self.windows.iter().map(|w| w.start(t)).collect();
+        for (start, window) in self.starts.iter_mut().zip(&self.windows) {
+            *start = window.start(t);
+        }
         let recent_start = t - self.recent_ms;
-        let (mut viewed_recent, mut carted_recent) = (0u32, 0u32);
-        let (mut touched, mut buy_max, mut buy_sum, mut cart_max, mut views_sum) =
-            (0u32, 0.0f64, 0.0, 0.0f64, 0.0);
         let mut session_opens = 0u32;
         let mut first_in_recent: Option<bool> = None;
+        self.recent_items.clear();
         for e in &user.recent {
             let kind = usize::from(e.kind);
-            for (w, &start) in starts.iter().enumerate() {
+            for (w, &start) in self.starts.iter().enumerate() {
                 if matches!(self.windows[w], Window::Last(_)) && e.time_ms >= start {
                     // (V4) counts of kind k in window w.
                     self.counts[kind * n_windows + w] += 1;
@@ -236,27 +223,32 @@ impl FeatureSet {
             // (V11) sessions meeting the recent window.
             first_in_recent.get_or_insert(e.opens_session);
             session_opens += u32::from(e.opens_session);
-            let s = e.item as usize * STAMPS;
-            // (V5) distinct items viewed / carted in the recent window.
-            if e.kind == r.view && self.stamps[s + VIEWED] != g {
-                self.stamps[s + VIEWED] = g;
-                viewed_recent += 1;
-            }
-            if Some(e.kind) == r.cart && self.stamps[s + CARTED] != g {
-                self.stamps[s + CARTED] = g;
-                carted_recent += 1;
-            }
-            // (V16) statistics of the distinct items touched in the recent window.
-            if self.stamps[s + TOUCHED] != g {
-                self.stamps[s + TOUCHED] = g;
-                let (buy, cart, views) = self.item_rates(state, ctx, e.item);
-                touched += 1;
-                buy_max = buy_max.max(buy);
-                buy_sum += buy;
-                cart_max = cart_max.max(cart);
-                views_sum += views;
-            }
+            let position = self.recent_items.len() as u32;
+            self.recent_items.push((e.item, position, e.kind));
         }
+        // Distinct items of the recent window: sorted by (item, position), each item's group
+        // starts with its first event there. (V5) counts the groups holding a view / a cart.
+        self.recent_items.sort_unstable();
+        self.first_seen.clear();
+        let (mut viewed_recent, mut carted_recent) = (0u32, 0u32);
+        for group in self.recent_items.chunk_by(|a, b| a.0 == b.0) {
+            viewed_recent += u32::from(group.iter().any(|g| g.2 == r.view));
+            carted_recent += u32::from(group.iter().any(|g| Some(g.2) == r.cart));
+            self.first_seen.push((group[0].1, group[0].0));
+        }
+        // (V16) statistics of the distinct items touched in the recent window, summed in the
+        // order of their first event (an order the past fixes, unlike the items' indices).
+        self.first_seen.sort_unstable();
+        let (mut buy_max, mut buy_sum, mut cart_max, mut views_sum) = (0.0f64, 0.0, 0.0f64, 0.0);
+        for &(_, item) in &self.first_seen {
+            let (buy, cart, views) = self.item_rates(state, ctx, item);
+            buy_max = buy_max.max(buy);
+            buy_sum += buy;
+            cart_max = cart_max.max(cart);
+            views_sum += views;
+        }
+        let touched = self.first_seen.len() as u32;
+        let last_ms = state.last_ms[u as usize];
 
         let mut at = 0;
         let mut put = |v: f64| {
@@ -268,32 +260,28 @@ impl FeatureSet {
             for (w, window) in self.windows.iter().enumerate() {
                 match window {
                     Window::Last(_) => put(f64::from(self.counts[kind * n_windows + w])),
-                    Window::All => put(per_kind(&state.kind_count, kind)),
+                    Window::All => put(f64::from(kinds[kind].count)),
                 }
             }
         }
         // (V5) distinct items per role.
         put(f64::from(viewed_recent));
-        put(per_kind(&state.kind_items, usize::from(r.view)));
+        put(f64::from(kinds[usize::from(r.view)].items));
         if let Some(cart) = r.cart {
             put(f64::from(carted_recent));
-            put(per_kind(&state.kind_items, usize::from(cart)));
+            put(f64::from(kinds[usize::from(cart)].items));
         }
-        put(per_kind(&state.kind_items, usize::from(r.positive)));
+        put(f64::from(kinds[usize::from(r.positive)].items));
         // (V6) distinct transactions.
         if self.has_transactions {
             put(f64::from(user.purchases));
         }
         // (V7) recency per kind; (V8) of any event and of the first event.
         let cap = self.recency_cap_s;
-        for kind in 0..k {
-            put(seconds_since(
-                t,
-                state.kind_last_ms[u as usize * k + kind],
-                cap,
-            ));
+        for stats in kinds {
+            put(seconds_since(t, stats.last_ms, cap));
         }
-        put(seconds_since(t, user.last_ms, cap));
+        put(seconds_since(t, last_ms, cap));
         put(seconds_since(t, user.first_ms, cap));
         // (V9) open cart; (V10) its recent part and recency; (V18) its best buy rate.
         let mut open_buy_max = 0.0f64;
@@ -315,15 +303,15 @@ impl FeatureSet {
         put(f64::from(user.sessions));
         // (V12) the last session's counts.
         put(f64::from(user.session_events));
-        for kind in 0..k {
-            put(per_kind(&state.session_kind_count, kind));
+        for stats in kinds {
+            put(f64::from(stats.in_session));
         }
         put(f64::from(user.session_items));
         // (V13) its duration and age; (V14) whether it is still open.
-        put(seconds_since(user.last_ms, user.session_start_ms, 0.0));
+        put(seconds_since(last_ms, user.session_start_ms, 0.0));
         put(seconds_since(t, user.session_start_ms, cap));
         put(
-            if user.last_ms != i64::MIN && t - user.last_ms <= self.session_gap_ms {
+            if last_ms != i64::MIN && t - last_ms <= self.session_gap_ms {
                 1.0
             } else {
                 0.0

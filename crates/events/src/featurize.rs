@@ -92,9 +92,11 @@ struct Pass<'a> {
     /// Events read but not yet ingested (time ≥ the current cutoff).
     lookahead: VecDeque<Event>,
     exhausted: bool,
-    /// Active users (V2), ordered by key.
-    active: Vec<u32>,
+    /// Active users (V2) as (key, dense index), ordered by key.
+    active: Vec<(u64, u32)>,
     newly_active: Vec<u32>,
+    /// Users who left the active set with events still inside the longest window.
+    lingering: Vec<u32>,
     /// Per user: the ordinal + 1 of the last cutoff for which the user is positive.
     label_stamp: Vec<u32>,
     row: Vec<f64>,
@@ -139,45 +141,64 @@ impl Pass<'_> {
         {
             self.state.site_recent.pop_front();
         }
-        // (V2) active = an event in [t − active window, t); leavers forget their recent events.
+        // (V2) active = an event in [t − active window, t). A leaver's recent events linger
+        // while a window longer than the active window may still count them on a return.
         let active_start = t - self.spec.active_window.ms();
-        let users = &mut self.state.users;
-        self.active.retain(|&u| {
-            let user = &mut users[u as usize];
-            let keep = user.last_ms >= active_start;
+        let history_start = t - self.spec.longest_window_ms();
+        let (users, last_ms, lingering) = (
+            &mut self.state.users,
+            &self.state.last_ms,
+            &mut self.lingering,
+        );
+        let mut leave = |u: u32| {
+            let keep = last_ms[u as usize] >= active_start;
             if !keep {
-                user.in_active = false;
-                user.recent = VecDeque::new();
+                users[u as usize].in_active = false;
+                lingering.push(u);
             }
             keep
+        };
+        self.active.retain(|&(_, u)| leave(u));
+        // Joiners too: with cutoffs far apart, a user may have come and gone in between.
+        self.newly_active.retain(|&u| leave(u));
+        lingering.retain(|&u| {
+            let user = &mut users[u as usize];
+            while user
+                .recent
+                .front()
+                .is_some_and(|e| e.time_ms < history_start)
+            {
+                user.recent.pop_front();
+            }
+            if user.recent.is_empty() {
+                user.recent = VecDeque::new();
+            }
+            !user.in_active && !user.recent.is_empty()
         });
-        let ids = self.log.ids();
-        let key = |u: &u32| ids.user_key(*u);
         if !self.newly_active.is_empty() {
-            self.newly_active.sort_unstable_by_key(key);
+            let ids = self.log.ids();
+            let mut joining: Vec<(u64, u32)> = self
+                .newly_active
+                .iter()
+                .map(|&u| (ids.user_key(u), u))
+                .collect();
+            joining.sort_unstable();
             let old = std::mem::take(&mut self.active);
-            let mut merged = Vec::with_capacity(old.len() + self.newly_active.len());
+            let mut merged = Vec::with_capacity(old.len() + joining.len());
             let (mut a, mut b) = (0, 0);
-            while a < old.len() && b < self.newly_active.len() {
-                if key(&old[a]) <= key(&self.newly_active[b]) {
+            while a < old.len() && b < joining.len() {
+                if old[a] <= joining[b] {
                     merged.push(old[a]);
                     a += 1;
                 } else {
-                    merged.push(self.newly_active[b]);
+                    merged.push(joining[b]);
                     b += 1;
                 }
             }
             merged.extend_from_slice(&old[a..]);
-            merged.extend_from_slice(&self.newly_active[b..]);
+            merged.extend_from_slice(&joining[b..]);
             self.active = merged;
             self.newly_active.clear();
-        }
-        let history_start = t - self.spec.longest_window_ms();
-        for &u in &self.active {
-            let recent = &mut self.state.users[u as usize].recent;
-            while recent.front().is_some_and(|e| e.time_ms < history_start) {
-                recent.pop_front();
-            }
         }
     }
 
@@ -205,7 +226,7 @@ impl Pass<'_> {
         }
         let ctx = self.features.context(&self.state, t);
         let mut positives = 0;
-        for &u in &self.active {
+        for &(user, u) in &self.active {
             let label = match labels {
                 Labels::Required => {
                     let positive = self.label_stamp[u as usize] == n + 1;
@@ -215,7 +236,7 @@ impl Pass<'_> {
                 Labels::Unknown => None,
             };
             let key = ExampleKey {
-                user: self.log.ids().user_key(u),
+                user,
                 cutoff_ms: t,
                 cutoff_index: k,
                 label,
@@ -263,6 +284,7 @@ pub fn featurize(
         exhausted: false,
         active: Vec::new(),
         newly_active: Vec::new(),
+        lingering: Vec::new(),
         label_stamp: Vec::new(),
     };
     pass.fill(i64::MIN + 1)?;

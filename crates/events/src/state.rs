@@ -4,7 +4,7 @@
 //!
 //! Memory: one [`UserState`] per user seen, one counter row per item seen, one [`Pair`] per
 //! (user, item) touched, distinct (user, transaction) pairs, and the events of the last
-//! `longest window` per *active* user plus the site window's timestamps.
+//! longest window before each active user's latest event, plus the site window's timestamps.
 
 use std::collections::VecDeque;
 
@@ -57,11 +57,10 @@ pub(crate) struct Recent {
 /// The state of one user.
 #[derive(Debug, Clone)]
 pub(crate) struct UserState {
-    /// Events of the last `longest window` (pruned at cutoffs while the user is active,
-    /// cleared when the user leaves the active set).
+    /// Events within the longest window before the user's latest event (pruned when an event
+    /// arrives, cleared when the user leaves the active set).
     pub recent: VecDeque<Recent>,
     pub first_ms: i64,
-    pub last_ms: i64,
     /// Number of sessions so far (V11).
     pub sessions: u32,
     /// The current (last) session: its start, events and distinct items (V12).
@@ -86,7 +85,6 @@ impl UserState {
         UserState {
             recent: VecDeque::new(),
             first_ms: i64::MIN,
-            last_ms: i64::MIN,
             sessions: 0,
             session_start_ms: i64::MIN,
             session_events: 0,
@@ -99,6 +97,26 @@ impl UserState {
         }
     }
 }
+
+/// One user's events of one kind.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KindStats {
+    /// Events over all history (V4).
+    pub count: u32,
+    /// Distinct items (V5).
+    pub items: u32,
+    /// Events in the current session (V12).
+    pub in_session: u32,
+    /// Time of the latest (V7); `i64::MIN` if none.
+    pub last_ms: i64,
+}
+
+const NO_KIND_STATS: KindStats = KindStats {
+    count: 0,
+    items: 0,
+    in_session: 0,
+    last_ms: i64::MIN,
+};
 
 /// What one user has done to one item.
 #[derive(Debug, Clone, Copy)]
@@ -116,12 +134,14 @@ struct Pair {
 pub(crate) struct State {
     pub roles: Roles,
     session_gap_ms: i64,
+    /// Events older than this before the latest event are dropped from a user's recent history.
+    history_ms: i64,
     pub users: Vec<UserState>,
-    /// Per user × kind: all-history count, last time, distinct items, current-session count.
-    pub kind_count: Vec<u32>,
-    pub kind_last_ms: Vec<i64>,
-    pub kind_items: Vec<u32>,
-    pub session_kind_count: Vec<u32>,
+    /// Per user: time of the latest event (`i64::MIN` before any). Kept apart from
+    /// [`UserState`] because the active set scans it at every cutoff: 8 bytes a user stay in cache.
+    pub last_ms: Vec<i64>,
+    /// Per user × kind, one user's kinds side by side (index `u · kinds + k`).
+    pub kinds: Vec<KindStats>,
     /// Per item × kind: events of all users so far (V15).
     pub item_count: Vec<u32>,
     /// Per kind: events of the whole site so far (V15).
@@ -138,22 +158,16 @@ impl State {
         State {
             roles,
             session_gap_ms: spec.session_gap.ms(),
+            history_ms: spec.longest_window_ms(),
             users: Vec::new(),
-            kind_count: Vec::new(),
-            kind_last_ms: Vec::new(),
-            kind_items: Vec::new(),
-            session_kind_count: Vec::new(),
+            last_ms: Vec::new(),
+            kinds: Vec::new(),
             item_count: Vec::new(),
             site_count: vec![0; roles.kinds],
             site_recent: VecDeque::new(),
             pairs: FastMap::default(),
             purchases: FastSet::default(),
         }
-    }
-
-    /// Number of items seen.
-    pub fn items(&self) -> usize {
-        self.item_count.len() / self.roles.kinds
     }
 
     /// Folds event `e` (the latest so far) into the state. Returns `true` when the user was
@@ -163,10 +177,8 @@ impl State {
         let (u, i, kind) = (e.user as usize, e.item as usize, usize::from(e.kind));
         while self.users.len() <= u {
             self.users.push(UserState::new());
-            self.kind_count.extend(std::iter::repeat_n(0, k));
-            self.kind_last_ms.extend(std::iter::repeat_n(i64::MIN, k));
-            self.kind_items.extend(std::iter::repeat_n(0, k));
-            self.session_kind_count.extend(std::iter::repeat_n(0, k));
+            self.last_ms.push(i64::MIN);
+            self.kinds.extend(std::iter::repeat_n(NO_KIND_STATS, k));
         }
         if self.item_count.len() <= i * k {
             self.item_count.resize((i + 1) * k, 0);
@@ -177,24 +189,35 @@ impl State {
         self.site_recent.push_back(e.time_ms);
 
         let user = &mut self.users[u];
+        let kinds = &mut self.kinds[u * k..(u + 1) * k];
+        let last_ms = self.last_ms[u];
         // (V11) a gap longer than the session gap (or the first event) opens a session.
-        let opens_session =
-            user.last_ms == i64::MIN || e.time_ms - user.last_ms > self.session_gap_ms;
+        let opens_session = last_ms == i64::MIN || e.time_ms - last_ms > self.session_gap_ms;
         if opens_session {
             user.sessions += 1;
             user.session_start_ms = e.time_ms;
             user.session_events = 0;
             user.session_items = 0;
-            self.session_kind_count[u * k..(u + 1) * k].fill(0);
+            kinds.iter_mut().for_each(|s| s.in_session = 0);
         }
         if user.first_ms == i64::MIN {
             user.first_ms = e.time_ms;
         }
-        user.last_ms = e.time_ms;
+        self.last_ms[u] = e.time_ms;
         user.session_events += 1;
-        self.session_kind_count[u * k + kind] += 1;
-        self.kind_count[u * k + kind] += 1;
-        self.kind_last_ms[u * k + kind] = e.time_ms;
+        let stats = &mut kinds[kind];
+        stats.in_session += 1;
+        stats.count += 1;
+        stats.last_ms = e.time_ms;
+        // Events arrive in time order, so no later cutoff's window reaches back past this.
+        let history_start = e.time_ms.saturating_sub(self.history_ms);
+        while user
+            .recent
+            .front()
+            .is_some_and(|r| r.time_ms < history_start)
+        {
+            user.recent.pop_front();
+        }
         user.recent.push_back(Recent {
             time_ms: e.time_ms,
             item: e.item,
@@ -212,7 +235,7 @@ impl State {
         // (V5) first event of this kind on this item.
         if pair.kinds_seen & (1 << kind) == 0 {
             pair.kinds_seen |= 1 << kind;
-            self.kind_items[u * k + kind] += 1;
+            self.kinds[u * k + kind].items += 1;
         }
         // (V12) first event on this item in the current session (sessions are numbered 1, 2, …).
         if pair.last_session != user.sessions {

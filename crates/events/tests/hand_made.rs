@@ -271,3 +271,36 @@ fn unix_seconds_and_a_value_column() {
             .any(|n| n.contains("cart") || n == "n_purchases_all")
     );
 }
+
+#[test]
+fn a_window_longer_than_the_active_window_remembers_a_returning_user() {
+    // Count windows 1h, 7d; active window 24h. User 5 views on day 1 (10:00, 11:00), is away,
+    // and views again on day 4 at 09:00. At day 4 10:00 the 7 d window [day −3 10:00, day 4
+    // 10:00) holds all three views (three sessions: the day-1 views are an hour apart); at day 2
+    // 12:00 the user had left (nothing in 24 h).
+    let log = "time,user,event,item,txn\n\
+               2020-01-01T10:00:00Z,5,view,1,\n\
+               2020-01-01T11:00:00Z,5,view,2,\n\
+               2020-01-02T11:30:00Z,6,view,1,\n\
+               2020-01-04T09:00:00Z,5,view,1,\n\
+               2020-01-05T00:00:00Z,6,view,1,\n";
+    let (away, back) = (ms("2020-01-02T12:00:00Z"), ms("2020-01-04T10:00:00Z"));
+    let mut spec = iso_spec(Cutoffs::List(vec![away, back]));
+    spec.count_windows = vec![
+        Window::Last(Span::hours(1)),
+        Window::Last(Span::days(7)),
+        Window::All,
+    ];
+    let (ex, report) = examples(log, &spec, Labels::Required);
+    assert_eq!(
+        report.cutoffs[0].examples, 1,
+        "only user 6 is active on day 2"
+    );
+    assert!(!ex.contains_key(&(5, away)));
+    let (_, user5) = &ex[&(5, back)];
+    #[rustfmt::skip]
+    assert_features(user5, &[
+        ("n_view_1h", 1.0), ("n_view_168h", 3.0), ("n_view_all", 3.0),
+        ("items_viewed_24h", 1.0), ("sessions_24h", 1.0), ("sessions_all", 3.0),
+    ], "user 5 back on day 4");
+}
