@@ -19,7 +19,7 @@ pub struct Columns {
     pub event: String,
     /// On which item.
     pub item: String,
-    /// An optional amount (price, revenue); summed over positive events (V23).
+    /// An optional amount (price, revenue); summed over positive events (V21).
     #[serde(default)]
     pub value: Option<String>,
     /// An optional transaction id; distinct ids of positive events are counted (V6).
@@ -112,28 +112,29 @@ pub struct EventSpec {
     pub user_ids: UserIds,
     /// Event types and roles.
     pub events: EventKinds,
-    /// The label window: positive event in `[t, t + horizon)`.
+    /// The label window: positive event in `[t, t + horizon)` (V3).
     pub horizon: Span,
-    /// The cutoffs `t`.
+    /// The cutoffs `t` (V1).
     pub cutoffs: Cutoffs,
     /// The log's end (exclusive), if known: cutoffs must be before it and label windows end by
     /// it. `None`: for `Every` cutoffs, the first cutoff instant after the last event (a log
     /// of whole days stays whole); for a list, 1 ms after the last event.
     #[serde(default)]
     pub log_end_ms: Option<i64>,
-    /// Examples are the users with an event in `[t − active_window, t)`.
+    /// Examples are the users with an event in `[t − active_window, t)` (V2).
     pub active_window: Span,
-    /// Windows of the per-kind counts (V1) and value sums (V23), in feature order.
+    /// Windows of the per-kind counts (V4) and value sums (V21), in feature order.
     pub count_windows: Vec<Window>,
-    /// The recent window of distinct items, sessions, open cart and item statistics (`24h`).
+    /// The recent window `R` of distinct items, sessions, open cart and item statistics (V5, V10,
+    /// V11, V16).
     pub recent_window: Span,
-    /// The window of site activity (V22).
+    /// The window of site activity (V20).
     pub site_window: Span,
-    /// A session ends after more than this much inactivity (V13).
+    /// A session ends after more than this much inactivity (V11).
     pub session_gap: Span,
     /// Recency when there is no such event (V7).
     pub recency_cap: Span,
-    /// Prior strength `m` of the smoothed item rates (V17), in views.
+    /// Prior strength `m` of the smoothed item rates (V15), in views.
     pub rate_prior_views: f64,
     /// Whether the log is sorted or is sorted in memory.
     pub order: LogOrder,

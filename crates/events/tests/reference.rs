@@ -166,6 +166,7 @@ fn cutoff_counts_and_golden_features_match_the_reference() {
 
     // The 22 golden examples, all 46 features.
     let (mut worst_abs, mut worst_rel) = ((0.0f64, String::new()), (0.0f64, String::new()));
+    let (mut rounded_equal, mut compared) = (0, 0);
     for row in &gold_rows {
         let key = (
             row[2].parse::<u64>().expect("user"),
@@ -185,6 +186,14 @@ fn cutoff_counts_and_golden_features_match_the_reference() {
                 "{what}: ours {} reference {text}",
                 ours[j]
             );
+            // Rounded as the reference writes it: 10 significant digits, seconds to the ms.
+            let rounded: f64 = if tolerance(name, text, reference) > 0.0004 {
+                (ours[j] * 1000.0).round() / 1000.0
+            } else {
+                format!("{:.9e}", ours[j]).parse().unwrap_or(f64::NAN)
+            };
+            rounded_equal += usize::from(rounded == reference);
+            compared += 1;
             if diff > worst_abs.0 {
                 worst_abs = (diff, what.clone());
             }
@@ -193,6 +202,14 @@ fn cutoff_counts_and_golden_features_match_the_reference() {
             }
         }
     }
+    println!(
+        "{rounded_equal} of {compared} values, rounded as written, equal the reference's text"
+    );
+    assert_eq!(
+        (rounded_equal, compared),
+        (22 * 46, 22 * 46),
+        "every value rounds to the reference's text"
+    );
     println!(
         "largest absolute difference {:e} ({})",
         worst_abs.0, worst_abs.1
