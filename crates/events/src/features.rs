@@ -256,11 +256,11 @@ impl FeatureSet {
             at += 1;
         };
         // (V4) n_{kind}_{window}.
-        for kind in 0..k {
-            for (w, window) in self.windows.iter().enumerate() {
+        for (stats, counts) in kinds.iter().zip(self.counts.chunks_exact(n_windows)) {
+            for (window, &count) in self.windows.iter().zip(counts) {
                 match window {
-                    Window::Last(_) => put(f64::from(self.counts[kind * n_windows + w])),
-                    Window::All => put(f64::from(kinds[kind].count)),
+                    Window::Last(_) => put(f64::from(count)),
+                    Window::All => put(f64::from(stats.count)),
                 }
             }
         }

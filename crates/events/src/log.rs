@@ -38,12 +38,12 @@ pub struct LogStats {
 /// The rows being fed: streamed from the file (declared sorted), or sorted in memory.
 enum Feed {
     Stream {
-        reader: EventReader,
+        reader: Box<EventReader>,
         previous_ms: i64,
     },
     Memory {
         events: std::vec::IntoIter<Event>,
-        ids: Ids,
+        ids: Box<Ids>,
     },
 }
 
@@ -101,7 +101,7 @@ impl SortedLog {
         let mut stats = LogStats::default();
         let feed = match spec.order {
             LogOrder::Sorted => Feed::Stream {
-                reader,
+                reader: Box::new(reader),
                 previous_ms: i64::MIN,
             },
             LogOrder::SortInMemory { max_events } => {
@@ -124,7 +124,7 @@ impl SortedLog {
                 stats.sorted_in_memory = true;
                 Feed::Memory {
                     events: events.into_iter(),
-                    ids: reader.into_ids(),
+                    ids: Box::new(reader.into_ids()),
                 }
             }
         };
@@ -196,7 +196,7 @@ impl SortedLog {
         }
     }
 
-    /// The file name used in messages.
+    /// Whether the log is streamed from its file (declared sorted) rather than sorted in memory.
     pub fn is_streaming(&self) -> bool {
         matches!(self.feed, Feed::Stream { .. })
     }

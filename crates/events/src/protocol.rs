@@ -81,7 +81,7 @@ impl Protocol {
             Some(true) => true,
             Some(false) => {
                 let m = self.negative_keep_one_in.max(1);
-                (user % m + k.rem_euclid(m as i64) as u64) % m == 0
+                (user % m + k.rem_euclid(m as i64) as u64).is_multiple_of(m)
             }
             None => false,
         }

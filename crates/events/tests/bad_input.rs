@@ -240,7 +240,7 @@ fn no_positive_in_the_training_period_is_refused() {
         2,
         "the purchase labels the two cutoffs before it"
     );
-    let message = sink.check().map(|()| ()).unwrap_err().to_string();
+    let message = sink.check().unwrap_err().to_string();
     assert_eq!(
         message,
         format!(

@@ -33,9 +33,12 @@ fn read_csv(rel: &str) -> (Vec<String>, Vec<Vec<String>>) {
     (header, rows)
 }
 
+/// A golden example's label and features, once cut.
+type Cut = Option<(bool, Vec<f64>)>;
+
 /// Keeps the features of the golden (user, cutoff) pairs, and counts every example.
 struct GoldenSink {
-    wanted: BTreeMap<(u64, i64), Option<(bool, Vec<f64>)>>,
+    wanted: BTreeMap<(u64, i64), Cut>,
     counts: BTreeMap<i64, (usize, usize)>,
 }
 
