@@ -80,7 +80,7 @@ pub enum LogOrder {
     /// The log is read into memory and sorted by time (stable: equal timestamps keep file
     /// order); more than `max_events` rows is an error that says to sort the file first.
     SortInMemory {
-        /// The most rows accepted (about 40 bytes each while sorting).
+        /// The most rows accepted (32 bytes each, half as much again while sorting).
         max_events: usize,
     },
 }
