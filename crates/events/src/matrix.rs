@@ -98,7 +98,7 @@ impl FeatureMatrix {
             writer.row(
                 self.keys[i],
                 label,
-                self.row(i).iter().map(|&v| FloatText::F32(v)),
+                self.row(i).iter().map(|&v| FloatText::Single(v)),
             )?;
         }
         writer.finish()
@@ -163,8 +163,8 @@ impl Default for CsvLayout {
 
 /// A value to write in its shortest exact decimal form.
 enum FloatText {
-    F32(f32),
-    F64(f64),
+    Single(f32),
+    Double(f64),
 }
 
 /// Row-by-row CSV writing shared by [`FeatureMatrix::write_csv`] and [`CsvSink`].
@@ -219,8 +219,8 @@ impl<W: Write> CsvRows<W> {
             self.fields.push(key.1.to_string());
         }
         self.fields.extend(values.map(|v| match v {
-            FloatText::F32(v) => v.to_string(),
-            FloatText::F64(v) => v.to_string(),
+            FloatText::Single(v) => v.to_string(),
+            FloatText::Double(v) => v.to_string(),
         }));
         self.fields.push(match label {
             Some(true) => "1".into(),
@@ -270,7 +270,7 @@ impl<W: Write> ExampleSink for CsvSink<W> {
         self.rows.row(
             (key.user, key.cutoff_ms),
             key.label,
-            features.iter().map(|&v| FloatText::F64(v)),
+            features.iter().map(|&v| FloatText::Double(v)),
         )
     }
 }
