@@ -30,7 +30,7 @@
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip};
 
 use crate::activation::PAR_MIN_ELEMS;
-use crate::kernel::Scratch;
+use crate::gemm::kernel::Scratch;
 use crate::{Activation, Float, Init, Rng, gemm, gemm_naive};
 
 fn check_forward_shapes<T>(

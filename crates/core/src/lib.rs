@@ -10,7 +10,6 @@ pub mod float;
 pub mod gemm;
 pub mod gradcheck;
 pub mod init;
-pub mod kernel;
 pub mod mlp;
 pub mod rng;
 pub mod threads;
