@@ -14,7 +14,7 @@ pub mod mlp;
 pub mod rng;
 pub mod threads;
 
-pub use activation::{Activation, ActivationError, sigmoid};
+pub use activation::{Activation, ActivationError, SoftmaxRow, sigmoid};
 pub use dense::{
     Dense, DenseCache, DenseGrads, dense_backward, dense_backward_input, dense_backward_naive,
     dense_backward_params, dense_backward_params_overwrite, dense_forward, dense_forward_naive,

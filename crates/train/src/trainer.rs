@@ -44,9 +44,10 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use glassbox_core::{
-    Activation, Float, Init, Mlp, MlpError, MlpSpec, Mode, Rng, Upstream, Workspace, seeded_rng,
+    Activation, Float, Init, Mlp, MlpError, MlpSpec, Mode, Rng, SoftmaxRow, Upstream, Workspace,
+    seeded_rng,
 };
-use ndarray::{Array2, ArrayView2, s};
+use ndarray::{Array2, ArrayView1, ArrayView2, s};
 use serde::{Deserialize, Serialize};
 
 use crate::batching::{BatchBuffer, num_batches, shuffled_order};
@@ -916,13 +917,12 @@ fn push_scores<T: Float>(
             );
         }
         (LossReads::Logits, _) => {
-            // Softmax of each row of Z, in f64 (max-shifted, B12a).
+            // Softmax of each row of Z, in f64 (B12a, core's one softmax), in place.
             for row in fwd.logits().rows() {
-                let m = row
-                    .iter()
-                    .fold(f64::NEG_INFINITY, |m, &z| m.max(Float::to_f64(z)));
-                let sum: f64 = row.iter().map(|&z| (Float::to_f64(z) - m).exp()).sum();
-                out.extend(row.iter().map(|&z| (Float::to_f64(z) - m).exp() / sum));
+                let start = out.len();
+                out.extend(row.iter().map(|&z| Float::to_f64(z)));
+                let softmax = SoftmaxRow::of(ArrayView1::from(&out[start..]));
+                out[start..].iter_mut().for_each(|p| *p = softmax.prob(*p));
             }
         }
         (LossReads::Output, _) => out.extend(fwd.output().iter().map(|&y| Float::to_f64(y))),
