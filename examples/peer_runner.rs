@@ -15,7 +15,7 @@
 //!
 //! A training step is the one a trainer runs, written out: forward in
 //! [`Mode::Train`], [`bce_with_logits`] on the logits adding `∂L/∂Z` into a zeroed buffer,
-//! [`Mlp::backward_overwrite`] (writes the gradients: no zeroing pass), [`Optimizer::step_lr`] (Adam, PyTorch form, lr 1e-3,
+//! [`Mlp::backward`] with [`GradWrite::Overwrite`] (writes the gradients: no zeroing pass), [`Optimizer::step_lr`] (Adam, PyTorch form, lr 1e-3,
 //! β = (0.9, 0.999), ε = 1e-8 — `meta.json`'s `adam`). Batches in file order, no shuffling.
 //! Everything runs inside a pool of `--threads` workers from [`build_pool`] (flush-to-zero on
 //! every worker). Data loading and model construction are outside the timing, as for the peers.
@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use glassbox_core::{Activation, LayerSpec, Mlp, MlpSpec, Mode, Upstream, build_pool};
+use glassbox_core::{Activation, GradWrite, LayerSpec, Mlp, MlpSpec, Mode, Upstream, build_pool};
 use glassbox_train::{
     AdamEpsilon, Optimizer, OptimizerConfig, WeightDecay, Weighting, bce_with_logits,
 };
@@ -333,7 +333,7 @@ impl Trainer {
             Some(self.d_z.view_mut()),
         );
         self.mlp
-            .backward_overwrite(fwd, Upstream::DZ(self.d_z.view()));
+            .backward(fwd, Upstream::DZ(self.d_z.view()), GradWrite::Overwrite);
         let (params, grads) = self.mlp.params_and_grads_mut();
         self.opt.step_lr(params, grads, self.lr);
         loss

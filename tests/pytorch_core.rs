@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use glassbox_core::{Activation, Float, LayerSpec, Mlp, MlpSpec, Mode, Upstream};
+use glassbox_core::{Activation, Float, GradWrite, LayerSpec, Mlp, MlpSpec, Mode, Upstream};
 use ndarray::{Array2, ArrayView2};
 use serde_json::Value;
 
@@ -184,7 +184,8 @@ fn run<T: Float>(fx: &Fixture, net: &str) -> Vec<(String, Vec<f64>)> {
     let loss = diff.iter().fold(T::zero(), |s, &e| s + e * e) / count;
     let d_y = diff.mapv(|e| (e + e) / count);
     let d_x = mlp
-        .backward_with_input_grad(fwd, Upstream::DY(d_y.view()))
+        .backward(fwd, Upstream::DY(d_y.view()), GradWrite::Accumulate)
+        .input_gradient()
         .to_owned();
     let f64s = |a: ArrayView2<T>| a.iter().map(|&v| Float::to_f64(v)).collect::<Vec<f64>>();
     let mut out = vec![

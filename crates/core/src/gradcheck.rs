@@ -64,7 +64,7 @@ use std::fmt;
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
-use crate::{Mlp, Mode, Rng, Upstream, Workspace, seeded_rng};
+use crate::{GradWrite, Mlp, Mode, Rng, Upstream, Workspace, seeded_rng};
 
 /// The difference formula of (B24).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -308,7 +308,10 @@ pub fn analytic_gradients(
         LossInput::Output => Upstream::DY(d.view()),
         LossInput::Logits => Upstream::DZ(d.view()),
     };
-    let d_x = net.backward_with_input_grad(fwd, upstream).to_owned();
+    let d_x = net
+        .backward(fwd, upstream, GradWrite::Accumulate)
+        .input_gradient()
+        .to_owned();
     (net.grads().to_vec(), d_x)
 }
 

@@ -16,7 +16,8 @@ use std::sync::Mutex;
 use glassbox_core::gemm::kernel::{Isa, force_isa};
 use glassbox_core::gemm::{gemm_naive, gemm_serial_on};
 use glassbox_core::{
-    Activation, Float, Init, LayerSpec, Mlp, MlpSpec, Mode, Upstream, build_pool, seeded_rng,
+    Activation, Float, GradWrite, Init, LayerSpec, Mlp, MlpSpec, Mode, Upstream, build_pool,
+    seeded_rng,
 };
 use ndarray::{Array2, ArrayView2, s};
 use support::{ALPHA_BETA, AWKWARD, LAYOUTS, Lay, Strided, bits, normal_matrix};
@@ -209,7 +210,11 @@ fn training_pass<T: Float>(spec: &MlpSpec, n: usize) -> PassBits {
         let mut ws = mlp.workspace(n);
         let fwd = mlp.forward(x.view(), Mode::Train(&mut seeded_rng(8)), &mut ws);
         let (output, logits) = (bits(fwd.output()), bits(fwd.logits()));
-        let d_x = bits(mlp.backward_with_input_grad(fwd, Upstream::DY(d_y.view())));
+        let write = GradWrite::Accumulate;
+        let d_x = bits(
+            mlp.backward(fwd, Upstream::DY(d_y.view()), write)
+                .input_gradient(),
+        );
         let grads = mlp
             .grads()
             .iter()

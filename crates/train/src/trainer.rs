@@ -44,8 +44,8 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use glassbox_core::{
-    Activation, Float, Init, Mlp, MlpError, MlpSpec, Mode, Rng, SoftmaxRow, Upstream, Workspace,
-    seeded_rng,
+    Activation, Float, GradWrite, Init, Mlp, MlpError, MlpSpec, Mode, Rng, SoftmaxRow, Upstream,
+    Workspace, seeded_rng,
 };
 use ndarray::{Array2, ArrayView1, ArrayView2, s};
 use serde::{Deserialize, Serialize};
@@ -786,7 +786,7 @@ impl<T: Float> Trainer<T> {
                     LossReads::Output => Upstream::DY(d_a.view()),
                 };
                 // Writes the gradients (no zeroing pass): each step starts from zero.
-                mlp.backward_overwrite(fwd, upstream);
+                mlp.backward(fwd, upstream, GradWrite::Overwrite);
                 let norm = match config.clip_norm {
                     Some(max) => clip_grad_norm(mlp.grads_mut(), max),
                     None => global_norm(mlp.grads()),
