@@ -30,8 +30,10 @@ import torch
 import torch.nn as nn
 from safetensors import safe_open
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_core_fixtures import torch_activation  # noqa: E402  (same folder)
+# make_core_fixtures.py lives with glassbox-core's fixtures.
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "crates", "core", "tests", "reference"))
+from make_core_fixtures import torch_activation  # noqa: E402
 
 DEFAULT = "tests/reference/glassbox_small_checkpoint.safetensors"
 DTYPES = {"f32": torch.float32, "f64": torch.float64}

@@ -17,8 +17,8 @@
 //! it is made in ([`Workspace::reserve_gemm_scratch`]). [`Mlp::forward`] writes into it and
 //! returns a [`Forward`] — the cache that every backward method consumes, so a backward pass
 //! cannot run without its forward pass. Forward + backward then allocate nothing, in `f32`
-//! and `f64` (tests/alloc_free.rs; the matrixmultiply fallback on CPUs without AVX2+FMA
-//! still allocates per GEMM call).
+//! and `f64` (crates/core/tests/alloc_free.rs; the matrixmultiply fallback, where the GEMM
+//! kernel does not run, still allocates per GEMM call).
 //!
 //! ```
 //! use glassbox_core::{Activation, GradWrite, Init, LayerSpec, Mlp, MlpSpec, Mode, Upstream, seeded_rng};

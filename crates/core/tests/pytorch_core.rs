@@ -2,8 +2,8 @@
 //! three networks (784-64-64-1 relu/relu/sigmoid, 17-8-4-1 tanh/leaky-relu/sigmoid,
 //! 6-5-3 sigmoid/softmax), in f32 and in f64.
 //!
-//! The fixture `tests/reference/core_fixtures.safetensors` is written by
-//! `tests/reference/make_core_fixtures.py` (its docstring lists the tensors and versions).
+//! The fixture `crates/core/tests/reference/core_fixtures.safetensors` is written by
+//! `crates/core/tests/reference/make_core_fixtures.py` (its docstring lists the tensors and versions).
 //! It is read here by a small safetensors reader (8-byte little-endian header length, a
 //! JSON header of `{name: {dtype, shape, data_offsets}}`, then the raw little-endian data),
 //! so the test needs no extra dependency.
