@@ -102,7 +102,8 @@ const fn far<E>() -> usize {
 
 /// The environment variable that picks the kernel's instruction set: `scalar` or `avx2`
 /// (read once, at the first GEMM; unset or empty: the default of [`active_isa`]). A name
-/// this CPU cannot run is a configuration error and panics with its reason.
+/// this CPU cannot run is a configuration error: the first GEMM panics with its reason
+/// ([`isa_from_environment`] lets a program check it first).
 pub const ISA_ENV: &str = "GLASSBOX_ISA";
 
 /// An instruction set the kernel runs on. Every one computes the same operations in the
@@ -178,14 +179,19 @@ static CHOSEN: OnceLock<Option<Isa>> = OnceLock::new();
 /// lacks: a run must not silently compute other than asked.
 pub fn active_isa() -> Option<Isa> {
     match FORCED.load(Ordering::Relaxed) {
-        0 => *CHOSEN.get_or_init(isa_from_env),
+        0 => *CHOSEN.get_or_init(|| isa_from_environment().unwrap_or_else(|e| panic!("{e}"))),
         forced => Some(Isa::ALL[usize::from(forced - 1)]),
     }
 }
 
-/// [`ISA_ENV`]'s choice, else the CPU's best.
-fn isa_from_env() -> Option<Isa> {
-    isa_choice(std::env::var(ISA_ENV), Isa::Avx2.is_available()).unwrap_or_else(|e| panic!("{e}"))
+/// The instruction set [`ISA_ENV`] and the CPU choose now (the default of [`active_isa`]),
+/// or why [`ISA_ENV`] names none this CPU runs — for a program to check at start-up and exit
+/// with a message, before [`active_isa`] would panic with it at the first GEMM.
+///
+/// # Errors
+/// The reason, naming the variable and its value.
+pub fn isa_from_environment() -> Result<Option<Isa>, String> {
+    isa_choice(std::env::var(ISA_ENV), Isa::Avx2.is_available())
 }
 
 /// The instruction set that [`ISA_ENV`]'s value (`var`) and the CPU (`has_avx2`) choose;
