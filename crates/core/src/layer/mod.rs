@@ -16,12 +16,12 @@
 //! - **input gradient**: `∂L/∂input`, from what backward left, written into the gradient
 //!   buffer of the layer below (or the workspace's `∂L/∂X` for the first layer).
 //!
-//! [`Layer`] lists the kinds and [`LayerBuffers`] their buffers; each of their methods is one
+//! `Layer` lists the kinds and `LayerBuffers` their buffers; each of their methods is one
 //! `match` whose arms hand over to the kind's file. Those two enums are the only place a new
 //! kind is named. Nothing here records operations for a later pass (no tape), and no
 //! backward rule lives away from its forward.
 //!
-//! Kinds: [`dense`] (`f(X·Θᵀ + 1·bᵀ)`, optional inverted dropout on its output).
+//! Kinds: Dense (`layer/dense.rs`: `f(X·Θᵀ + 1·bᵀ)`, optional inverted dropout on its output).
 
 pub(crate) mod dense;
 

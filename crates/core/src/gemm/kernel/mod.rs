@@ -1,10 +1,10 @@
 //! Our own single-threaded GEMM, `C ← α·A·B + β·C`, in `f32` and `f64`, for the layouts a
 //! Dense layer produces (notes/gemm.md §2). This file dispatches; the parts live beside it:
 //!
-//! - [`simd`] — the private trait of vector operations the kernels are written over, its
+//! - `simd.rs` — the private trait of vector operations the kernels are written over, its
 //!   AVX2 implementation and its scalar twin;
-//! - [`dot`] and [`outer`] — the two kernels;
-//! - [`scratch`] — the per-thread copy buffers and their reservation ([`Scratch`]).
+//! - `dot.rs` and `outer.rs` — the two kernels;
+//! - `scratch.rs` — the per-thread copy buffers and their reservation ([`Scratch`]).
 //!
 //! [`crate::gemm_serial`] calls [`gemm`] and falls back to matrixmultiply when it returns
 //! `false`. Why a kernel of our own: matrixmultiply packs both operands into a freshly
@@ -14,7 +14,7 @@
 //! wait on memory, into buffers kept per thread and reused; a [`Scratch`] reserved up front
 //! ([`reserve_scratch_in_pool`], called by the MLP's workspace) means no call allocates.
 //!
-//! **One code, several instruction sets.** The kernels are written once over [`simd`]'s
+//! **One code, several instruction sets.** The kernels are written once over `simd.rs`'s
 //! trait: a vector holds `L` = 8 `f32` or 4 `f64` lanes, and every width below is counted in
 //! vectors. [`Isa::Avx2`] runs it on `__m256`/`__m256d`; [`Isa::Scalar`] runs the same code
 //! on arrays of L lanes, each vector operation lane by lane (`mul_add` for the fused
