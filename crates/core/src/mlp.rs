@@ -1,4 +1,4 @@
-//! The multilayer perceptron: a stack of Dense layers over one contiguous parameter buffer
+//! The multilayer perceptron: a sequence of layers over one contiguous parameter buffer
 //! (notes/backprop.md §5, equations B20–B20d).
 //!
 //! Layer `l` maps A₍ₗ₋₁₎ (N, Hₗ₋₁) to Yₗ = fₗ(A₍ₗ₋₁₎·Θₗᵀ + 1·bₗᵀ) (N, Hₗ), with A₋₁ = X (N, D)
@@ -15,10 +15,14 @@
 //! buffers for up to a maximum batch size (it grows once if a larger batch arrives), and
 //! reserves the GEMM kernel's per-thread buffers for that size on every thread of the pool
 //! it is made in ([`Workspace::reserve_gemm_scratch`]). [`Mlp::forward`] writes into it and
-//! returns a [`Forward`] — the cache that every backward method consumes, so a backward pass
-//! cannot run without its forward pass. Forward + backward then allocate nothing, in `f32`
-//! and `f64` (crates/core/tests/alloc_free.rs; the matrixmultiply fallback, where the GEMM
-//! kernel does not run, still allocates per GEMM call).
+//! returns a [`Forward`] — the cache that [`Mlp::backward`] and [`Mlp::input_gradient`]
+//! consume, so a backward pass cannot run without its forward pass. Forward + backward then
+//! allocate nothing, in `f32` and `f64` (crates/core/tests/alloc_free.rs; the matrixmultiply
+//! fallback, where the GEMM kernel does not run, still allocates per GEMM call).
+//!
+//! **Layers.** The network is a sequence of layer kinds ([`crate::layer`]), each with its
+//! slice of the parameters and of the workspace and its forward and backward side by side;
+//! this file calls them in order. Dense is the one kind today.
 //!
 //! ```
 //! use glassbox_core::{Activation, GradWrite, Init, LayerSpec, Mlp, MlpSpec, Mode, Upstream, seeded_rng};

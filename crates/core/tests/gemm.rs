@@ -592,8 +592,8 @@ fn parallel_path_adds_no_allocation_at<T: Float>(m: usize, k: usize, n: usize) {
     for _ in 0..3 {
         let serial_allocs = count_allocations(&pool, || serial_blocks(&mut c));
         let parallel_allocs = count_allocations(&pool, || parallel(&mut c));
-        // On AVX2+FMA both types run glassbox's kernel, which reuses its buffers per thread
-        // (crate::kernel); elsewhere matrixmultiply allocates once per call.
+        // Where the kernel runs both types use it, and it reuses its buffers per thread
+        // (gemm::kernel); elsewhere matrixmultiply allocates once per call.
         if glassbox_core::gemm::kernel::available_for::<T>() {
             assert_eq!(
                 serial_allocs,

@@ -188,7 +188,7 @@ fn backward_accumulates_and_zero_grads_resets() {
 }
 
 #[test]
-fn backward_overwrite_equals_zeroing_then_accumulating() {
+fn overwriting_equals_zeroing_then_accumulating() {
     let mut mlp = net(0.0, Init::GlorotUniform, 5);
     let (x, d_z) = (batch(6, 5), batch(6, 2));
     mlp.zero_grads();
