@@ -8,8 +8,8 @@
 //!   bias + activation pass; what the MLP runs in inference and in training;
 //! - `forward_cache`: [`Dense::forward`], the owning API that allocates Y and returns a
 //!   [`glassbox_core::DenseCache`] (copies of X, Z, Y) for backward;
-//! - `backward`: [`dense_backward`] from ∂L/∂Z: `d_theta += d_zᵀ·X`, `d_b += Σ d_z`,
-//!   `d_x = d_z·Θ`.
+//! - `backward`: [`dense_backward_params`] and [`dense_backward_input`] from ∂L/∂Z:
+//!   `d_theta += d_zᵀ·X`, `d_b += Σ d_z`, `d_x = d_z·Θ`.
 //!
 //! Criterion's "elem/s" is FLOP/s: forward declares `2·N·D·H`, backward `4·N·D·H` (two
 //! GEMMs). Every result is checked against the naive reference once before timing.
@@ -19,8 +19,9 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use glassbox_core::init::uniform01;
 use glassbox_core::{
-    Activation, Dense, DenseGrads, Init, build_pool, dense_backward, dense_backward_naive,
-    dense_forward, dense_forward_naive, seeded_rng,
+    Activation, Dense, DenseGrads, GradWrite, Init, build_pool, dense_backward_input,
+    dense_backward_input_naive, dense_backward_params, dense_backward_params_naive, dense_forward,
+    dense_forward_naive, seeded_rng,
 };
 use ndarray::{Array1, Array2};
 
@@ -62,22 +63,11 @@ fn validate(layer: &Dense<f32>, x: &Array2<f32>, d_z: &Array2<f32>) {
         Array1::zeros(H),
         Array2::zeros((n, D)),
     );
-    dense_backward(
-        x.view(),
-        theta,
-        d_z.view(),
-        g.view_mut(),
-        gb.view_mut(),
-        Some(dx.view_mut()),
-    );
-    dense_backward_naive(
-        x.view(),
-        theta,
-        d_z.view(),
-        g0.view_mut(),
-        gb0.view_mut(),
-        Some(dx0.view_mut()),
-    );
+    let write = GradWrite::Accumulate;
+    dense_backward_params(x.view(), d_z.view(), g.view_mut(), gb.view_mut(), write);
+    dense_backward_input(theta, d_z.view(), dx.view_mut());
+    dense_backward_params_naive(x.view(), d_z.view(), g0.view_mut(), gb0.view_mut(), write);
+    dense_backward_input_naive(theta, d_z.view(), dx0.view_mut());
     assert!(max_abs_diff(&g, &g0) < 1e-3, "d_theta differs from naive");
     assert!(max_abs_diff(&dx, &dx0) < 1e-3, "d_x differs from naive");
     assert!(gb.iter().zip(&gb0).all(|(a, b)| (a - b).abs() < 1e-3));
@@ -122,14 +112,14 @@ fn bench(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new("backward", n), |bch| {
                 pool.install(|| {
                     bch.iter(|| {
-                        dense_backward(
+                        dense_backward_params(
                             x.view(),
-                            theta,
                             d_z.view(),
                             grads.d_theta.view_mut(),
                             grads.d_b.view_mut(),
-                            Some(d_x.view_mut()),
-                        )
+                            GradWrite::Accumulate,
+                        );
+                        dense_backward_input(theta, d_z.view(), d_x.view_mut())
                     })
                 })
             });

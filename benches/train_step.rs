@@ -9,7 +9,8 @@
 //! The step is the trainer's own, [`glassbox_train::train_step`], with the configuration of
 //! `TrainConfig::keras_recipe` and Adam in the PyTorch form (lr 1e-3): forward in
 //! `Mode::Train`; binary cross-entropy on the logits, ∂L/∂Z = (σ(z) − y)/N written into a
-//! zeroed buffer; `backward_overwrite` (writes the gradients, no zeroing pass); the global
+//! zeroed buffer; `backward` with `GradWrite::Overwrite` (writes the gradients, no zeroing
+//! pass); the global
 //! gradient norm (no clipping); Adam's `step_lr`. Benchmarks:
 //! - `step/N`: the whole step;
 //! - `forward_train/N`, `backward/N` (timed alone, after an untimed forward), `adam/N`: its
@@ -20,7 +21,7 @@
 //!   order, batch 32 (the last batch has 8 rows), through a D-64-64-1 MLP of the same kind.
 //!
 //! Before timing: the gradient of one step equals the naive chain (`dense_forward_naive`,
-//! `dense_backward_naive`, ReLU′ written out) within f32 rounding, and 30 steps on one batch
+//! `dense_backward_params_naive`, `dense_backward_input_naive`, ReLU′ written out) within f32 rounding, and 30 steps on one batch
 //! lower its loss.
 
 use std::hint::black_box;
@@ -30,8 +31,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use glassbox_app::data::{Preprocessor, ReadOptions, SchemaOverrides, Table, TargetSpec};
 use glassbox_core::init::uniform01;
 use glassbox_core::{
-    Activation, Init, LayerSpec, Mlp, MlpSpec, Mode, Rng, Upstream, build_pool,
-    dense_backward_naive, dense_forward_naive, seeded_rng,
+    Activation, GradWrite, Init, LayerSpec, Mlp, MlpSpec, Mode, Rng, Upstream, build_pool,
+    dense_backward_input_naive, dense_backward_params_naive, dense_forward_naive, seeded_rng,
 };
 use glassbox_train::{
     Batch, Optimizer, OptimizerConfig, StepBuffers, TrainConfig, Weighting, bce_with_logits,
@@ -153,14 +154,15 @@ fn naive_gradients(mlp: &Mlp<f32>, x: &Array2<f32>, y: &Array2<f32>) -> Vec<f32>
         let theta = mlp.theta(l);
         let (mut g, mut gb) = (Array2::zeros(theta.dim()), Array1::zeros(theta.nrows()));
         let mut d_x = Array2::zeros((n, theta.ncols()));
-        dense_backward_naive(
+        let write = GradWrite::Accumulate;
+        dense_backward_params_naive(
             inputs[l].view(),
-            theta,
             d_z.view(),
             g.view_mut(),
             gb.view_mut(),
-            Some(d_x.view_mut()),
+            write,
         );
+        dense_backward_input_naive(theta, d_z.view(), d_x.view_mut());
         grads.push((g, gb));
         if l > 0 {
             // (B8) ReLU′(z) = 1 for z > 0, else 0.
@@ -259,7 +261,7 @@ fn bench(c: &mut Criterion) {
                             let fwd = t.mlp.forward(x, Mode::Train(&mut t.rng), ws);
                             let d_z = t.d_z.view();
                             let start = Instant::now();
-                            t.mlp.backward_overwrite(fwd, Upstream::DZ(d_z));
+                            t.mlp.backward(fwd, Upstream::DZ(d_z), GradWrite::Overwrite);
                             total += start.elapsed();
                         }
                         total

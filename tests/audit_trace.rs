@@ -17,7 +17,7 @@ use glassbox_app::audit::trace::{
     Origin, default_optimizer, example_2_2_1, new_optimizer, trace_csv, trace_example, trace_step,
 };
 use glassbox_app::audit::{AuditError, Format};
-use glassbox_core::{Mode, Upstream};
+use glassbox_core::{GradWrite, Mode, Upstream};
 use glassbox_train::{LossConfig, LossKind, OptimizerConfig, mse};
 
 fn assert_close(trace: &glassbox_app::audit::trace::Trace, id: &str, expected: &[f64]) {
@@ -207,7 +207,7 @@ fn adam_second_step_matches_pytorch() {
         Some(d_y.view_mut()),
     );
     mlp.zero_grads();
-    mlp.backward(fwd, Upstream::DY(d_y.view()));
+    mlp.backward(fwd, Upstream::DY(d_y.view()), GradWrite::Accumulate);
     let (p, g) = mlp.params_and_grads_mut();
     opt.step(p, g);
 

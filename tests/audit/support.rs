@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 use glassbox_app::data::{Preprocessor, ReadOptions, SchemaOverrides, Table, TargetSpec};
-use glassbox_core::{Activation, Float, Init, LayerSpec, Mlp, MlpSpec, Mode, Upstream, seeded_rng};
+use glassbox_core::{
+    Activation, Float, GradWrite, Init, LayerSpec, Mlp, MlpSpec, Mode, Upstream, seeded_rng,
+};
 use glassbox_train::{Optimizer, OptimizerConfig, Weighting, bce_with_logits};
 use ndarray::{Array2, ArrayView1, ArrayView2, Axis, s};
 
@@ -67,7 +69,7 @@ pub fn train<T: Float>(
                 Some(d_z.view_mut()),
             );
             mlp.zero_grads();
-            mlp.backward(fwd, Upstream::DZ(d_z.view()));
+            mlp.backward(fwd, Upstream::DZ(d_z.view()), GradWrite::Accumulate);
             let (p, g) = mlp.params_and_grads_mut();
             opt.step(p, g);
         }

@@ -9,7 +9,8 @@
 //! - sigmoid is evaluated in the branch-on-sign form (B10a), so `e^{|z|}` never overflows;
 //! - softmax subtracts the row maximum (B12a); rows holding `+∞` share their mass equally
 //!   among the `+∞` entries, and a row of only `−∞` gives the uniform distribution (the limit
-//!   of equal logits). NaN inputs give NaN outputs: there are no hidden clamps.
+//!   of equal logits). NaN inputs give NaN outputs: there are no hidden clamps. [`SoftmaxRow`]
+//!   is the one implementation: the loss and the trainer's scores use it too.
 //!
 //! ```
 //! use glassbox_core::Activation;
@@ -457,8 +458,75 @@ fn map_backward<P: Pointwise, T: Float>(
         .for_each(|d, &z, &y| *d *= p.df(z, y));
 }
 
-/// (B12) Softmax of one row in the shifted form (B12a): `y_i = e^{z_i − m} / Σ_j e^{z_j − m}`
-/// with `m = max_j z_j`, so every exponent is ≤ 0 and the sum is ≥ 1.
+/// The pieces of a stable softmax over one row `z` (B12a), the one implementation that the
+/// softmax activation, the cross-entropy loss and the trainer's class scores all use:
+///
+/// - the shift `m = max_j z_j` (a NaN never wins the comparison);
+/// - `z ⊖ m`, which is `z − m` except where `z = m`, where it is 0 — so a row whose maximum
+///   is `+∞` gives `e⁰ = 1` to each of its `+∞` entries (not `e^{∞ − ∞}` = NaN) and 0 to the
+///   others, and a row entirely at `−∞` gives 1 to every entry (uniform: the limit of equal
+///   logits);
+/// - `s = Σ_j e^{z_j ⊖ m}`, summed in increasing j: every exponent is ≤ 0 and `s ≥ 1`.
+///
+/// Then `softmax(z)_i = e^{z_i ⊖ m} / s` ([`SoftmaxRow::prob`], a correctly rounded quotient)
+/// and `ln softmax(z)_i = (z_i ⊖ m) − ln s` ([`SoftmaxRow::ln_sum`]). A NaN anywhere makes
+/// `s`, and so every probability of the row, NaN: there is no hidden clamp.
+///
+/// ```
+/// use glassbox_core::activation::SoftmaxRow;
+/// use ndarray::array;
+///
+/// let z = array![1.0_f64, f64::INFINITY, 3.0, f64::INFINITY];
+/// let row = SoftmaxRow::of(z.view());
+/// assert_eq!(row.prob(f64::INFINITY), 0.5);
+/// assert_eq!(row.prob(3.0), 0.0);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SoftmaxRow<T> {
+    /// `m = max_j z_j`.
+    max: T,
+    /// `s = Σ_j e^{z_j ⊖ m}`.
+    sum: T,
+}
+
+impl<T: Float> SoftmaxRow<T> {
+    /// The shift and the sum of row `z` (B12a).
+    pub fn of(z: ArrayView1<T>) -> Self {
+        let max = z
+            .iter()
+            .fold(T::neg_infinity(), |m, &v| if v > m { v } else { m });
+        let mut row = SoftmaxRow {
+            max,
+            sum: T::zero(),
+        };
+        for &v in z.iter() {
+            row.sum += row.shifted(v).exp();
+        }
+        row
+    }
+
+    /// `z ⊖ m`: `z − m`, or 0 where `z = m` (also when `m = ±∞`).
+    pub fn shifted(&self, z: T) -> T {
+        if z == self.max {
+            T::zero()
+        } else {
+            z - self.max
+        }
+    }
+
+    /// `softmax(z)_i = e^{z_i ⊖ m} / s` for the entry `z_i` of this row (B12a).
+    pub fn prob(&self, z_i: T) -> T {
+        self.shifted(z_i).exp() / self.sum
+    }
+
+    /// `ln s = lse(z) − m`, so that `ln softmax(z)_i = (z_i ⊖ m) − ln s`.
+    pub fn ln_sum(&self) -> T {
+        self.sum.ln()
+    }
+}
+
+/// (B12) Softmax of one row in the shifted form (B12a), [`SoftmaxRow::prob`] of each entry:
+/// `y_i = e^{z_i − m} / Σ_j e^{z_j − m}` with `m = max_j z_j`.
 ///
 /// Infinite inputs (where `z − m` would be `∞ − ∞`): if `m = +∞` the `+∞` entries share the
 /// mass equally and the others get 0; if every entry is `−∞` the row is uniform (the limit
@@ -472,36 +540,8 @@ pub fn softmax_forward_row<T: Float>(z: ArrayView1<T>, mut y: ArrayViewMut1<T>) 
         y.len(),
         "softmax: Z row and Y row differ in length"
     );
-    if z.is_empty() {
-        return;
-    }
-    let m = z.iter().fold(T::neg_infinity(), |m, &v| m.max(v));
-    if m == T::infinity() {
-        let k = z.iter().filter(|&&v| v == m).count();
-        let share = T::one() / T::from_f64(k as f64);
-        let has_nan = z.iter().any(|v| v.is_nan());
-        Zip::from(&mut y).and(&z).for_each(|y, &z| {
-            *y = if has_nan {
-                T::nan()
-            } else if z == m {
-                share
-            } else {
-                T::zero()
-            };
-        });
-        return;
-    }
-    if m == T::neg_infinity() && !z.iter().any(|v| v.is_nan()) {
-        y.fill(T::one() / T::from_f64(z.len() as f64));
-        return;
-    }
-    let mut sum = T::zero();
-    Zip::from(&mut y).and(&z).for_each(|y, &z| {
-        *y = (z - m).exp();
-        sum += *y;
-    });
-    let inv = T::one() / sum;
-    y.map_inplace(|y| *y *= inv);
+    let row = SoftmaxRow::of(z.view());
+    Zip::from(&mut y).and(&z).for_each(|y, &z| *y = row.prob(z));
 }
 
 /// (B13) Softmax backward of one row as a Jacobian-vector product, in place:
@@ -714,6 +754,29 @@ mod tests {
         assert_eq!(y[[2, 2]], 0.0);
         // NaN in, NaN out: no hidden clamp.
         assert!(y.row(3).iter().all(|v| v.is_nan()));
+    }
+
+    /// The pieces the loss and the trainer's scores read: the quotient form, `ln s`, the
+    /// `+∞` row (a NaN before the trainer used this one softmax) and a NaN row.
+    #[test]
+    fn softmax_row_pieces() {
+        let z = array![0.5, -1.25, 2.0, 0.0];
+        let row = SoftmaxRow::of(z.view());
+        let s: f64 = z.iter().map(|&v| (v - 2.0_f64).exp()).sum();
+        assert_eq!(row.ln_sum(), s.ln());
+        for &v in &z {
+            assert_eq!(row.prob(v), (v - 2.0).exp() / s);
+            let log_p = row.shifted(v) - row.ln_sum();
+            assert!((log_p - row.prob(v).ln()).abs() < 1e-15);
+        }
+        let inf = SoftmaxRow::of(array![f64::INFINITY, 0.0, f64::INFINITY, -1.0].view());
+        let p: Vec<f64> = [f64::INFINITY, 0.0, -1.0].map(|v| inf.prob(v)).to_vec();
+        assert_eq!(p, [0.5, 0.0, 0.0]);
+        assert_eq!(inf.ln_sum(), 2.0_f64.ln());
+        let low = SoftmaxRow::of(Array1::from_elem(4, f64::NEG_INFINITY).view());
+        assert_eq!(low.prob(f64::NEG_INFINITY), 0.25);
+        let nan = SoftmaxRow::of(array![1.0, f64::NAN, f64::INFINITY].view());
+        assert!(nan.prob(1.0).is_nan() && nan.prob(f64::INFINITY).is_nan());
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //! b (H) bias, Z = X·Θᵀ + 1·bᵀ (N, H) pre-activation, Y = f(Z) (N, H) output.
 //!
 //! Two levels:
-//! - free functions on views, used by the MLP on its preallocated buffers:
-//!   [`dense_forward`] (GEMM, then one pass that adds the bias and applies `f`),
-//!   [`dense_backward`] (= [`dense_backward_params`] + [`dense_backward_input`]), with the
-//!   slow references [`dense_forward_naive`] / [`dense_backward_naive`] beside them;
+//! - free functions on views, used by the MLP's Dense layers on their preallocated buffers:
+//!   [`dense_forward`] (GEMM, then one pass that adds the bias and applies `f`), and for
+//!   the backward pass from `∂L/∂Z` [`dense_backward_params`] (∂L/∂Θ, ∂L/∂b, added or
+//!   written as [`GradWrite`] says) and [`dense_backward_input`] (∂L/∂X), each with its slow
+//!   reference beside it ([`dense_forward_naive`], [`dense_backward_params_naive`],
+//!   [`dense_backward_input_naive`]);
 //! - the owning [`Dense`], whose `forward` returns a [`DenseCache`] that `backward` requires.
 //!
 //! ```
@@ -30,7 +32,8 @@
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip};
 
 use crate::activation::PAR_MIN_ELEMS;
-use crate::kernel::Scratch;
+use crate::gemm::kernel::Scratch;
+use crate::layer::GradWrite;
 use crate::{Activation, Float, Init, Rng, gemm, gemm_naive};
 
 fn check_forward_shapes<T>(
@@ -115,10 +118,10 @@ pub fn dense_forward_naive<T: Float>(
     activation.forward(z.view(), y);
 }
 
-/// Parameter part of the backward pass, accumulated (B4, B5):
-/// `d_theta += d_zᵀ·X` (one GEMM with β = 1, `d_zᵀ` a stride view) and
-/// `d_b += Σ_n d_z[n, :]` (each column summed over n in increasing order on the calling
-/// thread, then added — so two accumulations add two batch gradients, like the GEMM).
+/// Parameter part of the backward pass (B4, B5), from `d_z = ∂L/∂Z`:
+/// `d_theta ⟵ d_zᵀ·X` (one GEMM, `d_zᵀ` a stride view) and `d_b ⟵ Σ_n d_z[n, :]` (each
+/// column summed over n in increasing order on the calling thread, then added or written),
+/// where `⟵` adds or writes as `write` says ([`GradWrite`]).
 ///
 /// Shapes: `x` (N, D), `d_z` (N, H), `d_theta` (H, D), `d_b` (H).
 ///
@@ -128,34 +131,54 @@ pub fn dense_backward_params<T: Float>(
     x: ArrayView2<T>,
     d_z: ArrayView2<T>,
     d_theta: ArrayViewMut2<T>,
-    d_b: ArrayViewMut1<T>,
+    mut d_b: ArrayViewMut1<T>,
+    write: GradWrite,
 ) {
-    params_grad(x, d_z, d_theta, d_b, true);
+    check_params_shapes(&x, &d_z, &d_theta, &d_b);
+    gemm(T::one(), d_z.t(), x, write.beta(), d_theta);
+    Zip::from(&mut d_b).and(d_z.columns()).for_each(|d_b, col| {
+        let mut sum = T::zero();
+        for &v in col {
+            sum += v;
+        }
+        *d_b = write.apply(*d_b, sum);
+    });
 }
 
-/// [`dense_backward_params`] writing instead of adding (B4, B5 from zero): `d_theta ←
-/// d_zᵀ·X` (the GEMM with β = 0, so the old values are never read) and `d_b ← Σ_n d_z[n, :]`.
-/// Equal to zeroing both and accumulating, one pass over the buffers fewer — what a
-/// training step wants, as each step starts from zero gradients.
+/// Reference for [`dense_backward_params`]: explicit loops, every sum in increasing n.
 ///
 /// # Panics
 /// If the shapes disagree.
-pub fn dense_backward_params_overwrite<T: Float>(
+pub fn dense_backward_params_naive<T: Float>(
     x: ArrayView2<T>,
     d_z: ArrayView2<T>,
-    d_theta: ArrayViewMut2<T>,
-    d_b: ArrayViewMut1<T>,
+    mut d_theta: ArrayViewMut2<T>,
+    mut d_b: ArrayViewMut1<T>,
+    write: GradWrite,
 ) {
-    params_grad(x, d_z, d_theta, d_b, false);
+    check_params_shapes(&x, &d_z, &d_theta, &d_b);
+    let ((n, d), h) = (x.dim(), d_z.ncols());
+    for j in 0..h {
+        for k in 0..d {
+            let mut acc = T::zero();
+            for i in 0..n {
+                acc += d_z[[i, j]] * x[[i, k]];
+            }
+            d_theta[[j, k]] = write.apply(d_theta[[j, k]], acc);
+        }
+        let mut acc = T::zero();
+        for i in 0..n {
+            acc += d_z[[i, j]];
+        }
+        d_b[j] = write.apply(d_b[j], acc);
+    }
 }
 
-/// (B4, B5) into `d_theta`, `d_b`, added when `accumulate`, else written.
-fn params_grad<T: Float>(
-    x: ArrayView2<T>,
-    d_z: ArrayView2<T>,
-    d_theta: ArrayViewMut2<T>,
-    mut d_b: ArrayViewMut1<T>,
-    accumulate: bool,
+fn check_params_shapes<T>(
+    x: &ArrayView2<T>,
+    d_z: &ArrayView2<T>,
+    d_theta: &ArrayViewMut2<T>,
+    d_b: &ArrayViewMut1<T>,
 ) {
     let (n, d) = x.dim();
     let h = d_z.ncols();
@@ -172,15 +195,6 @@ fn params_grad<T: Float>(
         d_theta.dim()
     );
     assert_eq!(d_b.len(), h, "dense: dL/db has {}, expected {h}", d_b.len());
-    let beta = if accumulate { T::one() } else { T::zero() };
-    gemm(T::one(), d_z.t(), x, beta, d_theta);
-    Zip::from(&mut d_b).and(d_z.columns()).for_each(|d_b, col| {
-        let mut sum = T::zero();
-        for &v in col {
-            sum += v;
-        }
-        *d_b = if accumulate { *d_b + sum } else { sum };
-    });
 }
 
 /// Input part of the backward pass (B6): `d_x = d_z·Θ`, written (β = 0). `d_x` is a
@@ -196,6 +210,33 @@ pub fn dense_backward_input<T: Float>(
     d_z: ArrayView2<T>,
     d_x: ArrayViewMut2<T>,
 ) {
+    check_input_shapes(&theta, &d_z, &d_x);
+    gemm(T::one(), d_z, theta, T::zero(), d_x);
+}
+
+/// Reference for [`dense_backward_input`]: explicit loops, every sum in increasing h.
+///
+/// # Panics
+/// If the shapes disagree.
+pub fn dense_backward_input_naive<T: Float>(
+    theta: ArrayView2<T>,
+    d_z: ArrayView2<T>,
+    mut d_x: ArrayViewMut2<T>,
+) {
+    check_input_shapes(&theta, &d_z, &d_x);
+    let ((n, d), h) = (d_x.dim(), theta.nrows());
+    for i in 0..n {
+        for k in 0..d {
+            let mut acc = T::zero();
+            for j in 0..h {
+                acc += d_z[[i, j]] * theta[[j, k]];
+            }
+            d_x[[i, k]] = acc;
+        }
+    }
+}
+
+fn check_input_shapes<T>(theta: &ArrayView2<T>, d_z: &ArrayView2<T>, d_x: &ArrayViewMut2<T>) {
     let (h, d) = theta.dim();
     assert_eq!(
         d_z.ncols(),
@@ -210,7 +251,6 @@ pub fn dense_backward_input<T: Float>(
         d_x.dim(),
         d_z.nrows()
     );
-    gemm(T::one(), d_z, theta, T::zero(), d_x);
 }
 
 /// The per-thread GEMM scratch ([`Scratch`]) that the three products of a layer with D
@@ -229,95 +269,6 @@ pub fn dense_gemm_scratch<T: Float>(n: usize, d: usize, h: usize) -> Scratch {
     // (B6) A = d_z, strides (H, 1); B = Θ, strides (D, 1); k = H; D columns.
     let input = Scratch::for_product::<T>(h, d, hi, 1, di, 1);
     forward.max(params).max(input)
-}
-
-/// Backward from `d_z = ∂L/∂Z` (B4–B6): accumulates `d_theta += d_zᵀ·X` and
-/// `d_b += 1ᵀ·d_z`, and writes `d_x = d_z·Θ` when `d_x` is given.
-///
-/// To start from `∂L/∂Y` instead, convert first with
-/// [`Activation::backward_in_place`] (B3) — as [`Dense::backward`] does.
-///
-/// Shapes: `x` (N, D), `theta` (H, D), `d_z` (N, H), `d_theta` (H, D), `d_b` (H),
-/// `d_x` (N, D).
-///
-/// # Panics
-/// If the shapes disagree.
-pub fn dense_backward<T: Float>(
-    x: ArrayView2<T>,
-    theta: ArrayView2<T>,
-    d_z: ArrayView2<T>,
-    d_theta: ArrayViewMut2<T>,
-    d_b: ArrayViewMut1<T>,
-    d_x: Option<ArrayViewMut2<T>>,
-) {
-    assert_eq!(
-        theta.dim(),
-        d_theta.dim(),
-        "dense: Θ is {:?} but dL/dΘ is {:?}",
-        theta.dim(),
-        d_theta.dim()
-    );
-    dense_backward_params(x, d_z, d_theta, d_b);
-    if let Some(d_x) = d_x {
-        dense_backward_input(theta, d_z, d_x);
-    }
-}
-
-/// Reference for [`dense_backward`]: explicit loops, sums in increasing index order.
-///
-/// # Panics
-/// If the shapes disagree.
-pub fn dense_backward_naive<T: Float>(
-    x: ArrayView2<T>,
-    theta: ArrayView2<T>,
-    d_z: ArrayView2<T>,
-    mut d_theta: ArrayViewMut2<T>,
-    mut d_b: ArrayViewMut1<T>,
-    d_x: Option<ArrayViewMut2<T>>,
-) {
-    let (n, d) = x.dim();
-    let h = theta.nrows();
-    assert_eq!(
-        theta.dim(),
-        (h, d),
-        "dense: Θ is {:?}, X is {:?}",
-        theta.dim(),
-        x.dim()
-    );
-    assert_eq!(
-        d_z.dim(),
-        (n, h),
-        "dense: dL/dZ is {:?}, expected ({n}, {h})",
-        d_z.dim()
-    );
-    assert_eq!(d_theta.dim(), (h, d), "dense: dL/dΘ is {:?}", d_theta.dim());
-    assert_eq!(d_b.len(), h, "dense: dL/db has {}", d_b.len());
-    for j in 0..h {
-        for k in 0..d {
-            let mut acc = T::zero();
-            for i in 0..n {
-                acc += d_z[[i, j]] * x[[i, k]];
-            }
-            d_theta[[j, k]] += acc;
-        }
-        let mut acc = T::zero();
-        for i in 0..n {
-            acc += d_z[[i, j]];
-        }
-        d_b[j] += acc;
-    }
-    if let Some(mut d_x) = d_x {
-        assert_eq!(d_x.dim(), (n, d), "dense: dL/dX is {:?}", d_x.dim());
-        for i in 0..n {
-            for k in 0..d {
-                let mut acc = T::zero();
-                for j in 0..h {
-                    acc += d_z[[i, j]] * theta[[j, k]];
-                }
-                d_x[[i, k]] = acc;
-            }
-        }
-    }
 }
 
 /// An owning Dense layer: Θ (H, D), b (H) and the activation `f`.
@@ -492,15 +443,15 @@ impl<T: Float> Dense<T> {
         let mut d_z = Array2::zeros(cache.y.dim());
         self.activation
             .backward(cache.z.view(), cache.y.view(), d_y, d_z.view_mut());
-        let mut d_x = Array2::zeros(cache.x.dim());
-        dense_backward(
+        dense_backward_params(
             cache.x.view(),
-            self.theta.view(),
             d_z.view(),
             grads.d_theta.view_mut(),
             grads.d_b.view_mut(),
-            Some(d_x.view_mut()),
+            GradWrite::Accumulate,
         );
+        let mut d_x = Array2::zeros(cache.x.dim());
+        dense_backward_input(self.theta.view(), d_z.view(), d_x.view_mut());
         d_x
     }
 }
@@ -557,45 +508,29 @@ mod tests {
             let d_z = d_z_t.t(); // column-major dL/dZ
             let start_theta = int_matrix(h, d, 6);
             let start_b = Array1::from_shape_fn(h, |j| j as f64);
-            let (mut g1, mut b1, mut x1) = (
-                start_theta.clone(),
-                start_b.clone(),
-                Array2::from_elem((n, d), f64::NAN),
-            );
-            let (mut g2, mut b2, mut x2) =
-                (start_theta.clone(), start_b.clone(), Array2::zeros((n, d)));
-            dense_backward(
-                x.view(),
-                theta.view(),
-                d_z,
-                g1.view_mut(),
-                b1.view_mut(),
-                Some(x1.view_mut()),
-            );
-            dense_backward_naive(
-                x.view(),
-                theta.view(),
-                d_z,
-                g2.view_mut(),
-                b2.view_mut(),
-                Some(x2.view_mut()),
-            );
-            assert_eq!(g1, g2);
-            assert_eq!(b1, b2);
+            for write in [GradWrite::Accumulate, GradWrite::Overwrite] {
+                let (mut g1, mut b1) = (start_theta.clone(), start_b.clone());
+                let (mut g2, mut b2) = (start_theta.clone(), start_b.clone());
+                dense_backward_params(x.view(), d_z, g1.view_mut(), b1.view_mut(), write);
+                dense_backward_params_naive(x.view(), d_z, g2.view_mut(), b2.view_mut(), write);
+                assert_eq!(g1, g2, "{write:?}");
+                assert_eq!(b1, b2, "{write:?}");
+            }
+            let (mut x1, mut x2) = (Array2::from_elem((n, d), f64::NAN), Array2::zeros((n, d)));
+            dense_backward_input(theta.view(), d_z, x1.view_mut());
+            dense_backward_input_naive(theta.view(), d_z, x2.view_mut());
             assert_eq!(x1, x2);
-            // Accumulation: the result is start + one pass's gradient.
-            let mut once = Array2::zeros((h, d));
-            let mut once_b = Array1::zeros(h);
-            dense_backward(
-                x.view(),
-                theta.view(),
-                d_z,
-                once.view_mut(),
-                once_b.view_mut(),
-                None,
-            );
-            assert_eq!(g1, &start_theta + &once);
-            assert_eq!(b1, &start_b + &once_b);
+            // Accumulation: the result is start + one pass's gradient; overwriting (over
+            // NaN, never read) gives that one pass's gradient.
+            let (mut acc, mut acc_b) = (start_theta.clone(), start_b.clone());
+            let write = GradWrite::Accumulate;
+            dense_backward_params(x.view(), d_z, acc.view_mut(), acc_b.view_mut(), write);
+            let mut once = Array2::from_elem((h, d), f64::NAN);
+            let mut once_b = Array1::from_elem(h, f64::NAN);
+            let write = GradWrite::Overwrite;
+            dense_backward_params(x.view(), d_z, once.view_mut(), once_b.view_mut(), write);
+            assert_eq!(acc, &start_theta + &once);
+            assert_eq!(acc_b, &start_b + &once_b);
             assert_eq!(once_b, d_z.sum_axis(Axis(0)));
         }
     }

@@ -1,7 +1,7 @@
 //! The float trait: every op in glassbox runs in `f32` (training default) and `f64`
-//! (gradient checks, audits). Both run glassbox's own GEMM kernel ([`crate::kernel`]) on
-//! CPUs with AVX2+FMA; [`Float::gemm_raw`] is the fallback elsewhere, each type calling its
-//! own matrixmultiply kernel.
+//! (gradient checks, audits). Both run glassbox's own GEMM kernel ([`crate::gemm::kernel`])
+//! where it runs; [`Float::gemm_raw`] is the fallback elsewhere, each type calling its own
+//! matrixmultiply kernel.
 
 use std::fmt::{Debug, Display};
 use std::iter::Sum;
@@ -37,8 +37,8 @@ pub trait Float:
 
     /// Raw single-threaded GEMM `C ← α·A·B + β·C` on strided memory (matrixmultiply's
     /// contract): matrixmultiply's `sgemm`/`dgemm`, which [`crate::gemm_serial`] falls back to
-    /// when [`crate::kernel::gemm`] cannot run (no AVX2+FMA). Allocates a packing buffer on
-    /// every call.
+    /// (through [`crate::gemm::gemm_fallback`]) when [`crate::gemm::kernel::gemm`] does not
+    /// run. Allocates a packing buffer on every call.
     ///
     /// A is (m, k), B is (k, n), C is (m, n); strides are in elements and may be negative.
     /// If `beta` is zero, C need not be initialised (NaN in C is overwritten).

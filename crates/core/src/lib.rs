@@ -10,21 +10,24 @@ pub mod float;
 pub mod gemm;
 pub mod gradcheck;
 pub mod init;
-pub mod kernel;
+pub mod layer;
 pub mod mlp;
 pub mod rng;
 pub mod threads;
 
-pub use activation::{Activation, ActivationError, sigmoid};
+pub use activation::{Activation, ActivationError, SoftmaxRow, sigmoid};
 pub use dense::{
-    Dense, DenseCache, DenseGrads, dense_backward, dense_backward_input, dense_backward_naive,
-    dense_backward_params, dense_backward_params_overwrite, dense_forward, dense_forward_naive,
+    Dense, DenseCache, DenseGrads, dense_backward_input, dense_backward_input_naive,
+    dense_backward_params, dense_backward_params_naive, dense_forward, dense_forward_naive,
     dense_gemm_scratch,
 };
 pub use dropout::{dropout_backward, dropout_forward, dropout_sample_mask};
 pub use float::Float;
 pub use gemm::{gemm, gemm_naive, gemm_serial};
 pub use init::{Init, InitError};
-pub use mlp::{Forward, LayerSpec, Mlp, MlpError, MlpSpec, Mode, TensorInfo, Upstream, Workspace};
+pub use layer::GradWrite;
+pub use mlp::{
+    Backward, Forward, LayerSpec, Mlp, MlpError, MlpSpec, Mode, TensorInfo, Upstream, Workspace,
+};
 pub use rng::{Rng, seeded_rng};
 pub use threads::{build_pool, enable_flush_to_zero, init_global_pool};

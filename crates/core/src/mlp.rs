@@ -1,4 +1,4 @@
-//! The multilayer perceptron: a stack of Dense layers over one contiguous parameter buffer
+//! The multilayer perceptron: a sequence of layers over one contiguous parameter buffer
 //! (notes/backprop.md §5, equations B20–B20d).
 //!
 //! Layer `l` maps A₍ₗ₋₁₎ (N, Hₗ₋₁) to Yₗ = fₗ(A₍ₗ₋₁₎·Θₗᵀ + 1·bₗᵀ) (N, Hₗ), with A₋₁ = X (N, D)
@@ -15,13 +15,17 @@
 //! buffers for up to a maximum batch size (it grows once if a larger batch arrives), and
 //! reserves the GEMM kernel's per-thread buffers for that size on every thread of the pool
 //! it is made in ([`Workspace::reserve_gemm_scratch`]). [`Mlp::forward`] writes into it and
-//! returns a [`Forward`] — the cache that every backward method consumes, so a backward pass
-//! cannot run without its forward pass. Forward + backward then allocate nothing, in `f32`
-//! and `f64` (tests/alloc_free.rs; the matrixmultiply fallback on CPUs without AVX2+FMA
-//! still allocates per GEMM call).
+//! returns a [`Forward`] — the cache that [`Mlp::backward`] and [`Mlp::input_gradient`]
+//! consume, so a backward pass cannot run without its forward pass. Forward + backward then
+//! allocate nothing, in `f32` and `f64` (crates/core/tests/alloc_free.rs; the matrixmultiply
+//! fallback, where the GEMM kernel does not run, still allocates per GEMM call).
+//!
+//! **Layers.** The network is a sequence of layer kinds ([`crate::layer`]), each with its
+//! slice of the parameters and of the workspace and its forward and backward side by side;
+//! this file calls them in order. Dense is the one kind today.
 //!
 //! ```
-//! use glassbox_core::{Activation, Init, LayerSpec, Mlp, MlpSpec, Mode, seeded_rng};
+//! use glassbox_core::{Activation, GradWrite, Init, LayerSpec, Mlp, MlpSpec, Mode, Upstream, seeded_rng};
 //! use ndarray::Array2;
 //!
 //! let spec = MlpSpec::new(3, vec![
@@ -37,8 +41,7 @@
 //! // Training step: forward with dropout, fused sigmoid+BCE gradient ∂L/∂Z = (ŷ − y)/N.
 //! let fwd = mlp.forward(x.view(), Mode::Train(&mut rng), &mut ws);
 //! let d_z = (&fwd.output() - &y) / 8.0;
-//! mlp.zero_grads();
-//! mlp.backward_from_d_z(fwd, d_z.view());
+//! mlp.backward(fwd, Upstream::DZ(d_z.view()), GradWrite::Overwrite);
 //! assert!(mlp.grads().iter().any(|&g| g != 0.0));
 //! let names: Vec<String> = mlp.tensors().into_iter().map(|t| t.name).collect();
 //! assert_eq!(names, ["layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"]);
@@ -48,16 +51,13 @@
 use std::fmt;
 use std::ops::Range;
 
-use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
+use ndarray::{Array2, ArrayView1, ArrayView2};
 
-use crate::dense::dense_gemm_scratch;
 use crate::dropout::dropout_p_is_valid;
-use crate::kernel::{self, Scratch};
-use crate::{
-    Activation, ActivationError, Float, Init, Rng, dense_backward_input, dense_backward_params,
-    dense_backward_params_overwrite, dense_forward, dropout_backward, dropout_forward,
-    dropout_sample_mask,
-};
+use crate::gemm::kernel::{self, Scratch};
+use crate::layer::dense::DenseLayer;
+use crate::layer::{GradAt, GradWrite, Layer, LayerBuffers, mat, mat_mut};
+use crate::{Activation, ActivationError, Float, Init, Rng};
 
 /// One Dense layer of an [`MlpSpec`].
 #[derive(Clone, Debug, PartialEq)]
@@ -250,49 +250,24 @@ impl TensorInfo {
     }
 }
 
-/// Where a layer's parameters sit in the buffer.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Layer {
-    /// Hₗ₋₁ (D for the first layer).
-    inputs: usize,
-    /// Hₗ.
-    units: usize,
-    /// Offset of Θₗ (Hₗ, Hₗ₋₁), row-major.
-    theta: usize,
-    /// Offset of bₗ (Hₗ); equals `theta + units·inputs`.
-    bias: usize,
-    activation: Activation,
-    dropout: f64,
-}
-
-impl Layer {
-    fn theta_range(&self) -> Range<usize> {
-        self.theta..self.theta + self.units * self.inputs
-    }
-
-    fn bias_range(&self) -> Range<usize> {
-        self.bias..self.bias + self.units
-    }
-}
-
-/// (B20a) Offsets of every Θₗ and bₗ in the parameter buffer, layer by layer.
+/// (B20a) The layers of `spec` with the offsets of every Θₗ and bₗ in the parameter buffer,
+/// layer by layer: `off(bₗ) = off(Θₗ) + Hₗ·Hₗ₋₁`, `off(Θₗ₊₁) = off(bₗ) + Hₗ`.
 fn layout(spec: &MlpSpec) -> Vec<Layer> {
     let mut offset = 0;
     let mut fan_in = spec.inputs;
     spec.layers
         .iter()
         .map(|l| {
-            let layer = Layer {
+            let layer = DenseLayer {
                 inputs: fan_in,
                 units: l.units,
-                theta: offset,
-                bias: offset + l.units * fan_in,
+                offset,
                 activation: l.activation,
                 dropout: l.dropout,
             };
-            offset = layer.bias + l.units;
+            offset = layer.params().end;
             fan_in = l.units;
-            layer
+            Layer::Dense(layer)
         })
         .collect()
 }
@@ -322,10 +297,12 @@ pub enum Upstream<'u, T> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mlp<T: Float> {
     spec: MlpSpec,
+    /// The layers in order, each with its slice of the buffers ([`crate::layer`]).
     layers: Vec<Layer>,
     /// Θ₀, b₀, Θ₁, b₁, … (see the module doc).
     params: Vec<T>,
-    /// Same layout as `params`; accumulated by backward, zeroed by [`Mlp::zero_grads`].
+    /// Same layout as `params`; accumulated or written by backward, zeroed by
+    /// [`Mlp::zero_grads`].
     grads: Vec<T>,
 }
 
@@ -334,15 +311,8 @@ impl<T: Float> Mlp<T> {
     pub fn new(spec: MlpSpec, init: Init, rng: &mut Rng) -> Result<Self, MlpError> {
         spec.validate()?;
         let mut mlp = Self::zeroed(spec);
-        for l in 0..mlp.layers.len() {
-            let layer = mlp.layers[l];
-            let (theta, rest) = mlp.params[layer.theta..layer.bias + layer.units]
-                .split_at_mut(layer.units * layer.inputs);
-            init.fill(
-                mat_mut(theta, layer.units, layer.inputs),
-                ArrayViewMut1::from(rest),
-                rng,
-            );
+        for layer in &mlp.layers {
+            layer.init(&mut mlp.params[layer.params()], init, rng);
         }
         Ok(mlp)
     }
@@ -412,7 +382,7 @@ impl<T: Float> Mlp<T> {
         &mut self.params
     }
 
-    /// All accumulated gradients, same layout as [`Mlp::params`].
+    /// All gradients, same layout as [`Mlp::params`].
     pub fn grads(&self) -> &[T] {
         &self.grads
     }
@@ -437,18 +407,15 @@ impl<T: Float> Mlp<T> {
     pub fn tensors(&self) -> Vec<TensorInfo> {
         let mut out = Vec::with_capacity(2 * self.layers.len());
         for (l, layer) in self.layers.iter().enumerate() {
-            out.push(TensorInfo {
-                name: format!("layers.{l}.weight"),
-                offset: layer.theta,
-                shape: vec![layer.units, layer.inputs],
-            });
-            out.push(TensorInfo {
-                name: format!("layers.{l}.bias"),
-                offset: layer.bias,
-                shape: vec![layer.units],
-            });
+            layer.tensors(l, &mut out);
         }
         out
+    }
+
+    /// Layer `l` as the Dense layer it is.
+    fn dense(&self, l: usize) -> &DenseLayer {
+        let Layer::Dense(dense) = &self.layers[l];
+        dense
     }
 
     /// Θₗ (Hₗ, Hₗ₋₁).
@@ -456,8 +423,8 @@ impl<T: Float> Mlp<T> {
     /// # Panics
     /// If `l` ≥ the number of layers.
     pub fn theta(&self, l: usize) -> ArrayView2<'_, T> {
-        let layer = &self.layers[l];
-        mat(&self.params[layer.theta_range()], layer.units, layer.inputs)
+        let layer = self.dense(l);
+        layer.theta_and_bias(&self.params[layer.params()]).0
     }
 
     /// bₗ (Hₗ).
@@ -465,24 +432,26 @@ impl<T: Float> Mlp<T> {
     /// # Panics
     /// If `l` ≥ the number of layers.
     pub fn bias(&self, l: usize) -> ArrayView1<'_, T> {
-        ArrayView1::from(&self.params[self.layers[l].bias_range()])
+        let layer = self.dense(l);
+        layer.theta_and_bias(&self.params[layer.params()]).1.into()
     }
 
-    /// ∂L/∂Θₗ (Hₗ, Hₗ₋₁), as accumulated.
+    /// ∂L/∂Θₗ (Hₗ, Hₗ₋₁), as the last backward left it.
     ///
     /// # Panics
     /// If `l` ≥ the number of layers.
     pub fn d_theta(&self, l: usize) -> ArrayView2<'_, T> {
-        let layer = &self.layers[l];
-        mat(&self.grads[layer.theta_range()], layer.units, layer.inputs)
+        let layer = self.dense(l);
+        layer.theta_and_bias(&self.grads[layer.params()]).0
     }
 
-    /// ∂L/∂bₗ (Hₗ), as accumulated.
+    /// ∂L/∂bₗ (Hₗ), as the last backward left it.
     ///
     /// # Panics
     /// If `l` ≥ the number of layers.
     pub fn d_bias(&self, l: usize) -> ArrayView1<'_, T> {
-        ArrayView1::from(&self.grads[self.layers[l].bias_range()])
+        let layer = self.dense(l);
+        layer.theta_and_bias(&self.grads[layer.params()]).1.into()
     }
 
     /// A workspace for batches of up to `max_rows` rows (it grows if a larger one arrives).
@@ -490,12 +459,13 @@ impl<T: Float> Mlp<T> {
         Workspace::new(self, max_rows)
     }
 
-    /// Forward pass (B1, B2, B15 per layer; B20) of X (N, D) into `ws`.
+    /// Forward pass (B20: each layer's forward in order — B1, B2, B15 for Dense) of X (N, D)
+    /// into `ws`.
     ///
     /// Returns the [`Forward`] cache: read the output (N, O) or the logits from it, then
-    /// hand it to a backward method. In [`Mode::Train`] layers with dropout draw their
-    /// masks from the RNG; in [`Mode::Inference`] dropout is the identity. Allocates only
-    /// if N exceeds the workspace's capacity.
+    /// hand it to [`Mlp::backward`] or [`Mlp::input_gradient`]. In [`Mode::Train`] layers
+    /// with dropout draw their masks from the RNG; in [`Mode::Inference`] dropout is the
+    /// identity. Allocates only if N exceeds the workspace's capacity.
     ///
     /// # Panics
     /// If X does not have D columns, or `ws` was made for another architecture.
@@ -515,120 +485,45 @@ impl<T: Float> Mlp<T> {
         ws.check_fits(self);
         let n = x.nrows();
         ws.reserve_rows(n);
+        ws.rows = n;
         let mut rng = match mode {
             Mode::Train(rng) => Some(rng),
             Mode::Inference => None,
         };
-        let dropped = rng.is_some() && self.layers.iter().any(|l| l.dropout > 0.0);
-        ws.rows = n;
-        ws.dropped = dropped;
         for (l, layer) in self.layers.iter().enumerate() {
             let (below, rest) = ws.layers.split_at_mut(l);
-            let input = match below.last() {
-                None => x.view(),
-                Some(prev) => prev.output(n, dropped),
-            };
-            let buf = &mut rest[0];
-            let h = layer.units;
-            dense_forward(
-                input,
-                mat(&self.params[layer.theta_range()], h, layer.inputs),
-                ArrayView1::from(&self.params[layer.bias_range()]),
-                layer.activation,
-                mat_mut(&mut buf.z, n, h),
-                mat_mut(&mut buf.y, n, h),
-            );
-            if dropped
-                && layer.dropout > 0.0
-                && let Some(rng) = rng.as_deref_mut()
-            {
-                dropout_sample_mask(layer.dropout, rng, mat_mut(&mut buf.mask, n, h));
-                dropout_forward(
-                    mat(&buf.y, n, h),
-                    mat(&buf.mask, n, h),
-                    mat_mut(&mut buf.a, n, h),
-                );
-            }
+            let input = below.last().map_or(x.view(), |prev| prev.output(n));
+            let params = &self.params[layer.params()];
+            layer.forward(params, input, &mut rest[0], rng.as_deref_mut());
         }
         Forward { x, ws }
     }
 
-    /// Backward pass from the gradient at the output, accumulating every parameter's
-    /// gradient into [`Mlp::grads`] (B3–B6, B16 per layer, last layer first).
+    /// Backward pass from the gradient at the output (B20b–B20d: each layer's backward, last
+    /// layer first — B16, B3, B4, B5, B6 for Dense), landing every parameter's gradient in
+    /// [`Mlp::grads`] as `write` says: [`GradWrite::Accumulate`] adds (the reference form),
+    /// [`GradWrite::Overwrite`] writes without reading (what a training step uses).
+    ///
+    /// Returns the [`Backward`] state, from which [`Backward::input_gradient`] takes the one
+    /// step further down to ∂L/∂X (B6 on the first layer); drop it when ∂L/∂X is not
+    /// wanted, and that product is never computed.
     ///
     /// # Panics
     /// If the upstream gradient is not (N, O) for the forward pass's N.
-    pub fn backward(&mut self, fwd: Forward<'_, T>, upstream: Upstream<'_, T>) {
-        backward_impl(
-            &self.layers,
-            &self.params,
-            Some((&mut self.grads, GradMode::Accumulate)),
-            fwd,
-            upstream,
-            false,
-        );
-    }
-
-    /// [`Mlp::backward`] that writes [`Mlp::grads`] instead of adding to it: the same as
-    /// [`Mlp::zero_grads`] then [`Mlp::backward`] (B4, B5 from zero), one pass over the
-    /// gradient buffer fewer — each layer's ∂L/∂Θ GEMM runs with β = 0 and never reads the
-    /// old values. What a training step uses. (Zeroing then adding turns an exact −0.0
-    /// into +0.0; writing keeps it — the only difference.)
-    ///
-    /// # Panics
-    /// If the upstream gradient is not (N, O) for the forward pass's N.
-    pub fn backward_overwrite(&mut self, fwd: Forward<'_, T>, upstream: Upstream<'_, T>) {
-        backward_impl(
-            &self.layers,
-            &self.params,
-            Some((&mut self.grads, GradMode::Overwrite)),
-            fwd,
-            upstream,
-            false,
-        );
-    }
-
-    /// [`Mlp::backward`] from ∂L/∂Z of the last layer (N, O) — for a loss fused with the
-    /// output activation, e.g. sigmoid + BCE: `d_z = (ŷ − y)/N`.
-    ///
-    /// # Panics
-    /// If `d_z` is not (N, O).
-    pub fn backward_from_d_z(&mut self, fwd: Forward<'_, T>, d_z: ArrayView2<'_, T>) {
-        self.backward(fwd, Upstream::DZ(d_z));
-    }
-
-    /// [`Mlp::backward`] from ∂L/∂Y of the last layer (N, O) — e.g. a loss on
-    /// probabilities (Keras-style BCE) or MSE.
-    ///
-    /// # Panics
-    /// If `d_y` is not (N, O).
-    pub fn backward_from_d_y(&mut self, fwd: Forward<'_, T>, d_y: ArrayView2<'_, T>) {
-        self.backward(fwd, Upstream::DY(d_y));
-    }
-
-    /// [`Mlp::backward`], taken one layer further: also returns ∂L/∂X (N, D) (B6 on the
-    /// first layer), a view into the workspace.
-    ///
-    /// # Panics
-    /// If the upstream gradient is not (N, O).
-    pub fn backward_with_input_grad<'a>(
-        &mut self,
+    pub fn backward<'a, 'm>(
+        &'m mut self,
         fwd: Forward<'a, T>,
         upstream: Upstream<'_, T>,
-    ) -> ArrayView2<'a, T> {
-        backward_impl(
-            &self.layers,
-            &self.params,
-            Some((&mut self.grads, GradMode::Accumulate)),
-            fwd,
-            upstream,
-            true,
-        )
-        .expect("backward_impl returns d_x when asked")
+        write: GradWrite,
+    ) -> Backward<'a, 'm, T> {
+        let grads = Some((self.grads.as_mut_slice(), write));
+        let ws = backward_layers(&self.layers, &self.params, grads, fwd, upstream);
+        Backward { mlp: self, ws }
     }
 
-    /// ∂L/∂X (N, D) only: the same backward recursion without touching the parameter
-    /// gradients (for explanations of a trained model; takes `&self`).
+    /// ∂L/∂X (N, D) only: the same backward recursion, leaving the parameter gradients
+    /// alone (for explanations of a trained model; takes `&self`). A view into the
+    /// workspace.
     ///
     /// # Panics
     /// If the upstream gradient is not (N, O).
@@ -637,8 +532,8 @@ impl<T: Float> Mlp<T> {
         fwd: Forward<'a, T>,
         upstream: Upstream<'_, T>,
     ) -> ArrayView2<'a, T> {
-        backward_impl(&self.layers, &self.params, None, fwd, upstream, true)
-            .expect("backward_impl returns d_x when asked")
+        let ws = backward_layers(&self.layers, &self.params, None, fwd, upstream);
+        Backward { mlp: self, ws }.input_gradient()
     }
 
     /// The output (N, O) of X in inference mode, in a fresh array (allocates a workspace;
@@ -654,112 +549,85 @@ impl<T: Float> Mlp<T> {
     }
 }
 
-/// Whether a backward pass adds the parameter gradients to the buffer or writes them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum GradMode {
-    Accumulate,
-    Overwrite,
-}
-
-/// The backward recursion (B20b–B20d), shared by every public backward method.
-///
-/// With `grads = None` only the input gradient is propagated. Returns ∂L/∂X when
-/// `want_d_x`.
-fn backward_impl<'a, T: Float>(
+/// The backward recursion (B20b–B20d) of [`Mlp::backward`] and [`Mlp::input_gradient`]:
+/// the upstream gradient into the last layer's gradient buffer, then each layer's backward,
+/// last first, each writing ∂L/∂input into the gradient buffer of the layer below. With
+/// `grads = None` only the input gradients are propagated. Stops above the first layer's
+/// ∂L/∂X; returns the workspace, now holding every layer's ∂L/∂Z.
+fn backward_layers<'a, T: Float>(
     layers: &[Layer],
     params: &[T],
-    mut grads: Option<(&mut [T], GradMode)>,
+    mut grads: Option<(&mut [T], GradWrite)>,
     fwd: Forward<'a, T>,
     upstream: Upstream<'_, T>,
-    want_d_x: bool,
-) -> Option<ArrayView2<'a, T>> {
+) -> &'a mut Workspace<T> {
     let Forward { x, ws } = fwd;
-    let (n, dropped) = (ws.rows, ws.dropped);
-    let last = layers.len() - 1;
-    let out = &layers[last];
-    {
-        // The upstream gradient into the last layer's buffer, as ∂L/∂Z.
-        let buf = &mut ws.layers[last];
-        let (d, is_d_y) = match upstream {
-            Upstream::DZ(d) => (d, false),
-            Upstream::DY(d) => (d, true),
+    let n = ws.rows;
+    let (d, top_at) = match upstream {
+        Upstream::DZ(d) => (d, GradAt::PreActivation),
+        Upstream::DY(d) => (d, GradAt::Output),
+    };
+    let outputs = layers.last().map_or(0, Layer::outputs);
+    assert_eq!(
+        d.dim(),
+        (n, outputs),
+        "mlp: the upstream gradient is {:?} but the output is ({n}, {outputs})",
+        d.dim(),
+    );
+    let top = ws.layers.last_mut().expect("a network has layers");
+    top.grad_mut(n).assign(&d);
+    for (l, layer) in layers.iter().enumerate().rev() {
+        let at = if l + 1 == layers.len() {
+            top_at
+        } else {
+            GradAt::Output
         };
-        assert_eq!(
-            d.dim(),
-            (n, out.units),
-            "mlp: the upstream gradient is {:?} but the output is ({n}, {})",
-            d.dim(),
-            out.units
-        );
-        let mut g = mat_mut(&mut buf.g, n, out.units);
-        g.assign(&d);
-        if is_d_y {
-            out.activation.backward_in_place(
-                mat(&buf.z, n, out.units),
-                mat(&buf.y, n, out.units),
-                g,
-            );
-        }
-    }
-    for l in (0..layers.len()).rev() {
-        let layer = &layers[l];
-        let theta = mat(&params[layer.theta_range()], layer.units, layer.inputs);
+        let range = layer.params();
         let (below, rest) = ws.layers.split_at_mut(l);
-        let d_z = mat(&rest[0].g, n, layer.units);
-        // (B4, B5) d_theta += d_zᵀ·A₍ₗ₋₁₎, d_b += 1ᵀ·d_z.
-        if let Some((grads, grad_mode)) = grads.as_mut() {
-            let input = match below.last() {
-                None => x.view(),
-                Some(prev) => prev.output(n, dropped),
-            };
-            let (d_theta, d_b) = grads[layer.theta..layer.bias + layer.units]
-                .split_at_mut(layer.units * layer.inputs);
-            let params_backward = match grad_mode {
-                GradMode::Accumulate => dense_backward_params,
-                GradMode::Overwrite => dense_backward_params_overwrite,
-            };
-            params_backward(
-                input,
-                d_z,
-                mat_mut(d_theta, layer.units, layer.inputs),
-                ArrayViewMut1::from(d_b),
-            );
-        }
-        match below.last_mut() {
-            // (B6) then (B16) and (B3) of the layer below: ∂L/∂Z₍ₗ₋₁₎ in its own buffer.
-            Some(prev) => {
-                let h = layer.inputs;
-                let LayerBuffers { z, y, mask, g, .. } = prev;
-                dense_backward_input(theta, d_z, mat_mut(g, n, h));
-                if dropped && !mask.is_empty() {
-                    dropout_backward(mat(mask, n, h), mat_mut(g, n, h));
-                }
-                layers[l - 1].activation.backward_in_place(
-                    mat(z, n, h),
-                    mat(y, n, h),
-                    mat_mut(g, n, h),
-                );
-            }
-            // (B6) on the first layer: ∂L/∂X.
-            None if want_d_x => {
-                dense_backward_input(theta, d_z, mat_mut(&mut ws.d_x, n, layer.inputs));
-            }
-            None => {}
+        let bufs = &mut rest[0];
+        let input = below.last().map_or(x.view(), |prev| prev.output(n));
+        let layer_grads = grads
+            .as_mut()
+            .map(|(g, write)| (&mut g[range.clone()], *write));
+        layer.backward(&params[range.clone()], layer_grads, input, bufs, at);
+        if let Some(prev) = below.last_mut() {
+            layer.input_gradient(&params[range], bufs, prev.grad_mut(n));
         }
     }
-    let ws: &'a Workspace<T> = ws;
-    want_d_x.then(|| mat(&ws.d_x, n, layers[0].inputs))
+    ws
 }
 
-/// The cache of one forward pass: the input X and the workspace holding every layer's Z,
-/// Y, masks. Every backward method consumes it.
+/// What [`Mlp::backward`] leaves: every layer's ∂L/∂Z in the workspace, one product away
+/// from ∂L/∂X.
+#[derive(Debug)]
+pub struct Backward<'a, 'm, T: Float> {
+    /// The network, for Θ₀ (borrowed from the backward call until this is used or dropped).
+    mlp: &'m Mlp<T>,
+    ws: &'a mut Workspace<T>,
+}
+
+impl<'a, T: Float> Backward<'a, '_, T> {
+    /// ∂L/∂X (N, D) = ∂L/∂Z₀·Θ₀ (B6 on the first layer), written into the workspace; a view
+    /// of it.
+    pub fn input_gradient(self) -> ArrayView2<'a, T> {
+        let Backward { mlp, ws } = self;
+        let (n, first) = (ws.rows, &mlp.layers[0]);
+        let d_x = mat_mut(&mut ws.d_x, n, first.inputs());
+        first.input_gradient(&mlp.params[first.params()], &ws.layers[0], d_x);
+        let ws: &'a Workspace<T> = ws;
+        mat(&ws.d_x, n, first.inputs())
+    }
+}
+
+/// The cache of one forward pass: the input X and the workspace holding every layer's
+/// buffers (Z, Y, masks). [`Mlp::backward`] and [`Mlp::input_gradient`] consume it.
 #[derive(Debug)]
 pub struct Forward<'a, T: Float> {
     /// X (N, D): the first layer's weight gradient is `d_z₀ᵀ·X` (B4).
     x: ArrayView2<'a, T>,
-    /// Z, Y (and masks, dropout outputs) of every layer for this batch: Z is read by the
-    /// derivative of ReLU-like activations, Y by sigmoid/tanh/softmax and as the next
-    /// layer's input, the masks by dropout's backward (B16).
+    /// Every layer's buffers for this batch: Z is read by the derivative of ReLU-like
+    /// activations, Y by sigmoid/tanh/softmax and as the next layer's input, the masks by
+    /// dropout's backward (B16).
     ws: &'a mut Workspace<T>,
 }
 
@@ -789,8 +657,7 @@ impl<'a, T: Float> Forward<'a, T> {
     /// # Panics
     /// If `l` ≥ the number of layers.
     pub fn pre_activation(&self, l: usize) -> ArrayView2<'_, T> {
-        let buf = &self.ws.layers[l];
-        mat(&buf.z, self.ws.rows, buf.units)
+        self.ws.layers[l].pre_activation(self.ws.rows)
     }
 
     /// Layer `l`'s activation value Yₗ (N, Hₗ), before dropout.
@@ -798,57 +665,30 @@ impl<'a, T: Float> Forward<'a, T> {
     /// # Panics
     /// If `l` ≥ the number of layers.
     pub fn activation_output(&self, l: usize) -> ArrayView2<'_, T> {
-        let buf = &self.ws.layers[l];
-        mat(&buf.y, self.ws.rows, buf.units)
+        self.ws.layers[l].activation_output(self.ws.rows)
     }
 
     /// The output (N, O), keeping the workspace borrowed for `'a` (ends the pass).
     pub fn into_output(self) -> ArrayView2<'a, T> {
         let ws: &'a Workspace<T> = self.ws;
-        let buf = &ws.layers[ws.layers.len() - 1];
-        mat(&buf.y, ws.rows, buf.units)
+        let last = ws.layers.len() - 1;
+        ws.layers[last].activation_output(ws.rows)
     }
 }
 
-/// Preallocated buffers for one network's forward and backward passes.
-///
-/// Per layer, for up to `capacity` rows: Z and Y (N, Hₗ); when the layer has dropout, the
-/// mask M and the dropped output A (N, Hₗ); the gradient buffer G (N, Hₗ), which holds
-/// ∂L/∂A, then ∂L/∂Y, then ∂L/∂Z of that layer in place during backward. Plus ∂L/∂X (N, D).
+/// Preallocated buffers for one network's forward and backward passes: each layer's slice
+/// ([`crate::layer`]; for a Dense layer Z, Y, the gradient buffer G and, with dropout, the
+/// mask M and the dropped output A, all (N, Hₗ)), plus ∂L/∂X (N, D), for up to `capacity`
+/// rows.
 #[derive(Clone, Debug)]
 pub struct Workspace<T: Float> {
     inputs: usize,
     capacity: usize,
     /// N of the last forward pass.
     rows: usize,
-    /// Whether the last forward pass applied dropout masks.
-    dropped: bool,
     layers: Vec<LayerBuffers<T>>,
     /// ∂L/∂X (N, D).
     d_x: Vec<T>,
-}
-
-#[derive(Clone, Debug)]
-struct LayerBuffers<T> {
-    units: usize,
-    /// Whether the layer has dropout (then `mask` and `a` are allocated).
-    has_dropout: bool,
-    z: Vec<T>,
-    y: Vec<T>,
-    mask: Vec<T>,
-    a: Vec<T>,
-    g: Vec<T>,
-}
-
-impl<T: Float> LayerBuffers<T> {
-    /// What the next layer reads: A = Y ⊙ M if dropout ran, else Y.
-    fn output(&self, n: usize, dropped: bool) -> ArrayView2<'_, T> {
-        if dropped && self.has_dropout {
-            mat(&self.a, n, self.units)
-        } else {
-            mat(&self.y, n, self.units)
-        }
-    }
 }
 
 impl<T: Float> Workspace<T> {
@@ -859,20 +699,7 @@ impl<T: Float> Workspace<T> {
             inputs: mlp.spec.inputs,
             capacity: 0,
             rows: 0,
-            dropped: false,
-            layers: mlp
-                .layers
-                .iter()
-                .map(|l| LayerBuffers {
-                    units: l.units,
-                    has_dropout: l.dropout > 0.0,
-                    z: Vec::new(),
-                    y: Vec::new(),
-                    mask: Vec::new(),
-                    a: Vec::new(),
-                    g: Vec::new(),
-                })
-                .collect(),
+            layers: mlp.layers.iter().map(Layer::buffers).collect(),
             d_x: Vec::new(),
         };
         ws.reserve_rows(max_rows);
@@ -892,35 +719,24 @@ impl<T: Float> Workspace<T> {
         }
         self.capacity = n;
         for buf in &mut self.layers {
-            let len = n * buf.units;
-            buf.z.resize(len, T::zero());
-            buf.y.resize(len, T::zero());
-            buf.g.resize(len, T::zero());
-            if buf.has_dropout {
-                buf.mask.resize(len, T::zero());
-                buf.a.resize(len, T::zero());
-            }
+            buf.reserve_rows(n);
         }
         self.d_x.resize(n * self.inputs, T::zero());
         self.reserve_gemm_scratch();
     }
 
     /// The most GEMM scratch any layer's products need in a forward and backward pass of up
-    /// to `capacity` rows with a row-major X ([`dense_gemm_scratch`]).
+    /// to `capacity` rows with a row-major X ([`crate::dense_gemm_scratch`] for Dense).
     pub fn gemm_scratch(&self) -> Scratch {
-        let mut inputs = self.inputs;
-        let mut most = Scratch::default();
-        for buf in &self.layers {
-            most = most.max(dense_gemm_scratch::<T>(self.capacity, inputs, buf.units));
-            inputs = buf.units;
-        }
-        most
+        self.layers.iter().fold(Scratch::default(), |most, buf| {
+            most.max(buf.gemm_scratch(self.capacity))
+        })
     }
 
     /// Reserves [`Workspace::gemm_scratch`] in the GEMM kernel's per-thread buffers, on the
     /// calling thread and, when it is a rayon worker, on every worker of its pool
-    /// ([`crate::kernel::reserve_scratch_in_pool`]). After that, a pass on this workspace
-    /// allocates nothing in the kernel, whichever thread runs which block.
+    /// ([`crate::gemm::kernel::reserve_scratch_in_pool`]). After that, a pass on this
+    /// workspace allocates nothing in the kernel, whichever thread runs which block.
     ///
     /// [`Workspace::new`] and every growth call it, so a workspace made inside
     /// `pool.install` (as the trainer makes its own) has its pool ready. To use the
@@ -932,428 +748,15 @@ impl<T: Float> Workspace<T> {
     fn check_fits(&self, mlp: &Mlp<T>) {
         let fits = self.inputs == mlp.spec.inputs
             && self.layers.len() == mlp.layers.len()
-            && self
-                .layers
-                .iter()
-                .zip(&mlp.layers)
-                .all(|(b, l)| b.units == l.units && b.has_dropout == (l.dropout > 0.0));
+            && mlp.layers.iter().zip(&self.layers).all(|(l, b)| l.fits(b));
         assert!(
             fits,
             "mlp: the workspace was made for another architecture (inputs {}, units {:?})",
             self.inputs,
-            self.layers.iter().map(|b| b.units).collect::<Vec<_>>()
+            self.layers.iter().map(|b| b.outputs()).collect::<Vec<_>>()
         );
     }
-}
-
-/// The first `n·h` elements of `buf` as an (n, h) row-major view.
-fn mat<T>(buf: &[T], n: usize, h: usize) -> ArrayView2<'_, T> {
-    ArrayView2::from_shape((n, h), &buf[..n * h]).expect("slice holds n·h elements")
-}
-
-/// The first `n·h` elements of `buf` as an (n, h) row-major mutable view.
-fn mat_mut<T>(buf: &mut [T], n: usize, h: usize) -> ArrayViewMut2<'_, T> {
-    ArrayViewMut2::from_shape((n, h), &mut buf[..n * h]).expect("slice holds n·h elements")
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{Dense, DenseGrads, seeded_rng};
-    use ndarray::Array;
-
-    fn spec_3_layers(dropout: f64) -> MlpSpec {
-        MlpSpec::new(
-            5,
-            vec![
-                LayerSpec::new(4, Activation::Tanh).with_dropout(dropout),
-                LayerSpec::new(3, Activation::LeakyRelu { alpha: 0.1 }),
-                LayerSpec::new(2, Activation::Sigmoid),
-            ],
-        )
-    }
-
-    /// The 5-4-3-2 test network (tanh with `dropout`, leaky ReLU, sigmoid).
-    fn net(dropout: f64, init: Init, seed: u64) -> Mlp<f64> {
-        Mlp::new(spec_3_layers(dropout), init, &mut seeded_rng(seed)).expect("valid spec")
-    }
-
-    fn batch(n: usize, d: usize) -> Array2<f64> {
-        Array::from_shape_fn((n, d), |(i, j)| ((i * 5 + j * 3) % 7) as f64 / 3.0 - 1.0)
-    }
-
-    /// The network as a chain of owning `Dense` layers with the same parameters.
-    fn as_dense_layers(mlp: &Mlp<f64>) -> Vec<Dense<f64>> {
-        (0..mlp.num_layers())
-            .map(|l| {
-                Dense::from_parts(
-                    mlp.theta(l).to_owned(),
-                    mlp.bias(l).to_owned(),
-                    mlp.spec().layers[l].activation,
-                )
-            })
-            .collect()
-    }
-
-    #[test]
-    fn layout_offsets_and_names() {
-        let mlp = Mlp::<f32>::new(spec_3_layers(0.0), Init::TorchDefault, &mut seeded_rng(1))
-            .expect("valid spec");
-        assert_eq!(mlp.num_params(), 4 * 6 + 3 * 5 + 2 * 4);
-        let t = mlp.tensors();
-        let summary: Vec<(&str, usize, &[usize])> = t
-            .iter()
-            .map(|t| (t.name.as_str(), t.offset, t.shape.as_slice()))
-            .collect();
-        assert_eq!(
-            summary,
-            [
-                ("layers.0.weight", 0, &[4, 5][..]),
-                ("layers.0.bias", 20, &[4][..]),
-                ("layers.1.weight", 24, &[3, 4][..]),
-                ("layers.1.bias", 36, &[3][..]),
-                ("layers.2.weight", 39, &[2, 3][..]),
-                ("layers.2.bias", 45, &[2][..]),
-            ]
-        );
-        assert_eq!(t.last().map(|t| t.range().end), Some(mlp.num_params()));
-        // theta(l) / bias(l) are views of those slices.
-        for (l, pair) in t.chunks(2).enumerate() {
-            let theta: Vec<f32> = mlp.theta(l).iter().copied().collect();
-            assert_eq!(theta, &mlp.params()[pair[0].range()]);
-            assert_eq!(mlp.bias(l).to_vec(), &mlp.params()[pair[1].range()]);
-        }
-    }
-
-    #[test]
-    fn new_matches_dense_new_with_the_same_rng_stream() {
-        let mut rng = seeded_rng(8);
-        let mlp = Mlp::<f64>::new(spec_3_layers(0.0), Init::HeUniform, &mut rng).expect("valid");
-        let mut rng = seeded_rng(8);
-        for (l, spec) in mlp.spec().layers.iter().enumerate() {
-            let inputs = if l == 0 {
-                5
-            } else {
-                mlp.spec().layers[l - 1].units
-            };
-            let dense = Dense::<f64>::new(
-                inputs,
-                spec.units,
-                spec.activation,
-                Init::HeUniform,
-                &mut rng,
-            );
-            assert_eq!(dense.theta(), mlp.theta(l));
-            assert_eq!(dense.b(), mlp.bias(l));
-        }
-    }
-
-    #[test]
-    fn spec_validation_errors() {
-        let ok = spec_3_layers(0.2);
-        assert_eq!(ok.validate(), Ok(()));
-        let mut s = ok.clone();
-        s.inputs = 0;
-        assert_eq!(s.validate(), Err(MlpError::NoInputs));
-        assert_eq!(MlpSpec::new(3, vec![]).validate(), Err(MlpError::NoLayers));
-        let mut s = ok.clone();
-        s.layers[1].units = 0;
-        assert_eq!(s.validate(), Err(MlpError::NoUnits { layer: 1 }));
-        let mut s = ok.clone();
-        s.layers[0].dropout = 1.0;
-        assert_eq!(s.validate(), Err(MlpError::Dropout { layer: 0, p: 1.0 }));
-        let mut s = ok.clone();
-        s.layers[2].dropout = 0.1;
-        assert_eq!(
-            s.validate(),
-            Err(MlpError::DropoutOnOutput { layer: 2, p: 0.1 })
-        );
-        let mut s = ok.clone();
-        s.layers[1].activation = Activation::LeakyRelu { alpha: f64::NAN };
-        assert!(matches!(
-            s.validate(),
-            Err(MlpError::Activation { layer: 1, .. })
-        ));
-        let e = Mlp::<f64>::from_params(ok, vec![0.0; 3]).unwrap_err();
-        assert_eq!(
-            e,
-            MlpError::ParamCount {
-                expected: 47,
-                got: 3
-            }
-        );
-        assert_eq!(
-            e.to_string(),
-            "parameter buffer holds 3 values but the spec needs 47"
-        );
-    }
-
-    #[test]
-    fn forward_and_backward_equal_the_chain_of_dense_layers() {
-        let mut mlp = net(0.0, Init::GlorotUniform, 2);
-        let dense = as_dense_layers(&mlp);
-        let x = batch(6, 5);
-        let d_y = batch(6, 2);
-        // Chain of Dense layers.
-        let mut caches = Vec::new();
-        let mut a = x.clone();
-        for layer in &dense {
-            let (y, cache) = layer.forward(a.view());
-            caches.push(cache);
-            a = y;
-        }
-        let mut grads: Vec<DenseGrads<f64>> = dense.iter().map(DenseGrads::zeros_like).collect();
-        let mut d = d_y.clone();
-        for l in (0..dense.len()).rev() {
-            d = dense[l].backward(&caches[l], d.view(), &mut grads[l]);
-        }
-        // The MLP.
-        let mut ws = mlp.workspace(6);
-        let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
-        assert_eq!(fwd.output(), a);
-        assert_eq!(fwd.logits(), caches[2].z());
-        let d_x = mlp
-            .backward_with_input_grad(fwd, Upstream::DY(d_y.view()))
-            .to_owned();
-        assert_eq!(d_x, d);
-        for (l, g) in grads.iter().enumerate() {
-            assert_eq!(mlp.d_theta(l), g.d_theta);
-            assert_eq!(mlp.d_bias(l), g.d_b);
-        }
-    }
-
-    /// Inference forward on `x`, then backward from `upstream`; returns the accumulated
-    /// gradient buffer.
-    fn accumulate(mlp: &mut Mlp<f64>, x: &Array2<f64>, upstream: Upstream<'_, f64>) -> Vec<f64> {
-        let mut ws = mlp.workspace(x.nrows());
-        let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
-        mlp.backward(fwd, upstream);
-        mlp.grads().to_vec()
-    }
-
-    #[test]
-    fn backward_accumulates_and_zero_grads_resets() {
-        let mut mlp = net(0.0, Init::TorchDefault, 3);
-        let (x, d_z) = (batch(4, 5), batch(4, 2));
-        let once = accumulate(&mut mlp, &x, Upstream::DZ(d_z.view()));
-        assert!(once.iter().all(|g| g.is_finite()) && once.iter().any(|&g| g != 0.0));
-        let twice = accumulate(&mut mlp, &x, Upstream::DZ(d_z.view()));
-        assert_eq!(twice, once.iter().map(|g| g + g).collect::<Vec<f64>>());
-        mlp.zero_grads();
-        assert!(mlp.grads().iter().all(|&g| g == 0.0));
-    }
-
-    #[test]
-    fn backward_overwrite_equals_zeroing_then_accumulating() {
-        let mut mlp = net(0.0, Init::GlorotUniform, 5);
-        let (x, d_z) = (batch(6, 5), batch(6, 2));
-        mlp.zero_grads();
-        let want = accumulate(&mut mlp, &x, Upstream::DZ(d_z.view()));
-        assert!(want.iter().any(|&g| g != 0.0));
-        // Stale gradients everywhere: overwriting must not read them.
-        mlp.grads_mut().fill(123.0);
-        let mut ws = mlp.workspace(6);
-        let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
-        mlp.backward_overwrite(fwd, Upstream::DZ(d_z.view()));
-        assert_eq!(mlp.grads(), want.as_slice());
-        // A second overwrite gives the same, not twice as much.
-        let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
-        mlp.backward_overwrite(fwd, Upstream::DZ(d_z.view()));
-        assert_eq!(mlp.grads(), want.as_slice());
-    }
-
-    #[test]
-    fn d_y_and_d_z_upstreams_agree() {
-        let mut mlp = net(0.0, Init::GlorotUniform, 4);
-        let (x, d_y) = (batch(5, 5), batch(5, 2));
-        // Sigmoid output: ∂L/∂Z = ∂L/∂Y ⊙ y(1 − y).
-        let y = mlp.predict(x.view());
-        let d_z = &d_y * &y * (1.0 - &y);
-        let from_d_y = accumulate(&mut mlp, &x, Upstream::DY(d_y.view()));
-        mlp.zero_grads();
-        assert_eq!(accumulate(&mut mlp, &x, Upstream::DZ(d_z.view())), from_d_y);
-    }
-
-    #[test]
-    fn input_gradient_leaves_parameter_gradients_alone() {
-        let mut mlp = net(0.0, Init::GlorotUniform, 5);
-        let x = batch(3, 5);
-        let d_z = batch(3, 2);
-        let mut ws = mlp.workspace(3);
-        let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
-        let only = mlp.input_gradient(fwd, Upstream::DZ(d_z.view())).to_owned();
-        assert!(mlp.grads().iter().all(|&g| g == 0.0));
-        let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
-        let with = mlp.backward_with_input_grad(fwd, Upstream::DZ(d_z.view()));
-        assert_eq!(only, with);
-        assert!(only.iter().any(|&g| g != 0.0));
-    }
-
-    #[test]
-    fn workspace_grows_once_and_predict_matches() {
-        let mlp = net(0.0, Init::GlorotUniform, 6);
-        let mut ws = mlp.workspace(2);
-        let small = batch(2, 5);
-        let big = batch(9, 5);
-        let out_small = mlp
-            .forward(small.view(), Mode::Inference, &mut ws)
-            .output()
-            .to_owned();
-        let out_big = mlp
-            .forward(big.view(), Mode::Inference, &mut ws)
-            .output()
-            .to_owned();
-        assert_eq!(ws.capacity(), 9);
-        assert_eq!(out_big, mlp.predict(big.view()));
-        assert_eq!(out_small, mlp.predict(small.view()));
-        // Row i of a batch does not depend on the other rows.
-        assert_eq!(out_big.row(0), out_small.row(0));
-    }
-
-    #[test]
-    fn dropout_in_training_only_and_reproducible() {
-        let mlp = net(0.5, Init::GlorotUniform, 7);
-        let x = batch(16, 5);
-        let mut ws = mlp.workspace(16);
-        let infer = mlp
-            .forward(x.view(), Mode::Inference, &mut ws)
-            .output()
-            .to_owned();
-        assert_eq!(infer, mlp.predict(x.view()));
-        let mut rng = seeded_rng(99);
-        let train1 = mlp
-            .forward(x.view(), Mode::Train(&mut rng), &mut ws)
-            .output()
-            .to_owned();
-        let train2 = mlp
-            .forward(x.view(), Mode::Train(&mut rng), &mut ws)
-            .output()
-            .to_owned();
-        let again = mlp
-            .forward(x.view(), Mode::Train(&mut seeded_rng(99)), &mut ws)
-            .output()
-            .to_owned();
-        assert_ne!(train1, infer);
-        assert_ne!(train1, train2, "a fresh mask each step");
-        assert_eq!(train1, again, "same seed, same mask");
-        // A network without dropout ignores the RNG in training mode.
-        let plain = net(0.0, Init::GlorotUniform, 7);
-        let mut rng = seeded_rng(1);
-        let before = rng.clone();
-        let mut ws = plain.workspace(16);
-        let out = plain
-            .forward(x.view(), Mode::Train(&mut rng), &mut ws)
-            .output()
-            .to_owned();
-        assert_eq!(rng, before);
-        assert_eq!(out, plain.predict(x.view()));
-    }
-
-    #[test]
-    fn dropout_backward_uses_the_forward_mask() {
-        // One hidden unit layer with dropout, identity everywhere: the gradient of the
-        // output layer's Θ is Σ_n d_z·A = Σ_n d_z·(Y ⊙ M).
-        let spec = MlpSpec::new(
-            2,
-            vec![
-                LayerSpec::new(3, Activation::Identity).with_dropout(0.5),
-                LayerSpec::new(1, Activation::Identity),
-            ],
-        );
-        let mut mlp =
-            Mlp::<f64>::new(spec, Init::TorchDefault, &mut seeded_rng(10)).expect("valid");
-        let x = batch(8, 2);
-        let mut ws = mlp.workspace(8);
-        let fwd = mlp.forward(x.view(), Mode::Train(&mut seeded_rng(3)), &mut ws);
-        let y0 = fwd.activation_output(0).to_owned();
-        let out = fwd.output().to_owned();
-        let d_z = Array2::ones((8, 1));
-        mlp.backward_from_d_z(fwd, d_z.view());
-        let mut mask = Array2::<f64>::zeros((8, 3));
-        dropout_sample_mask(0.5, &mut seeded_rng(3), mask.view_mut());
-        let a = &y0 * &mask;
-        let expect = a.sum_axis(ndarray::Axis(0));
-        assert_eq!(mlp.d_theta(1).row(0), expect);
-        let theta1 = mlp.theta(1).to_owned();
-        assert_eq!(out, a.dot(&theta1.t()) + mlp.bias(1)[0]);
-        assert!(mask.iter().any(|&m| m == 0.0));
-    }
-
-    #[test]
-    fn cast_round_trips_through_f32() {
-        let mlp = net(0.0, Init::TorchDefault, 12);
-        let m32: Mlp<f32> = mlp.cast();
-        assert!(
-            m32.params()
-                .iter()
-                .zip(mlp.params())
-                .all(|(a, b)| *a == *b as f32)
-        );
-        let back: Mlp<f64> = m32.cast();
-        let again: Mlp<f32> = back.cast();
-        assert_eq!(again, m32);
-        let rebuilt =
-            Mlp::<f64>::from_params(mlp.spec().clone(), mlp.params().to_vec()).expect("valid");
-        assert_eq!(rebuilt, mlp);
-    }
-
-    /// A training pass on a fresh thread leaves the GEMM kernel's per-thread buffers as the
-    /// workspace reserved them: the reservation covers every product, the copying ones
-    /// included (1030 inputs make the kernel copy B of `d_zᵀ·X` and `d_z·Θ`; 520 units make
-    /// it copy A of `d_zᵀ·X` in f64, whose far stride is 512 elements).
-    fn workspace_reserves_all_gemm_scratch<T: Float>() {
-        if !kernel::available_for::<T>() {
-            return;
-        }
-        let spec = MlpSpec::new(
-            1030,
-            vec![
-                LayerSpec::new(520, Activation::Relu).with_dropout(0.5),
-                LayerSpec::new(1, Activation::Sigmoid),
-            ],
-        );
-        let mut mlp = Mlp::<T>::new(spec, Init::GlorotUniform, &mut seeded_rng(3)).expect("valid");
-        let x = Array2::from_shape_fn((20, 1030), |(i, j)| {
-            T::from_f64(((i * 3 + j) % 7) as f64 / 7.0 - 0.5)
-        });
-        let d_z = Array2::from_elem((20, 1), T::from_f64(0.1));
-        std::thread::spawn(move || {
-            // Negative control: a fresh thread holds nothing until the workspace reserves.
-            assert_eq!(kernel::reserved_scratch(), Scratch::default());
-            let mut ws = mlp.workspace(20);
-            let reserved = kernel::reserved_scratch();
-            assert!(reserved.b_bytes > 0, "{reserved:?}");
-            assert_eq!(reserved.a_bytes > 0, T::NAME == "f64", "{reserved:?}");
-            let mut rng = seeded_rng(4);
-            let fwd = mlp.forward(x.view(), Mode::Train(&mut rng), &mut ws);
-            let d_x = mlp.backward_with_input_grad(fwd, Upstream::DZ(d_z.view()));
-            assert!(d_x.iter().any(|&g| g != T::zero()));
-            assert!(mlp.grads().iter().any(|&g| g != T::zero()));
-            assert_eq!(kernel::reserved_scratch(), reserved);
-        })
-        .join()
-        .expect("test thread");
-    }
-
-    #[test]
-    fn workspace_reserves_all_gemm_scratch_f32() {
-        workspace_reserves_all_gemm_scratch::<f32>();
-    }
-
-    #[test]
-    fn workspace_reserves_all_gemm_scratch_f64() {
-        workspace_reserves_all_gemm_scratch::<f64>();
-    }
-
-    #[test]
-    #[should_panic(expected = "another architecture")]
-    fn workspace_of_another_network_panics() {
-        let a = net(0.0, Init::TorchDefault, 1);
-        let mut b_spec = spec_3_layers(0.0);
-        b_spec.layers[1].units = 7;
-        let b = Mlp::<f64>::new(b_spec, Init::TorchDefault, &mut seeded_rng(1)).expect("valid");
-        let mut ws = b.workspace(2);
-        let x = batch(2, 5);
-        let _ = a.forward(x.view(), Mode::Inference, &mut ws);
-    }
-}
+mod tests;

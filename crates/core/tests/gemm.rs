@@ -2,8 +2,9 @@
 //! sizes, every stride layout, α/β combinations, exact equality with the naive reference on
 //! small-integer inputs, memory outside C untouched, parallel == serial bit for bit at 1, 2
 //! and 7 threads, no allocation added by the parallel path, and shape-mismatch panics. The
-//! matrixmultiply fallback (`Float::gemm_raw`, what `gemm_serial` runs without AVX2+FMA) is
-//! swept too, since on this CPU `gemm_serial` never reaches it.
+//! matrixmultiply fallback (`gemm_fallback`, what `gemm_serial` runs when no kernel
+//! instruction set is active) is swept too, since on an AVX2 CPU `gemm_serial` never
+//! reaches it. Every instruction set against the scalar one, bit for bit: `isa.rs`.
 //!
 //! Rayon's *global* pool is used by one test only (`init_global_pool_...`): every other test
 //! that can take the parallel path runs inside a pool of its own, so that test is the one
@@ -14,15 +15,16 @@ use std::cell::Cell;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+mod support;
+
 use glassbox_core::gemm::{
-    MAX_BLOCKS, MIN_BLOCK, PARALLEL_MIN_MACS, Split, split_for, split_for_layout,
+    MAX_BLOCKS, MIN_BLOCK, PARALLEL_MIN_MACS, Split, gemm_fallback, split_for, split_for_layout,
 };
 use glassbox_core::threads::flush_to_zero_enabled;
 use glassbox_core::{Float, build_pool, gemm, gemm_naive, gemm_serial, init_global_pool};
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, ShapeBuilder, s};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 use proptest::prelude::*;
-use rand::Rng as _;
-use rand_distr::StandardNormal;
+use support::{ALPHA_BETA, AWKWARD, LAYOUTS, Lay, Strided, bits, f64_of, int_val, normal_matrix};
 
 // ---------------------------------------------------------------------------------------------
 // Counting allocator: counts allocations made on threads that opted in (the test's own pool
@@ -69,231 +71,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc;
 
-// ---------------------------------------------------------------------------------------------
-// Operands in every stride layout. A matrix is a strided window into a larger base buffer
-// whose other elements hold a sentinel; its logical element (i, j) has the same value in
-// every layout, so results can be compared across layouts.
-
-/// How a logical (rows, cols) matrix sits in memory.
-#[derive(Clone, Copy, Debug)]
-struct Lay {
-    name: &'static str,
-    /// Base buffer in column-major (Fortran) order.
-    fortran: bool,
-    /// The view is `.t()` of a (cols, rows) window.
-    transposed: bool,
-    /// Steps of the window along the base's axes 0 and 1 (negative: reversed).
-    steps: (isize, isize),
-}
-
-const LAYOUTS: [Lay; 8] = [
-    Lay {
-        name: "row-major",
-        fortran: false,
-        transposed: false,
-        steps: (1, 1),
-    },
-    Lay {
-        name: "col-major",
-        fortran: true,
-        transposed: false,
-        steps: (1, 1),
-    },
-    Lay {
-        name: "transposed",
-        fortran: false,
-        transposed: true,
-        steps: (1, 1),
-    },
-    Lay {
-        name: "rows-step-2",
-        fortran: false,
-        transposed: false,
-        steps: (2, 1),
-    },
-    Lay {
-        name: "f-step-2x3",
-        fortran: true,
-        transposed: false,
-        steps: (2, 3),
-    },
-    Lay {
-        name: "neg-rows",
-        fortran: false,
-        transposed: false,
-        steps: (-1, 1),
-    },
-    Lay {
-        name: "f-neg-both",
-        fortran: true,
-        transposed: false,
-        steps: (-1, -2),
-    },
-    Lay {
-        name: "transposed-neg",
-        fortran: false,
-        transposed: true,
-        steps: (-2, 1),
-    },
-];
-
-/// Border of sentinel elements around every window.
-const PAD: usize = 2;
-
-/// A base buffer holding one matrix window.
-struct Strided<T> {
-    base: Array2<T>,
-    lay: Lay,
-    shape: (usize, usize),
-}
-
-impl<T: Float> Strided<T> {
-    /// A (rows, cols) matrix with element (i, j) = `f(i, j)`, every other element of the
-    /// base buffer `sentinel`.
-    fn new(lay: Lay, shape: (usize, usize), sentinel: T, f: impl Fn(usize, usize) -> T) -> Self {
-        let (wr, wc) = if lay.transposed {
-            (shape.1, shape.0)
-        } else {
-            shape
-        };
-        let base_shape = (
-            2 * PAD + wr * lay.steps.0.unsigned_abs(),
-            2 * PAD + wc * lay.steps.1.unsigned_abs(),
-        );
-        let base = Array2::from_elem(base_shape.set_f(lay.fortran), sentinel);
-        let mut m = Strided { base, lay, shape };
-        m.view_mut()
-            .indexed_iter_mut()
-            .for_each(|((i, j), x)| *x = f(i, j));
-        m
-    }
-
-    fn window_ranges(&self) -> (usize, usize, usize, usize) {
-        let (wr, wc) = if self.lay.transposed {
-            (self.shape.1, self.shape.0)
-        } else {
-            self.shape
-        };
-        let r_end = PAD + wr * self.lay.steps.0.unsigned_abs();
-        let c_end = PAD + wc * self.lay.steps.1.unsigned_abs();
-        (PAD, r_end, PAD, c_end)
-    }
-
-    fn view(&self) -> ArrayView2<'_, T> {
-        let (r0, r1, c0, c1) = self.window_ranges();
-        let (sr, sc) = self.lay.steps;
-        let w = self.base.slice(s![r0..r1;sr, c0..c1;sc]);
-        if self.lay.transposed {
-            w.reversed_axes()
-        } else {
-            w
-        }
-    }
-
-    fn view_mut(&mut self) -> ArrayViewMut2<'_, T> {
-        let (r0, r1, c0, c1) = self.window_ranges();
-        let (sr, sc) = self.lay.steps;
-        let w = self.base.slice_mut(s![r0..r1;sr, c0..c1;sc]);
-        if self.lay.transposed {
-            w.reversed_axes()
-        } else {
-            w
-        }
-    }
-
-    /// Asserts every base element outside the window still holds `sentinel` (bit for bit).
-    fn assert_outside_untouched(&mut self, sentinel: T, what: impl Fn() -> String) {
-        let mut copy = Strided {
-            base: self.base.clone(),
-            lay: self.lay,
-            shape: self.shape,
-        };
-        copy.view_mut().fill(sentinel);
-        for ((i, j), x) in copy.base.indexed_iter() {
-            assert!(
-                f64_of(*x).to_bits() == f64_of(sentinel).to_bits(),
-                "{}: base element ({i}, {j}) outside C changed to {x}",
-                what()
-            );
-        }
-    }
-}
-
-/// Small integers in [-4, 4], a hash of (seed, i, j): every product and every k-sum in these
-/// tests is exact in f32 and f64, so any correct GEMM matches the naive loop exactly.
-fn int_val<T: Float>(seed: usize, i: usize, j: usize) -> T {
-    let h = (seed.wrapping_mul(0x9E37_79B9)
-        ^ i.wrapping_mul(0x85EB_CA6B)
-        ^ j.wrapping_mul(0xC2B2_AE35))
-    .wrapping_mul(0x27D4_EB2F);
-    T::from_f64(((h >> 7) % 9) as f64 - 4.0)
-}
-
-/// Standard-normal floats from a seeded RNG: sums of these round differently in every order,
-/// so bit-identity between two runs means the same operations in the same order.
-fn normal_matrix<T: Float>(seed: u64, shape: (usize, usize)) -> Array2<T> {
-    let mut rng = glassbox_core::seeded_rng(seed);
-    Array2::from_shape_simple_fn(shape, || T::from_f64(rng.sample::<f64, _>(StandardNormal)))
-}
-
-/// `x` as f64, exactly (glassbox's `Float::to_f64`, not num-traits' fallible one).
-fn f64_of<T: Float>(x: T) -> f64 {
-    <T as Float>::to_f64(x)
-}
-
-fn bits<T: Float>(x: ArrayView2<T>) -> Vec<u64> {
-    x.iter().map(|v| f64_of(*v).to_bits()).collect()
-}
-
 type GemmFn<T> = fn(T, ArrayView2<T>, ArrayView2<T>, T, ArrayViewMut2<T>);
-
-/// The matrixmultiply fallback ([`Float::gemm_raw`]) on views: what `gemm_serial` runs when
-/// the CPU lacks AVX2+FMA, tested here on every CPU.
-fn gemm_fallback<T: Float>(
-    alpha: T,
-    a: ArrayView2<T>,
-    b: ArrayView2<T>,
-    beta: T,
-    mut c: ArrayViewMut2<T>,
-) {
-    let ((m, k), n) = (a.dim(), b.ncols());
-    assert_eq!((b.nrows(), c.dim()), (k, (m, n)), "shapes");
-    if m == 0 || n == 0 {
-        return;
-    }
-    let (sa, sb, sc) = (a.strides(), b.strides(), c.strides());
-    let (rsc, csc) = (sc[0], sc[1]);
-    // SAFETY: the views describe valid matrices of the checked shapes; C is a unique
-    // mutable view, so it does not overlap A or B.
-    unsafe {
-        T::gemm_raw(
-            m,
-            k,
-            n,
-            alpha,
-            a.as_ptr(),
-            sa[0],
-            sa[1],
-            b.as_ptr(),
-            sb[0],
-            sb[1],
-            beta,
-            c.as_mut_ptr(),
-            rsc,
-            csc,
-        );
-    }
-}
-
-/// α, β pairs: identity, accumulate, scaled, α = 0, and fractional (exact on integers).
-const ALPHA_BETA: [(f64, f64); 6] = [
-    (1.0, 0.0),
-    (1.0, 1.0),
-    (-2.0, 1.0),
-    (0.5, -0.5),
-    (0.0, 3.0),
-    (3.0, -1.0),
-];
 
 /// A (M,K) and B (K,N) integer operands in the given layouts, with NaN around them (a read
 /// outside the view would poison C).
@@ -471,20 +249,6 @@ fn hand_worked_example() {
 // ---------------------------------------------------------------------------------------------
 // Awkward sizes, every layout combination.
 
-/// Sizes off every kernel tile and block boundary; the last ones take the parallel path.
-const AWKWARD: [(usize, usize, usize); 10] = [
-    (17, 257, 3),
-    (1, 1000, 1),
-    (1, 1, 1000),
-    (1000, 1, 1),
-    (33, 0, 9),
-    (63, 65, 129),
-    (266, 265, 64),
-    (129, 64, 130),
-    (70, 600, 300),
-    (600, 70, 129),
-];
-
 /// Every combination of A, B and C layouts (8³) for products up to this many multiply-adds;
 /// above it, each operand's layout is varied with the others row-major, plus all-equal.
 const ALL_COMBINATIONS_MAX_MACS: usize = 300_000;
@@ -618,7 +382,7 @@ fn column_split_for_a_copied_b_is_bit_identical() {
     // B is a (k, n) view into a (k, 1100) parent: its row stride is 1100 floats.
     let parent = Array2::from_shape_fn((k, 1100), |(i, j)| ((i * 5 + j) % 13) as f32 - 6.0);
     let b = parent.slice(ndarray::s![.., ..n]);
-    let copies = glassbox_core::kernel::Scratch::for_product::<f32>(
+    let copies = glassbox_core::gemm::kernel::Scratch::for_product::<f32>(
         k,
         n,
         a.strides()[0],
@@ -627,7 +391,9 @@ fn column_split_for_a_copied_b_is_bit_identical() {
         b.strides()[1],
     );
     if copies.b_bytes == 0 {
-        return; // no AVX2+FMA here: matrixmultiply runs, nothing is copied
+        // Our kernel does not run here (matrixmultiply does, and copies nothing of its own).
+        eprintln!("column_split_for_a_copied_b_is_bit_identical: SKIPPED: no kernel ISA active");
+        return;
     }
     assert_eq!(copies.a_bytes, 0);
     assert!(matches!(
@@ -826,9 +592,9 @@ fn parallel_path_adds_no_allocation_at<T: Float>(m: usize, k: usize, n: usize) {
     for _ in 0..3 {
         let serial_allocs = count_allocations(&pool, || serial_blocks(&mut c));
         let parallel_allocs = count_allocations(&pool, || parallel(&mut c));
-        // On AVX2+FMA both types run glassbox's kernel, which reuses its buffers per thread
-        // (crate::kernel); elsewhere matrixmultiply allocates once per call.
-        if glassbox_core::kernel::available_for::<T>() {
+        // Where the kernel runs both types use it, and it reuses its buffers per thread
+        // (gemm::kernel); elsewhere matrixmultiply allocates once per call.
+        if glassbox_core::gemm::kernel::available_for::<T>() {
             assert_eq!(
                 serial_allocs,
                 0,

@@ -54,7 +54,7 @@
 
 use std::fmt;
 
-use glassbox_core::{Float, sigmoid};
+use glassbox_core::{Float, SoftmaxRow, sigmoid};
 use ndarray::{ArrayView2, ArrayViewMut2};
 use serde::{Deserialize, Serialize};
 
@@ -487,16 +487,10 @@ pub fn softmax_cross_entropy<T: Float>(
     let mut sum = 0.0f64;
     for n in 0..n_rows {
         let zr = z.row(n);
-        // m = max_o z_o; a NaN logit never wins the comparison.
-        let m = zr
-            .iter()
-            .fold(T::neg_infinity(), |m, &v| if v > m { v } else { m });
-        let shifted = |v: T| if v == m { T::zero() } else { v - m }; // z − m, L12
-        let mut s = T::zero();
-        for &v in zr.iter() {
-            s += shifted(v).exp();
-        }
-        let log_s = s.ln(); // lse(z) − m
+        // m = max_o z_o, z ⊖ m and s = Σ_o e^{z_o ⊖ m} (L12, B12a): core's one softmax.
+        let softmax = SoftmaxRow::of(zr);
+        let shifted = |v: T| softmax.shifted(v);
+        let log_s = softmax.ln_sum(); // lse(z) − m
         let (w, l, y_sum) = match &targets {
             Targets::Indices(t) => {
                 let c = t[n];
@@ -519,7 +513,7 @@ pub fn softmax_cross_entropy<T: Float>(
         if let Some(d) = d_z.as_mut() {
             let scale = w * inv_n;
             for o in 0..n_out {
-                let p = shifted(zr[o]).exp() / s;
+                let p = softmax.prob(zr[o]);
                 let t = match &targets {
                     Targets::Indices(t) => {
                         if t[n] == o {

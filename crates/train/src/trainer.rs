@@ -50,8 +50,8 @@ pub use step::{NonFiniteStep, StepBuffers, StepOutcome, train_step};
 
 use std::collections::BTreeMap;
 
-use glassbox_core::{Float, Init, Mlp, MlpSpec, Mode, Rng, seeded_rng};
-use ndarray::{ArrayView2, s};
+use glassbox_core::{Float, Init, Mlp, MlpSpec, Mode, Rng, SoftmaxRow, seeded_rng};
+use ndarray::{ArrayView1, ArrayView2, s};
 
 use crate::history::History;
 use crate::{LossKind, Optimizer};
@@ -254,13 +254,12 @@ fn push_scores<T: Float>(
             );
         }
         (LossReads::Logits, _) => {
-            // Softmax of each row of Z, in f64 (max-shifted, B12a).
+            // Softmax of each row of Z, in f64 (B12a, core's one softmax), in place.
             for row in fwd.logits().rows() {
-                let m = row
-                    .iter()
-                    .fold(f64::NEG_INFINITY, |m, &z| m.max(Float::to_f64(z)));
-                let sum: f64 = row.iter().map(|&z| (Float::to_f64(z) - m).exp()).sum();
-                out.extend(row.iter().map(|&z| (Float::to_f64(z) - m).exp() / sum));
+                let start = out.len();
+                out.extend(row.iter().map(|&z| Float::to_f64(z)));
+                let softmax = SoftmaxRow::of(ArrayView1::from(&out[start..]));
+                out[start..].iter_mut().for_each(|p| *p = softmax.prob(*p));
             }
         }
         (LossReads::Output, _) => out.extend(fwd.output().iter().map(|&y| Float::to_f64(y))),

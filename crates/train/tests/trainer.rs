@@ -3,7 +3,9 @@
 
 mod support;
 
-use glassbox_core::{Activation, Init, LayerSpec, Mlp, MlpSpec, Mode, build_pool, seeded_rng};
+use glassbox_core::{
+    Activation, GradWrite, Init, LayerSpec, Mlp, MlpSpec, Mode, Upstream, build_pool, seeded_rng,
+};
 use glassbox_train::batching::shuffled_order;
 use glassbox_train::metrics::roc_auc;
 use glassbox_train::{
@@ -79,7 +81,7 @@ fn trainer_equals_a_hand_rolled_loop() {
                     Some(d_z.view_mut()),
                 );
                 mlp.zero_grads();
-                mlp.backward_from_d_z(fwd, d_z.view());
+                mlp.backward(fwd, Upstream::DZ(d_z.view()), GradWrite::Accumulate);
                 clip_grad_norm(mlp.grads_mut(), 0.05);
                 let (p, g) = mlp.params_and_grads_mut();
                 opt.step_lr(p, g, lr);

@@ -10,7 +10,7 @@
 //! **Nothing is re-implemented.** The numbers come from the engine's own code paths:
 //! - Zₗ, Yₗ: [`Mlp::forward`], read from its cache (`pre_activation`, `activation_output`);
 //! - L and ∂L/∂(loss input): the real loss, [`LossConfig::compute`];
-//! - ∂L/∂Θₗ, ∂L/∂bₗ, ∂L/∂X: [`Mlp::backward_with_input_grad`];
+//! - ∂L/∂Θₗ, ∂L/∂bₗ, ∂L/∂X: [`Mlp::backward`] and [`glassbox_core::Backward::input_gradient`];
 //! - ∂L/∂Zₗ and ∂L/∂Yₗ of every layer: the MLP keeps them in its private workspace, so the
 //!   trace runs the same per-layer functions its backward runs, in the same order —
 //!   [`Activation::backward`] (B3) and [`dense_backward_input`] (B6) — and then **proves**
@@ -30,7 +30,7 @@
 use std::fmt::Write as _;
 
 use glassbox_core::{Activation, LayerSpec, Mlp, MlpSpec, Mode, Upstream};
-use glassbox_core::{dense_backward_input, dense_backward_params};
+use glassbox_core::{GradWrite, dense_backward_input, dense_backward_params};
 use glassbox_train::{
     AdamEpsilon, LossConfig, LossInput, LossKind, Momentum, Optimizer, OptimizerConfig,
     RmsPropEpsilon, WeightDecay,
@@ -614,7 +614,10 @@ pub fn trace_step(
     } else {
         Upstream::DY(d_in.view())
     };
-    let d_x = net.backward_with_input_grad(fwd, upstream).to_owned();
+    let d_x = net
+        .backward(fwd, upstream, GradWrite::Accumulate)
+        .input_gradient()
+        .to_owned();
 
     // ∂L/∂Zₗ and ∂L/∂Yₗ by the same per-layer functions, in the same order (B20b, B20d).
     let mut d_z: Vec<Array2<f64>> = zs.iter().map(|z| Array2::zeros(z.dim())).collect();
@@ -942,7 +945,8 @@ fn verify_captured(
         let input = if l == 0 { x } else { ys[l - 1].view() };
         let mut d_theta = Array2::<f64>::zeros(net.theta(l).dim());
         let mut d_b = Array1::<f64>::zeros(net.bias(l).len());
-        dense_backward_params(input, dz.view(), d_theta.view_mut(), d_b.view_mut());
+        let write = GradWrite::Accumulate;
+        dense_backward_params(input, dz.view(), d_theta.view_mut(), d_b.view_mut(), write);
         if d_theta != net.d_theta(l) || d_b != net.d_bias(l) {
             return Err(AuditError::Internal(format!(
                 "layer {}: the captured ∂L/∂Z does not reproduce the MLP's ∂L/∂Θ and ∂L/∂b",

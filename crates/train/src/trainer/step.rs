@@ -17,7 +17,7 @@
 //! Nothing is allocated: the network computes in the [`Workspace`] of [`StepBuffers`], the
 //! loss writes into its kept gradient buffer.
 
-use glassbox_core::{Activation, Float, Mlp, Mode, Rng, Upstream, Workspace};
+use glassbox_core::{Activation, Float, GradWrite, Mlp, Mode, Rng, Upstream, Workspace};
 use ndarray::{Array2, s};
 
 use super::{NonFiniteKind, TrainConfig, TrainError};
@@ -188,7 +188,7 @@ pub fn train_step<T: Float>(
         LossReads::Output => Upstream::DY(d_a.view()),
     };
     // Writes the gradients (no zeroing pass): each step starts from zero.
-    mlp.backward_overwrite(fwd, upstream);
+    mlp.backward(fwd, upstream, GradWrite::Overwrite);
     let grad_norm = match config.clip_norm {
         Some(max) => clip_grad_norm(mlp.grads_mut(), max),
         None => global_norm(mlp.grads()),

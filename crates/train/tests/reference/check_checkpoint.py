@@ -32,9 +32,8 @@ from safetensors import safe_open
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", "..", "..", ".."))
-# make_core_fixtures.py sits with glassbox-core's fixtures (in the core crate or the root tests/).
-for folder in (os.path.join(ROOT, "tests", "reference"), os.path.join(ROOT, "crates", "core", "tests", "reference")):
-    sys.path.insert(0, folder)
+# make_core_fixtures.py lives with glassbox-core's fixtures.
+sys.path.insert(0, os.path.join(ROOT, "crates", "core", "tests", "reference"))
 from make_core_fixtures import torch_activation  # noqa: E402
 
 DEFAULT = os.path.join(HERE, "glassbox_small_checkpoint.safetensors")

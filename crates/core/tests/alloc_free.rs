@@ -22,8 +22,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use glassbox_core::{
-    Activation, Float, Init, LayerSpec, Mlp, MlpSpec, Mode, Upstream, Workspace, build_pool,
-    seeded_rng,
+    Activation, Float, GradWrite, Init, LayerSpec, Mlp, MlpSpec, Mode, Upstream, Workspace,
+    build_pool, seeded_rng,
 };
 use ndarray::{Array2, Zip};
 
@@ -130,7 +130,8 @@ impl<T: Float> Step<T> {
             .and(&self.y)
             .for_each(|d, &p, &t| *d = (p - t) / n);
         self.mlp.zero_grads();
-        self.mlp.backward_from_d_z(fwd, self.d_z.view());
+        self.mlp
+            .backward(fwd, Upstream::DZ(self.d_z.view()), GradWrite::Accumulate);
         let fwd = self
             .mlp
             .forward(self.x.view(), Mode::Inference, &mut self.ws);

@@ -7,7 +7,7 @@
 //! PyTorch autograd cross-check in the notes), so a relative tolerance of 1e-11 covers the
 //! printing (≤ 5e-13) and f64 rounding (≈ 1e-15) with room to spare.
 
-use glassbox_core::{Activation, LayerSpec, Mlp, MlpSpec, Mode, Upstream};
+use glassbox_core::{Activation, GradWrite, LayerSpec, Mlp, MlpSpec, Mode, Upstream};
 use ndarray::{Array2, ArrayView2, array};
 
 fn assert_close(what: &str, actual: ArrayView2<f64>, expected: &[f64]) {
@@ -81,7 +81,8 @@ fn every_number_of_the_hand_worked_example() {
     );
 
     let d_x = mlp
-        .backward_with_input_grad(fwd, Upstream::DY(d_y_hat.view()))
+        .backward(fwd, Upstream::DY(d_y_hat.view()), GradWrite::Accumulate)
+        .input_gradient()
         .to_owned();
     assert_close(
         "dL/dTheta2",

@@ -7,7 +7,9 @@
 //! thread count cannot change a bit.
 
 use glassbox_core::init::uniform01;
-use glassbox_core::{Activation, Init, LayerSpec, Mlp, MlpSpec, Mode, Upstream, seeded_rng};
+use glassbox_core::{
+    Activation, GradWrite, Init, LayerSpec, Mlp, MlpSpec, Mode, Upstream, seeded_rng,
+};
 use ndarray::Array2;
 
 /// Everything one step produces, as bits: output, logits, parameter gradients, ∂L/∂X.
@@ -54,7 +56,9 @@ fn step(threads: usize) -> Bits {
         let logits: Vec<u32> = fwd.logits().iter().map(|v| v.to_bits()).collect();
         // Fused sigmoid + BCE: ∂L/∂Z = (ŷ − y)/N.
         let d_z = (&fwd.output() - &y) / 1024.0;
-        let d_x = mlp.backward_with_input_grad(fwd, Upstream::DZ(d_z.view()));
+        let d_x = mlp
+            .backward(fwd, Upstream::DZ(d_z.view()), GradWrite::Accumulate)
+            .input_gradient();
         let d_x: Vec<u32> = d_x.iter().map(|v| v.to_bits()).collect();
         Bits {
             output,

@@ -2,15 +2,15 @@
 //! three networks (784-64-64-1 relu/relu/sigmoid, 17-8-4-1 tanh/leaky-relu/sigmoid,
 //! 6-5-3 sigmoid/softmax), in f32 and in f64.
 //!
-//! The fixture `tests/reference/core_fixtures.safetensors` is written by
-//! `tests/reference/make_core_fixtures.py` (its docstring lists the tensors and versions).
+//! The fixture `crates/core/tests/reference/core_fixtures.safetensors` is written by
+//! `crates/core/tests/reference/make_core_fixtures.py` (its docstring lists the tensors and versions).
 //! It is read here by a small safetensors reader (8-byte little-endian header length, a
 //! JSON header of `{name: {dtype, shape, data_offsets}}`, then the raw little-endian data),
 //! so the test needs no extra dependency.
 
 use std::collections::HashMap;
 
-use glassbox_core::{Activation, Float, LayerSpec, Mlp, MlpSpec, Mode, Upstream};
+use glassbox_core::{Activation, Float, GradWrite, LayerSpec, Mlp, MlpSpec, Mode, Upstream};
 use ndarray::{Array2, ArrayView2};
 use serde_json::Value;
 
@@ -184,7 +184,8 @@ fn run<T: Float>(fx: &Fixture, net: &str) -> Vec<(String, Vec<f64>)> {
     let loss = diff.iter().fold(T::zero(), |s, &e| s + e * e) / count;
     let d_y = diff.mapv(|e| (e + e) / count);
     let d_x = mlp
-        .backward_with_input_grad(fwd, Upstream::DY(d_y.view()))
+        .backward(fwd, Upstream::DY(d_y.view()), GradWrite::Accumulate)
+        .input_gradient()
         .to_owned();
     let f64s = |a: ArrayView2<T>| a.iter().map(|&v| Float::to_f64(v)).collect::<Vec<f64>>();
     let mut out = vec![

@@ -2,110 +2,37 @@
 //!
 //! Three entry points with one contract:
 //! - [`gemm_naive`]: the triple-loop reference every fast path is tested against (eq. G2);
-//! - [`gemm_serial`]: one single-threaded call: our own kernel for `f32` and `f64` on CPUs
-//!   with AVX2+FMA ([`crate::kernel`]), otherwise matrixmultiply;
+//! - [`gemm_serial`]: one single-threaded call: our own kernel ([`kernel`]) for `f32` and
+//!   `f64` when it runs on this CPU ([`kernel::active_isa`]), otherwise matrixmultiply
+//!   ([`fallback`]);
 //! - [`gemm`]: the parallel GEMM. C is cut into blocks of rows (or of columns, when C is
 //!   wide) chosen from the shape alone ([`split_for`], eq. G3); each rayon task owns one
 //!   block and runs one single-threaded [`gemm_serial`] call on it. The k-sum is never split
 //!   across threads, so every element of C is computed by the same instruction sequence
 //!   whatever the thread count (bit-identical results).
 //!
-//! Operands are ndarray views with arbitrary (even negative) strides: pass `a.t()` to use
-//! Aᵀ — transposes are strides, never copies.
+//! The numbers that were measured to pick the blocks and the kernel's cache blocking live
+//! in [`tuning`]. Operands are ndarray views with arbitrary (even negative) strides: pass
+//! `a.t()` to use Aᵀ — transposes are strides, never copies.
 //!
 //! Shapes: A is (M, K), B is (K, N), C is (M, N).
 
+pub mod fallback;
+pub mod kernel;
+pub mod tuning;
+
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
+
+pub use fallback::gemm_fallback;
+pub use kernel::Isa;
+pub use tuning::{MAX_BLOCKS, MIN_BLOCK, PARALLEL_MIN_MACS, Split, split_for, split_for_layout};
 
 use crate::Float;
 
-/// How [`gemm`] divides C among rayon tasks (notes/gemm.md, eq. G3).
+/// The shapes (M, K, N) of A (M,K) · B (K,N) into C (M,N).
 ///
-/// A pure function of the shape — see [`split_for`] — never of the thread count, so the
-/// blocks, and therefore every bit of C, are the same on 1 thread or 64.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Split {
-    /// One [`gemm_serial`] call on the calling thread.
-    Serial,
-    /// Blocks of `block` consecutive rows of C (and of A; all of B is shared).
-    Rows {
-        /// Rows per block; the last block takes the remainder.
-        block: usize,
-    },
-    /// Blocks of `block` consecutive columns of C (and of B; all of A is shared).
-    Cols {
-        /// Columns per block; the last block takes the remainder.
-        block: usize,
-    },
-}
-
-/// Below this many multiply-adds (`m·k·n`, 2²¹ ≈ 2 M, ≈ 70 µs of one core) [`gemm`] stays
-/// on the calling thread: waking a second thread costs more than it saves. First an
-/// estimate; on a quiet machine 2¹⁹ measured no different on the 2-thread training step
-/// (notes/gemm.md §3), so the estimate stands.
-pub const PARALLEL_MIN_MACS: usize = 1 << 21;
-
-/// The smallest block (rows or columns of C) one task gets: a multiple of the column tiles
-/// (our kernels' 4 and 16 / 8, matrixmultiply's 8×8 / 8×4 for f32 / f64) so that column
-/// blocks cut no tile a single call would have filled, and large enough to amortise a
-/// block's fixed cost (copying the shared operand again, when the kernel copies it). Where
-/// a block edge does cut a tile, only speed changes, never a bit (notes/gemm.md §3).
-pub const MIN_BLOCK: usize = 64;
-
-/// At most this many blocks: for large C the block grows (in steps of [`MIN_BLOCK`]) so that
-/// the shared operand is packed at most this many times (notes/gemm.md §3).
-pub const MAX_BLOCKS: usize = 8;
-
-/// The split [`gemm`] uses for A (M,K) · B (K,N) — a function of `(m, k, n)` only (eq. G3).
-///
-/// C is cut along its longer side (rows when `m ≥ n`, else columns) into blocks of
-/// `max(MIN_BLOCK, ⌈len / MAX_BLOCKS⌉ rounded up to a multiple of MIN_BLOCK)`; k is never
-/// cut. Products under [`PARALLEL_MIN_MACS`] multiply-adds, or whose longer side fits one
-/// block, are [`Split::Serial`].
-pub fn split_for(m: usize, k: usize, n: usize) -> Split {
-    if m.saturating_mul(k).saturating_mul(n) < PARALLEL_MIN_MACS {
-        return Split::Serial;
-    }
-    let len = m.max(n);
-    let block = block_len(len);
-    if len <= block {
-        Split::Serial
-    } else if m >= n {
-        Split::Rows { block }
-    } else {
-        Split::Cols { block }
-    }
-}
-
-/// Rows or columns per block when C's cut side is `len` long (eq. G3).
-fn block_len(len: usize) -> usize {
-    len.div_ceil(MAX_BLOCKS)
-        .div_ceil(MIN_BLOCK)
-        .max(1)
-        .saturating_mul(MIN_BLOCK)
-}
-
-/// [`split_for`], with the side to cut chosen by which operand the kernel copies (eq. G3′):
-/// when only B is copied (its rows far apart or not contiguous), C is cut into columns, so
-/// each block copies its own columns of B — cut into rows, every block would copy all of B;
-/// when only A is copied, into rows, for the same reason. Otherwise, and when that side is
-/// too short to cut, [`split_for`]'s choice. Like the shape, which operands are copied
-/// depends on the strides alone ([`crate::kernel::Scratch::for_product`]), never on the
-/// thread count.
-pub fn split_for_layout(m: usize, k: usize, n: usize, copy_a: bool, copy_b: bool) -> Split {
-    let split = split_for(m, k, n);
-    if split == Split::Serial || copy_a == copy_b {
-        return split;
-    }
-    let len = if copy_b { n } else { m };
-    let block = block_len(len);
-    match (len > block, copy_b) {
-        (false, _) => split,
-        (true, true) => Split::Cols { block },
-        (true, false) => Split::Rows { block },
-    }
-}
-
+/// # Panics
+/// If they disagree, naming both.
 fn check_shapes<T>(
     a: &ArrayView2<T>,
     b: &ArrayView2<T>,
@@ -156,12 +83,13 @@ pub fn gemm_naive<T: Float>(
     }
 }
 
-/// Single-threaded `C ← α·A·B + β·C`: our own kernel ([`crate::kernel::gemm`], `f32` and
-/// `f64`) when the CPU has AVX2 and FMA, else matrixmultiply ([`Float::gemm_raw`]).
+/// Single-threaded `C ← α·A·B + β·C`: our own kernel ([`kernel::gemm`], `f32` and `f64`)
+/// on the instruction set [`kernel::active_isa`] names, else matrixmultiply
+/// ([`gemm_fallback`]).
 ///
 /// The kernel allocates only to grow the calling thread's copy buffers (none once a
-/// [`crate::kernel::Scratch`] for the product is reserved); matrixmultiply allocates a
-/// packing buffer on every call.
+/// [`kernel::Scratch`] for the product is reserved); matrixmultiply allocates a packing
+/// buffer on every call.
 ///
 /// If `beta` is zero, C need not be initialised.
 ///
@@ -174,22 +102,41 @@ pub fn gemm_serial<T: Float>(
     beta: T,
     mut c: ArrayViewMut2<T>,
 ) {
-    let (m, k, n) = check_shapes(&a, &b, &c);
-    if m == 0 || n == 0 {
-        return;
+    let ran = kernel::active_isa()
+        .is_some_and(|isa| gemm_serial_on(isa, alpha, a.view(), b.view(), beta, c.view_mut()));
+    if !ran {
+        gemm_fallback(alpha, a, b, beta, c);
     }
+}
+
+/// [`gemm_serial`] on our kernel with the instruction set `isa`, whatever
+/// [`kernel::active_isa`] says; `false` (C untouched) when this CPU lacks `isa` or `T` is
+/// not `f32` or `f64`. Every instruction set gives the same bits (notes/gemm.md §2); the
+/// tests prove it by comparing each with [`Isa::Scalar`] through this function.
+///
+/// If `beta` is zero, C need not be initialised.
+///
+/// # Panics
+/// If the shapes of A (M,K), B (K,N) and C (M,N) disagree.
+pub fn gemm_serial_on<T: Float>(
+    isa: Isa,
+    alpha: T,
+    a: ArrayView2<T>,
+    b: ArrayView2<T>,
+    beta: T,
+    mut c: ArrayViewMut2<T>,
+) -> bool {
+    let (m, k, n) = check_shapes(&a, &b, &c);
     let [rsa, csa] = [a.strides()[0], a.strides()[1]];
     let [rsb, csb] = [b.strides()[0], b.strides()[1]];
     let [rsc, csc] = [c.strides()[0], c.strides()[1]];
     let (a, b, c) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
-    // SAFETY (both calls): the views guarantee that pointer + strides describe valid
-    // matrices of the checked shapes; C is a unique mutable view, so it does not overlap A
-    // or B.
+    // SAFETY: the views guarantee that pointer + strides describe valid matrices of the
+    // checked shapes; C is a unique mutable view, so it does not overlap A or B.
     unsafe {
-        let done = crate::kernel::gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc);
-        if !done {
-            T::gemm_raw(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc);
-        }
+        kernel::gemm_on(
+            isa, m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc,
+        )
     }
 }
 
@@ -205,7 +152,7 @@ pub fn gemm_serial<T: Float>(
 /// Allocation: the splitting itself allocates nothing (rayon::join recursion on views), so
 /// a call allocates exactly as often as the same blocks run through [`gemm_serial`] would:
 /// never with our kernel once every worker's scratch is reserved
-/// ([`crate::kernel::reserve_scratch_in_pool`]), once per block with matrixmultiply.
+/// ([`kernel::reserve_scratch_in_pool`]), once per block with matrixmultiply.
 ///
 /// If `beta` is zero, C need not be initialised.
 ///
@@ -214,7 +161,7 @@ pub fn gemm_serial<T: Float>(
 pub fn gemm<T: Float>(alpha: T, a: ArrayView2<T>, b: ArrayView2<T>, beta: T, c: ArrayViewMut2<T>) {
     let (m, k, n) = check_shapes(&a, &b, &c);
     let (sa, sb) = (a.strides(), b.strides());
-    let copies = crate::kernel::Scratch::for_product::<T>(k, n, sa[0], sa[1], sb[0], sb[1]);
+    let copies = kernel::Scratch::for_product::<T>(k, n, sa[0], sa[1], sb[0], sb[1]);
     let split = split_for_layout(m, k, n, copies.a_bytes > 0, copies.b_bytes > 0);
     // In a pool of one thread the blocks would run one after another; one call computes
     // every element by the same chain as its block would (notes/gemm.md §3), so the bits

@@ -1,0 +1,567 @@
+//! Our own single-threaded GEMM, `C ← α·A·B + β·C`, in `f32` and `f64`, for the layouts a
+//! Dense layer produces (notes/gemm.md §2). This file dispatches; the parts live beside it:
+//!
+//! - `simd.rs` — the private trait of vector operations the kernels are written over, its
+//!   AVX2 implementation and its scalar twin;
+//! - `dot.rs` and `outer.rs` — the two kernels;
+//! - `scratch.rs` — the per-thread copy buffers and their reservation ([`Scratch`]).
+//!
+//! [`crate::gemm_serial`] calls [`gemm`] and falls back to matrixmultiply when it returns
+//! `false`. Why a kernel of our own: matrixmultiply packs both operands into a freshly
+//! allocated buffer on every call; at the layer shapes of a small MLP (batch 32, 784 → 64)
+//! packing and allocation cost as much as the arithmetic, and a training step could never be
+//! allocation-free. Here an operand is copied only when its layout would make the kernel
+//! wait on memory, into buffers kept per thread and reused; a [`Scratch`] reserved up front
+//! ([`reserve_scratch_in_pool`], called by the MLP's workspace) means no call allocates.
+//!
+//! **One code, several instruction sets.** The kernels are written once over `simd.rs`'s
+//! trait: a vector holds `L` = 8 `f32` or 4 `f64` lanes, and every width below is counted in
+//! vectors. [`Isa::Avx2`] runs it on `__m256`/`__m256d`; [`Isa::Scalar`] runs the same code
+//! on arrays of L lanes, each vector operation lane by lane (`mul_add` for the fused
+//! multiply-add, the horizontal sum in the same tree): the same operations in the same
+//! order, so the same bits on any CPU — the oracle the tests compare every vector path with.
+//! [`active_isa`] says which one [`gemm`] runs: the one the environment variable
+//! [`ISA_ENV`] names, or one a test forced ([`force_isa`]), else AVX2 where the CPU has
+//! AVX2+FMA and none (matrixmultiply) elsewhere — the scalar path is too slow to be a
+//! default.
+//!
+//! Two kernels, chosen from the strides and `k` only (never from `m`, `n` or the thread
+//! count, so a block of C cut out by the parallel [`crate::gemm()`] runs the same code on
+//! each of its elements as the whole product would):
+//!
+//! - **dot** — when rows of A and columns of B are both contiguous along k (`csa = 1`,
+//!   `rsb = 1`: the forward pass `X·Θᵀ`) and `k ≥ DOT_MIN_K`. A 3×4 tile of C holds 12
+//!   `L`-lane partial sums; lane `l` sums the products with `p ≡ l (mod L)` in increasing
+//!   `p` (the last `k mod L` products through a masked load), then the `L` lanes are added in
+//!   the fixed order of `hsum`. No copy of either operand; rows of A are taken in blocks
+//!   of 48, and the next block is prefetched into L2 while one computes.
+//! - **outer** — otherwise: a 6×2L tile of C (6×16 `f32`, 6×8 `f64`) holds 12 vector
+//!   accumulators; for each `p` in increasing order it broadcasts `A[i, p]` (any strides) and
+//!   multiplies a row of 2L values of B: `acc[i, j] = fma(A[i,p], B[p,j], acc[i,j])`, one
+//!   fused multiply-add per product in k order. k is walked in chunks of 256 so a chunk of B
+//!   (16 KiB in either type) stays in L1; between chunks a tile's accumulators are parked in
+//!   memory and reloaded (exact). B is read in place when its rows are contiguous and less
+//!   than 4 KiB apart (the backward products `d_zᵀ·X` and `d_z·Θ` of a small layer);
+//!   otherwise all of B is copied once, in 2L-column panels. A block of 96 rows of A is
+//!   copied when A's k-stride is 4 KiB or more (`d_zᵀ` of a wide layer), so that a tile's 6
+//!   values per step share one cache line.
+//!
+//! Copies and chunks change where values are read from, never which operations run on
+//! them, so they may depend on anything (sizes included) without changing a bit. The
+//! numbers (block sizes, chunk length, copy stride, `DOT_MIN_K`) are in
+//! [`crate::gemm::tuning`].
+//!
+//! Both end with `c ← fma(β, c, α·acc)` per element (`c ← α·acc` when β = 0, and then C
+//! is not read). The elements of a tile edge (fewer than 3/6 rows or 4/2L columns) run the
+//! same instruction sequence through masked loads and stores. Memory outside the views is
+//! never read or written.
+//!
+//! The reference is [`crate::gemm_naive`]; the tests (`tests.rs` beside this file,
+//! `crates/core/tests/gemm.rs` and `crates/core/tests/isa.rs`) compare against it on
+//! integer data (exact in any summation order) over all sizes 0–12, awkward sizes and every
+//! stride layout, in both types, and every instruction set with the scalar one bit for bit.
+
+mod dot;
+mod outer;
+mod scratch;
+mod simd;
+
+#[cfg(test)]
+mod tests;
+
+use std::any::TypeId;
+use std::fmt;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+pub use scratch::{Scratch, reserve_scratch, reserve_scratch_in_pool, reserved_scratch};
+
+use crate::Float;
+use crate::gemm::tuning::{DOT_MIN_K, FAR_BYTES};
+use simd::{Element, Simd};
+
+/// Bytes in one vector of every instruction set the kernel has (256 bits): the kernels'
+/// tile widths and copy panels are counted in vectors of this size, and the scalar twin
+/// holds as many lanes, so both compute in the same order.
+const VECTOR_BYTES: usize = 32;
+
+/// Lanes of `E` in one vector: 8 `f32` or 4 `f64`.
+const fn lanes<E>() -> usize {
+    VECTOR_BYTES / size_of::<E>()
+}
+
+/// Columns of C per outer tile: two vectors (16 `f32`, 8 `f64`).
+const fn nr<E>() -> usize {
+    2 * lanes::<E>()
+}
+
+/// [`FAR_BYTES`] in elements of `E` (1024 `f32`, 512 `f64`).
+const fn far<E>() -> usize {
+    FAR_BYTES / size_of::<E>()
+}
+
+/// The environment variable that picks the kernel's instruction set: `scalar` or `avx2`
+/// (read once, at the first GEMM; unset or empty: the default of [`active_isa`]). A name
+/// this CPU cannot run is a configuration error: the first GEMM panics with its reason
+/// ([`isa_from_environment`] lets a program check it first).
+pub const ISA_ENV: &str = "GLASSBOX_ISA";
+
+/// An instruction set the kernel runs on. Every one computes the same operations in the
+/// same order, so they give the same bits (notes/gemm.md §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// Plain scalar code: each vector operation lane by lane on arrays of 8 `f32` or 4
+    /// `f64`, with `mul_add` for the fused multiply-add. Runs on every CPU; slow — the
+    /// tests' bit-exact oracle, and what `GLASSBOX_ISA=scalar` selects.
+    Scalar,
+    /// 256-bit AVX2 vectors with FMA (`__m256`, `__m256d`), x86_64 only.
+    Avx2,
+}
+
+impl Isa {
+    /// Every instruction set, the oracle first.
+    pub const ALL: [Isa; 2] = [Isa::Scalar, Isa::Avx2];
+
+    /// The name [`ISA_ENV`] takes: `"scalar"` or `"avx2"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+        }
+    }
+
+    /// The instruction set called `name` (as [`Isa::name`] spells it), if any.
+    pub fn from_name(name: &str) -> Option<Isa> {
+        Isa::ALL.into_iter().find(|isa| isa.name() == name)
+    }
+
+    /// Whether this CPU runs it: always for [`Isa::Scalar`]; for [`Isa::Avx2`], when the
+    /// CPU has AVX2 and FMA (detected once by std).
+    pub fn is_available(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            Isa::Avx2 => simd_available(),
+        }
+    }
+}
+
+impl fmt::Display for Isa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// [`force_isa`] asked for an instruction set this CPU lacks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IsaUnavailable(pub Isa);
+
+impl fmt::Display for IsaUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "this CPU cannot run the {} kernel", self.0)
+    }
+}
+
+impl std::error::Error for IsaUnavailable {}
+
+/// The instruction set forced by [`force_isa`]: 0 for none, else 1 + its index in
+/// [`Isa::ALL`].
+static FORCED: AtomicU8 = AtomicU8::new(0);
+
+/// What [`ISA_ENV`] and the CPU choose, decided at the first GEMM.
+static CHOSEN: OnceLock<Option<Isa>> = OnceLock::new();
+
+/// The instruction set [`gemm`] runs on, or `None` when it runs on none (then
+/// [`crate::gemm_serial`] calls matrixmultiply). In order: the one [`force_isa`] set; the one
+/// [`ISA_ENV`] names; [`Isa::Avx2`] if the CPU has it; none.
+///
+/// # Panics
+/// At the first call, if [`ISA_ENV`] names an unknown instruction set or one this CPU
+/// lacks: a run must not silently compute other than asked.
+pub fn active_isa() -> Option<Isa> {
+    match FORCED.load(Ordering::Relaxed) {
+        0 => *CHOSEN.get_or_init(|| isa_from_environment().unwrap_or_else(|e| panic!("{e}"))),
+        forced => Some(Isa::ALL[usize::from(forced - 1)]),
+    }
+}
+
+/// The instruction set [`ISA_ENV`] and the CPU choose now (the default of [`active_isa`]),
+/// or why [`ISA_ENV`] names none this CPU runs — for a program to check at start-up and exit
+/// with a message, before [`active_isa`] would panic with it at the first GEMM.
+///
+/// # Errors
+/// The reason, naming the variable and its value.
+pub fn isa_from_environment() -> Result<Option<Isa>, String> {
+    isa_choice(std::env::var(ISA_ENV), Isa::Avx2.is_available())
+}
+
+/// The instruction set that [`ISA_ENV`]'s value (`var`) and the CPU (`has_avx2`) choose;
+/// the reason when the value names none this CPU runs.
+fn isa_choice(
+    var: Result<String, std::env::VarError>,
+    has_avx2: bool,
+) -> Result<Option<Isa>, String> {
+    let name = match var {
+        Ok(name) if !name.is_empty() => name,
+        Ok(_) | Err(std::env::VarError::NotPresent) => return Ok(has_avx2.then_some(Isa::Avx2)),
+        Err(e) => return Err(format!("{ISA_ENV}: {e}")),
+    };
+    let Some(isa) = Isa::from_name(&name) else {
+        let names: Vec<&str> = Isa::ALL.iter().map(|isa| isa.name()).collect();
+        return Err(format!(
+            "{ISA_ENV}={name:?}: expected one of {}",
+            names.join(", ")
+        ));
+    };
+    match isa {
+        Isa::Avx2 if !has_avx2 => Err(format!("{ISA_ENV}={name}: {}", IsaUnavailable(isa))),
+        _ => Ok(Some(isa)),
+    }
+}
+
+/// Makes every later [`gemm`] of this process run on `isa` (`None`: back to the choice of
+/// [`active_isa`]). For tests that run a whole network on each instruction set; a process
+/// that changes it while other threads compute mixes instruction sets between calls — which
+/// gives the same bits, but proves nothing about either.
+///
+/// # Errors
+/// [`IsaUnavailable`] (nothing changed) if this CPU lacks `isa`.
+pub fn force_isa(isa: Option<Isa>) -> Result<(), IsaUnavailable> {
+    let code = match isa {
+        None => 0,
+        Some(isa) if !isa.is_available() => return Err(IsaUnavailable(isa)),
+        Some(isa) => {
+            let index = Isa::ALL.iter().position(|&i| i == isa).unwrap_or(0);
+            1 + index as u8
+        }
+    };
+    FORCED.store(code, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Whether the CPU has AVX2 and FMA (cached by std after the first query): [`Isa::Avx2`]
+/// runs only then, and so do the 8-lane builds of element-wise loops elsewhere (optimizer
+/// updates).
+#[inline]
+pub fn simd_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether [`gemm`] runs for element type `T`: `T` is `f32` or `f64`, and [`active_isa`]
+/// names an instruction set.
+pub fn available_for<T: Float>() -> bool {
+    is_kernel_type::<T>() && active_isa().is_some()
+}
+
+/// Whether `T` is one of the kernel's element types, `f32` or `f64`.
+fn is_kernel_type<T: 'static>() -> bool {
+    let id = TypeId::of::<T>();
+    id == TypeId::of::<f32>() || id == TypeId::of::<f64>()
+}
+
+/// `C ← α·A·B + β·C` on strided memory, single-threaded, on the instruction set
+/// [`active_isa`] names; `false` (nothing done) when it names none or `T` is neither `f32`
+/// nor `f64` (then the caller falls back to matrixmultiply).
+///
+/// A is (m, k), B is (k, n), C is (m, n); strides in elements, any sign. If β is zero, C
+/// need not be initialised. Allocates only to grow the calling thread's copy buffers beyond
+/// what it held (see [`Scratch`]).
+///
+/// # Safety
+/// The pointers and strides must describe valid matrices of the given shapes; C must be
+/// writable at every index it describes and must not overlap A or B.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm<T: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: *const T,
+    rsa: isize,
+    csa: isize,
+    b: *const T,
+    rsb: isize,
+    csb: isize,
+    beta: T,
+    c: *mut T,
+    rsc: isize,
+    csc: isize,
+) -> bool {
+    let Some(isa) = active_isa() else {
+        return false;
+    };
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        gemm_on(
+            isa, m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc,
+        )
+    }
+}
+
+/// [`gemm`] on the instruction set `isa`, whatever [`active_isa`] says; `false` (nothing
+/// done) when this CPU lacks `isa` or `T` is neither `f32` nor `f64`.
+///
+/// # Safety
+/// The contract of [`gemm`].
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm_on<T: Float>(
+    isa: Isa,
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: *const T,
+    rsa: isize,
+    csa: isize,
+    b: *const T,
+    rsb: isize,
+    csb: isize,
+    beta: T,
+    c: *mut T,
+    rsc: isize,
+    csc: isize,
+) -> bool {
+    if !isa.is_available() || !is_kernel_type::<T>() {
+        return false;
+    }
+    let a = Mat {
+        ptr: a,
+        rs: rsa,
+        cs: csa,
+    };
+    let b = Mat {
+        ptr: b,
+        rs: rsb,
+        cs: csb,
+    };
+    let c = MatMut {
+        ptr: c,
+        rs: rsc,
+        cs: csc,
+    };
+    // The same value in the kernel's type (exact: T is that type).
+    fn to<E: Float, T: Float>(x: T) -> E {
+        E::from_f64(Float::to_f64(x))
+    }
+    // SAFETY: `isa` is available; T is the type the pointers are cast to, so they describe
+    // the same matrices; the caller vouches for the memory.
+    unsafe {
+        if TypeId::of::<T>() == TypeId::of::<f32>() {
+            run_on::<f32>(
+                isa,
+                m,
+                k,
+                n,
+                to(alpha),
+                a.cast(),
+                b.cast(),
+                to(beta),
+                c.cast(),
+            );
+        } else {
+            run_on::<f64>(
+                isa,
+                m,
+                k,
+                n,
+                to(alpha),
+                a.cast(),
+                b.cast(),
+                to(beta),
+                c.cast(),
+            );
+        }
+    }
+    true
+}
+
+/// [`run`] with the implementation of [`Simd`] that `isa` names.
+///
+/// # Safety
+/// `isa` must be available; the contract of [`gemm`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn run_on<E: Element>(
+    isa: Isa,
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: E,
+    a: Mat<E>,
+    b: Mat<E>,
+    beta: E,
+    c: MatMut<E>,
+) {
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        match isa {
+            Isa::Scalar => run::<E, E::Scalar>(m, k, n, alpha, a, b, beta, c),
+            Isa::Avx2 => run_avx2::<E>(m, k, n, alpha, a, b, beta, c),
+        }
+    }
+}
+
+/// [`run`] on AVX2: the one function compiled with AVX2 and FMA enabled, into which the
+/// whole kernel (every function below it is `#[inline(always)]`) is inlined, so the vector
+/// intrinsics inline too.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; the contract of [`gemm`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn run_avx2<E: Element>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: E,
+    a: Mat<E>,
+    b: Mat<E>,
+    beta: E,
+    c: MatMut<E>,
+) {
+    // SAFETY: forwarded to the caller.
+    unsafe { run::<E, E::Avx2>(m, k, n, alpha, a, b, beta, c) }
+}
+
+/// Never called: [`Isa::Avx2`] is never available off x86_64.
+#[cfg(not(target_arch = "x86_64"))]
+#[allow(clippy::too_many_arguments)]
+unsafe fn run_avx2<E: Element>(
+    _m: usize,
+    _k: usize,
+    _n: usize,
+    _alpha: E,
+    _a: Mat<E>,
+    _b: Mat<E>,
+    _beta: E,
+    _c: MatMut<E>,
+) {
+    unreachable!("AVX2 is never available off x86_64")
+}
+
+/// [`gemm`] in the kernel's own type and instruction set `S`: picks the dot or the outer
+/// kernel.
+///
+/// # Safety
+/// `S` must run on this CPU; the contract of [`gemm`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn run<E: Float, S: Simd<E>>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: E,
+    a: Mat<E>,
+    b: Mat<E>,
+    beta: E,
+    c: MatMut<E>,
+) {
+    const { assert!(S::LANES == lanes::<E>()) };
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        if uses_dot(k, a.rs, a.cs, b.rs, b.cs) {
+            dot::gemm::<E, S>(m, k, n, alpha, a, b, beta, c);
+        } else {
+            outer::gemm::<E, S>(m, k, n, alpha, a, b, beta, c);
+        }
+    }
+}
+
+/// Which kernel [`gemm`] uses: dot when A's rows and B's columns are contiguous and
+/// `k ≥ DOT_MIN_K`. A function of the strides and k only (see the module doc).
+pub fn uses_dot(k: usize, _rsa: isize, csa: isize, rsb: isize, _csb: isize) -> bool {
+    k >= DOT_MIN_K && csa == 1 && rsb == 1
+}
+
+/// `c ← α·acc` (β = 0, C not read) or `c ← fma(β, c, α·acc)`: the last step of every
+/// element of C, in both kernels and every instruction set.
+#[inline(always)]
+fn finish<E: Float>(acc: E, alpha: E, beta: E, c: &mut E) {
+    let t = alpha * acc;
+    *c = if beta == E::zero() {
+        t
+    } else {
+        num_traits::Float::mul_add(beta, *c, t)
+    };
+}
+
+/// A read-only strided matrix: element (i, j) at `ptr + i·rs + j·cs`.
+struct Mat<E> {
+    ptr: *const E,
+    rs: isize,
+    cs: isize,
+}
+
+/// A writable strided matrix.
+struct MatMut<E> {
+    ptr: *mut E,
+    rs: isize,
+    cs: isize,
+}
+
+// Copy for every E (a derive would ask E: Copy).
+impl<E> Clone for Mat<E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<E> Copy for Mat<E> {}
+impl<E> Clone for MatMut<E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<E> Copy for MatMut<E> {}
+
+impl<E> Mat<E> {
+    /// The sub-matrix starting at element (i, j), same strides.
+    ///
+    /// # Safety
+    /// (i, j) must lie inside the matrix (or be its end).
+    #[inline(always)]
+    unsafe fn at(self, i: usize, j: usize) -> Mat<E> {
+        // SAFETY: forwarded to the caller.
+        let ptr = unsafe { self.ptr.offset(i as isize * self.rs + j as isize * self.cs) };
+        Mat { ptr, ..self }
+    }
+
+    /// The same matrix read as elements of `F` (the caller knows `F` is `E`).
+    fn cast<F>(self) -> Mat<F> {
+        Mat {
+            ptr: self.ptr.cast(),
+            rs: self.rs,
+            cs: self.cs,
+        }
+    }
+}
+
+impl<E> MatMut<E> {
+    /// The sub-matrix starting at element (i, j), same strides.
+    ///
+    /// # Safety
+    /// (i, j) must lie inside the matrix.
+    #[inline(always)]
+    unsafe fn at(self, i: usize, j: usize) -> MatMut<E> {
+        // SAFETY: forwarded to the caller.
+        let ptr = unsafe { self.ptr.offset(i as isize * self.rs + j as isize * self.cs) };
+        MatMut { ptr, ..self }
+    }
+
+    /// The same matrix written as elements of `F` (the caller knows `F` is `E`).
+    fn cast<F>(self) -> MatMut<F> {
+        MatMut {
+            ptr: self.ptr.cast(),
+            rs: self.rs,
+            cs: self.cs,
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! The vector operations the kernels are written over ([`Simd`]), and their
+//! implementations: [`Avx2`] (x86_64) and [`Scalar`], its lane-by-lane twin.
+//!
+//! A kernel calls only these operations, so two implementations that compute each of them
+//! alike give the same bits: [`Scalar`] does every lane's arithmetic as one IEEE operation
+//! (`mul_add` for the fused multiply-add, rounded once like `vfmadd`) and adds the lanes of
+//! `hsum` in the same tree as the AVX2 shuffle sequence. It runs on every CPU, and the tests
+//! compare each vector path with it bit for bit (notes/gemm.md §2).
+
+use crate::Float;
+
+/// The vector operations of the kernels, for element type `E`: a vector `V` holds
+/// [`Simd::LANES`] lanes of `E`, a mask `M` switches on its first lanes.
+///
+/// Every method is `unsafe`: it may run only on a CPU with the instruction set, and the
+/// pointer methods read or write the lanes they name (the masked-on lanes of a masked
+/// access; masked-off lanes are neither read nor written and never fault).
+pub(super) trait Simd<E: Float> {
+    /// One vector of lanes.
+    type V: Copy;
+    /// Which lanes a masked access touches (always the first ones).
+    type M: Copy;
+    /// Lanes per vector.
+    const LANES: usize;
+    /// All lanes 0.
+    unsafe fn zero() -> Self::V;
+    /// All lanes `x`.
+    unsafe fn splat(x: E) -> Self::V;
+    /// All lanes `*p`.
+    unsafe fn broadcast(p: *const E) -> Self::V;
+    /// The lanes at `p..p + L` (unaligned).
+    unsafe fn load(p: *const E) -> Self::V;
+    /// Stores the lanes at `p..p + L` (unaligned).
+    unsafe fn store(p: *mut E, v: Self::V);
+    /// A mask with the first `n` (0..=L) lanes on.
+    unsafe fn mask(n: usize) -> Self::M;
+    /// The lanes of `m` from `p`, the others 0.
+    unsafe fn maskload(p: *const E, m: Self::M) -> Self::V;
+    /// Stores the lanes of `m` at `p`.
+    unsafe fn maskstore(p: *mut E, m: Self::M, v: Self::V);
+    /// `a·b + c` lane by lane, rounded once (fused multiply-add).
+    unsafe fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `a·b` lane by lane.
+    unsafe fn mul(a: Self::V, b: Self::V) -> Self::V;
+    /// The lanes added as a tree of halves: lane `i` plus lane `i + L/2` for `i < L/2`,
+    /// then the same on those L/2 sums, down to one — `((l0+l4) + (l2+l6)) + ((l1+l5) +
+    /// (l3+l7))` for 8 lanes, `(l0+l2) + (l1+l3)` for 4.
+    unsafe fn hsum(v: Self::V) -> E;
+    /// A hint to bring the cache line holding `p` into L2; changes no value, never faults
+    /// (any address).
+    unsafe fn prefetch_l2(p: *const E);
+}
+
+/// The element types the kernel runs in, `f32` and `f64`, with the implementation of
+/// [`Simd`] each instruction set uses for them.
+pub(super) trait Element: Float {
+    /// [`Scalar`] with the lanes of one 256-bit vector.
+    type Scalar: Simd<Self>;
+    /// [`Avx2`].
+    #[cfg(target_arch = "x86_64")]
+    type Avx2: Simd<Self>;
+    /// Off x86_64 the AVX2 slot holds the scalar twin; it is never run
+    /// ([`super::Isa::Avx2`] is never available there).
+    #[cfg(not(target_arch = "x86_64"))]
+    type Avx2: Simd<Self>;
+}
+
+impl Element for f32 {
+    type Scalar = Scalar<8>;
+    #[cfg(target_arch = "x86_64")]
+    type Avx2 = Avx2;
+    #[cfg(not(target_arch = "x86_64"))]
+    type Avx2 = Scalar<8>;
+}
+
+impl Element for f64 {
+    type Scalar = Scalar<4>;
+    #[cfg(target_arch = "x86_64")]
+    type Avx2 = Avx2;
+    #[cfg(not(target_arch = "x86_64"))]
+    type Avx2 = Scalar<4>;
+}
+
+/// The scalar twin of an `L`-lane vector: a vector is `[E; L]`, every operation a loop over
+/// the lanes with one IEEE operation each. Needs no instruction set beyond the baseline;
+/// where the CPU has no FMA, `mul_add` calls the C library's `fma`, which rounds once too.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Scalar<const L: usize>;
+
+impl<E: Float, const L: usize> Simd<E> for Scalar<L> {
+    type V = [E; L];
+    /// The number of lanes on.
+    type M = usize;
+    const LANES: usize = L;
+
+    #[inline(always)]
+    unsafe fn zero() -> [E; L] {
+        [E::zero(); L]
+    }
+
+    #[inline(always)]
+    unsafe fn splat(x: E) -> [E; L] {
+        [x; L]
+    }
+
+    #[inline(always)]
+    unsafe fn broadcast(p: *const E) -> [E; L] {
+        // SAFETY: the caller vouches for *p.
+        [unsafe { *p }; L]
+    }
+
+    #[inline(always)]
+    unsafe fn load(p: *const E) -> [E; L] {
+        let mut v = [E::zero(); L];
+        for (i, lane) in v.iter_mut().enumerate() {
+            // SAFETY: the caller vouches for the L elements at p.
+            *lane = unsafe { *p.add(i) };
+        }
+        v
+    }
+
+    #[inline(always)]
+    unsafe fn store(p: *mut E, v: [E; L]) {
+        for (i, &lane) in v.iter().enumerate() {
+            // SAFETY: the caller vouches for the L elements at p.
+            unsafe { *p.add(i) = lane };
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn mask(n: usize) -> usize {
+        debug_assert!(n <= L);
+        n
+    }
+
+    #[inline(always)]
+    unsafe fn maskload(p: *const E, m: usize) -> [E; L] {
+        let mut v = [E::zero(); L];
+        for (i, lane) in v.iter_mut().enumerate().take(m) {
+            // SAFETY: the caller vouches for the first m elements at p.
+            *lane = unsafe { *p.add(i) };
+        }
+        v
+    }
+
+    #[inline(always)]
+    unsafe fn maskstore(p: *mut E, m: usize, v: [E; L]) {
+        for (i, &lane) in v.iter().enumerate().take(m) {
+            // SAFETY: the caller vouches for the first m elements at p.
+            unsafe { *p.add(i) = lane };
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn fma(a: [E; L], b: [E; L], c: [E; L]) -> [E; L] {
+        let mut v = c;
+        for (i, lane) in v.iter_mut().enumerate() {
+            *lane = num_traits::Float::mul_add(a[i], b[i], c[i]);
+        }
+        v
+    }
+
+    #[inline(always)]
+    unsafe fn mul(a: [E; L], b: [E; L]) -> [E; L] {
+        let mut v = a;
+        for (i, lane) in v.iter_mut().enumerate() {
+            *lane = a[i] * b[i];
+        }
+        v
+    }
+
+    #[inline(always)]
+    unsafe fn hsum(v: [E; L]) -> E {
+        let mut v = v;
+        let mut half = L / 2;
+        while half > 0 {
+            for i in 0..half {
+                let upper = v[i + half];
+                v[i] += upper;
+            }
+            half /= 2;
+        }
+        v[0]
+    }
+
+    #[inline(always)]
+    unsafe fn prefetch_l2(_p: *const E) {}
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(super) use avx2::Avx2;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::Simd;
+
+    /// AVX2 + FMA: `f32` in 8 lanes of `__m256`, `f64` in 4 lanes of `__m256d`. Each
+    /// operation is one instruction, except `hsum` (a fixed sequence) and `mask` (a load
+    /// from a constant table).
+    #[derive(Clone, Copy, Debug)]
+    pub(in crate::gemm::kernel) struct Avx2;
+
+    impl Simd<f32> for Avx2 {
+        type V = __m256;
+        type M = __m256i;
+        const LANES: usize = 8;
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn zero() -> __m256 {
+            _mm256_setzero_ps()
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn splat(x: f32) -> __m256 {
+            _mm256_set1_ps(x)
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn broadcast(p: *const f32) -> __m256 {
+            // SAFETY: the caller vouches for *p.
+            unsafe { _mm256_broadcast_ss(&*p) }
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn load(p: *const f32) -> __m256 {
+            // SAFETY: the caller vouches for the 8 floats at p.
+            unsafe { _mm256_loadu_ps(p) }
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn store(p: *mut f32, v: __m256) {
+            // SAFETY: the caller vouches for the 8 floats at p.
+            unsafe { _mm256_storeu_ps(p, v) }
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn mask(n: usize) -> __m256i {
+            const ON: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+            debug_assert!(n <= 8);
+            // SAFETY: n ≤ 8, so the 8 lanes read lie inside ON.
+            unsafe { _mm256_loadu_si256(ON.as_ptr().add(8 - n) as *const __m256i) }
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn maskload(p: *const f32, m: __m256i) -> __m256 {
+            // SAFETY: the caller vouches for the masked-on lanes at p.
+            unsafe { _mm256_maskload_ps(p, m) }
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn maskstore(p: *mut f32, m: __m256i, v: __m256) {
+            // SAFETY: the caller vouches for the masked-on lanes at p.
+            unsafe { _mm256_maskstore_ps(p, m, v) }
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn fma(a: __m256, b: __m256, c: __m256) -> __m256 {
+            _mm256_fmadd_ps(a, b, c)
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn mul(a: __m256, b: __m256) -> __m256 {
+            _mm256_mul_ps(a, b)
+        }
+
+        /// `(l0+l4) + (l2+l6)` and `(l1+l5) + (l3+l7)`, then those two.
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn hsum(v: __m256) -> f32 {
+            let lo = _mm256_castps256_ps128(v);
+            let hi = _mm256_extractf128_ps::<1>(v);
+            let s4 = _mm_add_ps(lo, hi); // l0+l4, l1+l5, l2+l6, l3+l7
+            let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4)); // (l0+l4)+(l2+l6), (l1+l5)+(l3+l7)
+            let s1 = _mm_add_ss(s2, _mm_shuffle_ps::<0b01>(s2, s2));
+            _mm_cvtss_f32(s1)
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn prefetch_l2(p: *const f32) {
+            _mm_prefetch::<_MM_HINT_T1>(p as *const i8);
+        }
+    }
+
+    impl Simd<f64> for Avx2 {
+        type V = __m256d;
+        type M = __m256i;
+        const LANES: usize = 4;
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn zero() -> __m256d {
+            _mm256_setzero_pd()
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn splat(x: f64) -> __m256d {
+            _mm256_set1_pd(x)
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn broadcast(p: *const f64) -> __m256d {
+            // SAFETY: the caller vouches for *p.
+            unsafe { _mm256_broadcast_sd(&*p) }
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn load(p: *const f64) -> __m256d {
+            // SAFETY: the caller vouches for the 4 doubles at p.
+            unsafe { _mm256_loadu_pd(p) }
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn store(p: *mut f64, v: __m256d) {
+            // SAFETY: the caller vouches for the 4 doubles at p.
+            unsafe { _mm256_storeu_pd(p, v) }
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn mask(n: usize) -> __m256i {
+            const ON: [i64; 8] = [-1, -1, -1, -1, 0, 0, 0, 0];
+            debug_assert!(n <= 4);
+            // SAFETY: n ≤ 4, so the 4 lanes read lie inside ON.
+            unsafe { _mm256_loadu_si256(ON.as_ptr().add(4 - n) as *const __m256i) }
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn maskload(p: *const f64, m: __m256i) -> __m256d {
+            // SAFETY: the caller vouches for the masked-on lanes at p.
+            unsafe { _mm256_maskload_pd(p, m) }
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn maskstore(p: *mut f64, m: __m256i, v: __m256d) {
+            // SAFETY: the caller vouches for the masked-on lanes at p.
+            unsafe { _mm256_maskstore_pd(p, m, v) }
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn fma(a: __m256d, b: __m256d, c: __m256d) -> __m256d {
+            _mm256_fmadd_pd(a, b, c)
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn mul(a: __m256d, b: __m256d) -> __m256d {
+            _mm256_mul_pd(a, b)
+        }
+
+        /// `(l0+l2) + (l1+l3)`.
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn hsum(v: __m256d) -> f64 {
+            let lo = _mm256_castpd256_pd128(v);
+            let hi = _mm256_extractf128_pd::<1>(v);
+            let s2 = _mm_add_pd(lo, hi); // l0+l2, l1+l3
+            let s1 = _mm_add_sd(s2, _mm_unpackhi_pd(s2, s2));
+            _mm_cvtsd_f64(s1)
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn prefetch_l2(p: *const f64) {
+            _mm_prefetch::<_MM_HINT_T1>(p as *const i8);
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The measured (or estimated, where said) numbers of the GEMM, in one place
+//! (notes/gemm.md §2, §3).
+//!
+//! Two kinds, with different promises:
+//! - **speed only** — the parallel split (eq. G3, G3′: [`PARALLEL_MIN_MACS`], [`MIN_BLOCK`],
+//!   [`MAX_BLOCKS`]) and the kernel's cache blocking ([`DOT_MC`], [`OUTER_MC`],
+//!   [`OUTER_KC`], [`FAR_BYTES`]) decide which thread computes an element of C, where its
+//!   operands are read from and what stays in cache, never which operations run on it:
+//!   changing one of them changes no bit (notes/gemm.md §3, "why results cannot depend on
+//!   the thread count");
+//! - **bits too** — [`DOT_MIN_K`] chooses between the dot and the outer kernel, which sum k
+//!   in different orders (notes/gemm.md §2): changing it changes the last bits of every
+//!   product whose k lies between the old and the new value.
+
+/// Below this many multiply-adds (`m·k·n`, 2²¹ ≈ 2 M, ≈ 70 µs of one core) [`crate::gemm()`]
+/// stays on the calling thread: waking a second thread costs more than it saves. First an
+/// estimate; on a quiet machine 2¹⁹ measured no different on the 2-thread training step
+/// (notes/gemm.md §3), so the estimate stands.
+pub const PARALLEL_MIN_MACS: usize = 1 << 21;
+
+/// The smallest block (rows or columns of C) one task gets: a multiple of the column tiles
+/// (our kernels' 4 and 16 / 8, matrixmultiply's 8×8 / 8×4 for f32 / f64) so that column
+/// blocks cut no tile a single call would have filled, and large enough to amortise a
+/// block's fixed cost (copying the shared operand again, when the kernel copies it). Where
+/// a block edge does cut a tile, only speed changes, never a bit (notes/gemm.md §3).
+pub const MIN_BLOCK: usize = 64;
+
+/// At most this many blocks: for large C the block grows (in steps of [`MIN_BLOCK`]) so that
+/// the shared operand is packed at most this many times (notes/gemm.md §3).
+pub const MAX_BLOCKS: usize = 8;
+
+/// Below this k the dot kernel's 12 horizontal sums per tile cost more than copying B
+/// (set from `f32` timings when the kernel was written; `f64` uses the same threshold,
+/// untimed — notes/gemm.md §2); `X·Θᵀ` with a smaller k goes through the outer kernel.
+/// The one number here that changes bits (see the module doc).
+pub const DOT_MIN_K: usize = 128;
+
+/// Rows of A per cache block of the dot kernel: 48 rows of k = 784 (150 KB of `f32`, 300 KB
+/// of `f64`) stay in L2 while every column quad of B passes over them.
+pub const DOT_MC: usize = 48;
+
+/// Rows of A per cache block of the outer kernel: 96 rows (16 tiles of 6) share each panel
+/// of B.
+pub const OUTER_MC: usize = 96;
+
+/// Steps of k per chunk of the outer kernel: a chunk of a B panel, 256 × 2L elements
+/// (16 KiB in either type), stays in L1 while the 16 tiles of a block pass over it.
+pub const OUTER_KC: usize = 256;
+
+/// A stride (in bytes) from which the outer kernel copies an operand instead of reading it
+/// in place: 4 KiB, so every step of k lands on another page and the TLB, not the
+/// arithmetic, sets the pace (1024 `f32`, as timed when the kernel was written; 512 `f64`
+/// by the same page argument, untimed — notes/gemm.md §2).
+pub const FAR_BYTES: usize = 4096;
+
+/// How [`crate::gemm()`] divides C among rayon tasks (notes/gemm.md, eq. G3).
+///
+/// A pure function of the shape — see [`split_for`] — never of the thread count, so the
+/// blocks, and therefore every bit of C, are the same on 1 thread or 64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// One [`crate::gemm_serial`] call on the calling thread.
+    Serial,
+    /// Blocks of `block` consecutive rows of C (and of A; all of B is shared).
+    Rows {
+        /// Rows per block; the last block takes the remainder.
+        block: usize,
+    },
+    /// Blocks of `block` consecutive columns of C (and of B; all of A is shared).
+    Cols {
+        /// Columns per block; the last block takes the remainder.
+        block: usize,
+    },
+}
+
+/// The split [`crate::gemm()`] uses for A (M,K) · B (K,N) — a function of `(m, k, n)` only
+/// (eq. G3).
+///
+/// C is cut along its longer side (rows when `m ≥ n`, else columns) into blocks of
+/// `max(MIN_BLOCK, ⌈len / MAX_BLOCKS⌉ rounded up to a multiple of MIN_BLOCK)`; k is never
+/// cut. Products under [`PARALLEL_MIN_MACS`] multiply-adds, or whose longer side fits one
+/// block, are [`Split::Serial`].
+pub fn split_for(m: usize, k: usize, n: usize) -> Split {
+    if m.saturating_mul(k).saturating_mul(n) < PARALLEL_MIN_MACS {
+        return Split::Serial;
+    }
+    let len = m.max(n);
+    let block = block_len(len);
+    if len <= block {
+        Split::Serial
+    } else if m >= n {
+        Split::Rows { block }
+    } else {
+        Split::Cols { block }
+    }
+}
+
+/// Rows or columns per block when C's cut side is `len` long (eq. G3).
+fn block_len(len: usize) -> usize {
+    len.div_ceil(MAX_BLOCKS)
+        .div_ceil(MIN_BLOCK)
+        .max(1)
+        .saturating_mul(MIN_BLOCK)
+}
+
+/// [`split_for`], with the side to cut chosen by which operand the kernel copies (eq. G3′):
+/// when only B is copied (its rows far apart or not contiguous), C is cut into columns, so
+/// each block copies its own columns of B — cut into rows, every block would copy all of B;
+/// when only A is copied, into rows, for the same reason. Otherwise, and when that side is
+/// too short to cut, [`split_for`]'s choice. Like the shape, which operands are copied
+/// depends on the strides alone ([`crate::gemm::kernel::Scratch::for_product`]), never on
+/// the thread count.
+pub fn split_for_layout(m: usize, k: usize, n: usize, copy_a: bool, copy_b: bool) -> Split {
+    let split = split_for(m, k, n);
+    if split == Split::Serial || copy_a == copy_b {
+        return split;
+    }
+    let len = if copy_b { n } else { m };
+    let block = block_len(len);
+    match (len > block, copy_b) {
+        (false, _) => split,
+        (true, true) => Split::Cols { block },
+        (true, false) => Split::Rows { block },
+    }
+}
