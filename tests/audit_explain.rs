@@ -2,7 +2,7 @@
 //! grow), gradient × input of a linear model is θ ⊙ x exactly, attributions map back to
 //! CSV columns, and permutation importance finds a planted informative column.
 
-#[path = "data/support.rs"]
+#[path = "../crates/data/tests/support/mod.rs"]
 mod data_support;
 #[path = "audit/support.rs"]
 mod support;
@@ -15,9 +15,9 @@ use glassbox_app::audit::explain::{
     integrated_gradients, output_and_gradient, per_column, permutation_importance_csv, t_975,
 };
 use glassbox_app::audit::{AuditError, Classifier, Format};
-use glassbox_app::data::{Preprocessor, ReadOptions, SchemaOverrides, Table, TargetSpec};
 use glassbox_core::init::uniform01;
 use glassbox_core::{Activation, Init, LayerSpec, Mlp, MlpSpec, Rng, seeded_rng};
+use glassbox_data::{Preprocessor, ReadOptions, SchemaOverrides, Table, TargetSpec};
 use ndarray::{Array2, array};
 
 /// A random 6-8-4-1 network with smooth activations (tanh, tanh, sigmoid).
@@ -147,10 +147,10 @@ fn attributions_sum_over_one_hot_groups() {
     );
 }
 
-fn group(column: &str, start: usize, end: usize) -> glassbox_app::data::FeatureGroup {
-    glassbox_app::data::FeatureGroup {
+fn group(column: &str, start: usize, end: usize) -> glassbox_data::FeatureGroup {
+    glassbox_data::FeatureGroup {
         column: column.into(),
-        kind: glassbox_app::data::ColumnKind::Numeric,
+        kind: glassbox_data::ColumnKind::Numeric,
         start,
         end,
         names: (start..end).map(|i| format!("{column}{i}")).collect(),

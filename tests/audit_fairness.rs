@@ -2,7 +2,7 @@
 //! (tests/reference/fairness_fixtures.json, made by tests/reference/make_fairness_fixtures.py)
 //! to 1e-9, and the CSV path with its errors.
 
-#[path = "data/support.rs"]
+#[path = "../crates/data/tests/support/mod.rs"]
 mod data_support;
 #[path = "audit/support.rs"]
 mod support;
@@ -13,7 +13,7 @@ use glassbox_app::audit::fairness::{
     fairness_csv, group_labels,
 };
 use glassbox_app::audit::{AuditError, Classifier, Format};
-use glassbox_app::data::{RawTable, ReadOptions};
+use glassbox_data::{RawTable, ReadOptions};
 use serde_json::Value;
 
 fn fixture() -> Value {

@@ -2,7 +2,7 @@
 //! file passes, its built-in negative control is rejected, and a deliberately wrong
 //! gradient fails.
 
-#[path = "data/support.rs"]
+#[path = "../crates/data/tests/support/mod.rs"]
 mod data_support;
 #[path = "audit/support.rs"]
 mod support;

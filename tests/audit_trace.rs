@@ -8,7 +8,7 @@
 //! notes/teaching.md §6. A relative tolerance of 1e-11 covers the 13-digit printing
 //! (≤ 5e-13) and f64 rounding.
 
-#[path = "data/support.rs"]
+#[path = "../crates/data/tests/support/mod.rs"]
 mod data_support;
 #[path = "audit/support.rs"]
 mod support;

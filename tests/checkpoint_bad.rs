@@ -2,7 +2,7 @@
 //! header or the data, or mismatched with the architecture — each gives a clear
 //! `CheckpointError` naming the file. Saving is atomic.
 
-#[path = "data/support.rs"]
+#[path = "../crates/data/tests/support/mod.rs"]
 mod data_support;
 #[path = "train/support.rs"]
 mod support;

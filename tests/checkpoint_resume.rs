@@ -11,7 +11,7 @@
 //! `GLASSBOX_RESUME_CHECKPOINT`, trains on and saves its final state to
 //! `GLASSBOX_RESUME_OUT`, which the parent loads and compares.
 
-#[path = "data/support.rs"]
+#[path = "../crates/data/tests/support/mod.rs"]
 mod data_support;
 #[path = "train/support.rs"]
 mod support;

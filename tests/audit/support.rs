@@ -1,10 +1,10 @@
 //! Helpers shared by the tests/audit_*.rs files (included with `#[path]`, next to
-//! tests/data/support.rs, which gives `Scratch` and `dataset`).
+//! crates/data/tests/support/mod.rs, which gives `Scratch` and `dataset`).
 
 #![allow(dead_code)]
 
-use glassbox_app::data::{Preprocessor, ReadOptions, SchemaOverrides, Table, TargetSpec};
 use glassbox_core::{Activation, Float, Init, LayerSpec, Mlp, MlpSpec, Mode, Upstream, seeded_rng};
+use glassbox_data::{Preprocessor, ReadOptions, SchemaOverrides, Table, TargetSpec};
 use glassbox_train::{Optimizer, OptimizerConfig, Weighting, bce_with_logits};
 use ndarray::{Array2, ArrayView1, ArrayView2, Axis, s};
 

@@ -1,5 +1,5 @@
 //! Helpers shared by the trainer and checkpoint tests (included with `#[path]`; not a
-//! test target of its own). Scratch folders come from `tests/data/support.rs`.
+//! test target of its own). Scratch folders come from `crates/data/tests/support/mod.rs`.
 
 #![allow(dead_code)]
 

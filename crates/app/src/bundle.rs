@@ -38,9 +38,9 @@ use ndarray::ArrayView2;
 use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{ClassBalance, DuplicateStats, Preprocessor, Target};
 use crate::output::{OutputError, write_atomic};
 use crate::recipe::{Recipe, ThresholdRule};
+use glassbox_data::{ClassBalance, DuplicateStats, Preprocessor, Target};
 
 /// `format` in the metadata.
 pub const BUNDLE_FORMAT: &str = "glassbox-bundle";
@@ -464,8 +464,8 @@ pub fn ensemble_probabilities(members: &[Mlp<f32>], x: ArrayView2<'_, f32>) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{RawTable, ReadOptions, Schema, SchemaOverrides, Table, TargetSpec};
     use glassbox_core::{Init, seeded_rng};
+    use glassbox_data::{RawTable, ReadOptions, Schema, SchemaOverrides, Table, TargetSpec};
 
     /// A two-member bundle over a 4-row table (features: age, plan one-hot ×3).
     fn tiny() -> Bundle {

@@ -4,7 +4,6 @@
 pub mod audit;
 pub mod bundle;
 pub mod cli;
-pub mod data;
 pub mod exit;
 pub mod output;
 pub mod pipeline;

@@ -40,14 +40,14 @@ use serde::Serialize;
 use crate::bundle::{
     Bundle, BundleInfo, MemberInfo, ThresholdInfo, TrainingData, ensemble_probabilities,
 };
-use crate::data::{
-    ChunkReader, DataSummary, Preprocessor, ReadOptions, Schema, SchemaOverrides, Sentinel, Table,
-    Target, TargetSpec,
-};
 use crate::exit::{CliError, ErrorKind, ResultExt};
 use crate::progress::{Progress, TrainBar};
 use crate::recipe::{ClassWeightRule, Recipe, ThresholdRule};
 use crate::report::{EpochRecord, conventions};
+use glassbox_data::{
+    ChunkReader, DataSummary, Preprocessor, ReadOptions, Schema, SchemaOverrides, Sentinel, Table,
+    Target, TargetSpec,
+};
 
 /// How to read the columns of a training file: a schema file and per-column flags (the
 /// flags win over the file).
@@ -90,7 +90,7 @@ impl DataOptions {
         };
         let mut flags = SchemaOverrides::new("command line");
         for c in &self.categorical {
-            flags.set_kind(c, crate::data::ColumnKind::Categorical);
+            flags.set_kind(c, glassbox_data::ColumnKind::Categorical);
         }
         for (c, v) in &self.missing {
             let sentinel = match v.trim().parse::<f64>() {
@@ -309,7 +309,7 @@ pub struct InputNotes {
 }
 
 impl InputNotes {
-    fn add(&mut self, encoded: &crate::data::Encoded, rows: usize) {
+    fn add(&mut self, encoded: &glassbox_data::Encoded, rows: usize) {
         self.rows += rows;
         for (c, n) in &encoded.unknown {
             *self.unknown_categories.entry(c.clone()).or_default() += n;
@@ -459,7 +459,7 @@ pub fn predict_csv(
 struct EncodedChunk {
     lines: Vec<u64>,
     ignored: Vec<String>,
-    encoded: crate::data::Encoded,
+    encoded: glassbox_data::Encoded,
 }
 
 /// A CSV field, quoted if it holds a delimiter, quote or line break.

@@ -8,12 +8,12 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::bundle::{Bundle, BundleInfo};
-use crate::data::DataSummary;
 use crate::exit::{CliError, ResultExt};
 use crate::output::RunDir;
 use crate::pipeline::{Evaluation, InputNotes};
 use crate::plot::{self, PlotFiles};
 use crate::recipe::{Recipe, ScheduleRule, ThresholdRule};
+use glassbox_data::DataSummary;
 
 /// `0.9234`, or `n/a`.
 fn f4(v: Option<f64>) -> String {

@@ -20,9 +20,9 @@ use super::{AuditError, Classifier, Format};
 use crate::bundle::Bundle;
 use crate::cli::Global;
 use crate::cli::common::{OutDir, load_bundle};
-use crate::data::{RawTable, ReadOptions, Table};
 use crate::exit::{CliError, ErrorKind, ResultExt};
 use crate::output::{RunDir, write_atomic};
+use glassbox_data::{RawTable, ReadOptions, Table};
 
 /// An audit error as a command-line error: bad arguments and output folders are usage
 /// errors, bad data and models data errors (both exit 2); a failed consistency check is

@@ -12,7 +12,7 @@
 //! - `f` is the model's **logit** `z` (the last layer's pre-activation) by default, or its
 //!   **probability** `σ(z)` ([`Output`]); every report says which.
 //! - Attributions are mapped back to the CSV's columns by summing each one-hot group
-//!   ([`crate::data::Preprocessor::feature_groups`]) (E7).
+//!   ([`glassbox_data::Preprocessor::feature_groups`]) (E7).
 //! - **Permutation importance** (E8, E9): the drop in ROC-AUC when one source column's
 //!   features are permuted together, R repeats from a seeded RNG, mean and a 95 % interval
 //!   for the mean.
@@ -30,8 +30,8 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use serde::Serialize;
 
 use super::{AuditError, Classifier, Format, markdown_table, pick_rows, sig, text_table};
-use crate::data::{FeatureGroup, Preprocessor, Table, Value};
 use crate::plot::{PlotFiles, bar_chart};
+use glassbox_data::{FeatureGroup, Preprocessor, Table, Value};
 
 /// Which scalar of the model is explained (E1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]

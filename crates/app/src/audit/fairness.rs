@@ -27,8 +27,8 @@ use glassbox_train::metrics::{calibration_table, confusion_matrix, roc_auc};
 use serde::Serialize;
 
 use super::{AuditError, Classifier, Format, markdown_table, sig, text_table};
-use crate::data::{Names, Preprocessor, RawTable, ReadOptions, Table};
 use crate::plot::{PlotFiles, grouped_bars};
+use glassbox_data::{Names, Preprocessor, RawTable, ReadOptions, Table};
 
 /// A column with more distinct values than this is refused by [`group_labels`]: it is not a
 /// grouping (a numeric measurement, an identifier).

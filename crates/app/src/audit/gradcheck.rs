@@ -24,7 +24,7 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use serde::Serialize;
 
 use super::{AuditError, Format, encode_f64, first_rows, markdown_table, sig, text_table};
-use crate::data::{Preprocessor, Table};
+use glassbox_data::{Preprocessor, Table};
 
 /// Models with more parameters than this are checked on a sample under [`Coverage::Auto`].
 pub const AUTO_SAMPLE_ABOVE: usize = 20_000;

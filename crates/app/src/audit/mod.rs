@@ -28,8 +28,8 @@ use std::fmt::Write as _;
 use glassbox_core::{Activation, Float, Mlp, MlpSpec, Mode, Workspace, sigmoid};
 use ndarray::{Array1, Array2, ArrayView2};
 
-use crate::data::{DataError, Names, Preprocessor, Table};
 use crate::output::OutputError;
+use glassbox_data::{DataError, Names, Preprocessor, Table};
 
 /// How a report is written: plain text for a terminal, JSON for programs, Markdown for
 /// handouts and pull requests.

@@ -39,7 +39,7 @@ use ndarray::{Array1, Array2, ArrayView2, array};
 use serde::Serialize;
 
 use super::{AuditError, Format, encode_f64, first_rows, markdown_table, sig13, text_table};
-use crate::data::{Preprocessor, Table};
+use glassbox_data::{Preprocessor, Table};
 
 /// Where a number comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

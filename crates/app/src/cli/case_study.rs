@@ -9,7 +9,6 @@ use serde_json::json;
 
 use super::Global;
 use super::common::OutDir;
-use crate::data::{DataSummary, ReadOptions, Table, TargetSpec};
 use crate::exit::{CliError, ResultExt};
 use crate::output::RunDir;
 use crate::pipeline::{
@@ -23,6 +22,7 @@ use crate::report::{
     CaseStudy, CaseStudyModel, EvalPlots, Plots, case_study_markdown, input_note_lines,
     metrics_table, record_all, write_eval_plots, write_history, write_history_plots,
 };
+use glassbox_data::{DataSummary, ReadOptions, Table, TargetSpec};
 
 const AFTER_HELP: &str = "\
 Examples:

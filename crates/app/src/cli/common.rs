@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::bundle::Bundle;
-use crate::data::TargetSpec;
 use crate::exit::{CliError, ResultExt};
 use crate::pipeline::DataOptions;
 use crate::recipe::{
     ClassWeightRule, LossName, OptimizerName, Recipe, RecipeChanges, RecipeName, ThresholdRule,
 };
+use glassbox_data::TargetSpec;
 
 /// How to read the columns of a training CSV.
 #[derive(Debug, Clone, Default, Args)]

@@ -1,11 +1,11 @@
-//! Helpers shared by tests/data_layer.rs and tests/data_bad_input.rs (included with
-//! `#[path]`; not a test target of its own).
+//! Helpers shared by the data tests (`mod support;`) and, through `#[path]`, by the audit
+//! tests of crates/audit; a folder module, so not a test target of its own.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
-use glassbox_app::data::DataError;
+use glassbox_data::DataError;
 
 /// A scratch folder under the system temp dir, unique to one test (and process), removed
 /// when dropped.
@@ -41,11 +41,14 @@ impl Drop for Scratch {
     }
 }
 
-/// A bundled data file.
+/// A bundled data file, from the repository root's datasets/ (found upwards from the crate
+/// that includes this file, so the data, audit and root tests share it).
 pub fn dataset(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("datasets")
-        .join(name)
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|dir| dir.join("datasets").is_dir())
+        .unwrap_or_else(|| panic!("no datasets/ folder above {}", env!("CARGO_MANIFEST_DIR")));
+    root.join("datasets").join(name)
 }
 
 /// Asserts that the error's message contains every one of `parts`.

@@ -249,7 +249,7 @@ struct SchemaFile {
 /// Per-column overrides of the inferred schema, from a TOML file and/or code.
 ///
 /// ```
-/// use glassbox_app::data::{ColumnKind, Sentinel, SchemaOverrides};
+/// use glassbox_data::{ColumnKind, Sentinel, SchemaOverrides};
 /// let mut o = SchemaOverrides::new("command line");
 /// o.set_kind("Region", ColumnKind::Categorical)
 ///     .add_missing("Administrative_Duration", Sentinel::Number(-1.0))

@@ -492,8 +492,8 @@ impl Table {
 /// [`DataError::NoDataRows`]. After an error the iterator ends.
 ///
 /// ```no_run
-/// # use glassbox_app::data::{ChunkReader, Preprocessor, ReadOptions};
-/// # fn f(pre: &Preprocessor) -> Result<(), glassbox_app::data::DataError> {
+/// # use glassbox_data::{ChunkReader, Preprocessor, ReadOptions};
+/// # fn f(pre: &Preprocessor) -> Result<(), glassbox_data::DataError> {
 /// let schema = pre.prediction_schema();
 /// for chunk in ChunkReader::open("big.csv", &ReadOptions::default(), &schema, 8192)? {
 ///     let x = pre.transform_features(&chunk?)?;

@@ -1,14 +1,13 @@
 //! The data layer end to end: reading every CSV dialect, inferring and overriding kinds,
 //! imputing with training statistics only, encoding, serialising, streaming — and the
 //! bundled Online Shoppers data, checked against pandas/scikit-learn
-//! (tests/reference/make_data_fixtures.py). Rules and equations: notes/data.md.
+//! (crates/data/tests/reference/make_data_fixtures.py). Rules and equations: notes/data.md.
 
-#[path = "data/support.rs"]
 mod support;
 
 use std::collections::BTreeMap;
 
-use glassbox_app::data::*;
+use glassbox_data::*;
 use ndarray::{Array2, Axis, concatenate};
 use proptest::prelude::*;
 use serde::Deserialize;

@@ -2,10 +2,10 @@
 
 Run from the repository root:
 
-    /work/venv/bin/python tests/reference/make_data_fixtures.py
+    /work/venv/bin/python crates/data/tests/reference/make_data_fixtures.py
 
-It writes tests/reference/data_fixtures.json, which tests/data_layer.rs compares against
-glassbox_app::data::Preprocessor fitted on datasets/online_shoppers_train.csv with
+It writes crates/data/tests/reference/data_fixtures.json, which crates/data/tests/data_layer.rs
+compares against glassbox_data::Preprocessor fitted on datasets/online_shoppers_train.csv with
 datasets/online_shoppers.schema.toml (notes/data.md, equations D2-D10). The committed fixture
 was produced by Python 3.11, numpy 2.4.6, pandas 3.1.1 and scikit-learn 1.9.1 (the versions
 are also recorded in the JSON). The output is deterministic.
@@ -34,9 +34,9 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 DATA = ROOT / "datasets"
-OUT = ROOT / "tests" / "reference" / "data_fixtures.json"
+OUT = Path(__file__).resolve().with_name("data_fixtures.json")
 
 DURATIONS = ["Administrative_Duration", "Informational_Duration", "ProductRelated_Duration"]
 LOG1P = ["Administrative", "Administrative_Duration", "Informational", "Informational_Duration",

@@ -15,7 +15,7 @@
 //! equation numbers (D1)–(D10) the code cites.
 //!
 //! ```
-//! use glassbox_app::data::*;
+//! use glassbox_data::*;
 //! let csv = "age,plan,churned\n31,basic,no\n45,pro,yes\n,basic,no\n52,pro,yes\n";
 //! let raw = RawTable::from_reader(std::io::Cursor::new(csv), "mem.csv", &ReadOptions::default())?;
 //! let schema = Schema::infer(&raw, &SchemaOverrides::default())?;

@@ -3,10 +3,9 @@
 //! Policies (notes/data.md §2): empty, NA and NaN are missing values, not errors; `inf` in a
 //! numeric column is an error.
 
-#[path = "data/support.rs"]
 mod support;
 
-use glassbox_app::data::*;
+use glassbox_data::*;
 use support::{Scratch, assert_message};
 
 /// Writes `text` to a scratch file and reads it with inference.
