@@ -35,6 +35,10 @@ use std::fmt;
 use std::io::Write;
 use std::process::ExitCode;
 
+use glassbox_audit::AuditError;
+
+use crate::render::JsonError;
+
 /// Who can fix the error, which decides the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -129,6 +133,29 @@ impl<T, E: Into<anyhow::Error>> ResultExt<T> for Result<T, E> {
     }
     fn internal_err(self) -> Result<T, CliError> {
         self.map_err(CliError::internal)
+    }
+}
+
+/// An audit error as a command-line error: bad arguments are usage errors, bad data and
+/// models data errors (both exit 2); a failed consistency check is internal (exit 1).
+impl From<AuditError> for CliError {
+    fn from(e: AuditError) -> Self {
+        let kind = match &e {
+            AuditError::UnknownColumn { .. }
+            | AuditError::RowCount { .. }
+            | AuditError::RowIndex { .. }
+            | AuditError::InvalidOption { .. } => ErrorKind::Usage,
+            AuditError::Internal(_) => ErrorKind::Internal,
+            _ => ErrorKind::Data,
+        };
+        CliError::new(kind, e)
+    }
+}
+
+/// A report that could not be serialised: a bug (exit 1).
+impl From<JsonError> for CliError {
+    fn from(e: JsonError) -> Self {
+        CliError::internal(e)
     }
 }
 

@@ -1,7 +1,6 @@
 //! glassbox-app: the purchase-prediction case study — CSV → schema → features, the
 //! training pipeline, the `glassbox` command line, reports and plots.
 
-pub mod audit;
 pub mod bundle;
 pub mod cli;
 pub mod exit;
@@ -10,4 +9,5 @@ pub mod pipeline;
 pub mod plot;
 pub mod progress;
 pub mod recipe;
+pub mod render;
 pub mod report;

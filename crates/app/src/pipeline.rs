@@ -38,7 +38,7 @@ use ndarray::{Array1, Array2, Axis};
 use serde::Serialize;
 
 use crate::bundle::{
-    Bundle, BundleInfo, MemberInfo, ThresholdInfo, TrainingData, ensemble_probabilities,
+    Bundle, BundleInfo, MemberInfo, ThresholdInfo, TrainingData, member_probabilities,
 };
 use crate::exit::{CliError, ErrorKind, ResultExt};
 use crate::progress::{Progress, TrainBar};
@@ -747,7 +747,7 @@ pub fn assemble(
     let infos: Vec<MemberInfo> = members.iter().map(|m| m.info.clone()).collect();
     let mlps: Vec<Mlp<f32>> = members.into_iter().map(|m| m.mlp).collect();
     let val = match (&set.x_val, &set.y_val) {
-        (Some(x), Some(y)) => Some((bool_labels(y), ensemble_probabilities(&mlps, x.view()))),
+        (Some(x), Some(y)) => Some((bool_labels(y), member_probabilities(&mlps, x.view()))),
         _ => None,
     };
     let threshold = choose_threshold(

@@ -4,8 +4,12 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use glassbox_data::{ReadOptions, Table};
+use glassbox_train::{ClassWeights, LossConfig};
+
 use crate::bundle::Bundle;
 use crate::exit::{CliError, ResultExt};
+use crate::output::write_atomic;
 use crate::pipeline::DataOptions;
 use crate::recipe::{
     ClassWeightRule, LossName, OptimizerName, Recipe, RecipeChanges, RecipeName, ThresholdRule,
@@ -220,6 +224,41 @@ pub fn load_bundle(path: &Path) -> Result<Bundle, CliError> {
     Bundle::load(path).data_err()
 }
 
+/// Writes `text` to `out` atomically, or prints it when there is no `out`.
+pub fn emit(text: &str, out: Option<&Path>) -> Result<(), CliError> {
+    match out {
+        Some(path) => {
+            write_atomic(path, text.as_bytes()).usage_err()?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+/// The loss the bundle's networks were trained with: the recipe's kind, with balanced class
+/// weights from the training class counts when the recipe asks for them.
+pub fn bundle_loss(bundle: &Bundle) -> Result<LossConfig, CliError> {
+    let recipe = &bundle.info.recipe;
+    let balance = &bundle.info.data.class_balance;
+    let class_weights = match recipe.class_weight {
+        crate::recipe::ClassWeightRule::None => None,
+        crate::recipe::ClassWeightRule::Balanced => Some(
+            ClassWeights::balanced(balance.negative_count, balance.positive_count).data_err()?,
+        ),
+    };
+    Ok(LossConfig {
+        kind: recipe.loss,
+        class_weights,
+        pos_weight: None,
+    })
+}
+
+/// Reads a labelled CSV file with the bundle's schema (every failure a data error).
+pub fn read_table(bundle: &Bundle, path: &Path) -> Result<Table, CliError> {
+    Table::read(path, &ReadOptions::default(), bundle.preprocessor.schema()).data_err()
+}
+
 /// `0.9234`, or `n/a` for an undefined metric.
 pub fn fmt_metric(v: Option<f64>) -> String {
     v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"))
@@ -254,5 +293,12 @@ impl OutDir {
             let _ = std::fs::remove_dir(self.run.path());
         }
         result
+    }
+}
+
+/// Adds a plot's two files to the run's listing.
+pub fn record_plot(run: &mut crate::output::RunDir, paths: [&Path; 2]) {
+    for p in paths {
+        run.record(p);
     }
 }

@@ -20,8 +20,11 @@ pub mod common;
 
 mod case_study;
 mod evaluate;
+mod explain;
+mod gradcheck;
 mod inspect;
 mod predict;
+mod trace;
 mod train;
 
 const ABOUT: &str =
@@ -101,12 +104,12 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// One training step on a tiny network or a saved model, every number labelled with
     /// the equation in notes/ that produced it (text, JSON or Markdown).
-    Trace(crate::audit::commands::TraceArgs),
+    Trace(trace::TraceArgs),
     /// Finite-difference (f64) check of a model's gradients on rows of a CSV file.
-    Gradcheck(crate::audit::commands::GradcheckArgs),
+    Gradcheck(gradcheck::GradcheckArgs),
     /// Why did the model score these rows so? Gradient × input, integrated gradients and
     /// permutation importance, mapped back to the CSV columns.
-    Explain(crate::audit::commands::ExplainArgs),
+    Explain(explain::ExplainArgs),
 }
 
 impl Command {
@@ -118,9 +121,9 @@ impl Command {
             Command::Evaluate(a) => evaluate::run(a, global),
             Command::Predict(a) => predict::run(a, global),
             Command::Inspect(a) => inspect::run(a, global),
-            Command::Trace(a) => crate::audit::commands::trace(a, global),
-            Command::Gradcheck(a) => crate::audit::commands::gradcheck(a, global),
-            Command::Explain(a) => crate::audit::commands::explain(a, global),
+            Command::Trace(a) => trace::run(a, global),
+            Command::Gradcheck(a) => gradcheck::run(a, global),
+            Command::Explain(a) => explain::run(a, global),
         }
     }
 }

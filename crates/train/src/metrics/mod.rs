@@ -35,6 +35,8 @@
 //! ```
 
 mod confusion;
+pub mod ensemble;
+pub mod fairness;
 mod probability;
 mod ranking;
 mod report;

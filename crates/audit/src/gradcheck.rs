@@ -12,8 +12,6 @@
 //! the same comparison with the analytic gradient scaled by `1 + 10⁻⁴` must fail. Its
 //! outcome is part of the report ([`NegativeControl`]).
 
-use std::fmt::Write as _;
-
 use glassbox_core::gradcheck::{
     CheckLoss, CheckMode, GradcheckConfig, GradcheckReport, LossInput as CheckInput, Sample,
     Stencil, analytic_gradients, compare_mlp,
@@ -23,8 +21,9 @@ use glassbox_train::{LossConfig, LossInput};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use serde::Serialize;
 
-use super::{AuditError, Format, encode_f64, first_rows, markdown_table, sig, text_table};
 use glassbox_data::{Preprocessor, Table};
+
+use crate::{AuditError, encode_f64, first_rows};
 
 /// Models with more parameters than this are checked on a sample under [`Coverage::Auto`].
 pub const AUTO_SAMPLE_ABOVE: usize = 20_000;
@@ -148,88 +147,6 @@ pub struct GradcheckAudit {
     pub negative_control: Option<NegativeControl>,
 }
 
-impl GradcheckAudit {
-    /// The report in `format`.
-    ///
-    /// # Errors
-    /// Only [`AuditError::Internal`] if JSON serialisation failed (a bug).
-    pub fn render(&self, format: Format) -> Result<String, AuditError> {
-        let header = [
-            "tensor",
-            "shape",
-            "checked",
-            "kinks",
-            "max abs err",
-            "max rel err",
-            "|analytic|",
-            "|numeric|",
-            "verdict",
-        ];
-        let rows: Vec<Vec<String>> = self
-            .tensors
-            .iter()
-            .map(|t| {
-                vec![
-                    t.name.clone(),
-                    format!("{:?}", t.shape),
-                    t.checked.to_string(),
-                    t.skipped_kinks.to_string(),
-                    sig(t.max_abs_err, 3),
-                    sig(t.max_rel_err, 3),
-                    sig(t.analytic_norm, 4),
-                    sig(t.numeric_norm, 4),
-                    t.verdict.clone(),
-                ]
-            })
-            .collect();
-        let verdict = if self.passed { "PASS" } else { "FAIL" };
-        let mut summary = format!(
-            "gradient check of {} parameters on {} rows of {}, loss {}: {verdict}, max relative \
-             error {} (tolerance {})\n{} differences, step {}, floor {}; {}\n",
-            self.params,
-            self.rows,
-            self.source,
-            self.loss.kind,
-            sig(self.max_rel_err, 3),
-            sig(self.tolerance, 3),
-            self.stencil,
-            sig(self.step, 3),
-            sig(self.floor, 3),
-            match self.coverage {
-                Coverage::Sample { per_tensor } =>
-                    format!("{per_tensor} elements per tensor, seed {}", self.seed),
-                _ => "every element".into(),
-            }
-        );
-        if let Some(c) = &self.negative_control {
-            let _ = writeln!(
-                summary,
-                "negative control (analytic gradient × {}): {} — {} of {} tensors failed",
-                c.scale,
-                if c.detected {
-                    "rejected, as it must be"
-                } else {
-                    "NOT rejected: this check cannot see an error of that size"
-                },
-                c.failed_tensors,
-                c.tensors
-            );
-        }
-        match format {
-            Format::Json => super::to_json(self),
-            Format::Text => Ok(format!("{summary}\n{}", text_table(&header, &rows))),
-            Format::Markdown => Ok(format!(
-                "# Gradient check: {verdict}\n\n{}\n{}",
-                summary
-                    .lines()
-                    .map(|l| format!("- {l}\n"))
-                    .collect::<String>(),
-                markdown_table(&header, &rows)
-            )),
-        }
-    }
-}
-
 /// The model's own loss as a [`CheckLoss`]: the value and gradient of
 /// [`LossConfig::compute`] against fixed targets.
 struct EngineLoss {
@@ -271,7 +188,7 @@ pub fn gradcheck_csv<T: Float>(
     loss: &LossConfig,
     options: &GradcheckOptions,
 ) -> Result<GradcheckAudit, AuditError> {
-    super::check_model_fits(mlp, pre)?;
+    crate::check_model_fits(mlp, pre)?;
     if mlp.spec().outputs() != 1 {
         return Err(AuditError::Model(format!(
             "the CSV gradient check needs one output (the label), the network has {}",

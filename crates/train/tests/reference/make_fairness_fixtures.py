@@ -2,11 +2,13 @@
 
 Run from the repository root:
 
-    /work/venv/bin/python tests/reference/make_fairness_fixtures.py
+    /work/venv/bin/python crates/train/tests/reference/make_fairness_fixtures.py
 
-It writes tests/reference/fairness_fixtures.json, which tests/audit_fairness.rs compares with
-glassbox_app::audit::fairness (notes/fairness.md, equations F1-F8) to 1e-9. The committed
-fixture was produced by Python 3.11, numpy 2.4.6, pandas 3.1.1, scikit-learn 1.9.1 and
+It writes crates/train/tests/reference/fairness_fixtures.json, which
+crates/train/tests/fairness_reference.rs compares with glassbox_train::metrics::fairness
+(notes/fairness.md, equations F1-F8) to 1e-9. The committed fixture (whose "generator" field
+keeps this script's former path, tests/reference/, so that a re-run reproduces it byte for
+byte) was produced by Python 3.11, numpy 2.4.6, pandas 3.1.1, scikit-learn 1.9.1 and
 fairlearn 0.15.0 (the versions are also recorded in the JSON). The data are a fixed synthetic
 set from a seeded numpy Generator, so the output is deterministic.
 

@@ -1,16 +1,19 @@
-//! Metrics per group of one CSV column, and the gaps between groups (notes/fairness.md,
-//! equations F1–F8).
+//! Metrics per group and the gaps between groups (notes/fairness.md, equations F1–F8): the
+//! fairness equations, on labels, scores and one group label per sample. Reading the groups
+//! from a CSV column and scoring a model is `glassbox_audit::fairness`; the report's text,
+//! Markdown and plot are the app's (`glassbox_app::render::fairness`).
 //!
-//! For each group g of the column's raw CSV values: the count, the observed positive rate,
-//! the predicted positive rate at the threshold (selection rate, F1), TPR and FPR (F2),
-//! precision (F3), ROC-AUC (M10; `None` when the group has one class) and calibration — the
-//! mean predicted probability against the observed rate (F4) and the expected calibration
-//! error over equal-width bins (F5). Across groups: the demographic-parity difference
-//! `max_g − min_g` of the selection rate (F6) and the equalised-odds difference, the larger
-//! of the TPR gap and the FPR gap (F7) — as fairlearn's `demographic_parity_difference` and
-//! `equalized_odds_difference` define them (`method="between_groups"`, `agg="worst_case"`).
+//! For each group g: the count, the observed positive rate, the predicted positive rate at
+//! the threshold (selection rate, F1), TPR and FPR (F2), precision (F3), ROC-AUC (M10; `None`
+//! when the group has one class) and calibration — the mean predicted probability against
+//! the observed rate (F4) and the expected calibration error over equal-width bins (F5).
+//! Across groups: the demographic-parity difference `max_g − min_g` of the selection rate (F6)
+//! and the equalised-odds difference, the larger of the TPR gap and the FPR gap (F7) — as
+//! fairlearn's `demographic_parity_difference` and `equalized_odds_difference` define them
+//! (`method="between_groups"`, `agg="worst_case"`).
 //!
-//! Conventions (stated in notes/fairness.md and matched by the fixture):
+//! Conventions (stated in notes/fairness.md and matched by the fixture
+//! crates/train/tests/reference/fairness_fixtures.json):
 //! - a sample is predicted positive when `score ≥ threshold` (M1);
 //! - a rate whose denominator is zero is undefined (`None`), not 0: a group without
 //!   positives has no TPR, one without predicted positives no precision; undefined rates are
@@ -21,21 +24,35 @@
 //!   hidden; the gaps are given over all groups and over the unflagged ones.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use glassbox_train::metrics::{calibration_table, confusion_matrix, roc_auc};
 use serde::Serialize;
 
-use super::{AuditError, Classifier, Format, markdown_table, sig, text_table};
-use crate::plot::{PlotFiles, grouped_bars};
-use glassbox_data::{Names, Preprocessor, RawTable, ReadOptions, Table};
+use super::{MetricsError, calibration_table, confusion_matrix, roc_auc};
 
-/// A column with more distinct values than this is refused by [`group_labels`]: it is not a
-/// grouping (a numeric measurement, an identifier).
-pub const MAX_GROUPS: usize = 50;
-
-/// The label of a group whose cell is empty.
-pub const EMPTY_GROUP: &str = "(empty)";
+/// Why a fairness evaluation could not be computed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FairnessError {
+    /// An input or setting outside its range (lengths that differ, no rows, a NaN threshold,
+    /// zero calibration bins).
+    #[error("{name} = {value}: {reason}")]
+    InvalidInput {
+        /// What is wrong.
+        name: &'static str,
+        /// Its value, as text.
+        value: String,
+        /// What is allowed.
+        reason: String,
+    },
+    /// A metric of one group could not be computed (a score not finite or outside [0, 1]).
+    #[error("group \"{group}\": {source}")]
+    Metrics {
+        /// The group.
+        group: String,
+        /// The metric's error.
+        #[source]
+        source: MetricsError,
+    },
+}
 
 /// Settings of a fairness evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -146,8 +163,8 @@ pub struct FairnessReport {
 /// `groups` (one label per row).
 ///
 /// # Errors
-/// [`AuditError::InvalidOption`] for lengths that differ, no rows, a NaN threshold or zero
-/// calibration bins; [`AuditError::Metrics`] for a score that is not finite or outside
+/// [`FairnessError::InvalidInput`] for lengths that differ, no rows, a NaN threshold or zero
+/// calibration bins; [`FairnessError::Metrics`] for a score that is not finite or outside
 /// [0, 1].
 pub fn fairness_by_group(
     column: &str,
@@ -155,10 +172,10 @@ pub fn fairness_by_group(
     labels: &[bool],
     scores: &[f64],
     config: &FairnessConfig,
-) -> Result<FairnessReport, AuditError> {
+) -> Result<FairnessReport, FairnessError> {
     let n = labels.len();
     if groups.len() != n || scores.len() != n {
-        return Err(AuditError::InvalidOption {
+        return Err(FairnessError::InvalidInput {
             name: "groups",
             value: format!(
                 "{} groups, {n} labels, {} scores",
@@ -169,14 +186,14 @@ pub fn fairness_by_group(
         });
     }
     if n == 0 {
-        return Err(AuditError::InvalidOption {
+        return Err(FairnessError::InvalidInput {
             name: "rows",
             value: "0".into(),
             reason: "nothing to evaluate".into(),
         });
     }
     if config.threshold.is_nan() || config.calibration_bins == 0 {
-        return Err(AuditError::InvalidOption {
+        return Err(FairnessError::InvalidInput {
             name: "fairness settings",
             value: format!(
                 "threshold {}, {} calibration bins",
@@ -221,9 +238,9 @@ fn group_metrics(
     y: &[bool],
     s: &[f64],
     config: &FairnessConfig,
-) -> Result<GroupMetrics, AuditError> {
-    let metrics_err = |source| AuditError::Metrics {
-        context: format!("group \"{name}\""),
+) -> Result<GroupMetrics, FairnessError> {
+    let metrics_err = |source| FairnessError::Metrics {
+        group: name.to_string(),
         source,
     };
     let c = confusion_matrix(y, s, config.threshold).map_err(metrics_err)?;
@@ -309,212 +326,5 @@ fn natural_sort(names: &mut [&str]) {
         });
     } else {
         names.sort();
-    }
-}
-
-/// The raw cells of `column` in `raw`, one per row (an empty cell is [`EMPTY_GROUP`]).
-///
-/// # Errors
-/// [`AuditError::UnknownColumn`] listing the file's columns; [`AuditError::InvalidOption`]
-/// if the column has more than [`MAX_GROUPS`] distinct values.
-pub fn group_labels(raw: &RawTable, column: &str) -> Result<Vec<String>, AuditError> {
-    let j = raw
-        .header()
-        .iter()
-        .position(|h| h == column)
-        .ok_or_else(|| AuditError::UnknownColumn {
-            file: raw.file().to_string(),
-            column: column.to_string(),
-            purpose: "--by".into(),
-            available: Names(raw.header().to_vec()),
-        })?;
-    let labels: Vec<String> = raw
-        .column(j)
-        .iter()
-        .map(|c| {
-            if c.is_empty() {
-                EMPTY_GROUP.to_string()
-            } else {
-                c.clone()
-            }
-        })
-        .collect();
-    let mut distinct: Vec<&String> = labels.iter().collect();
-    distinct.sort();
-    distinct.dedup();
-    if distinct.len() > MAX_GROUPS {
-        return Err(AuditError::InvalidOption {
-            name: "--by",
-            value: column.to_string(),
-            reason: format!(
-                "the column has {} distinct values; a grouping needs at most {MAX_GROUPS} \
-                 (choose a categorical or boolean column)",
-                distinct.len()
-            ),
-        });
-    }
-    Ok(labels)
-}
-
-/// Reads `path`, scores every row with `model` through `pre`, and evaluates the groups of
-/// `column` (any column of the file, used by the model or not).
-///
-/// # Errors
-/// The data layer's errors (unreadable file, a column the model needs is absent, no target
-/// column, …), [`AuditError::UnknownColumn`] for `column`, [`AuditError::Model`] if the
-/// model does not fit, and those of [`fairness_by_group`].
-pub fn fairness_csv(
-    model: &Classifier,
-    pre: &Preprocessor,
-    path: &Path,
-    options: &ReadOptions,
-    column: &str,
-    config: &FairnessConfig,
-) -> Result<FairnessReport, AuditError> {
-    model.check_fits(pre)?;
-    let raw = RawTable::read(path, options)?;
-    let groups = group_labels(&raw, column)?;
-    let table = Table::from_raw(&raw, pre.schema())?;
-    let (x, y) = super::encode_f64(pre, &table)?;
-    let labels: Vec<bool> = y.iter().map(|&v| v > 0.5).collect();
-    let scores = model.probabilities(x.view(), &mut model.workspaces(x.nrows()));
-    let mut report = fairness_by_group(column, &groups, &labels, &scores, config)?;
-    report.source = table.file().to_string();
-    Ok(report)
-}
-
-fn opt(v: Option<f64>, digits: usize) -> String {
-    v.map_or("—".into(), |x| sig(x, digits))
-}
-
-impl FairnessReport {
-    /// The report in `format`.
-    ///
-    /// # Errors
-    /// Only [`AuditError::Internal`] if JSON serialisation failed (a bug).
-    pub fn render(&self, format: Format) -> Result<String, AuditError> {
-        if format == Format::Json {
-            return super::to_json(self);
-        }
-        let header = [
-            "group",
-            "n",
-            "positives",
-            "positive rate",
-            "predicted positive rate",
-            "TPR",
-            "FPR",
-            "precision",
-            "ROC-AUC",
-            "mean predicted",
-            "ECE",
-            "flag",
-        ];
-        let rows: Vec<Vec<String>> = self
-            .groups
-            .iter()
-            .map(|g| {
-                vec![
-                    g.group.clone(),
-                    g.count.to_string(),
-                    g.positives.to_string(),
-                    sig(g.positive_rate, 4),
-                    sig(g.predicted_positive_rate, 4),
-                    opt(g.tpr, 4),
-                    opt(g.fpr, 4),
-                    opt(g.precision, 4),
-                    opt(g.roc_auc, 4),
-                    sig(g.mean_predicted, 4),
-                    sig(g.ece, 3),
-                    if g.flagged {
-                        format!("too small: {}", g.flag_reasons.join(", "))
-                    } else {
-                        String::new()
-                    },
-                ]
-            })
-            .collect();
-        let gap_line = |label: &str, g: &Gaps| {
-            format!(
-                "{label} ({} groups): demographic-parity difference {}, equalised-odds \
-                 difference {} (TPR gap {}, FPR gap {})",
-                g.groups,
-                opt(g.demographic_parity_difference, 4),
-                opt(g.equalized_odds_difference, 4),
-                opt(g.tpr_gap, 4),
-                opt(g.fpr_gap, 4)
-            )
-        };
-        let head = format!(
-            "Fairness by {} on {} ({} rows), threshold {}: a group is flagged when it has fewer \
-             than {} rows, {} positives or {} negatives; undefined rates (—) are left out of \
-             the gaps.",
-            self.column,
-            self.source,
-            self.rows,
-            self.config.threshold,
-            self.config.min_rows,
-            self.config.min_positives,
-            self.config.min_negatives
-        );
-        let gaps = [
-            gap_line("all groups", &self.all_groups),
-            gap_line("groups large enough to judge", &self.judged_groups),
-        ];
-        Ok(match format {
-            Format::Markdown => format!(
-                "# Fairness by {}\n\n{head}\n\n{}\n- {}\n- {}\n",
-                self.column,
-                markdown_table(&header, &rows),
-                gaps[0],
-                gaps[1]
-            ),
-            _ => format!(
-                "{head}\n\n{}\n{}\n{}\n",
-                text_table(&header, &rows),
-                gaps[0],
-                gaps[1]
-            ),
-        })
-    }
-
-    /// Grouped bars of selection rate, TPR, FPR and precision per group at
-    /// `<stem>.{svg,png}`; flagged groups are labelled "(small)", undefined rates not drawn.
-    ///
-    /// # Errors
-    /// [`AuditError::Output`] if a file cannot be written.
-    pub fn plot(&self, stem: &Path) -> Result<PlotFiles, AuditError> {
-        let labels: Vec<String> = self
-            .groups
-            .iter()
-            .map(|g| {
-                if g.flagged {
-                    format!("{} (small)", g.group)
-                } else {
-                    g.group.clone()
-                }
-            })
-            .collect();
-        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
-        let values: Vec<[f64; 4]> = self
-            .groups
-            .iter()
-            .map(|g| {
-                [
-                    g.predicted_positive_rate,
-                    g.tpr.unwrap_or(f64::NAN),
-                    g.fpr.unwrap_or(f64::NAN),
-                    g.precision.unwrap_or(f64::NAN),
-                ]
-            })
-            .collect();
-        Ok(grouped_bars(
-            stem,
-            &format!("Metrics by {}", self.column),
-            "rate",
-            &labels,
-            &["predicted positive rate", "TPR", "FPR", "precision"],
-            &values,
-        )?)
     }
 }

@@ -20,21 +20,18 @@
 //! Shapes: X (N, D), baseline (D), attributions (N, D) per feature or (N, C) per source
 //! column.
 
-use std::fmt::Write as _;
-use std::path::Path;
-
 use glassbox_core::init::uniform01;
 use glassbox_core::{Mode, Upstream, Workspace, seeded_rng, sigmoid};
 use glassbox_train::metrics::roc_auc;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use serde::Serialize;
 
-use super::{AuditError, Classifier, Format, markdown_table, pick_rows, sig, text_table};
-use crate::plot::{PlotFiles, bar_chart};
 use glassbox_data::{FeatureGroup, Preprocessor, Table, Value};
 
+use crate::{AuditError, Classifier, encode_f64, pick_rows};
+
 /// Which scalar of the model is explained (E1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Output {
     /// The logit `z`, the last layer's pre-activation (log-odds of the positive class).
@@ -44,7 +41,8 @@ pub enum Output {
 }
 
 impl Output {
-    fn name(self) -> &'static str {
+    /// What is explained, in words: `logit z (log-odds)` or `probability p = σ(z)`.
+    pub fn name(self) -> &'static str {
         match self {
             Output::Logit => "logit z (log-odds)",
             Output::Probability => "probability p = σ(z)",
@@ -53,7 +51,7 @@ impl Output {
 }
 
 /// The quadrature of the path integral (E4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Rule {
     /// `α_k = k/m`, k = 0 … m−1, weights 1/m.
@@ -494,122 +492,6 @@ fn cell_text(table: &Table, column: &str, r: usize) -> String {
     }
 }
 
-impl ExplainReport {
-    /// The report in `format` (text and Markdown show the per-column attributions, JSON
-    /// everything).
-    ///
-    /// # Errors
-    /// Only [`AuditError::Internal`] if JSON serialisation failed (a bug).
-    pub fn render(&self, format: Format) -> Result<String, AuditError> {
-        if format == Format::Json {
-            return super::to_json(self);
-        }
-        let md = format == Format::Markdown;
-        let mut out = String::new();
-        let head = format!(
-            "Attributions of the {} for {} row(s) of {}: gradient × input and integrated \
-             gradients ({} steps, {:?} rule, baseline: {}). Completeness Σ IG = f(x) − f(x′) \
-             holds within {}·|f(x) − f(x′)| + {} on every row: {} (largest |gap| {}).",
-            self.output.name(),
-            self.rows.len(),
-            self.file,
-            self.ig.steps,
-            self.ig.rule,
-            self.baseline,
-            sig(self.ig.rel_tolerance, 3),
-            sig(self.ig.abs_tolerance, 3),
-            if self.rows.iter().all(|r| r.complete) {
-                "yes"
-            } else {
-                "NO"
-            },
-            sig(self.max_abs_gap, 3)
-        );
-        if md {
-            let _ = writeln!(out, "# Explanations\n\n{head}");
-        } else {
-            let _ = writeln!(out, "{head}");
-        }
-        for r in &self.rows {
-            let title = format!(
-                "row {} (line {}): p = {}, f(x) = {}, f(x′) = {}, Σ IG = {}, gap = {}",
-                r.row,
-                r.line,
-                sig(r.probability, 4),
-                sig(r.f_x, 6),
-                sig(r.f_baseline, 6),
-                sig(r.ig_sum, 6),
-                sig(r.gap, 3)
-            );
-            let mut cols: Vec<&ColumnAttribution> = r.columns.iter().collect();
-            cols.sort_by(|a, b| {
-                b.integrated_gradients
-                    .abs()
-                    .total_cmp(&a.integrated_gradients.abs())
-            });
-            let rows: Vec<Vec<String>> = cols
-                .iter()
-                .map(|c| {
-                    vec![
-                        c.column.clone(),
-                        c.value.clone(),
-                        sig(c.integrated_gradients, 4),
-                        sig(c.gradient_x_input, 4),
-                    ]
-                })
-                .collect();
-            let header = [
-                "column",
-                "value",
-                "integrated gradients",
-                "gradient × input",
-            ];
-            if md {
-                let _ = writeln!(out, "\n## {title}\n\n{}", markdown_table(&header, &rows));
-            } else {
-                let _ = writeln!(out, "\n{title}\n{}", text_table(&header, &rows));
-            }
-        }
-        Ok(out)
-    }
-
-    /// One horizontal bar chart per row of the integrated gradients per column, at
-    /// `<dir>/explain_row<r>.{svg,png}`.
-    ///
-    /// # Errors
-    /// [`AuditError::Output`] if a file cannot be written.
-    pub fn plot(&self, dir: &Path) -> Result<Vec<PlotFiles>, AuditError> {
-        let mut files = Vec::new();
-        for r in &self.rows {
-            let mut cols: Vec<&ColumnAttribution> = r.columns.iter().collect();
-            cols.sort_by(|a, b| {
-                b.integrated_gradients
-                    .abs()
-                    .total_cmp(&a.integrated_gradients.abs())
-            });
-            let labels: Vec<String> = cols
-                .iter()
-                .map(|c| format!("{} = {}", c.column, c.value))
-                .collect();
-            let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
-            let values: Vec<f64> = cols.iter().map(|c| c.integrated_gradients).collect();
-            files.push(bar_chart(
-                dir.join(format!("explain_row{}", r.row)),
-                &format!(
-                    "Row {}: integrated gradients, p = {}",
-                    r.row,
-                    sig(r.probability, 3)
-                ),
-                &format!("attribution to the {}", self.output.name()),
-                &labels,
-                &values,
-                None,
-            )?);
-        }
-        Ok(files)
-    }
-}
-
 /// Settings of permutation importance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PermutationConfig {
@@ -836,7 +718,7 @@ pub fn permutation_importance_csv(
     config: &PermutationConfig,
 ) -> Result<PermutationImportance, AuditError> {
     model.check_fits(pre)?;
-    let (x, y) = super::encode_f64(pre, table)?;
+    let (x, y) = encode_f64(pre, table)?;
     let labels: Vec<bool> = y.iter().map(|&v| v > 0.5).collect();
     let mut out = permutation_importance(model, x.view(), &labels, &pre.feature_groups(), config)
         .map_err(|e| match e {
@@ -849,79 +731,4 @@ pub fn permutation_importance_csv(
     })?;
     out.source = table.file().to_string();
     Ok(out)
-}
-
-impl PermutationImportance {
-    /// The report in `format`.
-    ///
-    /// # Errors
-    /// Only [`AuditError::Internal`] if JSON serialisation failed (a bug).
-    pub fn render(&self, format: Format) -> Result<String, AuditError> {
-        let head = format!(
-            "Permutation importance on {} ({} rows): drop in ROC-AUC (baseline {}) when one \
-             column's features are permuted together; {} repeats, seed {}; 95 % interval for \
-             the mean drop (t distribution over the repeats).",
-            self.source,
-            self.rows,
-            sig(self.baseline_auc, 6),
-            self.config.repeats,
-            self.config.seed
-        );
-        let header = [
-            "rank",
-            "column",
-            "features",
-            "mean drop",
-            "std",
-            "95 % interval",
-        ];
-        let rows: Vec<Vec<String>> = self
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                vec![
-                    (i + 1).to_string(),
-                    c.column.clone(),
-                    c.features.to_string(),
-                    sig(c.mean_drop, 4),
-                    c.std.map_or("—".into(), |s| sig(s, 3)),
-                    c.ci95.map_or("—".into(), |(lo, hi)| {
-                        format!("[{}, {}]", sig(lo, 4), sig(hi, 4))
-                    }),
-                ]
-            })
-            .collect();
-        match format {
-            Format::Json => super::to_json(self),
-            Format::Text => Ok(format!("{head}\n\n{}", text_table(&header, &rows))),
-            Format::Markdown => Ok(format!(
-                "# Permutation importance\n\n{head}\n\n{}",
-                markdown_table(&header, &rows)
-            )),
-        }
-    }
-
-    /// A horizontal bar chart of the mean drops with their 95 % intervals as whiskers, at
-    /// `<stem>.{svg,png}`.
-    ///
-    /// # Errors
-    /// [`AuditError::Output`] if a file cannot be written.
-    pub fn plot(&self, stem: &Path) -> Result<PlotFiles, AuditError> {
-        let labels: Vec<&str> = self.columns.iter().map(|c| c.column.as_str()).collect();
-        let values: Vec<f64> = self.columns.iter().map(|c| c.mean_drop).collect();
-        let errors: Vec<f64> = self
-            .columns
-            .iter()
-            .map(|c| c.ci95.map_or(f64::NAN, |(lo, hi)| 0.5 * (hi - lo)))
-            .collect();
-        Ok(bar_chart(
-            stem,
-            "Permutation importance",
-            "drop in ROC-AUC (mean, 95 % interval)",
-            &labels,
-            &values,
-            Some(&errors),
-        )?)
-    }
 }

@@ -1,4 +1,4 @@
-//! `audit::trace`: every number of one training step of the 2-2-1 example against the
+//! `glassbox_audit::trace`: every number of one training step of the 2-2-1 example against the
 //! hand-worked values of notes/backprop.md §9 and the PyTorch Adam numbers of
 //! notes/teaching.md.
 //!
@@ -8,19 +8,18 @@
 //! notes/teaching.md §6. A relative tolerance of 1e-11 covers the 13-digit printing
 //! (≤ 5e-13) and f64 rounding.
 
-#[path = "../crates/data/tests/support/mod.rs"]
+#[path = "../../data/tests/support/mod.rs"]
 mod data_support;
-#[path = "audit/support.rs"]
 mod support;
 
-use glassbox_app::audit::trace::{
+use glassbox_audit::AuditError;
+use glassbox_audit::trace::{
     Origin, default_optimizer, example_2_2_1, new_optimizer, trace_csv, trace_example, trace_step,
 };
-use glassbox_app::audit::{AuditError, Format};
 use glassbox_core::{Mode, Upstream};
 use glassbox_train::{LossConfig, LossKind, OptimizerConfig, mse};
 
-fn assert_close(trace: &glassbox_app::audit::trace::Trace, id: &str, expected: &[f64]) {
+fn assert_close(trace: &glassbox_audit::trace::Trace, id: &str, expected: &[f64]) {
     let q = trace
         .quantity(id)
         .unwrap_or_else(|| panic!("no quantity {id}"));
@@ -378,32 +377,6 @@ fn fused_logit_loss_starts_backward_at_the_logits() {
         let expect = (1.0 / (1.0 + (-z2[n]).exp()) - target) / 2.0;
         assert!((d_z2.values[n] - expect).abs() < 1e-16);
     }
-}
-
-#[test]
-fn renders_text_markdown_and_json() {
-    let t = trace_example(default_optimizer()).unwrap();
-    let text = t.render(Format::Text).unwrap();
-    assert!(
-        text.contains("Z₁ = X·Θ₁ᵀ + 1·b₁ᵀ   (B1, B20; (2, 2))"),
-        "{text}"
-    );
-    assert!(text.contains("    [0.3775, 0.3925]"));
-    assert!(text.contains("Θ₂[1,1]"));
-    let md = t.render(Format::Markdown).unwrap();
-    assert!(md.contains("| quantity | formula | equation | shape | value |"));
-    assert!(md.contains("| L | (1/(N·O)) Σ w_n (ŷ − y)² | L1 | scalar | 0.3035152678491 |"));
-    assert!(md.contains("| parameter | θ | g | m | v | m̂ | v̂ | step | θ′ | θ′ − θ |"));
-    let json: serde_json::Value = serde_json::from_str(&t.render(Format::Json).unwrap()).unwrap();
-    assert_eq!(json["step"], 1);
-    assert_eq!(json["optimizer"]["algorithm"], "adam");
-    let forward = &json["sections"][1]["quantities"];
-    assert_eq!(forward[0]["id"], "z1");
-    assert_eq!(forward[0]["values"][0], 0.3775);
-    assert_eq!(
-        json["sections"][4]["tensor_labels"][8], "layers.1.bias[0]",
-        "the update section labels each parameter"
-    );
 }
 
 #[test]

@@ -1,14 +1,21 @@
-//! Helpers shared by the tests/audit_*.rs files (included with `#[path]`, next to
-//! crates/data/tests/support/mod.rs, which gives `Scratch` and `dataset`).
+//! Helpers shared by the audit tests (`mod support;`) and, through `#[path]`, by the app's
+//! report tests; the including file also includes crates/data/tests/support/mod.rs as
+//! `data_support`, which gives `Scratch` and `dataset`.
 
 #![allow(dead_code)]
 
-use glassbox_core::{Activation, Float, Init, LayerSpec, Mlp, MlpSpec, Mode, Upstream, seeded_rng};
+use std::fmt::Write as _;
+
+use glassbox_audit::Classifier;
+use glassbox_core::init::uniform01;
+use glassbox_core::{
+    Activation, Float, Init, LayerSpec, Mlp, MlpSpec, Mode, Rng, Upstream, seeded_rng,
+};
 use glassbox_data::{Preprocessor, ReadOptions, SchemaOverrides, Table, TargetSpec};
 use glassbox_train::{Optimizer, OptimizerConfig, Weighting, bce_with_logits};
 use ndarray::{Array2, ArrayView1, ArrayView2, Axis, s};
 
-use crate::data_support::dataset;
+use crate::data_support::{Scratch, dataset};
 
 /// A bundled file read with the shipped schema, and a preprocessor fitted on the bundled
 /// training file.
@@ -83,4 +90,40 @@ pub fn trained_shoppers_model() -> (Mlp<f32>, Preprocessor, Table) {
     train(&mut mlp, x.view(), y.view(), 3, 128, 0.01);
     let (test, _) = shoppers("online_shoppers_test.csv");
     (mlp, pre, test)
+}
+
+/// A CSV where only `signal` decides the label: three noise numbers, a noise category
+/// and a noise boolean beside it.
+pub fn synthetic_csv(scratch: &Scratch, rows: usize, seed: u64) -> std::path::PathBuf {
+    let mut rng = seeded_rng(seed);
+    let mut csv = String::from("noise1,signal,colour,noise2,flag,noise3,label\n");
+    let normal = |rng: &mut Rng| (0..12).map(|_| uniform01(rng)).sum::<f64>() - 6.0;
+    for _ in 0..rows {
+        let signal = normal(&mut rng);
+        let label = if signal + 0.25 * normal(&mut rng) > 0.0 {
+            "yes"
+        } else {
+            "no"
+        };
+        let colour = ["red", "green", "blue"][(uniform01(&mut rng) * 3.0) as usize];
+        let flag = uniform01(&mut rng) < 0.5;
+        let _ = writeln!(
+            csv,
+            "{:.4},{signal:.4},{colour},{:.4},{flag},{:.4},{label}",
+            normal(&mut rng),
+            normal(&mut rng),
+            normal(&mut rng)
+        );
+    }
+    scratch.file("synthetic.csv", csv)
+}
+
+pub fn synthetic_model(path: &std::path::Path) -> (Classifier, Preprocessor, Table) {
+    let (table, schema) =
+        Table::read_infer(path, &ReadOptions::default(), &SchemaOverrides::default()).unwrap();
+    let pre = Preprocessor::fit(&table, &schema, &TargetSpec::new("label")).unwrap();
+    let (x, y) = pre.transform(&table).unwrap();
+    let mut mlp = classifier::<f32>(pre.n_features(), 8, 3);
+    train(&mut mlp, x.view(), y.view(), 20, 64, 0.01);
+    (Classifier::single(&mlp).unwrap(), pre, table)
 }
