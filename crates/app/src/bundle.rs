@@ -31,6 +31,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use glassbox_core::Mlp;
+use glassbox_data::{ClassBalance, DuplicateStats, Preprocessor, Target};
 use glassbox_train::checkpoint::Conventions;
 use glassbox_train::metrics::MetricsReport;
 use glassbox_train::metrics::ensemble::ensemble_probabilities;
@@ -40,8 +41,10 @@ use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::output::{OutputError, write_atomic};
-use crate::recipe::{Recipe, ThresholdRule};
-use glassbox_data::{ClassBalance, DuplicateStats, Preprocessor, Target};
+use crate::recipe::Recipe;
+
+/// How the bundle's decision threshold was chosen (R2), and its value.
+pub use glassbox_train::metrics::threshold::ThresholdInfo;
 
 /// `format` in the metadata.
 pub const BUNDLE_FORMAT: &str = "glassbox-bundle";
@@ -83,18 +86,6 @@ pub enum BundleError {
     /// Tensors that do not fit the recorded architecture, or non-finite weights.
     #[error("{file}: the model file is inconsistent: {message}")]
     Invalid { file: String, message: String },
-}
-
-/// How the decision threshold was chosen, and its value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ThresholdInfo {
-    /// Predict the positive class when `p ≥ value` (M1).
-    pub value: f64,
-    /// The rule that chose it.
-    pub rule: ThresholdRule,
-    /// The criterion's value on the validation rows at `value` (F1 or Youden's J), if chosen
-    /// on validation.
-    pub criterion_on_validation: Option<f64>,
 }
 
 /// One trained network of the ensemble.
@@ -452,6 +443,7 @@ pub fn member_probabilities(members: &[Mlp<f32>], x: ArrayView2<'_, f32>) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::recipe::ThresholdRule;
     use glassbox_core::{Init, Mode, seeded_rng};
     use glassbox_data::{RawTable, ReadOptions, Schema, SchemaOverrides, Table, TargetSpec};
 

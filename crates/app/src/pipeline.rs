@@ -26,9 +26,10 @@ use std::time::Instant;
 use anyhow::Context;
 use glassbox_core::{Mlp, seeded_rng};
 use glassbox_train::batching::{num_batches, stratified_split};
+use glassbox_train::metrics::threshold::{ThresholdError, choose_threshold};
 use glassbox_train::metrics::{
-    CalibrationTable, Criterion, MetricsReport, PrCurve, RocCurve, best_threshold,
-    calibration_table, precision_recall_curve, roc_curve,
+    CalibrationTable, MetricsReport, PrCurve, RocCurve, calibration_table, precision_recall_curve,
+    roc_curve,
 };
 use glassbox_train::{
     ClassWeights, DataView, EarlyStopping, Event, History, LossConfig, Monitor, TrainConfig,
@@ -37,12 +38,10 @@ use glassbox_train::{
 use ndarray::{Array1, Array2, Axis};
 use serde::Serialize;
 
-use crate::bundle::{
-    Bundle, BundleInfo, MemberInfo, ThresholdInfo, TrainingData, member_probabilities,
-};
+use crate::bundle::{Bundle, BundleInfo, MemberInfo, TrainingData, member_probabilities};
 use crate::exit::{CliError, ErrorKind, ResultExt};
 use crate::progress::{Progress, TrainBar};
-use crate::recipe::{ClassWeightRule, Recipe, ThresholdRule};
+use crate::recipe::{ClassWeightRule, Recipe};
 use crate::report::{EpochRecord, conventions};
 use glassbox_data::{
     ChunkReader, DataSummary, Preprocessor, ReadOptions, Schema, SchemaOverrides, Sentinel, Table,
@@ -210,38 +209,6 @@ pub fn prepare_training(
 /// Labels as booleans (1.0 → true).
 pub fn bool_labels(y: &Array1<f32>) -> Vec<bool> {
     y.iter().map(|&v| v == 1.0).collect()
-}
-
-/// (R2) Chooses the decision threshold by `rule` from validation labels and probabilities
-/// (notes/recipe.md §2): the best validation F1 or Youden's J (M17), or a fixed value.
-///
-/// Errors: a rule that needs validation rows without them (internal: the recipe was
-/// validated), or validation rows of one class (data).
-pub fn choose_threshold(
-    rule: ThresholdRule,
-    validation: Option<(&[bool], &[f64])>,
-) -> Result<ThresholdInfo, CliError> {
-    let criterion = match rule {
-        ThresholdRule::Fixed(value) => {
-            return Ok(ThresholdInfo {
-                value,
-                rule,
-                criterion_on_validation: None,
-            });
-        }
-        ThresholdRule::MaxF1 => Criterion::MaxF1,
-        ThresholdRule::YoudenJ => Criterion::YoudenJ,
-    };
-    let (labels, probs) =
-        validation.ok_or_else(|| anyhow::anyhow!("threshold rule {rule} needs validation rows"))?;
-    let (value, reached) = best_threshold(labels, probs, criterion)
-        .context("cannot choose the threshold on the validation rows")
-        .data_err()?;
-    Ok(ThresholdInfo {
-        value,
-        rule,
-        criterion_on_validation: Some(reached),
-    })
 }
 
 /// Everything measured on one labelled set.
@@ -753,7 +720,12 @@ pub fn assemble(
     let threshold = choose_threshold(
         recipe.threshold,
         val.as_ref().map(|(l, p)| (l.as_slice(), p.as_slice())),
-    )?;
+    )
+    .map_err(|e| match e {
+        // The recipe was validated: a rule needing validation rows has them.
+        ThresholdError::NeedsValidation(_) => CliError::internal(e),
+        ThresholdError::Validation(_) => CliError::data(e),
+    })?;
     let validation = match val {
         Some((labels, probs)) => Some(evaluate("validation", labels, probs, threshold.value)?),
         None => None,

@@ -3,8 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-
-use glassbox_data::{ReadOptions, Table};
+use glassbox_data::{ReadOptions, Table, TargetSpec};
 use glassbox_train::{ClassWeights, LossConfig};
 
 use crate::bundle::Bundle;
@@ -14,7 +13,6 @@ use crate::pipeline::DataOptions;
 use crate::recipe::{
     ClassWeightRule, LossName, OptimizerName, Recipe, RecipeChanges, RecipeName, ThresholdRule,
 };
-use glassbox_data::TargetSpec;
 
 /// How to read the columns of a training CSV.
 #[derive(Debug, Clone, Default, Args)]
