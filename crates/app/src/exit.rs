@@ -36,7 +36,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use glassbox_audit::AuditError;
+use glassbox_train::TrainError;
+use glassbox_train::metrics::threshold::ThresholdError;
 
+use crate::pipeline::PipelineError;
 use crate::render::JsonError;
 
 /// Who can fix the error, which decides the exit code.
@@ -147,6 +150,38 @@ impl From<AuditError> for CliError {
             | AuditError::InvalidOption { .. } => ErrorKind::Usage,
             AuditError::Internal(_) => ErrorKind::Internal,
             _ => ErrorKind::Data,
+        };
+        CliError::new(kind, e)
+    }
+}
+
+/// A pipeline error as a command-line error: bad data (a CSV, a class too small to split, a
+/// diverged loss) and bad options (a recipe that gives no network, an output that cannot be
+/// written) exit 2; a state the pipeline should never reach exits 1.
+impl From<PipelineError> for CliError {
+    fn from(e: PipelineError) -> Self {
+        let kind = match &e {
+            PipelineError::Data(_) | PipelineError::Split { .. } => ErrorKind::Data,
+            PipelineError::Recipe(_) | PipelineError::Write(_) => ErrorKind::Usage,
+            PipelineError::Train { source, .. } => match source.train_error() {
+                TrainError::NonFinite { .. }
+                | TrainError::Data { .. }
+                | TrainError::MonitorUndefined { .. } => ErrorKind::Data,
+                TrainError::Config { .. }
+                | TrainError::Loss(_)
+                | TrainError::Optimizer(_)
+                | TrainError::Schedule(_)
+                | TrainError::Architecture(_)
+                | TrainError::LossMismatch { .. }
+                | TrainError::MonitorNeedsValidation(_) => ErrorKind::Usage,
+                _ => ErrorKind::Internal,
+            },
+            PipelineError::Threshold(ThresholdError::Validation(_)) => ErrorKind::Data,
+            // The recipe was validated: a rule needing validation rows has them.
+            PipelineError::Threshold(_)
+            | PipelineError::ClassWeights(_)
+            | PipelineError::Metrics(_)
+            | PipelineError::Internal(_) => ErrorKind::Internal,
         };
         CliError::new(kind, e)
     }

@@ -3,6 +3,7 @@
 
 pub mod bundle;
 pub mod cli;
+pub mod describe;
 pub mod exit;
 pub mod output;
 pub mod pipeline;

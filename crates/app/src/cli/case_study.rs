@@ -137,6 +137,7 @@ pub fn run(args: CaseStudyArgs, global: &Global) -> Result<(), CliError> {
                             ..Default::default()
                         };
                         prepare_training(train_path, &options, target, r.val_fraction, r.seed)
+                            .map_err(CliError::from)
                     })
                 })
                 .collect();

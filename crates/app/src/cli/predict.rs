@@ -77,7 +77,7 @@ pub fn run(args: PredictArgs, global: &Global) -> Result<(), CliError> {
                     Err(e) => match w.error.take() {
                         Some(write_error) => Err(write_error.into()),
                         None => {
-                            failure = Some(e);
+                            failure = Some(e.into());
                             Err(anyhow::anyhow!("prediction stopped"))
                         }
                     },
