@@ -1,5 +1,5 @@
-//! What runs write for people: the metrics table (screen and Markdown), the evaluation plots,
-//! the training history (`history.csv` and loss curves), and the case study's `report.md`.
+//! What runs write for people: the evaluation plots, the training history (`history.csv` and
+//! loss curves), and the case study's `report.md`. Tables are laid out by [`crate::render`].
 //!
 //! Every file goes through [`RunDir`] (atomic writes, listed at the end of a run).
 
@@ -7,126 +7,17 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::bundle::{Bundle, BundleInfo};
+use crate::bundle::Bundle;
 use crate::describe::recipe_rows;
-use crate::exit::{CliError, ResultExt};
-use crate::output::RunDir;
-use crate::pipeline::EpochRecord;
-use crate::pipeline::{Evaluation, InputNotes};
+use crate::output::{OutputError, RunDir};
+use crate::pipeline::{EpochRecord, Evaluation};
 use crate::plot::{self, PlotFiles};
 use crate::recipe::ThresholdRule;
+use crate::render::data::data_markdown;
+use crate::render::metrics::{f4, metrics_markdown};
+use crate::render::table::{Align, markdown_table, markdown_table_aligned};
 use glassbox_data::DataSummary;
 use glassbox_train::metrics::standard_error::auc_standard_error;
-
-/// `0.9234`, or `n/a`.
-fn f4(v: Option<f64>) -> String {
-    v.map_or_else(|| "n/a".into(), |v| format!("{v:.4}"))
-}
-
-/// The rows of a metrics table: label, then one cell per evaluated model.
-fn metric_rows(columns: &[(&str, &Evaluation)]) -> Vec<(String, Vec<String>)> {
-    let cell = |f: &dyn Fn(&Evaluation) -> String| columns.iter().map(|(_, e)| f(e)).collect();
-    vec![
-        ("rows".into(), cell(&|e| e.at_threshold.n.to_string())),
-        (
-            "positives".into(),
-            cell(&|e| e.at_threshold.positives.to_string()),
-        ),
-        ("ROC-AUC".into(), cell(&|e| f4(e.at_threshold.roc_auc))),
-        (
-            "PR-AUC (average precision)".into(),
-            cell(&|e| f4(e.at_threshold.average_precision)),
-        ),
-        (
-            "log-loss".into(),
-            cell(&|e| f4(Some(e.at_threshold.log_loss))),
-        ),
-        (
-            "Brier score".into(),
-            cell(&|e| f4(Some(e.at_threshold.brier))),
-        ),
-        ("F1 at 0.5".into(), cell(&|e| f4(Some(e.at_half.f1)))),
-        (
-            "accuracy at 0.5".into(),
-            cell(&|e| f4(Some(e.at_half.accuracy))),
-        ),
-        (
-            "model threshold t".into(),
-            cell(&|e| f4(Some(e.at_threshold.threshold))),
-        ),
-        ("F1 at t".into(), cell(&|e| f4(Some(e.at_threshold.f1)))),
-        (
-            "precision at t".into(),
-            cell(&|e| f4(Some(e.at_threshold.precision))),
-        ),
-        (
-            "recall at t".into(),
-            cell(&|e| f4(Some(e.at_threshold.recall))),
-        ),
-        (
-            "accuracy at t".into(),
-            cell(&|e| f4(Some(e.at_threshold.accuracy))),
-        ),
-        (
-            "TP / FP / TN / FN at t".into(),
-            cell(&|e| {
-                let c = &e.at_threshold.confusion;
-                format!("{} / {} / {} / {}", c.tp, c.fp, c.tn, c.fn_)
-            }),
-        ),
-    ]
-}
-
-/// A plain-text table: one row per metric, one column per model.
-pub fn metrics_table(columns: &[(&str, &Evaluation)]) -> String {
-    let rows = metric_rows(columns);
-    let label_w = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
-    let col_w: Vec<usize> = columns
-        .iter()
-        .enumerate()
-        .map(|(j, (name, _))| {
-            rows.iter()
-                .map(|r| r.1[j].chars().count())
-                .chain([name.chars().count()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    let _ = write!(out, "{:label_w$}", "");
-    for ((name, _), w) in columns.iter().zip(&col_w) {
-        let _ = write!(out, "  {name:>w$}");
-    }
-    out.push('\n');
-    for (label, cells) in &rows {
-        let _ = write!(out, "{label:label_w$}");
-        for (c, w) in cells.iter().zip(&col_w) {
-            let _ = write!(out, "  {c:>w$}");
-        }
-        out.push('\n');
-    }
-    out
-}
-
-/// The same table in Markdown.
-pub fn metrics_markdown(columns: &[(&str, &Evaluation)]) -> String {
-    let rows = metric_rows(columns);
-    let mut out = String::from("| metric |");
-    for (name, _) in columns {
-        let _ = write!(out, " {name} |");
-    }
-    out.push_str("\n|---|");
-    out.push_str(&"---:|".repeat(columns.len()));
-    out.push('\n');
-    for (label, cells) in rows {
-        let _ = write!(out, "| {label} |");
-        for c in cells {
-            let _ = write!(out, " {c} |");
-        }
-        out.push('\n');
-    }
-    out
-}
 
 /// The four evaluation plots of one model, written under `plots/<prefix>-…`: their stems
 /// relative to the run folder, and every file written (for [`RunDir::record`]).
@@ -153,10 +44,14 @@ fn recorded(written: &mut Vec<std::path::PathBuf>, rel: &str, files: PlotFiles) 
     rel.to_string()
 }
 
-/// Adds plot files to the run's listing.
-pub fn record_all(run: &mut RunDir, files: &[std::path::PathBuf]) {
+/// Adds files (a plot's two, or every file of [`EvalPlots`] or [`Plots`]) to the run's
+/// listing.
+pub fn record_all<P: Into<std::path::PathBuf>>(
+    run: &mut RunDir,
+    files: impl IntoIterator<Item = P>,
+) {
     for f in files {
-        run.record(f.clone());
+        run.record(f);
     }
 }
 
@@ -170,33 +65,31 @@ pub fn write_eval_plots(
     prefix: &str,
     title: &str,
     eval: &Evaluation,
-) -> Result<EvalPlots, CliError> {
+) -> Result<EvalPlots, OutputError> {
     let mut out = EvalPlots::default();
     let r = &eval.at_threshold;
     if let (Some(roc), Some(auc)) = (&eval.roc, r.roc_auc) {
         let rel = format!("plots/{prefix}-roc");
         let f = plot::roc_curve(
-            run.prepare(&rel).usage_err()?,
+            run.prepare(&rel)?,
             &format!("ROC — {title}"),
             &roc.fpr,
             &roc.tpr,
             auc,
-        )
-        .usage_err()?;
+        )?;
         out.roc = Some(recorded(&mut out.files, &rel, f));
     }
     if let (Some(pr), Some(ap)) = (&eval.pr, r.average_precision) {
         let rel = format!("plots/{prefix}-pr");
         let base = r.positives as f64 / r.n.max(1) as f64;
         let f = plot::pr_curve(
-            run.prepare(&rel).usage_err()?,
+            run.prepare(&rel)?,
             &format!("Precision–recall — {title}"),
             &pr.recall,
             &pr.precision,
             ap,
             base,
-        )
-        .usage_err()?;
+        )?;
         out.pr = Some(recorded(&mut out.files, &rel, f));
     }
     let bins: Vec<plot::CalibrationBin> = eval
@@ -212,30 +105,24 @@ pub fn write_eval_plots(
         })
         .collect();
     let rel = format!("plots/{prefix}-calibration");
-    let f = plot::calibration(
-        run.prepare(&rel).usage_err()?,
-        &format!("Calibration — {title}"),
-        &bins,
-    )
-    .usage_err()?;
+    let f = plot::calibration(run.prepare(&rel)?, &format!("Calibration — {title}"), &bins)?;
     out.calibration = Some(recorded(&mut out.files, &rel, f));
     let c = &r.confusion;
     let rel = format!("plots/{prefix}-confusion");
     let f = plot::confusion_matrix(
-        run.prepare(&rel).usage_err()?,
+        run.prepare(&rel)?,
         &format!("Confusion at t = {:.3} — {title}", r.threshold),
         c.tp as u64,
         c.fp as u64,
         c.tn as u64,
         c.fn_ as u64,
-    )
-    .usage_err()?;
+    )?;
     out.confusion = Some(recorded(&mut out.files, &rel, f));
     Ok(out)
 }
 
 /// Writes `history.csv` (one row per member and epoch).
-pub fn write_history(run: &mut RunDir, records: &[EpochRecord]) -> Result<(), CliError> {
+pub fn write_history(run: &mut RunDir, records: &[EpochRecord]) -> Result<(), OutputError> {
     let opt = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v}"));
     let rows = records.iter().map(|r| {
         let e = &r.record;
@@ -265,8 +152,7 @@ pub fn write_history(run: &mut RunDir, records: &[EpochRecord]) -> Result<(), Cl
             "seconds",
         ],
         rows,
-    )
-    .usage_err()?;
+    )?;
     Ok(())
 }
 
@@ -278,7 +164,7 @@ pub fn write_history_plots(
     prefix: &str,
     title: &str,
     records: &[EpochRecord],
-) -> Result<Plots, CliError> {
+) -> Result<Plots, OutputError> {
     let members = records.iter().map(|r| r.member).max().map_or(0, |m| m + 1);
     let mut names = Vec::new();
     let mut series: Vec<Vec<(f64, f64)>> = Vec::new();
@@ -322,13 +208,12 @@ pub fn write_history_plots(
         .zip(series.iter().map(Vec::as_slice))
         .collect();
     let f = plot::line_curves(
-        run.prepare(&rel).usage_err()?,
+        run.prepare(&rel)?,
         &format!("Loss per epoch — {title}"),
         "epoch",
         "binary cross-entropy",
         &pairs,
-    )
-    .usage_err()?;
+    )?;
     let stem = recorded(&mut written.files, &rel, f);
     written.stems.push(stem);
     if !auc_series.is_empty() {
@@ -339,282 +224,16 @@ pub fn write_history_plots(
             .zip(auc_series.iter().map(Vec::as_slice))
             .collect();
         let f = plot::line_curves(
-            run.prepare(&rel).usage_err()?,
+            run.prepare(&rel)?,
             &format!("Validation ROC-AUC per epoch — {title}"),
             "epoch",
             "ROC-AUC",
             &pairs,
-        )
-        .usage_err()?;
+        )?;
         let stem = recorded(&mut written.files, &rel, f);
         written.stems.push(stem);
     }
     Ok(written)
-}
-
-/// `inspect`'s human-readable description of a bundle.
-pub fn describe_bundle(path: &str, b: &Bundle) -> String {
-    let info: &BundleInfo = &b.info;
-    let pre = &b.preprocessor;
-    let mut s = String::new();
-    let _ = writeln!(s, "model bundle {path}");
-    let _ = writeln!(s, "  written by {}", info.created_by);
-    let _ = writeln!(
-        s,
-        "  target \"{}\": positive = \"{}\", negative = \"{}\"",
-        info.target.column,
-        info.target.positive_written(),
-        info.target.negative_written()
-    );
-    let t = &info.threshold;
-    let how = match t.rule {
-        ThresholdRule::Fixed(_) => "fixed".to_string(),
-        ThresholdRule::MaxF1 => format!(
-            "the best F1 on the validation rows: {}",
-            f4(t.criterion_on_validation)
-        ),
-        ThresholdRule::YoudenJ => format!(
-            "the best Youden's J on the validation rows: {}",
-            f4(t.criterion_on_validation)
-        ),
-    };
-    let _ = writeln!(s, "  decision: positive when p ≥ {:.6} ({how})", t.value);
-    let _ = writeln!(
-        s,
-        "\nnetwork ({} member(s), probabilities averaged)",
-        b.members.len()
-    );
-    if let Some(m) = b.members.first() {
-        let spec = m.spec();
-        let mut fan_in = spec.inputs;
-        let _ = writeln!(s, "  input: {} features", spec.inputs);
-        for (l, layer) in spec.layers.iter().enumerate() {
-            let params = layer.units * (fan_in + 1);
-            let _ = writeln!(
-                s,
-                "  layer {l}: Dense {fan_in} → {}, {}{}  ({params} parameters: weight [{}, {fan_in}], bias [{}])",
-                layer.units,
-                layer.activation,
-                if layer.dropout > 0.0 {
-                    format!(", dropout {} in training", layer.dropout)
-                } else {
-                    String::new()
-                },
-                layer.units,
-                layer.units
-            );
-            fan_in = layer.units;
-        }
-        let _ = writeln!(
-            s,
-            "  output: p = σ(z), z = the last layer's pre-activation (the logit)\n  parameters: {} per member, {} in all",
-            spec.num_params(),
-            spec.num_params() * b.members.len()
-        );
-    }
-    let _ = writeln!(s, "\nrecipe: {}", info.recipe.label());
-    for (k, v) in recipe_rows(&info.recipe) {
-        let _ = writeln!(s, "  {k:26} {v}");
-    }
-    let _ = writeln!(s, "\nmembers");
-    for (k, m) in info.members.iter().enumerate() {
-        let _ = writeln!(
-            s,
-            "  {k}: seed {}, {} epoch(s) run, kept epoch {}, train loss {:.4}, validation loss {}",
-            m.seed,
-            m.epochs_run,
-            m.best_epoch,
-            m.train_loss,
-            f4(m.val_loss)
-        );
-    }
-    let d = &info.data;
-    let cb = &d.class_balance;
-    let _ = writeln!(
-        s,
-        "\ntraining data {}: {} rows ({} trained on, {} validation), {} features; {} positive ({:.2} %), {} negative; {} rows repeat an earlier row exactly",
-        d.file,
-        d.rows,
-        d.train_rows,
-        d.val_rows,
-        d.features,
-        cb.positive_count,
-        100.0 * cb.positive_rate,
-        cb.negative_count,
-        d.duplicates.repeats
-    );
-    let _ = writeln!(s, "\nschema (columns in file order)");
-    for c in &pre.schema().columns {
-        let mut extra = Vec::new();
-        if c.name == info.target.column {
-            extra.push("target".to_string());
-        }
-        if c.drop {
-            extra.push("dropped".into());
-        }
-        if c.log1p {
-            extra.push("log1p".into());
-        }
-        if !c.missing.is_empty() {
-            let m: Vec<String> = c.missing.iter().map(|m| m.to_string()).collect();
-            extra.push(format!("missing = [{}]", m.join(", ")));
-        }
-        let _ = writeln!(
-            s,
-            "  {:28} {:11} {:9}{}",
-            c.name,
-            c.kind.to_string(),
-            format!("{:?}", c.source).to_lowercase(),
-            if extra.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", extra.join(", "))
-            }
-        );
-    }
-    let _ = writeln!(s, "\nfeatures: {} in all", pre.n_features());
-    for g in pre.feature_groups() {
-        let _ = writeln!(
-            s,
-            "  {:>3}..{:<3} {} ({}{})",
-            g.start,
-            g.end,
-            g.column,
-            g.kind,
-            if g.end - g.start > 1 {
-                format!(", {} one-hot columns incl. <unknown>", g.end - g.start)
-            } else {
-                String::new()
-            }
-        );
-    }
-    if let Some(v) = &info.validation {
-        let _ = writeln!(
-            s,
-            "\nvalidation metrics ({} rows, threshold {:.4}): ROC-AUC {}, PR-AUC {}, F1 {:.4}, precision {:.4}, recall {:.4}, accuracy {:.4}, log-loss {:.4}",
-            v.n,
-            v.threshold,
-            f4(v.roc_auc),
-            f4(v.average_precision),
-            v.f1,
-            v.precision,
-            v.recall,
-            v.accuracy,
-            v.log_loss
-        );
-    }
-    let _ = writeln!(s, "\nconventions");
-    for (k, v) in &info.conventions {
-        let _ = writeln!(s, "  {k}: {v}");
-    }
-    s
-}
-
-/// The data section of a report: rows, duplicates, missing values, class balance.
-pub fn data_markdown(summaries: &[(&str, &DataSummary)]) -> String {
-    let mut s = String::new();
-    s.push_str("| | ");
-    s.push_str(
-        &summaries
-            .iter()
-            .map(|(n, _)| n.to_string())
-            .collect::<Vec<_>>()
-            .join(" | "),
-    );
-    s.push_str(" |\n|---|");
-    s.push_str(&"---:|".repeat(summaries.len()));
-    s.push('\n');
-    let row = |s: &mut String, label: &str, f: &dyn Fn(&DataSummary) -> String| {
-        let _ = write!(s, "| {label} |");
-        for (_, d) in summaries {
-            let _ = write!(s, " {} |", f(d));
-        }
-        s.push('\n');
-    };
-    row(&mut s, "file", &|d| format!("`{}`", d.file));
-    row(&mut s, "rows", &|d| d.rows.to_string());
-    row(&mut s, "positive rows (class balance)", &|d| {
-        d.class_balance.as_ref().map_or("n/a".into(), |c| {
-            format!(
-                "{} of {} ({:.2} %)",
-                c.positive_count,
-                c.positive_count + c.negative_count,
-                100.0 * c.positive_rate
-            )
-        })
-    });
-    row(&mut s, "rows repeating an earlier row", &|d| {
-        d.duplicates.repeats.to_string()
-    });
-    row(&mut s, "distinct repeated rows / rows involved", &|d| {
-        format!("{} / {}", d.duplicates.groups, d.duplicates.rows_in_groups)
-    });
-    row(
-        &mut s,
-        "missing cells (of which declared sentinels)",
-        &|d| {
-            let total: usize = d.columns.iter().map(|c| c.missing.total).sum();
-            let sentinel: usize = d.columns.iter().map(|c| c.missing.sentinel).sum();
-            format!("{total} ({sentinel})")
-        },
-    );
-    row(&mut s, "cells with a category unseen in training", &|d| {
-        let n: usize = d.unknown_categories.values().sum();
-        let cols: Vec<String> = d
-            .unknown_categories
-            .iter()
-            .filter(|(_, v)| **v > 0)
-            .map(|(k, v)| format!("{k}: {v}"))
-            .collect();
-        if cols.is_empty() {
-            n.to_string()
-        } else {
-            format!("{n} ({})", cols.join(", "))
-        }
-    });
-    s.push_str("\nMissing cells per column (all / declared sentinel):\n\n| column | kind |");
-    for (n, _) in summaries {
-        let _ = write!(s, " {n} |");
-    }
-    s.push_str("\n|---|---|");
-    s.push_str(&"---:|".repeat(summaries.len()));
-    s.push('\n');
-    if let Some((_, first)) = summaries.first() {
-        for (j, c) in first.columns.iter().enumerate() {
-            let _ = write!(
-                s,
-                "| {}{} | {}{} |",
-                c.name,
-                if c.target { " (target)" } else { "" },
-                c.kind,
-                if c.log1p { ", log1p" } else { "" }
-            );
-            for (_, d) in summaries {
-                let cell = d
-                    .columns
-                    .get(j)
-                    .filter(|x| x.name == c.name)
-                    .map_or("–".to_string(), |x| {
-                        format!("{} / {}", x.missing.total, x.missing.sentinel)
-                    });
-                let _ = write!(s, " {cell} |");
-            }
-            s.push('\n');
-        }
-    }
-    s
-}
-
-/// The notes about an input file worth showing (unseen categories, ignored columns).
-pub fn input_note_lines(notes: &InputNotes) -> Vec<String> {
-    let mut out = notes.unknown_lines();
-    if !notes.ignored_columns.is_empty() {
-        out.push(format!(
-            "columns not used by the model (ignored): {}",
-            notes.ignored_columns.join(", ")
-        ));
-    }
-    out
 }
 
 /// Reference figures quoted in the case-study report: measured by the project with other
@@ -716,27 +335,41 @@ youden`).\n"
         "\nReference figures on the same split, measured by the project with other frameworks \
 (quoted, not re-run here; see `notes/benchmarks.md` for glassbox over 5 seeds):\n"
     );
-    let _ = writeln!(
-        w,
-        "| system | ROC-AUC | PR-AUC | F1 at 0.5 | accuracy at 0.5 |\n|---|---:|---:|---:|---:|"
-    );
-    for (sys, auc, ap, f1, acc) in REFERENCE_FIGURES {
-        let _ = writeln!(w, "| {sys} | {auc} | {ap} | {f1} | {acc} |");
-    }
+    let mut rows: Vec<Vec<String>> = REFERENCE_FIGURES
+        .iter()
+        .map(|(sys, auc, ap, f1, acc)| [sys, auc, ap, f1, acc].map(|c| c.to_string()).to_vec())
+        .collect();
     for m in &cs.models {
         let r = &m.test.at_threshold;
         let h = &m.test.at_half;
-        let _ = writeln!(
-            w,
-            "| glassbox, {} (this run, seed {}) | {} | {} | {:.4} | {:.4} |",
-            m.name,
-            m.bundle.info.recipe.seed,
+        rows.push(vec![
+            format!(
+                "glassbox, {} (this run, seed {})",
+                m.name, m.bundle.info.recipe.seed
+            ),
             f4(r.roc_auc),
             f4(r.average_precision),
-            h.f1,
-            h.accuracy
-        );
+            format!("{:.4}", h.f1),
+            format!("{:.4}", h.accuracy),
+        ]);
     }
+    w.push_str(&markdown_table_aligned(
+        &[
+            "system",
+            "ROC-AUC",
+            "PR-AUC",
+            "F1 at 0.5",
+            "accuracy at 0.5",
+        ],
+        &[
+            Align::Default,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+        ],
+        &rows,
+    ));
 
     let _ = writeln!(w, "\n## Plots\n");
     for m in &cs.models {
@@ -771,33 +404,31 @@ youden`).\n"
     }
 
     let _ = writeln!(w, "## The two recipes\n");
-    let _ = write!(w, "| | ");
-    let _ = writeln!(
-        w,
-        "{} |",
-        cs.models
-            .iter()
-            .map(|m| m.name)
-            .collect::<Vec<_>>()
-            .join(" | ")
-    );
-    let _ = writeln!(w, "|---|{}", "---|".repeat(cs.models.len()));
-    let rows: Vec<Vec<(&str, String)>> = cs
+    let header: Vec<&str> = std::iter::once("")
+        .chain(cs.models.iter().map(|m| m.name))
+        .collect();
+    let described: Vec<Vec<(&str, String)>> = cs
         .models
         .iter()
         .map(|m| recipe_rows(&m.bundle.info.recipe))
         .collect();
-    if let Some(first) = rows.first() {
-        for (i, (k, _)) in first.iter().enumerate() {
-            let _ = write!(w, "| {k} |");
-            for r in &rows {
-                let _ = write!(w, " {} |", r[i].1);
-            }
-            w.push('\n');
-        }
-    }
-    let _ = write!(w, "| members: epochs run / kept epoch |");
-    for m in &cs.models {
+    let mut rows: Vec<Vec<String>> = described.first().map_or_else(Vec::new, |first| {
+        first
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| {
+                std::iter::once(k.to_string())
+                    .chain(described.iter().map(|r| r[i].1.clone()))
+                    .collect()
+            })
+            .collect()
+    });
+    let row = |label: &str, cell: &dyn Fn(&CaseStudyModel<'_>) -> String| {
+        std::iter::once(label.to_string())
+            .chain(cs.models.iter().map(cell))
+            .collect::<Vec<String>>()
+    };
+    rows.push(row("members: epochs run / kept epoch", &|m| {
         let v: Vec<String> = m
             .bundle
             .info
@@ -805,27 +436,25 @@ youden`).\n"
             .iter()
             .map(|x| format!("{}/{}", x.epochs_run, x.best_epoch))
             .collect();
-        let _ = write!(w, " {} |", v.join(", "));
-    }
-    let _ = write!(w, "\n| decision threshold |");
-    for m in &cs.models {
+        v.join(", ")
+    }));
+    rows.push(row("decision threshold", &|m| {
         let t = &m.bundle.info.threshold;
-        let _ = write!(
-            w,
-            " {:.4}{} |",
+        format!(
+            "{:.4}{}",
             t.value,
             match (t.rule, t.criterion_on_validation) {
                 (ThresholdRule::MaxF1, Some(c)) => format!(" (F1 {c:.4} on validation)"),
                 (ThresholdRule::YoudenJ, Some(c)) => format!(" (Youden's J {c:.4} on validation)"),
                 _ => String::new(),
             }
-        );
-    }
-    let _ = write!(w, "\n| model file |");
-    for m in &cs.models {
-        let _ = write!(w, " [`{0}`]({0}) |", m.bundle_path);
-    }
-    w.push_str("\n\nWhy the default recipe is what it is: `notes/recipe.md` (the search, on validation rows only).\n");
+        )
+    }));
+    rows.push(row("model file", &|m| {
+        format!("[`{0}`]({0})", m.bundle_path)
+    }));
+    w.push_str(&markdown_table(&header, &rows));
+    w.push_str("\nWhy the default recipe is what it is: `notes/recipe.md` (the search, on validation rows only).\n");
 
     if cs.models.iter().any(|m| m.validation.is_some()) {
         let _ = writeln!(

@@ -18,9 +18,10 @@ use crate::pipeline::{
 use crate::plot;
 use crate::progress::Progress;
 use crate::recipe::{Recipe, RecipeChanges};
+use crate::render::metrics::metrics_table;
 use crate::report::{
-    CaseStudy, CaseStudyModel, EvalPlots, Plots, case_study_markdown, input_note_lines,
-    metrics_table, record_all, write_eval_plots, write_history, write_history_plots,
+    CaseStudy, CaseStudyModel, EvalPlots, Plots, case_study_markdown, record_all, write_eval_plots,
+    write_history, write_history_plots,
 };
 use glassbox_data::{DataSummary, ReadOptions, Table, TargetSpec};
 
@@ -181,7 +182,7 @@ pub fn run(args: CaseStudyArgs, global: &Global) -> Result<(), CliError> {
         for t in &trained {
             let (eval, notes) = evaluate_csv(&t.bundle, &test_path, "test")?;
             if tests.is_empty() {
-                for line in input_note_lines(&notes) {
+                for line in notes.lines() {
                     progress.note(&line);
                 }
             }
@@ -278,13 +279,11 @@ fn write_outputs(
                         name,
                         &t.bundle.info.recipe.label(),
                         &t.history,
-                    )?;
-                    let e = write_eval_plots(
-                        shared,
-                        name,
-                        &format!("{name} recipe, test split"),
-                        test,
-                    )?;
+                    )
+                    .usage_err()?;
+                    let e =
+                        write_eval_plots(shared, name, &format!("{name} recipe, test split"), test)
+                            .usage_err()?;
                     Ok((h, e))
                 })
             })
@@ -311,7 +310,7 @@ fn write_outputs(
     let comparison = comparison?;
     record_all(run, &comparison.files);
     let comparison = comparison.stems;
-    write_history(run, &history)?;
+    write_history(run, &history).usage_err()?;
     let test_rows_in_train = rows_copied_across(train_path, test_path)?;
     run.write_json(
         "metrics.json",

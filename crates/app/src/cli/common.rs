@@ -257,11 +257,6 @@ pub fn read_table(bundle: &Bundle, path: &Path) -> Result<Table, CliError> {
     Table::read(path, &ReadOptions::default(), bundle.preprocessor.schema()).data_err()
 }
 
-/// `0.9234`, or `n/a` for an undefined metric.
-pub fn fmt_metric(v: Option<f64>) -> String {
-    v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"))
-}
-
 /// A run folder opened by a command, removed again if the command fails before writing
 /// anything into it (so a failed run leaves no empty folder it created).
 #[derive(Debug)]
@@ -291,12 +286,5 @@ impl OutDir {
             let _ = std::fs::remove_dir(self.run.path());
         }
         result
-    }
-}
-
-/// Adds a plot's two files to the run's listing.
-pub fn record_plot(run: &mut crate::output::RunDir, paths: [&Path; 2]) {
-    for p in paths {
-        run.record(p);
     }
 }

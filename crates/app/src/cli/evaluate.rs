@@ -9,15 +9,16 @@ use glassbox_train::metrics::fairness::{FairnessConfig, FairnessReport};
 use serde_json::json;
 
 use super::Global;
-use super::common::{OutDir, load_bundle, record_plot};
+use super::common::{OutDir, load_bundle};
 use crate::bundle::Bundle;
 use crate::exit::{CliError, ResultExt};
 use crate::output::RunDir;
 use crate::pipeline::evaluate_csv;
 use crate::plot;
 use crate::progress::Progress;
+use crate::render::metrics::metrics_table;
 use crate::render::{Format, render};
-use crate::report::{input_note_lines, metrics_table, record_all, write_eval_plots};
+use crate::report::{record_all, write_eval_plots};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -75,11 +76,11 @@ pub fn run(args: EvaluateArgs, global: &Global) -> Result<(), CliError> {
             .file_name()
             .map_or_else(|| "data".to_string(), |n| n.to_string_lossy().into_owned());
         let (eval, notes) = evaluate_csv(&bundle, &args.data, &name)?;
-        for line in input_note_lines(&notes) {
+        for line in notes.lines() {
             progress.note(&line);
         }
         let title = format!("{} on {name}", bundle.info.recipe.label());
-        let plots = write_eval_plots(run, "eval", &title, &eval)?;
+        let plots = write_eval_plots(run, "eval", &title, &eval).usage_err()?;
         record_all(run, &plots.files);
         run.write_json(
             "metrics.json",
@@ -160,7 +161,7 @@ fn write_fairness(reports: &[FairnessReport], run: &mut RunDir) -> Result<(), Cl
         .usage_err()?;
         let stem_path = run.prepare(format!("plots/{stem}")).usage_err()?;
         let files = plot::reports::fairness(report, &stem_path).usage_err()?;
-        record_plot(run, files.paths());
+        record_all(run, files.paths());
         print!("\n{}", render(report, Format::Text)?);
     }
     Ok(())

@@ -11,10 +11,11 @@ use glassbox_audit::explain::{
 use glassbox_data::{ReadOptions, Table};
 
 use super::Global;
-use super::common::{OutDir, load_bundle, record_plot};
+use super::common::{OutDir, load_bundle};
 use crate::exit::{CliError, ResultExt};
 use crate::plot;
 use crate::render::{Format, render};
+use crate::report::record_all;
 
 const EXPLAIN_HELP: &str = "\
 Examples:
@@ -164,7 +165,7 @@ pub fn run(args: ExplainArgs, global: &Global) -> Result<(), CliError> {
             .map_err(|e| crate::output::OutputError::new("cannot create folder", &plots, e))
             .usage_err()?;
         for f in plot::reports::explain_rows(&report, &plots).usage_err()? {
-            record_plot(run, f.paths());
+            record_all(run, f.paths());
         }
         print!("{}", render(&report, args.format)?);
         if let Some(imp) = &importance {
@@ -174,7 +175,7 @@ pub fn run(args: ExplainArgs, global: &Global) -> Result<(), CliError> {
             let files =
                 plot::reports::importance(imp, &run.prepare("plots/importance").usage_err()?)
                     .usage_err()?;
-            record_plot(run, files.paths());
+            record_all(run, files.paths());
             print!("\n{}", render(imp, args.format)?);
         }
         if !global.quiet {

@@ -290,9 +290,11 @@ impl InputNotes {
         }
     }
 
-    /// One note per column with unseen categories: `Browser: 1 value unseen in training …`.
-    pub fn unknown_lines(&self) -> Vec<String> {
-        self.unknown_categories
+    /// The notes worth showing: one per column with unseen categories (`column "Browser": 1
+    /// value not seen in training, …`), then the columns the model ignores.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .unknown_categories
             .iter()
             .filter(|(_, n)| **n > 0)
             .map(|(c, n)| {
@@ -301,7 +303,14 @@ impl InputNotes {
                     if *n == 1 { "" } else { "s" }
                 )
             })
-            .collect()
+            .collect();
+        if !self.ignored_columns.is_empty() {
+            out.push(format!(
+                "columns not used by the model (ignored): {}",
+                self.ignored_columns.join(", ")
+            ));
+        }
+        out
     }
 }
 

@@ -3,11 +3,16 @@
 //! metrics of `glassbox_train`); this module only lays them out.
 //!
 //! - [`table`] — the one table renderer (aligned text, Markdown) every report uses;
+//! - [`metrics`] — evaluated models side by side; [`data`] — what a data set looked like;
+//! - [`bundle`] — `inspect`'s description of a model bundle;
 //! - [`trace`], [`gradcheck`], [`explain`], [`fairness`] — the audit reports as [`Report`]s.
 
+pub mod bundle;
+pub mod data;
 pub mod explain;
 pub mod fairness;
 pub mod gradcheck;
+pub mod metrics;
 pub mod table;
 pub mod trace;
 
