@@ -2,9 +2,11 @@
 //! training pipeline, the `glassbox` command line, reports and plots.
 
 pub mod bundle;
+pub mod cases;
 pub mod cli;
 pub mod describe;
 pub mod exit;
+pub mod out_dir;
 pub mod output;
 pub mod pipeline;
 pub mod plot;

@@ -9,9 +9,10 @@ use glassbox_train::metrics::fairness::{FairnessConfig, FairnessReport};
 use serde_json::json;
 
 use super::Global;
-use super::common::{OutDir, load_bundle};
+use super::common::load_bundle;
 use crate::bundle::Bundle;
 use crate::exit::{CliError, ResultExt};
+use crate::out_dir::OutDir;
 use crate::output::RunDir;
 use crate::pipeline::evaluate_csv;
 use crate::plot;

@@ -11,8 +11,9 @@ use glassbox_audit::explain::{
 use glassbox_data::{ReadOptions, Table};
 
 use super::Global;
-use super::common::{OutDir, load_bundle};
+use super::common::load_bundle;
 use crate::exit::{CliError, ResultExt};
+use crate::out_dir::OutDir;
 use crate::plot;
 use crate::render::{Format, render};
 use crate::report::record_all;

@@ -89,10 +89,11 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 #[allow(clippy::large_enum_variant)]
 pub enum Command {
-    /// The purchase-prediction study on the bundled data, end to end, with a report.
+    /// A case study on the bundled data, end to end, with a report (default: purchase).
     ///
-    /// Trains the paper's Keras recipe and the default recipe on the training split,
-    /// evaluates both on the test split, and writes models, metrics, plots and report.md.
+    /// purchase trains the paper's Keras recipe and the default recipe on the training
+    /// split, evaluates both on the test split, and writes models, metrics, plots and
+    /// report.md.
     CaseStudy(case_study::CaseStudyArgs),
     /// Train a model on a CSV file with a binary target.
     Train(train::TrainArgs),

@@ -6,8 +6,9 @@ use clap::Args;
 use serde_json::json;
 
 use super::Global;
-use super::common::{DataArgs, OutDir, RecipeArgs, TargetArgs};
+use super::common::{DataArgs, RecipeArgs, TargetArgs};
 use crate::exit::{CliError, ResultExt};
+use crate::out_dir::OutDir;
 use crate::pipeline::{prepare_training, thread_count, train_bundle};
 use crate::progress::Progress;
 use crate::render::metrics::metrics_table;
