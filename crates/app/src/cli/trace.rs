@@ -57,7 +57,8 @@ pub struct TraceArgs {
     #[arg(long, value_enum)]
     pub optimizer: Option<TraceOptimizer>,
 
-    /// Learning rate [default: 0.1 for the example, the model's for MODEL].
+    /// Learning rate [default: the model's with --optimizer model (the default with MODEL),
+    /// 0.1 with --optimizer adam or sgd].
     #[arg(long, value_name = "LR")]
     pub lr: Option<f64>,
 
@@ -70,7 +71,9 @@ pub struct TraceArgs {
     pub out: Option<PathBuf>,
 }
 
-/// The optimizer of a trace: the choice, its learning rate replaced by `--lr` if given.
+/// The optimizer of a trace: `adam` and `sgd` are fresh presets with learning rate 0.1 (with
+/// or without a model), `model` is the model's own optimizer with its rate; `--lr` replaces
+/// the rate of any of them.
 fn trace_optimizer(
     choice: TraceOptimizer,
     lr: Option<f64>,
@@ -172,4 +175,24 @@ pub fn run(args: TraceArgs, _global: &Global) -> Result<(), CliError> {
         }
     };
     emit(&render(&trace, args.format)?, args.out.as_deref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_learning_rate_is_the_one_the_help_promises() {
+        let model = OptimizerConfig::adam_keras(0.001);
+        let lr = |choice, arg, model| trace_optimizer(choice, arg, model).unwrap().lr();
+        // With a model: its own rate for `model`, 0.1 for the presets.
+        assert_eq!(lr(TraceOptimizer::Model, None, Some(&model)), 0.001);
+        assert_eq!(lr(TraceOptimizer::Adam, None, Some(&model)), 0.1);
+        assert_eq!(lr(TraceOptimizer::Sgd, None, Some(&model)), 0.1);
+        // The example: 0.1; `--lr` wins everywhere.
+        assert_eq!(lr(TraceOptimizer::Adam, None, None), 0.1);
+        assert_eq!(lr(TraceOptimizer::Sgd, Some(0.5), None), 0.5);
+        assert_eq!(lr(TraceOptimizer::Model, Some(0.2), Some(&model)), 0.2);
+        assert!(trace_optimizer(TraceOptimizer::Model, None, None).is_err());
+    }
 }
