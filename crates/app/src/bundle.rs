@@ -434,7 +434,7 @@ impl Bundle {
 ///
 /// # Panics
 /// If `x` does not have D columns, or `members` is empty.
-pub fn member_probabilities(members: &[Mlp<f32>], x: ArrayView2<'_, f32>) -> Vec<f64> {
+pub(crate) fn member_probabilities(members: &[Mlp<f32>], x: ArrayView2<'_, f32>) -> Vec<f64> {
     assert!(!members.is_empty(), "an ensemble needs at least one member");
     let mut ws = [members[0].workspace(x.nrows())];
     ensemble_probabilities(members, x, &mut ws)

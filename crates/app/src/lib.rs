@@ -2,15 +2,15 @@
 //! training pipeline, the `glassbox` command line, reports and plots.
 
 pub mod bundle;
-pub mod cases;
+pub(crate) mod cases;
 pub mod cli;
-pub mod describe;
+pub(crate) mod describe;
 pub mod exit;
-pub mod out_dir;
+pub(crate) mod out_dir;
 pub mod output;
 pub mod pipeline;
 pub mod plot;
 pub mod progress;
 pub mod recipe;
 pub mod render;
-pub mod report;
+pub(crate) mod report;

@@ -2,7 +2,7 @@
 //! (notes/explain.md, equations E1–E9).
 //!
 //! - **Gradient × input** (E2): `A_i = x_i · ∂f/∂x_i`, one forward and one backward pass
-//!   taken down to X ([`Mlp::input_gradient`], i.e. B20b–B20d ending in B6).
+//!   taken down to X ([`Mlp::input_gradient`](glassbox_core::Mlp::input_gradient), i.e. B20b–B20d ending in B6).
 //! - **Integrated gradients** (E3–E5): `IG_i = (x_i − x′_i) · ∫₀¹ ∂f/∂x_i(x′ + α(x − x′)) dα`,
 //!   the integral by a Riemann or trapezoid sum over `m` steps from a baseline `x′` (default
 //!   the all-zero standardised vector: the training mean of every numeric feature, "false"

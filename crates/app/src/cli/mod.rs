@@ -4,7 +4,7 @@
 //! derive) and a `run(args, &Global) -> Result<(), CliError>` function. To add one: write
 //! `cli/<name>.rs`, add `mod <name>;`, a variant with its doc comment (the first line is the
 //! short help), and one arm in [`Command::run`]. Argument groups shared by several commands
-//! (data-reading flags, recipe flags) live in [`common`] and are `#[command(flatten)]`ed.
+//! (data-reading flags, recipe flags) live in `common` and are `#[command(flatten)]`ed.
 //!
 //! Exit codes ([`crate::exit`]): 0 success, 2 for anything the user can fix (arguments, data,
 //! model files, output folders — clap's own argument errors are 2 as well), 1 for internal
@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::exit::{self, CliError, ResultExt};
 
-pub mod common;
+mod common;
 
 mod case_study;
 mod evaluate;

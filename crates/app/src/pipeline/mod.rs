@@ -42,8 +42,7 @@ use crate::bundle::Bundle;
 
 pub use error::{PipelineError, TrainFailure};
 pub use train::{
-    EpochRecord, MemberJob, MemberResult, TrainedModel, assemble, train_bundle, train_config,
-    train_members,
+    EpochRecord, MemberJob, MemberResult, TrainedModel, assemble, train_bundle, train_members,
 };
 
 /// How to read the columns of a training file: a schema file and per-column flags (the
@@ -117,7 +116,7 @@ impl DataOptions {
 
 /// The stream of the split's RNG: the split draws from `seeded_rng(seed)` switched to this
 /// stream, so it never shares random numbers with member 0's initialisation (stream 0).
-pub const SPLIT_STREAM: u64 = 1;
+pub(crate) const SPLIT_STREAM: u64 = 1;
 
 /// A training file read, split and encoded.
 #[derive(Debug, Clone)]
@@ -210,7 +209,7 @@ pub fn prepare_training(
 }
 
 /// Labels as booleans (1.0 → true).
-pub fn bool_labels(y: &Array1<f32>) -> Vec<bool> {
+pub(crate) fn bool_labels(y: &Array1<f32>) -> Vec<bool> {
     y.iter().map(|&v| v == 1.0).collect()
 }
 
@@ -236,7 +235,7 @@ pub struct Evaluation {
 }
 
 /// Number of calibration bins in every report.
-pub const CALIBRATION_BINS: usize = 10;
+pub(crate) const CALIBRATION_BINS: usize = 10;
 
 /// Metrics, curves and calibration of `probs` against `labels`.
 ///
@@ -341,7 +340,7 @@ pub fn evaluate_csv(
 
 /// Rows per chunk of [`predict_csv`]: large enough for efficient matrix products, small
 /// enough that a chunk's text and features stay a few megabytes.
-pub const PREDICT_CHUNK_ROWS: usize = 8192;
+pub(crate) const PREDICT_CHUNK_ROWS: usize = 8192;
 
 /// What [`predict_csv`] did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -452,7 +451,7 @@ fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The number of threads to use: `--threads`, else one per core.
-pub fn thread_count(requested: Option<usize>) -> usize {
+pub(crate) fn thread_count(requested: Option<usize>) -> usize {
     requested.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(std::num::NonZeroUsize::get)

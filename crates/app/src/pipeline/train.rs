@@ -44,7 +44,7 @@ pub struct MemberResult {
 /// # Errors
 /// [`PipelineError::ClassWeights`] for balanced class weights without both classes (cannot
 /// happen after the target was resolved).
-pub fn train_config(
+pub(crate) fn train_config(
     recipe: &Recipe,
     member: usize,
     n_train: usize,

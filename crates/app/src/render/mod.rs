@@ -2,19 +2,19 @@
 //! pull requests. The numbers come from elsewhere (the audits of `glassbox_audit`, the
 //! metrics of `glassbox_train`); this module only lays them out.
 //!
-//! - [`table`] — the one table renderer (aligned text, Markdown) every report uses;
-//! - [`metrics`] — evaluated models side by side; [`data`] — what a data set looked like;
-//! - [`bundle`] — `inspect`'s description of a model bundle;
-//! - [`trace`], [`gradcheck`], [`explain`], [`fairness`] — the audit reports as [`Report`]s.
+//! - `table` — the one table renderer (aligned text, Markdown) every report uses;
+//! - `metrics` — evaluated models side by side; `data` — what a data set looked like;
+//! - `bundle` — `inspect`'s description of a model bundle;
+//! - `trace`, `gradcheck`, `explain`, `fairness` — the audit reports as [`Report`]s.
 
-pub mod bundle;
-pub mod data;
-pub mod explain;
-pub mod fairness;
-pub mod gradcheck;
-pub mod metrics;
-pub mod table;
-pub mod trace;
+pub(crate) mod bundle;
+pub(crate) mod data;
+mod explain;
+mod fairness;
+mod gradcheck;
+pub(crate) mod metrics;
+pub(crate) mod table;
+mod trace;
 
 use serde::Serialize;
 

@@ -129,7 +129,7 @@ fn summary(trace: &Trace) -> String {
 
 /// The values of `q` in the notes' bracket notation, 13 significant digits:
 /// `[[0.3775, 0.3925], [0.355, 0.365]]`, `[0.35, 0.35]` or `0.3035152678491`.
-pub fn bracketed(q: &Quantity) -> String {
+fn bracketed(q: &Quantity) -> String {
     let list = |v: &[f64]| {
         let items: Vec<String> = v.iter().map(|&x| sig13(x)).collect();
         format!("[{}]", items.join(", "))

@@ -8,17 +8,17 @@
 //! losses.md, O… optimizers.md).
 //!
 //! **Nothing is re-implemented.** The numbers come from the engine's own code paths:
-//! - Zₗ, Yₗ: [`Mlp::forward`], read from its cache (`pre_activation`, `activation_output`);
+//! - Zₗ, Yₗ: [`Mlp::forward`](glassbox_core::Mlp::forward), read from its cache (`pre_activation`, `activation_output`);
 //! - L and ∂L/∂(loss input): the real loss, [`LossConfig::compute`];
-//! - ∂L/∂Θₗ, ∂L/∂bₗ, ∂L/∂X: [`Mlp::backward_with_input_grad`];
+//! - ∂L/∂Θₗ, ∂L/∂bₗ, ∂L/∂X: [`Mlp::backward_with_input_grad`](glassbox_core::Mlp::backward_with_input_grad);
 //! - ∂L/∂Zₗ and ∂L/∂Yₗ of every layer: the MLP keeps them in its private workspace, so the
 //!   trace runs the same per-layer functions its backward runs, in the same order —
-//!   [`Activation::backward`] (B3) and [`dense_backward_input`] (B6) — and then **proves**
-//!   they are the ones the MLP used: [`dense_backward_params`] (B4, B5) on the captured
+//!   [`Activation::backward`](glassbox_core::Activation::backward) (B3) and [`dense_backward_input`](glassbox_core::dense_backward_input) (B6) — and then **proves**
+//!   they are the ones the MLP used: [`dense_backward_params`](glassbox_core::dense_backward_params) (B4, B5) on the captured
 //!   ∂L/∂Zₗ must reproduce the MLP's ∂L/∂Θₗ and ∂L/∂bₗ bit for bit, and B6 on ∂L/∂Z₁ its
-//!   ∂L/∂X, or the trace fails with [`AuditError::Internal`];
-//! - the update: the real [`Optimizer::step`] on the MLP's flat buffers; its state after
-//!   the step from [`Optimizer::buffers`]. Only m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ), the bias
+//!   ∂L/∂X, or the trace fails with [`AuditError::Internal`](crate::AuditError::Internal);
+//! - the update: the real [`Optimizer::step`](glassbox_train::Optimizer::step) on the MLP's flat buffers; its state after
+//!   the step from [`Optimizer::buffers`](glassbox_train::Optimizer::buffers). Only m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ), the bias
 //!   corrections and the textbook form of the step are computed here, for display, and are
 //!   marked [`Origin::Derived`].
 //!
