@@ -1,5 +1,9 @@
-//! glassbox-app: the purchase-prediction case study — CSV → schema → features, the
-//! training pipeline, the `glassbox` command line, reports and plots.
+//! glassbox-app: the `glassbox` command line and everything around the maths — no maths of
+//! its own. The command line (`cli`, one file per subcommand), the training pipeline
+//! (`pipeline`, with its own error type), the model bundle and recipes, the reports' text and
+//! tables (`render`), plots (`plot`), the case studies (`cases`), output files, exit codes and
+//! progress. The maths it calls: `glassbox_core`, `glassbox_train`, `glassbox_data`,
+//! `glassbox_audit`.
 
 pub mod bundle;
 pub(crate) mod cases;
