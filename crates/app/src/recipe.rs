@@ -26,7 +26,10 @@
 //! ```
 
 use glassbox_core::{Activation, Init, LayerSpec, MlpSpec};
-use glassbox_train::{AdamEpsilon, LossKind, OptimizerConfig, Schedule, WeightDecay};
+use glassbox_train::{
+    AdamEpsilon, ClassWeights, LossConfig, LossError, LossKind, OptimizerConfig, Schedule,
+    WeightDecay,
+};
 use serde::{Deserialize, Serialize};
 
 /// The recipe's threshold rule; its maths (R2) lives with the metrics.
@@ -320,6 +323,25 @@ impl Recipe {
     /// The seed of ensemble member `k`.
     pub fn member_seed(&self, k: usize) -> u64 {
         self.seed.wrapping_add(k as u64)
+    }
+
+    /// The loss the recipe trains with: its kind, with balanced class weights from
+    /// `(negatives, positives)` when the recipe asks for them (L4).
+    ///
+    /// # Errors
+    /// [`LossError::MissingClass`] for balanced weights without both classes.
+    pub fn loss_config(&self, class_counts: (usize, usize)) -> Result<LossConfig, LossError> {
+        let class_weights = match self.class_weight {
+            ClassWeightRule::None => None,
+            ClassWeightRule::Balanced => {
+                Some(ClassWeights::balanced(class_counts.0, class_counts.1)?)
+            }
+        };
+        Ok(LossConfig {
+            kind: self.loss,
+            class_weights,
+            pos_weight: None,
+        })
     }
 
     /// Applies command-line changes, recording each in [`Recipe::overrides`], then checks

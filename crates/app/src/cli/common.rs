@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use glassbox_data::{ReadOptions, Table, TargetSpec};
-use glassbox_train::{ClassWeights, LossConfig};
+use glassbox_train::LossConfig;
 
 use crate::bundle::Bundle;
 use crate::exit::{CliError, ResultExt};
@@ -237,19 +237,12 @@ pub fn emit(text: &str, out: Option<&Path>) -> Result<(), CliError> {
 /// The loss the bundle's networks were trained with: the recipe's kind, with balanced class
 /// weights from the training class counts when the recipe asks for them.
 pub fn bundle_loss(bundle: &Bundle) -> Result<LossConfig, CliError> {
-    let recipe = &bundle.info.recipe;
     let balance = &bundle.info.data.class_balance;
-    let class_weights = match recipe.class_weight {
-        crate::recipe::ClassWeightRule::None => None,
-        crate::recipe::ClassWeightRule::Balanced => Some(
-            ClassWeights::balanced(balance.negative_count, balance.positive_count).data_err()?,
-        ),
-    };
-    Ok(LossConfig {
-        kind: recipe.loss,
-        class_weights,
-        pos_weight: None,
-    })
+    bundle
+        .info
+        .recipe
+        .loss_config((balance.negative_count, balance.positive_count))
+        .data_err()
 }
 
 /// Reads a labelled CSV file with the bundle's schema (every failure a data error).

@@ -9,8 +9,7 @@ use glassbox_core::Mlp;
 use glassbox_train::batching::num_batches;
 use glassbox_train::metrics::threshold::choose_threshold;
 use glassbox_train::{
-    ClassWeights, DataView, EarlyStopping, Event, History, LossConfig, Monitor, TrainConfig,
-    TrainError, Trainer,
+    DataView, EarlyStopping, Event, History, Monitor, TrainConfig, TrainError, Trainer,
 };
 use ndarray::Axis;
 use serde::Serialize;
@@ -19,7 +18,7 @@ use super::{Evaluation, PipelineError, TrainingSet, bool_labels, evaluate};
 use crate::bundle::{Bundle, BundleInfo, MemberInfo, TrainingData, member_probabilities};
 use crate::describe::conventions;
 use crate::progress::{Progress, TrainBar};
-use crate::recipe::{ClassWeightRule, Recipe};
+use crate::recipe::Recipe;
 
 /// One network to train: member `member` of `recipe` on `set`.
 #[derive(Debug, Clone, Copy)]
@@ -51,19 +50,12 @@ pub(crate) fn train_config(
     class_counts: (usize, usize),
     threads: usize,
 ) -> Result<TrainConfig, PipelineError> {
-    let class_weights = match recipe.class_weight {
-        ClassWeightRule::None => None,
-        ClassWeightRule::Balanced => Some(ClassWeights::balanced(class_counts.0, class_counts.1)?),
-    };
+    let loss = recipe.loss_config(class_counts)?;
     let total_steps = recipe.epochs * num_batches(n_train.max(1), recipe.batch_size);
     Ok(TrainConfig {
         epochs: recipe.epochs,
         batch_size: recipe.batch_size,
-        loss: LossConfig {
-            kind: recipe.loss,
-            class_weights,
-            pos_weight: None,
-        },
+        loss,
         optimizer: recipe.optimizer,
         schedule: recipe.schedule.resolve(recipe.optimizer.lr(), total_steps),
         clip_norm: None,
