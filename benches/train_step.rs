@@ -16,7 +16,7 @@
 //! - `forward_train/N`, `backward/N` (timed alone, after an untimed forward), `adam/N`: its
 //!   main parts, called directly;
 //! - `epoch_online_shoppers/32`: one pass over the 9,864 rows of
-//!   `datasets/online_shoppers_train.csv` (read with `glassbox_app::data`: `Table::read_infer`
+//!   `datasets/online_shoppers_train.csv` (read with `glassbox_data`: `Table::read_infer`
 //!   with `datasets/online_shoppers.schema.toml`, `Preprocessor::fit`/`transform`), in file
 //!   order, batch 32 (the last batch has 8 rows), through a D-64-64-1 MLP of the same kind.
 //!
@@ -28,12 +28,12 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use glassbox_app::data::{Preprocessor, ReadOptions, SchemaOverrides, Table, TargetSpec};
 use glassbox_core::init::uniform01;
 use glassbox_core::{
     Activation, GradWrite, Init, LayerSpec, Mlp, MlpSpec, Mode, Rng, Upstream, build_pool,
     dense_backward_input_naive, dense_backward_params_naive, dense_forward_naive, seeded_rng,
 };
+use glassbox_data::{Preprocessor, ReadOptions, SchemaOverrides, Table, TargetSpec};
 use glassbox_train::{
     Batch, Optimizer, OptimizerConfig, StepBuffers, TrainConfig, Weighting, bce_with_logits,
     train_step,

@@ -22,13 +22,13 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use glassbox_app::data::{ReadOptions, SchemaOverrides, Table, Target, TargetSpec};
 use glassbox_app::pipeline::{
     DataOptions, MemberJob, assemble, evaluate_csv, prepare_training, train_members,
 };
 use glassbox_app::progress::Progress;
 use glassbox_app::recipe::{ClassWeightRule, OptimizerName, Recipe, RecipeChanges};
 use glassbox_core::seeded_rng;
+use glassbox_data::{ReadOptions, SchemaOverrides, Table, Target, TargetSpec};
 use glassbox_train::stratified_split;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");

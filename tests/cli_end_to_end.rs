@@ -411,6 +411,52 @@ fn case_study_quick_writes_a_complete_run_folder() {
 }
 
 #[test]
+fn case_study_by_name_runs_the_default_case_bit_for_bit() {
+    let s = Scratch::new("case_study_named");
+    let (default, named) = (s.path("default"), s.path("named"));
+    run(&["case-study", "--quick", "--out", &default, "--quiet"]).ok();
+    run(&[
+        "case-study",
+        "purchase",
+        "--quick",
+        "--out",
+        &named,
+        "--quiet",
+    ])
+    .ok();
+    let read = |dir: &str, file: &str| std::fs::read(format!("{dir}/{file}")).unwrap();
+    for bundle in ["paper/model.safetensors", "default/model.safetensors"] {
+        assert!(read(&default, bundle) == read(&named, bundle), "{bundle}");
+    }
+    // Wall times aside (the `seconds` of metrics.json and history.csv, the timings of
+    // report.md), the two runs are the same bytes.
+    let metrics = |dir: &str| {
+        let mut m: Value = serde_json::from_slice(&read(dir, "metrics.json")).unwrap();
+        m.as_object_mut().unwrap().remove("seconds");
+        m
+    };
+    assert_eq!(metrics(&default), metrics(&named));
+    let history = |dir: &str| {
+        let text = String::from_utf8(read(dir, "history.csv")).unwrap();
+        let rows: Vec<String> = text
+            .lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+            .collect();
+        rows
+    };
+    assert_eq!(history(&default), history(&named));
+    let report = |dir: &str| {
+        let text = String::from_utf8(read(dir, "report.md")).unwrap();
+        text.split(" s ")
+            .map(|part| part.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.'))
+            .collect::<Vec<_>>()
+            .join(" s ")
+    };
+    assert_eq!(report(&default), report(&named));
+    assert!(report(&named).contains("Produced by `glassbox case-study --quick`"));
+}
+
+#[test]
 fn help_teaches_every_command() {
     let top = run(&["--help"]).ok().stdout;
     for cmd in ["case-study", "train", "evaluate", "predict", "inspect"] {

@@ -30,9 +30,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use glassbox_core::{Mlp, Mode};
+use glassbox_core::Mlp;
+use glassbox_data::{ClassBalance, DuplicateStats, Preprocessor, Target};
 use glassbox_train::checkpoint::Conventions;
 use glassbox_train::metrics::MetricsReport;
+use glassbox_train::metrics::ensemble::ensemble_probabilities;
 use glassbox_train::store::{
     StoredTensor, content_checksum, decode_into, encode, safetensors_bytes,
 };
@@ -41,9 +43,11 @@ use ndarray::ArrayView2;
 use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{ClassBalance, DuplicateStats, Preprocessor, Target};
 use crate::output::{OutputError, write_atomic};
-use crate::recipe::{Recipe, ThresholdRule};
+use crate::recipe::Recipe;
+
+/// How the bundle's decision threshold was chosen (R2), and its value.
+pub use glassbox_train::metrics::threshold::ThresholdInfo;
 
 /// `format` in the metadata.
 pub const BUNDLE_FORMAT: &str = "glassbox-bundle";
@@ -85,18 +89,6 @@ pub enum BundleError {
     /// Tensors that do not fit the recorded architecture, or non-finite weights.
     #[error("{file}: the model file is inconsistent: {message}")]
     Invalid { file: String, message: String },
-}
-
-/// How the decision threshold was chosen, and its value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ThresholdInfo {
-    /// Predict the positive class when `p ≥ value` (M1).
-    pub value: f64,
-    /// The rule that chose it.
-    pub rule: ThresholdRule,
-    /// The criterion's value on the validation rows at `value` (F1 or Youden's J), if chosen
-    /// on validation.
-    pub criterion_on_validation: Option<f64>,
 }
 
 /// One trained network of the ensemble.
@@ -332,44 +324,32 @@ impl Bundle {
     }
 
     /// Probabilities of the positive class for features `x` (N, D): each member's
-    /// `σ(z)` computed in f64 from its f32 logit, averaged over members in order.
+    /// `σ(z)` computed in f64 from its f32 logit, averaged over members in order (R1).
     ///
     /// # Panics
     /// If `x` does not have D columns.
     pub fn probabilities(&self, x: ArrayView2<'_, f32>) -> Vec<f64> {
-        ensemble_probabilities(&self.members, x)
+        member_probabilities(&self.members, x)
     }
 }
 
-/// (R1) The mean over `members` of `σ(z)`, for features `x` (N, D) — in f64, members summed
-/// in order, so the result does not depend on the thread count (notes/recipe.md §2).
+/// The bundle's rule (R1, [`ensemble_probabilities`]) for its f32 networks on features `x`
+/// (N, D), the members sharing one workspace (they have one architecture).
 ///
 /// # Panics
 /// If `x` does not have D columns, or `members` is empty.
-pub fn ensemble_probabilities(members: &[Mlp<f32>], x: ArrayView2<'_, f32>) -> Vec<f64> {
+pub(crate) fn member_probabilities(members: &[Mlp<f32>], x: ArrayView2<'_, f32>) -> Vec<f64> {
     assert!(!members.is_empty(), "an ensemble needs at least one member");
-    let n = x.nrows();
-    let mut sum = vec![0.0f64; n];
-    if n == 0 {
-        return sum;
-    }
-    let mut ws = members[0].workspace(n);
-    for m in members {
-        let fwd = m.forward(x, Mode::Inference, &mut ws);
-        for (s, z) in sum.iter_mut().zip(fwd.logits().column(0)) {
-            *s += glassbox_core::sigmoid(f64::from(*z));
-        }
-    }
-    let k = members.len() as f64;
-    sum.iter_mut().for_each(|s| *s /= k);
-    sum
+    let mut ws = [members[0].workspace(x.nrows())];
+    ensemble_probabilities(members, x, &mut ws)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{RawTable, ReadOptions, Schema, SchemaOverrides, Table, TargetSpec};
-    use glassbox_core::{Init, seeded_rng};
+    use crate::recipe::ThresholdRule;
+    use glassbox_core::{Init, Mode, seeded_rng};
+    use glassbox_data::{RawTable, ReadOptions, Schema, SchemaOverrides, Table, TargetSpec};
 
     /// A two-member bundle over a 4-row table (features: age, plan one-hot ×3).
     fn tiny() -> Bundle {

@@ -35,6 +35,13 @@ use std::fmt;
 use std::io::Write;
 use std::process::ExitCode;
 
+use glassbox_audit::AuditError;
+use glassbox_train::TrainError;
+use glassbox_train::metrics::threshold::ThresholdError;
+
+use crate::pipeline::PipelineError;
+use crate::render::JsonError;
+
 /// Who can fix the error, which decides the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -129,6 +136,61 @@ impl<T, E: Into<anyhow::Error>> ResultExt<T> for Result<T, E> {
     }
     fn internal_err(self) -> Result<T, CliError> {
         self.map_err(CliError::internal)
+    }
+}
+
+/// An audit error as a command-line error: bad arguments are usage errors, bad data and
+/// models data errors (both exit 2); a failed consistency check is internal (exit 1).
+impl From<AuditError> for CliError {
+    fn from(e: AuditError) -> Self {
+        let kind = match &e {
+            AuditError::UnknownColumn { .. }
+            | AuditError::RowCount { .. }
+            | AuditError::RowIndex { .. }
+            | AuditError::InvalidOption { .. } => ErrorKind::Usage,
+            AuditError::Internal(_) => ErrorKind::Internal,
+            _ => ErrorKind::Data,
+        };
+        CliError::new(kind, e)
+    }
+}
+
+/// A pipeline error as a command-line error: bad data (a CSV, a class too small to split, a
+/// diverged loss) and bad options (a recipe that gives no network, an output that cannot be
+/// written) exit 2; a state the pipeline should never reach exits 1.
+impl From<PipelineError> for CliError {
+    fn from(e: PipelineError) -> Self {
+        let kind = match &e {
+            PipelineError::Data(_) | PipelineError::Split { .. } => ErrorKind::Data,
+            PipelineError::Recipe(_) | PipelineError::Write(_) => ErrorKind::Usage,
+            PipelineError::Train { source, .. } => match source.train_error() {
+                TrainError::NonFinite { .. }
+                | TrainError::Data { .. }
+                | TrainError::MonitorUndefined { .. } => ErrorKind::Data,
+                TrainError::Config { .. }
+                | TrainError::Loss(_)
+                | TrainError::Optimizer(_)
+                | TrainError::Schedule(_)
+                | TrainError::Architecture(_)
+                | TrainError::LossMismatch { .. }
+                | TrainError::MonitorNeedsValidation(_) => ErrorKind::Usage,
+                _ => ErrorKind::Internal,
+            },
+            PipelineError::Threshold(ThresholdError::Validation(_)) => ErrorKind::Data,
+            // The recipe was validated: a rule needing validation rows has them.
+            PipelineError::Threshold(_)
+            | PipelineError::ClassWeights(_)
+            | PipelineError::Metrics(_)
+            | PipelineError::Internal(_) => ErrorKind::Internal,
+        };
+        CliError::new(kind, e)
+    }
+}
+
+/// A report that could not be serialised: a bug (exit 1).
+impl From<JsonError> for CliError {
+    fn from(e: JsonError) -> Self {
+        CliError::internal(e)
     }
 }
 

@@ -25,52 +25,15 @@
 //! assert_eq!(r.label(), "paper (epochs = 3)");
 //! ```
 
-use std::fmt;
-use std::str::FromStr;
-
 use glassbox_core::{Activation, Init, LayerSpec, MlpSpec};
-use glassbox_train::{AdamEpsilon, LossKind, OptimizerConfig, Schedule, WeightDecay};
+use glassbox_train::{
+    AdamEpsilon, ClassWeights, LossConfig, LossError, LossKind, OptimizerConfig, Schedule,
+    WeightDecay,
+};
 use serde::{Deserialize, Serialize};
 
-/// How the decision threshold of a bundle is chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ThresholdRule {
-    /// A fixed threshold (the paper's 0.5).
-    Fixed(f64),
-    /// The validation threshold maximising F1 of the positive class (M17).
-    MaxF1,
-    /// The validation threshold maximising Youden's J = TPR − FPR (M17).
-    YoudenJ,
-}
-
-impl fmt::Display for ThresholdRule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ThresholdRule::Fixed(t) => write!(f, "{t}"),
-            ThresholdRule::MaxF1 => f.write_str("max-f1"),
-            ThresholdRule::YoudenJ => f.write_str("youden"),
-        }
-    }
-}
-
-impl FromStr for ThresholdRule {
-    type Err = String;
-
-    /// `max-f1`, `youden`, or a number in (0, 1).
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "max-f1" | "f1" => Ok(ThresholdRule::MaxF1),
-            "youden" | "youden-j" => Ok(ThresholdRule::YoudenJ),
-            other => match other.parse::<f64>() {
-                Ok(t) if t > 0.0 && t < 1.0 => Ok(ThresholdRule::Fixed(t)),
-                _ => Err(format!(
-                    "\"{s}\" is not a threshold rule: expected max-f1, youden, or a number strictly between 0 and 1"
-                )),
-            },
-        }
-    }
-}
+/// The recipe's threshold rule; its maths (R2) lives with the metrics.
+pub use glassbox_train::metrics::threshold::ThresholdRule;
 
 /// Per-class loss weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -362,6 +325,25 @@ impl Recipe {
         self.seed.wrapping_add(k as u64)
     }
 
+    /// The loss the recipe trains with: its kind, with balanced class weights from
+    /// `(negatives, positives)` when the recipe asks for them (L4).
+    ///
+    /// # Errors
+    /// [`LossError::MissingClass`] for balanced weights without both classes.
+    pub fn loss_config(&self, class_counts: (usize, usize)) -> Result<LossConfig, LossError> {
+        let class_weights = match self.class_weight {
+            ClassWeightRule::None => None,
+            ClassWeightRule::Balanced => {
+                Some(ClassWeights::balanced(class_counts.0, class_counts.1)?)
+            }
+        };
+        Ok(LossConfig {
+            kind: self.loss,
+            class_weights,
+            pos_weight: None,
+        })
+    }
+
     /// Applies command-line changes, recording each in [`Recipe::overrides`], then checks
     /// the result.
     ///
@@ -611,14 +593,5 @@ mod tests {
             .unwrap_err()
             .contains("--batch-size")
         );
-    }
-
-    #[test]
-    fn threshold_rules_parse() {
-        assert_eq!("max-f1".parse(), Ok(ThresholdRule::MaxF1));
-        assert_eq!("Youden".parse(), Ok(ThresholdRule::YoudenJ));
-        assert_eq!("0.3".parse(), Ok(ThresholdRule::Fixed(0.3)));
-        assert!("1".parse::<ThresholdRule>().is_err());
-        assert!("nan".parse::<ThresholdRule>().is_err());
     }
 }

@@ -3,10 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use glassbox_data::{ReadOptions, Table, TargetSpec};
+use glassbox_train::LossConfig;
 
 use crate::bundle::Bundle;
-use crate::data::TargetSpec;
 use crate::exit::{CliError, ResultExt};
+use crate::output::write_atomic;
 use crate::pipeline::DataOptions;
 use crate::recipe::{
     ClassWeightRule, LossName, OptimizerName, Recipe, RecipeChanges, RecipeName, ThresholdRule,
@@ -220,39 +222,30 @@ pub fn load_bundle(path: &Path) -> Result<Bundle, CliError> {
     Bundle::load(path).data_err()
 }
 
-/// `0.9234`, or `n/a` for an undefined metric.
-pub fn fmt_metric(v: Option<f64>) -> String {
-    v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"))
-}
-
-/// A run folder opened by a command, removed again if the command fails before writing
-/// anything into it (so a failed run leaves no empty folder it created).
-#[derive(Debug)]
-pub struct OutDir {
-    pub run: crate::output::RunDir,
-    created: bool,
-}
-
-impl OutDir {
-    /// Creates (or reuses) `path` and checks that it is writable — before any slow work, so
-    /// a bad `--out` fails at once (exit 2).
-    pub fn open(path: &Path) -> Result<OutDir, CliError> {
-        let created = !path.exists();
-        let run = crate::output::RunDir::create(path).usage_err()?;
-        Ok(OutDir { run, created })
-    }
-
-    /// Runs `body`; if it fails and the folder was created by [`OutDir::open`] and is still
-    /// empty, removes the folder.
-    pub fn guard<T>(
-        &mut self,
-        body: impl FnOnce(&mut crate::output::RunDir) -> Result<T, CliError>,
-    ) -> Result<T, CliError> {
-        let result = body(&mut self.run);
-        if result.is_err() && self.created {
-            // remove_dir only removes an empty folder; anything written stays.
-            let _ = std::fs::remove_dir(self.run.path());
+/// Writes `text` to `out` atomically, or prints it when there is no `out`.
+pub fn emit(text: &str, out: Option<&Path>) -> Result<(), CliError> {
+    match out {
+        Some(path) => {
+            write_atomic(path, text.as_bytes()).usage_err()?;
+            eprintln!("wrote {}", path.display());
         }
-        result
+        None => print!("{text}"),
     }
+    Ok(())
+}
+
+/// The loss the bundle's networks were trained with: the recipe's kind, with balanced class
+/// weights from the training class counts when the recipe asks for them.
+pub fn bundle_loss(bundle: &Bundle) -> Result<LossConfig, CliError> {
+    let balance = &bundle.info.data.class_balance;
+    bundle
+        .info
+        .recipe
+        .loss_config((balance.negative_count, balance.positive_count))
+        .data_err()
+}
+
+/// Reads a labelled CSV file with the bundle's schema (every failure a data error).
+pub fn read_table(bundle: &Bundle, path: &Path) -> Result<Table, CliError> {
+    Table::read(path, &ReadOptions::default(), bundle.preprocessor.schema()).data_err()
 }

@@ -1,16 +1,25 @@
 //! `glassbox evaluate MODEL DATA.csv [--out DIR]`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
+use glassbox_audit::fairness::fairness_by_columns;
+use glassbox_data::{RawTable, ReadOptions};
+use glassbox_train::metrics::fairness::{FairnessConfig, FairnessReport};
 use serde_json::json;
 
 use super::Global;
-use super::common::{OutDir, load_bundle};
+use super::common::load_bundle;
+use crate::bundle::Bundle;
 use crate::exit::{CliError, ResultExt};
+use crate::out_dir::OutDir;
+use crate::output::RunDir;
 use crate::pipeline::evaluate_csv;
+use crate::plot;
 use crate::progress::Progress;
-use crate::report::{input_note_lines, metrics_table, record_all, write_eval_plots};
+use crate::render::metrics::metrics_table;
+use crate::render::{Format, render};
+use crate::report::{record_all, write_eval_plots};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -60,7 +69,7 @@ pub fn run(args: EvaluateArgs, global: &Global) -> Result<(), CliError> {
     let bundle = load_bundle(&args.model)?;
     // --by columns are checked (and the groups scored) before the output folder is opened:
     // a misspelt column must not leave metrics.json and plots behind.
-    let fairness = crate::audit::commands::fairness_reports(&bundle, &args.data, &args.by)?;
+    let fairness = fairness_reports(&bundle, &args.data, &args.by)?;
     let mut out = OutDir::open(&args.out)?;
     out.guard(|run| {
         let name = args
@@ -68,11 +77,11 @@ pub fn run(args: EvaluateArgs, global: &Global) -> Result<(), CliError> {
             .file_name()
             .map_or_else(|| "data".to_string(), |n| n.to_string_lossy().into_owned());
         let (eval, notes) = evaluate_csv(&bundle, &args.data, &name)?;
-        for line in input_note_lines(&notes) {
+        for line in notes.lines() {
             progress.note(&line);
         }
         let title = format!("{} on {name}", bundle.info.recipe.label());
-        let plots = write_eval_plots(run, "eval", &title, &eval)?;
+        let plots = write_eval_plots(run, "eval", &title, &eval).usage_err()?;
         record_all(run, &plots.files);
         run.write_json(
             "metrics.json",
@@ -95,11 +104,79 @@ pub fn run(args: EvaluateArgs, global: &Global) -> Result<(), CliError> {
             eval.at_threshold.threshold
         );
         print!("{}", metrics_table(&[(name.as_str(), &eval)]));
-        crate::audit::commands::write_fairness(&fairness, run)?;
+        write_fairness(&fairness, run)?;
         if !global.quiet {
             println!();
             print!("{}", run.listing());
         }
         Ok(())
     })
+}
+
+/// `evaluate --by COLUMN…`, first half: per-group metrics and gaps of the bundle's
+/// probabilities on the labelled file `data`, at the bundle's threshold, for each column.
+/// Nothing is written: `evaluate` calls this before it opens its output folder, so an
+/// unknown column or one with too many values fails the run before metrics.json and the
+/// plots exist. Every column is checked against the file's header before any is scored.
+/// No columns give no reports.
+///
+/// # Errors
+/// An unknown column (usage, naming the file and listing its columns), unreadable data, a
+/// column with too many values.
+fn fairness_reports(
+    bundle: &Bundle,
+    data: &Path,
+    columns: &[String],
+) -> Result<Vec<FairnessReport>, CliError> {
+    if columns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let raw = RawTable::read(data, &ReadOptions::default()).data_err()?;
+    let config = FairnessConfig {
+        threshold: bundle.info.threshold.value,
+        ..FairnessConfig::default()
+    };
+    Ok(fairness_by_columns(
+        &bundle.members,
+        &bundle.preprocessor,
+        &raw,
+        columns,
+        &config,
+    )?)
+}
+
+/// `evaluate --by COLUMN…`, second half: writes each report of [`fairness_reports`] as
+/// `fairness_<COLUMN>.json`, `.md` and `plots/fairness_<COLUMN>.{svg,png}` into `run` and
+/// prints its text table.
+///
+/// # Errors
+/// A file that cannot be written (usage).
+fn write_fairness(reports: &[FairnessReport], run: &mut RunDir) -> Result<(), CliError> {
+    for report in reports {
+        let stem = format!("fairness_{}", sanitize(&report.column));
+        run.write_json(format!("{stem}.json"), report).usage_err()?;
+        run.write_bytes(
+            format!("{stem}.md"),
+            render(report, Format::Markdown)?.as_bytes(),
+        )
+        .usage_err()?;
+        let stem_path = run.prepare(format!("plots/{stem}")).usage_err()?;
+        let files = plot::reports::fairness(report, &stem_path).usage_err()?;
+        record_all(run, files.paths());
+        print!("\n{}", render(report, Format::Text)?);
+    }
+    Ok(())
+}
+
+/// A column name as a file-name part: letters, digits, `-` and `_` kept, others `_`.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::Global;
 use super::common::load_bundle;
 use crate::exit::{CliError, ResultExt};
-use crate::report::describe_bundle;
+use crate::render::bundle::describe_bundle;
 
 const AFTER_HELP: &str = "\
 Examples:

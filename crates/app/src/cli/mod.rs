@@ -4,7 +4,7 @@
 //! derive) and a `run(args, &Global) -> Result<(), CliError>` function. To add one: write
 //! `cli/<name>.rs`, add `mod <name>;`, a variant with its doc comment (the first line is the
 //! short help), and one arm in [`Command::run`]. Argument groups shared by several commands
-//! (data-reading flags, recipe flags) live in [`common`] and are `#[command(flatten)]`ed.
+//! (data-reading flags, recipe flags) live in `common` and are `#[command(flatten)]`ed.
 //!
 //! Exit codes ([`crate::exit`]): 0 success, 2 for anything the user can fix (arguments, data,
 //! model files, output folders — clap's own argument errors are 2 as well), 1 for internal
@@ -16,12 +16,15 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::exit::{self, CliError, ResultExt};
 
-pub mod common;
+mod common;
 
 mod case_study;
 mod evaluate;
+mod explain;
+mod gradcheck;
 mod inspect;
 mod predict;
+mod trace;
 mod train;
 
 const ABOUT: &str =
@@ -86,10 +89,11 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 #[allow(clippy::large_enum_variant)]
 pub enum Command {
-    /// The purchase-prediction study on the bundled data, end to end, with a report.
+    /// A case study on the bundled data, end to end, with a report (default: purchase).
     ///
-    /// Trains the paper's Keras recipe and the default recipe on the training split,
-    /// evaluates both on the test split, and writes models, metrics, plots and report.md.
+    /// purchase trains the paper's Keras recipe and the default recipe on the training
+    /// split, evaluates both on the test split, and writes models, metrics, plots and
+    /// report.md.
     CaseStudy(case_study::CaseStudyArgs),
     /// Train a model on a CSV file with a binary target.
     Train(train::TrainArgs),
@@ -101,12 +105,12 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// One training step on a tiny network or a saved model, every number labelled with
     /// the equation in notes/ that produced it (text, JSON or Markdown).
-    Trace(crate::audit::commands::TraceArgs),
+    Trace(trace::TraceArgs),
     /// Finite-difference (f64) check of a model's gradients on rows of a CSV file.
-    Gradcheck(crate::audit::commands::GradcheckArgs),
+    Gradcheck(gradcheck::GradcheckArgs),
     /// Why did the model score these rows so? Gradient × input, integrated gradients and
     /// permutation importance, mapped back to the CSV columns.
-    Explain(crate::audit::commands::ExplainArgs),
+    Explain(explain::ExplainArgs),
 }
 
 impl Command {
@@ -118,9 +122,9 @@ impl Command {
             Command::Evaluate(a) => evaluate::run(a, global),
             Command::Predict(a) => predict::run(a, global),
             Command::Inspect(a) => inspect::run(a, global),
-            Command::Trace(a) => crate::audit::commands::trace(a, global),
-            Command::Gradcheck(a) => crate::audit::commands::gradcheck(a, global),
-            Command::Explain(a) => crate::audit::commands::explain(a, global),
+            Command::Trace(a) => trace::run(a, global),
+            Command::Gradcheck(a) => gradcheck::run(a, global),
+            Command::Explain(a) => explain::run(a, global),
         }
     }
 }

@@ -11,7 +11,6 @@ use crate::exit::{CliError, ResultExt};
 use crate::output::write_atomic_with;
 use crate::pipeline::{PREDICT_CHUNK_ROWS, predict_csv};
 use crate::progress::Progress;
-use crate::report::input_note_lines;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -77,7 +76,7 @@ pub fn run(args: PredictArgs, global: &Global) -> Result<(), CliError> {
                     Err(e) => match w.error.take() {
                         Some(write_error) => Err(write_error.into()),
                         None => {
-                            failure = Some(e);
+                            failure = Some(e.into());
                             Err(anyhow::anyhow!("prediction stopped"))
                         }
                     },
@@ -99,7 +98,7 @@ pub fn run(args: PredictArgs, global: &Global) -> Result<(), CliError> {
             s
         }
     };
-    for line in input_note_lines(&summary.notes) {
+    for line in summary.notes.lines() {
         progress.note(&line);
     }
     if !global.quiet {

@@ -6,13 +6,13 @@ use clap::Args;
 use serde_json::json;
 
 use super::Global;
-use super::common::{DataArgs, OutDir, RecipeArgs, TargetArgs};
+use super::common::{DataArgs, RecipeArgs, TargetArgs};
 use crate::exit::{CliError, ResultExt};
+use crate::out_dir::OutDir;
 use crate::pipeline::{prepare_training, thread_count, train_bundle};
 use crate::progress::Progress;
-use crate::report::{
-    metrics_table, record_all, write_eval_plots, write_history, write_history_plots,
-};
+use crate::render::metrics::metrics_table;
+use crate::report::{record_all, write_eval_plots, write_history, write_history_plots};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -94,12 +94,13 @@ pub fn run(args: TrainArgs, global: &Global) -> Result<(), CliError> {
         let model_path = run.prepare("model.safetensors").usage_err()?;
         trained.bundle.save(&model_path).usage_err()?;
         run.record(model_path.clone());
-        write_history(run, &trained.history)?;
-        let curves = write_history_plots(run, "train", &recipe.label(), &trained.history)?;
+        write_history(run, &trained.history).usage_err()?;
+        let curves =
+            write_history_plots(run, "train", &recipe.label(), &trained.history).usage_err()?;
         record_all(run, &curves.files);
         if let Some(v) = &trained.validation {
             let title = format!("{} on validation", recipe.label());
-            let plots = write_eval_plots(run, "validation", &title, v)?;
+            let plots = write_eval_plots(run, "validation", &title, v).usage_err()?;
             record_all(run, &plots.files);
         }
         run.write_json(

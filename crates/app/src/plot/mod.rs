@@ -12,7 +12,8 @@
 //! legends); plotters' `ab_glyph` feature loads no system fonts, so DejaVu Sans is bundled
 //! (`crates/app/assets/`, licence beside it) and registered as `sans-serif` on first use.
 //!
-//! Inputs are plain slices, so the plots depend on no other glassbox crate. Degenerate inputs
+//! The primitives take plain slices; [`reports`] draws the audit reports' figures from their
+//! structs with them. Degenerate inputs
 //! never panic: an empty series draws empty axes with "no data"; non-finite values are skipped,
 //! counted, and the count is printed in a footnote on the figure and returned in
 //! [`PlotFiles::notes`]; a single point or all-equal values get a padded axis range. Inputs of
@@ -23,6 +24,7 @@
 mod bars;
 mod confusion;
 mod curves;
+pub mod reports;
 
 use std::ffi::OsString;
 use std::ops::Range;

@@ -35,9 +35,13 @@
 //! ```
 
 mod confusion;
+pub mod ensemble;
+pub mod fairness;
 mod probability;
 mod ranking;
 mod report;
+pub mod standard_error;
+pub mod threshold;
 
 pub use confusion::{Confusion, confusion_matrix};
 pub use probability::{CalibrationBin, CalibrationTable, brier_score, calibration_table, log_loss};

@@ -1,0 +1,460 @@
+//! The purchase-prediction pipeline, file to file: read and split the training CSV, fit the
+//! preprocessor on the training part, train the ensemble, choose the threshold on the
+//! validation part, evaluate a bundle on a labelled CSV, and stream predictions for a CSV of
+//! any size.
+//!
+//! ```text
+//! prepare_training(csv, DataOptions, TargetSpec, val_fraction, seed)
+//!     Table::read_infer → Target::resolve → stratified split (T4) → Preprocessor::fit(train part)
+//!     → TrainingSet { x_train, y_train, x_val, y_val, … }
+//! train_bundle(&TrainingSet, &Recipe, model, threads, &Progress)                  (train.rs)
+//!     K × glassbox_train::fit → ensemble probabilities on validation (R1) → threshold (R2)
+//!     → Bundle
+//! evaluate_csv(&Bundle, csv)          → Evaluation (metrics at the threshold and at 0.5, curves)
+//! predict_csv(&Bundle, csv, writer)   → streamed CSV of row, line, probability, label
+//! ```
+//!
+//! Nothing here prints except through [`Progress`](crate::progress::Progress); the
+//! command-line layer decides what to show. Errors are [`PipelineError`]s; the command line maps them to exit codes.
+
+mod error;
+pub mod train;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use glassbox_core::seeded_rng;
+use glassbox_data::{
+    ChunkReader, DataSummary, Preprocessor, ReadOptions, Schema, SchemaOverrides, Sentinel, Table,
+    Target, TargetSpec,
+};
+use glassbox_train::batching::stratified_split;
+use glassbox_train::metrics::{
+    CalibrationTable, MetricsReport, PrCurve, RocCurve, calibration_table, precision_recall_curve,
+    roc_curve,
+};
+use ndarray::{Array1, Array2};
+use serde::Serialize;
+
+use crate::bundle::Bundle;
+
+pub use error::{PipelineError, TrainFailure};
+pub use train::{
+    EpochRecord, MemberJob, MemberResult, TrainedModel, assemble, train_bundle, train_members,
+};
+
+/// How to read the columns of a training file: a schema file and per-column flags (the
+/// flags win over the file).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataOptions {
+    /// `--schema FILE.toml`.
+    pub schema: Option<PathBuf>,
+    /// `--categorical COL`.
+    pub categorical: Vec<String>,
+    /// `--missing COL=VALUE`: `VALUE` is a number sentinel if it parses as one, else text.
+    pub missing: Vec<(String, String)>,
+    /// `--log1p COL`.
+    pub log1p: Vec<String>,
+    /// `--drop COL`.
+    pub drop: Vec<String>,
+    /// `false` ignores every `log1p` setting (schema file and flags): the recipe's choice.
+    pub apply_log1p: bool,
+}
+
+impl Default for DataOptions {
+    /// No schema file, no flags, `log1p` settings applied.
+    fn default() -> Self {
+        DataOptions {
+            schema: None,
+            categorical: Vec::new(),
+            missing: Vec::new(),
+            log1p: Vec::new(),
+            drop: Vec::new(),
+            apply_log1p: true,
+        }
+    }
+}
+
+impl DataOptions {
+    /// The schema file's overrides with the flags applied on top.
+    ///
+    /// # Errors
+    /// [`PipelineError::Data`] for an unreadable or invalid schema file.
+    pub fn overrides(&self) -> Result<SchemaOverrides, PipelineError> {
+        let mut o = match &self.schema {
+            Some(p) => SchemaOverrides::from_toml_file(p)?,
+            None => SchemaOverrides::new("command line"),
+        };
+        let mut flags = SchemaOverrides::new("command line");
+        for c in &self.categorical {
+            flags.set_kind(c, glassbox_data::ColumnKind::Categorical);
+        }
+        for (c, v) in &self.missing {
+            let sentinel = match v.trim().parse::<f64>() {
+                Ok(x) if x.is_finite() => Sentinel::Number(x),
+                _ => Sentinel::Text(v.trim().to_string()),
+            };
+            flags.add_missing(c, sentinel);
+        }
+        for c in &self.log1p {
+            flags.set_log1p(c, true);
+        }
+        for c in &self.drop {
+            flags.set_drop(c, true);
+        }
+        o.merge(flags);
+        if !self.apply_log1p {
+            for c in o.columns.values_mut() {
+                c.log1p = None;
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// The stream of the split's RNG: the split draws from `seeded_rng(seed)` switched to this
+/// stream, so it never shares random numbers with member 0's initialisation (stream 0).
+pub(crate) const SPLIT_STREAM: u64 = 1;
+
+/// A training file read, split and encoded.
+#[derive(Debug, Clone)]
+pub struct TrainingSet {
+    /// The file as given.
+    pub file: String,
+    /// The schema the file was read with (inferred + overrides).
+    pub schema: Schema,
+    /// What the whole file held (rows, kinds, missing, duplicates, class balance).
+    pub summary: DataSummary,
+    /// Fitted on the training part only.
+    pub preprocessor: Preprocessor,
+    /// Features (N_train, D) and labels (N_train,).
+    pub x_train: Array2<f32>,
+    pub y_train: Array1<f32>,
+    /// The validation part, if `val_fraction > 0`.
+    pub x_val: Option<Array2<f32>>,
+    pub y_val: Option<Array1<f32>>,
+    /// Rows of the file in each part (0-based data-row indices).
+    pub train_rows: Vec<usize>,
+    pub val_rows: Vec<usize>,
+}
+
+impl TrainingSet {
+    /// The target, resolved on the training file.
+    pub fn target(&self) -> &Target {
+        self.preprocessor.target()
+    }
+}
+
+/// Reads `path`, resolves the target, carves a stratified validation part of
+/// `val_fraction` (0 = none) and fits the preprocessor on the rest.
+///
+/// # Errors
+/// [`PipelineError::Data`] for every data-layer error (unreadable file, ragged row, bad
+/// value, missing or single-class target, unknown positive label…);
+/// [`PipelineError::Split`] for a validation fraction that would leave a class empty on one
+/// side.
+pub fn prepare_training(
+    path: &Path,
+    options: &DataOptions,
+    target: &TargetSpec,
+    val_fraction: f64,
+    seed: u64,
+) -> Result<TrainingSet, PipelineError> {
+    let overrides = options.overrides()?;
+    let (table, schema) = Table::read_infer(path, &ReadOptions::default(), &overrides)?;
+    let resolved = Target::resolve(&table, target)?;
+    let labels = resolved.labels(&table)?;
+    let (train_rows, val_rows) = if val_fraction > 0.0 {
+        let classes: Vec<usize> = labels.iter().map(|&y| usize::from(y == 1.0)).collect();
+        let mut rng = seeded_rng(seed);
+        rng.set_stream(SPLIT_STREAM);
+        let split = stratified_split(&classes, val_fraction, &mut rng).map_err(|source| {
+            PipelineError::Split {
+                file: path.display().to_string(),
+                source,
+            }
+        })?;
+        (split.train, split.val)
+    } else {
+        ((0..table.n_rows()).collect(), Vec::new())
+    };
+    let train_table = if val_rows.is_empty() {
+        table.clone()
+    } else {
+        table.select_rows(&train_rows)
+    };
+    let preprocessor = Preprocessor::fit(&train_table, &schema, target)?;
+    let (x_train, y_train) = preprocessor.transform(&train_table)?;
+    let (x_val, y_val) = if val_rows.is_empty() {
+        (None, None)
+    } else {
+        let (x, y) = preprocessor.transform(&table.select_rows(&val_rows))?;
+        (Some(x), Some(y))
+    };
+    let summary = DataSummary::new(&table, Some(&preprocessor))?;
+    Ok(TrainingSet {
+        file: path.display().to_string(),
+        schema,
+        summary,
+        preprocessor,
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        train_rows,
+        val_rows,
+    })
+}
+
+/// Labels as booleans (1.0 → true).
+pub(crate) fn bool_labels(y: &Array1<f32>) -> Vec<bool> {
+    y.iter().map(|&v| v == 1.0).collect()
+}
+
+/// Everything measured on one labelled set.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// What was evaluated (`test`, `validation`, a file name).
+    pub name: String,
+    /// Metrics at the bundle's threshold.
+    pub at_threshold: MetricsReport,
+    /// Metrics at 0.5, the paper's decision rule (same ranking metrics).
+    pub at_half: MetricsReport,
+    /// ROC curve (M9); `None` with one class.
+    pub roc: Option<RocCurve>,
+    /// Precision–recall curve (M12); `None` without positives.
+    pub pr: Option<PrCurve>,
+    /// Reliability table over 10 equal-width bins (M16).
+    pub calibration: CalibrationTable,
+    #[serde(skip)]
+    pub labels: Vec<bool>,
+    #[serde(skip)]
+    pub probs: Vec<f64>,
+}
+
+/// Number of calibration bins in every report.
+pub(crate) const CALIBRATION_BINS: usize = 10;
+
+/// Metrics, curves and calibration of `probs` against `labels`.
+///
+/// # Errors
+/// [`PipelineError::Metrics`] for probabilities outside [0, 1] or non-finite (a model bug),
+/// or no rows.
+pub fn evaluate(
+    name: &str,
+    labels: Vec<bool>,
+    probs: Vec<f64>,
+    threshold: f64,
+) -> Result<Evaluation, PipelineError> {
+    let at_threshold = MetricsReport::compute(&labels, &probs, threshold)?;
+    let at_half = MetricsReport::compute(&labels, &probs, 0.5)?;
+    let roc = roc_curve(&labels, &probs, true).ok();
+    let pr = precision_recall_curve(&labels, &probs, true).ok();
+    let calibration = calibration_table(&labels, &probs, CALIBRATION_BINS)?;
+    Ok(Evaluation {
+        name: name.to_string(),
+        at_threshold,
+        at_half,
+        roc,
+        pr,
+        calibration,
+        labels,
+        probs,
+    })
+}
+
+/// What reading a labelled CSV for evaluation found besides the metrics.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InputNotes {
+    /// Rows read.
+    pub rows: usize,
+    /// Categorical column → cells with a level unseen in training (sent to `<unknown>`).
+    pub unknown_categories: BTreeMap<String, usize>,
+    /// Feature column → cells imputed (missing values).
+    pub imputed: BTreeMap<String, usize>,
+    /// File columns the model does not use.
+    pub ignored_columns: Vec<String>,
+}
+
+impl InputNotes {
+    fn add(&mut self, encoded: &glassbox_data::Encoded, rows: usize) {
+        self.rows += rows;
+        for (c, n) in &encoded.unknown {
+            *self.unknown_categories.entry(c.clone()).or_default() += n;
+        }
+        for (c, n) in &encoded.imputed {
+            *self.imputed.entry(c.clone()).or_default() += n;
+        }
+    }
+
+    /// The notes worth showing: one per column with unseen categories (`column "Browser": 1
+    /// value not seen in training, …`), then the columns the model ignores.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .unknown_categories
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(c, n)| {
+                format!(
+                    "column \"{c}\": {n} value{} not seen in training, encoded as <unknown>",
+                    if *n == 1 { "" } else { "s" }
+                )
+            })
+            .collect();
+        if !self.ignored_columns.is_empty() {
+            out.push(format!(
+                "columns not used by the model (ignored): {}",
+                self.ignored_columns.join(", ")
+            ));
+        }
+        out
+    }
+}
+
+/// Reads a labelled CSV with the bundle's schema and evaluates the bundle on it.
+///
+/// # Errors
+/// [`PipelineError::Data`] for the file's errors, and those of [`evaluate`].
+pub fn evaluate_csv(
+    bundle: &Bundle,
+    path: &Path,
+    name: &str,
+) -> Result<(Evaluation, InputNotes), PipelineError> {
+    let pre = &bundle.preprocessor;
+    let table = Table::read(path, &ReadOptions::default(), pre.schema())?;
+    let encoded = pre.encode(&table, true)?;
+    let mut notes = InputNotes {
+        ignored_columns: table.ignored_columns().to_vec(),
+        ..Default::default()
+    };
+    notes.add(&encoded, table.n_rows());
+    let y = encoded
+        .y
+        .ok_or_else(|| PipelineError::Internal("encode(with_labels) returned no labels".into()))?;
+    let probs = bundle.probabilities(encoded.x.view());
+    let eval = evaluate(name, bool_labels(&y), probs, bundle.info.threshold.value)?;
+    Ok((eval, notes))
+}
+
+/// Rows per chunk of [`predict_csv`]: large enough for efficient matrix products, small
+/// enough that a chunk's text and features stay a few megabytes.
+pub(crate) const PREDICT_CHUNK_ROWS: usize = 8192;
+
+/// What [`predict_csv`] did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PredictSummary {
+    pub notes: InputNotes,
+    /// Rows predicted positive at the bundle's threshold.
+    pub positives: usize,
+    /// Wall time, seconds.
+    pub seconds: f64,
+}
+
+/// Streams `path` through the bundle in chunks of `chunk_rows`, writing one CSV line per
+/// data row to `out`: `row,line,probability,label`.
+///
+/// `row` is the 1-based data row, `line` the file line the row starts on (the header is
+/// line 1), `probability` the ensemble's probability of the positive class (6 decimals),
+/// `label` the positive or negative label at the bundle's threshold, decided on the
+/// unrounded probability. Memory stays at one chunk whatever the file size. A target
+/// column, if present, is ignored. Categories unseen in training are encoded as
+/// `<unknown>` and counted, never an error.
+///
+/// # Errors
+/// [`PipelineError::Data`] for unreadable input, a column the model needs is missing, a bad
+/// value (the message names the line and column); [`PipelineError::Write`] when `out`
+/// fails.
+pub fn predict_csv(
+    bundle: &Bundle,
+    path: &Path,
+    out: &mut dyn Write,
+    chunk_rows: usize,
+) -> Result<PredictSummary, PipelineError> {
+    let start = Instant::now();
+    let pre = &bundle.preprocessor;
+    let schema = pre.prediction_schema();
+    let reader = ChunkReader::open(path, &ReadOptions::default(), &schema, chunk_rows.max(1))?;
+    let threshold = bundle.info.threshold.value;
+    let target = pre.target();
+    let mut summary = PredictSummary::default();
+    writeln!(out, "row,line,probability,label").map_err(PipelineError::Write)?;
+    // Two stages on two threads: this thread's helper reads, parses and encodes chunk i + 1
+    // while this thread runs the networks on chunk i and writes it. At most two encoded
+    // chunks wait in the channel, so memory stays bounded whatever the file size.
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<EncodedChunk, PipelineError>>(2);
+        scope.spawn(move || {
+            for chunk in reader {
+                let item = chunk.map_err(PipelineError::from).and_then(|c| {
+                    let encoded = pre.encode(&c, false)?;
+                    Ok(EncodedChunk {
+                        lines: c.lines().to_vec(),
+                        ignored: c.ignored_columns().to_vec(),
+                        encoded,
+                    })
+                });
+                let failed = item.is_err();
+                // A closed channel means the writer stopped (its error is reported there).
+                if tx.send(item).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let mut row = 0usize;
+        let mut text = String::new();
+        for item in rx {
+            let chunk = item?;
+            if row == 0 {
+                summary.notes.ignored_columns = chunk.ignored;
+            }
+            summary.notes.add(&chunk.encoded, chunk.lines.len());
+            let probs = bundle.probabilities(chunk.encoded.x.view());
+            text.clear();
+            for (p, line) in probs.iter().zip(&chunk.lines) {
+                row += 1;
+                let positive = *p >= threshold;
+                summary.positives += usize::from(positive);
+                let label = csv_field(if positive {
+                    target.positive_written()
+                } else {
+                    target.negative_written()
+                });
+                use std::fmt::Write as _;
+                let _ = writeln!(text, "{row},{line},{p:.6},{label}");
+            }
+            out.write_all(text.as_bytes())
+                .map_err(PipelineError::Write)?;
+        }
+        Ok::<(), PipelineError>(())
+    })?;
+    summary.seconds = start.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// One chunk of prediction input, encoded: the file line of each row, the file's columns
+/// the model ignores, and the features with their imputation and unknown-level counts.
+struct EncodedChunk {
+    lines: Vec<u64>,
+    ignored: Vec<String>,
+    encoded: glassbox_data::Encoded,
+}
+
+/// A CSV field, quoted if it holds a delimiter, quote or line break.
+fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([',', '"', '\n', '\r']) {
+        std::borrow::Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+/// The number of threads to use: `--threads`, else one per core.
+pub(crate) fn thread_count(requested: Option<usize>) -> usize {
+    requested.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(std::num::NonZeroUsize::get)
+            .unwrap_or(1)
+    })
+}

@@ -1,0 +1,360 @@
+//! Training a recipe on a [`TrainingSet`]: the trainer's configuration per member, the
+//! members trained side by side, then one bundle — ensemble probabilities on the validation
+//! rows (R1), the threshold (R2), validation metrics — and the per-epoch records of
+//! `history.csv`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use glassbox_core::Mlp;
+use glassbox_train::batching::num_batches;
+use glassbox_train::metrics::threshold::choose_threshold;
+use glassbox_train::{
+    DataView, EarlyStopping, Event, History, Monitor, TrainConfig, TrainError, Trainer,
+};
+use ndarray::Axis;
+use serde::Serialize;
+
+use super::{Evaluation, PipelineError, TrainingSet, bool_labels, evaluate};
+use crate::bundle::{Bundle, BundleInfo, MemberInfo, TrainingData, member_probabilities};
+use crate::describe::conventions;
+use crate::progress::{Progress, TrainBar};
+use crate::recipe::Recipe;
+
+/// One network to train: member `member` of `recipe` on `set`.
+#[derive(Debug, Clone, Copy)]
+pub struct MemberJob<'a> {
+    pub set: &'a TrainingSet,
+    pub recipe: &'a Recipe,
+    /// The recipe's label in reports and progress (`paper`, `default`).
+    pub model: &'a str,
+    pub member: usize,
+}
+
+/// A trained network and its record.
+#[derive(Debug, Clone)]
+pub struct MemberResult {
+    pub mlp: Mlp<f32>,
+    pub info: MemberInfo,
+    pub history: History,
+}
+
+/// The trainer's configuration for member `member` of `recipe` on `n_train` rows.
+///
+/// # Errors
+/// [`PipelineError::ClassWeights`] for balanced class weights without both classes (cannot
+/// happen after the target was resolved).
+pub(crate) fn train_config(
+    recipe: &Recipe,
+    member: usize,
+    n_train: usize,
+    class_counts: (usize, usize),
+    threads: usize,
+) -> Result<TrainConfig, PipelineError> {
+    let loss = recipe.loss_config(class_counts)?;
+    let total_steps = recipe.epochs * num_batches(n_train.max(1), recipe.batch_size);
+    Ok(TrainConfig {
+        epochs: recipe.epochs,
+        batch_size: recipe.batch_size,
+        loss,
+        optimizer: recipe.optimizer,
+        schedule: recipe.schedule.resolve(recipe.optimizer.lr(), total_steps),
+        clip_norm: None,
+        early_stopping: recipe.early_stopping.map(|patience| EarlyStopping {
+            patience,
+            min_delta: 0.0,
+            monitor: Monitor::ValLoss,
+            restore_best: true,
+        }),
+        seed: recipe.member_seed(member),
+        shuffle: true,
+        threads: Some(threads.max(1)),
+    })
+}
+
+/// A training failure, naming the model, member and seed.
+fn train_error(job: &MemberJob<'_>, e: TrainError) -> PipelineError {
+    PipelineError::Train {
+        model: job.model.to_string(),
+        member: job.member,
+        seed: job.recipe.member_seed(job.member),
+        source: e.into(),
+    }
+}
+
+/// Trains one network, reporting to `bar`.
+fn train_member(
+    job: &MemberJob<'_>,
+    threads: usize,
+    bar: &mut TrainBar,
+) -> Result<MemberResult, PipelineError> {
+    let set = job.set;
+    let recipe = job.recipe;
+    let spec = recipe
+        .mlp_spec(set.preprocessor.n_features())
+        .map_err(PipelineError::Recipe)?;
+    let init = recipe.init().map_err(PipelineError::Recipe)?;
+    let positives = set.y_train.iter().filter(|&&v| v == 1.0).count();
+    let counts = (set.y_train.len() - positives, positives);
+    let config = train_config(recipe, job.member, set.y_train.len(), counts, threads)?;
+    let batches = num_batches(set.y_train.len().max(1), recipe.batch_size);
+    let mut trainer = Trainer::<f32>::new(spec, init, config).map_err(|e| train_error(job, e))?;
+    let y_train = set.y_train.view().insert_axis(Axis(1));
+    let train = DataView::new(set.x_train.view(), y_train);
+    let y_val = set.y_val.as_ref().map(|y| y.view().insert_axis(Axis(1)));
+    let val = match (&set.x_val, &y_val) {
+        (Some(x), Some(y)) => Some(DataView::new(x.view(), *y)),
+        _ => None,
+    };
+    let mut step = 0u64;
+    let history = trainer
+        .fit(&train, val.as_ref(), &mut |event| match event {
+            Event::Batch(p) => {
+                step += 1;
+                bar.batch(step, p.epoch, p.running_loss);
+            }
+            Event::EpochEnd(r) => {
+                let mut s = String::new();
+                if let Some(v) = r.val_loss {
+                    s.push_str(&format!("val loss {v:.4}"));
+                }
+                if let Some(a) = r.val_roc_auc {
+                    s.push_str(&format!(" auc {a:.4}"));
+                }
+                bar.epoch(&s);
+                step = ((r.epoch + 1) * batches) as u64;
+            }
+            _ => {}
+        })
+        .map_err(|e| train_error(job, e))?;
+    // Early stopping restores the best weights when it fires; when every epoch ran, put
+    // the best validation epoch back as well, so "early stopping" always means "the best
+    // epoch's weights".
+    let best_epoch = match trainer.early_stopping_state().best_epoch {
+        Some(best) if recipe.early_stopping.is_some() => {
+            if history.early_stop.is_none() {
+                trainer.restore_best();
+            }
+            best
+        }
+        _ => history.len().saturating_sub(1),
+    };
+    let kept = history.epochs.get(best_epoch);
+    let manifest = trainer.manifest();
+    let info = MemberInfo {
+        seed: recipe.member_seed(job.member),
+        epochs_run: history.len(),
+        best_epoch: best_epoch + 1,
+        train_loss: kept.map_or(f64::NAN, |r| r.train_loss),
+        val_loss: kept.and_then(|r| r.val_loss),
+        config: manifest.config,
+        trainer_conventions: manifest.conventions,
+        // Wall times are not reproducible: they go to history.csv, not into the bundle, so
+        // equal models stay equal files.
+        history: History {
+            seconds: Vec::new(),
+            ..history.clone()
+        },
+    };
+    bar.finish(&format!(
+        "{} epoch(s), kept epoch {}{}",
+        info.epochs_run,
+        info.best_epoch,
+        info.val_loss
+            .map_or(String::new(), |v| format!(", val loss {v:.4}"))
+    ));
+    Ok(MemberResult {
+        mlp: trainer.into_mlp(),
+        info,
+        history,
+    })
+}
+
+/// Trains every job on `workers` threads at once (each network's maths on
+/// `threads / workers` threads), returning results in job order. Networks are independent
+/// and seeded, so the results do not depend on `workers` or `threads`.
+pub fn train_members(
+    jobs: &[MemberJob<'_>],
+    threads: usize,
+    progress: &Progress,
+) -> Vec<Result<MemberResult, PipelineError>> {
+    let workers = threads.clamp(1, jobs.len().max(1));
+    let per_job = (threads / workers).max(1);
+    let mut bars: Vec<Option<TrainBar>> = jobs
+        .iter()
+        .map(|j| {
+            let k = j.recipe.ensemble;
+            let label = if k > 1 {
+                format!("{} {}/{k}", j.model, j.member + 1)
+            } else {
+                j.model.to_string()
+            };
+            let batches = num_batches(j.set.y_train.len().max(1), j.recipe.batch_size);
+            Some(progress.training_bar(&label, j.recipe.epochs, batches))
+        })
+        .collect();
+    let bars_by_job: Vec<std::sync::Mutex<Option<TrainBar>>> = bars
+        .iter_mut()
+        .map(|b| std::sync::Mutex::new(b.take()))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<MemberResult, PipelineError>>>> =
+        jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= jobs.len() {
+                        break;
+                    }
+                    let mut bar = bars_by_job[i]
+                        .lock()
+                        .ok()
+                        .and_then(|mut b| b.take())
+                        .unwrap_or_else(|| Progress::silent().training_bar("", 1, 1));
+                    let r = train_member(&jobs[i], per_job, &mut bar);
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner().ok().flatten().unwrap_or_else(|| {
+                Err(PipelineError::Internal(
+                    "a training thread stopped early".into(),
+                ))
+            })
+        })
+        .collect()
+}
+
+/// A trained model: the bundle plus what the run records around it.
+#[derive(Debug, Clone)]
+pub struct TrainedModel {
+    pub bundle: Bundle,
+    /// One record per member and epoch.
+    pub history: Vec<EpochRecord>,
+    /// The ensemble on the validation rows, at the chosen threshold.
+    pub validation: Option<Evaluation>,
+}
+
+/// Puts trained members together: ensemble probabilities on the validation rows (R1), the
+/// threshold by the recipe's rule (R2), validation metrics, the bundle.
+///
+/// # Errors
+/// [`PipelineError::Threshold`] if the validation rows do not define the threshold's
+/// criterion, and those of [`evaluate`].
+pub fn assemble(
+    set: &TrainingSet,
+    recipe: &Recipe,
+    model: &str,
+    members: Vec<MemberResult>,
+) -> Result<TrainedModel, PipelineError> {
+    let mut history = Vec::new();
+    for (k, m) in members.iter().enumerate() {
+        for (r, secs) in m.history.epochs.iter().zip(&m.history.seconds) {
+            history.push(EpochRecord {
+                model: model.to_string(),
+                member: k,
+                record: r.clone(),
+                seconds: *secs,
+            });
+        }
+    }
+    let infos: Vec<MemberInfo> = members.iter().map(|m| m.info.clone()).collect();
+    let mlps: Vec<Mlp<f32>> = members.into_iter().map(|m| m.mlp).collect();
+    let val = match (&set.x_val, &set.y_val) {
+        (Some(x), Some(y)) => Some((bool_labels(y), member_probabilities(&mlps, x.view()))),
+        _ => None,
+    };
+    let threshold = choose_threshold(
+        recipe.threshold,
+        val.as_ref().map(|(l, p)| (l.as_slice(), p.as_slice())),
+    )?;
+    let validation = match val {
+        Some((labels, probs)) => Some(evaluate("validation", labels, probs, threshold.value)?),
+        None => None,
+    };
+    let summary = &set.summary;
+    let class_balance = summary.class_balance.clone().ok_or_else(|| {
+        PipelineError::Internal("the training summary has no class balance".into())
+    })?;
+    let info = BundleInfo {
+        created_by: format!("glassbox {}", env!("CARGO_PKG_VERSION")),
+        recipe: recipe.clone(),
+        target: set.target().clone(),
+        threshold,
+        members: infos,
+        validation: validation.as_ref().map(|v| v.at_threshold.clone()),
+        data: TrainingData {
+            file: set.file.clone(),
+            rows: summary.rows,
+            train_rows: set.train_rows.len(),
+            val_rows: set.val_rows.len(),
+            features: set.preprocessor.n_features(),
+            class_balance,
+            duplicates: summary.duplicates,
+        },
+        conventions: conventions(recipe),
+    };
+    Ok(TrainedModel {
+        bundle: Bundle {
+            info,
+            preprocessor: set.preprocessor.clone(),
+            members: mlps,
+        },
+        history,
+        validation,
+    })
+}
+
+/// Trains `recipe` on `set` with `threads` threads: every member, then [`assemble`].
+///
+/// # Errors
+/// The first member's failure ([`PipelineError::Train`], [`PipelineError::Recipe`], …),
+/// and those of [`assemble`].
+pub fn train_bundle(
+    set: &TrainingSet,
+    recipe: &Recipe,
+    model: &str,
+    threads: usize,
+    progress: &Progress,
+) -> Result<TrainedModel, PipelineError> {
+    let jobs: Vec<MemberJob<'_>> = (0..recipe.ensemble)
+        .map(|member| MemberJob {
+            set,
+            recipe,
+            model,
+            member,
+        })
+        .collect();
+    let members = train_members(&jobs, threads, progress)
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    assemble(set, recipe, model, members)
+}
+
+/// One epoch of one ensemble member, as `history.csv` holds it: the trainer's record
+/// (epochs counted from 0 there) with the model, the member and the epoch's wall time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EpochRecord {
+    /// The recipe's label (`paper`, `default`).
+    pub model: String,
+    /// Ensemble member index.
+    pub member: usize,
+    /// What the trainer recorded.
+    pub record: glassbox_train::EpochRecord,
+    /// Wall time of the epoch, seconds (not reproducible).
+    pub seconds: f64,
+}
+
+impl EpochRecord {
+    /// The epoch counted from 1, as reports show it.
+    pub fn epoch(&self) -> usize {
+        self.record.epoch + 1
+    }
+}

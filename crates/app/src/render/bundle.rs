@@ -1,0 +1,169 @@
+//! `inspect`'s description of a model bundle: the network layer by layer, the recipe, the
+//! members, the training data, the schema, the feature groups, the validation metrics and
+//! the numerical conventions.
+
+use std::fmt::Write as _;
+
+use crate::bundle::{Bundle, BundleInfo};
+use crate::describe::recipe_rows;
+use crate::recipe::ThresholdRule;
+
+use super::metrics::f4;
+
+/// `inspect`'s human-readable description of a bundle.
+pub fn describe_bundle(path: &str, b: &Bundle) -> String {
+    let info: &BundleInfo = &b.info;
+    let pre = &b.preprocessor;
+    let mut s = String::new();
+    let _ = writeln!(s, "model bundle {path}");
+    let _ = writeln!(s, "  written by {}", info.created_by);
+    let _ = writeln!(
+        s,
+        "  target \"{}\": positive = \"{}\", negative = \"{}\"",
+        info.target.column,
+        info.target.positive_written(),
+        info.target.negative_written()
+    );
+    let t = &info.threshold;
+    let how = match t.rule {
+        ThresholdRule::Fixed(_) => "fixed".to_string(),
+        ThresholdRule::MaxF1 => format!(
+            "the best F1 on the validation rows: {}",
+            f4(t.criterion_on_validation)
+        ),
+        ThresholdRule::YoudenJ => format!(
+            "the best Youden's J on the validation rows: {}",
+            f4(t.criterion_on_validation)
+        ),
+    };
+    let _ = writeln!(s, "  decision: positive when p ≥ {:.6} ({how})", t.value);
+    let _ = writeln!(
+        s,
+        "\nnetwork ({} member(s), probabilities averaged)",
+        b.members.len()
+    );
+    if let Some(m) = b.members.first() {
+        let spec = m.spec();
+        let mut fan_in = spec.inputs;
+        let _ = writeln!(s, "  input: {} features", spec.inputs);
+        for (l, layer) in spec.layers.iter().enumerate() {
+            let params = layer.units * (fan_in + 1);
+            let _ = writeln!(
+                s,
+                "  layer {l}: Dense {fan_in} → {}, {}{}  ({params} parameters: weight [{}, {fan_in}], bias [{}])",
+                layer.units,
+                layer.activation,
+                if layer.dropout > 0.0 {
+                    format!(", dropout {} in training", layer.dropout)
+                } else {
+                    String::new()
+                },
+                layer.units,
+                layer.units
+            );
+            fan_in = layer.units;
+        }
+        let _ = writeln!(
+            s,
+            "  output: p = σ(z), z = the last layer's pre-activation (the logit)\n  parameters: {} per member, {} in all",
+            spec.num_params(),
+            spec.num_params() * b.members.len()
+        );
+    }
+    let _ = writeln!(s, "\nrecipe: {}", info.recipe.label());
+    for (k, v) in recipe_rows(&info.recipe) {
+        let _ = writeln!(s, "  {k:26} {v}");
+    }
+    let _ = writeln!(s, "\nmembers");
+    for (k, m) in info.members.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "  {k}: seed {}, {} epoch(s) run, kept epoch {}, train loss {:.4}, validation loss {}",
+            m.seed,
+            m.epochs_run,
+            m.best_epoch,
+            m.train_loss,
+            f4(m.val_loss)
+        );
+    }
+    let d = &info.data;
+    let cb = &d.class_balance;
+    let _ = writeln!(
+        s,
+        "\ntraining data {}: {} rows ({} trained on, {} validation), {} features; {} positive ({:.2} %), {} negative; {} rows repeat an earlier row exactly",
+        d.file,
+        d.rows,
+        d.train_rows,
+        d.val_rows,
+        d.features,
+        cb.positive_count,
+        100.0 * cb.positive_rate,
+        cb.negative_count,
+        d.duplicates.repeats
+    );
+    let _ = writeln!(s, "\nschema (columns in file order)");
+    for c in &pre.schema().columns {
+        let mut extra = Vec::new();
+        if c.name == info.target.column {
+            extra.push("target".to_string());
+        }
+        if c.drop {
+            extra.push("dropped".into());
+        }
+        if c.log1p {
+            extra.push("log1p".into());
+        }
+        if !c.missing.is_empty() {
+            let m: Vec<String> = c.missing.iter().map(|m| m.to_string()).collect();
+            extra.push(format!("missing = [{}]", m.join(", ")));
+        }
+        let _ = writeln!(
+            s,
+            "  {:28} {:11} {:9}{}",
+            c.name,
+            c.kind.to_string(),
+            format!("{:?}", c.source).to_lowercase(),
+            if extra.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", extra.join(", "))
+            }
+        );
+    }
+    let _ = writeln!(s, "\nfeatures: {} in all", pre.n_features());
+    for g in pre.feature_groups() {
+        let _ = writeln!(
+            s,
+            "  {:>3}..{:<3} {} ({}{})",
+            g.start,
+            g.end,
+            g.column,
+            g.kind,
+            if g.end - g.start > 1 {
+                format!(", {} one-hot columns incl. <unknown>", g.end - g.start)
+            } else {
+                String::new()
+            }
+        );
+    }
+    if let Some(v) = &info.validation {
+        let _ = writeln!(
+            s,
+            "\nvalidation metrics ({} rows, threshold {:.4}): ROC-AUC {}, PR-AUC {}, F1 {:.4}, precision {:.4}, recall {:.4}, accuracy {:.4}, log-loss {:.4}",
+            v.n,
+            v.threshold,
+            f4(v.roc_auc),
+            f4(v.average_precision),
+            v.f1,
+            v.precision,
+            v.recall,
+            v.accuracy,
+            v.log_loss
+        );
+    }
+    let _ = writeln!(s, "\nconventions");
+    for (k, v) in &info.conventions {
+        let _ = writeln!(s, "  {k}: {v}");
+    }
+    s
+}

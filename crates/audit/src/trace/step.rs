@@ -1,0 +1,550 @@
+//! One training step of a network on a batch, every intermediate captured from the engine's
+//! own forward, loss, backward and optimizer code (see the module documentation of
+//! [`crate::trace`] for what is proven and how).
+
+use glassbox_core::{Activation, LayerSpec, Mlp, MlpSpec, Mode, Upstream};
+use glassbox_core::{GradWrite, dense_backward_input, dense_backward_params};
+use glassbox_data::{Preprocessor, Table};
+use glassbox_train::{LossConfig, LossInput, LossKind, Optimizer, OptimizerConfig};
+use ndarray::{Array1, Array2, ArrayView2, array};
+
+use super::equations::{activation_eq, derivative_text, loss_eqs, optimizer_name, sub};
+use super::update::update_section;
+use super::{LayerInfo, Origin, Quantity, Section, Trace};
+use crate::{AuditError, encode_f64, first_rows};
+
+/// The hand-worked example of notes/backprop.md §9: the 2-2-1 sigmoid network, its two
+/// rows and targets. Returns `(mlp, x (2, 2), y (2, 1))`.
+pub fn example_2_2_1() -> (Mlp<f64>, Array2<f64>, Array2<f64>) {
+    let spec = MlpSpec::new(
+        2,
+        vec![
+            LayerSpec::new(2, Activation::Sigmoid),
+            LayerSpec::new(1, Activation::Sigmoid),
+        ],
+    );
+    // Θ₁ = [[0.15, 0.20], [0.25, 0.30]], b₁ = [0.35, 0.35], Θ₂ = [[0.40, 0.45]], b₂ = [0.60].
+    let params = vec![0.15, 0.20, 0.25, 0.30, 0.35, 0.35, 0.40, 0.45, 0.60];
+    // The spec and the parameter count are fixed above, so this cannot fail.
+    let mlp = Mlp::from_params(spec, params).unwrap_or_else(|e| unreachable!("{e}"));
+    (
+        mlp,
+        array![[0.05, 0.10], [0.30, -0.20]],
+        array![[0.01], [0.99]],
+    )
+}
+
+/// The optimizer of the default trace: PyTorch's `Adam(lr=0.1)` (β = (0.9, 0.999), ε = 1e-8).
+pub fn default_optimizer() -> OptimizerConfig {
+    OptimizerConfig::adam_torch(0.1)
+}
+
+/// The default trace of notes/teaching.md: the 2-2-1 example with MSE (as in
+/// notes/backprop.md §9) and `optimizer` (fresh state, so this is step t = 1).
+///
+/// # Errors
+/// [`AuditError::InvalidOption`] for an invalid optimizer configuration.
+pub fn trace_example(optimizer: OptimizerConfig) -> Result<Trace, AuditError> {
+    let (mlp, x, y) = example_2_2_1();
+    let opt = new_optimizer(optimizer, mlp.num_params())?;
+    let mut trace = trace_step(
+        &mlp,
+        x.view(),
+        y.view(),
+        &LossConfig::new(LossKind::Mse),
+        &opt,
+    )?;
+    trace.title = "One training step of the 2-2-1 example (notes/backprop.md §9)".into();
+    Ok(trace)
+}
+
+/// A fresh optimizer for `n_params` parameters.
+///
+/// # Errors
+/// [`AuditError::InvalidOption`] naming the bad hyper-parameter.
+pub fn new_optimizer(
+    config: OptimizerConfig,
+    n_params: usize,
+) -> Result<Optimizer<f64>, AuditError> {
+    Optimizer::new(config, n_params).map_err(|e| AuditError::InvalidOption {
+        name: "optimizer",
+        value: optimizer_name(&config),
+        reason: e.to_string(),
+    })
+}
+
+/// The trace of one step of `mlp` (cast to f64) on the first `k` rows of `table`, encoded
+/// by `pre`, with a fresh `optimizer`. The targets are the preprocessor's 0/1 labels.
+///
+/// # Errors
+/// [`AuditError::RowCount`] if `k` is 0 or exceeds the file; [`AuditError::Model`] if the
+/// network does not read the preprocessor's features; the data layer's errors; those of
+/// [`trace_step`].
+pub fn trace_csv<T: glassbox_core::Float>(
+    mlp: &Mlp<T>,
+    pre: &Preprocessor,
+    table: &Table,
+    k: usize,
+    loss: &LossConfig,
+    optimizer: OptimizerConfig,
+) -> Result<Trace, AuditError> {
+    crate::check_model_fits(mlp, pre)?;
+    let rows = first_rows(table, k)?;
+    let (x, y) = encode_f64(pre, &rows)?;
+    let mlp = mlp.cast::<f64>();
+    let o = mlp.spec().outputs();
+    if o != 1 {
+        return Err(AuditError::Model(format!(
+            "the CSV trace needs one output (the label), the network has {o}"
+        )));
+    }
+    let y = y.insert_axis(ndarray::Axis(1));
+    let opt = new_optimizer(optimizer, mlp.num_params())?;
+    let mut trace = trace_step(&mlp, x.view(), y.view(), loss, &opt)?;
+    trace.title = format!(
+        "One training step on the first {k} rows of {} (target {})",
+        table.file(),
+        pre.target().column
+    );
+    let names = pre.feature_names();
+    trace.notes.push(format!(
+        "features of X, in column order: {}",
+        names.join(", ")
+    ));
+    Ok(trace)
+}
+
+/// Every number of one training step of `mlp` on the batch `x` (N, D) with targets `y`
+/// (N, O), the loss `loss` and a copy of `optimizer` (its current state is used and left
+/// untouched; the trace shows the state before and after).
+///
+/// # Errors
+/// [`AuditError::InvalidOption`] for mismatched shapes, an empty batch, an invalid loss
+/// configuration or an optimizer sized for another network; [`AuditError::Internal`] if the
+/// captured per-layer gradients do not reproduce the MLP's own (a bug).
+pub fn trace_step(
+    mlp: &Mlp<f64>,
+    x: ArrayView2<f64>,
+    y: ArrayView2<f64>,
+    loss: &LossConfig,
+    optimizer: &Optimizer<f64>,
+) -> Result<Trace, AuditError> {
+    check_inputs(mlp, x, y, loss, optimizer)?;
+    let spec = mlp.spec().clone();
+    let n_layers = spec.layers.len();
+    let last = n_layers - 1;
+    let acts: Vec<Activation> = spec.layers.iter().map(|l| l.activation).collect();
+    let mut notes = vec![
+        "layers are numbered from 1 in symbols (Z₁ is the first layer's); tensor names \
+         count from 0 (layers.0.weight)"
+            .to_string(),
+        "values are printed to 13 significant digits; the JSON form holds every f64 exactly"
+            .to_string(),
+    ];
+    if spec.layers.iter().any(|l| l.dropout > 0.0) {
+        notes.push(
+            "this network has dropout; the trace runs the forward pass without it \
+             (inference mode), so the numbers are those of a step with every unit kept"
+                .into(),
+        );
+    }
+
+    let mut net = mlp.clone();
+    net.zero_grads();
+    let n = x.nrows();
+    let mut ws = net.workspace(n);
+    let fwd = net.forward(x, Mode::Inference, &mut ws);
+    let zs: Vec<Array2<f64>> = (0..n_layers)
+        .map(|l| fwd.pre_activation(l).to_owned())
+        .collect();
+    let ys: Vec<Array2<f64>> = (0..n_layers)
+        .map(|l| fwd.activation_output(l).to_owned())
+        .collect();
+
+    // The loss on the tensor it reads: the logits for fused losses, else the output.
+    let on_logits = loss.kind.input() == LossInput::Logits;
+    let loss_in = if on_logits { &zs[last] } else { &ys[last] };
+    let mut d_in = Array2::<f64>::zeros(loss_in.dim());
+    let value = loss.compute(loss_in.view(), y, None, Some(d_in.view_mut()));
+
+    // The MLP's own backward: ∂L/∂Θ, ∂L/∂b, ∂L/∂X.
+    let upstream = if on_logits {
+        Upstream::DZ(d_in.view())
+    } else {
+        Upstream::DY(d_in.view())
+    };
+    let d_x = net
+        .backward(fwd, upstream, GradWrite::Accumulate)
+        .input_gradient()
+        .to_owned();
+
+    // ∂L/∂Zₗ and ∂L/∂Yₗ by the same per-layer functions, in the same order (B20b, B20d).
+    let mut d_z: Vec<Array2<f64>> = zs.iter().map(|z| Array2::zeros(z.dim())).collect();
+    let mut d_y: Vec<Option<Array2<f64>>> = vec![None; n_layers];
+    if on_logits {
+        d_z[last].assign(&d_in);
+    } else {
+        acts[last].backward(
+            zs[last].view(),
+            ys[last].view(),
+            d_in.view(),
+            d_z[last].view_mut(),
+        );
+    }
+    for l in (1..n_layers).rev() {
+        let mut g = Array2::<f64>::zeros(zs[l - 1].dim());
+        dense_backward_input(net.theta(l), d_z[l].view(), g.view_mut()); // B6
+        d_y[l - 1] = Some(g.clone());
+        acts[l - 1].backward_in_place(zs[l - 1].view(), ys[l - 1].view(), g.view_mut()); // B3
+        d_z[l - 1] = g;
+    }
+    verify_captured(&net, x, &ys, &d_z, d_x.view())?;
+
+    // Sections: input, forward, loss, backward.
+    let mut given = vec![Quantity::matrix(
+        "x",
+        "X",
+        "the batch, one row per sample",
+        "§0",
+        Origin::Given,
+        x,
+    )];
+    given.push(Quantity::matrix(
+        "y_target",
+        "y",
+        "the targets",
+        "§0",
+        Origin::Given,
+        y,
+    ));
+    for l in 0..n_layers {
+        let k = sub(l + 1);
+        given.push(Quantity::matrix(
+            format!("theta{}", l + 1),
+            format!("Θ{k}"),
+            format!("weights of layer {} (row h = unit h)", l + 1),
+            "B20a",
+            Origin::Given,
+            net.theta(l),
+        ));
+        given.push(Quantity::new(
+            format!("b{}", l + 1),
+            format!("b{k}"),
+            format!("bias of layer {}", l + 1),
+            "B20a",
+            Origin::Given,
+            vec![net.bias(l).len()],
+            net.bias(l).to_vec(),
+        ));
+    }
+
+    let mut forward = Vec::new();
+    for l in 0..n_layers {
+        let k = sub(l + 1);
+        let prev = if l == 0 {
+            "X".to_string()
+        } else {
+            format!("Y{}", sub(l))
+        };
+        forward.push(Quantity::matrix(
+            format!("z{}", l + 1),
+            format!("Z{k}"),
+            format!("{prev}·Θ{k}ᵀ + 1·b{k}ᵀ"),
+            "B1, B20",
+            Origin::Engine,
+            zs[l].view(),
+        ));
+        forward.push(Quantity::matrix(
+            format!("y{}", l + 1),
+            format!("Y{k}"),
+            format!("{}(Z{k})", acts[l].name()),
+            format!("B2, {}", activation_eq(acts[l], false)),
+            Origin::Engine,
+            ys[l].view(),
+        ));
+    }
+
+    let (value_formula, value_eq, grad_formula, grad_eq) = loss_eqs(loss);
+    let loss_sym = if on_logits {
+        format!("∂L/∂Z{}", sub(n_layers))
+    } else {
+        "∂L/∂ŷ".to_string()
+    };
+    let loss_section = vec![
+        Quantity::scalar("loss", "L", value_formula, value_eq, Origin::Engine, value),
+        Quantity::matrix(
+            if on_logits {
+                format!("d_z{}", n_layers)
+            } else {
+                "d_y_hat".to_string()
+            },
+            loss_sym,
+            grad_formula,
+            grad_eq,
+            Origin::Engine,
+            d_in.view(),
+        ),
+    ];
+
+    let mut backward = Vec::new();
+    for l in (0..n_layers).rev() {
+        let k = sub(l + 1);
+        if l == last && !on_logits {
+            backward.push(Quantity::matrix(
+                format!("d_z{}", l + 1),
+                format!("∂L/∂Z{k}"),
+                format!("∂L/∂ŷ ⊙ {}", derivative_text(acts[l], &k)),
+                format!("B3, {}, B20b", activation_eq(acts[l], true)),
+                Origin::Engine,
+                d_z[l].view(),
+            ));
+        }
+        let a_prev = if l == 0 {
+            "X".to_string()
+        } else {
+            format!("Y{}", sub(l))
+        };
+        backward.push(Quantity::matrix(
+            format!("d_theta{}", l + 1),
+            format!("∂L/∂Θ{k}"),
+            format!("(∂L/∂Z{k})ᵀ·{a_prev}"),
+            "B4, B20c",
+            Origin::Engine,
+            net.d_theta(l),
+        ));
+        backward.push(Quantity::new(
+            format!("d_b{}", l + 1),
+            format!("∂L/∂b{k}"),
+            format!("Σ_n ∂L/∂Z{k}"),
+            "B5, B20c",
+            Origin::Engine,
+            vec![net.d_bias(l).len()],
+            net.d_bias(l).to_vec(),
+        ));
+        if l > 0 {
+            let j = sub(l);
+            if let Some(dy) = &d_y[l - 1] {
+                backward.push(Quantity::matrix(
+                    format!("d_y{l}"),
+                    format!("∂L/∂Y{j}"),
+                    format!("∂L/∂Z{k}·Θ{k}"),
+                    "B6, B20d",
+                    Origin::Engine,
+                    dy.view(),
+                ));
+            }
+            backward.push(Quantity::matrix(
+                format!("d_z{l}"),
+                format!("∂L/∂Z{j}"),
+                format!("∂L/∂Y{j} ⊙ {}", derivative_text(acts[l - 1], &j)),
+                format!("B3, {}, B20d", activation_eq(acts[l - 1], true)),
+                Origin::Engine,
+                d_z[l - 1].view(),
+            ));
+        }
+    }
+    backward.push(Quantity::matrix(
+        "d_x",
+        "∂L/∂X",
+        format!("∂L/∂Z{}·Θ{}", sub(1), sub(1)),
+        "B6, B20d",
+        Origin::Engine,
+        d_x.view(),
+    ));
+    notes.push(
+        "∂L/∂Z and ∂L/∂Y of every layer were captured with the engine's per-layer backward \
+         functions and reproduce the MLP's own ∂L/∂Θ, ∂L/∂b and ∂L/∂X bit for bit (checked)"
+            .into(),
+    );
+
+    // The update, by the real optimizer on the network's flat buffers.
+    let theta_before = net.params().to_vec();
+    let grads = net.grads().to_vec();
+    let mut opt = optimizer.clone();
+    let state_before: Vec<(String, Vec<f64>)> = opt
+        .buffers()
+        .into_iter()
+        .map(|(name, b)| (name.to_string(), b.to_vec()))
+        .collect();
+    let t_before = opt.step_count();
+    {
+        let (params, g) = net.params_and_grads_mut();
+        opt.step(params, g);
+    }
+    let theta_after = net.params().to_vec();
+    let state_after: Vec<(String, Vec<f64>)> = opt
+        .buffers()
+        .into_iter()
+        .map(|(name, b)| (name.to_string(), b.to_vec()))
+        .collect();
+    let step = opt.step_count();
+    let (update, update_notes) = update_section(
+        optimizer.config(),
+        step,
+        t_before,
+        &theta_before,
+        &grads,
+        &state_before,
+        &state_after,
+        &theta_after,
+    );
+    notes.extend(update_notes);
+    let (row_labels, tensor_labels) = parameter_labels(&net);
+
+    let sections = vec![
+        Section {
+            title: "Given: input, targets, parameters".into(),
+            quantities: given,
+            row_labels: None,
+            tensor_labels: None,
+        },
+        Section {
+            title: "Forward pass".into(),
+            quantities: forward,
+            row_labels: None,
+            tensor_labels: None,
+        },
+        Section {
+            title: "Loss".into(),
+            quantities: loss_section,
+            row_labels: None,
+            tensor_labels: None,
+        },
+        Section {
+            title: "Backward pass".into(),
+            quantities: backward,
+            row_labels: None,
+            tensor_labels: None,
+        },
+        Section {
+            title: format!("Update: {}", optimizer_name(optimizer.config())),
+            quantities: update,
+            row_labels: Some(row_labels),
+            tensor_labels: Some(tensor_labels),
+        },
+    ];
+    Ok(Trace {
+        title: "One training step".into(),
+        inputs: spec.inputs,
+        layers: spec
+            .layers
+            .iter()
+            .map(|l| LayerInfo {
+                units: l.units,
+                activation: l.activation.to_string(),
+                dropout: l.dropout,
+            })
+            .collect(),
+        rows: n,
+        loss: *loss,
+        optimizer: *optimizer.config(),
+        step,
+        notes,
+        sections,
+    })
+}
+
+fn check_inputs(
+    mlp: &Mlp<f64>,
+    x: ArrayView2<f64>,
+    y: ArrayView2<f64>,
+    loss: &LossConfig,
+    optimizer: &Optimizer<f64>,
+) -> Result<(), AuditError> {
+    let spec = mlp.spec();
+    let bad = |name, value: String, reason: String| AuditError::InvalidOption {
+        name,
+        value,
+        reason,
+    };
+    if x.nrows() == 0 {
+        return Err(bad(
+            "rows",
+            "0".into(),
+            "the batch needs at least one row".into(),
+        ));
+    }
+    if x.ncols() != spec.inputs {
+        return Err(AuditError::Model(format!(
+            "X has {} columns but the network has {} inputs",
+            x.ncols(),
+            spec.inputs
+        )));
+    }
+    if y.dim() != (x.nrows(), spec.outputs()) {
+        return Err(AuditError::Model(format!(
+            "the targets are {:?} but the output is ({}, {})",
+            y.dim(),
+            x.nrows(),
+            spec.outputs()
+        )));
+    }
+    loss.validate()
+        .map_err(|e| bad("loss", loss.kind.to_string(), e.to_string()))?;
+    if optimizer.len() != mlp.num_params() {
+        return Err(bad(
+            "optimizer",
+            format!("P = {}", optimizer.len()),
+            format!("the network has {} parameters", mlp.num_params()),
+        ));
+    }
+    Ok(())
+}
+
+/// Recomputes ∂L/∂Θₗ, ∂L/∂bₗ (B4, B5) and ∂L/∂X (B6) from the captured ∂L/∂Zₗ and demands
+/// bit-identical agreement with the MLP's backward.
+fn verify_captured(
+    net: &Mlp<f64>,
+    x: ArrayView2<f64>,
+    ys: &[Array2<f64>],
+    d_z: &[Array2<f64>],
+    d_x: ArrayView2<f64>,
+) -> Result<(), AuditError> {
+    for (l, dz) in d_z.iter().enumerate() {
+        let input = if l == 0 { x } else { ys[l - 1].view() };
+        let mut d_theta = Array2::<f64>::zeros(net.theta(l).dim());
+        let mut d_b = Array1::<f64>::zeros(net.bias(l).len());
+        let write = GradWrite::Accumulate;
+        dense_backward_params(input, dz.view(), d_theta.view_mut(), d_b.view_mut(), write);
+        if d_theta != net.d_theta(l) || d_b != net.d_bias(l) {
+            return Err(AuditError::Internal(format!(
+                "layer {}: the captured ∂L/∂Z does not reproduce the MLP's ∂L/∂Θ and ∂L/∂b",
+                l + 1
+            )));
+        }
+    }
+    let mut check = Array2::<f64>::zeros(d_x.dim());
+    dense_backward_input(net.theta(0), d_z[0].view(), check.view_mut());
+    if check != d_x {
+        return Err(AuditError::Internal(
+            "the captured ∂L/∂Z₁ does not reproduce the MLP's ∂L/∂X".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Labels of every parameter: `Θ₁[1,2]` (1-based) and `layers.0.weight[0,1]` (0-based).
+fn parameter_labels(net: &Mlp<f64>) -> (Vec<String>, Vec<String>) {
+    let mut pretty = Vec::with_capacity(net.num_params());
+    let mut code = Vec::with_capacity(net.num_params());
+    for (i, t) in net.tensors().iter().enumerate() {
+        let layer = sub(i / 2 + 1);
+        match t.shape.as_slice() {
+            [h, d] => {
+                for r in 0..*h {
+                    for c in 0..*d {
+                        pretty.push(format!("Θ{layer}[{},{}]", r + 1, c + 1));
+                        code.push(format!("{}[{r},{c}]", t.name));
+                    }
+                }
+            }
+            _ => {
+                for r in 0..t.len() {
+                    pretty.push(format!("b{layer}[{}]", r + 1));
+                    code.push(format!("{}[{r}]", t.name));
+                }
+            }
+        }
+    }
+    (pretty, code)
+}

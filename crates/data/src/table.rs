@@ -1,0 +1,603 @@
+//! Typed columns parsed with a known [`Schema`]: the [`Table`], and the [`ChunkReader`] that
+//! reads a file of any size as a sequence of tables.
+//!
+//! Values are validated once, here: a numeric column holds finite numbers or missing, a
+//! boolean column booleans or missing; every error names the file, the line and the column.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{DataError, Names, Result, ValueProblem};
+use super::infer::{is_missing_token, parse_bool};
+use super::read::{CsvSource, RawTable, ReadOptions};
+use super::schema::{ColumnKind, ColumnSchema, Schema, SchemaOverrides};
+
+/// The values of one column. Equality treats a missing value as equal to a missing value
+/// (NaN to NaN in a numeric column).
+#[derive(Debug, Clone)]
+pub enum ColumnData {
+    /// Finite numbers; a missing value is NaN.
+    Numeric(Vec<f64>),
+    /// A missing value is `None`.
+    Boolean(Vec<Option<bool>>),
+    /// `codes[i]` indexes `levels` (first-seen order in this table); `None` is missing.
+    Categorical {
+        levels: Vec<String>,
+        codes: Vec<Option<u32>>,
+    },
+}
+
+impl PartialEq for ColumnData {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ColumnData::Numeric(a), ColumnData::Numeric(b)) => {
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b)
+                        .all(|(x, y)| x == y || (x.is_nan() && y.is_nan()))
+            }
+            (ColumnData::Boolean(a), ColumnData::Boolean(b)) => a == b,
+            (
+                ColumnData::Categorical { levels, codes },
+                ColumnData::Categorical {
+                    levels: l2,
+                    codes: c2,
+                },
+            ) => levels == l2 && codes == c2,
+            _ => false,
+        }
+    }
+}
+
+impl ColumnData {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            ColumnData::Numeric(v) => v.len(),
+            ColumnData::Boolean(v) => v.len(),
+            ColumnData::Categorical { codes, .. } => codes.len(),
+        }
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The kind these values belong to.
+    pub fn kind(&self) -> ColumnKind {
+        match self {
+            ColumnData::Numeric(_) => ColumnKind::Numeric,
+            ColumnData::Boolean(_) => ColumnKind::Boolean,
+            ColumnData::Categorical { .. } => ColumnKind::Categorical,
+        }
+    }
+
+    fn select(&self, rows: &[usize]) -> ColumnData {
+        match self {
+            ColumnData::Numeric(v) => ColumnData::Numeric(rows.iter().map(|&i| v[i]).collect()),
+            ColumnData::Boolean(v) => ColumnData::Boolean(rows.iter().map(|&i| v[i]).collect()),
+            ColumnData::Categorical { levels, codes } => ColumnData::Categorical {
+                levels: levels.clone(),
+                codes: rows.iter().map(|&i| codes[i]).collect(),
+            },
+        }
+    }
+}
+
+/// One cell, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    Missing,
+    Number(f64),
+    Bool(bool),
+    Text(&'a str),
+}
+
+/// How many cells of a column are missing, and how many of those were declared sentinels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissingCount {
+    /// All missing cells (missing tokens and sentinels).
+    pub total: usize,
+    /// Cells that matched a declared sentinel (`-1` durations…).
+    pub sentinel: usize,
+}
+
+/// One typed column of a [`Table`].
+#[derive(Debug, Clone)]
+pub struct Column {
+    spec: ColumnSchema,
+    /// 1-based field number in the source file, for messages.
+    position: usize,
+    data: ColumnData,
+    /// `sentinel[i]`: row `i` matched a declared sentinel. Empty when none is declared.
+    sentinel: Vec<bool>,
+    /// A boolean column's first spelling of false and of true (`[false, true]`), e.g.
+    /// `no`/`yes`, so outputs can write labels as the file does. `None` elsewhere.
+    spellings: [Option<String>; 2],
+}
+
+/// Equal columns hold the same values: the spellings are presentation, not data.
+impl PartialEq for Column {
+    fn eq(&self, other: &Self) -> bool {
+        self.spec == other.spec
+            && self.position == other.position
+            && self.data == other.data
+            && self.sentinel == other.sentinel
+    }
+}
+
+impl Column {
+    /// How a boolean column first wrote `value` (e.g. `yes`, `TRUE`); `None` for other
+    /// kinds or a value not seen.
+    pub fn spelling(&self, value: bool) -> Option<&str> {
+        self.spellings[usize::from(value)].as_deref()
+    }
+
+    /// The header name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// The column's schema entry.
+    pub fn schema(&self) -> &ColumnSchema {
+        &self.spec
+    }
+
+    /// The kind of the values.
+    pub fn kind(&self) -> ColumnKind {
+        self.data.kind()
+    }
+
+    /// 1-based field number in the source file.
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    /// The values.
+    pub fn data(&self) -> &ColumnData {
+        &self.data
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Cell `i`.
+    ///
+    /// **Panics** if `i >= self.len()`.
+    pub fn value(&self, i: usize) -> Value<'_> {
+        match &self.data {
+            ColumnData::Numeric(v) if v[i].is_nan() => Value::Missing,
+            ColumnData::Numeric(v) => Value::Number(v[i]),
+            ColumnData::Boolean(v) => v[i].map_or(Value::Missing, Value::Bool),
+            ColumnData::Categorical { levels, codes } => {
+                codes[i].map_or(Value::Missing, |c| Value::Text(&levels[c as usize]))
+            }
+        }
+    }
+
+    /// Whether cell `i` is missing.
+    ///
+    /// **Panics** if `i >= self.len()`.
+    pub fn is_missing(&self, i: usize) -> bool {
+        self.value(i) == Value::Missing
+    }
+
+    /// Missing cells, in total and by declared sentinel.
+    pub fn missing(&self) -> MissingCount {
+        MissingCount {
+            total: (0..self.len()).filter(|&i| self.is_missing(i)).count(),
+            sentinel: self.sentinel.iter().filter(|&&s| s).count(),
+        }
+    }
+
+    /// Parses cells of a column with the schema entry `spec`: missing per (D1), else a value
+    /// of the column's kind or a [`DataError::BadValue`] naming the cell.
+    fn parse(
+        file: &str,
+        spec: &ColumnSchema,
+        position: usize,
+        cells: &[String],
+        lines: &[u64],
+    ) -> Result<Column> {
+        let n = cells.len();
+        let mut sentinel = Vec::new();
+        if !spec.missing.is_empty() {
+            sentinel.reserve(n);
+        }
+        let bad = |i: usize, text: &str, problem| DataError::BadValue {
+            file: file.to_string(),
+            line: lines[i],
+            column: position,
+            name: spec.name.clone(),
+            text: text.to_string(),
+            problem,
+        };
+        // Is the cell missing? Records sentinel hits.
+        let mut missing = |text: &str| -> bool {
+            let hit = !spec.missing.is_empty() && !is_missing_token(text) && spec.is_sentinel(text);
+            if !spec.missing.is_empty() {
+                sentinel.push(hit);
+            }
+            hit || is_missing_token(text)
+        };
+        let mut spellings: [Option<String>; 2] = [None, None];
+        let data = match spec.kind {
+            ColumnKind::Numeric => {
+                let mut v = Vec::with_capacity(n);
+                for (i, text) in cells.iter().enumerate() {
+                    if missing(text) {
+                        v.push(f64::NAN);
+                        continue;
+                    }
+                    let x: f64 = text
+                        .parse()
+                        .map_err(|_| bad(i, text, ValueProblem::NotNumeric))?;
+                    if x.is_infinite() {
+                        return Err(bad(i, text, ValueProblem::Infinite));
+                    }
+                    v.push(x);
+                }
+                ColumnData::Numeric(v)
+            }
+            ColumnKind::Boolean => {
+                let mut v = Vec::with_capacity(n);
+                for (i, text) in cells.iter().enumerate() {
+                    if missing(text) {
+                        v.push(None);
+                        continue;
+                    }
+                    let b =
+                        parse_bool(text).ok_or_else(|| bad(i, text, ValueProblem::NotBoolean))?;
+                    spellings[usize::from(b)].get_or_insert_with(|| text.trim().to_string());
+                    v.push(Some(b));
+                }
+                ColumnData::Boolean(v)
+            }
+            ColumnKind::Categorical => {
+                let mut levels: Vec<String> = Vec::new();
+                let mut index: HashMap<&str, u32> = HashMap::new();
+                let mut codes = Vec::with_capacity(n);
+                for text in cells {
+                    if missing(text) {
+                        codes.push(None);
+                        continue;
+                    }
+                    let code = *index.entry(text.as_str()).or_insert_with(|| {
+                        levels.push(text.clone());
+                        (levels.len() - 1) as u32
+                    });
+                    codes.push(Some(code));
+                }
+                ColumnData::Categorical { levels, codes }
+            }
+        };
+        Ok(Column {
+            spec: spec.clone(),
+            position,
+            data,
+            sentinel,
+            spellings,
+        })
+    }
+
+    fn select(&self, rows: &[usize]) -> Column {
+        Column {
+            spec: self.spec.clone(),
+            position: self.position,
+            data: self.data.select(rows),
+            sentinel: if self.sentinel.is_empty() {
+                Vec::new()
+            } else {
+                rows.iter().map(|&i| self.sentinel[i]).collect()
+            },
+            spellings: self.spellings.clone(),
+        }
+    }
+}
+
+/// Exact duplicate rows (notes/data.md §4): two rows are duplicates when every column
+/// holds the same parsed value, a missing value equal to a missing value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicateStats {
+    /// Rows that repeat an earlier row: the rows `Table::without_duplicates` removes
+    /// (pandas' `duplicated().sum()`).
+    pub repeats: usize,
+    /// Distinct row contents that occur more than once.
+    pub groups: usize,
+    /// Rows whose content occurs more than once, first occurrences included
+    /// (pandas' `duplicated(keep=False).sum()`).
+    pub rows_in_groups: usize,
+}
+
+/// A parsed data file (or a chunk of one): typed columns in schema order, with the line
+/// of each row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    file: String,
+    columns: Vec<Column>,
+    lines: Vec<u64>,
+    ignored: Vec<String>,
+}
+
+/// For each kept schema column, the 0-based field of the file that holds it.
+type Picks<'s> = Vec<(usize, &'s ColumnSchema)>;
+
+/// Which field of the file holds each kept schema column, and which file columns the
+/// schema does not know.
+fn plan<'s>(file: &str, header: &[String], schema: &'s Schema) -> Result<(Picks<'s>, Vec<String>)> {
+    let mut picks = Vec::new();
+    for spec in schema.kept() {
+        let j = header.iter().position(|h| *h == spec.name).ok_or_else(|| {
+            DataError::MissingColumn {
+                file: file.to_string(),
+                column: spec.name.clone(),
+                available: Names(header.to_vec()),
+            }
+        })?;
+        picks.push((j, spec));
+    }
+    let ignored = header
+        .iter()
+        .filter(|h| schema.column(h).is_none())
+        .cloned()
+        .collect();
+    Ok((picks, ignored))
+}
+
+impl Table {
+    /// Reads `path` with a known schema (no inference): every kept schema column must be in
+    /// the file (matched by name, in any order); dropped ones are skipped and may be
+    /// absent; file columns the schema does not name are ignored (listed by
+    /// [`Table::ignored_columns`]).
+    pub fn read(path: impl AsRef<Path>, options: &ReadOptions, schema: &Schema) -> Result<Table> {
+        Self::from_raw(&RawTable::read(path, options)?, schema)
+    }
+
+    /// Reads `path`, infers its schema with `overrides` applied, and parses it.
+    pub fn read_infer(
+        path: impl AsRef<Path>,
+        options: &ReadOptions,
+        overrides: &SchemaOverrides,
+    ) -> Result<(Table, Schema)> {
+        let raw = RawTable::read(path, options)?;
+        let schema = Schema::infer(&raw, overrides)?;
+        let table = Self::from_raw(&raw, &schema)?;
+        Ok((table, schema))
+    }
+
+    /// Parses a raw table with `schema` (see [`Table::read`]).
+    pub fn from_raw(raw: &RawTable, schema: &Schema) -> Result<Table> {
+        schema.validate()?;
+        let (picks, ignored) = plan(raw.file(), raw.header(), schema)?;
+        let columns = picks
+            .into_iter()
+            .map(|(j, spec)| Column::parse(raw.file(), spec, j + 1, raw.column(j), raw.lines()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Table {
+            file: raw.file().to_string(),
+            columns,
+            lines: raw.lines().to_vec(),
+            ignored,
+        })
+    }
+
+    /// The file name used in messages.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// Number of rows.
+    pub fn n_rows(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// The kept columns, in schema order.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    /// The column called `name`.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name() == name)
+    }
+
+    /// The names of the kept columns.
+    pub fn column_names(&self) -> Vec<String> {
+        self.columns.iter().map(|c| c.name().to_string()).collect()
+    }
+
+    /// The 1-based line on which each row starts.
+    pub fn lines(&self) -> &[u64] {
+        &self.lines
+    }
+
+    /// File columns that the schema does not name, so were not read.
+    pub fn ignored_columns(&self) -> &[String] {
+        &self.ignored
+    }
+
+    /// One hashable word per cell; equal words ⇔ equal parsed values.
+    fn row_key(&self, i: usize) -> Vec<u64> {
+        self.columns
+            .iter()
+            .map(|c| match c.data() {
+                ColumnData::Numeric(v) if v[i].is_nan() => u64::MAX,
+                // +0.0 and -0.0 are the same value.
+                ColumnData::Numeric(v) => (v[i] + 0.0).to_bits(),
+                ColumnData::Boolean(v) => v[i].map_or(2, u64::from),
+                ColumnData::Categorical { codes, .. } => codes[i].map_or(u64::MAX, u64::from),
+            })
+            .collect()
+    }
+
+    /// For each row, whether it repeats an earlier row exactly.
+    fn repeat_mask(&self) -> (Vec<bool>, HashMap<Vec<u64>, usize>) {
+        let mut seen: HashMap<Vec<u64>, usize> = HashMap::new();
+        let mut repeat = Vec::with_capacity(self.n_rows());
+        for i in 0..self.n_rows() {
+            let count = seen.entry(self.row_key(i)).or_insert(0);
+            repeat.push(*count > 0);
+            *count += 1;
+        }
+        (repeat, seen)
+    }
+
+    /// Counts exact duplicate rows (see [`DuplicateStats`]).
+    pub fn duplicates(&self) -> DuplicateStats {
+        let (repeat, seen) = self.repeat_mask();
+        let groups: Vec<usize> = seen.into_values().filter(|&c| c > 1).collect();
+        DuplicateStats {
+            repeats: repeat.iter().filter(|&&r| r).count(),
+            groups: groups.len(),
+            rows_in_groups: groups.iter().sum(),
+        }
+    }
+
+    /// A copy without the rows that repeat an earlier row (the first copy is kept).
+    pub fn without_duplicates(&self) -> Table {
+        let (repeat, _) = self.repeat_mask();
+        let keep: Vec<usize> = (0..self.n_rows()).filter(|&i| !repeat[i]).collect();
+        self.select_rows(&keep)
+    }
+
+    /// A table of the given rows, in the given order (repeats allowed); lines are kept, so
+    /// messages still point into the source file.
+    ///
+    /// **Panics** if an index is `>= self.n_rows()`.
+    pub fn select_rows(&self, rows: &[usize]) -> Table {
+        Table {
+            file: self.file.clone(),
+            columns: self.columns.iter().map(|c| c.select(rows)).collect(),
+            lines: rows.iter().map(|&i| self.lines[i]).collect(),
+            ignored: self.ignored.clone(),
+        }
+    }
+}
+
+/// Reads a CSV file of any size as [`Table`]s of at most `chunk_rows` rows, parsed with a
+/// known schema (no inference) — for prediction on files larger than memory.
+///
+/// Line numbers in each chunk (and in its errors) are those of the file. The header is
+/// checked when the reader is opened; a file with a header and no rows yields one
+/// [`DataError::NoDataRows`]. After an error the iterator ends.
+///
+/// ```no_run
+/// # use glassbox_data::{ChunkReader, Preprocessor, ReadOptions};
+/// # fn f(pre: &Preprocessor) -> Result<(), glassbox_data::DataError> {
+/// let schema = pre.prediction_schema();
+/// for chunk in ChunkReader::open("big.csv", &ReadOptions::default(), &schema, 8192)? {
+///     let x = pre.transform_features(&chunk?)?;
+///     // … predict on x (N, D) …
+/// }
+/// # Ok(()) }
+/// ```
+pub struct ChunkReader {
+    source: CsvSource,
+    schema: Schema,
+    picks: Vec<(usize, ColumnSchema)>,
+    ignored: Vec<String>,
+    chunk_rows: usize,
+    rows_read: usize,
+    done: bool,
+}
+
+impl ChunkReader {
+    /// Opens `path` and checks its header against `schema`.
+    ///
+    /// **Panics** if `chunk_rows == 0`.
+    pub fn open(
+        path: impl AsRef<Path>,
+        options: &ReadOptions,
+        schema: &Schema,
+        chunk_rows: usize,
+    ) -> Result<ChunkReader> {
+        assert!(chunk_rows > 0, "ChunkReader needs chunk_rows > 0");
+        schema.validate()?;
+        let source = CsvSource::open(path.as_ref(), options)?;
+        let (picks, ignored) = plan(source.file(), source.header(), schema)?;
+        let picks = picks.into_iter().map(|(j, s)| (j, s.clone())).collect();
+        Ok(ChunkReader {
+            source,
+            schema: schema.clone(),
+            picks,
+            ignored,
+            chunk_rows,
+            rows_read: 0,
+            done: false,
+        })
+    }
+
+    /// The file name used in messages.
+    pub fn file(&self) -> &str {
+        self.source.file()
+    }
+
+    /// The delimiter in use.
+    pub fn delimiter(&self) -> u8 {
+        self.source.delimiter()
+    }
+
+    /// The schema the chunks are parsed with.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Data rows read so far.
+    pub fn rows_read(&self) -> usize {
+        self.rows_read
+    }
+
+    fn next_chunk(&mut self) -> Result<Option<Table>> {
+        let Some(raw) = self.source.read_rows(Some(self.chunk_rows))? else {
+            if self.rows_read == 0 {
+                return Err(DataError::NoDataRows {
+                    file: self.source.file().to_string(),
+                });
+            }
+            return Ok(None);
+        };
+        self.rows_read += raw.n_rows();
+        let columns = self
+            .picks
+            .iter()
+            .map(|(j, spec)| Column::parse(raw.file(), spec, j + 1, raw.column(*j), raw.lines()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Table {
+            file: raw.file().to_string(),
+            columns,
+            lines: raw.lines().to_vec(),
+            ignored: self.ignored.clone(),
+        }))
+    }
+}
+
+impl Iterator for ChunkReader {
+    type Item = Result<Table>;
+
+    fn next(&mut self) -> Option<Result<Table>> {
+        if self.done {
+            return None;
+        }
+        match self.next_chunk() {
+            Ok(Some(t)) => Some(Ok(t)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
