@@ -84,6 +84,7 @@ fn half_mse_gradient_is_minus_the_papers_update_for_sigmoid_and_relu() {
     for act in [Activation::Sigmoid, Activation::Relu] {
         let (delta_theta, delta_b) = paper_update(act);
         let m = 6.0;
+        // The half MSE (B19): L½ = (1/2m) Σ (ŷ − y)², scale 1/(2m) on the squared errors.
         let (d_theta, d_b) = engine_gradient(act, 1.0 / (2.0 * m));
         for k in 0..3 {
             assert_close(d_theta[k], -delta_theta[k]);
