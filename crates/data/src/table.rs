@@ -305,6 +305,27 @@ impl Column {
         })
     }
 
+    /// Parses the file fields `picks` (0-based field, schema entry) of `raw`.
+    fn parse_picked<'s>(
+        raw: &RawTable,
+        picks: impl IntoIterator<Item = (usize, &'s ColumnSchema)>,
+    ) -> Result<Vec<Column>> {
+        picks
+            .into_iter()
+            .map(|(j, spec)| {
+                let cells = raw.column(j);
+                Self::parse(
+                    raw.file(),
+                    spec,
+                    j + 1,
+                    cells,
+                    raw.lines(),
+                    raw.max_categories(),
+                )
+            })
+            .collect()
+    }
+
     fn select(&self, rows: &[usize]) -> Column {
         Column {
             spec: self.spec.clone(),
@@ -394,20 +415,7 @@ impl Table {
     pub fn from_raw(raw: &RawTable, schema: &Schema) -> Result<Table> {
         schema.validate()?;
         let (picks, ignored) = plan(raw.file(), raw.header(), schema)?;
-        let columns = picks
-            .into_iter()
-            .map(|(j, spec)| {
-                let cells = raw.column(j);
-                Column::parse(
-                    raw.file(),
-                    spec,
-                    j + 1,
-                    cells,
-                    raw.lines(),
-                    raw.max_categories(),
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let columns = Column::parse_picked(raw, picks)?;
         Ok(Table {
             file: raw.file().to_string(),
             columns,
@@ -592,21 +600,7 @@ impl ChunkReader {
             return Ok(None);
         };
         self.rows_read += raw.n_rows();
-        let columns = self
-            .picks
-            .iter()
-            .map(|(j, spec)| {
-                let cells = raw.column(*j);
-                Column::parse(
-                    raw.file(),
-                    spec,
-                    j + 1,
-                    cells,
-                    raw.lines(),
-                    raw.max_categories(),
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let columns = Column::parse_picked(&raw, self.picks.iter().map(|(j, s)| (*j, s)))?;
         Ok(Some(Table {
             file: raw.file().to_string(),
             columns,
