@@ -424,6 +424,31 @@ pub struct Checkpoint<T: Float> {
     pub best_params: Option<Vec<T>>,
 }
 
+/// The largest model file (checkpoint or bundle) glassbox reads: 2 GiB, 500 million f32
+/// parameters, far beyond any network for tabular data. Without a bound, a model path naming
+/// an endless stream (`/dev/zero`, a pipe) would be read until memory runs out.
+pub const MAX_MODEL_FILE_BYTES: u64 = 2 << 30;
+
+/// The bytes of the model file at `path`, refusing (with [`io::ErrorKind::FileTooLarge`])
+/// one of more than `limit` bytes after reading at most `limit + 1`.
+///
+/// # Errors
+/// The I/O error of opening or reading, or the size error.
+pub fn read_model_file(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    use io::Read as _;
+    let mut bytes = Vec::new();
+    fs::File::open(path)?
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("the file is larger than {limit} bytes, the largest model file glassbox reads"),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// (T10) FNV-1a, 64-bit, as 16 lowercase hex digits: `h ← (h ⊕ byte)·0x100000001b3` from
 /// `h = 0xcbf29ce484222325`, modulo 2⁶⁴.
 pub fn fnv1a64_hex(bytes: &[u8]) -> String {
@@ -786,10 +811,11 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// # Errors
 /// A [`CheckpointError`] naming `path` and the first problem found.
 pub fn load_checkpoint<T: Float>(path: &Path) -> Result<Checkpoint<T>, CheckpointError> {
-    let bytes = fs::read(path).map_err(|source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes =
+        read_model_file(path, MAX_MODEL_FILE_BYTES).map_err(|source| CheckpointError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     Checkpoint::from_bytes(&bytes, path)
 }
 
@@ -799,10 +825,11 @@ pub fn load_checkpoint<T: Float>(path: &Path) -> Result<Checkpoint<T>, Checkpoin
 /// # Errors
 /// As [`load_checkpoint`] for the header and the manifest.
 pub fn read_manifest(path: &Path) -> Result<Manifest, CheckpointError> {
-    let bytes = fs::read(path).map_err(|source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes =
+        read_model_file(path, MAX_MODEL_FILE_BYTES).map_err(|source| CheckpointError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let (_, metadata) = parse_safetensors(&bytes, path)?;
     manifest_of(&metadata, path)
 }
