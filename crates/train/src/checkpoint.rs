@@ -26,7 +26,6 @@
 //! nothing in a file can make loading panic.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -37,6 +36,8 @@ use glassbox_core::{
 use rand::SeedableRng;
 use safetensors::tensor::{Dtype, Metadata, SafeTensorError, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
+
+pub use crate::model_file::{MAX_MODEL_FILE_BYTES, read_model_file};
 
 use crate::history::History;
 use crate::trainer::{EarlyStoppingState, LossReads, TrainConfig, Trainer, loss_reads};
@@ -422,31 +423,6 @@ pub struct Checkpoint<T: Float> {
     pub rng: Rng,
     /// The best epoch's parameters, if stored.
     pub best_params: Option<Vec<T>>,
-}
-
-/// The largest model file (checkpoint or bundle) glassbox reads: 2 GiB, 500 million f32
-/// parameters, far beyond any network for tabular data. Without a bound, a model path naming
-/// an endless stream (`/dev/zero`, a pipe) would be read until memory runs out.
-pub const MAX_MODEL_FILE_BYTES: u64 = 2 << 30;
-
-/// The bytes of the model file at `path`, refusing (with [`io::ErrorKind::FileTooLarge`])
-/// one of more than `limit` bytes after reading at most `limit + 1`.
-///
-/// # Errors
-/// The I/O error of opening or reading, or the size error.
-pub fn read_model_file(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
-    use io::Read as _;
-    let mut bytes = Vec::new();
-    fs::File::open(path)?
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(io::Error::new(
-            io::ErrorKind::FileTooLarge,
-            format!("the file is larger than {limit} bytes, the largest model file glassbox reads"),
-        ));
-    }
-    Ok(bytes)
 }
 
 /// (T10) FNV-1a, 64-bit, as 16 lowercase hex digits: `h ← (h ⊕ byte)·0x100000001b3` from

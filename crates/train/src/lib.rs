@@ -7,6 +7,7 @@ pub mod clip;
 pub mod history;
 pub mod loss;
 pub mod metrics;
+pub mod model_file;
 pub mod optim;
 pub mod output;
 pub mod schedule;
