@@ -32,7 +32,9 @@ use std::path::Path;
 
 use glassbox_core::Mlp;
 use glassbox_data::{ClassBalance, DuplicateStats, Preprocessor, Target};
-use glassbox_train::checkpoint::Conventions;
+use glassbox_train::checkpoint::{
+    ArchitectureRecord, Conventions, MAX_MODEL_FILE_BYTES, read_model_file,
+};
 use glassbox_train::metrics::MetricsReport;
 use glassbox_train::metrics::ensemble::ensemble_probabilities;
 use glassbox_train::store::{
@@ -158,6 +160,19 @@ pub struct Bundle {
     pub members: Vec<Mlp<f32>>,
 }
 
+/// The bundle's bytes: `meta` plus its content checksum (T10) under `checksum`, in the
+/// store's fixed-order container. Shared by [`Bundle::to_bytes`] and [`Bundle::reseal`].
+fn sealed(mut meta: BTreeMap<&str, String>, tensors: &BTreeMap<String, StoredTensor>) -> Vec<u8> {
+    let sum = content_checksum(
+        &meta.iter().map(|(k, v)| (*k, v.as_str())).collect(),
+        tensors
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.dtype, t.shape.as_slice(), t.bytes.as_slice())),
+    );
+    meta.insert(KEY_CHECKSUM, sum);
+    safetensors_bytes(&meta, tensors)
+}
+
 impl Bundle {
     /// The bundle as safetensors bytes (equal bundles give equal bytes).
     pub fn to_bytes(&self) -> anyhow::Result<Vec<u8>> {
@@ -179,14 +194,7 @@ impl Bundle {
         meta.insert(KEY_VERSION, BUNDLE_VERSION.to_string());
         meta.insert(KEY_INFO, serde_json::to_string(&self.info)?);
         meta.insert(KEY_PREPROCESSOR, self.preprocessor.to_json());
-        let sum = content_checksum(
-            &meta.iter().map(|(k, v)| (*k, v.as_str())).collect(),
-            tensors
-                .iter()
-                .map(|(n, t)| (n.as_str(), t.dtype, t.shape.as_slice(), t.bytes.as_slice())),
-        );
-        meta.insert(KEY_CHECKSUM, sum);
-        Ok(safetensors_bytes(&meta, &tensors))
+        Ok(sealed(meta, &tensors))
     }
 
     /// Writes the bundle to `path` atomically.
@@ -202,10 +210,11 @@ impl Bundle {
     pub fn load(path: impl AsRef<Path>) -> Result<Bundle, BundleError> {
         let path = path.as_ref();
         let file = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| BundleError::Io {
-            file: file.clone(),
-            source,
-        })?;
+        let bytes =
+            read_model_file(path, MAX_MODEL_FILE_BYTES).map_err(|source| BundleError::Io {
+                file: file.clone(),
+                source,
+            })?;
         Self::from_bytes(&bytes, &file)
     }
 
@@ -285,6 +294,22 @@ impl Bundle {
                 spec.layers.len()
             )));
         }
+        // Before allocating K × P values: the file must hold them (so P is bounded by the
+        // file's size, whatever the recipe claims).
+        let stored: usize = views
+            .iter()
+            .map(|(_, v)| v.shape().iter().product::<usize>())
+            .sum();
+        let needed = ArchitectureRecord::from_spec(&spec)
+            .num_params()
+            .and_then(|p| p.checked_mul(k));
+        if needed != Some(stored) {
+            let needed = needed.map_or("more than can be counted".into(), |n| n.to_string());
+            return Err(invalid(format!(
+                "the file holds {stored} parameter values, the recipe needs {needed} ({k} member(s), D = {} features)",
+                preprocessor.n_features()
+            )));
+        }
         let mut members = Vec::with_capacity(k);
         for m in 0..k {
             let mut params = vec![0.0f32; spec.num_params()];
@@ -321,6 +346,34 @@ impl Bundle {
             preprocessor,
             members,
         })
+    }
+
+    /// `bytes` with the checksum recomputed over their content, or `None` if they are not a
+    /// readable safetensors file of F32 tensors. For the fuzz harness
+    /// (`examples/fuzz_loaders.rs`), so that its mutations reach the checks behind the
+    /// checksum; a loader never calls it.
+    #[doc(hidden)]
+    pub fn reseal(bytes: &[u8]) -> Option<Vec<u8>> {
+        let st = safetensors::SafeTensors::deserialize(bytes).ok()?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(bytes).ok()?;
+        let mut meta: BTreeMap<&str, String> = BTreeMap::new();
+        for (k, v) in header.metadata().iter().flatten() {
+            meta.insert(k.as_str(), v.clone());
+        }
+        let mut tensors: BTreeMap<String, StoredTensor> = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            if view.dtype() != Dtype::F32 {
+                return None;
+            }
+            let owned = StoredTensor {
+                dtype: Dtype::F32,
+                shape: view.shape().to_vec(),
+                bytes: view.data().to_vec(),
+            };
+            tensors.insert(name, owned);
+        }
+        meta.remove(KEY_CHECKSUM);
+        Some(sealed(meta, &tensors))
     }
 
     /// Probabilities of the positive class for features `x` (N, D): each member's

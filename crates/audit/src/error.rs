@@ -34,6 +34,21 @@ pub enum AuditError {
         /// Rows in the file.
         available: usize,
     },
+    /// More rows than an audit that reports per row accepts ([`MAX_TRACE_ROWS`](crate::MAX_TRACE_ROWS),
+    /// [`MAX_EXPLAIN_ROWS`](crate::MAX_EXPLAIN_ROWS)).
+    #[error(
+        "{audit} of {requested} rows refused: the limit is {limit} rows, because {why}; choose fewer rows with --rows"
+    )]
+    TooManyRows {
+        /// The audit (`trace`, `explain`).
+        audit: &'static str,
+        /// Rows asked for.
+        requested: usize,
+        /// The limit.
+        limit: usize,
+        /// Why the audit has a limit.
+        why: &'static str,
+    },
     /// A row index beyond the file.
     #[error("{file}: row {row} requested but the file holds rows 0..{available}")]
     RowIndex {

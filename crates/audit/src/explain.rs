@@ -408,7 +408,8 @@ pub struct ExplainReport {
 /// encoded by `pre`, per feature and per source column.
 ///
 /// # Errors
-/// [`AuditError::RowIndex`] for a row beyond the file, [`AuditError::Model`] if the model
+/// [`AuditError::RowIndex`] for a row beyond the file, [`AuditError::TooManyRows`] for more
+/// than [`MAX_EXPLAIN_ROWS`](crate::MAX_EXPLAIN_ROWS) rows, [`AuditError::Model`] if the model
 /// does not read the preprocessor's features, the data layer's errors, and those of
 /// [`integrated_gradients`].
 pub fn explain_rows(
@@ -419,6 +420,12 @@ pub fn explain_rows(
     config: &IgConfig,
 ) -> Result<ExplainReport, AuditError> {
     model.check_fits(pre)?;
+    crate::check_row_limit(
+        "explain",
+        rows.len(),
+        crate::MAX_EXPLAIN_ROWS,
+        "each row costs an integrated-gradients path and a table of its own",
+    )?;
     let picked = pick_rows(table, rows)?;
     let x = pre.transform_features(&picked)?.mapv(f64::from);
     let ig = integrated_gradients(model, x.view(), config)?;

@@ -37,6 +37,34 @@ pub use number::{sig, sig13};
 use glassbox_data::{Preprocessor, Table};
 use ndarray::{Array1, Array2};
 
+/// The most rows one trace shows: it prints every number of the step, several per row,
+/// feature and unit, so a few thousand rows already make a report no one reads (and the
+/// report of millions would not fit in memory).
+pub const MAX_TRACE_ROWS: usize = 1_000;
+
+/// The most rows one `explain` request explains: each costs an integrated-gradients path of
+/// `steps` forward and backward passes (2,048 by default) and a table of its own; a data
+/// set's global view is permutation importance, which has no such limit.
+pub const MAX_EXPLAIN_ROWS: usize = 10_000;
+
+/// [`AuditError::TooManyRows`] if `requested` exceeds `limit`.
+pub(crate) fn check_row_limit(
+    audit: &'static str,
+    requested: usize,
+    limit: usize,
+    why: &'static str,
+) -> Result<(), AuditError> {
+    if requested > limit {
+        return Err(AuditError::TooManyRows {
+            audit,
+            requested,
+            limit,
+            why,
+        });
+    }
+    Ok(())
+}
+
 /// The first `k` rows of `table`.
 ///
 /// # Errors

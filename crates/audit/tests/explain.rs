@@ -432,3 +432,21 @@ fn a_classifier_needs_compatible_one_output_members() {
         "{e}"
     );
 }
+
+#[test]
+fn an_explain_request_on_more_rows_than_the_limit_is_refused() {
+    let scratch = Scratch::new("audit-explain-limit");
+    let (mlp, pre, table) = support::synthetic_model(&support::synthetic_csv(&scratch, 100, 1));
+    // Millions of row indices (all valid): refused before any work, with the limit named.
+    let rows = vec![0usize; 2_000_000];
+    let e = explain_rows(&mlp, &pre, &table, &rows, &IgConfig::default()).unwrap_err();
+    assert!(
+        matches!(e, AuditError::TooManyRows { audit: "explain", requested: 2_000_000, limit, .. } if limit == glassbox_audit::MAX_EXPLAIN_ROWS),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("explain of 2000000 rows refused: the limit is 10000 rows"),
+        "{e}"
+    );
+}

@@ -428,3 +428,52 @@ fn trace_of_a_saved_model_on_csv_rows() {
     let e = trace_csv(&other, &pre, &test, 2, &loss, default_optimizer()).unwrap_err();
     assert!(matches!(e, AuditError::Model(_)), "{e}");
 }
+
+#[test]
+fn a_trace_of_more_rows_than_the_limit_is_refused() {
+    let (mlp, _, _) = example_2_2_1();
+    let n = glassbox_audit::MAX_TRACE_ROWS + 1;
+    let x = ndarray::Array2::<f64>::zeros((n, 2));
+    let y = ndarray::Array2::<f64>::zeros((n, 1));
+    let opt = new_optimizer(default_optimizer(), mlp.num_params()).unwrap();
+    let e = trace_step(
+        &mlp,
+        x.view(),
+        y.view(),
+        &LossConfig::new(LossKind::Mse),
+        &opt,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, AuditError::TooManyRows { audit: "trace", requested, limit: 1_000, .. } if requested == n),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("choose fewer rows with --rows"),
+        "{e}"
+    );
+    // At the limit the trace runs.
+    let n = glassbox_audit::MAX_TRACE_ROWS;
+    let x = ndarray::Array2::<f64>::zeros((n, 2));
+    let y = ndarray::Array2::<f64>::zeros((n, 1));
+    let loss = LossConfig::new(LossKind::Mse);
+    assert!(trace_step(&mlp, x.view(), y.view(), &loss, &opt).is_ok());
+}
+
+#[test]
+fn a_csv_trace_of_more_rows_than_the_limit_is_refused() {
+    let (mlp, pre, test) = support::trained_shoppers_model();
+    let loss = LossConfig::new(LossKind::BceWithLogits);
+    let e = trace_csv(&mlp, &pre, &test, 1_001, &loss, default_optimizer()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            AuditError::TooManyRows {
+                audit: "trace",
+                requested: 1_001,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}

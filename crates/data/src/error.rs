@@ -90,6 +90,40 @@ pub enum DataError {
     /// A quoted field that is never closed.
     #[error("{file}, line {line}: a quoted field opened in this record is never closed")]
     UnterminatedQuote { file: String, line: u64 },
+    /// A field longer than [`ReadOptions::max_field_bytes`](super::ReadOptions) (often a
+    /// quote that is never closed, which takes in the lines after it).
+    #[error(
+        "{file}, line {line}, column {column}: the field is longer than {limit} bytes, the limit (a quote left open takes in the lines after it; raise ReadOptions::max_field_bytes for longer fields)"
+    )]
+    FieldTooLong {
+        file: String,
+        /// The line on which the record starts.
+        line: u64,
+        column: usize,
+        limit: usize,
+    },
+    /// A record with more fields than [`ReadOptions::max_columns`](super::ReadOptions).
+    #[error(
+        "{file}, line {line}, column {}: more than {limit} columns, the limit (raise ReadOptions::max_columns for wider files)", .limit + 1
+    )]
+    TooManyColumns {
+        file: String,
+        line: u64,
+        limit: usize,
+    },
+    /// A categorical column with more distinct values than
+    /// [`ReadOptions::max_categories`](super::ReadOptions).
+    #[error(
+        "{file}, line {line}, column {column} (\"{name}\"): more than {limit} distinct values in a categorical column, the limit; a column with this many values is an identifier (drop it with drop = true) or needs ReadOptions::max_categories raised"
+    )]
+    TooManyCategories {
+        file: String,
+        /// The line of the first value beyond the limit.
+        line: u64,
+        column: usize,
+        name: String,
+        limit: usize,
+    },
     /// A field that is not valid UTF-8.
     #[error("{file}, line {line}, column {column}{}: the field is not valid UTF-8", quoted_name(.name))]
     InvalidUtf8 {

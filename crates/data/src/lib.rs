@@ -48,7 +48,10 @@ pub use features::{
     PREPROCESSOR_FORMAT, Preprocessor, UNKNOWN_LEVEL, median,
 };
 pub use infer::{is_missing_token, parse_bool};
-pub use read::{CANDIDATE_DELIMITERS, RawTable, ReadOptions, detect_delimiter};
+pub use read::{
+    CANDIDATE_DELIMITERS, DEFAULT_MAX_CATEGORIES, DEFAULT_MAX_COLUMNS, DEFAULT_MAX_FIELD_BYTES,
+    RawTable, ReadOptions, detect_delimiter,
+};
 pub use schema::{
     ColumnKind, ColumnOverride, ColumnSchema, KindSource, Schema, SchemaOverrides, Sentinel,
 };

@@ -27,19 +27,51 @@ use std::path::Path;
 
 use super::error::{DataError, Result};
 
-/// How to read a CSV file.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// How to read a CSV file, and the limits that turn a hostile size into an error rather than
+/// an out-of-memory kill (notes/reliability.md, "Inputs").
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadOptions {
     /// The field delimiter (one ASCII byte, not `"`, CR or LF). `None` detects it from
     /// the header line with [`detect_delimiter`].
     pub delimiter: Option<u8>,
+    /// The longest field, in bytes before trimming ([`DataError::FieldTooLong`]). Also
+    /// bounds a quoted field that is never closed, which would otherwise take in the rest
+    /// of the file.
+    pub max_field_bytes: usize,
+    /// The most fields in one record, header included ([`DataError::TooManyColumns`]).
+    pub max_columns: usize,
+    /// The most distinct values in one categorical column of a table
+    /// ([`DataError::TooManyCategories`]); each becomes a one-hot feature.
+    pub max_categories: usize,
+}
+
+/// Default of [`ReadOptions::max_field_bytes`]: 1 MiB.
+pub const DEFAULT_MAX_FIELD_BYTES: usize = 1 << 20;
+/// Default of [`ReadOptions::max_columns`].
+pub const DEFAULT_MAX_COLUMNS: usize = 10_000;
+/// Default of [`ReadOptions::max_categories`]. The largest real vocabularies of tabular data
+/// fit (postal codes, ~42,000 in the US; ICD-10 diagnosis codes, ~70,000); a column with more
+/// distinct values is an identifier, whose one-hot levels would each see too few rows to
+/// learn a weight, and whose one-hot block (4 bytes × rows × levels) is what runs out of memory.
+pub const DEFAULT_MAX_CATEGORIES: usize = 100_000;
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self {
+            delimiter: None,
+            max_field_bytes: DEFAULT_MAX_FIELD_BYTES,
+            max_columns: DEFAULT_MAX_COLUMNS,
+            max_categories: DEFAULT_MAX_CATEGORIES,
+        }
+    }
 }
 
 impl ReadOptions {
-    /// Options with an explicit delimiter.
+    /// Options with an explicit delimiter (and the default limits).
     pub fn with_delimiter(delimiter: u8) -> Self {
         Self {
             delimiter: Some(delimiter),
+            ..Self::default()
         }
     }
 }
@@ -106,27 +138,44 @@ enum State {
     AfterQuoted,
 }
 
-/// Splits one record (one or more physical lines) into fields.
+/// A limit a record broke while being split ([`FieldParser::feed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Overflow {
+    /// Field `column` (1-based) is longer than the field limit.
+    Field { column: usize },
+    /// The record has more fields than the column limit.
+    Columns,
+}
+
+/// Splits one record (one or more physical lines, each fed in one or more segments) into
+/// fields.
 struct FieldParser {
     delimiter: u8,
+    max_field_bytes: usize,
+    max_columns: usize,
     state: State,
     field: Vec<u8>,
     fields: Vec<Vec<u8>>,
 }
 
 impl FieldParser {
-    fn new(delimiter: u8) -> Self {
+    fn new(delimiter: u8, max_field_bytes: usize, max_columns: usize) -> Self {
         Self {
             delimiter,
+            max_field_bytes,
+            max_columns,
             state: State::FieldStart,
             field: Vec::new(),
             fields: Vec::new(),
         }
     }
 
-    /// Feeds one physical line (with its LF or CRLF, if any). Returns `true` when the
-    /// record ends with this line, `false` when a quoted field continues on the next.
-    fn feed(&mut self, line: &[u8]) -> bool {
+    /// Feeds one segment of a physical line: the whole line with its LF or CRLF, or a piece
+    /// of a long line (`complete` false; a piece never ends with CR, see
+    /// [`Records::read_segment`]), or the last line of the input without a line ending
+    /// (`complete` true). Returns `true` when the record ends with this segment, `false`
+    /// when it continues (an open quote, or more of the line to come).
+    fn feed(&mut self, line: &[u8], complete: bool) -> Result<bool, Overflow> {
         let n = line.len();
         let mut i = 0;
         while i < n {
@@ -146,10 +195,10 @@ impl FieldParser {
                     self.state = State::Quoted;
                 }
                 _ if is_end => {
-                    self.end_field();
-                    return true;
+                    self.end_field()?;
+                    return Ok(true);
                 }
-                _ if b == self.delimiter => self.end_field(),
+                _ if b == self.delimiter => self.end_field()?,
                 State::FieldStart if b == b'"' => self.state = State::Quoted,
                 State::FieldStart | State::Unquoted => {
                     self.field.push(b);
@@ -162,18 +211,35 @@ impl FieldParser {
             }
             i += 1;
         }
+        // Checked once a segment (a segment is at most SEGMENT_BYTES), so the per-byte loop
+        // stays as it was; the field is then at most the limit plus one segment.
+        self.check_field()?;
         // End of input without a line ending: the record is complete unless a quote is open.
-        if self.state == State::Quoted {
-            false
+        if self.state == State::Quoted || !complete {
+            Ok(false)
         } else {
-            self.end_field();
-            true
+            self.end_field()?;
+            Ok(true)
         }
     }
 
-    fn end_field(&mut self) {
+    fn check_field(&self) -> Result<(), Overflow> {
+        if self.field.len() > self.max_field_bytes {
+            return Err(Overflow::Field {
+                column: self.fields.len() + 1,
+            });
+        }
+        Ok(())
+    }
+
+    fn end_field(&mut self) -> Result<(), Overflow> {
+        self.check_field()?;
+        if self.fields.len() >= self.max_columns {
+            return Err(Overflow::Columns);
+        }
         self.fields.push(std::mem::take(&mut self.field));
         self.state = State::FieldStart;
+        Ok(())
     }
 
     fn finish(self) -> Vec<Vec<u8>> {
@@ -181,14 +247,24 @@ impl FieldParser {
     }
 }
 
+/// The most bytes read at once from a physical line. A longer line is fed to the parser in
+/// segments, so no line, however long, is held whole; lines up to this size (every line
+/// of real data) are read in one piece, as before the limits.
+const SEGMENT_BYTES: usize = 1 << 20;
+
 /// Physical lines → records.
 struct Records {
     input: Box<dyn BufRead + Send>,
     delimiter: u8,
-    /// Physical lines consumed so far.
+    max_field_bytes: usize,
+    max_columns: usize,
+    /// Physical lines started so far.
     line: u64,
+    /// The current segment: a whole line or a piece of one.
     buf: Vec<u8>,
-    /// A line already read (the header line, read to detect the delimiter).
+    /// Whether `buf` ends its line (with LF, or at the end of the input).
+    complete: bool,
+    /// A segment already read (the header line, read to detect the delimiter).
     pending: bool,
     file: String,
 }
@@ -198,30 +274,80 @@ fn is_blank(line: &[u8]) -> bool {
 }
 
 impl Records {
-    /// Reads the next physical line into `self.buf`; `false` at end of input.
-    fn read_line(&mut self) -> Result<bool> {
+    fn new(input: Box<dyn BufRead + Send>, file: String, options: &ReadOptions) -> Self {
+        Self {
+            input,
+            delimiter: b',',
+            max_field_bytes: options.max_field_bytes,
+            max_columns: options.max_columns,
+            line: 0,
+            buf: Vec::new(),
+            complete: true,
+            pending: false,
+            file,
+        }
+    }
+
+    /// Reads the next segment of a physical line into `self.buf` (at most
+    /// [`SEGMENT_BYTES`], plus a CR's LF); `false` at end of input. A segment that does not
+    /// end its line never ends with CR, so the parser always sees a CRLF whole.
+    fn read_segment(&mut self) -> Result<bool> {
         if self.pending {
             self.pending = false;
             return Ok(true);
         }
+        let starts_line = self.complete;
+        let io_error = |source| DataError::Io {
+            file: self.file.clone(),
+            source,
+        };
         self.buf.clear();
-        let n = self
-            .input
+        let n = (&mut self.input)
+            .take(SEGMENT_BYTES as u64)
             .read_until(b'\n', &mut self.buf)
-            .map_err(|source| DataError::Io {
-                file: self.file.clone(),
-                source,
-            })?;
+            .map_err(io_error)?;
         if n == 0 {
             return Ok(false);
         }
-        self.line += 1;
+        self.complete = self.buf.ends_with(b"\n") || n < SEGMENT_BYTES;
+        if !self.complete {
+            let next = self.input.fill_buf().map_err(io_error)?;
+            match next.first() {
+                None => self.complete = true,
+                Some(b'\n') if self.buf.ends_with(b"\r") => {
+                    self.buf.push(b'\n');
+                    self.input.consume(1);
+                    self.complete = true;
+                }
+                Some(_) => {}
+            }
+        }
+        if starts_line {
+            self.line += 1;
+        }
         Ok(true)
+    }
+
+    /// The error for a limit broken by the record that starts on line `start`.
+    fn overflow(&self, overflow: Overflow, start: u64) -> DataError {
+        match overflow {
+            Overflow::Field { column } => DataError::FieldTooLong {
+                file: self.file.clone(),
+                line: start,
+                column,
+                limit: self.max_field_bytes,
+            },
+            Overflow::Columns => DataError::TooManyColumns {
+                file: self.file.clone(),
+                line: start,
+                limit: self.max_columns,
+            },
+        }
     }
 
     fn next_record(&mut self) -> Result<Option<Record>> {
         loop {
-            if !self.read_line()? {
+            if !self.read_segment()? {
                 return Ok(None);
             }
             if !is_blank(&self.buf) {
@@ -229,9 +355,14 @@ impl Records {
             }
         }
         let start = self.line;
-        let mut parser = FieldParser::new(self.delimiter);
-        while !parser.feed(&self.buf) {
-            if !self.read_line()? {
+        let mut parser = FieldParser::new(self.delimiter, self.max_field_bytes, self.max_columns);
+        loop {
+            match parser.feed(&self.buf, self.complete) {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(overflow) => return Err(self.overflow(overflow, start)),
+            }
+            if !self.read_segment()? {
                 return Err(DataError::UnterminatedQuote {
                     file: self.file.clone(),
                     line: start,
@@ -249,6 +380,7 @@ impl Records {
 /// of the chunked reader.
 pub(crate) struct CsvSource {
     records: Records,
+    max_categories: usize,
     header: Vec<String>,
     header_line: u64,
 }
@@ -272,17 +404,10 @@ impl CsvSource {
         file: String,
         options: &ReadOptions,
     ) -> Result<Self> {
-        let mut records = Records {
-            input: Box::new(input),
-            delimiter: b',',
-            line: 0,
-            buf: Vec::new(),
-            pending: false,
-            file,
-        };
+        let mut records = Records::new(Box::new(input), file, options);
         // The first non-blank line, without a leading byte-order mark.
         loop {
-            if !records.read_line()? {
+            if !records.read_segment()? {
                 return Err(DataError::Empty { file: records.file });
             }
             if records.line == 1 && records.buf.starts_with(BOM) {
@@ -334,6 +459,7 @@ impl CsvSource {
         }
         Ok(Self {
             records,
+            max_categories: options.max_categories,
             header,
             header_line,
         })
@@ -407,6 +533,7 @@ impl CsvSource {
             header_line: self.header_line,
             columns,
             lines,
+            max_categories: self.max_categories,
         }))
     }
 }
@@ -424,6 +551,8 @@ pub struct RawTable {
     columns: Vec<Vec<String>>,
     /// `lines[i]` is the 1-based line on which row `i` starts.
     lines: Vec<u64>,
+    /// [`ReadOptions::max_categories`] of the read, applied when the table is parsed.
+    max_categories: usize,
 }
 
 impl RawTable {
@@ -491,6 +620,12 @@ impl RawTable {
     /// The 1-based line on which each row starts.
     pub fn lines(&self) -> &[u64] {
         &self.lines
+    }
+
+    /// The most distinct values a categorical column may have when this table is parsed
+    /// ([`ReadOptions::max_categories`] of the read).
+    pub fn max_categories(&self) -> usize {
+        self.max_categories
     }
 }
 
@@ -593,14 +728,11 @@ mod tests {
                 0..40),
         ) {
             let text: String = tokens.concat();
-            let mut records = Records {
-                input: Box::new(std::io::Cursor::new(text.clone().into_bytes())),
-                delimiter: b',',
-                line: 0,
-                buf: Vec::new(),
-                pending: false,
-                file: "mem.csv".into(),
-            };
+            let mut records = Records::new(
+                Box::new(std::io::Cursor::new(text.clone().into_bytes())),
+                "mem.csv".into(),
+                &ReadOptions::default(),
+            );
             let mut ours = Vec::new();
             loop {
                 match records.next_record() {

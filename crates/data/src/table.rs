@@ -208,6 +208,7 @@ impl Column {
         position: usize,
         cells: &[String],
         lines: &[u64],
+        max_categories: usize,
     ) -> Result<Column> {
         let n = cells.len();
         let mut sentinel = Vec::new();
@@ -267,15 +268,29 @@ impl Column {
                 let mut levels: Vec<String> = Vec::new();
                 let mut index: HashMap<&str, u32> = HashMap::new();
                 let mut codes = Vec::with_capacity(n);
-                for text in cells {
+                for (i, text) in cells.iter().enumerate() {
                     if missing(text) {
                         codes.push(None);
                         continue;
                     }
-                    let code = *index.entry(text.as_str()).or_insert_with(|| {
-                        levels.push(text.clone());
-                        (levels.len() - 1) as u32
-                    });
+                    let code = match index.get(text.as_str()) {
+                        Some(&code) => code,
+                        None if levels.len() >= max_categories => {
+                            return Err(DataError::TooManyCategories {
+                                file: file.to_string(),
+                                line: lines[i],
+                                column: position,
+                                name: spec.name.clone(),
+                                limit: max_categories,
+                            });
+                        }
+                        None => {
+                            levels.push(text.clone());
+                            let code = (levels.len() - 1) as u32;
+                            index.insert(text.as_str(), code);
+                            code
+                        }
+                    };
                     codes.push(Some(code));
                 }
                 ColumnData::Categorical { levels, codes }
@@ -288,6 +303,27 @@ impl Column {
             sentinel,
             spellings,
         })
+    }
+
+    /// Parses the file fields `picks` (0-based field, schema entry) of `raw`.
+    fn parse_picked<'s>(
+        raw: &RawTable,
+        picks: impl IntoIterator<Item = (usize, &'s ColumnSchema)>,
+    ) -> Result<Vec<Column>> {
+        picks
+            .into_iter()
+            .map(|(j, spec)| {
+                let cells = raw.column(j);
+                Self::parse(
+                    raw.file(),
+                    spec,
+                    j + 1,
+                    cells,
+                    raw.lines(),
+                    raw.max_categories(),
+                )
+            })
+            .collect()
     }
 
     fn select(&self, rows: &[usize]) -> Column {
@@ -379,10 +415,7 @@ impl Table {
     pub fn from_raw(raw: &RawTable, schema: &Schema) -> Result<Table> {
         schema.validate()?;
         let (picks, ignored) = plan(raw.file(), raw.header(), schema)?;
-        let columns = picks
-            .into_iter()
-            .map(|(j, spec)| Column::parse(raw.file(), spec, j + 1, raw.column(j), raw.lines()))
-            .collect::<Result<Vec<_>>>()?;
+        let columns = Column::parse_picked(raw, picks)?;
         Ok(Table {
             file: raw.file().to_string(),
             columns,
@@ -567,11 +600,7 @@ impl ChunkReader {
             return Ok(None);
         };
         self.rows_read += raw.n_rows();
-        let columns = self
-            .picks
-            .iter()
-            .map(|(j, spec)| Column::parse(raw.file(), spec, j + 1, raw.column(*j), raw.lines()))
-            .collect::<Result<Vec<_>>>()?;
+        let columns = Column::parse_picked(&raw, self.picks.iter().map(|(j, s)| (*j, s)))?;
         Ok(Some(Table {
             file: raw.file().to_string(),
             columns,

@@ -30,7 +30,6 @@
 //! nothing in a file can make loading panic.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -41,6 +40,8 @@ use glassbox_core::{
 use rand::SeedableRng;
 use safetensors::tensor::{Metadata, SafeTensorError, SafeTensors};
 use serde::{Deserialize, Serialize};
+
+pub use crate::model_file::{MAX_MODEL_FILE_BYTES, read_model_file};
 
 use crate::history::History;
 use crate::store::{StoredTensor, decode_into, dtype_of, encode, fnv1a64_hex, safetensors_bytes};
@@ -609,10 +610,11 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// # Errors
 /// A [`CheckpointError`] naming `path` and the first problem found.
 pub fn load_checkpoint<T: Float>(path: &Path) -> Result<Checkpoint<T>, CheckpointError> {
-    let bytes = fs::read(path).map_err(|source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes =
+        read_model_file(path, MAX_MODEL_FILE_BYTES).map_err(|source| CheckpointError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     Checkpoint::from_bytes(&bytes, path)
 }
 
@@ -622,10 +624,11 @@ pub fn load_checkpoint<T: Float>(path: &Path) -> Result<Checkpoint<T>, Checkpoin
 /// # Errors
 /// As [`load_checkpoint`] for the header and the manifest.
 pub fn read_manifest(path: &Path) -> Result<Manifest, CheckpointError> {
-    let bytes = fs::read(path).map_err(|source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes =
+        read_model_file(path, MAX_MODEL_FILE_BYTES).map_err(|source| CheckpointError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let (_, metadata) = parse_safetensors(&bytes, path)?;
     manifest_of(&metadata, path)
 }

@@ -8,6 +8,7 @@ pub mod describe;
 pub mod history;
 pub mod loss;
 pub mod metrics;
+pub mod model_file;
 pub mod optim;
 pub mod privacy;
 pub mod schedule;

@@ -73,11 +73,22 @@ pub fn new_optimizer(
     })
 }
 
+/// [`AuditError::TooManyRows`] beyond [`MAX_TRACE_ROWS`](crate::MAX_TRACE_ROWS).
+fn check_trace_rows(n: usize) -> Result<(), AuditError> {
+    crate::check_row_limit(
+        "trace",
+        n,
+        crate::MAX_TRACE_ROWS,
+        "a trace prints every number of the step, several per row",
+    )
+}
+
 /// The trace of one step of `mlp` (cast to f64) on the first `k` rows of `table`, encoded
 /// by `pre`, with a fresh `optimizer`. The targets are the preprocessor's 0/1 labels.
 ///
 /// # Errors
-/// [`AuditError::RowCount`] if `k` is 0 or exceeds the file; [`AuditError::Model`] if the
+/// [`AuditError::RowCount`] if `k` is 0 or exceeds the file; [`AuditError::TooManyRows`]
+/// beyond [`MAX_TRACE_ROWS`](crate::MAX_TRACE_ROWS); [`AuditError::Model`] if the
 /// network does not read the preprocessor's features; the data layer's errors; those of
 /// [`trace_step`].
 pub fn trace_csv<T: glassbox_core::Float>(
@@ -90,6 +101,7 @@ pub fn trace_csv<T: glassbox_core::Float>(
 ) -> Result<Trace, AuditError> {
     crate::check_model_fits(mlp, pre)?;
     let rows = first_rows(table, k)?;
+    check_trace_rows(k)?;
     let (x, y) = encode_f64(pre, &rows)?;
     let mlp = mlp.cast::<f64>();
     let o = mlp.spec().outputs();
@@ -129,6 +141,7 @@ pub fn trace_step(
     loss: &LossConfig,
     optimizer: &Optimizer<f64>,
 ) -> Result<Trace, AuditError> {
+    check_trace_rows(x.nrows())?;
     check_inputs(mlp, x, y, loss, optimizer)?;
     let spec = mlp.spec().clone();
     let n_layers = spec.layers.len();
