@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use glassbox_app::bundle::Bundle;
-use glassbox_train::checkpoint::{Checkpoint, fnv1a64_hex};
+use glassbox_train::checkpoint::Checkpoint;
+use glassbox_train::store::fnv1a64_hex;
 use glassbox_train::{MANIFEST_CHECKSUM_KEY, MANIFEST_KEY};
 use safetensors::SafeTensors;
 
@@ -22,7 +23,7 @@ fn bundle_seed() -> Vec<u8> {
 fn checkpoint_seed() -> Vec<u8> {
     std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/reference/glassbox_small_checkpoint.safetensors"),
+            .join("crates/train/tests/reference/glassbox_small_checkpoint.safetensors"),
     )
     .unwrap()
 }

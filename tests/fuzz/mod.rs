@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use glassbox_app::bundle::Bundle;
 use glassbox_data::{Preprocessor, RawTable, ReadOptions, Schema, SchemaOverrides, Table};
 use glassbox_data::{TargetSpec, UNKNOWN_LEVEL};
-use glassbox_train::checkpoint::{Checkpoint, fnv1a64_hex};
+use glassbox_train::checkpoint::Checkpoint;
+use glassbox_train::store::fnv1a64_hex;
 use glassbox_train::{MANIFEST_CHECKSUM_KEY, MANIFEST_KEY};
 use ndarray::Array2;
 
@@ -103,7 +104,8 @@ pub fn seeds(target: Target) -> Vec<Vec<u8>> {
         Target::Bundle => seed_files(".bundle.safetensors"),
         Target::Checkpoint => {
             let mut s = seed_files(".checkpoint.safetensors");
-            let fixture = root().join("tests/reference/glassbox_small_checkpoint.safetensors");
+            let fixture =
+                root().join("crates/train/tests/reference/glassbox_small_checkpoint.safetensors");
             s.push(std::fs::read(fixture).unwrap_or_default());
             s
         }
