@@ -32,7 +32,7 @@ struct Args {
     max_len: usize,
 }
 
-const USAGE: &str = "usage: fuzz_loaders [--target csv|schema|bundle|checkpoint|all] [--inputs N per target] [--seed S] [--out DIR] [--max-len BYTES]";
+const USAGE: &str = "usage: fuzz_loaders [--target csv|schema|bundle|checkpoint|events|all] [--inputs N per target] [--seed S] [--out DIR] [--max-len BYTES]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {

@@ -28,14 +28,16 @@ pub enum Target {
     Schema,
     Bundle,
     Checkpoint,
+    Events,
 }
 
 impl Target {
-    pub const ALL: [Target; 4] = [
+    pub const ALL: [Target; 5] = [
         Target::Csv,
         Target::Schema,
         Target::Bundle,
         Target::Checkpoint,
+        Target::Events,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +46,7 @@ impl Target {
             Target::Schema => "schema",
             Target::Bundle => "bundle",
             Target::Checkpoint => "checkpoint",
+            Target::Events => "events",
         }
     }
 
@@ -109,6 +112,10 @@ pub fn seeds(target: Target) -> Vec<Vec<u8>> {
             s.push(std::fs::read(fixture).unwrap_or_default());
             s
         }
+        Target::Events => [40, 400]
+            .iter()
+            .map(|&n| head(&datasets.join("retailrocket_events.csv"), n))
+            .collect(),
     }
 }
 
@@ -193,6 +200,18 @@ pub fn load_checkpoint(bytes: &[u8]) -> bool {
     Checkpoint::<f64>::from_bytes(bytes, path).is_ok() || f32
 }
 
+/// The event-log target: read and sort the log with the RetailRocket spec, then featurize
+/// every cutoff (labels unknown, as when scoring). Whether it featurized.
+pub fn load_events(bytes: &[u8]) -> bool {
+    use glassbox_events::{EventSpec, FeatureMatrix, Labels, SortedLog, feature_names, featurize};
+    let spec = EventSpec::retailrocket_next_hour();
+    let Ok(mut log) = SortedLog::from_text("fuzz.csv", Cursor::new(bytes.to_vec()), &spec) else {
+        return false;
+    };
+    let mut matrix = FeatureMatrix::new(feature_names(&spec));
+    featurize(&mut log, &spec, Labels::Unknown, &mut matrix).is_ok()
+}
+
 /// Runs `target` on `bytes` (`variant` picks the CSV options); whether the loader accepted
 /// the input (a clean error is `false`, a panic unwinds).
 pub fn run(target: Target, bytes: &[u8], variant: u64, data: &RawTable) -> bool {
@@ -201,6 +220,7 @@ pub fn run(target: Target, bytes: &[u8], variant: u64, data: &RawTable) -> bool 
         Target::Schema => load_schema(bytes, data),
         Target::Bundle => load_bundle(bytes),
         Target::Checkpoint => load_checkpoint(bytes),
+        Target::Events => load_events(bytes),
     }
 }
 

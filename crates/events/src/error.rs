@@ -143,6 +143,16 @@ pub enum EventsError {
     /// No cutoff falls inside the log.
     #[error("no cutoff falls inside the log (first event at {first_ms} ms, end at {end_ms} ms)")]
     NoCutoffs { first_ms: i64, end_ms: i64 },
+    /// The log spans more cutoffs than [`crate::featurize::MAX_CUTOFFS`] (a timestamp far
+    /// from the others, or a wrong time unit), which would take hours and memory for nothing.
+    #[error(
+        "the log spans more than {limit} cutoffs (from the first event at {first_ms} ms to beyond {at_ms} ms): check the time column's unit or a stray timestamp"
+    )]
+    TooManyCutoffs {
+        limit: u32,
+        first_ms: i64,
+        at_ms: i64,
+    },
     /// A part of the split with no example, or no positive label where training needs one.
     #[error("the {part} holds {examples} examples and no positive label; nothing to learn from")]
     NoPositives { part: String, examples: usize },

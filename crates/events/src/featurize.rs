@@ -261,6 +261,11 @@ pub fn feature_names(spec: &EventSpec) -> Vec<String> {
     FeatureSet::new(spec).names()
 }
 
+/// The most cutoffs one pass cuts: 200,000 is 11 years of 30-minute cutoffs. A log that
+/// spans more (found by fuzzing: one timestamp written with extra digits) is an error, not a
+/// pass that would run for hours.
+pub const MAX_CUTOFFS: u32 = 200_000;
+
 /// Featurizes a time-ordered log in one pass, giving every example to `sink`.
 ///
 /// Errors: reading errors of the log; [`EventsError::HorizonLongerThanLog`] or
@@ -299,6 +304,13 @@ pub fn featurize(
     let mut next = spec.cutoffs.first_after(first_ms);
     let mut n = 0u32;
     while let Some((t, k)) = next {
+        if n >= MAX_CUTOFFS {
+            return Err(EventsError::TooManyCutoffs {
+                limit: MAX_CUTOFFS,
+                first_ms,
+                at_ms: t,
+            });
+        }
         // Labels need [t, t + horizon) queued; features need everything before t.
         let until = if labels == Labels::Required {
             t.saturating_add(horizon)

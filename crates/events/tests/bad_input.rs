@@ -324,3 +324,16 @@ fn a_failed_csv_write_leaves_no_file() {
     assert!(err.contains("cannot create the output file"), "{err}");
     assert!(!dir.exists());
 }
+
+/// Found by fuzzing: one timestamp with extra digits put the log's end millennia away, and
+/// the pass would have cut every 30 minutes until then. It is refused.
+#[test]
+fn a_log_spanning_too_many_cutoffs_is_refused() {
+    let body = "1433221332117,1,view,10,\n143322133224324329,2,view,11,\n";
+    let (e, message) = error_of(body, &rr(), Labels::Unknown);
+    assert!(
+        matches!(e, EventsError::TooManyCutoffs { limit: 200_000, .. }),
+        "{e:?}"
+    );
+    assert!(message.contains("more than 200000 cutoffs"), "{message}");
+}
