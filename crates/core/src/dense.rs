@@ -197,6 +197,68 @@ fn check_params_shapes<T>(
     assert_eq!(d_b.len(), h, "dense: dL/db has {}, expected {h}", d_b.len());
 }
 
+/// (P18, P19) Adds each example's squared gradient norm over this layer's parameters to
+/// `sq_norms` (N,): the gradient of example i is `∂ℓᵢ/∂Θ = δᵢ·xᵢᵀ` and `∂ℓᵢ/∂b = δᵢ`, so
+/// `sq_norms[i] += ‖δᵢ‖²·‖xᵢ‖² + ‖δᵢ‖²` — without forming the (H, D) outer product. Each
+/// row is summed in f64 in increasing column order on the calling thread, so the result
+/// does not depend on the thread count. `d_z` must hold per-example gradients (row i =
+/// `∂ℓᵢ/∂zᵢ`), not a batch mean.
+///
+/// Shapes: `x` (N, D), `d_z` (N, H), `sq_norms` (N).
+///
+/// # Panics
+/// If the row counts disagree.
+pub fn dense_add_example_sq_norms<T: Float>(
+    x: ArrayView2<T>,
+    d_z: ArrayView2<T>,
+    sq_norms: &mut [f64],
+) {
+    let n = x.nrows();
+    assert_eq!(
+        d_z.nrows(),
+        n,
+        "dense: X has {n} rows but dL/dZ {}",
+        d_z.nrows()
+    );
+    assert_eq!(
+        sq_norms.len(),
+        n,
+        "dense: {} norms for {n} rows",
+        sq_norms.len()
+    );
+    let sq = |row: ArrayView1<T>| {
+        row.iter().fold(0.0f64, |acc, &v| {
+            let v = v.to_f64();
+            acc + v * v
+        })
+    };
+    for ((acc, x_i), d_i) in sq_norms.iter_mut().zip(x.rows()).zip(d_z.rows()) {
+        *acc += sq(d_i) * (sq(x_i) + 1.0);
+    }
+}
+
+/// (P21) Scales row i of `d_z` (N, H) by `factors[i]` (N,), in place: with the clipping
+/// factors of (P20) the parameter-gradient GEMM that follows ([`dense_backward_params`])
+/// produces the sum of the clipped per-example gradients. The product is taken in f64 and
+/// rounded once to `T`.
+///
+/// # Panics
+/// If `factors` does not have N entries.
+pub fn scale_example_rows<T: Float>(mut d_z: ArrayViewMut2<T>, factors: &[f64]) {
+    assert_eq!(
+        factors.len(),
+        d_z.nrows(),
+        "dense: {} factors for {} rows",
+        factors.len(),
+        d_z.nrows()
+    );
+    for (mut row, &c) in d_z.rows_mut().into_iter().zip(factors) {
+        if c != 1.0 {
+            row.mapv_inplace(|v| T::from_f64(v.to_f64() * c));
+        }
+    }
+}
+
 /// Input part of the backward pass (B6): `d_x = d_z·Θ`, written (β = 0). `d_x` is a
 /// per-batch intermediate (the next layer down's `∂L/∂Y`), so it is overwritten, not
 /// accumulated.

@@ -17,9 +17,9 @@ pub mod threads;
 
 pub use activation::{Activation, ActivationError, SoftmaxRow, sigmoid};
 pub use dense::{
-    Dense, DenseCache, DenseGrads, dense_backward_input, dense_backward_input_naive,
-    dense_backward_params, dense_backward_params_naive, dense_forward, dense_forward_naive,
-    dense_gemm_scratch,
+    Dense, DenseCache, DenseGrads, dense_add_example_sq_norms, dense_backward_input,
+    dense_backward_input_naive, dense_backward_params, dense_backward_params_naive, dense_forward,
+    dense_forward_naive, dense_gemm_scratch, scale_example_rows,
 };
 pub use dropout::{dropout_backward, dropout_forward, dropout_sample_mask};
 pub use float::Float;
@@ -28,6 +28,7 @@ pub use init::{Init, InitError};
 pub use layer::GradWrite;
 pub use mlp::{
     Backward, Forward, LayerSpec, Mlp, MlpError, MlpSpec, Mode, TensorInfo, Upstream, Workspace,
+    clip_factor,
 };
 pub use rng::{Rng, seeded_rng};
 pub use threads::{build_pool, enable_flush_to_zero, init_global_pool};

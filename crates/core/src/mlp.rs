@@ -521,6 +521,73 @@ impl<T: Float> Mlp<T> {
         Backward { mlp: self, ws }
     }
 
+    /// Backward pass with per-example clipping (notes/privacy.md §11, P18–P21), for DP-SGD:
+    /// the parameter gradients are **written** ([`GradWrite::Overwrite`]) as
+    /// `Σᵢ min(1, C/‖gᵢ‖)·gᵢ`, the sum of the per-example gradients `gᵢ` (every parameter,
+    /// one flat norm) each clipped to L2 norm at most `max_norm` = C, without forming any
+    /// `gᵢ`:
+    /// 1. every layer's δ = ∂ℓ/∂Z, last layer first, each from the *unclipped* δ above
+    ///    (B20b–B20d, as [`Mlp::backward`]);
+    /// 2. `‖gᵢ‖² = Σₗ ‖δₗᵢ‖²·(‖aₗ₋₁,ᵢ‖² + 1)` (P19), summed over layers in f64;
+    /// 3. `cᵢ = min(1, C/‖gᵢ‖)` (P20);
+    /// 4. every layer's δ rows scaled by `cᵢ`, then the ordinary parameter GEMMs (P21).
+    ///
+    /// The upstream gradient must be per example: row i is `∂ℓᵢ/∂Z` (or `∂ℓᵢ/∂Y`) of the
+    /// last layer for example i's own loss `ℓᵢ`, not a batch mean. Returns `‖gᵢ‖` (N,)
+    /// before clipping, a view into the workspace. Since the δ's are left scaled, no input
+    /// gradient follows. Allocates nothing once the workspace holds N rows.
+    ///
+    /// # Panics
+    /// If the upstream gradient is not (N, O), or `max_norm` is not positive.
+    pub fn backward_clipped<'a>(
+        &mut self,
+        fwd: Forward<'a, T>,
+        upstream: Upstream<'_, T>,
+        max_norm: f64,
+    ) -> &'a [f64] {
+        assert!(
+            max_norm > 0.0,
+            "mlp: clipping norm must be positive, got {max_norm}"
+        );
+        let (x, ws) = backward_deltas(&self.layers, &self.params, fwd, upstream);
+        let n = ws.rows;
+        let Workspace {
+            layers: bufs,
+            example_norms,
+            clip_factors,
+            ..
+        } = ws;
+        let norms = &mut example_norms[..n];
+        norms.fill(0.0);
+        for (l, layer) in self.layers.iter().enumerate() {
+            let input = if l == 0 {
+                x.view()
+            } else {
+                bufs[l - 1].output(n)
+            };
+            layer.add_example_sq_norms(input, &bufs[l], norms); // P19
+        }
+        let factors = &mut clip_factors[..n];
+        for (c, norm) in factors.iter_mut().zip(norms.iter_mut()) {
+            *norm = norm.sqrt();
+            *c = clip_factor(*norm, max_norm); // P20
+        }
+        for (l, layer) in self.layers.iter().enumerate() {
+            let (below, rest) = bufs.split_at_mut(l);
+            layer.scale_examples(&mut rest[0], factors); // P21
+            let input = below.last().map_or(x.view(), |prev| prev.output(n));
+            let range = layer.params();
+            layer.param_gradients(
+                &mut self.grads[range],
+                GradWrite::Overwrite,
+                input,
+                &rest[0],
+            );
+        }
+        let ws: &'a Workspace<T> = ws;
+        &ws.example_norms[..n]
+    }
+
     /// ∂L/∂X (N, D) only: the same backward recursion, leaving the parameter gradients
     /// alone (for explanations of a trained model; takes `&self`). A view into the
     /// workspace.
@@ -549,19 +616,24 @@ impl<T: Float> Mlp<T> {
     }
 }
 
-/// The backward recursion (B20b–B20d) of [`Mlp::backward`] and [`Mlp::input_gradient`]:
-/// the upstream gradient into the last layer's gradient buffer, then each layer's backward,
-/// last first, each writing ∂L/∂input into the gradient buffer of the layer below. With
-/// `grads = None` only the input gradients are propagated. Stops above the first layer's
-/// ∂L/∂X; returns the workspace, now holding every layer's ∂L/∂Z.
-fn backward_layers<'a, T: Float>(
+/// (P20) The clipping factor of an example whose gradient has norm `norm`:
+/// `min(1, C/‖g‖)`, 1 for a zero gradient. A NaN norm gives 1, so the NaN reaches the
+/// gradient and the step's finiteness check.
+pub fn clip_factor(norm: f64, max_norm: f64) -> f64 {
+    if norm > max_norm {
+        max_norm / norm
+    } else {
+        1.0
+    }
+}
+
+/// Writes the upstream gradient (N, O) into the last layer's gradient buffer; returns what
+/// that buffer now holds.
+fn start_backward<T: Float>(
     layers: &[Layer],
-    params: &[T],
-    mut grads: Option<(&mut [T], GradWrite)>,
-    fwd: Forward<'a, T>,
+    ws: &mut Workspace<T>,
     upstream: Upstream<'_, T>,
-) -> &'a mut Workspace<T> {
-    let Forward { x, ws } = fwd;
+) -> GradAt {
     let n = ws.rows;
     let (d, top_at) = match upstream {
         Upstream::DZ(d) => (d, GradAt::PreActivation),
@@ -576,12 +648,35 @@ fn backward_layers<'a, T: Float>(
     );
     let top = ws.layers.last_mut().expect("a network has layers");
     top.grad_mut(n).assign(&d);
+    top_at
+}
+
+/// What the gradient buffer of layer `l` of `count` holds when its backward starts.
+fn grad_at(l: usize, count: usize, top_at: GradAt) -> GradAt {
+    if l + 1 == count {
+        top_at
+    } else {
+        GradAt::Output
+    }
+}
+
+/// The backward recursion (B20b–B20d) of [`Mlp::backward`] and [`Mlp::input_gradient`]:
+/// the upstream gradient into the last layer's gradient buffer, then each layer's backward,
+/// last first, each writing ∂L/∂input into the gradient buffer of the layer below. With
+/// `grads = None` only the input gradients are propagated. Stops above the first layer's
+/// ∂L/∂X; returns the workspace, now holding every layer's ∂L/∂Z.
+fn backward_layers<'a, T: Float>(
+    layers: &[Layer],
+    params: &[T],
+    mut grads: Option<(&mut [T], GradWrite)>,
+    fwd: Forward<'a, T>,
+    upstream: Upstream<'_, T>,
+) -> &'a mut Workspace<T> {
+    let Forward { x, ws } = fwd;
+    let n = ws.rows;
+    let top_at = start_backward(layers, ws, upstream);
     for (l, layer) in layers.iter().enumerate().rev() {
-        let at = if l + 1 == layers.len() {
-            top_at
-        } else {
-            GradAt::Output
-        };
+        let at = grad_at(l, layers.len(), top_at);
         let range = layer.params();
         let (below, rest) = ws.layers.split_at_mut(l);
         let bufs = &mut rest[0];
@@ -595,6 +690,28 @@ fn backward_layers<'a, T: Float>(
         }
     }
     ws
+}
+
+/// Step 1 of [`Mlp::backward_clipped`]: every layer's δ, last first, each layer's
+/// ∂L/∂input computed from its unscaled δ (B20b–B20d without the parameter products).
+/// Returns X and the workspace, holding every layer's δ.
+fn backward_deltas<'a, T: Float>(
+    layers: &[Layer],
+    params: &[T],
+    fwd: Forward<'a, T>,
+    upstream: Upstream<'_, T>,
+) -> (ArrayView2<'a, T>, &'a mut Workspace<T>) {
+    let Forward { x, ws } = fwd;
+    let n = ws.rows;
+    let top_at = start_backward(layers, ws, upstream);
+    for (l, layer) in layers.iter().enumerate().rev() {
+        let (below, rest) = ws.layers.split_at_mut(l);
+        layer.delta(n, &mut rest[0], grad_at(l, layers.len(), top_at));
+        if let Some(prev) = below.last_mut() {
+            layer.input_gradient(&params[layer.params()], &rest[0], prev.grad_mut(n));
+        }
+    }
+    (x, ws)
 }
 
 /// What [`Mlp::backward`] leaves: every layer's ∂L/∂Z in the workspace, one product away
@@ -689,6 +806,10 @@ pub struct Workspace<T: Float> {
     layers: Vec<LayerBuffers<T>>,
     /// ∂L/∂X (N, D).
     d_x: Vec<T>,
+    /// ‖gᵢ‖ (N) of [`Mlp::backward_clipped`]: first the squared norms, summed over layers.
+    example_norms: Vec<f64>,
+    /// `min(1, C/‖gᵢ‖)` (N) of [`Mlp::backward_clipped`].
+    clip_factors: Vec<f64>,
 }
 
 impl<T: Float> Workspace<T> {
@@ -701,6 +822,8 @@ impl<T: Float> Workspace<T> {
             rows: 0,
             layers: mlp.layers.iter().map(Layer::buffers).collect(),
             d_x: Vec::new(),
+            example_norms: Vec::new(),
+            clip_factors: Vec::new(),
         };
         ws.reserve_rows(max_rows);
         ws
@@ -722,6 +845,8 @@ impl<T: Float> Workspace<T> {
             buf.reserve_rows(n);
         }
         self.d_x.resize(n * self.inputs, T::zero());
+        self.example_norms.resize(n, 0.0);
+        self.clip_factors.resize(n, 0.0);
         self.reserve_gemm_scratch();
     }
 

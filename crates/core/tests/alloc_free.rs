@@ -1,6 +1,6 @@
 //! After one warm-up step, a training step (forward + backward, then an inference forward and
-//! an input-gradient pass) allocates nothing at all — in f32 and in f64, on the calling
-//! thread and in 1- and 2-thread pools.
+//! an input-gradient pass, then a DP forward + clipped backward) allocates nothing at all —
+//! in f32 and in f64, on the calling thread and in 1- and 2-thread pools.
 //!
 //! A counting `#[global_allocator]` wraps the system allocator and counts every allocation
 //! of every thread while counting is on. This file holds a single `#[test]` so no other test
@@ -138,6 +138,14 @@ impl<T: Float> Step<T> {
         let d_x = self.mlp.input_gradient(fwd, Upstream::DZ(self.d_z.view()));
         assert!(d_x[[0, 0]].is_finite());
         assert!(self.mlp.grads().iter().any(|&g| g != T::zero()));
+        // DP-SGD's backward with per-example clipping (P18–P21) on the same workspace.
+        let fwd = self
+            .mlp
+            .forward(self.x.view(), Mode::Train(&mut self.rng), &mut self.ws);
+        let norms = self
+            .mlp
+            .backward_clipped(fwd, Upstream::DZ(self.d_z.view()), 1e-3);
+        assert!(norms[0].is_finite());
     }
 }
 

@@ -17,8 +17,9 @@ use ndarray::{ArrayView2, ArrayViewMut1, ArrayViewMut2};
 use super::{GradAt, GradWrite, mat, mat_mut};
 use crate::gemm::kernel::Scratch;
 use crate::{
-    Activation, Float, Init, Rng, TensorInfo, dense_backward_input, dense_backward_params,
-    dense_forward, dense_gemm_scratch, dropout_backward, dropout_forward, dropout_sample_mask,
+    Activation, Float, Init, Rng, TensorInfo, dense_add_example_sq_norms, dense_backward_input,
+    dense_backward_params, dense_forward, dense_gemm_scratch, dropout_backward, dropout_forward,
+    dropout_sample_mask, scale_example_rows,
 };
 
 /// A Dense layer of a network: D inputs, H units, the activation f, a drop probability, and
@@ -139,10 +140,8 @@ impl DenseLayer {
         }
     }
 
-    /// Backward to the parameter gradients: G holds ∂L/∂A (`GradAt::Output`) — through
-    /// (B16) to ∂L/∂Y if dropout ran, through (B3) to ∂L/∂Z — or already ∂L/∂Z
-    /// (`GradAt::PreActivation`); then (B4, B5) `d_Θ ⟵ Gᵀ·input`, `d_b ⟵ Gᵀ·1` into the
-    /// layer's slice of the gradient buffer, when given. G is left holding ∂L/∂Z.
+    /// Backward to the parameter gradients: [`DenseLayer::delta`], then
+    /// [`DenseLayer::param_gradients`] when `grads` is given. G is left holding ∂L/∂Z.
     pub(crate) fn backward<T: Float>(
         &self,
         params: &[T],
@@ -152,7 +151,18 @@ impl DenseLayer {
         at: GradAt,
     ) {
         debug_assert_eq!(params.len(), self.params().len());
-        let (n, h) = (input.nrows(), self.units);
+        let n = input.nrows();
+        self.delta(n, bufs, at);
+        if let Some((grads, write)) = grads {
+            self.param_gradients(grads, write, input, bufs);
+        }
+    }
+
+    /// G holds ∂L/∂A (`GradAt::Output`) — through (B16) to ∂L/∂Y if dropout ran, through
+    /// (B3) to ∂L/∂Z — or already ∂L/∂Z (`GradAt::PreActivation`); afterwards it holds
+    /// ∂L/∂Z (the δ of notes/privacy.md §11), for the first `n` rows.
+    pub(crate) fn delta<T: Float>(&self, n: usize, bufs: &mut DenseBuffers<T>, at: GradAt) {
+        let h = self.units;
         let DenseBuffers {
             z,
             y,
@@ -168,16 +178,43 @@ impl DenseLayer {
             self.activation
                 .backward_in_place(mat(z, n, h), mat(y, n, h), mat_mut(g, n, h)); // B3
         }
-        if let Some((grads, write)) = grads {
-            let (d_theta, d_b) = grads.split_at_mut(self.theta_len());
-            dense_backward_params(
-                input,
-                mat(g, n, h),
-                mat_mut(d_theta, h, self.inputs),
-                ArrayViewMut1::from(d_b),
-                write,
-            ); // B4, B5
-        }
+    }
+
+    /// (B4, B5) `d_Θ ⟵ Gᵀ·input`, `d_b ⟵ Gᵀ·1` into the layer's slice of the gradient
+    /// buffer; G holds ∂L/∂Z after [`DenseLayer::delta`].
+    pub(crate) fn param_gradients<T: Float>(
+        &self,
+        grads: &mut [T],
+        write: GradWrite,
+        input: ArrayView2<T>,
+        bufs: &DenseBuffers<T>,
+    ) {
+        let (n, h) = (input.nrows(), self.units);
+        let (d_theta, d_b) = grads.split_at_mut(self.theta_len());
+        dense_backward_params(
+            input,
+            mat(&bufs.g, n, h),
+            mat_mut(d_theta, h, self.inputs),
+            ArrayViewMut1::from(d_b),
+            write,
+        ); // B4, B5
+    }
+
+    /// (P19) Adds each example's squared gradient norm over Θ and b to `sq_norms` (N,);
+    /// G holds the per-example ∂ℓᵢ/∂Z after [`DenseLayer::delta`].
+    pub(crate) fn add_example_sq_norms<T: Float>(
+        &self,
+        input: ArrayView2<T>,
+        bufs: &DenseBuffers<T>,
+        sq_norms: &mut [f64],
+    ) {
+        let n = input.nrows();
+        dense_add_example_sq_norms(input, mat(&bufs.g, n, self.units), sq_norms);
+    }
+
+    /// (P21) Scales row i of G by `factors[i]` (N,).
+    pub(crate) fn scale_examples<T: Float>(&self, bufs: &mut DenseBuffers<T>, factors: &[f64]) {
+        scale_example_rows(mat_mut(&mut bufs.g, factors.len(), self.units), factors);
     }
 
     /// (B6) `∂L/∂input = G·Θ` (N, D), written into `d_input`; G holds ∂L/∂Z after

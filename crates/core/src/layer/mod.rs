@@ -162,6 +162,48 @@ impl Layer {
         }
     }
 
+    /// The first half of [`Layer::backward`]: the gradient buffer, holding what `at` says
+    /// for the first `n` rows, becomes the layer's δ = ∂L/∂(pre-activation).
+    pub(crate) fn delta<T: Float>(&self, n: usize, bufs: &mut LayerBuffers<T>, at: GradAt) {
+        match (self, bufs) {
+            (Layer::Dense(l), LayerBuffers::Dense(b)) => l.delta(n, b, at),
+        }
+    }
+
+    /// The second half of [`Layer::backward`]: the parameter gradients from δ, added or
+    /// written into `grads` (the layer's slice of the gradient buffer).
+    pub(crate) fn param_gradients<T: Float>(
+        &self,
+        grads: &mut [T],
+        write: GradWrite,
+        input: ArrayView2<T>,
+        bufs: &LayerBuffers<T>,
+    ) {
+        match (self, bufs) {
+            (Layer::Dense(l), LayerBuffers::Dense(b)) => l.param_gradients(grads, write, input, b),
+        }
+    }
+
+    /// Adds each example's squared gradient norm over the layer's parameters to `sq_norms`
+    /// (N,), from δ (notes/privacy.md §11).
+    pub(crate) fn add_example_sq_norms<T: Float>(
+        &self,
+        input: ArrayView2<T>,
+        bufs: &LayerBuffers<T>,
+        sq_norms: &mut [f64],
+    ) {
+        match (self, bufs) {
+            (Layer::Dense(l), LayerBuffers::Dense(b)) => l.add_example_sq_norms(input, b, sq_norms),
+        }
+    }
+
+    /// Scales example i's δ by `factors[i]` (N,), before [`Layer::param_gradients`].
+    pub(crate) fn scale_examples<T: Float>(&self, bufs: &mut LayerBuffers<T>, factors: &[f64]) {
+        match (self, bufs) {
+            (Layer::Dense(l), LayerBuffers::Dense(b)) => l.scale_examples(b, factors),
+        }
+    }
+
     /// `∂L/∂input` (N, in), written into `d_input`, from what [`Layer::backward`] left.
     pub(crate) fn input_gradient<T: Float>(
         &self,

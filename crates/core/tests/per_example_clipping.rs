@@ -1,0 +1,208 @@
+//! Per-example gradient norms and clipping without per-example gradients
+//! (notes/privacy.md §11, P18–P21): [`Mlp::backward_clipped`] against explicit per-example
+//! gradients in f64 — one backward pass per row — on every Dense activation the engine has,
+//! both kinds of upstream gradient, 1 to 3 layers.
+//!
+//! Checked: the returned norms ‖gᵢ‖ equal the explicit ones; the written gradient equals
+//! `Σᵢ min(1, C/‖gᵢ‖)·gᵢ`; every clipped example's norm is ≤ C, and C is chosen so that
+//! some examples are clipped and some are not. Negative control: the same check fed the
+//! norms without the bias term (`‖δᵢ‖²·‖xᵢ‖²` alone) must fail.
+
+use glassbox_core::{
+    Activation, GradWrite, Init, LayerSpec, Mlp, MlpSpec, Mode, Upstream, clip_factor, seeded_rng,
+};
+use ndarray::{Array2, s};
+
+/// A deterministic, irregular (N, D) matrix in about [−1.5, 1.5].
+fn matrix(n: usize, d: usize, salt: u64) -> Array2<f64> {
+    Array2::from_shape_fn((n, d), |(i, j)| {
+        let k = (i as u64 * 7919 + j as u64 * 104_729 + salt * 1_299_709) % 1009;
+        (k as f64 / 1009.0 - 0.5) * 3.0
+    })
+}
+
+/// The networks: every activation, as hidden layer and as output, 1–3 layers.
+fn networks() -> Vec<(MlpSpec, bool)> {
+    use Activation::*;
+    let l = LayerSpec::new;
+    vec![
+        // (spec, upstream is ∂ℓ/∂Z — a fused loss — rather than ∂ℓ/∂Y)
+        (
+            MlpSpec::new(5, vec![l(4, Relu), l(3, Tanh), l(1, Sigmoid)]),
+            true,
+        ),
+        (
+            MlpSpec::new(
+                4,
+                vec![l(3, LeakyRelu { alpha: 0.1 }), l(2, Sigmoid), l(3, Softmax)],
+            ),
+            false,
+        ),
+        (MlpSpec::new(3, vec![l(2, Identity)]), false),
+        (MlpSpec::new(6, vec![l(5, Sigmoid), l(2, Identity)]), true),
+        (MlpSpec::new(4, vec![l(6, Tanh), l(1, Sigmoid)]), false),
+    ]
+}
+
+fn upstream(d: &Array2<f64>, dz: bool) -> Upstream<'_, f64> {
+    if dz {
+        Upstream::DZ(d.view())
+    } else {
+        Upstream::DY(d.view())
+    }
+}
+
+/// Row i: the gradient of example i alone (every parameter, flat), by an ordinary backward
+/// pass on that one row.
+fn explicit_per_example(mlp: &Mlp<f64>, x: &Array2<f64>, d: &Array2<f64>, dz: bool) -> Array2<f64> {
+    let mut single = mlp.clone();
+    let mut ws = single.workspace(1);
+    let mut out = Array2::zeros((x.nrows(), mlp.num_params()));
+    for i in 0..x.nrows() {
+        let xi = x.slice(s![i..i + 1, ..]);
+        let di = d.slice(s![i..i + 1, ..]).to_owned();
+        let fwd = single.forward(xi, Mode::Inference, &mut ws);
+        single.backward(fwd, upstream(&di, dz), GradWrite::Overwrite);
+        out.row_mut(i)
+            .assign(&ndarray::ArrayView1::from(single.grads()));
+    }
+    out
+}
+
+/// The weights-only squared norms ‖δᵢ‖²·‖xᵢ‖² summed over layers — the bias term missing.
+fn weights_only_norms(mlp: &Mlp<f64>, per_example: &Array2<f64>) -> Vec<f64> {
+    let weights: Vec<_> = mlp
+        .tensors()
+        .into_iter()
+        .filter(|t| t.name.ends_with("weight"))
+        .collect();
+    per_example
+        .rows()
+        .into_iter()
+        .map(|g| {
+            let sq: f64 = weights
+                .iter()
+                .map(|t| g.slice(s![t.range()]).iter().map(|v| v * v).sum::<f64>())
+                .sum();
+            sq.sqrt()
+        })
+        .collect()
+}
+
+/// Whether `norms` (claimed ‖gᵢ‖) and `grads` (claimed Σ clipped gᵢ) agree with the
+/// explicit per-example gradients at clipping norm `c`; `Err` says where they do not.
+fn check(per_example: &Array2<f64>, norms: &[f64], grads: &[f64], c: f64) -> Result<(), String> {
+    let mut sum = vec![0.0; grads.len()];
+    for (i, g) in per_example.rows().into_iter().enumerate() {
+        let exact = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if (norms[i] - exact).abs() > 1e-12 * exact.max(1.0) {
+            return Err(format!(
+                "example {i}: norm {} but explicit {exact}",
+                norms[i]
+            ));
+        }
+        let factor = clip_factor(exact, c);
+        let clipped = exact * factor;
+        if clipped > c * (1.0 + 1e-12) {
+            return Err(format!("example {i}: clipped norm {clipped} > C = {c}"));
+        }
+        for (s, v) in sum.iter_mut().zip(g) {
+            *s += factor * v;
+        }
+    }
+    for (k, (a, b)) in grads.iter().zip(&sum).enumerate() {
+        if (a - b).abs() > 1e-12 * b.abs().max(1.0) {
+            return Err(format!("parameter {k}: clipped sum {a} but explicit {b}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn clipped_backward_equals_explicit_per_example_gradients_on_every_layer_type() {
+    for (case, (spec, dz)) in networks().into_iter().enumerate() {
+        let mut mlp = Mlp::<f64>::new(
+            spec.clone(),
+            Init::TorchDefault,
+            &mut seeded_rng(case as u64),
+        )
+        .expect("valid spec");
+        let n = 9;
+        let x = matrix(n, spec.inputs, case as u64);
+        let d = matrix(n, spec.outputs(), 50 + case as u64);
+        let per_example = explicit_per_example(&mlp, &x, &d, dz);
+        let mut exact: Vec<f64> = per_example
+            .rows()
+            .into_iter()
+            .map(|g| g.iter().map(|v| v * v).sum::<f64>().sqrt())
+            .collect();
+        exact.sort_by(f64::total_cmp);
+        let c = exact[n / 2]; // the median: about half the examples are clipped
+        let mut ws = mlp.workspace(n);
+        let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
+        let norms = mlp.backward_clipped(fwd, upstream(&d, dz), c).to_vec();
+        let clipped = norms.iter().filter(|&&v| v > c).count();
+        assert!(
+            clipped > 0 && clipped < n,
+            "case {case}: {clipped} of {n} clipped"
+        );
+        check(&per_example, &norms, mlp.grads(), c).unwrap_or_else(|e| panic!("case {case}: {e}"));
+
+        // Negative control: the norms without the bias term must fail the same check.
+        let wrong = weights_only_norms(&mlp, &per_example);
+        assert!(
+            check(&per_example, &wrong, mlp.grads(), c).is_err(),
+            "case {case}: the check cannot tell a missing bias term"
+        );
+        // A huge C clips nothing: the plain sum, as the ordinary backward writes it.
+        let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
+        mlp.backward_clipped(fwd, upstream(&d, dz), 1e300);
+        let unclipped = mlp.grads().to_vec();
+        let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
+        mlp.backward(fwd, upstream(&d, dz), GradWrite::Overwrite);
+        assert_eq!(
+            unclipped,
+            mlp.grads(),
+            "case {case}: C = ∞ differs from backward"
+        );
+    }
+}
+
+#[test]
+fn f32_norms_match_f64_and_the_clipped_sum_is_bounded() {
+    let (spec, dz) = networks().swap_remove(0);
+    let mlp64 =
+        Mlp::<f64>::new(spec.clone(), Init::TorchDefault, &mut seeded_rng(3)).expect("spec");
+    let n = 40;
+    let x = matrix(n, spec.inputs, 11) * 4.0;
+    let d = matrix(n, spec.outputs(), 12) * 4.0;
+    let per_example = explicit_per_example(&mlp64, &x, &d, dz);
+    let c = 0.05;
+    let mut mlp = mlp64.cast::<f32>();
+    let (x32, d32) = (x.mapv(|v| v as f32), d.mapv(|v| v as f32));
+    let mut ws = mlp.workspace(n);
+    let fwd = mlp.forward(x32.view(), Mode::Inference, &mut ws);
+    let norms = mlp
+        .backward_clipped(fwd, Upstream::DZ(d32.view()), c)
+        .to_vec();
+    for (i, g) in per_example.rows().into_iter().enumerate() {
+        let exact = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+        assert!(exact > c, "example {i} is not clipped: choose a smaller C");
+        assert!(
+            (norms[i] - exact).abs() < 1e-5 * exact,
+            "example {i}: {} vs {exact}",
+            norms[i]
+        );
+        // Every example clipped to exactly C: the sum of N gradients of norm C has norm ≤ N·C.
+    }
+    let total = mlp
+        .grads()
+        .iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum::<f64>()
+        .sqrt();
+    assert!(
+        total <= n as f64 * c * (1.0 + 1e-5),
+        "‖Σ clipped‖ = {total} > N·C"
+    );
+}
