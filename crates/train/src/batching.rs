@@ -136,11 +136,21 @@ impl<T: Float> BatchBuffer<T> {
         self.x.nrows()
     }
 
+    /// Grows the buffers to hold `n` rows if they hold fewer (the only allocation): a
+    /// Poisson-sampled batch (P13) can exceed the size they were made for.
+    pub fn reserve_rows(&mut self, n: usize) {
+        if n > self.capacity() {
+            let (d, o, weighted) = (self.x.ncols(), self.y.ncols(), !self.w.is_empty());
+            *self = BatchBuffer::new(n, d, o, weighted);
+        }
+    }
+
     /// Copies rows `rows` (n,) of `x` (N, D), `y` (N, O) and `weights` (N,) into the first n
-    /// rows of the buffers, in the order given, and returns views of them.
+    /// rows of the buffers, in the order given, and returns views of them. An empty `rows`
+    /// gives an empty batch (a Poisson-sampled batch may be empty).
     ///
     /// # Panics
-    /// If `rows` has more than B entries or is empty, a row index is out of range, the
+    /// If `rows` has more than B entries, a row index is out of range, the
     /// column counts differ from the buffers', or `weights` is given to a buffer made
     /// without room for them.
     pub fn gather<'s>(
@@ -152,7 +162,7 @@ impl<T: Float> BatchBuffer<T> {
     ) -> Batch<'s, T> {
         let n = rows.len();
         assert!(
-            n > 0 && n <= self.capacity(),
+            n <= self.capacity(),
             "gather: {n} rows for a buffer of {} rows",
             self.capacity()
         );

@@ -68,6 +68,7 @@ pub(crate) fn train_config(
         seed: recipe.member_seed(member),
         shuffle: true,
         threads: Some(threads.max(1)),
+        privacy: None,
     })
 }
 

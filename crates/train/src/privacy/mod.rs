@@ -20,6 +20,7 @@
 
 pub mod accountant;
 pub mod calibration;
+pub mod dp_sgd;
 pub mod sampling;
 pub mod special;
 pub mod validate;
@@ -31,6 +32,10 @@ pub use accountant::{
 pub use calibration::{
     NoiseCalibration, calibrate_noise_multiplier, calibrate_noise_multiplier_for_epochs,
     calibration_steps,
+};
+pub use dp_sgd::{
+    DpRequest, DpSgdConfig, NoiseChoice, PrivacyRecord, add_noise_and_average, plan_dp_sgd,
+    standard_normal_pair,
 };
 pub use sampling::{PoissonSampler, SamplingPlan, expected_batch_size};
 pub use validate::{PrivacyBudget, PrivacyError};

@@ -139,6 +139,43 @@ pub enum PrivacyError {
         /// Sampling rate q.
         q: f64,
     },
+    /// The clipping norm C must be a finite number > 0 (the sensitivity of the sum, §2).
+    #[error("privacy: the clipping norm C must be a finite number > 0, got {0}")]
+    InvalidClipNorm(f64),
+    /// A DP run needs exactly one of a target ε and a noise multiplier σ.
+    #[error("privacy: give either a target ε or a noise multiplier σ, not both")]
+    EpsilonAndNoiseBoth,
+    /// Dropout is refused in DP training (issue 16's rule; notes/privacy.md §13).
+    #[error("privacy: layer {layer} has dropout {p}; DP training refuses dropout (set it to 0)")]
+    Dropout {
+        /// The layer.
+        layer: usize,
+        /// Its drop probability.
+        p: f64,
+    },
+    /// Global-norm clipping of the batch gradient mixes the examples of a batch: one
+    /// example's gradient changes every other's scale, so the sensitivity argument fails.
+    #[error(
+        "privacy: global gradient clipping ({0}) scales the batch gradient by a factor that          depends on every example; DP-SGD clips each example instead (--dp-clip)"
+    )]
+    GlobalClipping(f64),
+    /// The accountant assumes Poisson sampling; a fixed order or a shuffle into fixed-size
+    /// batches is another mechanism.
+    #[error(
+        "privacy: the accountant assumes Poisson sampling (each row joins each batch with          probability q), but the run asks for {0}; DP training samples its own batches"
+    )]
+    NotPoissonSampling(&'static str),
+    /// Early stopping on the training loss reads the training rows outside the private step.
+    #[error(
+        "privacy: early stopping on the training loss reads the training rows outside the          private step; monitor a validation value instead"
+    )]
+    MonitorsTrainingRows,
+    /// Class weights computed from the training labels are a statistic of the training
+    /// rows that the accountant does not charge.
+    #[error(
+        "privacy: balanced class weights are computed from the training labels, which the          accountant does not charge; use --class-weight none"
+    )]
+    ClassWeightsFromData,
 }
 
 /// Checks ε: finite and > 0.
@@ -189,6 +226,15 @@ pub fn check_noise_multiplier(sigma: f64) -> Result<(), PrivacyError> {
         Ok(())
     } else {
         Err(PrivacyError::InvalidNoiseMultiplier(sigma))
+    }
+}
+
+/// Checks a clipping norm: C finite and > 0.
+pub fn check_clip_norm(c: f64) -> Result<(), PrivacyError> {
+    if c > 0.0 && c.is_finite() {
+        Ok(())
+    } else {
+        Err(PrivacyError::InvalidClipNorm(c))
     }
 }
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::EpochRecord;
 use crate::metrics::MetricsError;
+use crate::privacy::{DpSgdConfig, PrivacyError};
 use crate::{
     LossConfig, LossError, LossKind, OptimError, OptimizerConfig, Schedule, ScheduleError,
 };
@@ -96,6 +97,10 @@ pub struct TrainConfig {
     /// Threads of the training pool; `None` lets rayon choose. Results do not depend on it.
     #[serde(default)]
     pub threads: Option<usize>,
+    /// Differentially private training (DP-SGD, notes/privacy.md §12): Poisson-sampled
+    /// batches, per-example clipping, Gaussian noise; `None` trains as usual.
+    #[serde(default)]
+    pub privacy: Option<DpSgdConfig>,
 }
 
 fn constant_schedule() -> Schedule {
@@ -124,6 +129,7 @@ impl TrainConfig {
             seed,
             shuffle: true,
             threads: None,
+            privacy: None,
         }
     }
 
@@ -159,6 +165,49 @@ impl TrainConfig {
         }
         if self.threads == Some(0) {
             return bad("threads", "must be at least 1 (or absent)".into());
+        }
+        if let Some(dp) = &self.privacy {
+            dp.validate()?;
+        }
+        Ok(())
+    }
+
+    /// The refusals of private training (notes/privacy.md §13), for a run of `spec`:
+    /// dropout, global-norm clipping (it mixes the examples of a batch), a fixed row order
+    /// (`shuffle = false`: the accountant assumes Poisson sampling, which the DP trainer does
+    /// itself), early stopping on the training loss. Nothing to check without `privacy`.
+    ///
+    /// # Errors
+    /// [`TrainError::Privacy`] naming the rule.
+    pub fn validate_privacy(&self, spec: &MlpSpec) -> Result<(), TrainError> {
+        if self.privacy.is_none() {
+            return Ok(());
+        }
+        if let Some((layer, l)) = spec
+            .layers
+            .iter()
+            .enumerate()
+            .find(|(_, l)| l.dropout > 0.0)
+        {
+            return Err(PrivacyError::Dropout {
+                layer,
+                p: l.dropout,
+            }
+            .into());
+        }
+        if let Some(c) = self.clip_norm {
+            return Err(PrivacyError::GlobalClipping(c).into());
+        }
+        if !self.shuffle {
+            return Err(
+                PrivacyError::NotPoissonSampling("a fixed row order (shuffle = false)").into(),
+            );
+        }
+        if self
+            .early_stopping
+            .is_some_and(|es| !es.monitor.needs_validation())
+        {
+            return Err(PrivacyError::MonitorsTrainingRows.into());
         }
         Ok(())
     }
@@ -326,6 +375,9 @@ pub enum TrainError {
     /// A validation metric failed for a reason other than being undefined on the data.
     #[error("validation metrics: {0}")]
     Metrics(#[from] MetricsError),
+    /// A private run was refused, or its settings are invalid.
+    #[error(transparent)]
+    Privacy(#[from] PrivacyError),
     /// The thread pool could not be started.
     #[error("cannot start {threads:?} training threads: {reason}")]
     ThreadPool {

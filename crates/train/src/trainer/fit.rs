@@ -14,6 +14,7 @@ use crate::LossConfig;
 use crate::batching::{BatchBuffer, num_batches, shuffled_order};
 use crate::history::{EarlyStop, EpochRecord, History};
 use crate::metrics::{MetricsError, roc_auc};
+use crate::privacy::{PoissonSampler, expected_batch_size};
 
 /// Progress after one training step.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -99,6 +100,20 @@ impl<T: Float> Trainer<T> {
         {
             return Err(TrainError::MonitorNeedsValidation(es.monitor));
         }
+        self.config.validate_privacy(&spec)?;
+        if let Some(dp) = &self.config.privacy {
+            let expected = expected_batch_size(train.rows(), dp.sample_rate)?;
+            if expected != dp.expected_batch_size {
+                return Err(TrainError::Config {
+                    field: "privacy.expected_batch_size",
+                    reason: format!(
+                        "is {} but ⌊N·q⌋ = {expected} for the {} training rows",
+                        dp.expected_batch_size,
+                        train.rows()
+                    ),
+                });
+            }
+        }
         if self.history.early_stop.is_some() || self.epochs_done() >= self.config.epochs {
             return Ok(self.history.clone());
         }
@@ -125,11 +140,20 @@ impl<T: Float> Trainer<T> {
         let b = self.config.batch_size;
         let (d, o) = (self.mlp.spec().inputs, self.mlp.spec().outputs());
         let n = train.rows();
-        let batches = num_batches(n, b);
+        // DP-SGD: ⌈N/B⌉ Poisson-sampled batches per epoch (P13, P14) instead of the shuffle.
+        let sampler = match &self.config.privacy {
+            Some(dp) => Some(PoissonSampler::new(n, dp.sample_rate)?),
+            None => None,
+        };
+        let (batches, capacity) = match (&self.config.privacy, &sampler) {
+            (Some(dp), Some(_)) => (dp.steps_per_epoch, poisson_capacity(n, dp.sample_rate)),
+            _ => (num_batches(n, b), b),
+        };
         // Every buffer of the step, allocated once (T6), inside the pool (see StepBuffers::new).
         let mut order = vec![0usize; n];
-        let mut buf = BatchBuffer::<T>::new(b, d, o, train.weights.is_some());
-        let mut step_buffers = StepBuffers::new(&self.mlp, self.config.loss.kind, b)?;
+        let mut sampled = Vec::with_capacity(n);
+        let mut buf = BatchBuffer::<T>::new(capacity, d, o, train.weights.is_some());
+        let mut step_buffers = StepBuffers::new(&self.mlp, self.config.loss.kind, capacity)?;
         let reads = step_buffers.reads();
         let mut val_eval = val.map(|v| Validation::new(v, o));
 
@@ -142,7 +166,9 @@ impl<T: Float> Trainer<T> {
                 rng,
                 ..
             } = self;
-            shuffled_order(&mut order, config.shuffle.then_some(&mut *rng));
+            if sampler.is_none() {
+                shuffled_order(&mut order, config.shuffle.then_some(&mut *rng));
+            }
             callback(&Event::EpochStart {
                 epoch,
                 epochs: config.epochs,
@@ -154,7 +180,16 @@ impl<T: Float> Trainer<T> {
             let mut lr = config.optimizer.lr();
             let mut max_norm = 0.0f64;
             // (T3) batches of B rows in `order`, the last one partial; (T6) one step each.
-            for (batch, rows) in order.chunks(b).enumerate() {
+            for batch in 0..batches {
+                let rows = match &sampler {
+                    Some(sampler) => {
+                        sampler.sample_into(rng, &mut sampled);
+                        buf.reserve_rows(sampled.len());
+                        step_buffers.reserve_rows(sampled.len());
+                        &sampled[..]
+                    }
+                    None => &order[batch * b..((batch + 1) * b).min(n)],
+                };
                 let nb = rows.len();
                 let data = buf.gather(train.x, train.y, train.weights, rows);
                 let step = train_step(config, mlp, optimizer, rng, data, &mut step_buffers)
@@ -169,7 +204,7 @@ impl<T: Float> Trainer<T> {
                     batches,
                     rows: nb,
                     loss: step.loss,
-                    running_loss: loss_sum / rows_done as f64,
+                    running_loss: loss_sum / rows_done.max(1) as f64,
                     lr,
                     grad_norm: step.grad_norm,
                 }));
@@ -191,7 +226,7 @@ impl<T: Float> Trainer<T> {
             };
             let record = EpochRecord {
                 epoch,
-                train_loss: loss_sum / rows_done as f64,
+                train_loss: loss_sum / rows_done.max(1) as f64,
                 val_loss,
                 val_roc_auc,
                 val_accuracy,
@@ -262,6 +297,15 @@ impl<T: Float> Trainer<T> {
             restored_best,
         }))
     }
+}
+
+/// The rows the batch buffers are made for in a DP run: the expected batch `N·q` plus eight
+/// standard deviations of its Binomial(N, q) law (and 8), at most N. A larger batch
+/// (probability below 10⁻¹⁴) grows the buffers once.
+fn poisson_capacity(rows: usize, q: f64) -> usize {
+    let mean = rows as f64 * q;
+    let sd = (mean * (1.0 - q)).sqrt();
+    ((mean + 8.0 * sd + 8.0).ceil() as usize).min(rows)
 }
 
 fn non_finite(epoch: usize, batch: usize, what: NonFiniteKind, value: f64) -> TrainError {

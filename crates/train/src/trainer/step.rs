@@ -18,10 +18,11 @@
 //! loss writes into its kept gradient buffer.
 
 use glassbox_core::{Activation, Float, GradWrite, Mlp, Mode, Rng, Upstream, Workspace};
-use ndarray::{Array2, s};
+use ndarray::{Array2, ArrayView2, s};
 
 use super::{NonFiniteKind, TrainConfig, TrainError};
 use crate::batching::Batch;
+use crate::privacy::add_noise_and_average;
 use crate::{LossInput, LossKind, Optimizer, clip_grad_norm, global_norm};
 
 /// Where the loss reads the network's output (T5).
@@ -112,6 +113,15 @@ impl<T: Float> StepBuffers<T> {
         })
     }
 
+    /// Grows the buffers to hold batches of `n` rows if they hold fewer (the only
+    /// allocation): a Poisson-sampled batch can exceed the size they were made for.
+    pub fn reserve_rows(&mut self, n: usize) {
+        if n > self.d_out.nrows() {
+            self.d_out = Array2::zeros((n, self.d_out.ncols()));
+            self.ws.reserve_rows(n);
+        }
+    }
+
     /// The network's workspace, for passes between steps (validation, scoring).
     pub fn workspace(&mut self) -> &mut Workspace<T> {
         &mut self.ws
@@ -144,7 +154,11 @@ pub struct NonFiniteStep {
 }
 
 /// One training step on `batch` (n ≤ B rows): the six steps of the module doc, with the
-/// loss, schedule and clipping of `config` and the caller's `optimizer` and `rng`.
+/// loss, schedule and clipping of `config` and the caller's `optimizer` and `rng`. With
+/// `config.privacy` (DP-SGD, notes/privacy.md §12) steps 4–5 become: back-propagation with
+/// each example's gradient clipped to C (P18–P21), then Gaussian noise of standard deviation
+/// σ·C drawn from `rng` and added to the sum, divided by the expected batch size (P23);
+/// the reported norm is that of the privatised gradient, and an empty batch is a step too.
 ///
 /// # Errors
 /// [`NonFiniteStep`] when the loss (step 3) or the gradient norm (step 5) is not finite;
@@ -167,31 +181,48 @@ pub fn train_step<T: Float>(
         .schedule
         .lr_at(config.optimizer.lr(), optimizer.step_count() as usize);
     let StepBuffers { ws, d_out, reads } = buffers;
-    let fwd = mlp.forward(batch.x, Mode::Train(rng), ws);
-    let mut d_a = d_out.slice_mut(s![..n, ..]);
-    d_a.fill(T::zero());
-    let read = match reads {
-        LossReads::Logits => fwd.logits(),
-        LossReads::Output => fwd.output(),
+    let private = config.privacy.as_ref();
+    let loss = if n == 0 && private.is_some() {
+        // A Poisson-sampled batch may be empty; the noise is released all the same (P23).
+        mlp.grads_mut().fill(T::zero());
+        0.0
+    } else {
+        let fwd = mlp.forward(batch.x, Mode::Train(rng), ws);
+        let mut d_a = d_out.slice_mut(s![..n, ..]);
+        d_a.fill(T::zero());
+        let read = match reads {
+            LossReads::Logits => fwd.logits(),
+            LossReads::Output => fwd.output(),
+        };
+        let loss = config
+            .loss
+            .compute(read, batch.y, batch.weights, Some(d_a.view_mut()));
+        if !loss.is_finite() {
+            return Err(NonFiniteStep {
+                what: NonFiniteKind::Loss,
+                value: loss,
+            });
+        }
+        if let Some(dp) = private {
+            // L_b is the mean of the rows' own losses ℓᵢ, so row i of n·∂L_b/∂out is
+            // ∂ℓᵢ/∂out: the per-example gradient that clipping needs (P18–P21).
+            let rows = T::from_f64(n as f64);
+            d_a.mapv_inplace(|v| v * rows);
+            mlp.backward_clipped(fwd, upstream(*reads, d_a.view()), dp.clip_norm);
+        } else {
+            // Writes the gradients (no zeroing pass): each step starts from zero.
+            mlp.backward(fwd, upstream(*reads, d_a.view()), GradWrite::Overwrite);
+        }
+        loss
     };
-    let loss = config
-        .loss
-        .compute(read, batch.y, batch.weights, Some(d_a.view_mut()));
-    if !loss.is_finite() {
-        return Err(NonFiniteStep {
-            what: NonFiniteKind::Loss,
-            value: loss,
-        });
-    }
-    let upstream = match reads {
-        LossReads::Logits => Upstream::DZ(d_a.view()),
-        LossReads::Output => Upstream::DY(d_a.view()),
-    };
-    // Writes the gradients (no zeroing pass): each step starts from zero.
-    mlp.backward(fwd, upstream, GradWrite::Overwrite);
-    let grad_norm = match config.clip_norm {
-        Some(max) => clip_grad_norm(mlp.grads_mut(), max),
-        None => global_norm(mlp.grads()),
+    let grad_norm = match (private, config.clip_norm) {
+        (Some(dp), _) => {
+            let noise_std = dp.noise_multiplier * dp.clip_norm;
+            add_noise_and_average(mlp.grads_mut(), noise_std, dp.expected_batch_size, rng); // P23
+            global_norm(mlp.grads())
+        }
+        (None, Some(max)) => clip_grad_norm(mlp.grads_mut(), max),
+        (None, None) => global_norm(mlp.grads()),
     };
     if !grad_norm.is_finite() {
         return Err(NonFiniteStep {
@@ -206,6 +237,14 @@ pub fn train_step<T: Float>(
         grad_norm,
         lr,
     })
+}
+
+/// The upstream gradient of the last layer, as the loss reads it.
+fn upstream<T>(reads: LossReads, d_a: ArrayView2<'_, T>) -> Upstream<'_, T> {
+    match reads {
+        LossReads::Logits => Upstream::DZ(d_a),
+        LossReads::Output => Upstream::DY(d_a),
+    }
 }
 
 #[cfg(test)]

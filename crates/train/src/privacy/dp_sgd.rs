@@ -1,0 +1,215 @@
+//! DP-SGD (notes/privacy.md §12): the settings a private run trains with, how they are planned
+//! from a budget (ε, δ) or a noise multiplier, the Gaussian noise, and the noisy average the
+//! optimizer steps on. The step itself is [`crate::train_step`]; the batches come from the
+//! Poisson sampler of [`super::sampling`].
+//!
+//! ```
+//! use glassbox_train::privacy::dp_sgd::{DpRequest, NoiseChoice, plan_dp_sgd};
+//!
+//! // The shoppers training file, B = 512 (q = 1/20), 30 epochs, (ε, δ) = (1, 1e-5), C = 2.
+//! let request = DpRequest { noise: NoiseChoice::TargetEpsilon(1.0), delta: 1e-5, clip_norm: 2.0 };
+//! let (config, record) = plan_dp_sgd(&request, 9_864, 512, 30, 1).unwrap();
+//! assert_eq!(config.noise_multiplier, 5.1171875); // as Opacus
+//! assert_eq!((record.steps, record.expected_batch_size), (600, 493));
+//! assert!(record.epsilon <= 1.0);
+//! ```
+
+use glassbox_core::{Float, Rng};
+use serde::{Deserialize, Serialize};
+
+use super::sampling::{SamplingPlan, unit_uniform};
+use super::validate::{
+    PrivacyError, check_clip_norm, check_delta_for_rows, check_epsilon, check_noise_multiplier,
+    check_sample_rate,
+};
+use super::{calibrate_noise_multiplier, epsilon};
+
+/// What the records name as the accountant.
+pub const ACCOUNTANT: &str = "RDP of the Poisson-subsampled Gaussian mechanism (Mironov, Talwar & Zhang 2019), \
+     Opacus's 151 orders, converted to (ε, δ) by Balle et al. 2020, Thm 21";
+
+/// The DP-SGD settings of a training run, as its manifest records them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DpSgdConfig {
+    /// σ: the noise added to the sum of clipped gradients has standard deviation σ·C.
+    pub noise_multiplier: f64,
+    /// C: each example's gradient (all parameters, one norm) is clipped to L2 norm ≤ C.
+    pub clip_norm: f64,
+    /// q: each row joins each step's batch independently with probability q (P13).
+    pub sample_rate: f64,
+    /// Steps per epoch, ⌈N/B⌉ = 1/q (P14).
+    pub steps_per_epoch: usize,
+    /// ⌊N·q⌋, what the noisy sum is divided by (P14, P23); the trainer checks it against
+    /// its training rows.
+    pub expected_batch_size: usize,
+}
+
+impl DpSgdConfig {
+    /// Checks σ ≥ 0, C > 0, 0 < q ≤ 1, at least one step per epoch.
+    ///
+    /// # Errors
+    /// The [`PrivacyError`] naming the value.
+    pub fn validate(&self) -> Result<(), PrivacyError> {
+        check_noise_multiplier(self.noise_multiplier)?;
+        check_clip_norm(self.clip_norm)?;
+        check_sample_rate(self.sample_rate)?;
+        if self.steps_per_epoch == 0 {
+            return Err(PrivacyError::ZeroSteps);
+        }
+        if self.expected_batch_size == 0 {
+            return Err(PrivacyError::EmptyExpectedBatch {
+                rows: 0,
+                q: self.sample_rate,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// How σ is chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NoiseChoice {
+    /// Calibrate σ so that the run spends at most this ε (P11).
+    TargetEpsilon(f64),
+    /// Train with this σ and report the ε it spends.
+    NoiseMultiplier(f64),
+}
+
+/// A request for private training: the noise, δ and the clipping norm C.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DpRequest {
+    /// A target ε or a given σ.
+    pub noise: NoiseChoice,
+    /// δ, below 1/N.
+    pub delta: f64,
+    /// C.
+    pub clip_norm: f64,
+}
+
+/// What a private run spends and how: written into the bundle, `training.json`, `inspect`
+/// and the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyRecord {
+    /// The ε asked for, when σ was calibrated to it.
+    pub target_epsilon: Option<f64>,
+    /// The ε the accountant certifies for all the steps of all the runs (P9).
+    pub epsilon: f64,
+    /// δ.
+    pub delta: f64,
+    /// σ.
+    pub noise_multiplier: f64,
+    /// C.
+    pub clip_norm: f64,
+    /// q = 1/⌈N/B⌉.
+    pub sample_rate: f64,
+    /// N, the rows the guarantee protects.
+    pub rows: usize,
+    /// The nominal batch size B the rate came from.
+    pub batch_size: usize,
+    /// ⌊N·q⌋, what the noisy sum is divided by.
+    pub expected_batch_size: usize,
+    /// Steps of one network: E·⌈N/B⌉ (fewer if early stopping ends it; ε is then an upper
+    /// bound).
+    pub steps_per_run: u64,
+    /// Networks trained on the same rows (ensemble members); their steps compose.
+    pub runs: usize,
+    /// T = runs · steps per run, the steps the accountant charges.
+    pub steps: u64,
+    /// The Rényi order at which ε is reached.
+    pub optimal_order: f64,
+    /// The accountant.
+    pub accountant: String,
+}
+
+/// Plans a private run of `runs` networks, each trained for `epochs` epochs on the same
+/// `rows` rows with nominal batch size `batch_size`: q = 1/⌈N/B⌉ (P14), T = runs·E·⌈N/B⌉
+/// (RDP composes over the runs as over the steps, P8), and σ calibrated to the target ε
+/// (P11) or the ε that a given σ spends (P9).
+///
+/// # Errors
+/// ε ≤ 0, δ ∉ (0, 1/N), C ≤ 0, σ < 0, 0 epochs or runs, ⌊N·q⌋ = 0, or a budget no σ meets.
+pub fn plan_dp_sgd(
+    request: &DpRequest,
+    rows: usize,
+    batch_size: usize,
+    epochs: usize,
+    runs: usize,
+) -> Result<(DpSgdConfig, PrivacyRecord), PrivacyError> {
+    check_delta_for_rows(request.delta, rows)?;
+    check_clip_norm(request.clip_norm)?;
+    let plan = SamplingPlan::for_batch_size(rows, batch_size)?;
+    let steps_per_run = plan.steps(epochs as u64)?;
+    let steps = steps_per_run
+        .checked_mul(runs as u64)
+        .filter(|&t| t > 0)
+        .ok_or(PrivacyError::ZeroSteps)?;
+    let q = plan.rate();
+    let (sigma, spent, target) = match request.noise {
+        NoiseChoice::TargetEpsilon(eps) => {
+            check_epsilon(eps)?;
+            let cal = calibrate_noise_multiplier(eps, request.delta, q, steps)?;
+            (cal.noise_multiplier, cal.spent, Some(eps))
+        }
+        NoiseChoice::NoiseMultiplier(sigma) => {
+            check_noise_multiplier(sigma)?;
+            (sigma, epsilon(sigma, q, steps, request.delta)?, None)
+        }
+    };
+    let config = DpSgdConfig {
+        noise_multiplier: sigma,
+        clip_norm: request.clip_norm,
+        sample_rate: q,
+        steps_per_epoch: plan.steps_per_epoch(),
+        expected_batch_size: plan.expected_batch_size(),
+    };
+    let record = PrivacyRecord {
+        target_epsilon: target,
+        epsilon: spent.epsilon,
+        delta: request.delta,
+        noise_multiplier: sigma,
+        clip_norm: request.clip_norm,
+        sample_rate: q,
+        rows,
+        batch_size,
+        expected_batch_size: plan.expected_batch_size(),
+        steps_per_run,
+        runs,
+        steps,
+        optimal_order: spent.optimal_order,
+        accountant: ACCOUNTANT.into(),
+    };
+    Ok((config, record))
+}
+
+/// (P22) Two independent standard normal draws by the Box–Muller transform from two
+/// uniforms of (P13): `u₁ = 1 − u ∈ (0, 1]`, `u₂ ∈ [0, 1)`,
+/// `r = √(−2 ln u₁)`, `(z₁, z₂) = (r·cos 2πu₂, r·sin 2πu₂)`. Consumes exactly two words.
+pub fn standard_normal_pair(rng: &mut Rng) -> (f64, f64) {
+    let u1 = 1.0 - unit_uniform(rng);
+    let u2 = unit_uniform(rng);
+    let r = (-2.0 * u1.ln()).sqrt();
+    let (sin, cos) = (std::f64::consts::TAU * u2).sin_cos();
+    (r * cos, r * sin)
+}
+
+/// (P23) The privatised gradient, in place: `g ← (g + σC·z)/⌊N·q⌋` for every coordinate,
+/// with `z ~ N(0, 1)` drawn by (P22) in parameter order, two coordinates per pair, on the
+/// calling thread — the noise depends on the RNG state alone, never on the thread count.
+/// `g` holds the sum of the clipped per-example gradients (P21); the sum is taken in f64 and
+/// rounded once to `T`. Consumes `2·⌈P/2⌉` words.
+pub fn add_noise_and_average<T: Float>(
+    grads: &mut [T],
+    noise_std: f64,
+    expected_batch: usize,
+    rng: &mut Rng,
+) {
+    let inv = 1.0 / expected_batch as f64;
+    for pair in grads.chunks_mut(2) {
+        let (z1, z2) = standard_normal_pair(rng);
+        for (g, z) in pair.iter_mut().zip([z1, z2]) {
+            *g = T::from_f64((g.to_f64() + noise_std * z) * inv);
+        }
+    }
+}
