@@ -37,6 +37,7 @@ use glassbox_train::checkpoint::{
 };
 use glassbox_train::metrics::MetricsReport;
 use glassbox_train::metrics::ensemble::ensemble_probabilities;
+use glassbox_train::privacy::PrivacyRecord;
 use glassbox_train::store::{
     StoredTensor, content_checksum, decode_into, encode, safetensors_bytes,
 };
@@ -149,6 +150,10 @@ pub struct BundleInfo {
     pub data: TrainingData,
     /// Numerical conventions of the run, `name → choice` (written for auditors).
     pub conventions: BTreeMap<String, String>,
+    /// What a differentially private run spent and how (ε, δ, σ, C, q, steps, accountant);
+    /// absent for a non-private run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<PrivacyRecord>,
 }
 
 /// A trained model: the preprocessor, the networks and what is known about them.
@@ -431,6 +436,7 @@ mod tests {
                 .conventions;
         Bundle {
             info: BundleInfo {
+                privacy: None,
                 created_by: "test".into(),
                 recipe,
                 target: pre.target().clone(),

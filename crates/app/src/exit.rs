@@ -162,7 +162,9 @@ impl From<PipelineError> for CliError {
     fn from(e: PipelineError) -> Self {
         let kind = match &e {
             PipelineError::Data(_) | PipelineError::Split { .. } => ErrorKind::Data,
-            PipelineError::Recipe(_) | PipelineError::Write(_) => ErrorKind::Usage,
+            PipelineError::Recipe(_) | PipelineError::Write(_) | PipelineError::Privacy(_) => {
+                ErrorKind::Usage
+            }
             PipelineError::Train { source, .. } => match source.train_error() {
                 TrainError::NonFinite { .. }
                 | TrainError::Data { .. }
@@ -173,6 +175,7 @@ impl From<PipelineError> for CliError {
                 | TrainError::Schedule(_)
                 | TrainError::Architecture(_)
                 | TrainError::LossMismatch { .. }
+                | TrainError::Privacy(_)
                 | TrainError::MonitorNeedsValidation(_) => ErrorKind::Usage,
                 _ => ErrorKind::Internal,
             },

@@ -26,6 +26,7 @@
 //! ```
 
 use glassbox_core::{Activation, Init, LayerSpec, MlpSpec};
+use glassbox_train::privacy::{DpRequest, NoiseChoice, PrivacyError};
 use glassbox_train::{
     AdamEpsilon, ClassWeights, LossConfig, LossError, LossKind, OptimizerConfig, Schedule,
     WeightDecay,
@@ -191,6 +192,43 @@ pub struct Recipe {
     /// Seed of the split; member `k` of the ensemble is initialised and shuffled with
     /// `seed + k`.
     pub seed: u64,
+    /// Differentially private training (DP-SGD, notes/privacy.md §12), or none. Absent from
+    /// the records of a non-private run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<PrivacyRecipe>,
+}
+
+/// What `--dp-epsilon`/`--dp-noise`, `--dp-delta` and `--dp-clip` ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyRecipe {
+    /// The target ε (σ is calibrated to it), or none when σ is given.
+    pub target_epsilon: Option<f64>,
+    /// The noise multiplier σ, or none when it is calibrated.
+    pub noise_multiplier: Option<f64>,
+    /// δ, below 1/N.
+    pub delta: f64,
+    /// The per-example clipping norm C.
+    pub clip_norm: f64,
+}
+
+impl PrivacyRecipe {
+    /// The trainer's request.
+    ///
+    /// # Errors
+    /// Both or neither of ε and σ.
+    pub fn request(&self) -> Result<DpRequest, PrivacyError> {
+        let noise = match (self.target_epsilon, self.noise_multiplier) {
+            (Some(e), None) => NoiseChoice::TargetEpsilon(e),
+            (None, Some(s)) => NoiseChoice::NoiseMultiplier(s),
+            _ => return Err(PrivacyError::EpsilonAndNoiseBoth),
+        };
+        Ok(DpRequest {
+            noise,
+            delta: self.delta,
+            clip_norm: self.clip_norm,
+        })
+    }
 }
 
 /// Field changes requested on the command line; `None` keeps the preset's value.
@@ -258,6 +296,7 @@ impl Recipe {
             val_fraction: 0.0,
             threshold: ThresholdRule::Fixed(0.5),
             seed: 0,
+            privacy: None,
         }
     }
 
@@ -466,6 +505,19 @@ impl Recipe {
                 "--val-fraction must be in [0, 0.9), got {}",
                 self.val_fraction
             ));
+        }
+        if let Some(p) = &self.privacy {
+            p.request().map_err(|e| e.to_string())?;
+            if self.dropout > 0.0 {
+                return Err(PrivacyError::Dropout {
+                    layer: 0,
+                    p: self.dropout,
+                }
+                .to_string());
+            }
+            if self.class_weight == ClassWeightRule::Balanced {
+                return Err(PrivacyError::ClassWeightsFromData.to_string());
+            }
         }
         if self.val_fraction == 0.0 {
             if self.early_stopping.is_some() {

@@ -24,6 +24,7 @@ mod explain;
 mod gradcheck;
 mod inspect;
 mod predict;
+mod privacy;
 mod trace;
 mod train;
 
@@ -108,6 +109,8 @@ pub enum Command {
     Trace(trace::TraceArgs),
     /// Finite-difference (f64) check of a model's gradients on rows of a CSV file.
     Gradcheck(gradcheck::GradcheckArgs),
+    /// The privacy accountant of DP-SGD: ε from (σ, q, T, δ), or σ for a target ε.
+    Privacy(privacy::PrivacyArgs),
     /// Why did the model score these rows so? Gradient × input, integrated gradients and
     /// permutation importance, mapped back to the CSV columns.
     Explain(explain::ExplainArgs),
@@ -124,6 +127,7 @@ impl Command {
             Command::Inspect(a) => inspect::run(a, global),
             Command::Trace(a) => trace::run(a, global),
             Command::Gradcheck(a) => gradcheck::run(a, global),
+            Command::Privacy(a) => privacy::run(a, global),
             Command::Explain(a) => explain::run(a, global),
         }
     }

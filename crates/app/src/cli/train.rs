@@ -11,7 +11,9 @@ use crate::exit::{CliError, ResultExt};
 use crate::out_dir::OutDir;
 use crate::pipeline::{prepare_training, thread_count, train_bundle};
 use crate::progress::Progress;
+use crate::recipe::PrivacyRecipe;
 use crate::render::metrics::metrics_table;
+use crate::render::privacy::describe_privacy;
 use crate::report::{record_all, write_eval_plots, write_history, write_history_plots};
 
 const AFTER_HELP: &str = "\
@@ -22,6 +24,9 @@ Examples:
   # the paper's Keras recipe, another seed
   glassbox train datasets/online_shoppers_train.csv --target Revenue \\
       --schema datasets/online_shoppers.schema.toml --recipe paper --seed 3
+  # differentially private: (ε, δ) = (3, 1e-5), each example's gradient clipped to C = 1
+  glassbox train datasets/online_shoppers_train.csv --target Revenue \\
+      --schema datasets/online_shoppers.schema.toml --dp-epsilon 3 --dp-delta 1e-5 --dp-clip 1.0
   # any CSV with a two-valued target: declare codes as categories, sentinels as missing
   glassbox train churn.csv --target churned --positive yes --categorical region \\
       --missing tenure=-1 --log1p monthly_spend --drop customer_id --epochs 50
@@ -35,7 +40,7 @@ stopping; the decision threshold is chosen on the validation rows (--threshold).
 Writes to --out:
   model.safetensors    the model bundle: weights of every member, the fitted preprocessor
                        and schema, target and positive label, threshold, recipe, metrics
-  training.json        recipe, threshold, validation metrics, data summary
+  training.json        recipe, threshold, validation metrics, privacy (ε, δ, σ, C, q, T), data summary
   history.csv          per member and epoch: losses, validation ROC-AUC and accuracy, lr
   plots/               loss curves; validation ROC, PR, calibration, confusion (SVG + PNG)";
 
@@ -59,12 +64,65 @@ pub struct TrainArgs {
 
     #[command(flatten)]
     pub recipe: RecipeArgs,
+
+    #[command(flatten)]
+    pub privacy: PrivacyArgs,
+}
+
+/// Differentially private training (DP-SGD, notes/privacy.md): Poisson-sampled batches,
+/// each example's gradient clipped, Gaussian noise added.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Differential privacy (DP-SGD)")]
+pub struct PrivacyArgs {
+    /// Train with (ε, δ)-differential privacy for this ε: the noise multiplier σ is
+    /// calibrated over every step of every ensemble member (RDP accountant).
+    #[arg(long, value_name = "EPSILON", conflicts_with = "dp_noise")]
+    pub dp_epsilon: Option<f64>,
+
+    /// Train privately with this noise multiplier σ and report the ε it spends.
+    #[arg(long, value_name = "SIGMA")]
+    pub dp_noise: Option<f64>,
+
+    /// δ of the guarantee; must be below 1/N for N training rows.
+    #[arg(long, value_name = "DELTA", default_value_t = 1e-5)]
+    pub dp_delta: f64,
+
+    /// The per-example clipping norm C.
+    #[arg(long, value_name = "C", default_value_t = 1.0)]
+    pub dp_clip: f64,
+}
+
+impl PrivacyArgs {
+    /// The recipe's privacy field: `None` unless --dp-epsilon or --dp-noise is given.
+    pub fn recipe(&self) -> Option<PrivacyRecipe> {
+        (self.dp_epsilon.is_some() || self.dp_noise.is_some()).then_some(PrivacyRecipe {
+            target_epsilon: self.dp_epsilon,
+            noise_multiplier: self.dp_noise,
+            delta: self.dp_delta,
+            clip_norm: self.dp_clip,
+        })
+    }
 }
 
 /// Runs `train`.
 pub fn run(args: TrainArgs, global: &Global) -> Result<(), CliError> {
     let progress = Progress::new(global.quiet);
-    let recipe = args.recipe.recipe()?;
+    let mut recipe = args.recipe.recipe()?;
+    if let Some(p) = args.privacy.recipe() {
+        recipe.privacy = Some(p);
+        recipe.overrides.push(format!(
+            "privacy = {}, δ {}, C {}",
+            p.target_epsilon.map_or_else(
+                || format!("σ {}", p.noise_multiplier.unwrap_or(0.0)),
+                |e| format!("ε {e}")
+            ),
+            p.delta,
+            p.clip_norm
+        ));
+        recipe
+            .validate()
+            .map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
+    }
     let mut out = OutDir::open(&args.out)?;
     out.guard(|run| {
         let set = prepare_training(
@@ -111,6 +169,7 @@ pub fn run(args: TrainArgs, global: &Global) -> Result<(), CliError> {
                 "threshold": trained.bundle.info.threshold,
                 "members": trained.bundle.info.members,
                 "validation": trained.validation,
+                "privacy": trained.bundle.info.privacy,
                 "data_summary": set.summary,
             }),
         )
@@ -125,6 +184,10 @@ pub fn run(args: TrainArgs, global: &Global) -> Result<(), CliError> {
         );
         let t = &trained.bundle.info.threshold;
         println!("decision threshold {:.4} ({})", t.value, t.rule);
+        if let Some(p) = &trained.bundle.info.privacy {
+            println!("\ndifferential privacy (DP-SGD):");
+            print!("{}", describe_privacy(p));
+        }
         if let Some(v) = &trained.validation {
             println!("\nvalidation metrics:");
             print!("{}", metrics_table(&[("validation", v)]));

@@ -5,6 +5,7 @@
 use glassbox_data::DataError;
 use glassbox_train::metrics::MetricsError;
 use glassbox_train::metrics::threshold::ThresholdError;
+use glassbox_train::privacy::PrivacyError;
 use glassbox_train::{LossError, SplitError, TrainError};
 
 /// Everything the pipeline can reject.
@@ -27,6 +28,9 @@ pub enum PipelineError {
     /// The recipe does not give a network (bad architecture or initialiser name).
     #[error("{0}")]
     Recipe(String),
+    /// A private recipe's budget cannot be met or checked (ε ≤ 0, δ ≥ 1/N, …).
+    #[error(transparent)]
+    Privacy(#[from] PrivacyError),
     /// Balanced class weights without both classes.
     #[error(transparent)]
     ClassWeights(#[from] LossError),

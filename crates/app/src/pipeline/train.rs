@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use glassbox_core::Mlp;
 use glassbox_train::batching::num_batches;
 use glassbox_train::metrics::threshold::choose_threshold;
+use glassbox_train::privacy::{DpSgdConfig, PrivacyRecord, plan_dp_sgd};
 use glassbox_train::{
     DataView, EarlyStopping, Event, History, Monitor, TrainConfig, TrainError, Trainer,
 };
@@ -68,8 +69,32 @@ pub(crate) fn train_config(
         seed: recipe.member_seed(member),
         shuffle: true,
         threads: Some(threads.max(1)),
-        privacy: None,
+        privacy: privacy_plan(recipe, n_train)?.map(|(dp, _)| dp),
     })
+}
+
+/// The DP-SGD settings and the privacy record of a private recipe trained on `n_train`
+/// rows (σ calibrated over all members' steps, notes/privacy.md §12); `None` for a
+/// non-private recipe.
+///
+/// # Errors
+/// [`PipelineError::Privacy`] for a budget that cannot be met or checked (ε ≤ 0, δ ≥ 1/N, …).
+pub fn privacy_plan(
+    recipe: &Recipe,
+    n_train: usize,
+) -> Result<Option<(DpSgdConfig, PrivacyRecord)>, PipelineError> {
+    let Some(p) = &recipe.privacy else {
+        return Ok(None);
+    };
+    let request = p.request()?;
+    let plan = plan_dp_sgd(
+        &request,
+        n_train,
+        recipe.batch_size,
+        recipe.epochs,
+        recipe.ensemble,
+    )?;
+    Ok(Some(plan))
 }
 
 /// A training failure, naming the model, member and seed.
@@ -284,7 +309,9 @@ pub fn assemble(
     let class_balance = summary.class_balance.clone().ok_or_else(|| {
         PipelineError::Internal("the training summary has no class balance".into())
     })?;
+    let privacy = privacy_plan(recipe, set.train_rows.len())?.map(|(_, record)| record);
     let info = BundleInfo {
+        privacy,
         created_by: format!("glassbox {}", env!("CARGO_PKG_VERSION")),
         recipe: recipe.clone(),
         target: set.target().clone(),

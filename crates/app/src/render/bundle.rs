@@ -9,6 +9,7 @@ use crate::describe::recipe_rows;
 use crate::recipe::ThresholdRule;
 
 use super::metrics::f4;
+use super::privacy::describe_privacy;
 
 /// `inspect`'s human-readable description of a bundle.
 pub fn describe_bundle(path: &str, b: &Bundle) -> String {
@@ -73,6 +74,10 @@ pub fn describe_bundle(path: &str, b: &Bundle) -> String {
     let _ = writeln!(s, "\nrecipe: {}", info.recipe.label());
     for (k, v) in recipe_rows(&info.recipe) {
         let _ = writeln!(s, "  {k:26} {v}");
+    }
+    if let Some(p) = &info.privacy {
+        let _ = writeln!(s, "\ndifferential privacy (DP-SGD)");
+        s.push_str(&describe_privacy(p));
     }
     let _ = writeln!(s, "\nmembers");
     for (k, m) in info.members.iter().enumerate() {

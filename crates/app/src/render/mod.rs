@@ -4,7 +4,7 @@
 //!
 //! - `table` — the one table renderer (aligned text, Markdown) every report uses;
 //! - `metrics` — evaluated models side by side; `data` — what a data set looked like;
-//! - `bundle` — `inspect`'s description of a model bundle;
+//! - `bundle` — `inspect`'s description of a model bundle; `privacy` — a private run's guarantee;
 //! - `trace`, `gradcheck`, `explain`, `fairness` — the audit reports as [`Report`]s.
 
 pub(crate) mod bundle;
@@ -13,6 +13,7 @@ mod explain;
 mod fairness;
 mod gradcheck;
 pub(crate) mod metrics;
+pub(crate) mod privacy;
 pub(crate) mod table;
 mod trace;
 

@@ -129,7 +129,8 @@ pub struct PrivacyRecord {
 /// (P11) or the ε that a given σ spends (P9).
 ///
 /// # Errors
-/// ε ≤ 0, δ ∉ (0, 1/N), C ≤ 0, σ < 0, 0 epochs or runs, ⌊N·q⌋ = 0, or a budget no σ meets.
+/// ε ≤ 0, δ ∉ (0, 1/N), C ≤ 0, σ < 0, an infinite ε (σ = 0), 0 epochs or runs,
+/// ⌊N·q⌋ = 0, or a budget no σ meets.
 pub fn plan_dp_sgd(
     request: &DpRequest,
     rows: usize,
@@ -157,6 +158,9 @@ pub fn plan_dp_sgd(
             (sigma, epsilon(sigma, q, steps, request.delta)?, None)
         }
     };
+    if !spent.epsilon.is_finite() {
+        return Err(PrivacyError::NoPrivacy(sigma));
+    }
     let config = DpSgdConfig {
         noise_multiplier: sigma,
         clip_norm: request.clip_norm,

@@ -170,6 +170,10 @@ pub enum PrivacyError {
         "privacy: early stopping on the training loss reads the training rows outside the          private step; monitor a validation value instead"
     )]
     MonitorsTrainingRows,
+    /// A run whose ε is infinite (σ = 0, or so little noise that no order gives a finite
+    /// bound) certifies no privacy: refused for training.
+    #[error("privacy: σ = {0} certifies no privacy (ε = ∞); choose σ > 0 or a target ε")]
+    NoPrivacy(f64),
     /// Class weights computed from the training labels are a statistic of the training
     /// rows that the accountant does not charge.
     #[error(

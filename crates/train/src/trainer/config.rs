@@ -98,8 +98,9 @@ pub struct TrainConfig {
     #[serde(default)]
     pub threads: Option<usize>,
     /// Differentially private training (DP-SGD, notes/privacy.md §12): Poisson-sampled
-    /// batches, per-example clipping, Gaussian noise; `None` trains as usual.
-    #[serde(default)]
+    /// batches, per-example clipping, Gaussian noise; `None` trains as usual (and is left
+    /// out of manifests, which stay as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privacy: Option<DpSgdConfig>,
 }
 

@@ -1,0 +1,34 @@
+//! How a private run's guarantee reads: the lines `train`, `inspect` and the case study print
+//! for a [`PrivacyRecord`] (notes/privacy.md §12).
+
+use std::fmt::Write as _;
+
+use glassbox_train::privacy::PrivacyRecord;
+
+/// The guarantee and its parameters, one per line, indented by two spaces.
+pub(crate) fn describe_privacy(r: &PrivacyRecord) -> String {
+    let mut s = String::new();
+    let target = r
+        .target_epsilon
+        .map_or(String::new(), |t| format!(" (target ε = {t})"));
+    let _ = writeln!(
+        s,
+        "  (ε, δ) = ({:.4}, {:e}){target} with respect to adding or removing one of the {} training rows",
+        r.epsilon, r.delta, r.rows
+    );
+    let _ = writeln!(s, "  noise multiplier σ      {}", r.noise_multiplier);
+    let _ = writeln!(s, "  clipping norm C         {}", r.clip_norm);
+    let _ = writeln!(
+        s,
+        "  sampling rate q         {} (Poisson; nominal batch {}, expected batch ⌊N·q⌋ = {})",
+        r.sample_rate, r.batch_size, r.expected_batch_size
+    );
+    let _ = writeln!(
+        s,
+        "  steps T                 {} ({} network(s) × {} steps)",
+        r.steps, r.runs, r.steps_per_run
+    );
+    let _ = writeln!(s, "  optimal Rényi order     {}", r.optimal_order);
+    let _ = writeln!(s, "  accountant              {}", r.accountant);
+    s
+}

@@ -1,0 +1,226 @@
+//! `glassbox privacy` and `glassbox train --dp-…` (notes/privacy.md §12–§13): the accountant
+//! on the command line against Opacus's figures, a private training run end to end with its
+//! records, determinism at 1 and 2 threads, and every refusal — exit 2, a clear message, no
+//! files left behind.
+
+#[path = "cli/support.rs"]
+mod support;
+
+use support::{Scratch, files_under, run, simple_csv};
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).expect("valid JSON")
+}
+
+#[test]
+fn privacy_prints_opacus_epsilon_and_the_inverse() {
+    // The shared README's ε = 8 MLP run: σ = 0.72174072, q = 1/39, T = 390 → ε = 7.995159.
+    let q = (1.0f64 / 39.0).to_string();
+    let out = run(&[
+        "privacy",
+        "--noise",
+        "0.72174072",
+        "--rate",
+        &q,
+        "--steps",
+        "390",
+        "--delta",
+        "1e-5",
+    ])
+    .ok();
+    assert!(out.stdout.contains("ε = 7.995159"), "{}", out.stdout);
+    // Its ε = 3 run: the σ Opacus calibrates for q = 1/20, T = 600 is 2.0263671875.
+    let out = run(&[
+        "privacy",
+        "--epsilon",
+        "3",
+        "--rate",
+        "0.05",
+        "--steps",
+        "600",
+        "--delta",
+        "1e-5",
+        "--json",
+    ])
+    .ok();
+    let v = json(&out.stdout);
+    assert_eq!(v["noise_multiplier"], 2.0263671875);
+    let spent = v["epsilon"].as_f64().expect("a number");
+    assert!(spent <= 3.0 && spent > 2.99, "{spent}");
+}
+
+#[test]
+fn privacy_refuses_bad_budgets_with_exit_2() {
+    let base = ["privacy", "--rate", "0.05", "--steps", "600"];
+    let with = |extra: &[&str]| {
+        let mut a = base.to_vec();
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    with(&["--epsilon", "0", "--delta", "1e-5"])
+        .fails_with(2)
+        .stderr_has(&["ε must be a finite number > 0, got 0"]);
+    with(&["--epsilon", "-1", "--delta", "1e-5"]).fails_with(2);
+    with(&["--noise", "1", "--delta", "1.5"])
+        .fails_with(2)
+        .stderr_has(&["δ must be in (0, 1)"]);
+    with(&["--noise", "1", "--delta", "1e-3", "--rows", "5000"])
+        .fails_with(2)
+        .stderr_has(&["not below 1/n", "5000 training rows"]);
+    with(&["--delta", "1e-5"]).fails_with(2);
+    with(&["--noise", "1", "--epsilon", "3", "--delta", "1e-5"]).fails_with(2);
+}
+
+/// The tensor data of a run's model.safetensors: everything after the 8-byte header length
+/// and the JSON header.
+fn tensor_bytes(dir: &str) -> Vec<u8> {
+    let bytes = std::fs::read(format!("{dir}/model.safetensors")).expect("model");
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&bytes[..8]);
+    bytes[8 + u64::from_le_bytes(len) as usize..].to_vec()
+}
+
+/// The recipe of every `train` here: 3 epochs of batch 32, one small network.
+const RECIPE: &str = "--target bought --epochs 3 --hidden 8 --ensemble 1 --batch-size 32 \
+                      --early-stopping 0 --quiet";
+
+/// `train DATA --out OUT` with [`RECIPE`] and `extra`.
+fn train_private(data: &str, out: &str, extra: &[&str]) -> support::Run {
+    let mut args = vec!["train", data, "--out", out];
+    args.extend(RECIPE.split_whitespace());
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[test]
+fn private_training_records_its_guarantee_and_is_thread_count_independent() {
+    let s = Scratch::new("private_training_records");
+    let data = s.file("train.csv", simple_csv(300, 4));
+    let (a, b) = (s.path("a"), s.path("b"));
+    let dp = [
+        "--dp-epsilon",
+        "8",
+        "--dp-delta",
+        "1e-4",
+        "--dp-clip",
+        "0.5",
+    ];
+    let out = train_private(&data, &a, &[&dp[..], &["--threads", "1"]].concat()).ok();
+    assert!(
+        out.stdout.contains("differential privacy (DP-SGD)"),
+        "{}",
+        out.stdout
+    );
+    train_private(&data, &b, &[&dp[..], &["--threads", "2"]].concat()).ok();
+    // The manifests differ only in the recorded thread count; the weights must not at all.
+    let (weights_a, weights_b) = (tensor_bytes(&a), tensor_bytes(&b));
+    assert!(
+        weights_a == weights_b,
+        "1 and 2 threads trained different weights"
+    );
+    let e = s.path("e");
+    train_private(
+        &data,
+        &e,
+        &[&dp[..], &["--threads", "1", "--seed", "9"]].concat(),
+    )
+    .ok();
+    assert!(tensor_bytes(&e) != weights_a, "the seed must matter");
+
+    let training = json(&std::fs::read_to_string(format!("{a}/training.json")).expect("json"));
+    let p = &training["privacy"];
+    assert_eq!(p["target_epsilon"], 8.0);
+    assert_eq!(p["delta"], 1e-4);
+    assert_eq!(p["clip_norm"], 0.5);
+    assert_eq!(p["rows"], 240); // 300 rows minus the 20 % validation part
+    assert_eq!(p["steps"], 3 * 8); // ⌈240/32⌉ = 8 steps per epoch
+    assert_eq!(p["sample_rate"], 0.125);
+    let eps = p["epsilon"].as_f64().expect("ε");
+    assert!(eps <= 8.0 && eps > 7.98, "{eps}");
+    assert!(p["accountant"].as_str().is_some_and(|a| a.contains("RDP")));
+
+    let inspect = run(&["inspect", &format!("{a}/model.safetensors")]).ok();
+    assert!(
+        inspect.stdout.contains("differential privacy (DP-SGD)"),
+        "{}",
+        inspect.stdout
+    );
+    assert!(
+        inspect.stdout.contains("clipping norm C         0.5"),
+        "{}",
+        inspect.stdout
+    );
+    let inspect = run(&["inspect", &format!("{a}/model.safetensors"), "--json"]).ok();
+    let v = json(&inspect.stdout);
+    assert_eq!(
+        v["info"]["privacy"]["noise_multiplier"],
+        p["noise_multiplier"]
+    );
+    assert_eq!(
+        v["info"]["members"][0]["config"]["privacy"]["clip_norm"],
+        0.5
+    );
+
+    // The noise multiplier instead of ε: the record gives the ε it spends.
+    let c = s.path("c");
+    train_private(&data, &c, &["--dp-noise", "1.5", "--dp-delta", "1e-4"]).ok();
+    let training = json(&std::fs::read_to_string(format!("{c}/training.json")).expect("json"));
+    assert_eq!(training["privacy"]["noise_multiplier"], 1.5);
+    assert!(training["privacy"]["target_epsilon"].is_null());
+
+    // A non-private run records no privacy at all.
+    let d = s.path("d");
+    train_private(&data, &d, &[]).ok();
+    let training = json(&std::fs::read_to_string(format!("{d}/training.json")).expect("json"));
+    assert!(training["privacy"].is_null());
+}
+
+#[test]
+fn private_training_refuses_what_would_break_the_guarantee() {
+    let s = Scratch::new("private_training_refuses");
+    let data = s.file("train.csv", simple_csv(300, 5));
+    let refuse = |name: &str, extra: &[&str], says: &[&str]| {
+        let out = s.path(name);
+        train_private(&data, &out, extra)
+            .fails_with(2)
+            .stderr_has(says);
+        let files = files_under(std::path::Path::new(&out));
+        assert!(files.is_empty(), "{name}: files left behind: {files:?}");
+    };
+    refuse(
+        "eps0",
+        &["--dp-epsilon", "0"],
+        &["ε must be a finite number > 0"],
+    );
+    refuse(
+        "eps-neg",
+        &["--dp-epsilon=-2"],
+        &["ε must be a finite number > 0"],
+    );
+    refuse(
+        "delta",
+        &["--dp-epsilon", "3", "--dp-delta", "0.01"],
+        &["not below 1/n", "240 training rows"],
+    );
+    refuse(
+        "clip",
+        &["--dp-epsilon", "3", "--dp-clip", "0"],
+        &["clipping norm C"],
+    );
+    refuse(
+        "dropout",
+        &["--dp-epsilon", "3", "--dropout", "0.2"],
+        &["refuses dropout"],
+    );
+    refuse(
+        "weights",
+        &["--dp-epsilon", "3", "--class-weight", "balanced"],
+        &["balanced class weights"],
+    );
+    refuse("sigma0", &["--dp-noise", "0"], &["certifies no privacy"]);
+    refuse(
+        "both",
+        &["--dp-epsilon", "3", "--dp-noise", "1"],
+        &["cannot be used with"],
+    );
+}
