@@ -23,10 +23,10 @@ fn noise_draws(p: usize, g: f64, noise_std: f64, expected_batch: usize, seed: u6
         .collect()
 }
 
-/// Over P = 200,001 coordinates (odd: the last pair is cut), the standardised noise has
-/// mean 0, variance 1, fourth moment 3, P(|z| < 1) = 0.6827 and no lag-1 correlation, each
-/// within 5 standard errors of its sampling law: mean ± 5/√P, s² ± 5·√(2/P),
-/// m₄ ± 5·√(96/P), the fraction ± 5·√(p(1−p)/P), the correlation ± 5/√P.
+/// Over P = 200,001 coordinates the standardised noise has mean 0, variance 1, fourth moment
+/// 3, P(|z| < 1) = 0.6827, the two tails P(|z| > 3) and P(|z| > R) of the normal law, and no
+/// lag-1 correlation, each within 5 standard errors of its sampling law: mean ± 5/√P,
+/// s² ± 5·√(2/P), m₄ ± 5·√(96/P), a fraction p ± 5·√(p(1−p)/P), the correlation ± 5/√P.
 #[test]
 fn the_noise_is_standard_normal_scaled_by_sigma_c_over_b() {
     let p = 200_001;
@@ -38,6 +38,20 @@ fn the_noise_is_standard_normal_scaled_by_sigma_c_over_b() {
     let within_one = z.iter().filter(|v| v.abs() < 1.0).count() as f64 / n;
     let lag1 = z.windows(2).map(|w| w[0] * w[1]).sum::<f64>() / (n - 1.0);
     let p1 = 0.682_689_492_137_085_9;
+    // The tails: beyond 3 (the wedges of the outer layers) and beyond R = 3.4426 (the
+    // ziggurat's tail method), two-sided, against 2·Φ(−3) and 2·Φ(−R).
+    let tail = |t: f64| z.iter().filter(|v| v.abs() > t).count() as f64 / n;
+    for (t, p) in [
+        (3.0, 2.699_796_063_260_2e-3),
+        (3.442_619_855_899, 5.761_085_123_916e-4),
+    ] {
+        let got = tail(t);
+        eprintln!("P(|z| > {t}) = {got:.3e} (law {p:.3e})");
+        assert!(
+            (got - p).abs() < 5.0 * (p * (1.0 - p) / n).sqrt(),
+            "P(|z| > {t}) = {got}"
+        );
+    }
     eprintln!(
         "mean {mean:.2e}, var {var:.5}, m4 {m4:.4}, P(|z|<1) {within_one:.5}, lag-1 {lag1:.2e}"
     );

@@ -1,5 +1,7 @@
 //! Differential privacy for training (notes/privacy.md): the RDP accountant of DP-SGD, the
-//! noise-multiplier calibration, Poisson sampling of batches, and the checks that refuse a
+//! noise-multiplier calibration, Poisson sampling of batches, the DP-SGD settings, noise and
+//! noisy average (`dp_sgd`; the step itself is [`crate::train_step`], the per-example
+//! clipping `glassbox_core::Mlp::backward_clipped`), and the checks that refuse a
 //! configuration whose guarantee would not hold.
 //!
 //! The guarantee is (ε, δ)-differential privacy (P1) with respect to adding or removing one
@@ -35,7 +37,7 @@ pub use calibration::{
 };
 pub use dp_sgd::{
     DpRequest, DpSgdConfig, NoiseChoice, PrivacyRecord, add_noise_and_average, plan_dp_sgd,
-    standard_normal_pair,
+    standard_normal,
 };
 pub use sampling::{PoissonSampler, SamplingPlan, expected_batch_size};
 pub use validate::{PrivacyBudget, PrivacyError};

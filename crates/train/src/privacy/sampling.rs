@@ -28,7 +28,7 @@ use glassbox_core::Rng;
 use rand::RngCore;
 
 /// `2⁻⁵³`: the spacing of the uniform grid of [`unit_uniform`].
-const UNIT_GRID: f64 = 1.0 / (1u64 << 53) as f64;
+pub(crate) const UNIT_GRID: f64 = 1.0 / (1u64 << 53) as f64;
 
 /// (P13) A uniform draw from `[0, 1)`: the top 53 bits of one 64-bit word, `u = ⌊x/2¹¹⌋·2⁻⁵³`.
 /// Every value is a multiple of 2⁻⁵³, each with probability 2⁻⁵³, so `P(u < q)` is q rounded

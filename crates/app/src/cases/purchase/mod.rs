@@ -7,9 +7,11 @@
 //! features  per recipe: read, validation split, preprocessor fitted on the training part
 //! model     every member of both recipes trained side by side, then one bundle per recipe
 //! metrics   both bundles evaluated on the test file
+//! privacy   one DP-SGD network per ε ∈ {1, 3, 8} (privacy.rs), evaluated on the test file
 //! report    bundles, plots, history.csv, metrics.json, report.md (report.rs)
 //! ```
 
+mod privacy;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -207,6 +209,8 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
         let (trained, train_seconds) = models(&recipes, &sets, &jobs, options, &progress)?;
         let evaluate_started = Instant::now();
         let tests = metrics(&trained, &data.test, &progress)?;
+        let private =
+            privacy::private_models(&data.dir, &data.train, &data.test, options, &progress)?;
         let timings = Timings {
             prepare: prepare_seconds,
             train: train_seconds,
@@ -219,7 +223,7 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
             data: data.clone(),
             train_summary: &sets[1].summary,
         };
-        write_outputs(run, &study, &trained, &tests, &timings)?;
+        write_outputs(run, &study, &trained, &tests, &private, &timings)?;
         let cols: Vec<(&str, &Evaluation)> = NAMES.iter().copied().zip(tests.iter()).collect();
         println!(
             "case study: {} on {} (train) → {} (test)\n",
@@ -228,6 +232,22 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
             data.test.display()
         );
         print!("{}", metrics_table(&cols));
+        println!("\ndifferential privacy (DP-SGD, δ = 1e-5), test ROC-AUC / PR-AUC:");
+        for m in &private {
+            let spent = m
+                .trained
+                .bundle
+                .info
+                .privacy
+                .as_ref()
+                .map_or(f64::NAN, |p| p.epsilon);
+            println!(
+                "  ε = {} (spent {spent:.3}): {:.4} / {:.4}",
+                m.epsilon,
+                m.test.at_half.roc_auc.unwrap_or(f64::NAN),
+                m.test.at_half.average_precision.unwrap_or(f64::NAN)
+            );
+        }
         if !options.quiet {
             println!();
             print!("{}", run.listing());

@@ -11,6 +11,7 @@ use glassbox_data::{DataSummary, ReadOptions, Table};
 use glassbox_train::metrics::standard_error::auc_standard_error;
 use serde_json::json;
 
+use super::privacy::{PrivateModel, privacy_json, privacy_markdown};
 use super::{NAMES, Study};
 use crate::bundle::Bundle;
 use crate::describe::recipe_rows;
@@ -40,6 +41,7 @@ pub(super) fn write_outputs(
     study: &Study<'_>,
     trained: &[TrainedModel],
     tests: &[Evaluation],
+    private: &[PrivateModel],
     timings: &Timings,
 ) -> Result<(), CliError> {
     let (case, options) = (study.case, study.options);
@@ -64,6 +66,13 @@ pub(super) fn write_outputs(
         run.record(path);
         bundle_paths.push(rel);
         history.extend(t.history.iter().cloned());
+    }
+    for m in private {
+        let rel = format!("privacy/epsilon-{}/model.safetensors", m.epsilon);
+        let path = run.prepare(&rel).usage_err()?;
+        m.trained.bundle.save(&path).usage_err()?;
+        run.record(path);
+        history.extend(m.trained.history.iter().cloned());
     }
     // The figures are independent: draw each model's, and the comparison, on its own thread.
     let shared: &RunDir = run;
@@ -135,6 +144,7 @@ pub(super) fn write_outputs(
                 "test": e,
                 "validation": t.validation,
             })).collect::<Vec<_>>(),
+            "privacy": privacy_json(private),
             "test_rows_copied_from_train": test_rows_in_train,
             "data": { "train": train_summary, "test": test_summary },
         }),
@@ -154,7 +164,7 @@ pub(super) fn write_outputs(
             train_seconds: timings.train,
         })
         .collect();
-    let report = case_study_markdown(&CaseStudy {
+    let mut report = case_study_markdown(&CaseStudy {
         models,
         train_summary,
         test_summary: &test_summary,
@@ -164,6 +174,8 @@ pub(super) fn write_outputs(
         threads,
         command: case.command(options),
     });
+    report.push('\n');
+    report.push_str(&privacy_markdown(private, &tests[1]));
     run.write_bytes("report.md", report.as_bytes())
         .usage_err()?;
     Ok(())
