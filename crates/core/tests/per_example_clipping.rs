@@ -206,3 +206,68 @@ fn f32_norms_match_f64_and_the_clipped_sum_is_bounded() {
         "‖Σ clipped‖ = {total} > N·C"
     );
 }
+
+/// Against PyTorch: per-example norms and the clipped sum from `torch.func` (vmap of grad),
+/// float64, written by `tests/reference/make_per_example_clipping.py` (5-4-3-1 ReLU/tanh/
+/// linear, per-example BCE-with-logits, C = the median norm).
+#[test]
+fn clipped_backward_matches_torch_func_per_example_gradients() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/reference/per_example_clipping.json"
+    );
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    let floats = |key: &str| -> Vec<f64> {
+        v[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{key} missing"))
+            .iter()
+            .map(|x| x.as_f64().expect("a number"))
+            .collect()
+    };
+    let spec = MlpSpec::new(
+        5,
+        vec![
+            LayerSpec::new(4, Activation::Relu),
+            LayerSpec::new(3, Activation::Tanh),
+            LayerSpec::new(1, Activation::Identity),
+        ],
+    );
+    let mut mlp = Mlp::<f64>::from_params(spec, floats("params")).expect("fits the spec");
+    let x_rows: Vec<f64> = v["x"]
+        .as_array()
+        .expect("x")
+        .iter()
+        .flat_map(|r| {
+            r.as_array()
+                .expect("a row")
+                .iter()
+                .map(|x| x.as_f64().expect("number"))
+        })
+        .collect();
+    let x = Array2::from_shape_vec((8, 5), x_rows).expect("8 × 5");
+    let y = floats("y");
+    let c = v["clip_norm"].as_f64().expect("C");
+    let mut ws = mlp.workspace(8);
+    let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
+    // ∂ℓᵢ/∂zᵢ of example i's own BCE-with-logits: σ(zᵢ) − yᵢ (L6).
+    let d_z = Array2::from_shape_fn((8, 1), |(i, _)| {
+        1.0 / (1.0 + (-fwd.logits()[[i, 0]]).exp()) - y[i]
+    });
+    let norms = mlp
+        .backward_clipped(fwd, Upstream::DZ(d_z.view()), c)
+        .to_vec();
+    for (i, (a, b)) in norms.iter().zip(floats("norms")).enumerate() {
+        assert!(
+            (a - b).abs() < 1e-12 * b,
+            "example {i}: norm {a} vs torch {b}"
+        );
+    }
+    for (k, (a, b)) in mlp.grads().iter().zip(floats("clipped_sum")).enumerate() {
+        assert!(
+            (a - b).abs() < 1e-12 * b.abs().max(1e-3),
+            "parameter {k}: {a} vs torch {b}"
+        );
+    }
+}

@@ -14,6 +14,12 @@
 //!    (O14); a non-finite ‖g‖ ends the step here, before the update;
 //! 6. the optimizer's update with `lr` (O1–O13).
 //!
+//! With `TrainConfig::privacy` (DP-SGD, notes/privacy.md §12) steps 4 and 5 become: the
+//! loss gradient times n (row i is then example i's own `∂ℓᵢ/∂out`), back-propagation with
+//! each example's gradient clipped to C (P18–P21), and the Gaussian noise added to the sum
+//! and divided by the expected batch size (P22–P23); the batch (sampled by the trainer) may
+//! be empty.
+//!
 //! Nothing is allocated: the network computes in the [`Workspace`] of [`StepBuffers`], the
 //! loss writes into its kept gradient buffer.
 
