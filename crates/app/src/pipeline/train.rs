@@ -306,6 +306,7 @@ pub fn assemble(
             info,
             preprocessor: set.preprocessor.clone(),
             members: mlps,
+            events: None,
         },
         history,
         validation,
