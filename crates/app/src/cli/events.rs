@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use glassbox_events::{
     Columns, CsvLayout, Cutoffs, EventKind, EventKinds, EventSpec, EventsError, FeatureMatrix,
-    FeaturizeReport, Labels, LogOrder, Protocol, ProtocolSink, Span, TimeFormat, UserIds, Window,
-    feature_names, featurize_file, featurize_to_matrix,
+    FeaturizeReport, Labels, Protocol, ProtocolSink, Span, TimeFormat, UserIds, feature_names,
+    featurize_file, featurize_to_matrix,
 };
 
 use super::Global;
@@ -169,20 +169,10 @@ impl LogArgs {
             },
             log_end_ms: None,
             active_window: window,
-            count_windows: vec![
-                Window::Last(Span::hours(1)),
-                Window::Last(Span::hours(6)),
-                Window::Last(Span::hours(24)),
-                Window::All,
-            ],
             recent_window: window,
-            site_window: Span::hours(1),
-            session_gap: Span::minutes(30),
-            recency_cap: Span::days(7),
-            rate_prior_views: 20.0,
-            order: LogOrder::SortInMemory {
-                max_events: 20_000_000,
-            },
+            // Count windows, session gap, recency cap, item-rate prior and site window as in
+            // the reference features (notes/events.md §3).
+            ..EventSpec::retailrocket_next_hour()
         };
         for (role, name) in [
             ("target", Some(&self.target_event)),
