@@ -103,8 +103,9 @@ pub struct BootstrapInterval {
 /// (overlapping windows, repeat buyers), so they are resampled together.
 ///
 /// A resample is the data with row `i` weighted by its cluster's draw count `w_i`; the rows
-/// are sorted once, and each resample walks them by decreasing score, one tie group `g` at a
-/// time, with weighted counts `tp_g`, `fp_g` and running totals `TP`, `FP` before `g`:
+/// are sorted once and cut into blocks ([`blocks`]: a tie group with a positive, or the
+/// negatives between two of them), and each resample walks the blocks `g` by decreasing
+/// score with weighted counts `tp_g`, `fp_g` and running totals `TP`, `FP` before `g`:
 /// `AUC = Σ_g fp_g·(TP + tp_g/2) / (P·N)` (M11) and `AP = Σ_g (tp_g/P)·(TP + tp_g)/(TP + tp_g
 /// + FP + fp_g)` (M13) — the metrics of the resampled rows, without copying them.
 /// Returns `(roc_auc, average_precision)`.
@@ -129,6 +130,7 @@ pub fn cluster_bootstrap(
         .collect();
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let blocks = blocks(&order, scores, labels, &cluster_of);
     let mut rng: Rng = seeded_rng(seed);
     let mut draws = vec![0u32; ids.len()];
     let (mut aucs, mut aps) = (Vec::with_capacity(resamples), Vec::with_capacity(resamples));
@@ -138,19 +140,16 @@ pub fn cluster_bootstrap(
             draws[uniform_below(&mut rng, ids.len() as u64) as usize] += 1;
         }
         let (mut tp, mut fp, mut auc_sum, mut ap_sum) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
-        let mut i = 0;
-        while i < order.len() {
-            let (mut tp_g, mut fp_g) = (0.0f64, 0.0f64);
-            let s = scores[order[i]];
-            while i < order.len() && scores[order[i]] == s {
-                let w = f64::from(draws[cluster_of[order[i]]]);
-                if labels[order[i]] {
-                    tp_g += w;
-                } else {
-                    fp_g += w;
-                }
-                i += 1;
+        for block in &blocks {
+            let (mut tp_g, mut fp_g) = (0u64, 0u64);
+            for &(c, pos, neg) in block {
+                let w = u64::from(draws[c as usize]);
+                tp_g += w * u64::from(pos);
+                fp_g += w * u64::from(neg);
             }
+            // Integer-valued sums below 2^53: exact, so merging negative-only groups into
+            // one block changes no bit.
+            let (tp_g, fp_g) = (tp_g as f64, fp_g as f64);
             auc_sum += fp_g * (tp + tp_g / 2.0);
             if tp_g > 0.0 {
                 ap_sum += tp_g * (tp + tp_g) / (tp + tp_g + fp + fp_g);
@@ -178,6 +177,59 @@ pub fn cluster_bootstrap(
         }
     };
     Ok((interval(auc, aucs), interval(ap, aps)))
+}
+
+/// The rows in decreasing score order as blocks of `(cluster, positives, negatives)`: each
+/// tie group holding a positive is a block; the negative-only tie groups between two such
+/// groups are merged into one block (they only add to the false positives, M11, M13). Rows
+/// of one cluster are counted together within a block, so a resample costs one pass over a
+/// few (cluster, block) pairs rather than over every row.
+fn blocks(
+    order: &[usize],
+    scores: &[f64],
+    labels: &[bool],
+    cluster_of: &[usize],
+) -> Vec<Vec<(u32, u32, u32)>> {
+    let aggregate = |rows: &mut Vec<(u32, bool)>| -> Vec<(u32, u32, u32)> {
+        rows.sort_unstable();
+        let mut out: Vec<(u32, u32, u32)> = Vec::new();
+        for &(c, y) in rows.iter() {
+            match out.last_mut() {
+                Some(last) if last.0 == c => {
+                    last.1 += u32::from(y);
+                    last.2 += u32::from(!y);
+                }
+                _ => out.push((c, u32::from(y), u32::from(!y))),
+            }
+        }
+        rows.clear();
+        out
+    };
+    let mut blocks = Vec::new();
+    let (mut negatives, mut group) = (Vec::new(), Vec::new());
+    let mut k = 0;
+    while k < order.len() {
+        let s = scores[order[k]];
+        let mut positive = false;
+        while k < order.len() && scores[order[k]] == s {
+            let i = order[k];
+            positive |= labels[i];
+            group.push((cluster_of[i] as u32, labels[i]));
+            k += 1;
+        }
+        if positive {
+            if !negatives.is_empty() {
+                blocks.push(aggregate(&mut negatives));
+            }
+            blocks.push(aggregate(&mut group));
+        } else {
+            negatives.append(&mut group);
+        }
+    }
+    if !negatives.is_empty() {
+        blocks.push(aggregate(&mut negatives));
+    }
+    blocks
 }
 
 #[cfg(test)]

@@ -137,6 +137,63 @@ fn importance_rows(test: &FeatureMatrix, protocol: &Protocol, spec: &EventSpec) 
     })
 }
 
+/// One recipe on the test day: population probabilities (V25) and the threshold mapped the
+/// same way, the evaluation, the tops (M19) and the visitor bootstrap (M20).
+fn test_metrics(
+    model: &TrainedModel,
+    name: &str,
+    test: &FeatureMatrix,
+    labels: &[bool],
+    users: &[u64],
+    featurizer: &EventFeaturizer,
+    seed: u64,
+) -> Result<(Evaluation, TopMetrics), CliError> {
+    let probs: Vec<f64> = score_matrix(&model.bundle, test)?
+        .into_iter()
+        .map(|p| featurizer.population_probability(p))
+        .collect();
+    let threshold = featurizer.population_probability(model.bundle.info.threshold.value);
+    let eval = evaluate("test", labels.to_vec(), probs, threshold)?;
+    let metric = |r: Result<f64, _>| r.map_err(|e| anyhow::anyhow!("{name}: {e}")).internal_err();
+    let (roc_auc_ci, pr_auc_ci) =
+        cluster_bootstrap(labels, &eval.probs, users, BOOTSTRAP_RESAMPLES, seed)
+            .map_err(|e| anyhow::anyhow!("{name}: {e}"))
+            .internal_err()?;
+    let r = &eval.at_threshold;
+    let top = TopMetrics {
+        roc_auc: r.roc_auc.unwrap_or(f64::NAN),
+        pr_auc: r.average_precision.unwrap_or(f64::NAN),
+        log_loss: r.log_loss,
+        precision_at_100: metric(precision_at_k(labels, &eval.probs, 100))?,
+        recall_at_top_1pct: metric(recall_at_top_fraction(labels, &eval.probs, 0.01))?,
+        roc_auc_ci,
+        pr_auc_ci,
+    };
+    Ok((eval, top))
+}
+
+/// Permutation importance (E8–E9) of `model` on the sampled test-day rows
+/// ([`importance_rows`]), 3 repeats.
+fn importance(
+    model: &TrainedModel,
+    test: &FeatureMatrix,
+    protocol: &Protocol,
+    spec: &EventSpec,
+    seed: u64,
+) -> Result<PermutationImportance, CliError> {
+    let rows = importance_rows(test, protocol, spec);
+    let bundle = &model.bundle;
+    let (table, _) = matrix_table("test day (sampled)", &rows, 0..rows.rows(), false)?;
+    let classifier = Classifier::new(&bundle.members)?;
+    let config = PermutationConfig { repeats: 3, seed };
+    Ok(permutation_importance_csv(
+        &classifier,
+        &bundle.preprocessor,
+        &table,
+        &config,
+    )?)
+}
+
 /// Runs the next-hour case study.
 fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
     let started = Instant::now();
@@ -184,60 +241,44 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
         let test = &split.test;
         let labels: Vec<bool> = test.y.iter().map(|&y| y == 1.0).collect();
         let users: Vec<u64> = test.keys.iter().map(|k| k.0).collect();
+        // Each recipe's test metrics, and the importance, on threads of their own (they only
+        // read the test rows; each result is the same whatever runs beside it).
+        let (evaluated, importance) = std::thread::scope(|scope| {
+            let handles: Vec<_> = trained
+                .iter()
+                .zip(NAMES)
+                .map(|(model, name)| {
+                    let (labels, users, featurizer) = (&labels, &users, &featurizer);
+                    scope.spawn(move || {
+                        test_metrics(model, name, test, labels, users, featurizer, options.seed)
+                    })
+                })
+                .collect();
+            let importance = if options.quick {
+                Ok(None)
+            } else {
+                importance(&trained[1], test, &protocol, &spec, options.seed).map(Some)
+            };
+            let evaluated: Vec<_> = handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(anyhow::anyhow!("an evaluation thread panicked").into())
+                    })
+                })
+                .collect();
+            (evaluated, importance)
+        });
         let mut tests = Vec::new();
         let mut tops = Vec::new();
-        for (model, name) in trained.iter().zip(NAMES) {
-            // (V25) population probabilities; the threshold maps the same way.
-            let probs: Vec<f64> = score_matrix(&model.bundle, test)?
-                .into_iter()
-                .map(|p| featurizer.population_probability(p))
-                .collect();
-            let threshold = featurizer.population_probability(model.bundle.info.threshold.value);
-            let eval = evaluate("test", labels.clone(), probs, threshold)?;
-            let metric =
-                |r: Result<f64, _>| r.map_err(|e| anyhow::anyhow!("{name}: {e}")).internal_err();
-            let (roc_auc_ci, pr_auc_ci) = cluster_bootstrap(
-                &labels,
-                &eval.probs,
-                &users,
-                BOOTSTRAP_RESAMPLES,
-                options.seed,
-            )
-            .map_err(|e| anyhow::anyhow!("{name}: {e}"))
-            .internal_err()?;
-            let r = &eval.at_threshold;
-            tops.push(TopMetrics {
-                roc_auc: r.roc_auc.unwrap_or(f64::NAN),
-                pr_auc: r.average_precision.unwrap_or(f64::NAN),
-                log_loss: r.log_loss,
-                precision_at_100: metric(precision_at_k(&labels, &eval.probs, 100))?,
-                recall_at_top_1pct: metric(recall_at_top_fraction(&labels, &eval.probs, 0.01))?,
-                roc_auc_ci,
-                pr_auc_ci,
-            });
+        for e in evaluated {
+            let (eval, top) = e?;
             tests.push(eval);
+            tops.push(top);
         }
-        seconds.push(("evaluate", t.elapsed().as_secs_f64()));
-        let t = Instant::now();
-        let importance = if options.quick {
-            None
-        } else {
-            let rows = importance_rows(test, &protocol, &spec);
-            let bundle = &trained[1].bundle;
-            let (table, _) = matrix_table("test day (sampled)", &rows, 0..rows.rows(), false)?;
-            let model = Classifier::new(&bundle.members)?;
-            let config = PermutationConfig {
-                repeats: 3,
-                seed: options.seed,
-            };
-            Some(permutation_importance_csv(
-                &model,
-                &bundle.preprocessor,
-                &table,
-                &config,
-            )?)
-        };
-        seconds.push(("importance", t.elapsed().as_secs_f64()));
+        let importance = importance?;
+        seconds.push(("evaluate and importance", t.elapsed().as_secs_f64()));
+
         let (test_visitors, test_positive_visitors) = visitors(test);
         let outcome = Outcome {
             log: log.clone(),
