@@ -351,7 +351,15 @@ fn paper_recipe_is_the_keras_recipe_in_the_bundle() {
 fn case_study_quick_writes_a_complete_run_folder() {
     let s = Scratch::new("case_study");
     let out = s.path("cs");
-    let r = run(&["case-study", "--quick", "--out", &out, "--quiet"]).ok();
+    let r = run(&[
+        "case-study",
+        "purchase",
+        "--quick",
+        "--out",
+        &out,
+        "--quiet",
+    ])
+    .ok();
     assert!(
         r.stdout.contains("paper") && r.stdout.contains("default"),
         "{}",
@@ -411,10 +419,35 @@ fn case_study_quick_writes_a_complete_run_folder() {
 }
 
 #[test]
-fn case_study_by_name_runs_the_default_case_bit_for_bit() {
+fn case_study_without_a_case_runs_every_case_and_indexes_them() {
     let s = Scratch::new("case_study_named");
-    let (default, named) = (s.path("default"), s.path("named"));
-    run(&["case-study", "--quick", "--out", &default, "--quiet"]).ok();
+    let (all, named) = (s.path("all"), s.path("named"));
+    run(&["case-study", "--quick", "--out", &all, "--quiet"]).ok();
+    let index = std::fs::read_to_string(format!("{all}/index.md")).unwrap();
+    for case in ["purchase", "next-hour"] {
+        assert!(index.contains(&format!("]({case}/report.md)")), "{index}");
+        assert!(Path::new(&format!("{all}/{case}/report.md")).exists());
+        assert!(Path::new(&format!("{all}/{case}/metrics.json")).exists());
+    }
+    let m: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{all}/next-hour/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    for key in [
+        "roc_auc",
+        "pr_auc",
+        "log_loss",
+        "precision_at_100",
+        "recall_at_top_1pct",
+    ] {
+        let v = m["test"][key].as_f64().unwrap_or(f64::NAN);
+        assert!((0.0..=1.0).contains(&v), "{key} = {v}");
+    }
+    assert_eq!(m["counts"]["test_rows"], 617_300);
+    assert_eq!(m["counts"]["test_positives"], 153);
+    assert_eq!(m["counts"]["training_sample_rows"], 153_803);
+    // The purchase case inside the all-cases run is the same as run by name.
+    let default = format!("{all}/purchase");
     run(&[
         "case-study",
         "purchase",
@@ -453,7 +486,7 @@ fn case_study_by_name_runs_the_default_case_bit_for_bit() {
             .join(" s ")
     };
     assert_eq!(report(&default), report(&named));
-    assert!(report(&named).contains("Produced by `glassbox case-study --quick`"));
+    assert!(report(&named).contains("Produced by `glassbox case-study purchase --quick`"));
 }
 
 #[test]

@@ -13,6 +13,8 @@
 //!                               threshold and how it was chosen, members, validation
 //!                               metrics, data summary, conventions
 //!       glassbox.preprocessor   JSON of the fitted [`Preprocessor`] (schema included)
+//!       glassbox.events         (event-log models only) JSON of the [`EventFeaturizer`]:
+//!                               the featurizer spec and the negative sampling rate
 //!       glassbox.checksum       FNV-1a 64 of everything above, hex
 //! ```
 //!
@@ -47,6 +49,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::output::{OutputError, write_atomic};
+pub use crate::pipeline::events::EventFeaturizer;
 use crate::recipe::Recipe;
 
 /// How the bundle's decision threshold was chosen (R2), and its value.
@@ -62,6 +65,7 @@ const KEY_VERSION: &str = "format_version";
 const KEY_INFO: &str = "glassbox.bundle";
 const KEY_PREPROCESSOR: &str = "glassbox.preprocessor";
 const KEY_CHECKSUM: &str = "glassbox.checksum";
+const KEY_EVENTS: &str = "glassbox.events";
 
 /// Why a bundle could not be read (or written). Every message names the file.
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +167,9 @@ pub struct Bundle {
     pub preprocessor: Preprocessor,
     /// The K networks; each maps D features to one logit.
     pub members: Vec<Mlp<f32>>,
+    /// For a model of an event log (`glassbox events train`): how its rows are made from
+    /// the log. `None` for a model of a table.
+    pub events: Option<EventFeaturizer>,
 }
 
 /// The bundle's bytes: `meta` plus its content checksum (T10) under `checksum`, in the
@@ -199,6 +206,9 @@ impl Bundle {
         meta.insert(KEY_VERSION, BUNDLE_VERSION.to_string());
         meta.insert(KEY_INFO, serde_json::to_string(&self.info)?);
         meta.insert(KEY_PREPROCESSOR, self.preprocessor.to_json());
+        if let Some(events) = &self.events {
+            meta.insert(KEY_EVENTS, serde_json::to_string(events)?);
+        }
         Ok(sealed(meta, &tensors))
     }
 
@@ -263,6 +273,9 @@ impl Bundle {
         for key in [KEY_FORMAT, KEY_VERSION, KEY_INFO, KEY_PREPROCESSOR] {
             checked.insert(key, get(key).unwrap_or_default());
         }
+        if let Some(events) = get(KEY_EVENTS) {
+            checked.insert(KEY_EVENTS, events);
+        }
         let found = content_checksum(
             &checked,
             views
@@ -281,6 +294,10 @@ impl Bundle {
             .map_err(|e| format(format!("cannot read \"{KEY_INFO}\": {e}")))?;
         let preprocessor = Preprocessor::from_json(pre_json, file)
             .map_err(|e| format(format!("cannot read \"{KEY_PREPROCESSOR}\": {e}")))?;
+        let events: Option<EventFeaturizer> = get(KEY_EVENTS)
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| format(format!("cannot read \"{KEY_EVENTS}\": {e}")))?;
         let spec = info
             .recipe
             .mlp_spec(preprocessor.n_features())
@@ -350,6 +367,7 @@ impl Bundle {
             info,
             preprocessor,
             members,
+            events,
         })
     }
 
@@ -472,6 +490,7 @@ mod tests {
             },
             preprocessor: pre,
             members,
+            events: None,
         }
     }
 

@@ -429,6 +429,61 @@ impl Table {
         &self.file
     }
 
+    /// A table built in memory from numeric columns of equal length (features computed by
+    /// another crate, e.g. an event log's examples), read as if from a CSV file named `file`
+    /// with these columns in this order: row `i` is "line" `i + 2`. Each column keeps its
+    /// schema entry (its kind must be numeric; `log1p` and `drop` as given).
+    ///
+    /// Errors: [`DataError::InvalidSchema`] for a non-numeric entry, a non-finite value or
+    /// columns of unequal length.
+    pub fn from_numeric_columns(
+        file: &str,
+        columns: Vec<(ColumnSchema, Vec<f64>)>,
+    ) -> Result<(Table, Schema)> {
+        let n = columns.first().map_or(0, |(_, v)| v.len());
+        let invalid = |column: &str, message: String| DataError::InvalidSchema {
+            column: column.to_string(),
+            message,
+        };
+        for (spec, values) in &columns {
+            if spec.kind != ColumnKind::Numeric {
+                return Err(invalid(
+                    &spec.name,
+                    format!("is {}, not numeric", spec.kind),
+                ));
+            }
+            if values.len() != n {
+                return Err(invalid(
+                    &spec.name,
+                    format!("has {} rows, the first column {n}", values.len()),
+                ));
+            }
+            if values.iter().any(|x| x.is_infinite()) {
+                return Err(invalid(&spec.name, "holds an infinite value".into()));
+            }
+        }
+        let schema = Schema::new(columns.iter().map(|(s, _)| s.clone()).collect())?;
+        let columns = columns
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (spec, _))| !spec.drop)
+            .map(|(j, (spec, values))| Column {
+                spec,
+                position: j + 1,
+                data: ColumnData::Numeric(values),
+                sentinel: Vec::new(),
+                spellings: [None, None],
+            })
+            .collect();
+        let table = Table {
+            file: file.to_string(),
+            columns,
+            lines: (0..n as u64).map(|i| i + 2).collect(),
+            ignored: Vec::new(),
+        };
+        Ok((table, schema))
+    }
+
     /// Number of rows.
     pub fn n_rows(&self) -> usize {
         self.lines.len()

@@ -13,10 +13,15 @@ use crate::pipeline::thread_count;
 
 const AFTER_HELP: &str = "\
 Examples:
-  glassbox case-study                          # the purchase study, writes runs/case-study/
-  glassbox case-study purchase                 # the same, by name
-  glassbox case-study --out /tmp/cs --seed 3   # another seed, elsewhere
+  glassbox case-study                          # every case: runs/case-study/<case>/ + index.md
+  glassbox case-study purchase                 # one case (writes runs/case-study-purchase/)
+  glassbox case-study next-hour --out /tmp/nh  # the event-log case, elsewhere
+  glassbox case-study --out /tmp/cs --seed 3   # every case, another seed
   glassbox case-study --quick                  # 2 epochs, 2 members: a smoke test
+
+next-hour reads datasets/retailrocket_events.csv from --data-dir and follows the task and split
+of datasets/README.md (RetailRocket section): report.md, metrics.json (a top-level `test`
+object for the default recipe), bundles, plots, history.csv.
 
 purchase reads datasets/online_shoppers_train.csv (training), datasets/online_shoppers_test.csv
 (test) and datasets/online_shoppers.schema.toml from --data-dir (default: ./datasets, else the
@@ -44,11 +49,11 @@ fn case_names() -> PossibleValuesParser {
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct CaseStudyArgs {
-    /// The case study to run [default: purchase].
+    /// The case study to run [default: every case, into DIR/<case>/ with DIR/index.md].
     #[arg(value_name = "CASE", value_parser = case_names())]
     pub case: Option<String>,
 
-    /// Output folder [default: the case's, runs/case-study for purchase].
+    /// Output folder [default: runs/case-study for every case, else the case's own].
     #[arg(long, short, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
@@ -66,9 +71,18 @@ pub struct CaseStudyArgs {
     pub quick: bool,
 }
 
-/// Runs `case-study`: the named case, else the default one.
+/// Runs `case-study`: the named case, else every case ([`cases::run_all`]).
 pub fn run(args: CaseStudyArgs, global: &Global) -> Result<(), CliError> {
-    let name = args.case.as_deref().unwrap_or(cases::DEFAULT);
+    let Some(name) = args.case.as_deref() else {
+        return cases::run_all(&CaseOptions {
+            out: args.out.unwrap_or_else(|| PathBuf::from(cases::ALL_OUT)),
+            data_dir: args.data_dir,
+            seed: args.seed,
+            quick: args.quick,
+            threads: thread_count(global.threads),
+            quiet: global.quiet,
+        });
+    };
     let case = cases::find(name)
         .ok_or_else(|| CliError::usage(anyhow::anyhow!("no case study named \"{name}\"")))?;
     let options = CaseOptions {

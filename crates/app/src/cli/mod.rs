@@ -20,6 +20,7 @@ mod common;
 
 mod case_study;
 mod evaluate;
+mod events;
 mod explain;
 mod gradcheck;
 mod inspect;
@@ -96,6 +97,8 @@ pub enum Command {
     /// split, evaluates both on the test split, and writes models, metrics, plots and
     /// report.md.
     CaseStudy(case_study::CaseStudyArgs),
+    /// Raw event logs (user, time, event, item): featurize, train, score the active users.
+    Events(events::EventsArgs),
     /// Train a model on a CSV file with a binary target.
     Train(train::TrainArgs),
     /// Evaluate a model on a labelled CSV file: metrics table, metrics.json, plots.
@@ -121,6 +124,7 @@ impl Command {
     pub fn run(self, global: &Global) -> Result<(), CliError> {
         match self {
             Command::CaseStudy(a) => case_study::run(a, global),
+            Command::Events(a) => events::run(a, global),
             Command::Train(a) => train::run(a, global),
             Command::Evaluate(a) => evaluate::run(a, global),
             Command::Predict(a) => predict::run(a, global),

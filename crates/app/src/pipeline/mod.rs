@@ -18,6 +18,7 @@
 //! command-line layer decides what to show. Errors are [`PipelineError`]s; the command line maps them to exit codes.
 
 mod error;
+pub mod events;
 pub mod train;
 
 use std::collections::BTreeMap;
@@ -164,21 +165,66 @@ pub fn prepare_training(
 ) -> Result<TrainingSet, PipelineError> {
     let overrides = options.overrides()?;
     let (table, schema) = Table::read_infer(path, &ReadOptions::default(), &overrides)?;
+    let validation = ValidationPart::Stratified {
+        fraction: val_fraction,
+        seed,
+    };
+    prepare_training_table(
+        &path.display().to_string(),
+        table,
+        schema,
+        target,
+        validation,
+    )
+}
+
+/// Which rows of a training table are held out for validation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValidationPart {
+    /// A stratified random `fraction` (T4) drawn with `seed`; 0 holds out nothing.
+    Stratified { fraction: f64, seed: u64 },
+    /// These rows (0-based, increasing), e.g. the last period of a time split.
+    Rows(Vec<usize>),
+}
+
+/// [`prepare_training`] on a table already read (`file` names it): the validation part,
+/// the preprocessor fitted on the rest, both encoded.
+///
+/// # Errors
+/// As [`prepare_training`].
+pub fn prepare_training_table(
+    file: &str,
+    table: Table,
+    schema: Schema,
+    target: &TargetSpec,
+    validation: ValidationPart,
+) -> Result<TrainingSet, PipelineError> {
     let resolved = Target::resolve(&table, target)?;
     let labels = resolved.labels(&table)?;
-    let (train_rows, val_rows) = if val_fraction > 0.0 {
-        let classes: Vec<usize> = labels.iter().map(|&y| usize::from(y == 1.0)).collect();
-        let mut rng = seeded_rng(seed);
-        rng.set_stream(SPLIT_STREAM);
-        let split = stratified_split(&classes, val_fraction, &mut rng).map_err(|source| {
-            PipelineError::Split {
-                file: path.display().to_string(),
-                source,
+    let (train_rows, val_rows) = match validation {
+        ValidationPart::Stratified { fraction, seed } if fraction > 0.0 => {
+            let classes: Vec<usize> = labels.iter().map(|&y| usize::from(y == 1.0)).collect();
+            let mut rng = seeded_rng(seed);
+            rng.set_stream(SPLIT_STREAM);
+            let split = stratified_split(&classes, fraction, &mut rng).map_err(|source| {
+                PipelineError::Split {
+                    file: file.to_string(),
+                    source,
+                }
+            })?;
+            (split.train, split.val)
+        }
+        ValidationPart::Stratified { .. } => ((0..table.n_rows()).collect(), Vec::new()),
+        ValidationPart::Rows(val) => {
+            let mut held = vec![false; table.n_rows()];
+            for &i in &val {
+                if let Some(h) = held.get_mut(i) {
+                    *h = true;
+                }
             }
-        })?;
-        (split.train, split.val)
-    } else {
-        ((0..table.n_rows()).collect(), Vec::new())
+            let train = (0..table.n_rows()).filter(|&i| !held[i]).collect();
+            (train, val)
+        }
     };
     let train_table = if val_rows.is_empty() {
         table.clone()
@@ -195,7 +241,7 @@ pub fn prepare_training(
     };
     let summary = DataSummary::new(&table, Some(&preprocessor))?;
     Ok(TrainingSet {
-        file: path.display().to_string(),
+        file: file.to_string(),
         schema,
         summary,
         preprocessor,
@@ -442,7 +488,7 @@ struct EncodedChunk {
 }
 
 /// A CSV field, quoted if it holds a delimiter, quote or line break.
-fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
     if s.contains([',', '"', '\n', '\r']) {
         std::borrow::Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
     } else {

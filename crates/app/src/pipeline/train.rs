@@ -334,6 +334,7 @@ pub fn assemble(
             info,
             preprocessor: set.preprocessor.clone(),
             members: mlps,
+            events: None,
         },
         history,
         validation,

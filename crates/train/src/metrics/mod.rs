@@ -42,6 +42,7 @@ mod ranking;
 mod report;
 pub mod standard_error;
 pub mod threshold;
+pub mod top_k;
 
 pub use confusion::{Confusion, confusion_matrix};
 pub use probability::{CalibrationBin, CalibrationTable, brier_score, calibration_table, log_loss};

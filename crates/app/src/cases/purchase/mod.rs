@@ -27,7 +27,7 @@ use crate::pipeline::{
     prepare_training, train_members,
 };
 use crate::progress::Progress;
-use crate::recipe::{Recipe, RecipeChanges};
+use crate::recipe::Recipe;
 use crate::render::metrics::metrics_table;
 use report::{Timings, write_outputs};
 
@@ -36,7 +36,7 @@ pub const CASE: Case = Case {
     name: "purchase",
     about: "will this visitor buy? The paper's Keras recipe and the default recipe on the \
             Online Shoppers data",
-    default_out: "runs/case-study",
+    default_out: "runs/case-study-purchase",
     run,
 };
 
@@ -67,17 +67,7 @@ struct Study<'a> {
 
 /// `--data-dir`, else `./datasets` if it holds the training file, else the source tree's.
 fn data(arg: &Option<PathBuf>) -> Data {
-    let dir = match arg {
-        Some(d) => d.clone(),
-        None => {
-            let local = PathBuf::from("datasets");
-            if local.join(TRAIN_FILE).is_file() {
-                local
-            } else {
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets")
-            }
-        }
-    };
+    let dir = super::data_dir(arg, TRAIN_FILE);
     Data {
         train: dir.join(TRAIN_FILE),
         test: dir.join(TEST_FILE),
@@ -85,23 +75,9 @@ fn data(arg: &Option<PathBuf>) -> Data {
     }
 }
 
-/// The paper's recipe and the default one with the run's seed (and, for `--quick`, 2 epochs
-/// and at most 2 members).
+/// The paper's recipe and the default one with the run's settings.
 fn recipes(options: &CaseOptions) -> Result<[Recipe; 2], CliError> {
-    let mut recipes = [Recipe::paper(), Recipe::default_recipe()];
-    for r in &mut recipes {
-        let mut changes = RecipeChanges {
-            seed: Some(options.seed),
-            ..Default::default()
-        };
-        if options.quick {
-            changes.epochs = Some(2);
-            changes.ensemble = Some(r.ensemble.min(2));
-        }
-        r.apply(&changes)
-            .map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
-    }
-    Ok(recipes)
+    super::with_run_settings([Recipe::paper(), Recipe::default_recipe()], options)
 }
 
 /// Features: each recipe reads the training file its own way (log1p or not, a validation
@@ -137,19 +113,7 @@ fn features(data: &Data, recipes: &[Recipe; 2]) -> Result<Vec<TrainingSet>, CliE
 
 /// The member jobs of both recipes, in recipe then member order.
 fn jobs<'a>(recipes: &'a [Recipe; 2], sets: &'a [TrainingSet]) -> Vec<MemberJob<'a>> {
-    recipes
-        .iter()
-        .zip(sets)
-        .zip(NAMES)
-        .flat_map(|((recipe, set), model)| {
-            (0..recipe.ensemble).map(move |member| MemberJob {
-                set,
-                recipe,
-                model,
-                member,
-            })
-        })
-        .collect()
+    super::member_jobs(recipes, sets, &NAMES)
 }
 
 /// Models: every member of both recipes trained at once; then one bundle per recipe.

@@ -1,0 +1,313 @@
+//! The next-hour case study (will this visitor buy in the next hour?), end to end on the
+//! bundled RetailRocket event log: the paper's recipe and the default recipe for event logs,
+//! trained on the training days' standard sample and evaluated on every example of the test
+//! day (the split of `datasets/README.md`, RetailRocket section; notes/events.md V23–V25).
+//!
+//! ```text
+//! data      datasets/retailrocket_events.csv
+//! features  featurize_protocol: training sample (V24) and every test example, one pass
+//! model     both recipes' members side by side (validation carved from the training sample)
+//! metrics   test day, probabilities corrected for the sampling (V25); M19 tops; M20 bootstrap
+//! report    bundles, plots, history.csv, metrics.json, report.md (report.rs)
+//! ```
+
+mod report;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use glassbox_audit::Classifier;
+use glassbox_audit::explain::{
+    PermutationConfig, PermutationImportance, permutation_importance_csv,
+};
+use glassbox_events::{EventSpec, FeatureMatrix, FeaturizeReport, Protocol, featurize_protocol};
+use glassbox_train::metrics::top_k::{
+    BootstrapInterval, cluster_bootstrap, precision_at_k, recall_at_top_fraction,
+};
+use serde::Serialize;
+
+use super::{Case, CaseOptions};
+use crate::exit::{CliError, ResultExt};
+use crate::out_dir::OutDir;
+use crate::pipeline::events::{
+    EventFeaturizer, event_recipe, matrix_table, score_matrix, training_set,
+};
+use crate::pipeline::{
+    Evaluation, TrainedModel, ValidationPart, assemble, evaluate, train_members,
+};
+use crate::progress::Progress;
+use crate::recipe::{Recipe, RecipeName};
+use crate::render::metrics::metrics_table;
+
+/// The next-hour case in the registry.
+pub const CASE: Case = Case {
+    name: "next-hour",
+    about: "will this visitor buy in the next hour? The paper's recipe and the default recipe \
+            on the RetailRocket event log",
+    default_out: "runs/case-study-next-hour",
+    run,
+};
+
+const LOG_FILE: &str = "retailrocket_events.csv";
+
+/// The two recipes, in the order of every table and figure.
+const NAMES: [&str; 2] = ["paper", "default"];
+
+/// Visitor-clustered bootstrap resamples (M20).
+const BOOTSTRAP_RESAMPLES: usize = 1000;
+
+/// Negatives kept in the permutation-importance rows: one test negative in this many (by the
+/// V24 rule), with every positive; ROC-AUC does not move under uniform negative sampling,
+/// and the full day would cost 46 × repeats passes over 617 k rows.
+const IMPORTANCE_NEGATIVES_ONE_IN: u64 = 100;
+
+/// The test metrics of one recipe beyond [`Evaluation`] (data README's definitions).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct TopMetrics {
+    pub roc_auc: f64,
+    pub pr_auc: f64,
+    pub log_loss: f64,
+    pub precision_at_100: f64,
+    pub recall_at_top_1pct: f64,
+    /// 95 % visitor-clustered bootstrap intervals (M20).
+    pub roc_auc_ci: BootstrapInterval,
+    pub pr_auc_ci: BootstrapInterval,
+}
+
+/// Everything the report needs.
+pub(crate) struct Outcome {
+    pub log: PathBuf,
+    pub featurize: FeaturizeReport,
+    pub train: FeatureMatrix,
+    pub test_rows: usize,
+    pub test_positives: usize,
+    pub test_visitors: usize,
+    pub test_positive_visitors: usize,
+    pub trained: Vec<TrainedModel>,
+    pub tests: Vec<Evaluation>,
+    pub tops: Vec<TopMetrics>,
+    pub importance: Option<PermutationImportance>,
+    pub seconds: Vec<(&'static str, f64)>,
+}
+
+/// `--data-dir`, else `./datasets` if it holds the log, else the source tree's.
+fn log_path(arg: &Option<PathBuf>) -> PathBuf {
+    super::data_dir(arg, LOG_FILE).join(LOG_FILE)
+}
+
+/// Both recipes for event logs with the run's settings.
+fn recipes(options: &CaseOptions) -> Result<[Recipe; 2], CliError> {
+    super::with_run_settings(
+        [
+            event_recipe(RecipeName::Paper),
+            event_recipe(RecipeName::Default),
+        ],
+        options,
+    )
+}
+
+/// Distinct users among `keys`, and among the positive rows.
+fn visitors(matrix: &FeatureMatrix) -> (usize, usize) {
+    let mut all: Vec<u64> = matrix.keys.iter().map(|k| k.0).collect();
+    let mut pos: Vec<u64> = matrix
+        .keys
+        .iter()
+        .zip(&matrix.y)
+        .filter(|(_, y)| **y == 1.0)
+        .map(|(k, _)| k.0)
+        .collect();
+    for v in [&mut all, &mut pos] {
+        v.sort_unstable();
+        v.dedup();
+    }
+    (all.len(), pos.len())
+}
+
+/// The test-day rows of the permutation importance: every positive and one negative in
+/// [`IMPORTANCE_NEGATIVES_ONE_IN`] (V24's rule with that `M`).
+fn importance_rows(test: &FeatureMatrix, protocol: &Protocol, spec: &EventSpec) -> FeatureMatrix {
+    let rule = Protocol {
+        negative_keep_one_in: IMPORTANCE_NEGATIVES_ONE_IN,
+        ..protocol.clone()
+    };
+    test.select(|i| {
+        let (user, t) = test.keys[i];
+        let k = spec.cutoffs.index_of(t).unwrap_or(0);
+        rule.in_sample(user, k, Some(test.y[i] == 1.0))
+    })
+}
+
+/// One recipe on the test day: population probabilities (V25) and the threshold mapped the
+/// same way, the evaluation, the tops (M19) and the visitor bootstrap (M20).
+fn test_metrics(
+    model: &TrainedModel,
+    name: &str,
+    test: &FeatureMatrix,
+    labels: &[bool],
+    users: &[u64],
+    featurizer: &EventFeaturizer,
+    seed: u64,
+) -> Result<(Evaluation, TopMetrics), CliError> {
+    let probs: Vec<f64> = score_matrix(&model.bundle, test)?
+        .into_iter()
+        .map(|p| featurizer.population_probability(p))
+        .collect();
+    let threshold = featurizer.population_probability(model.bundle.info.threshold.value);
+    let eval = evaluate("test", labels.to_vec(), probs, threshold)?;
+    let metric = |r: Result<f64, _>| r.map_err(|e| anyhow::anyhow!("{name}: {e}")).internal_err();
+    let (roc_auc_ci, pr_auc_ci) =
+        cluster_bootstrap(labels, &eval.probs, users, BOOTSTRAP_RESAMPLES, seed)
+            .map_err(|e| anyhow::anyhow!("{name}: {e}"))
+            .internal_err()?;
+    let r = &eval.at_threshold;
+    let top = TopMetrics {
+        roc_auc: r.roc_auc.unwrap_or(f64::NAN),
+        pr_auc: r.average_precision.unwrap_or(f64::NAN),
+        log_loss: r.log_loss,
+        precision_at_100: metric(precision_at_k(labels, &eval.probs, 100))?,
+        recall_at_top_1pct: metric(recall_at_top_fraction(labels, &eval.probs, 0.01))?,
+        roc_auc_ci,
+        pr_auc_ci,
+    };
+    Ok((eval, top))
+}
+
+/// Permutation importance (E8–E9) of `model` on the sampled test-day rows
+/// ([`importance_rows`]), 3 repeats.
+fn importance(
+    model: &TrainedModel,
+    test: &FeatureMatrix,
+    protocol: &Protocol,
+    spec: &EventSpec,
+    seed: u64,
+) -> Result<PermutationImportance, CliError> {
+    let rows = importance_rows(test, protocol, spec);
+    let bundle = &model.bundle;
+    let (table, _) = matrix_table("test day (sampled)", &rows, 0..rows.rows(), false)?;
+    let classifier = Classifier::new(&bundle.members)?;
+    let config = PermutationConfig { repeats: 3, seed };
+    Ok(permutation_importance_csv(
+        &classifier,
+        &bundle.preprocessor,
+        &table,
+        &config,
+    )?)
+}
+
+/// Runs the next-hour case study.
+fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
+    let started = Instant::now();
+    let progress = Progress::new(options.quiet);
+    let log = log_path(&options.data_dir);
+    let recipes = recipes(options)?;
+    let spec = EventSpec::retailrocket_next_hour();
+    let protocol = Protocol::retailrocket();
+    let mut out = OutDir::open(&options.out)?;
+    out.guard(|run| {
+        let mut seconds = Vec::new();
+        let t = Instant::now();
+        let (split, featurize) = featurize_protocol(&log, &spec, &protocol, true).data_err()?;
+        seconds.push(("featurize", t.elapsed().as_secs_f64()));
+        let t = Instant::now();
+        let file = log.display().to_string();
+        let sets = recipes
+            .iter()
+            .map(|r| {
+                let validation = ValidationPart::Stratified {
+                    fraction: r.val_fraction,
+                    seed: r.seed,
+                };
+                training_set(&file, &split.train, r, validation)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let jobs = super::member_jobs(&recipes, &sets, &NAMES);
+        let mut results = train_members(&jobs, options.threads, &progress).into_iter();
+        let featurizer = EventFeaturizer {
+            spec: spec.clone(),
+            negative_keep_one_in: protocol.negative_keep_one_in,
+        };
+        let mut trained = Vec::new();
+        for ((recipe, set), name) in recipes.iter().zip(&sets).zip(NAMES) {
+            let members = results
+                .by_ref()
+                .take(recipe.ensemble)
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut model = assemble(set, recipe, name, members)?;
+            model.bundle.events = Some(featurizer.clone());
+            trained.push(model);
+        }
+        seconds.push(("train", t.elapsed().as_secs_f64()));
+        let t = Instant::now();
+        let test = &split.test;
+        let labels: Vec<bool> = test.y.iter().map(|&y| y == 1.0).collect();
+        let users: Vec<u64> = test.keys.iter().map(|k| k.0).collect();
+        // Each recipe's test metrics, and the importance, on threads of their own (they only
+        // read the test rows; each result is the same whatever runs beside it).
+        let (evaluated, importance) = std::thread::scope(|scope| {
+            let handles: Vec<_> = trained
+                .iter()
+                .zip(NAMES)
+                .map(|(model, name)| {
+                    let (labels, users, featurizer) = (&labels, &users, &featurizer);
+                    scope.spawn(move || {
+                        test_metrics(model, name, test, labels, users, featurizer, options.seed)
+                    })
+                })
+                .collect();
+            let importance = if options.quick {
+                Ok(None)
+            } else {
+                importance(&trained[1], test, &protocol, &spec, options.seed).map(Some)
+            };
+            let evaluated: Vec<_> = handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(anyhow::anyhow!("an evaluation thread panicked").into())
+                    })
+                })
+                .collect();
+            (evaluated, importance)
+        });
+        let mut tests = Vec::new();
+        let mut tops = Vec::new();
+        for e in evaluated {
+            let (eval, top) = e?;
+            tests.push(eval);
+            tops.push(top);
+        }
+        let importance = importance?;
+        seconds.push(("evaluate and importance", t.elapsed().as_secs_f64()));
+
+        let (test_visitors, test_positive_visitors) = visitors(test);
+        let outcome = Outcome {
+            log: log.clone(),
+            featurize,
+            test_rows: test.rows(),
+            test_positives: test.positives(),
+            test_visitors,
+            test_positive_visitors,
+            train: split.train,
+            trained,
+            tests,
+            tops,
+            importance,
+            seconds,
+        };
+        report::write_outputs(run, case, options, &outcome, started)?;
+        let cols: Vec<(&str, &Evaluation)> =
+            NAMES.iter().copied().zip(outcome.tests.iter()).collect();
+        println!(
+            "case study next-hour: {} on {} (training days → test day)\n",
+            NAMES.join(" and "),
+            log.display()
+        );
+        print!("{}", metrics_table(&cols));
+        println!(
+            "\nreport: {}  ({:.2} s)",
+            run.path().join("report.md").display(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    })
+}

@@ -1,0 +1,307 @@
+//! Metrics of the top of a ranking — precision of the `k` highest scores and the recall of
+//! the top fraction `q` — with tied scores at the cut counted at their expected value (M19),
+//! and a bootstrap that resamples clusters (users) with all their rows (M20).
+
+use glassbox_core::{Rng, seeded_rng};
+
+use super::MetricsError;
+use super::ranking::{average_precision, roc_auc};
+use crate::batching::uniform_below;
+
+/// (M19) Expected positives among the `k` highest scores when ties at the cut are broken at
+/// random: with `s` the `k`-th highest score, `a` the scores above `s` holding `p_a`
+/// positives and `b` the scores equal to `s` holding `p_b`,
+/// `E = p_a + (k − a) · p_b / b`. `k` is clamped to `n`.
+///
+/// # Errors
+/// [`MetricsError::Empty`], [`MetricsError::LengthMismatch`], [`MetricsError::NonFinite`].
+pub fn expected_positives_in_top(
+    labels: &[bool],
+    scores: &[f64],
+    k: usize,
+) -> Result<f64, MetricsError> {
+    if labels.is_empty() {
+        return Err(MetricsError::Empty);
+    }
+    if labels.len() != scores.len() {
+        return Err(MetricsError::LengthMismatch {
+            labels: labels.len(),
+            scores: scores.len(),
+        });
+    }
+    if let Some(i) = scores.iter().position(|s| !s.is_finite()) {
+        return Err(MetricsError::NonFinite {
+            index: i,
+            value: scores[i],
+        });
+    }
+    let k = k.min(scores.len());
+    if k == 0 {
+        return Ok(0.0);
+    }
+    let mut sorted: Vec<f64> = scores.to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let cut = sorted[k - 1];
+    let (mut above, mut pos_above, mut tied, mut pos_tied) = (0usize, 0usize, 0usize, 0usize);
+    for (&y, &s) in labels.iter().zip(scores) {
+        if s > cut {
+            above += 1;
+            pos_above += usize::from(y);
+        } else if s == cut {
+            tied += 1;
+            pos_tied += usize::from(y);
+        }
+    }
+    Ok(pos_above as f64 + (k - above) as f64 * pos_tied as f64 / tied as f64)
+}
+
+/// (M19) Precision of the `k` highest scores: `E / k`.
+///
+/// # Errors
+/// Those of [`expected_positives_in_top`].
+pub fn precision_at_k(labels: &[bool], scores: &[f64], k: usize) -> Result<f64, MetricsError> {
+    Ok(expected_positives_in_top(labels, scores, k)? / k.min(labels.len()).max(1) as f64)
+}
+
+/// (M19) Recall of the top fraction `q` of the scores: `E / P` with `k = round(q · n)`.
+///
+/// # Errors
+/// Those of [`expected_positives_in_top`]; [`MetricsError::NoPositives`] without positives.
+pub fn recall_at_top_fraction(
+    labels: &[bool],
+    scores: &[f64],
+    q: f64,
+) -> Result<f64, MetricsError> {
+    let positives = labels.iter().filter(|&&y| y).count();
+    if positives == 0 {
+        return Err(MetricsError::NoPositives {
+            metric: "recall at the top fraction",
+            n: labels.len(),
+        });
+    }
+    let k = (q * labels.len() as f64).round() as usize;
+    Ok(expected_positives_in_top(labels, scores, k)? / positives as f64)
+}
+
+/// A percentile interval of a bootstrapped statistic.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct BootstrapInterval {
+    /// The statistic on the data as they are.
+    pub estimate: f64,
+    /// The 2.5 % and 97.5 % quantiles over the resamples (M20).
+    pub low: f64,
+    pub high: f64,
+    /// Resamples on which the statistic was defined (both classes present).
+    pub resamples: usize,
+}
+
+/// (M20) Cluster bootstrap of ROC-AUC and average precision: `B` times, draw `C` clusters
+/// with replacement from the `C` distinct cluster ids (uniformly, [`uniform_below`] on
+/// `seeded_rng(seed)`), take every row of each drawn cluster as often as it was drawn, and
+/// recompute both; the interval is the sorted values at `round(0.025·(B′−1))` and
+/// `round(0.975·(B′−1))`, B′ the resamples with both classes. Rows of one user are dependent
+/// (overlapping windows, repeat buyers), so they are resampled together.
+///
+/// A resample is the data with row `i` weighted by its cluster's draw count `w_i`; the rows
+/// are sorted once and cut into blocks ([`blocks`]: a tie group with a positive, or the
+/// negatives between two of them), and each resample walks the blocks `g` by decreasing
+/// score with weighted counts `tp_g`, `fp_g` and running totals `TP`, `FP` before `g`:
+/// `AUC = Σ_g fp_g·(TP + tp_g/2) / (P·N)` (M11) and `AP = Σ_g (tp_g/P)·(TP + tp_g)/(TP + tp_g
+/// + FP + fp_g)` (M13) — the metrics of the resampled rows, without copying them.
+/// Returns `(roc_auc, average_precision)`.
+///
+/// # Errors
+/// Those of [`roc_auc`] and [`average_precision`] on the data as they are.
+pub fn cluster_bootstrap(
+    labels: &[bool],
+    scores: &[f64],
+    clusters: &[u64],
+    resamples: usize,
+    seed: u64,
+) -> Result<(BootstrapInterval, BootstrapInterval), MetricsError> {
+    let auc = roc_auc(labels, scores)?;
+    let ap = average_precision(labels, scores)?;
+    let mut ids: Vec<u64> = clusters.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let cluster_of: Vec<usize> = clusters
+        .iter()
+        .map(|c| ids.binary_search(c).unwrap_or(0))
+        .collect();
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let blocks = blocks(&order, scores, labels, &cluster_of);
+    let mut rng: Rng = seeded_rng(seed);
+    let mut draws = vec![0u32; ids.len()];
+    let (mut aucs, mut aps) = (Vec::with_capacity(resamples), Vec::with_capacity(resamples));
+    for _ in 0..resamples {
+        draws.iter_mut().for_each(|d| *d = 0);
+        for _ in 0..ids.len() {
+            draws[uniform_below(&mut rng, ids.len() as u64) as usize] += 1;
+        }
+        let (mut tp, mut fp, mut auc_sum, mut ap_sum) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        for block in &blocks {
+            let (mut tp_g, mut fp_g) = (0u64, 0u64);
+            for &(c, pos, neg) in block {
+                let w = u64::from(draws[c as usize]);
+                tp_g += w * u64::from(pos);
+                fp_g += w * u64::from(neg);
+            }
+            // Integer-valued sums below 2^53: exact, so merging negative-only groups into
+            // one block changes no bit.
+            let (tp_g, fp_g) = (tp_g as f64, fp_g as f64);
+            auc_sum += fp_g * (tp + tp_g / 2.0);
+            if tp_g > 0.0 {
+                ap_sum += tp_g * (tp + tp_g) / (tp + tp_g + fp + fp_g);
+            }
+            tp += tp_g;
+            fp += fp_g;
+        }
+        if tp > 0.0 && fp > 0.0 {
+            aucs.push(auc_sum / (tp * fp));
+            aps.push(ap_sum / tp);
+        }
+    }
+    let interval = |estimate: f64, mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            v.get(((v.len().saturating_sub(1)) as f64 * q).round() as usize)
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
+        BootstrapInterval {
+            estimate,
+            low: at(0.025),
+            high: at(0.975),
+            resamples: v.len(),
+        }
+    };
+    Ok((interval(auc, aucs), interval(ap, aps)))
+}
+
+/// The rows in decreasing score order as blocks of `(cluster, positives, negatives)`: each
+/// tie group holding a positive is a block; the negative-only tie groups between two such
+/// groups are merged into one block (they only add to the false positives, M11, M13). Rows
+/// of one cluster are counted together within a block, so a resample costs one pass over a
+/// few (cluster, block) pairs rather than over every row.
+fn blocks(
+    order: &[usize],
+    scores: &[f64],
+    labels: &[bool],
+    cluster_of: &[usize],
+) -> Vec<Vec<(u32, u32, u32)>> {
+    let aggregate = |rows: &mut Vec<(u32, bool)>| -> Vec<(u32, u32, u32)> {
+        rows.sort_unstable();
+        let mut out: Vec<(u32, u32, u32)> = Vec::new();
+        for &(c, y) in rows.iter() {
+            match out.last_mut() {
+                Some(last) if last.0 == c => {
+                    last.1 += u32::from(y);
+                    last.2 += u32::from(!y);
+                }
+                _ => out.push((c, u32::from(y), u32::from(!y))),
+            }
+        }
+        rows.clear();
+        out
+    };
+    let mut blocks = Vec::new();
+    let (mut negatives, mut group) = (Vec::new(), Vec::new());
+    let mut k = 0;
+    while k < order.len() {
+        let s = scores[order[k]];
+        let mut positive = false;
+        while k < order.len() && scores[order[k]] == s {
+            let i = order[k];
+            positive |= labels[i];
+            group.push((cluster_of[i] as u32, labels[i]));
+            k += 1;
+        }
+        if positive {
+            if !negatives.is_empty() {
+                blocks.push(aggregate(&mut negatives));
+            }
+            blocks.push(aggregate(&mut group));
+        } else {
+            negatives.append(&mut group);
+        }
+    }
+    if !negatives.is_empty() {
+        blocks.push(aggregate(&mut negatives));
+    }
+    blocks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ties_at_the_cut_count_at_their_expected_value() {
+        // Scores 0.9(+) 0.5(+) 0.5(−) 0.5(−) 0.1(+): top 2 = 0.9 and one of three tied 0.5s.
+        let labels = [true, true, false, false, true];
+        let scores = [0.9, 0.5, 0.5, 0.5, 0.1];
+        let e = expected_positives_in_top(&labels, &scores, 2).unwrap();
+        assert!((e - (1.0 + 1.0 / 3.0)).abs() < 1e-15);
+        assert!((precision_at_k(&labels, &scores, 2).unwrap() - e / 2.0).abs() < 1e-15);
+        // No tie at the cut: exact counts.
+        assert_eq!(expected_positives_in_top(&labels, &scores, 4).unwrap(), 2.0);
+        // q = 0.4 of 5 rows = 2 rows; recall = E / 3 positives.
+        let r = recall_at_top_fraction(&labels, &scores, 0.4).unwrap();
+        assert!((r - e / 3.0).abs() < 1e-15);
+        assert!(recall_at_top_fraction(&[false, false], &[0.1, 0.2], 0.5).is_err());
+    }
+
+    #[test]
+    fn the_cluster_bootstrap_is_seeded_and_brackets_the_estimate() {
+        let n = 200;
+        let labels: Vec<bool> = (0..n).map(|i| i % 7 == 0).collect();
+        let scores: Vec<f64> = (0..n)
+            .map(|i| ((i * 37) % 101) as f64 / 101.0 + if i % 7 == 0 { 0.3 } else { 0.0 })
+            .collect();
+        let clusters: Vec<u64> = (0..n).map(|i| (i / 4) as u64).collect();
+        let a = cluster_bootstrap(&labels, &scores, &clusters, 200, 1).unwrap();
+        let b = cluster_bootstrap(&labels, &scores, &clusters, 200, 1).unwrap();
+        assert_eq!(a, b);
+        let (auc, ap) = a;
+        assert!(auc.low <= auc.estimate && auc.estimate <= auc.high);
+        assert!(ap.low < ap.high);
+        assert_eq!(auc.resamples, 200);
+        let other = cluster_bootstrap(&labels, &scores, &clusters, 200, 2).unwrap();
+        assert_ne!(other.0.low, auc.low);
+    }
+
+    #[test]
+    fn a_weighted_walk_equals_the_metrics_of_the_copied_rows() {
+        // One resample by hand: draw the clusters with the same generator, copy their rows,
+        // and compare with the interval of a single resample (low = high = that value).
+        let labels = [true, false, false, true, false, true, false, false];
+        let scores = [0.9, 0.8, 0.8, 0.7, 0.5, 0.5, 0.2, 0.1];
+        let clusters = [0u64, 0, 1, 1, 2, 2, 3, 3];
+        for seed in 0..20 {
+            let mut rng = seeded_rng(seed);
+            let (mut l, mut s) = (Vec::new(), Vec::new());
+            for _ in 0..4 {
+                let c = uniform_below(&mut rng, 4);
+                for i in 0..8 {
+                    if clusters[i] == c {
+                        l.push(labels[i]);
+                        s.push(scores[i]);
+                    }
+                }
+            }
+            let (auc, ap) = cluster_bootstrap(&labels, &scores, &clusters, 1, seed).unwrap();
+            match (roc_auc(&l, &s), average_precision(&l, &s)) {
+                (Ok(a), Ok(p)) => {
+                    assert!(
+                        (auc.low - a).abs() < 1e-12,
+                        "seed {seed}: {} vs {a}",
+                        auc.low
+                    );
+                    assert!((ap.low - p).abs() < 1e-12, "seed {seed}: {} vs {p}", ap.low);
+                }
+                _ => assert_eq!(auc.resamples, 0),
+            }
+        }
+    }
+}
