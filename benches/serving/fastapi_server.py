@@ -62,7 +62,7 @@ def encode(rows):
             median, mean, scale = float(c["median"]), float(c["mean"]), float(c["scale"])
             for i, r in enumerate(rows):
                 v = r[name]
-                if v is None or v in MISSING[name]:
+                if v is None or v in MISSING[name]:  # null and the declared sentinels
                     v = median
                 u = math.log1p(v) if c["log1p"] else float(v)
                 x[i, start] = (u - mean) / scale

@@ -15,7 +15,7 @@ with open(src) as f:
         row = {}
         for k, v in r.items():
             if k in NUMERIC:
-                row[k] = float(v) if "." in v or "e" in v else int(v)
+                row[k] = None if v == "" else float(v) if "." in v or "e" in v else int(v)
             elif k == "Weekend":
                 row[k] = v.upper() == "TRUE"
             else:

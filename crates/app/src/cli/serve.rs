@@ -67,9 +67,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 10_000, value_name = "MS")]
     pub timeout_ms: u64,
 
-    /// The longest a batch waits for more requests after its first, in microseconds
-    /// (0: only the requests already waiting join it).
-    #[arg(long, default_value_t = 200, value_name = "US")]
+    /// The longest a batch waits for more requests after its first, in microseconds. 0
+    /// (the default): only the requests that queued while the previous pass ran join it —
+    /// batching without added latency. The runtime's timer ticks in milliseconds, so any
+    /// other value waits at least about 1 ms.
+    #[arg(long, default_value_t = 0, value_name = "US")]
     pub batch_wait_us: u64,
 
     /// A batch takes no more requests beyond this many rows.
