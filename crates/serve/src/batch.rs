@@ -62,6 +62,13 @@ impl Batcher {
 
     /// The probabilities of the rows of `x` under `model`.
     pub async fn score(&self, model: Arc<Loaded>, x: Array2<f32>) -> Result<Vec<f64>, BatchError> {
+        let answer = self.submit(model, x)?;
+        answer.await.unwrap_or(Err(BatchError::Failed))
+    }
+
+    /// Queues the rows of `x` and returns where their probabilities will arrive, or
+    /// [`BatchError::Busy`] at once when the queue is full.
+    fn submit(&self, model: Arc<Loaded>, x: Array2<f32>) -> Result<Answer, BatchError> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .try_send(Job { model, x, reply })
@@ -69,9 +76,11 @@ impl Batcher {
                 mpsc::error::TrySendError::Full(_) => BatchError::Busy,
                 mpsc::error::TrySendError::Closed(_) => BatchError::Failed,
             })?;
-        answer.await.unwrap_or(Err(BatchError::Failed))
+        Ok(answer)
     }
 }
+
+type Answer = oneshot::Receiver<Result<Vec<f64>, BatchError>>;
 
 async fn run(
     name: String,
@@ -169,3 +178,6 @@ async fn score_group(name: &str, model: Arc<Loaded>, group: Vec<Job>, metrics: &
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

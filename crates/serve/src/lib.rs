@@ -14,6 +14,7 @@
 //! [`Loader`] and the [`Scorer`]s it loaded. Limits, auth, batching and reload are described
 //! with their defaults in notes/serving.md.
 
+pub mod answer;
 mod batch;
 mod metrics;
 mod model;

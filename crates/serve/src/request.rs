@@ -17,7 +17,6 @@
 //!   refused here, where `predict` would ignore it.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 
 use glassbox_data::{ColumnKind, DataError, Preprocessor, RawTable, ReadOptions, Schema, Table};
@@ -148,8 +147,14 @@ enum Slot {
 struct Collector<'s> {
     schema: &'s Schema,
     names: Vec<String>,
-    slots: HashMap<&'s str, Slot>,
+    /// Every schema column's name and what it is. Looked up from `hint` on: clients send
+    /// the keys of every row in one order, so a key is nearly always the one expected and
+    /// costs one comparison, not a hash.
+    slots: Vec<(&'s str, Slot)>,
+    hint: usize,
     columns: Vec<Vec<String>>,
+    /// `seen[j]` is the last row (1-based) that gave read column `j`: no per-row reset.
+    seen: Vec<usize>,
     rows: usize,
     max_rows: usize,
     /// The precise error, when the deserializer's own message would be vaguer.
@@ -157,26 +162,48 @@ struct Collector<'s> {
 }
 
 impl<'s> Collector<'s> {
-    fn new(schema: &'s Schema, max_rows: usize) -> Self {
-        let mut slots = HashMap::new();
+    /// A collector expecting about `rows_hint` rows (space is reserved for them).
+    fn new(schema: &'s Schema, max_rows: usize, rows_hint: usize) -> Self {
         let mut names = Vec::new();
-        for c in &schema.columns {
-            slots.insert(c.name.as_str(), Slot::Ignored);
-        }
-        for c in schema.kept() {
-            slots.insert(c.name.as_str(), Slot::Read(names.len(), c.kind));
-            names.push(c.name.clone());
-        }
-        let columns = vec![Vec::new(); names.len()];
+        let slots = schema
+            .columns
+            .iter()
+            .map(|c| {
+                let slot = if c.drop {
+                    Slot::Ignored
+                } else {
+                    names.push(c.name.clone());
+                    Slot::Read(names.len() - 1, c.kind)
+                };
+                (c.name.as_str(), slot)
+            })
+            .collect();
+        debug_assert!(names.iter().eq(schema.kept().map(|c| &c.name)));
+        let reserve = rows_hint.min(max_rows);
+        let columns = (0..names.len())
+            .map(|_| Vec::with_capacity(reserve))
+            .collect();
         Self {
             schema,
+            seen: vec![0; names.len()],
             names,
             slots,
+            hint: 0,
             columns,
             rows: 0,
             max_rows,
             error: None,
         }
+    }
+
+    /// What `key` is, if the schema knows it.
+    fn slot(&mut self, key: &str) -> Option<Slot> {
+        let n = self.slots.len();
+        let found = (0..n)
+            .map(|k| (self.hint + k) % n)
+            .find(|&i| self.slots[i].0 == key)?;
+        self.hint = (found + 1) % n;
+        Some(self.slots[found].1)
     }
 
     /// Records `error` and returns the deserializer error that stops the parse.
@@ -196,14 +223,13 @@ impl<'s> Collector<'s> {
             return Err(self.fail(RequestError::too_many_rows(self.max_rows)));
         }
         let row = self.rows + 1;
-        let mut seen = vec![false; self.names.len()];
         let mut key = first;
         if key.is_none() {
             key = map.next_key_seed(TextSeed)?;
         }
         while let Some(k) = key {
             let raw: &RawValue = map.next_value()?;
-            match self.slots.get(k.as_ref()).copied() {
+            match self.slot(&k) {
                 None => {
                     let message = format!(
                         "row {row}: unknown field \"{k}\"; the model reads {}",
@@ -213,11 +239,11 @@ impl<'s> Collector<'s> {
                 }
                 Some(Slot::Ignored) => {}
                 Some(Slot::Read(j, kind)) => {
-                    if seen[j] {
+                    if self.seen[j] == row {
                         let message = format!("row {row}: field \"{k}\" is given twice");
                         return Err(self.fail(RequestError::bad(message)));
                     }
-                    seen[j] = true;
+                    self.seen[j] = row;
                     match cell(raw, kind) {
                         Ok(text) => self.columns[j].push(text),
                         Err(problem) => {
@@ -229,7 +255,7 @@ impl<'s> Collector<'s> {
             }
             key = map.next_key_seed(TextSeed)?;
         }
-        if let Some(j) = seen.iter().position(|s| !s) {
+        if let Some(j) = self.seen.iter().position(|&s| s != row) {
             let message = format!(
                 "row {row}: field \"{}\" is missing (the model reads {}; send null for a missing value)",
                 self.names[j],
@@ -427,7 +453,8 @@ impl<'de> Visitor<'de> for BodySeed<'_, '_> {
 }
 
 fn parse_json(body: &[u8], schema: &Schema, max_rows: usize) -> Result<Table, RequestError> {
-    let mut collector = Collector::new(schema, max_rows);
+    // A row object of a typical model is a few hundred bytes: reserve for that many rows.
+    let mut collector = Collector::new(schema, max_rows, body.len() / 256 + 1);
     let mut de = serde_json::Deserializer::from_slice(body);
     let parsed = BodySeed(&mut collector)
         .deserialize(&mut de)

@@ -12,10 +12,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Serialize;
 use serde_json::json;
 
 use crate::ServeConfig;
+use crate::answer::answer_json;
 use crate::batch::{BatchError, Batcher};
 use crate::metrics::Metrics;
 use crate::model::{Loaded, Loader, ReloadOutcome, Slot};
@@ -249,21 +249,6 @@ fn body_format(headers: &HeaderMap) -> Result<BodyFormat, RequestError> {
     }
 }
 
-#[derive(Serialize)]
-struct Prediction<'a> {
-    probability: f64,
-    label: &'a str,
-    positive: bool,
-}
-
-#[derive(Serialize)]
-struct Answer<'a> {
-    model: &'a str,
-    version: u64,
-    threshold: f64,
-    predictions: Vec<Prediction<'a>>,
-}
-
 async fn predict(
     State(app): Shared,
     Path(name): Path<String>,
@@ -323,22 +308,12 @@ async fn predict(
         }
         Err(BatchError::Failed) => return error(500, "scoring failed (an internal error)"),
     };
-    let predictions = probs
-        .iter()
-        .map(|&p| {
-            let (positive, label) = model.scorer.decide(p);
-            Prediction {
-                probability: p,
-                label,
-                positive,
-            }
-        })
-        .collect();
-    axum::Json(Answer {
-        model: &name,
-        version: model.version,
-        threshold: model.scorer.threshold(),
-        predictions,
-    })
-    .into_response()
+    let body = answer_json(
+        &name,
+        model.version,
+        model.scorer.threshold(),
+        &probs,
+        |p| model.scorer.decide(p),
+    );
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
