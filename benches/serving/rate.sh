@@ -29,23 +29,27 @@ TMP=$(mktemp -d)
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"' EXIT
 URL="http://127.0.0.1:$PORT/v1/models/shoppers/predict"
+up=0
 for _ in $(seq 100); do
-  curl -sf -o /dev/null -H 'Content-Type: application/json' --data-binary @"$TMP/single.json" "$URL" && break
+  curl -sf -o /dev/null -H 'Content-Type: application/json' --data-binary @"$TMP/single.json" "$URL" \
+    && { up=1; break; }
   sleep 0.2
 done
+[ "$up" = 1 ] || { echo "the server did not answer:" >&2; cat "$TMP/glassbox.log" >&2; exit 1; }
 
 # A short warm-up at the same rate, then the measured run.
 "$OHA" --no-tui -z 2s -q "$RATE" -c "$CONNS" -m POST -T application/json -D "$TMP/single.json" \
   "$URL" >/dev/null
 "$OHA" --no-tui -z "${SECS}s" -q "$RATE" -c "$CONNS" --latency-correction --output-format json \
   -m POST -T application/json -D "$TMP/single.json" "$URL" >"$TMP/oha.json"
+[ -n "${KEEP_JSON:-}" ] && cp "$TMP/oha.json" "$KEEP_JSON"
 RATE=$RATE "$PY" - "$TMP/oha.json" <<'PYEOF'
 import json, os, sys
 r = json.load(open(sys.argv[1]))
 p = r["latencyPercentiles"]
 codes = r.get("statusCodeDistribution", {})
 bad = sum(n for c, n in codes.items() if c != "200") + sum(r.get("errorDistribution", {}).values())
-ms = lambda s: 1000 * s
+ms = lambda s: float("nan") if s is None else 1000 * s  # oha leaves null what it lacks
 print(f"RESULT rate={os.environ['RATE']} req/s={r['summary']['requestsPerSec']:.0f} "
       f"p50_ms={ms(p['p50']):.3f} p99_ms={ms(p['p99']):.3f} p99.9_ms={ms(p['p99.9']):.3f} "
       f"not_200={bad}")
