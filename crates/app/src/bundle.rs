@@ -407,6 +407,18 @@ impl Bundle {
     pub fn probabilities(&self, x: ArrayView2<'_, f32>) -> Vec<f64> {
         member_probabilities(&self.members, x)
     }
+
+    /// The decision for probability `p`: positive when `p ≥` the bundle's threshold (on the
+    /// unrounded probability), with the label written for it. `predict` and `serve` both
+    /// decide here.
+    pub fn decide(&self, p: f64) -> (bool, &str) {
+        let target = self.preprocessor.target();
+        if p >= self.info.threshold.value {
+            (true, target.positive_written())
+        } else {
+            (false, target.negative_written())
+        }
+    }
 }
 
 /// The bundle's rule (R1, [`ensemble_probabilities`]) for its f32 networks on features `x`

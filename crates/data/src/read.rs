@@ -577,6 +577,75 @@ impl RawTable {
         Self::read_all(&mut source)
     }
 
+    /// A table of cells given column by column (`columns[j][i]` is row `i` of column `j`),
+    /// as a request body decoded from another format (JSON rows) arrives; `name` stands for
+    /// the file in messages and `lines[i]` is what messages call the line of row `i`. Cells
+    /// are taken as they are (a caller that wants CSV's rules trims them). The limits of
+    /// [`ReadOptions`] apply to what reading text can produce, so only `max_categories` is
+    /// used here.
+    ///
+    /// Errors: [`DataError::NoDataRows`] without rows; [`DataError::Ragged`] when a column's
+    /// length differs from `lines`; [`DataError::EmptyHeaderName`] and
+    /// [`DataError::DuplicateHeader`] as for a file's header.
+    pub fn from_columns(
+        name: &str,
+        header: Vec<String>,
+        columns: Vec<Vec<String>>,
+        lines: Vec<u64>,
+        options: &ReadOptions,
+    ) -> Result<RawTable> {
+        if lines.is_empty() {
+            return Err(DataError::NoDataRows {
+                file: name.to_string(),
+            });
+        }
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (j, h) in header.iter().enumerate() {
+            if h.trim().is_empty() {
+                return Err(DataError::EmptyHeaderName {
+                    file: name.to_string(),
+                    line: 1,
+                    column: j + 1,
+                });
+            }
+            if let Some(&first) = seen.get(h.as_str()) {
+                return Err(DataError::DuplicateHeader {
+                    file: name.to_string(),
+                    line: 1,
+                    name: h.clone(),
+                    first,
+                    second: j + 1,
+                });
+            }
+            seen.insert(h, j + 1);
+        }
+        if let Some(c) = columns.iter().find(|c| c.len() != lines.len()) {
+            return Err(DataError::Ragged {
+                file: name.to_string(),
+                line: 1,
+                expected: lines.len(),
+                found: c.len(),
+            });
+        }
+        if columns.len() != header.len() {
+            return Err(DataError::Ragged {
+                file: name.to_string(),
+                line: 1,
+                expected: header.len(),
+                found: columns.len(),
+            });
+        }
+        Ok(RawTable {
+            file: name.to_string(),
+            delimiter: b',',
+            header,
+            header_line: 1,
+            columns,
+            lines,
+            max_categories: options.max_categories,
+        })
+    }
+
     fn read_all(source: &mut CsvSource) -> Result<RawTable> {
         source
             .read_rows(None)?
@@ -677,6 +746,39 @@ mod tests {
         // inside an unquoted field is an ordinary character.
         let rows = fields("h1;h2;h3\n\"a\"\"b\";\"c\"d;e\"f\n", b';');
         assert_eq!(rows[1].1, vec!["a\"b", "cd", "e\"f"]);
+    }
+
+    #[test]
+    fn cells_given_by_column_are_the_table_their_csv_reads_as() {
+        let text = "a,b\n1,x\n2,y\n";
+        let read =
+            RawTable::from_reader(std::io::Cursor::new(text), "body", &ReadOptions::default())
+                .unwrap();
+        let given = RawTable::from_columns(
+            "body",
+            vec!["a".into(), "b".into()],
+            vec![vec!["1".into(), "2".into()], vec!["x".into(), "y".into()]],
+            vec![2, 3],
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(read, given);
+        let short = RawTable::from_columns(
+            "body",
+            vec!["a".into(), "b".into()],
+            vec![vec!["1".into()], vec!["x".into(), "y".into()]],
+            vec![2, 3],
+            &ReadOptions::default(),
+        );
+        assert!(matches!(short, Err(DataError::Ragged { .. })));
+        let twice = RawTable::from_columns(
+            "body",
+            vec!["a".into(), "a".into()],
+            vec![vec!["1".into()], vec!["2".into()]],
+            vec![2],
+            &ReadOptions::default(),
+        );
+        assert!(matches!(twice, Err(DataError::DuplicateHeader { .. })));
     }
 
     proptest::proptest! {

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::Global;
 use super::common::load_bundle;
+use crate::bundle::Bundle;
 use crate::exit::{CliError, ResultExt};
 use crate::render::bundle::describe_bundle;
 
@@ -39,28 +40,34 @@ pub fn run(args: InspectArgs, _global: &Global) -> Result<(), CliError> {
     let bundle = load_bundle(&args.model)?;
     let path = args.model.display().to_string();
     if args.json {
-        let tensors: Vec<_> = bundle
-            .members
-            .iter()
-            .enumerate()
-            .flat_map(|(k, m)| {
-                m.tensors().into_iter().map(move |t| {
-                    json!({"name": format!("members.{k}.{}", t.name), "dtype": "F32", "shape": t.shape})
-                })
-            })
-            .collect();
-        let value = json!({
-            "file": path,
-            "info": bundle.info,
-            "preprocessor": bundle.preprocessor,
-            "feature_names": bundle.preprocessor.feature_names(),
-            "parameters_per_member": bundle.members.first().map(|m| m.num_params()),
-            "tensors": tensors,
-        });
+        let value = inspect_json(&path, &bundle);
         let text = serde_json::to_string_pretty(&value).internal_err()?;
         println!("{text}");
     } else {
         print!("{}", describe_bundle(&path, &bundle));
     }
     Ok(())
+}
+
+/// What `inspect --json` prints (and `serve` answers on `GET /v1/models/{name}`): the
+/// bundle's metadata records, the feature names and the tensor shapes.
+pub(crate) fn inspect_json(path: &str, bundle: &Bundle) -> serde_json::Value {
+    let tensors: Vec<_> = bundle
+        .members
+        .iter()
+        .enumerate()
+        .flat_map(|(k, m)| {
+            m.tensors().into_iter().map(move |t| {
+                json!({"name": format!("members.{k}.{}", t.name), "dtype": "F32", "shape": t.shape})
+            })
+        })
+        .collect();
+    json!({
+        "file": path,
+        "info": bundle.info,
+        "preprocessor": bundle.preprocessor,
+        "feature_names": bundle.preprocessor.feature_names(),
+        "parameters_per_member": bundle.members.first().map(|m| m.num_params()),
+        "tensors": tensors,
+    })
 }

@@ -26,6 +26,7 @@ mod gradcheck;
 mod inspect;
 mod predict;
 mod privacy;
+mod serve;
 mod trace;
 mod train;
 
@@ -105,6 +106,8 @@ pub enum Command {
     Evaluate(evaluate::EvaluateArgs),
     /// Predict every row of a CSV file (streamed: any size), as CSV.
     Predict(predict::PredictArgs),
+    /// Serve models over HTTP: JSON or CSV rows in, probabilities and labels out.
+    Serve(serve::ServeArgs),
     /// Show what a model file holds: layers, parameters, schema, threshold, metrics.
     Inspect(inspect::InspectArgs),
     /// One training step on a tiny network or a saved model, every number labelled with
@@ -128,6 +131,7 @@ impl Command {
             Command::Train(a) => train::run(a, global),
             Command::Evaluate(a) => evaluate::run(a, global),
             Command::Predict(a) => predict::run(a, global),
+            Command::Serve(a) => serve::run(a, global),
             Command::Inspect(a) => inspect::run(a, global),
             Command::Trace(a) => trace::run(a, global),
             Command::Gradcheck(a) => gradcheck::run(a, global),

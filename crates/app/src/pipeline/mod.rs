@@ -422,8 +422,6 @@ pub fn predict_csv(
     let pre = &bundle.preprocessor;
     let schema = pre.prediction_schema();
     let reader = ChunkReader::open(path, &ReadOptions::default(), &schema, chunk_rows.max(1))?;
-    let threshold = bundle.info.threshold.value;
-    let target = pre.target();
     let mut summary = PredictSummary::default();
     writeln!(out, "row,line,probability,label").map_err(PipelineError::Write)?;
     // Two stages on two threads: this thread's helper reads, parses and encodes chunk i + 1
@@ -460,13 +458,9 @@ pub fn predict_csv(
             text.clear();
             for (p, line) in probs.iter().zip(&chunk.lines) {
                 row += 1;
-                let positive = *p >= threshold;
+                let (positive, label) = bundle.decide(*p);
                 summary.positives += usize::from(positive);
-                let label = csv_field(if positive {
-                    target.positive_written()
-                } else {
-                    target.negative_written()
-                });
+                let label = csv_field(label);
                 use std::fmt::Write as _;
                 let _ = writeln!(text, "{row},{line},{p:.6},{label}");
             }

@@ -1,0 +1,27 @@
+"""Writes the request bodies of the load runs from the shoppers test split: one row
+(single.json) and 1,000 rows (rows1000.json), as JSON row objects keyed by column names."""
+
+import csv
+import json
+import sys
+
+src, out = sys.argv[1], sys.argv[2]
+NUMERIC = {"Administrative", "Administrative_Duration", "Informational", "Informational_Duration",
+           "ProductRelated", "ProductRelated_Duration", "BounceRates", "ExitRates", "PageValues", "SpecialDay"}
+rows = []
+with open(src) as f:
+    for r in csv.DictReader(f):
+        r.pop("Revenue", None)
+        row = {}
+        for k, v in r.items():
+            if k in NUMERIC:
+                row[k] = None if v == "" else float(v) if "." in v or "e" in v else int(v)
+            elif k == "Weekend":
+                row[k] = v.upper() == "TRUE"
+            else:
+                row[k] = v
+        rows.append(row)
+with open(f"{out}/single.json", "w") as f:
+    json.dump(rows[0], f)
+with open(f"{out}/rows1000.json", "w") as f:
+    json.dump({"rows": rows[:1000]}, f)

@@ -1,0 +1,106 @@
+//! The queue bound: with a pass in progress and the queue full, a request is answered
+//! `Busy` (503) at once, and the queued requests are still scored. No timing: the scorer
+//! holds its pass until the test lets it go.
+
+use std::sync::Mutex;
+use std::sync::mpsc as std_mpsc;
+
+use glassbox_data::{
+    Preprocessor, RawTable, ReadOptions, Schema, SchemaOverrides, Table, TargetSpec,
+};
+
+use super::*;
+use crate::model::Scorer;
+
+/// A scorer whose every pass announces itself on `entered`, then waits for a `release`.
+struct GateScorer {
+    preprocessor: Preprocessor,
+    entered: Mutex<std_mpsc::Sender<()>>,
+    release: Mutex<std_mpsc::Receiver<()>>,
+}
+
+impl Scorer for GateScorer {
+    fn preprocessor(&self) -> &Preprocessor {
+        &self.preprocessor
+    }
+    fn probabilities(&self, x: ndarray::ArrayView2<'_, f32>) -> Vec<f64> {
+        let _ = self.entered.lock().unwrap().send(());
+        self.release.lock().unwrap().recv().unwrap();
+        x.column(0).iter().map(|&v| f64::from(v)).collect()
+    }
+    fn decide(&self, p: f64) -> (bool, &str) {
+        (p >= 0.5, "")
+    }
+    fn threshold(&self) -> f64 {
+        0.5
+    }
+    fn describe(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+}
+
+fn preprocessor() -> Preprocessor {
+    let csv = "x,y\n1,true\n2,false\n";
+    let raw = RawTable::from_reader(
+        std::io::Cursor::new(csv.as_bytes().to_vec()),
+        "tiny",
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let schema = Schema::infer(&raw, &SchemaOverrides::default()).unwrap();
+    let table = Table::from_raw(&raw, &schema).unwrap();
+    Preprocessor::fit(&table, &schema, &TargetSpec::new("y")).unwrap()
+}
+
+fn one_row(v: f32) -> Array2<f32> {
+    Array2::from_elem((1, 1), v)
+}
+
+#[test]
+fn a_full_queue_answers_busy_and_the_queued_requests_are_still_scored() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (entered_tx, entered) = std_mpsc::channel();
+    let (release, release_rx) = std_mpsc::channel();
+    let scorer: Arc<dyn Scorer> = Arc::new(GateScorer {
+        preprocessor: preprocessor(),
+        entered: Mutex::new(entered_tx),
+        release: Mutex::new(release_rx),
+    });
+    let model = Arc::new(Loaded::new(scorer, 1));
+    let config = BatchConfig {
+        max_wait: Duration::ZERO,
+        max_batch_rows: 1,
+        queue: 1,
+    };
+    runtime.block_on(async move {
+        let batcher = Batcher::start("m".into(), config, Arc::new(Metrics::new()));
+        // Waits (off the runtime) until a pass has started and holds.
+        let entered = Arc::new(Mutex::new(entered));
+        let pass_started = || {
+            let entered = Arc::clone(&entered);
+            tokio::task::spawn_blocking(move || entered.lock().unwrap().recv().unwrap())
+        };
+        // A is taken by the batcher and its pass holds: the queue is empty again.
+        let a = batcher.submit(Arc::clone(&model), one_row(0.25)).unwrap();
+        pass_started().await.unwrap();
+        // B fills the queue (bound 1); C finds it full and is refused at once.
+        let b = batcher.submit(Arc::clone(&model), one_row(0.75)).unwrap();
+        let c = batcher.submit(Arc::clone(&model), one_row(0.5));
+        assert_eq!(c.err(), Some(BatchError::Busy));
+        // The queued requests are still answered, B in a pass of its own (max 1 row).
+        release.send(()).unwrap();
+        assert_eq!(a.await.unwrap(), Ok(vec![0.25]));
+        pass_started().await.unwrap();
+        release.send(()).unwrap();
+        assert_eq!(b.await.unwrap(), Ok(vec![0.75]));
+        // With the queue empty again, a request is accepted.
+        let d = batcher.submit(model, one_row(1.0)).unwrap();
+        pass_started().await.unwrap();
+        release.send(()).unwrap();
+        assert_eq!(d.await.unwrap(), Ok(vec![1.0]));
+    });
+}

@@ -1,0 +1,118 @@
+//! The models a server holds: what a model must offer ([`Scorer`], implemented by the
+//! command line for its bundles), and the slot each name points at, swapped atomically on
+//! reload (notes/serving.md §4).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use glassbox_data::{Preprocessor, Schema};
+use ndarray::ArrayView2;
+
+/// A trained model as the server uses it. The server has no maths: it reads requests with
+/// [`Scorer::preprocessor`]'s schema and encoding, and every number comes from
+/// [`Scorer::probabilities`] and [`Scorer::decide`] — for a glassbox bundle the very
+/// functions `glassbox predict` calls.
+pub trait Scorer: Send + Sync + 'static {
+    /// The fitted preprocessor: the schema requests are read with and the encoding.
+    fn preprocessor(&self) -> &Preprocessor;
+    /// The probability of the positive class for each row of the features `x` (N, D).
+    /// Must not depend on the other rows of `x` (requests are scored in batches).
+    fn probabilities(&self, x: ArrayView2<'_, f32>) -> Vec<f64>;
+    /// The decision for a probability and the label written for it.
+    fn decide(&self, p: f64) -> (bool, &str);
+    /// The decision threshold (reported with every answer).
+    fn threshold(&self) -> f64;
+    /// What `GET /v1/models/{name}` shows (`glassbox inspect --json` for a bundle).
+    fn describe(&self) -> serde_json::Value;
+}
+
+/// Loads a model file; the error is a message naming the file.
+pub type Loader = Arc<dyn Fn(&Path) -> Result<Arc<dyn Scorer>, String> + Send + Sync>;
+
+/// One loaded version of a model. Requests hold an `Arc` of it from arrival to answer, so
+/// a reload never changes the model under a request.
+pub struct Loaded {
+    pub scorer: Arc<dyn Scorer>,
+    /// The prediction schema (the training schema with the target dropped), computed once.
+    pub schema: Schema,
+    /// 1 for the file loaded at start, +1 for each successful reload.
+    pub version: u64,
+    /// When it was loaded, seconds since the Unix epoch.
+    pub loaded_at: f64,
+}
+
+impl Loaded {
+    pub fn new(scorer: Arc<dyn Scorer>, version: u64) -> Self {
+        let schema = scorer.preprocessor().prediction_schema();
+        let loaded_at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        Self {
+            scorer,
+            schema,
+            version,
+            loaded_at,
+        }
+    }
+}
+
+/// A served name: its file and the version currently answering.
+pub struct Slot {
+    pub name: String,
+    pub path: PathBuf,
+    current: RwLock<Arc<Loaded>>,
+    /// Held while a reload loads and swaps, so that reloads of one name run one at a time.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReloadOutcome {
+    /// The new file answers from now on.
+    Swapped { version: u64 },
+    /// The file was refused; `version` keeps answering.
+    Refused { version: u64, message: String },
+}
+
+impl Slot {
+    pub fn new(name: String, path: PathBuf, scorer: Arc<dyn Scorer>) -> Self {
+        Self {
+            name,
+            path,
+            current: RwLock::new(Arc::new(Loaded::new(scorer, 1))),
+            reloading: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The version answering now.
+    pub fn current(&self) -> Arc<Loaded> {
+        // A poisoned lock only means a panic elsewhere while swapping an `Arc`, which
+        // cannot leave it half-written.
+        Arc::clone(&self.current.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Loads the file again (off the async runtime) and swaps it in if it loads; a file that
+    /// does not load is refused and the old version keeps answering.
+    pub async fn reload(&self, loader: &Loader) -> ReloadOutcome {
+        let _one_at_a_time = self.reloading.lock().await;
+        let path = self.path.clone();
+        let loader = Arc::clone(loader);
+        let loaded = tokio::task::spawn_blocking(move || loader(&path))
+            .await
+            .unwrap_or_else(|e| Err(format!("the loader failed: {e}")));
+        let old = self.current().version;
+        match loaded {
+            Ok(scorer) => {
+                let version = old + 1;
+                let next = Arc::new(Loaded::new(scorer, version));
+                *self.current.write().unwrap_or_else(|p| p.into_inner()) = next;
+                ReloadOutcome::Swapped { version }
+            }
+            Err(message) => ReloadOutcome::Refused {
+                version: old,
+                message,
+            },
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! `glassbox serve` refusing what it must: every error status with a message naming what is
+//! wrong (the row and field for bad values), bearer-token auth, and start-up errors
+//! (exit 2). No answer is ever a panic.
+
+#[path = "cli/support.rs"]
+mod support;
+
+#[path = "cli/serve_client.rs"]
+mod client;
+
+use client::{Served, write_head};
+use support::{Scratch, run, shared_model};
+
+const ROW: &str = r#"{"age": 30, "plan": "pro", "visits": 3, "weekend": false}"#;
+
+#[test]
+fn every_error_status_names_what_is_wrong() {
+    let (_, model, _) = shared_model();
+    let s = Scratch::new("serve-statuses");
+    let served = Served::start(
+        &[
+            &format!("m={model}"),
+            "--max-body-bytes",
+            "2000",
+            "--max-rows",
+            "5",
+            "--timeout-ms",
+            "300",
+        ],
+        s.dir().join("err.txt"),
+    );
+    let predict = "/v1/models/m/predict";
+    // The negative control: a good row is answered.
+    assert_eq!(served.post_json(predict, ROW).status, 200);
+    let cases: [(&str, &str, u16, &[&str]); 9] = [
+        (
+            "application/json",
+            "{\"age\": 30,",
+            400,
+            &["malformed JSON"],
+        ),
+        (
+            "application/json",
+            r#"{"age": 30, "plan": "pro", "visits": 3}"#,
+            400,
+            &["row 1", "\"weekend\" is missing"],
+        ),
+        (
+            "application/json",
+            r#"[{"age": 30, "plan": "pro", "visits": 3, "weekend": false}, {"age": 30, "plan": "pro", "visits": 3, "weekend": false, "zip": 1}]"#,
+            400,
+            &["row 2", "unknown field \"zip\""],
+        ),
+        (
+            "application/json",
+            r#"{"age": "thirty", "plan": "pro", "visits": 3, "weekend": false}"#,
+            400,
+            &["row 1", "field \"age\"", "expected a number"],
+        ),
+        (
+            "application/json",
+            r#"{"age": 1e400, "plan": "pro", "visits": 3, "weekend": false}"#,
+            400,
+            &["row 1", "field \"age\"", "infinite"],
+        ),
+        (
+            "application/json",
+            r#"{"age": "NaN", "plan": "pro", "visits": 3, "weekend": false}"#,
+            400,
+            &["row 1", "field \"age\"", "NaN"],
+        ),
+        (
+            "text/csv",
+            "age,plan,visits,weekend\n30,pro,x,false\n",
+            400,
+            &["line 2", "\"visits\""],
+        ),
+        ("text/plain", ROW, 415, &["text/plain"]),
+        (
+            "application/json",
+            &format!("[{}]", [ROW; 6].join(",")),
+            413,
+            &["more than 5 rows"],
+        ),
+    ];
+    for (content_type, body, status, fragments) in cases {
+        let r = served.send(
+            "POST",
+            predict,
+            &[("Content-Type", content_type)],
+            body.as_bytes(),
+        );
+        assert_eq!(r.status, status, "{body}: {}", r.body);
+        let message = r.error();
+        for f in fragments {
+            assert!(message.contains(f), "{body}: {message:?} lacks {f:?}");
+        }
+    }
+    let big = format!("[{}]", [ROW; 40].join(","));
+    let r = served.post_json(predict, &big);
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert!(r.error().contains("larger than 2000 bytes"), "{}", r.body);
+    let r = served.post_json("/v1/models/nope/predict", ROW);
+    assert_eq!(r.status, 404);
+    assert!(r.error().contains("no model \"nope\"; served: m"));
+    assert_eq!(served.get("/nowhere").status, 404);
+    assert_eq!(served.get(predict).status, 405);
+    // A body that stops arriving: 408 after the time limit.
+    let mut stream = served.connect();
+    write_head(
+        &mut stream,
+        "POST",
+        predict,
+        &[("Content-Type", "application/json")],
+        100,
+    );
+    use std::io::Write;
+    stream.write_all(b"{\"age\":").unwrap();
+    let r = client::read_reply(stream);
+    assert_eq!(r.status, 408, "{}", r.body);
+    assert!(r.error().contains("300 ms"));
+    let metrics = served.get("/metrics").body;
+    assert!(
+        metrics.contains("route=\"/v1/models/{name}/predict\",status=\"408\"} 1"),
+        "{metrics}"
+    );
+    assert!(!served.stderr().contains("panicked"));
+}
+
+#[test]
+fn a_token_is_required_everywhere_but_healthz() {
+    let (_, model, _) = shared_model();
+    let s = Scratch::new("serve-auth");
+    let token = s.file("token.txt", "s3cret-token\n");
+    let served = Served::start(
+        &[&format!("m={model}"), "--token-file", &token],
+        s.dir().join("err.txt"),
+    );
+    assert_eq!(served.get("/healthz").status, 200);
+    for (method, path) in [
+        ("GET", "/v1/models"),
+        ("GET", "/v1/models/m"),
+        ("POST", "/v1/models/m/predict"),
+        ("POST", "/v1/models/m/reload"),
+        ("GET", "/metrics"),
+    ] {
+        for auth in [
+            None,
+            Some("Bearer wrong"),
+            Some("Bearer s3cret-token2"),
+            Some("s3cret-token"),
+        ] {
+            let headers: Vec<(&str, &str)> =
+                auth.map(|a| ("Authorization", a)).into_iter().collect();
+            let r = served.send(method, path, &headers, ROW.as_bytes());
+            assert_eq!(r.status, 401, "{method} {path} with {auth:?}");
+            assert!(
+                r.headers.contains("www-authenticate: Bearer"),
+                "{}",
+                r.headers
+            );
+        }
+    }
+    let good = [
+        ("Authorization", "Bearer s3cret-token"),
+        ("Content-Type", "application/json"),
+    ];
+    assert_eq!(
+        served
+            .send("POST", "/v1/models/m/predict", &good, ROW.as_bytes())
+            .status,
+        200
+    );
+    assert_eq!(served.send("GET", "/v1/models", &good, b"").status, 200);
+    assert_eq!(
+        served
+            .send("POST", "/v1/models/m/reload", &good, b"")
+            .status,
+        200
+    );
+}
+
+#[test]
+fn start_up_errors_exit_2_with_a_message() {
+    let (_, model, _) = shared_model();
+    let s = Scratch::new("serve-startup");
+    let bad = s.file("bad.safetensors", "not a model");
+    run(&["serve", &bad, "--addr", "127.0.0.1:0"])
+        .fails_with(2)
+        .stderr_has(&["bad.safetensors"]);
+    run(&[
+        "serve",
+        &format!("a={model}"),
+        &format!("a={model}"),
+        "--addr",
+        "127.0.0.1:0",
+    ])
+    .fails_with(2)
+    .stderr_has(&["two models are named \"a\""]);
+    run(&["serve", &format!("a b={model}"), "--addr", "127.0.0.1:0"])
+        .fails_with(2)
+        .stderr_has(&["model name"]);
+    let empty = s.file("empty-token", "\n");
+    run(&[
+        "serve",
+        model,
+        "--token-file",
+        &empty,
+        "--addr",
+        "127.0.0.1:0",
+    ])
+    .fails_with(2)
+    .stderr_has(&["token file"]);
+    // An address already in use.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    run(&["serve", model, "--addr", &addr])
+        .fails_with(2)
+        .stderr_has(&["cannot serve on", &addr]);
+}
