@@ -9,7 +9,7 @@
 //! inline into it.
 
 use super::simd::Simd;
-use super::{Mat, MatMut, finish};
+use super::{Mat, MatMut, Product, finish};
 use crate::Float;
 use crate::gemm::tuning::DOT_MC;
 
@@ -25,17 +25,17 @@ const DOT_C: usize = 4;
 /// `S` must run on this CPU; A's rows and B's columns contiguous (`a.cs = b.rs = 1`); the
 /// contract of [`super::gemm`].
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn gemm<E: Float, S: Simd<E>>(
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: E,
-    a: Mat<E>,
-    b: Mat<E>,
-    beta: E,
-    c: MatMut<E>,
-) {
+pub(super) unsafe fn gemm<E: Float, S: Simd<E>>(p: Product<E>) {
+    let Product {
+        m,
+        k,
+        n,
+        alpha,
+        a,
+        b,
+        beta,
+        c,
+    } = p;
     let quads = n.div_ceil(DOT_C);
     let per_line = 64 / size_of::<E>(); // elements per 64-byte line
     let lines_per_row = k.div_ceil(per_line);

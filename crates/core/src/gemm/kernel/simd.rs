@@ -1,5 +1,6 @@
 //! The vector operations the kernels are written over ([`Simd`]), and their
-//! implementations: [`Avx2`] (x86_64) and [`Scalar`], its lane-by-lane twin.
+//! implementations: [`Avx2`] and [`Avx512`] (x86_64) and [`Scalar`], their lane-by-lane
+//! twin.
 //!
 //! A kernel calls only these operations, so two implementations that compute each of them
 //! alike give the same bits: [`Scalar`] does every lane's arithmetic as one IEEE operation
@@ -63,6 +64,9 @@ pub(super) trait Element: Float {
     /// ([`super::Isa::Avx2`] is never available there).
     #[cfg(not(target_arch = "x86_64"))]
     type Avx2: Simd<Self>;
+    /// [`Avx512`] (512-bit vectors: 16 `f32`, 8 `f64`); off x86_64 the scalar twin, never
+    /// run.
+    type Avx512: Simd<Self>;
 }
 
 impl Element for f32 {
@@ -71,6 +75,10 @@ impl Element for f32 {
     type Avx2 = Avx2;
     #[cfg(not(target_arch = "x86_64"))]
     type Avx2 = Scalar<8>;
+    #[cfg(target_arch = "x86_64")]
+    type Avx512 = Avx512;
+    #[cfg(not(target_arch = "x86_64"))]
+    type Avx512 = Scalar<16>;
 }
 
 impl Element for f64 {
@@ -79,6 +87,10 @@ impl Element for f64 {
     type Avx2 = Avx2;
     #[cfg(not(target_arch = "x86_64"))]
     type Avx2 = Scalar<4>;
+    #[cfg(target_arch = "x86_64")]
+    type Avx512 = Avx512;
+    #[cfg(not(target_arch = "x86_64"))]
+    type Avx512 = Scalar<8>;
 }
 
 /// The scalar twin of an `L`-lane vector: a vector is `[E; L]`, every operation a loop over
@@ -189,6 +201,8 @@ impl<E: Float, const L: usize> Simd<E> for Scalar<L> {
 
 #[cfg(target_arch = "x86_64")]
 pub(super) use avx2::Avx2;
+#[cfg(target_arch = "x86_64")]
+pub(super) use avx512::Avx512;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
@@ -379,6 +393,196 @@ mod avx2 {
         }
 
         #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn prefetch_l2(p: *const f64) {
+            _mm_prefetch::<_MM_HINT_T1>(p as *const i8);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::Simd;
+
+    /// AVX-512F: `f32` in 16 lanes of `__m512`, `f64` in 8 lanes of `__m512d`, masks in
+    /// mask registers. Each operation is one instruction except `hsum` (a fixed sequence:
+    /// the two 256-bit halves added, then AVX2's tree). A masked load suppresses faults on
+    /// its masked-off lanes, like AVX2's.
+    #[derive(Clone, Copy, Debug)]
+    pub(in crate::gemm::kernel) struct Avx512;
+
+    impl Simd<f32> for Avx512 {
+        type V = __m512;
+        type M = __mmask16;
+        const LANES: usize = 16;
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn zero() -> __m512 {
+            _mm512_setzero_ps()
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn splat(x: f32) -> __m512 {
+            _mm512_set1_ps(x)
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn broadcast(p: *const f32) -> __m512 {
+            // SAFETY: the caller vouches for *p.
+            _mm512_set1_ps(unsafe { *p })
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn load(p: *const f32) -> __m512 {
+            // SAFETY: the caller vouches for the 16 floats at p.
+            unsafe { _mm512_loadu_ps(p) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn store(p: *mut f32, v: __m512) {
+            // SAFETY: the caller vouches for the 16 floats at p.
+            unsafe { _mm512_storeu_ps(p, v) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn mask(n: usize) -> __mmask16 {
+            debug_assert!(n <= 16);
+            ((1u32 << n) - 1) as __mmask16
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn maskload(p: *const f32, m: __mmask16) -> __m512 {
+            // SAFETY: the caller vouches for the masked-on lanes at p.
+            unsafe { _mm512_maskz_loadu_ps(m, p) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn maskstore(p: *mut f32, m: __mmask16, v: __m512) {
+            // SAFETY: the caller vouches for the masked-on lanes at p.
+            unsafe { _mm512_mask_storeu_ps(p, m, v) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn fma(a: __m512, b: __m512, c: __m512) -> __m512 {
+            _mm512_fmadd_ps(a, b, c)
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn mul(a: __m512, b: __m512) -> __m512 {
+            _mm512_mul_ps(a, b)
+        }
+
+        /// Lane i plus lane i + 8, then [`super::Avx2`]'s tree on those 8 sums.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn hsum(v: __m512) -> f32 {
+            let lo = _mm512_castps512_ps256(v);
+            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+            // SAFETY: AVX-512F implies AVX2 and FMA.
+            unsafe { <super::Avx2 as Simd<f32>>::hsum(_mm256_add_ps(lo, hi)) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn prefetch_l2(p: *const f32) {
+            _mm_prefetch::<_MM_HINT_T1>(p as *const i8);
+        }
+    }
+
+    impl Simd<f64> for Avx512 {
+        type V = __m512d;
+        type M = __mmask8;
+        const LANES: usize = 8;
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn zero() -> __m512d {
+            _mm512_setzero_pd()
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn splat(x: f64) -> __m512d {
+            _mm512_set1_pd(x)
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn broadcast(p: *const f64) -> __m512d {
+            // SAFETY: the caller vouches for *p.
+            _mm512_set1_pd(unsafe { *p })
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn load(p: *const f64) -> __m512d {
+            // SAFETY: the caller vouches for the 8 doubles at p.
+            unsafe { _mm512_loadu_pd(p) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn store(p: *mut f64, v: __m512d) {
+            // SAFETY: the caller vouches for the 8 doubles at p.
+            unsafe { _mm512_storeu_pd(p, v) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn mask(n: usize) -> __mmask8 {
+            debug_assert!(n <= 8);
+            ((1u32 << n) - 1) as __mmask8
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn maskload(p: *const f64, m: __mmask8) -> __m512d {
+            // SAFETY: the caller vouches for the masked-on lanes at p.
+            unsafe { _mm512_maskz_loadu_pd(m, p) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn maskstore(p: *mut f64, m: __mmask8, v: __m512d) {
+            // SAFETY: the caller vouches for the masked-on lanes at p.
+            unsafe { _mm512_mask_storeu_pd(p, m, v) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn fma(a: __m512d, b: __m512d, c: __m512d) -> __m512d {
+            _mm512_fmadd_pd(a, b, c)
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn mul(a: __m512d, b: __m512d) -> __m512d {
+            _mm512_mul_pd(a, b)
+        }
+
+        /// Lane i plus lane i + 4, then [`super::Avx2`]'s tree on those 4 sums.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn hsum(v: __m512d) -> f64 {
+            let lo = _mm512_castpd512_pd256(v);
+            let hi = _mm512_extractf64x4_pd::<1>(v);
+            // SAFETY: AVX-512F implies AVX2 and FMA.
+            unsafe { <super::Avx2 as Simd<f64>>::hsum(_mm256_add_pd(lo, hi)) }
+        }
+
+        #[target_feature(enable = "avx512f")]
         #[inline]
         unsafe fn prefetch_l2(p: *const f64) {
             _mm_prefetch::<_MM_HINT_T1>(p as *const i8);

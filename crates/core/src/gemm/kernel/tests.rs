@@ -369,22 +369,35 @@ fn reserve_in_pool_reaches_every_worker() {
 fn the_environment_variable_picks_the_instruction_set() {
     use std::env::VarError;
     let set = |v: &str| Ok(v.to_string());
+    // CPUs: every instruction set, AVX2 but not AVX-512, none but the scalar path.
+    let all = |_: Isa| true;
+    let avx2 = |isa: Isa| isa != Isa::Avx512;
+    let none = |isa: Isa| isa == Isa::Scalar;
     assert_eq!(
-        isa_choice(Err(VarError::NotPresent), true),
+        isa_choice(Err(VarError::NotPresent), all),
+        Ok(Some(Isa::Avx512))
+    );
+    assert_eq!(
+        isa_choice(Err(VarError::NotPresent), avx2),
         Ok(Some(Isa::Avx2))
     );
-    assert_eq!(isa_choice(Err(VarError::NotPresent), false), Ok(None));
-    assert_eq!(isa_choice(set(""), true), Ok(Some(Isa::Avx2)));
-    assert_eq!(isa_choice(set("scalar"), true), Ok(Some(Isa::Scalar)));
-    assert_eq!(isa_choice(set("scalar"), false), Ok(Some(Isa::Scalar)));
-    assert_eq!(isa_choice(set("avx2"), true), Ok(Some(Isa::Avx2)));
+    assert_eq!(isa_choice(Err(VarError::NotPresent), none), Ok(None));
+    assert_eq!(isa_choice(set(""), avx2), Ok(Some(Isa::Avx2)));
+    assert_eq!(isa_choice(set("scalar"), all), Ok(Some(Isa::Scalar)));
+    assert_eq!(isa_choice(set("scalar"), none), Ok(Some(Isa::Scalar)));
+    assert_eq!(isa_choice(set("avx2"), all), Ok(Some(Isa::Avx2)));
+    assert_eq!(isa_choice(set("avx512"), all), Ok(Some(Isa::Avx512)));
     assert_eq!(
-        isa_choice(set("avx2"), false),
+        isa_choice(set("avx2"), none),
         Err("GLASSBOX_ISA=avx2: this CPU cannot run the avx2 kernel".to_string())
     );
     assert_eq!(
-        isa_choice(set("avx512"), true),
-        Err("GLASSBOX_ISA=\"avx512\": expected one of scalar, avx2".to_string())
+        isa_choice(set("avx512"), avx2),
+        Err("GLASSBOX_ISA=avx512: this CPU cannot run the avx512 kernel".to_string())
+    );
+    assert_eq!(
+        isa_choice(set("avx1024"), all),
+        Err("GLASSBOX_ISA=\"avx1024\": expected one of scalar, avx2, avx512".to_string())
     );
     for isa in Isa::ALL {
         assert_eq!(Isa::from_name(isa.name()), Some(isa));
