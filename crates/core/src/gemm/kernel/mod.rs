@@ -457,16 +457,25 @@ unsafe fn run_avx2<E: Element>(p: Product<E>) {
 }
 
 /// [`run`] on AVX-512: the outer kernel on 512-bit vectors in tiles of
-/// [`AVX512_MR`]×[`AVX512_NV`] vectors, the dot kernel on AVX2's 256-bit vectors (its
-/// lanes fix its summation order; with AVX-512VL they may use all 32 registers).
+/// [`AVX512_MR`]×[`AVX512_NV`] vectors, the dot kernel on 512-bit vectors of two 256-bit
+/// halves (`dot::gemm_halves`: each half sums as the 256-bit dot kernel's vector does).
 ///
 /// # Safety
 /// The CPU must have AVX-512F, AVX-512VL, AVX2 and FMA; the contract of [`gemm`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
 unsafe fn run_avx512<E: Element>(p: Product<E>) {
+    if p.m == 0 || p.n == 0 {
+        return;
+    }
     // SAFETY: forwarded to the caller.
-    unsafe { run::<E, E::Avx2, E::Avx512, AVX512_MR, AVX512_NV>(p) }
+    unsafe {
+        if uses_dot(p.k, p.a.rs, p.a.cs, p.b.rs, p.b.cs) {
+            dot::gemm_halves::<E, E::Avx512>(p);
+        } else {
+            outer::gemm::<E, E::Avx512, AVX512_MR, AVX512_NV>(p);
+        }
+    }
 }
 
 /// Rows of the AVX-512 outer tile (measured: notes/gemm.md §2).

@@ -52,6 +52,20 @@ pub(super) trait Simd<E: Float> {
     unsafe fn prefetch_l2(p: *const E);
 }
 
+/// Vectors of two halves, each half one 256-bit vector of the dot kernel (`H` = 8 `f32`
+/// or 4 `f64` lanes): the AVX-512 dot kernel keeps in each half exactly the partial sums the
+/// 256-bit dot kernel keeps in a whole vector, so both give the same bits (notes/gemm.md
+/// §2). `mask` counts lanes of one half.
+pub(super) trait Halves<E: Float>: Simd<E> {
+    /// The `H` elements at `p` in both halves (the first `m` of them, the others 0).
+    unsafe fn broadcast_half(p: *const E, m: Self::M) -> Self::V;
+    /// The `H` elements at `p0` in the low half and those at `p1` in the high half (the
+    /// first `m` of each, the others 0).
+    unsafe fn load_halves(p0: *const E, p1: *const E, m: Self::M) -> Self::V;
+    /// Each half's lanes added in the 256-bit dot kernel's tree (its `hsum`): (low, high).
+    unsafe fn hsum_halves(v: Self::V) -> (E, E);
+}
+
 /// The element types the kernel runs in, `f32` and `f64`, with the implementation of
 /// [`Simd`] each instruction set uses for them.
 pub(super) trait Element: Float {
@@ -66,7 +80,7 @@ pub(super) trait Element: Float {
     type Avx2: Simd<Self>;
     /// [`Avx512`] (512-bit vectors: 16 `f32`, 8 `f64`); off x86_64 the scalar twin, never
     /// run.
-    type Avx512: Simd<Self>;
+    type Avx512: Halves<Self>;
 }
 
 impl Element for f32 {
@@ -183,20 +197,58 @@ impl<E: Float, const L: usize> Simd<E> for Scalar<L> {
 
     #[inline(always)]
     unsafe fn hsum(v: [E; L]) -> E {
-        let mut v = v;
-        let mut half = L / 2;
-        while half > 0 {
-            for i in 0..half {
-                let upper = v[i + half];
-                v[i] += upper;
-            }
-            half /= 2;
-        }
-        v[0]
+        tree_sum(v, L)
     }
 
     #[inline(always)]
     unsafe fn prefetch_l2(_p: *const E) {}
+}
+
+/// The scalar twin of [`Halves`]: halves of `L/2` lanes (never run where [`Avx512`] is;
+/// it fills the slot off x86_64).
+impl<E: Float, const L: usize> Halves<E> for Scalar<L> {
+    #[inline(always)]
+    unsafe fn broadcast_half(p: *const E, m: usize) -> [E; L] {
+        let mut v = [E::zero(); L];
+        for i in 0..m.min(L / 2) {
+            // SAFETY: the caller vouches for the first m elements at p.
+            let x = unsafe { *p.add(i) };
+            (v[i], v[i + L / 2]) = (x, x);
+        }
+        v
+    }
+
+    #[inline(always)]
+    unsafe fn load_halves(p0: *const E, p1: *const E, m: usize) -> [E; L] {
+        let mut v = [E::zero(); L];
+        for i in 0..m.min(L / 2) {
+            // SAFETY: the caller vouches for the first m elements at p0 and p1.
+            (v[i], v[i + L / 2]) = unsafe { (*p0.add(i), *p1.add(i)) };
+        }
+        v
+    }
+
+    #[inline(always)]
+    unsafe fn hsum_halves(v: [E; L]) -> (E, E) {
+        let mut hi = v;
+        hi.rotate_left(L / 2);
+        (tree_sum(v, L / 2), tree_sum(hi, L / 2))
+    }
+}
+
+/// The first `n` lanes of `v` added as a tree of halves: lane `i` plus lane `i + n/2` for
+/// `i < n/2`, then the same on those n/2 sums, down to one (what [`Simd::hsum`] promises).
+#[inline(always)]
+fn tree_sum<E: Float, const L: usize>(mut v: [E; L], n: usize) -> E {
+    let mut half = n / 2;
+    while half > 0 {
+        for i in 0..half {
+            let upper = v[i + half];
+            v[i] += upper;
+        }
+        half /= 2;
+    }
+    v[0]
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -404,7 +456,7 @@ mod avx2 {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::Simd;
+    use super::{Halves, Simd};
 
     /// AVX-512F: `f32` in 16 lanes of `__m512`, `f64` in 8 lanes of `__m512d`, masks in
     /// mask registers. Each operation is one instruction except `hsum` (a fixed sequence:
@@ -586,6 +638,77 @@ mod avx512 {
         #[inline]
         unsafe fn prefetch_l2(p: *const f64) {
             _mm_prefetch::<_MM_HINT_T1>(p as *const i8);
+        }
+    }
+
+    impl Halves<f32> for Avx512 {
+        #[target_feature(enable = "avx512f,avx512vl")]
+        #[inline]
+        unsafe fn broadcast_half(p: *const f32, m: __mmask16) -> __m512 {
+            // SAFETY: the caller vouches for the masked-on elements at p.
+            let half = unsafe { _mm256_maskz_loadu_ps(m as __mmask8, p) };
+            _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(half)))
+        }
+
+        #[target_feature(enable = "avx512f,avx512vl")]
+        #[inline]
+        unsafe fn load_halves(p0: *const f32, p1: *const f32, m: __mmask16) -> __m512 {
+            // SAFETY: the caller vouches for the masked-on elements at p0 and p1.
+            unsafe {
+                let lo = _mm256_maskz_loadu_ps(m as __mmask8, p0);
+                let hi = _mm256_maskz_loadu_ps(m as __mmask8, p1);
+                let lo = _mm512_castpd256_pd512(_mm256_castps_pd(lo));
+                _mm512_castpd_ps(_mm512_insertf64x4::<1>(lo, _mm256_castps_pd(hi)))
+            }
+        }
+
+        #[target_feature(enable = "avx512f,avx512vl")]
+        #[inline]
+        unsafe fn hsum_halves(v: __m512) -> (f32, f32) {
+            let lo = _mm512_castps512_ps256(v);
+            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+            // SAFETY: AVX-512F implies AVX2 and FMA.
+            unsafe {
+                (
+                    <super::Avx2 as Simd<f32>>::hsum(lo),
+                    <super::Avx2 as Simd<f32>>::hsum(hi),
+                )
+            }
+        }
+    }
+
+    impl Halves<f64> for Avx512 {
+        #[target_feature(enable = "avx512f,avx512vl")]
+        #[inline]
+        unsafe fn broadcast_half(p: *const f64, m: __mmask8) -> __m512d {
+            // SAFETY: the caller vouches for the masked-on elements at p.
+            let half = unsafe { _mm256_maskz_loadu_pd(m, p) };
+            _mm512_broadcast_f64x4(half)
+        }
+
+        #[target_feature(enable = "avx512f,avx512vl")]
+        #[inline]
+        unsafe fn load_halves(p0: *const f64, p1: *const f64, m: __mmask8) -> __m512d {
+            // SAFETY: the caller vouches for the masked-on elements at p0 and p1.
+            unsafe {
+                let lo = _mm256_maskz_loadu_pd(m, p0);
+                let hi = _mm256_maskz_loadu_pd(m, p1);
+                _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(lo), hi)
+            }
+        }
+
+        #[target_feature(enable = "avx512f,avx512vl")]
+        #[inline]
+        unsafe fn hsum_halves(v: __m512d) -> (f64, f64) {
+            let lo = _mm512_castpd512_pd256(v);
+            let hi = _mm512_extractf64x4_pd::<1>(v);
+            // SAFETY: AVX-512F implies AVX2 and FMA.
+            unsafe {
+                (
+                    <super::Avx2 as Simd<f64>>::hsum(lo),
+                    <super::Avx2 as Simd<f64>>::hsum(hi),
+                )
+            }
         }
     }
 }

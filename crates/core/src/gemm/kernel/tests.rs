@@ -37,10 +37,10 @@ fn t<T: Float>(x: f64) -> T {
     T::from_f64(x)
 }
 
-/// Fast against naive over sizes around the tile edges (of both types' tiles), both
+/// Fast against naive over sizes around the tile edges (of every instruction set's tiles), both
 /// kernels, every A/B/C order, β = 0 (C starts NaN) and β ≠ 0.
 fn both_kernels_equal_naive_on_integers<T: Float>(isa: Isa) {
-    let ms = [1, 2, 3, 5, 6, 7, 13, 50, 97];
+    let ms = [1, 2, 3, 5, 6, 7, 13, 14, 29, 50, 97];
     let ns = [1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33];
     let ks = [0, 1, 3, 4, 5, 7, 8, 9, 127, 128, 131];
     let mut dot_cases = 0;
