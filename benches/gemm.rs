@@ -32,6 +32,11 @@ const SHAPES: [(usize, usize, usize); 4] = [
     (4096, 784, 64),
 ];
 
+/// (m, k, n) of a layer's forward pass `X·Θᵀ`, timed in that layout too (size suffix
+/// `-fwd`): B is Θ (n, k) transposed, so both operands are contiguous along k — the dot
+/// kernel's layout, what inference runs.
+const FORWARD: [(usize, usize, usize); 3] = [(32, 784, 64), (256, 784, 64), (4096, 784, 64)];
+
 /// The naive loop is timed only up to this many multiply-adds.
 const NAIVE_MAX_MACS: usize = 20_000_000;
 
@@ -134,12 +139,25 @@ fn bench(c: &mut Criterion) {
         ("1-thread", build_pool(1).expect("pool")),
         ("all-threads", build_pool(all).expect("pool")),
     ];
-    let operands: Vec<_> = SHAPES
+    // (label, A, B): B row-major for SHAPES; for FORWARD Θ (n, k) row-major with its axes
+    // reversed, i.e. Θᵀ (k, n) in column-major order.
+    let mut operands: Vec<_> = SHAPES
         .iter()
         .enumerate()
-        .map(|(i, &(m, k, n))| (operand(m, k, i), operand(k, n, i + 1)))
+        .map(|(i, &(m, k, n))| {
+            let label = format!("{m}x{k}x{n}");
+            (label, operand(m, k, i), operand(k, n, i + 1))
+        })
         .collect();
-    for (a, b) in &operands {
+    operands.extend(FORWARD.iter().map(|&(m, k, n)| {
+        let theta = operand(n, k, 7);
+        (
+            format!("{m}x{k}x{n}-fwd"),
+            operand(m, k, 5),
+            theta.reversed_axes(),
+        )
+    }));
+    for (_, a, b) in &operands {
         validate(&pools[1].1, a, b);
     }
 
@@ -149,24 +167,24 @@ fn bench(c: &mut Criterion) {
         group.sample_size(15);
         group.warm_up_time(Duration::from_millis(500));
         group.measurement_time(Duration::from_secs(3));
-        for ((m, k, n), (a, b)) in SHAPES.iter().copied().zip(&operands) {
-            let size = format!("{m}x{k}x{n}");
+        for (size, a, b) in &operands {
+            let ((m, k), n) = (a.dim(), b.ncols());
             group.throughput(Throughput::Elements((2 * m * k * n) as u64));
             let mut out = Array2::<f32>::zeros((m, n));
             if *label == "1-thread" {
                 if m * k * n <= NAIVE_MAX_MACS {
-                    group.bench_function(BenchmarkId::new("naive", &size), |bch| {
+                    group.bench_function(BenchmarkId::new("naive", size), |bch| {
                         pool.install(|| {
                             bch.iter(|| gemm_naive(1.0, a.view(), b.view(), 0.0, out.view_mut()))
                         })
                     });
                 }
-                group.bench_function(BenchmarkId::new("matrixmultiply", &size), |bch| {
+                group.bench_function(BenchmarkId::new("matrixmultiply", size), |bch| {
                     pool.install(|| bch.iter(|| matrixmultiply_call(a, b, &mut out)))
                 });
                 for &on in &vector_isas {
                     let name = format!("serial-{on}");
-                    group.bench_function(BenchmarkId::new(name, &size), |bch| {
+                    group.bench_function(BenchmarkId::new(name, size), |bch| {
                         pool.install(|| {
                             bch.iter(|| {
                                 gemm_serial_on(on, 1.0, a.view(), b.view(), 0.0, out.view_mut())
@@ -176,7 +194,7 @@ fn bench(c: &mut Criterion) {
                 }
             }
             let name = format!("parallel-{isa}");
-            group.bench_function(BenchmarkId::new(name, &size), |bch| {
+            group.bench_function(BenchmarkId::new(name, size), |bch| {
                 pool.install(|| bch.iter(|| gemm(1.0, a.view(), b.view(), 0.0, out.view_mut())))
             });
         }

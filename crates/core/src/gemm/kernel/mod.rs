@@ -15,36 +15,39 @@
 //! ([`reserve_scratch_in_pool`], called by the MLP's workspace) means no call allocates.
 //!
 //! **One code, several instruction sets.** The kernels are written once over `simd.rs`'s
-//! trait: a vector holds `L` = 8 `f32` or 4 `f64` lanes, and every width below is counted in
-//! vectors. [`Isa::Avx2`] runs it on `__m256`/`__m256d`; [`Isa::Scalar`] runs the same code
-//! on arrays of L lanes, each vector operation lane by lane (`mul_add` for the fused
-//! multiply-add, the horizontal sum in the same tree): the same operations in the same
-//! order, so the same bits on any CPU — the oracle the tests compare every vector path with.
-//! [`active_isa`] says which one [`gemm`] runs: the one the environment variable
-//! [`ISA_ENV`] names, or one a test forced ([`force_isa`]), else AVX2 where the CPU has
-//! AVX2+FMA and none (matrixmultiply) elsewhere — the scalar path is too slow to be a
-//! default.
+//! trait, every width counted in vectors. [`Isa::Avx2`] runs it on `__m256`/`__m256d` (L = 8
+//! `f32` or 4 `f64` lanes), [`Isa::Avx512`] on `__m512`/`__m512d` (16 or 8), and
+//! [`Isa::Scalar`] on arrays of 8 or 4 lanes, each vector operation lane by lane (`mul_add`
+//! for the fused multiply-add, the horizontal sum in the same tree): the same operations in
+//! the same order, so the same bits on any CPU — the oracle the tests compare every vector
+//! path with. [`active_isa`] says which one [`gemm`] runs: the one a test or `--isa` forced
+//! ([`force_isa`]), or the one the environment variable [`ISA_ENV`] names, else
+//! [`Isa::best_available`] (AVX-512, else AVX2+FMA) and none (matrixmultiply) elsewhere — the
+//! scalar path is too slow to be a default.
 //!
-//! Two kernels, chosen from the strides and `k` only (never from `m`, `n` or the thread
-//! count, so a block of C cut out by the parallel [`crate::gemm()`] runs the same code on
-//! each of its elements as the whole product would):
+//! Two kernels, chosen from the strides and `k` only (never from `m`, `n`, the instruction set
+//! or the thread count, so a block of C cut out by the parallel [`crate::gemm()`] runs the
+//! same operations on each of its elements as the whole product would):
 //!
 //! - **dot** — when rows of A and columns of B are both contiguous along k (`csa = 1`,
-//!   `rsb = 1`: the forward pass `X·Θᵀ`) and `k ≥ DOT_MIN_K`. A 3×4 tile of C holds 12
-//!   `L`-lane partial sums; lane `l` sums the products with `p ≡ l (mod L)` in increasing
-//!   `p` (the last `k mod L` products through a masked load), then the `L` lanes are added in
-//!   the fixed order of `hsum`. No copy of either operand; rows of A are taken in blocks
-//!   of 48, and the next block is prefetched into L2 while one computes.
-//! - **outer** — otherwise: a 6×2L tile of C (6×16 `f32`, 6×8 `f64`) holds 12 vector
-//!   accumulators; for each `p` in increasing order it broadcasts `A[i, p]` (any strides) and
-//!   multiplies a row of 2L values of B: `acc[i, j] = fma(A[i,p], B[p,j], acc[i,j])`, one
-//!   fused multiply-add per product in k order. k is walked in chunks of 256 so a chunk of B
-//!   (16 KiB in either type) stays in L1; between chunks a tile's accumulators are parked in
-//!   memory and reloaded (exact). B is read in place when its rows are contiguous and less
-//!   than 4 KiB apart (the backward products `d_zᵀ·X` and `d_z·Θ` of a small layer);
-//!   otherwise all of B is copied once, in 2L-column panels. A block of 96 rows of A is
-//!   copied when A's k-stride is 4 KiB or more (`d_zᵀ` of a wide layer), so that a tile's 6
-//!   values per step share one cache line.
+//!   `rsb = 1`: the forward pass `X·Θᵀ`) and `k ≥ DOT_MIN_K`. Each element of C is 8 `f32`
+//!   (4 `f64`) partial sums — one 256-bit vector on every instruction set: lane `l` sums the
+//!   products with `p ≡ l (mod 8)` in increasing `p` (the last `k mod 8` through a masked
+//!   load), then the lanes are added in the fixed order of `hsum`. AVX2 and the scalar twin
+//!   hold one element per vector in 3×4 tiles; AVX-512 holds two per vector, one per 256-bit
+//!   half, in 6×8 tiles (`dot::gemm_halves`). No copy of either operand; rows of A are taken
+//!   in blocks of 48, and the next block is prefetched into L2 while one computes.
+//! - **outer** — otherwise: an MR×NV-vector tile of C (6×2 on AVX2 and scalar, 14×2 on
+//!   AVX-512) holds MR·NV vector accumulators; for each `p` in increasing order it broadcasts
+//!   `A[i, p]` (any strides) and multiplies a row of NV·L values of B:
+//!   `acc[i, j] = fma(A[i,p], B[p,j], acc[i,j])`, one fused multiply-add per product in k
+//!   order, so each element is one FMA chain whatever the tile. k is walked in chunks of 256
+//!   so a chunk of B stays in L1; between chunks a tile's accumulators are parked in memory
+//!   and reloaded (exact: the chain continues, no partial sums are added). B is read in place
+//!   when its rows are contiguous and less than 4 KiB apart (the backward products `d_zᵀ·X`
+//!   and `d_z·Θ` of a small layer); otherwise all of B is copied once, in NV·L-column panels.
+//!   A block of up to 96 rows of A is copied, MR-row panel by panel, when A's k-stride is
+//!   4 KiB or more (`d_zᵀ` of a wide layer), so that a tile's MR values per step are adjacent.
 //!
 //! Copies and chunks change where values are read from, never which operations run on
 //! them, so they may depend on anything (sizes included) without changing a bit. The
@@ -52,8 +55,8 @@
 //! [`crate::gemm::tuning`].
 //!
 //! Both end with `c ← fma(β, c, α·acc)` per element (`c ← α·acc` when β = 0, and then C
-//! is not read). The elements of a tile edge (fewer than 3/6 rows or 4/2L columns) run the
-//! same instruction sequence through masked loads and stores. Memory outside the views is
+//! is not read). The elements of a tile edge (fewer rows or columns than the tile) run the
+//! same operations through masked loads and stores. Memory outside the views is
 //! never read or written.
 //!
 //! The reference is [`crate::gemm_naive`]; the tests (`tests.rs` beside this file,
@@ -80,9 +83,8 @@ use crate::Float;
 use crate::gemm::tuning::{DOT_MIN_K, FAR_BYTES};
 use simd::{Element, Simd};
 
-/// Bytes in one vector of every instruction set the kernel has (256 bits): the kernels'
-/// tile widths and copy panels are counted in vectors of this size, and the scalar twin
-/// holds as many lanes, so both compute in the same order.
+/// Bytes of the dot kernel's partial sums of one element on every instruction set (256 bits:
+/// its lanes fix the summation order), and of one vector of AVX2 and the scalar twin.
 const VECTOR_BYTES: usize = 32;
 
 /// Lanes of `E` in one vector: 8 `f32` or 4 `f64`.

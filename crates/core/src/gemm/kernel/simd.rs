@@ -62,6 +62,10 @@ pub(super) trait Halves<E: Float>: Simd<E> {
     /// The `H` elements at `p0` in the low half and those at `p1` in the high half (the
     /// first `m` of each, the others 0).
     unsafe fn load_halves(p0: *const E, p1: *const E, m: Self::M) -> Self::V;
+    /// [`Halves::broadcast_half`] with all `H` elements (a plain load the CPU can fold).
+    unsafe fn broadcast_half_full(p: *const E) -> Self::V;
+    /// [`Halves::load_halves`] with all `H` elements of each.
+    unsafe fn load_halves_full(p0: *const E, p1: *const E) -> Self::V;
     /// Each half's lanes added in the 256-bit dot kernel's tree (its `hsum`): (low, high).
     unsafe fn hsum_halves(v: Self::V) -> (E, E);
 }
@@ -226,6 +230,18 @@ impl<E: Float, const L: usize> Halves<E> for Scalar<L> {
             (v[i], v[i + L / 2]) = unsafe { (*p0.add(i), *p1.add(i)) };
         }
         v
+    }
+
+    #[inline(always)]
+    unsafe fn broadcast_half_full(p: *const E) -> [E; L] {
+        // SAFETY: forwarded to the caller.
+        unsafe { Self::broadcast_half(p, L / 2) }
+    }
+
+    #[inline(always)]
+    unsafe fn load_halves_full(p0: *const E, p1: *const E) -> [E; L] {
+        // SAFETY: forwarded to the caller.
+        unsafe { Self::load_halves(p0, p1, L / 2) }
     }
 
     #[inline(always)]
@@ -664,6 +680,25 @@ mod avx512 {
 
         #[target_feature(enable = "avx512f,avx512vl")]
         #[inline]
+        unsafe fn broadcast_half_full(p: *const f32) -> __m512 {
+            // SAFETY: the caller vouches for the 8 floats at p (read as 4 doubles' bits).
+            let half = unsafe { _mm256_loadu_pd(p as *const f64) };
+            _mm512_castpd_ps(_mm512_broadcast_f64x4(half))
+        }
+
+        #[target_feature(enable = "avx512f,avx512vl")]
+        #[inline]
+        unsafe fn load_halves_full(p0: *const f32, p1: *const f32) -> __m512 {
+            // SAFETY: the caller vouches for the 8 floats at p0 and at p1.
+            unsafe {
+                let lo = _mm512_castpd256_pd512(_mm256_loadu_pd(p0 as *const f64));
+                let hi = _mm256_loadu_pd(p1 as *const f64);
+                _mm512_castpd_ps(_mm512_insertf64x4::<1>(lo, hi))
+            }
+        }
+
+        #[target_feature(enable = "avx512f,avx512vl")]
+        #[inline]
         unsafe fn hsum_halves(v: __m512) -> (f32, f32) {
             let lo = _mm512_castps512_ps256(v);
             let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
@@ -694,6 +729,23 @@ mod avx512 {
                 let lo = _mm256_maskz_loadu_pd(m, p0);
                 let hi = _mm256_maskz_loadu_pd(m, p1);
                 _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(lo), hi)
+            }
+        }
+
+        #[target_feature(enable = "avx512f,avx512vl")]
+        #[inline]
+        unsafe fn broadcast_half_full(p: *const f64) -> __m512d {
+            // SAFETY: the caller vouches for the 4 doubles at p.
+            _mm512_broadcast_f64x4(unsafe { _mm256_loadu_pd(p) })
+        }
+
+        #[target_feature(enable = "avx512f,avx512vl")]
+        #[inline]
+        unsafe fn load_halves_full(p0: *const f64, p1: *const f64) -> __m512d {
+            // SAFETY: the caller vouches for the 4 doubles at p0 and at p1.
+            unsafe {
+                let lo = _mm512_castpd256_pd512(_mm256_loadu_pd(p0));
+                _mm512_insertf64x4::<1>(lo, _mm256_loadu_pd(p1))
             }
         }
 
