@@ -6,9 +6,11 @@
 //!
 //! Implementations: `naive` (triple loop; only at the two layer shapes — at 1024³ it would
 //! take seconds per call), `matrixmultiply` (one plain `matrixmultiply::sgemm` call, through
-//! `Float::gemm_raw`), `serial` (one `gemm_serial` call: our AVX2+FMA kernel on this CPU) —
-//! these three are single-threaded by definition, so they are timed in the 1-thread group
-//! only — and `parallel` (`glassbox_core::gemm`).
+//! `Float::gemm_raw`), `serial-<isa>` (one `gemm_serial_on` call on each vector instruction
+//! set this CPU runs: `avx2`, the earlier kernel, and `avx512`) — these are
+//! single-threaded by definition, so they are timed in the 1-thread group only — and
+//! `parallel-<isa>` (`glassbox_core::gemm` on the instruction set it chose, the one
+//! `GLASSBOX_ISA` names or the CPU's best). The first line printed names the CPU's choice.
 //! Every result is checked against the naive loop once before anything is timed.
 
 use std::time::Duration;
@@ -16,16 +18,24 @@ use std::time::Duration;
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
+use glassbox_core::gemm::gemm_serial_on;
+use glassbox_core::gemm::kernel::{Isa, active_isa};
 use glassbox_core::{Float, build_pool, gemm, gemm_naive, gemm_serial};
 use ndarray::Array2;
 
-/// (m, k, n): a 784-64 layer's forward pass at batch 32 and 256, a square, and a wide C.
+/// (m, k, n): a 784-64 layer at batch 32 and 256, a square, and the layer at inference
+/// batch 4096 (issue 11's four shapes).
 const SHAPES: [(usize, usize, usize); 4] = [
     (32, 784, 64),
     (256, 784, 64),
     (1024, 1024, 1024),
-    (64, 4096, 4096),
+    (4096, 784, 64),
 ];
+
+/// (m, k, n) of a layer's forward pass `X·Θᵀ`, timed in that layout too (size suffix
+/// `-fwd`): B is Θ (n, k) transposed, so both operands are contiguous along k — the dot
+/// kernel's layout, what inference runs.
+const FORWARD: [(usize, usize, usize); 3] = [(32, 784, 64), (256, 784, 64), (4096, 784, 64)];
 
 /// The naive loop is timed only up to this many multiply-adds.
 const NAIVE_MAX_MACS: usize = 20_000_000;
@@ -68,6 +78,23 @@ fn validate(pool: &rayon::ThreadPool, a: &Array2<f32>, b: &Array2<f32>) {
         "gemm differs from gemm_naive at {m}x{}x{n}",
         a.ncols()
     );
+    for isa in Isa::ALL.into_iter().filter(|isa| isa.is_available()) {
+        let mut on = Array2::<f32>::from_elem((m, n), f32::NAN);
+        assert!(gemm_serial_on(
+            isa,
+            1.0,
+            a.view(),
+            b.view(),
+            0.0,
+            on.view_mut()
+        ));
+        assert_eq!(
+            on,
+            reference,
+            "{isa} differs from gemm_naive at {m}x{}x{n}",
+            a.ncols()
+        );
+    }
 }
 
 /// `out ← a·b` by one plain matrixmultiply call (what `gemm_serial` falls back to).
@@ -98,17 +125,39 @@ fn matrixmultiply_call(a: &Array2<f32>, b: &Array2<f32>, out: &mut Array2<f32>) 
 }
 
 fn bench(c: &mut Criterion) {
+    let isa = active_isa().map_or("matrixmultiply", Isa::name);
+    println!(
+        "gemm bench: gemm runs on {isa}; GLASSBOX_ISA={:?}",
+        std::env::var("GLASSBOX_ISA").ok()
+    );
+    let vector_isas: Vec<Isa> = Isa::ALL
+        .into_iter()
+        .filter(|&i| i != Isa::Scalar && i.is_available())
+        .collect();
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pools = [
         ("1-thread", build_pool(1).expect("pool")),
         ("all-threads", build_pool(all).expect("pool")),
     ];
-    let operands: Vec<_> = SHAPES
+    // (label, A, B): B row-major for SHAPES; for FORWARD Θ (n, k) row-major with its axes
+    // reversed, i.e. Θᵀ (k, n) in column-major order.
+    let mut operands: Vec<_> = SHAPES
         .iter()
         .enumerate()
-        .map(|(i, &(m, k, n))| (operand(m, k, i), operand(k, n, i + 1)))
+        .map(|(i, &(m, k, n))| {
+            let label = format!("{m}x{k}x{n}");
+            (label, operand(m, k, i), operand(k, n, i + 1))
+        })
         .collect();
-    for (a, b) in &operands {
+    operands.extend(FORWARD.iter().map(|&(m, k, n)| {
+        let theta = operand(n, k, 7);
+        (
+            format!("{m}x{k}x{n}-fwd"),
+            operand(m, k, 5),
+            theta.reversed_axes(),
+        )
+    }));
+    for (_, a, b) in &operands {
         validate(&pools[1].1, a, b);
     }
 
@@ -118,28 +167,34 @@ fn bench(c: &mut Criterion) {
         group.sample_size(15);
         group.warm_up_time(Duration::from_millis(500));
         group.measurement_time(Duration::from_secs(3));
-        for ((m, k, n), (a, b)) in SHAPES.iter().copied().zip(&operands) {
-            let size = format!("{m}x{k}x{n}");
+        for (size, a, b) in &operands {
+            let ((m, k), n) = (a.dim(), b.ncols());
             group.throughput(Throughput::Elements((2 * m * k * n) as u64));
             let mut out = Array2::<f32>::zeros((m, n));
             if *label == "1-thread" {
                 if m * k * n <= NAIVE_MAX_MACS {
-                    group.bench_function(BenchmarkId::new("naive", &size), |bch| {
+                    group.bench_function(BenchmarkId::new("naive", size), |bch| {
                         pool.install(|| {
                             bch.iter(|| gemm_naive(1.0, a.view(), b.view(), 0.0, out.view_mut()))
                         })
                     });
                 }
-                group.bench_function(BenchmarkId::new("matrixmultiply", &size), |bch| {
+                group.bench_function(BenchmarkId::new("matrixmultiply", size), |bch| {
                     pool.install(|| bch.iter(|| matrixmultiply_call(a, b, &mut out)))
                 });
-                group.bench_function(BenchmarkId::new("serial", &size), |bch| {
-                    pool.install(|| {
-                        bch.iter(|| gemm_serial(1.0, a.view(), b.view(), 0.0, out.view_mut()))
-                    })
-                });
+                for &on in &vector_isas {
+                    let name = format!("serial-{on}");
+                    group.bench_function(BenchmarkId::new(name, size), |bch| {
+                        pool.install(|| {
+                            bch.iter(|| {
+                                gemm_serial_on(on, 1.0, a.view(), b.view(), 0.0, out.view_mut())
+                            })
+                        })
+                    });
+                }
             }
-            group.bench_function(BenchmarkId::new("parallel", &size), |bch| {
+            let name = format!("parallel-{isa}");
+            group.bench_function(BenchmarkId::new(name, size), |bch| {
                 pool.install(|| bch.iter(|| gemm(1.0, a.view(), b.view(), 0.0, out.view_mut())))
             });
         }

@@ -280,7 +280,14 @@ fn versions(threads: usize) -> Value {
         "rayon_threads": threads,
         "flush_to_zero": true,
         "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "isa": gemm_isa(),
     })
+}
+
+/// The GEMM kernel's instruction set (`GLASSBOX_ISA` or the CPU's best), as every line
+/// reports it so a result can be rerun on the same path.
+fn gemm_isa() -> &'static str {
+    glassbox_core::gemm::kernel::active_isa().map_or("matrixmultiply", |isa| isa.name())
 }
 
 /// The training workload: `steps` Adam steps of `batch` rows in file order. Returns the mean
@@ -346,6 +353,8 @@ impl Trainer {
 
 fn run() -> Result<()> {
     let args = parse_args()?;
+    // A GLASSBOX_ISA this CPU cannot run stops here with its reason, not at the first GEMM.
+    glassbox_core::gemm::kernel::isa_from_environment()?;
     let meta = read_meta(&args.data)?;
     let w = Workload::from_meta(&meta, &args.workload, args.quick)?;
     let threads = args.threads.unwrap_or(w.threads);
@@ -365,7 +374,7 @@ fn run() -> Result<()> {
         let x = Array2::from_shape_vec((1, cols), read_f32s(&x_path, cols)?).context("x")?;
         let logit = mlp.predict(x.view())[[0, 0]];
         let line = json!({
-            "runner": RUNNER, "workload": "startup", "prediction": logit,
+            "runner": RUNNER, "workload": "startup", "prediction": logit, "isa": gemm_isa(),
             "versions": {"glassbox": env!("CARGO_PKG_VERSION")},
         });
         println!("{line}");
@@ -380,7 +389,7 @@ fn run() -> Result<()> {
     let vers = versions(threads);
     let emit = |t: &Timed, key: &str, value: f64| {
         let line = json!({
-            "runner": RUNNER, "workload": w.name, "threads": threads,
+            "runner": RUNNER, "workload": w.name, "threads": threads, "isa": gemm_isa(),
             "samples_per_s": samples as f64 / t.seconds, "seconds": t.seconds,
             "samples": samples, "cpu_seconds": t.cpu_seconds,
             "cpu_util": t.cpu_seconds / t.seconds, "busy_threads": t.busy_threads,

@@ -190,6 +190,7 @@ def summarise(records: list[dict], workloads: list[str], runners: list[str]) -> 
                 "check": key,
                 "median_check": statistics.median(checks) if checks else None,
                 "median_cpu_util": statistics.median(utils) if utils else None,
+                "isa": recs[0].get("isa"),
             }
         peers = {r: v for r, v in rows.items() if r != "glassbox"}
         best = max(peers, key=lambda r: peers[r]["median_samples_per_s"]) if peers else None
@@ -229,7 +230,8 @@ def markdown(summary: dict, header: dict, notes: list[str]) -> str:
             util = f"{v['median_cpu_util']:.2f}" if v["median_cpu_util"] is not None else ""
             chk = f"{v['check']} {v['median_check']:.5g}" if v["median_check"] is not None else ""
             rel = v["median_samples_per_s"] / s["runners"][best]["median_samples_per_s"] if best else None
-            name = f"**{r}**" if r in (best, "glassbox") else r
+            name = f"{r} ({v['isa']})" if v.get("isa") else r
+            name = f"**{name}**" if r in (best, "glassbox") else name
             rel_s = f"{rel:.2f}×" if rel is not None else ""
             out.append(f"| {w} | {name} | {v['threads']} | {med} | {rng} | {v['n']} | {util} | {chk} | {rel_s} |")
     out += ["", "## glassbox / best peer (median throughput; > 1 means glassbox is faster)", "",

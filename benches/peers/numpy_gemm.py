@@ -19,7 +19,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-SHAPES = [(32, 784, 64), (256, 784, 64), (1024, 1024, 1024), (64, 4096, 4096)]
+SHAPES = [(32, 784, 64), (256, 784, 64), (1024, 1024, 1024), (4096, 784, 64)]
 SAMPLES = 15
 SAMPLE_SECONDS = 0.2
 

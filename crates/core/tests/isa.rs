@@ -1,8 +1,9 @@
 //! Every vector instruction set of the GEMM kernel against its scalar twin
 //! ([`Isa::Scalar`]), bit for bit (notes/gemm.md §2): the sizes and stride layouts of the
-//! GEMM sweep (`gemm.rs`), the layouts whose operands the kernel copies, and a whole training
+//! GEMM sweep (`gemm.rs`), the layouts whose operands the kernel copies, a whole training
 //! pass (forward with dropout, backward, ∂L/∂X) of 784-64-64-1 and of a network wide enough
-//! for the copying paths, in `f32` and `f64`. Values are random reals, whose sums round
+//! for the copying paths, and a full SGD epoch of 784-64-64-1 at 1, 2 and 7 threads, in
+//! `f32` and `f64`. Values are random reals, whose sums round
 //! differently in any other order, so equal bits mean the same operations in the same order.
 //!
 //! An instruction set this CPU lacks is reported on stderr as `SKIPPED` with the test's name
@@ -281,6 +282,97 @@ fn training_pass_on_every_isa_equals_scalar_f32() {
 #[test]
 fn training_pass_on_every_isa_equals_scalar_f64() {
     training_pass_equals_scalar::<f64>("training_pass_on_every_isa_equals_scalar_f64");
+}
+
+/// Bits of the parameters after one epoch of plain SGD on 784-64-64-1: 1024 random rows in
+/// batches of 32 (the last of the 32 batches included), fused sigmoid + BCE
+/// (∂L/∂Z = (ŷ − y)/N), dropout on the first layer, `θ ← θ − 0.05·∂L/∂θ` after every batch
+/// — so every GEMM shape of a training run, each depending on the bits of the step before,
+/// in a pool of `threads`.
+fn training_epoch<T: Float>(threads: usize) -> Vec<u64> {
+    let (rows, batch) = (1024, 32);
+    let pool = build_pool(threads).expect("pool");
+    pool.install(|| {
+        let spec = &networks()[0].0;
+        let mut mlp = Mlp::<T>::new(spec.clone(), Init::GlorotUniform, &mut seeded_rng(9))
+            .expect("valid spec");
+        let x = normal_matrix::<T>(10, (rows, spec.inputs));
+        let y = normal_matrix::<T>(11, (rows, 1))
+            .mapv(|v| T::from_f64(f64::from(u8::from(v > T::zero()))));
+        let mut ws = mlp.workspace(batch);
+        let mut dropout_rng = seeded_rng(12);
+        let lr = T::from_f64(0.05);
+        for b0 in (0..rows).step_by(batch) {
+            let (xb, yb) = (
+                x.slice(s![b0..b0 + batch, ..]),
+                y.slice(s![b0..b0 + batch, ..]),
+            );
+            mlp.zero_grads();
+            let fwd = mlp.forward(xb, Mode::Train(&mut dropout_rng), &mut ws);
+            let d_z = (&fwd.output() - &yb).mapv(|v| v / T::from_f64(batch as f64));
+            let _ = mlp.backward(fwd, Upstream::DZ(d_z.view()), GradWrite::Accumulate);
+            let (params, grads) = mlp.params_and_grads_mut();
+            for (p, &g) in params.iter_mut().zip(grads) {
+                *p -= lr * g;
+            }
+        }
+        mlp.params()
+            .iter()
+            .map(|&p| Float::to_f64(p).to_bits())
+            .collect()
+    })
+}
+
+/// A full epoch (`training_epoch`) on every instruction set at 1, 2 and 7 threads equals the
+/// scalar twin's on 1 thread, bit for bit.
+fn training_epoch_equals_scalar<T: Float>(test: &str) {
+    let _forced = Forced::lock();
+    force_isa(Some(Isa::Scalar)).expect("scalar runs everywhere");
+    let want = training_epoch::<T>(1);
+    let start = Mlp::<T>::new(
+        networks()[0].0.clone(),
+        Init::GlorotUniform,
+        &mut seeded_rng(9),
+    )
+    .expect("valid spec");
+    let moved = want
+        .iter()
+        .zip(start.params())
+        .filter(|&(&w, &p)| w != Float::to_f64(p).to_bits())
+        .count();
+    assert!(
+        moved > want.len() / 2,
+        "the epoch moved only {moved} parameters"
+    );
+    for isa in [Isa::Scalar].into_iter().chain(vector_isas(test)) {
+        force_isa(Some(isa)).expect("available");
+        for threads in [1, 2, 7] {
+            let got = training_epoch::<T>(threads);
+            let differ = got.iter().zip(&want).filter(|(g, w)| g != w).count();
+            assert_eq!(
+                differ,
+                0,
+                "{isa} at {threads} threads vs scalar at 1: {} parameters of {} differ",
+                T::NAME,
+                want.len()
+            );
+        }
+        eprintln!("{test}: {isa} at 1, 2 and 7 threads equals scalar");
+    }
+}
+
+#[test]
+fn training_epoch_on_every_isa_and_thread_count_equals_scalar_f32() {
+    training_epoch_equals_scalar::<f32>(
+        "training_epoch_on_every_isa_and_thread_count_equals_scalar_f32",
+    );
+}
+
+#[test]
+fn training_epoch_on_every_isa_and_thread_count_equals_scalar_f64() {
+    training_epoch_equals_scalar::<f64>(
+        "training_epoch_on_every_isa_and_thread_count_equals_scalar_f64",
+    );
 }
 
 /// `force_isa` refuses nothing this CPU runs and changes nothing when it refuses.

@@ -45,6 +45,9 @@ pub fn run(args: InspectArgs, _global: &Global) -> Result<(), CliError> {
         println!("{text}");
     } else {
         print!("{}", describe_bundle(&path, &bundle));
+        // `run` checked --isa and GLASSBOX_ISA first, so asking cannot panic.
+        let isa = glassbox_core::gemm::kernel::active_isa();
+        println!("This machine: {}", super::isa_description(isa));
     }
     Ok(())
 }
@@ -69,5 +72,6 @@ pub(crate) fn inspect_json(path: &str, bundle: &Bundle) -> serde_json::Value {
         "feature_names": bundle.preprocessor.feature_names(),
         "parameters_per_member": bundle.members.first().map(|m| m.num_params()),
         "tensors": tensors,
+        "gemm_isa": glassbox_core::gemm::kernel::active_isa().map(|isa| isa.name()),
     })
 }

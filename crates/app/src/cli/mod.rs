@@ -13,6 +13,7 @@
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use glassbox_core::gemm::kernel::Isa;
 
 use crate::exit::{self, CliError, ResultExt};
 
@@ -60,7 +61,7 @@ Run `glassbox <COMMAND> --help` for each command's options and examples.";
 #[derive(Debug, Parser)]
 #[command(
     name = "glassbox",
-    version,
+    version = version_line(),
     about = ABOUT,
     long_about = LONG_ABOUT,
     after_help = AFTER_HELP,
@@ -85,6 +86,53 @@ pub struct Global {
     /// Print nothing but results and errors: no progress bars, no notes.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+
+    /// The instruction set of the matrix kernel: scalar, avx2 or avx512 [default: the
+    /// GLASSBOX_ISA environment variable, else the fastest this CPU runs]. Every one gives
+    /// the same bits; scalar is the slow reference an auditor can rerun any result on.
+    #[arg(long, global = true, value_name = "ISA", value_parser = parse_isa)]
+    pub isa: Option<Isa>,
+}
+
+/// `--isa`'s value: an instruction set by its name.
+fn parse_isa(name: &str) -> Result<Isa, String> {
+    Isa::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Isa::ALL.iter().map(|isa| isa.name()).collect();
+        format!("expected one of {}", names.join(", "))
+    })
+}
+
+/// `glassbox --version`: the package version and the instruction set GLASSBOX_ISA and the CPU
+/// choose for the matrix kernel (or why GLASSBOX_ISA is refused).
+fn version_line() -> &'static str {
+    static LINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    LINE.get_or_init(|| {
+        let isa = match glassbox_core::gemm::kernel::isa_from_environment() {
+            Ok(isa) => isa_description(isa),
+            Err(e) => format!("gemm kernel: {e}"),
+        };
+        format!("{} ({isa})", env!("CARGO_PKG_VERSION"))
+    })
+}
+
+/// The matrix kernel's instruction set as `--version` and `inspect` print it.
+pub fn isa_description(isa: Option<Isa>) -> String {
+    match isa {
+        Some(isa) => format!("gemm kernel: {isa}"),
+        None => "gemm kernel: matrixmultiply (no AVX2+FMA)".to_string(),
+    }
+}
+
+/// Applies `--isa` (refused, with the reason, when this CPU lacks it) or checks that
+/// GLASSBOX_ISA names one this CPU runs, so a bad choice stops the run before any maths.
+fn init_isa(global: &Global) -> Result<(), CliError> {
+    match global.isa {
+        Some(isa) => glassbox_core::gemm::kernel::force_isa(Some(isa))
+            .map_err(|e| CliError::usage(anyhow::anyhow!("--isa {isa}: {e}"))),
+        None => glassbox_core::gemm::kernel::isa_from_environment()
+            .map(|_| ())
+            .map_err(|e| CliError::usage(anyhow::anyhow!("{e}"))),
+    }
 }
 
 /// The subcommands. (Each is parsed once per process, so the size difference between
@@ -193,6 +241,7 @@ fn quit_quietly_on_closed_pipe() {}
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
+    init_isa(&cli.global)?;
     init_threads(&cli.global)?;
     cli.command.run(&cli.global)
 }

@@ -15,36 +15,39 @@
 //! ([`reserve_scratch_in_pool`], called by the MLP's workspace) means no call allocates.
 //!
 //! **One code, several instruction sets.** The kernels are written once over `simd.rs`'s
-//! trait: a vector holds `L` = 8 `f32` or 4 `f64` lanes, and every width below is counted in
-//! vectors. [`Isa::Avx2`] runs it on `__m256`/`__m256d`; [`Isa::Scalar`] runs the same code
-//! on arrays of L lanes, each vector operation lane by lane (`mul_add` for the fused
-//! multiply-add, the horizontal sum in the same tree): the same operations in the same
-//! order, so the same bits on any CPU — the oracle the tests compare every vector path with.
-//! [`active_isa`] says which one [`gemm`] runs: the one the environment variable
-//! [`ISA_ENV`] names, or one a test forced ([`force_isa`]), else AVX2 where the CPU has
-//! AVX2+FMA and none (matrixmultiply) elsewhere — the scalar path is too slow to be a
-//! default.
+//! trait, every width counted in vectors. [`Isa::Avx2`] runs it on `__m256`/`__m256d` (L = 8
+//! `f32` or 4 `f64` lanes), [`Isa::Avx512`] on `__m512`/`__m512d` (16 or 8), and
+//! [`Isa::Scalar`] on arrays of 8 or 4 lanes, each vector operation lane by lane (`mul_add`
+//! for the fused multiply-add, the horizontal sum in the same tree): the same operations in
+//! the same order, so the same bits on any CPU — the oracle the tests compare every vector
+//! path with. [`active_isa`] says which one [`gemm`] runs: the one a test or `--isa` forced
+//! ([`force_isa`]), or the one the environment variable [`ISA_ENV`] names, else
+//! [`Isa::best_available`] (AVX-512, else AVX2+FMA) and none (matrixmultiply) elsewhere — the
+//! scalar path is too slow to be a default.
 //!
-//! Two kernels, chosen from the strides and `k` only (never from `m`, `n` or the thread
-//! count, so a block of C cut out by the parallel [`crate::gemm()`] runs the same code on
-//! each of its elements as the whole product would):
+//! Two kernels, chosen from the strides and `k` only (never from `m`, `n`, the instruction set
+//! or the thread count, so a block of C cut out by the parallel [`crate::gemm()`] runs the
+//! same operations on each of its elements as the whole product would):
 //!
 //! - **dot** — when rows of A and columns of B are both contiguous along k (`csa = 1`,
-//!   `rsb = 1`: the forward pass `X·Θᵀ`) and `k ≥ DOT_MIN_K`. A 3×4 tile of C holds 12
-//!   `L`-lane partial sums; lane `l` sums the products with `p ≡ l (mod L)` in increasing
-//!   `p` (the last `k mod L` products through a masked load), then the `L` lanes are added in
-//!   the fixed order of `hsum`. No copy of either operand; rows of A are taken in blocks
-//!   of 48, and the next block is prefetched into L2 while one computes.
-//! - **outer** — otherwise: a 6×2L tile of C (6×16 `f32`, 6×8 `f64`) holds 12 vector
-//!   accumulators; for each `p` in increasing order it broadcasts `A[i, p]` (any strides) and
-//!   multiplies a row of 2L values of B: `acc[i, j] = fma(A[i,p], B[p,j], acc[i,j])`, one
-//!   fused multiply-add per product in k order. k is walked in chunks of 256 so a chunk of B
-//!   (16 KiB in either type) stays in L1; between chunks a tile's accumulators are parked in
-//!   memory and reloaded (exact). B is read in place when its rows are contiguous and less
-//!   than 4 KiB apart (the backward products `d_zᵀ·X` and `d_z·Θ` of a small layer);
-//!   otherwise all of B is copied once, in 2L-column panels. A block of 96 rows of A is
-//!   copied when A's k-stride is 4 KiB or more (`d_zᵀ` of a wide layer), so that a tile's 6
-//!   values per step share one cache line.
+//!   `rsb = 1`: the forward pass `X·Θᵀ`) and `k ≥ DOT_MIN_K`. Each element of C is 8 `f32`
+//!   (4 `f64`) partial sums — one 256-bit vector on every instruction set: lane `l` sums the
+//!   products with `p ≡ l (mod 8)` in increasing `p` (the last `k mod 8` through a masked
+//!   load), then the lanes are added in the fixed order of `hsum`. AVX2 and the scalar twin
+//!   hold one element per vector in 3×4 tiles; AVX-512 holds two per vector, one per 256-bit
+//!   half, in 6×8 tiles (`dot::gemm_halves`). No copy of either operand; rows of A are taken
+//!   in blocks of 48, and the next block is prefetched into L2 while one computes.
+//! - **outer** — otherwise: an MR×NV-vector tile of C (6×2 on AVX2 and scalar, 14×2 on
+//!   AVX-512) holds MR·NV vector accumulators; for each `p` in increasing order it broadcasts
+//!   `A[i, p]` (any strides) and multiplies a row of NV·L values of B:
+//!   `acc[i, j] = fma(A[i,p], B[p,j], acc[i,j])`, one fused multiply-add per product in k
+//!   order, so each element is one FMA chain whatever the tile. k is walked in chunks of 256
+//!   so a chunk of B stays in L1; between chunks a tile's accumulators are parked in memory
+//!   and reloaded (exact: the chain continues, no partial sums are added). B is read in place
+//!   when its rows are contiguous and less than 4 KiB apart (the backward products `d_zᵀ·X`
+//!   and `d_z·Θ` of a small layer); otherwise all of B is copied once, in NV·L-column panels.
+//!   A block of up to 96 rows of A is copied, MR-row panel by panel, when A's k-stride is
+//!   4 KiB or more (`d_zᵀ` of a wide layer), so that a tile's MR values per step are adjacent.
 //!
 //! Copies and chunks change where values are read from, never which operations run on
 //! them, so they may depend on anything (sizes included) without changing a bit. The
@@ -52,8 +55,8 @@
 //! [`crate::gemm::tuning`].
 //!
 //! Both end with `c ← fma(β, c, α·acc)` per element (`c ← α·acc` when β = 0, and then C
-//! is not read). The elements of a tile edge (fewer than 3/6 rows or 4/2L columns) run the
-//! same instruction sequence through masked loads and stores. Memory outside the views is
+//! is not read). The elements of a tile edge (fewer rows or columns than the tile) run the
+//! same operations through masked loads and stores. Memory outside the views is
 //! never read or written.
 //!
 //! The reference is [`crate::gemm_naive`]; the tests (`tests.rs` beside this file,
@@ -80,19 +83,13 @@ use crate::Float;
 use crate::gemm::tuning::{DOT_MIN_K, FAR_BYTES};
 use simd::{Element, Simd};
 
-/// Bytes in one vector of every instruction set the kernel has (256 bits): the kernels'
-/// tile widths and copy panels are counted in vectors of this size, and the scalar twin
-/// holds as many lanes, so both compute in the same order.
+/// Bytes of the dot kernel's partial sums of one element on every instruction set (256 bits:
+/// its lanes fix the summation order), and of one vector of AVX2 and the scalar twin.
 const VECTOR_BYTES: usize = 32;
 
 /// Lanes of `E` in one vector: 8 `f32` or 4 `f64`.
 const fn lanes<E>() -> usize {
     VECTOR_BYTES / size_of::<E>()
-}
-
-/// Columns of C per outer tile: two vectors (16 `f32`, 8 `f64`).
-const fn nr<E>() -> usize {
-    2 * lanes::<E>()
 }
 
 /// [`FAR_BYTES`] in elements of `E` (1024 `f32`, 512 `f64`).
@@ -116,17 +113,22 @@ pub enum Isa {
     Scalar,
     /// 256-bit AVX2 vectors with FMA (`__m256`, `__m256d`), x86_64 only.
     Avx2,
+    /// 512-bit AVX-512F vectors (`__m512`, `__m512d`) and 32 vector registers, x86_64 only:
+    /// a taller outer tile; the dot kernel keeps 256-bit vectors, whose lanes fix its
+    /// summation order (notes/gemm.md §2).
+    Avx512,
 }
 
 impl Isa {
     /// Every instruction set, the oracle first.
-    pub const ALL: [Isa; 2] = [Isa::Scalar, Isa::Avx2];
+    pub const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
 
-    /// The name [`ISA_ENV`] takes: `"scalar"` or `"avx2"`.
+    /// The name [`ISA_ENV`] takes: `"scalar"`, `"avx2"` or `"avx512"`.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
         }
     }
 
@@ -136,12 +138,22 @@ impl Isa {
     }
 
     /// Whether this CPU runs it: always for [`Isa::Scalar`]; for [`Isa::Avx2`], when the
-    /// CPU has AVX2 and FMA (detected once by std).
+    /// CPU has AVX2 and FMA; for [`Isa::Avx512`], when it also has AVX-512F and AVX-512VL
+    /// (detected once by std).
     pub fn is_available(self) -> bool {
         match self {
             Isa::Scalar => true,
             Isa::Avx2 => simd_available(),
+            Isa::Avx512 => avx512_available(),
         }
+    }
+
+    /// The fastest instruction set this CPU runs, the default of [`active_isa`]:
+    /// [`Isa::Avx512`], else [`Isa::Avx2`], else none (the scalar path is never a default).
+    pub fn best_available() -> Option<Isa> {
+        [Isa::Avx512, Isa::Avx2]
+            .into_iter()
+            .find(|isa| isa.is_available())
     }
 }
 
@@ -172,7 +184,7 @@ static CHOSEN: OnceLock<Option<Isa>> = OnceLock::new();
 
 /// The instruction set [`gemm`] runs on, or `None` when it runs on none (then
 /// [`crate::gemm_serial`] calls matrixmultiply). In order: the one [`force_isa`] set; the one
-/// [`ISA_ENV`] names; [`Isa::Avx2`] if the CPU has it; none.
+/// [`ISA_ENV`] names; [`Isa::best_available`].
 ///
 /// # Panics
 /// At the first call, if [`ISA_ENV`] names an unknown instruction set or one this CPU
@@ -191,18 +203,20 @@ pub fn active_isa() -> Option<Isa> {
 /// # Errors
 /// The reason, naming the variable and its value.
 pub fn isa_from_environment() -> Result<Option<Isa>, String> {
-    isa_choice(std::env::var(ISA_ENV), Isa::Avx2.is_available())
+    isa_choice(std::env::var(ISA_ENV), Isa::is_available)
 }
 
-/// The instruction set that [`ISA_ENV`]'s value (`var`) and the CPU (`has_avx2`) choose;
-/// the reason when the value names none this CPU runs.
+/// The instruction set that [`ISA_ENV`]'s value (`var`) and the CPU (`has`: whether it
+/// runs an instruction set) choose; the reason when the value names none this CPU runs.
 fn isa_choice(
     var: Result<String, std::env::VarError>,
-    has_avx2: bool,
+    has: impl Fn(Isa) -> bool,
 ) -> Result<Option<Isa>, String> {
     let name = match var {
         Ok(name) if !name.is_empty() => name,
-        Ok(_) | Err(std::env::VarError::NotPresent) => return Ok(has_avx2.then_some(Isa::Avx2)),
+        Ok(_) | Err(std::env::VarError::NotPresent) => {
+            return Ok([Isa::Avx512, Isa::Avx2].into_iter().find(|&isa| has(isa)));
+        }
         Err(e) => return Err(format!("{ISA_ENV}: {e}")),
     };
     let Some(isa) = Isa::from_name(&name) else {
@@ -212,9 +226,10 @@ fn isa_choice(
             names.join(", ")
         ));
     };
-    match isa {
-        Isa::Avx2 if !has_avx2 => Err(format!("{ISA_ENV}={name}: {}", IsaUnavailable(isa))),
-        _ => Ok(Some(isa)),
+    if has(isa) {
+        Ok(Some(isa))
+    } else {
+        Err(format!("{ISA_ENV}={name}: {}", IsaUnavailable(isa)))
     }
 }
 
@@ -246,6 +261,22 @@ pub fn simd_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether the CPU has AVX-512F and AVX-512VL besides AVX2 and FMA: [`Isa::Avx512`] runs
+/// only then.
+#[inline]
+pub fn avx512_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        simd_available()
+            && is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512vl")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -330,64 +361,43 @@ pub unsafe fn gemm_on<T: Float>(
     if !isa.is_available() || !is_kernel_type::<T>() {
         return false;
     }
-    let a = Mat {
-        ptr: a,
-        rs: rsa,
-        cs: csa,
+    let p = Product {
+        m,
+        k,
+        n,
+        alpha,
+        a: Mat {
+            ptr: a,
+            rs: rsa,
+            cs: csa,
+        },
+        b: Mat {
+            ptr: b,
+            rs: rsb,
+            cs: csb,
+        },
+        beta,
+        c: MatMut {
+            ptr: c,
+            rs: rsc,
+            cs: csc,
+        },
     };
-    let b = Mat {
-        ptr: b,
-        rs: rsb,
-        cs: csb,
-    };
-    let c = MatMut {
-        ptr: c,
-        rs: rsc,
-        cs: csc,
-    };
-    // The same value in the kernel's type (exact: T is that type).
-    fn to<E: Float, T: Float>(x: T) -> E {
-        E::from_f64(Float::to_f64(x))
-    }
     // SAFETY: `isa` is available; T is the type the pointers are cast to, so they describe
     // the same matrices; the caller vouches for the memory.
     unsafe {
         if TypeId::of::<T>() == TypeId::of::<f32>() {
-            run_on::<f32>(
-                isa,
-                m,
-                k,
-                n,
-                to(alpha),
-                a.cast(),
-                b.cast(),
-                to(beta),
-                c.cast(),
-            );
+            run_on::<f32>(isa, p.cast());
         } else {
-            run_on::<f64>(
-                isa,
-                m,
-                k,
-                n,
-                to(alpha),
-                a.cast(),
-                b.cast(),
-                to(beta),
-                c.cast(),
-            );
+            run_on::<f64>(isa, p.cast());
         }
     }
     true
 }
 
-/// [`run`] with the implementation of [`Simd`] that `isa` names.
-///
-/// # Safety
-/// `isa` must be available; the contract of [`gemm`].
-#[allow(clippy::too_many_arguments)]
-unsafe fn run_on<E: Element>(
-    isa: Isa,
+/// One product `C ← α·A·B + β·C` in the kernel's own type: A (m, k), B (k, n), C (m, n).
+#[derive(Clone, Copy)]
+struct Product<E> {
     m: usize,
     k: usize,
     n: usize,
@@ -396,12 +406,41 @@ unsafe fn run_on<E: Element>(
     b: Mat<E>,
     beta: E,
     c: MatMut<E>,
-) {
+}
+
+impl<T: Float> Product<T> {
+    /// The same product in `E` (the caller knows `E` is `T`: the values are exact and the
+    /// pointers describe the same matrices).
+    fn cast<E: Float>(self) -> Product<E> {
+        let to = |x: T| E::from_f64(Float::to_f64(x));
+        Product {
+            m: self.m,
+            k: self.k,
+            n: self.n,
+            alpha: to(self.alpha),
+            a: self.a.cast(),
+            b: self.b.cast(),
+            beta: to(self.beta),
+            c: self.c.cast(),
+        }
+    }
+}
+
+/// [`run`] with the implementations of [`Simd`] that `isa` names.
+///
+/// # Safety
+/// `isa` must be available; the contract of [`gemm`].
+unsafe fn run_on<E: Element>(isa: Isa, p: Product<E>) {
     // SAFETY: forwarded to the caller.
     unsafe {
         match isa {
-            Isa::Scalar => run::<E, E::Scalar>(m, k, n, alpha, a, b, beta, c),
-            Isa::Avx2 => run_avx2::<E>(m, k, n, alpha, a, b, beta, c),
+            Isa::Scalar => run::<E, E::Scalar, E::Scalar, 6, 2>(p),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => run_avx2::<E>(p),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => run_avx512::<E>(p),
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx2 | Isa::Avx512 => unreachable!("{isa} is never available off x86_64"),
         }
     }
 }
@@ -414,64 +453,56 @@ unsafe fn run_on<E: Element>(
 /// The CPU must have AVX2 and FMA; the contract of [`gemm`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn run_avx2<E: Element>(
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: E,
-    a: Mat<E>,
-    b: Mat<E>,
-    beta: E,
-    c: MatMut<E>,
-) {
+unsafe fn run_avx2<E: Element>(p: Product<E>) {
     // SAFETY: forwarded to the caller.
-    unsafe { run::<E, E::Avx2>(m, k, n, alpha, a, b, beta, c) }
+    unsafe { run::<E, E::Avx2, E::Avx2, 6, 2>(p) }
 }
 
-/// Never called: [`Isa::Avx2`] is never available off x86_64.
-#[cfg(not(target_arch = "x86_64"))]
-#[allow(clippy::too_many_arguments)]
-unsafe fn run_avx2<E: Element>(
-    _m: usize,
-    _k: usize,
-    _n: usize,
-    _alpha: E,
-    _a: Mat<E>,
-    _b: Mat<E>,
-    _beta: E,
-    _c: MatMut<E>,
-) {
-    unreachable!("AVX2 is never available off x86_64")
-}
-
-/// [`gemm`] in the kernel's own type and instruction set `S`: picks the dot or the outer
-/// kernel.
+/// [`run`] on AVX-512: the outer kernel on 512-bit vectors in tiles of
+/// [`AVX512_MR`]×[`AVX512_NV`] vectors, the dot kernel on 512-bit vectors of two 256-bit
+/// halves (`dot::gemm_halves`: each half sums as the 256-bit dot kernel's vector does).
 ///
 /// # Safety
-/// `S` must run on this CPU; the contract of [`gemm`].
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn run<E: Float, S: Simd<E>>(
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: E,
-    a: Mat<E>,
-    b: Mat<E>,
-    beta: E,
-    c: MatMut<E>,
-) {
-    const { assert!(S::LANES == lanes::<E>()) };
-    if m == 0 || n == 0 {
+/// The CPU must have AVX-512F, AVX-512VL, AVX2 and FMA; the contract of [`gemm`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+unsafe fn run_avx512<E: Element>(p: Product<E>) {
+    if p.m == 0 || p.n == 0 {
         return;
     }
     // SAFETY: forwarded to the caller.
     unsafe {
-        if uses_dot(k, a.rs, a.cs, b.rs, b.cs) {
-            dot::gemm::<E, S>(m, k, n, alpha, a, b, beta, c);
+        if uses_dot(p.k, p.a.rs, p.a.cs, p.b.rs, p.b.cs) {
+            dot::gemm_halves::<E, E::Avx512>(p);
         } else {
-            outer::gemm::<E, S>(m, k, n, alpha, a, b, beta, c);
+            outer::gemm::<E, E::Avx512, AVX512_MR, AVX512_NV>(p);
+        }
+    }
+}
+
+/// Rows of the AVX-512 outer tile (measured: notes/gemm.md §2).
+const AVX512_MR: usize = 14;
+/// Vectors per row of the AVX-512 outer tile.
+const AVX512_NV: usize = 2;
+
+/// [`gemm`] in the kernel's own type: picks the dot kernel (on `D`, whose vectors must have
+/// the 256-bit lanes every instruction set's dot kernel sums in) or the outer kernel (on
+/// `O`, in tiles of `MR` rows × `NV` vectors).
+///
+/// # Safety
+/// `D` and `O` must run on this CPU; the contract of [`gemm`].
+#[inline(always)]
+unsafe fn run<E: Float, D: Simd<E>, O: Simd<E>, const MR: usize, const NV: usize>(p: Product<E>) {
+    const { assert!(D::LANES == lanes::<E>()) };
+    if p.m == 0 || p.n == 0 {
+        return;
+    }
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        if uses_dot(p.k, p.a.rs, p.a.cs, p.b.rs, p.b.cs) {
+            dot::gemm::<E, D>(p);
+        } else {
+            outer::gemm::<E, O, MR, NV>(p);
         }
     }
 }

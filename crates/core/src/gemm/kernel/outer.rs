@@ -1,24 +1,28 @@
-//! The outer kernel (notes/gemm.md §2), for every layout the dot kernel does not take: a
-//! 6×2L tile of C holds 12 vector accumulators; for each `p` in increasing order `A[i, p]`
-//! is broadcast and multiplied into a row of 2L values of B, one fused multiply-add per
+//! The outer kernel (notes/gemm.md §2), for every layout the dot kernel does not take: an
+//! MR×NV·L tile of C (6×2 vectors on AVX2, per instruction set in `super::run_on`) holds
+//! MR·NV vector accumulators; for each `p` in increasing order `A[i, p]`
+//! is broadcast and multiplied into a row of NV·L values of B, one fused multiply-add per
 //! product, so each element of C is one FMA chain in k order. k runs in chunks of
 //! `OUTER_KC`; between chunks the accumulators are parked in memory and reloaded (exact).
-//! B is read in place when its rows are contiguous and near, else copied once in 2L-column
+//! B is read in place when its rows are contiguous and near, else copied once in NV·L-column
 //! panels; a block of `OUTER_MC` rows of A is copied when A's k-stride is far.
 //!
 //! Every function here is `#[inline(always)]`: it is compiled inside the entry point of its
 //! instruction set, so the vector operations inline into it.
 
+use std::mem::MaybeUninit;
+
 use super::scratch::panels;
 use super::simd::Simd;
-use super::{Mat, MatMut, far, finish, lanes, nr};
+use super::{Mat, MatMut, Product, far, finish};
 use crate::Float;
 use crate::gemm::tuning::{OUTER_KC, OUTER_MC};
 
-/// Rows of C per outer tile.
-const MR: usize = 6;
-/// The widest outer tile, in elements: two vectors of `f32`.
-const NR_MAX: usize = 2 * super::VECTOR_BYTES / size_of::<f32>();
+/// The widest outer tile of any instruction set, in bytes of one row: four 512-bit vectors.
+const NR_MAX_BYTES: usize = 256;
+/// [`NR_MAX_BYTES`] in `f32` (the type with the most elements per row): the size of a row of
+/// the parked accumulators.
+const NR_MAX: usize = NR_MAX_BYTES / size_of::<f32>();
 
 /// Which operands the outer kernel copies: `(A, B)`. A when its k-stride is far; B when
 /// its rows are not contiguous or lie far apart. A function of the strides only.
@@ -30,57 +34,65 @@ pub(super) fn copies<E>(csa: isize, rsb: isize, csb: isize) -> (bool, bool) {
 }
 
 /// Elements of the outer kernel's copies for k steps and n columns of B: `(A, B)`. A is one
-/// block of `OUTER_MC` rows, B all its 2L-column panels.
+/// block of `OUTER_MC` rows, B all its column panels — bounded for the widest tile of any
+/// instruction set, so one reservation serves them all.
 pub(super) fn copy_len<E>(k: usize, n: usize, (copy_a, copy_b): (bool, bool)) -> (usize, usize) {
-    let nr = nr::<E>();
+    let nr_max = NR_MAX_BYTES / size_of::<E>();
     (
         if copy_a { OUTER_MC * k } else { 0 },
-        if copy_b { n.div_ceil(nr) * nr * k } else { 0 },
+        if copy_b { (n + nr_max - 1) * k } else { 0 },
     )
 }
 
-/// The outer kernel over all of C: blocks of `OUTER_MC` rows; within a block, for each
-/// 2L-column panel of B (copied into the thread's buffer unless B's rows are contiguous and
-/// near), every row sextet of A.
+/// The outer kernel over all of C, with tiles of `MR` rows × `NV` vectors: blocks of rows
+/// (the largest multiple of `MR` up to `OUTER_MC`); within a block, for each column panel of
+/// B (copied into the thread's buffer unless B's rows are contiguous and near), every row
+/// tile of A. The tile shape decides only which elements share registers, never the order of
+/// an element's operations.
 ///
 /// # Safety
 /// `S` must run on this CPU; the contract of [`super::gemm`].
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn gemm<E: Float, S: Simd<E>>(
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: E,
-    a: Mat<E>,
-    b: Mat<E>,
-    beta: E,
-    c: MatMut<E>,
-) {
-    let nr = nr::<E>();
+pub(super) unsafe fn gemm<E: Float, S: Simd<E>, const MR: usize, const NV: usize>(p: Product<E>) {
+    let Product {
+        m,
+        k,
+        n,
+        alpha,
+        a,
+        b,
+        beta,
+        c,
+    } = p;
+    const { assert!(MR >= 1 && MR <= MR_MAX && OUTER_MC >= MR) };
+    let nr = NV * S::LANES;
+    debug_assert!(nr * size_of::<E>() <= NR_MAX_BYTES);
+    let mc = OUTER_MC / MR * MR;
     let (copy_a, copy_b) = copies::<E>(a.cs, b.rs, b.cs);
-    // The accumulators of the block's tiles between chunks of k (OUTER_MC × 2L used).
-    let mut saved = [E::zero(); OUTER_MC * NR_MAX];
+    // The accumulators of the block's tiles between chunks of k (mc × nr used); each is
+    // written before it is read (the first chunk stores, later chunks load).
+    let mut saved = Parked([const { MaybeUninit::uninit() }; OUTER_MC * NR_MAX_BYTES]);
+    let saved = saved.0.as_mut_ptr().cast::<E>();
     let n_panels = n.div_ceil(nr);
     let (len_a, len_b) = copy_len::<E>(k, n, (copy_a, copy_b));
     // Used only within this call, which grows no buffer of this thread again.
     let (buf_a, buf_b) = panels::<E>(len_a, len_b);
     if copy_b {
-        // All of B, once: panel q at buf_b + q·k·2L, reused by every block of rows.
+        // All of B, once: panel q at buf_b + q·k·nr, reused by every block of rows.
         for q in 0..n_panels {
             let cols = (n - q * nr).min(nr);
-            // SAFETY: columns 2Lq..2Lq+cols of B are inside B; buf_b holds n_panels·k·2L
-            // elements.
-            unsafe { pack_b::<E, S>(k, cols, b.at(0, q * nr), buf_b.add(q * nr * k)) };
+            // SAFETY: columns nr·q..nr·q+cols of B are inside B; buf_b holds at least
+            // n_panels·k·nr elements.
+            unsafe { pack_b::<E, S, NV>(k, cols, b.at(0, q * nr), buf_b.add(q * nr * k)) };
         }
     }
-    for i0 in (0..m).step_by(OUTER_MC) {
-        let i_end = (i0 + OUTER_MC).min(m);
+    for i0 in (0..m).step_by(mc) {
+        let i_end = (i0 + mc).min(m);
         // The rows of A this block uses: in place, or copied tile by tile.
-        // SAFETY: rows i0..i_end of A are inside A; buf_a holds OUTER_MC·k.
+        // SAFETY: rows i0..i_end of A are inside A; buf_a holds OUTER_MC·k ≥ mc·k.
         let a_blk = unsafe {
             if copy_a {
-                pack_a(k, i_end - i0, a.at(i0, 0), buf_a);
+                pack_a::<E, MR>(k, i_end - i0, a.at(i0, 0), buf_a);
                 Mat {
                     ptr: buf_a as *const E,
                     rs: 1,
@@ -92,7 +104,7 @@ pub(super) unsafe fn gemm<E: Float, S: Simd<E>>(
         };
         for j in (0..n).step_by(nr) {
             let cols = (n - j).min(nr);
-            // SAFETY: columns j..j+cols of B are inside B, or copied at panel j/2L.
+            // SAFETY: columns j..j+cols of B are inside B, or copied at panel j/nr.
             let bt = unsafe {
                 if copy_b {
                     Mat {
@@ -114,12 +126,11 @@ pub(super) unsafe fn gemm<E: Float, S: Simd<E>>(
                 let mut i = i0;
                 while i < i_end {
                     let rows = (i_end - i).min(MR);
-                    let save = saved.as_mut_ptr().wrapping_add((i - i0) * nr);
-                    let flags = (first, last, save);
+                    let save = saved.wrapping_add((i - i0) * nr);
                     // SAFETY: the tile (i, j) + (rows, cols) is inside C; its rows of A are
-                    // inside A or, copied, at tile (i − i0)/6 of buf_a (k·6 each); columns
+                    // inside A or, copied, at tile (i − i0)/MR of buf_a (k·MR each); columns
                     // p0..p0+kc of A and rows p0..p0+kc of B are inside them; `save` has
-                    // rows·2L elements left in `saved`.
+                    // rows·nr elements left in `saved`.
                     unsafe {
                         let at = if copy_a {
                             a_blk.ptr.add((i - i0) * k + p0 * MR)
@@ -127,16 +138,19 @@ pub(super) unsafe fn gemm<E: Float, S: Simd<E>>(
                             a_blk.at(i - i0, p0).ptr
                         };
                         let at = Mat { ptr: at, ..a_blk };
-                        let bk = bt.at(p0, 0);
-                        let ct = c.at(i, j);
-                        match rows {
-                            6 => tile::<E, S, 6>(kc, cols, alpha, at, bk, beta, ct, flags),
-                            5 => tile::<E, S, 5>(kc, cols, alpha, at, bk, beta, ct, flags),
-                            4 => tile::<E, S, 4>(kc, cols, alpha, at, bk, beta, ct, flags),
-                            3 => tile::<E, S, 3>(kc, cols, alpha, at, bk, beta, ct, flags),
-                            2 => tile::<E, S, 2>(kc, cols, alpha, at, bk, beta, ct, flags),
-                            _ => tile::<E, S, 1>(kc, cols, alpha, at, bk, beta, ct, flags),
-                        }
+                        let t = Tile {
+                            k: kc,
+                            cols,
+                            alpha,
+                            beta,
+                            a: at,
+                            b: bt.at(p0, 0),
+                            c: c.at(i, j),
+                            first,
+                            last,
+                            save,
+                        };
+                        tile_rows::<E, S, NV>(rows, t);
                     }
                     i += rows;
                 }
@@ -145,20 +159,75 @@ pub(super) unsafe fn gemm<E: Float, S: Simd<E>>(
     }
 }
 
+/// Room for the accumulators of a block's tiles between chunks of k: `OUTER_MC` rows of
+/// the widest tile, aligned for any element type.
+#[repr(align(64))]
+struct Parked([MaybeUninit<u8>; OUTER_MC * NR_MAX_BYTES]);
+
+/// The most rows any instruction set's tile has.
+const MR_MAX: usize = 16;
+
+/// One tile's operands and place in the k chunks: see [`tile`].
+struct Tile<E> {
+    /// Steps of k in this chunk.
+    k: usize,
+    /// Columns of C stored (≤ NV·L).
+    cols: usize,
+    alpha: E,
+    beta: E,
+    a: Mat<E>,
+    b: Mat<E>,
+    c: MatMut<E>,
+    /// The first chunk: accumulators start at 0, else from `save`.
+    first: bool,
+    /// The last chunk: C is written, else the accumulators go to `save`.
+    last: bool,
+    save: *mut E,
+}
+
+/// [`tile`] with `rows` (1..=`MR_MAX`) rows as a constant.
+///
+/// # Safety
+/// As [`tile`].
+#[inline(always)]
+unsafe fn tile_rows<E: Float, S: Simd<E>, const NV: usize>(rows: usize, t: Tile<E>) {
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        match rows {
+            16 => tile::<E, S, 16, NV>(t),
+            15 => tile::<E, S, 15, NV>(t),
+            14 => tile::<E, S, 14, NV>(t),
+            13 => tile::<E, S, 13, NV>(t),
+            12 => tile::<E, S, 12, NV>(t),
+            11 => tile::<E, S, 11, NV>(t),
+            10 => tile::<E, S, 10, NV>(t),
+            9 => tile::<E, S, 9, NV>(t),
+            8 => tile::<E, S, 8, NV>(t),
+            7 => tile::<E, S, 7, NV>(t),
+            6 => tile::<E, S, 6, NV>(t),
+            5 => tile::<E, S, 5, NV>(t),
+            4 => tile::<E, S, 4, NV>(t),
+            3 => tile::<E, S, 3, NV>(t),
+            2 => tile::<E, S, 2, NV>(t),
+            _ => tile::<E, S, 1, NV>(t),
+        }
+    }
+}
+
 /// Copies `rows` (≤ `OUTER_MC`) rows of A (k columns) into `dst` tile by tile: tile t holds
-/// rows 6t..6t+6 as k groups of 6 (`dst[(6t)·k + 6p + r] = A[6t + r, p]`), so the outer
-/// kernel's 6 broadcasts per p read one cache line. Rows past `rows` are not written (the
-/// tile that would read them has fewer rows).
+/// rows MR·t..MR·t+MR as k groups of MR (`dst[(MR·t)·k + MR·p + r] = A[MR·t + r, p]`), so
+/// the outer kernel's MR broadcasts per p read one or two cache lines. Rows past `rows` are
+/// not written (the tile that would read them has fewer rows).
 ///
 /// # Safety
 /// Rows `..rows` of A are inside A; `dst` holds `OUTER_MC·k` elements.
 #[inline(always)]
-unsafe fn pack_a<E: Float>(k: usize, rows: usize, a: Mat<E>, dst: *mut E) {
+unsafe fn pack_a<E: Float, const MR: usize>(k: usize, rows: usize, a: Mat<E>, dst: *mut E) {
     for t in 0..rows.div_ceil(MR) {
         let r_end = (rows - t * MR).min(MR);
         for p in 0..k {
             for r in 0..r_end {
-                // SAFETY: A[6t + r, p] is inside A; the index is < OUTER_MC·k.
+                // SAFETY: A[MR·t + r, p] is inside A; the index is < OUTER_MC·k.
                 unsafe {
                     *dst.add(t * MR * k + p * MR + r) = *a
                         .ptr
@@ -169,22 +238,28 @@ unsafe fn pack_a<E: Float>(k: usize, rows: usize, a: Mat<E>, dst: *mut E) {
     }
 }
 
-/// Copies `cols` (≤ 2L) columns of B (k rows) into `dst` as k rows of 2L (the unused
+/// Copies `cols` (≤ NV·L) columns of B (k rows) into `dst` as k rows of NV·L (the unused
 /// columns are zero).
 ///
 /// # Safety
-/// `S` runs on this CPU; columns `..cols` of B are inside B; `dst` holds `k·2L` elements.
+/// `S` runs on this CPU; columns `..cols` of B are inside B; `dst` holds `k·NV·L` elements.
 #[inline(always)]
-unsafe fn pack_b<E: Float, S: Simd<E>>(k: usize, cols: usize, b: Mat<E>, dst: *mut E) {
-    let (l, nr) = (lanes::<E>(), nr::<E>());
+unsafe fn pack_b<E: Float, S: Simd<E>, const NV: usize>(
+    k: usize,
+    cols: usize,
+    b: Mat<E>,
+    dst: *mut E,
+) {
+    let (l, nr) = (S::LANES, NV * S::LANES);
     for p in 0..k {
-        // SAFETY: row p, columns < cols of B are inside B; dst holds k·2L elements.
+        // SAFETY: row p, columns < cols of B are inside B; dst holds k·nr elements.
         unsafe {
             let row = b.ptr.offset(p as isize * b.rs);
             let out = dst.add(p * nr);
             if cols == nr && b.cs == 1 {
-                S::store(out, S::load(row));
-                S::store(out.add(l), S::load(row.add(l)));
+                for v in 0..NV {
+                    S::store(out.add(v * l), S::load(row.add(v * l)));
+                }
                 continue;
             }
             for s in 0..nr {
@@ -198,37 +273,28 @@ unsafe fn pack_b<E: Float, S: Simd<E>>(k: usize, cols: usize, b: Mat<E>, dst: *m
     }
 }
 
-/// One R×2L tile (R ≤ 6, `cols` ≤ 2L columns stored) of the outer kernel over the k steps
-/// of one chunk: `acc[r, s] += A[r, p]·B[p, s]` by one fma per p in increasing order. The
-/// accumulators start at 0 on the `first` chunk, else from `save` (R × 2L elements), where
-/// they are left after every chunk but the `last`; after the last, `C ← α·acc (+ β·C)`.
-/// Saving and reloading is exact, so a tile computed in chunks gets the same bits as in one
-/// go. B's rows are contiguous (`b.cs = 1`), at `b.ptr + p·b.rs`.
+/// One R×(NV·L) tile (R ≤ MR, `t.cols` columns stored) of the outer kernel over the k steps
+/// of one chunk: `acc[r, s] = fma(A[r, p], B[p, s], acc[r, s])` by one fma per p in
+/// increasing order. The accumulators start at 0 on the `first` chunk, else from `save`
+/// (R × NV·L elements), where they are left after every chunk but the `last`; after the
+/// last, `C ← α·acc (+ β·C)`. Saving and reloading is exact, so a tile computed in chunks
+/// gets the same bits as in one go. B's rows are contiguous (`b.cs = 1`), at
+/// `b.ptr + p·b.rs`.
 ///
 /// # Safety
 /// As [`gemm`], for the tile.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn tile<E: Float, S: Simd<E>, const R: usize>(
-    k: usize,
-    cols: usize,
-    alpha: E,
-    a: Mat<E>,
-    b: Mat<E>,
-    beta: E,
-    c: MatMut<E>,
-    (first, last, save): (bool, bool, *mut E),
-) {
-    let (l, nr) = (S::LANES, nr::<E>());
-    debug_assert!(R <= MR && cols <= nr && b.cs == 1);
+unsafe fn tile<E: Float, S: Simd<E>, const R: usize, const NV: usize>(t: Tile<E>) {
+    let (l, nr) = (S::LANES, NV * S::LANES);
+    let (a, b) = (t.a, t.b);
+    debug_assert!(R <= MR_MAX && t.cols <= nr && b.cs == 1);
     // SAFETY: S runs on this CPU (this function's contract).
-    let mut acc = [[unsafe { S::zero() }; 2]; R];
-    if !first {
-        for (r, v) in acc.iter_mut().enumerate() {
-            // SAFETY: `save` holds R × 2L elements.
-            unsafe {
-                v[0] = S::load(save.add(r * nr));
-                v[1] = S::load(save.add(r * nr + l));
+    let mut acc = [[unsafe { S::zero() }; NV]; R];
+    if !t.first {
+        for (r, row) in acc.iter_mut().enumerate() {
+            for (v, x) in row.iter_mut().enumerate() {
+                // SAFETY: `save` holds R × nr elements.
+                *x = unsafe { S::load(t.save.add(r * nr + v * l)) };
             }
         }
     }
@@ -240,43 +306,50 @@ unsafe fn tile<E: Float, S: Simd<E>, const R: usize>(
     // SAFETY (whole body): element (r, p) of A is `ar[r] + p·a.cs`, row p of B starts at
     // `b.ptr + p·b.rs` with `cols` valid elements; masked lanes are not read.
     unsafe {
-        if cols == nr {
-            let mut bp = b.ptr;
-            let mut off = 0isize;
-            for _ in 0..k {
-                let b0 = S::load(bp);
-                let b1 = S::load(bp.add(l));
+        let mut bp = b.ptr;
+        let mut off = 0isize;
+        if t.cols == nr {
+            for _ in 0..t.k {
+                let mut bv = [S::zero(); NV];
+                for (v, x) in bv.iter_mut().enumerate() {
+                    *x = S::load(bp.add(v * l));
+                }
                 for r in 0..R {
                     let av = S::broadcast(ar[r].offset(off));
-                    acc[r][0] = S::fma(av, b0, acc[r][0]);
-                    acc[r][1] = S::fma(av, b1, acc[r][1]);
+                    for v in 0..NV {
+                        acc[r][v] = S::fma(av, bv[v], acc[r][v]);
+                    }
                 }
                 bp = bp.offset(b.rs);
                 off += a.cs;
             }
         } else {
-            let m0 = S::mask(cols.min(l));
-            let m1 = S::mask(cols.saturating_sub(l));
-            let mut bp = b.ptr;
-            let mut off = 0isize;
-            for _ in 0..k {
-                let b0 = S::maskload(bp, m0);
-                let b1 = S::maskload(bp.add(l), m1);
+            let mut masks = [S::mask(0); NV];
+            for (v, m) in masks.iter_mut().enumerate() {
+                *m = S::mask(t.cols.saturating_sub(v * l).min(l));
+            }
+            for _ in 0..t.k {
+                let mut bv = [S::zero(); NV];
+                for (v, x) in bv.iter_mut().enumerate() {
+                    *x = S::maskload(bp.add(v * l), masks[v]);
+                }
                 for r in 0..R {
                     let av = S::broadcast(ar[r].offset(off));
-                    acc[r][0] = S::fma(av, b0, acc[r][0]);
-                    acc[r][1] = S::fma(av, b1, acc[r][1]);
+                    for v in 0..NV {
+                        acc[r][v] = S::fma(av, bv[v], acc[r][v]);
+                    }
                 }
                 bp = bp.offset(b.rs);
                 off += a.cs;
             }
         }
-        if last {
-            store_tile::<E, S, R>(cols, alpha, acc, beta, c);
+        if t.last {
+            store_tile::<E, S, R, NV>(t.cols, t.alpha, acc, t.beta, t.c);
         } else {
-            for (r, v) in acc.iter().enumerate() {
-                S::store(save.add(r * nr), v[0]);
-                S::store(save.add(r * nr + l), v[1]);
+            for (r, row) in acc.iter().enumerate() {
+                for (v, x) in row.iter().enumerate() {
+                    S::store(t.save.add(r * nr + v * l), *x);
+                }
             }
         }
     }
@@ -288,32 +361,36 @@ unsafe fn tile<E: Float, S: Simd<E>, const R: usize>(
 /// # Safety
 /// `S` runs on this CPU; (r, s) with r < R, s < cols lies inside C.
 #[inline(always)]
-unsafe fn store_tile<E: Float, S: Simd<E>, const R: usize>(
+unsafe fn store_tile<E: Float, S: Simd<E>, const R: usize, const NV: usize>(
     cols: usize,
     alpha: E,
-    acc: [[S::V; 2]; R],
+    acc: [[S::V; NV]; R],
     beta: E,
     c: MatMut<E>,
 ) {
-    let (l, nr) = (S::LANES, nr::<E>());
+    let l = S::LANES;
     // SAFETY (whole body): S runs on this CPU; (r, s) with r < R, s < cols lies inside C;
     // masked lanes are neither read nor written.
     unsafe {
         let va = S::splat(alpha);
         let vb = S::splat(beta);
         if c.cs == 1 {
-            let m0 = S::mask(cols.min(l));
-            let m1 = S::mask(cols.saturating_sub(l));
-            for (r, v) in acc.iter().enumerate() {
-                let row = c.ptr.offset(r as isize * c.rs);
-                store_half::<E, S>(row, v[0], m0, cols >= l, va, vb, beta);
-                store_half::<E, S>(row.add(l), v[1], m1, cols >= nr, va, vb, beta);
+            for (r, row) in acc.iter().enumerate() {
+                let dst = c.ptr.offset(r as isize * c.rs);
+                for (v, x) in row.iter().enumerate() {
+                    let on = cols.saturating_sub(v * l).min(l);
+                    if on > 0 {
+                        let m = S::mask(on);
+                        store_half::<E, S>(dst.add(v * l), *x, m, on == l, va, vb, beta);
+                    }
+                }
             }
         } else {
-            for (r, v) in acc.iter().enumerate() {
+            for (r, row) in acc.iter().enumerate() {
                 let mut buf = [E::zero(); NR_MAX];
-                S::store(buf.as_mut_ptr(), v[0]);
-                S::store(buf.as_mut_ptr().add(l), v[1]);
+                for (v, x) in row.iter().enumerate() {
+                    S::store(buf.as_mut_ptr().add(v * l), *x);
+                }
                 for (s, &x) in buf.iter().enumerate().take(cols) {
                     let cp = &mut *c.ptr.offset(r as isize * c.rs + s as isize * c.cs);
                     finish(x, alpha, beta, cp);

@@ -1,5 +1,6 @@
 //! The vector operations the kernels are written over ([`Simd`]), and their
-//! implementations: [`Avx2`] (x86_64) and [`Scalar`], its lane-by-lane twin.
+//! implementations: [`Avx2`] and [`Avx512`] (x86_64) and [`Scalar`], their lane-by-lane
+//! twin.
 //!
 //! A kernel calls only these operations, so two implementations that compute each of them
 //! alike give the same bits: [`Scalar`] does every lane's arithmetic as one IEEE operation
@@ -51,6 +52,24 @@ pub(super) trait Simd<E: Float> {
     unsafe fn prefetch_l2(p: *const E);
 }
 
+/// Vectors of two halves, each half one 256-bit vector of the dot kernel (`H` = 8 `f32`
+/// or 4 `f64` lanes): the AVX-512 dot kernel keeps in each half exactly the partial sums the
+/// 256-bit dot kernel keeps in a whole vector, so both give the same bits (notes/gemm.md
+/// §2). `mask` counts lanes of one half.
+pub(super) trait Halves<E: Float>: Simd<E> {
+    /// The `H` elements at `p` in both halves (the first `m` of them, the others 0).
+    unsafe fn broadcast_half(p: *const E, m: Self::M) -> Self::V;
+    /// The `H` elements at `p0` in the low half and those at `p1` in the high half (the
+    /// first `m` of each, the others 0).
+    unsafe fn load_halves(p0: *const E, p1: *const E, m: Self::M) -> Self::V;
+    /// [`Halves::broadcast_half`] with all `H` elements (a plain load the CPU can fold).
+    unsafe fn broadcast_half_full(p: *const E) -> Self::V;
+    /// [`Halves::load_halves`] with all `H` elements of each.
+    unsafe fn load_halves_full(p0: *const E, p1: *const E) -> Self::V;
+    /// Each half's lanes added in the 256-bit dot kernel's tree (its `hsum`): (low, high).
+    unsafe fn hsum_halves(v: Self::V) -> (E, E);
+}
+
 /// The element types the kernel runs in, `f32` and `f64`, with the implementation of
 /// [`Simd`] each instruction set uses for them.
 pub(super) trait Element: Float {
@@ -63,6 +82,9 @@ pub(super) trait Element: Float {
     /// ([`super::Isa::Avx2`] is never available there).
     #[cfg(not(target_arch = "x86_64"))]
     type Avx2: Simd<Self>;
+    /// [`Avx512`] (512-bit vectors: 16 `f32`, 8 `f64`); off x86_64 the scalar twin, never
+    /// run.
+    type Avx512: Halves<Self>;
 }
 
 impl Element for f32 {
@@ -71,6 +93,10 @@ impl Element for f32 {
     type Avx2 = Avx2;
     #[cfg(not(target_arch = "x86_64"))]
     type Avx2 = Scalar<8>;
+    #[cfg(target_arch = "x86_64")]
+    type Avx512 = Avx512;
+    #[cfg(not(target_arch = "x86_64"))]
+    type Avx512 = Scalar<16>;
 }
 
 impl Element for f64 {
@@ -79,6 +105,10 @@ impl Element for f64 {
     type Avx2 = Avx2;
     #[cfg(not(target_arch = "x86_64"))]
     type Avx2 = Scalar<4>;
+    #[cfg(target_arch = "x86_64")]
+    type Avx512 = Avx512;
+    #[cfg(not(target_arch = "x86_64"))]
+    type Avx512 = Scalar<8>;
 }
 
 /// The scalar twin of an `L`-lane vector: a vector is `[E; L]`, every operation a loop over
@@ -171,24 +201,76 @@ impl<E: Float, const L: usize> Simd<E> for Scalar<L> {
 
     #[inline(always)]
     unsafe fn hsum(v: [E; L]) -> E {
-        let mut v = v;
-        let mut half = L / 2;
-        while half > 0 {
-            for i in 0..half {
-                let upper = v[i + half];
-                v[i] += upper;
-            }
-            half /= 2;
-        }
-        v[0]
+        tree_sum(v, L)
     }
 
     #[inline(always)]
     unsafe fn prefetch_l2(_p: *const E) {}
 }
 
+/// The scalar twin of [`Halves`]: halves of `L/2` lanes (never run where [`Avx512`] is;
+/// it fills the slot off x86_64).
+impl<E: Float, const L: usize> Halves<E> for Scalar<L> {
+    #[inline(always)]
+    unsafe fn broadcast_half(p: *const E, m: usize) -> [E; L] {
+        let mut v = [E::zero(); L];
+        for i in 0..m.min(L / 2) {
+            // SAFETY: the caller vouches for the first m elements at p.
+            let x = unsafe { *p.add(i) };
+            (v[i], v[i + L / 2]) = (x, x);
+        }
+        v
+    }
+
+    #[inline(always)]
+    unsafe fn load_halves(p0: *const E, p1: *const E, m: usize) -> [E; L] {
+        let mut v = [E::zero(); L];
+        for i in 0..m.min(L / 2) {
+            // SAFETY: the caller vouches for the first m elements at p0 and p1.
+            (v[i], v[i + L / 2]) = unsafe { (*p0.add(i), *p1.add(i)) };
+        }
+        v
+    }
+
+    #[inline(always)]
+    unsafe fn broadcast_half_full(p: *const E) -> [E; L] {
+        // SAFETY: forwarded to the caller.
+        unsafe { Self::broadcast_half(p, L / 2) }
+    }
+
+    #[inline(always)]
+    unsafe fn load_halves_full(p0: *const E, p1: *const E) -> [E; L] {
+        // SAFETY: forwarded to the caller.
+        unsafe { Self::load_halves(p0, p1, L / 2) }
+    }
+
+    #[inline(always)]
+    unsafe fn hsum_halves(v: [E; L]) -> (E, E) {
+        let mut hi = v;
+        hi.rotate_left(L / 2);
+        (tree_sum(v, L / 2), tree_sum(hi, L / 2))
+    }
+}
+
+/// The first `n` lanes of `v` added as a tree of halves: lane `i` plus lane `i + n/2` for
+/// `i < n/2`, then the same on those n/2 sums, down to one (what [`Simd::hsum`] promises).
+#[inline(always)]
+fn tree_sum<E: Float, const L: usize>(mut v: [E; L], n: usize) -> E {
+    let mut half = n / 2;
+    while half > 0 {
+        for i in 0..half {
+            let upper = v[i + half];
+            v[i] += upper;
+        }
+        half /= 2;
+    }
+    v[0]
+}
+
 #[cfg(target_arch = "x86_64")]
 pub(super) use avx2::Avx2;
+#[cfg(target_arch = "x86_64")]
+pub(super) use avx512::Avx512;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
@@ -382,6 +464,303 @@ mod avx2 {
         #[inline]
         unsafe fn prefetch_l2(p: *const f64) {
             _mm_prefetch::<_MM_HINT_T1>(p as *const i8);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{Halves, Simd};
+
+    /// AVX-512F: `f32` in 16 lanes of `__m512`, `f64` in 8 lanes of `__m512d`, masks in
+    /// mask registers. Each operation is one instruction except `hsum` (a fixed sequence:
+    /// the two 256-bit halves added, then AVX2's tree). A masked load suppresses faults on
+    /// its masked-off lanes, like AVX2's.
+    #[derive(Clone, Copy, Debug)]
+    pub(in crate::gemm::kernel) struct Avx512;
+
+    impl Simd<f32> for Avx512 {
+        type V = __m512;
+        type M = __mmask16;
+        const LANES: usize = 16;
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn zero() -> __m512 {
+            _mm512_setzero_ps()
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn splat(x: f32) -> __m512 {
+            _mm512_set1_ps(x)
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn broadcast(p: *const f32) -> __m512 {
+            // SAFETY: the caller vouches for *p.
+            _mm512_set1_ps(unsafe { *p })
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn load(p: *const f32) -> __m512 {
+            // SAFETY: the caller vouches for the 16 floats at p.
+            unsafe { _mm512_loadu_ps(p) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn store(p: *mut f32, v: __m512) {
+            // SAFETY: the caller vouches for the 16 floats at p.
+            unsafe { _mm512_storeu_ps(p, v) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn mask(n: usize) -> __mmask16 {
+            debug_assert!(n <= 16);
+            ((1u32 << n) - 1) as __mmask16
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn maskload(p: *const f32, m: __mmask16) -> __m512 {
+            // SAFETY: the caller vouches for the masked-on lanes at p.
+            unsafe { _mm512_maskz_loadu_ps(m, p) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn maskstore(p: *mut f32, m: __mmask16, v: __m512) {
+            // SAFETY: the caller vouches for the masked-on lanes at p.
+            unsafe { _mm512_mask_storeu_ps(p, m, v) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn fma(a: __m512, b: __m512, c: __m512) -> __m512 {
+            _mm512_fmadd_ps(a, b, c)
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn mul(a: __m512, b: __m512) -> __m512 {
+            _mm512_mul_ps(a, b)
+        }
+
+        /// Lane i plus lane i + 8, then [`super::Avx2`]'s tree on those 8 sums.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn hsum(v: __m512) -> f32 {
+            let lo = _mm512_castps512_ps256(v);
+            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+            // SAFETY: AVX-512F implies AVX2 and FMA.
+            unsafe { <super::Avx2 as Simd<f32>>::hsum(_mm256_add_ps(lo, hi)) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn prefetch_l2(p: *const f32) {
+            _mm_prefetch::<_MM_HINT_T1>(p as *const i8);
+        }
+    }
+
+    impl Simd<f64> for Avx512 {
+        type V = __m512d;
+        type M = __mmask8;
+        const LANES: usize = 8;
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn zero() -> __m512d {
+            _mm512_setzero_pd()
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn splat(x: f64) -> __m512d {
+            _mm512_set1_pd(x)
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn broadcast(p: *const f64) -> __m512d {
+            // SAFETY: the caller vouches for *p.
+            _mm512_set1_pd(unsafe { *p })
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn load(p: *const f64) -> __m512d {
+            // SAFETY: the caller vouches for the 8 doubles at p.
+            unsafe { _mm512_loadu_pd(p) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn store(p: *mut f64, v: __m512d) {
+            // SAFETY: the caller vouches for the 8 doubles at p.
+            unsafe { _mm512_storeu_pd(p, v) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn mask(n: usize) -> __mmask8 {
+            debug_assert!(n <= 8);
+            ((1u32 << n) - 1) as __mmask8
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn maskload(p: *const f64, m: __mmask8) -> __m512d {
+            // SAFETY: the caller vouches for the masked-on lanes at p.
+            unsafe { _mm512_maskz_loadu_pd(m, p) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn maskstore(p: *mut f64, m: __mmask8, v: __m512d) {
+            // SAFETY: the caller vouches for the masked-on lanes at p.
+            unsafe { _mm512_mask_storeu_pd(p, m, v) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn fma(a: __m512d, b: __m512d, c: __m512d) -> __m512d {
+            _mm512_fmadd_pd(a, b, c)
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn mul(a: __m512d, b: __m512d) -> __m512d {
+            _mm512_mul_pd(a, b)
+        }
+
+        /// Lane i plus lane i + 4, then [`super::Avx2`]'s tree on those 4 sums.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn hsum(v: __m512d) -> f64 {
+            let lo = _mm512_castpd512_pd256(v);
+            let hi = _mm512_extractf64x4_pd::<1>(v);
+            // SAFETY: AVX-512F implies AVX2 and FMA.
+            unsafe { <super::Avx2 as Simd<f64>>::hsum(_mm256_add_pd(lo, hi)) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn prefetch_l2(p: *const f64) {
+            _mm_prefetch::<_MM_HINT_T1>(p as *const i8);
+        }
+    }
+
+    impl Halves<f32> for Avx512 {
+        #[target_feature(enable = "avx512f,avx512vl")]
+        #[inline]
+        unsafe fn broadcast_half(p: *const f32, m: __mmask16) -> __m512 {
+            // SAFETY: the caller vouches for the masked-on elements at p.
+            let half = unsafe { _mm256_maskz_loadu_ps(m as __mmask8, p) };
+            _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(half)))
+        }
+
+        #[target_feature(enable = "avx512f,avx512vl")]
+        #[inline]
+        unsafe fn load_halves(p0: *const f32, p1: *const f32, m: __mmask16) -> __m512 {
+            // SAFETY: the caller vouches for the masked-on elements at p0 and p1.
+            unsafe {
+                let lo = _mm256_maskz_loadu_ps(m as __mmask8, p0);
+                let hi = _mm256_maskz_loadu_ps(m as __mmask8, p1);
+                let lo = _mm512_castpd256_pd512(_mm256_castps_pd(lo));
+                _mm512_castpd_ps(_mm512_insertf64x4::<1>(lo, _mm256_castps_pd(hi)))
+            }
+        }
+
+        #[target_feature(enable = "avx512f,avx512vl")]
+        #[inline]
+        unsafe fn broadcast_half_full(p: *const f32) -> __m512 {
+            // SAFETY: the caller vouches for the 8 floats at p (read as 4 doubles' bits).
+            let half = unsafe { _mm256_loadu_pd(p as *const f64) };
+            _mm512_castpd_ps(_mm512_broadcast_f64x4(half))
+        }
+
+        #[target_feature(enable = "avx512f,avx512vl")]
+        #[inline]
+        unsafe fn load_halves_full(p0: *const f32, p1: *const f32) -> __m512 {
+            // SAFETY: the caller vouches for the 8 floats at p0 and at p1.
+            unsafe {
+                let lo = _mm512_castpd256_pd512(_mm256_loadu_pd(p0 as *const f64));
+                let hi = _mm256_loadu_pd(p1 as *const f64);
+                _mm512_castpd_ps(_mm512_insertf64x4::<1>(lo, hi))
+            }
+        }
+
+        #[target_feature(enable = "avx512f,avx512vl")]
+        #[inline]
+        unsafe fn hsum_halves(v: __m512) -> (f32, f32) {
+            let lo = _mm512_castps512_ps256(v);
+            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+            // SAFETY: AVX-512F implies AVX2 and FMA.
+            unsafe {
+                (
+                    <super::Avx2 as Simd<f32>>::hsum(lo),
+                    <super::Avx2 as Simd<f32>>::hsum(hi),
+                )
+            }
+        }
+    }
+
+    impl Halves<f64> for Avx512 {
+        #[target_feature(enable = "avx512f,avx512vl")]
+        #[inline]
+        unsafe fn broadcast_half(p: *const f64, m: __mmask8) -> __m512d {
+            // SAFETY: the caller vouches for the masked-on elements at p.
+            let half = unsafe { _mm256_maskz_loadu_pd(m, p) };
+            _mm512_broadcast_f64x4(half)
+        }
+
+        #[target_feature(enable = "avx512f,avx512vl")]
+        #[inline]
+        unsafe fn load_halves(p0: *const f64, p1: *const f64, m: __mmask8) -> __m512d {
+            // SAFETY: the caller vouches for the masked-on elements at p0 and p1.
+            unsafe {
+                let lo = _mm256_maskz_loadu_pd(m, p0);
+                let hi = _mm256_maskz_loadu_pd(m, p1);
+                _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(lo), hi)
+            }
+        }
+
+        #[target_feature(enable = "avx512f,avx512vl")]
+        #[inline]
+        unsafe fn broadcast_half_full(p: *const f64) -> __m512d {
+            // SAFETY: the caller vouches for the 4 doubles at p.
+            _mm512_broadcast_f64x4(unsafe { _mm256_loadu_pd(p) })
+        }
+
+        #[target_feature(enable = "avx512f,avx512vl")]
+        #[inline]
+        unsafe fn load_halves_full(p0: *const f64, p1: *const f64) -> __m512d {
+            // SAFETY: the caller vouches for the 4 doubles at p0 and at p1.
+            unsafe {
+                let lo = _mm512_castpd256_pd512(_mm256_loadu_pd(p0));
+                _mm512_insertf64x4::<1>(lo, _mm256_loadu_pd(p1))
+            }
+        }
+
+        #[target_feature(enable = "avx512f,avx512vl")]
+        #[inline]
+        unsafe fn hsum_halves(v: __m512d) -> (f64, f64) {
+            let lo = _mm512_castpd512_pd256(v);
+            let hi = _mm512_extractf64x4_pd::<1>(v);
+            // SAFETY: AVX-512F implies AVX2 and FMA.
+            unsafe {
+                (
+                    <super::Avx2 as Simd<f64>>::hsum(lo),
+                    <super::Avx2 as Simd<f64>>::hsum(hi),
+                )
+            }
         }
     }
 }

@@ -37,10 +37,10 @@ fn t<T: Float>(x: f64) -> T {
     T::from_f64(x)
 }
 
-/// Fast against naive over sizes around the tile edges (of both types' tiles), both
+/// Fast against naive over sizes around the tile edges (of every instruction set's tiles), both
 /// kernels, every A/B/C order, β = 0 (C starts NaN) and β ≠ 0.
 fn both_kernels_equal_naive_on_integers<T: Float>(isa: Isa) {
-    let ms = [1, 2, 3, 5, 6, 7, 13, 50, 97];
+    let ms = [1, 2, 3, 5, 6, 7, 13, 14, 29, 50, 97];
     let ns = [1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33];
     let ks = [0, 1, 3, 4, 5, 7, 8, 9, 127, 128, 131];
     let mut dot_cases = 0;
@@ -369,22 +369,35 @@ fn reserve_in_pool_reaches_every_worker() {
 fn the_environment_variable_picks_the_instruction_set() {
     use std::env::VarError;
     let set = |v: &str| Ok(v.to_string());
+    // CPUs: every instruction set, AVX2 but not AVX-512, none but the scalar path.
+    let all = |_: Isa| true;
+    let avx2 = |isa: Isa| isa != Isa::Avx512;
+    let none = |isa: Isa| isa == Isa::Scalar;
     assert_eq!(
-        isa_choice(Err(VarError::NotPresent), true),
+        isa_choice(Err(VarError::NotPresent), all),
+        Ok(Some(Isa::Avx512))
+    );
+    assert_eq!(
+        isa_choice(Err(VarError::NotPresent), avx2),
         Ok(Some(Isa::Avx2))
     );
-    assert_eq!(isa_choice(Err(VarError::NotPresent), false), Ok(None));
-    assert_eq!(isa_choice(set(""), true), Ok(Some(Isa::Avx2)));
-    assert_eq!(isa_choice(set("scalar"), true), Ok(Some(Isa::Scalar)));
-    assert_eq!(isa_choice(set("scalar"), false), Ok(Some(Isa::Scalar)));
-    assert_eq!(isa_choice(set("avx2"), true), Ok(Some(Isa::Avx2)));
+    assert_eq!(isa_choice(Err(VarError::NotPresent), none), Ok(None));
+    assert_eq!(isa_choice(set(""), avx2), Ok(Some(Isa::Avx2)));
+    assert_eq!(isa_choice(set("scalar"), all), Ok(Some(Isa::Scalar)));
+    assert_eq!(isa_choice(set("scalar"), none), Ok(Some(Isa::Scalar)));
+    assert_eq!(isa_choice(set("avx2"), all), Ok(Some(Isa::Avx2)));
+    assert_eq!(isa_choice(set("avx512"), all), Ok(Some(Isa::Avx512)));
     assert_eq!(
-        isa_choice(set("avx2"), false),
+        isa_choice(set("avx2"), none),
         Err("GLASSBOX_ISA=avx2: this CPU cannot run the avx2 kernel".to_string())
     );
     assert_eq!(
-        isa_choice(set("avx512"), true),
-        Err("GLASSBOX_ISA=\"avx512\": expected one of scalar, avx2".to_string())
+        isa_choice(set("avx512"), avx2),
+        Err("GLASSBOX_ISA=avx512: this CPU cannot run the avx512 kernel".to_string())
+    );
+    assert_eq!(
+        isa_choice(set("avx1024"), all),
+        Err("GLASSBOX_ISA=\"avx1024\": expected one of scalar, avx2, avx512".to_string())
     );
     for isa in Isa::ALL {
         assert_eq!(Isa::from_name(isa.name()), Some(isa));
