@@ -9,6 +9,9 @@
 //!   active sets and labels; the cost floor of the pass).
 //! - `read_sort`: reading, sorting and deduplicating only.
 //!
+//! Speed before/after a change: build the old and the new binary and run them in turn (the
+//! machine is shared; quote ratios of interleaved runs). Numbers: notes/events.md §7.
+//!
 //! Each result is checked once before timing. The featurizer is single-threaded. Two groups:
 //! `1-core-wall` (elapsed time) and `1-core-cpu` (the thread's time on a CPU, which on a
 //! shared machine excludes waiting for a core). Run: `cargo bench -p glassbox-events --bench featurize`.

@@ -39,7 +39,8 @@ pub struct ExampleKey {
 }
 
 /// Where examples go. [`ExampleSink::wants`] is asked first, so a sink that keeps a sample
-/// saves the cost of the features it would drop.
+/// saves the cost of the features it would drop: at each cutoff, for every example in user
+/// key order, then [`ExampleSink::accept`] gets the wanted ones in the same order.
 pub trait ExampleSink {
     /// Whether to compute and deliver this example (default: all).
     fn wants(&mut self, _key: &ExampleKey) -> bool {
@@ -100,7 +101,15 @@ struct Pass<'a> {
     /// Per user: the ordinal + 1 of the last cutoff for which the user is positive.
     label_stamp: Vec<u32>,
     row: Vec<f64>,
+    /// The examples of the current cutoff the sink wants, with their users.
+    wanted: Vec<(ExampleKey, u32)>,
 }
+
+/// How many rows ahead each step of the cache hints runs: far enough for a miss to be served,
+/// each step behind the one whose memory it reads.
+const USER_AHEAD: usize = 12;
+const HISTORY_AHEAD: usize = 6;
+const ITEMS_AHEAD: usize = 3;
 
 impl Pass<'_> {
     /// Reads until an event at or after `until` is queued, or the log ends.
@@ -242,10 +251,27 @@ impl Pass<'_> {
                 label,
             };
             if sink.wants(&key) {
-                self.features.write_row(&self.state, u, &ctx, &mut self.row);
-                sink.accept(&key, &self.row)?;
+                self.wanted.push((key, u));
             }
         }
+        // The rows, with cache hints for the rows ahead (see `State::prefetch_user`).
+        let state = &self.state;
+        let ahead = |i: usize| self.wanted.get(i).map(|&(_, u)| u);
+        for i in 0..self.wanted.len() {
+            if let Some(u) = ahead(i + USER_AHEAD) {
+                state.prefetch_user(u);
+            }
+            if let Some(u) = ahead(i + HISTORY_AHEAD) {
+                state.prefetch_history(u);
+            }
+            if let Some(u) = ahead(i + ITEMS_AHEAD) {
+                state.prefetch_items(u);
+            }
+            let (key, u) = self.wanted[i];
+            self.features.write_row(state, u, &ctx, &mut self.row);
+            sink.accept(&key, &self.row)?;
+        }
+        self.wanted.clear();
         Ok(CutoffSummary {
             cutoff_ms: t,
             index: k,
@@ -291,6 +317,7 @@ pub fn featurize(
         newly_active: Vec::new(),
         lingering: Vec::new(),
         label_stamp: Vec::new(),
+        wanted: Vec::new(),
     };
     pass.fill(i64::MIN + 1)?;
     let Some(first_ms) = pass.lookahead.front().map(|e| e.time_ms) else {

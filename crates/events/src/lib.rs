@@ -41,6 +41,7 @@ mod featurize;
 mod hash;
 mod log;
 mod matrix;
+mod prefetch;
 mod protocol;
 mod read;
 mod span;

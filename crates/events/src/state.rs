@@ -9,11 +9,15 @@
 use std::collections::VecDeque;
 
 use crate::hash::{FastMap, FastSet};
+use crate::prefetch::{prefetch, prefetch_slice};
 use crate::read::{Event, NO_TRANSACTION};
 use crate::spec::EventSpec;
 
 /// "No such item" in [`UserState::last_view_item`].
 pub(crate) const NO_ITEM: u32 = u32::MAX;
+
+/// The most bytes of one list a cache hint asks for (the rest is read on demand).
+const HINT_BYTES: usize = 512;
 
 /// Role indices of the event kinds.
 #[derive(Debug, Clone, Copy)]
@@ -168,6 +172,43 @@ impl State {
             pairs: FastMap::default(),
             purchases: FastSet::default(),
         }
+    }
+
+    /// Cache hints for a row of user `u` a few rows ahead, in three steps that each need the
+    /// previous one's memory: (1) the user's fixed-size state, (2) its recent events and open
+    /// cart, (3) the counters of the items those name. Changes no value.
+    pub fn prefetch_user(&self, u: u32) {
+        let u = u as usize;
+        let k = self.roles.kinds;
+        prefetch_slice(std::slice::from_ref(&self.users[u]), usize::MAX);
+        prefetch_slice(&self.kinds[u * k..(u + 1) * k], usize::MAX);
+        prefetch(&self.last_ms[u]);
+    }
+
+    /// Step (2) of [`State::prefetch_user`].
+    pub fn prefetch_history(&self, u: u32) {
+        let user = &self.users[u as usize];
+        let (front, back) = user.recent.as_slices();
+        prefetch_slice(front, HINT_BYTES);
+        prefetch_slice(back, HINT_BYTES);
+        prefetch_slice(&user.open_cart, HINT_BYTES);
+    }
+
+    /// Step (3) of [`State::prefetch_user`].
+    pub fn prefetch_items(&self, u: u32) {
+        let user = &self.users[u as usize];
+        let k = self.roles.kinds;
+        let counters = |item: u32| {
+            if let Some(row) = self.item_count.get(item as usize * k) {
+                prefetch(row);
+            }
+        };
+        user.recent
+            .iter()
+            .take(HINT_BYTES / 8)
+            .for_each(|e| counters(e.item));
+        user.open_cart.iter().for_each(|&(item, _)| counters(item));
+        counters(user.last_view_item);
     }
 
     /// Folds event `e` (the latest so far) into the state. Returns `true` when the user was
