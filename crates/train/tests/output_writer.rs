@@ -258,31 +258,30 @@ fn temporaries_of_dead_processes_are_removed_and_live_ones_kept() {
     );
 }
 
-/// The child of [`a_killed_writer_leaves_the_old_file_and_the_next_run_cleans_up`]: writes
-/// half of its output to the target named by `GLASSBOX_KILL_TARGET`, then waits to be killed.
-#[test]
-#[ignore = "entry point of a child process; run by a_killed_writer_leaves_the_old_file…"]
-fn killed_writer_child() {
-    let Some(target) = std::env::var_os("GLASSBOX_KILL_TARGET") else {
-        return;
-    };
-    let _ = write_with(target, |w| {
-        w.write_all(&vec![b'n'; 1 << 20])?;
-        w.flush()?;
-        println!("written");
-        std::io::stdout().flush()?;
-        std::thread::sleep(std::time::Duration::from_secs(60));
-        Ok(())
-    });
-}
-
 #[test]
 fn a_killed_writer_leaves_the_old_file_and_the_next_run_cleans_up() {
+    // This test runs itself again as the child that gets killed: with GLASSBOX_KILL_TARGET
+    // set it writes half of its output there, says so, and waits to be killed.
+    if let Some(target) = std::env::var_os("GLASSBOX_KILL_TARGET") {
+        let _ = write_with(target, |w| {
+            w.write_all(&vec![b'n'; 1 << 20])?;
+            w.flush()?;
+            println!("written");
+            std::io::stdout().flush()?;
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            Ok(())
+        });
+        return;
+    }
     let dir = scratch("killed");
     let target = dir.join("model.safetensors");
     fs::write(&target, b"the old model").unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "killed_writer_child", "--nocapture"])
+        .args([
+            "--exact",
+            "a_killed_writer_leaves_the_old_file_and_the_next_run_cleans_up",
+            "--nocapture",
+        ])
         .env("GLASSBOX_KILL_TARGET", &target)
         .stdout(std::process::Stdio::piped())
         .spawn()
