@@ -32,7 +32,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use glassbox_core::Mlp;
+use glassbox_core::{Mlp, Workspace};
 use glassbox_data::{ClassBalance, DuplicateStats, Preprocessor, Target};
 use glassbox_train::checkpoint::{
     ArchitectureRecord, Conventions, MAX_MODEL_FILE_BYTES, read_model_file,
@@ -406,6 +406,16 @@ impl Bundle {
     /// If `x` does not have D columns.
     pub fn probabilities(&self, x: ArrayView2<'_, f32>) -> Vec<f64> {
         member_probabilities(&self.members, x)
+    }
+
+    /// [`Bundle::probabilities`] in a workspace the caller keeps (`serve` keeps one per
+    /// model, so a pass allocates nothing once it has seen its largest batch). The same
+    /// numbers: the buffers' capacity changes no operation.
+    ///
+    /// # Panics
+    /// If `x` does not have D columns, or `ws` was made for another architecture.
+    pub fn probabilities_in(&self, x: ArrayView2<'_, f32>, ws: &mut Workspace<f32>) -> Vec<f64> {
+        ensemble_probabilities(&self.members, x, std::slice::from_mut(ws))
     }
 
     /// The decision for probability `p`: positive when `p ≥` the bundle's threshold (on the

@@ -56,5 +56,7 @@ pub use schema::{
     ColumnKind, ColumnOverride, ColumnSchema, KindSource, Schema, SchemaOverrides, Sentinel,
 };
 pub use summary::{ColumnSummary, DataSummary};
-pub use table::{ChunkReader, Column, ColumnData, DuplicateStats, MissingCount, Table, Value};
+pub use table::{
+    ChunkReader, Column, ColumnBuilder, ColumnData, DuplicateStats, MissingCount, Table, Value,
+};
 pub use target::{ClassBalance, Target, TargetSpec};

@@ -200,111 +200,6 @@ impl Column {
         }
     }
 
-    /// Parses cells of a column with the schema entry `spec`: missing per (D1), else a value
-    /// of the column's kind or a [`DataError::BadValue`] naming the cell.
-    fn parse(
-        file: &str,
-        spec: &ColumnSchema,
-        position: usize,
-        cells: &[String],
-        lines: &[u64],
-        max_categories: usize,
-    ) -> Result<Column> {
-        let n = cells.len();
-        let mut sentinel = Vec::new();
-        if !spec.missing.is_empty() {
-            sentinel.reserve(n);
-        }
-        let bad = |i: usize, text: &str, problem| DataError::BadValue {
-            file: file.to_string(),
-            line: lines[i],
-            column: position,
-            name: spec.name.clone(),
-            text: text.to_string(),
-            problem,
-        };
-        // Is the cell missing? Records sentinel hits.
-        let mut missing = |text: &str| -> bool {
-            let hit = !spec.missing.is_empty() && !is_missing_token(text) && spec.is_sentinel(text);
-            if !spec.missing.is_empty() {
-                sentinel.push(hit);
-            }
-            hit || is_missing_token(text)
-        };
-        let mut spellings: [Option<String>; 2] = [None, None];
-        let data = match spec.kind {
-            ColumnKind::Numeric => {
-                let mut v = Vec::with_capacity(n);
-                for (i, text) in cells.iter().enumerate() {
-                    if missing(text) {
-                        v.push(f64::NAN);
-                        continue;
-                    }
-                    let x: f64 = text
-                        .parse()
-                        .map_err(|_| bad(i, text, ValueProblem::NotNumeric))?;
-                    if x.is_infinite() {
-                        return Err(bad(i, text, ValueProblem::Infinite));
-                    }
-                    v.push(x);
-                }
-                ColumnData::Numeric(v)
-            }
-            ColumnKind::Boolean => {
-                let mut v = Vec::with_capacity(n);
-                for (i, text) in cells.iter().enumerate() {
-                    if missing(text) {
-                        v.push(None);
-                        continue;
-                    }
-                    let b =
-                        parse_bool(text).ok_or_else(|| bad(i, text, ValueProblem::NotBoolean))?;
-                    spellings[usize::from(b)].get_or_insert_with(|| text.trim().to_string());
-                    v.push(Some(b));
-                }
-                ColumnData::Boolean(v)
-            }
-            ColumnKind::Categorical => {
-                let mut levels: Vec<String> = Vec::new();
-                let mut index: HashMap<&str, u32> = HashMap::new();
-                let mut codes = Vec::with_capacity(n);
-                for (i, text) in cells.iter().enumerate() {
-                    if missing(text) {
-                        codes.push(None);
-                        continue;
-                    }
-                    let code = match index.get(text.as_str()) {
-                        Some(&code) => code,
-                        None if levels.len() >= max_categories => {
-                            return Err(DataError::TooManyCategories {
-                                file: file.to_string(),
-                                line: lines[i],
-                                column: position,
-                                name: spec.name.clone(),
-                                limit: max_categories,
-                            });
-                        }
-                        None => {
-                            levels.push(text.clone());
-                            let code = (levels.len() - 1) as u32;
-                            index.insert(text.as_str(), code);
-                            code
-                        }
-                    };
-                    codes.push(Some(code));
-                }
-                ColumnData::Categorical { levels, codes }
-            }
-        };
-        Ok(Column {
-            spec: spec.clone(),
-            position,
-            data,
-            sentinel,
-            spellings,
-        })
-    }
-
     /// Parses the file fields `picks` (0-based field, schema entry) of `raw`.
     fn parse_picked<'s>(
         raw: &RawTable,
@@ -314,14 +209,11 @@ impl Column {
             .into_iter()
             .map(|(j, spec)| {
                 let cells = raw.column(j);
-                Self::parse(
-                    raw.file(),
-                    spec,
-                    j + 1,
-                    cells,
-                    raw.lines(),
-                    raw.max_categories(),
-                )
+                let mut column = ColumnBuilder::new(spec, j + 1, cells.len(), raw.max_categories());
+                for (text, &line) in cells.iter().zip(raw.lines()) {
+                    column.push(text, line, raw.file())?;
+                }
+                Ok(column.finish())
             })
             .collect()
     }
@@ -337,6 +229,175 @@ impl Column {
                 rows.iter().map(|&i| self.sentinel[i]).collect()
             },
             spellings: self.spellings.clone(),
+        }
+    }
+}
+
+/// The values of a [`ColumnBuilder`] so far.
+#[derive(Debug)]
+enum Building {
+    Numeric(Vec<f64>),
+    Boolean(Vec<Option<bool>>),
+    Categorical {
+        levels: Vec<String>,
+        index: HashMap<String, u32>,
+        codes: Vec<Option<u32>>,
+    },
+}
+
+/// Parses the cells of one column, one at a time, with its schema entry: missing per (D1),
+/// else a value of the column's kind or a [`DataError::BadValue`] naming the cell. The one
+/// place cell text becomes a value: [`Table::from_raw`] feeds it a file's cells, a server
+/// the text of a request's values as it reads them (borrowed, no copy per cell).
+#[derive(Debug)]
+pub struct ColumnBuilder<'s> {
+    spec: &'s ColumnSchema,
+    position: usize,
+    max_categories: usize,
+    data: Building,
+    sentinel: Vec<bool>,
+    spellings: [Option<String>; 2],
+}
+
+impl<'s> ColumnBuilder<'s> {
+    /// A column for `spec`, field `position` (1-based) of its source, space for `rows`
+    /// rows, at most `max_categories` levels if categorical.
+    pub fn new(
+        spec: &'s ColumnSchema,
+        position: usize,
+        rows: usize,
+        max_categories: usize,
+    ) -> Self {
+        let data = match spec.kind {
+            ColumnKind::Numeric => Building::Numeric(Vec::with_capacity(rows)),
+            ColumnKind::Boolean => Building::Boolean(Vec::with_capacity(rows)),
+            ColumnKind::Categorical => Building::Categorical {
+                levels: Vec::new(),
+                index: HashMap::new(),
+                codes: Vec::with_capacity(rows),
+            },
+        };
+        let sentinel = if spec.missing.is_empty() {
+            Vec::new()
+        } else {
+            Vec::with_capacity(rows)
+        };
+        Self {
+            spec,
+            position,
+            max_categories,
+            data,
+            sentinel,
+            spellings: [None, None],
+        }
+    }
+
+    /// The column's schema entry.
+    pub fn schema(&self) -> &ColumnSchema {
+        self.spec
+    }
+
+    /// Rows pushed so far.
+    pub fn len(&self) -> usize {
+        match &self.data {
+            Building::Numeric(v) => v.len(),
+            Building::Boolean(v) => v.len(),
+            Building::Categorical { codes, .. } => codes.len(),
+        }
+    }
+
+    /// Whether no row was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends the cell `text` of source line `line` of `file` (both for messages).
+    ///
+    /// Errors: [`DataError::BadValue`] for a value the kind refuses (not a number, infinite,
+    /// not a boolean); [`DataError::TooManyCategories`]. The column is unchanged then.
+    pub fn push(&mut self, text: &str, line: u64, file: &str) -> Result<()> {
+        let spec = self.spec;
+        let bad = |problem| DataError::BadValue {
+            file: file.to_string(),
+            line,
+            column: self.position,
+            name: spec.name.clone(),
+            text: text.to_string(),
+            problem,
+        };
+        let token = is_missing_token(text);
+        let hit = !spec.missing.is_empty() && !token && spec.is_sentinel(text);
+        let missing = hit || token;
+        match &mut self.data {
+            Building::Numeric(v) => {
+                let x = if missing {
+                    f64::NAN
+                } else {
+                    let x: f64 = text.parse().map_err(|_| bad(ValueProblem::NotNumeric))?;
+                    if x.is_infinite() {
+                        return Err(bad(ValueProblem::Infinite));
+                    }
+                    x
+                };
+                v.push(x);
+            }
+            Building::Boolean(v) => {
+                let b = if missing {
+                    None
+                } else {
+                    let b = parse_bool(text).ok_or_else(|| bad(ValueProblem::NotBoolean))?;
+                    self.spellings[usize::from(b)].get_or_insert_with(|| text.trim().to_string());
+                    Some(b)
+                };
+                v.push(b);
+            }
+            Building::Categorical {
+                levels,
+                index,
+                codes,
+            } => {
+                let code = if missing {
+                    None
+                } else if let Some(&code) = index.get(text) {
+                    Some(code)
+                } else if levels.len() >= self.max_categories {
+                    return Err(DataError::TooManyCategories {
+                        file: file.to_string(),
+                        line,
+                        column: self.position,
+                        name: spec.name.clone(),
+                        limit: self.max_categories,
+                    });
+                } else {
+                    levels.push(text.to_string());
+                    let code = (levels.len() - 1) as u32;
+                    index.insert(text.to_string(), code);
+                    Some(code)
+                };
+                codes.push(code);
+            }
+        }
+        if !spec.missing.is_empty() {
+            self.sentinel.push(hit);
+        }
+        Ok(())
+    }
+
+    /// The parsed column.
+    pub fn finish(self) -> Column {
+        let data = match self.data {
+            Building::Numeric(v) => ColumnData::Numeric(v),
+            Building::Boolean(v) => ColumnData::Boolean(v),
+            Building::Categorical { levels, codes, .. } => {
+                ColumnData::Categorical { levels, codes }
+            }
+        };
+        Column {
+            spec: self.spec.clone(),
+            position: self.position,
+            data,
+            sentinel: self.sentinel,
+            spellings: self.spellings,
         }
     }
 }
@@ -421,6 +482,43 @@ impl Table {
             columns,
             lines: raw.lines().to_vec(),
             ignored,
+        })
+    }
+
+    /// A table of the columns `built` with [`ColumnBuilder`]s, one per kept column of
+    /// `schema` in its order, row `i` from source line `lines[i]` of `file` (a request body
+    /// read without a [`RawTable`]).
+    ///
+    /// Errors: [`DataError::SchemaMismatch`] when the columns are not the schema's kept
+    /// columns or hold another number of rows than `lines`.
+    pub fn from_built(
+        file: &str,
+        schema: &Schema,
+        built: Vec<ColumnBuilder<'_>>,
+        lines: Vec<u64>,
+    ) -> Result<Table> {
+        let mismatch = |message: String| DataError::SchemaMismatch {
+            file: file.to_string(),
+            message,
+        };
+        if !built.iter().map(|b| b.spec).eq(schema.kept()) {
+            return Err(mismatch(
+                "the columns built are not the schema's kept columns".into(),
+            ));
+        }
+        if let Some(b) = built.iter().find(|b| b.len() != lines.len()) {
+            return Err(mismatch(format!(
+                "column \"{}\" has {} rows, not {}",
+                b.spec.name,
+                b.len(),
+                lines.len()
+            )));
+        }
+        Ok(Table {
+            file: file.to_string(),
+            columns: built.into_iter().map(ColumnBuilder::finish).collect(),
+            lines,
+            ignored: Vec::new(),
         })
     }
 

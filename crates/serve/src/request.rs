@@ -19,7 +19,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use glassbox_data::{ColumnKind, DataError, Preprocessor, RawTable, ReadOptions, Schema, Table};
+use glassbox_data::{
+    ColumnBuilder, ColumnKind, DataError, Preprocessor, RawTable, ReadOptions, Schema, Table,
+};
 use ndarray::Array2;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -143,16 +145,16 @@ enum Slot {
     Ignored,
 }
 
-/// Collects the cells of JSON rows column by column.
+/// Reads the cells of JSON rows into the columns the model reads, each cell parsed as it
+/// is met, from text borrowed from the body (no copy per cell).
 struct Collector<'s> {
     schema: &'s Schema,
-    names: Vec<String>,
     /// Every schema column's name and what it is. Looked up from `hint` on: clients send
     /// the keys of every row in one order, so a key is nearly always the one expected and
     /// costs one comparison, not a hash.
     slots: Vec<(&'s str, Slot)>,
     hint: usize,
-    columns: Vec<Vec<String>>,
+    columns: Vec<ColumnBuilder<'s>>,
     /// `seen[j]` is the last row (1-based) that gave read column `j`: no per-row reset.
     seen: Vec<usize>,
     rows: usize,
@@ -164,7 +166,9 @@ struct Collector<'s> {
 impl<'s> Collector<'s> {
     /// A collector expecting about `rows_hint` rows (space is reserved for them).
     fn new(schema: &'s Schema, max_rows: usize, rows_hint: usize) -> Self {
-        let mut names = Vec::new();
+        let reserve = rows_hint.min(max_rows);
+        let max_categories = ReadOptions::default().max_categories;
+        let mut columns = Vec::new();
         let slots = schema
             .columns
             .iter()
@@ -172,21 +176,16 @@ impl<'s> Collector<'s> {
                 let slot = if c.drop {
                     Slot::Ignored
                 } else {
-                    names.push(c.name.clone());
-                    Slot::Read(names.len() - 1, c.kind)
+                    let position = columns.len() + 1;
+                    columns.push(ColumnBuilder::new(c, position, reserve, max_categories));
+                    Slot::Read(position - 1, c.kind)
                 };
                 (c.name.as_str(), slot)
             })
             .collect();
-        debug_assert!(names.iter().eq(schema.kept().map(|c| &c.name)));
-        let reserve = rows_hint.min(max_rows);
-        let columns = (0..names.len())
-            .map(|_| Vec::with_capacity(reserve))
-            .collect();
         Self {
             schema,
-            seen: vec![0; names.len()],
-            names,
+            seen: vec![0; columns.len()],
             slots,
             hint: 0,
             columns,
@@ -244,12 +243,15 @@ impl<'s> Collector<'s> {
                         return Err(self.fail(RequestError::bad(message)));
                     }
                     self.seen[j] = row;
-                    match cell(raw, kind) {
-                        Ok(text) => self.columns[j].push(text),
+                    let pushed = match cell(raw, kind) {
+                        Ok(text) => self.columns[j].push(&text, row as u64, BODY_NAME),
                         Err(problem) => {
                             let message = format!("row {row}, field \"{k}\": {problem}");
                             return Err(self.fail(RequestError::bad(message)));
                         }
+                    };
+                    if let Err(e) = pushed {
+                        return Err(self.fail(json_value_error(e)));
                     }
                 }
             }
@@ -258,7 +260,7 @@ impl<'s> Collector<'s> {
         if let Some(j) = self.seen.iter().position(|&s| s != row) {
             let message = format!(
                 "row {row}: field \"{}\" is missing (the model reads {}; send null for a missing value)",
-                self.names[j],
+                self.columns[j].schema().name,
                 quoted(&model_columns(self.schema))
             );
             return Err(self.fail(RequestError::bad(message)));
@@ -272,15 +274,8 @@ impl<'s> Collector<'s> {
             return Err(RequestError::bad("the request holds no rows"));
         }
         let lines = (1..=self.rows as u64).collect();
-        let raw = RawTable::from_columns(
-            BODY_NAME,
-            self.names,
-            self.columns,
-            lines,
-            &ReadOptions::default(),
-        )
-        .map_err(|e| RequestError::bad(e.to_string()))?;
-        Table::from_raw(&raw, self.schema).map_err(json_value_error)
+        Table::from_built(BODY_NAME, self.schema, self.columns, lines)
+            .map_err(|e| RequestError::bad(e.to_string()))
     }
 }
 
@@ -301,8 +296,9 @@ fn json_value_error(e: DataError) -> RequestError {
     })
 }
 
-/// The text of one JSON value as a cell of a column of `kind`, or what is wrong with it.
-fn cell(raw: &RawValue, kind: ColumnKind) -> Result<String, String> {
+/// The text of one JSON value as a cell of a column of `kind` (borrowed from the body but
+/// for a string with escapes), or what is wrong with it.
+fn cell(raw: &RawValue, kind: ColumnKind) -> Result<Cow<'_, str>, String> {
     let text = raw.get();
     let found = |what: &str| {
         let expected = match kind {
@@ -313,21 +309,22 @@ fn cell(raw: &RawValue, kind: ColumnKind) -> Result<String, String> {
         Err(format!("expected {expected}, found {what}"))
     };
     match text.as_bytes().first() {
-        Some(b'n') => Ok(String::new()),
+        Some(b'n') => Ok(Cow::Borrowed("")),
         Some(b'"') => {
             let s = json_string(text).map_err(|e| e.to_string())?;
-            match kind {
-                ColumnKind::Numeric => found(&format!("the string {text}")),
-                _ => Ok(s.trim().to_string()),
+            match (kind, s) {
+                (ColumnKind::Numeric, _) => found(&format!("the string {text}")),
+                (_, Cow::Borrowed(s)) => Ok(Cow::Borrowed(s.trim())),
+                (_, Cow::Owned(s)) => Ok(Cow::Owned(s.trim().to_string())),
             }
         }
         Some(b't' | b'f') => match kind {
-            ColumnKind::Boolean => Ok(text.to_string()),
+            ColumnKind::Boolean => Ok(Cow::Borrowed(text)),
             _ => found(text),
         },
         Some(b'-' | b'0'..=b'9') => match kind {
             ColumnKind::Numeric | ColumnKind::Categorical | ColumnKind::Boolean => {
-                Ok(text.to_string())
+                Ok(Cow::Borrowed(text))
             }
         },
         Some(b'{') => found("an object"),
