@@ -8,8 +8,11 @@ mod support;
 #[path = "cli/serve_client.rs"]
 mod client;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use client::{Served, write_head};
-use support::{Scratch, run, shared_model};
+use support::{Scratch, run, shared_model, simple_csv};
 
 const ROW: &str = r#"{"age": 30, "plan": "pro", "visits": 3, "weekend": false}"#;
 
@@ -122,6 +125,89 @@ fn every_error_status_names_what_is_wrong() {
     let metrics = served.get("/metrics").body;
     assert!(
         metrics.contains("route=\"/v1/models/{name}/predict\",status=\"408\"} 1"),
+        "{metrics}"
+    );
+    assert!(!served.stderr().contains("panicked"));
+}
+
+#[test]
+fn a_full_queue_is_answered_503_and_the_server_recovers() {
+    let s = Scratch::new("serve-busy");
+    // A wide network: one pass over 10,000 rows is ~10 G multiply-adds, long enough for
+    // single rows sent meanwhile to fill a one-request queue.
+    let data = s.file("train.csv", &simple_csv(200, 3));
+    let out = s.path("wide");
+    run(&[
+        "train",
+        &data,
+        "--target",
+        "bought",
+        "--out",
+        &out,
+        "--hidden",
+        "1024,1024",
+        "--epochs",
+        "1",
+        "--ensemble",
+        "1",
+        "--quiet",
+    ])
+    .ok();
+    let model = format!("m={out}/model.safetensors");
+    let served = Arc::new(Served::start(
+        &[
+            &model,
+            "--queue",
+            "1",
+            "--max-batch-rows",
+            "1",
+            "--max-rows",
+            "10000",
+        ],
+        s.dir().join("err.txt"),
+    ));
+    let predict = "/v1/models/m/predict";
+    let long = {
+        let (served, body) = (Arc::clone(&served), simple_csv(10_000, 4));
+        std::thread::spawn(move || served.post_csv(predict, &body))
+    };
+    // Single rows, each from its own connection, until one is refused or the long pass ends.
+    let refused = Arc::new(AtomicBool::new(false));
+    let mut singles = Vec::new();
+    while !refused.load(Ordering::Relaxed) && !long.is_finished() && singles.len() < 2000 {
+        let (served, refused) = (Arc::clone(&served), Arc::clone(&refused));
+        singles.push(std::thread::spawn(move || {
+            let r = served.post_json(predict, ROW);
+            if r.status == 503 {
+                refused.store(true, Ordering::Relaxed);
+            }
+            r
+        }));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let long = long.join().unwrap();
+    assert_eq!(long.status, 200, "{}", long.body);
+    assert_eq!(long.json()["predictions"].as_array().unwrap().len(), 10_000);
+    let mut busy = 0;
+    for single in singles {
+        let r = single.join().unwrap();
+        match r.status {
+            200 => assert_eq!(r.json()["predictions"].as_array().unwrap().len(), 1),
+            503 => {
+                assert!(r.error().contains("--queue"), "{}", r.body);
+                busy += 1;
+            }
+            other => panic!("status {other}: {}", r.body),
+        }
+    }
+    assert!(busy > 0, "no request was refused while the queue was full");
+    // The queue drained: a new request is scored, and /metrics counted every refusal.
+    assert_eq!(served.post_json(predict, ROW).status, 200);
+    let metrics = served.get("/metrics").body;
+    assert!(
+        metrics.contains(&format!(
+            "route=\"/v1/models/{{name}}/predict\",status=\"503\"}} {busy}"
+        )),
         "{metrics}"
     );
     assert!(!served.stderr().contains("panicked"));
