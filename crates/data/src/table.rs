@@ -233,6 +233,9 @@ impl Column {
     }
 }
 
+/// Up to this many levels, a categorical cell's level is looked up by comparing strings.
+const FEW_LEVELS: usize = 16;
+
 /// The values of a [`ColumnBuilder`] so far.
 #[derive(Debug)]
 enum Building {
@@ -356,9 +359,17 @@ impl<'s> ColumnBuilder<'s> {
                 index,
                 codes,
             } => {
+                // A few levels are found faster by comparing than by hashing.
+                let known = || {
+                    if levels.len() <= FEW_LEVELS {
+                        levels.iter().position(|l| l == text).map(|i| i as u32)
+                    } else {
+                        index.get(text).copied()
+                    }
+                };
                 let code = if missing {
                     None
-                } else if let Some(&code) = index.get(text) {
+                } else if let Some(code) = known() {
                     Some(code)
                 } else if levels.len() >= self.max_categories {
                     return Err(DataError::TooManyCategories {
