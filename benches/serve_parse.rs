@@ -7,7 +7,7 @@
 //! - `answer`: `answer::answer_json`, the answer's bytes;
 //! - `request/json`, `request/csv`: all of it, as one request costs without HTTP.
 //!
-//! `cargo bench --bench serve_parse` with the bundle at `runs/case-study/default/
+//! `cargo bench --bench serve_parse` with the bundle at `runs/case-study/purchase/default/
 //! model.safetensors` (`glassbox case-study`), or the one named by `GLASSBOX_BUNDLE`. Rows:
 //! the first 1,000 of datasets/online_shoppers_test.csv, as JSON row objects built the way
 //! benches/serving/make_bodies.py builds them. Criterion's "elem/s" is rows per second.
@@ -26,7 +26,7 @@ const ROWS: usize = 1000;
 
 fn bundle_path() -> PathBuf {
     std::env::var_os("GLASSBOX_BUNDLE").map_or_else(
-        || PathBuf::from("runs/case-study/default/model.safetensors"),
+        || PathBuf::from("runs/case-study/purchase/default/model.safetensors"),
         PathBuf::from,
     )
 }

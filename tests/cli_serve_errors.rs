@@ -135,7 +135,7 @@ fn a_full_queue_is_answered_503_and_the_server_recovers() {
     let s = Scratch::new("serve-busy");
     // A wide network: one pass over 10,000 rows is ~10 G multiply-adds, long enough for
     // single rows sent meanwhile to fill a one-request queue.
-    let data = s.file("train.csv", &simple_csv(200, 3));
+    let data = s.file("train.csv", simple_csv(200, 3));
     let out = s.path("wide");
     run(&[
         "train",

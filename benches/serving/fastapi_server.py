@@ -6,7 +6,7 @@ boolean, one-hot with <unknown>) and the ensemble's forward pass in float32 with
 probability sigma(z) in float64, averaged over members — the same network, the same request
 format as `glassbox serve` (one row object, an array, or {"rows": [...]}).
 
-    MODEL=runs/case-study/default/model.safetensors \
+    MODEL=runs/case-study/purchase/default/model.safetensors \
       /work/venv/bin/uvicorn --app-dir benches/serving fastapi_server:app --port 8081 --workers 2
 """
 

@@ -6,7 +6,7 @@
 #
 #   cargo install oha          # outside the repo
 #   cargo build --release
-#   benches/serving/rate.sh runs/case-study/default/model.safetensors [RATE] [SECONDS] [CONNECTIONS]
+#   benches/serving/rate.sh runs/case-study/purchase/default/model.safetensors [RATE] [SECONDS] [CONNECTIONS]
 #
 # Defaults: 2,000 requests/s for 20 s over 16 connections (issue 18: p99 <= 2 ms at
 # 2,000 req/s). Prints one RESULT line: rate asked, achieved req/s, p50/p99/p99.9 in ms,

@@ -5,7 +5,7 @@
 #
 #   apt-get install -y wrk; /work/venv/bin/pip install fastapi uvicorn
 #   cargo build --release
-#   benches/serving/run.sh runs/case-study/default/model.safetensors [SECONDS]
+#   benches/serving/run.sh runs/case-study/purchase/default/model.safetensors [SECONDS]
 #
 # Prints one RESULT line per run (req/s, p50/p99/p99.9 in ms, errors). Loopback only.
 set -euo pipefail
