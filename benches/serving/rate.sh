@@ -10,7 +10,8 @@
 #
 # Defaults: 2,000 requests/s for 20 s over 16 connections (issue 18: p99 <= 2 ms at
 # 2,000 req/s). Prints one RESULT line: rate asked, achieved req/s, p50/p99/p99.9 in ms,
-# non-200 answers. Loopback only.
+# non-200 answers (-w: the requests still in flight at the end are waited for, not counted as
+# failures). Loopback only.
 set -euo pipefail
 MODEL=$(realpath "$1")
 RATE=${2:-2000}
@@ -40,7 +41,7 @@ done
 # A short warm-up at the same rate, then the measured run.
 "$OHA" --no-tui -z 2s -q "$RATE" -c "$CONNS" -m POST -T application/json -D "$TMP/single.json" \
   "$URL" >/dev/null
-"$OHA" --no-tui -z "${SECS}s" -q "$RATE" -c "$CONNS" --latency-correction --output-format json \
+"$OHA" --no-tui -z "${SECS}s" -q "$RATE" -c "$CONNS" --latency-correction -w --output-format json \
   -m POST -T application/json -D "$TMP/single.json" "$URL" >"$TMP/oha.json"
 [ -n "${KEEP_JSON:-}" ] && cp "$TMP/oha.json" "$KEEP_JSON"
 RATE=$RATE "$PY" - "$TMP/oha.json" <<'PYEOF'
