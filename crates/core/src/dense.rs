@@ -237,8 +237,7 @@ const SQUARE_LANES: usize = 8;
 /// (P19) `Σⱼ vⱼ²` in f64 over eight interleaved partial sums — lane `j mod 8` adds `vⱼ²` in
 /// increasing j — combined as `((s₀ + s₁) + (s₂ + s₃)) + ((s₄ + s₅) + (s₆ + s₇))`. The order is
 /// fixed, so the bits are the same on every machine and instruction set, and the eight chains
-/// of additions run side by side instead of one waiting on the other (a single chain made
-/// the norms a third of the cost of a private step at small batches).
+/// of additions run side by side instead of each addition waiting for the one before.
 fn sum_of_squares<T: Float>(row: ArrayView1<T>) -> f64 {
     let mut lanes = [0.0f64; SQUARE_LANES];
     let mut add = |lane: usize, v: T| {
