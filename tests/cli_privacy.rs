@@ -118,6 +118,19 @@ fn private_training_records_its_guarantee_and_is_thread_count_independent() {
         weights_a == weights_b,
         "1 and 2 threads trained different weights"
     );
+    // Nor at 7 threads with the scalar reference kernel (the default above is the fastest
+    // instruction set this CPU runs).
+    let c7 = s.path("c7");
+    train_private(
+        &data,
+        &c7,
+        &[&dp[..], &["--threads", "7", "--isa", "scalar"]].concat(),
+    )
+    .ok();
+    assert!(
+        tensor_bytes(&c7) == weights_a,
+        "7 threads on the scalar kernel trained different weights"
+    );
     let e = s.path("e");
     train_private(
         &data,
@@ -218,6 +231,14 @@ fn private_training_refuses_what_would_break_the_guarantee() {
         &["balanced class weights"],
     );
     refuse("sigma0", &["--dp-noise", "0"], &["certifies no privacy"]);
+    refuse(
+        "shuffle",
+        &["--dp-epsilon", "3", "--dp-sampling", "shuffle"],
+        &[
+            "the accountant assumes Poisson sampling",
+            "fixed-size batches from a shuffle (--dp-sampling shuffle",
+        ],
+    );
     refuse(
         "both",
         &["--dp-epsilon", "3", "--dp-noise", "1"],

@@ -200,9 +200,9 @@ fn check_params_shapes<T>(
 /// (P18, P19) Adds each example's squared gradient norm over this layer's parameters to
 /// `sq_norms` (N,): the gradient of example i is `∂ℓᵢ/∂Θ = δᵢ·xᵢᵀ` and `∂ℓᵢ/∂b = δᵢ`, so
 /// `sq_norms[i] += ‖δᵢ‖²·‖xᵢ‖² + ‖δᵢ‖²` — without forming the (H, D) outer product. Each
-/// row is summed in f64 in increasing column order on the calling thread, so the result
-/// does not depend on the thread count. `d_z` must hold per-example gradients (row i =
-/// `∂ℓᵢ/∂zᵢ`), not a batch mean.
+/// row's squares are summed in f64 by [`sum_of_squares`] on the calling thread, so the result
+/// does not depend on the thread count or the instruction set. `d_z` must hold per-example
+/// gradients (row i = `∂ℓᵢ/∂zᵢ`), not a batch mean.
 ///
 /// Shapes: `x` (N, D), `d_z` (N, H), `sq_norms` (N).
 ///
@@ -226,15 +226,44 @@ pub fn dense_add_example_sq_norms<T: Float>(
         "dense: {} norms for {n} rows",
         sq_norms.len()
     );
-    let sq = |row: ArrayView1<T>| {
-        row.iter().fold(0.0f64, |acc, &v| {
-            let v = v.to_f64();
-            acc + v * v
-        })
-    };
     for ((acc, x_i), d_i) in sq_norms.iter_mut().zip(x.rows()).zip(d_z.rows()) {
-        *acc += sq(d_i) * (sq(x_i) + 1.0);
+        *acc += sum_of_squares(d_i) * (sum_of_squares(x_i) + 1.0);
     }
+}
+
+/// Partial sums of [`sum_of_squares`].
+const SQUARE_LANES: usize = 8;
+
+/// (P19) `Σⱼ vⱼ²` in f64 over eight interleaved partial sums — lane `j mod 8` adds `vⱼ²` in
+/// increasing j — combined as `((s₀ + s₁) + (s₂ + s₃)) + ((s₄ + s₅) + (s₆ + s₇))`. The order is
+/// fixed, so the bits are the same on every machine and instruction set, and the eight chains
+/// of additions run side by side instead of each addition waiting for the one before.
+fn sum_of_squares<T: Float>(row: ArrayView1<T>) -> f64 {
+    let mut lanes = [0.0f64; SQUARE_LANES];
+    let mut add = |lane: usize, v: T| {
+        let v = v.to_f64();
+        lanes[lane] += v * v;
+    };
+    match row.as_slice() {
+        Some(values) => {
+            let mut blocks = values.chunks_exact(SQUARE_LANES);
+            for block in &mut blocks {
+                for (lane, &v) in block.iter().enumerate() {
+                    add(lane, v);
+                }
+            }
+            for (lane, &v) in blocks.remainder().iter().enumerate() {
+                add(lane, v);
+            }
+        }
+        None => {
+            for (j, &v) in row.iter().enumerate() {
+                add(j % SQUARE_LANES, v);
+            }
+        }
+    }
+    let [s0, s1, s2, s3, s4, s5, s6, s7] = lanes;
+    ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 }
 
 /// (P21) Scales row i of `d_z` (N, H) by `factors[i]` (N,), in place: with the clipping

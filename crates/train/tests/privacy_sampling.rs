@@ -1,6 +1,8 @@
-//! Poisson sampling of DP-SGD batches (notes/privacy.md §7, P13–P14): determinism, the
-//! inclusion frequency against its binomial law, varying batch sizes, Opacus's sample-rate
-//! convention, and the refusals.
+//! Poisson sampling of DP-SGD batches (notes/privacy.md §7, P13–P14, P24): determinism, the
+//! geometric gaps against their law, the inclusion frequency, the independence of rows and of
+//! steps and the varying batch sizes against the Bernoulli model (with negative controls:
+//! fixed-size batches, gaps that skip one row too many, the same batch every step), the words
+//! a step draws, Opacus's sample-rate convention, and the refusals.
 
 use glassbox_core::{build_pool, seeded_rng};
 use glassbox_train::privacy::PrivacyError;
@@ -44,74 +46,180 @@ fn batches_do_not_depend_on_the_thread_count() {
     }
 }
 
+/// A step draws one word per sampled row and one more (the gap that runs past the last row):
+/// N·q + 1 words in expectation, not N.
 #[test]
-fn one_step_draws_exactly_one_word_per_row() {
-    let sampler = PoissonSampler::new(37, 0.4).unwrap();
+fn one_step_draws_one_word_per_sampled_row_and_one_more() {
+    let sampler = PoissonSampler::new(9_864, 1.0 / 155.0).unwrap();
     let mut sampled = seeded_rng(3);
-    sampler.sample(&mut sampled);
+    let mut words = 0;
+    for _ in 0..20 {
+        let batch = sampler.sample(&mut sampled);
+        words += batch.len() + 1;
+    }
     let mut skipped = seeded_rng(3);
-    for _ in 0..37 {
+    for _ in 0..words {
         skipped.next_u64();
     }
     assert_eq!(sampled.next_u64(), skipped.next_u64());
+    assert!(words < 20 * 200, "{words} words for 20 steps");
 }
 
-/// Each row's count over T steps is Binomial(T, q): mean Tq, standard deviation
-/// √(Tq(1 − q)). With N = 1,000 rows, T = 2,000 steps, q = 0.1: mean 200, sd 13.4. Every
-/// row must fall within 6 sd (a row outside has probability ~2·10⁻⁹, so ~2·10⁻⁶ for any of
-/// 1,000), and the total within 6 sd of its own Binomial(NT, q) law (mean 200,000, sd 424).
+/// (P24) The gaps are geometric: over 400,000 gaps at q = 0.05, the fraction with G ≥ k is
+/// within 6 standard errors of (1 − q)ᵏ for k = 0 … 150, and the mean gap within 6 standard
+/// errors of (1 − q)/q = 19 (sd √(1 − q)/q = 19.5).
 #[test]
-fn inclusion_frequency_is_within_its_binomial_bound() {
-    let (rows, steps, q) = (1_000usize, 2_000usize, 0.1);
-    let sampler = PoissonSampler::new(rows, q).unwrap();
-    let mut rng = seeded_rng(20_261_129);
-    let mut counts = vec![0usize; rows];
-    let mut sizes = Vec::with_capacity(steps);
-    let mut batch = Vec::new();
-    for _ in 0..steps {
-        sampler.sample_into(&mut rng, &mut batch);
-        sizes.push(batch.len());
-        for &row in &batch {
-            counts[row] += 1;
-        }
+fn gaps_follow_the_geometric_law() {
+    let (q, draws) = (0.05, 400_000usize);
+    let sampler = PoissonSampler::new(1_000, q).unwrap();
+    let mut rng = seeded_rng(24);
+    let gaps: Vec<usize> = (0..draws).map(|_| sampler.gap(&mut rng)).collect();
+    let n = draws as f64;
+    for k in 0..=150 {
+        let survival = (1.0 - q).powi(k as i32);
+        let got = gaps.iter().filter(|&&g| g >= k).count() as f64 / n;
+        let se = (survival * (1.0 - survival) / n).sqrt();
+        assert!(
+            (got - survival).abs() <= 6.0 * se + 1e-12,
+            "P(G ≥ {k}) = {got}, law {survival}"
+        );
     }
-    let mean = steps as f64 * q;
-    let sd = (steps as f64 * q * (1.0 - q)).sqrt();
+    let mean = gaps.iter().sum::<usize>() as f64 / n;
+    let sd = (1.0 - q).sqrt() / q;
+    assert!(
+        (mean - (1.0 - q) / q).abs() < 6.0 * sd / n.sqrt(),
+        "mean gap {mean}"
+    );
+}
+
+/// Every way the batches of T steps over N rows can fail the Bernoulli(q) model of (P13)
+/// that this test looks at, each compared at 6 standard deviations of its law:
+/// 1. a row's count over the steps: Binomial(T, q);
+/// 2. the pairs of neighbouring rows sampled together, Σₜ Σᵢ [i, i+1 ∈ bₜ]: mean
+///    T(N − 1)q², variance T[(N − 1)q²(1 − q²) + 2(N − 2)(q³ − q⁴)] (neighbouring pairs
+///    share a row);
+/// 3. the rows sampled at two consecutive steps, Σₜ Σᵢ [i ∈ bₜ ∩ bₜ₊₁]: mean (T − 1)Nq²,
+///    variance (T − 1)Nq²(1 − q²) + 2(T − 2)N(q³ − q⁴);
+/// 4. the batch sizes' variance: N·q(1 − q) within 20 % (its relative sd is √(2/T) = 3 %).
+fn bernoulli_violations(batches: &[Vec<usize>], rows: usize, q: f64) -> Vec<String> {
+    let t = batches.len() as f64;
+    let nr = rows as f64;
+    let mut bad = Vec::new();
+    let mut check = |what: &str, got: f64, mean: f64, var: f64| {
+        if (got - mean).abs() > 6.0 * var.sqrt() {
+            bad.push(format!("{what}: {got} against {mean} ± {}", var.sqrt()));
+        }
+    };
+    let mut counts = vec![0usize; rows];
+    let (mut neighbours, mut repeats) = (0usize, 0usize);
+    let mut member = vec![false; rows];
+    let mut previous = vec![false; rows];
+    for (step, batch) in batches.iter().enumerate() {
+        member.iter_mut().for_each(|m| *m = false);
+        for &row in batch {
+            counts[row] += 1;
+            member[row] = true;
+        }
+        neighbours += batch.windows(2).filter(|w| w[1] == w[0] + 1).count();
+        if step > 0 {
+            repeats += batch.iter().filter(|&&row| previous[row]).count();
+        }
+        std::mem::swap(&mut member, &mut previous);
+    }
     let worst = counts
         .iter()
-        .map(|&c| (c as f64 - mean).abs())
+        .map(|&c| (c as f64 - t * q).abs())
         .fold(0.0, f64::max);
-    assert!(
-        worst <= 6.0 * sd,
-        "a row's count is {worst} from {mean} (sd {sd})"
+    check("worst row count", t * q + worst, t * q, t * q * (1.0 - q));
+    let (q2, q3, q4) = (q * q, q * q * q, q * q * q * q);
+    check(
+        "neighbouring pairs",
+        neighbours as f64,
+        t * (nr - 1.0) * q2,
+        t * ((nr - 1.0) * q2 * (1.0 - q2) + 2.0 * (nr - 2.0) * (q3 - q4)),
     );
-    let total: usize = counts.iter().sum();
-    let total_mean = (rows * steps) as f64 * q;
-    let total_sd = ((rows * steps) as f64 * q * (1.0 - q)).sqrt();
-    assert!(
-        (total as f64 - total_mean).abs() <= 6.0 * total_sd,
-        "total {total}"
+    check(
+        "rows in consecutive steps",
+        repeats as f64,
+        (t - 1.0) * nr * q2,
+        (t - 1.0) * nr * q2 * (1.0 - q2) + 2.0 * (t - 2.0) * nr * (q3 - q4),
+    );
+    let sizes: Vec<f64> = batches.iter().map(|b| b.len() as f64).collect();
+    let mean = sizes.iter().sum::<f64>() / t;
+    let var = sizes.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (t - 1.0);
+    if (var / (nr * q * (1.0 - q)) - 1.0).abs() > 0.2 {
+        bad.push(format!(
+            "batch size variance {var}, law {}",
+            nr * q * (1.0 - q)
+        ));
+    }
+    bad
+}
+
+const ROWS: usize = 1_000;
+const STEPS: usize = 2_000;
+const RATE: f64 = 0.1;
+
+/// The sampler's batches pass every check of [`bernoulli_violations`]; three samplers that are
+/// not Poisson sampling each fail one (the negative controls).
+#[test]
+fn batches_pass_the_bernoulli_checks_and_the_negative_controls_fail() {
+    let sampler = PoissonSampler::new(ROWS, RATE).unwrap();
+    let good = batches(&sampler, 20_261_129, STEPS);
+    assert_eq!(
+        bernoulli_violations(&good, ROWS, RATE),
+        Vec::<String>::new()
     );
 
-    // Batch sizes vary, as Binomial(N, q): mean 100, variance 90.
-    let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
-    assert!(min < max, "batch sizes must vary, all were {min}");
-    let size_mean = sizes.iter().sum::<usize>() as f64 / steps as f64;
-    let size_var = sizes
-        .iter()
-        .map(|&s| (s as f64 - size_mean).powi(2))
-        .sum::<f64>()
-        / (steps - 1) as f64;
-    let expected_var = rows as f64 * q * (1.0 - q);
-    // The sample variance of 2,000 draws has relative sd √(2/1999) ≈ 3.2 %; allow 20 %.
+    // Fixed-size batches (a shuffle cut into chunks of N·q rows): right frequency, no
+    // variance in the batch size.
+    let mut rng = seeded_rng(1);
+    let fixed: Vec<Vec<usize>> = (0..STEPS)
+        .map(|_| {
+            let mut order: Vec<usize> = (0..ROWS).collect();
+            for i in (1..ROWS).rev() {
+                order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+            }
+            let mut b = order[..(ROWS as f64 * RATE) as usize].to_vec();
+            b.sort_unstable();
+            b
+        })
+        .collect();
+    let bad = bernoulli_violations(&fixed, ROWS, RATE);
     assert!(
-        (size_var / expected_var - 1.0).abs() < 0.2,
-        "variance {size_var} vs {expected_var}"
+        bad.iter().any(|b| b.contains("batch size variance")),
+        "{bad:?}"
     );
-    println!(
-        "Poisson sampling: worst row {:.2} sd from its mean; batch sizes {min}..{max}, \
-         variance {size_var:.1} (expected {expected_var:.1})",
-        worst / sd
+
+    // Gaps that skip the row after each sampled one: neighbours never sampled together.
+    let mut rng = seeded_rng(2);
+    let skipping: Vec<Vec<usize>> = (0..STEPS)
+        .map(|_| {
+            let (mut b, mut row) = (Vec::new(), 0usize);
+            loop {
+                row = row.saturating_add(sampler.gap(&mut rng));
+                if row >= ROWS {
+                    return b;
+                }
+                b.push(row);
+                row += 2;
+            }
+        })
+        .collect();
+    let bad = bernoulli_violations(&skipping, ROWS, RATE);
+    assert!(
+        bad.iter().any(|b| b.contains("neighbouring pairs")),
+        "{bad:?}"
+    );
+
+    // The same batch at every step (the RNG restored each time): steps not independent.
+    let frozen: Vec<Vec<usize>> = (0..STEPS)
+        .map(|_| sampler.sample(&mut seeded_rng(3)))
+        .collect();
+    let bad = bernoulli_violations(&frozen, ROWS, RATE);
+    assert!(
+        bad.iter().any(|b| b.contains("consecutive steps")),
+        "{bad:?}"
     );
 }
 

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use glassbox_train::privacy::PrivacyError;
 use serde_json::json;
 
 use super::Global;
@@ -90,17 +91,44 @@ pub struct PrivacyArgs {
     /// The per-example clipping norm C.
     #[arg(long, value_name = "C", default_value_t = 1.0)]
     pub dp_clip: f64,
+
+    /// How private batches are drawn. Only `poisson` (each row joins each batch
+    /// independently with probability q) is what the accountant certifies; `shuffle`
+    /// (fixed-size batches cut from a shuffle) is refused.
+    #[arg(long, value_enum, value_name = "HOW", default_value = "poisson")]
+    pub dp_sampling: DpSampling,
+}
+
+/// Values of `--dp-sampling`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DpSampling {
+    /// Poisson sampling (notes/privacy.md §7, P13): what DP training does.
+    Poisson,
+    /// Fixed-size batches from a shuffle: another mechanism, refused.
+    Shuffle,
 }
 
 impl PrivacyArgs {
     /// The recipe's privacy field: `None` unless --dp-epsilon or --dp-noise is given.
-    pub fn recipe(&self) -> Option<PrivacyRecipe> {
-        (self.dp_epsilon.is_some() || self.dp_noise.is_some()).then_some(PrivacyRecipe {
+    ///
+    /// # Errors
+    /// `--dp-sampling shuffle` with private training: the accountant assumes Poisson
+    /// sampling (notes/privacy.md §13).
+    pub fn recipe(&self) -> Result<Option<PrivacyRecipe>, PrivacyError> {
+        if !(self.dp_epsilon.is_some() || self.dp_noise.is_some()) {
+            return Ok(None);
+        }
+        if self.dp_sampling == DpSampling::Shuffle {
+            return Err(PrivacyError::NotPoissonSampling(
+                "fixed-size batches from a shuffle (--dp-sampling shuffle; use poisson, the default)",
+            ));
+        }
+        Ok(Some(PrivacyRecipe {
             target_epsilon: self.dp_epsilon,
             noise_multiplier: self.dp_noise,
             delta: self.dp_delta,
             clip_norm: self.dp_clip,
-        })
+        }))
     }
 }
 
@@ -108,7 +136,11 @@ impl PrivacyArgs {
 pub fn run(args: TrainArgs, global: &Global) -> Result<(), CliError> {
     let progress = Progress::new(global.quiet);
     let mut recipe = args.recipe.recipe()?;
-    if let Some(p) = args.privacy.recipe() {
+    let privacy = args
+        .privacy
+        .recipe()
+        .map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
+    if let Some(p) = privacy {
         recipe.privacy = Some(p);
         recipe.overrides.push(format!(
             "privacy = {}, δ {}, C {}",

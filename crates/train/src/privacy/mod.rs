@@ -23,6 +23,7 @@
 pub mod accountant;
 pub mod calibration;
 pub mod dp_sgd;
+pub mod elementary;
 pub mod sampling;
 pub mod special;
 pub mod validate;

@@ -4,9 +4,11 @@
 //! q = 1/⌈N/B⌉, ⌈N/B⌉ steps per epoch, and the DP step divides by the expected batch size
 //! ⌊N·q⌋, not by the size of the batch drawn.
 //!
-//! The draws run on the calling thread, one 64-bit word per row in row order, from the
-//! explicit seeded [`Rng`]: the batches are a function of the seed alone, whatever the
-//! thread count, and a step always consumes exactly N words.
+//! The sampler does not flip a coin per row: it draws the gaps between sampled rows, each
+//! geometric (P24), one 64-bit word per gap, so a step costs |batch| + 1 words (N·q + 1 in
+//! expectation) instead of N. The draws run on the calling thread from the explicit seeded
+//! [`Rng`], and the logarithm is the hand-written one of [`super::elementary`]: the batches
+//! are a function of the seed alone, whatever the thread count or machine.
 //!
 //! ```
 //! use glassbox_core::seeded_rng;
@@ -23,6 +25,7 @@
 //! assert!(batch.windows(2).all(|w| w[0] < w[1])); // row indices, ascending
 //! ```
 
+use super::elementary::{ln, ln_1p};
 use super::validate::{PrivacyError, check_sample_rate};
 use glassbox_core::Rng;
 use rand::RngCore;
@@ -30,7 +33,7 @@ use rand::RngCore;
 /// `2⁻⁵³`: the spacing of the uniform grid of [`unit_uniform`].
 pub(crate) const UNIT_GRID: f64 = 1.0 / (1u64 << 53) as f64;
 
-/// (P13) A uniform draw from `[0, 1)`: the top 53 bits of one 64-bit word, `u = ⌊x/2¹¹⌋·2⁻⁵³`.
+/// A uniform draw from `[0, 1)`: the top 53 bits of one 64-bit word, `u = ⌊x/2¹¹⌋·2⁻⁵³`.
 /// Every value is a multiple of 2⁻⁵³, each with probability 2⁻⁵³, so `P(u < q)` is q rounded
 /// up to the grid (within 1.2·10⁻¹⁶ of q, and exactly 1 for q = 1).
 pub fn unit_uniform(rng: &mut Rng) -> f64 {
@@ -42,6 +45,8 @@ pub fn unit_uniform(rng: &mut Rng) -> f64 {
 pub struct PoissonSampler {
     rows: usize,
     rate: f64,
+    /// ln(1 − q) < 0 (−∞ for q = 1), the divisor of the gap (P24).
+    log_keep: f64,
 }
 
 impl PoissonSampler {
@@ -51,7 +56,11 @@ impl PoissonSampler {
             return Err(PrivacyError::NoRows);
         }
         check_sample_rate(rate)?;
-        Ok(Self { rows, rate })
+        Ok(Self {
+            rows,
+            rate,
+            log_keep: ln_1p(-rate),
+        })
     }
 
     /// The number of rows N.
@@ -64,22 +73,42 @@ impl PoissonSampler {
         self.rate
     }
 
-    /// (P13) One step's batch, written into `batch` (cleared first) as ascending row
-    /// indices: for `i = 0, 1, …, N − 1`, row i joins iff [`unit_uniform`]`(rng) < q`. Draws
-    /// exactly N words. The batch may be empty (probability (1 − q)^N); the DP step still
-    /// takes it, adding noise to a zero sum, as the analysis requires.
+    /// (P24) The number of rows skipped before the next sampled one,
+    /// `G = ⌊ln(1 − u)/ln(1 − q)⌋` with `u` = [`unit_uniform`] (so `1 − u ∈ (0, 1]`): one
+    /// word, `P(G ≥ k) = (1 − q)ᵏ`. Saturates at `usize::MAX` (past any N).
+    pub fn gap(&self, rng: &mut Rng) -> usize {
+        let survival = 1.0 - unit_uniform(rng);
+        // ln(survival) ≤ 0 and log_keep < 0: the quotient is ≥ 0 (or −0, or +∞), and `as`
+        // takes its floor, saturating.
+        (ln(survival) / self.log_keep) as usize
+    }
+
+    /// (P13 by P24) One step's batch, written into `batch` (cleared first) as ascending row
+    /// indices: starting at row 0, skip a geometric gap G (P24), take the row, move past it,
+    /// until the gap runs past row N − 1. Each row is then in the batch independently with
+    /// probability q, as (P13) asks. Draws |batch| + 1 words (none for q = 1, which takes
+    /// every row). The batch may be empty (probability (1 − q)^N); the DP step still takes
+    /// it, adding noise to a zero sum, as the analysis requires.
     pub fn sample_into(&self, rng: &mut Rng, batch: &mut Vec<usize>) {
         batch.clear();
-        for row in 0..self.rows {
-            if unit_uniform(rng) < self.rate {
-                batch.push(row);
+        if self.rate >= 1.0 {
+            batch.extend(0..self.rows);
+            return;
+        }
+        let mut row = 0usize;
+        loop {
+            row = row.saturating_add(self.gap(rng));
+            if row >= self.rows {
+                return;
             }
+            batch.push(row);
+            row += 1;
         }
     }
 
     /// One step's batch as a new vector (see [`Self::sample_into`]).
     pub fn sample(&self, rng: &mut Rng) -> Vec<usize> {
-        let mut batch = Vec::with_capacity(self.rows);
+        let mut batch = Vec::new();
         self.sample_into(rng, &mut batch);
         batch
     }
@@ -173,6 +202,7 @@ impl SamplingPlan {
         PoissonSampler {
             rows: self.rows,
             rate: self.rate,
+            log_keep: ln_1p(-self.rate),
         }
     }
 }

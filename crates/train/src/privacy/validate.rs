@@ -156,18 +156,18 @@ pub enum PrivacyError {
     /// Global-norm clipping of the batch gradient mixes the examples of a batch: one
     /// example's gradient changes every other's scale, so the sensitivity argument fails.
     #[error(
-        "privacy: global gradient clipping ({0}) scales the batch gradient by a factor that          depends on every example; DP-SGD clips each example instead (--dp-clip)"
+        "privacy: global gradient clipping ({0}) scales the batch gradient by a factor that depends on every example; DP-SGD clips each example instead (--dp-clip)"
     )]
     GlobalClipping(f64),
     /// The accountant assumes Poisson sampling; a fixed order or a shuffle into fixed-size
     /// batches is another mechanism.
     #[error(
-        "privacy: the accountant assumes Poisson sampling (each row joins each batch with          probability q), but the run asks for {0}; DP training samples its own batches"
+        "privacy: the accountant assumes Poisson sampling (each row joins each batch with probability q), but the run asks for {0}; DP training samples its own batches"
     )]
     NotPoissonSampling(&'static str),
     /// Early stopping on the training loss reads the training rows outside the private step.
     #[error(
-        "privacy: early stopping on the training loss reads the training rows outside the          private step; monitor a validation value instead"
+        "privacy: early stopping on the training loss reads the training rows outside the private step; monitor a validation value instead"
     )]
     MonitorsTrainingRows,
     /// A run whose ε is infinite (σ = 0, or so little noise that no order gives a finite
@@ -177,7 +177,7 @@ pub enum PrivacyError {
     /// Class weights computed from the training labels are a statistic of the training
     /// rows that the accountant does not charge.
     #[error(
-        "privacy: balanced class weights are computed from the training labels, which the          accountant does not charge; use --class-weight none"
+        "privacy: balanced class weights are computed from the training labels, which the accountant does not charge; use --class-weight none"
     )]
     ClassWeightsFromData,
 }
