@@ -37,6 +37,23 @@ pub struct Columns {
     pub categorical: Vec<String>,
 }
 
+impl Columns {
+    /// The roles of UCI's "Online Retail" log (datasets/online_retail.csv.gz), as its
+    /// protocol reads it: quantity × unit price, the invoice, the country.
+    pub fn online_retail() -> Columns {
+        Columns {
+            customer: "CustomerID".into(),
+            time: "InvoiceDate".into(),
+            amount: Amount::QuantityTimesPrice {
+                quantity: "Quantity".into(),
+                price: "UnitPrice".into(),
+            },
+            invoice: Some("InvoiceNo".into()),
+            categorical: vec!["Country".into()],
+        }
+    }
+}
+
 /// The clock of the task (C21, C22): calibration `[start, cutoff)`, holdout
 /// `[cutoff, cutoff + horizon)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

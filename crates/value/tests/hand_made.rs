@@ -37,16 +37,7 @@ fn scratch(name: &str, text: &[u8]) -> PathBuf {
 }
 
 fn columns() -> Columns {
-    Columns {
-        customer: "CustomerID".into(),
-        time: "InvoiceDate".into(),
-        amount: Amount::QuantityTimesPrice {
-            quantity: "Quantity".into(),
-            price: "UnitPrice".into(),
-        },
-        invoice: Some("InvoiceNo".into()),
-        categorical: vec!["Country".into()],
-    }
+    Columns::online_retail()
 }
 
 fn clock() -> Clock {

@@ -3,23 +3,12 @@
 
 use std::path::Path;
 
-use glassbox_value::{
-    Amount, Clock, Columns, Part, featurize, headline_split, parse_date, parse_horizon,
-};
+use glassbox_value::{Clock, Columns, Part, featurize, headline_split, parse_date, parse_horizon};
 
 #[test]
 fn the_protocol_counts_of_the_data_readme() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/online_retail.csv.gz");
-    let columns = Columns {
-        customer: "CustomerID".into(),
-        time: "InvoiceDate".into(),
-        amount: Amount::QuantityTimesPrice {
-            quantity: "Quantity".into(),
-            price: "UnitPrice".into(),
-        },
-        invoice: Some("InvoiceNo".into()),
-        categorical: vec!["Country".into()],
-    };
+    let columns = Columns::online_retail();
     let clock = Clock {
         cutoff_ms: parse_date("2011-09-01", "cutoff").unwrap(),
         horizon_ms: parse_horizon("91d", "horizon").unwrap(),

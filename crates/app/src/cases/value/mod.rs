@@ -21,7 +21,7 @@ use std::time::Instant;
 use glassbox_train::TrainError;
 use glassbox_train::metrics::value::ValueMetrics;
 use glassbox_value::{
-    Amount, Clock, Columns, CustomerTable, Part, cross_fit_folds, featurize, headline_split,
+    Clock, Columns, CustomerTable, Part, cross_fit_folds, featurize, headline_split,
     last_period_rule, parse_date, parse_horizon,
 };
 use rayon::prelude::*;
@@ -48,20 +48,6 @@ const HORIZON: &str = "91d";
 const SEEDS: u64 = 5;
 /// Cross-fitting folds.
 const FOLDS: usize = 5;
-
-/// The log's roles, as the protocol reads it.
-pub(crate) fn retail_columns() -> Columns {
-    Columns {
-        customer: "CustomerID".into(),
-        time: "InvoiceDate".into(),
-        amount: Amount::QuantityTimesPrice {
-            quantity: "Quantity".into(),
-            price: "UnitPrice".into(),
-        },
-        invoice: Some("InvoiceNo".into()),
-        categorical: vec!["Country".into()],
-    }
-}
 
 /// One model's predictions: per seed, on the headline test customers and cross-fitted
 /// (out-of-fold) on every customer.
@@ -116,7 +102,7 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
     let mut out = OutDir::open(&options.out)?;
     let dir = super::data_dir(&options.data_dir, LOG_FILE);
     let log = dir.join(LOG_FILE);
-    let columns = retail_columns();
+    let columns = Columns::online_retail();
     let clock = Clock {
         cutoff_ms: parse_date(CUTOFF, "cutoff").usage_err()?,
         horizon_ms: parse_horizon(HORIZON, "horizon").usage_err()?,

@@ -323,8 +323,8 @@ pub(super) fn write(
 [{}, 2011-09-01), holdout 91 days to 2011-12-01; cancellations net against purchases; target = max(0, net holdout \
 spend) (C21); cohort = customers with a purchase line in calibration (C22); the portable customer split (C24). \
 Features: notes/value.md §2 (22 per customer + country one-hots), signed log, standardised on the fit customers, \
-clipped to ±5 sd. Model: 64-64 ReLU MLP, dropout 0.25, Adam (lr 1e-3, L2 1e-3), batch 64, early stopping on the \
-val loss (patience 20, best epoch restored); ZILN head (C4–C7) by default, MSE on log1p(y) as the plain \
+clipped to ±5 sd. Model: 64-64 ReLU MLP, dropout 0.25, Adam (lr 2e-3, L2 1e-3), batch 128, early stopping on the \
+val loss (patience 10, at most 150 epochs, best epoch restored); ZILN head (C4–C7) by default, MSE on log1p(y) as the plain \
 alternative. {} seeds per model; test touched only for this report.\n",
         format_ms(s.start_ms),
         zi.test.len()
