@@ -161,7 +161,7 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
         .map(|job| {
             let mut recipe = (recipes[job.model].1)(job.seed);
             if options.quick {
-                recipe.max_epochs = recipe.max_epochs.min(5);
+                recipe.max_epochs = recipe.max_epochs.min(20);
             }
             let model = fit_value_model(
                 &table,
