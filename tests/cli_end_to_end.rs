@@ -424,7 +424,7 @@ fn case_study_without_a_case_runs_every_case_and_indexes_them() {
     let (all, named) = (s.path("all"), s.path("named"));
     run(&["case-study", "--quick", "--out", &all, "--quiet"]).ok();
     let index = std::fs::read_to_string(format!("{all}/index.md")).unwrap();
-    for case in ["purchase", "next-hour"] {
+    for case in ["purchase", "next-hour", "value"] {
         assert!(index.contains(&format!("]({case}/report.md)")), "{index}");
         assert!(Path::new(&format!("{all}/{case}/report.md")).exists());
         assert!(Path::new(&format!("{all}/{case}/metrics.json")).exists());
@@ -443,6 +443,22 @@ fn case_study_without_a_case_runs_every_case_and_indexes_them() {
         let v = m["test"][key].as_f64().unwrap_or(f64::NAN);
         assert!((0.0..=1.0).contains(&v), "{key} = {v}");
     }
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{all}/value/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    for key in [
+        "normalized_gini",
+        "spearman",
+        "top20_revenue_share",
+        "decile_mape",
+    ] {
+        assert!(
+            v["test"][key].as_f64().is_some_and(f64::is_finite),
+            "value: {key}"
+        );
+    }
+    assert_eq!(v["counts"]["customers"], 3_317);
     assert_eq!(m["counts"]["test_rows"], 617_300);
     assert_eq!(m["counts"]["test_positives"], 153);
     assert_eq!(m["counts"]["training_sample_rows"], 153_803);

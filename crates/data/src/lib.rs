@@ -36,6 +36,7 @@
 mod error;
 mod features;
 mod infer;
+mod input;
 mod read;
 mod schema;
 mod summary;
@@ -48,6 +49,7 @@ pub use features::{
     PREPROCESSOR_FORMAT, Preprocessor, UNKNOWN_LEVEL, median,
 };
 pub use infer::{is_missing_token, parse_bool};
+pub use input::open_input;
 pub use read::{
     CANDIDATE_DELIMITERS, DEFAULT_MAX_CATEGORIES, DEFAULT_MAX_COLUMNS, DEFAULT_MAX_FIELD_BYTES,
     RawTable, ReadOptions, detect_delimiter,

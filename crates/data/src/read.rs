@@ -21,11 +21,11 @@
 //!   [`detect_delimiter`].
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use super::error::{DataError, Result};
+use super::input::open_input;
 
 /// How to read a CSV file, and the limits that turn a hostile size into an error rather than
 /// an out-of-memory kill (notes/reliability.md, "Inputs").
@@ -391,11 +391,11 @@ impl CsvSource {
     /// Opens `path` and reads its header.
     pub(crate) fn open(path: &Path, options: &ReadOptions) -> Result<Self> {
         let file = path.display().to_string();
-        let handle = File::open(path).map_err(|source| DataError::Io {
+        let input = open_input(path).map_err(|source| DataError::Io {
             file: file.clone(),
             source,
         })?;
-        Self::from_reader(BufReader::new(handle), file, options)
+        Self::from_reader(input, file, options)
     }
 
     /// Reads the header from `input`; `file` names the source in messages.

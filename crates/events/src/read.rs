@@ -6,8 +6,7 @@
 //! quote are kept up to the delimiter); a quoted field may not span lines, since event logs do
 //! not need that and streaming stays simple. Fields are trimmed of spaces and tabs.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::path::Path;
 
 use crate::error::{CellAt, EventsError, quoted_list};
@@ -222,16 +221,13 @@ impl EventReader {
     /// Opens `path` and reads its header.
     pub fn open(path: &Path, spec: &EventSpec) -> Result<EventReader, EventsError> {
         let file = path.display().to_string();
-        let handle = File::open(path).map_err(|source| EventsError::Io {
+        // Plain or gzip, streamed: the one opener of input files (crates/data).
+        let input = glassbox_data::open_input(path).map_err(|source| EventsError::Io {
             file: file.clone(),
             action: "cannot open the event log",
             source,
         })?;
-        EventReader::new(
-            file,
-            Box::new(BufReader::with_capacity(1 << 17, handle)),
-            spec,
-        )
+        EventReader::new(file, input, spec)
     }
 
     /// Reads the header of `input`; `file` names it in errors.

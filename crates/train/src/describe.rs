@@ -290,6 +290,11 @@ impl Describe for LossKind {
                 "Keras binary cross-entropy on probabilities clipped to [1e-7, 1 − 1e-7] (L9–L11)"
             }
             LossKind::SoftmaxCrossEntropy => "softmax cross-entropy from logits (L12–L14)",
+            LossKind::MseLog1p => "squared error on ln(1 + y) (C1)",
+            LossKind::HuberLog1p => "Huber loss, delta 1, on ln(1 + y) (C3)",
+            LossKind::Ziln => {
+                "zero-inflated lognormal: BCE on y > 0 plus the lognormal NLL (C4–C6)"
+            }
         }
         .to_string()
     }

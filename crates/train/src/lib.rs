@@ -27,6 +27,10 @@ pub use loss::{
     ClassWeights, KERAS_EPSILON, LossConfig, LossError, LossInput, LossKind, Targets, Weighting,
     bce_keras, bce_with_logits, mse, softmax_cross_entropy,
 };
+pub use loss::{
+    HUBER_DELTA, ValueHead, ValuePrediction, ZILN_SIGMA_FLOOR, huber_log1p, mse_log1p,
+    normal_quantile, ziln,
+};
 pub use optim::{
     AdamEpsilon, Momentum, OptimError, Optimizer, OptimizerConfig, RmsPropEpsilon, WeightDecay,
 };

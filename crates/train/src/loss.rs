@@ -553,13 +553,21 @@ pub enum LossKind {
     BceKeras,
     /// [`softmax_cross_entropy`] with one-hot targets.
     SoftmaxCrossEntropy,
+    /// [`mse_log1p`]: a value regression head (notes/value.md, C1).
+    MseLog1p,
+    /// [`huber_log1p`] (C3).
+    HuberLog1p,
+    /// [`ziln`], three outputs per target (C4–C6).
+    Ziln,
 }
 
 impl LossKind {
     /// What this loss expects from the network's last layer.
     pub fn input(self) -> LossInput {
         match self {
-            LossKind::Mse => LossInput::Values,
+            LossKind::Mse | LossKind::MseLog1p | LossKind::HuberLog1p | LossKind::Ziln => {
+                LossInput::Values
+            }
             LossKind::BceWithLogits | LossKind::SoftmaxCrossEntropy => LossInput::Logits,
             LossKind::BceKeras => LossInput::Probabilities,
         }
@@ -573,6 +581,9 @@ impl fmt::Display for LossKind {
             LossKind::BceWithLogits => "bce_with_logits",
             LossKind::BceKeras => "bce_keras",
             LossKind::SoftmaxCrossEntropy => "softmax_cross_entropy",
+            LossKind::MseLog1p => "mse_log1p",
+            LossKind::HuberLog1p => "huber_log1p",
+            LossKind::Ziln => "ziln",
         };
         f.write_str(name)
     }
@@ -652,9 +663,18 @@ impl LossConfig {
             LossKind::SoftmaxCrossEntropy => {
                 softmax_cross_entropy(out, Targets::OneHot(y), &weighting, d_out)
             }
+            LossKind::MseLog1p => mse_log1p(out, y, &weighting, d_out),
+            LossKind::HuberLog1p => huber_log1p(out, y, &weighting, d_out),
+            LossKind::Ziln => ziln(out, y, &weighting, d_out),
         }
     }
 }
+
+mod value;
+pub use value::{
+    HUBER_DELTA, ValueHead, ValuePrediction, ZILN_SIGMA_FLOOR, huber_log1p, mse_log1p,
+    normal_quantile, ziln,
+};
 
 #[cfg(test)]
 mod tests;

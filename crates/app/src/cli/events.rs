@@ -239,11 +239,10 @@ fn quoted(names: &[String]) -> String {
 /// refuses any event name the spec does not list).
 fn scan_log(log: &Path, column: &str, user: &str) -> Result<(Vec<String>, bool), CliError> {
     let file = log.display().to_string();
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(log)
+    let input = glassbox_data::open_input(log)
         .map_err(|e| anyhow::anyhow!("{file}: cannot read the log: {e}"))
         .data_err()?;
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
     let header = reader
         .headers()
         .map_err(|e| anyhow::anyhow!("{file}: cannot read the header: {e}"))

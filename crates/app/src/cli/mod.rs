@@ -30,6 +30,7 @@ mod privacy;
 mod serve;
 mod trace;
 mod train;
+mod value;
 
 const ABOUT: &str =
     "glassbox: a neural network written by hand, every line of its maths open to audit";
@@ -168,6 +169,8 @@ pub enum Command {
     /// Why did the model score these rows so? Gradient × input, integrated gradients and
     /// permutation importance, mapped back to the CSV columns.
     Explain(explain::ExplainArgs),
+    /// Customer value from a transaction log: train, evaluate, predict each customer's spend.
+    Value(value::ValueArgs),
 }
 
 impl Command {
@@ -185,6 +188,7 @@ impl Command {
             Command::Gradcheck(a) => gradcheck::run(a, global),
             Command::Privacy(a) => privacy::run(a, global),
             Command::Explain(a) => explain::run(a, global),
+            Command::Value(a) => value::run(a, global),
         }
     }
 }

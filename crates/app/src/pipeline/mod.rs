@@ -20,6 +20,7 @@
 mod error;
 pub mod events;
 pub mod train;
+pub mod value;
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -75,6 +75,24 @@ pub(super) fn loss_eqs(
             "w_n·(softmax(z) − y)/N",
             "L13, L14",
         ),
+        (LossKind::MseLog1p, _) => (
+            "(1/N) Σ w_n (a − ln(1 + y))²",
+            "C1",
+            "2·w_n·(a − ln(1 + y))/N",
+            "C1",
+        ),
+        (LossKind::HuberLog1p, _) => (
+            "(1/N) Σ w_n huber_δ(a − ln(1 + y))",
+            "C3",
+            "w_n·clip(a − ln(1 + y), −δ, δ)/N",
+            "C3",
+        ),
+        (LossKind::Ziln, _) => (
+            "(1/N) Σ w_n [BCE(z, q) + q·NLL_lognormal(y; μ, σ)]",
+            "C4, C5",
+            "w_n·(σ(z) − q, −q(ln y − μ)/σ², q(1/σ − (ln y − μ)²/σ³)σ′(s))/N",
+            "C6",
+        ),
     }
 }
 

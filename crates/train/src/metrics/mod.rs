@@ -43,6 +43,7 @@ mod report;
 pub mod standard_error;
 pub mod threshold;
 pub mod top_k;
+pub mod value;
 
 pub use confusion::{Confusion, confusion_matrix};
 pub use probability::{CalibrationBin, CalibrationTable, brier_score, calibration_table, log_loss};

@@ -246,12 +246,18 @@ impl<'a, T: Float> DataView<'a, T> {
         self.x.nrows()
     }
 
-    /// Checks the data against the network: N ≥ 1, X (N, D), Y (N, O), weights (N,), every
-    /// value finite, weights ≥ 0. `set` names the data in errors.
+    /// Checks the data against the network: N ≥ 1, X (N, D), Y (N, `targets`) — O, or 1 for
+    /// a value loss ([`crate::LossKind::target_width`]) — weights (N,), every value finite,
+    /// weights ≥ 0. `set` names the data in errors.
     ///
     /// # Errors
     /// [`TrainError::Data`] naming the set, and the row and column of a bad value.
-    pub fn validate(&self, spec: &MlpSpec, set: &'static str) -> Result<(), TrainError> {
+    pub fn validate(
+        &self,
+        spec: &MlpSpec,
+        targets: usize,
+        set: &'static str,
+    ) -> Result<(), TrainError> {
         let bad = |reason: String| Err(TrainError::Data { set, reason });
         let (n, d) = self.x.dim();
         if n == 0 {
@@ -263,9 +269,9 @@ impl<'a, T: Float> DataView<'a, T> {
                 spec.inputs
             ));
         }
-        if self.y.dim() != (n, spec.outputs()) {
+        if self.y.dim() != (n, targets) {
             return bad(format!(
-                "Y is {:?} but X has {n} rows and the network {} outputs",
+                "Y is {:?} but X has {n} rows and the network {} outputs ({targets} target column(s))",
                 self.y.dim(),
                 spec.outputs()
             ));

@@ -90,9 +90,10 @@ impl<T: Float> Trainer<T> {
         callback: &mut (dyn FnMut(&Event<'_>) + Send),
     ) -> Result<History, TrainError> {
         let spec = self.mlp.spec().clone();
-        train.validate(&spec, "training")?;
+        let targets = self.config.loss.kind.target_width(spec.outputs());
+        train.validate(&spec, targets, "training")?;
         if let Some(v) = val {
-            v.validate(&spec, "validation")?;
+            v.validate(&spec, targets, "validation")?;
         }
         if let Some(es) = &self.config.early_stopping
             && es.monitor.needs_validation()
@@ -152,7 +153,8 @@ impl<T: Float> Trainer<T> {
         // Every buffer of the step, allocated once (T6), inside the pool (see StepBuffers::new).
         let mut order = vec![0usize; n];
         let mut sampled = Vec::with_capacity(n);
-        let mut buf = BatchBuffer::<T>::new(capacity, d, o, train.weights.is_some());
+        let targets = self.config.loss.kind.target_width(o);
+        let mut buf = BatchBuffer::<T>::new(capacity, d, targets, train.weights.is_some());
         let mut step_buffers = StepBuffers::new(&self.mlp, self.config.loss.kind, capacity)?;
         let reads = step_buffers.reads();
         let mut val_eval = val.map(|v| Validation::new(v, o));

@@ -47,7 +47,8 @@ pub(crate) enum LossReads {
 ///   and `"binary_crossentropy"` (notes/losses.md §3). The network's output Y is then the
 ///   probability, and the loss never sees it.
 /// - [`LossKind::BceKeras`] reads Y and needs a sigmoid output;
-/// - [`LossKind::Mse`] reads Y whatever the activation.
+/// - [`LossKind::Mse`] reads Y whatever the activation;
+/// - a value loss ([`LossKind::value_head`]) reads Y of a linear layer of its head's width.
 pub(crate) fn loss_reads(
     loss: LossKind,
     last: Activation,
@@ -85,7 +86,18 @@ pub(crate) fn loss_reads(
         (LossInput::Probabilities, _, _) => {
             refuse("a loss on probabilities needs a sigmoid last layer")
         }
-        (LossInput::Values, _, _) => Ok(LossReads::Output),
+        // A value head (notes/value.md C4): its outputs are raw numbers, so a linear last
+        // layer of the head's width.
+        (LossInput::Values, _, _) => match loss.value_head() {
+            Some(_) if last != Activation::Identity => {
+                refuse("a value loss needs a linear last layer")
+            }
+            Some(head) if outputs != head.outputs() => match head.outputs() {
+                1 => refuse("this value loss needs 1 output"),
+                _ => refuse("the ZILN loss needs 3 outputs (logit, mu, sigma)"),
+            },
+            _ => Ok(LossReads::Output),
+        },
     }
 }
 

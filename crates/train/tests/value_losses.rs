@@ -1,0 +1,191 @@
+//! The value losses (crates/train/src/loss/value.rs, notes/value.md C1–C7): against PyTorch
+//! (fixture crates/train/tests/reference/value_loss_fixtures.json, made by
+//! crates/train/tests/reference/make_value_loss_fixtures.py), an f64 gradient check with a
+//! negative control, and a ZILN training run that is bit-identical at 1, 2 and 7 threads.
+
+mod support;
+
+use glassbox_core::gradcheck::{GradcheckConfig, check_tensor};
+use glassbox_core::{Activation, Init, LayerSpec, MlpSpec};
+use glassbox_train::{
+    DataView, LossConfig, LossKind, TrainConfig, Trainer, ValueHead, Weighting, huber_log1p,
+    mse_log1p, ziln,
+};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use serde::Deserialize;
+use support::{RunState, run_state};
+
+#[derive(Deserialize)]
+struct Case {
+    name: String,
+    loss: String,
+    outputs: Vec<Vec<f64>>,
+    y: Vec<f64>,
+    weights: Option<Vec<f64>>,
+    value: f64,
+    grad: Vec<Vec<f64>>,
+    prediction: Option<Vec<f64>>,
+}
+
+#[derive(Deserialize)]
+struct Fixture {
+    cases: Vec<Case>,
+}
+
+fn fixture() -> Fixture {
+    serde_json::from_str(include_str!("reference/value_loss_fixtures.json")).expect("parses")
+}
+
+type LossFn =
+    fn(ArrayView2<f64>, ArrayView2<f64>, &Weighting<f64>, Option<ArrayViewMut2<f64>>) -> f64;
+
+fn loss_fn(name: &str) -> LossFn {
+    match name {
+        "ziln" => ziln::<f64>,
+        "mse_log1p" => mse_log1p::<f64>,
+        "huber_log1p" => huber_log1p::<f64>,
+        other => panic!("unknown loss {other}"),
+    }
+}
+
+fn matrix(rows: &[Vec<f64>]) -> Array2<f64> {
+    Array2::from_shape_fn((rows.len(), rows[0].len()), |(i, j)| rows[i][j])
+}
+
+fn ours(c: &Case, out: &Array2<f64>) -> (f64, Array2<f64>) {
+    let y = Array2::from_shape_fn((c.y.len(), 1), |(i, _)| c.y[i]);
+    let weighting = Weighting {
+        sample: c.weights.as_deref(),
+        class: None,
+    };
+    let mut grad = Array2::zeros(out.dim());
+    let value = loss_fn(&c.loss)(out.view(), y.view(), &weighting, Some(grad.view_mut()));
+    (value, grad)
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / a.abs().max(b.abs()).max(1e-12)
+}
+
+#[test]
+fn every_value_loss_matches_pytorch() {
+    let fixture = fixture();
+    assert_eq!(fixture.cases.len(), 7);
+    for c in &fixture.cases {
+        let out = matrix(&c.outputs);
+        let (value, grad) = ours(c, &out);
+        assert!(
+            rel(value, c.value) < 1e-12,
+            "{}: {value} vs {}",
+            c.name,
+            c.value
+        );
+        for (i, row) in c.grad.iter().enumerate() {
+            for (j, &g) in row.iter().enumerate() {
+                let e = (grad[[i, j]] - g).abs() / g.abs().max(1e-9);
+                assert!(e < 1e-10, "{}: d[{i},{j}] {} vs {g}", c.name, grad[[i, j]]);
+            }
+        }
+        if let Some(expected) = &c.prediction {
+            for (row, &e) in c.outputs.iter().zip(expected) {
+                let p = ValueHead::Ziln.predict(row).expected;
+                assert!(rel(p, e) < 1e-12, "{}: prediction {p} vs {e}", c.name);
+            }
+        }
+    }
+}
+
+/// Central differences of the loss in f64 against the analytic gradient, every element of
+/// every fixture input; then a negative control: the gradient of μ scaled by 1.01 fails.
+#[test]
+fn f64_gradients_pass_the_gradient_check_and_a_wrong_one_fails() {
+    let config = GradcheckConfig::default();
+    for c in &fixture().cases {
+        // The extremes case has y = 1e250 (a loss of ~1e5) and a floor kink; check the others
+        // at full tolerance and that one against PyTorch only (above).
+        if c.name.ends_with("extremes") {
+            continue;
+        }
+        let out = matrix(&c.outputs);
+        let (_, grad) = ours(c, &out);
+        let width = out.ncols();
+        let mut point: Vec<f64> = out.iter().copied().collect();
+        let analytic: Vec<f64> = grad.iter().copied().collect();
+        let loss_at = |p: &[f64]| {
+            let m = Array2::from_shape_vec((c.y.len(), width), p.to_vec()).expect("shape");
+            ours(c, &m).0
+        };
+        let report = check_tensor(&c.name, &mut point, &analytic, &config, loss_at);
+        assert!(report.passed(), "{}: {report:?}", c.name);
+        if c.loss == "ziln" && c.y.iter().any(|&y| y > 0.0) {
+            let mut wrong = analytic.clone();
+            for i in (1..wrong.len()).step_by(3) {
+                wrong[i] *= 1.01;
+            }
+            let report = check_tensor(&c.name, &mut point, &wrong, &config, loss_at);
+            assert!(!report.passed(), "{}: a 1 % error in dμ must fail", c.name);
+        }
+    }
+}
+
+fn ziln_data(n: usize) -> (Array2<f32>, Array2<f32>) {
+    let x = Array2::from_shape_fn((n, 4), |(i, j)| ((i * 7 + j * 13) % 17) as f32 / 8.0 - 1.0);
+    let y = Array2::from_shape_fn((n, 1), |(i, _)| {
+        let s = x[[i, 0]] + 0.5 * x[[i, 1]];
+        if s > 0.0 { (2.0 + 3.0 * s).exp() } else { 0.0 }
+    });
+    (x, y)
+}
+
+fn ziln_run(threads: usize) -> (RunState, f64) {
+    let (x, y) = ziln_data(512);
+    let spec = MlpSpec::new(
+        4,
+        vec![
+            LayerSpec::new(16, Activation::Relu).with_dropout(0.25),
+            LayerSpec::new(3, Activation::Identity),
+        ],
+    );
+    let mut c = TrainConfig::keras_recipe(8, 5);
+    c.loss = LossConfig::new(LossKind::Ziln);
+    c.batch_size = 64;
+    c.threads = Some(threads);
+    let mut t = Trainer::<f32>::new(spec, Init::GlorotUniform, c).expect("valid trainer");
+    let history = t
+        .fit(
+            &DataView::new(x.view(), y.view()),
+            Some(&DataView::new(x.view(), y.view())),
+            &mut |_| {},
+        )
+        .expect("trains");
+    let last = history.epochs.last().expect("epochs").train_loss;
+    assert!(
+        last < history.epochs[0].train_loss,
+        "ZILN training lowers the loss"
+    );
+    (run_state(&t), last)
+}
+
+#[test]
+fn ziln_training_is_bit_identical_at_1_2_and_7_threads() {
+    let (one, loss) = ziln_run(1);
+    assert!(loss.is_finite());
+    for threads in [2, 7] {
+        let (other, other_loss) = ziln_run(threads);
+        assert_eq!(loss.to_bits(), other_loss.to_bits(), "{threads} threads");
+        assert!(other == one, "weights or state differ at {threads} threads");
+    }
+}
+
+#[test]
+fn the_loss_owns_its_head() {
+    assert_eq!(LossKind::Ziln.value_head(), Some(ValueHead::Ziln));
+    assert_eq!(LossKind::Ziln.target_width(3), 1);
+    assert_eq!(LossKind::Mse.target_width(3), 3);
+    // A ZILN loss on a one-output network is refused before training.
+    let spec = MlpSpec::new(4, vec![LayerSpec::new(1, Activation::Identity)]);
+    let mut c = TrainConfig::keras_recipe(1, 5);
+    c.loss = LossConfig::new(LossKind::Ziln);
+    let err = Trainer::<f32>::new(spec, Init::GlorotUniform, c).expect_err("refused");
+    assert!(err.to_string().contains("3 outputs"), "{err}");
+}
