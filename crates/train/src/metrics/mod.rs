@@ -35,6 +35,7 @@
 //! ```
 
 mod confusion;
+pub mod cost;
 pub mod ensemble;
 pub mod fairness;
 mod probability;
