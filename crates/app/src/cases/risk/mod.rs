@@ -115,8 +115,8 @@ fn data_options(dir: &Path) -> [DataOptions; 2] {
     ]
 }
 
-/// One numeric column of a CSV file, read as text and parsed.
-fn numeric_column(path: &Path, column: &str) -> Result<Vec<f64>, CliError> {
+/// The text cells of one column of a CSV file, with the line of each row.
+fn text_column(path: &Path, column: &str) -> Result<(Vec<String>, Vec<u64>), CliError> {
     let raw = RawTable::read(path, &ReadOptions::default()).data_err()?;
     let j = raw
         .header()
@@ -124,32 +124,25 @@ fn numeric_column(path: &Path, column: &str) -> Result<Vec<f64>, CliError> {
         .position(|h| h == column)
         .ok_or_else(|| anyhow::anyhow!("{}: no column {column}", path.display()))
         .data_err()?;
-    raw.column(j)
+    Ok((raw.column(j).to_vec(), raw.lines().to_vec()))
+}
+
+/// One numeric column of a CSV file; a cell that is not a number names its line.
+fn numeric_column(path: &Path, column: &str) -> Result<Vec<f64>, CliError> {
+    let (cells, lines) = text_column(path, column)?;
+    cells
         .iter()
-        .enumerate()
-        .map(|(i, t)| {
+        .zip(lines)
+        .map(|(t, line)| {
             t.parse::<f64>().map_err(|_| {
                 anyhow::anyhow!(
-                    "{}, line {}: \"{t}\" in {column} is not a number",
-                    path.display(),
-                    raw.lines()[i]
+                    "{}, line {line}: \"{t}\" in {column} is not a number",
+                    path.display()
                 )
             })
         })
         .collect::<Result<_, _>>()
         .data_err()
-}
-
-/// The text cells of one column of a CSV file.
-fn text_column(path: &Path, column: &str) -> Result<Vec<String>, CliError> {
-    let raw = RawTable::read(path, &ReadOptions::default()).data_err()?;
-    let j = raw
-        .header()
-        .iter()
-        .position(|h| h == column)
-        .ok_or_else(|| anyhow::anyhow!("{}: no column {column}", path.display()))
-        .data_err()?;
-    Ok(raw.column(j).to_vec())
 }
 
 /// The age band of an age in years.
@@ -368,8 +361,9 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
             threshold: trained[0].bundle.info.threshold.value,
             ..FairnessConfig::default()
         };
-        let sex = text_column(&test, "sex")?;
+        let (sex, _) = text_column(&test, "sex")?;
         let bands: Vec<String> = text_column(&test, "age")?
+            .0
             .iter()
             .map(|a| age_band(a))
             .collect();
