@@ -658,3 +658,5 @@ impl LossConfig {
 
 #[cfg(test)]
 mod tests;
+
+pub mod focal;
