@@ -165,6 +165,18 @@ pub enum DataError {
         text: String,
         problem: ValueProblem,
     },
+    /// A cell of a datetime column that is not a datetime of the column's format.
+    #[error(
+        "{file}, line {line}, column {column} (\"{name}\"): \"{text}\" is not a datetime of the column's format ({format})"
+    )]
+    BadDatetime {
+        file: String,
+        line: u64,
+        column: usize,
+        name: String,
+        text: String,
+        format: String,
+    },
     /// A column the schema needs is absent from the file.
     #[error(
         "{file}: no column \"{column}\", which the schema needs; the file's columns are {available}"

@@ -17,6 +17,8 @@
 
 use std::collections::HashSet;
 
+use super::datetime::DatetimeFormat;
+use super::derived::{infer_derived, looks_iso};
 use super::error::{DataError, Names, Result};
 use super::read::RawTable;
 use super::schema::{ColumnKind, ColumnSchema, KindSource, Schema, SchemaOverrides};
@@ -56,8 +58,16 @@ impl Schema {
     /// does not have; [`DataError::InvalidSchema`] for a setting that does not fit the
     /// column's kind (log1p on a non-numeric column).
     pub fn infer(raw: &RawTable, overrides: &SchemaOverrides) -> Result<Schema> {
+        // Overrides may also name derived columns (`NAME`, or `NAME_sin`/`NAME_cos`).
+        let derived = |name: &str| {
+            overrides.derived.iter().any(|d| {
+                [String::new(), "_sin".into(), "_cos".into()]
+                    .iter()
+                    .any(|s| format!("{}{s}", d.name) == name)
+            })
+        };
         for (name, o) in &overrides.columns {
-            if !raw.header().iter().any(|h| h == name) {
+            if !raw.header().iter().any(|h| h == name) && !derived(name) {
                 return Err(DataError::UnknownSchemaColumn {
                     origin: o.origin.clone(),
                     column: name.clone(),
@@ -76,16 +86,42 @@ impl Schema {
                 spec.log1p = o.log1p.unwrap_or(false);
                 spec.drop = o.drop.unwrap_or(false);
             }
-            match o.and_then(|o| o.kind) {
-                Some(kind) => spec.kind = kind,
-                None => {
+            match (
+                o.and_then(|o| o.kind),
+                o.and_then(|o| o.datetime.as_deref()),
+            ) {
+                (kind, Some(format)) => {
+                    spec.kind = kind.unwrap_or(ColumnKind::Numeric);
+                    spec.datetime = Some(if format.eq_ignore_ascii_case("iso") {
+                        DatetimeFormat::Iso
+                    } else {
+                        DatetimeFormat::pattern(format).map_err(|message| {
+                            DataError::InvalidSchema {
+                                column: name.clone(),
+                                message,
+                            }
+                        })?
+                    });
+                }
+                (Some(kind), None) => spec.kind = kind,
+                (None, None) => {
                     spec.source = KindSource::Inferred;
-                    spec.kind = infer_kind(raw, j, &spec, &mut warnings);
+                    if looks_iso(raw.column(j), &spec) {
+                        spec.kind = ColumnKind::Numeric;
+                        spec.datetime = Some(DatetimeFormat::Iso);
+                    } else {
+                        spec.kind = infer_kind(raw, j, &spec, &mut warnings);
+                    }
                 }
             }
             columns.push(spec);
         }
-        let schema = Schema { columns, warnings };
+        let mut schema = Schema {
+            columns,
+            warnings,
+            derived: Vec::new(),
+        };
+        infer_derived(raw, &mut schema, overrides)?;
         schema.validate()?;
         Ok(schema)
     }

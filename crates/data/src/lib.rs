@@ -33,6 +33,8 @@
 //! # Ok::<(), DataError>(())
 //! ```
 
+mod datetime;
+mod derived;
 mod error;
 mod features;
 mod infer;
@@ -43,6 +45,10 @@ mod summary;
 mod table;
 mod target;
 
+pub use datetime::{DatetimeFormat, day_of_week, days_from_civil, hour_of_day};
+pub use derived::{
+    AgeUnit, CountScope, CycleEncoding, Derived, DerivedOp, DerivedSpec, Role, entity_counts,
+};
 pub use error::{DataError, Names, Result, ValueProblem};
 pub use features::{
     BooleanStats, CategoricalStats, Encoded, FeatureGroup, FittedColumn, NumericStats,

@@ -654,6 +654,27 @@ impl RawTable {
             })
     }
 
+    /// The same rows with other columns (derived ones appended: `derived.rs`).
+    pub(crate) fn with_columns(&self, header: Vec<String>, columns: Vec<Vec<String>>) -> RawTable {
+        RawTable {
+            header,
+            columns,
+            ..self.clone_without_columns()
+        }
+    }
+
+    fn clone_without_columns(&self) -> RawTable {
+        RawTable {
+            file: self.file.clone(),
+            delimiter: self.delimiter,
+            header: Vec::new(),
+            header_line: self.header_line,
+            columns: Vec::new(),
+            lines: self.lines.clone(),
+            max_categories: self.max_categories,
+        }
+    }
+
     /// The file name used in messages.
     pub fn file(&self) -> &str {
         &self.file

@@ -14,6 +14,15 @@
 //!
 //! [columns.SessionId]
 //! drop = true                   # not read, not required, not a feature
+//!
+//! [columns.signup_time]
+//! datetime = "%m/%d/%y %H:%M"   # or "iso"; read as Unix seconds (D11), see datetime.rs
+//!
+//! [[derived]]                   # derived columns, in order (derived.rs, D12–D16)
+//! name = "seconds_to_purchase"
+//! op = "seconds_between"
+//! from = "signup_time"
+//! to = "purchase_time"
 //! ```
 
 use std::collections::BTreeMap;
@@ -23,6 +32,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::datetime::DatetimeFormat;
+use super::derived::{Derived, DerivedSpec};
 use super::error::{DataError, Result};
 
 /// The kind of a column, which decides how it is parsed and encoded.
@@ -131,6 +142,9 @@ pub struct ColumnSchema {
     /// Ignore the column: not parsed, not required in later files, not a feature.
     #[serde(default)]
     pub drop: bool,
+    /// A datetime column (kind numeric): its cells are read as Unix seconds (D11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datetime: Option<DatetimeFormat>,
 }
 
 impl ColumnSchema {
@@ -143,6 +157,7 @@ impl ColumnSchema {
             missing: Vec::new(),
             log1p: false,
             drop: false,
+            datetime: None,
         }
     }
 
@@ -160,6 +175,10 @@ pub struct Schema {
     /// categorical, an identifier-like column…). Not errors.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Derived columns, in order (their outputs are also in `columns`), with the fitted
+    /// entity counts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived: Vec<Derived>,
 }
 
 impl Schema {
@@ -168,6 +187,7 @@ impl Schema {
         let schema = Self {
             columns,
             warnings: Vec::new(),
+            derived: Vec::new(),
         };
         schema.validate()?;
         Ok(schema)
@@ -195,9 +215,24 @@ impl Schema {
         out
     }
 
+    /// Whether a derived column counts over the whole scored file, so a file must be
+    /// scored in one piece.
+    pub fn needs_whole_file(&self) -> bool {
+        self.derived.iter().any(Derived::needs_whole_file)
+    }
+
     /// Checks settings that only make sense for some kinds.
     pub fn validate(&self) -> Result<()> {
         for c in &self.columns {
+            if c.datetime.is_some() && c.kind != ColumnKind::Numeric {
+                return Err(DataError::InvalidSchema {
+                    column: c.name.clone(),
+                    message: format!(
+                        "a datetime column is read as numbers, but this one is declared {}",
+                        c.kind
+                    ),
+                });
+            }
             if c.log1p && c.kind != ColumnKind::Numeric {
                 return Err(DataError::InvalidSchema {
                     column: c.name.clone(),
@@ -233,6 +268,9 @@ pub struct ColumnOverride {
     pub log1p: Option<bool>,
     #[serde(default)]
     pub drop: Option<bool>,
+    /// `"iso"` or a `%`-pattern: a datetime column (datetime.rs).
+    #[serde(default)]
+    pub datetime: Option<String>,
     /// Where this override came from (schema file path or "command line"), for messages.
     #[serde(skip)]
     pub origin: String,
@@ -244,6 +282,8 @@ pub struct ColumnOverride {
 struct SchemaFile {
     #[serde(default)]
     columns: BTreeMap<String, ColumnOverride>,
+    #[serde(default)]
+    derived: Vec<DerivedSpec>,
 }
 
 /// Per-column overrides of the inferred schema, from a TOML file and/or code.
@@ -263,6 +303,8 @@ pub struct SchemaOverrides {
     pub columns: BTreeMap<String, ColumnOverride>,
     /// Origin recorded on overrides added by the `set_*`/`add_*` methods.
     pub origin: String,
+    /// Derived columns to add, in order.
+    pub derived: Vec<DerivedSpec>,
 }
 
 impl SchemaOverrides {
@@ -271,6 +313,7 @@ impl SchemaOverrides {
         Self {
             columns: BTreeMap::new(),
             origin: origin.to_string(),
+            derived: Vec::new(),
         }
     }
 
@@ -301,6 +344,7 @@ impl SchemaOverrides {
         Ok(Self {
             columns,
             origin: origin.to_string(),
+            derived: parsed.derived,
         })
     }
 
@@ -329,6 +373,18 @@ impl SchemaOverrides {
         self
     }
 
+    /// Declares `column` a datetime column: `"iso"` or a `%`-pattern.
+    pub fn set_datetime(&mut self, column: &str, format: &str) -> &mut Self {
+        self.entry(column).datetime = Some(format.to_string());
+        self
+    }
+
+    /// Adds a derived column (after those already declared).
+    pub fn add_derived(&mut self, spec: DerivedSpec) -> &mut Self {
+        self.derived.push(spec);
+        self
+    }
+
     /// Drops (or keeps) `column`.
     pub fn set_drop(&mut self, column: &str, on: bool) -> &mut Self {
         self.entry(column).drop = Some(on);
@@ -343,6 +399,7 @@ impl SchemaOverrides {
             e.kind = o.kind.or(e.kind);
             e.log1p = o.log1p.or(e.log1p);
             e.drop = o.drop.or(e.drop);
+            e.datetime = o.datetime.or(e.datetime.take());
             for s in o.missing {
                 if !e.missing.contains(&s) {
                     e.missing.push(s);
@@ -350,10 +407,11 @@ impl SchemaOverrides {
             }
             e.origin = o.origin;
         }
+        self.derived.extend(later.derived);
     }
 
     /// Whether there is no override at all.
     pub fn is_empty(&self) -> bool {
-        self.columns.is_empty()
+        self.columns.is_empty() && self.derived.is_empty()
     }
 }

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::derived::{Role, apply as apply_derived, extended_header};
 use super::error::{DataError, Names, Result, ValueProblem};
 use super::infer::{is_missing_token, parse_bool};
 use super::read::{CsvSource, RawTable, ReadOptions};
@@ -479,13 +480,21 @@ impl Table {
     ) -> Result<(Table, Schema)> {
         let raw = RawTable::read(path, options)?;
         let schema = Schema::infer(&raw, overrides)?;
-        let table = Self::from_raw(&raw, &schema)?;
+        let table = Self::from_raw_as(&raw, &schema, Role::Training)?;
         Ok((table, schema))
     }
 
-    /// Parses a raw table with `schema` (see [`Table::read`]).
+    /// Parses a raw table with `schema` (see [`Table::read`]), as a file scored by a model
+    /// fitted earlier (entity counts: D16).
     pub fn from_raw(raw: &RawTable, schema: &Schema) -> Result<Table> {
+        Self::from_raw_as(raw, schema, Role::Scoring)
+    }
+
+    /// Parses a raw table with `schema`: datetime columns read and derived columns added
+    /// first (derived.rs), for the training file or a scored one (`role`).
+    pub fn from_raw_as(raw: &RawTable, schema: &Schema, role: Role) -> Result<Table> {
         schema.validate()?;
+        let raw = &*apply_derived(raw, schema, role)?;
         let (picks, ignored) = plan(raw.file(), raw.header(), schema)?;
         let columns = Column::parse_picked(raw, picks)?;
         Ok(Table {
@@ -721,7 +730,8 @@ impl ChunkReader {
         assert!(chunk_rows > 0, "ChunkReader needs chunk_rows > 0");
         schema.validate()?;
         let source = CsvSource::open(path.as_ref(), options)?;
-        let (picks, ignored) = plan(source.file(), source.header(), schema)?;
+        let header = extended_header(source.header(), schema);
+        let (picks, ignored) = plan(source.file(), &header, schema)?;
         let picks = picks.into_iter().map(|(j, s)| (j, s.clone())).collect();
         Ok(ChunkReader {
             source,
@@ -764,6 +774,7 @@ impl ChunkReader {
             return Ok(None);
         };
         self.rows_read += raw.n_rows();
+        let raw = apply_derived(&raw, &self.schema, Role::Scoring)?;
         let columns = Column::parse_picked(&raw, self.picks.iter().map(|(j, s)| (*j, s)))?;
         Ok(Some(Table {
             file: raw.file().to_string(),

@@ -678,3 +678,5 @@ pub use value::{
 
 #[cfg(test)]
 mod tests;
+
+pub mod focal;

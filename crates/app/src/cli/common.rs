@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use glassbox_data::{ReadOptions, Table, TargetSpec};
+use glassbox_data::{DerivedSpec, ReadOptions, Table, TargetSpec};
 use glassbox_train::LossConfig;
 
 use crate::bundle::Bundle;
@@ -41,6 +41,28 @@ pub struct DataArgs {
     /// Ignore column COL entirely (identifiers, leaks). Repeatable or comma-separated.
     #[arg(long, value_name = "COL", value_delimiter = ',')]
     pub drop: Vec<String>,
+
+    /// Read COL as datetimes (Unix seconds): `COL` alone for ISO-8601, `COL=%m/%d/%y %H:%M`
+    /// for a pattern. ISO columns are also recognised without the flag. Repeatable.
+    #[arg(long, value_name = "COL[=FORMAT]", value_parser = parse_datetime_flag)]
+    pub datetime: Vec<(String, String)>,
+
+    /// Add a derived column (notes/data.md §9–10), e.g. gap=seconds_between(signup,purchase),
+    /// hour=hour_of_day(purchase,cyclic), dow=day_of_week(purchase), quick=at_most(gap,60),
+    /// age=age(signup,purchase,days), users=count_by_key(device) (fitted on the training
+    /// file and stored) or count_by_key(device,scored) (counted over the scored file).
+    /// Repeatable, applied in order.
+    #[arg(long, value_name = "NAME=OP(ARGS)", value_parser = DerivedSpec::parse_flag)]
+    pub derive: Vec<DerivedSpec>,
+}
+
+/// `COL` → `(COL, "iso")`, `COL=FORMAT` → `(COL, FORMAT)`.
+fn parse_datetime_flag(s: &str) -> Result<(String, String), String> {
+    let (c, f) = s.split_once('=').unwrap_or((s, "iso"));
+    if c.trim().is_empty() || f.trim().is_empty() {
+        return Err(format!("expected COL or COL=FORMAT, got \"{s}\""));
+    }
+    Ok((c.trim().to_string(), f.trim().to_string()))
 }
 
 impl DataArgs {
@@ -53,6 +75,8 @@ impl DataArgs {
             missing: self.missing.clone(),
             log1p: self.log1p.clone(),
             drop: self.drop.clone(),
+            datetime: self.datetime.clone(),
+            derive: self.derive.clone(),
         }
     }
 }

@@ -61,6 +61,10 @@ pub struct DataOptions {
     pub log1p: Vec<String>,
     /// `--drop COL`.
     pub drop: Vec<String>,
+    /// `--datetime COL[=FORMAT]`: `FORMAT` is `iso` (the default) or a `%`-pattern.
+    pub datetime: Vec<(String, String)>,
+    /// `--derive NAME=OP(ARG,…)`, in order (glassbox_data::DerivedSpec::parse_flag).
+    pub derive: Vec<glassbox_data::DerivedSpec>,
     /// `false` ignores every `log1p` setting (schema file and flags): the recipe's choice.
     pub apply_log1p: bool,
 }
@@ -74,6 +78,8 @@ impl Default for DataOptions {
             missing: Vec::new(),
             log1p: Vec::new(),
             drop: Vec::new(),
+            datetime: Vec::new(),
+            derive: Vec::new(),
             apply_log1p: true,
         }
     }
@@ -105,6 +111,12 @@ impl DataOptions {
         }
         for c in &self.drop {
             flags.set_drop(c, true);
+        }
+        for (c, format) in &self.datetime {
+            flags.set_datetime(c, format);
+        }
+        for spec in &self.derive {
+            flags.add_derived(spec.clone());
         }
         o.merge(flags);
         if !self.apply_log1p {
@@ -422,7 +434,13 @@ pub fn predict_csv(
     let start = Instant::now();
     let pre = &bundle.preprocessor;
     let schema = pre.prediction_schema();
-    let reader = ChunkReader::open(path, &ReadOptions::default(), &schema, chunk_rows.max(1))?;
+    // A count over the scored file (D16, scope "scored") needs the whole file at once.
+    let chunk_rows = if schema.needs_whole_file() {
+        usize::MAX
+    } else {
+        chunk_rows.max(1)
+    };
+    let reader = ChunkReader::open(path, &ReadOptions::default(), &schema, chunk_rows)?;
     let mut summary = PredictSummary::default();
     writeln!(out, "row,line,probability,label").map_err(PipelineError::Write)?;
     // Two stages on two threads: this thread's helper reads, parses and encodes chunk i + 1

@@ -35,8 +35,10 @@
 //! ```
 
 mod confusion;
+pub mod cost;
 pub mod ensemble;
 pub mod fairness;
+pub mod paired;
 mod probability;
 mod ranking;
 mod report;
