@@ -10,6 +10,8 @@ pub(crate) mod cases;
 pub mod cli;
 pub(crate) mod describe;
 pub mod exit;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 pub(crate) mod out_dir;
 pub mod output;
 pub mod pipeline;

@@ -13,6 +13,7 @@ pub mod init;
 pub mod layer;
 pub mod mlp;
 pub mod rng;
+pub mod shards;
 pub mod threads;
 
 pub use activation::{Activation, ActivationError, SoftmaxRow, sigmoid};
@@ -31,4 +32,5 @@ pub use mlp::{
     clip_factor,
 };
 pub use rng::{Rng, seeded_rng};
+pub use shards::ShardPlan;
 pub use threads::{build_pool, enable_flush_to_zero, init_global_pool};

@@ -594,6 +594,7 @@ impl<T: Float> Trainer<T> {
             stopping: manifest.early_stopping,
             best_params,
             extra: manifest.extra,
+            distributed: None,
         })
     }
 }

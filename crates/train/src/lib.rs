@@ -5,6 +5,7 @@ pub mod batching;
 pub mod checkpoint;
 pub mod clip;
 pub mod describe;
+pub mod distributed;
 pub mod history;
 pub mod loss;
 pub mod metrics;

@@ -41,7 +41,7 @@
 
 mod config;
 mod fit;
-mod step;
+pub(crate) mod step;
 
 pub use config::{DataView, EarlyStopping, Monitor, NonFiniteKind, TrainConfig, TrainError};
 pub use fit::{BatchProgress, EarlyStoppingState, Event};
@@ -53,6 +53,7 @@ use std::collections::BTreeMap;
 use glassbox_core::{Float, Init, Mlp, MlpSpec, Mode, Rng, SoftmaxRow, seeded_rng};
 use ndarray::{ArrayView1, ArrayView2, s};
 
+use crate::distributed::Distributed;
 use crate::history::History;
 use crate::{LossKind, Optimizer};
 
@@ -77,6 +78,8 @@ pub struct Trainer<T: Float = f32> {
     pub(crate) best_params: Option<Vec<T>>,
     /// Application data stored in checkpoints (e.g. the fitted preprocessor).
     pub(crate) extra: BTreeMap<String, String>,
+    /// The other processes of a data-parallel run (notes/distributed.md), if any.
+    pub(crate) distributed: Option<Distributed>,
 }
 
 impl<T: Float> Trainer<T> {
@@ -117,6 +120,7 @@ impl<T: Float> Trainer<T> {
             stopping: EarlyStoppingState::default(),
             best_params: None,
             extra: BTreeMap::new(),
+            distributed: None,
         })
     }
 
@@ -138,6 +142,27 @@ impl<T: Float> Trainer<T> {
             });
         }
         self.config.epochs = epochs;
+        Ok(())
+    }
+
+    /// Runs every later step with the other processes of `dist` (notes/distributed.md):
+    /// same bits as one process with [`Reduce::Exact`](crate::distributed::Reduce).
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] with DP-SGD or dropout, which a distributed step does not
+    /// support (their random draws would have to be split across the ranks).
+    pub fn set_distributed(&mut self, dist: Distributed) -> Result<(), TrainError> {
+        let refuse = |reason: &str| TrainError::Config {
+            field: "distributed",
+            reason: reason.to_string(),
+        };
+        if self.config.privacy.is_some() {
+            return Err(refuse("a distributed run cannot use DP-SGD"));
+        }
+        if self.mlp.spec().layers.iter().any(|l| l.dropout > 0.0) {
+            return Err(refuse("a distributed run cannot use dropout"));
+        }
+        self.distributed = Some(dist);
         Ok(())
     }
 

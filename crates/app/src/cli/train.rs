@@ -10,7 +10,7 @@ use super::Global;
 use super::common::{DataArgs, RecipeArgs, TargetArgs};
 use crate::exit::{CliError, ResultExt};
 use crate::out_dir::OutDir;
-use crate::pipeline::{prepare_training, thread_count, train_bundle};
+use crate::pipeline::{prepare_training_from, thread_count, train_bundle};
 use crate::progress::Progress;
 use crate::recipe::PrivacyRecipe;
 use crate::render::metrics::metrics_table;
@@ -68,6 +68,31 @@ pub struct TrainArgs {
 
     #[command(flatten)]
     pub privacy: PrivacyArgs,
+
+    /// Train data-parallel over the processes of `mpirun -np N` (a build with the `mpi`
+    /// feature): each rank reads its part of the file, computes its shards' gradients;
+    /// rank 0 alone writes (notes/distributed.md).
+    #[arg(long)]
+    pub distributed: bool,
+
+    /// How a distributed run sums the shards' gradients: `exact` (in shard order: the bits
+    /// of one process) or `fast` (one MPI_Allreduce, its order not fixed).
+    #[arg(
+        long,
+        value_name = "exact|fast",
+        default_value = "exact",
+        requires = "distributed"
+    )]
+    pub reduce: ReduceArg,
+}
+
+/// `--reduce`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReduceArg {
+    /// In shard order, bit-identical to one process.
+    Exact,
+    /// One MPI_Allreduce.
+    Fast,
 }
 
 /// Differentially private training (DP-SGD, notes/privacy.md): Poisson-sampled batches,
@@ -134,6 +159,16 @@ impl PrivacyArgs {
 
 /// Runs `train`.
 pub fn run(args: TrainArgs, global: &Global) -> Result<(), CliError> {
+    let result = run_on_this_rank(&args, global);
+    #[cfg(feature = "mpi")]
+    if args.distributed {
+        crate::mpi::finalize();
+    }
+    result
+}
+
+/// `train` on this process: all of it, or one rank's share of a distributed run.
+fn run_on_this_rank(args: &TrainArgs, global: &Global) -> Result<(), CliError> {
     let progress = Progress::new(global.quiet);
     let mut recipe = args.recipe.recipe()?;
     let privacy = args
@@ -155,15 +190,27 @@ pub fn run(args: TrainArgs, global: &Global) -> Result<(), CliError> {
             .validate()
             .map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
     }
-    let mut out = OutDir::open(&args.out)?;
-    out.guard(|run| {
-        let set = prepare_training(
+    let (content, rank) = join_distributed(args)?;
+    let prepare = |content| {
+        prepare_training_from(
             &args.data,
+            content,
             &args.data_args.options(recipe.log1p),
             &args.target.spec(),
             recipe.val_fraction,
             recipe.seed,
-        )?;
+        )
+    };
+    if rank != 0 {
+        // Rank 0 alone writes; the others train their shards and stop.
+        let set = prepare(content)?;
+        let threads = thread_count(global.threads);
+        train_bundle(&set, &recipe, &recipe.base.clone(), threads, &progress)?;
+        return Ok(());
+    }
+    let mut out = OutDir::open(&args.out)?;
+    out.guard(|run| {
+        let set = prepare(content)?;
         for w in &set.schema.warnings {
             progress.note(w);
         }
@@ -230,4 +277,45 @@ pub fn run(args: TrainArgs, global: &Global) -> Result<(), CliError> {
         }
         Ok(())
     })
+}
+
+/// For `--distributed`: joins the MPI run and gathers the data file, each rank reading its
+/// part; returns the file's bytes and this rank. `(None, 0)` for a one-process run.
+#[cfg(feature = "mpi")]
+fn join_distributed(args: &TrainArgs) -> Result<(Option<Vec<u8>>, usize), CliError> {
+    use std::sync::Arc;
+
+    use glassbox_train::distributed::{Collective, Distributed, Reduce};
+
+    if !args.distributed {
+        return Ok((None, 0));
+    }
+    let world = crate::mpi::World::init().map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
+    let rank = world.rank();
+    let bytes = crate::mpi::read_file_parts(&world, &args.data).map_err(|why| {
+        CliError::usage(anyhow::anyhow!(
+            "distributed run stopped on rank {rank}: {}: {why}",
+            args.data.display()
+        ))
+    })?;
+    let reduce = match args.reduce {
+        ReduceArg::Exact => Reduce::Exact,
+        ReduceArg::Fast => Reduce::Fast,
+    };
+    // MPI stays initialised for the life of the process (finalised at exit by mpirun's
+    // teardown): the trainer holds the communicator.
+    let collective: Arc<dyn Collective> = Arc::new(world);
+    crate::pipeline::set_distributed(Distributed { collective, reduce });
+    Ok((Some(bytes), rank))
+}
+
+/// Without the `mpi` feature `--distributed` is a usage error.
+#[cfg(not(feature = "mpi"))]
+fn join_distributed(args: &TrainArgs) -> Result<(Option<Vec<u8>>, usize), CliError> {
+    if args.distributed {
+        return Err(CliError::usage(anyhow::anyhow!(
+            "--distributed needs a build with the mpi feature: cargo build --release --features mpi (notes/distributed.md)"
+        )));
+    }
+    Ok((None, 0))
 }

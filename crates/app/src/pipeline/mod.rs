@@ -22,6 +22,8 @@ pub mod events;
 pub mod train;
 pub mod value;
 
+pub use train::set_distributed;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -176,8 +178,37 @@ pub fn prepare_training(
     val_fraction: f64,
     seed: u64,
 ) -> Result<TrainingSet, PipelineError> {
+    prepare_training_from(path, None, options, target, val_fraction, seed)
+}
+
+/// [`prepare_training`] on `content`, the bytes of the file `path` already read (by the
+/// ranks of a distributed run, notes/distributed.md), or on the file when `None`.
+///
+/// # Errors
+/// As [`prepare_training`].
+pub fn prepare_training_from(
+    path: &Path,
+    content: Option<Vec<u8>>,
+    options: &DataOptions,
+    target: &TargetSpec,
+    val_fraction: f64,
+    seed: u64,
+) -> Result<TrainingSet, PipelineError> {
     let overrides = options.overrides()?;
-    let (table, schema) = Table::read_infer(path, &ReadOptions::default(), &overrides)?;
+    let (table, schema) = match content {
+        None => Table::read_infer(path, &ReadOptions::default(), &overrides)?,
+        Some(bytes) => {
+            // The file's bytes, gathered from the ranks of a distributed run.
+            let name = path.display().to_string();
+            let raw = glassbox_data::RawTable::from_reader(
+                std::io::Cursor::new(bytes),
+                &name,
+                &ReadOptions::default(),
+            )?;
+            let schema = glassbox_data::Schema::infer(&raw, &overrides)?;
+            (Table::from_raw(&raw, &schema)?, schema)
+        }
+    };
     let validation = ValidationPart::Stratified {
         fraction: val_fraction,
         seed,

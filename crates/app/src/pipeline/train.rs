@@ -3,10 +3,12 @@
 //! rows (R1), the threshold (R2), validation metrics — and the per-epoch records of
 //! `history.csv`.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use glassbox_core::Mlp;
 use glassbox_train::batching::num_batches;
+use glassbox_train::distributed::Distributed;
 use glassbox_train::metrics::threshold::choose_threshold;
 use glassbox_train::privacy::{DpSgdConfig, PrivacyRecord, plan_dp_sgd};
 use glassbox_train::{
@@ -97,6 +99,16 @@ pub fn privacy_plan(
     Ok(Some(plan))
 }
 
+/// The other processes of a distributed run (`train --distributed`, notes/distributed.md):
+/// set once, before training, by the command that joined them.
+static DISTRIBUTED: OnceLock<Distributed> = OnceLock::new();
+
+/// Makes every later training step of this process a step of the distributed run `dist`;
+/// `false` if one was set already.
+pub fn set_distributed(dist: Distributed) -> bool {
+    DISTRIBUTED.set(dist).is_ok()
+}
+
 /// A training failure, naming the model, member and seed.
 fn train_error(job: &MemberJob<'_>, e: TrainError) -> PipelineError {
     PipelineError::Train {
@@ -124,6 +136,11 @@ fn train_member(
     let config = train_config(recipe, job.member, set.y_train.len(), counts, threads)?;
     let batches = num_batches(set.y_train.len().max(1), recipe.batch_size);
     let mut trainer = Trainer::<f32>::new(spec, init, config).map_err(|e| train_error(job, e))?;
+    if let Some(dist) = DISTRIBUTED.get() {
+        trainer
+            .set_distributed(dist.clone())
+            .map_err(|e| train_error(job, e))?;
+    }
     let y_train = set.y_train.view().insert_axis(Axis(1));
     let train = DataView::new(set.x_train.view(), y_train);
     let y_val = set.y_val.as_ref().map(|y| y.view().insert_axis(Axis(1)));
@@ -203,7 +220,12 @@ pub fn train_members(
     threads: usize,
     progress: &Progress,
 ) -> Vec<Result<MemberResult, PipelineError>> {
-    let workers = threads.clamp(1, jobs.len().max(1));
+    // A distributed run trains its members one after another: each step talks to the
+    // other ranks, and one conversation at a time keeps every rank's calls in one order.
+    let workers = match DISTRIBUTED.get() {
+        Some(_) => 1,
+        None => threads.clamp(1, jobs.len().max(1)),
+    };
     let per_job = (threads / workers).max(1);
     let mut bars: Vec<Option<TrainBar>> = jobs
         .iter()

@@ -12,7 +12,7 @@
 
 use std::ops::Range;
 
-use ndarray::{ArrayView2, ArrayViewMut1, ArrayViewMut2};
+use ndarray::{ArrayView2, ArrayViewMut1, ArrayViewMut2, s};
 
 use super::{GradAt, GradWrite, mat, mat_mut};
 use crate::gemm::kernel::Scratch;
@@ -189,11 +189,25 @@ impl DenseLayer {
         input: ArrayView2<T>,
         bufs: &DenseBuffers<T>,
     ) {
+        self.param_gradients_rows(grads, write, input, bufs, 0..input.nrows());
+    }
+
+    /// [`DenseLayer::param_gradients`] over the batch rows `rows` only: one shard's
+    /// partial sum of B4, B5 (T11), from zero when `write` overwrites.
+    pub(crate) fn param_gradients_rows<T: Float>(
+        &self,
+        grads: &mut [T],
+        write: GradWrite,
+        input: ArrayView2<T>,
+        bufs: &DenseBuffers<T>,
+        rows: Range<usize>,
+    ) {
         let (n, h) = (input.nrows(), self.units);
         let (d_theta, d_b) = grads.split_at_mut(self.theta_len());
+        let d_z = mat(&bufs.g, n, h);
         dense_backward_params(
-            input,
-            mat(&bufs.g, n, h),
+            input.slice(s![rows.clone(), ..]),
+            d_z.slice(s![rows, ..]),
             mat_mut(d_theta, h, self.inputs),
             ArrayViewMut1::from(d_b),
             write,

@@ -184,6 +184,22 @@ impl Layer {
         }
     }
 
+    /// [`Layer::param_gradients`] over the batch rows `rows` only (one shard, T11).
+    pub(crate) fn param_gradients_rows<T: Float>(
+        &self,
+        grads: &mut [T],
+        write: GradWrite,
+        input: ArrayView2<T>,
+        bufs: &LayerBuffers<T>,
+        rows: Range<usize>,
+    ) {
+        match (self, bufs) {
+            (Layer::Dense(l), LayerBuffers::Dense(b)) => {
+                l.param_gradients_rows(grads, write, input, b, rows)
+            }
+        }
+    }
+
     /// Adds each example's squared gradient norm over the layer's parameters to `sq_norms`
     /// (N,), from δ (notes/privacy.md §11).
     pub(crate) fn add_example_sq_norms<T: Float>(

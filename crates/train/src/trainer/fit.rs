@@ -12,6 +12,7 @@ use super::step::{LossReads, StepBuffers, train_step};
 use super::{DataView, NonFiniteKind, TrainError, Trainer, push_scores};
 use crate::LossConfig;
 use crate::batching::{BatchBuffer, num_batches, shuffled_order};
+use crate::distributed::{ShardBuffers, distributed_step};
 use crate::history::{EarlyStop, EpochRecord, History};
 use crate::metrics::{MetricsError, roc_auc};
 use crate::privacy::{PoissonSampler, expected_batch_size};
@@ -158,6 +159,7 @@ impl<T: Float> Trainer<T> {
         let mut step_buffers = StepBuffers::new(&self.mlp, self.config.loss.kind, capacity)?;
         let reads = step_buffers.reads();
         let mut val_eval = val.map(|v| Validation::new(v, o));
+        let mut shard_bufs = ShardBuffers::new(capacity, o);
 
         for epoch in self.epochs_done()..self.config.epochs {
             let started = Instant::now();
@@ -166,6 +168,7 @@ impl<T: Float> Trainer<T> {
                 mlp,
                 optimizer,
                 rng,
+                distributed,
                 ..
             } = self;
             if sampler.is_none() {
@@ -194,8 +197,20 @@ impl<T: Float> Trainer<T> {
                 };
                 let nb = rows.len();
                 let data = buf.gather(train.x, train.y, train.weights, rows);
-                let step = train_step(config, mlp, optimizer, rng, data, &mut step_buffers)
-                    .map_err(|e| non_finite(epoch, batch, e.what, e.value))?;
+                let step = match distributed {
+                    None => train_step(config, mlp, optimizer, rng, data, &mut step_buffers),
+                    Some(dist) => distributed_step(
+                        config,
+                        mlp,
+                        optimizer,
+                        rng,
+                        data,
+                        &mut step_buffers,
+                        &mut shard_bufs,
+                        dist,
+                    ),
+                }
+                .map_err(|e| non_finite(epoch, batch, e.what, e.value))?;
                 lr = step.lr;
                 loss_sum += step.loss * nb as f64;
                 rows_done += nb;

@@ -9,7 +9,7 @@
 //!    (L3–L14): from the logits Z of the last layer for [`LossInput::Logits`] losses, from
 //!    its output Y otherwise; a non-finite `L_b` ends the step here;
 //! 4. back-propagation that *writes* the parameter gradients (GEMM with β = 0, so no
-//!    zeroing pass is needed) (B20b–B20d);
+//!    zeroing pass is needed) (B20b–B20d), summed over the batch's shards in order (T11);
 //! 5. the global gradient norm ‖g‖, summed in f64, and the clipping of g when configured
 //!    (O14); a non-finite ‖g‖ ends the step here, before the update;
 //! 6. the optimizer's update with `lr` (O1–O13).
@@ -23,7 +23,7 @@
 //! Nothing is allocated: the network computes in the [`Workspace`] of [`StepBuffers`], the
 //! loss writes into its kept gradient buffer.
 
-use glassbox_core::{Activation, Float, GradWrite, Mlp, Mode, Rng, Upstream, Workspace};
+use glassbox_core::{Activation, Float, Mlp, Mode, Rng, ShardPlan, Upstream, Workspace};
 use ndarray::{Array2, ArrayView2, s};
 
 use super::{NonFiniteKind, TrainConfig, TrainError};
@@ -216,10 +216,7 @@ pub fn train_step<T: Float>(
             .loss
             .compute(read, batch.y, batch.weights, Some(d_a.view_mut()));
         if !loss.is_finite() {
-            return Err(NonFiniteStep {
-                what: NonFiniteKind::Loss,
-                value: loss,
-            });
+            return Err(loss_failed(loss));
         }
         if let Some(dp) = private {
             // L_b is the mean of the rows' own losses ℓᵢ, so row i of n·∂L_b/∂out is
@@ -228,20 +225,47 @@ pub fn train_step<T: Float>(
             d_a.mapv_inplace(|v| v * rows);
             mlp.backward_clipped(fwd, upstream(*reads, d_a.view()), dp.clip_norm);
         } else {
-            // Writes the gradients (no zeroing pass): each step starts from zero.
-            mlp.backward(fwd, upstream(*reads, d_a.view()), GradWrite::Overwrite);
+            // Writes the gradients (no zeroing pass): each step starts from zero; summed by
+            // shards (T11), the sum N MPI ranks form too (notes/distributed.md).
+            mlp.backward_sharded(fwd, upstream(*reads, d_a.view()), ShardPlan::for_batch(n));
         }
         loss
     };
-    let grad_norm = match (private, config.clip_norm) {
-        (Some(dp), _) => {
+    let grad_norm = match private {
+        Some(dp) => {
             let noise_std = dp.noise_multiplier * dp.clip_norm;
             add_noise_and_average(mlp.grads_mut(), noise_std, dp.expected_batch_size, rng); // P23
             global_norm(mlp.grads())
         }
-        (None, Some(max)) => clip_grad_norm(mlp.grads_mut(), max),
-        (None, None) => global_norm(mlp.grads()),
+        None => clip_or_norm(config.clip_norm, mlp.grads_mut()),
     };
+    apply_update(mlp, optimizer, lr, loss, grad_norm)
+}
+
+/// Step 5 without privacy: ‖g‖ before clipping, g clipped to `clip` when given (O14).
+pub(crate) fn clip_or_norm<T: Float>(clip: Option<f64>, grads: &mut [T]) -> f64 {
+    match clip {
+        Some(max) => clip_grad_norm(grads, max),
+        None => global_norm(grads),
+    }
+}
+
+/// The error of a step whose loss is not finite.
+pub(crate) fn loss_failed(loss: f64) -> NonFiniteStep {
+    NonFiniteStep {
+        what: NonFiniteKind::Loss,
+        value: loss,
+    }
+}
+
+/// Step 6 after the check of step 5: the optimizer's update with `lr` when ‖g‖ is finite.
+pub(crate) fn apply_update<T: Float>(
+    mlp: &mut Mlp<T>,
+    optimizer: &mut Optimizer<T>,
+    lr: f64,
+    loss: f64,
+    grad_norm: f64,
+) -> Result<StepOutcome, NonFiniteStep> {
     if !grad_norm.is_finite() {
         return Err(NonFiniteStep {
             what: NonFiniteKind::GradNorm,
@@ -258,7 +282,7 @@ pub fn train_step<T: Float>(
 }
 
 /// The upstream gradient of the last layer, as the loss reads it.
-fn upstream<T>(reads: LossReads, d_a: ArrayView2<'_, T>) -> Upstream<'_, T> {
+pub(crate) fn upstream<T>(reads: LossReads, d_a: ArrayView2<'_, T>) -> Upstream<'_, T> {
     match reads {
         LossReads::Logits => Upstream::DZ(d_a),
         LossReads::Output => Upstream::DY(d_a),

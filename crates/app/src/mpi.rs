@@ -1,0 +1,229 @@
+//! The MPI transport of a distributed run (`--distributed`, notes/distributed.md), behind
+//! the `mpi` cargo feature: [`World`] implements the trainer's
+//! [`Collective`](glassbox_train::distributed::Collective) over rsmpi, and
+//! [`read_file_parts`] gives every rank the bytes of a file of which each read one part.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use glassbox_train::distributed::Collective;
+use mpi::Threading;
+use mpi::datatype::PartitionMut;
+use mpi::environment::Universe;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::{Communicator, CommunicatorCollectives, Destination, Root, Source};
+
+/// The environment variable naming a rank whose read of its part fails (tests only).
+pub const FAULT_READ_RANK: &str = "GLASSBOX_FAULT_READ_RANK";
+
+/// MPI, initialised, and its world communicator. Dropping it finalises MPI.
+pub struct World {
+    comm: SimpleCommunicator,
+    _universe: Universe,
+}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "World(rank {} of {})", self.rank(), self.size())
+    }
+}
+
+// SAFETY: MPI runs at `Threading::Serialized` (checked in `World::init`): any thread may
+// call it, one at a time. The trainer makes its calls from one thread at a time (the ranks'
+// members train one after another, steps in order), so no two calls overlap.
+unsafe impl Send for World {}
+// SAFETY: as above.
+unsafe impl Sync for World {}
+
+impl World {
+    /// Initialises MPI for calls from any one thread at a time.
+    ///
+    /// # Errors
+    /// When MPI was initialised already or cannot give that thread level.
+    pub fn init() -> Result<World, String> {
+        let (universe, level) = mpi::initialize_with_threading(Threading::Serialized)
+            .ok_or("MPI was initialised already")?;
+        if level < Threading::Serialized {
+            return Err(format!("MPI gives thread level {level:?}, not Serialized"));
+        }
+        Ok(World {
+            comm: universe.world(),
+            _universe: universe,
+        })
+    }
+}
+
+fn counts_i32(counts: &[usize]) -> (Vec<i32>, Vec<i32>) {
+    let as_i32 = |v: usize| i32::try_from(v).expect("an MPI message under 2 GiB");
+    let mut displs = Vec::with_capacity(counts.len());
+    let mut at = 0usize;
+    for &c in counts {
+        displs.push(as_i32(at));
+        at += c;
+    }
+    (counts.iter().map(|&c| as_i32(c)).collect(), displs)
+}
+
+impl Collective for World {
+    fn rank(&self) -> usize {
+        usize::try_from(self.comm.rank()).expect("ranks are not negative")
+    }
+
+    fn size(&self) -> usize {
+        usize::try_from(self.comm.size()).expect("a size is positive")
+    }
+
+    fn all_gather(&self, send: &[u8], recv: &mut [u8], counts: &[usize]) {
+        let (counts, displs) = counts_i32(counts);
+        let mut part = PartitionMut::new(recv, counts, displs);
+        self.comm.all_gather_varcount_into(send, &mut part);
+    }
+
+    fn send(&self, to: usize, data: &[u8]) {
+        self.comm.process_at_rank(to as i32).send(data);
+    }
+
+    fn recv(&self, from: usize, data: &mut [u8]) {
+        self.comm.process_at_rank(from as i32).receive_into(data);
+    }
+
+    fn broadcast(&self, root: usize, data: &mut [u8]) {
+        self.comm.process_at_rank(root as i32).broadcast_into(data);
+    }
+
+    fn all_reduce_sum(&self, data: &mut [u8], f32: bool) {
+        use mpi::collective::SystemOperation;
+        // SAFETY (both arms): `data` is the byte view of a slice of that float type
+        // (`float_bytes_mut`), so it is aligned and a whole number of elements; the
+        // prefix and suffix are then empty, which the assertions check.
+        if f32 {
+            let (pre, values, post) = unsafe { data.align_to_mut::<f32>() };
+            assert!(pre.is_empty() && post.is_empty(), "f32 bytes");
+            let send = values.to_vec();
+            self.comm
+                .all_reduce_into(&send[..], values, SystemOperation::sum());
+        } else {
+            let (pre, values, post) = unsafe { data.align_to_mut::<f64>() };
+            assert!(pre.is_empty() && post.is_empty(), "f64 bytes");
+            let send = values.to_vec();
+            self.comm
+                .all_reduce_into(&send[..], values, SystemOperation::sum());
+        }
+    }
+}
+
+/// The first byte of rank `rank`'s part of a file of `len` bytes cut among `ranks`: the
+/// start of the first line that begins at or after `⌊rank·len/ranks⌋` (0 for rank 0,
+/// `len` past the last rank).
+fn part_start(file: &mut File, len: u64, rank: usize, ranks: usize) -> std::io::Result<u64> {
+    let nominal = len * rank as u64 / ranks as u64;
+    if rank == 0 || nominal >= len {
+        return Ok(if rank == 0 { 0 } else { len });
+    }
+    // A line begins at `nominal` when the byte before it ends a line.
+    file.seek(SeekFrom::Start(nominal - 1))?;
+    let mut at = nominal - 1;
+    let mut buf = [0u8; 4096];
+    loop {
+        let got = file.read(&mut buf)?;
+        if got == 0 {
+            return Ok(len);
+        }
+        if let Some(i) = buf[..got].iter().position(|&b| b == b'\n') {
+            return Ok(at + i as u64 + 1);
+        }
+        at += got as u64;
+    }
+}
+
+/// Rank `rank`'s part of `path`: whole lines, the parts of all ranks in rank order being the
+/// whole file.
+///
+/// # Errors
+/// The I/O error, as text.
+pub fn read_part(path: &Path, rank: usize, ranks: usize) -> Result<Vec<u8>, String> {
+    let mut file = File::open(path).map_err(|e| e.to_string())?;
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    let start = part_start(&mut file, len, rank, ranks).map_err(|e| e.to_string())?;
+    let end = part_start(&mut file, len, rank + 1, ranks).map_err(|e| e.to_string())?;
+    let mut part = vec![0u8; usize::try_from(end - start).map_err(|e| e.to_string())?];
+    file.seek(SeekFrom::Start(start))
+        .and_then(|_| file.read_exact(&mut part))
+        .map_err(|e| e.to_string())?;
+    Ok(part)
+}
+
+/// Every rank's `part` (or the reason it has none), on every rank: the parts concatenated
+/// in rank order, or every failure as "rank R: cause" — on every rank, so all stop
+/// together.
+///
+/// # Errors
+/// When any rank failed, the failures of all ranks.
+pub fn gather_parts(world: &World, part: Result<Vec<u8>, String>) -> Result<Vec<u8>, String> {
+    let ranks = world.size();
+    let (ok, body) = match &part {
+        Ok(bytes) => (1u8, bytes.as_slice()),
+        Err(why) => (0u8, why.as_bytes()),
+    };
+    let mut head = [0u8; 9];
+    head[0] = ok;
+    head[1..].copy_from_slice(&(body.len() as u64).to_le_bytes());
+    let mut heads = vec![0u8; 9 * ranks];
+    world.all_gather(&head, &mut heads, &vec![9; ranks]);
+    let counts: Vec<usize> = heads
+        .chunks_exact(9)
+        .map(|h| u64::from_le_bytes(h[1..].try_into().expect("8 bytes")) as usize)
+        .collect();
+    let mut all = vec![0u8; counts.iter().sum()];
+    world.all_gather(body, &mut all, &counts);
+    let mut failures = Vec::new();
+    let mut at = 0;
+    for (r, (h, &c)) in heads.chunks_exact(9).zip(&counts).enumerate() {
+        if h[0] == 0 {
+            let why = String::from_utf8_lossy(&all[at..at + c]);
+            failures.push(format!("rank {r} could not read its part: {why}"));
+        }
+        at += c;
+    }
+    if failures.is_empty() {
+        Ok(all)
+    } else {
+        Err(failures.join("; "))
+    }
+}
+
+/// [`read_part`] on this rank, then [`gather_parts`].
+///
+/// # Errors
+/// As [`gather_parts`].
+pub fn read_file_parts(world: &World, path: &Path) -> Result<Vec<u8>, String> {
+    let rank = world.rank();
+    // Fault injection for the tests (notes/distributed.md §5): this rank's read fails.
+    let injected = std::env::var(FAULT_READ_RANK).ok() == Some(rank.to_string());
+    let part = match injected {
+        true => Err(format!("{FAULT_READ_RANK}={rank} (injected fault)")),
+        false => read_part(path, rank, world.size()),
+    };
+    gather_parts(world, part)
+}
+
+/// Finalises MPI (once; later calls do nothing). The [`World`] a trainer holds lives in a
+/// process-wide slot and is never dropped, so the command calls this when it is done —
+/// on success or failure, on every rank — else `mpirun` reports a rank that exited without
+/// finalising.
+pub fn finalize() {
+    let mut done = 0;
+    // SAFETY: MPI_Finalized may be called at any time; MPI_Finalize once after MPI_Init,
+    // from the thread that initialised MPI (the command's main thread calls this).
+    unsafe {
+        mpi::ffi::MPI_Finalized(&mut done);
+        if done == 0 {
+            let mut init = 0;
+            mpi::ffi::MPI_Initialized(&mut init);
+            if init != 0 {
+                mpi::ffi::MPI_Finalize();
+            }
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Data-parallel training (notes/distributed.md) over an in-process transport: N threads
+//! play N ranks. The weights after every epoch must equal one process's bit for bit with
+//! the exact reduction, at 1, 2, 3 and 4 ranks and batch sizes of 1 to 8 shards.
+
+mod support;
+
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+
+use glassbox_core::Init;
+use glassbox_train::distributed::{Collective, Distributed, Reduce};
+use glassbox_train::{DataView, TrainConfig, Trainer};
+use ndarray::Array2;
+use support::{binary_data, binary_spec, bits};
+
+/// Rank `rank` of `size` threads; `inbox[from]` receives what rank `from` sent it.
+#[derive(Debug)]
+struct Threads {
+    rank: usize,
+    size: usize,
+    outbox: Vec<Sender<Vec<u8>>>,
+    inbox: Vec<Mutex<Receiver<Vec<u8>>>>,
+}
+
+fn ranks(size: usize) -> Vec<Threads> {
+    // links[from][to]
+    let mut senders: Vec<Vec<Option<Sender<Vec<u8>>>>> = vec![vec![None; size]; size];
+    let mut receivers: Vec<Vec<Option<Receiver<Vec<u8>>>>> = (0..size)
+        .map(|_| (0..size).map(|_| None).collect())
+        .collect();
+    for (from, row) in senders.iter_mut().enumerate() {
+        for (to, slot) in row.iter_mut().enumerate() {
+            let (tx, rx) = channel();
+            *slot = Some(tx);
+            receivers[to][from] = Some(rx);
+        }
+    }
+    (0..size)
+        .map(|rank| Threads {
+            rank,
+            size,
+            outbox: (0..size)
+                .map(|to| senders[rank][to].clone().unwrap())
+                .collect(),
+            inbox: receivers[rank]
+                .iter_mut()
+                .map(|r| Mutex::new(r.take().unwrap()))
+                .collect(),
+        })
+        .collect()
+}
+
+impl Collective for Threads {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+    fn size(&self) -> usize {
+        self.size
+    }
+    fn all_gather(&self, send: &[u8], recv: &mut [u8], counts: &[usize]) {
+        for to in 0..self.size {
+            self.send(to, send);
+        }
+        let mut at = 0;
+        for (from, &c) in counts.iter().enumerate() {
+            self.recv(from, &mut recv[at..at + c]);
+            at += c;
+        }
+    }
+    fn send(&self, to: usize, data: &[u8]) {
+        self.outbox[to].send(data.to_vec()).unwrap();
+    }
+    fn recv(&self, from: usize, data: &mut [u8]) {
+        let got = self.inbox[from].lock().unwrap().recv().unwrap();
+        data.copy_from_slice(&got);
+    }
+    fn broadcast(&self, root: usize, data: &mut [u8]) {
+        if self.rank == root {
+            for to in (0..self.size).filter(|&t| t != root) {
+                self.send(to, data);
+            }
+        } else {
+            self.recv(root, data);
+        }
+    }
+    fn all_reduce_sum(&self, data: &mut [u8], f32: bool) {
+        assert!(f32, "the test trains in f32");
+        let mut all = vec![0u8; data.len() * self.size];
+        self.all_gather(data, &mut all, &vec![data.len(); self.size]);
+        let mut sum = vec![0f32; data.len() / 4];
+        // Reverse rank order: another order than the exact chain's, as MPI may choose.
+        for block in all.chunks_exact(data.len()).rev() {
+            for (s, b) in sum.iter_mut().zip(block.chunks_exact(4)) {
+                *s += f32::from_le_bytes(b.try_into().unwrap());
+            }
+        }
+        for (d, s) in data.chunks_exact_mut(4).zip(sum) {
+            d.copy_from_slice(&s.to_le_bytes());
+        }
+    }
+}
+
+fn config(batch: usize) -> TrainConfig {
+    let mut c = TrainConfig::keras_recipe(3, 11);
+    c.batch_size = batch;
+    c.threads = Some(1);
+    c
+}
+
+/// The parameters after 3 epochs on (x, y), one process or `size` thread ranks.
+fn train(x: &Array2<f32>, y: &Array2<f32>, batch: usize, size: usize, reduce: Reduce) -> Vec<u64> {
+    let spec = binary_spec(x.ncols(), &[24, 16], 0.0);
+    let fit = |dist: Option<Distributed>| {
+        let mut t = Trainer::<f32>::new(spec.clone(), Init::GlorotUniform, config(batch)).unwrap();
+        if let Some(d) = dist {
+            t.set_distributed(d).unwrap();
+        }
+        t.fit(&DataView::new(x.view(), y.view()), None, &mut |_| {})
+            .unwrap();
+        bits(t.mlp().params())
+    };
+    if size == 0 {
+        return fit(None);
+    }
+    let results: Vec<Vec<u64>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ranks(size)
+            .into_iter()
+            .map(|r| {
+                let collective = Arc::new(r);
+                scope.spawn(move || fit(Some(Distributed { collective, reduce })))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in &results[1..] {
+        assert_eq!(r, &results[0], "every rank holds the same weights");
+    }
+    results.into_iter().next().unwrap()
+}
+
+#[test]
+fn exact_reduction_gives_one_process_bits_at_every_rank_count() {
+    let (x, y) = binary_data::<f32>(300, 13, 5);
+    for batch in [32, 64, 100, 256] {
+        let one = train(&x, &y, batch, 0, Reduce::Exact);
+        for size in 1..=4 {
+            let many = train(&x, &y, batch, size, Reduce::Exact);
+            assert!(
+                one == many,
+                "batch {batch}, {size} ranks differ from one process"
+            );
+        }
+    }
+}
+
+#[test]
+fn fast_reduction_trains_but_is_not_bit_identical() {
+    // Negative control: another summation order shows in the bits.
+    let (x, y) = binary_data::<f32>(300, 13, 5);
+    let one = train(&x, &y, 256, 0, Reduce::Exact);
+    let fast = train(&x, &y, 256, 3, Reduce::Fast);
+    assert_ne!(
+        one, fast,
+        "the fast reduction happened to sum in shard order"
+    );
+    let close = one
+        .iter()
+        .zip(&fast)
+        .all(|(&a, &b)| (f64::from_bits(a) - f64::from_bits(b)).abs() < 1e-3);
+    assert!(
+        close,
+        "the fast reduction is a different gradient, not a rounding"
+    );
+}
+
+#[test]
+fn distributed_runs_refuse_dropout() {
+    let spec = binary_spec(5, &[8], 0.5);
+    let mut t = Trainer::<f32>::new(spec, Init::GlorotUniform, config(32)).unwrap();
+    let collective = Arc::new(ranks(1).pop().unwrap());
+    let err = t
+        .set_distributed(Distributed {
+            collective,
+            reduce: Reduce::Exact,
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("dropout"), "{err}");
+}
