@@ -145,6 +145,15 @@ fn part_start(file: &mut File, len: u64, rank: usize, ranks: usize) -> std::io::
 pub fn read_part(path: &Path, rank: usize, ranks: usize) -> Result<Vec<u8>, String> {
     let mut file = File::open(path).map_err(|e| e.to_string())?;
     let len = file.metadata().map_err(|e| e.to_string())?.len();
+    // Every rank receives the whole file in one all-gather, whose counts MPI takes as i32.
+    if len > i32::MAX as u64 {
+        return Err(format!(
+            "{} is {len} bytes; distributed training gathers the file to every rank and \
+             takes files up to {} bytes (2 GiB, notes/distributed.md)",
+            path.display(),
+            i32::MAX
+        ));
+    }
     let start = part_start(&mut file, len, rank, ranks).map_err(|e| e.to_string())?;
     let end = part_start(&mut file, len, rank + 1, ranks).map_err(|e| e.to_string())?;
     let mut part = vec![0u8; usize::try_from(end - start).map_err(|e| e.to_string())?];
