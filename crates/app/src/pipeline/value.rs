@@ -96,6 +96,8 @@ pub struct ValueModel {
     pub trainer: Trainer<f32>,
     /// Reading and scaling.
     pub info: ValueModelInfo,
+    /// The head of the model's loss, fixed when the model is trained or loaded.
+    head: ValueHead,
 }
 
 /// The inputs (rows × scaler width) of `rows` of `table`.
@@ -177,18 +179,17 @@ pub fn fit_value_model(
         INFO_KEY.into(),
         serde_json::to_string(&info).expect("plain data serialises"),
     );
-    Ok(ValueModel { trainer, info })
+    Ok(ValueModel {
+        trainer,
+        info,
+        head,
+    })
 }
 
 impl ValueModel {
     /// The head of the model's loss.
     pub fn head(&self) -> ValueHead {
-        self.trainer
-            .config()
-            .loss
-            .kind
-            .value_head()
-            .expect("a value model has a value loss")
+        self.head
     }
 
     /// Predictions for `rows` of `table` (C2, C7).
@@ -229,9 +230,13 @@ impl ValueModel {
         })?;
         let info: ValueModelInfo = serde_json::from_str(text)
             .map_err(|e| anyhow::anyhow!("{}: bad value-model entry: {e}", path.display()))?;
-        if trainer.config().loss.kind.value_head().is_none() {
+        let Some(head) = trainer.config().loss.kind.value_head() else {
             anyhow::bail!("{}: the model's loss is not a value loss", path.display());
-        }
-        Ok(ValueModel { trainer, info })
+        };
+        Ok(ValueModel {
+            trainer,
+            info,
+            head,
+        })
     }
 }
