@@ -423,6 +423,17 @@ fn cell(x: f64) -> String {
     }
 }
 
+/// Whether [`apply`] leaves a file with this `header` as it is: `schema` derives no column
+/// and reads no datetime column of it. A reader may then parse the file's cells as they
+/// come, without holding them as text first.
+pub(crate) fn changes_nothing(header: &[String], schema: &Schema) -> bool {
+    schema.derived.is_empty()
+        && !schema
+            .columns
+            .iter()
+            .any(|c| c.datetime.is_some() && header.contains(&c.name))
+}
+
 /// `raw` with its datetime columns read as Unix seconds (D11) and `schema`'s derived columns
 /// appended (D12–D16). Borrowed unchanged when the schema has neither.
 ///
@@ -435,14 +446,14 @@ pub(crate) fn apply<'r>(
     schema: &Schema,
     role: Role,
 ) -> Result<Cow<'r, RawTable>> {
+    if changes_nothing(raw.header(), schema) {
+        return Ok(Cow::Borrowed(raw));
+    }
     let datetimes: Vec<&ColumnSchema> = schema
         .columns
         .iter()
         .filter(|c| c.datetime.is_some() && raw.header().contains(&c.name))
         .collect();
-    if datetimes.is_empty() && schema.derived.is_empty() {
-        return Ok(Cow::Borrowed(raw));
-    }
     let mut header = raw.header().to_vec();
     let mut columns: Vec<Vec<String>> = (0..header.len()).map(|j| raw.column(j).to_vec()).collect();
     // Numeric values by column name, for the derivations.

@@ -115,13 +115,6 @@ fn check_delimiter(d: u8) -> Result<u8> {
     }
 }
 
-/// One record as parsed: raw field bytes and the line it starts on.
-#[derive(Debug)]
-struct Record {
-    line: u64,
-    fields: Vec<Vec<u8>>,
-}
-
 /// Where the field parser is inside the current field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -148,14 +141,18 @@ enum Overflow {
 }
 
 /// Splits one record (one or more physical lines, each fed in one or more segments) into
-/// fields.
+/// fields. Its buffers are kept from record to record ([`FieldParser::reset`]): the fields'
+/// bytes one after the other and where each ends, so reading a record allocates nothing
+/// once the buffers have grown to the longest record.
 struct FieldParser {
     delimiter: u8,
     max_field_bytes: usize,
     max_columns: usize,
     state: State,
-    field: Vec<u8>,
-    fields: Vec<Vec<u8>>,
+    /// The bytes of the record's fields so far, one after the other.
+    bytes: Vec<u8>,
+    /// `ends[j]` is where field `j` ends in `bytes` (field `j + 1` starts there).
+    ends: Vec<usize>,
 }
 
 impl FieldParser {
@@ -165,9 +162,27 @@ impl FieldParser {
             max_field_bytes,
             max_columns,
             state: State::FieldStart,
-            field: Vec::new(),
-            fields: Vec::new(),
+            bytes: Vec::new(),
+            ends: Vec::new(),
         }
+    }
+
+    /// Ready for the next record (the buffers keep their capacity).
+    fn reset(&mut self) {
+        self.state = State::FieldStart;
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
+    /// The fields of the record read, as raw bytes.
+    fn fields(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(a, &b)| &self.bytes[a..b])
+    }
+
+    /// The bytes of the field being read.
+    fn field_len(&self) -> usize {
+        self.bytes.len() - self.ends.last().copied().unwrap_or(0)
     }
 
     /// Feeds one segment of a physical line: the whole line with its LF or CRLF, or a piece
@@ -187,11 +202,11 @@ impl FieldParser {
                     if b == b'"' {
                         self.state = State::QuoteInQuoted;
                     } else {
-                        self.field.push(b);
+                        self.bytes.push(b);
                     }
                 }
                 State::QuoteInQuoted if b == b'"' => {
-                    self.field.push(b'"');
+                    self.bytes.push(b'"');
                     self.state = State::Quoted;
                 }
                 _ if is_end => {
@@ -201,11 +216,11 @@ impl FieldParser {
                 _ if b == self.delimiter => self.end_field()?,
                 State::FieldStart if b == b'"' => self.state = State::Quoted,
                 State::FieldStart | State::Unquoted => {
-                    self.field.push(b);
+                    self.bytes.push(b);
                     self.state = State::Unquoted;
                 }
                 State::QuoteInQuoted | State::AfterQuoted => {
-                    self.field.push(b);
+                    self.bytes.push(b);
                     self.state = State::AfterQuoted;
                 }
             }
@@ -224,9 +239,9 @@ impl FieldParser {
     }
 
     fn check_field(&self) -> Result<(), Overflow> {
-        if self.field.len() > self.max_field_bytes {
+        if self.field_len() > self.max_field_bytes {
             return Err(Overflow::Field {
-                column: self.fields.len() + 1,
+                column: self.ends.len() + 1,
             });
         }
         Ok(())
@@ -234,16 +249,12 @@ impl FieldParser {
 
     fn end_field(&mut self) -> Result<(), Overflow> {
         self.check_field()?;
-        if self.fields.len() >= self.max_columns {
+        if self.ends.len() >= self.max_columns {
             return Err(Overflow::Columns);
         }
-        self.fields.push(std::mem::take(&mut self.field));
+        self.ends.push(self.bytes.len());
         self.state = State::FieldStart;
         Ok(())
-    }
-
-    fn finish(self) -> Vec<Vec<u8>> {
-        self.fields
     }
 }
 
@@ -267,6 +278,8 @@ struct Records {
     /// A segment already read (the header line, read to detect the delimiter).
     pending: bool,
     file: String,
+    /// The last record read ([`Records::next_record`]), kept for its buffers.
+    parser: FieldParser,
 }
 
 fn is_blank(line: &[u8]) -> bool {
@@ -285,6 +298,7 @@ impl Records {
             complete: true,
             pending: false,
             file,
+            parser: FieldParser::new(b',', options.max_field_bytes, options.max_columns),
         }
     }
 
@@ -345,7 +359,8 @@ impl Records {
         }
     }
 
-    fn next_record(&mut self) -> Result<Option<Record>> {
+    /// Reads the next record into `self.parser`; its line, or `None` at the end.
+    fn next_record(&mut self) -> Result<Option<u64>> {
         loop {
             if !self.read_segment()? {
                 return Ok(None);
@@ -355,9 +370,10 @@ impl Records {
             }
         }
         let start = self.line;
-        let mut parser = FieldParser::new(self.delimiter, self.max_field_bytes, self.max_columns);
+        self.parser.delimiter = self.delimiter;
+        self.parser.reset();
         loop {
-            match parser.feed(&self.buf, self.complete) {
+            match self.parser.feed(&self.buf, self.complete) {
                 Ok(true) => break,
                 Ok(false) => {}
                 Err(overflow) => return Err(self.overflow(overflow, start)),
@@ -369,10 +385,7 @@ impl Records {
                 });
             }
         }
-        Ok(Some(Record {
-            line: start,
-            fields: parser.finish(),
-        }))
+        Ok(Some(start))
     }
 }
 
@@ -422,14 +435,13 @@ impl CsvSource {
             None => detect_delimiter(&records.buf),
         };
         records.pending = true;
-        let Some(record) = records.next_record()? else {
+        let Some(header_line) = records.next_record()? else {
             return Err(DataError::Empty { file: records.file });
         };
-        let header_line = record.line;
-        let mut header = Vec::with_capacity(record.fields.len());
+        let mut header = Vec::with_capacity(records.parser.ends.len());
         let mut seen: HashMap<String, usize> = HashMap::new();
-        for (j, bytes) in record.fields.into_iter().enumerate() {
-            let name = String::from_utf8(bytes)
+        for (j, bytes) in records.parser.fields().enumerate() {
+            let name = std::str::from_utf8(bytes)
                 .map_err(|_| DataError::InvalidUtf8 {
                     file: records.file.clone(),
                     line: header_line,
@@ -477,35 +489,60 @@ impl CsvSource {
         self.records.delimiter
     }
 
+    pub(crate) fn header_line(&self) -> u64 {
+        self.header_line
+    }
+
+    pub(crate) fn max_categories(&self) -> usize {
+        self.max_categories
+    }
+
     /// The next data row as trimmed strings, with its line; `None` at the end.
     pub(crate) fn next_row(&mut self) -> Result<Option<(u64, Vec<String>)>> {
-        let Some(record) = self.records.next_record()? else {
+        let Some(line) = self.next_fields()? else {
             return Ok(None);
         };
-        if record.fields.len() != self.header.len() {
+        (0..self.header.len())
+            .map(|j| self.field(j, line).map(str::to_string))
+            .collect::<Result<_>>()
+            .map(|row| Some((line, row)))
+    }
+
+    /// Reads the next data row, whose fields [`CsvSource::field`] then lends (no copy);
+    /// its line, or `None` at the end.
+    ///
+    /// Errors: those of reading, and [`DataError::Ragged`] for a row of another width than
+    /// the header.
+    pub(crate) fn next_fields(&mut self) -> Result<Option<u64>> {
+        let Some(line) = self.records.next_record()? else {
+            return Ok(None);
+        };
+        let found = self.records.parser.ends.len();
+        if found != self.header.len() {
             return Err(DataError::Ragged {
                 file: self.records.file.clone(),
-                line: record.line,
+                line,
                 expected: self.header.len(),
-                found: record.fields.len(),
+                found,
             });
         }
-        let mut row = Vec::with_capacity(record.fields.len());
-        for (j, bytes) in record.fields.into_iter().enumerate() {
-            let text = String::from_utf8(bytes).map_err(|_| DataError::InvalidUtf8 {
-                file: self.records.file.clone(),
-                line: record.line,
-                column: j + 1,
-                name: self.header[j].clone(),
-            })?;
-            let trimmed = text.trim();
-            row.push(if trimmed.len() == text.len() {
-                text
-            } else {
-                trimmed.to_string()
-            });
-        }
-        Ok(Some((record.line, row)))
+        Ok(Some(line))
+    }
+
+    /// Field `j` (0-based) of the row [`CsvSource::next_fields`] read from `line`, trimmed.
+    ///
+    /// Errors: [`DataError::InvalidUtf8`].
+    pub(crate) fn field(&self, j: usize, line: u64) -> Result<&str> {
+        let parser = &self.records.parser;
+        let start = if j == 0 { 0 } else { parser.ends[j - 1] };
+        let bytes = &parser.bytes[start..parser.ends[j]];
+        let text = std::str::from_utf8(bytes).map_err(|_| DataError::InvalidUtf8 {
+            file: self.records.file.clone(),
+            line,
+            column: j + 1,
+            name: self.header[j].clone(),
+        })?;
+        Ok(text.trim())
     }
 
     /// Reads up to `max_rows` rows (all rows if `None`) into a [`RawTable`]; `None` when no
@@ -859,7 +896,7 @@ mod tests {
             let mut ours = Vec::new();
             loop {
                 match records.next_record() {
-                    Ok(Some(r)) => ours.push(r),
+                    Ok(Some(line)) => ours.push((line, records.parser.fields().map(<[u8]>::to_vec).collect::<Vec<_>>())),
                     Ok(None) => break,
                     // The csv crate closes a quote left open at the end of input; we refuse it.
                     Err(DataError::UnterminatedQuote { .. }) => return Ok(()),
@@ -887,9 +924,9 @@ mod tests {
                 theirs.push(record.iter().map(<[u8]>::to_vec).collect());
                 end = reader.position().byte() as usize;
             }
-            let fields: Vec<Vec<Vec<u8>>> = ours.iter().map(|r| r.fields.clone()).collect();
+            let fields: Vec<Vec<Vec<u8>>> = ours.iter().map(|r| r.1.clone()).collect();
             proptest::prop_assert_eq!(&fields, &theirs);
-            let lines: Vec<u64> = ours.iter().map(|r| r.line).collect();
+            let lines: Vec<u64> = ours.iter().map(|r| r.0).collect();
             proptest::prop_assert_eq!(lines, starts);
         }
     }

@@ -5,11 +5,12 @@
 //! boolean column booleans or missing; every error names the file, the line and the column.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::derived::{Role, apply as apply_derived, extended_header};
+use super::derived::{Role, apply as apply_derived, changes_nothing, extended_header};
 use super::error::{DataError, Names, Result, ValueProblem};
 use super::infer::{is_missing_token, parse_bool};
 use super::read::{CsvSource, RawTable, ReadOptions};
@@ -237,6 +238,14 @@ impl Column {
 /// Up to this many levels, a categorical cell's level is looked up by comparing strings.
 const FEW_LEVELS: usize = 16;
 
+/// Whether two cells are the same text. Lengths and the first and last bytes are compared
+/// inline first, so nearly every mismatch, and a match of up to two bytes (integer codes),
+/// costs no call to `memcmp` (5 % of the server's CPU at 1,000-row requests before).
+fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.first() == b.first() && a.last() == b.last() && (a.len() <= 2 || a == b)
+}
+
 /// The values of a [`ColumnBuilder`] so far.
 #[derive(Debug)]
 enum Building {
@@ -363,7 +372,10 @@ impl<'s> ColumnBuilder<'s> {
                 // A few levels are found faster by comparing than by hashing.
                 let known = || {
                     if levels.len() <= FEW_LEVELS {
-                        levels.iter().position(|l| l == text).map(|i| i as u32)
+                        levels
+                            .iter()
+                            .position(|l| same_text(l, text))
+                            .map(|i| i as u32)
                     } else {
                         index.get(text).copied()
                     }
@@ -715,6 +727,9 @@ pub struct ChunkReader {
     chunk_rows: usize,
     rows_read: usize,
     done: bool,
+    /// No datetime or derived column: cells go from the reader's buffer straight into the
+    /// columns, without a `RawTable` of `String`s in between.
+    direct: bool,
 }
 
 impl ChunkReader {
@@ -727,9 +742,32 @@ impl ChunkReader {
         schema: &Schema,
         chunk_rows: usize,
     ) -> Result<ChunkReader> {
+        Self::start(CsvSource::open(path.as_ref(), options)?, schema, chunk_rows)
+    }
+
+    /// [`ChunkReader::open`] for CSV text from any reader; `name` stands for the file in
+    /// messages (a request body).
+    ///
+    /// **Panics** if `chunk_rows == 0`.
+    pub fn from_reader(
+        input: impl Read + Send + 'static,
+        name: &str,
+        options: &ReadOptions,
+        schema: &Schema,
+        chunk_rows: usize,
+    ) -> Result<ChunkReader> {
+        let input = std::io::BufReader::new(input);
+        Self::start(
+            CsvSource::from_reader(input, name.to_string(), options)?,
+            schema,
+            chunk_rows,
+        )
+    }
+
+    fn start(source: CsvSource, schema: &Schema, chunk_rows: usize) -> Result<ChunkReader> {
         assert!(chunk_rows > 0, "ChunkReader needs chunk_rows > 0");
         schema.validate()?;
-        let source = CsvSource::open(path.as_ref(), options)?;
+        let direct = changes_nothing(source.header(), schema);
         let header = extended_header(source.header(), schema);
         let (picks, ignored) = plan(source.file(), &header, schema)?;
         let picks = picks.into_iter().map(|(j, s)| (j, s.clone())).collect();
@@ -741,7 +779,18 @@ impl ChunkReader {
             chunk_rows,
             rows_read: 0,
             done: false,
+            direct,
         })
+    }
+
+    /// The line of the header.
+    pub fn header_line(&self) -> u64 {
+        self.source.header_line()
+    }
+
+    /// The file's columns the schema does not name (read past).
+    pub fn ignored_columns(&self) -> &[String] {
+        &self.ignored
     }
 
     /// The file name used in messages.
@@ -765,6 +814,9 @@ impl ChunkReader {
     }
 
     fn next_chunk(&mut self) -> Result<Option<Table>> {
+        if self.direct {
+            return self.next_chunk_direct();
+        }
         let Some(raw) = self.source.read_rows(Some(self.chunk_rows))? else {
             if self.rows_read == 0 {
                 return Err(DataError::NoDataRows {
@@ -784,6 +836,50 @@ impl ChunkReader {
         }))
     }
 }
+
+impl ChunkReader {
+    /// [`ChunkReader::next_chunk`] without derived columns: each picked cell is parsed as
+    /// it is read, from the reader's buffer (the same [`ColumnBuilder::push`] of the same
+    /// trimmed text as through a `RawTable`, so the same values and messages).
+    fn next_chunk_direct(&mut self) -> Result<Option<Table>> {
+        let max_categories = self.source.max_categories();
+        // Reserve for a typical chunk, not the limit: a request body's limit is large.
+        let reserve = self.chunk_rows.min(RESERVE_ROWS);
+        let mut columns: Vec<ColumnBuilder<'_>> = self
+            .picks
+            .iter()
+            .map(|(j, spec)| ColumnBuilder::new(spec, j + 1, reserve, max_categories))
+            .collect();
+        let mut lines = Vec::with_capacity(reserve);
+        while lines.len() < self.chunk_rows {
+            let Some(line) = self.source.next_fields()? else {
+                break;
+            };
+            for (column, (j, _)) in columns.iter_mut().zip(&self.picks) {
+                column.push(self.source.field(*j, line)?, line, self.source.file())?;
+            }
+            lines.push(line);
+        }
+        if lines.is_empty() {
+            if self.rows_read == 0 {
+                return Err(DataError::NoDataRows {
+                    file: self.source.file().to_string(),
+                });
+            }
+            return Ok(None);
+        }
+        self.rows_read += lines.len();
+        Ok(Some(Table {
+            file: self.source.file().to_string(),
+            columns: columns.into_iter().map(ColumnBuilder::finish).collect(),
+            lines,
+            ignored: self.ignored.clone(),
+        }))
+    }
+}
+
+/// Rows reserved up front per chunk of a [`ChunkReader`]; more grow the columns.
+const RESERVE_ROWS: usize = 4096;
 
 impl Iterator for ChunkReader {
     type Item = Result<Table>;

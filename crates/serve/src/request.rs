@@ -20,7 +20,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use glassbox_data::{
-    ColumnBuilder, ColumnKind, DataError, Preprocessor, RawTable, ReadOptions, Schema, Table,
+    ChunkReader, ColumnBuilder, ColumnKind, DataError, Preprocessor, ReadOptions, Schema, Table,
 };
 use ndarray::Array2;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -110,30 +110,41 @@ pub fn read_features(
 }
 
 fn parse_csv(body: &[u8], schema: &Schema, max_rows: usize) -> Result<Table, RequestError> {
-    let raw = RawTable::from_reader(
+    let bad = |e: DataError| RequestError::bad(e.to_string());
+    // predict's reader, one chunk of up to max_rows + 1 rows: one more says "too many".
+    let mut reader = ChunkReader::from_reader(
         std::io::Cursor::new(body.to_vec()),
         BODY_NAME,
         &ReadOptions::default(),
+        schema,
+        max_rows.saturating_add(1),
     )
-    .map_err(|e| RequestError::bad(e.to_string()))?;
-    if raw.n_rows() > max_rows {
-        return Err(RequestError::too_many_rows(max_rows));
-    }
-    let unknown: Vec<&str> = raw
-        .header()
+    .map_err(bad)?;
+    let unknown: Vec<&str> = reader
+        .ignored_columns()
         .iter()
-        .filter(|h| schema.column(h).is_none())
         .map(String::as_str)
         .collect();
     if !unknown.is_empty() {
         return Err(RequestError::bad(format!(
             "{BODY_NAME}, line {}: unknown column(s) {}; the model reads {}",
-            raw.header_line(),
+            reader.header_line(),
             quoted(&unknown),
             quoted(&model_columns(schema))
         )));
     }
-    Table::from_raw(&raw, schema).map_err(|e| RequestError::bad(e.to_string()))
+    let table = reader
+        .next()
+        .unwrap_or_else(|| {
+            Err(DataError::NoDataRows {
+                file: BODY_NAME.to_string(),
+            })
+        })
+        .map_err(bad)?;
+    if table.n_rows() > max_rows {
+        return Err(RequestError::too_many_rows(max_rows));
+    }
+    Ok(table)
 }
 
 /// What a key of a row object is.
