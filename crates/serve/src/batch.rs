@@ -180,4 +180,4 @@ async fn score_group(name: &str, model: Arc<Loaded>, group: Vec<Job>, metrics: &
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use glassbox_data::{Preprocessor, Schema};
 use ndarray::ArrayView2;
@@ -106,7 +106,11 @@ impl Slot {
             Ok(scorer) => {
                 let version = old + 1;
                 let next = Arc::new(Loaded::new(scorer, version));
-                *self.current.write().unwrap_or_else(|p| p.into_inner()) = next;
+                let previous = std::mem::replace(
+                    &mut *self.current.write().unwrap_or_else(|p| p.into_inner()),
+                    next,
+                );
+                tokio::spawn(release_when_done(previous));
                 ReloadOutcome::Swapped { version }
             }
             Err(message) => ReloadOutcome::Refused {
@@ -114,5 +118,94 @@ impl Slot {
                 message,
             },
         }
+    }
+}
+
+/// How long a replaced version may stay in use before its memory is given back anyway
+/// (the request time limit ends every request sooner, by default).
+const RELEASE_WAIT: Duration = Duration::from_secs(60);
+
+/// Waits for the requests still holding `previous` (a version a reload replaced) to finish,
+/// frees it, then hands the allocator's free pages back to the system.
+///
+/// Why: glibc's malloc keeps freed heap memory in each thread's arena for reuse. A reload
+/// loads the new version on a blocking thread while the old one (its networks and the forward
+/// workspace grown to the largest batch) is still in use, and frees the old one later on
+/// whichever thread ends its last request; without a trim those freed pages stayed resident,
+/// and the soak's RSS crept up at each reload (notes/serving.md §4, benchmarks.md "Soak").
+async fn release_when_done(previous: Arc<Loaded>) {
+    let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+    while Arc::strong_count(&previous) > 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Freed and trimmed off the runtime's threads: a trim walks every arena.
+    let _ = tokio::task::spawn_blocking(move || {
+        drop(previous);
+        release_free_memory();
+    })
+    .await;
+}
+
+/// Returns the allocator's free memory to the operating system: `malloc_trim(0)` on glibc
+/// (every arena, and free pages inside the heaps too); nothing elsewhere.
+pub(crate) fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only reorganises the allocator's own free lists; it takes its
+    // arenas' locks and touches no memory the program holds.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::mpsc as std_mpsc;
+
+    use super::*;
+    use crate::batch::tests::{GateScorer, preprocessor};
+
+    fn scorer() -> Arc<dyn Scorer> {
+        let (entered, _) = std_mpsc::channel();
+        let (_, release) = std_mpsc::channel();
+        Arc::new(GateScorer {
+            preprocessor: preprocessor(),
+            entered: Mutex::new(entered),
+            release: Mutex::new(release),
+        })
+    }
+
+    /// A reload swaps; the version it replaced stays whole while a request holds it, and is
+    /// freed (then the allocator trimmed) once that request lets it go.
+    #[test]
+    fn a_replaced_version_is_freed_after_its_last_request() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let slot = Slot::new("m".into(), PathBuf::from("m.safetensors"), scorer());
+            let loader: Loader = Arc::new(|_| Ok(scorer()));
+            let in_flight = slot.current();
+            let old = Arc::downgrade(&in_flight);
+            assert_eq!(
+                slot.reload(&loader).await,
+                ReloadOutcome::Swapped { version: 2 }
+            );
+            assert_eq!(slot.current().version, 2);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            // Held by the request and by the release, which waits for it.
+            assert_eq!(old.strong_count(), 2, "released under a request");
+            drop(in_flight);
+            // Bounded: the release polls every 10 ms.
+            for _ in 0..1000 {
+                if old.strong_count() == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(old.strong_count(), 0, "the old version was never freed");
+        });
     }
 }

@@ -13,10 +13,10 @@ use super::*;
 use crate::model::Scorer;
 
 /// A scorer whose every pass announces itself on `entered`, then waits for a `release`.
-struct GateScorer {
-    preprocessor: Preprocessor,
-    entered: Mutex<std_mpsc::Sender<()>>,
-    release: Mutex<std_mpsc::Receiver<()>>,
+pub(crate) struct GateScorer {
+    pub(crate) preprocessor: Preprocessor,
+    pub(crate) entered: Mutex<std_mpsc::Sender<()>>,
+    pub(crate) release: Mutex<std_mpsc::Receiver<()>>,
 }
 
 impl Scorer for GateScorer {
@@ -39,7 +39,7 @@ impl Scorer for GateScorer {
     }
 }
 
-fn preprocessor() -> Preprocessor {
+pub(crate) fn preprocessor() -> Preprocessor {
     let csv = "x,y\n1,true\n2,false\n";
     let raw = RawTable::from_reader(
         std::io::Cursor::new(csv.as_bytes().to_vec()),
