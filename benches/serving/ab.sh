@@ -4,6 +4,7 @@
 # make_bodies.py) closed-loop with oha for SECONDS, and prints req/s, p50/p99 and the
 # server's own CPU time per request (utime + stime from /proc, so it counts the server's work
 # whatever else the machine is doing — the steadier figure when others share the cores).
+# BODY is single, rows1000 (JSON) or rows1000.csv (the same rows as text/csv).
 #
 #   benches/serving/ab.sh MODEL BODY CONNECTIONS SECONDS ROUNDS BINARY...
 #   benches/serving/ab.sh runs/case-study/purchase/default/model.safetensors rows1000 8 8 2 \
@@ -19,6 +20,10 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 "$PY" "$HERE/make_bodies.py" "$ROOT/datasets/online_shoppers_test.csv" "$TMP"
 URL="http://127.0.0.1:$PORT/v1/models/shoppers/predict"
+case $BODY in
+  *.csv) BODY_FILE="$TMP/$BODY"; TYPE=text/csv ;;
+  *) BODY_FILE="$TMP/$BODY.json"; TYPE=application/json ;;
+esac
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 for _ in $(seq "$ROUNDS"); do
   for BIN in "$@"; do
@@ -29,10 +34,10 @@ for _ in $(seq "$ROUNDS"); do
         "$URL" && break
       sleep 0.1
     done
-    "$OHA" --no-tui -z 2s -c "$CONNS" -m POST -T application/json -D "$TMP/$BODY.json" "$URL" >/dev/null
+    "$OHA" --no-tui -z 2s -c "$CONNS" -m POST -T "$TYPE" -D "$BODY_FILE" "$URL" >/dev/null
     before=$(cpu_ticks $SERVER)
-    "$OHA" --no-tui -z "${SECS}s" -c "$CONNS" -w --output-format json -m POST -T application/json \
-      -D "$TMP/$BODY.json" "$URL" >"$TMP/oha.json"
+    "$OHA" --no-tui -z "${SECS}s" -c "$CONNS" -w --output-format json -m POST -T "$TYPE" \
+      -D "$BODY_FILE" "$URL" >"$TMP/oha.json"
     after=$(cpu_ticks $SERVER)
     kill $SERVER; wait $SERVER 2>/dev/null || true
     BIN=$BIN TICKS=$(( after - before )) HZ=$(getconf CLK_TCK) "$PY" - "$TMP/oha.json" <<'PYEOF'
