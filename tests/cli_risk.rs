@@ -119,6 +119,20 @@ fn case_study_risk_writes_the_test_metrics_and_the_report() {
     let cost = m["test"]["expected_cost"].as_f64().unwrap_or(f64::NAN);
     // Between a perfect model ($4,830) and approving everything ($36,941) on the test file.
     assert!(cost > 4_830.0 && cost < 36_941.0, "cost {cost}");
+    // Five seeds of the engineered model, the run's first: its values are the `test` ones.
+    assert_eq!(m["seeds"]["seeds"], serde_json::json!([0, 1, 2, 3, 4]));
+    let seeds = m["seeds"]["metrics"].as_array().unwrap();
+    let roc = seeds.iter().find(|s| s["metric"] == "roc_auc").unwrap();
+    assert_eq!(roc["values"].as_array().unwrap().len(), 5);
+    assert_eq!(roc["values"][0], m["test"]["roc_auc"]);
+    // The fairness groups are judged at the cost decision.
+    assert!(
+        m["fairness"][0]["source"]
+            .as_str()
+            .is_some_and(|s| s.contains("p · purchase_value ≥ $5")),
+        "{}",
+        m["fairness"][0]["source"]
+    );
     let features: Vec<&str> = m["features"]
         .as_array()
         .unwrap()

@@ -429,12 +429,10 @@ impl Recipe {
             self.loss = l.kind();
             note("loss", l.kind().to_string());
         }
-        if c.focal_gamma.is_some() || c.focal_alpha.is_some() {
-            if self.loss != LossKind::Focal {
-                return Err(
-                    "--focal-gamma and --focal-alpha set the focal loss: add --loss focal".into(),
-                );
-            }
+        if (c.focal_gamma.is_some() || c.focal_alpha.is_some()) && self.loss != LossKind::Focal {
+            return Err(
+                "--focal-gamma and --focal-alpha set the focal loss: add --loss focal".into(),
+            );
         }
         if self.loss == LossKind::Focal {
             let f = Focal {

@@ -36,12 +36,12 @@ impl Focal {
                 self.gamma
             )));
         }
-        if let Some(a) = self.alpha {
-            if !(0.0..=1.0).contains(&a) {
-                return Err(super::LossError::FocalSettings(format!(
-                    "α = {a} (--focal-alpha): it must lie in [0, 1]"
-                )));
-            }
+        if let Some(a) = self.alpha
+            && !(0.0..=1.0).contains(&a)
+        {
+            return Err(super::LossError::FocalSettings(format!(
+                "α = {a} (--focal-alpha): it must lie in [0, 1]"
+            )));
         }
         Ok(())
     }
