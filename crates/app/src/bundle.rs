@@ -484,6 +484,7 @@ mod tests {
                     value: 0.5,
                     rule: ThresholdRule::Fixed(0.5),
                     criterion_on_validation: None,
+                    cost: None,
                 },
                 members: vec![
                     MemberInfo {

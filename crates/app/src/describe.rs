@@ -20,6 +20,7 @@ pub fn recipe_rows(r: &Recipe) -> Vec<(&'static str, String)> {
         ThresholdRule::Fixed(t) => format!("fixed {t}"),
         ThresholdRule::MaxF1 => "max F1 on validation".into(),
         ThresholdRule::YoudenJ => "max Youden's J on validation".into(),
+        ThresholdRule::MinCost => "least expected cost on validation".into(),
     };
     let layers = r
         .hidden

@@ -161,7 +161,9 @@ impl From<AuditError> for CliError {
 impl From<PipelineError> for CliError {
     fn from(e: PipelineError) -> Self {
         let kind = match &e {
-            PipelineError::Data(_) | PipelineError::Split { .. } => ErrorKind::Data,
+            PipelineError::Data(_) | PipelineError::Split { .. } | PipelineError::Cost { .. } => {
+                ErrorKind::Data
+            }
             PipelineError::Recipe(_) | PipelineError::Write(_) | PipelineError::Privacy(_) => {
                 ErrorKind::Usage
             }
@@ -180,9 +182,12 @@ impl From<PipelineError> for CliError {
                 _ => ErrorKind::Internal,
             },
             PipelineError::Threshold(ThresholdError::Validation(_)) => ErrorKind::Data,
+            // A cost threshold is chosen on validation rows: --val-fraction 0 is a usage error.
+            PipelineError::Threshold(
+                ThresholdError::NeedsValidation(_) | ThresholdError::NeedsCosts,
+            ) => ErrorKind::Usage,
             // The recipe was validated: a rule needing validation rows has them.
-            PipelineError::Threshold(_)
-            | PipelineError::ClassWeights(_)
+            PipelineError::ClassWeights(_)
             | PipelineError::Metrics(_)
             | PipelineError::Internal(_) => ErrorKind::Internal,
         };

@@ -26,6 +26,7 @@
 //! ```
 
 use glassbox_core::{Activation, Init, LayerSpec, MlpSpec};
+use glassbox_train::loss::focal::Focal;
 use glassbox_train::privacy::{DpRequest, NoiseChoice, PrivacyError};
 use glassbox_train::{
     AdamEpsilon, ClassWeights, LossConfig, LossError, LossKind, OptimizerConfig, Schedule,
@@ -135,6 +136,9 @@ pub enum LossName {
     /// Keras's binary cross-entropy on probabilities clipped to [1e-7, 1 − 1e-7] (L9–L11), as
     /// Keras's JAX and PyTorch backends compute it.
     BceKeras,
+    /// Focal loss from the logit, `α_t·(1 − p_t)^γ·BCE` (L15–L17): down-weights the rows
+    /// the model already gets right (--focal-gamma, --focal-alpha).
+    Focal,
 }
 
 impl LossName {
@@ -143,6 +147,7 @@ impl LossName {
         match self {
             LossName::BceLogits => LossKind::BceWithLogits,
             LossName::BceKeras => LossKind::BceKeras,
+            LossName::Focal => LossKind::Focal,
         }
     }
 }
@@ -169,6 +174,9 @@ pub struct Recipe {
     /// The training loss. The network ends in `Dense(1, sigmoid)`; `bce_with_logits` reads
     /// the pre-activation z (the logit), `bce_keras` the probability σ(z).
     pub loss: LossKind,
+    /// γ and α of the focal loss; absent for the other losses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub focal: Option<Focal>,
     /// Per-class weights of the loss.
     pub class_weight: ClassWeightRule,
     /// The optimizer and its hyper-parameters (named conventions: ε form, weight decay).
@@ -240,6 +248,10 @@ pub struct RecipeChanges {
     pub dropout: Option<f64>,
     pub init: Option<String>,
     pub loss: Option<LossName>,
+    /// γ of the focal loss (needs `loss` focal).
+    pub focal_gamma: Option<f64>,
+    /// α of the focal loss (needs `loss` focal).
+    pub focal_alpha: Option<f64>,
     pub class_weight: Option<ClassWeightRule>,
     pub optimizer: Option<OptimizerName>,
     pub lr: Option<f64>,
@@ -286,6 +298,7 @@ impl Recipe {
             dropout: 0.0,
             init: Init::GlorotUniform.name().into(),
             loss: LossKind::BceWithLogits,
+            focal: None,
             class_weight: ClassWeightRule::None,
             optimizer: OptimizerConfig::adam_keras(1e-3),
             schedule: ScheduleRule::Constant,
@@ -380,6 +393,7 @@ impl Recipe {
             kind: self.loss,
             class_weights,
             pos_weight: None,
+            focal: self.focal,
         })
     }
 
@@ -414,6 +428,27 @@ impl Recipe {
         if let Some(l) = c.loss {
             self.loss = l.kind();
             note("loss", l.kind().to_string());
+        }
+        if (c.focal_gamma.is_some() || c.focal_alpha.is_some()) && self.loss != LossKind::Focal {
+            return Err(
+                "--focal-gamma and --focal-alpha set the focal loss: add --loss focal".into(),
+            );
+        }
+        if self.loss == LossKind::Focal {
+            let f = Focal {
+                gamma: c.focal_gamma.unwrap_or(Focal::DEFAULT.gamma),
+                alpha: c.focal_alpha,
+            };
+            f.validate().map_err(|e| e.to_string())?;
+            if c.focal_gamma.is_some() {
+                note("focal_gamma", f.gamma.to_string());
+            }
+            if let Some(a) = f.alpha {
+                note("focal_alpha", a.to_string());
+            }
+            self.focal = Some(f);
+        } else {
+            self.focal = None;
         }
         if let Some(w) = c.class_weight {
             self.class_weight = w;

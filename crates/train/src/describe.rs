@@ -295,6 +295,7 @@ impl Describe for LossKind {
             LossKind::Ziln => {
                 "zero-inflated lognormal: BCE on y > 0 plus the lognormal NLL (C4–C6)"
             }
+            LossKind::Focal => "focal loss from logits, α_t·(1 − p_t)^γ·BCE (L15–L17)",
         }
         .to_string()
     }

@@ -85,6 +85,9 @@ pub enum LossError {
     /// `pos_weight` is defined only for [`LossKind::BceWithLogits`].
     #[error("pos_weight is only defined for BceWithLogits, not {0:?}")]
     PosWeightUnsupported(LossKind),
+    /// Focal settings out of range, or given to another loss.
+    #[error("focal loss: {0}")]
+    FocalSettings(String),
 }
 
 /// Per-class weights for a binary problem, with Keras's `class_weight` semantics (L3):
@@ -559,6 +562,8 @@ pub enum LossKind {
     HuberLog1p,
     /// [`ziln`], three outputs per target (C4–C6).
     Ziln,
+    /// [`focal::focal_with_logits`] (L15–L17), its γ and α in [`LossConfig::focal`].
+    Focal,
 }
 
 impl LossKind {
@@ -568,7 +573,9 @@ impl LossKind {
             LossKind::Mse | LossKind::MseLog1p | LossKind::HuberLog1p | LossKind::Ziln => {
                 LossInput::Values
             }
-            LossKind::BceWithLogits | LossKind::SoftmaxCrossEntropy => LossInput::Logits,
+            LossKind::BceWithLogits | LossKind::SoftmaxCrossEntropy | LossKind::Focal => {
+                LossInput::Logits
+            }
             LossKind::BceKeras => LossInput::Probabilities,
         }
     }
@@ -584,6 +591,7 @@ impl fmt::Display for LossKind {
             LossKind::MseLog1p => "mse_log1p",
             LossKind::HuberLog1p => "huber_log1p",
             LossKind::Ziln => "ziln",
+            LossKind::Focal => "focal",
         };
         f.write_str(name)
     }
@@ -600,6 +608,9 @@ pub struct LossConfig {
     /// PyTorch-style `pos_weight` (L7), only for [`LossKind::BceWithLogits`].
     #[serde(default)]
     pub pos_weight: Option<f64>,
+    /// γ and α of [`LossKind::Focal`] (L17); [`Focal::DEFAULT`] when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub focal: Option<Focal>,
 }
 
 impl LossConfig {
@@ -609,6 +620,7 @@ impl LossConfig {
             kind,
             class_weights: None,
             pos_weight: None,
+            focal: None,
         }
     }
 
@@ -626,6 +638,15 @@ impl LossConfig {
                 return Err(LossError::PosWeightUnsupported(self.kind));
             }
             check_positive("pos_weight", p)?;
+        }
+        if let Some(f) = self.focal {
+            if self.kind != LossKind::Focal {
+                return Err(LossError::FocalSettings(format!(
+                    "γ and α are settings of the focal loss, not of {}",
+                    self.kind
+                )));
+            }
+            f.validate()?;
         }
         Ok(())
     }
@@ -666,6 +687,10 @@ impl LossConfig {
             LossKind::MseLog1p => mse_log1p(out, y, &weighting, d_out),
             LossKind::HuberLog1p => huber_log1p(out, y, &weighting, d_out),
             LossKind::Ziln => ziln(out, y, &weighting, d_out),
+            LossKind::Focal => {
+                let f = self.focal.unwrap_or(Focal::DEFAULT);
+                focal::focal_with_logits(out, y, f, &weighting, d_out)
+            }
         }
     }
 }
@@ -680,3 +705,4 @@ pub use value::{
 mod tests;
 
 pub mod focal;
+pub use focal::Focal;

@@ -152,3 +152,33 @@ fn inconsistent_input_is_an_error() {
     let e = fairness_by_group("g", &["a".into()], &[true], &[1.5], &config).unwrap_err();
     assert!(e.to_string().contains("outside [0, 1]"), "{e}");
 }
+
+#[test]
+fn decisions_of_another_rule_set_the_rates_and_the_scores_the_rest() {
+    use glassbox_train::metrics::fairness::fairness_by_group_decided;
+    let groups: Vec<String> = ["a", "a", "a", "b", "b", "b"].map(String::from).to_vec();
+    let labels = [true, false, true, true, false, false];
+    let scores = [0.9, 0.6, 0.2, 0.7, 0.4, 0.1];
+    let config = FairnessConfig::default();
+    let plain = fairness_by_group("g", &groups, &labels, &scores, &config).unwrap();
+    // The rule `score ≥ 0.5` as decisions: the same report.
+    let same: Vec<bool> = scores.iter().map(|&s| s >= config.threshold).collect();
+    let decided =
+        fairness_by_group_decided("g", &groups, &labels, &scores, &same, &config).unwrap();
+    assert_eq!(decided.groups, plain.groups);
+    // Other decisions (e.g. a cost rule alerting on the cheap-to-review row 2 of group a
+    // and nothing in b): the counts follow them, ROC-AUC and calibration do not.
+    let alerts = [true, false, true, false, false, false];
+    let other =
+        fairness_by_group_decided("g", &groups, &labels, &scores, &alerts, &config).unwrap();
+    let (a, b) = (&other.groups[0], &other.groups[1]);
+    assert_eq!((a.tp, a.fp, a.tn, a.fn_), (2, 0, 1, 0));
+    assert_eq!((b.tp, b.fp, b.tn, b.fn_), (0, 0, 2, 1));
+    assert_eq!(a.tpr, Some(1.0));
+    assert_eq!(b.tpr, Some(0.0));
+    assert_eq!(a.roc_auc, plain.groups[0].roc_auc);
+    assert_eq!(a.ece, plain.groups[0].ece);
+    assert!(
+        fairness_by_group_decided("g", &groups, &labels, &scores, &alerts[..5], &config).is_err()
+    );
+}

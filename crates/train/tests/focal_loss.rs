@@ -126,3 +126,50 @@ fn focal_loss_is_deterministic_and_f32_follows_f64() {
         "f32 {l32} vs f64 {a}"
     );
 }
+
+#[test]
+fn focal_is_a_loss_kind_of_the_trainer_with_checked_settings() {
+    use glassbox_train::{LossConfig, LossKind};
+    let z = Array2::from_shape_vec((4, 1), vec![2.0, -1.0, 0.3, -3.0]).unwrap();
+    let y = Array2::from_shape_vec((4, 1), vec![1.0, 0.0, 0.0, 1.0]).unwrap();
+    let focal = Focal {
+        gamma: 1.5,
+        alpha: Some(0.6),
+    };
+    let config = LossConfig {
+        focal: Some(focal),
+        ..LossConfig::new(LossKind::Focal)
+    };
+    config.validate().unwrap();
+    let mut d = Array2::zeros(z.dim());
+    let l = config.compute(z.view(), y.view(), None, Some(d.view_mut()));
+    let (l_direct, d_direct) = loss_and_grad(&z, &y, focal);
+    assert_eq!((l, &d), (l_direct, &d_direct));
+    // Without settings the kind uses γ = 2, no α.
+    let plain = LossConfig::new(LossKind::Focal).compute(z.view(), y.view(), None, None);
+    assert_eq!(plain, loss_and_grad(&z, &y, Focal::DEFAULT).0);
+    // The settings round-trip through the manifest's JSON; bad ones are refused.
+    let json = serde_json::to_string(&config).unwrap();
+    assert_eq!(serde_json::from_str::<LossConfig>(&json).unwrap(), config);
+    for bad in [
+        Focal {
+            gamma: -1.0,
+            alpha: None,
+        },
+        Focal {
+            gamma: 2.0,
+            alpha: Some(1.5),
+        },
+    ] {
+        let c = LossConfig {
+            focal: Some(bad),
+            ..LossConfig::new(LossKind::Focal)
+        };
+        assert!(c.validate().is_err(), "{bad:?} accepted");
+    }
+    let not_focal = LossConfig {
+        focal: Some(focal),
+        ..LossConfig::new(LossKind::BceWithLogits)
+    };
+    assert!(not_focal.validate().is_err());
+}

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use glassbox_data::{DerivedSpec, ReadOptions, Table, TargetSpec};
 use glassbox_train::LossConfig;
+use glassbox_train::metrics::cost::{CostSpec, MissCost};
 
 use crate::bundle::Bundle;
 use crate::exit::{CliError, ResultExt};
@@ -126,6 +127,16 @@ pub struct RecipeArgs {
     #[arg(long, value_enum)]
     pub loss: Option<LossName>,
 
+    /// γ of `--loss focal` (default 2): how much the rows already classified well are
+    /// down-weighted (0 gives cross-entropy).
+    #[arg(long, value_name = "GAMMA")]
+    pub focal_gamma: Option<f64>,
+
+    /// α of `--loss focal`: the weight of the positive class, 1 − α of the negative (default:
+    /// none, both 1).
+    #[arg(long, value_name = "ALPHA")]
+    pub focal_alpha: Option<f64>,
+
     /// Optimizer.
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerName>,
@@ -201,6 +212,8 @@ impl RecipeArgs {
             dropout: self.dropout,
             init: self.init.clone(),
             loss: self.loss,
+            focal_gamma: self.focal_gamma,
+            focal_alpha: self.focal_alpha,
             class_weight: self.class_weight,
             optimizer: self.optimizer,
             lr: self.lr,
@@ -214,6 +227,70 @@ impl RecipeArgs {
             threshold: self.threshold,
             seed: self.seed,
         }
+    }
+}
+
+/// A cost matrix (notes/metrics.md §7): an alert costs `--cost-fp` (a review, paid on true
+/// and false positives alike), a missed positive costs `--cost-fn` or its row's value of
+/// `--cost-fn-column`, a passed negative costs 0.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Cost of decisions")]
+pub struct CostArgs {
+    /// Cost of one alert (a flagged row, fraudulent or not), e.g. 5.
+    #[arg(long, value_name = "AMOUNT", value_parser = parse_cost_fp)]
+    pub cost_fp: Option<f64>,
+
+    /// Cost of one missed positive, the same for every row.
+    #[arg(
+        long,
+        value_name = "AMOUNT",
+        value_parser = parse_cost_fn,
+        requires = "cost_fp",
+        conflicts_with = "cost_fn_column"
+    )]
+    pub cost_fn: Option<f64>,
+
+    /// Column of the CSV holding each row's cost of a miss (e.g. purchase_value); every cell
+    /// must be a number ≥ 0.
+    #[arg(long, value_name = "COL", requires = "cost_fp")]
+    pub cost_fn_column: Option<String>,
+}
+
+fn parse_cost_fp(s: &str) -> Result<f64, String> {
+    parse_cost("--cost-fp", s)
+}
+
+fn parse_cost_fn(s: &str) -> Result<f64, String> {
+    parse_cost("--cost-fn", s)
+}
+
+fn parse_cost(flag: &str, s: &str) -> Result<f64, String> {
+    let amount: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("\"{s}\" is not a number"))?;
+    crate::pipeline::cost::check_amount(flag, amount)
+}
+
+impl CostArgs {
+    /// The cost matrix, or `None` without `--cost-fp`.
+    ///
+    /// # Errors
+    /// `--cost-fp` without `--cost-fn` or `--cost-fn-column` (usage).
+    pub fn spec(&self) -> Result<Option<CostSpec>, CliError> {
+        let Some(alert) = self.cost_fp else {
+            return Ok(None);
+        };
+        let miss = match (&self.cost_fn, &self.cost_fn_column) {
+            (Some(m), _) => MissCost::Constant(*m),
+            (None, Some(c)) => MissCost::Column(c.clone()),
+            (None, None) => {
+                return Err(CliError::usage(anyhow::anyhow!(
+                    "--cost-fp needs the cost of a miss: --cost-fn AMOUNT or --cost-fn-column COL"
+                )));
+            }
+        };
+        Ok(Some(CostSpec { alert, miss }))
     }
 }
 

@@ -9,11 +9,12 @@ use glassbox_train::metrics::fairness::{FairnessConfig, FairnessReport};
 use serde_json::json;
 
 use super::Global;
-use super::common::load_bundle;
+use super::common::{CostArgs, load_bundle};
 use crate::bundle::Bundle;
 use crate::exit::{CliError, ResultExt};
 use crate::out_dir::OutDir;
 use crate::output::RunDir;
+use crate::pipeline::cost::evaluate_cost;
 use crate::pipeline::evaluate_csv;
 use crate::plot;
 use crate::progress::Progress;
@@ -30,7 +31,10 @@ Examples:
 The file must hold the target column with the labels seen in training. Prints the metrics
 at the model's threshold and at 0.5 (ROC-AUC, PR-AUC, log-loss, Brier, F1, precision, recall,
 accuracy, confusion counts) and writes to the output folder:
-  metrics.json                         every metric, the curves and the calibration table
+  metrics.json                         every metric, the curves and the calibration table;
+                                       `cost`: the expected cost of the model's decisions
+                                       (with a cost matrix: --cost-fp with --cost-fn or
+                                       --cost-fn-column, or the one stored by train)
   plots/roc.{svg,png}                  ROC curve with the chance diagonal
   plots/pr.{svg,png}                   precision-recall curve with the no-skill line
   plots/calibration.{svg,png}          reliability diagram (10 bins) and bin counts
@@ -61,12 +65,18 @@ pub struct EvaluateArgs {
     /// demographic-parity and equalised-odds differences, and a plot.
     #[arg(long, value_name = "COLUMN", value_delimiter = ',')]
     pub by: Vec<String>,
+
+    /// Price the model's decisions under this cost matrix (default: the one the model was
+    /// trained with, if any).
+    #[command(flatten)]
+    pub cost: CostArgs,
 }
 
 /// Runs `evaluate`.
 pub fn run(args: EvaluateArgs, global: &Global) -> Result<(), CliError> {
     let progress = Progress::new(global.quiet);
     let bundle = load_bundle(&args.model)?;
+    let costs = args.cost.spec()?;
     // --by columns are checked (and the groups scored) before the output folder is opened:
     // a misspelt column must not leave metrics.json and plots behind.
     let fairness = fairness_reports(&bundle, &args.data, &args.by)?;
@@ -80,6 +90,7 @@ pub fn run(args: EvaluateArgs, global: &Global) -> Result<(), CliError> {
         for line in notes.lines() {
             progress.note(&line);
         }
+        let cost = evaluate_cost(&bundle, &args.data, &eval, costs.as_ref())?;
         let title = format!("{} on {name}", bundle.info.recipe.label());
         let plots = write_eval_plots(run, "eval", &title, &eval).usage_err()?;
         record_all(run, &plots.files);
@@ -92,6 +103,7 @@ pub fn run(args: EvaluateArgs, global: &Global) -> Result<(), CliError> {
                 "threshold": bundle.info.threshold,
                 "input": notes,
                 "evaluation": eval,
+                "cost": cost,
                 "plots": plots,
             }),
         )
@@ -104,6 +116,19 @@ pub fn run(args: EvaluateArgs, global: &Global) -> Result<(), CliError> {
             eval.at_threshold.threshold
         );
         print!("{}", metrics_table(&[(name.as_str(), &eval)]));
+        if let Some(c) = &cost {
+            let r = &c.report;
+            println!(
+                "\nexpected cost {:.2} at the decision {} ({} alerts; approve all {:.2}, alert all {:.2}, perfect {:.2}; savings {:.1} %)",
+                r.cost,
+                c.decision,
+                r.alerts,
+                r.cost_approve_all,
+                r.cost_alert_all,
+                r.cost_perfect,
+                100.0 * r.savings
+            );
+        }
         write_fairness(&fairness, run)?;
         if !global.quiet {
             println!();

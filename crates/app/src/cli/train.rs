@@ -7,9 +7,10 @@ use glassbox_train::privacy::PrivacyError;
 use serde_json::json;
 
 use super::Global;
-use super::common::{DataArgs, RecipeArgs, TargetArgs};
+use super::common::{CostArgs, DataArgs, RecipeArgs, TargetArgs};
 use crate::exit::{CliError, ResultExt};
 use crate::out_dir::OutDir;
+use crate::pipeline::cost::{decide_by_cost, miss_costs};
 use crate::pipeline::{prepare_training_from, thread_count, train_bundle};
 use crate::progress::Progress;
 use crate::recipe::PrivacyRecipe;
@@ -28,6 +29,9 @@ Examples:
   # differentially private: (ε, δ) = (3, 1e-5), each example's gradient clipped to C = 1
   glassbox train datasets/online_shoppers_train.csv --target Revenue \\
       --schema datasets/online_shoppers.schema.toml --dp-epsilon 3 --dp-delta 1e-5 --dp-clip 1.0
+  # fraud: an alert costs $5, a missed fraud its purchase value; the threshold of least cost
+  glassbox train datasets/fraud_purchases_train.csv --target class --positive 1 \\
+      --schema datasets/fraud_purchases.schema.toml --cost-fp 5 --cost-fn-column purchase_value
   # any CSV with a two-valued target: declare codes as categories, sentinels as missing
   glassbox train churn.csv --target churned --positive yes --categorical region \\
       --missing tenure=-1 --log1p monthly_spend --drop customer_id --epochs 50
@@ -36,7 +40,9 @@ What happens: the file is read (delimiter detected, column kinds inferred, then 
 file and flags applied); a stratified validation part (--val-fraction) is held out; the
 preprocessor (imputation, log1p, standardisation, one-hot) is fitted on the rest only; K
 networks are trained (--ensemble), each keeping its best validation epoch under early
-stopping; the decision threshold is chosen on the validation rows (--threshold).
+stopping; the decision threshold is chosen on the validation rows (--threshold), or, with
+a cost matrix (--cost-fp and --cost-fn or --cost-fn-column), as the threshold of least
+expected cost on them: alert when p · m ≥ τ (notes/metrics.md §7), stored with the costs.
 
 Writes to --out:
   model.safetensors    the model bundle: weights of every member, the fitted preprocessor
@@ -68,6 +74,9 @@ pub struct TrainArgs {
 
     #[command(flatten)]
     pub privacy: PrivacyArgs,
+
+    #[command(flatten)]
+    pub cost: CostArgs,
 
     /// Train data-parallel over the processes of `mpirun -np N` (a build with the `mpi`
     /// feature): each rank reads its part of the file, computes its shards' gradients;
@@ -171,6 +180,12 @@ pub fn run(args: TrainArgs, global: &Global) -> Result<(), CliError> {
 fn run_on_this_rank(args: &TrainArgs, global: &Global) -> Result<(), CliError> {
     let progress = Progress::new(global.quiet);
     let mut recipe = args.recipe.recipe()?;
+    let costs = args.cost.spec()?;
+    if costs.is_some() && recipe.val_fraction <= 0.0 {
+        return Err(CliError::usage(anyhow::anyhow!(
+            "--cost-fp chooses the threshold on the validation rows: --val-fraction must be above 0"
+        )));
+    }
     let privacy = args
         .privacy
         .recipe()
@@ -214,6 +229,14 @@ fn run_on_this_rank(args: &TrainArgs, global: &Global) -> Result<(), CliError> {
         for w in &set.schema.warnings {
             progress.note(w);
         }
+        // The cost column is read (and every cell checked) before any training.
+        let val_miss = match &costs {
+            Some(c) => {
+                let all = miss_costs(&args.data, &c.miss, set.summary.rows)?;
+                Some(set.val_rows.iter().map(|&i| all[i]).collect::<Vec<f64>>())
+            }
+            None => None,
+        };
         if !recipe.log1p && (!args.data_args.log1p.is_empty() || args.data_args.schema.is_some()) {
             progress.note(&format!(
                 "recipe {} ignores log1p settings (features are standardised raw values); add --use-log1p true to apply them",
@@ -221,13 +244,16 @@ fn run_on_this_rank(args: &TrainArgs, global: &Global) -> Result<(), CliError> {
             ));
         }
         let label = recipe.base.clone();
-        let trained = train_bundle(
+        let mut trained = train_bundle(
             &set,
             &recipe,
             &label,
             thread_count(global.threads),
             &progress,
         )?;
+        if let (Some(c), Some(m)) = (&costs, &val_miss) {
+            decide_by_cost(&mut trained, c, m)?;
+        }
         let model_path = run.prepare("model.safetensors").usage_err()?;
         trained.bundle.save(&model_path).usage_err()?;
         run.record(model_path.clone());
@@ -263,6 +289,16 @@ fn run_on_this_rank(args: &TrainArgs, global: &Global) -> Result<(), CliError> {
         );
         let t = &trained.bundle.info.threshold;
         println!("decision threshold {:.4} ({})", t.value, t.rule);
+        if let Some(d) = &t.cost {
+            println!(
+                "cost decision: alert when p · m ≥ {:.4} ({}); validation cost {:.2} (approve all {:.2}, savings {:.1} %)",
+                d.risk_threshold,
+                d.costs,
+                d.validation.cost,
+                d.validation.cost_approve_all,
+                100.0 * d.validation.savings
+            );
+        }
         if let Some(p) = &trained.bundle.info.privacy {
             println!("\ndifferential privacy (DP-SGD):");
             print!("{}", describe_privacy(p));

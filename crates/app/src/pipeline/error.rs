@@ -54,6 +54,10 @@ pub enum PipelineError {
     /// a model bug).
     #[error(transparent)]
     Metrics(#[from] MetricsError),
+    /// A cost matrix that cannot price the rows: an unknown cost column, or a cell that is
+    /// not a cost (the message names the file, line and column).
+    #[error("{message}")]
+    Cost { message: String },
     /// Writing the predictions failed.
     #[error("cannot write the predictions")]
     Write(#[source] std::io::Error),

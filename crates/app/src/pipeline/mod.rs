@@ -17,6 +17,7 @@
 //! Nothing here prints except through [`Progress`](crate::progress::Progress); the
 //! command-line layer decides what to show. Errors are [`PipelineError`]s; the command line maps them to exit codes.
 
+pub mod cost;
 mod error;
 pub mod events;
 pub mod train;

@@ -2,6 +2,7 @@
 //! members, the training data, the schema, the feature groups, the validation metrics and
 //! the numerical conventions.
 
+use glassbox_train::metrics::cost::MissCost;
 use std::fmt::Write as _;
 
 use crate::bundle::{Bundle, BundleInfo};
@@ -36,8 +37,27 @@ pub fn describe_bundle(path: &str, b: &Bundle) -> String {
             "the best Youden's J on the validation rows: {}",
             f4(t.criterion_on_validation)
         ),
+        ThresholdRule::MinCost => format!(
+            "the least expected cost on the validation rows: {}",
+            f4(t.criterion_on_validation)
+        ),
     };
-    let _ = writeln!(s, "  decision: positive when p ≥ {:.6} ({how})", t.value);
+    match &t.cost {
+        Some(d) => {
+            let as_p = match d.costs.miss {
+                MissCost::Constant(_) => "that is p ≥",
+                MissCost::Column(_) => "for a row of median cost p ≥",
+            };
+            let _ = writeln!(
+                s,
+                "  decision: positive when p · m ≥ {:.6} ({how}; {}); {as_p} {:.6}",
+                d.risk_threshold, d.costs, t.value
+            );
+        }
+        None => {
+            let _ = writeln!(s, "  decision: positive when p ≥ {:.6} ({how})", t.value);
+        }
+    }
     let _ = writeln!(
         s,
         "\nnetwork ({} member(s), probabilities averaged)",

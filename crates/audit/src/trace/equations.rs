@@ -87,6 +87,12 @@ pub(super) fn loss_eqs(
             "w_n·clip(a − ln(1 + y), −δ, δ)/N",
             "C3",
         ),
+        (LossKind::Focal, _) => (
+            "(1/(N·O)) Σ w_n α_t·(1 − p_t)^γ·[max(z, 0) − z·y + ln(1 + e^{−|z|})]",
+            "L15, L17, L3",
+            "w_n·α_t·(∂ce/∂z·m^γ + ce·γ·m^{γ−1}·∂m/∂z)/(N·O)",
+            "L16, L17",
+        ),
         (LossKind::Ziln, _) => (
             "(1/N) Σ w_n [BCE(z, q) + q·NLL_lognormal(y; μ, σ)]",
             "C4, C5",

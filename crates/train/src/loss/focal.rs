@@ -1,7 +1,7 @@
 //! Binary focal loss from logits (Lin et al. 2017, torchvision's `sigmoid_focal_loss`),
 //! forward and backward side by side (notes/losses.md §7, L15–L17).
 //!
-//! Not yet a [`LossKind`](super::LossKind) of the recipes: callable directly, and checked
+//! [`LossKind::Focal`](super::LossKind::Focal) of the recipes (`--loss focal`), checked
 //! against PyTorch and a finite-difference gradient.
 
 use glassbox_core::{Float, sigmoid};
@@ -11,10 +11,40 @@ use super::{Weighting, bce_logits_elem, elementwise};
 
 /// The focal loss's settings: the focusing exponent `γ ≥ 0` and the optional positive-class
 /// weight `α ∈ [0, 1]` (torchvision's default is γ = 2, α = 0.25; γ = 0 without α is BCE).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Focal {
     pub gamma: f64,
     pub alpha: Option<f64>,
+}
+
+impl Focal {
+    /// γ = 2 without α: the focusing of Lin et al. without re-weighting the classes (the
+    /// recipes' class weights do that).
+    pub const DEFAULT: Focal = Focal {
+        gamma: 2.0,
+        alpha: None,
+    };
+
+    /// Checks `γ ≥ 0` finite and `α ∈ [0, 1]`.
+    ///
+    /// # Errors
+    /// [`LossError::FocalSettings`](super::LossError::FocalSettings) naming the bad value.
+    pub fn validate(&self) -> Result<(), super::LossError> {
+        if !(self.gamma.is_finite() && self.gamma >= 0.0) {
+            return Err(super::LossError::FocalSettings(format!(
+                "γ = {} (--focal-gamma): it must be a finite number ≥ 0",
+                self.gamma
+            )));
+        }
+        if let Some(a) = self.alpha
+            && !(0.0..=1.0).contains(&a)
+        {
+            return Err(super::LossError::FocalSettings(format!(
+                "α = {a} (--focal-alpha): it must lie in [0, 1]"
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// One element: `(ℓ, ∂ℓ/∂z)` of (L15)–(L17).

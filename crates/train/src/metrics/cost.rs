@@ -141,6 +141,78 @@ pub fn cost_minimising_threshold(
     Ok(best)
 }
 
+/// What a missed positive costs: one amount for every row (`--cost-fn`), or the value of a
+/// column of the row (`--cost-fn-column`, e.g. the purchase value lost in a chargeback).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissCost {
+    Constant(f64),
+    Column(String),
+}
+
+/// A cost matrix as a model stores it: the cost of one alert (`--cost-fp`) and of a miss.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostSpec {
+    pub alert: f64,
+    pub miss: MissCost,
+}
+
+impl std::fmt::Display for CostSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.miss {
+            MissCost::Constant(m) => write!(f, "alert {}, miss {m}", self.alert),
+            MissCost::Column(c) => write!(f, "alert {}, miss = column {c}", self.alert),
+        }
+    }
+}
+
+/// The cost decision of a model: alert iff `p · m ≥ risk_threshold` (M22), the threshold of
+/// least cost on the validation rows (M24), with the costs it was chosen under.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostDecision {
+    pub costs: CostSpec,
+    /// `τ` on the risk `p · m`.
+    pub risk_threshold: f64,
+    /// The cost report of the validation rows at `τ`.
+    pub validation: CostReport,
+}
+
+impl CostDecision {
+    /// (M24) Chooses `τ` on validation labels, probabilities and per-row miss costs `miss`
+    /// (the constant repeated, or the column's values) under `costs`.
+    ///
+    /// # Errors
+    /// Those of [`cost_minimising_threshold`] and [`CostReport::compute`].
+    pub fn choose(
+        labels: &[bool],
+        probs: &[f64],
+        miss: &[f64],
+        costs: &CostSpec,
+    ) -> Result<CostDecision, MetricsError> {
+        check_lengths(labels, miss.len())?;
+        let matrix = CostMatrix {
+            alert: costs.alert,
+            miss,
+        };
+        let best = cost_minimising_threshold(labels, &risk_scores(probs, miss), &matrix)?;
+        // "Alert on nothing" is τ = +∞, which JSON cannot hold; no risk reaches f64::MAX.
+        let tau = best.threshold.min(f64::MAX);
+        Ok(CostDecision {
+            costs: costs.clone(),
+            risk_threshold: tau,
+            validation: CostReport::compute(labels, probs, &matrix, tau)?,
+        })
+    }
+
+    /// The decision of each row: `p_i · m_i ≥ τ` (M22).
+    pub fn alerts(&self, probs: &[f64], miss: &[f64]) -> Vec<bool> {
+        risk_scores(probs, miss)
+            .iter()
+            .map(|&r| r >= self.risk_threshold)
+            .collect()
+    }
+}
+
 /// (M25) Recall at false-positive rate `q`: the ROC curve (M9, every distinct threshold)
 /// interpolated linearly — with `k` the last point with `FPR_k ≤ q`,
 /// `TPR(q) = TPR_k + (q − FPR_k)/(FPR_{k+1} − FPR_k) · (TPR_{k+1} − TPR_k)` (ties at a cut
@@ -219,7 +291,20 @@ impl CostReport {
             .iter()
             .map(|&r| r >= threshold)
             .collect();
-        let value = expected_cost(labels, &alerts, cost)?;
+        Self::of_alerts(labels, &alerts, cost, threshold)
+    }
+
+    /// The report of the decisions `alerts`, made at `threshold` by whatever rule.
+    ///
+    /// # Errors
+    /// [`MetricsError::LengthMismatch`], [`MetricsError::Empty`].
+    pub fn of_alerts(
+        labels: &[bool],
+        alerts: &[bool],
+        cost: &CostMatrix<'_>,
+        threshold: f64,
+    ) -> Result<CostReport, MetricsError> {
+        let value = expected_cost(labels, alerts, cost)?;
         let approve_all = expected_cost(labels, &vec![false; labels.len()], cost)?;
         let positives = labels.iter().filter(|&&y| y).count();
         Ok(CostReport {

@@ -173,8 +173,37 @@ pub fn fairness_by_group(
     scores: &[f64],
     config: &FairnessConfig,
 ) -> Result<FairnessReport, FairnessError> {
+    by_group(column, groups, labels, scores, None, config)
+}
+
+/// [`fairness_by_group`] with the decisions made by another rule than `score ≥ threshold`
+/// (e.g. the cost decision `p · m ≥ τ`, M22): the rates at the threshold (F1–F3) count
+/// `alerts`; ROC-AUC and calibration still read `scores`. `config.threshold` is recorded
+/// as the rule's threshold.
+///
+/// # Errors
+/// As [`fairness_by_group`]; also `alerts` of another length.
+pub fn fairness_by_group_decided(
+    column: &str,
+    groups: &[String],
+    labels: &[bool],
+    scores: &[f64],
+    alerts: &[bool],
+    config: &FairnessConfig,
+) -> Result<FairnessReport, FairnessError> {
+    by_group(column, groups, labels, scores, Some(alerts), config)
+}
+
+fn by_group(
+    column: &str,
+    groups: &[String],
+    labels: &[bool],
+    scores: &[f64],
+    alerts: Option<&[bool]>,
+    config: &FairnessConfig,
+) -> Result<FairnessReport, FairnessError> {
     let n = labels.len();
-    if groups.len() != n || scores.len() != n {
+    if groups.len() != n || scores.len() != n || alerts.is_some_and(|a| a.len() != n) {
         return Err(FairnessError::InvalidInput {
             name: "groups",
             value: format!(
@@ -213,13 +242,18 @@ pub fn fairness_by_group(
         let idx = &members[name];
         let y: Vec<bool> = idx.iter().map(|&i| labels[i]).collect();
         let s: Vec<f64> = idx.iter().map(|&i| scores[i]).collect();
-        out.push(group_metrics(name, &y, &s, config)?);
+        let a: Option<Vec<bool>> = alerts.map(|a| idx.iter().map(|&i| a[i]).collect());
+        out.push(group_metrics(name, &y, &s, a.as_deref(), config)?);
     }
     let all_groups = gaps(out.iter());
     let judged_groups = gaps(out.iter().filter(|g| !g.flagged));
     Ok(FairnessReport {
         column: column.to_string(),
-        source: "scores".into(),
+        source: if alerts.is_some() {
+            "scores, decided by another rule".into()
+        } else {
+            "scores".into()
+        },
         rows: n,
         config: *config,
         groups: out,
@@ -237,13 +271,22 @@ fn group_metrics(
     name: &str,
     y: &[bool],
     s: &[f64],
+    alerts: Option<&[bool]>,
     config: &FairnessConfig,
 ) -> Result<GroupMetrics, FairnessError> {
     let metrics_err = |source| FairnessError::Metrics {
         group: name.to_string(),
         source,
     };
-    let c = confusion_matrix(y, s, config.threshold).map_err(metrics_err)?;
+    let c = match alerts {
+        // The decisions as scores 1/0, cut at ½.
+        Some(a) => {
+            let decided: Vec<f64> = a.iter().map(|&a| f64::from(u8::from(a))).collect();
+            confusion_matrix(y, &decided, 0.5)
+        }
+        None => confusion_matrix(y, s, config.threshold),
+    }
+    .map_err(metrics_err)?;
     let count = y.len();
     let positives = c.tp + c.fn_;
     let negatives = c.fp + c.tn;

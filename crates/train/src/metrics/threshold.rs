@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::cost::{CostDecision, MissCost};
 use super::{Criterion, MetricsError, best_threshold};
 
 /// How the decision threshold of a model is chosen.
@@ -18,6 +19,9 @@ pub enum ThresholdRule {
     MaxF1,
     /// The validation threshold maximising Youden's J = TPR − FPR (M17).
     YoudenJ,
+    /// The validation threshold of least expected cost (M24) under a cost matrix
+    /// ([`ThresholdInfo::cost`]); chosen by [`CostDecision::choose`], not by a recipe.
+    MinCost,
 }
 
 impl fmt::Display for ThresholdRule {
@@ -26,6 +30,7 @@ impl fmt::Display for ThresholdRule {
             ThresholdRule::Fixed(t) => write!(f, "{t}"),
             ThresholdRule::MaxF1 => f.write_str("max-f1"),
             ThresholdRule::YoudenJ => f.write_str("youden"),
+            ThresholdRule::MinCost => f.write_str("min-cost"),
         }
     }
 }
@@ -58,6 +63,45 @@ pub struct ThresholdInfo {
     /// The criterion's value on the validation rows at `value` (F1 or Youden's J), if chosen
     /// on validation.
     pub criterion_on_validation: Option<f64>,
+    /// With a cost matrix (rule [`ThresholdRule::MinCost`]): the decision `p · m ≥ τ` itself
+    /// (M22, M24) and the costs; `value` is then its probability threshold for a row of the
+    /// validation rows' median miss cost (exact with a constant miss cost). Absent in
+    /// bundles written before cost decisions existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostDecision>,
+}
+
+impl ThresholdInfo {
+    /// The threshold of a cost decision chosen on validation probabilities `probs` with
+    /// per-row miss costs `miss`: `value` is the least alerted validation probability under
+    /// a constant miss cost (so `p ≥ value` alerts exactly the rows `p · m ≥ τ` does on
+    /// them), and `τ / median(m)` under a column's costs (the decision for a row of median
+    /// cost, for callers without the column); `f64::MAX` when nothing is alerted.
+    pub fn from_cost(decision: CostDecision, probs: &[f64], miss: &[f64]) -> ThresholdInfo {
+        let value = match decision.costs.miss {
+            MissCost::Constant(_) => decision
+                .alerts(probs, miss)
+                .iter()
+                .zip(probs)
+                .filter(|(a, _)| **a)
+                .map(|(_, &p)| p)
+                .fold(f64::MAX, f64::min),
+            MissCost::Column(_) => {
+                let mut sorted = miss.to_vec();
+                sorted.sort_by(f64::total_cmp);
+                match sorted.get(sorted.len() / 2) {
+                    Some(&m) if m > 0.0 => (decision.risk_threshold / m).min(f64::MAX),
+                    _ => f64::MAX,
+                }
+            }
+        };
+        ThresholdInfo {
+            value,
+            rule: ThresholdRule::MinCost,
+            criterion_on_validation: Some(decision.validation.cost),
+            cost: Some(decision),
+        }
+    }
 }
 
 /// Why a threshold could not be chosen.
@@ -66,6 +110,12 @@ pub enum ThresholdError {
     /// The rule chooses on validation rows, and there are none.
     #[error("threshold rule {0} needs validation rows")]
     NeedsValidation(ThresholdRule),
+    /// The rule needs a cost matrix, which only `--cost-fp` with `--cost-fn` or
+    /// `--cost-fn-column` gives.
+    #[error(
+        "threshold rule min-cost needs a cost matrix (--cost-fp with --cost-fn or --cost-fn-column)"
+    )]
+    NeedsCosts,
     /// The validation rows do not define the criterion (one class, no positives, …).
     #[error("cannot choose the threshold on the validation rows")]
     Validation(#[source] MetricsError),
@@ -88,8 +138,10 @@ pub fn choose_threshold(
                 value,
                 rule,
                 criterion_on_validation: None,
+                cost: None,
             });
         }
+        ThresholdRule::MinCost => return Err(ThresholdError::NeedsCosts),
         ThresholdRule::MaxF1 => Criterion::MaxF1,
         ThresholdRule::YoudenJ => Criterion::YoudenJ,
     };
@@ -100,6 +152,7 @@ pub fn choose_threshold(
         value,
         rule,
         criterion_on_validation: Some(reached),
+        cost: None,
     })
 }
 

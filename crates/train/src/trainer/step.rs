@@ -65,7 +65,7 @@ pub(crate) fn loss_reads(
     match (loss.input(), loss, last) {
         (
             LossInput::Logits,
-            LossKind::BceWithLogits,
+            LossKind::BceWithLogits | LossKind::Focal,
             Activation::Identity | Activation::Sigmoid,
         ) => Ok(LossReads::Logits),
         (
