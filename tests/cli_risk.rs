@@ -232,6 +232,33 @@ fn cost_flags_choose_and_store_the_cost_threshold_and_evaluate_prices_it() {
         cost["report"]["cost_approve_all"].as_f64(),
         Some(fraud_value(&test_csv))
     );
+    // predict decides each row as evaluate does, by p · m ≥ τ with m the row's `value`.
+    let by_row = s.path("by_row.csv");
+    run(&["predict", &model, &test, "--out", &by_row, "--quiet"]).ok();
+    let flagged = std::fs::read_to_string(&by_row)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|l| l.ends_with(",1"))
+        .count() as u64;
+    assert_eq!(Some(flagged), cost["report"]["alerts"].as_u64());
+    // … so a row without its cost cannot be decided: exit 2 naming line and column.
+    let holed: Vec<String> = test_csv
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            if i == 3 {
+                f[3] = "";
+            }
+            f.join(",") + "\n"
+        })
+        .collect();
+    let holed = s.file("holed.csv", holed.concat());
+    run(&["predict", &model, &holed, "--quiet"])
+        .fails_with(2)
+        .stderr_has(&["holed.csv, line 4, column 4 (\"value\")", "miss cost"]);
+
     // … or with others given on the command line (the decision stays the model's).
     let eval2 = s.path("eval2");
     run(&[

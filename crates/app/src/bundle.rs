@@ -38,6 +38,7 @@ use glassbox_train::checkpoint::{
     ArchitectureRecord, Conventions, MAX_MODEL_FILE_BYTES, read_model_file,
 };
 use glassbox_train::metrics::MetricsReport;
+use glassbox_train::metrics::cost::{CostDecision, CostSpec, MissCost};
 use glassbox_train::metrics::ensemble::ensemble_probabilities;
 use glassbox_train::privacy::PrivacyRecord;
 use glassbox_train::store::{
@@ -422,8 +423,39 @@ impl Bundle {
     /// unrounded probability), with the label written for it. `predict` and `serve` both
     /// decide here.
     pub fn decide(&self, p: f64) -> (bool, &str) {
+        self.label(p >= self.info.threshold.value)
+    }
+
+    /// The column whose value is each row's miss cost, when the bundle decides by a cost
+    /// matrix with a per-row miss cost (`train --cost-fn-column`).
+    pub fn cost_column(&self) -> Option<&str> {
+        match &self.info.threshold.cost {
+            Some(CostDecision {
+                costs:
+                    CostSpec {
+                        miss: MissCost::Column(c),
+                        ..
+                    },
+                ..
+            }) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The decision for a row of probability `p` and miss cost `m` (the value of
+    /// [`Bundle::cost_column`]): positive when `p · m ≥ τ` (M22), the rule the threshold was
+    /// chosen under (M24), rather than `p ≥` its median-cost probability threshold. Without a
+    /// cost decision, [`Bundle::decide`].
+    pub fn decide_at_cost(&self, p: f64, m: f64) -> (bool, &str) {
+        match &self.info.threshold.cost {
+            Some(decision) => self.label(p * m >= decision.risk_threshold),
+            None => self.decide(p),
+        }
+    }
+
+    fn label(&self, positive: bool) -> (bool, &str) {
         let target = self.preprocessor.target();
-        if p >= self.info.threshold.value {
+        if positive {
             (true, target.positive_written())
         } else {
             (false, target.negative_written())

@@ -22,7 +22,9 @@ Output: one line per data row, `row,line,probability,label`:
   line         the line of the input file where the row starts (the header is line 1)
   probability  the model's probability of the positive class, 6 decimals
   label        the positive label if probability ≥ the model's threshold, else the negative
-               (decided on the unrounded probability)
+               (decided on the unrounded probability). A model trained with --cost-fn-column
+               COL decides each row by probability × COL ≥ its cost threshold instead, so the
+               file must hold COL, a number ≥ 0 in every row.
 
 The input is read in chunks of 8192 rows, so files larger than memory work. Columns are
 matched by name in any order; extra columns (the target included) are ignored. Values of a

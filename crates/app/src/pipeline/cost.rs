@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use glassbox_data::{RawTable, ReadOptions, is_missing_token};
+use glassbox_data::{
+    ColumnKind, ColumnSchema, RawTable, ReadOptions, Schema, Table, Value, is_missing_token,
+};
 use glassbox_train::metrics::cost::{CostDecision, CostMatrix, CostReport, CostSpec, MissCost};
 use glassbox_train::metrics::threshold::ThresholdInfo;
 use serde::Serialize;
@@ -163,4 +165,56 @@ pub fn evaluate_cost(
         decision,
         report,
     }))
+}
+
+/// The prediction schema widened so that the cost column `column` is read as a number
+/// (kept if the training schema dropped it, appended if it never had it): `predict` needs
+/// each row's miss cost to decide `p · m ≥ τ` (M22).
+pub fn schema_with_cost_column(mut schema: Schema, column: &str) -> Result<Schema, PipelineError> {
+    match schema.columns.iter_mut().find(|c| c.name == column) {
+        Some(c) if c.kind == ColumnKind::Numeric && c.datetime.is_none() => c.drop = false,
+        Some(c) => {
+            return Err(PipelineError::Cost {
+                message: format!(
+                    "the model decides by the miss cost in column \"{column}\", but its schema reads that column as {}",
+                    c.kind.as_str()
+                ),
+            });
+        }
+        None => schema
+            .columns
+            .push(ColumnSchema::new(column, ColumnKind::Numeric)),
+    }
+    Ok(schema)
+}
+
+/// The miss cost of each row of a chunk read with [`schema_with_cost_column`]: the values of
+/// `column`, each a finite number ≥ 0.
+///
+/// # Errors
+/// [`PipelineError::Cost`] naming the file, line and column of a missing or negative cell.
+pub fn chunk_miss_costs(table: &Table, column: &str) -> Result<Vec<f64>, PipelineError> {
+    let col = table.column(column).ok_or_else(|| PipelineError::Cost {
+        message: format!(
+            "{}: no column \"{column}\", which holds the miss cost the model decides by",
+            table.file()
+        ),
+    })?;
+    (0..col.len())
+        .zip(table.lines())
+        .map(|(i, line)| match col.value(i) {
+            Value::Number(m) if m.is_finite() && m >= 0.0 => Ok(m),
+            other => Err(PipelineError::Cost {
+                message: format!(
+                    "{}, line {line}, column {} (\"{column}\"): {} is not a cost: the model decides by each row's miss cost, a finite number ≥ 0",
+                    table.file(),
+                    col.position(),
+                    match other {
+                        Value::Number(m) => m.to_string(),
+                        _ => "a missing value".to_string(),
+                    }
+                ),
+            }),
+        })
+        .collect()
 }

@@ -449,7 +449,8 @@ pub struct PredictSummary {
 /// `row` is the 1-based data row, `line` the file line the row starts on (the header is
 /// line 1), `probability` the ensemble's probability of the positive class (6 decimals),
 /// `label` the positive or negative label at the bundle's threshold, decided on the
-/// unrounded probability. Memory stays at one chunk whatever the file size. A target
+/// unrounded probability — or, for a model that decides by a cost column, at `p · m ≥ τ`
+/// with `m` the row's value in that column (M22). Memory stays at one chunk whatever the file size. A target
 /// column, if present, is ignored. Categories unseen in training are encoded as
 /// `<unknown>` and counted, never an error.
 ///
@@ -465,7 +466,12 @@ pub fn predict_csv(
 ) -> Result<PredictSummary, PipelineError> {
     let start = Instant::now();
     let pre = &bundle.preprocessor;
-    let schema = pre.prediction_schema();
+    // A model deciding by a per-row miss cost (M22) reads that column too.
+    let cost_column = bundle.cost_column();
+    let schema = match cost_column {
+        Some(column) => cost::schema_with_cost_column(pre.prediction_schema(), column)?,
+        None => pre.prediction_schema(),
+    };
     // A count over the scored file (D16, scope "scored") needs the whole file at once.
     let chunk_rows = if schema.needs_whole_file() {
         usize::MAX
@@ -484,7 +490,12 @@ pub fn predict_csv(
             for chunk in reader {
                 let item = chunk.map_err(PipelineError::from).and_then(|c| {
                     let encoded = pre.encode(&c, false)?;
+                    let miss = match cost_column {
+                        Some(column) => Some(cost::chunk_miss_costs(&c, column)?),
+                        None => None,
+                    };
                     Ok(EncodedChunk {
+                        miss,
                         lines: c.lines().to_vec(),
                         ignored: c.ignored_columns().to_vec(),
                         encoded,
@@ -507,9 +518,12 @@ pub fn predict_csv(
             summary.notes.add(&chunk.encoded, chunk.lines.len());
             let probs = bundle.probabilities(chunk.encoded.x.view());
             text.clear();
-            for (p, line) in probs.iter().zip(&chunk.lines) {
+            for (i, (p, line)) in probs.iter().zip(&chunk.lines).enumerate() {
                 row += 1;
-                let (positive, label) = bundle.decide(*p);
+                let (positive, label) = match &chunk.miss {
+                    Some(miss) => bundle.decide_at_cost(*p, miss[i]),
+                    None => bundle.decide(*p),
+                };
                 summary.positives += usize::from(positive);
                 let label = csv_field(label);
                 use std::fmt::Write as _;
@@ -527,6 +541,8 @@ pub fn predict_csv(
 /// One chunk of prediction input, encoded: the file line of each row, the file's columns
 /// the model ignores, and the features with their imputation and unknown-level counts.
 struct EncodedChunk {
+    /// Each row's miss cost, when the bundle decides by a cost column.
+    miss: Option<Vec<f64>>,
     lines: Vec<u64>,
     ignored: Vec<String>,
     encoded: glassbox_data::Encoded,
