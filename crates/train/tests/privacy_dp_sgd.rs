@@ -43,7 +43,7 @@ fn the_noise_is_standard_normal_scaled_by_sigma_c_over_b() {
     let tail = |t: f64| z.iter().filter(|v| v.abs() > t).count() as f64 / n;
     for (t, p) in [
         (3.0, 2.699_796_063_260_2e-3),
-        (3.654_152_885_361_008_8, 2.580_324_876_539e-4),
+        (3.654_152_885_361_009, 2.580_324_876_539e-4),
     ] {
         let got = tail(t);
         eprintln!("P(|z| > {t}) = {got:.3e} (law {p:.3e})");

@@ -34,7 +34,7 @@ use super::sampling::unit_from_word;
 /// base layer's right edge at R. R solves "the 255th layer's top edge is f(0) = 1" (found by
 /// bisection in 50-digit arithmetic; notes/privacy.md §12), `V = R·f(R) + ∫_R^∞ f`.
 const LAYERS: usize = 256;
-const R: f64 = 3.654_152_885_361_008_8;
+const R: f64 = 3.654_152_885_361_009;
 const V: f64 = 4.928_673_233_974_655e-3;
 
 /// (P22) The layer edges `x₀ = V/f(R)` (the base layer as a rectangle of the same area),
@@ -159,7 +159,7 @@ fn normal_block_any(key: &NoiseKey, block: u64, z: &mut [f64]) {
     for ((z, off), &word) in z.iter_mut().zip(&mut off).zip(words.iter()) {
         let (u, i) = attempt(word);
         *z = u * table.x[i];
-        *off = u8::from(!(u.abs() < table.ratio[i]));
+        *off = u8::from(u.abs() >= table.ratio[i]); // u and the ratios are never NaN
     }
     let mut spill = Spill::new(&key.0, block);
     // The flags eight at a time (one u64; flags past z.len() stay 0): about seven times in
