@@ -1,8 +1,9 @@
 //! Differential privacy for training (notes/privacy.md): the RDP accountant of DP-SGD, the
-//! noise-multiplier calibration, Poisson sampling of batches, the DP-SGD settings, noise and
-//! noisy average (`dp_sgd`; the step itself is [`crate::train_step`], the per-example
-//! clipping `glassbox_core::Mlp::backward_clipped`), and the checks that refuse a
-//! configuration whose guarantee would not hold.
+//! noise-multiplier calibration, Poisson sampling of batches, the DP-SGD settings (`dp_sgd`),
+//! the noise and noisy average (`noise`, fed by the counter-based generator of `chacha`; the
+//! step itself is [`crate::train_step`], the per-example clipping
+//! `glassbox_core::Mlp::backward_clipped`), and the checks that refuse a configuration whose
+//! guarantee would not hold.
 //!
 //! The guarantee is (ε, δ)-differential privacy (P1) with respect to adding or removing one
 //! training row; it is certified through Rényi differential privacy (P2), which composes
@@ -22,8 +23,10 @@
 
 pub mod accountant;
 pub mod calibration;
+pub mod chacha;
 pub mod dp_sgd;
 pub mod elementary;
+pub mod noise;
 pub mod sampling;
 pub mod special;
 pub mod validate;
@@ -36,9 +39,7 @@ pub use calibration::{
     NoiseCalibration, calibrate_noise_multiplier, calibrate_noise_multiplier_for_epochs,
     calibration_steps,
 };
-pub use dp_sgd::{
-    DpRequest, DpSgdConfig, NoiseChoice, PrivacyRecord, add_noise_and_average, plan_dp_sgd,
-    standard_normal,
-};
+pub use dp_sgd::{DpRequest, DpSgdConfig, NoiseChoice, PrivacyRecord, plan_dp_sgd};
+pub use noise::add_noise_and_average;
 pub use sampling::{PoissonSampler, SamplingPlan, expected_batch_size};
 pub use validate::{PrivacyBudget, PrivacyError};

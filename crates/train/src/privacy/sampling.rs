@@ -37,7 +37,12 @@ pub(crate) const UNIT_GRID: f64 = 1.0 / (1u64 << 53) as f64;
 /// Every value is a multiple of 2⁻⁵³, each with probability 2⁻⁵³, so `P(u < q)` is q rounded
 /// up to the grid (within 1.2·10⁻¹⁶ of q, and exactly 1 for q = 1).
 pub fn unit_uniform(rng: &mut Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 * UNIT_GRID
+    unit_from_word(rng.next_u64())
+}
+
+/// [`unit_uniform`] of the word `word`: `⌊word/2¹¹⌋·2⁻⁵³`.
+pub(crate) fn unit_from_word(word: u64) -> f64 {
+    (word >> 11) as f64 * UNIT_GRID
 }
 
 /// Draws Poisson-sampled batches: every row independently with probability q.

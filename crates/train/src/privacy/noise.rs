@@ -1,0 +1,329 @@
+//! The Gaussian noise of DP-SGD (notes/privacy.md §12, P22, P23, P27): a ziggurat sampler fed
+//! by a counter-based ChaCha8 key stream, in blocks of coordinates that can be drawn in any
+//! order or on any thread with the same bits.
+//!
+//! Each step draws a fresh 256-bit [`NoiseKey`] from the trainer's generator. Coordinate j's
+//! first attempt uses word j of the key stream of `(key, stream 0)`; the few draws that fall
+//! off their ziggurat rectangle (1.5 %) take their further words from stream `1 + b`, b the
+//! coordinate's block of [`NOISE_BLOCK`], in coordinate order. Block b therefore depends on
+//! the key and b alone.
+//!
+//! ```
+//! use glassbox_core::seeded_rng;
+//! use glassbox_train::privacy::noise::{NOISE_BLOCK, NoiseKey, normal_block};
+//!
+//! let key = NoiseKey::draw(&mut seeded_rng(3));
+//! let (mut first, mut second) = (vec![0.0; NOISE_BLOCK], vec![0.0; NOISE_BLOCK]);
+//! normal_block(&key, 1, &mut second); // block 1 before block 0: the same draws
+//! normal_block(&key, 0, &mut first);
+//! let mut again = vec![0.0; 2 * NOISE_BLOCK];
+//! normal_block(&key, 0, &mut again[..NOISE_BLOCK]);
+//! normal_block(&key, 1, &mut again[NOISE_BLOCK..]);
+//! assert_eq!([first, second].concat(), again);
+//! ```
+
+use glassbox_core::{Float, Rng};
+use rand::RngCore;
+
+use super::chacha::{ChaChaKey, GROUP_WORDS, keystream};
+use super::elementary::{exp, ln};
+use super::sampling::unit_from_word;
+
+/// The ziggurat's layers (Marsaglia & Tsang 2000, in Doornik's 2005 form ZIGNOR): 256 layers
+/// of equal area V under the unnormalised standard normal density `f(x) = e^{−x²/2}`, the
+/// base layer's right edge at R. R solves "the 255th layer's top edge is f(0) = 1" (found by
+/// bisection in 50-digit arithmetic; notes/privacy.md §12), `V = R·f(R) + ∫_R^∞ f`.
+const LAYERS: usize = 256;
+const R: f64 = 3.654_152_885_361_009;
+const V: f64 = 4.928_673_233_974_655e-3;
+
+/// (P22) The layer edges `x₀ = V/f(R)` (the base layer as a rectangle of the same area),
+/// `x₁ = R`, `xᵢ = √(−2 ln(V/xᵢ₋₁ + f(xᵢ₋₁)))`, `x₂₅₆ = 0`, the ratios `xᵢ₊₁/xᵢ` and the
+/// density at the edges `f(xᵢ)`, computed with the hand-written `exp` and `ln` (P25–P26) so
+/// that the table does not depend on the C library.
+struct Ziggurat {
+    x: [f64; LAYERS + 1],
+    ratio: [f64; LAYERS],
+    density: [f64; LAYERS + 1],
+}
+
+fn ziggurat() -> &'static Ziggurat {
+    static TABLE: std::sync::OnceLock<Ziggurat> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let f = |x: f64| exp(-0.5 * x * x);
+        let mut x = [0.0; LAYERS + 1];
+        x[0] = V / f(R);
+        x[1] = R;
+        for i in 2..LAYERS {
+            x[i] = (-2.0 * ln(V / x[i - 1] + f(x[i - 1]))).sqrt();
+        }
+        let ratio = std::array::from_fn(|i| x[i + 1] / x[i]);
+        let density = x.map(f);
+        Ziggurat { x, ratio, density }
+    })
+}
+
+/// (P22) One attempt from one word: the layer `i` from the low 8 bits, and
+/// `u = −1 + (2m + 1)·2⁻⁵²` from the top 52 bits m — the midpoints of 2⁵² equal cells of
+/// (−1, 1), symmetric about 0 and never 0 or ±1. Built exactly: the bits of `2 + m·2⁻⁵¹` (an
+/// f64 in [2, 4)), minus 3 (exact by Sterbenz's lemma), plus 2⁻⁵² (exact: a multiple of 2⁻⁵²
+/// below 1 in magnitude) — integer operations and two exact additions, so it vectorises.
+#[inline(always)]
+fn attempt(word: u64) -> (f64, usize) {
+    let layer = (word & (LAYERS as u64 - 1)) as usize;
+    let two_to_four = f64::from_bits(0x4000_0000_0000_0000 | (word >> 12));
+    (two_to_four - 3.0 + HALF_CELL, layer)
+}
+
+/// 2⁻⁵², half the width of u's cells.
+const HALF_CELL: f64 = 1.0 / (1u64 << 52) as f64;
+
+/// Coordinates per noise block: block b's first words are groups `8b … 8b + 7` of stream 0
+/// (coordinate j of the block takes word j), its extra words stream `1 + b`.
+pub const NOISE_BLOCK: usize = 1024;
+
+/// The 256-bit key of one step's noise, drawn from the trainer's generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoiseKey(ChaChaKey);
+
+impl NoiseKey {
+    /// (P27) The next 32 bytes of `rng` (four words) as the key.
+    pub fn draw(rng: &mut Rng) -> Self {
+        let mut bytes = [0u8; 32];
+        rng.fill_bytes(&mut bytes);
+        Self(ChaChaKey::from_bytes(&bytes))
+    }
+}
+
+/// The extra words of one noise block, in order: the key stream of `(key, 1 + b)`, one group
+/// (128 words) at a time.
+struct Spill<'k> {
+    key: &'k ChaChaKey,
+    stream: u64,
+    next_group: u64,
+    words: [u64; GROUP_WORDS],
+    used: usize,
+}
+
+impl<'k> Spill<'k> {
+    fn new(key: &'k ChaChaKey, noise_block: u64) -> Self {
+        Self {
+            key,
+            stream: 1 + noise_block,
+            next_group: 0,
+            words: [0; GROUP_WORDS],
+            used: GROUP_WORDS,
+        }
+    }
+
+    fn next_word(&mut self) -> u64 {
+        if self.used == GROUP_WORDS {
+            keystream(self.key, self.stream, self.next_group, &mut self.words);
+            self.next_group += 1;
+            self.used = 0;
+        }
+        self.used += 1;
+        self.words[self.used - 1]
+    }
+
+    fn unit(&mut self) -> f64 {
+        unit_from_word(self.next_word())
+    }
+}
+
+/// (P22, P27) Standard normal draws for the coordinates `NOISE_BLOCK·b …` of one step's noise
+/// (`z.len() ≤ NOISE_BLOCK`; a shorter `z` is the block's first coordinates).
+///
+/// # Panics
+/// If `z` is longer than [`NOISE_BLOCK`].
+pub fn normal_block(key: &NoiseKey, block: u64, z: &mut [f64]) {
+    on_widest_isa(
+        #[inline(always)]
+        || normal_block_any(key, block, z),
+    );
+}
+
+/// (P22) The ziggurat on a block: the first attempts of all coordinates at once (a loop
+/// without branches, which LLVM vectorises: `z = u·xᵢ`, and whether `|u| < xᵢ₊₁/xᵢ`), then,
+/// in coordinate order, the ~1.5 % that fell off their rectangle through
+/// [`normal_off_rectangle`] with the block's extra words.
+#[inline(always)]
+fn normal_block_any(key: &NoiseKey, block: u64, z: &mut [f64]) {
+    assert!(z.len() <= NOISE_BLOCK, "{} > {NOISE_BLOCK}", z.len());
+    let table = ziggurat();
+    let mut words = [0u64; NOISE_BLOCK];
+    let words = &mut words[..z.len().next_multiple_of(GROUP_WORDS)];
+    let groups_per_noise_block = (NOISE_BLOCK / GROUP_WORDS) as u64;
+    keystream(&key.0, 0, block * groups_per_noise_block, words);
+    let mut off = [0u8; NOISE_BLOCK];
+    for ((z, off), &word) in z.iter_mut().zip(&mut off).zip(words.iter()) {
+        let (u, i) = attempt(word);
+        *z = u * table.x[i];
+        *off = u8::from(u.abs() >= table.ratio[i]); // u and the ratios are never NaN
+    }
+    let mut spill = Spill::new(&key.0, block);
+    // The flags eight at a time (one u64; flags past z.len() stay 0): about seven times in
+    // eight all are clear.
+    for (c, flags) in off.chunks_exact(8).take(z.len().div_ceil(8)).enumerate() {
+        let mut set = u64::from_le_bytes(flags.try_into().unwrap_or_default());
+        while set != 0 {
+            let j = 8 * c + set.trailing_zeros() as usize / 8;
+            set &= set - 1;
+            let (u, i) = attempt(words[j]);
+            z[j] = normal_off_rectangle(table, u, i, &mut spill);
+        }
+    }
+}
+
+/// (P22) An attempt `(u, i)` outside layer i's rectangle: the tail beyond R for the base
+/// layer, else the wedge test — `x = u·xᵢ` is kept when a uniform point between the densities
+/// at the layer's edges, `f(xᵢ₊₁) + u′·(f(xᵢ) − f(xᵢ₊₁))`, falls below `f(x)` — then new
+/// attempts until one is accepted.
+#[cold]
+fn normal_off_rectangle(table: &Ziggurat, mut u: f64, mut i: usize, spill: &mut Spill) -> f64 {
+    loop {
+        if i == 0 {
+            return normal_tail(spill, u < 0.0);
+        }
+        let x = u * table.x[i];
+        let (f0, f1) = (table.density[i], table.density[i + 1]);
+        if f1 + spill.unit() * (f0 - f1) < exp(-0.5 * x * x) {
+            return x;
+        }
+        (u, i) = attempt(spill.next_word());
+        if u.abs() < table.ratio[i] {
+            return u * table.x[i];
+        }
+    }
+}
+
+/// The normal tail beyond R (Marsaglia 1964): `x = ln(u₁)/R`, `y = ln(u₂)` with
+/// `u₁, u₂ ∈ (0, 1]`, until `−2y ≥ x²`; the draw is `R − x` (negated for the left tail).
+fn normal_tail(spill: &mut Spill, negative: bool) -> f64 {
+    loop {
+        let x = ln(1.0 - spill.unit()) / R;
+        let y = ln(1.0 - spill.unit());
+        if -2.0 * y >= x * x {
+            return if negative { x - R } else { R - x };
+        }
+    }
+}
+
+/// (P23) The privatised gradient, in place: `g ← (g + σC·z)/⌊N·q⌋` for every coordinate,
+/// with `z ~ N(0, 1)` drawn by (P22) from one step's [`NoiseKey`] (P27), the key taken from
+/// `rng`. `g` holds the sum of the clipped per-example gradients (P21); the sum is taken in
+/// f64 and rounded once to `T`. Every block of [`NOISE_BLOCK`] coordinates depends on the key
+/// and its index alone, so the blocks may run on any thread: they do on the caller's pool
+/// when the gradient has at least [`PAR_MIN_NOISE`] coordinates, with the same bits.
+pub fn add_noise_and_average<T: Float>(
+    grads: &mut [T],
+    noise_std: f64,
+    expected_batch: usize,
+    rng: &mut Rng,
+) {
+    let key = NoiseKey::draw(rng);
+    let inv = 1.0 / expected_batch as f64;
+    let add_block = |(b, g): (usize, &mut [T])| {
+        on_widest_isa(
+            #[inline(always)]
+            || {
+                let mut z = [0.0; NOISE_BLOCK];
+                let z = &mut z[..g.len()];
+                normal_block_any(&key, b as u64, z);
+                for (g, z) in g.iter_mut().zip(z.iter()) {
+                    *g = T::from_f64((g.to_f64() + noise_std * z) * inv);
+                }
+            },
+        )
+    };
+    if grads.len() < PAR_MIN_NOISE || rayon::current_num_threads() == 1 {
+        grads
+            .chunks_mut(NOISE_BLOCK)
+            .enumerate()
+            .for_each(add_block);
+    } else {
+        use rayon::prelude::*;
+        grads
+            .par_chunks_mut(NOISE_BLOCK)
+            .enumerate()
+            .for_each(add_block);
+    }
+}
+
+/// Below this many coordinates the noise is drawn on the calling thread (a few µs of work:
+/// less than waking the pool).
+pub const PAR_MIN_NOISE: usize = 1 << 15;
+
+/// Runs `f` compiled for the widest instruction set the CPU has (AVX-512, AVX2, or the
+/// baseline): `f` is inlined into a function built with those target features, so its loops
+/// vectorise as wide as they can. The operations are IEEE additions and multiplications and
+/// integer ones, never contracted into FMAs, so every build gives the same bits.
+#[inline(always)]
+fn on_widest_isa<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if glassbox_core::gemm::kernel::avx512_available() {
+            // SAFETY: the CPU has AVX-512F/VL, AVX2 and FMA (checked just above).
+            return unsafe { with_avx512(f) };
+        }
+        if glassbox_core::gemm::kernel::simd_available() {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            return unsafe { with_avx2(f) };
+        }
+    }
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table as computed (with the hand-written `exp`/`ln`): every layer has area V —
+    /// the base layer `x₀·f(R)`, layer i ≥ 1 the rectangle `xᵢ·(f(xᵢ₊₁) − f(xᵢ))`, the top
+    /// one `x₂₅₅·(1 − f(x₂₅₅))` — to 1e-12 relative, so the layers are equally likely as the
+    /// method requires; and R is the edge of the tail: `V = R·f(R) + ∫_R^∞ f` (the tail's
+    /// area `√(π/2)·erfc(R/√2)` by the hand-written erfc of P15).
+    #[test]
+    fn every_layer_has_area_v() {
+        let t = ziggurat();
+        let f = |x: f64| (-0.5 * x * x).exp();
+        let area = |i: usize| t.x[i] * (t.density[i + 1] - t.density[i]);
+        let mut worst = (t.x[0] * f(R) - V).abs() / V;
+        for i in 1..LAYERS {
+            worst = worst.max((area(i) - V).abs() / V);
+        }
+        assert!(worst < 1e-12, "worst relative layer-area error {worst:e}");
+        let tail = (std::f64::consts::PI / 2.0).sqrt()
+            * crate::privacy::special::erfc(R / std::f64::consts::SQRT_2);
+        assert!((R * f(R) + tail - V).abs() / V < 1e-14);
+        assert_eq!((t.x[LAYERS], t.density[LAYERS]), (0.0, 1.0));
+    }
+
+    /// The widest build (AVX-512 here, AVX2 on the AMD machines) and the baseline one give
+    /// the same bits, block by block, tail and wedges included.
+    #[test]
+    fn every_instruction_set_draws_the_same_bits() {
+        let mut rng = glassbox_core::seeded_rng(11);
+        for b in 0..40 {
+            let key = NoiseKey::draw(&mut rng);
+            let len = [NOISE_BLOCK, 1, 7, 8, 513][b % 5];
+            let (mut wide, mut base) = (vec![0.0; len], vec![0.0; len]);
+            normal_block(&key, b as u64, &mut wide);
+            normal_block_any(&key, b as u64, &mut base);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&wide), bits(&base), "block {b}");
+        }
+    }
+}
