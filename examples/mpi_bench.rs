@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use glassbox_app::mpi::{World, finalize};
+use glassbox_app::mpi::World;
 use glassbox_core::{Activation, Init, LayerSpec, MlpSpec};
 use glassbox_train::distributed::{Collective, Distributed, Reduce};
 use glassbox_train::{DataView, TrainConfig, Trainer};
@@ -87,15 +87,18 @@ fn time_op(w: &World, reps: usize, mut op: impl FnMut()) -> f64 {
     best
 }
 
-/// Least squares t = α + β·n over the points.
+/// Least squares t = α + β·n over the points, each weighted by 1/t² (relative errors), so
+/// the small messages fix α and the large ones β, as in an OSU plot.
 fn fit_line(points: &[(f64, f64)]) -> (f64, f64) {
-    let m = points.len() as f64;
-    let (sx, sy) = points
+    let w = |t: f64| 1.0 / (t * t).max(1e-30);
+    let sw: f64 = points.iter().map(|&(_, t)| w(t)).sum();
+    let mx = points.iter().map(|&(n, t)| w(t) * n).sum::<f64>() / sw;
+    let my = points.iter().map(|&(_, t)| w(t) * t).sum::<f64>() / sw;
+    let sxx: f64 = points.iter().map(|&(n, t)| w(t) * (n - mx).powi(2)).sum();
+    let sxy: f64 = points
         .iter()
-        .fold((0.0, 0.0), |(a, b), &(x, y)| (a + x, b + y));
-    let (mx, my) = (sx / m, sy / m);
-    let sxx: f64 = points.iter().map(|&(x, _)| (x - mx).powi(2)).sum();
-    let sxy: f64 = points.iter().map(|&(x, y)| (x - mx) * (y - my)).sum();
+        .map(|&(n, t)| w(t) * (n - mx) * (t - my))
+        .sum();
     let beta = sxy / sxx;
     (my - beta * mx, beta)
 }
@@ -180,12 +183,11 @@ fn main() {
         Some("speed") => {
             let world = Arc::new(World::init().expect("MPI starts"));
             speed(Some(&world), steps, reduce);
-            finalize();
+            // Dropping the world finalises MPI.
         }
         Some("sweep") => {
             let world = World::init().expect("MPI starts");
             sweep(&world);
-            finalize();
         }
         _ => eprintln!("usage: mpi_bench speed [--single] [--fast] [--steps K] | sweep"),
     }
