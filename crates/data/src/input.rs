@@ -38,6 +38,15 @@ pub fn open_input(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
     }
 }
 
+/// Whether the file at `path` is gzip (starts with the gzip magic): its bytes are then not
+/// its text, so it cannot be cut into byte ranges.
+///
+/// # Errors
+/// The I/O error of opening or reading the file.
+pub fn is_gzip(path: &Path) -> io::Result<bool> {
+    starts_with_gzip_magic(&mut BufReader::with_capacity(2, File::open(path)?))
+}
+
 /// Whether the buffered input starts with the gzip magic; reads at most what one fill
 /// gives and consumes nothing. A file shorter than two bytes is not gzip.
 fn starts_with_gzip_magic(input: &mut impl BufRead) -> io::Result<bool> {

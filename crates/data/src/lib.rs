@@ -39,6 +39,7 @@ mod error;
 mod features;
 mod infer;
 mod input;
+pub mod part;
 mod read;
 mod schema;
 mod summary;
@@ -55,7 +56,7 @@ pub use features::{
     PREPROCESSOR_FORMAT, Preprocessor, UNKNOWN_LEVEL, median,
 };
 pub use infer::{is_missing_token, parse_bool};
-pub use input::open_input;
+pub use input::{is_gzip, open_input};
 pub use read::{
     CANDIDATE_DELIMITERS, DEFAULT_MAX_CATEGORIES, DEFAULT_MAX_COLUMNS, DEFAULT_MAX_FIELD_BYTES,
     RawTable, ReadOptions, detect_delimiter,

@@ -271,6 +271,8 @@ struct Records {
     max_columns: usize,
     /// Physical lines started so far.
     line: u64,
+    /// Bytes consumed from `input` so far (where the next segment starts).
+    offset: u64,
     /// The current segment: a whole line or a piece of one.
     buf: Vec<u8>,
     /// Whether `buf` ends its line (with LF, or at the end of the input).
@@ -294,6 +296,7 @@ impl Records {
             max_field_bytes: options.max_field_bytes,
             max_columns: options.max_columns,
             line: 0,
+            offset: 0,
             buf: Vec::new(),
             complete: true,
             pending: false,
@@ -323,6 +326,7 @@ impl Records {
         if n == 0 {
             return Ok(false);
         }
+        self.offset += n as u64;
         self.complete = self.buf.ends_with(b"\n") || n < SEGMENT_BYTES;
         if !self.complete {
             let next = self.input.fill_buf().map_err(io_error)?;
@@ -331,6 +335,7 @@ impl Records {
                 Some(b'\n') if self.buf.ends_with(b"\r") => {
                     self.buf.push(b'\n');
                     self.input.consume(1);
+                    self.offset += 1;
                     self.complete = true;
                 }
                 Some(_) => {}
@@ -396,6 +401,8 @@ pub(crate) struct CsvSource {
     max_categories: usize,
     header: Vec<String>,
     header_line: u64,
+    /// The byte of the input after the header record.
+    header_end: u64,
 }
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -470,6 +477,7 @@ impl CsvSource {
             header.push(name);
         }
         Ok(Self {
+            header_end: records.offset,
             records,
             max_categories: options.max_categories,
             header,
@@ -479,6 +487,27 @@ impl CsvSource {
 
     pub(crate) fn file(&self) -> &str {
         &self.records.file
+    }
+
+    /// The byte of the input after the header record.
+    pub(crate) fn header_end(&self) -> u64 {
+        self.header_end
+    }
+
+    /// Reads the data rows from `input` from now on: a part of the file that starts at a
+    /// record boundary after the header, with `newlines_before` line ends before it (so
+    /// lines keep their numbers in the whole file).
+    pub(crate) fn continue_with(
+        &mut self,
+        input: impl BufRead + Send + 'static,
+        newlines_before: u64,
+    ) {
+        let r = &mut self.records;
+        r.input = Box::new(input);
+        r.line = newlines_before;
+        r.buf.clear();
+        r.complete = true;
+        r.pending = false;
     }
 
     pub(crate) fn header(&self) -> &[String] {

@@ -5,7 +5,7 @@
 //! boolean column booleans or missing; every error names the file, the line and the column.
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::derived::{Role, apply as apply_derived, changes_nothing, extended_header};
 use super::error::{DataError, Names, Result, ValueProblem};
 use super::infer::{is_missing_token, parse_bool};
+use super::part::FilePart;
 use super::read::{CsvSource, RawTable, ReadOptions};
 use super::schema::{ColumnKind, ColumnSchema, Schema, SchemaOverrides};
 
@@ -730,6 +731,8 @@ pub struct ChunkReader {
     /// No datetime or derived column: cells go from the reader's buffer straight into the
     /// columns, without a `RawTable` of `String`s in between.
     direct: bool,
+    /// Reading one part of the file ([`ChunkReader::open_part`]): no rows is no error.
+    part: bool,
 }
 
 impl ChunkReader {
@@ -780,6 +783,7 @@ impl ChunkReader {
             rows_read: 0,
             done: false,
             direct,
+            part: false,
         })
     }
 
@@ -791,6 +795,50 @@ impl ChunkReader {
     /// The file's columns the schema does not name (read past).
     pub fn ignored_columns(&self) -> &[String] {
         &self.ignored
+    }
+
+    /// Opens `path`, checks its header against `schema` (as [`ChunkReader::open`]), then
+    /// reads only the records of `part` (a plain file's byte range after the header, cut
+    /// at record starts: [`crate::part`]), their lines numbered as in the whole file. A
+    /// part may hold no rows.
+    ///
+    /// **Panics** if `chunk_rows == 0`.
+    ///
+    /// # Errors
+    /// As [`ChunkReader::open`]; [`DataError::Io`] when the part starts inside the header.
+    pub fn open_part(
+        path: impl AsRef<Path>,
+        options: &ReadOptions,
+        schema: &Schema,
+        chunk_rows: usize,
+        part: &FilePart,
+    ) -> Result<ChunkReader> {
+        let path = path.as_ref();
+        let mut reader = ChunkReader::open(path, options, schema, chunk_rows)?;
+        let io_error = |source| DataError::Io {
+            file: reader.file().to_string(),
+            source,
+        };
+        if part.bytes.start < reader.header_end() {
+            return Err(io_error(std::io::Error::other(format!(
+                "a part starting at byte {} is inside the header (which ends at byte {})",
+                part.bytes.start,
+                reader.header_end()
+            ))));
+        }
+        let mut file = std::fs::File::open(path).map_err(io_error)?;
+        file.seek(std::io::SeekFrom::Start(part.bytes.start))
+            .map_err(io_error)?;
+        let input = std::io::BufReader::with_capacity(1 << 17, file)
+            .take(part.bytes.end - part.bytes.start);
+        reader.source.continue_with(input, part.newlines_before);
+        reader.part = true;
+        Ok(reader)
+    }
+
+    /// The byte of the file after the header record: where the data records start.
+    pub fn header_end(&self) -> u64 {
+        self.source.header_end()
     }
 
     /// The file name used in messages.
@@ -818,7 +866,7 @@ impl ChunkReader {
             return self.next_chunk_direct();
         }
         let Some(raw) = self.source.read_rows(Some(self.chunk_rows))? else {
-            if self.rows_read == 0 {
+            if self.rows_read == 0 && !self.part {
                 return Err(DataError::NoDataRows {
                     file: self.source.file().to_string(),
                 });

@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 
@@ -11,7 +12,7 @@ use glassbox_core::Init;
 use glassbox_train::distributed::{Collective, Distributed, Reduce};
 use glassbox_train::{DataView, TrainConfig, Trainer};
 use ndarray::Array2;
-use support::{binary_data, binary_spec, bits};
+use support::{Scratch, binary_data, binary_spec, bits};
 
 /// Rank `rank` of `size` threads; `inbox[from]` receives what rank `from` sent it.
 #[derive(Debug)]
@@ -109,33 +110,69 @@ fn config(batch: usize) -> TrainConfig {
 
 /// The parameters after 3 epochs on (x, y), one process or `size` thread ranks.
 fn train(x: &Array2<f32>, y: &Array2<f32>, batch: usize, size: usize, reduce: Reduce) -> Vec<u64> {
-    let spec = binary_spec(x.ncols(), &[24, 16], 0.0);
-    let fit = |dist: Option<Distributed>| {
-        let mut t = Trainer::<f32>::new(spec.clone(), Init::GlorotUniform, config(batch)).unwrap();
-        if let Some(d) = dist {
-            t.set_distributed(d).unwrap();
-        }
-        t.fit(&DataView::new(x.view(), y.view()), None, &mut |_| {})
-            .unwrap();
-        bits(t.mlp().params())
+    let run = Run {
+        batch,
+        size,
+        reduce,
+        resume: None,
+        epochs: 3,
+        save: None,
     };
-    if size == 0 {
-        return fit(None);
+    run.train(x, y)
+}
+
+/// A training run: `size` thread ranks (0: one process without a transport), fresh or
+/// resumed from a checkpoint, trained to `epochs`, its checkpoint saved by rank 0.
+struct Run<'a> {
+    batch: usize,
+    size: usize,
+    reduce: Reduce,
+    resume: Option<&'a Path>,
+    epochs: usize,
+    save: Option<&'a Path>,
+}
+
+impl Run<'_> {
+    /// Rank 0's parameter bits at the end (every rank's checked equal).
+    fn train(&self, x: &Array2<f32>, y: &Array2<f32>) -> Vec<u64> {
+        let spec = binary_spec(x.ncols(), &[24, 16], 0.0);
+        let fit = |dist: Option<Distributed>| {
+            let rank = dist.as_ref().map_or(0, |d| d.collective.rank());
+            let mut t = match self.resume {
+                Some(path) => Trainer::<f32>::resume(path).unwrap(),
+                None => Trainer::<f32>::new(spec.clone(), Init::GlorotUniform, config(self.batch))
+                    .unwrap(),
+            };
+            t.set_epochs(self.epochs).unwrap();
+            if let Some(d) = dist {
+                t.set_distributed(d).unwrap();
+            }
+            t.fit(&DataView::new(x.view(), y.view()), None, &mut |_| {})
+                .unwrap();
+            if let Some(path) = self.save.filter(|_| rank == 0) {
+                t.save(path).unwrap();
+            }
+            bits(t.mlp().params())
+        };
+        if self.size == 0 {
+            return fit(None);
+        }
+        let reduce = self.reduce;
+        let results: Vec<Vec<u64>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ranks(self.size)
+                .into_iter()
+                .map(|r| {
+                    let collective = Arc::new(r);
+                    scope.spawn(move || fit(Some(Distributed { collective, reduce })))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for r in &results[1..] {
+            assert_eq!(r, &results[0], "every rank holds the same weights");
+        }
+        results.into_iter().next().unwrap()
     }
-    let results: Vec<Vec<u64>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = ranks(size)
-            .into_iter()
-            .map(|r| {
-                let collective = Arc::new(r);
-                scope.spawn(move || fit(Some(Distributed { collective, reduce })))
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    for r in &results[1..] {
-        assert_eq!(r, &results[0], "every rank holds the same weights");
-    }
-    results.into_iter().next().unwrap()
 }
 
 #[test]
@@ -185,4 +222,47 @@ fn distributed_runs_refuse_dropout() {
         })
         .unwrap_err();
     assert!(err.to_string().contains("dropout"), "{err}");
+}
+
+#[test]
+fn checkpoints_resume_across_modes_bit_identically() {
+    // 2 epochs then 3 more: a distributed run's checkpoint resumed in one process, and one
+    // process's checkpoint resumed by 2 and 3 ranks, all end with the bits of 5 straight
+    // epochs in one process.
+    let (x, y) = binary_data::<f32>(300, 13, 5);
+    let scratch = Scratch::new("checkpoints_resume_across_modes");
+    let from_one = scratch.path("one.safetensors");
+    let from_many = [2, 3].map(|size| (size, scratch.path(&format!("ranks{size}.safetensors"))));
+    let run = |size, resume, epochs, save| Run {
+        batch: 100,
+        size,
+        reduce: Reduce::Exact,
+        resume,
+        epochs,
+        save,
+    };
+    let straight = run(0, None, 5, None).train(&x, &y);
+    let two_epochs_one = run(0, None, 2, Some(&from_one)).train(&x, &y);
+    assert_ne!(
+        two_epochs_one, straight,
+        "a checkpoint mid-way, not the end"
+    );
+    for (size, from_many) in &from_many {
+        let size = *size;
+        let resumed = run(size, Some(&from_one), 5, None).train(&x, &y);
+        assert!(
+            resumed == straight,
+            "{size} ranks resuming one process's checkpoint"
+        );
+        let two_epochs_many = run(size, None, 2, Some(from_many)).train(&x, &y);
+        assert!(
+            two_epochs_many == two_epochs_one,
+            "{size} ranks' first 2 epochs"
+        );
+        let resumed = run(0, Some(from_many), 5, None).train(&x, &y);
+        assert!(
+            resumed == straight,
+            "one process resuming {size} ranks' checkpoint"
+        );
+    }
 }

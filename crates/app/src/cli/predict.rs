@@ -7,9 +7,10 @@ use clap::Args;
 
 use super::Global;
 use super::common::load_bundle;
+use crate::bundle::Bundle;
 use crate::exit::{CliError, ResultExt};
 use crate::output::write_atomic_with;
-use crate::pipeline::{PREDICT_CHUNK_ROWS, predict_csv};
+use crate::pipeline::{PREDICT_CHUNK_ROWS, PredictSummary, predict_csv};
 use crate::progress::Progress;
 
 const AFTER_HELP: &str = "\
@@ -51,10 +52,81 @@ pub struct PredictArgs {
     /// Rows per chunk.
     #[arg(long, value_name = "ROWS", default_value_t = PREDICT_CHUNK_ROWS, hide = true)]
     pub chunk_rows: usize,
+
+    /// Score over the processes of `mpirun -np N` (a build with the `mpi` feature): each
+    /// rank scores its own byte range of the file; rank 0 writes the output, the same bytes
+    /// as one process (notes/distributed.md).
+    #[arg(long)]
+    pub distributed: bool,
 }
 
 /// Runs `predict`.
 pub fn run(args: PredictArgs, global: &Global) -> Result<(), CliError> {
+    let result = match args.distributed {
+        true => run_distributed(&args, global),
+        false => run_here(&args, global, |bundle, w| {
+            predict_csv(bundle, &args.data, w, args.chunk_rows).map_err(CliError::from)
+        }),
+    };
+    #[cfg(feature = "mpi")]
+    if args.distributed {
+        return crate::mpi::finish(result);
+    }
+    result
+}
+
+/// `predict --distributed`: this rank's part; rank 0 writes the whole output.
+#[cfg(feature = "mpi")]
+fn run_distributed(args: &PredictArgs, global: &Global) -> Result<(), CliError> {
+    let world = crate::mpi::World::init().map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
+    let result = predict_on_rank(&world, args, global);
+    // Dropping the world would finalise MPI now, while other ranks may still wait for this
+    // one; `crate::mpi::finish` finalises (or aborts the job) once the result is known.
+    std::mem::forget(world);
+    result
+}
+
+/// This rank's share of `predict --distributed`.
+#[cfg(feature = "mpi")]
+fn predict_on_rank(
+    world: &crate::mpi::World,
+    args: &PredictArgs,
+    global: &Global,
+) -> Result<(), CliError> {
+    use crate::mpi::predict::{PartsError, predict_parts};
+    use glassbox_train::distributed::Collective;
+
+    let stopped = |e| match e {
+        PartsError::Ranks(why) => {
+            CliError::usage(anyhow::anyhow!("distributed predict stopped: {why}"))
+        }
+        PartsError::Write(e) => crate::pipeline::PipelineError::Write(e).into(),
+    };
+    if world.rank() != 0 {
+        let bundle = load_bundle(&args.model)?;
+        predict_parts(world, &bundle, &args.data, args.chunk_rows, None).map_err(stopped)?;
+        return Ok(());
+    }
+    run_here(args, global, |bundle, w| {
+        predict_parts(world, bundle, &args.data, args.chunk_rows, Some(w)).map_err(stopped)
+    })
+}
+
+/// Without the `mpi` feature `--distributed` is a usage error.
+#[cfg(not(feature = "mpi"))]
+fn run_distributed(_: &PredictArgs, _: &Global) -> Result<(), CliError> {
+    Err(CliError::usage(anyhow::anyhow!(
+        "--distributed needs a build with the mpi feature: cargo build --release --features mpi (notes/distributed.md)"
+    )))
+}
+
+/// `predict` writing through `score` to --out (atomically) or standard output, then the
+/// summary on standard error.
+fn run_here(
+    args: &PredictArgs,
+    global: &Global,
+    mut score: impl FnMut(&Bundle, &mut dyn Write) -> Result<PredictSummary, CliError>,
+) -> Result<(), CliError> {
     let progress = Progress::new(global.quiet);
     let bundle = load_bundle(&args.model)?;
     if args.chunk_rows == 0 {
@@ -68,7 +140,7 @@ pub fn run(args: PredictArgs, global: &Global) -> Result<(), CliError> {
             let mut done = None;
             let written = write_atomic_with(path, |w| {
                 let mut w = FirstWriteError::new(w);
-                match predict_csv(&bundle, &args.data, &mut w, args.chunk_rows) {
+                match score(&bundle, &mut w) {
                     Ok(s) => {
                         done = Some(s);
                         Ok(())
@@ -78,7 +150,7 @@ pub fn run(args: PredictArgs, global: &Global) -> Result<(), CliError> {
                     Err(e) => match w.error.take() {
                         Some(write_error) => Err(write_error.into()),
                         None => {
-                            failure = Some(e.into());
+                            failure = Some(e);
                             Err(anyhow::anyhow!("prediction stopped"))
                         }
                     },
@@ -93,7 +165,7 @@ pub fn run(args: PredictArgs, global: &Global) -> Result<(), CliError> {
         None => {
             let stdout = std::io::stdout();
             let mut lock = std::io::BufWriter::new(stdout.lock());
-            let s = predict_csv(&bundle, &args.data, &mut lock, args.chunk_rows)?;
+            let s = score(&bundle, &mut lock)?;
             lock.flush()
                 .map_err(|e| anyhow::anyhow!("cannot write to standard output: {e}"))
                 .usage_err()?;

@@ -171,7 +171,7 @@ pub fn run(args: TrainArgs, global: &Global) -> Result<(), CliError> {
     let result = run_on_this_rank(&args, global);
     #[cfg(feature = "mpi")]
     if args.distributed {
-        crate::mpi::finalize();
+        return crate::mpi::finish(result);
     }
     result
 }

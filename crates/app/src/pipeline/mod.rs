@@ -357,7 +357,7 @@ pub fn evaluate(
 }
 
 /// What reading a labelled CSV for evaluation found besides the metrics.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct InputNotes {
     /// Rows read.
     pub rows: usize,
@@ -370,6 +370,20 @@ pub struct InputNotes {
 }
 
 impl InputNotes {
+    /// Adds the notes of a later part of the same file (a rank's, in a distributed run).
+    pub fn merge(&mut self, later: InputNotes) {
+        if self.rows == 0 {
+            self.ignored_columns = later.ignored_columns;
+        }
+        self.rows += later.rows;
+        for (c, n) in later.unknown_categories {
+            *self.unknown_categories.entry(c).or_default() += n;
+        }
+        for (c, n) in later.imputed {
+            *self.imputed.entry(c).or_default() += n;
+        }
+    }
+
     fn add(&mut self, encoded: &glassbox_data::Encoded, rows: usize) {
         self.rows += rows;
         for (c, n) in &encoded.unknown {
@@ -465,25 +479,88 @@ pub fn predict_csv(
     chunk_rows: usize,
 ) -> Result<PredictSummary, PipelineError> {
     let start = Instant::now();
-    let pre = &bundle.preprocessor;
-    // A model deciding by a per-row miss cost (M22) reads that column too.
-    let cost_column = bundle.cost_column();
-    let schema = match cost_column {
-        Some(column) => cost::schema_with_cost_column(pre.prediction_schema(), column)?,
-        None => pre.prediction_schema(),
-    };
+    let schema = prediction_schema(bundle)?;
     // A count over the scored file (D16, scope "scored") needs the whole file at once.
-    let chunk_rows = if schema.needs_whole_file() {
-        usize::MAX
-    } else {
-        chunk_rows.max(1)
-    };
+    let chunk_rows = predict_chunk_rows(bundle, chunk_rows);
     let reader = ChunkReader::open(path, &ReadOptions::default(), &schema, chunk_rows)?;
     let mut summary = PredictSummary::default();
     writeln!(out, "row,line,probability,label").map_err(PipelineError::Write)?;
-    // Two stages on two threads: this thread's helper reads, parses and encodes chunk i + 1
-    // while this thread runs the networks on chunk i and writes it. At most two encoded
-    // chunks wait in the channel, so memory stays bounded whatever the file size.
+    let mut row = 0usize;
+    let mut text = String::new();
+    score_chunks(bundle, reader, &mut summary.notes, |lines, probs, miss| {
+        text.clear();
+        summary.positives += prediction_lines(bundle, row, lines, probs, miss, &mut text);
+        row += lines.len();
+        out.write_all(text.as_bytes()).map_err(PipelineError::Write)
+    })?;
+    summary.seconds = start.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// The schema `predict` reads `bundle`'s input with: the training schema without the
+/// target, and with the cost column when the model decides by one (M22).
+///
+/// # Errors
+/// [`PipelineError::Cost`] when the schema reads the cost column as other than a number.
+pub(crate) fn prediction_schema(bundle: &Bundle) -> Result<glassbox_data::Schema, PipelineError> {
+    let schema = bundle.preprocessor.prediction_schema();
+    match bundle.cost_column() {
+        Some(column) => cost::schema_with_cost_column(schema, column),
+        None => Ok(schema),
+    }
+}
+
+/// The rows per chunk `predict` reads `bundle`'s input in: `chunk_rows`, or the whole file
+/// when the model counts over the scored file (D16, scope "scored").
+pub(crate) fn predict_chunk_rows(bundle: &Bundle, chunk_rows: usize) -> usize {
+    if bundle.preprocessor.prediction_schema().needs_whole_file() {
+        usize::MAX
+    } else {
+        chunk_rows.max(1)
+    }
+}
+
+/// Appends to `text` the output lines `row,line,probability,label` of rows numbered from
+/// `first_row + 1` (starting on file lines `lines`, with probabilities `probs`, and miss
+/// costs `miss` when the model decides by a cost column); returns how many were decided
+/// positive. `predict` writes every row through here.
+pub(crate) fn prediction_lines(
+    bundle: &Bundle,
+    first_row: usize,
+    lines: &[u64],
+    probs: &[f64],
+    miss: Option<&[f64]>,
+    text: &mut String,
+) -> usize {
+    use std::fmt::Write as _;
+    let mut positives = 0;
+    for (i, (p, line)) in probs.iter().zip(lines).enumerate() {
+        let (positive, label) = match miss {
+            Some(m) => bundle.decide_at_cost(*p, m[i]),
+            None => bundle.decide(*p),
+        };
+        positives += usize::from(positive);
+        let label = csv_field(label);
+        let _ = writeln!(text, "{},{line},{p:.6},{label}", first_row + i + 1);
+    }
+    positives
+}
+
+/// Scores the chunks of `reader` with `bundle`, in file order: `scored(lines, probabilities,
+/// miss costs)` per chunk (the costs when the model decides by a cost column), the chunk's notes added to `notes`. Stops at the first error of reading or of
+/// `scored`.
+///
+/// Two stages on two threads: a helper reads, parses and encodes chunk i + 1 while this
+/// thread runs the networks on chunk i and hands it on. At most two encoded chunks wait in
+/// the channel, so memory stays bounded whatever the file size.
+pub(crate) fn score_chunks(
+    bundle: &Bundle,
+    reader: ChunkReader,
+    notes: &mut InputNotes,
+    mut scored: impl FnMut(&[u64], &[f64], Option<&[f64]>) -> Result<(), PipelineError>,
+) -> Result<(), PipelineError> {
+    let pre = &bundle.preprocessor;
+    let cost_column = bundle.cost_column();
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<EncodedChunk, PipelineError>>(2);
         scope.spawn(move || {
@@ -502,40 +579,25 @@ pub fn predict_csv(
                     })
                 });
                 let failed = item.is_err();
-                // A closed channel means the writer stopped (its error is reported there).
+                // A closed channel means the consumer stopped (its error is reported there).
                 if tx.send(item).is_err() || failed {
                     break;
                 }
             }
         });
-        let mut row = 0usize;
-        let mut text = String::new();
+        let mut first = true;
         for item in rx {
             let chunk = item?;
-            if row == 0 {
-                summary.notes.ignored_columns = chunk.ignored;
+            if first {
+                notes.ignored_columns = chunk.ignored;
+                first = false;
             }
-            summary.notes.add(&chunk.encoded, chunk.lines.len());
+            notes.add(&chunk.encoded, chunk.lines.len());
             let probs = bundle.probabilities(chunk.encoded.x.view());
-            text.clear();
-            for (i, (p, line)) in probs.iter().zip(&chunk.lines).enumerate() {
-                row += 1;
-                let (positive, label) = match &chunk.miss {
-                    Some(miss) => bundle.decide_at_cost(*p, miss[i]),
-                    None => bundle.decide(*p),
-                };
-                summary.positives += usize::from(positive);
-                let label = csv_field(label);
-                use std::fmt::Write as _;
-                let _ = writeln!(text, "{row},{line},{p:.6},{label}");
-            }
-            out.write_all(text.as_bytes())
-                .map_err(PipelineError::Write)?;
+            scored(&chunk.lines, &probs, chunk.miss.as_deref())?;
         }
         Ok::<(), PipelineError>(())
-    })?;
-    summary.seconds = start.elapsed().as_secs_f64();
-    Ok(summary)
+    })
 }
 
 /// One chunk of prediction input, encoded: the file line of each row, the file's columns

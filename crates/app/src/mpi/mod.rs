@@ -3,6 +3,8 @@
 //! [`Collective`](glassbox_train::distributed::Collective) over rsmpi, and
 //! [`read_file_parts`] gives every rank the bytes of a file of which each read one part.
 
+pub mod predict;
+
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -17,10 +19,26 @@ use mpi::traits::{Communicator, CommunicatorCollectives, Destination, Root, Sour
 /// The environment variable naming a rank whose read of its part fails (tests only).
 pub const FAULT_READ_RANK: &str = "GLASSBOX_FAULT_READ_RANK";
 
+/// The environment variable `R:K` making rank R die (exit 3, no MPI_Finalize: a crash) at
+/// its K-th all-gather — in training, one per step after the two of the file's read
+/// (tests only, notes/distributed.md §6).
+pub const FAULT_DIE: &str = "GLASSBOX_FAULT_DIE";
+
+/// Whether this process learnt of a failure together with every other rank (an exchange of
+/// statuses, [`gather_results`]): it can then finalise MPI like the others instead of
+/// aborting the job.
+static SHARED_FAILURE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// This process's rank, once MPI is initialised (for [`finish`]).
+static THIS_RANK: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
 /// MPI, initialised, and its world communicator. Dropping it finalises MPI.
 pub struct World {
     comm: SimpleCommunicator,
     _universe: Universe,
+    /// The all-gather at which this rank dies ([`FAULT_DIE`]), and the count so far.
+    die_at: Option<usize>,
+    gathers: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for World {
@@ -47,9 +65,18 @@ impl World {
         if level < Threading::Serialized {
             return Err(format!("MPI gives thread level {level:?}, not Serialized"));
         }
+        let comm = universe.world();
+        let _ = THIS_RANK.set(comm.rank().unsigned_abs() as usize);
+        let rank = comm.rank().to_string();
+        let die_at = std::env::var(FAULT_DIE).ok().and_then(|v| {
+            let (r, k) = v.split_once(':')?;
+            (r == rank).then(|| k.parse().ok()).flatten()
+        });
         Ok(World {
-            comm: universe.world(),
+            comm,
             _universe: universe,
+            die_at,
+            gathers: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 }
@@ -76,6 +103,13 @@ impl Collective for World {
     }
 
     fn all_gather(&self, send: &[u8], recv: &mut [u8], counts: &[usize]) {
+        let k = 1 + self
+            .gathers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if self.die_at == Some(k) {
+            eprintln!("rank {}: {FAULT_DIE}: dying at all-gather {k}", self.rank());
+            std::process::exit(3);
+        }
         let (counts, displs) = counts_i32(counts);
         let mut part = PartitionMut::new(recv, counts, displs);
         self.comm.all_gather_varcount_into(send, &mut part);
@@ -164,15 +198,20 @@ pub fn read_part(path: &Path, rank: usize, ranks: usize) -> Result<Vec<u8>, Stri
     Ok(part)
 }
 
-/// Every rank's `part` (or the reason it has none), on every rank: the parts concatenated
-/// in rank order, or every failure as "rank R: cause" — on every rank, so all stop
-/// together.
+/// Every rank's `result`, on every rank: the bytes of all ranks concatenated in rank order
+/// with each rank's length — or, when any rank failed, every failure as "rank R …: cause" —
+/// so that all ranks go on, or stop, together.
 ///
 /// # Errors
-/// When any rank failed, the failures of all ranks.
-pub fn gather_parts(world: &World, part: Result<Vec<u8>, String>) -> Result<Vec<u8>, String> {
+/// When any rank failed: the failures of all ranks, `what` saying what failed
+/// ("could not read its part").
+pub fn gather_results(
+    world: &World,
+    result: Result<Vec<u8>, String>,
+    what: &str,
+) -> Result<(Vec<u8>, Vec<usize>), String> {
     let ranks = world.size();
-    let (ok, body) = match &part {
+    let (ok, body) = match &result {
         Ok(bytes) => (1u8, bytes.as_slice()),
         Err(why) => (0u8, why.as_bytes()),
     };
@@ -187,20 +226,49 @@ pub fn gather_parts(world: &World, part: Result<Vec<u8>, String>) -> Result<Vec<
         .collect();
     let mut all = vec![0u8; counts.iter().sum()];
     world.all_gather(body, &mut all, &counts);
-    let mut failures = Vec::new();
+    // Each cause once, with the ranks that met it (a bad header fails every rank alike).
+    let mut failures: Vec<(Vec<usize>, String)> = Vec::new();
     let mut at = 0;
     for (r, (h, &c)) in heads.chunks_exact(9).zip(&counts).enumerate() {
         if h[0] == 0 {
-            let why = String::from_utf8_lossy(&all[at..at + c]);
-            failures.push(format!("rank {r} could not read its part: {why}"));
+            let why = String::from_utf8_lossy(&all[at..at + c]).into_owned();
+            match failures.iter_mut().find(|(_, w)| *w == why) {
+                Some((ranks, _)) => ranks.push(r),
+                None => failures.push((vec![r], why)),
+            }
         }
         at += c;
     }
     if failures.is_empty() {
-        Ok(all)
-    } else {
-        Err(failures.join("; "))
+        return Ok((all, counts));
     }
+    SHARED_FAILURE.store(true, std::sync::atomic::Ordering::Relaxed);
+    let named = |ranks: &[usize]| match ranks {
+        [r] => format!("rank {r}"),
+        _ => format!(
+            "ranks {}",
+            ranks
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    Err(failures
+        .iter()
+        .map(|(ranks, why)| format!("{} {what}: {why}", named(ranks)))
+        .collect::<Vec<_>>()
+        .join("; "))
+}
+
+/// Every rank's `part` (or the reason it has none), on every rank: the parts concatenated
+/// in rank order, or every failure as "rank R: cause" — on every rank, so all stop
+/// together.
+///
+/// # Errors
+/// When any rank failed, the failures of all ranks.
+pub fn gather_parts(world: &World, part: Result<Vec<u8>, String>) -> Result<Vec<u8>, String> {
+    Ok(gather_results(world, part, "could not read its part")?.0)
 }
 
 /// [`read_part`] on this rank, then [`gather_parts`].
@@ -216,6 +284,32 @@ pub fn read_file_parts(world: &World, path: &Path) -> Result<Vec<u8>, String> {
         false => read_part(path, rank, world.size()),
     };
     gather_parts(world, part)
+}
+
+/// Ends a distributed command's `result` on this rank. On success, or on a failure every
+/// rank learnt together, MPI is finalised and `result` returned — rank 0 reports a shared
+/// failure, the others exit with its code quietly.
+/// A failure of this rank alone (an output it cannot open, a model it cannot load) is
+/// reported here and the whole job aborted (`MPI_Abort`, exit code 2 or 1): the other ranks
+/// may be waiting for this one in a collective, and would otherwise wait for ever.
+pub fn finish(result: Result<(), crate::exit::CliError>) -> Result<(), crate::exit::CliError> {
+    if let Err(e) = &result
+        && !SHARED_FAILURE.load(std::sync::atomic::Ordering::Relaxed)
+    {
+        let code = crate::exit::report_to(e, &mut std::io::stderr().lock());
+        // SAFETY: MPI_Abort may be called at any time after MPI_Init; it does not return.
+        unsafe {
+            mpi::ffi::MPI_Abort(mpi::ffi::RSMPI_COMM_WORLD, i32::from(code));
+        }
+        std::process::exit(i32::from(code));
+    }
+    finalize();
+    if let Err(e) = &result
+        && THIS_RANK.get().is_some_and(|&r| r != 0)
+    {
+        std::process::exit(i32::from(e.exit_code()));
+    }
+    result
 }
 
 /// Finalises MPI (once; later calls do nothing). The [`World`] a trainer holds lives in a

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The measurements of notes/distributed.md §8 (run them on a quiet machine):
+#   1. training speed, 784-1024-1024-1 at global batch 512, one thread per rank: one process
+#      without MPI, then np = 2 with the exact and with the fast reduction (the 1.7× target:
+#      np = 2 exact samples/s ≥ 1.7 × one process's);
+#   2. an OSU-style message-size sweep of ping-pong, broadcast, all-gather and all-reduce at
+#      np = 2, with t(n) = α + β·n fitted for each (the cost model's inputs).
+# Rounds alternate the configurations (interleaved), so drifting load hits all alike.
+# Usage: scripts/mpi_bench.sh [steps per run, default 40] [rounds, default 3]
+#        PROFILE=dev scripts/mpi_bench.sh …   (the optimised dev build, no release build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+steps="${1:-40}"
+rounds="${2:-3}"
+profile="${PROFILE:-release}"
+cargo build --profile "$profile" --features mpi --example mpi_bench
+dir=$([ "$profile" = dev ] && echo debug || echo "$profile")
+bin="${CARGO_TARGET_DIR:-target}/$dir/examples/mpi_bench"
+mpirun_=(mpirun --allow-run-as-root --oversubscribe --bind-to core)
+export RAYON_NUM_THREADS=1 OMP_NUM_THREADS=1
+for round in $(seq "$rounds"); do
+  echo "# round $round"
+  "$bin" speed --single --steps "$steps"
+  "${mpirun_[@]}" -np 2 "$bin" speed --steps "$steps"
+  "${mpirun_[@]}" -np 2 "$bin" speed --fast --steps "$steps"
+done
+"${mpirun_[@]}" -np 2 "$bin" sweep
