@@ -909,7 +909,7 @@ impl ChunkReader {
             lines.push(line);
         }
         if lines.is_empty() {
-            if self.rows_read == 0 {
+            if self.rows_read == 0 && !self.part {
                 return Err(DataError::NoDataRows {
                     file: self.source.file().to_string(),
                 });
