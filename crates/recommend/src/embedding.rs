@@ -40,7 +40,7 @@ pub fn embedding_backward<T: Float>(d_out: &[T], ids: &[u32], d: usize, d_table:
         "embedding_backward: d_out is not (N, d)"
     );
     assert!(
-        d > 0 && d_table.len() % d == 0,
+        d > 0 && d_table.len().is_multiple_of(d),
         "embedding_backward: d_table is not (V, d)"
     );
     let v = d_table.len() / d;

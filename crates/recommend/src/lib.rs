@@ -8,13 +8,16 @@
 //! No file I/O in the maths: `read` turns a CSV into [`protocol::Interaction`]s.
 
 pub mod bpr;
+pub mod ease;
 pub mod embedding;
+pub mod knn;
 pub mod metrics;
 pub mod mf;
 pub mod protocol;
 pub mod read;
 pub mod repeat;
 pub mod retrieval;
+pub mod select;
 
 pub use metrics::{Summary, UserMetrics, summarize, user_metrics};
 pub use protocol::{EvaluatedUser, Interaction, Mode, Owned, Split, SplitCounts, Truth};

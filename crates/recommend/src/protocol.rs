@@ -82,6 +82,9 @@ pub struct SplitCounts {
     pub test_unknown_item_pairs: usize,
 }
 
+/// One user's training purchases: item → the distinct (time, basket) pairs that held it.
+type Baskets<'a> = BTreeMap<&'a str, BTreeSet<(i64, &'a str)>>;
+
 /// A log cut at a time (K1), with id maps over what training saw (K2) and the truth of the
 /// test window (K3).
 #[derive(Debug, Clone)]
@@ -108,7 +111,7 @@ impl Split {
         let mut counts = SplitCounts::default();
         // (user, item) → distinct basket times; BTreeMaps keep every order independent of
         // the file's row order.
-        let mut train: BTreeMap<&str, BTreeMap<&str, BTreeSet<(i64, &str)>>> = BTreeMap::new();
+        let mut train: BTreeMap<&str, Baskets> = BTreeMap::new();
         let mut test: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         for e in log {
             if e.time < cutoff {

@@ -62,31 +62,37 @@ pub fn popularity_share(split: &Split) -> Vec<f64> {
 }
 
 /// The blended scorer (K19):
-/// `s_ui = γ · ln(1 + r_ui) + z_u(c_ui) + β · pop_i / max pop`,
-/// with `c` a collaborative score, `z_u` its standardisation over the user's candidates
-/// (mean 0, sd 1, so γ and β mean the same for every user and model), r of (K17) and pop of
-/// (K18). γ = 0 is the collaborative model alone; a large γ puts the user's own items first,
-/// ordered by r, and fills the rest from c.
-pub struct Blend<'a, S: Scorer> {
-    pub collaborative: &'a S,
+/// `s_ui = Σ_m w_m · z_u(c^m_ui) + γ · ln(1 + r_ui) + β · pop_i / max pop`,
+/// with `c^m` collaborative scores (MF, item-kNN), `z_u` the standardisation of a score row
+/// over the user's candidates (mean 0, sd 1, so the weights mean the same for every user and
+/// model), r of (K17) and pop of (K18). A large γ puts the user's own items first, ordered by
+/// r, and fills the rest from the other terms.
+pub struct Blend<'a> {
+    pub collaborative: Vec<(&'a dyn Scorer, f64)>,
     pub repeat: &'a [Vec<(u32, f64)>],
     pub popularity: &'a [f64],
     pub gamma: f64,
     pub beta: f64,
 }
 
-impl<S: Scorer> Scorer for Blend<'_, S> {
+/// (K19) z_u: a score row standardised to mean 0 and sd 1, in place. A constant row carries
+/// no order: it becomes all zeros (sd taken as 1) rather than NaN.
+fn standardize(row: &mut [f64]) {
+    let n = row.len() as f64;
+    let mean = row.iter().sum::<f64>() / n;
+    let var = row.iter().map(|s| (s - mean) * (s - mean)).sum::<f64>() / n;
+    let sd = if var > 0.0 { var.sqrt() } else { 1.0 };
+    for s in row.iter_mut() {
+        *s = (*s - mean) / sd;
+    }
+}
+
+impl Scorer for Blend<'_> {
     fn n_items(&self) -> usize {
-        self.collaborative.n_items()
+        self.popularity.len()
     }
 
     fn score(&self, user: u32, out: &mut [f64]) {
-        self.collaborative.score(user, out);
-        let n = out.len() as f64;
-        let mean = out.iter().sum::<f64>() / n;
-        let var = out.iter().map(|s| (s - mean) * (s - mean)).sum::<f64>() / n;
-        // A constant score row carries no order: sd 1 keeps it constant rather than NaN.
-        let sd = if var > 0.0 { var.sqrt() } else { 1.0 };
         let top = self
             .popularity
             .iter()
@@ -94,7 +100,18 @@ impl<S: Scorer> Scorer for Blend<'_, S> {
             .fold(0.0, f64::max)
             .max(f64::MIN_POSITIVE);
         for (s, p) in out.iter_mut().zip(self.popularity) {
-            *s = (*s - mean) / sd + self.beta * p / top;
+            *s = self.beta * p / top;
+        }
+        let mut part = vec![0.0; out.len()];
+        for &(scorer, weight) in &self.collaborative {
+            if weight == 0.0 {
+                continue;
+            }
+            scorer.score(user, &mut part);
+            standardize(&mut part);
+            for (s, c) in out.iter_mut().zip(&part) {
+                *s += weight * c;
+            }
         }
         for &(i, r) in &self.repeat[user as usize] {
             out[i as usize] += self.gamma * r.ln_1p();

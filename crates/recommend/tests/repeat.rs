@@ -2,6 +2,8 @@
 //! the MF fit (K16) bit-identical at 1, 2 and 7 threads.
 
 use glassbox_core::build_pool;
+use glassbox_recommend::ease::{Ease, invert_spd};
+use glassbox_recommend::knn::ItemKnn;
 use glassbox_recommend::mf::{Mf, MfConfig};
 use glassbox_recommend::repeat::{Blend, recent_popularity, repeat_scores};
 use glassbox_recommend::{Interaction, Scorer, Split};
@@ -57,7 +59,7 @@ fn hand_computed_repeat_popularity_and_blend() {
     }
     let pop = [3.0, 1.0, 0.0];
     let blend = Blend {
-        collaborative: &Flat,
+        collaborative: vec![(&Flat, 1.0)],
         repeat: &r_count,
         popularity: &pop,
         gamma: 2.0,
@@ -75,6 +77,71 @@ fn hand_computed_repeat_popularity_and_blend() {
     for (a, e) in out.iter().zip(expected) {
         assert!((a - e).abs() < 1e-12, "{a} vs {e}");
     }
+}
+
+#[test]
+fn item_knn_by_hand() {
+    // H: u1 {A, B}, u2 {B, C}, u3 {A}. C_AA = 2, C_BB = 2, C_CC = 1, C_AB = 1, C_BC = 1, C_AC = 0:
+    // cos(A, B) = 1/2, cos(B, C) = 1/√2, cos(A, C) = 0. With k = 1: A → B, B → C, C → B.
+    let knn = ItemKnn::fit(&split(), 1);
+    let mut out = [9.0; 3];
+    knn.score(0, &mut out); // u1 = S_A + S_B
+    assert_eq!(out, [0.0, 0.5, 1.0 / 2.0f64.sqrt()]);
+    knn.score(2, &mut out); // u3 = S_A
+    assert_eq!(out, [0.0, 0.5, 0.0]);
+}
+
+#[test]
+fn ease_by_hand_against_numpy() {
+    // G = XᵀX + I = [[3, 1, 0], [1, 3, 1], [0, 1, 2]]; numpy: P = inv(G), B = −P / diag(P),
+    // diag(B) = 0, scores X·B = [[0.4, 1/3, 0.25], [0.2, 0.5, 0.375], [0, 1/3, −0.125]].
+    let ease = Ease::fit(&split(), 1.0);
+    let expected = [
+        [0.4, 1.0 / 3.0, 0.25],
+        [0.2, 0.5, 0.375],
+        [0.0, 1.0 / 3.0, -0.125],
+    ];
+    let mut out = [0.0; 3];
+    for (u, row) in expected.iter().enumerate() {
+        ease.score(u as u32, &mut out);
+        for (a, e) in out.iter().zip(row) {
+            assert!((a - e).abs() < 1e-12, "user {u}: {a} vs {e}");
+        }
+    }
+}
+
+#[test]
+fn spd_inverse_is_an_inverse_and_bit_identical_at_1_2_and_7_threads() {
+    let n = 40;
+    // A = MᵀM + n·I with M's entries in [−1, 1].
+    let m: Vec<f64> = (0..n * n)
+        .map(|k| ((k * 7919 % 201) as f64 - 100.0) / 100.0)
+        .collect();
+    let mut a = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            a[i * n + j] = (0..n).map(|k| m[k * n + i] * m[k * n + j]).sum::<f64>();
+        }
+        a[i * n + i] += n as f64;
+    }
+    let run = |threads| {
+        let mut inv = a.clone();
+        build_pool(threads)
+            .unwrap()
+            .install(|| invert_spd(&mut inv, n));
+        inv
+    };
+    let inv = run(1);
+    for i in 0..n {
+        for j in 0..n {
+            let prod: f64 = (0..n).map(|k| a[i * n + k] * inv[k * n + j]).sum();
+            let id = if i == j { 1.0 } else { 0.0 };
+            assert!((prod - id).abs() < 1e-12, "(A·A⁻¹)[{i},{j}] = {prod}");
+        }
+    }
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&inv), bits(&run(2)));
+    assert_eq!(bits(&inv), bits(&run(7)));
 }
 
 #[test]
