@@ -107,7 +107,8 @@ impl Fitted {
         Ok(Fitted::with_mf(split, mf, settings))
     }
 
-    fn with_mf(split: &Split, mf: Mf, settings: &Settings) -> Fitted {
+    /// The other parts fitted on `split` around an already fitted MF.
+    pub fn with_mf(split: &Split, mf: Mf, settings: &Settings) -> Fitted {
         Fitted {
             mf,
             knn: ItemKnn::fit(split, settings.knn_k),
