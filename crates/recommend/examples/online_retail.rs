@@ -62,9 +62,12 @@ fn main() {
             let s10 = evaluate(&test, &fitted.scorer(), mode, 10);
             let mf = evaluate(&test, &fitted.mf, mode, 20);
             let knn = evaluate(&test, &fitted.knn, mode, 20);
-            let ease = evaluate(&test, &fitted.ease, mode, 20);
+            let ease = fitted.ease.as_ref().map_or((f64::NAN, f64::NAN), |e| {
+                let s = evaluate(&test, e, mode, 20);
+                (s.recall, s.ndcg)
+            });
             println!(
-                "{} seed {seed}: default recall@20 {:.4} ndcg@20 {:.4} hr@10 {:.4} | MF alone {:.4} / {:.4} | kNN alone {:.4} / {:.4} | EASE alone {:.4} / {:.4} | MF fit {fit:.1} s, top-20 of every user {retrieval:.2} s wall",
+                "{} seed {seed}: default recall@20 {:.4} ndcg@20 {:.4} hr@10 {:.4} | MF alone {:.4} / {:.4} | kNN alone {:.4} / {:.4} | EASE alone (NaN when weight 0: not fitted) {:.4} / {:.4} | MF fit {fit:.1} s, top-20 of every user {retrieval:.2} s wall",
                 mode.name(),
                 s20.recall,
                 s20.ndcg,
@@ -73,8 +76,8 @@ fn main() {
                 mf.ndcg,
                 knn.recall,
                 knn.ndcg,
-                ease.recall,
-                ease.ndcg
+                ease.0,
+                ease.1
             );
             r += s20.recall;
             n += s20.ndcg;

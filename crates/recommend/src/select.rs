@@ -18,7 +18,8 @@ pub struct Settings {
     pub mf: MfConfig,
     /// k of item-kNN (K20).
     pub knn_k: usize,
-    /// Weights of (K19): item-kNN and EASE (MF's is 1), own purchases γ, popularity β.
+    /// Weights of (K19): MF, item-kNN and EASE, own purchases γ, popularity β.
+    pub mf_weight: f64,
     pub knn_weight: f64,
     pub ease_weight: f64,
     /// λ of EASE (K21).
@@ -36,6 +37,7 @@ impl Default for Settings {
         Settings {
             mf: MfConfig::default(),
             knn_k: 10,
+            mf_weight: 1.0,
             knn_weight: 1.0,
             ease_weight: 1.0,
             ease_lambda: 300.0,
@@ -85,7 +87,8 @@ pub fn evaluate<S: Scorer + ?Sized>(split: &Split, scorer: &S, mode: Mode, k: us
 pub struct Fitted {
     pub mf: Mf,
     pub knn: ItemKnn,
-    pub ease: Ease,
+    /// Not fitted when its weight is 0 (its n³ inverse is the slow part).
+    pub ease: Option<Ease>,
     pub repeat: Vec<Vec<(u32, f64)>>,
     pub popularity: Vec<f64>,
     pub settings: Settings,
@@ -112,7 +115,7 @@ impl Fitted {
         Fitted {
             mf,
             knn: ItemKnn::fit(split, settings.knn_k),
-            ease: Ease::fit(split, settings.ease_lambda),
+            ease: (settings.ease_weight != 0.0).then(|| Ease::fit(split, settings.ease_lambda)),
             repeat: repeat_scores(split, settings.half_life_days),
             popularity: recent_popularity(split, settings.window_days),
             settings: *settings,
@@ -121,12 +124,15 @@ impl Fitted {
 
     /// The blended scorer (K19).
     pub fn scorer(&self) -> Blend<'_> {
+        let mut collaborative: Vec<(&dyn Scorer, f64)> = vec![
+            (&self.mf, self.settings.mf_weight),
+            (&self.knn, self.settings.knn_weight),
+        ];
+        if let Some(ease) = &self.ease {
+            collaborative.push((ease, self.settings.ease_weight));
+        }
         Blend {
-            collaborative: vec![
-                (&self.mf, 1.0),
-                (&self.knn, self.settings.knn_weight),
-                (&self.ease, self.settings.ease_weight),
-            ],
+            collaborative,
             repeat: &self.repeat,
             popularity: &self.popularity,
             gamma: self.settings.gamma,
@@ -180,7 +186,11 @@ pub fn choose_settings(
         let repeat = repeat_scores(val, t.half_life_days);
         let popularity = recent_popularity(val, t.window_days);
         let blend = Blend {
-            collaborative: vec![(&mf, 1.0), (&knn, t.knn_weight), (&ease, t.ease_weight)],
+            collaborative: vec![
+                (&mf, t.mf_weight),
+                (&knn, t.knn_weight),
+                (&ease, t.ease_weight),
+            ],
             repeat: &repeat,
             popularity: &popularity,
             gamma: t.gamma,
@@ -207,19 +217,25 @@ pub fn choose_settings(
         }
     };
     let c = chosen;
-    stage(
-        [0.0, 0.5, 1.0, 2.0, 4.0]
-            .iter()
-            .flat_map(|&knn_weight| {
-                [0.0, 0.5, 1.0, 2.0].map(|beta| Settings {
-                    knn_weight,
-                    beta,
-                    ..c
-                })
-            })
-            .collect(),
-        &mut chosen,
-    );
+    let mut weights = Vec::new();
+    for mf_weight in [0.0, 1.0] {
+        for ease_weight in [0.0, 1.0, 2.0, 4.0] {
+            for knn_weight in [0.0, 0.5, 1.0, 2.0] {
+                for beta in [0.0, 1.0, 2.0] {
+                    if mf_weight + ease_weight + knn_weight > 0.0 {
+                        weights.push(Settings {
+                            mf_weight,
+                            ease_weight,
+                            knn_weight,
+                            beta,
+                            ..c
+                        });
+                    }
+                }
+            }
+        }
+    }
+    stage(weights, &mut chosen);
     let c = chosen;
     stage(
         [14.0, 30.0, 60.0]
@@ -245,9 +261,10 @@ pub fn choose_settings(
     }
     let best = score(&chosen);
     log(format!(
-        "chosen ({}): MF epochs {}, kNN k {} weight {}, EASE λ {} weight {}, γ {}, β {}, half-life {} d, window {} d: validation NDCG@20 {best:.4}",
+        "chosen ({}): MF epochs {} weight {}, kNN k {} weight {}, EASE λ {} weight {}, γ {}, β {}, half-life {} d, window {} d: validation NDCG@20 {best:.4}",
         mode.name(),
         chosen.mf.epochs,
+        chosen.mf_weight,
         chosen.knn_k,
         chosen.knn_weight,
         chosen.ease_lambda,
