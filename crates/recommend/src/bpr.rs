@@ -1,0 +1,97 @@
+//! The matrix-factorisation score and the BPR loss (notes/recommend.md §5, K14–K15), forward
+//! and backward side by side.
+//!
+//! Shapes: N (user, positive, negative) triples; p, q⁺, q⁻ are gathered rows (N, d); b⁺, b⁻
+//! gathered item biases (N,).
+
+use glassbox_core::Float;
+
+/// (K14) The score of N (user, item) rows: `s_n = p_n · q_n + b_n`. p, q (N, d), b (N,),
+/// out (N,).
+pub fn mf_score<T: Float>(p: &[T], q: &[T], b: &[T], d: usize, out: &mut [T]) {
+    for (n, s) in out.iter_mut().enumerate() {
+        let dot = p[n * d..(n + 1) * d]
+            .iter()
+            .zip(&q[n * d..(n + 1) * d])
+            .fold(T::zero(), |acc, (&x, &y)| acc + x * y);
+        *s = dot + b[n];
+    }
+}
+
+/// What [`bpr_backward`] needs from the forward pass.
+#[derive(Debug, Clone)]
+pub struct BprCache<T> {
+    /// x_n = s⁺_n − s⁻_n (N,): the loss's only input.
+    margin: Vec<T>,
+}
+
+/// (K15) BPR: `L = (1/N) Σ_n softplus(−x_n)`, `x_n = s⁺_n − s⁻_n`, with s of (K14).
+/// softplus(z) = max(z, 0) + ln(1 + e^{−|z|}) (stable for every z). Returns L and the cache.
+///
+/// # Panics
+/// If N = 0 or a shape disagrees.
+pub fn bpr_forward<T: Float>(
+    p: &[T],
+    q_pos: &[T],
+    q_neg: &[T],
+    b_pos: &[T],
+    b_neg: &[T],
+    d: usize,
+) -> (T, BprCache<T>) {
+    let n = b_pos.len();
+    assert!(n > 0, "bpr_forward: no triples");
+    assert!(p.len() == n * d && q_pos.len() == n * d && q_neg.len() == n * d);
+    let (mut s_pos, mut s_neg) = (vec![T::zero(); n], vec![T::zero(); n]);
+    mf_score(p, q_pos, b_pos, d, &mut s_pos);
+    mf_score(p, q_neg, b_neg, d, &mut s_neg);
+    let margin: Vec<T> = s_pos.iter().zip(&s_neg).map(|(&a, &b)| a - b).collect();
+    let sum = margin.iter().fold(T::zero(), |acc, &x| acc + softplus(-x));
+    (sum / T::from_f64(n as f64), BprCache { margin })
+}
+
+/// (K15) softplus(z) = max(z, 0) + ln(1 + e^{−|z|}).
+fn softplus<T: Float>(z: T) -> T {
+    z.max(T::zero()) + (-z.abs()).exp().ln_1p()
+}
+
+/// Gradients of the gathered rows, (N, d) and (N,) like their inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BprGrads<T> {
+    pub d_p: Vec<T>,
+    pub d_q_pos: Vec<T>,
+    pub d_q_neg: Vec<T>,
+    pub d_b_pos: Vec<T>,
+    pub d_b_neg: Vec<T>,
+}
+
+/// (K15) Backward of BPR through (K14): with `g_n = ∂L/∂x_n = −σ(−x_n)/N`,
+/// `d_p = g (q⁺ − q⁻)`, `d_q⁺ = g p`, `d_q⁻ = −g p`, `d_b⁺ = g`, `d_b⁻ = −g`.
+pub fn bpr_backward<T: Float>(
+    cache: &BprCache<T>,
+    p: &[T],
+    q_pos: &[T],
+    q_neg: &[T],
+    d: usize,
+) -> BprGrads<T> {
+    let n = cache.margin.len();
+    let inv_n = T::from_f64(1.0 / n as f64);
+    let mut grads = BprGrads {
+        d_p: vec![T::zero(); n * d],
+        d_q_pos: vec![T::zero(); n * d],
+        d_q_neg: vec![T::zero(); n * d],
+        d_b_pos: vec![T::zero(); n],
+        d_b_neg: vec![T::zero(); n],
+    };
+    for (r, &x) in cache.margin.iter().enumerate() {
+        // σ(−x) = 1 / (1 + e^{x}), which neither overflows nor loses the small values.
+        let g = -inv_n / (T::one() + x.exp());
+        grads.d_b_pos[r] = g;
+        grads.d_b_neg[r] = -g;
+        for k in r * d..(r + 1) * d {
+            grads.d_p[k] = g * (q_pos[k] - q_neg[k]);
+            grads.d_q_pos[k] = g * p[k];
+            grads.d_q_neg[k] = -g * p[k];
+        }
+    }
+    grads
+}

@@ -1,0 +1,172 @@
+//! The repeat signal, recent popularity and the blend (K17–K19) on a log worked by hand, and
+//! the MF fit (K16) bit-identical at 1, 2 and 7 threads.
+
+use glassbox_core::build_pool;
+use glassbox_recommend::ease::{Ease, invert_spd};
+use glassbox_recommend::knn::ItemKnn;
+use glassbox_recommend::mf::{Mf, MfConfig};
+use glassbox_recommend::repeat::{Blend, recent_popularity, repeat_scores};
+use glassbox_recommend::{Interaction, Scorer, Split};
+
+const DAY: i64 = 86_400;
+
+fn buy(user: &str, item: &str, day: i64) -> Interaction {
+    Interaction {
+        user: user.into(),
+        item: item.into(),
+        time: day * DAY,
+        basket: format!("{user}-{day}"),
+    }
+}
+
+/// Cutoff at day 10. u1 bought A on days 8 and 9 (and again on day 9: same basket), B on
+/// day 2; u2 bought B on day 9 and C on day 1; u3 bought A on day 4.
+fn split() -> Split {
+    let log = vec![
+        buy("u1", "A", 8),
+        buy("u1", "A", 9),
+        buy("u1", "A", 9),
+        buy("u1", "B", 2),
+        buy("u2", "B", 9),
+        buy("u2", "C", 1),
+        buy("u3", "A", 4),
+        buy("u1", "C", 11),
+    ];
+    Split::new(&log, 10 * DAY, None)
+}
+
+#[test]
+fn hand_computed_repeat_popularity_and_blend() {
+    let s = split();
+    assert_eq!(s.items, ["A", "B", "C"]);
+    // Half-life 1 day: A of u1 = 0.5² + 0.5¹ = 0.75 (the duplicate line counts once); B = 0.5⁸.
+    let r = repeat_scores(&s, 1.0);
+    assert_eq!(r[0], vec![(0, 0.75), (1, 0.5f64.powi(8))]);
+    let r_count = repeat_scores(&s, f64::INFINITY);
+    assert_eq!(r_count[0], vec![(0, 2.0), (1, 1.0)]);
+    // Window 3 days (from day 7): A bought by u1 (day 9), B by u2 (day 9), C by nobody.
+    // All-time buyers A 2, B 2, C 1; U + 1 = 4.
+    assert_eq!(recent_popularity(&s, 3.0), vec![1.5, 1.5, 0.25]);
+
+    struct Flat;
+    impl Scorer for Flat {
+        fn n_items(&self) -> usize {
+            3
+        }
+        fn score(&self, _: u32, out: &mut [f64]) {
+            out.copy_from_slice(&[1.0, 2.0, 3.0]);
+        }
+    }
+    let pop = [3.0, 1.0, 0.0];
+    let blend = Blend {
+        collaborative: vec![(&Flat, 1.0)],
+        repeat: &r_count,
+        popularity: &pop,
+        gamma: 2.0,
+        beta: 0.5,
+    };
+    let mut out = [0.0; 3];
+    blend.score(0, &mut out);
+    // z of (1, 2, 3): mean 2, sd √(2/3); + 0.5·pop/3; + 2·ln(1 + r).
+    let sd = (2.0f64 / 3.0).sqrt();
+    let expected = [
+        -1.0 / sd + 0.5 + 2.0 * 3.0f64.ln(),
+        0.0 + 0.5 / 3.0 + 2.0 * 2.0f64.ln(),
+        1.0 / sd,
+    ];
+    for (a, e) in out.iter().zip(expected) {
+        assert!((a - e).abs() < 1e-12, "{a} vs {e}");
+    }
+}
+
+#[test]
+fn item_knn_by_hand() {
+    // H: u1 {A, B}, u2 {B, C}, u3 {A}. C_AA = 2, C_BB = 2, C_CC = 1, C_AB = 1, C_BC = 1, C_AC = 0:
+    // cos(A, B) = 1/2, cos(B, C) = 1/√2, cos(A, C) = 0. With k = 1: A → B, B → C, C → B.
+    let knn = ItemKnn::fit(&split(), 1);
+    let mut out = [9.0; 3];
+    knn.score(0, &mut out); // u1 = S_A + S_B
+    assert_eq!(out, [0.0, 0.5, 1.0 / 2.0f64.sqrt()]);
+    knn.score(2, &mut out); // u3 = S_A
+    assert_eq!(out, [0.0, 0.5, 0.0]);
+}
+
+#[test]
+fn ease_by_hand_against_numpy() {
+    // G = XᵀX + I = [[3, 1, 0], [1, 3, 1], [0, 1, 2]]; numpy: P = inv(G), B = −P / diag(P),
+    // diag(B) = 0, scores X·B = [[0.4, 1/3, 0.25], [0.2, 0.5, 0.375], [0, 1/3, −0.125]].
+    let ease = Ease::fit(&split(), 1.0);
+    let expected = [
+        [0.4, 1.0 / 3.0, 0.25],
+        [0.2, 0.5, 0.375],
+        [0.0, 1.0 / 3.0, -0.125],
+    ];
+    let mut out = [0.0; 3];
+    for (u, row) in expected.iter().enumerate() {
+        ease.score(u as u32, &mut out);
+        for (a, e) in out.iter().zip(row) {
+            assert!((a - e).abs() < 1e-12, "user {u}: {a} vs {e}");
+        }
+    }
+}
+
+#[test]
+fn spd_inverse_is_an_inverse_and_bit_identical_at_1_2_and_7_threads() {
+    let n = 40;
+    // A = MᵀM + n·I with M's entries in [−1, 1].
+    let m: Vec<f64> = (0..n * n)
+        .map(|k| ((k * 7919 % 201) as f64 - 100.0) / 100.0)
+        .collect();
+    let mut a = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            a[i * n + j] = (0..n).map(|k| m[k * n + i] * m[k * n + j]).sum::<f64>();
+        }
+        a[i * n + i] += n as f64;
+    }
+    let run = |threads| {
+        let mut inv = a.clone();
+        build_pool(threads)
+            .unwrap()
+            .install(|| invert_spd(&mut inv, n));
+        inv
+    };
+    let inv = run(1);
+    for i in 0..n {
+        for j in 0..n {
+            let prod: f64 = (0..n).map(|k| a[i * n + k] * inv[k * n + j]).sum();
+            let id = if i == j { 1.0 } else { 0.0 };
+            assert!((prod - id).abs() < 1e-12, "(A·A⁻¹)[{i},{j}] = {prod}");
+        }
+    }
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&inv), bits(&run(2)));
+    assert_eq!(bits(&inv), bits(&run(7)));
+}
+
+#[test]
+fn mf_fit_is_bit_identical_at_1_2_and_7_threads() {
+    // 600 users × 700 items (item table over two row blocks), a few pairs each.
+    let pairs: Vec<(u32, u32)> = (0..600u32)
+        .flat_map(|u| (0..5u32).map(move |k| (u, (u * 7 + k * 131) % 700)))
+        .collect();
+    let cfg = MfConfig {
+        dim: 8,
+        epochs: 2,
+        batch: 256,
+        ..MfConfig::default()
+    };
+    let run = |threads| {
+        build_pool(threads)
+            .unwrap()
+            .install(|| Mf::fit(600, 700, &pairs, &cfg, |_, _| {}).unwrap())
+    };
+    let one = run(1);
+    let bits = |m: &Mf| m.params.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_ne!(
+        bits(&one),
+        bits(&Mf::init(600, 700, &cfg, &mut glassbox_core::seeded_rng(0)))
+    );
+    assert_eq!(bits(&one), bits(&run(2)));
+    assert_eq!(bits(&one), bits(&run(7)));
+}
