@@ -245,11 +245,24 @@ fn the_blend_weight_follows_the_better_ranking_and_ties_keep_the_network() {
     assert_eq!(blend_weight(&actual, &right, &right), 1.0);
     // No value on these rows: the Gini is undefined, the network is kept.
     assert_eq!(blend_weight(&[0.0; 5], &right, &reversed), 1.0);
-    // A mixture beats both: the network ranks the top right, the rule the bottom.
-    let actual = [1.0, 2.0, 3.0, 50.0, 100.0];
-    let net = [3.0, 2.0, 1.0, 50.0, 100.0];
-    let rule = [1.0, 2.0, 3.0, 100.0, 50.0];
-    let alpha = blend_weight(&actual, &net, &rule);
-    assert!(alpha > 0.0 && alpha < 1.0, "{alpha}");
+    // The chosen α's blend has the best Gini of the grid.
+    let actual = [1.0, 2.0, 3.0, 50.0, 100.0, 0.0, 7.0];
+    let net = [3.0, 2.0, 1.0, 50.0, 100.0, 9.0, 4.0];
+    let rule = [1.0, 2.0, 3.0, 100.0, 50.0, 0.0, 30.0];
+    let gini = |a: f64| {
+        let mixed: Vec<f64> = net
+            .iter()
+            .zip(&rule)
+            .map(|(&n, &r)| blend(a, n, r))
+            .collect();
+        glassbox_train::metrics::value::normalized_gini(&actual, &mixed).unwrap()
+    };
+    let best = gini(blend_weight(&actual, &net, &rule));
+    for step in 0..=10 {
+        assert!(
+            best >= gini(f64::from(step) / 10.0),
+            "α {step}/10 beats the choice"
+        );
+    }
     assert_eq!(blend(0.25, 8.0, 4.0), 5.0);
 }
