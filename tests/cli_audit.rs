@@ -517,7 +517,7 @@ fn explain_writes_reports_with_complete_attributions_and_intervals() {
     let imp = read_json(Path::new(&out).join("importance.json"));
     assert_eq!(imp["rows"], data_rows(&data));
     assert_eq!(imp["metric"], "roc_auc");
-    let auc = f(&imp["baseline_auc"]);
+    let auc = f(&imp["baseline_score"]);
     assert!(auc > 0.5 && auc <= 1.0, "baseline ROC-AUC {auc}");
     let columns = imp["columns"].as_array().unwrap();
     assert_eq!(column_names(columns), model_columns);

@@ -4,6 +4,8 @@
 #[path = "cli/support.rs"]
 mod support;
 
+use std::path::Path;
+
 use serde_json::Value;
 use support::{Lcg, Scratch, run};
 
@@ -222,4 +224,47 @@ fn bad_inputs_exit_2_naming_the_place() {
     ])
     .fails_with(2)
     .stderr_has(&["--amount"]);
+}
+
+#[test]
+fn case_study_value_leaves_no_folder_when_its_log_fails_to_load() {
+    let s = Scratch::new("value-case-bad");
+    let header =
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n";
+    let bad_date = format!(
+        "{header}536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom\n\
+         536366,71053,LANTERN,6,01/12/2010 08:28,3.39,17850.0,United Kingdom\n"
+    );
+    let missing = s.path("missing");
+    std::fs::create_dir_all(&missing).unwrap();
+    let broken = s.path("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(format!("{broken}/online_retail.csv.gz"), bad_date).unwrap();
+    for (k, (dir, expected)) in [
+        (&missing, vec!["online_retail.csv.gz"]),
+        (
+            &broken,
+            vec!["online_retail.csv.gz", "line 3, column 5 (\"InvoiceDate\")"],
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = s.path(&format!("out-{k}"));
+        run(&[
+            "case-study",
+            "value",
+            "--data-dir",
+            dir,
+            "--out",
+            &out,
+            "--quiet",
+        ])
+        .fails_with(2)
+        .stderr_has(&expected);
+        assert!(
+            !Path::new(&out).exists(),
+            "{dir}: the output folder is left"
+        );
+    }
 }

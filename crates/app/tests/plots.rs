@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use glassbox_app::plot::{
     CalibrationBin, DEFAULT_SIZE, PlotFiles, bar_chart, calibration, confusion_matrix,
-    grouped_bars, line_curves, pr_curve, roc_curve,
+    grouped_bars, line_curves, pr_curve, roc_curve, scatter,
 };
 
 /// Output folder for one test, emptied first; removed on drop unless kept by the env var.
@@ -643,4 +643,59 @@ fn wild_probabilities_do_not_panic() {
     b[1].mean_predicted = 1e300;
     let f = calibration(out.stem("cal"), "Wild calibration", &b).unwrap();
     check(&f, &["Wild calibration"]);
+}
+
+#[test]
+fn scatter_normal_and_degenerate() {
+    let out = Out::new("scatter");
+    let actual: Vec<f64> = (0..100)
+        .map(|i| (i as f64 * 0.37).sin() * 3.0 + 4.0)
+        .collect();
+    let predicted: Vec<f64> = actual.iter().map(|a| 0.8 * a + 0.5).collect();
+    let f = scatter(
+        out.stem("scatter"),
+        "Predicted against actual",
+        ("actual", &actual),
+        ("predicted", &predicted),
+    )
+    .unwrap();
+    assert_eq!(f.size, DEFAULT_SIZE);
+    assert!(f.notes.is_empty());
+    let svg = fs::read_to_string(&f.svg).unwrap();
+    assert!(svg.matches("<circle").count() >= 100, "a circle per point");
+    check(
+        &f,
+        &[
+            "Predicted against actual",
+            "actual",
+            "predicted",
+            "y = x (perfect)",
+            "100 points",
+        ],
+    );
+
+    let f = scatter(out.stem("empty"), "Empty", ("a", &[]), ("p", &[])).unwrap();
+    check(&f, &["no data", "0 points"]);
+
+    let f = scatter(
+        out.stem("nan"),
+        "NaN",
+        ("a", &[1.0, f64::NAN, 3.0]),
+        ("p", &[1.0, 2.0, f64::INFINITY]),
+    )
+    .unwrap();
+    assert_eq!(
+        f.notes,
+        vec!["2 non-finite points skipped in the scatter plot"]
+    );
+    check(&f, &["1 points"]);
+
+    let one = scatter(out.stem("one"), "One", ("a", &[5.0]), ("p", &[5.0])).unwrap();
+    check(&one, &["One"]);
+
+    let err = scatter(out.stem("bad"), "bad", ("a", &[0.0, 1.0]), ("p", &[0.0])).unwrap_err();
+    assert_eq!(err.path(), out.stem("bad.svg").as_path());
+    let cause = std::error::Error::source(&err).unwrap().to_string();
+    assert_eq!(cause, "a has 2 points but p has 1");
+    assert!(!out.stem("bad.svg").exists() && !out.stem("bad.png").exists());
 }

@@ -525,7 +525,7 @@ pub struct ColumnImportance {
     pub column: String,
     /// Its number of features.
     pub features: usize,
-    /// Mean drop of ROC-AUC over the repeats.
+    /// Mean drop of the score over the repeats.
     pub mean_drop: f64,
     /// Sample standard deviation of the drops (n − 1); `None` for one repeat.
     pub std: Option<f64>,
@@ -542,10 +542,10 @@ pub struct PermutationImportance {
     pub source: String,
     /// N.
     pub rows: usize,
-    /// Always `roc_auc`.
+    /// The score: `roc_auc` for a classifier, `normalized_gini` for a value model.
     pub metric: String,
-    /// ROC-AUC of the unpermuted data.
-    pub baseline_auc: f64,
+    /// The score of the unpermuted data.
+    pub baseline_score: f64,
     /// The settings.
     pub config: PermutationConfig,
     /// Columns by decreasing mean drop (ties in column order).
@@ -603,12 +603,8 @@ pub fn t_975(df: usize) -> f64 {
         + (79.0 * z9 + 776.0 * z7 + 1482.0 * z5 - 1920.0 * z3 - 945.0 * z) / (92_160.0 * nu.powi(4))
 }
 
-/// Permutation importance (E8, E9): for each source column c (its features `start..end`
-/// permuted together with one permutation, so a one-hot row stays one-hot), R times:
-/// permute, score, `drop = AUC(X) − AUC(X with c permuted)`. Column c's permutations come
-/// from stream c of `seeded_rng(seed)` by Fisher–Yates with `j = ⌊u·(i + 1)⌋`, u from
-/// [`uniform01`], so the result depends on the seed only — not on the column order or the
-/// thread count.
+/// Permutation importance (E8, E9) of a binary classifier, scored by ROC-AUC of
+/// `labels` against σ(z): [`permutation_importance_by`] with that score.
 ///
 /// # Errors
 /// [`AuditError::Model`] if X does not fit or a group reaches beyond it;
@@ -622,6 +618,42 @@ pub fn permutation_importance(
     config: &PermutationConfig,
 ) -> Result<PermutationImportance, AuditError> {
     model.check_batch(x)?;
+    let n = x.nrows();
+    if labels.len() != n {
+        return Err(AuditError::InvalidOption {
+            name: "labels",
+            value: labels.len().to_string(),
+            reason: format!("one label per row: {n} rows"),
+        });
+    }
+    let mut ws = model.workspaces(n);
+    permutation_importance_by(x, groups, config, "roc_auc", |x| {
+        let scores = model.probabilities(x, &mut ws);
+        roc_auc(labels, &scores).map_err(|source| AuditError::Metrics {
+            context: "permutation importance (ROC-AUC)".into(),
+            source,
+        })
+    })
+}
+
+/// Permutation importance (E8, E9) under any score where higher is better (ROC-AUC for a
+/// classifier, the normalized Gini for a value model): for each source column c (its
+/// features `start..end` permuted together with one permutation, so a one-hot row stays
+/// one-hot), R times: permute, score, `drop = score(X) − score(X with c permuted)`. Column
+/// c's permutations come from stream c of `seeded_rng(seed)` by Fisher–Yates with
+/// `j = ⌊u·(i + 1)⌋`, u from [`uniform01`], so the result depends on the seed only — not on
+/// the column order or the thread count. `metric` names the score in the result.
+///
+/// # Errors
+/// [`AuditError::Model`] if a group reaches beyond X's columns;
+/// [`AuditError::InvalidOption`] for no rows or `repeats = 0`; the score's own errors.
+pub fn permutation_importance_by(
+    x: ArrayView2<f64>,
+    groups: &[FeatureGroup],
+    config: &PermutationConfig,
+    metric: &str,
+    mut score: impl FnMut(ArrayView2<f64>) -> Result<f64, AuditError>,
+) -> Result<PermutationImportance, AuditError> {
     if config.repeats == 0 {
         return Err(AuditError::InvalidOption {
             name: "repeats",
@@ -630,11 +662,11 @@ pub fn permutation_importance(
         });
     }
     let (n, d) = x.dim();
-    if labels.len() != n {
+    if n == 0 {
         return Err(AuditError::InvalidOption {
-            name: "labels",
-            value: labels.len().to_string(),
-            reason: format!("one label per row: {n} rows"),
+            name: "rows",
+            value: "0".into(),
+            reason: "permutation importance needs at least one row".into(),
         });
     }
     if let Some(g) = groups.iter().find(|g| g.end > d || g.start >= g.end) {
@@ -643,15 +675,7 @@ pub fn permutation_importance(
             g.column, g.start, g.end
         )));
     }
-    let mut ws = model.workspaces(n);
-    let auc_of = |x: ArrayView2<f64>, ws: &mut [Workspace<f64>]| -> Result<f64, AuditError> {
-        let scores = model.probabilities(x, ws);
-        roc_auc(labels, &scores).map_err(|source| AuditError::Metrics {
-            context: "permutation importance (ROC-AUC)".into(),
-            source,
-        })
-    };
-    let baseline_auc = auc_of(x, &mut ws)?;
+    let baseline_score = score(x)?;
     let mut work = x.to_owned();
     let mut perm: Vec<usize> = (0..n).collect();
     let mut columns = Vec::with_capacity(groups.len());
@@ -672,7 +696,7 @@ pub fn permutation_importance(
                     work[[r, f]] = x[[src, f]];
                 }
             }
-            drops.push(baseline_auc - auc_of(work.view(), &mut ws)?);
+            drops.push(baseline_score - score(work.view())?);
         }
         for f in g.start..g.end {
             work.column_mut(f).assign(&x.column(f));
@@ -683,8 +707,8 @@ pub fn permutation_importance(
     Ok(PermutationImportance {
         source: "batch".into(),
         rows: n,
-        metric: "roc_auc".into(),
-        baseline_auc,
+        metric: metric.into(),
+        baseline_score,
         config: *config,
         columns,
     })

@@ -697,8 +697,8 @@ impl LossConfig {
 
 mod value;
 pub use value::{
-    HUBER_DELTA, ValueHead, ValuePrediction, ZILN_SIGMA_FLOOR, huber_log1p, mse_log1p,
-    normal_quantile, ziln,
+    HUBER_DELTA, ValueHead, ValuePrediction, ZILN_SIGMA_FLOOR, blend, blend_weight, huber_log1p,
+    level_scale, mse_log1p, normal_quantile, ziln,
 };
 
 #[cfg(test)]

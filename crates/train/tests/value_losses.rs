@@ -9,7 +9,7 @@ use glassbox_core::gradcheck::{GradcheckConfig, check_tensor};
 use glassbox_core::{Activation, Init, LayerSpec, MlpSpec};
 use glassbox_train::{
     DataView, LossConfig, LossKind, TrainConfig, Trainer, ValueHead, Weighting, huber_log1p,
-    mse_log1p, ziln,
+    level_scale, mse_log1p, ziln,
 };
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use serde::Deserialize;
@@ -188,4 +188,81 @@ fn the_loss_owns_its_head() {
     c.loss = LossConfig::new(LossKind::Ziln);
     let err = Trainer::<f32>::new(spec, Init::GlorotUniform, c).expect_err("refused");
     assert!(err.to_string().contains("3 outputs"), "{err}");
+}
+
+/// C36: the level factor makes the validation predictions sum to the actual total, and a
+/// rescaled prediction scales the expected value and every ZILN quantile by the same factor
+/// while the purchase probability stays.
+#[test]
+fn the_level_factor_scales_the_mean_and_the_quantiles_alike() {
+    let actual = [0.0, 30.0, 10.0, 0.0];
+    let predicted = [5.0, 10.0, 5.0, 0.0];
+    let s = level_scale(&actual, &predicted);
+    assert_eq!(s, 2.0);
+    let after: f64 = predicted.iter().map(|p| p * s).sum();
+    assert_eq!(after, actual.iter().sum::<f64>());
+    // Nothing to calibrate on: 1.
+    assert_eq!(level_scale(&[0.0, 0.0], &[1.0, 2.0]), 1.0);
+    assert_eq!(level_scale(&[1.0], &[0.0]), 1.0);
+    assert_eq!(level_scale(&[1.0], &[f64::INFINITY]), 1.0);
+    let head = ValueHead::Ziln;
+    let p = head.predict(&[0.4, 3.0, -0.2]);
+    let q = head.rescale(p, 1.7);
+    assert_eq!(q.probability, p.probability);
+    assert!(rel(q.expected, 1.7 * p.expected) < 1e-15);
+    // The mean of the rescaled distribution, from its own μ and σ (C7).
+    let mean = q.probability * (q.mu + 0.5 * q.sigma * q.sigma).exp();
+    assert!(rel(mean, q.expected) < 1e-14, "{mean} vs {}", q.expected);
+    for tau in [0.3, 0.5, 0.8, 0.95] {
+        let (a, b) = (head.quantile(&p, tau), head.quantile(&q, tau));
+        assert!(
+            rel(b, 1.7 * a) < 1e-14 || a == 0.0 && b == 0.0,
+            "τ {tau}: {a} {b}"
+        );
+    }
+    assert!(head.quantile(&q, 0.95) > 0.0);
+    // The log1p head: the point prediction (and so its quantile) scales.
+    let log1p = ValueHead::Log1p;
+    let p = log1p.predict(&[2.0]);
+    let q = log1p.rescale(p, 0.5);
+    assert_eq!(q.expected, 0.5 * p.expected);
+    assert_eq!(log1p.quantile(&q, 0.9), 0.5 * p.expected);
+}
+
+/// C37: the blend weight is chosen by the validation Gini on the grid 1, 0.9, …, 0.
+#[test]
+fn the_blend_weight_follows_the_better_ranking_and_ties_keep_the_network() {
+    use glassbox_train::{blend, blend_weight};
+    let actual = [0.0, 1.0, 5.0, 20.0, 100.0];
+    let right = [0.0, 2.0, 4.0, 8.0, 16.0];
+    let reversed = [16.0, 8.0, 4.0, 2.0, 0.0];
+    // The rule ranks perfectly, the network backwards: the largest α whose blend still ranks
+    // perfectly (0.1: 1.6, 2.6, 4, 7.4, 14.4; at 0.2 the first two tie).
+    assert_eq!(blend_weight(&actual, &reversed, &right), 0.1);
+    // The other way round: the network alone.
+    assert_eq!(blend_weight(&actual, &right, &reversed), 1.0);
+    // Equal rankings tie on every α: the network is kept.
+    assert_eq!(blend_weight(&actual, &right, &right), 1.0);
+    // No value on these rows: the Gini is undefined, the network is kept.
+    assert_eq!(blend_weight(&[0.0; 5], &right, &reversed), 1.0);
+    // The chosen α's blend has the best Gini of the grid.
+    let actual = [1.0, 2.0, 3.0, 50.0, 100.0, 0.0, 7.0];
+    let net = [3.0, 2.0, 1.0, 50.0, 100.0, 9.0, 4.0];
+    let rule = [1.0, 2.0, 3.0, 100.0, 50.0, 0.0, 30.0];
+    let gini = |a: f64| {
+        let mixed: Vec<f64> = net
+            .iter()
+            .zip(&rule)
+            .map(|(&n, &r)| blend(a, n, r))
+            .collect();
+        glassbox_train::metrics::value::normalized_gini(&actual, &mixed).unwrap()
+    };
+    let best = gini(blend_weight(&actual, &net, &rule));
+    for step in 0..=10 {
+        assert!(
+            best >= gini(f64::from(step) / 10.0),
+            "α {step}/10 beats the choice"
+        );
+    }
+    assert_eq!(blend(0.25, 8.0, 4.0), 5.0);
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use glassbox_data::{ColumnKind, FeatureGroup};
 use serde::{Deserialize, Serialize};
 
 /// Horizon-length periods of net spend back from the cutoff (C19).
@@ -159,6 +160,36 @@ impl Scaler {
         names
     }
 
+    /// The input columns grouped by source: each numeric feature alone, each categorical
+    /// column's one-hots together (what permutation importance permutes as one, E8).
+    pub fn feature_groups(&self) -> Vec<FeatureGroup> {
+        let mut groups: Vec<FeatureGroup> = FEATURES
+            .iter()
+            .enumerate()
+            .map(|(j, (name, _))| FeatureGroup {
+                column: name.to_string(),
+                kind: ColumnKind::Numeric,
+                start: j,
+                end: j + 1,
+                names: vec![name.to_string()],
+            })
+            .collect();
+        let names = self.names();
+        let mut start = FEATURES.len();
+        for (column, values) in &self.vocabularies {
+            let end = start + values.len() + 1;
+            groups.push(FeatureGroup {
+                column: column.clone(),
+                kind: ColumnKind::Categorical,
+                start,
+                end,
+                names: names[start..end].to_vec(),
+            });
+            start = end;
+        }
+        groups
+    }
+
     /// A row before standardising: squashed features (C23), one-hot categories (C20).
     fn unscaled(&self, features: &[f64], categories: &[String], out: &mut [f64]) {
         for (j, (x, (_, kind))) in features.iter().zip(FEATURES.iter()).enumerate() {
@@ -261,6 +292,26 @@ pub fn cross_fit_folds(
         }
     }
     folds
+}
+
+/// (C25) The rule for `rows` of a table over `horizon_ms`, with the table's own calibration
+/// length (cutoff − start).
+pub fn last_period_rule_of(
+    table: &crate::CustomerTable,
+    horizon_ms: i64,
+    rows: &[usize],
+) -> Vec<f64> {
+    let day = 86_400_000.0;
+    let calibration_days = (table.stats.cutoff_ms - table.stats.start_ms) as f64 / day;
+    rows.iter()
+        .map(|&i| {
+            last_period_rule(
+                &table.features[i],
+                horizon_ms as f64 / day,
+                calibration_days,
+            )
+        })
+        .collect()
 }
 
 /// (C25) "Last period repeats": `max(0, calibration net spend) × horizon / calibration length`.

@@ -49,6 +49,8 @@ pub struct LogStats {
     pub last_ms: i64,
     /// The calibration start used (given, or the first customer line).
     pub start_ms: i64,
+    /// The cutoff: calibration is `[start_ms, cutoff_ms)`.
+    pub cutoff_ms: i64,
 }
 
 /// The cohort's customers, one row each, sorted by id (numerically when every id is a number).
@@ -307,6 +309,7 @@ pub fn featurize(
         return Err(ValueError::NoCustomers { file });
     }
     stats.start_ms = clock.start_ms.unwrap_or(stats.first_ms);
+    stats.cutoff_ms = cutoff;
     stats.customers_seen = customers.len();
     let outside =
         cutoff <= stats.first_ms.max(stats.start_ms) || (need_holdout && cutoff > stats.last_ms);

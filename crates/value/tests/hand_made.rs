@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use glassbox_value::{
-    Amount, Clock, Columns, FEATURES, Part, ValueError, feature_index, featurize, headline_split,
-    parse_date, parse_horizon, split_key,
+    Amount, Clock, Columns, FEATURES, Part, Scaler, ValueError, feature_index, featurize,
+    headline_split, parse_date, parse_horizon, split_key,
 };
 
 const LOG: &str = "\
@@ -288,4 +288,30 @@ fn the_split_is_portable_and_stratified() {
         ),
         (8, 6, 26)
     );
+}
+
+#[test]
+fn feature_groups_cover_every_input_once_with_one_hots_together() {
+    // Two categorical columns: one with two kept values (+ other), one with none kept.
+    let features = vec![vec![1.0; FEATURES.len()]; 30];
+    let categories: Vec<Vec<String>> = (0..30)
+        .map(|i| vec![["UK", "FR"][i % 2].to_string(), format!("rare{i}")])
+        .collect();
+    let fit: Vec<usize> = (0..30).collect();
+    let names = ["Country".to_string(), "Shop".to_string()];
+    let scaler = Scaler::fit(&features, &categories, &names, &fit);
+    let groups = scaler.feature_groups();
+    assert_eq!(groups.len(), FEATURES.len() + 2);
+    let mut next = 0;
+    for g in &groups {
+        assert_eq!(g.start, next, "{g:?}");
+        assert_eq!(g.names.len(), g.end - g.start);
+        next = g.end;
+    }
+    assert_eq!(next, scaler.width());
+    let country = &groups[FEATURES.len()];
+    assert_eq!(country.column, "Country");
+    assert_eq!(country.names, ["Country=FR", "Country=UK", "Country=other"]);
+    assert_eq!(groups[FEATURES.len() + 1].names, ["Shop=other"]);
+    assert_eq!(groups[0].names, [FEATURES[0].0]);
 }

@@ -13,9 +13,9 @@ use std::path::Path;
 use glassbox_core::{Activation, Init, LayerSpec, MlpSpec};
 use glassbox_train::{
     DataView, EarlyStopping, LossConfig, LossKind, Monitor, OptimizerConfig, TrainConfig,
-    TrainError, Trainer, ValueHead, ValuePrediction, WeightDecay,
+    TrainError, Trainer, ValueHead, ValuePrediction, WeightDecay, blend, blend_weight, level_scale,
 };
-use glassbox_value::{Columns, CustomerTable, Scaler};
+use glassbox_value::{Columns, CustomerTable, Scaler, last_period_rule_of};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +43,13 @@ pub struct ValueRecipe {
     pub patience: usize,
     /// Initialisation and shuffling.
     pub seed: u64,
+    /// Fit the level factor (C36) on the validation rows after training.
+    #[serde(default)]
+    pub calibrate_level: bool,
+    /// Blend the network with the "last period repeats" rule (C25), the weight fitted on the
+    /// validation rows (C37).
+    #[serde(default)]
+    pub blend_rule: bool,
 }
 
 impl ValueRecipe {
@@ -60,6 +67,8 @@ impl ValueRecipe {
             max_epochs: 150,
             patience: 10,
             seed,
+            calibrate_level: true,
+            blend_rule: true,
         }
     }
 
@@ -87,6 +96,16 @@ pub struct ValueModelInfo {
     pub horizon_ms: i64,
     /// The scaler fitted on the fit customers (C20, C23).
     pub scaler: Scaler,
+    /// The level factor fitted on the validation customers (C36); 1 when not calibrated.
+    #[serde(default = "one")]
+    pub level: f64,
+    /// The network's weight α in the blend with the rule (C37); 1: the network alone.
+    #[serde(default = "one")]
+    pub blend: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// A trained value model.
@@ -118,8 +137,8 @@ fn targets(table: &CustomerTable, rows: &[usize]) -> Array2<f32> {
     Array2::from_shape_fn((rows.len(), 1), |(r, _)| table.target[rows[r]] as f32)
 }
 
-/// Fits the scaler on `fit`, trains on `fit` with early stopping on `val`, and restores the
-/// best epoch.
+/// Fits the scaler on `fit`, trains on `fit` with early stopping on `val`, restores the best
+/// epoch and, if the recipe says so, fits the level factor on `val` (C36).
 ///
 /// # Errors
 /// The trainer's errors (bad data, a non-finite loss).
@@ -170,20 +189,36 @@ pub fn fit_value_model(
         &mut |_| {},
     )?;
     trainer.restore_best();
-    let info = ValueModelInfo {
-        columns: columns.clone(),
-        horizon_ms,
-        scaler,
-    };
-    trainer.extra_mut().insert(
-        INFO_KEY.into(),
-        serde_json::to_string(&info).expect("plain data serialises"),
-    );
-    Ok(ValueModel {
+    let mut model = ValueModel {
         trainer,
-        info,
+        info: ValueModelInfo {
+            columns: columns.clone(),
+            horizon_ms,
+            scaler,
+            level: 1.0,
+            blend: 1.0,
+        },
         head,
-    })
+    };
+    let actual: Vec<f64> = val.iter().map(|&i| table.target[i]).collect();
+    let rule = last_period_rule_of(table, horizon_ms, val);
+    let expected = |m: &ValueModel| -> Vec<f64> {
+        m.predict_inputs(&x_val, &rule)
+            .iter()
+            .map(|p| p.expected)
+            .collect()
+    };
+    if recipe.blend_rule {
+        model.info.blend = blend_weight(&actual, &expected(&model), &rule); // C37
+    }
+    if recipe.calibrate_level {
+        // C36 on val: the holdout level of new customers can differ from the fit split's
+        // (three of the log's largest spenders may sit in one split).
+        model.info.level = level_scale(&actual, &expected(&model));
+    }
+    let info = serde_json::to_string(&model.info).expect("plain data serialises");
+    model.trainer.extra_mut().insert(INFO_KEY.into(), info);
+    Ok(model)
 }
 
 impl ValueModel {
@@ -192,19 +227,36 @@ impl ValueModel {
         self.head
     }
 
-    /// Predictions for `rows` of `table` (C2, C7).
+    /// Predictions for `rows` of `table` (C2, C7, C36, C37).
     pub fn predict(&self, table: &CustomerTable, rows: &[usize]) -> Vec<ValuePrediction> {
-        self.predict_inputs(&inputs(&self.info.scaler, table, rows))
+        let rule = last_period_rule_of(table, self.info.horizon_ms, rows);
+        self.predict_inputs(&inputs(&self.info.scaler, table, rows), &rule)
     }
 
-    /// Predictions for scaled inputs.
-    pub fn predict_inputs(&self, x: &Array2<f32>) -> Vec<ValuePrediction> {
+    /// Predictions for scaled inputs and the rule's value of each row (C25): the head's
+    /// prediction, blended with the rule (C37) and scaled by the level factor (C36). The
+    /// head's distribution is rescaled to the final mean (C36 with the row's own factor), so
+    /// its quantiles stay consistent with the expected value.
+    pub fn predict_inputs(&self, x: &Array2<f32>, rule: &[f64]) -> Vec<ValuePrediction> {
         let head = self.head();
         let width = head.outputs();
+        let (alpha, level) = (self.info.blend, self.info.level);
         self.trainer
             .scores(x.view())
             .chunks(width)
-            .map(|row| head.predict(row))
+            .zip(rule)
+            .map(|(row, &r)| {
+                let p = head.predict(row);
+                let mean = level * blend(alpha, p.expected, r);
+                if p.expected > 0.0 && p.expected.is_finite() {
+                    head.rescale(p, mean / p.expected)
+                } else {
+                    ValuePrediction {
+                        expected: mean,
+                        ..p
+                    }
+                }
+            })
             .collect()
     }
 

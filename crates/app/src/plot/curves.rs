@@ -1,4 +1,4 @@
-//! Line plots on numeric axes: training curves, ROC, precision–recall, calibration.
+//! Plots on numeric axes: training curves, ROC, precision–recall, calibration, scatter.
 
 use std::ops::Range;
 use std::path::Path;
@@ -426,4 +426,71 @@ pub fn calibration(
         bars,
     };
     render(stem.as_ref(), &fig, notes)
+}
+
+/// Points on numeric axes with the dashed diagonal `y = x` ("perfect") across their range.
+struct Scatter<'a> {
+    title: &'a str,
+    x_label: &'a str,
+    y_label: &'a str,
+    points: Vec<(f64, f64)>,
+}
+
+impl Figure for Scatter<'_> {
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<(), DB> {
+        // One range for both axes, so the diagonal is at 45°.
+        let both = self.points.iter().flat_map(|&(x, y)| [x, y]);
+        let range = match finite_bounds(both) {
+            Some((lo, hi)) => padded(lo, hi),
+            None => 0.0..1.0,
+        };
+        let diagonal = [(range.start, range.start), (range.end, range.end)];
+        let corner = quiet_corner(&[&self.points, &diagonal], &range, &range);
+        let mut chart = xy_chart(
+            area,
+            self.title,
+            self.x_label,
+            self.y_label,
+            range.clone(),
+            range,
+        )?;
+        draw_reference(&mut chart, diagonal[0], diagonal[1], "y = x (perfect)")?;
+        if self.points.is_empty() {
+            draw_no_data(&chart.plotting_area().strip_coord_spec())?;
+        }
+        let style = colour(0).mix(0.45).filled();
+        chart
+            .draw_series(self.points.iter().map(|&p| Circle::new(p, 3, style)))?
+            .label(format!("{} points", self.points.len()))
+            .legend(move |(x, y)| Circle::new((x + 12, y), 4, style));
+        draw_legend(&mut chart, corner)
+    }
+}
+
+/// A scatter plot of `(x[i], y[i])` with the diagonal `y = x` (e.g. predicted against actual),
+/// both axes over the same range, writing `<stem>.svg` and `<stem>.png`.
+///
+/// Non-finite points are skipped (noted). Different lengths are an error.
+pub fn scatter(
+    stem: impl AsRef<Path>,
+    title: &str,
+    (x_label, x): (&str, &[f64]),
+    (y_label, y): (&str, &[f64]),
+) -> Result<PlotFiles, OutputError> {
+    let stem = stem.as_ref();
+    let pairs = paired(stem, (x_label, x), (y_label, y))?;
+    let total = pairs.len();
+    let points: Vec<(f64, f64)> = pairs
+        .into_iter()
+        .filter(|(a, b)| a.is_finite() && b.is_finite())
+        .collect();
+    let mut notes = Vec::new();
+    skipped_note(&mut notes, total - points.len(), "the scatter plot");
+    let fig = Scatter {
+        title,
+        x_label,
+        y_label,
+        points,
+    };
+    render(stem, &fig, notes)
 }

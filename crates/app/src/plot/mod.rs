@@ -41,7 +41,7 @@ use crate::output::{OutputError, write_atomic, write_atomic_via_path};
 
 pub use bars::{bar_chart, grouped_bars};
 pub use confusion::confusion_matrix;
-pub use curves::{CalibrationBin, calibration, line_curves, pr_curve, roc_curve};
+pub use curves::{CalibrationBin, calibration, line_curves, pr_curve, roc_curve, scatter};
 
 /// Width × height in pixels of every plot, except bar charts that grow to fit their labels.
 pub const DEFAULT_SIZE: (u32, u32) = (800, 600);

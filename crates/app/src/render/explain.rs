@@ -97,7 +97,7 @@ fn importance_layout(imp: &PermutationImportance) -> (String, [&'static str; 6],
          the mean drop (t distribution over the repeats).",
         imp.source,
         imp.rows,
-        sig(imp.baseline_auc, 6),
+        sig(imp.baseline_score, 6),
         imp.config.repeats,
         imp.config.seed
     );

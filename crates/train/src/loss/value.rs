@@ -116,6 +116,62 @@ impl ValueHead {
     }
 }
 
+impl ValueHead {
+    /// (C36) The prediction of `s·y`, for a level factor `s > 0`: the expected value times
+    /// s; for ZILN μ shifted by `ln s`, so the lognormal, its mean and every quantile (C8)
+    /// scale by s while `p` stays; for the log1p head (whose quantile is the point
+    /// prediction) only the expected value.
+    pub fn rescale(self, prediction: ValuePrediction, s: f64) -> ValuePrediction {
+        ValuePrediction {
+            expected: prediction.expected * s,
+            mu: match self {
+                ValueHead::Log1p => prediction.mu,
+                ValueHead::Ziln => prediction.mu + s.ln(),
+            },
+            ..prediction
+        }
+    }
+}
+
+/// (C36) The level factor fitted on validation rows, `s = Σ y / Σ ŷ` (sums in row order):
+/// after it the predictions sum to the actual total there. 1 when either sum is not
+/// positive and finite (nothing to calibrate on).
+pub fn level_scale(actual: &[f64], predicted: &[f64]) -> f64 {
+    let total = |v: &[f64]| v.iter().fold(0.0, |s, x| s + x);
+    let (y, p) = (total(actual), total(predicted));
+    if y > 0.0 && y.is_finite() && p > 0.0 && p.is_finite() {
+        y / p
+    } else {
+        1.0
+    }
+}
+
+/// (C37) The blend of a network's prediction with a rule's: `α·net + (1 − α)·rule`.
+pub fn blend(alpha: f64, net: f64, rule: f64) -> f64 {
+    alpha * net + (1.0 - alpha) * rule
+}
+
+/// (C37) The blend weight fitted on validation rows: the α of the grid 1, 0.9, …, 0 whose
+/// blend has the highest normalized Gini (C31) there; the first best in that order, so a tie
+/// keeps more of the network. 1 when the Gini is undefined (no value on these rows).
+pub fn blend_weight(actual: &[f64], net: &[f64], rule: &[f64]) -> f64 {
+    let mut best = (f64::NEG_INFINITY, 1.0);
+    for step in (0..=10).rev() {
+        let alpha = f64::from(step) / 10.0;
+        let mixed: Vec<f64> = net
+            .iter()
+            .zip(rule)
+            .map(|(&n, &r)| blend(alpha, n, r))
+            .collect();
+        if let Ok(g) = crate::metrics::value::normalized_gini(actual, &mixed)
+            && g > best.0
+        {
+            best = (g, alpha);
+        }
+    }
+    best.1
+}
+
 impl super::LossKind {
     /// The value head this loss trains, if it is a value loss: the loss owns its head.
     pub fn value_head(self) -> Option<ValueHead> {

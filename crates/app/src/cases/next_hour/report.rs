@@ -253,7 +253,7 @@ negative in {} by the V24 rule; baseline ROC-AUC {:.4}). The 12 largest:\n",
             imp.config.repeats,
             imp.rows,
             super::IMPORTANCE_NEGATIVES_ONE_IN,
-            imp.baseline_auc
+            imp.baseline_score
         );
         let rows: Vec<Vec<String>> = imp
             .columns

@@ -10,7 +10,8 @@
 //! report    metrics.json, report.md, decile chart, gain curve, permutation importance (report.rs)
 //! ```
 //!
-//! Everything chosen (epochs by early stopping) is chosen on val; test and the cross-fitted
+//! Everything chosen (epochs by early stopping, the blend weight with the rule C37, the level
+//! factor C36) is chosen on val; test and the cross-fitted
 //! pooled figures are computed once, for the report.
 
 mod report;
@@ -59,6 +60,9 @@ pub(crate) struct ModelRuns {
     pub cross_fit: Vec<Vec<f64>>,
     /// Epochs trained per headline seed (early stopping).
     pub epochs: Vec<usize>,
+    /// Per headline seed: the network's blend weight α (C37) and the level factor (C36),
+    /// both fitted on val.
+    pub blend_level: Vec<(f64, f64)>,
 }
 
 /// What the report is built from.
@@ -83,8 +87,9 @@ fn rows_of(parts: &[Part], part: Part) -> Vec<usize> {
 /// A model of the study: its name, its recipe for a seed, and whether it is cross-fitted.
 type ModelPreset = (&'static str, fn(u64) -> ValueRecipe, bool);
 
-/// A job's predictions for its scored rows, its epochs, and the model itself when kept.
-type JobResult = (Vec<f64>, usize, Option<ValueModel>);
+/// A job's predictions for its scored rows, its epochs, its (blend weight, level factor),
+/// and the model itself when kept.
+type JobResult = (Vec<f64>, usize, (f64, f64), Option<ValueModel>);
 
 /// One training job: a recipe, its fit/val/score rows and where its predictions go.
 struct Job {
@@ -100,6 +105,17 @@ struct Job {
 fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
     let started = Instant::now();
     let mut out = OutDir::open(&options.out)?;
+    // Everything that can fail runs inside the guard: a log that fails to load leaves no
+    // folder behind (the guard removes the one it created while it is still empty).
+    out.guard(|run| {
+        let study = study(options)?;
+        report::write(case, options, &study, run, started)
+    })
+}
+
+/// Reads the log, splits it, trains every model and computes the rule.
+fn study(options: &CaseOptions) -> Result<Study, CliError> {
+    let started = Instant::now();
     let dir = super::data_dir(&options.data_dir, LOG_FILE);
     let log = dir.join(LOG_FILE);
     let columns = Columns::online_retail();
@@ -179,7 +195,8 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
                 .collect();
             let epochs = model.trainer.epochs_done();
             let keep = job.model == 0 && job.seed == options.seed && job.fold.is_none();
-            Ok((preds, epochs, keep.then_some(model)))
+            let fitted = (model.info.blend, model.info.level);
+            Ok((preds, epochs, fitted, keep.then_some(model)))
         })
         .collect();
     let fit_seconds = fit_started.elapsed().as_secs_f64();
@@ -194,17 +211,19 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
                 Vec::new()
             },
             epochs: Vec::new(),
+            blend_level: Vec::new(),
         })
         .collect();
     let mut first_model = None;
     for (job, result) in jobs.iter().zip(results) {
-        let (preds, epochs, model) = result.internal_err()?;
+        let (preds, epochs, fitted, model) = result.internal_err()?;
         let runs = &mut models[job.model];
         let s = (job.seed - options.seed) as usize;
         match job.fold {
             None => {
                 runs.test.push(preds);
                 runs.epochs.push(epochs);
+                runs.blend_level.push(fitted);
             }
             Some(_) => {
                 for (&i, p) in job.score.iter().zip(preds) {
@@ -219,7 +238,7 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
     let calibration_days = (clock.cutoff_ms - table.stats.start_ms) as f64 / 86_400_000.0;
     let horizon_days = clock.horizon_ms as f64 / 86_400_000.0;
     let rule = |i: usize| last_period_rule(&table.features[i], horizon_days, calibration_days);
-    let study = Study {
+    Ok(Study {
         rule_test: test.iter().map(|&i| rule(i)).collect(),
         rule_all: (0..table.ids.len()).map(rule).collect(),
         first_model: first_model
@@ -232,8 +251,7 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
         models,
         read_seconds,
         fit_seconds,
-    };
-    out.guard(|run| report::write(case, options, &study, run, started))
+    })
 }
 
 /// Metrics of predictions against the actual values of `rows`.

@@ -5,17 +5,20 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
+use glassbox_audit::AuditError;
+use glassbox_audit::explain::{
+    PermutationConfig, PermutationImportance, permutation_importance_by,
+};
 use glassbox_core::seeded_rng;
-use glassbox_train::batching::fisher_yates;
 use glassbox_train::metrics::value::{ValueMetrics, gain_curve, normalized_gini};
-use glassbox_value::{Part, format_ms};
+use glassbox_value::{Part, format_ms, last_period_rule_of};
 use serde_json::json;
 
 use super::{ModelRuns, Study, metrics_of};
 use crate::cases::{Case, CaseOptions};
 use crate::exit::{CliError, ResultExt};
 use crate::output::RunDir;
-use crate::plot::{grouped_bars, line_curves};
+use crate::plot::{grouped_bars, line_curves, scatter};
 
 /// Bootstrap resamples of the test customers (as the data README).
 const RESAMPLES: usize = 2000;
@@ -144,48 +147,38 @@ fn paired_bootstrap(actual: &[f64], model: &[f64], reference: &[f64], seed: u64)
     [mean, q(0.025), q(0.975), better]
 }
 
-/// Permutation importance on the val customers (E8's protocol with the Gini as the score):
-/// each input group permuted `REPEATS` times; the mean drop in normalized Gini.
-fn importance(study: &Study, seed: u64) -> Vec<(String, f64)> {
+/// Permutation importance on the val customers (E8, E9, by the audit crate's explain), with
+/// the normalized Gini (C31) as the score: each input group (a numeric feature, or a
+/// categorical column's one-hots together) permuted `REPEATS` times.
+fn importance(study: &Study, seed: u64) -> Result<PermutationImportance, CliError> {
     let model = &study.first_model;
-    let names = model.info.scaler.names();
     let x = crate::pipeline::value::inputs(&model.info.scaler, &study.table, &study.val);
     let actual: Vec<f64> = study.val.iter().map(|&i| study.table.target[i]).collect();
-    let score = |x: &ndarray::Array2<f32>| {
-        let p: Vec<f64> = model.predict_inputs(x).iter().map(|p| p.expected).collect();
-        normalized_gini(&actual, &p).unwrap_or(f64::NAN)
+    // The rule's part of the blend (C37) reads the raw log, not the permuted inputs.
+    let rule = last_period_rule_of(&study.table, model.info.horizon_ms, &study.val);
+    let config = PermutationConfig {
+        repeats: REPEATS,
+        seed,
     };
-    let base = score(&x);
-    // Groups: each numeric feature alone, each categorical column's one-hots together.
-    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
-    for (j, name) in names.iter().enumerate() {
-        let key = name.split('=').next().unwrap_or(name).to_string();
-        match groups.last_mut() {
-            Some((k, cols)) if *k == key && name.contains('=') => cols.push(j),
-            _ => groups.push((key, vec![j])),
-        }
-    }
-    let mut rng = seeded_rng(seed);
-    let mut out: Vec<(String, f64)> = groups
-        .into_iter()
-        .map(|(name, cols)| {
-            let mut drop = 0.0;
-            for _ in 0..REPEATS {
-                let mut order: Vec<usize> = (0..x.nrows()).collect();
-                fisher_yates(&mut order, &mut rng);
-                let mut xp = x.clone();
-                for (r, &src) in order.iter().enumerate() {
-                    for &c in &cols {
-                        xp[[r, c]] = x[[src, c]];
-                    }
-                }
-                drop += base - score(&xp);
-            }
-            (name, drop / REPEATS as f64)
-        })
-        .collect();
-    out.sort_by(|a, b| b.1.total_cmp(&a.1));
-    out
+    permutation_importance_by(
+        x.mapv(f64::from).view(),
+        &model.info.scaler.feature_groups(),
+        &config,
+        "normalized_gini",
+        |x| {
+            let p: Vec<f64> = model
+                .predict_inputs(&x.mapv(|v| v as f32), &rule)
+                .iter()
+                .map(|p| p.expected)
+                .collect();
+            normalized_gini(&actual, &p).map_err(|e| AuditError::InvalidOption {
+                name: "val customers",
+                value: actual.len().to_string(),
+                reason: format!("normalized Gini undefined: {e}"),
+            })
+        },
+    )
+    .internal_err()
 }
 
 pub(super) fn write(
@@ -220,7 +213,7 @@ pub(super) fn write(
     let rows: Vec<usize> = (0..actual_test.len()).collect();
     let boot = paired_bootstrap(&actual_test, &zi.test[0], &study.rule_test, options.seed);
     let _ = &rows;
-    let drivers = importance(study, options.seed);
+    let drivers = importance(study, options.seed)?;
 
     // metrics.json
     let block = |s: &Summary| {
@@ -251,6 +244,8 @@ pub(super) fn write(
             "gini_difference": boot[0], "ci95": [boot[1], boot[2]], "p_better": boot[3],
         },
         "epochs": zi.epochs,
+        "blend_weight_and_level": zi.blend_level,
+        "permutation_importance_val": drivers,
         "counts": t.stats,
         "seconds": {"read": study.read_seconds, "fit": study.fit_seconds, "total": started.elapsed().as_secs_f64()},
     });
@@ -297,7 +292,22 @@ pub(super) fn write(
         ],
     )
     .usage_err()?;
-    for p in bars.paths().into_iter().chain(gain.paths()) {
+    // Money spans five decades and half the actual values are 0: both axes on log10(1 + £).
+    let log_scale =
+        |v: &[f64]| -> Vec<f64> { v.iter().map(|x| x.max(0.0).ln_1p() / 10f64.ln()).collect() };
+    let scatter_plot = scatter(
+        run.prepare("predicted_vs_actual").usage_err()?,
+        "Predicted against actual spend (test, first seed)",
+        ("actual spend, log10(1 + £)", &log_scale(&actual_test)),
+        ("predicted spend, log10(1 + £)", &log_scale(&zi.test[0])),
+    )
+    .usage_err()?;
+    for p in bars
+        .paths()
+        .into_iter()
+        .chain(gain.paths())
+        .chain(scatter_plot.paths())
+    {
         run.record(p.to_path_buf());
     }
 
@@ -325,9 +335,16 @@ spend) (C21); cohort = customers with a purchase line in calibration (C22); the 
 Features: notes/value.md §2 (22 per customer + country one-hots), signed log, standardised on the fit customers, \
 clipped to ±5 sd. Model: 64-64 ReLU MLP, dropout 0.25, Adam (lr 2e-3, L2 1e-3), batch 128, early stopping on the \
 val loss (patience 10, at most 150 epochs, best epoch restored); ZILN head (C4–C7) by default, MSE on log1p(y) as the plain \
-alternative. {} seeds per model; test touched only for this report.\n",
+alternative. Both then blend with the last-period rule, `α·network + (1 − α)·rule`, α on the grid 0, 0.1, …, 1 with the \
+best val Gini (C37), and scale the result by `Σ y / Σ ŷ` over the val customers (C36). {} seeds per model; test touched \
+only for this report.\n\nFitted on val per headline seed of the default, (α, level factor): {}.\n",
         format_ms(s.start_ms),
-        zi.test.len()
+        zi.test.len(),
+        zi.blend_level
+            .iter()
+            .map(|(a, l)| format!("({a:.1}, {l:.3})"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let count = |p: Part| study.parts.iter().filter(|&&q| q == p).count();
     let _ = writeln!(r, "| quantity | value |\n|---|---|");
@@ -447,10 +464,15 @@ rule): {:+.4} [{:+.4}, {:+.4}], P(better) = {:.2}.\n",
         r,
         "\nTargets (cross-fitted): Gini ≥ 0.80 with decile MAPE ≤ 0.12.\n"
     );
-    let _ = writeln!(r, "## Decile chart and gain curve (test, first seed)\n");
     let _ = writeln!(
         r,
-        "![decile chart](decile_chart.svg)\n\n![gain curve](gain_curve.svg)\n"
+        "## Decile chart, gain curve, predicted against actual (test, first seed)\n"
+    );
+    let _ = writeln!(
+        r,
+        "![decile chart](decile_chart.svg)\n\n![gain curve](gain_curve.svg)\n\n\
+![predicted against actual](predicted_vs_actual.svg)\n\nThe scatter plot has both axes on \
+log10(1 + £): the customers who bought nothing (actual 0) form the column on the left.\n"
     );
     let _ = writeln!(
         r,
@@ -466,11 +488,22 @@ rule): {:+.4} [{:+.4}, {:+.4}], P(better) = {:.2}.\n",
     );
     let _ = writeln!(
         r,
-        "Mean drop in normalized Gini over {REPEATS} permutations of each input (one-hots of a column together).\n"
+        "The permuted inputs feed the network only; the rule's part of the blend (weight 1 − α) reads \
+the raw net spend and is left as it is, so with a small α every drop is small.\n"
     );
-    let _ = writeln!(r, "| input | Gini drop |\n|---|---|");
-    for (name, drop) in drivers.iter().take(12) {
-        let _ = writeln!(r, "| {name} | {drop:+.4} |");
+    let _ = writeln!(
+        r,
+        "Mean drop in normalized Gini (from {:.4}) over {REPEATS} permutations of each input (one-hots of a \
+column together; notes/explain.md E8, E9), with the 95 % interval of the mean over permutations.\n",
+        drivers.baseline_score
+    );
+    let _ = writeln!(r, "| input | Gini drop | 95 % interval |\n|---|---|---|");
+    for c in drivers.columns.iter().take(12) {
+        let interval = c
+            .ci95
+            .map(|(lo, hi)| format!("[{lo:+.4}, {hi:+.4}]"))
+            .unwrap_or_default();
+        let _ = writeln!(r, "| {} | {:+.4} | {interval} |", c.column, c.mean_drop);
     }
     run.write_bytes("report.md", r.as_bytes()).usage_err()?;
     if !options.quiet {
