@@ -24,6 +24,10 @@ pub const FAULT_READ_RANK: &str = "GLASSBOX_FAULT_READ_RANK";
 /// (tests only, notes/distributed.md §6).
 pub const FAULT_DIE: &str = "GLASSBOX_FAULT_DIE";
 
+/// The environment variable giving a smaller round of the all-gather than MPI's `i32` limit
+/// needs ([`round_bytes`]), so that tests run the many-round path on small files.
+pub const GATHER_ROUND_BYTES: &str = "GLASSBOX_GATHER_ROUND_BYTES";
+
 /// Whether this process learnt of a failure together with every other rank (an exchange of
 /// statuses, [`gather_results`]): it can then finalise MPI like the others instead of
 /// aborting the job.
@@ -39,6 +43,8 @@ pub struct World {
     /// The all-gather at which this rank dies ([`FAULT_DIE`]), and the count so far.
     die_at: Option<usize>,
     gathers: std::sync::atomic::AtomicUsize,
+    /// [`GATHER_ROUND_BYTES`], when set to a positive number below [`round_bytes`].
+    round_override: Option<usize>,
 }
 
 impl std::fmt::Debug for World {
@@ -77,19 +83,83 @@ impl World {
             _universe: universe,
             die_at,
             gathers: std::sync::atomic::AtomicUsize::new(0),
+            round_override: std::env::var(GATHER_ROUND_BYTES)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|&b: &usize| b > 0),
         })
     }
 }
 
-fn counts_i32(counts: &[usize]) -> (Vec<i32>, Vec<i32>) {
-    let as_i32 = |v: usize| i32::try_from(v).expect("an MPI message under 2 GiB");
-    let mut displs = Vec::with_capacity(counts.len());
+/// The most bytes one rank adds to one round of [`World::all_gather`]: MPI takes counts and
+/// displacements as `i32`, so `ranks` pieces of this size together stay within `i32::MAX`.
+fn round_bytes(ranks: usize) -> usize {
+    i32::MAX as usize / ranks.max(1)
+}
+
+/// Round `k`'s piece of each rank's message when every rank adds at most `round` bytes a
+/// round: rank r sends its bytes `k·round … k·round + pieces[r]`.
+fn round_pieces(counts: &[usize], round: usize, k: usize) -> Vec<usize> {
+    counts
+        .iter()
+        .map(|&c| c.saturating_sub(k * round).min(round))
+        .collect()
+}
+
+/// MPI's counts and displacements of pieces whose sum is at most `i32::MAX` (the rounds of
+/// [`round_pieces`] with [`round_bytes`] make it so).
+fn counts_and_displacements(pieces: &[usize]) -> (Vec<i32>, Vec<i32>) {
+    let mut displs = Vec::with_capacity(pieces.len());
     let mut at = 0usize;
-    for &c in counts {
-        displs.push(as_i32(at));
+    for &c in pieces {
+        displs.push(at as i32);
         at += c;
     }
-    (counts.iter().map(|&c| as_i32(c)).collect(), displs)
+    debug_assert!(at <= i32::MAX as usize, "a round over i32::MAX bytes");
+    (pieces.iter().map(|&c| c as i32).collect(), displs)
+}
+
+impl World {
+    /// [`Collective::all_gather`] in rounds of at most `round` bytes per rank: one round
+    /// straight into `recv` when every message fits, else each round's pieces gathered
+    /// and copied to their places.
+    fn all_gather_in_rounds(&self, send: &[u8], recv: &mut [u8], counts: &[usize], round: usize) {
+        let rounds = counts
+            .iter()
+            .max()
+            .map_or(1, |&most| most.div_ceil(round).max(1));
+        if rounds == 1 {
+            let (c, d) = counts_and_displacements(counts);
+            self.comm
+                .all_gather_varcount_into(send, &mut PartitionMut::new(recv, c, d));
+            return;
+        }
+        let offsets: Vec<usize> = counts
+            .iter()
+            .scan(0, |at, &c| {
+                let o = *at;
+                *at += c;
+                Some(o)
+            })
+            .collect();
+        let mut buf = Vec::new();
+        for k in 0..rounds {
+            let pieces = round_pieces(counts, round, k);
+            buf.clear();
+            buf.resize(pieces.iter().sum(), 0);
+            let start = (k * round).min(send.len());
+            let mine = &send[start..start + pieces[self.rank()]];
+            let (c, d) = counts_and_displacements(&pieces);
+            self.comm
+                .all_gather_varcount_into(mine, &mut PartitionMut::new(&mut buf[..], c, d));
+            let mut at = 0;
+            for (r, &len) in pieces.iter().enumerate() {
+                let to = offsets[r] + k * round;
+                recv[to..to + len].copy_from_slice(&buf[at..at + len]);
+                at += len;
+            }
+        }
+    }
 }
 
 impl Collective for World {
@@ -110,9 +180,9 @@ impl Collective for World {
             eprintln!("rank {}: {FAULT_DIE}: dying at all-gather {k}", self.rank());
             std::process::exit(3);
         }
-        let (counts, displs) = counts_i32(counts);
-        let mut part = PartitionMut::new(recv, counts, displs);
-        self.comm.all_gather_varcount_into(send, &mut part);
+        let limit = round_bytes(counts.len());
+        let round = self.round_override.map_or(limit, |b| b.min(limit));
+        self.all_gather_in_rounds(send, recv, counts, round);
     }
 
     fn send(&self, to: usize, data: &[u8]) {
@@ -180,15 +250,6 @@ fn part_start(file: &mut File, len: u64, rank: usize, ranks: usize) -> std::io::
 pub fn read_part(path: &Path, rank: usize, ranks: usize) -> Result<Vec<u8>, String> {
     let mut file = File::open(path).map_err(|e| e.to_string())?;
     let len = file.metadata().map_err(|e| e.to_string())?.len();
-    // Every rank receives the whole file in one all-gather, whose counts MPI takes as i32.
-    if len > i32::MAX as u64 {
-        return Err(format!(
-            "{} is {len} bytes; distributed training gathers the file to every rank and \
-             takes files up to {} bytes (2 GiB, notes/distributed.md)",
-            path.display(),
-            i32::MAX
-        ));
-    }
     let start = part_start(&mut file, len, rank, ranks).map_err(|e| e.to_string())?;
     let end = part_start(&mut file, len, rank + 1, ranks).map_err(|e| e.to_string())?;
     let mut part = vec![0u8; usize::try_from(end - start).map_err(|e| e.to_string())?];
