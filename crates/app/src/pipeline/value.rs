@@ -216,7 +216,11 @@ pub fn fit_value_model(
         // (three of the log's largest spenders may sit in one split).
         model.info.level = level_scale(&actual, &expected(&model));
     }
-    let info = serde_json::to_string(&model.info).expect("plain data serialises");
+    // Plain numbers and strings: serde_json cannot fail here, but an error is still an error.
+    let info = serde_json::to_string(&model.info).map_err(|e| TrainError::Config {
+        field: "value model info",
+        reason: format!("cannot be stored in the bundle: {e}"),
+    })?;
     model.trainer.extra_mut().insert(INFO_KEY.into(), info);
     Ok(model)
 }
