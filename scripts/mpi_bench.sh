@@ -3,6 +3,9 @@
 #   1. training speed, 784-1024-1024-1 at global batch 512, one thread per rank: one process
 #      without MPI, then np = 2 with the exact and with the fast reduction (the 1.7× target:
 #      np = 2 exact samples/s ≥ 1.7 × one process's);
+#      Each round also runs two one-process trainings at once, pinned to cores 0 and 1: the
+#      ceiling np = 2 could reach on this machine if communication were free (two cores that
+#      share a physical core's vector units, or a power budget, cap it below 2×);
 #   2. an OSU-style message-size sweep of ping-pong, broadcast, all-gather and all-reduce at
 #      np = 2, with t(n) = α + β·n fitted for each (the cost model's inputs).
 # Rounds alternate the configurations (interleaved), so drifting load hits all alike.
@@ -21,6 +24,10 @@ export RAYON_NUM_THREADS=1 OMP_NUM_THREADS=1
 for round in $(seq "$rounds"); do
   echo "# round $round"
   "$bin" speed --single --steps "$steps"
+  echo "# two independent one-process runs at once (cores 0 and 1)"
+  taskset -c 0 "$bin" speed --single --steps "$steps" &
+  taskset -c 1 "$bin" speed --single --steps "$steps"
+  wait
   "${mpirun_[@]}" -np 2 "$bin" speed --steps "$steps"
   "${mpirun_[@]}" -np 2 "$bin" speed --fast --steps "$steps"
 done
