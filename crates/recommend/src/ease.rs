@@ -185,6 +185,28 @@ impl Ease {
     }
 }
 
+impl Ease {
+    /// B (I, I), row-major.
+    pub fn matrix(&self) -> &[f64] {
+        &self.b
+    }
+
+    /// The model of a stored B (I, I) over `split`'s users and items, or `None` if B is not
+    /// (I, I).
+    pub fn from_matrix(split: &Split, b: Vec<f64>) -> Option<Ease> {
+        let n = split.items.len();
+        (b.len() == n * n).then(|| Ease {
+            items: n,
+            b,
+            history: split
+                .history
+                .iter()
+                .map(|h| h.iter().map(|o| o.item).collect())
+                .collect(),
+        })
+    }
+}
+
 impl Scorer for Ease {
     fn n_items(&self) -> usize {
         self.items

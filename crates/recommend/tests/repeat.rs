@@ -232,3 +232,20 @@ fn an_indefinite_matrix_is_refused() {
     let mut a = vec![1.0, 2.0, 2.0, 1.0];
     invert_spd_blocked(&mut a, 2);
 }
+
+#[test]
+fn paired_bootstrap_by_hand() {
+    use glassbox_recommend::compare::paired_bootstrap;
+    // d = (1, 0, 0, 1): mean 0.5, sd √(1/3), paired SE √(1/3)/2.
+    let p = paired_bootstrap(&[1.0, 0.0, 0.0, 1.0], 2000, 7);
+    assert_eq!(p.estimate, 0.5);
+    assert!((p.standard_error - (1.0f64 / 3.0).sqrt() / 2.0).abs() < 1e-15);
+    // Resampled means of four 0/1 values lie in {0, 0.25, …, 1}; the interval is wide.
+    assert!(p.low <= 0.25 && p.high >= 0.75, "{p:?}");
+    assert!([p.low, p.high].iter().all(|x| (x * 4.0).fract() == 0.0));
+    // The same seed gives the same interval; a constant difference has no spread.
+    assert_eq!(p, paired_bootstrap(&[1.0, 0.0, 0.0, 1.0], 2000, 7));
+    let c = paired_bootstrap(&[0.25; 10], 100, 1);
+    assert_eq!((c.low, c.high, c.standard_error), (0.25, 0.25, 0.0));
+    assert!(paired_bootstrap(&[], 10, 0).estimate.is_nan());
+}
