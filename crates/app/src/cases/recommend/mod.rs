@@ -98,12 +98,11 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
     })
 }
 
+/// A model's metrics, its (K, Recall@K, NDCG@K) curve and its lists at 50.
+type Scored = (ModeMetrics, Vec<(usize, f64, f64)>, Vec<Vec<Ranked>>);
+
 /// A model's lists of the mode's evaluated users at 50 and its metrics (K5–K11).
-fn score<S: Scorer + ?Sized>(
-    split: &Split,
-    scorer: &S,
-    mode: Mode,
-) -> (ModeMetrics, Vec<(usize, f64, f64)>, Vec<Vec<Ranked>>) {
+fn score<S: Scorer + ?Sized>(split: &Split, scorer: &S, mode: Mode) -> Scored {
     let users = split.evaluated(mode);
     let top = lists(split, scorer, mode, 50);
     let pop = popularity_share(split);
@@ -220,7 +219,7 @@ fn mode_study(
     if mode == Mode::All {
         plain.push((
             "repeat purchase (own history)".into(),
-            "half-life 240 d; fallback recent popularity 14 d".into(),
+            "half-life 240 d; ties and the rest of the list by recent popularity 14 d".into(),
             rule(1000.0, 240.0, 14.0),
         ));
     }
