@@ -3,6 +3,7 @@
 //! by (K19), with every setting chosen on a validation split only — never on the test split.
 
 use glassbox_train::optim::OptimError;
+use rayon::prelude::*;
 
 use crate::ease::Ease;
 use crate::knn::ItemKnn;
@@ -242,6 +243,9 @@ pub fn choose_settings(
     }
     let ease = (val.items.len() <= EASE_MAX_ITEMS)
         .then(|| Ease::fit(val, Settings::default().ease_lambda));
+    // Every mode's evaluated users are among the all mode's.
+    let users: Vec<u32> = val.evaluated(Mode::All).iter().map(|u| u.user).collect();
+    let ease = ease.map(|e| Cached::of(&e, &users, val.users.len()));
     let mut out = Vec::with_capacity(modes.len());
     for ((&mode, (_, epochs, mf)), (_, k)) in modes.iter().zip(best_epoch).zip(best_k) {
         let mf = mf.map_or_else(
@@ -255,8 +259,8 @@ pub fn choose_settings(
         };
         let parts = ValidationParts {
             val,
-            mf: &mf,
-            knn: &ItemKnn::fit(val, k),
+            mf: &Cached::of(&mf, &users, val.users.len()),
+            knn: &Cached::of(&ItemKnn::fit(val, k), &users, val.users.len()),
             ease: ease.as_ref(),
         };
         out.push(parts.search(mode, start, log));
@@ -264,12 +268,55 @@ pub fn choose_settings(
     Ok(out)
 }
 
+/// One part's score rows of the validation users, computed once: the weight search blends
+/// them hundreds of times. The rows are the part's own numbers, so a blend of them is
+/// bit-identical to a blend of the part.
+struct Cached {
+    n_items: usize,
+    /// Per user id: the row, for the users it was built for.
+    rows: Vec<Option<Vec<f64>>>,
+}
+
+impl Cached {
+    fn of<S: Scorer + ?Sized>(scorer: &S, users: &[u32], n_users: usize) -> Cached {
+        let n_items = scorer.n_items();
+        let computed: Vec<Vec<f64>> = users
+            .par_iter()
+            .map(|&u| {
+                let mut row = vec![0.0; n_items];
+                scorer.score(u, &mut row);
+                row
+            })
+            .collect();
+        let mut rows = vec![None; n_users];
+        for (&u, row) in users.iter().zip(computed) {
+            rows[u as usize] = Some(row);
+        }
+        Cached { n_items, rows }
+    }
+}
+
+impl Scorer for Cached {
+    fn n_items(&self) -> usize {
+        self.n_items
+    }
+
+    /// # Panics
+    /// For a user the rows were not built for (the search asks only for validation users).
+    fn score(&self, user: u32, out: &mut [f64]) {
+        let row = self.rows[user as usize]
+            .as_ref()
+            .expect("scores cached for every validation user");
+        out.copy_from_slice(row);
+    }
+}
+
 /// The parts of the blend fitted on the validation split, for the weight search.
 struct ValidationParts<'a> {
     val: &'a Split,
-    mf: &'a Mf,
-    knn: &'a ItemKnn,
-    ease: Option<&'a Ease>,
+    mf: &'a Cached,
+    knn: &'a Cached,
+    ease: Option<&'a Cached>,
 }
 
 impl ValidationParts<'_> {
