@@ -424,7 +424,7 @@ fn case_study_without_a_case_runs_every_case_and_indexes_them() {
     let (all, named) = (s.path("all"), s.path("named"));
     run(&["case-study", "--quick", "--out", &all, "--quiet"]).ok();
     let index = std::fs::read_to_string(format!("{all}/index.md")).unwrap();
-    for case in ["purchase", "next-hour", "risk", "value"] {
+    for case in ["purchase", "next-hour", "risk", "value", "recommend"] {
         assert!(index.contains(&format!("]({case}/report.md)")), "{index}");
         assert!(Path::new(&format!("{all}/{case}/report.md")).exists());
         assert!(Path::new(&format!("{all}/{case}/metrics.json")).exists());

@@ -28,11 +28,10 @@ fn main() {
         epochs: 40,
         ..MfConfig::default()
     };
-    for mode in [Mode::New, Mode::All] {
-        let (chosen, _) = choose_settings(&val, mode, &base, &mut |line| {
-            eprintln!("  {}: {line}", mode.name())
-        })
-        .expect("search");
+    let modes = [Mode::New, Mode::All];
+    let chosen =
+        choose_settings(&val, &modes, &base, &mut |line| eprintln!("  {line}")).expect("search");
+    for (mode, (chosen, _)) in modes.into_iter().zip(chosen) {
         let (mut r, mut n, mut h) = (0.0, 0.0, 0.0);
         let t = Instant::now();
         let mut fitted = Fitted::fit(&test, &chosen).expect("fit");

@@ -1,6 +1,8 @@
 //! EASE (Steck 2019), the closed-form item-item model (notes/recommend.md §7, K21): a
 //! collaborative part of the default blend, computed in f64.
 
+use glassbox_core::gemm::gemm;
+use ndarray::{Array2, ArrayViewMut2, Axis, s};
 use rayon::prelude::*;
 
 use crate::knn::co_buyers;
@@ -19,7 +21,8 @@ pub struct Ease {
 /// elimination without pivoting (the diagonal stays positive for SPD matrices). Step k scales
 /// row k by 1/a_kk and subtracts a_ik times it from every other row i; rows are updated in
 /// parallel, each by one thread, element by element, so the result does not depend on the
-/// thread count. n³ multiply-adds.
+/// thread count. n³ multiply-adds, each pass streaming the whole matrix: the reference twin of
+/// [`invert_spd_blocked`], which EASE uses.
 pub fn invert_spd(a: &mut [f64], n: usize) {
     assert_eq!(a.len(), n * n, "invert_spd: not (n, n)");
     let mut pivot_row = vec![0.0; n];
@@ -42,8 +45,123 @@ pub fn invert_spd(a: &mut [f64], n: usize) {
     }
 }
 
+/// Block width of (K22): panels of this many columns go through the GEMM.
+const BLOCK: usize = 96;
+
+/// (K22) In-place inverse of a symmetric positive-definite `a` (n, n, row-major) through its
+/// Cholesky factor, blocked so that almost all the work is the engine's GEMM:
+/// 1. G = L·Lᵀ, right-looking by panels of [`BLOCK`] columns: the diagonal block is factored
+///    element by element, the panel below it solved against it row by row (rows in
+///    parallel), and the trailing square updated by one GEMM, A ← A − panel·panelᵀ;
+/// 2. W = L⁻¹ by block rows: R = E − L[r, :r]·W[:r, :] (GEMM), then L_rr·X = R forward;
+/// 3. G⁻¹ = Wᵀ·W, block row r of it = W[r.., r]ᵀ·W[r.., :] (W is lower triangular, so the
+///    rows above r add nothing).
+///
+/// About 7n³/6 multiply-adds, nearly all in GEMM calls, whose every element is summed in one
+/// fixed order; the row-wise parts give each row to one thread. So the bits do not depend on
+/// the thread count.
+///
+/// # Panics
+/// If `a` is not (n, n) or a pivot is not positive (`a` is not positive definite).
+pub fn invert_spd_blocked(a: &mut [f64], n: usize) {
+    assert_eq!(a.len(), n * n, "invert_spd_blocked: not (n, n)");
+    let mut g = ArrayViewMut2::from_shape((n, n), a).expect("n·n elements checked above");
+    cholesky_in_place(&mut g);
+    let w = lower_inverse(&g);
+    for r0 in (0..n).step_by(BLOCK) {
+        let r1 = (r0 + BLOCK).min(n);
+        gemm(
+            1.0,
+            w.slice(s![r0.., r0..r1]).t(),
+            w.slice(s![r0.., ..]),
+            0.0,
+            g.slice_mut(s![r0..r1, ..]),
+        );
+    }
+}
+
+/// (K22, step 1) Overwrites the lower triangle of `g` with L, G = L·Lᵀ (the upper triangle is
+/// left as scratch).
+fn cholesky_in_place(g: &mut ArrayViewMut2<'_, f64>) {
+    let n = g.nrows();
+    for k0 in (0..n).step_by(BLOCK) {
+        let k1 = (k0 + BLOCK).min(n);
+        for j in k0..k1 {
+            let d = g[[j, j]] - (k0..j).map(|p| g[[j, p]] * g[[j, p]]).sum::<f64>();
+            assert!(
+                d > 0.0,
+                "invert_spd_blocked: pivot {j} is {d}: not positive definite"
+            );
+            let d = d.sqrt();
+            g[[j, j]] = d;
+            for i in j + 1..k1 {
+                let v = g[[i, j]] - (k0..j).map(|p| g[[i, p]] * g[[j, p]]).sum::<f64>();
+                g[[i, j]] = v / d;
+            }
+        }
+        if k1 == n {
+            break;
+        }
+        let (top, mut below) = g.view_mut().split_at(Axis(0), k1);
+        let diag = top.slice(s![k0..k1, k0..k1]);
+        // Panel: X·L_kkᵀ = A[k1.., k0..k1], one row per task.
+        below
+            .axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .for_each(|mut row| {
+                for j in 0..k1 - k0 {
+                    let v = row[k0 + j] - (0..j).map(|p| row[k0 + p] * diag[[j, p]]).sum::<f64>();
+                    row[k0 + j] = v / diag[[j, j]];
+                }
+            });
+        let panel = g.slice(s![k1.., k0..k1]).to_owned();
+        gemm(
+            -1.0,
+            panel.view(),
+            panel.t(),
+            1.0,
+            g.slice_mut(s![k1.., k1..]),
+        );
+    }
+}
+
+/// (K22, step 2) W = L⁻¹ for the lower triangle L of `l` (its upper triangle is ignored).
+fn lower_inverse(l: &ArrayViewMut2<'_, f64>) -> Array2<f64> {
+    let n = l.nrows();
+    let mut w = Array2::<f64>::zeros((n, n));
+    for r0 in (0..n).step_by(BLOCK) {
+        let r1 = (r0 + BLOCK).min(n);
+        let mut x = Array2::<f64>::zeros((r1 - r0, r1));
+        for t in 0..r1 - r0 {
+            x[[t, r0 + t]] = 1.0;
+        }
+        if r0 > 0 {
+            gemm(
+                -1.0,
+                l.slice(s![r0..r1, ..r0]),
+                w.slice(s![..r0, ..r1]),
+                1.0,
+                x.view_mut(),
+            );
+        }
+        // L_rr·X = R, forward: row t of X uses the rows s < t already solved.
+        for t in 0..r1 - r0 {
+            let (done, mut rest) = x.view_mut().split_at(Axis(0), t);
+            let mut row = rest.row_mut(0);
+            for (p, solved) in done.outer_iter().enumerate() {
+                let f = l[[r0 + t, r0 + p]];
+                row.zip_mut_with(&solved, |a, &b| *a -= f * b);
+            }
+            let d = l[[r0 + t, r0 + t]];
+            row.mapv_inplace(|a| a / d);
+        }
+        w.slice_mut(s![r0..r1, ..r1]).assign(&x);
+    }
+    w
+}
+
 impl Ease {
-    /// (K21) G = XᵀX + λI (X the binary training matrix), P = G⁻¹,
+    /// (K21) G = XᵀX + λI (X the binary training matrix), P = G⁻¹ (K22),
     /// B = I − P · diag(1/diag P), i.e. B_ij = −P_ij / P_jj off the diagonal, B_ii = 0.
     pub fn fit(split: &Split, lambda: f64) -> Ease {
         let n = split.items.len();
@@ -52,7 +170,7 @@ impl Ease {
         for i in 0..n {
             g[i * n + i] += lambda;
         }
-        invert_spd(&mut g, n);
+        invert_spd_blocked(&mut g, n);
         let diag: Vec<f64> = (0..n).map(|j| g[j * n + j]).collect();
         for i in 0..n {
             for j in 0..n {
@@ -64,6 +182,28 @@ impl Ease {
             b: g,
             history,
         }
+    }
+}
+
+impl Ease {
+    /// B (I, I), row-major.
+    pub fn matrix(&self) -> &[f64] {
+        &self.b
+    }
+
+    /// The model of a stored B (I, I) over `split`'s users and items, or `None` if B is not
+    /// (I, I).
+    pub fn from_matrix(split: &Split, b: Vec<f64>) -> Option<Ease> {
+        let n = split.items.len();
+        (b.len() == n * n).then(|| Ease {
+            items: n,
+            b,
+            history: split
+                .history
+                .iter()
+                .map(|h| h.iter().map(|o| o.item).collect())
+                .collect(),
+        })
     }
 }
 

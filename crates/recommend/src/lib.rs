@@ -8,11 +8,13 @@
 //! No file I/O in the maths: `read` turns a CSV into [`protocol::Interaction`]s.
 
 pub mod bpr;
+pub mod compare;
 pub mod ease;
 pub mod embedding;
 pub mod knn;
 pub mod metrics;
 pub mod mf;
+pub mod model;
 pub mod protocol;
 pub mod read;
 pub mod repeat;

@@ -38,7 +38,7 @@ pub enum ReadError {
 
 /// Which columns hold what. Without a time column every interaction gets time 0; without a
 /// basket column the time stands for the basket.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Columns {
     pub user: String,
     pub item: String,

@@ -3,6 +3,7 @@
 //! by (K19), with every setting chosen on a validation split only — never on the test split.
 
 use glassbox_train::optim::OptimError;
+use rayon::prelude::*;
 
 use crate::ease::Ease;
 use crate::knn::ItemKnn;
@@ -13,7 +14,7 @@ use crate::repeat::{Blend, popularity_share, recent_popularity, repeat_scores};
 use crate::retrieval::{Ranked, Scorer, top_k};
 
 /// The settings of the default model.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Settings {
     pub mf: MfConfig,
     /// k of item-kNN (K20).
@@ -28,6 +29,7 @@ pub struct Settings {
     pub beta: f64,
     /// Half-life of (K17) in days (∞: the plain basket count; JSON writes it as `null`) and
     /// the window of (K18) in days.
+    #[serde(with = "infinite_as_null")]
     pub half_life_days: f64,
     pub window_days: f64,
 }
@@ -46,6 +48,23 @@ impl Default for Settings {
             half_life_days: 240.0,
             window_days: 14.0,
         }
+    }
+}
+
+/// JSON has no ∞: a half-life of ∞ is written as `null` and read back as ∞.
+mod infinite_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if x.is_finite() {
+            s.serialize_f64(*x)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
     }
 }
 
@@ -95,27 +114,52 @@ pub struct Fitted {
 }
 
 impl Fitted {
-    /// Fits every part on `split`'s training events.
+    /// Fits every part on `split`'s training events (MF and EASE only when their weight is
+    /// not 0).
     ///
     /// # Errors
     /// An invalid optimizer setting.
     pub fn fit(split: &Split, settings: &Settings) -> Result<Fitted, OptimError> {
-        let mf = Mf::fit(
+        let mf = Fitted::fit_mf(split, settings)?;
+        Ok(Fitted::with_mf(split, mf, settings))
+    }
+
+    /// The MF part: trained for `settings.mf.epochs` when its weight is not 0, else left at
+    /// its initialisation (0 epochs: it does not enter the blend).
+    ///
+    /// # Errors
+    /// An invalid optimizer setting.
+    pub fn fit_mf(split: &Split, settings: &Settings) -> Result<Mf, OptimError> {
+        let epochs = if settings.mf_weight == 0.0 {
+            0
+        } else {
+            settings.mf.epochs
+        };
+        Mf::fit(
             split.users.len(),
             split.items.len(),
             &training_pairs(split),
-            &settings.mf,
+            &MfConfig {
+                epochs,
+                ..settings.mf
+            },
             |_, _| {},
-        )?;
-        Ok(Fitted::with_mf(split, mf, settings))
+        )
     }
 
     /// The other parts fitted on `split` around an already fitted MF.
     pub fn with_mf(split: &Split, mf: Mf, settings: &Settings) -> Fitted {
+        let ease = (settings.ease_weight != 0.0).then(|| Ease::fit(split, settings.ease_lambda));
+        Fitted::with_parts(split, mf, ease, settings)
+    }
+
+    /// The deterministic, cheap parts (item-kNN, repeat, popularity) fitted on `split` around
+    /// an already fitted MF and EASE.
+    pub fn with_parts(split: &Split, mf: Mf, ease: Option<Ease>, settings: &Settings) -> Fitted {
         Fitted {
             mf,
             knn: ItemKnn::fit(split, settings.knn_k),
-            ease: (settings.ease_weight != 0.0).then(|| Ease::fit(split, settings.ease_lambda)),
+            ease,
             repeat: repeat_scores(split, settings.half_life_days),
             popularity: recent_popularity(split, settings.window_days),
             settings: *settings,
@@ -141,20 +185,26 @@ impl Fitted {
     }
 }
 
-/// Chooses the settings for `mode` on the validation split `val` (NDCG@20, seed of `base`), in
-/// stages: MF epochs (checked every 5, up to `base.epochs`), kNN's k, then kNN weight × β,
-/// the popularity window, and in the all mode γ × half-life. `log` receives one line per
-/// candidate.
+/// EASE's dense I × I inverse is fitted only up to this many candidate items (an f64 matrix of
+/// 1.8 GB); above it the EASE term keeps weight 0 and the blend uses the other parts.
+pub const EASE_MAX_ITEMS: usize = 15_000;
+
+/// Chooses the settings of each of `modes` on the validation split `val` (NDCG@20, seed of
+/// `base`): the parts are fitted once and shared by the modes — MF (its epochs checked every 5,
+/// up to `base.epochs`), item-kNN at each k, EASE at λ = 300 (catalogues up to
+/// [`EASE_MAX_ITEMS`]) — then, per mode, in stages: MF epochs, kNN's k, the weights × β, the
+/// popularity window, and in the all mode γ × half-life. `log` receives one line per
+/// candidate. Returns (settings, validation NDCG@20) per mode, in the order of `modes`.
 ///
 /// # Errors
 /// An invalid optimizer setting.
 pub fn choose_settings(
     val: &Split,
-    mode: Mode,
+    modes: &[Mode],
     base: &MfConfig,
     log: &mut dyn FnMut(String),
-) -> Result<(Settings, f64), OptimError> {
-    let mut best_epoch = (f64::MIN, 0, None);
+) -> Result<Vec<(Settings, f64)>, OptimError> {
+    let mut best_epoch: Vec<(f64, usize, Option<Mf>)> = vec![(f64::MIN, 0, None); modes.len()];
     Mf::fit(
         val.users.len(),
         val.items.len(),
@@ -162,117 +212,215 @@ pub fn choose_settings(
         base,
         |e, m| {
             if e % 5 == 0 || e == base.epochs {
-                let s = evaluate(val, m, mode, 20);
-                log(format!("MF epoch {e}: validation NDCG@20 {:.4}", s.ndcg));
-                if s.ndcg > best_epoch.0 {
-                    best_epoch = (s.ndcg, e, Some(m.clone()));
+                for (best, &mode) in best_epoch.iter_mut().zip(modes) {
+                    let s = evaluate(val, m, mode, 20);
+                    log(format!(
+                        "{}: MF epoch {e}: validation NDCG@20 {:.4}",
+                        mode.name(),
+                        s.ndcg
+                    ));
+                    if s.ndcg > best.0 {
+                        *best = (s.ndcg, e, Some(m.clone()));
+                    }
                 }
             }
         },
     )?;
-    let (_, epochs, mf) = best_epoch;
-    let mf = mf.expect("at least one epoch was evaluated");
-    let mut best_k = (f64::MIN, 10);
+    let mut best_k = vec![(f64::MIN, 10); modes.len()];
     for k in [10, 20, 50, 100] {
-        let s = evaluate(val, &ItemKnn::fit(val, k), mode, 20);
-        log(format!("item-kNN k={k}: validation NDCG@20 {:.4}", s.ndcg));
-        if s.ndcg > best_k.0 {
-            best_k = (s.ndcg, k);
+        let knn = ItemKnn::fit(val, k);
+        for (best, &mode) in best_k.iter_mut().zip(modes) {
+            let s = evaluate(val, &knn, mode, 20);
+            log(format!(
+                "{}: item-kNN k={k}: validation NDCG@20 {:.4}",
+                mode.name(),
+                s.ndcg
+            ));
+            if s.ndcg > best.0 {
+                *best = (s.ndcg, k);
+            }
         }
     }
-    let knn = ItemKnn::fit(val, best_k.1);
-    let ease = Ease::fit(val, Settings::default().ease_lambda);
-    let score = |t: &Settings| {
-        let repeat = repeat_scores(val, t.half_life_days);
-        let popularity = recent_popularity(val, t.window_days);
+    let ease = (val.items.len() <= EASE_MAX_ITEMS)
+        .then(|| Ease::fit(val, Settings::default().ease_lambda));
+    // Every mode's evaluated users are among the all mode's.
+    let users: Vec<u32> = val.evaluated(Mode::All).iter().map(|u| u.user).collect();
+    let ease = ease.map(|e| Cached::of(&e, &users, val.users.len()));
+    let mut out = Vec::with_capacity(modes.len());
+    for ((&mode, (_, epochs, mf)), (_, k)) in modes.iter().zip(best_epoch).zip(best_k) {
+        let mf = mf.map_or_else(
+            || Mf::fit(val.users.len(), val.items.len(), &[], base, |_, _| {}),
+            Ok,
+        )?;
+        let start = Settings {
+            mf: MfConfig { epochs, ..*base },
+            knn_k: k,
+            ..Settings::default()
+        };
+        let parts = ValidationParts {
+            val,
+            mf: &Cached::of(&mf, &users, val.users.len()),
+            knn: &Cached::of(&ItemKnn::fit(val, k), &users, val.users.len()),
+            ease: ease.as_ref(),
+        };
+        out.push(parts.search(mode, start, log));
+    }
+    Ok(out)
+}
+
+/// One part's score rows of the validation users, computed once: the weight search blends
+/// them hundreds of times. The rows are the part's own numbers, so a blend of them is
+/// bit-identical to a blend of the part.
+struct Cached {
+    n_items: usize,
+    /// Per user id: the row, for the users it was built for.
+    rows: Vec<Option<Vec<f64>>>,
+}
+
+impl Cached {
+    fn of<S: Scorer + ?Sized>(scorer: &S, users: &[u32], n_users: usize) -> Cached {
+        let n_items = scorer.n_items();
+        let computed: Vec<Vec<f64>> = users
+            .par_iter()
+            .map(|&u| {
+                let mut row = vec![0.0; n_items];
+                scorer.score(u, &mut row);
+                row
+            })
+            .collect();
+        let mut rows = vec![None; n_users];
+        for (&u, row) in users.iter().zip(computed) {
+            rows[u as usize] = Some(row);
+        }
+        Cached { n_items, rows }
+    }
+}
+
+impl Scorer for Cached {
+    fn n_items(&self) -> usize {
+        self.n_items
+    }
+
+    /// # Panics
+    /// For a user the rows were not built for (the search asks only for validation users).
+    fn score(&self, user: u32, out: &mut [f64]) {
+        let row = self.rows[user as usize]
+            .as_ref()
+            .expect("scores cached for every validation user");
+        out.copy_from_slice(row);
+    }
+}
+
+/// The parts of the blend fitted on the validation split, for the weight search.
+struct ValidationParts<'a> {
+    val: &'a Split,
+    mf: &'a Cached,
+    knn: &'a Cached,
+    ease: Option<&'a Cached>,
+}
+
+impl ValidationParts<'_> {
+    /// Validation NDCG@20 of the blend with settings `t`.
+    fn score(&self, mode: Mode, t: &Settings) -> f64 {
+        let repeat = repeat_scores(self.val, t.half_life_days);
+        let popularity = recent_popularity(self.val, t.window_days);
+        let mut collaborative: Vec<(&dyn Scorer, f64)> =
+            vec![(self.mf, t.mf_weight), (self.knn, t.knn_weight)];
+        if let Some(ease) = self.ease {
+            collaborative.push((ease, t.ease_weight));
+        }
         let blend = Blend {
-            collaborative: vec![
-                (&mf, t.mf_weight),
-                (&knn, t.knn_weight),
-                (&ease, t.ease_weight),
-            ],
+            collaborative,
             repeat: &repeat,
             popularity: &popularity,
             gamma: t.gamma,
             beta: t.beta,
         };
-        evaluate(val, &blend, mode, 20).ndcg
-    };
-    let mut chosen = Settings {
-        mf: MfConfig { epochs, ..*base },
-        knn_k: best_k.1,
-        knn_weight: 0.0,
-        ease_weight: 0.0,
-        ..Settings::default()
-    };
-    let mut best = f64::MIN;
-    // Each stage keeps the best trial so far; a trial must beat it strictly.
-    let mut stage = |trials: Vec<Settings>, chosen: &mut Settings| {
-        for t in trials {
-            let v = score(&t);
-            if v > best {
-                best = v;
-                *chosen = t;
+        evaluate(self.val, &blend, mode, 20).ndcg
+    }
+
+    /// The staged search of [`choose_settings`] for one mode, from `start` (its MF epochs and
+    /// k already chosen).
+    fn search(&self, mode: Mode, start: Settings, log: &mut dyn FnMut(String)) -> (Settings, f64) {
+        let mut chosen = Settings {
+            knn_weight: 0.0,
+            ease_weight: 0.0,
+            ..start
+        };
+        let mut best = f64::MIN;
+        // Each stage keeps the best trial so far; a trial must beat it strictly.
+        let mut stage = |trials: Vec<Settings>, chosen: &mut Settings| {
+            for t in trials {
+                let v = self.score(mode, &t);
+                if v > best {
+                    best = v;
+                    *chosen = t;
+                }
             }
-        }
-    };
-    let c = chosen;
-    let mut weights = Vec::new();
-    for mf_weight in [0.0, 1.0] {
-        for ease_weight in [0.0, 1.0, 2.0, 4.0] {
-            for knn_weight in [0.0, 0.5, 1.0, 2.0] {
-                for beta in [0.0, 1.0, 2.0] {
-                    if mf_weight + ease_weight + knn_weight > 0.0 {
-                        weights.push(Settings {
-                            mf_weight,
-                            ease_weight,
-                            knn_weight,
-                            beta,
-                            ..c
-                        });
+        };
+        let c = chosen;
+        let ease_weights: &[f64] = if self.ease.is_some() {
+            &[0.0, 1.0, 2.0, 4.0]
+        } else {
+            &[0.0]
+        };
+        let mut weights = Vec::new();
+        for mf_weight in [0.0, 1.0] {
+            for &ease_weight in ease_weights {
+                for knn_weight in [0.0, 0.5, 1.0, 2.0] {
+                    for beta in [0.0, 1.0, 2.0] {
+                        if mf_weight + ease_weight + knn_weight > 0.0 {
+                            weights.push(Settings {
+                                mf_weight,
+                                ease_weight,
+                                knn_weight,
+                                beta,
+                                ..c
+                            });
+                        }
                     }
                 }
             }
         }
-    }
-    stage(weights, &mut chosen);
-    let c = chosen;
-    stage(
-        [14.0, 30.0, 60.0]
-            .map(|window_days| Settings { window_days, ..c })
-            .to_vec(),
-        &mut chosen,
-    );
-    if mode == Mode::All {
+        stage(weights, &mut chosen);
         let c = chosen;
         stage(
-            [60.0, 240.0, f64::INFINITY]
-                .iter()
-                .flat_map(|&half_life_days| {
-                    [1.0, 2.0, 4.0, 8.0, 16.0, 1000.0].map(|gamma| Settings {
-                        gamma,
-                        half_life_days,
-                        ..c
-                    })
-                })
-                .collect(),
+            [14.0, 30.0, 60.0]
+                .map(|window_days| Settings { window_days, ..c })
+                .to_vec(),
             &mut chosen,
         );
+        if mode == Mode::All {
+            let c = chosen;
+            stage(
+                [60.0, 240.0, f64::INFINITY]
+                    .iter()
+                    .flat_map(|&half_life_days| {
+                        [1.0, 2.0, 4.0, 8.0, 16.0, 1000.0].map(|gamma| Settings {
+                            gamma,
+                            half_life_days,
+                            ..c
+                        })
+                    })
+                    .collect(),
+                &mut chosen,
+            );
+        }
+        let best = self.score(mode, &chosen);
+        log(format!(
+            "chosen ({}): MF epochs {} weight {}, kNN k {} weight {}, EASE λ {} weight {}, γ {}, β {}, half-life {} d, window {} d: validation NDCG@20 {best:.4}",
+            mode.name(),
+            chosen.mf.epochs,
+            chosen.mf_weight,
+            chosen.knn_k,
+            chosen.knn_weight,
+            chosen.ease_lambda,
+            chosen.ease_weight,
+            chosen.gamma,
+            chosen.beta,
+            chosen.half_life_days,
+            chosen.window_days
+        ));
+        (chosen, best)
     }
-    let best = score(&chosen);
-    log(format!(
-        "chosen ({}): MF epochs {} weight {}, kNN k {} weight {}, EASE λ {} weight {}, γ {}, β {}, half-life {} d, window {} d: validation NDCG@20 {best:.4}",
-        mode.name(),
-        chosen.mf.epochs,
-        chosen.mf_weight,
-        chosen.knn_k,
-        chosen.knn_weight,
-        chosen.ease_lambda,
-        chosen.ease_weight,
-        chosen.gamma,
-        chosen.beta,
-        chosen.half_life_days,
-        chosen.window_days
-    ));
-    Ok((chosen, best))
 }

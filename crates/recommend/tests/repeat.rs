@@ -1,8 +1,9 @@
 //! The repeat signal, recent popularity and the blend (K17–K19) on a log worked by hand, and
-//! the MF fit (K16) bit-identical at 1, 2 and 7 threads.
+//! the MF fit (K16) bit-identical at 1, 2 and 7 threads; the blocked Cholesky inverse (K22)
+//! against the Gauss–Jordan one (K21) and its bits at 1, 2 and 7 threads.
 
 use glassbox_core::build_pool;
-use glassbox_recommend::ease::{Ease, invert_spd};
+use glassbox_recommend::ease::{Ease, invert_spd, invert_spd_blocked};
 use glassbox_recommend::knn::ItemKnn;
 use glassbox_recommend::mf::{Mf, MfConfig};
 use glassbox_recommend::repeat::{Blend, recent_popularity, repeat_scores};
@@ -110,10 +111,8 @@ fn ease_by_hand_against_numpy() {
     }
 }
 
-#[test]
-fn spd_inverse_is_an_inverse_and_bit_identical_at_1_2_and_7_threads() {
-    let n = 40;
-    // A = MᵀM + n·I with M's entries in [−1, 1].
+/// A = MᵀM + shift·I with M's entries in [−1, 1]: symmetric positive definite.
+fn spd(n: usize, shift: f64) -> Vec<f64> {
     let m: Vec<f64> = (0..n * n)
         .map(|k| ((k * 7919 % 201) as f64 - 100.0) / 100.0)
         .collect();
@@ -122,8 +121,15 @@ fn spd_inverse_is_an_inverse_and_bit_identical_at_1_2_and_7_threads() {
         for j in 0..n {
             a[i * n + j] = (0..n).map(|k| m[k * n + i] * m[k * n + j]).sum::<f64>();
         }
-        a[i * n + i] += n as f64;
+        a[i * n + i] += shift;
     }
+    a
+}
+
+#[test]
+fn spd_inverse_is_an_inverse_and_bit_identical_at_1_2_and_7_threads() {
+    let n = 40;
+    let a = spd(n, n as f64);
     let run = |threads| {
         let mut inv = a.clone();
         build_pool(threads)
@@ -169,4 +175,77 @@ fn mf_fit_is_bit_identical_at_1_2_and_7_threads() {
     );
     assert_eq!(bits(&one), bits(&run(2)));
     assert_eq!(bits(&one), bits(&run(7)));
+}
+
+fn blocked(a: &[f64], n: usize, threads: usize) -> Vec<f64> {
+    let mut inv = a.to_vec();
+    build_pool(threads)
+        .expect("pool")
+        .install(|| invert_spd_blocked(&mut inv, n));
+    inv
+}
+
+#[test]
+fn blocked_inverse_equals_gauss_jordan_to_1e_9() {
+    // 1 and 5: inside one block; 96: exactly one; 250: two full blocks and a ragged one.
+    for n in [1, 5, 96, 250] {
+        let a = spd(n, 0.5 * n as f64);
+        let mut reference = a.clone();
+        invert_spd(&mut reference, n);
+        let fast = blocked(&a, n, 2);
+        let scale = reference.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        for (k, (x, r)) in fast.iter().zip(&reference).enumerate() {
+            assert!(
+                (x - r).abs() <= 1e-9 * scale,
+                "n {n}, element ({}, {}): {x} vs Gauss–Jordan {r}",
+                k / n,
+                k % n
+            );
+        }
+        for i in 0..n {
+            for j in 0..n {
+                let prod: f64 = (0..n).map(|k| a[i * n + k] * fast[k * n + j]).sum();
+                let id = if i == j { 1.0 } else { 0.0 };
+                assert!(
+                    (prod - id).abs() < 1e-10,
+                    "n {n}: (A·A⁻¹)[{i},{j}] = {prod}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn blocked_inverse_is_bit_identical_at_1_2_and_7_threads() {
+    let n = 300;
+    let a = spd(n, 40.0);
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let one = bits(&blocked(&a, n, 1));
+    assert_eq!(one, bits(&blocked(&a, n, 2)));
+    assert_eq!(one, bits(&blocked(&a, n, 7)));
+}
+
+#[test]
+#[should_panic(expected = "not positive definite")]
+fn an_indefinite_matrix_is_refused() {
+    // [[1, 2], [2, 1]] has eigenvalues 3 and −1.
+    let mut a = vec![1.0, 2.0, 2.0, 1.0];
+    invert_spd_blocked(&mut a, 2);
+}
+
+#[test]
+fn paired_bootstrap_by_hand() {
+    use glassbox_recommend::compare::paired_bootstrap;
+    // d = (1, 0, 0, 1): mean 0.5, sd √(1/3), paired SE √(1/3)/2.
+    let p = paired_bootstrap(&[1.0, 0.0, 0.0, 1.0], 2000, 7);
+    assert_eq!(p.estimate, 0.5);
+    assert!((p.standard_error - (1.0f64 / 3.0).sqrt() / 2.0).abs() < 1e-15);
+    // Resampled means of four 0/1 values lie in {0, 0.25, …, 1}; the interval is wide.
+    assert!(p.low <= 0.25 && p.high >= 0.75, "{p:?}");
+    assert!([p.low, p.high].iter().all(|x| (x * 4.0).fract() == 0.0));
+    // The same seed gives the same interval; a constant difference has no spread.
+    assert_eq!(p, paired_bootstrap(&[1.0, 0.0, 0.0, 1.0], 2000, 7));
+    let c = paired_bootstrap(&[0.25; 10], 100, 1);
+    assert_eq!((c.low, c.high, c.standard_error), (0.25, 0.25, 0.0));
+    assert!(paired_bootstrap(&[], 10, 0).estimate.is_nan());
 }

@@ -10,6 +10,7 @@
 
 pub mod next_hour;
 pub mod purchase;
+pub mod recommend;
 pub mod risk;
 pub mod value;
 
@@ -70,7 +71,13 @@ impl Case {
 }
 
 /// Every case study, in the order the help lists them.
-pub const CASES: &[Case] = &[purchase::CASE, next_hour::CASE, risk::CASE, value::CASE];
+pub const CASES: &[Case] = &[
+    purchase::CASE,
+    next_hour::CASE,
+    risk::CASE,
+    value::CASE,
+    recommend::CASE,
+];
 
 /// Where `glassbox case-study` without a case writes (one folder per case, and index.md).
 pub const ALL_OUT: &str = "runs/case-study";

@@ -27,6 +27,7 @@ mod gradcheck;
 mod inspect;
 mod predict;
 mod privacy;
+mod recommend;
 mod serve;
 mod trace;
 mod train;
@@ -171,6 +172,9 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Customer value from a transaction log: train, evaluate, predict each customer's spend.
     Value(value::ValueArgs),
+    /// Top-N recommendation from interactions: train, evaluate (both protocol modes),
+    /// predict each user's list.
+    Recommend(recommend::RecommendArgs),
 }
 
 impl Command {
@@ -189,6 +193,7 @@ impl Command {
             Command::Privacy(a) => privacy::run(a, global),
             Command::Explain(a) => explain::run(a, global),
             Command::Value(a) => value::run(a, global),
+            Command::Recommend(a) => recommend::run(a, global),
         }
     }
 }

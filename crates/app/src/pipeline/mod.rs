@@ -20,6 +20,7 @@
 pub mod cost;
 mod error;
 pub mod events;
+pub mod recommend;
 pub mod train;
 pub mod value;
 

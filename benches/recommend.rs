@@ -1,0 +1,67 @@
+//! The default recommender on Online Retail (notes/recommend.md §6–§9; issue 13's speed
+//! targets), on every core (`build_pool(0)`: one thread per core):
+//!
+//! `cargo bench --bench recommend` — group `recommend`:
+//! - `top20/every-user`: the default blend's top 20 (new mode, own items excluded) for each of
+//!   the 3,613 training customers of the shop (target < 1 s);
+//! - `fit/default`: fitting the default with fixed settings (the ones the validation search
+//!   chose for the new mode: MF d=64 30 epochs, item-kNN k=10 ×0.5, EASE λ=300, recent
+//!   popularity 14 d ×2) on the training period (target < 30 s on 2 cores); the settings
+//!   search on the validation split is not included.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use glassbox_core::build_pool;
+use glassbox_recommend::mf::MfConfig;
+use glassbox_recommend::read::{Columns, parse_time, read_interactions};
+use glassbox_recommend::select::{Fitted, Settings};
+use glassbox_recommend::{Mode, Split, top_k};
+
+fn settings() -> Settings {
+    Settings {
+        mf: MfConfig {
+            epochs: 30,
+            ..MfConfig::default()
+        },
+        knn_k: 10,
+        mf_weight: 1.0,
+        knn_weight: 0.5,
+        ease_weight: 1.0,
+        beta: 2.0,
+        window_days: 14.0,
+        ..Settings::default()
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("datasets/online_retail_interactions.csv.gz");
+    let log = read_interactions(&path, &Columns::online_retail()).expect("the bundled data");
+    let split = Split::new(&log, parse_time("2011-10-01").expect("date"), None);
+    let pool = build_pool(0).expect("pool");
+    let fitted = pool.install(|| Fitted::fit(&split, &settings()).expect("fit"));
+    let users: Vec<u32> = (0..split.users.len() as u32).collect();
+    let mut g = c.benchmark_group("recommend");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(20));
+    g.bench_function("top20/every-user", |b| {
+        let scorer = fitted.scorer();
+        b.iter(|| {
+            pool.install(|| {
+                black_box(top_k(&scorer, &users, 20, &|u| {
+                    split.excluded(u, Mode::New)
+                }))
+            })
+        })
+    });
+    g.bench_function("fit/default", |b| {
+        b.iter(|| pool.install(|| black_box(Fitted::fit(&split, &settings()).expect("fit"))))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
