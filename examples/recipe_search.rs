@@ -7,7 +7,13 @@
 //! cargo run --release --example recipe_search -- --stage ensemble # ensembles of the winner
 //! cargo run --release --example recipe_search -- --stage variance # seed spread, 1 vs 5 members
 //! cargo run --release --example recipe_search -- --stage final    # paper against the default
+//! cargo run --release --example recipe_search -- --stage tabular  # issue 19: five tables
 //! ```
+//!
+//! `--stage tabular` runs the same protocol on the training file of each of the five tables
+//! of the development suite (shoppers and `datasets/tabular/`, notes/recipe.md §6), comparing
+//! the default recipe (one member) with the preprocessing candidates of notes/data.md §11;
+//! `--tables adult,coupon` limits it to some tables.
 //!
 //! Protocol. For fold f = 0..F (default 3), a stratified 20 % "selection" part of
 //! `datasets/online_shoppers_train.csv` is drawn with seed 1000 + f (glassbox's stratified
@@ -28,7 +34,7 @@ use glassbox_app::pipeline::{
 use glassbox_app::progress::Progress;
 use glassbox_app::recipe::{ClassWeightRule, OptimizerName, Recipe, RecipeChanges};
 use glassbox_core::seeded_rng;
-use glassbox_data::{ReadOptions, SchemaOverrides, Table, Target, TargetSpec};
+use glassbox_data::{NumericScaling, ReadOptions, SchemaOverrides, Table, Target, TargetSpec};
 use glassbox_train::stratified_split;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -38,15 +44,76 @@ struct Fold {
     select: PathBuf,
 }
 
+/// One table of the development suite: its training file (the test file is never named
+/// here), schema file and target.
+struct Dataset {
+    name: &'static str,
+    train: &'static str,
+    schema: &'static str,
+    target: &'static str,
+    positive: Option<&'static str>,
+}
+
+impl Dataset {
+    fn target_spec(&self) -> TargetSpec {
+        let t = TargetSpec::new(self.target);
+        match self.positive {
+            Some(p) => t.with_positive(p),
+            None => t,
+        }
+    }
+}
+
+const SHOPPERS: Dataset = Dataset {
+    name: "shoppers",
+    train: "datasets/online_shoppers_train.csv",
+    schema: "datasets/online_shoppers.schema.toml",
+    target: "Revenue",
+    positive: None,
+};
+
+/// The development suite of issue 19 (datasets/README.md).
+const SUITE: [Dataset; 5] = [
+    SHOPPERS,
+    Dataset {
+        name: "adult",
+        train: "datasets/tabular/adult_train.csv",
+        schema: "datasets/tabular/adult.schema.toml",
+        target: "income",
+        positive: Some(">50K"),
+    },
+    Dataset {
+        name: "credit_default",
+        train: "datasets/tabular/credit_default_train.csv",
+        schema: "datasets/tabular/credit_default.schema.toml",
+        target: "default payment next month",
+        positive: None,
+    },
+    Dataset {
+        name: "coupon",
+        train: "datasets/tabular/coupon_train.csv",
+        schema: "datasets/tabular/coupon.schema.toml",
+        target: "Y",
+        positive: None,
+    },
+    Dataset {
+        name: "hotel_resort",
+        train: "datasets/tabular/hotel_resort_train.csv",
+        schema: "datasets/tabular/hotel_resort.schema.toml",
+        target: "is_canceled",
+        positive: None,
+    },
+];
+
 /// Writes the F (fit, selection) file pairs of the protocol.
-fn make_folds(dir: &Path, folds: usize) -> Vec<Fold> {
-    let train = Path::new(ROOT).join("datasets/online_shoppers_train.csv");
-    let schema = Path::new(ROOT).join("datasets/online_shoppers.schema.toml");
+fn make_folds(dir: &Path, folds: usize, data: &Dataset) -> Vec<Fold> {
+    let train = Path::new(ROOT).join(data.train);
+    let schema = Path::new(ROOT).join(data.schema);
     let text = std::fs::read_to_string(&train).expect("training file");
     let lines: Vec<&str> = text.lines().collect();
     let overrides = SchemaOverrides::from_toml_file(&schema).expect("schema");
     let (table, _) = Table::read_infer(&train, &ReadOptions::default(), &overrides).expect("read");
-    let target = Target::resolve(&table, &TargetSpec::new("Revenue")).expect("target");
+    let target = Target::resolve(&table, &data.target_spec()).expect("target");
     let y = target.labels(&table).expect("labels");
     let classes: Vec<usize> = y.iter().map(|&v| usize::from(v == 1.0)).collect();
     (0..folds)
@@ -62,7 +129,7 @@ fn make_folds(dir: &Path, folds: usize) -> Vec<Fold> {
                     s.push_str(lines[line - 1]);
                     s.push('\n');
                 }
-                let p = dir.join(name);
+                let p = dir.join(format!("{}-{name}", data.name));
                 std::fs::write(&p, s).expect("write fold");
                 p
             };
@@ -91,8 +158,13 @@ fn sd(v: &[f64]) -> f64 {
     (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() as f64 - 1.0).max(1.0)).sqrt()
 }
 
-fn score(recipe_for: &dyn Fn(u64) -> Recipe, folds: &[Fold], threads: usize) -> Score {
-    let schema = Path::new(ROOT).join("datasets/online_shoppers.schema.toml");
+fn score(
+    recipe_for: &dyn Fn(u64) -> Recipe,
+    folds: &[Fold],
+    threads: usize,
+    data: &Dataset,
+) -> Score {
+    let schema = Path::new(ROOT).join(data.schema);
     let recipes: Vec<Recipe> = (0..folds.len()).map(|f| recipe_for(f as u64)).collect();
     let sets: Vec<_> = folds
         .iter()
@@ -101,12 +173,13 @@ fn score(recipe_for: &dyn Fn(u64) -> Recipe, folds: &[Fold], threads: usize) -> 
             let options = DataOptions {
                 schema: Some(schema.clone()),
                 apply_log1p: r.log1p,
+                features: r.features,
                 ..Default::default()
             };
             prepare_training(
                 &fold.fit,
                 &options,
-                &TargetSpec::new("Revenue"),
+                &data.target_spec(),
                 r.val_fraction,
                 r.seed,
             )
@@ -255,6 +328,112 @@ fn single_candidates() -> Vec<Candidate> {
     v
 }
 
+/// The preprocessing candidates of issue 19 (notes/data.md §11), each against the base (the
+/// default recipe with one member); the last combines them.
+fn tabular_candidates() -> Vec<Candidate> {
+    vec![
+        cand("base (default, 1 member)", changes(|_| {})),
+        cand(
+            "robust scaling + smooth clip",
+            changes(|c| c.numeric_scaling = Some(NumericScaling::RobustClip)),
+        ),
+        cand(
+            "quantile-normal",
+            changes(|c| c.numeric_scaling = Some(NumericScaling::QuantileNormal)),
+        ),
+        cand(
+            "missing indicators",
+            changes(|c| c.missing_indicators = Some(true)),
+        ),
+        cand(
+            "rare levels < 10 pooled",
+            changes(|c| c.rare_min_count = Some(10)),
+        ),
+        cand(
+            "robust-clip + indicators + rare < 10",
+            changes(|c| {
+                c.numeric_scaling = Some(NumericScaling::RobustClip);
+                c.missing_indicators = Some(true);
+                c.rare_min_count = Some(10);
+            }),
+        ),
+    ]
+}
+
+/// `--stage tabular`: every candidate on every table, compared with the base fold by fold.
+/// Prints one block per table and a summary of Δ ROC-AUC; returns the per-fold CSV.
+fn run_tabular(dir: &Path, folds_n: usize, threads: usize, tables: &[&Dataset]) -> String {
+    let mut csv = String::from("table,candidate,fold,roc_auc,average_precision,seconds\n");
+    let candidates = tabular_candidates();
+    // summary[c][t] = (mean Δ ROC-AUC, mean Δ AP, min Δ ROC-AUC over folds)
+    let mut summary = vec![Vec::new(); candidates.len()];
+    for data in tables {
+        let folds = make_folds(dir, folds_n, data);
+        println!("\n{} ({folds_n} folds)", data.name);
+        let mut base: Option<Score> = None;
+        for (ci, c) in candidates.iter().enumerate() {
+            let s = score(&|seed| base_recipe(seed, &c.changes), &folds, threads, data);
+            let (d_auc, d_ap, min_auc, max_auc) = match &base {
+                None => (0.0, 0.0, 0.0, 0.0),
+                Some(b) => {
+                    let d: Vec<f64> = s.auc.iter().zip(&b.auc).map(|(x, y)| x - y).collect();
+                    let dp: Vec<f64> = s.ap.iter().zip(&b.ap).map(|(x, y)| x - y).collect();
+                    let lo = d.iter().copied().fold(f64::INFINITY, f64::min);
+                    let hi = d.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    (mean(&d), mean(&dp), lo, hi)
+                }
+            };
+            println!(
+                "| {} | {:.4} | {:+.4} ({:+.4} … {:+.4}) | {:.4} | {:+.4} | {:?} | {:.1} s |",
+                c.name,
+                mean(&s.auc),
+                d_auc,
+                min_auc,
+                max_auc,
+                mean(&s.ap),
+                d_ap,
+                s.epochs,
+                s.seconds
+            );
+            for (f, (a, p)) in s.auc.iter().zip(&s.ap).enumerate() {
+                let _ = writeln!(
+                    csv,
+                    "{},\"{}\",{f},{a},{p},{}",
+                    data.name, c.name, s.seconds
+                );
+            }
+            summary[ci].push((mean(&s.auc), d_auc, d_ap, min_auc));
+            if base.is_none() {
+                base = Some(s);
+            }
+        }
+        for f in &folds {
+            let _ = std::fs::remove_file(&f.fit);
+            let _ = std::fs::remove_file(&f.select);
+        }
+    }
+    let names: Vec<&str> = tables.iter().map(|d| d.name).collect();
+    println!("\nΔ ROC-AUC against the base, mean over folds (Δ AP in brackets):");
+    println!(
+        "| candidate | {} | better on every table |",
+        names.join(" | ")
+    );
+    for (c, row) in candidates.iter().zip(&summary) {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|(auc, d, dp, _)| format!("{auc:.4} ({d:+.4}; AP {dp:+.4})"))
+            .collect();
+        let every = row.iter().all(|(_, d, dp, _)| *d > 0.0 && *dp > 0.0);
+        println!(
+            "| {} | {} | {} |",
+            c.name,
+            cells.join(" | "),
+            if every { "yes" } else { "no" }
+        );
+    }
+    csv
+}
+
 /// `recipe` with `extra` applied and the fold's seed.
 fn seeded(mut recipe: Recipe, extra: &RecipeChanges, seed: u64) -> Recipe {
     recipe.apply(extra).expect("candidate");
@@ -265,7 +444,7 @@ fn seeded(mut recipe: Recipe, extra: &RecipeChanges, seed: u64) -> Recipe {
 }
 
 /// The base of the single-network stage: the default recipe with one member.
-fn base(seed: u64, extra: &RecipeChanges) -> Recipe {
+fn base_recipe(seed: u64, extra: &RecipeChanges) -> Recipe {
     let one = seeded(
         Recipe::default_recipe(),
         &changes(|c| c.ensemble = Some(1)),
@@ -288,11 +467,27 @@ fn main() {
     glassbox_core::init_global_pool(Some(threads)).expect("pool");
     let dir = std::env::temp_dir().join(format!("glassbox-recipe-search-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let folds = make_folds(&dir, folds_n);
+    if stage == "tabular" {
+        let only = arg("--tables");
+        let tables: Vec<&Dataset> = SUITE
+            .iter()
+            .filter(|d| {
+                only.as_ref()
+                    .is_none_or(|o| o.split(',').any(|t| t == d.name))
+            })
+            .collect();
+        let csv = run_tabular(&dir, folds_n, threads, &tables);
+        if let Some(out) = arg("--out") {
+            std::fs::write(&out, &csv).expect("write --out");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+    let folds = make_folds(&dir, folds_n, &SHOPPERS);
     let mut csv = String::from("stage,candidate,fold,roc_auc,average_precision\n");
     let mut rows: Vec<(String, Score)> = Vec::new();
     let mut run = |name: String, recipe_for: &dyn Fn(u64) -> Recipe| {
-        let s = score(recipe_for, &folds, threads);
+        let s = score(recipe_for, &folds, threads, &SHOPPERS);
         println!(
             "{name:40} ROC-AUC {:.4} ± {:.4}  AP {:.4} ± {:.4}  kept epochs {:?}  {:.1} s",
             mean(&s.auc),
@@ -311,7 +506,7 @@ fn main() {
         "single" => {
             for c in single_candidates() {
                 let ch = c.changes;
-                run(c.name, &|seed| base(seed, &ch));
+                run(c.name, &|seed| base_recipe(seed, &ch));
             }
         }
         "ensemble" => {
@@ -333,6 +528,7 @@ fn main() {
                             &|_| seeded(Recipe::default_recipe(), &ch, 100 + s),
                             &folds[..1],
                             threads,
+                            &SHOPPERS,
                         );
                         sc.auc[0]
                     })
@@ -351,7 +547,7 @@ fn main() {
                 seeded(Recipe::default_recipe(), &none, seed)
             });
         }
-        other => panic!("unknown --stage {other} (single, ensemble, final)"),
+        other => panic!("unknown --stage {other} (single, ensemble, variance, final, tabular)"),
     }
     if let Some(out) = arg("--out") {
         std::fs::write(&out, &csv).expect("write --out");

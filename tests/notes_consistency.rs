@@ -14,7 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The equation prefixes of notes/README.md's legend.
-const PREFIXES: &str = "BCDEFGKLMOPRTV";
+const PREFIXES: &str = "BCDEFGKLMNOPRTV";
 
 /// Words in code comments that look like tags but name something else.
 const NOT_TAGS: &[&str] = &["F32", "F64"];

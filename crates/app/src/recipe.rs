@@ -26,6 +26,7 @@
 //! ```
 
 use glassbox_core::{Activation, Init, LayerSpec, MlpSpec};
+use glassbox_data::{FeatureOptions, NumericScaling};
 use glassbox_train::loss::focal::Focal;
 use glassbox_train::privacy::{DpRequest, NoiseChoice, PrivacyError};
 use glassbox_train::{
@@ -163,6 +164,10 @@ pub struct Recipe {
     /// Apply the `log1p` settings of the schema file and `--log1p` flags (D3). `false`
     /// standardises raw values, as the paper's preprocessing did.
     pub log1p: bool,
+    /// Numeric scaling, missing indicators, rare-level pooling (notes/data.md §11, D17–D23).
+    /// Absent from records written before these choices existed: the defaults (D4–D10).
+    #[serde(default)]
+    pub features: FeatureOptions,
     /// Units of each hidden layer (the output layer, one unit, follows).
     pub hidden: Vec<usize>,
     /// Activation of the hidden layers (canonical text of [`Activation`]).
@@ -243,6 +248,12 @@ impl PrivacyRecipe {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RecipeChanges {
     pub log1p: Option<bool>,
+    /// Numeric scaling (D17–D21).
+    pub numeric_scaling: Option<NumericScaling>,
+    /// Missing indicators (D22).
+    pub missing_indicators: Option<bool>,
+    /// Minimum training count of a categorical level, else pooled (D23).
+    pub rare_min_count: Option<usize>,
     pub hidden: Option<Vec<usize>>,
     pub activation: Option<String>,
     pub dropout: Option<f64>,
@@ -293,6 +304,7 @@ impl Recipe {
             base: "paper".into(),
             overrides: Vec::new(),
             log1p: false,
+            features: FeatureOptions::default(),
             hidden: vec![64, 64],
             activation: Activation::Relu.to_string(),
             dropout: 0.0,
@@ -403,6 +415,18 @@ impl Recipe {
     /// Errors: a message naming the flag and the accepted values.
     pub fn apply(&mut self, c: &RecipeChanges) -> Result<(), String> {
         let mut note = |field: &str, value: String| self_note(&mut self.overrides, field, value);
+        if let Some(n) = c.numeric_scaling {
+            self.features.numeric = n;
+            note("numeric_scaling", format!("{n:?}").to_lowercase());
+        }
+        if let Some(m) = c.missing_indicators {
+            self.features.missing_indicators = m;
+            note("missing_indicators", m.to_string());
+        }
+        if let Some(r) = c.rare_min_count {
+            self.features.rare_min_count = r;
+            note("rare_min_count", r.to_string());
+        }
         if let Some(h) = &c.hidden {
             self.hidden = h.clone();
             note(

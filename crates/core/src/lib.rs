@@ -14,6 +14,7 @@ pub mod layer;
 pub mod mlp;
 pub mod rng;
 pub mod shards;
+pub mod tabular;
 pub mod threads;
 
 pub use activation::{Activation, ActivationError, SoftmaxRow, sigmoid};
@@ -33,4 +34,7 @@ pub use mlp::{
 };
 pub use rng::{Rng, seeded_rng};
 pub use shards::ShardPlan;
+pub use tabular::{
+    Plr, PlrCache, PlrGrads, PlrSpec, feature_scale_backward, feature_scale_forward,
+};
 pub use threads::{build_pool, enable_flush_to_zero, init_global_pool};

@@ -17,6 +17,7 @@ use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
 use super::error::{DataError, Names, Result};
+use super::scaling::{FeatureOptions, FittedScaling, NumericScaling};
 use super::schema::{ColumnKind, Schema};
 use super::table::{Column, ColumnData, Table};
 use super::target::{Target, TargetSpec};
@@ -24,13 +25,16 @@ use super::target::{Target, TargetSpec};
 /// Name of the one-hot bucket for categories not seen in training.
 pub const UNKNOWN_LEVEL: &str = "<unknown>";
 
+/// Name of the missing-indicator feature (D22).
+pub const MISSING_LEVEL: &str = "<missing>";
+
 /// Version of the serialised [`Preprocessor`] format.
 pub const PREPROCESSOR_FORMAT: u32 = 1;
 
 /// `f64` fields written as decimal strings in Rust's shortest round-trip form and read back
 /// with Rust's correctly rounded parser, so JSON round-trips are bit-exact (serde_json's
 /// default float parser does not guarantee that without its `float_roundtrip` feature).
-mod exact_f64 {
+pub(crate) mod exact_f64 {
     use serde::{Deserialize, Deserializer, Serializer, de};
 
     pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
@@ -58,6 +62,39 @@ mod exact_f64 {
     }
 }
 
+/// A list of `f64` written and read like [`exact_f64`].
+pub(crate) mod exact_f64_vec {
+    use serde::ser::SerializeSeq;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[derive(serde::Serialize, Deserialize)]
+    #[serde(transparent)]
+    struct Exact(#[serde(with = "super::exact_f64")] f64);
+
+    pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(v.len()))?;
+        for &x in v {
+            seq.serialize_element(&Exact(x))?;
+        }
+        seq.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        Ok(Vec::<Exact>::deserialize(d)?
+            .into_iter()
+            .map(|e| e.0)
+            .collect())
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// Fitted statistics of a numeric column ((D2)–(D7)).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NumericStats {
@@ -78,6 +115,12 @@ pub struct NumericStats {
     pub scale: f64,
     /// Observed (non-missing) training values.
     pub observed: usize,
+    /// Robust or quantile-normal scaling (D17)–(D21) in place of (D7); `None` standardises.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<FittedScaling>,
+    /// A `column=<missing>` 0/1 feature follows the value (D22).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub missing_indicator: bool,
 }
 
 /// Fitted statistics of a boolean column (D8).
@@ -100,8 +143,19 @@ pub struct CategoricalStats {
     /// Training count of each level.
     pub counts: Vec<usize>,
     /// Index into `levels` of the training mode, imputed for missing values (a tie goes to
-    /// the earliest level).
+    /// the earliest level); `levels.len()` (the bucket) if the mode is a pooled rare level.
     pub mode: usize,
+    /// Training levels seen fewer than the options' `rare_min_count` times, pooled into the
+    /// `<unknown>` bucket (D23), in the order of `levels`' rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rare: Vec<String>,
+    /// Training rows of the pooled rare levels.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rare_count: usize,
+    /// A `column=<missing>` feature follows the bucket; missing cells go there instead of
+    /// the mode (D22).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub missing_level: bool,
 }
 
 /// One fitted feature column.
@@ -135,13 +189,14 @@ impl FittedColumn {
     /// Number of features this column produces.
     pub fn width(&self) -> usize {
         match self {
-            FittedColumn::Categorical(s) => s.levels.len() + 1,
-            _ => 1,
+            FittedColumn::Categorical(s) => s.levels.len() + 1 + usize::from(s.missing_level),
+            FittedColumn::Numeric(s) => 1 + usize::from(s.missing_indicator),
+            FittedColumn::Boolean(_) => 1,
         }
     }
 
     /// Names of this column's features: the column name, or `column=level` for each level
-    /// and `column=<unknown>`.
+    /// and `column=<unknown>`; then `column=<missing>` if it has a missing indicator (D22).
     pub fn feature_names(&self) -> Vec<String> {
         match self {
             FittedColumn::Categorical(s) => s
@@ -149,8 +204,12 @@ impl FittedColumn {
                 .iter()
                 .map(String::as_str)
                 .chain([UNKNOWN_LEVEL])
+                .chain(s.missing_level.then_some(MISSING_LEVEL))
                 .map(|l| format!("{}={l}", s.column))
                 .collect(),
+            FittedColumn::Numeric(s) if s.missing_indicator => {
+                vec![s.column.clone(), format!("{}={MISSING_LEVEL}", s.column)]
+            }
             other => vec![other.column().to_string()],
         }
     }
@@ -190,6 +249,10 @@ pub struct Preprocessor {
     pub format: u32,
     schema: Schema,
     target: Target,
+    /// The preprocessing choices (D17–D23); absent in bundles written before them, which
+    /// used the defaults.
+    #[serde(default)]
+    options: FeatureOptions,
     columns: Vec<FittedColumn>,
 }
 
@@ -231,6 +294,18 @@ impl Preprocessor {
     /// `table` was not parsed with `schema`; [`DataError::NoObservedValues`] for a feature
     /// column with no value; [`DataError::NegativeLog1p`].
     pub fn fit(table: &Table, schema: &Schema, target: &TargetSpec) -> Result<Preprocessor> {
+        Preprocessor::fit_with(table, schema, target, FeatureOptions::default())
+    }
+
+    /// [`Preprocessor::fit`] with the preprocessing choices `options` (notes/data.md §11).
+    ///
+    /// Errors: as [`Preprocessor::fit`].
+    pub fn fit_with(
+        table: &Table,
+        schema: &Schema,
+        target: &TargetSpec,
+        options: FeatureOptions,
+    ) -> Result<Preprocessor> {
         schema.validate()?;
         let mismatch = |message: String| DataError::SchemaMismatch {
             file: table.file().to_string(),
@@ -261,14 +336,20 @@ impl Preprocessor {
             if column.name() == resolved.column {
                 continue;
             }
-            columns.push(fit_column(table, column)?);
+            columns.push(fit_column(table, column, &options)?);
         }
         Ok(Preprocessor {
             format: PREPROCESSOR_FORMAT,
             schema: schema.clone(),
             target: resolved,
+            options,
             columns,
         })
+    }
+
+    /// The preprocessing choices it was fitted with.
+    pub fn options(&self) -> FeatureOptions {
+        self.options
     }
 
     /// The schema the training file was read with (target included).
@@ -364,8 +445,16 @@ impl Preprocessor {
                     for (i, &raw) in v.iter().enumerate() {
                         filled += usize::from(raw.is_nan());
                         let u = transformed(s.log1p, impute(raw, s.median), table, column, i)?;
-                        // (D7) z = (u − μ) / s
-                        x[[i, start]] = ((u - s.mean) / s.scale) as f32;
+                        let z = match &s.scaling {
+                            Some(scaling) => scaling.apply(u),
+                            // (D7) z = (u − μ) / s
+                            None => (u - s.mean) / s.scale,
+                        };
+                        x[[i, start]] = z as f32;
+                        if s.missing_indicator {
+                            // (D22) 1 where the cell was missing.
+                            x[[i, start + 1]] = f32::from(u8::from(raw.is_nan()));
+                        }
                     }
                 }
                 (FittedColumn::Boolean(s), ColumnData::Boolean(v)) => {
@@ -383,22 +472,31 @@ impl Preprocessor {
                         .map(|(k, l)| (l.as_str(), k))
                         .collect();
                     let bucket = s.levels.len();
-                    // This table's level codes → training one-hot index (or the bucket).
-                    let to_fitted: Vec<usize> = levels
+                    // This table's level codes → training one-hot index (or the bucket), and
+                    // whether the level is one never seen in training (not a pooled rare one).
+                    let to_fitted: Vec<(usize, bool)> = levels
                         .iter()
-                        .map(|l| index.get(l.as_str()).copied().unwrap_or(bucket))
+                        .map(|l| match index.get(l.as_str()) {
+                            Some(&k) => (k, false),
+                            None => (bucket, !s.rare.contains(l)),
+                        })
                         .collect();
                     let mut unseen = 0;
                     for (i, code) in codes.iter().enumerate() {
-                        // (D10) one-hot; missing → training mode; unseen → <unknown>.
+                        // (D10) one-hot; missing → training mode (or <missing>, D22); unseen
+                        // and pooled rare levels (D23) → <unknown>.
                         let k = match code {
+                            None if s.missing_level => bucket + 1,
                             None => {
                                 filled += 1;
                                 s.mode
                             }
-                            Some(c) => to_fitted[*c as usize],
+                            Some(c) => {
+                                let (k, new) = to_fitted[*c as usize];
+                                unseen += usize::from(new);
+                                k
+                            }
                         };
-                        unseen += usize::from(k == bucket);
                         x[[i, start + k]] = 1.0;
                     }
                     unknown.insert(s.column.clone(), unseen);
@@ -481,7 +579,7 @@ fn transformed(log1p: bool, x: f64, table: &Table, column: &Column, i: usize) ->
 }
 
 /// Fits one feature column on the training table.
-fn fit_column(table: &Table, column: &Column) -> Result<FittedColumn> {
+fn fit_column(table: &Table, column: &Column, options: &FeatureOptions) -> Result<FittedColumn> {
     let none_observed = || DataError::NoObservedValues {
         file: table.file().to_string(),
         column: column.name().to_string(),
@@ -508,6 +606,11 @@ fn fit_column(table: &Table, column: &Column) -> Result<FittedColumn> {
             // (D6) s = σ, or 1 if every u_i is equal (then μ is that value and z = 0).
             let constant = u.iter().all(|&ui| ui == u[0]);
             let (mean, scale) = if constant { (u[0], 1.0) } else { (mean, std) };
+            let scaling = match options.numeric {
+                NumericScaling::Standard => None,
+                NumericScaling::RobustClip => Some(FittedScaling::fit_robust(&u)),
+                NumericScaling::QuantileNormal => Some(FittedScaling::fit_quantile_normal(&u)),
+            };
             FittedColumn::Numeric(NumericStats {
                 column: name,
                 median: med,
@@ -516,6 +619,8 @@ fn fit_column(table: &Table, column: &Column) -> Result<FittedColumn> {
                 std: if constant { 0.0 } else { std },
                 scale,
                 observed: observed.len(),
+                scaling,
+                missing_indicator: options.missing_indicators && observed.len() < v.len(),
             })
         }
         ColumnData::Boolean(v) => {
@@ -552,12 +657,28 @@ fn fit_column(table: &Table, column: &Column) -> Result<FittedColumn> {
                     mode = k;
                 }
             }
-            let (levels, counts) = pairs.into_iter().unzip();
+            // (D23) levels seen fewer than `rare_min_count` times join the <unknown> bucket.
+            let is_rare = |c: usize| c < options.rare_min_count;
+            let mode_is_rare = is_rare(pairs[mode].1);
+            let mode_name = pairs[mode].0.clone();
+            let (rare_pairs, kept): (Vec<_>, Vec<_>) =
+                pairs.into_iter().partition(|(_, c)| is_rare(*c));
+            let mode = if mode_is_rare {
+                kept.len()
+            } else {
+                kept.iter().position(|(l, _)| *l == mode_name).unwrap_or(0)
+            };
+            let rare_count = rare_pairs.iter().map(|(_, c)| c).sum();
+            let rare = rare_pairs.into_iter().map(|(l, _)| l).collect();
+            let (levels, counts) = kept.into_iter().unzip();
             FittedColumn::Categorical(CategoricalStats {
                 column: name,
                 levels,
                 counts,
                 mode,
+                rare,
+                rare_count,
+                missing_level: options.missing_indicators && codes.iter().any(Option::is_none),
             })
         }
     })

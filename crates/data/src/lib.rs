@@ -41,6 +41,7 @@ mod infer;
 mod input;
 pub mod part;
 mod read;
+mod scaling;
 mod schema;
 mod summary;
 mod table;
@@ -52,14 +53,17 @@ pub use derived::{
 };
 pub use error::{DataError, Names, Result, ValueProblem};
 pub use features::{
-    BooleanStats, CategoricalStats, Encoded, FeatureGroup, FittedColumn, NumericStats,
-    PREPROCESSOR_FORMAT, Preprocessor, UNKNOWN_LEVEL, median,
+    BooleanStats, CategoricalStats, Encoded, FeatureGroup, FittedColumn, MISSING_LEVEL,
+    NumericStats, PREPROCESSOR_FORMAT, Preprocessor, UNKNOWN_LEVEL, median,
 };
 pub use infer::{is_missing_token, parse_bool};
 pub use input::{is_gzip, open_input};
 pub use read::{
     CANDIDATE_DELIMITERS, DEFAULT_MAX_CATEGORIES, DEFAULT_MAX_COLUMNS, DEFAULT_MAX_FIELD_BYTES,
     RawTable, ReadOptions, detect_delimiter,
+};
+pub use scaling::{
+    FeatureOptions, FittedScaling, MAX_QUANTILE_KNOTS, NumericScaling, quantile_linear, smooth_clip,
 };
 pub use schema::{
     ColumnKind, ColumnOverride, ColumnSchema, KindSource, Schema, SchemaOverrides, Sentinel,

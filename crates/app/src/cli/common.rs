@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use glassbox_data::{DerivedSpec, ReadOptions, Table, TargetSpec};
+use glassbox_data::{DerivedSpec, FeatureOptions, NumericScaling, ReadOptions, Table, TargetSpec};
 use glassbox_train::LossConfig;
 use glassbox_train::metrics::cost::{CostSpec, MissCost};
 
@@ -57,6 +57,18 @@ pub struct DataArgs {
     pub derive: Vec<DerivedSpec>,
 }
 
+/// `--numeric-scaling`: standard, robust-clip or quantile-normal.
+fn parse_numeric_scaling(s: &str) -> Result<NumericScaling, String> {
+    match s.trim() {
+        "standard" => Ok(NumericScaling::Standard),
+        "robust-clip" => Ok(NumericScaling::RobustClip),
+        "quantile-normal" => Ok(NumericScaling::QuantileNormal),
+        other => Err(format!(
+            "unknown numeric scaling \"{other}\" (standard, robust-clip, quantile-normal)"
+        )),
+    }
+}
+
 /// `COL` → `(COL, "iso")`, `COL=FORMAT` → `(COL, FORMAT)`.
 fn parse_datetime_flag(s: &str) -> Result<(String, String), String> {
     let (c, f) = s.split_once('=').unwrap_or((s, "iso"));
@@ -78,6 +90,7 @@ impl DataArgs {
             drop: self.drop.clone(),
             datetime: self.datetime.clone(),
             derive: self.derive.clone(),
+            features: FeatureOptions::default(),
         }
     }
 }
@@ -106,6 +119,19 @@ pub struct RecipeArgs {
     /// Apply the log1p settings of --schema and --log1p (the paper recipe does not).
     #[arg(long, value_name = "BOOL")]
     pub use_log1p: Option<bool>,
+
+    /// Numeric columns: standard (mean/sd), robust-clip (RealMLP: median/IQR, smooth clip
+    /// to ±3) or quantile-normal (Φ⁻¹ of the mid-rank CDF). notes/data.md §11.
+    #[arg(long, value_name = "RULE", value_parser = parse_numeric_scaling)]
+    pub numeric_scaling: Option<NumericScaling>,
+
+    /// Add a 0/1 `<missing>` feature to each column with missing training values.
+    #[arg(long, value_name = "BOOL")]
+    pub missing_indicators: Option<bool>,
+
+    /// Pool categorical levels seen fewer than N times in training into `<unknown>` (0 = off).
+    #[arg(long, value_name = "N")]
+    pub rare_min_count: Option<usize>,
 
     /// Hidden layer sizes, comma-separated, e.g. 64,64 (an output unit follows).
     #[arg(long, value_name = "UNITS", value_delimiter = ',')]
@@ -207,6 +233,9 @@ impl RecipeArgs {
     pub fn changes(&self) -> RecipeChanges {
         RecipeChanges {
             log1p: self.use_log1p,
+            numeric_scaling: self.numeric_scaling,
+            missing_indicators: self.missing_indicators,
+            rare_min_count: self.rare_min_count,
             hidden: self.hidden.clone(),
             activation: self.activation.clone(),
             dropout: self.dropout,

@@ -11,7 +11,7 @@ use super::common::{CostArgs, DataArgs, RecipeArgs, TargetArgs};
 use crate::exit::{CliError, ResultExt};
 use crate::out_dir::OutDir;
 use crate::pipeline::cost::{decide_by_cost, miss_costs};
-use crate::pipeline::{prepare_training_from, thread_count, train_bundle};
+use crate::pipeline::{DataOptions, prepare_training_from, thread_count, train_bundle};
 use crate::progress::Progress;
 use crate::recipe::PrivacyRecipe;
 use crate::render::metrics::metrics_table;
@@ -210,7 +210,10 @@ fn run_on_this_rank(args: &TrainArgs, global: &Global) -> Result<(), CliError> {
         prepare_training_from(
             &args.data,
             content,
-            &args.data_args.options(recipe.log1p),
+            &DataOptions {
+                features: recipe.features,
+                ..args.data_args.options(recipe.log1p)
+            },
             &args.target.spec(),
             recipe.val_fraction,
             recipe.seed,

@@ -135,6 +135,7 @@ pub fn training_set(
         schema,
         &TargetSpec::new(LABEL_COLUMN),
         validation,
+        recipe.features,
     )
 }
 

@@ -33,8 +33,8 @@ use std::time::Instant;
 
 use glassbox_core::seeded_rng;
 use glassbox_data::{
-    ChunkReader, DataSummary, Preprocessor, ReadOptions, Schema, SchemaOverrides, Sentinel, Table,
-    Target, TargetSpec,
+    ChunkReader, DataSummary, FeatureOptions, Preprocessor, ReadOptions, Schema, SchemaOverrides,
+    Sentinel, Table, Target, TargetSpec,
 };
 use glassbox_train::batching::stratified_split;
 use glassbox_train::metrics::{
@@ -71,6 +71,8 @@ pub struct DataOptions {
     pub derive: Vec<glassbox_data::DerivedSpec>,
     /// `false` ignores every `log1p` setting (schema file and flags): the recipe's choice.
     pub apply_log1p: bool,
+    /// Numeric scaling, missing indicators, rare levels (D17–D23): the recipe's choice.
+    pub features: FeatureOptions,
 }
 
 impl Default for DataOptions {
@@ -85,6 +87,7 @@ impl Default for DataOptions {
             datetime: Vec::new(),
             derive: Vec::new(),
             apply_log1p: true,
+            features: FeatureOptions::default(),
         }
     }
 }
@@ -221,6 +224,7 @@ pub fn prepare_training_from(
         schema,
         target,
         validation,
+        options.features,
     )
 }
 
@@ -244,6 +248,7 @@ pub fn prepare_training_table(
     schema: Schema,
     target: &TargetSpec,
     validation: ValidationPart,
+    features: FeatureOptions,
 ) -> Result<TrainingSet, PipelineError> {
     let resolved = Target::resolve(&table, target)?;
     let labels = resolved.labels(&table)?;
@@ -277,7 +282,7 @@ pub fn prepare_training_table(
     } else {
         table.select_rows(&train_rows)
     };
-    let preprocessor = Preprocessor::fit(&train_table, &schema, target)?;
+    let preprocessor = Preprocessor::fit_with(&train_table, &schema, target, features)?;
     let (x_train, y_train) = preprocessor.transform(&train_table)?;
     let (x_val, y_val) = if val_rows.is_empty() {
         (None, None)
