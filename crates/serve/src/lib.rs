@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use batch::BatchConfig;
-pub use model::{Loaded, Loader, ReloadOutcome, Scorer, Scratch, Slot};
+pub use model::{Loaded, Loader, ReloadOutcome, Scorer, Scratch, Slot, use_one_heap};
 
 use crate::batch::Batcher;
 use crate::metrics::Metrics;
@@ -138,7 +138,6 @@ pub fn run_until_signalled(
     loader: Loader,
     listening: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
-    model::use_one_heap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -156,7 +156,9 @@ async fn release_when_done(previous: Arc<Loaded>) {
 }
 
 /// Makes every thread allocate from glibc's one main heap (`mallopt(M_ARENA_MAX, 1)`);
-/// nothing elsewhere. Called before the runtime and the engine's pool start their threads.
+/// nothing elsewhere. Call it first, before any thread allocates (`glassbox serve` does, before
+/// starting the engine's pool): a thread that allocated before keeps an arena of its own, which
+/// later threads then share.
 ///
 /// Why: by default each thread that allocates gets an arena of its own. A reload loads the
 /// new version on a blocking thread, so each version lived in whichever thread arena that
@@ -166,7 +168,7 @@ async fn release_when_done(previous: Arc<Loaded>) {
 /// (notes/serving.md §4). In the main heap the trim after a release gives the pages back.
 /// glibc's per-thread cache still serves most small allocations without the heap's lock;
 /// the server's CPU per request measured the same (benchmarks.md).
-pub(crate) fn use_one_heap() {
+pub fn use_one_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; threads already attached to an
     // arena keep it, new ones share the main heap.
