@@ -962,12 +962,16 @@ impl<T: Float> Workspace<T> {
         kernel::reserve_scratch_in_pool(self.gemm_scratch());
     }
 
-    fn check_fits(&self, mlp: &Mlp<T>) {
-        let fits = self.inputs == mlp.spec.inputs
+    /// Whether the buffers were made for `mlp`'s architecture (a pass with it may use them).
+    pub fn fits(&self, mlp: &Mlp<T>) -> bool {
+        self.inputs == mlp.spec.inputs
             && self.layers.len() == mlp.layers.len()
-            && mlp.layers.iter().zip(&self.layers).all(|(l, b)| l.fits(b));
+            && mlp.layers.iter().zip(&self.layers).all(|(l, b)| l.fits(b))
+    }
+
+    fn check_fits(&self, mlp: &Mlp<T>) {
         assert!(
-            fits,
+            self.fits(mlp),
             "mlp: the workspace was made for another architecture (inputs {}, units {:?})",
             self.inputs,
             self.layers.iter().map(|b| b.outputs()).collect::<Vec<_>>()

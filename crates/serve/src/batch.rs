@@ -8,7 +8,8 @@
 //! (`rayon::spawn`), so the async runtime never computes; while it runs, new requests queue
 //! and become the next batch. Rows are independent in every layer (each output row is its
 //! own chain of operations, notes/gemm.md §3), so a row's probability is the same bits in
-//! any batch.
+//! any batch. The batcher also keeps the scorer's working memory ([`Scratch`]) from pass to
+//! pass and across reloads, so a new version reuses the buffers its predecessor grew.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::metrics::Metrics;
-use crate::model::Loaded;
+use crate::model::{Loaded, Scratch};
 
 /// How requests are grouped.
 #[derive(Debug, Clone, Copy)]
@@ -89,6 +90,8 @@ async fn run(
     metrics: Arc<Metrics>,
 ) {
     let mut carried: Option<Job> = None;
+    // The name's working memory: one pass runs at a time, whatever its version.
+    let mut scratch: Scratch = None;
     loop {
         let first = match carried.take() {
             Some(job) => job,
@@ -127,13 +130,20 @@ async fn run(
                 .take_while(|j| Arc::ptr_eq(&j.model, &model))
                 .count();
             let group: Vec<Job> = jobs.drain(..same).collect();
-            score_group(&name, model, group, &metrics).await;
+            score_group(&name, model, group, &mut scratch, &metrics).await;
         }
     }
 }
 
 /// One forward pass over the stacked rows of `group`, answers split back per request.
-async fn score_group(name: &str, model: Arc<Loaded>, group: Vec<Job>, metrics: &Metrics) {
+/// `scratch` goes to the pass and comes back with its answer.
+async fn score_group(
+    name: &str,
+    model: Arc<Loaded>,
+    group: Vec<Job>,
+    scratch: &mut Scratch,
+    metrics: &Metrics,
+) {
     let sizes: Vec<usize> = group.iter().map(|j| j.x.nrows()).collect();
     let mut replies = Vec::with_capacity(group.len());
     let mut features = Vec::with_capacity(group.len());
@@ -156,14 +166,24 @@ async fn score_group(name: &str, model: Arc<Loaded>, group: Vec<Job>, metrics: &
     let rows = x.nrows();
     let (done, result) = oneshot::channel();
     let scorer = Arc::clone(&model.scorer);
+    let mut lent = scratch.take();
     rayon::spawn(move || {
         let probs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            scorer.probabilities(x.view())
+            scorer.probabilities(x.view(), &mut lent)
         }));
-        let _ = done.send(probs);
+        // After a panic the buffers' state is unknown: the next pass starts afresh.
+        let kept = if probs.is_ok() { lent } else { None };
+        let _ = done.send((probs, kept));
     });
-    match result.await {
-        Ok(Ok(probs)) if probs.len() == rows => {
+    let probs = match result.await {
+        Ok((Ok(probs), kept)) => {
+            *scratch = kept;
+            Some(probs)
+        }
+        _ => None,
+    };
+    match probs {
+        Some(probs) if probs.len() == rows => {
             metrics.scored(name, rows);
             let mut start = 0;
             for (reply, n) in replies.into_iter().zip(sizes) {

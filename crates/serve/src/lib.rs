@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use batch::BatchConfig;
-pub use model::{Loaded, Loader, ReloadOutcome, Scorer, Slot};
+pub use model::{Loaded, Loader, ReloadOutcome, Scorer, Scratch, Slot, use_one_heap};
 
 use crate::batch::Batcher;
 use crate::metrics::Metrics;

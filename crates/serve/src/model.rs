@@ -2,6 +2,7 @@
 //! command line for its bundles), and the slot each name points at, swapped atomically on
 //! reload (notes/serving.md §4).
 
+use std::any::Any;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,7 +19,12 @@ pub trait Scorer: Send + Sync + 'static {
     fn preprocessor(&self) -> &Preprocessor;
     /// The probability of the positive class for each row of the features `x` (N, D).
     /// Must not depend on the other rows of `x` (requests are scored in batches).
-    fn probabilities(&self, x: ArrayView2<'_, f32>) -> Vec<f64>;
+    ///
+    /// `scratch` is the model name's working memory, kept by its batcher from pass to pass
+    /// and across versions (notes/serving.md §4): the scorer may keep its buffers there
+    /// (replacing what it cannot use), so that a reload does not allocate them again. It
+    /// must not change a number.
+    fn probabilities(&self, x: ArrayView2<'_, f32>, scratch: &mut Scratch) -> Vec<f64>;
     /// The decision for a probability and the label written for it.
     fn decide(&self, p: f64) -> (bool, &str);
     /// The decision threshold (reported with every answer).
@@ -26,6 +32,10 @@ pub trait Scorer: Send + Sync + 'static {
     /// What `GET /v1/models/{name}` shows (`glassbox inspect --json` for a bundle).
     fn describe(&self) -> serde_json::Value;
 }
+
+/// A scorer's working memory between passes (see [`Scorer::probabilities`]): owned by the
+/// batcher of a model name, not by a version, so it outlives reloads.
+pub type Scratch = Option<Box<dyn Any + Send>>;
 
 /// Loads a model file; the error is a message naming the file.
 pub type Loader = Arc<dyn Fn(&Path) -> Result<Arc<dyn Scorer>, String> + Send + Sync>;
@@ -128,11 +138,10 @@ const RELEASE_WAIT: Duration = Duration::from_secs(60);
 /// Waits for the requests still holding `previous` (a version a reload replaced) to finish,
 /// frees it, then hands the allocator's free pages back to the system.
 ///
-/// Why: glibc's malloc keeps freed heap memory in each thread's arena for reuse. A reload
-/// loads the new version on a blocking thread while the old one (its networks and the forward
-/// workspace grown to the largest batch) is still in use, and frees the old one later on
-/// whichever thread ends its last request; without a trim those freed pages stayed resident,
-/// and the soak's RSS crept up at each reload (notes/serving.md §4, benchmarks.md "Soak").
+/// Why: glibc's malloc keeps freed heap memory for reuse. A reload loads the new version
+/// while the old one (its networks and description) is still in use, and frees the old one
+/// later; without a trim those freed pages stayed resident, and the soak's RSS crept up at
+/// each reload (notes/serving.md §4, benchmarks.md "Soak"). See also [`use_one_heap`].
 async fn release_when_done(previous: Arc<Loaded>) {
     let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
     while Arc::strong_count(&previous) > 1 && tokio::time::Instant::now() < deadline {
@@ -144,6 +153,28 @@ async fn release_when_done(previous: Arc<Loaded>) {
         release_free_memory();
     })
     .await;
+}
+
+/// Makes every thread allocate from glibc's one main heap (`mallopt(M_ARENA_MAX, 1)`);
+/// nothing elsewhere. Call it first, before any thread allocates (`glassbox serve` does, before
+/// starting the engine's pool): a thread that allocated before keeps an arena of its own, which
+/// later threads then share.
+///
+/// Why: by default each thread that allocates gets an arena of its own. A reload loads the
+/// new version on a blocking thread, so each version lived in whichever thread arena that
+/// thread had, beside the one the version before it left; `malloc_trim` cannot shrink a
+/// thread arena's top, so every reload left that arena's high-water mark resident and the
+/// soak's RSS stepped up at the first reloads while the live heap stayed flat
+/// (notes/serving.md §4). In the main heap the trim after a release gives the pages back.
+/// glibc's per-thread cache still serves most small allocations without the heap's lock;
+/// the server's CPU per request measured the same (benchmarks.md).
+pub fn use_one_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; threads already attached to an
+    // arena keep it, new ones share the main heap.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
 }
 
 /// Returns the allocator's free memory to the operating system: `malloc_trim(0)` on glibc

@@ -251,6 +251,10 @@ fn quit_quietly_on_closed_pipe() {}
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     init_isa(&cli.global)?;
+    if matches!(cli.command, Command::Serve(_)) {
+        // Before the pool's threads allocate (notes/serving.md §4).
+        glassbox_serve::use_one_heap();
+    }
     init_threads(&cli.global)?;
     cli.command.run(&cli.global)
 }

@@ -5,13 +5,13 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use glassbox_core::Workspace;
 use glassbox_data::Preprocessor;
-use glassbox_serve::{BatchConfig, Loader, ModelEntry, Scorer, ServeConfig};
+use glassbox_serve::{BatchConfig, Loader, ModelEntry, Scorer, Scratch, ServeConfig};
 use ndarray::ArrayView2;
 
 use super::Global;
@@ -89,26 +89,31 @@ pub struct ServeArgs {
 struct ServedBundle {
     bundle: Bundle,
     description: serde_json::Value,
-    /// The forward pass's buffers, kept from batch to batch: a fresh workspace per batch
-    /// meant zeroing (and page-faulting in) megabytes each time, a quarter of the CPU at
-    /// 1,000-row requests (notes/serving.md §7). One batch of a model runs at a time, so
-    /// the lock is never waited on; if it were, the pass takes a fresh workspace.
-    workspace: Mutex<Option<Workspace<f32>>>,
 }
 
 impl Scorer for ServedBundle {
     fn preprocessor(&self) -> &Preprocessor {
         &self.bundle.preprocessor
     }
-    fn probabilities(&self, x: ArrayView2<'_, f32>) -> Vec<f64> {
-        let Ok(mut kept) = self.workspace.try_lock() else {
-            return self.bundle.probabilities(x);
-        };
+    /// The forward pass's buffers live in the batcher's `scratch`, kept from batch to batch
+    /// (a fresh workspace per batch meant zeroing and page-faulting in megabytes each time,
+    /// a quarter of the CPU at 1,000-row requests, notes/serving.md §7) and from version to
+    /// version: a reload of the same architecture allocates no buffers (§4).
+    fn probabilities(&self, x: ArrayView2<'_, f32>, scratch: &mut Scratch) -> Vec<f64> {
         let Some(first) = self.bundle.members.first() else {
             return self.bundle.probabilities(x);
         };
-        let ws = kept.get_or_insert_with(|| first.workspace(x.nrows()));
-        self.bundle.probabilities_in(x, ws)
+        let kept = scratch
+            .as_mut()
+            .and_then(|s| s.downcast_mut::<Workspace<f32>>())
+            .filter(|ws| ws.fits(first));
+        if let Some(ws) = kept {
+            return self.bundle.probabilities_in(x, ws);
+        }
+        let mut ws = first.workspace(x.nrows());
+        let probs = self.bundle.probabilities_in(x, &mut ws);
+        *scratch = Some(Box::new(ws));
+        probs
     }
     fn decide(&self, p: f64) -> (bool, &str) {
         self.bundle.decide(p)
@@ -127,7 +132,6 @@ fn served(path: &Path, bundle: Bundle) -> Arc<dyn Scorer> {
     Arc::new(ServedBundle {
         bundle,
         description,
-        workspace: Mutex::new(None),
     })
 }
 
