@@ -217,11 +217,13 @@ fn test_metrics(
     seed: u64,
 ) -> Result<(Evaluation, TopMetrics), CliError> {
     let (test, labels, users, peer) = (day.rows, &day.labels[..], &day.users[..], &day.peer[..]);
+    let pos_weight = model.bundle.info.recipe.pos_weight;
     let probs: Vec<f64> = score_matrix(&model.bundle, test)?
         .into_iter()
-        .map(|p| featurizer.population_probability(p))
+        .map(|p| featurizer.population_probability(p, pos_weight))
         .collect();
-    let threshold = featurizer.population_probability(model.bundle.info.threshold.value);
+    let threshold =
+        featurizer.population_probability(model.bundle.info.threshold.value, pos_weight);
     let eval = evaluate("test", labels.to_vec(), probs, threshold)?;
     let metric = |r: Result<f64, _>| r.map_err(|e| anyhow::anyhow!("{name}: {e}")).internal_err();
     let (roc_auc_ci, pr_auc_ci) =
