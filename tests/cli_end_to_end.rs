@@ -459,6 +459,19 @@ fn case_study_without_a_case_runs_every_case_and_indexes_them() {
         );
     }
     assert_eq!(v["counts"]["customers"], 3_317);
+    // Paired with LightGBM's fixture (M20 paired): an estimate inside its interval.
+    let paired = &m["test"]["paired_bootstrap_vs_lightgbm"];
+    let ci = &paired["roc_auc_difference_ci95"];
+    let (d, low, high) = (
+        paired["roc_auc_difference"].as_f64().unwrap_or(f64::NAN),
+        ci[0].as_f64().unwrap_or(f64::NAN),
+        ci[1].as_f64().unwrap_or(f64::NAN),
+    );
+    assert!(low <= d && d <= high && high - low < 0.5, "{paired}");
+    assert!(
+        paired["resamples"].as_u64().is_some_and(|r| r > 900),
+        "{paired}"
+    );
     assert_eq!(m["counts"]["test_rows"], 617_300);
     assert_eq!(m["counts"]["test_positives"], 153);
     assert_eq!(m["counts"]["training_sample_rows"], 153_803);

@@ -51,7 +51,10 @@ pub fn recipe_rows(r: &Recipe) -> Vec<(&'static str, String)> {
         ("loss", r.loss.to_string()),
         (
             "class weights",
-            format!("{:?}", r.class_weight).to_lowercase(),
+            match r.pos_weight {
+                None => format!("{:?}", r.class_weight).to_lowercase(),
+                Some(w) => format!("{:?}; positives × {w}", r.class_weight).to_lowercase(),
+            },
         ),
         ("optimizer", r.optimizer.describe()),
         ("learning-rate schedule", schedule),

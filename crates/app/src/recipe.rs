@@ -184,6 +184,11 @@ pub struct Recipe {
     pub focal: Option<Focal>,
     /// Per-class weights of the loss.
     pub class_weight: ClassWeightRule,
+    /// Weight of the positive rows in `bce_with_logits` (L7, L8; PyTorch's `pos_weight`);
+    /// absent = 1. It multiplies the model's odds by this much, which
+    /// a caller undoes like a negative sample's (V25).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pos_weight: Option<f64>,
     /// The optimizer and its hyper-parameters (named conventions: ε form, weight decay).
     pub optimizer: OptimizerConfig,
     /// Learning-rate schedule over the planned steps.
@@ -310,6 +315,7 @@ impl Recipe {
             dropout: 0.0,
             init: Init::GlorotUniform.name().into(),
             loss: LossKind::BceWithLogits,
+            pos_weight: None,
             focal: None,
             class_weight: ClassWeightRule::None,
             optimizer: OptimizerConfig::adam_keras(1e-3),
@@ -404,7 +410,7 @@ impl Recipe {
         Ok(LossConfig {
             kind: self.loss,
             class_weights,
-            pos_weight: None,
+            pos_weight: self.pos_weight,
             focal: self.focal,
         })
     }

@@ -449,7 +449,7 @@ fn predict(args: PredictArgs) -> Result<(), CliError> {
                     .unwrap_or_else(|| user.to_string()),
                 UserIds::Numeric => user.to_string(),
             };
-            let population = featurizer.population_probability(p);
+            let population = featurizer.population_probability(p, bundle.info.recipe.pos_weight);
             let line = format!(
                 "{},{cutoff},{population:.6},{}\n",
                 csv_field(&name),

@@ -33,13 +33,15 @@ pub struct EventFeaturizer {
 }
 
 impl EventFeaturizer {
-    /// (V25) The population probability of a probability of the sampled model (the identity
-    /// when `M` = 1). Increasing, so it maps thresholds and keeps every ranking.
-    pub fn population_probability(&self, p: f64) -> f64 {
-        if self.negative_keep_one_in <= 1 {
+    /// (V25) The population probability of a probability of the sampled model, trained with
+    /// positive weight `pos_weight` (absent = 1): its odds are `M·w` times the population's
+    /// (the identity when `M·w` = 1). Increasing, so it maps thresholds and keeps every ranking.
+    pub fn population_probability(&self, p: f64, pos_weight: Option<f64>) -> f64 {
+        let odds_factor = self.negative_keep_one_in.max(1) as f64 * pos_weight.unwrap_or(1.0);
+        if odds_factor == 1.0 {
             p
         } else {
-            correct_sampled_probability(p, self.negative_keep_one_in as f64)
+            correct_sampled_probability(p, odds_factor)
         }
     }
 }
@@ -76,6 +78,8 @@ pub fn event_recipe(name: RecipeName) -> Recipe {
             recipe.epochs = 10;
             recipe.ensemble = 3;
             recipe.val_fraction = 0.2;
+            // Chosen on the validation day (examples/next_hour_search.rs, notes/events.md §9).
+            recipe.pos_weight = Some(10.0);
             return recipe;
         }
     };
@@ -160,4 +164,29 @@ pub fn score_matrix(bundle: &Bundle, matrix: &FeatureMatrix) -> Result<Vec<f64>,
         start = end;
     }
     Ok(probs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_population_probability_undoes_the_sample_and_the_positive_weight() {
+        let featurizer = |m| EventFeaturizer {
+            spec: EventSpec::retailrocket_next_hour(),
+            negative_keep_one_in: m,
+        };
+        let p = 0.5;
+        // V25 with M = 10, then with M·w = 100 (the reference MLP's division of the odds).
+        assert_eq!(featurizer(10).population_probability(p, None), 0.5 / 5.5);
+        assert_eq!(
+            featurizer(10).population_probability(p, Some(10.0)),
+            0.5 / (0.5 + 100.0 * 0.5)
+        );
+        assert_eq!(featurizer(1).population_probability(p, None), p);
+        assert_eq!(
+            featurizer(1).population_probability(p, Some(4.0)),
+            0.5 / 2.5
+        );
+    }
 }

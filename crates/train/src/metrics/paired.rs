@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::MetricsError;
 use super::ranking::{average_precision, roc_auc};
+use super::top_k::percentile_interval;
 use crate::batching::uniform_below;
 
 /// A percentile interval of a paired difference `A − B`.
@@ -16,6 +17,18 @@ pub struct PairedInterval {
     /// The 2.5 % and 97.5 % quantiles over the resamples.
     pub low: f64,
     pub high: f64,
+}
+
+impl PairedInterval {
+    /// The interval of the resampled differences `v` around `estimate` (quantiles as M20's).
+    pub(super) fn of(estimate: f64, v: Vec<f64>) -> PairedInterval {
+        let (low, high, _) = percentile_interval(v);
+        PairedInterval {
+            estimate,
+            low,
+            high,
+        }
+    }
 }
 
 /// The paired differences of ROC-AUC, average precision and (optionally) cost.
@@ -75,6 +88,28 @@ fn decreasing(scores: &[f64]) -> Vec<usize> {
     order
 }
 
+/// The differences `A − B` of ROC-AUC and average precision on the rows as they are (the
+/// estimates of M26 and of M20's paired form).
+///
+/// # Errors
+/// Those of [`roc_auc`] and [`average_precision`]; [`MetricsError::LengthMismatch`].
+pub(super) fn paired_estimates(
+    labels: &[bool],
+    scores_a: &[f64],
+    scores_b: &[f64],
+) -> Result<(f64, f64), MetricsError> {
+    if scores_b.len() != labels.len() {
+        return Err(MetricsError::LengthMismatch {
+            labels: labels.len(),
+            scores: scores_b.len(),
+        });
+    }
+    Ok((
+        roc_auc(labels, scores_a)? - roc_auc(labels, scores_b)?,
+        average_precision(labels, scores_a)? - average_precision(labels, scores_b)?,
+    ))
+}
+
 /// (M26) Paired stratified bootstrap of `A − B`: `resamples` times, draw `P` positives from
 /// the positives and `N` negatives from the negatives with replacement
 /// ([`uniform_below`] on `seeded_rng(seed)`), the same draw for both models, and recompute
@@ -92,14 +127,7 @@ pub fn paired_bootstrap(
     resamples: usize,
     seed: u64,
 ) -> Result<PairedBootstrap, MetricsError> {
-    if scores_b.len() != labels.len() {
-        return Err(MetricsError::LengthMismatch {
-            labels: labels.len(),
-            scores: scores_b.len(),
-        });
-    }
-    let auc = roc_auc(labels, scores_a)? - roc_auc(labels, scores_b)?;
-    let ap = average_precision(labels, scores_a)? - average_precision(labels, scores_b)?;
+    let (auc, ap) = paired_estimates(labels, scores_a, scores_b)?;
     let cost_estimate = costs.map(|(a, b)| a.iter().sum::<f64>() - b.iter().sum::<f64>());
     let (order_a, order_b) = (decreasing(scores_a), decreasing(scores_b));
     let positives: Vec<usize> = (0..labels.len()).filter(|&i| labels[i]).collect();
@@ -127,23 +155,11 @@ pub fn paired_bootstrap(
             );
         }
     }
-    let interval = |estimate: f64, mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            v.get((q * (v.len().max(1) - 1) as f64).round() as usize)
-                .copied()
-        };
-        PairedInterval {
-            estimate,
-            low: at(0.025).unwrap_or(f64::NAN),
-            high: at(0.975).unwrap_or(f64::NAN),
-        }
-    };
     Ok(PairedBootstrap {
         resamples,
-        roc_auc: interval(auc, d_auc),
-        pr_auc: interval(ap, d_ap),
-        cost: cost_estimate.map(|e| interval(e, d_cost)),
+        roc_auc: PairedInterval::of(auc, d_auc),
+        pr_auc: PairedInterval::of(ap, d_ap),
+        cost: cost_estimate.map(|e| PairedInterval::of(e, d_cost)),
     })
 }
 

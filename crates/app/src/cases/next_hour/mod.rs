@@ -7,12 +7,14 @@
 //! data      datasets/retailrocket_events.csv
 //! features  featurize_protocol: training sample (V24) and every test example, one pass
 //! model     both recipes' members side by side (validation carved from the training sample)
-//! metrics   test day, probabilities corrected for the sampling (V25); M19 tops; M20 bootstrap
+//! metrics   test day, probabilities corrected for the sampling (V25); M19 tops; M20 bootstrap,
+//!           and paired with tuned LightGBM's test predictions (benches/peers/next_hour/)
 //! report    bundles, plots, history.csv, metrics.json, report.md (report.rs)
 //! ```
 
 mod report;
 
+use std::io::Read;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -21,9 +23,12 @@ use glassbox_audit::explain::{
     PermutationConfig, PermutationImportance, permutation_importance_csv,
 };
 use glassbox_events::{EventSpec, FeatureMatrix, FeaturizeReport, Protocol, featurize_protocol};
+use glassbox_train::metrics::paired::PairedBootstrap;
 use glassbox_train::metrics::top_k::{
-    BootstrapInterval, cluster_bootstrap, precision_at_k, recall_at_top_fraction,
+    BootstrapInterval, cluster_bootstrap, paired_cluster_bootstrap, precision_at_k,
+    recall_at_top_fraction,
 };
+use glassbox_train::metrics::{average_precision, roc_auc};
 use serde::Serialize;
 
 use super::{Case, CaseOptions};
@@ -56,6 +61,13 @@ const NAMES: [&str; 2] = ["paper", "default"];
 /// Visitor-clustered bootstrap resamples (M20).
 const BOOTSTRAP_RESAMPLES: usize = 1000;
 
+/// Reference (c) of the data README, tuned LightGBM: its test-day probabilities (seed 0), one
+/// line `label,probability` per test example in the case's row order
+/// (benches/peers/next_hour/lightgbm_next_hour.py; gzip, 2.2 MB).
+const PEER: &[u8] =
+    include_bytes!("../../../../../benches/peers/next_hour/lightgbm_test_predictions.csv.gz");
+pub(crate) const PEER_NAME: &str = "LightGBM tuned (reference c, seed 0)";
+
 /// Negatives kept in the permutation-importance rows: one test negative in this many (by the
 /// V24 rule), with every positive; ROC-AUC does not move under uniform negative sampling,
 /// and the full day would cost 46 × repeats passes over 617 k rows.
@@ -72,6 +84,8 @@ pub(crate) struct TopMetrics {
     /// 95 % visitor-clustered bootstrap intervals (M20).
     pub roc_auc_ci: BootstrapInterval,
     pub pr_auc_ci: BootstrapInterval,
+    /// This recipe − [`PEER_NAME`] on the same visitor resamples (M20, paired).
+    pub paired: PairedBootstrap,
 }
 
 /// Everything the report needs.
@@ -87,6 +101,9 @@ pub(crate) struct Outcome {
     pub tests: Vec<Evaluation>,
     pub tops: Vec<TopMetrics>,
     pub importance: Option<PermutationImportance>,
+    /// [`PEER_NAME`]'s ROC-AUC and PR-AUC on the test day.
+    pub peer_roc_auc: f64,
+    pub peer_pr_auc: f64,
     pub seconds: Vec<(&'static str, f64)>,
 }
 
@@ -137,27 +154,85 @@ fn importance_rows(test: &FeatureMatrix, protocol: &Protocol, spec: &EventSpec) 
     })
 }
 
+/// The peer's test probabilities, checked row by row against the case's labels (the fixture
+/// follows the featurizer's row order; a different order or log is refused, not scored).
+fn peer_probabilities(gzip: &[u8], labels: &[bool]) -> Result<Vec<f64>, CliError> {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(gzip)
+        .read_to_string(&mut text)
+        .map_err(|e| anyhow::anyhow!("the LightGBM fixture: {e}"))
+        .internal_err()?;
+    let mut probs = Vec::with_capacity(labels.len());
+    for (i, line) in text.lines().skip(1).enumerate() {
+        let parsed = line.split_once(',').and_then(|(label, p)| {
+            Some((
+                label == "1",
+                p.parse::<f64>().ok().filter(|p| p.is_finite())?,
+            ))
+        });
+        match parsed {
+            Some((label, p)) if labels.get(i) == Some(&label) => probs.push(p),
+            _ => {
+                return Err(anyhow::anyhow!(
+                    "the LightGBM fixture's row {} ({line:?}) does not match test example {} \
+                     (its label: {:?}); regenerate it with \
+                     benches/peers/next_hour/lightgbm_next_hour.py",
+                    i + 1,
+                    i + 1,
+                    labels.get(i)
+                ))
+                .internal_err();
+            }
+        }
+    }
+    if probs.len() != labels.len() {
+        return Err(anyhow::anyhow!(
+            "the LightGBM fixture holds {} rows, the test day {}",
+            probs.len(),
+            labels.len()
+        ))
+        .internal_err();
+    }
+    Ok(probs)
+}
+
+/// The test day as every recipe's metrics read it.
+struct TestDay<'a> {
+    rows: &'a FeatureMatrix,
+    labels: Vec<bool>,
+    /// The visitor of each row: the bootstrap's clusters.
+    users: Vec<u64>,
+    /// [`PEER_NAME`]'s probabilities of the same rows.
+    peer: Vec<f64>,
+}
+
 /// One recipe on the test day: population probabilities (V25) and the threshold mapped the
-/// same way, the evaluation, the tops (M19) and the visitor bootstrap (M20).
+/// same way, the evaluation, the tops (M19), the visitor bootstrap (M20) and its paired form
+/// against the peer's probabilities `peer`.
 fn test_metrics(
     model: &TrainedModel,
     name: &str,
-    test: &FeatureMatrix,
-    labels: &[bool],
-    users: &[u64],
+    day: &TestDay,
     featurizer: &EventFeaturizer,
     seed: u64,
 ) -> Result<(Evaluation, TopMetrics), CliError> {
+    let (test, labels, users, peer) = (day.rows, &day.labels[..], &day.users[..], &day.peer[..]);
+    let pos_weight = model.bundle.info.recipe.pos_weight;
     let probs: Vec<f64> = score_matrix(&model.bundle, test)?
         .into_iter()
-        .map(|p| featurizer.population_probability(p))
+        .map(|p| featurizer.population_probability(p, pos_weight))
         .collect();
-    let threshold = featurizer.population_probability(model.bundle.info.threshold.value);
+    let threshold =
+        featurizer.population_probability(model.bundle.info.threshold.value, pos_weight);
     let eval = evaluate("test", labels.to_vec(), probs, threshold)?;
     let metric = |r: Result<f64, _>| r.map_err(|e| anyhow::anyhow!("{name}: {e}")).internal_err();
     let (roc_auc_ci, pr_auc_ci) =
         cluster_bootstrap(labels, &eval.probs, users, BOOTSTRAP_RESAMPLES, seed)
             .map_err(|e| anyhow::anyhow!("{name}: {e}"))
+            .internal_err()?;
+    let paired =
+        paired_cluster_bootstrap(labels, &eval.probs, peer, users, BOOTSTRAP_RESAMPLES, seed)
+            .map_err(|e| anyhow::anyhow!("{name} against LightGBM: {e}"))
             .internal_err()?;
     let r = &eval.at_threshold;
     let top = TopMetrics {
@@ -168,6 +243,7 @@ fn test_metrics(
         recall_at_top_1pct: metric(recall_at_top_fraction(labels, &eval.probs, 0.01))?,
         roc_auc_ci,
         pr_auc_ci,
+        paired,
     };
     Ok((eval, top))
 }
@@ -240,7 +316,12 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
         let t = Instant::now();
         let test = &split.test;
         let labels: Vec<bool> = test.y.iter().map(|&y| y == 1.0).collect();
-        let users: Vec<u64> = test.keys.iter().map(|k| k.0).collect();
+        let day = TestDay {
+            rows: test,
+            users: test.keys.iter().map(|k| k.0).collect(),
+            peer: peer_probabilities(PEER, &labels)?,
+            labels,
+        };
         // Each recipe's test metrics, and the importance, on threads of their own (they only
         // read the test rows; each result is the same whatever runs beside it).
         let (evaluated, importance) = std::thread::scope(|scope| {
@@ -248,10 +329,8 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
                 .iter()
                 .zip(NAMES)
                 .map(|(model, name)| {
-                    let (labels, users, featurizer) = (&labels, &users, &featurizer);
-                    scope.spawn(move || {
-                        test_metrics(model, name, test, labels, users, featurizer, options.seed)
-                    })
+                    let (day, featurizer) = (&day, &featurizer);
+                    scope.spawn(move || test_metrics(model, name, day, featurizer, options.seed))
                 })
                 .collect();
             let importance = if options.quick {
@@ -280,6 +359,12 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
         seconds.push(("evaluate and importance", t.elapsed().as_secs_f64()));
 
         let (test_visitors, test_positive_visitors) = visitors(test);
+        let peer_metric = |r: Result<f64, _>| {
+            r.map_err(|e| anyhow::anyhow!("LightGBM fixture: {e}"))
+                .internal_err()
+        };
+        let peer_roc_auc = peer_metric(roc_auc(&day.labels, &day.peer))?;
+        let peer_pr_auc = peer_metric(average_precision(&day.labels, &day.peer))?;
         let outcome = Outcome {
             log: log.clone(),
             featurize,
@@ -292,6 +377,8 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
             tests,
             tops,
             importance,
+            peer_roc_auc,
+            peer_pr_auc,
             seconds,
         };
         report::write_outputs(run, case, options, &outcome, started)?;
@@ -310,4 +397,31 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
         );
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn gzip(text: &str) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(text.as_bytes()).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn the_peer_fixture_must_line_up_with_the_test_labels() {
+        let fixture = gzip("label,probability\n0,0.25\n1,0.5\n0,1e-3\n");
+        let probs = peer_probabilities(&fixture, &[false, true, false]).unwrap();
+        assert_eq!(probs, [0.25, 0.5, 1e-3]);
+        // A label out of place, a row too many or too few, a bad number: refused.
+        assert!(peer_probabilities(&fixture, &[true, false, false]).is_err());
+        assert!(peer_probabilities(&fixture, &[false, true]).is_err());
+        assert!(peer_probabilities(&fixture, &[false, true, false, false]).is_err());
+        let bad = gzip("label,probability\n0,x\n");
+        assert!(peer_probabilities(&bad, &[false]).is_err());
+        assert!(peer_probabilities(b"not gzip", &[false]).is_err());
+    }
 }

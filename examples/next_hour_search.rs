@@ -1,0 +1,134 @@
+//! Candidate recipes for the next-hour case, judged inside the training days only (the data
+//! README's tuning protocol, notes/events.md V23): fitted on the training sample's cutoffs
+//! `k` = 1 … 94 (label windows in days 1–2), scored on its cutoffs `k` = 96 … 142 (day 3).
+//! The test day is never scored. Validation rows are the sampled ones (V24): ROC-AUC does not
+//! move under uniform negative sampling; PR-AUC does, the same way for every candidate.
+//!
+//! ```sh
+//! cargo run --release --example next_hour_search -- [SEEDS]    # default 3 seeds: 0, 1, 2
+//! ```
+//!
+//! Prints one line per candidate: mean ± sd of validation ROC-AUC and PR-AUC over the seeds.
+
+use std::path::PathBuf;
+
+use glassbox_app::pipeline::events::{event_recipe, score_matrix, training_set};
+use glassbox_app::pipeline::{MemberJob, ValidationPart, assemble, train_members};
+use glassbox_app::progress::Progress;
+use glassbox_app::recipe::{Recipe, RecipeName};
+use glassbox_events::{EventSpec, Part, Protocol, featurize_protocol};
+use glassbox_train::metrics::{average_precision, roc_auc};
+
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0).max(1.0);
+    (m, var.sqrt())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let seeds: u64 = std::env::args()
+        .nth(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(3);
+    let log = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("datasets/retailrocket_events.csv");
+    let spec = EventSpec::retailrocket_next_hour();
+    let protocol = Protocol::retailrocket();
+    let (split, _) = featurize_protocol(&log, &spec, &protocol, true)?;
+    let fit = protocol.rows_in(&split.train, |p| p == Part::Fit);
+    let val = protocol.rows_in(&split.train, |p| p == Part::Validation);
+    let labels: Vec<bool> = val.y.iter().map(|&y| y == 1.0).collect();
+    println!(
+        "fit {} rows ({} positive), validation {} rows ({} positive)",
+        fit.rows(),
+        fit.positives(),
+        val.rows(),
+        val.positives()
+    );
+    let default = event_recipe(RecipeName::Default);
+    let candidates: Vec<(&str, Recipe)> = vec![
+        ("default (64-64, 3 members)", default.clone()),
+        (
+            "128-64, 3 members",
+            Recipe {
+                hidden: vec![128, 64],
+                ..default.clone()
+            },
+        ),
+        (
+            "64-64, 5 members",
+            Recipe {
+                ensemble: 5,
+                ..default.clone()
+            },
+        ),
+        (
+            "128-64, 5 members",
+            Recipe {
+                hidden: vec![128, 64],
+                ensemble: 5,
+                ..default.clone()
+            },
+        ),
+        (
+            "64-64, 3 members, positive weight 10",
+            Recipe {
+                pos_weight: Some(10.0),
+                ..default.clone()
+            },
+        ),
+        (
+            "128-64, 3 members, positive weight 10",
+            Recipe {
+                hidden: vec![128, 64],
+                pos_weight: Some(10.0),
+                ..default.clone()
+            },
+        ),
+        (
+            "64-64, 3 members, 10 % held out (not 20 %)",
+            Recipe {
+                val_fraction: 0.1,
+                ..default.clone()
+            },
+        ),
+    ];
+    for (name, recipe) in candidates {
+        let (mut aucs, mut aps) = (Vec::new(), Vec::new());
+        let started = std::time::Instant::now();
+        for seed in 0..seeds {
+            let recipe = Recipe {
+                seed,
+                ..recipe.clone()
+            };
+            let validation = ValidationPart::Stratified {
+                fraction: recipe.val_fraction,
+                seed,
+            };
+            let set = training_set("fit", &fit, &recipe, validation)?;
+            let jobs: Vec<MemberJob> = (0..recipe.ensemble)
+                .map(|member| MemberJob {
+                    set: &set,
+                    recipe: &recipe,
+                    model: "search",
+                    member,
+                })
+                .collect();
+            let members = train_members(&jobs, 2, &Progress::silent())
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?;
+            let model = assemble(&set, &recipe, "search", members)?;
+            let probs = score_matrix(&model.bundle, &val)?;
+            aucs.push(roc_auc(&labels, &probs)?);
+            aps.push(average_precision(&labels, &probs)?);
+        }
+        let ((auc, auc_sd), (ap, ap_sd)) = (mean_sd(&aucs), mean_sd(&aps));
+        println!(
+            "{name}: validation ROC-AUC {auc:.4} ± {auc_sd:.4}, PR-AUC {ap:.4} ± {ap_sd:.4} \
+             ({seeds} seeds, {:.0} s)",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
