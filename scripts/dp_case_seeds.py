@@ -1,7 +1,7 @@
 """Test ROC-AUC / PR-AUC of the purchase case study's private models (ε = 1, 3, 8 at
 δ = 1e-5) over several seeds, mean ± sd, for the README and notes/privacy.md. Final
 reporting only: the hyper-parameters were fixed beforehand on the training file
-(scripts/dp_tuning.sh); nothing here feeds back into them.
+(scripts/dp_tuning.py); nothing here feeds back into them.
 
     python3 scripts/dp_case_seeds.py [--seeds 5] [--binary target/release/glassbox]
 

@@ -136,13 +136,42 @@ pub fn dense_backward_params<T: Float>(
 ) {
     check_params_shapes(&x, &d_z, &d_theta, &d_b);
     gemm(T::one(), d_z.t(), x, write.beta(), d_theta);
-    Zip::from(&mut d_b).and(d_z.columns()).for_each(|d_b, col| {
-        let mut sum = T::zero();
-        for &v in col {
-            sum += v;
+    bias_gradient(d_z, d_b.view_mut(), write);
+}
+
+/// Columns of ∂L/∂b summed side by side: [`dense_backward_params`]'s bias part.
+const BIAS_LANES: usize = 64;
+
+/// (B5) `∂L/∂b_j = Σ_n d_z[n, j]`, each column summed in T in increasing n. The sums run
+/// [`BIAS_LANES`] columns at a time, row after row, instead of one column after another: each
+/// column's additions are the same, in the same order (the same bits), but the columns'
+/// independent chains advance together along the contiguous rows, where one column at a time
+/// waits for every addition of a long column in turn (a 512-row private batch, whose bias
+/// sums are not split into shards, spent more time there than in the weight GEMM).
+fn bias_gradient<T: Float>(d_z: ArrayView2<T>, mut d_b: ArrayViewMut1<T>, write: GradWrite) {
+    let h = d_z.ncols();
+    for start in (0..h).step_by(BIAS_LANES) {
+        let width = BIAS_LANES.min(h - start);
+        let mut sums = [T::zero(); BIAS_LANES];
+        let sums = &mut sums[..width];
+        for row in d_z.rows() {
+            let row = row.slice(ndarray::s![start..start + width]);
+            match row.as_slice() {
+                Some(values) => sums.iter_mut().zip(values).for_each(|(sum, &v)| *sum += v),
+                None => sums
+                    .iter_mut()
+                    .zip(row.iter())
+                    .for_each(|(sum, &v)| *sum += v),
+            }
         }
-        *d_b = write.apply(*d_b, sum);
-    });
+        for (d_b, &sum) in d_b
+            .slice_mut(ndarray::s![start..start + width])
+            .iter_mut()
+            .zip(sums.iter())
+        {
+            *d_b = write.apply(*d_b, sum);
+        }
+    }
 }
 
 /// Reference for [`dense_backward_params`]: explicit loops, every sum in increasing n.
@@ -200,8 +229,9 @@ fn check_params_shapes<T>(
 /// (P18, P19) Adds each example's squared gradient norm over this layer's parameters to
 /// `sq_norms` (N,): the gradient of example i is `∂ℓᵢ/∂Θ = δᵢ·xᵢᵀ` and `∂ℓᵢ/∂b = δᵢ`, so
 /// `sq_norms[i] += ‖δᵢ‖²·‖xᵢ‖² + ‖δᵢ‖²` — without forming the (H, D) outer product. Each
-/// row's squares are summed in f64 by [`sum_of_squares`] on the calling thread, so the result
-/// does not depend on the thread count or the instruction set. `d_z` must hold per-example
+/// row's squares are summed in f64 by [`sum_of_squares`] on the calling thread (built for the
+/// widest instruction set, same bits), so the result does not depend on the thread count or
+/// the instruction set. `d_z` must hold per-example
 /// gradients (row i = `∂ℓᵢ/∂zᵢ`), not a batch mean.
 ///
 /// Shapes: `x` (N, D), `d_z` (N, H), `sq_norms` (N).
@@ -226,9 +256,14 @@ pub fn dense_add_example_sq_norms<T: Float>(
         "dense: {} norms for {n} rows",
         sq_norms.len()
     );
-    for ((acc, x_i), d_i) in sq_norms.iter_mut().zip(x.rows()).zip(d_z.rows()) {
-        *acc += sum_of_squares(d_i) * (sum_of_squares(x_i) + 1.0);
-    }
+    crate::gemm::kernel::on_widest_isa(
+        #[inline(always)]
+        || {
+            for ((acc, x_i), d_i) in sq_norms.iter_mut().zip(x.rows()).zip(d_z.rows()) {
+                *acc += sum_of_squares(d_i) * (sum_of_squares(x_i) + 1.0);
+            }
+        },
+    );
 }
 
 /// Partial sums of [`sum_of_squares`].
@@ -237,8 +272,10 @@ const SQUARE_LANES: usize = 8;
 /// (P19) `Σⱼ vⱼ²` in f64 over eight interleaved partial sums — lane `j mod 8` adds `vⱼ²` in
 /// increasing j — combined as `((s₀ + s₁) + (s₂ + s₃)) + ((s₄ + s₅) + (s₆ + s₇))`. The order is
 /// fixed, so the bits are the same on every machine and instruction set, and the eight chains
-/// of additions run side by side instead of each addition waiting for the one before.
-fn sum_of_squares<T: Float>(row: ArrayView1<T>) -> f64 {
+/// of additions run side by side instead of each addition waiting for the one before (and
+/// vectorise, inside [`crate::gemm::kernel::on_widest_isa`], with the same bits).
+#[inline(always)]
+pub fn sum_of_squares<T: Float>(row: ArrayView1<T>) -> f64 {
     let mut lanes = [0.0f64; SQUARE_LANES];
     let mut add = |lane: usize, v: T| {
         let v = v.to_f64();

@@ -234,8 +234,8 @@ pub fn train_step<T: Float>(
     let grad_norm = match private {
         Some(dp) => {
             let noise_std = dp.noise_multiplier * dp.clip_norm;
-            add_noise_and_average(mlp.grads_mut(), noise_std, dp.expected_batch_size, rng); // P23
-            global_norm(mlp.grads())
+            // P23; returns ‖g̃‖
+            add_noise_and_average(mlp.grads_mut(), noise_std, dp.expected_batch_size, rng)
         }
         None => clip_or_norm(config.clip_norm, mlp.grads_mut()),
     };

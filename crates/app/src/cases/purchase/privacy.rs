@@ -4,7 +4,7 @@
 //! the non-private default model and the Opacus reference figures.
 //!
 //! The hyper-parameters per ε were chosen on the training file alone — a stratified 20 %
-//! validation part, `scripts/dp_tuning.sh` — never on the test file.
+//! validation part, `scripts/dp_tuning.py` — never on the test file.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -27,7 +27,7 @@ use crate::render::metrics::f4;
 const DELTA: f64 = 1e-5;
 
 /// The configuration trained at one ε, as chosen on the validation part of the training
-/// file (`scripts/dp_tuning.sh`; notes/privacy.md §14).
+/// file (`scripts/dp_tuning.py`; notes/privacy.md §14).
 #[derive(Debug, Clone, Copy)]
 struct Chosen {
     epsilon: f64,
@@ -42,26 +42,26 @@ const CHOSEN: [Chosen; 3] = [
     Chosen {
         epsilon: 1.0,
         optimizer: OptimizerName::Sgd,
-        lr: 0.25,
-        clip_norm: 2.0,
+        lr: 0.0625,
+        clip_norm: 4.0,
         batch_size: 512,
-        epochs: 30,
+        epochs: 60,
     },
     Chosen {
         epsilon: 3.0,
         optimizer: OptimizerName::Adam,
-        lr: 0.003,
-        clip_norm: 2.0,
-        batch_size: 512,
+        lr: 0.01,
+        clip_norm: 1.0,
+        batch_size: 1024,
         epochs: 30,
     },
     Chosen {
         epsilon: 8.0,
-        optimizer: OptimizerName::Sgd,
-        lr: 2.5,
-        clip_norm: 1.0,
+        optimizer: OptimizerName::Adam,
+        lr: 0.003,
+        clip_norm: 8.0,
         batch_size: 256,
-        epochs: 10,
+        epochs: 60,
     },
 ];
 
@@ -191,7 +191,7 @@ pub(super) fn privacy_markdown(models: &[PrivateModel], non_private: &Evaluation
 each example's gradient clipped to C, Gaussian noise N(0, σ²C²) added to the sum, δ = {DELTA:e}, \
 the default recipe's preprocessing and 64-64 network, on all training rows (no validation part: \
 the guarantee covers every training row). The hyper-parameters were chosen on a validation part \
-of the training file (`scripts/dp_tuning.sh`). One seed here; the 5-seed means are in the \
+of the training file (`scripts/dp_tuning.py`). One seed here; the 5-seed means are in the \
 README. Opacus: the shared reference (mean ± sd of 3 seeds, same split and features).\n"
     );
     let _ = writeln!(

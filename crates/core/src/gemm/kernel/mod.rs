@@ -284,6 +284,39 @@ pub fn avx512_available() -> bool {
     }
 }
 
+/// Runs `f` compiled for the widest instruction set the CPU has (AVX-512, AVX2, or the
+/// baseline): `f` is inlined into a function built with those target features, so its loops
+/// vectorise as wide as they can. For loops of IEEE additions, multiplications and integer
+/// operations in a fixed order (Rust never contracts them into FMAs), every build gives the
+/// same bits; the caller keeps its reductions in fixed lanes (e.g. [`crate::sum_of_squares`]).
+#[inline(always)]
+pub fn on_widest_isa<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if avx512_available() {
+            // SAFETY: the CPU has AVX-512F/VL, AVX2 and FMA (checked just above).
+            return unsafe { with_avx512(f) };
+        }
+        if simd_available() {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            return unsafe { with_avx2(f) };
+        }
+    }
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// Whether [`gemm`] runs for element type `T`: `T` is `f32` or `f64`, and [`active_isa`]
 /// names an instruction set.
 pub fn available_for<T: Float>() -> bool {
