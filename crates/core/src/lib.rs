@@ -14,6 +14,7 @@ pub mod layer;
 pub mod mlp;
 pub mod rng;
 pub mod shards;
+pub mod special;
 pub mod tabular;
 pub mod threads;
 

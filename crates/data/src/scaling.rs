@@ -131,7 +131,7 @@ impl FittedScaling {
             // (D20) mid-rank CDF, then the normal score.
             let f = (below as f64 + 0.5 * count) / n;
             knots.push(sorted[i]);
-            scores.push(glassbox_train::normal_quantile(f));
+            scores.push(glassbox_core::special::normal_quantile(f));
             below = j;
             i = j;
         }

@@ -1,10 +1,11 @@
 //! The special functions the accountant needs, in f64 and written out (notes/privacy.md §8):
 //! the complementary error function by W. J. Cody's rational Chebyshev approximations
 //! (P15), its logarithm where erfc itself underflows (P16), and addition and subtraction of
-//! numbers held as logarithms (P17).
+//! numbers held as logarithms (P17); and the standard normal quantile Φ⁻¹ (C8), which the
+//! value losses' quantiles and the quantile-normal transform (D20) share.
 //!
 //! ```
-//! use glassbox_train::privacy::special::{erfc, log_add_exp, log_erfc};
+//! use glassbox_core::special::{erfc, log_add_exp, log_erfc};
 //!
 //! assert!((erfc(1.0) - 0.157_299_207_050_285_13).abs() < 1e-16);
 //! // erfc(40) ≈ 1.9e-697 underflows f64, its logarithm does not:
@@ -199,4 +200,62 @@ pub fn log_sub_exp(a: f64, b: f64) -> Option<f64> {
     } else {
         Some(gap.ln() + b)
     }
+}
+
+/// (C8) Φ⁻¹(u), the standard normal quantile: Acklam's rational approximation (relative
+/// error < 1.2e-9) refined by one Halley step on `Φ(x) − u` with `Φ(x) = erfc(−x/√2)/2`,
+/// which brings it to about 1e-15.
+///
+/// # Panics
+/// If `u` is not in (0, 1).
+pub fn normal_quantile(u: f64) -> f64 {
+    assert!(u > 0.0 && u < 1.0, "normal_quantile: {u} not in (0, 1)");
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    const LOW: f64 = 0.02425;
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    let x = if u < LOW {
+        tail((-2.0 * u.ln()).sqrt())
+    } else if u > 1.0 - LOW {
+        -tail((-2.0 * (1.0 - u).ln()).sqrt())
+    } else {
+        let q = u - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    };
+    let e = 0.5 * erfc(-x / std::f64::consts::SQRT_2) - u;
+    let slope = (2.0 * std::f64::consts::PI).sqrt() * (0.5 * x * x).exp();
+    let step = e * slope;
+    x - step / (1.0 + 0.5 * x * step)
 }
