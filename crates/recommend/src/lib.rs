@@ -8,6 +8,8 @@
 //! No file I/O in the maths: `read` turns a CSV into [`protocol::Interaction`]s.
 
 pub mod bpr;
+pub mod default_model;
+pub mod dnn;
 pub mod ease;
 pub mod embedding;
 pub mod knn;

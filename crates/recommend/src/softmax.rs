@@ -32,6 +32,16 @@ pub fn item_scores_forward<T: Float>(
     }
 }
 
+/// (K32) One user's row of S for retrieval: `out[i] = u · Q[i] + b_i` (the dot in f32, left
+/// to right, then widened to f64 for the ranking). u (d,), Q (I, d), b (I,), out (I,).
+pub fn user_scores(u: &[f32], q: &[f32], b: &[f32], out: &mut [f64]) {
+    let d = u.len();
+    for ((s, row), &bi) in out.iter_mut().zip(q.chunks_exact(d)).zip(b) {
+        let dot: f32 = u.iter().zip(row).map(|(x, y)| x * y).sum();
+        *s = f64::from(dot + bi);
+    }
+}
+
 /// (K32) Backward of [`item_scores_forward`], accumulating (the caller zeroes):
 /// `d_U += d_S Q`, `d_Q += d_Sᵀ U` (two GEMMs with β = 1, transposes by strides),
 /// `d_b += Σ_n d_S[n, :]` (rows added in ascending n).
