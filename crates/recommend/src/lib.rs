@@ -9,17 +9,22 @@
 
 pub mod bpr;
 pub mod compare;
+pub mod default_model;
+pub mod dnn;
 pub mod ease;
 pub mod embedding;
 pub mod knn;
 pub mod metrics;
 pub mod mf;
 pub mod model;
+pub mod pooling;
 pub mod protocol;
 pub mod read;
 pub mod repeat;
 pub mod retrieval;
+pub mod sampled;
 pub mod select;
+pub mod softmax;
 
 pub use metrics::{Summary, UserMetrics, summarize, user_metrics};
 pub use protocol::{EvaluatedUser, Interaction, Mode, Owned, Split, SplitCounts, Truth};

@@ -13,6 +13,7 @@ use rand_distr::{Distribution, Normal};
 use crate::bpr::{bpr_backward, bpr_forward};
 use crate::embedding::{embedding_backward, embedding_forward};
 use crate::retrieval::Scorer;
+use crate::softmax::user_scores;
 
 /// Settings of a BPR fit.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -189,10 +190,6 @@ impl Scorer for Mf {
         let d = self.dim;
         let p = &self.params[user as usize * d..(user as usize + 1) * d];
         let (qo, bo) = (self.q_offset(), self.b_offset());
-        for (i, s) in out.iter_mut().enumerate() {
-            let q = &self.params[qo + i * d..qo + (i + 1) * d];
-            let dot: f32 = p.iter().zip(q).map(|(a, b)| a * b).sum();
-            *s = f64::from(dot + self.params[bo + i]);
-        }
+        user_scores(p, &self.params[qo..bo], &self.params[bo..], out);
     }
 }

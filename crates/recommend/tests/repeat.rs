@@ -7,18 +7,11 @@ use glassbox_recommend::ease::{Ease, invert_spd, invert_spd_blocked};
 use glassbox_recommend::knn::ItemKnn;
 use glassbox_recommend::mf::{Mf, MfConfig};
 use glassbox_recommend::repeat::{Blend, recent_popularity, repeat_scores};
-use glassbox_recommend::{Interaction, Scorer, Split};
+use glassbox_recommend::{Scorer, Split};
 
-const DAY: i64 = 86_400;
+mod common;
 
-fn buy(user: &str, item: &str, day: i64) -> Interaction {
-    Interaction {
-        user: user.into(),
-        item: item.into(),
-        time: day * DAY,
-        basket: format!("{user}-{day}"),
-    }
-}
+use common::{DAY, buy};
 
 /// Cutoff at day 10. u1 bought A on days 8 and 9 (and again on day 9: same basket), B on
 /// day 2; u2 bought B on day 9 and C on day 1; u3 bought A on day 4.

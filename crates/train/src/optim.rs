@@ -30,6 +30,8 @@
 use glassbox_core::Float;
 use serde::{Deserialize, Serialize};
 
+pub mod lazy;
+
 /// How weight decay enters the update (O1, O2).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum WeightDecay {
