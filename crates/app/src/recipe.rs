@@ -166,7 +166,8 @@ pub struct Recipe {
     pub log1p: bool,
     /// Numeric scaling, missing indicators, rare-level pooling (notes/data.md §11, D17–D23).
     /// Absent from records written before these choices existed: the defaults (D4–D10).
-    #[serde(default)]
+    /// Left out when default, so a bundle written before them is rewritten byte for byte.
+    #[serde(default, skip_serializing_if = "FeatureOptions::is_default")]
     pub features: FeatureOptions,
     /// Units of each hidden layer (the output layer, one unit, follows).
     pub hidden: Vec<usize>,

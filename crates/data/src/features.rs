@@ -250,8 +250,8 @@ pub struct Preprocessor {
     schema: Schema,
     target: Target,
     /// The preprocessing choices (D17–D23); absent in bundles written before them, which
-    /// used the defaults.
-    #[serde(default)]
+    /// used the defaults, and left out when default so those bundles rewrite byte for byte.
+    #[serde(default, skip_serializing_if = "FeatureOptions::is_default")]
     options: FeatureOptions,
     columns: Vec<FittedColumn>,
 }

@@ -40,6 +40,13 @@ pub struct FeatureOptions {
     pub rare_min_count: usize,
 }
 
+impl FeatureOptions {
+    /// True for the preprocessing every record written before these options used (D4–D10).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// Most knots a quantile-normal column keeps (D21): more distinct training values are thinned
 /// to this many, so a bundle stays small (a continuous column of 20k rows would otherwise
 /// store 40k numbers).
