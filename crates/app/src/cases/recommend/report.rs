@@ -114,7 +114,10 @@ fn cell(row: &ModelRow, f: fn(&ModeMetrics) -> f64) -> String {
 
 /// The default's means of one mode, as metrics.json writes them.
 fn default_json(ms: &ModeStudy) -> Value {
-    let d = ms.rows.last().expect("the default row is last");
+    // The case pushes the default last; a study without rows has nothing to report.
+    let Some(d) = ms.rows.last() else {
+        return Value::Null;
+    };
     let m = |f: fn(&ModeMetrics) -> f64| mean_sd(d, f).0;
     json!({
         "users": d.seeds.first().map_or(0, |s| s.users),
@@ -353,7 +356,9 @@ fn mode_section(md: &mut String, ms: &ModeStudy, seeds: u64) {
     }
     let best_recall = references(ms.mode).iter().map(|r| r.2).fold(0.0, f64::max);
     let best_ndcg = references(ms.mode).iter().map(|r| r.3).fold(0.0, f64::max);
-    let d = ms.rows.last().expect("the default row is last");
+    let Some(d) = ms.rows.last() else {
+        return; // no rows, no verdict (the case pushes the default last)
+    };
     let (rec, _) = mean_sd(d, |s| s.recall_at_20);
     let (ndcg, _) = mean_sd(d, |s| s.ndcg_at_20);
     let verdict = |ours: f64, best: f64| {
