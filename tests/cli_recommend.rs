@@ -246,6 +246,51 @@ fn train_with_time_cutoff_and_baskets_on_a_semicolon_file() {
     assert_eq!(c["cold_test_users_excluded"], 1, "{m}");
     assert_eq!(m["test"]["modes"]["all"]["users"], 60, "{m}");
     assert_eq!(m["test"]["modes"]["new"]["users"], 60, "{m}");
+
+    // inspect: what the file is, its data, each mode's blend, its sizes.
+    let model = format!("{out}/model.safetensors");
+    let r = run(&["inspect", &model, "--json"]).ok();
+    let v: Value = serde_json::from_str(&r.stdout).expect("inspect --json is JSON");
+    assert_eq!(v["kind"], "recommender", "{v}");
+    assert_eq!(
+        (v["users"].clone(), v["items"].clone()),
+        (63.into(), 12.into())
+    );
+    assert_eq!(v["training"]["training_pairs"], 306, "{v}");
+    assert_eq!(v["columns"]["basket"], "order", "{v}");
+    assert_eq!(
+        v["modes"][0]["mode"], trained["validation"][0]["mode"],
+        "{v}"
+    );
+    assert_eq!(
+        v["modes"][1]["settings"],
+        trained["validation"][1]["settings"]
+    );
+    let tensors = v["tensors"].as_array().expect("tensors");
+    let bytes: u64 = tensors.iter().map(|t| t["bytes"].as_u64().unwrap()).sum();
+    let file = std::fs::metadata(&model).unwrap().len();
+    assert!(
+        bytes < file && file < bytes + 100_000,
+        "{bytes} of {file}: {v}"
+    );
+    assert_eq!(v["file_bytes"], file, "{v}");
+    // EASE, when used, is P's upper triangle in f32: 12·13/2 entries.
+    if let Some(p) = tensors.iter().find(|t| t["name"] == "ease.p_upper") {
+        assert_eq!(
+            (p["dtype"].clone(), p["shape"].clone()),
+            ("F32".into(), serde_json::json!([78]))
+        );
+    }
+    let text = run(&["inspect", &model]).ok().stdout;
+    for want in [
+        "glassbox recommender",
+        "Mode new:",
+        "Mode all:",
+        "306 distinct",
+        "training.user U32",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
 }
 
 #[test]

@@ -6,16 +6,18 @@
 //!
 //! scripts/recommend_default.sh [SEEDS, default 5] [search]   (release build)
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use glassbox_recommend::default_model::{DefaultSettings, choose_default, fit_default};
 use glassbox_recommend::dnn::{Dnn, DnnConfig};
-use glassbox_recommend::read::{Columns, parse_time, read_interactions};
 use glassbox_recommend::repeat::{Blend, recent_popularity, repeat_scores};
 use glassbox_recommend::select::{evaluate, lists};
 use glassbox_recommend::{Mode, Split};
 use glassbox_recommend::{Scorer, UserMetrics, user_metrics};
+
+mod common;
+
+use common::{OnlineRetail, online_retail};
 
 /// CPU seconds (user + system) of this process so far, from /proc/self/stat.
 fn cpu_seconds() -> f64 {
@@ -44,12 +46,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let seeds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
     let search = args.next().is_some_and(|a| a == "search");
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../datasets/online_retail_interactions.csv.gz");
-    let log = read_interactions(&path, &Columns::online_retail()).expect("reads");
-    let oct = parse_time("2011-10-01").expect("date");
-    let val = Split::new(&log, parse_time("2011-09-01").expect("date"), Some(oct));
-    let test = Split::new(&log, oct, None);
+    let OnlineRetail { val, test } = online_retail();
     if search {
         let base = DefaultSettings::chosen().dnn;
         let base = DnnConfig {

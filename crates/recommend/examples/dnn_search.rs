@@ -5,14 +5,16 @@
 //!
 //! cargo run --release -p glassbox-recommend --example dnn_search -- dim=64 horizon=30
 
-use std::path::PathBuf;
 use std::time::Instant;
 
+use glassbox_recommend::Mode;
 use glassbox_recommend::dnn::{Dnn, DnnConfig, DnnLoss, examples};
-use glassbox_recommend::read::{Columns, parse_time, read_interactions};
 use glassbox_recommend::select::evaluate;
 use glassbox_recommend::softmax::TargetWeighting;
-use glassbox_recommend::{Mode, Split};
+
+mod common;
+
+use common::online_retail;
 
 fn main() {
     let mut cfg = DnnConfig::default();
@@ -45,11 +47,7 @@ fn main() {
             _ => panic!("unknown key {k}"),
         }
     }
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../datasets/online_retail_interactions.csv.gz");
-    let log = read_interactions(&path, &Columns::online_retail()).expect("reads");
-    let oct = parse_time("2011-10-01").expect("date");
-    let val = Split::new(&log, parse_time("2011-09-01").expect("date"), Some(oct));
+    let val = online_retail().val;
     let ex = examples(&val, cfg.horizon_days, cfg.example_age);
     println!(
         "{cfg:?}\nexamples {} targets {} history ids {}",

@@ -4,20 +4,18 @@
 //!
 //!   scripts/recommend_ease_inverse.sh        (from the repo root; interleaves both, 3 rounds)
 
-use std::path::PathBuf;
 use std::time::Instant;
 
-use glassbox_recommend::Split;
 use glassbox_recommend::ease::{invert_spd, invert_spd_blocked};
 use glassbox_recommend::knn::co_buyers;
-use glassbox_recommend::read::{Columns, parse_time, read_interactions};
+
+mod common;
+
+use common::online_retail;
 
 fn main() {
     let method = std::env::args().nth(1).unwrap_or_else(|| "blocked".into());
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../datasets/online_retail_interactions.csv.gz");
-    let log = read_interactions(&path, &Columns::online_retail()).expect("reads");
-    let split = Split::new(&log, parse_time("2011-10-01").expect("date"), None);
+    let split = online_retail().test;
     let n = split.items.len();
     let (_, co) = co_buyers(&split);
     let mut g: Vec<f64> = co.into_iter().map(f64::from).collect();

@@ -5,25 +5,22 @@
 //!
 //! scripts/recommend_online_retail.sh [SEEDS, default 5] (release build, CPU time and load)
 
-use std::path::PathBuf;
 use std::time::Instant;
 
+use glassbox_recommend::Mode;
 use glassbox_recommend::mf::{Mf, MfConfig};
-use glassbox_recommend::read::{Columns, parse_time, read_interactions};
 use glassbox_recommend::select::{Fitted, choose_settings, evaluate, lists, training_pairs};
-use glassbox_recommend::{Mode, Split};
+
+mod common;
+
+use common::{OnlineRetail, online_retail};
 
 fn main() {
     let seeds: u64 = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../datasets/online_retail_interactions.csv.gz");
-    let log = read_interactions(&path, &Columns::online_retail()).expect("reads");
-    let oct = parse_time("2011-10-01").expect("date");
-    let val = Split::new(&log, parse_time("2011-09-01").expect("date"), Some(oct));
-    let test = Split::new(&log, oct, None);
+    let OnlineRetail { val, test } = online_retail();
     let base = MfConfig {
         epochs: 40,
         ..MfConfig::default()

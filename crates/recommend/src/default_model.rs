@@ -12,7 +12,7 @@ use crate::knn::ItemKnn;
 use crate::protocol::{Mode, Split};
 use crate::repeat::{Blend, recent_popularity, repeat_scores};
 use crate::retrieval::Scorer;
-use crate::select::evaluate;
+use crate::select::{WINDOWS, evaluate, own_grid, stage, weight_grid};
 
 /// The settings of the default model.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -186,66 +186,46 @@ pub fn choose_default(
         };
         evaluate(val, &blend, mode, 20).ndcg
     };
-    let stage = |trials: Vec<DefaultSettings>, mode: Mode, chosen: &mut DefaultSettings| {
-        let mut best = f64::MIN;
-        for t in trials {
-            let v = score(&t, mode);
-            if v > best {
-                best = v;
-                *chosen = t;
-            }
-        }
-        best
-    };
     let mut chosen = start;
     let c = chosen;
-    let mut weights = Vec::new();
-    for dnn_weight in [0.0, 0.5, 1.0, 2.0] {
-        for ease_weight in [0.0, 1.0, 2.0] {
-            for knn_weight in [0.0, 0.5, 1.0] {
-                for beta in [0.0, 0.5, 1.0, 2.0] {
-                    if dnn_weight + ease_weight + knn_weight > 0.0 {
-                        weights.push(DefaultSettings {
-                            dnn_weight,
-                            ease_weight,
-                            knn_weight,
-                            beta,
-                            ..c
-                        });
-                    }
-                }
-            }
-        }
-    }
-    let v = stage(weights, Mode::New, &mut chosen);
+    let weights = weight_grid(
+        &[0.0, 0.5, 1.0, 2.0],
+        &[0.0, 1.0, 2.0],
+        &[0.0, 0.5, 1.0],
+        &[0.0, 0.5, 1.0, 2.0],
+    )
+    .map(
+        |[dnn_weight, ease_weight, knn_weight, beta]| DefaultSettings {
+            dnn_weight,
+            ease_weight,
+            knn_weight,
+            beta,
+            ..c
+        },
+    );
+    let new_mode = |t: &DefaultSettings| score(t, Mode::New);
+    let mut v = f64::MIN;
+    stage(weights, new_mode, &mut v, &mut chosen);
     log(format!(
         "weights: DNN {} EASE {} kNN {} β {}: validation new NDCG@20 {v:.4}",
         chosen.dnn_weight, chosen.ease_weight, chosen.knn_weight, chosen.beta
     ));
     let c = chosen;
-    let v = stage(
-        [14.0, 30.0, 60.0]
-            .map(|window_days| DefaultSettings { window_days, ..c })
-            .to_vec(),
-        Mode::New,
-        &mut chosen,
-    );
+    let mut v = f64::MIN;
+    let windows = WINDOWS.map(|window_days| DefaultSettings { window_days, ..c });
+    stage(windows, new_mode, &mut v, &mut chosen);
     log(format!(
         "window {} d: validation new NDCG@20 {v:.4}",
         chosen.window_days
     ));
     let c = chosen;
-    let trials = [60.0, 240.0, f64::INFINITY]
-        .iter()
-        .flat_map(|&half_life_days| {
-            [1.0, 2.0, 4.0, 8.0, 16.0, 1000.0].map(|gamma| DefaultSettings {
-                gamma,
-                half_life_days,
-                ..c
-            })
-        })
-        .collect();
-    let v = stage(trials, Mode::All, &mut chosen);
+    let own = own_grid().map(|(gamma, half_life_days)| DefaultSettings {
+        gamma,
+        half_life_days,
+        ..c
+    });
+    let mut v = f64::MIN;
+    stage(own, |t| score(t, Mode::All), &mut v, &mut chosen);
     log(format!(
         "own purchases: γ {} half-life {} d: validation all NDCG@20 {v:.4}",
         chosen.gamma, chosen.half_life_days

@@ -9,10 +9,12 @@ use crate::knn::co_buyers;
 use crate::protocol::Split;
 use crate::retrieval::Scorer;
 
-/// B (I, I) row-major: `s_uj = Σ_{i ∈ H_u} B_ij`.
+/// B (I, I) row-major: `s_uj = Σ_{i ∈ H_u} B_ij`, built from the stored P (K39).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ease {
     items: usize,
+    /// P's upper triangle, row-major packed, in f32: what a model file stores (K39).
+    p_upper: Vec<f32>,
     b: Vec<f64>,
     history: Vec<Vec<u32>>,
 }
@@ -161,42 +163,56 @@ fn lower_inverse(l: &ArrayViewMut2<'_, f64>) -> Array2<f64> {
 }
 
 impl Ease {
-    /// (K21) G = XᵀX + λI (X the binary training matrix), P = G⁻¹ (K22),
-    /// B = I − P · diag(1/diag P), i.e. B_ij = −P_ij / P_jj off the diagonal, B_ii = 0.
+    /// (K21) G = XᵀX + λI (X the binary training matrix), P = G⁻¹ (K22), kept as its upper
+    /// triangle in f32 (K39), and B = I − P · diag(1/diag P) from it.
     pub fn fit(split: &Split, lambda: f64) -> Ease {
         let n = split.items.len();
-        let (history, co) = co_buyers(split);
+        let (_, co) = co_buyers(split);
         let mut g: Vec<f64> = co.into_iter().map(f64::from).collect();
         for i in 0..n {
             g[i * n + i] += lambda;
         }
         invert_spd_blocked(&mut g, n);
-        let diag: Vec<f64> = (0..n).map(|j| g[j * n + j]).collect();
-        for i in 0..n {
-            for j in 0..n {
-                g[i * n + j] = if i == j { 0.0 } else { -g[i * n + j] / diag[j] };
-            }
-        }
-        Ease {
-            items: n,
-            b: g,
-            history,
-        }
-    }
-}
-
-impl Ease {
-    /// B (I, I), row-major.
-    pub fn matrix(&self) -> &[f64] {
-        &self.b
+        let p_upper = (0..n)
+            .flat_map(|i| g[i * n + i..(i + 1) * n].iter().map(|&x| x as f32))
+            .collect();
+        Ease::from_inverse(split, p_upper).expect("n(n + 1)/2 entries by construction")
     }
 
-    /// The model of a stored B (I, I) over `split`'s users and items, or `None` if B is not
-    /// (I, I).
-    pub fn from_matrix(split: &Split, b: Vec<f64>) -> Option<Ease> {
+    /// P's upper triangle, row-major packed (row i holds P_ii..P_i,n−1), in f32.
+    pub fn inverse_upper(&self) -> &[f32] {
+        &self.p_upper
+    }
+
+    /// (K39) The model of a stored P (upper triangle, as [`Ease::inverse_upper`]) over
+    /// `split`'s users and items: P_ij = P_ji = the stored P_min(i,j),max(i,j) in f64, then
+    /// B_ij = −P_ij / P_jj off the diagonal, B_ii = 0. `None` if the length is not
+    /// I(I + 1)/2.
+    pub fn from_inverse(split: &Split, p_upper: Vec<f32>) -> Option<Ease> {
         let n = split.items.len();
-        (b.len() == n * n).then(|| Ease {
+        if p_upper.len() != n * (n + 1) / 2 {
+            return None;
+        }
+        // Row i of the packed triangle follows rows 0..i, of lengths n, n − 1, …: Σ = i·n − i(i−1)/2.
+        let start: Vec<usize> = (0..n)
+            .map(|i| i * n - i * i.saturating_sub(1) / 2)
+            .collect();
+        let at = |i: usize, j: usize| {
+            let (a, c) = if i <= j { (i, j) } else { (j, i) };
+            f64::from(p_upper[start[a] + c - a])
+        };
+        let mut b = vec![0.0; n * n];
+        // `max(1)`: a split without items (nothing before a validation cutoff) has no rows.
+        b.par_chunks_mut(n.max(1)).enumerate().for_each(|(i, row)| {
+            for (j, x) in row.iter_mut().enumerate() {
+                if i != j {
+                    *x = -at(i, j) / at(j, j);
+                }
+            }
+        });
+        Some(Ease {
             items: n,
+            p_upper,
             b,
             history: split
                 .history

@@ -9,7 +9,7 @@ use crate::ease::Ease;
 use crate::mf::{Mf, MfConfig};
 use crate::protocol::{Interaction, Mode, Split, SplitCounts};
 use crate::retrieval::{Ranked, top_k, top_k_of};
-use crate::select::{EASE_MAX_ITEMS, Fitted, Settings, choose_settings};
+use crate::select::{EASE_MAX_ITEMS, Fitted, Settings, choose_settings, training_pairs};
 
 /// Seconds in a day.
 const DAY: i64 = 86_400;
@@ -94,9 +94,9 @@ impl Recommender {
             })
             .collect();
         let ease = shared_ease(&split, settings.iter().map(|s| &s.0));
+        let mfs = fit_mfs_once(&split, &settings.iter().map(|s| s.0).collect::<Vec<_>>())?;
         let mut modes = Vec::with_capacity(MODES.len());
-        for (&mode, (s, v)) in MODES.iter().zip(settings) {
-            let mf = Fitted::fit_mf(&split, &s)?;
+        for ((&mode, (s, v)), mf) in MODES.iter().zip(settings).zip(mfs) {
             let e = ease.as_ref().filter(|_| s.ease_weight != 0.0).cloned();
             modes.push(ModeModel {
                 mode,
@@ -112,8 +112,8 @@ impl Recommender {
     }
 
     /// Rebuilds a model from its stored parts: the training events, each mode's settings,
-    /// validation score and MF parameters (`None` when its MF weight is 0), and EASE's B
-    /// when a mode uses it.
+    /// validation score and MF parameters (`None` when its MF weight is 0), and EASE's P
+    /// (upper triangle, K39) when a mode uses it.
     ///
     /// # Errors
     /// A part whose size does not match the training events.
@@ -121,7 +121,7 @@ impl Recommender {
         training: &[Interaction],
         cutoff: i64,
         modes: Vec<(Settings, Option<f64>, Option<Vec<f32>>)>,
-        ease_b: Option<Vec<f64>>,
+        ease_p: Option<Vec<f32>>,
         validation: Option<SplitCounts>,
     ) -> Result<Recommender, String> {
         let split = Split::new(training, cutoff, Some(cutoff));
@@ -132,8 +132,10 @@ impl Recommender {
                 MODES.len()
             ));
         }
-        let ease = match ease_b {
-            Some(b) => Some(Ease::from_matrix(&split, b).ok_or("EASE's B is not (I, I)")?),
+        let ease = match ease_p {
+            Some(p) => Some(
+                Ease::from_inverse(&split, p).ok_or("EASE's P is not an (I, I) upper triangle")?,
+            ),
             None => None,
         };
         let mut out = Vec::with_capacity(MODES.len());
@@ -221,6 +223,76 @@ impl Recommender {
     pub fn cold_list(&self, mode: Mode, k: usize) -> Vec<Ranked> {
         top_k_of(&self.mode(mode).fitted.popularity, &[], k)
     }
+}
+
+/// Each mode's MF part (as [`Fitted::fit_mf`] would fit it), with one fit per distinct MF
+/// configuration apart from its epochs: a fit to the most epochs asked for, snapshotted after
+/// each mode's epochs. An epoch depends only on the ones before it, never on the total, so a
+/// snapshot is bit for bit the shorter fit (tested), at the cost of the longest fit alone.
+///
+/// # Errors
+/// An invalid optimizer setting.
+pub fn fit_mfs_once(split: &Split, settings: &[Settings]) -> Result<Vec<Mf>, OptimError> {
+    let wanted: Vec<MfConfig> = settings
+        .iter()
+        .map(|s| MfConfig {
+            epochs: if s.mf_weight == 0.0 { 0 } else { s.mf.epochs },
+            ..s.mf
+        })
+        .collect();
+    let mut out: Vec<Option<Mf>> = vec![None; wanted.len()];
+    for k in 0..wanted.len() {
+        if out[k].is_some() {
+            continue;
+        }
+        // One group: the same configuration but the epochs, all trained or all untrained.
+        let same = |c: &MfConfig| {
+            MfConfig { epochs: 0, ..*c }
+                == MfConfig {
+                    epochs: 0,
+                    ..wanted[k]
+                }
+                && (c.epochs == 0) == (wanted[k].epochs == 0)
+        };
+        let longest = wanted
+            .iter()
+            .filter(|c| same(c))
+            .map(|c| c.epochs)
+            .max()
+            .unwrap_or(0);
+        let mut snapshots: Vec<(usize, Mf)> = Vec::new();
+        let last = Mf::fit(
+            split.users.len(),
+            split.items.len(),
+            &training_pairs(split),
+            &MfConfig {
+                epochs: longest,
+                ..wanted[k]
+            },
+            |e, m| {
+                if wanted
+                    .iter()
+                    .any(|c| same(c) && c.epochs == e && e < longest)
+                {
+                    snapshots.push((e, m.clone()));
+                }
+            },
+        )?;
+        for (slot, c) in out.iter_mut().zip(&wanted) {
+            if slot.is_none() && same(c) {
+                *slot = Some(if c.epochs == longest {
+                    last.clone()
+                } else {
+                    snapshots
+                        .iter()
+                        .find(|(e, _)| *e == c.epochs)
+                        .map(|(_, m)| m.clone())
+                        .expect("a snapshot was taken after every epoch count asked for")
+                });
+            }
+        }
+    }
+    Ok(out.into_iter().flatten().collect())
 }
 
 /// EASE fitted once on `split` at the λ of the first settings that use it (all modes search

@@ -77,7 +77,7 @@ pub struct Blend<'a> {
 
 /// (K19) z_u: a score row standardised to mean 0 and sd 1, in place. A constant row carries
 /// no order: it becomes all zeros (sd taken as 1) rather than NaN.
-fn standardize(row: &mut [f64]) {
+pub(crate) fn standardize(row: &mut [f64]) {
     let n = row.len() as f64;
     let mean = row.iter().sum::<f64>() / n;
     let var = row.iter().map(|s| (s - mean) * (s - mean)).sum::<f64>() / n;
@@ -102,14 +102,21 @@ impl Scorer for Blend<'_> {
         for (s, p) in out.iter_mut().zip(self.popularity) {
             *s = self.beta * p / top;
         }
-        let mut part = vec![0.0; out.len()];
+        let mut part = Vec::new();
         for &(scorer, weight) in &self.collaborative {
             if weight == 0.0 {
                 continue;
             }
-            scorer.score(user, &mut part);
-            standardize(&mut part);
-            for (s, c) in out.iter_mut().zip(&part) {
+            let z = match scorer.standardized_row(user) {
+                Some(row) => row,
+                None => {
+                    part.resize(out.len(), 0.0);
+                    scorer.score(user, &mut part);
+                    standardize(&mut part);
+                    &part
+                }
+            };
+            for (s, c) in out.iter_mut().zip(z) {
                 *s += weight * c;
             }
         }

@@ -12,6 +12,12 @@ pub trait Scorer: Sync {
     fn n_items(&self) -> usize;
     /// Writes the score of every item for `user` into `out` (I,). Scores must be finite.
     fn score(&self, user: u32, out: &mut [f64]);
+    /// (K19) The row of [`Scorer::score`] standardised (z_u: mean 0, sd 1) as the blend
+    /// would compute it, when the scorer holds it already (the validation search's cache);
+    /// `None`: the blend computes it.
+    fn standardized_row(&self, _user: u32) -> Option<&[f64]> {
+        None
+    }
 }
 
 /// One entry of a recommendation list.
@@ -27,14 +33,53 @@ fn before(a: &Ranked, b: &Ranked) -> std::cmp::Ordering {
 }
 
 /// (K5) The top `k` of one user's scores (I,), skipping `excluded` (ascending ids). Returns
-/// min(k, I − |excluded|) entries in ranking order. Selection then a sort of the kept part:
-/// O(I + k log k).
+/// min(k, I − |excluded|) entries in ranking order. One pass keeps the best `k` so far,
+/// sorted: an item enters only if it ranks before the current k-th, which after the first
+/// few hundred items is rare, so the pass costs about one comparison per item,
+/// O(I + k · entries); above [`SMALL_K`] it selects instead ([`top_k_by_selection`]). `before` is a total order, so the kept set and its order are unique
+/// whatever the algorithm (checked against [`top_k_of_naive`]).
 pub fn top_k_of(scores: &[f64], excluded: &[u32], k: usize) -> Vec<Ranked> {
     debug_assert!(excluded.windows(2).all(|w| w[0] < w[1]));
+    if k > SMALL_K {
+        return top_k_by_selection(scores, excluded, k);
+    }
+    let mut skip = excluded.iter().peekable();
+    let mut kept: Vec<Ranked> = Vec::with_capacity(k + 1);
+    if k == 0 {
+        return kept;
+    }
+    for (i, &s) in scores.iter().enumerate() {
+        debug_assert!(s.is_finite(), "item {i} has score {s}");
+        if skip.peek().is_some_and(|&&e| e as usize == i) {
+            skip.next();
+            continue;
+        }
+        let r = Ranked {
+            item: i as u32,
+            score: s,
+        };
+        if kept.len() == k {
+            if before(&r, &kept[k - 1]) != std::cmp::Ordering::Less {
+                continue;
+            }
+            kept.pop();
+        }
+        let at = kept.partition_point(|x| before(x, &r) == std::cmp::Ordering::Less);
+        kept.insert(at, r);
+    }
+    kept
+}
+
+/// Up to this k, [`top_k_of`] keeps a sorted list (an insertion costs O(k)); above it, it
+/// selects from the whole row.
+const SMALL_K: usize = 64;
+
+/// (K5) [`top_k_of`] for a large k: every candidate collected, the k first selected with
+/// `select_nth_unstable_by`, then sorted: O(I + k log k).
+fn top_k_by_selection(scores: &[f64], excluded: &[u32], k: usize) -> Vec<Ranked> {
     let mut skip = excluded.iter().peekable();
     let mut all: Vec<Ranked> = Vec::with_capacity(scores.len());
     for (i, &s) in scores.iter().enumerate() {
-        debug_assert!(s.is_finite(), "item {i} has score {s}");
         if skip.peek().is_some_and(|&&e| e as usize == i) {
             skip.next();
             continue;
@@ -44,11 +89,7 @@ pub fn top_k_of(scores: &[f64], excluded: &[u32], k: usize) -> Vec<Ranked> {
             score: s,
         });
     }
-    if k == 0 {
-        return Vec::new();
-    }
     if k < all.len() {
-        // `before` is a total order, so the selected set is unique whatever the algorithm.
         all.select_nth_unstable_by(k - 1, before);
         all.truncate(k);
     }

@@ -2,6 +2,9 @@
 //! (K16) + item-kNN (K20) + recent popularity (K18) + the user's own purchases (K17), blended
 //! by (K19), with every setting chosen on a validation split only — never on the test split.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use glassbox_train::optim::OptimError;
 use rayon::prelude::*;
 
@@ -10,7 +13,7 @@ use crate::knn::ItemKnn;
 use crate::metrics::{Summary, summarize};
 use crate::mf::{Mf, MfConfig};
 use crate::protocol::{Mode, Split};
-use crate::repeat::{Blend, popularity_share, recent_popularity, repeat_scores};
+use crate::repeat::{Blend, popularity_share, recent_popularity, repeat_scores, standardize};
 use crate::retrieval::{Ranked, Scorer, top_k};
 
 /// The settings of the default model.
@@ -262,15 +265,17 @@ pub fn choose_settings(
             mf: &Cached::of(&mf, &users, val.users.len()),
             knn: &Cached::of(&ItemKnn::fit(val, k), &users, val.users.len()),
             ease: ease.as_ref(),
+            repeat: Memo::new(),
+            popularity: Memo::new(),
         };
         out.push(parts.search(mode, start, log));
     }
     Ok(out)
 }
 
-/// One part's score rows of the validation users, computed once: the weight search blends
-/// them hundreds of times. The rows are the part's own numbers, so a blend of them is
-/// bit-identical to a blend of the part.
+/// One part's standardised score rows z_u (K19) of the validation users, computed once: the
+/// weight search blends them hundreds of times. The rows are the numbers the blend would
+/// compute from the part itself, so a blend of them is bit-identical to a blend of the part.
 struct Cached {
     n_items: usize,
     /// Per user id: the row, for the users it was built for.
@@ -285,6 +290,7 @@ impl Cached {
             .map(|&u| {
                 let mut row = vec![0.0; n_items];
                 scorer.score(u, &mut row);
+                standardize(&mut row);
                 row
             })
             .collect();
@@ -301,6 +307,8 @@ impl Scorer for Cached {
         self.n_items
     }
 
+    /// The part's standardised scores z_u: the same order as the part's own.
+    ///
     /// # Panics
     /// For a user the rows were not built for (the search asks only for validation users).
     fn score(&self, user: u32, out: &mut [f64]) {
@@ -309,6 +317,61 @@ impl Scorer for Cached {
             .expect("scores cached for every validation user");
         out.copy_from_slice(row);
     }
+
+    /// The cached rows are standardised already.
+    fn standardized_row(&self, user: u32) -> Option<&[f64]> {
+        self.rows[user as usize].as_deref()
+    }
+}
+
+/// One stage of a staged search (here and in `default_model::choose_default`): each trial in
+/// order is scored and kept in `chosen` if it beats `best` strictly (the first of equals
+/// wins).
+pub(crate) fn stage<T>(
+    trials: impl IntoIterator<Item = T>,
+    mut score: impl FnMut(&T) -> f64,
+    best: &mut f64,
+    chosen: &mut T,
+) {
+    for t in trials {
+        let v = score(&t);
+        if v > *best {
+            *best = v;
+            *chosen = t;
+        }
+    }
+}
+
+/// The grid of three collaborative weights × β, in nested order (the first weight slowest),
+/// without the trials whose collaborative weights are all 0.
+pub(crate) fn weight_grid<'a>(
+    first: &'a [f64],
+    second: &'a [f64],
+    third: &'a [f64],
+    betas: &'a [f64],
+) -> impl Iterator<Item = [f64; 4]> + 'a {
+    first.iter().flat_map(move |&a| {
+        second.iter().flat_map(move |&b| {
+            third.iter().flat_map(move |&c| {
+                betas
+                    .iter()
+                    .filter(move |_| a + b + c > 0.0)
+                    .map(move |&beta| [a, b, c, beta])
+            })
+        })
+    })
+}
+
+/// The popularity windows W of (K18) tried, days.
+pub(crate) const WINDOWS: [f64; 3] = [14.0, 30.0, 60.0];
+
+/// The own-purchase trials (γ, half-life in days) of (K17, K19), half-life slowest.
+pub(crate) fn own_grid() -> impl Iterator<Item = (f64, f64)> {
+    [60.0, 240.0, f64::INFINITY].into_iter().flat_map(|h| {
+        [1.0, 2.0, 4.0, 8.0, 16.0, 1000.0]
+            .into_iter()
+            .map(move |gamma| (gamma, h))
+    })
 }
 
 /// The parts of the blend fitted on the validation split, for the weight search.
@@ -317,13 +380,41 @@ struct ValidationParts<'a> {
     mf: &'a Cached,
     knn: &'a Cached,
     ease: Option<&'a Cached>,
+    /// The repeat scores (K17) per half-life and the popularity (K18) per window, computed
+    /// once each: the trials revisit a handful of values.
+    repeat: Memo<Vec<Vec<(u32, f64)>>>,
+    popularity: Memo<Vec<f64>>,
+}
+
+/// Values of a deterministic function of one setting, computed on first use.
+struct Memo<T>(RefCell<Vec<(f64, Rc<T>)>>);
+
+impl<T> Memo<T> {
+    fn new() -> Memo<T> {
+        Memo(RefCell::new(Vec::new()))
+    }
+
+    /// `f(key)`, computed once per key (keys compared bit for bit).
+    fn of(&self, key: f64, f: impl FnOnce(f64) -> T) -> Rc<T> {
+        let mut seen = self.0.borrow_mut();
+        if let Some((_, v)) = seen.iter().find(|(k, _)| k.to_bits() == key.to_bits()) {
+            return Rc::clone(v);
+        }
+        let v = Rc::new(f(key));
+        seen.push((key, Rc::clone(&v)));
+        v
+    }
 }
 
 impl ValidationParts<'_> {
     /// Validation NDCG@20 of the blend with settings `t`.
     fn score(&self, mode: Mode, t: &Settings) -> f64 {
-        let repeat = repeat_scores(self.val, t.half_life_days);
-        let popularity = recent_popularity(self.val, t.window_days);
+        let repeat = self
+            .repeat
+            .of(t.half_life_days, |h| repeat_scores(self.val, h));
+        let popularity = self
+            .popularity
+            .of(t.window_days, |w| recent_popularity(self.val, w));
         let mut collaborative: Vec<(&dyn Scorer, f64)> =
             vec![(self.mf, t.mf_weight), (self.knn, t.knn_weight)];
         if let Some(ease) = self.ease {
@@ -348,65 +439,40 @@ impl ValidationParts<'_> {
             ..start
         };
         let mut best = f64::MIN;
-        // Each stage keeps the best trial so far; a trial must beat it strictly.
-        let mut stage = |trials: Vec<Settings>, chosen: &mut Settings| {
-            for t in trials {
-                let v = self.score(mode, &t);
-                if v > best {
-                    best = v;
-                    *chosen = t;
-                }
-            }
-        };
+        let score = |t: &Settings| self.score(mode, t);
         let c = chosen;
         let ease_weights: &[f64] = if self.ease.is_some() {
             &[0.0, 1.0, 2.0, 4.0]
         } else {
             &[0.0]
         };
-        let mut weights = Vec::new();
-        for mf_weight in [0.0, 1.0] {
-            for &ease_weight in ease_weights {
-                for knn_weight in [0.0, 0.5, 1.0, 2.0] {
-                    for beta in [0.0, 1.0, 2.0] {
-                        if mf_weight + ease_weight + knn_weight > 0.0 {
-                            weights.push(Settings {
-                                mf_weight,
-                                ease_weight,
-                                knn_weight,
-                                beta,
-                                ..c
-                            });
-                        }
-                    }
-                }
-            }
-        }
-        stage(weights, &mut chosen);
+        let weights = weight_grid(
+            &[0.0, 1.0],
+            ease_weights,
+            &[0.0, 0.5, 1.0, 2.0],
+            &[0.0, 1.0, 2.0],
+        )
+        .map(|[mf_weight, ease_weight, knn_weight, beta]| Settings {
+            mf_weight,
+            ease_weight,
+            knn_weight,
+            beta,
+            ..c
+        });
+        stage(weights, score, &mut best, &mut chosen);
         let c = chosen;
-        stage(
-            [14.0, 30.0, 60.0]
-                .map(|window_days| Settings { window_days, ..c })
-                .to_vec(),
-            &mut chosen,
-        );
+        let windows = WINDOWS.map(|window_days| Settings { window_days, ..c });
+        stage(windows, score, &mut best, &mut chosen);
         if mode == Mode::All {
             let c = chosen;
-            stage(
-                [60.0, 240.0, f64::INFINITY]
-                    .iter()
-                    .flat_map(|&half_life_days| {
-                        [1.0, 2.0, 4.0, 8.0, 16.0, 1000.0].map(|gamma| Settings {
-                            gamma,
-                            half_life_days,
-                            ..c
-                        })
-                    })
-                    .collect(),
-                &mut chosen,
-            );
+            let own = own_grid().map(|(gamma, half_life_days)| Settings {
+                gamma,
+                half_life_days,
+                ..c
+            });
+            stage(own, score, &mut best, &mut chosen);
         }
-        let best = self.score(mode, &chosen);
+        // `best` is the chosen trial's score: scoring is deterministic.
         log(format!(
             "chosen ({}): MF epochs {} weight {}, kNN k {} weight {}, EASE λ {} weight {}, γ {}, β {}, half-life {} d, window {} d: validation NDCG@20 {best:.4}",
             mode.name(),

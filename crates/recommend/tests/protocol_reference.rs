@@ -162,3 +162,23 @@ fn selection_equals_the_full_sort_at_every_k() {
         }
     }
 }
+
+#[test]
+fn both_selection_paths_equal_the_full_sort() {
+    // 500 items with scores in 37 values (many ties, broken by id), some excluded; k on
+    // both sides of the switch from the kept sorted list to selection.
+    let row: Vec<f64> = (0..500u32)
+        .map(|i| f64::from((i * 7919) % 37) - 18.0)
+        .collect();
+    let excluded: Vec<u32> = (0..500).filter(|i| i % 9 == 4).collect();
+    for k in [0, 1, 2, 20, 63, 64, 65, 100, 444, 445, 500, 600] {
+        for ex in [&[][..], &excluded[..]] {
+            assert_eq!(
+                glassbox_recommend::top_k_of(&row, ex, k),
+                glassbox_recommend::top_k_of_naive(&row, ex, k),
+                "k {k}, {} excluded",
+                ex.len()
+            );
+        }
+    }
+}

@@ -99,9 +99,15 @@ fn ease_by_hand_against_numpy() {
     for (u, row) in expected.iter().enumerate() {
         ease.score(u as u32, &mut out);
         for (a, e) in out.iter().zip(row) {
-            assert!((a - e).abs() < 1e-12, "user {u}: {a} vs {e}");
+            // P is kept in f32 (K39): relative rounding 6e-8 on entries of order 1.
+            assert!((a - e).abs() < 1e-6, "user {u}: {a} vs {e}");
         }
     }
+    // The stored triangle rebuilds the very model; a wrong length is refused.
+    let p = ease.inverse_upper().to_vec();
+    assert_eq!(p.len(), 6);
+    assert_eq!(Ease::from_inverse(&split(), p.clone()), Some(ease));
+    assert_eq!(Ease::from_inverse(&split(), p[..5].to_vec()), None);
 }
 
 /// A = MᵀM + shift·I with M's entries in [−1, 1]: symmetric positive definite.
@@ -241,4 +247,48 @@ fn paired_bootstrap_by_hand() {
     let c = paired_bootstrap(&[0.25; 10], 100, 1);
     assert_eq!((c.low, c.high, c.standard_error), (0.25, 0.25, 0.0));
     assert!(paired_bootstrap(&[], 10, 0).estimate.is_nan());
+}
+
+#[test]
+fn one_mf_fit_snapshotted_equals_a_fit_per_mode() {
+    use glassbox_recommend::model::fit_mfs_once;
+    use glassbox_recommend::select::{Fitted, Settings};
+    // 40 users buying 5 items each out of 30, over 20 days.
+    let log: Vec<_> = (0..40u32)
+        .flat_map(|u| {
+            (0..5u32).map(move |k| {
+                buy(
+                    &format!("u{u:02}"),
+                    &format!("i{:02}", (u * 7 + k * 11) % 30),
+                    i64::from((u + k) % 20),
+                )
+            })
+        })
+        .collect();
+    let split = Split::new(&log, 20 * DAY, None);
+    let mf = MfConfig {
+        dim: 4,
+        batch: 32,
+        ..MfConfig::default()
+    };
+    let with = |epochs, mf_weight, seed| Settings {
+        mf: MfConfig { epochs, seed, ..mf },
+        mf_weight,
+        ..Settings::default()
+    };
+    // Two lengths of one fit, one untrained part, one other seed.
+    let settings = [
+        with(6, 1.0, 0),
+        with(3, 1.0, 0),
+        with(6, 0.0, 0),
+        with(4, 1.0, 1),
+    ];
+    let once = fit_mfs_once(&split, &settings).unwrap();
+    assert_eq!(once.len(), settings.len());
+    let bits = |m: &Mf| m.params.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for (s, m) in settings.iter().zip(&once) {
+        assert_eq!(bits(m), bits(&Fitted::fit_mf(&split, s).unwrap()));
+    }
+    assert_ne!(bits(&once[0]), bits(&once[1]));
+    assert_ne!(bits(&once[0]), bits(&once[2]));
 }

@@ -9,7 +9,9 @@ use super::Global;
 use super::common::load_bundle;
 use crate::bundle::Bundle;
 use crate::exit::{CliError, ResultExt};
+use crate::pipeline::recommend::{inspect_json as recommend_json, is_recommender};
 use crate::render::bundle::describe_bundle;
+use crate::render::recommend::describe_recommender;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -20,13 +22,14 @@ The human-readable form lists the layers with their parameter counts, the recipe
 ensemble members, the training data, the schema (kinds, sentinels, log1p), the feature
 groups, the validation metrics and the numerical conventions. --json prints the bundle's
 metadata (the `glassbox.bundle` and `glassbox.preprocessor` records) plus the tensor
-shapes.";
+shapes. A recommender file (`glassbox recommend train`) is described by its record: the data,
+each mode's blend and validation NDCG@20, and the tensors' sizes.";
 
 /// Arguments of `inspect`.
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct InspectArgs {
-    /// The model file (model.safetensors) written by `train` or `case-study`.
+    /// The model file (model.safetensors) written by `train`, `case-study` or `recommend train`.
     #[arg(value_name = "MODEL")]
     pub model: PathBuf,
 
@@ -37,6 +40,15 @@ pub struct InspectArgs {
 
 /// Runs `inspect`.
 pub fn run(args: InspectArgs, _global: &Global) -> Result<(), CliError> {
+    if is_recommender(&args.model) {
+        let value = recommend_json(&args.model)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&value).internal_err()?);
+        } else {
+            print!("{}", describe_recommender(&value));
+        }
+        return Ok(());
+    }
     let bundle = load_bundle(&args.model)?;
     let path = args.model.display().to_string();
     if args.json {

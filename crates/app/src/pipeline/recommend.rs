@@ -23,8 +23,8 @@ use crate::output::write_atomic;
 
 /// The metadata key of a recommender model file.
 pub const INFO_KEY: &str = "glassbox.recommend";
-/// The layout version written by [`save`].
-const FORMAT: u32 = 1;
+/// The layout version written by [`save`] (2: EASE stored as P's upper triangle in f32).
+const FORMAT: u32 = 2;
 
 /// What a model file records besides its tensors.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -152,7 +152,7 @@ fn tensor(dtype: Dtype, shape: Vec<usize>, bytes: Vec<u8>) -> StoredTensor {
 
 /// Writes the model as one safetensors file (atomically): the record as metadata, the
 /// training events (user, item, time per distinct basket), each mode's MF parameters when
-/// it uses MF, EASE's B when a mode uses it.
+/// it uses MF, EASE's P (upper triangle, f32; K39) when a mode uses it.
 ///
 /// # Errors
 /// The output writer's error, naming the file.
@@ -207,14 +207,13 @@ pub fn save(m: &RecommendModel, path: &Path) -> Result<(), CliError> {
         }
     }
     if let Some(e) = m.model.modes.iter().find_map(|mm| mm.fitted.ease.as_ref()) {
-        let b = e.matrix();
-        let k = m.info.items.len();
+        let p = e.inverse_upper();
         tensors.insert(
-            "ease.b".to_string(),
+            "ease.p_upper".to_string(),
             tensor(
-                Dtype::F64,
-                vec![k, k],
-                b.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                Dtype::F32,
+                vec![p.len()],
+                p.iter().flat_map(|x| x.to_le_bytes()).collect(),
             ),
         );
     }
@@ -289,6 +288,11 @@ pub fn load(path: &Path) -> Result<RecommendModel, CliError> {
             basket: t.to_string(),
         });
     }
+    let f32s = |b: &[u8]| -> Vec<f32> {
+        b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    };
     let mut modes = Vec::new();
     for (mi, &mode) in info.modes.iter().zip(&MODES) {
         if mi.mode != mode {
@@ -297,18 +301,10 @@ pub fn load(path: &Path) -> Result<RecommendModel, CliError> {
                 mi.mode
             )));
         }
-        let params = raw(&format!("{}.mf", mode.name()), Dtype::F32)?.map(|b| {
-            b.chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
-        });
+        let params = raw(&format!("{}.mf", mode.name()), Dtype::F32)?.map(|b| f32s(&b));
         modes.push((mi.settings, mi.validation_ndcg_at_20, params));
     }
-    let ease = raw("ease.b", Dtype::F64)?.map(|b| {
-        b.chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-            .collect()
-    });
+    let ease = raw("ease.p_upper", Dtype::F32)?.map(|b| f32s(&b));
     let model = Recommender::from_parts(&log, info.cutoff, modes, ease, None).map_err(bad)?;
     if model.split.users != info.users || model.split.items != info.items {
         return Err(bad(
@@ -384,4 +380,72 @@ pub fn test_json(new: &ModeMetrics, all: &ModeMetrics) -> Value {
     v["primary_mode"] = json!("new");
     v["modes"] = json!({"new": new, "all": all});
     v
+}
+
+/// Whether `path` is a recommender model file: its safetensors header (read alone, not the
+/// tensors) carries the [`INFO_KEY`] record. Any read or format problem answers `false`.
+pub fn is_recommender(path: &Path) -> bool {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut len = [0u8; 8];
+    if f.read_exact(&mut len).is_err() {
+        return false;
+    }
+    let n = u64::from_le_bytes(len);
+    if n > 100_000_000 {
+        return false;
+    }
+    let mut header = vec![0u8; n as usize];
+    if f.read_exact(&mut header).is_err() {
+        return false;
+    }
+    serde_json::from_slice::<Value>(&header)
+        .ok()
+        .is_some_and(|h| h["__metadata__"][INFO_KEY].is_string())
+}
+
+/// What `glassbox inspect` reports of a recommender file: the record (source, columns,
+/// cutoff, each mode's blend and validation NDCG@20, the training and validation counts),
+/// the sizes (users, items, each tensor's dtype, shape and bytes, the file's bytes).
+///
+/// # Errors
+/// As [`load`]: exit 2 naming the file if it is not a readable recommender model.
+pub fn inspect_json(path: &Path) -> Result<Value, CliError> {
+    let m = load(path)?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| CliError::usage(anyhow::anyhow!("{}: cannot read: {e}", path.display())))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| CliError::data(anyhow::anyhow!("{}: {e}", path.display())))?;
+    let mut tensors: Vec<Value> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, t)| {
+            json!({
+                "name": name,
+                "dtype": format!("{:?}", t.dtype()),
+                "shape": t.shape(),
+                "bytes": t.data().len(),
+            })
+        })
+        .collect();
+    tensors.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    let i = &m.info;
+    Ok(json!({
+        "file": path.display().to_string(),
+        "kind": "recommender",
+        "file_bytes": bytes.len(),
+        "format": i.format,
+        "source": i.source,
+        "columns": i.columns,
+        "cutoff_unix_seconds": i.cutoff,
+        "validation_days": i.validation_days,
+        "users": i.users.len(),
+        "items": i.items.len(),
+        "modes": i.modes,
+        "training": i.training,
+        "validation": i.validation,
+        "tensors": tensors,
+    }))
 }

@@ -4,7 +4,7 @@
 //!
 //! - `table` — the one table renderer (aligned text, Markdown) every report uses;
 //! - `metrics` — evaluated models side by side; `data` — what a data set looked like;
-//! - `bundle` — `inspect`'s description of a model bundle; `privacy` — a private run's guarantee;
+//! - `bundle` — `inspect`'s description of a model bundle (`recommend`: of a recommender file); `privacy` — a private run's guarantee;
 //! - `trace`, `gradcheck`, `explain`, `fairness` — the audit reports as [`Report`]s.
 
 pub(crate) mod bundle;
@@ -14,6 +14,7 @@ mod fairness;
 mod gradcheck;
 pub(crate) mod metrics;
 pub(crate) mod privacy;
+pub(crate) mod recommend;
 pub(crate) mod table;
 mod trace;
 
