@@ -37,6 +37,12 @@ const SHAPES: [(usize, usize, usize); 4] = [
 /// kernel's layout, what inference runs.
 const FORWARD: [(usize, usize, usize); 3] = [(32, 784, 64), (256, 784, 64), (4096, 784, 64)];
 
+/// (m, k, n) of a wide layer's weight gradient `d_zᵀ·H` (the 784-1024-1024-1 model at batch
+/// 256), timed in that layout (size suffix `-dw`): A is `d_z` (k, m) transposed and B is H
+/// (k, n) row-major, rows 4 KiB apart, so the outer kernel copies both and the parallel
+/// GEMM cuts rows that share one packed B (notes/gemm.md, eq. G4).
+const WEIGHT_GRADIENT: [(usize, usize, usize); 1] = [(1024, 256, 1024)];
+
 /// The naive loop is timed only up to this many multiply-adds.
 const NAIVE_MAX_MACS: usize = 20_000_000;
 
@@ -155,6 +161,14 @@ fn bench(c: &mut Criterion) {
             format!("{m}x{k}x{n}-fwd"),
             operand(m, k, 5),
             theta.reversed_axes(),
+        )
+    }));
+    operands.extend(WEIGHT_GRADIENT.iter().map(|&(m, k, n)| {
+        let d_z = operand(k, m, 9);
+        (
+            format!("{m}x{k}x{n}-dw"),
+            d_z.reversed_axes(),
+            operand(k, n, 10),
         )
     }));
     for (_, a, b) in &operands {

@@ -358,13 +358,18 @@ fn split_follows_the_copied_operand() {
         split_for_layout(256, 64, 784, true, false),
         Split::Rows { block: 64 }
     );
-    // Both or neither: the shape rule.
-    for copies in [(false, false), (true, true)] {
-        assert_eq!(
-            split_for_layout(1024, 1024, 1024, copies.0, copies.1),
-            split_for(1024, 1024, 1024)
-        );
-    }
+    // Both: rows, each block copying its own rows of A and sharing one packed B (G4),
+    // even where the shape rule would cut columns.
+    assert_eq!(split_for(256, 1024, 1024), Split::Cols { block: 128 });
+    assert_eq!(
+        split_for_layout(256, 1024, 1024, true, true),
+        Split::Rows { block: 64 }
+    );
+    // Neither: the shape rule.
+    assert_eq!(
+        split_for_layout(1024, 1024, 1024, false, false),
+        split_for(1024, 1024, 1024)
+    );
     // Under the threshold, or the copied side too short to cut: the shape rule.
     assert_eq!(split_for_layout(32, 784, 64, false, true), Split::Serial);
     assert_eq!(
@@ -411,6 +416,73 @@ fn column_split_for_a_copied_b_is_bit_identical() {
         pool.install(|| gemm(1.0, a.view(), b, 0.0, c.view_mut()));
         assert_eq!(c, want, "{threads} threads");
     }
+}
+
+/// A product whose kernel copies both operands (A's k-stride and B's row stride 1100
+/// elements), cut by rows with one packed B shared by the blocks (G4): bit-identical to one
+/// serial call at 1, 2 and 7 threads on random values, with α/β, in f32 and f64; and equal to
+/// the naive loop on integers.
+fn row_split_sharing_a_packed_b_is_bit_identical<T: Float>() {
+    let (m, k, n) = (300, 160, 200);
+    let a_parent = normal_matrix::<T>(31, (k, 1100));
+    let b_parent = normal_matrix::<T>(32, (k, 1100));
+    let a = a_parent.t();
+    let a = a.slice(s![..m, ..]);
+    let b = b_parent.slice(s![.., ..n]);
+    let copies = glassbox_core::gemm::kernel::Scratch::for_product::<T>(
+        k,
+        n,
+        a.strides()[0],
+        a.strides()[1],
+        b.strides()[0],
+        b.strides()[1],
+    );
+    if copies.a_bytes == 0 || copies.b_bytes == 0 {
+        eprintln!("row_split_sharing_a_packed_b: SKIPPED: no kernel ISA active");
+        return;
+    }
+    assert_eq!(
+        split_for_layout(m, k, n, true, true),
+        Split::Rows { block: 64 }
+    );
+    let (alpha, beta) = (T::from_f64(0.75), T::from_f64(-1.5));
+    let c0 = normal_matrix::<T>(33, (m, n));
+    let mut serial = c0.clone();
+    gemm_serial(alpha, a, b, beta, serial.view_mut());
+    for threads in [1, 2, 7] {
+        let pool = build_pool(threads).expect("pool");
+        let mut c = c0.clone();
+        pool.install(|| gemm(alpha, a, b, beta, c.view_mut()));
+        assert_eq!(
+            bits(c.view()),
+            bits(serial.view()),
+            "{} at {threads} threads",
+            T::NAME
+        );
+    }
+    // On integers the result is exact, so it equals the naive loop.
+    let ints =
+        |rows, cols, salt| Array2::from_shape_fn((rows, cols), |(i, j)| int_val::<T>(salt, i, j));
+    let (ai, bi) = (ints(k, 1100, 1), ints(k, 1100, 2));
+    let (ai, bi) = (ai.t(), bi.slice(s![.., ..n]));
+    let ai = ai.slice(s![..m, ..]);
+    let mut want = Array2::<T>::zeros((m, n));
+    gemm_naive(T::one(), ai, bi, T::zero(), want.view_mut());
+    let mut got = Array2::<T>::from_elem((m, n), T::from_f64(f64::NAN));
+    build_pool(2)
+        .expect("pool")
+        .install(|| gemm(T::one(), ai, bi, T::zero(), got.view_mut()));
+    assert_eq!(got, want);
+}
+
+#[test]
+fn row_split_sharing_a_packed_b_is_bit_identical_f32() {
+    row_split_sharing_a_packed_b_is_bit_identical::<f32>();
+}
+
+#[test]
+fn row_split_sharing_a_packed_b_is_bit_identical_f64() {
+    row_split_sharing_a_packed_b_is_bit_identical::<f64>();
 }
 
 #[test]
@@ -617,6 +689,42 @@ fn parallel_path_adds_no_allocation_at<T: Float>(m: usize, k: usize, n: usize) {
     }
 }
 
+/// The row split that shares one packed B (G4) allocates nothing once the pool's scratch is
+/// reserved ([`reserve_scratch_in_pool`], as the MLP's workspace does): the shared buffer
+/// is the calling worker's, lent and given back.
+///
+/// [`reserve_scratch_in_pool`]: glassbox_core::gemm::kernel::reserve_scratch_in_pool
+fn shared_b_path_adds_no_allocation<T: Float>() {
+    use glassbox_core::gemm::kernel::{Scratch, available_for, reserve_scratch_in_pool};
+    if !available_for::<T>() {
+        eprintln!("shared_b_path_adds_no_allocation: SKIPPED: no kernel ISA active");
+        return;
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .start_handler(|_| COUNT_THIS_THREAD.with(|c| c.set(true)))
+        .build()
+        .expect("pool");
+    let (m, k, n) = (300, 160, 200);
+    let (a_parent, b_parent) = (
+        normal_matrix::<T>(1, (k, 1100)),
+        normal_matrix::<T>(2, (k, 1100)),
+    );
+    let a = a_parent.t();
+    let (a, b) = (a.slice(s![..m, ..]), b_parent.slice(s![.., ..n]));
+    let (sa, sb) = (a.strides(), b.strides());
+    let scratch = Scratch::for_product::<T>(k, n, sa[0], sa[1], sb[0], sb[1]);
+    assert!(scratch.a_bytes > 0 && scratch.b_bytes > 0, "{scratch:?}");
+    let mut c = Array2::<T>::zeros((m, n));
+    pool.install(|| reserve_scratch_in_pool(scratch));
+    pool.install(|| gemm(T::one(), a, b, T::zero(), c.view_mut()));
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    for _ in 0..3 {
+        let allocs = count_allocations(&pool, || gemm(T::one(), a, b, T::zero(), c.view_mut()));
+        assert_eq!(allocs, 0, "{} {m}x{k}x{n} sharing B", T::NAME);
+    }
+}
+
 /// One test for all shapes: the counter is global to the binary, so two counting tests
 /// running at once would see each other's allocations.
 #[test]
@@ -624,6 +732,8 @@ fn parallel_path_adds_no_allocation() {
     parallel_path_adds_no_allocation_at::<f32>(784, 256, 64); // rows
     parallel_path_adds_no_allocation_at::<f64>(1024, 64, 100); // rows
     parallel_path_adds_no_allocation_at::<f32>(32, 256, 784); // columns
+    shared_b_path_adds_no_allocation::<f32>();
+    shared_b_path_adds_no_allocation::<f64>();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -188,6 +188,57 @@ impl Drop for Forced {
     }
 }
 
+/// The parallel row split that packs B once and shares it among its blocks (G4), on every
+/// instruction set (the scalar one included) in pools of 2 and 7 threads, against one scalar
+/// serial call, bit for bit: k over several chunks, n not a multiple of any panel width,
+/// α/β, f32 and f64.
+fn shared_b_split_equals_scalar<T: Float>(test: &str) {
+    let _forced = Forced::lock();
+    let (m, k, n) = (300, 600, 200);
+    let a_parent = normal_matrix::<T>(40, (k, 1100));
+    let b_parent = normal_matrix::<T>(41, (k, 1100));
+    let a = a_parent.t();
+    let (a, b) = (a.slice(s![..m, ..]), b_parent.slice(s![.., ..n]));
+    let c0 = normal_matrix::<T>(42, (m, n));
+    let (alpha, beta) = (T::from_f64(0.5), T::from_f64(-1.5));
+    let mut want = c0.clone();
+    assert!(gemm_serial_on(
+        Isa::Scalar,
+        alpha,
+        a,
+        b,
+        beta,
+        want.view_mut()
+    ));
+    let pools = [build_pool(2).expect("pool"), build_pool(7).expect("pool")];
+    let mut isas = vector_isas(test);
+    isas.insert(0, Isa::Scalar);
+    for isa in isas {
+        force_isa(Some(isa)).expect("available");
+        for pool in &pools {
+            let mut got = c0.clone();
+            pool.install(|| glassbox_core::gemm(alpha, a, b, beta, got.view_mut()));
+            assert_eq!(
+                bits(got.view()),
+                bits(want.view()),
+                "{isa}, {} threads, {}",
+                pool.current_num_threads(),
+                T::NAME
+            );
+        }
+    }
+}
+
+#[test]
+fn shared_b_split_on_every_isa_equals_scalar_f32() {
+    shared_b_split_equals_scalar::<f32>("shared_b_split_on_every_isa_equals_scalar_f32");
+}
+
+#[test]
+fn shared_b_split_on_every_isa_equals_scalar_f64() {
+    shared_b_split_equals_scalar::<f64>("shared_b_split_on_every_isa_equals_scalar_f64");
+}
+
 /// Bits of one training pass: output, logits, every parameter gradient, ∂L/∂X twice (with
 /// the parameter gradients, and alone).
 #[derive(Debug, PartialEq, Eq)]

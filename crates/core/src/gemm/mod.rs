@@ -9,7 +9,8 @@
 //!   wide) chosen from the shape alone ([`split_for`], eq. G3); each rayon task owns one
 //!   block and runs one single-threaded [`gemm_serial`] call on it. The k-sum is never split
 //!   across threads, so every element of C is computed by the same instruction sequence
-//!   whatever the thread count (bit-identical results).
+//!   whatever the thread count (bit-identical results). A row split whose kernel copies B
+//!   packs B once, on the calling thread, and its blocks share it (eq. G4).
 //!
 //! The numbers that were measured to pick the blocks and the kernel's cache blocking live
 //! in [`tuning`]. Operands are ndarray views with arbitrary (even negative) strides: pass
@@ -17,6 +18,7 @@
 //!
 //! Shapes: A is (M, K), B is (K, N), C is (M, N).
 
+pub mod cache;
 pub mod fallback;
 pub mod kernel;
 pub mod tuning;
@@ -171,17 +173,106 @@ pub fn gemm<T: Float>(alpha: T, a: ArrayView2<T>, b: ArrayView2<T>, beta: T, c: 
     match split {
         Split::Serial => gemm_serial(alpha, a, b, beta, c),
         _ if one_thread() => gemm_serial(alpha, a, b, beta, c),
-        Split::Rows { block } => gemm_blocks(alpha, a, b, beta, c, Axis(0), block),
-        Split::Cols { block } => gemm_blocks(alpha, a, b, beta, c, Axis(1), block),
+        Split::Rows { block } if copies.b_bytes > 0 => {
+            gemm_rows_sharing_b(alpha, a, b, beta, c, block)
+        }
+        Split::Rows { block } => gemm_blocks(alpha, a, b, beta, c, Axis(0), block, &gemm_serial),
+        Split::Cols { block } => gemm_blocks(alpha, a, b, beta, c, Axis(1), block, &gemm_serial),
     }
 }
 
-/// Runs `C ← α·A·B + β·C` as one [`gemm_serial`] call per block of `block` rows
+/// A row split whose blocks would each copy all of B (eq. G4): B is packed once, on the
+/// calling thread, into the outer kernel's column panels ([`kernel::with_packed_b`]), and
+/// every block reads those panels ([`kernel::gemm_packed_b`]). Packing moves values and
+/// computes nothing, so each element's chain is the one [`gemm_serial`] runs. When the
+/// shared buffer is lent already (this thread is inside another such product), each block
+/// copies B itself, as [`gemm_blocks`] does.
+fn gemm_rows_sharing_b<T: Float>(
+    alpha: T,
+    a: ArrayView2<T>,
+    b: ArrayView2<T>,
+    beta: T,
+    c: ArrayViewMut2<T>,
+    block: usize,
+) {
+    let Some(isa) = kernel::active_isa() else {
+        return gemm_blocks(alpha, a, b, beta, c, Axis(0), block, &gemm_serial);
+    };
+    let (k, n) = b.dim();
+    let strided_b = (b.as_ptr(), b.strides()[0], b.strides()[1]);
+    // SAFETY: the view describes a valid (k, n) matrix; nothing writes B (C is a unique
+    // mutable view, so it is not B) while the closure runs.
+    unsafe {
+        kernel::with_packed_b(
+            isa,
+            k,
+            n,
+            a.strides()[1],
+            strided_b,
+            |packed| match packed {
+                Some(packed) => {
+                    let leaf = |alpha: T,
+                                a: ArrayView2<T>,
+                                _: ArrayView2<T>,
+                                beta: T,
+                                c: ArrayViewMut2<T>| {
+                        gemm_serial_packed_b(alpha, a, packed, beta, c)
+                    };
+                    gemm_blocks(alpha, a, b, beta, c, Axis(0), block, &leaf)
+                }
+                None => gemm_blocks(alpha, a, b, beta, c, Axis(0), block, &gemm_serial),
+            },
+        )
+    }
+}
+
+/// One row block of [`gemm_rows_sharing_b`]: `C ← α·A·B + β·C` with B packed.
+///
+/// # Panics
+/// If A (M, K) and C (M, N) disagree with the packed B (K, N).
+fn gemm_serial_packed_b<T: Float>(
+    alpha: T,
+    a: ArrayView2<T>,
+    b: kernel::PackedB<T>,
+    beta: T,
+    mut c: ArrayViewMut2<T>,
+) {
+    let (m, k) = a.dim();
+    assert_eq!(
+        (k, c.dim()),
+        (b.k, (m, b.n)),
+        "gemm: the packed B does not fit A and C"
+    );
+    let (sa, sc) = (
+        [a.strides()[0], a.strides()[1]],
+        [c.strides()[0], c.strides()[1]],
+    );
+    // SAFETY: the views describe valid matrices of the checked shapes; C is a unique
+    // mutable view; `b` is used inside its `with_packed_b` closure.
+    unsafe {
+        kernel::gemm_packed_b(
+            m,
+            alpha,
+            a.as_ptr(),
+            sa[0],
+            sa[1],
+            b,
+            beta,
+            c.as_mut_ptr(),
+            sc[0],
+            sc[1],
+        );
+    }
+}
+
+/// Runs `C ← α·A·B + β·C` as one `leaf` call ([`gemm_serial`], or a row block on a shared
+/// packed B) per block of `block` rows
 /// (`axis = 0`: A and C cut by rows) or columns (`axis = 1`: B and C cut by columns) of C.
 ///
 /// Halves the range at a block boundary and recurses through `rayon::join`, so the leaves
 /// are exactly the blocks `[i·block, (i+1)·block)` whatever the thread count or the order
 /// in which threads steal them; no heap allocation (join's jobs live on the stack).
+#[allow(clippy::too_many_arguments)]
 fn gemm_blocks<T: Float>(
     alpha: T,
     a: ArrayView2<T>,
@@ -190,11 +281,12 @@ fn gemm_blocks<T: Float>(
     c: ArrayViewMut2<T>,
     axis: Axis,
     block: usize,
+    leaf: &(impl Fn(T, ArrayView2<T>, ArrayView2<T>, T, ArrayViewMut2<T>) + Sync),
 ) {
     debug_assert!(block > 0);
     let len = c.len_of(axis);
     if len <= block {
-        gemm_serial(alpha, a, b, beta, c);
+        leaf(alpha, a, b, beta, c);
         return;
     }
     // len > block ⇒ at least 2 blocks, so block ≤ mid < len.
@@ -207,7 +299,7 @@ fn gemm_blocks<T: Float>(
         ((a, a), b.split_at(Axis(1), mid))
     };
     rayon::join(
-        || gemm_blocks(alpha, a0, b0, beta, c0, axis, block),
-        || gemm_blocks(alpha, a1, b1, beta, c1, axis, block),
+        || gemm_blocks(alpha, a0, b0, beta, c0, axis, block, leaf),
+        || gemm_blocks(alpha, a1, b1, beta, c1, axis, block, leaf),
     );
 }

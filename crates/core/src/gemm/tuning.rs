@@ -4,13 +4,15 @@
 //! Two kinds, with different promises:
 //! - **speed only** — the parallel split (eq. G3, G3′: [`PARALLEL_MIN_MACS`], [`MIN_BLOCK`],
 //!   [`MAX_BLOCKS`]) and the kernel's cache blocking ([`DOT_MC`], [`OUTER_MC`],
-//!   [`OUTER_KC`], [`FAR_BYTES`]) decide which thread computes an element of C, where its
+//!   [`outer_kc`], [`FAR_BYTES`]) decide which thread computes an element of C, where its
 //!   operands are read from and what stays in cache, never which operations run on it:
 //!   changing one of them changes no bit (notes/gemm.md §3, "why results cannot depend on
 //!   the thread count");
 //! - **bits too** — [`DOT_MIN_K`] chooses between the dot and the outer kernel, which sum k
 //!   in different orders (notes/gemm.md §2): changing it changes the last bits of every
 //!   product whose k lies between the old and the new value.
+
+use crate::gemm::cache::cache_sizes;
 
 /// Below this many multiply-adds (`m·k·n`, 2²¹ ≈ 2 M, ≈ 70 µs of one core) [`crate::gemm()`]
 /// stays on the calling thread: waking a second thread costs more than it saves. First an
@@ -43,9 +45,15 @@ pub const DOT_MC: usize = 48;
 /// of B.
 pub const OUTER_MC: usize = 96;
 
-/// Steps of k per chunk of the outer kernel: a chunk of a B panel, 256 × 2L elements
-/// (16 KiB in either type), stays in L1 while the 16 tiles of a block pass over it.
-pub const OUTER_KC: usize = 256;
+/// Steps of k per chunk of the outer kernel whose B panel rows are `panel_row_bytes` long:
+/// the chunk of the panel fills half of the L1D (the other half holds the stream of A and
+/// the parked accumulators while the block's tiles pass over it), a multiple of 16 within
+/// 64..=512. 256 on AVX2 with a 32 KiB L1D (the number timed on Zen 3 when the kernel was
+/// written), 192 on AVX-512 with 48 KiB (measured against 256: notes/gemm.md §2a). Speed
+/// only: chunks of any length give the same bits.
+pub fn outer_kc(panel_row_bytes: usize) -> usize {
+    (cache_sizes().l1d / 2 / panel_row_bytes.max(1) / 16 * 16).clamp(64, 512)
+}
 
 /// A stride (in bytes) from which the outer kernel copies an operand instead of reading it
 /// in place: 4 KiB, so every step of k lands on another page and the TLB, not the
@@ -104,22 +112,23 @@ fn block_len(len: usize) -> usize {
 }
 
 /// [`split_for`], with the side to cut chosen by which operand the kernel copies (eq. G3′):
-/// when only B is copied (its rows far apart or not contiguous), C is cut into columns, so
-/// each block copies its own columns of B — cut into rows, every block would copy all of B;
-/// when only A is copied, into rows, for the same reason. Otherwise, and when that side is
-/// too short to cut, [`split_for`]'s choice. Like the shape, which operands are copied
-/// depends on the strides alone ([`crate::gemm::kernel::Scratch::for_product`]), never on
-/// the thread count.
+/// when A is copied (with B or not), C is cut into rows, so each block copies only its own
+/// rows of A — and a copied B is packed once and shared by the row blocks (G4,
+/// `gemm_rows_sharing_b` in gemm/mod.rs); when only B is copied (its rows far apart or not
+/// contiguous), into columns, so each block copies its own columns of B. Otherwise, and when
+/// that side is too short to cut, [`split_for`]'s choice. Like the shape, which operands
+/// are copied depends on the strides alone
+/// ([`crate::gemm::kernel::Scratch::for_product`]), never on the thread count.
 pub fn split_for_layout(m: usize, k: usize, n: usize, copy_a: bool, copy_b: bool) -> Split {
     let split = split_for(m, k, n);
-    if split == Split::Serial || copy_a == copy_b {
+    if split == Split::Serial || !(copy_a || copy_b) {
         return split;
     }
-    let len = if copy_b { n } else { m };
+    let len = if copy_a { m } else { n };
     let block = block_len(len);
-    match (len > block, copy_b) {
+    match (len > block, copy_a) {
         (false, _) => split,
-        (true, true) => Split::Cols { block },
-        (true, false) => Split::Rows { block },
+        (true, true) => Split::Rows { block },
+        (true, false) => Split::Cols { block },
     }
 }

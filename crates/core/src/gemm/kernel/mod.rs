@@ -41,11 +41,14 @@
 //!   AVX-512) holds MR·NV vector accumulators; for each `p` in increasing order it broadcasts
 //!   `A[i, p]` (any strides) and multiplies a row of NV·L values of B:
 //!   `acc[i, j] = fma(A[i,p], B[p,j], acc[i,j])`, one fused multiply-add per product in k
-//!   order, so each element is one FMA chain whatever the tile. k is walked in chunks of 256
-//!   so a chunk of B stays in L1; between chunks a tile's accumulators are parked in memory
+//!   order, so each element is one FMA chain whatever the tile. k is walked in chunks sized
+//!   from the L1D (`tuning::outer_kc`: 256 steps on AVX2 with 32 KiB, 192 on AVX-512 with
+//!   48 KiB) so a chunk of B stays in L1; between chunks a tile's accumulators are parked in memory
 //!   and reloaded (exact: the chain continues, no partial sums are added). B is read in place
 //!   when its rows are contiguous and less than 4 KiB apart (the backward products `d_zᵀ·X`
-//!   and `d_z·Θ` of a small layer); otherwise all of B is copied once, in NV·L-column panels.
+//!   and `d_z·Θ` of a small layer); otherwise all of B is copied once, in NV·L-column panels
+//!   — once for all the row blocks of a parallel product, which share the panels
+//!   ([`with_packed_b`], [`gemm_packed_b`]).
 //!   A block of up to 96 rows of A is copied, MR-row panel by panel, when A's k-stride is
 //!   4 KiB or more (`d_zᵀ` of a wide layer), so that a tile's MR values per step are adjacent.
 //!
@@ -77,6 +80,7 @@ use std::fmt;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use scratch::lend_shared_b;
 pub use scratch::{Scratch, reserve_scratch, reserve_scratch_in_pool, reserved_scratch};
 
 use crate::Float;
@@ -399,33 +403,158 @@ pub unsafe fn gemm_on<T: Float>(
         k,
         n,
         alpha,
-        a: Mat {
-            ptr: a,
-            rs: rsa,
-            cs: csa,
-        },
-        b: Mat {
-            ptr: b,
-            rs: rsb,
-            cs: csb,
-        },
+        a: Mat::new(a, rsa, csa),
+        b: Mat::new(b, rsb, csb),
         beta,
-        c: MatMut {
-            ptr: c,
-            rs: rsc,
-            cs: csc,
-        },
+        c: MatMut::new(c, rsc, csc),
+        b_packed: std::ptr::null(),
     };
-    // SAFETY: `isa` is available; T is the type the pointers are cast to, so they describe
-    // the same matrices; the caller vouches for the memory.
+    // SAFETY: `isa` is available; the caller vouches for the memory.
+    unsafe { run_typed(isa, p, Task::Gemm) };
+    true
+}
+
+/// [`run_on`] in the kernel's own type `E` (`f32` or `f64`, which `T` is).
+///
+/// # Safety
+/// `isa` is available; `T` is `f32` or `f64`; the contract of [`gemm`] for `p`, and of
+/// `task`.
+unsafe fn run_typed<T: Float>(isa: Isa, p: Product<T>, task: Task<T>) {
+    // SAFETY: T is the type the pointers are cast to, so they describe the same matrices.
     unsafe {
         if TypeId::of::<T>() == TypeId::of::<f32>() {
-            run_on::<f32>(isa, p.cast());
+            run_on::<f32>(isa, p.cast(), task.cast());
         } else {
-            run_on::<f64>(isa, p.cast());
+            run_on::<f64>(isa, p.cast(), task.cast());
         }
     }
-    true
+}
+
+/// What [`run`] does with a product: compute it, or only pack its B into the outer kernel's
+/// column panels at the pointer (A and C unused).
+#[derive(Clone, Copy)]
+enum Task<E> {
+    Gemm,
+    PackB(*mut E),
+}
+
+impl<T> Task<T> {
+    /// The same task in `E` (the caller knows `E` is `T`).
+    fn cast<E>(self) -> Task<E> {
+        match self {
+            Task::Gemm => Task::Gemm,
+            Task::PackB(dst) => Task::PackB(dst.cast()),
+        }
+    }
+}
+
+/// B (k, n) packed once, in the column panels of an instruction set's outer tile, for the
+/// row blocks of one parallel product to share (notes/gemm.md §3, G4): made by
+/// [`with_packed_b`], used by [`gemm_packed_b`]. Valid only inside the closure it was
+/// given to.
+#[derive(Clone, Copy, Debug)]
+pub struct PackedB<T> {
+    ptr: *const T,
+    isa: Isa,
+    /// Rows of B (the product's k).
+    pub k: usize,
+    /// Columns of B (the product's n).
+    pub n: usize,
+}
+
+// SAFETY: a PackedB is a read-only view of a buffer that outlives every use (it is lent for
+// the duration of `with_packed_b`'s closure, which joins every thread it starts).
+unsafe impl<T: Sync> Send for PackedB<T> {}
+// SAFETY: as above; nothing writes the buffer while the closure runs.
+unsafe impl<T: Sync> Sync for PackedB<T> {}
+
+/// Packs B (k, n) once into the calling thread's shared-B buffer, in the panels of `isa`'s
+/// outer tile, and runs `f` with it; `f` gets `None` (and B is not packed) unless the
+/// product with an A of k-stride `csa` runs on the outer kernel and copies B, `isa` is
+/// available and `T` a kernel type — and when the buffer is lent already (a product nested
+/// in one of this thread's own).
+/// Allocates only to grow the buffer beyond what [`reserve_scratch`] made it.
+///
+/// # Safety
+/// `b` with strides `rsb`, `csb` must describe a valid (k, n) matrix that nothing writes
+/// while `f` runs.
+pub unsafe fn with_packed_b<T: Float, R>(
+    isa: Isa,
+    k: usize,
+    n: usize,
+    csa: isize,
+    (b, rsb, csb): (*const T, isize, isize),
+    f: impl FnOnce(Option<PackedB<T>>) -> R,
+) -> R {
+    let wanted = isa.is_available()
+        && is_kernel_type::<T>()
+        && !uses_dot(k, 0, csa, rsb, csb)
+        && outer::copies::<T>(csa, rsb, csb).1;
+    let (_, len) = outer::copy_len::<T>(k, n, (false, true));
+    let Some(buf) = wanted
+        .then(|| lend_shared_b(len * size_of::<T>()))
+        .flatten()
+    else {
+        return f(None);
+    };
+    let dst = buf.ptr::<T>();
+    let p = Product {
+        m: 0,
+        k,
+        n,
+        alpha: T::one(),
+        a: Mat::new(std::ptr::null(), 0, 0),
+        b: Mat::new(b, rsb, csb),
+        beta: T::zero(),
+        c: MatMut::new(std::ptr::null_mut(), 0, 0),
+        b_packed: std::ptr::null(),
+    };
+    // SAFETY: `isa` is available and T a kernel type (checked); the buffer holds the panels
+    // of the widest tile (copy_len), so of `isa`'s; the caller vouches for B.
+    unsafe { run_typed(isa, p, Task::PackB(dst)) };
+    f(Some(PackedB {
+        ptr: dst,
+        isa,
+        k,
+        n,
+    }))
+}
+
+/// `C ← α·A·B + β·C` on the outer kernel with B already packed ([`with_packed_b`]): one row
+/// block of a product whose blocks share B. The same operations, in the same order, as
+/// [`gemm_on`] with B itself on `b.isa` (packing moves values, computes nothing), so the
+/// same bits.
+///
+/// # Safety
+/// A (m, k) and C (m, n) as in [`gemm`], with k and n those of `b`; `b` is valid (inside its
+/// [`with_packed_b`] closure).
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm_packed_b<T: Float>(
+    m: usize,
+    alpha: T,
+    a: *const T,
+    rsa: isize,
+    csa: isize,
+    b: PackedB<T>,
+    beta: T,
+    c: *mut T,
+    rsc: isize,
+    csc: isize,
+) {
+    let p = Product {
+        m,
+        k: b.k,
+        n: b.n,
+        alpha,
+        a: Mat::new(a, rsa, csa),
+        b: Mat::new(b.ptr, 0, 1),
+        beta,
+        c: MatMut::new(c, rsc, csc),
+        b_packed: b.ptr,
+    };
+    // SAFETY: `b.isa` is available (with_packed_b checked it) and T a kernel type; the
+    // caller vouches for the rest.
+    unsafe { run_typed(b.isa, p, Task::Gemm) };
 }
 
 /// One product `C ← α·A·B + β·C` in the kernel's own type: A (m, k), B (k, n), C (m, n).
@@ -439,6 +568,9 @@ struct Product<E> {
     b: Mat<E>,
     beta: E,
     c: MatMut<E>,
+    /// All of B already packed in the outer kernel's column panels ([`PackedB`]), or null:
+    /// then B is read through `b` (in place or copied by the kernel).
+    b_packed: *const E,
 }
 
 impl<T: Float> Product<T> {
@@ -455,6 +587,7 @@ impl<T: Float> Product<T> {
             b: self.b.cast(),
             beta: to(self.beta),
             c: self.c.cast(),
+            b_packed: self.b_packed.cast(),
         }
     }
 }
@@ -463,15 +596,15 @@ impl<T: Float> Product<T> {
 ///
 /// # Safety
 /// `isa` must be available; the contract of [`gemm`].
-unsafe fn run_on<E: Element>(isa: Isa, p: Product<E>) {
+unsafe fn run_on<E: Element>(isa: Isa, p: Product<E>, task: Task<E>) {
     // SAFETY: forwarded to the caller.
     unsafe {
         match isa {
-            Isa::Scalar => run::<E, E::Scalar, E::Scalar, 6, 2>(p),
+            Isa::Scalar => run::<E, E::Scalar, E::Scalar, 6, 2>(p, task),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => run_avx2::<E>(p),
+            Isa::Avx2 => run_avx2::<E>(p, task),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => run_avx512::<E>(p),
+            Isa::Avx512 => run_avx512::<E>(p, task),
             #[cfg(not(target_arch = "x86_64"))]
             Isa::Avx2 | Isa::Avx512 => unreachable!("{isa} is never available off x86_64"),
         }
@@ -486,9 +619,9 @@ unsafe fn run_on<E: Element>(isa: Isa, p: Product<E>) {
 /// The CPU must have AVX2 and FMA; the contract of [`gemm`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn run_avx2<E: Element>(p: Product<E>) {
+unsafe fn run_avx2<E: Element>(p: Product<E>, task: Task<E>) {
     // SAFETY: forwarded to the caller.
-    unsafe { run::<E, E::Avx2, E::Avx2, 6, 2>(p) }
+    unsafe { run::<E, E::Avx2, E::Avx2, 6, 2>(p, task) }
 }
 
 /// [`run`] on AVX-512: the outer kernel on 512-bit vectors in tiles of
@@ -499,13 +632,17 @@ unsafe fn run_avx2<E: Element>(p: Product<E>) {
 /// The CPU must have AVX-512F, AVX-512VL, AVX2 and FMA; the contract of [`gemm`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-unsafe fn run_avx512<E: Element>(p: Product<E>) {
-    if p.m == 0 || p.n == 0 {
-        return;
-    }
+unsafe fn run_avx512<E: Element>(p: Product<E>, task: Task<E>) {
     // SAFETY: forwarded to the caller.
     unsafe {
-        if uses_dot(p.k, p.a.rs, p.a.cs, p.b.rs, p.b.cs) {
+        if let Task::PackB(dst) = task {
+            outer::pack_all_b::<E, E::Avx512, AVX512_NV>(p.k, p.n, p.b, dst);
+            return;
+        }
+        if p.m == 0 || p.n == 0 {
+            return;
+        }
+        if p.b_packed.is_null() && uses_dot(p.k, p.a.rs, p.a.cs, p.b.rs, p.b.cs) {
             dot::gemm_halves::<E, E::Avx512>(p);
         } else {
             outer::gemm::<E, E::Avx512, AVX512_MR, AVX512_NV>(p);
@@ -525,14 +662,21 @@ const AVX512_NV: usize = 2;
 /// # Safety
 /// `D` and `O` must run on this CPU; the contract of [`gemm`].
 #[inline(always)]
-unsafe fn run<E: Float, D: Simd<E>, O: Simd<E>, const MR: usize, const NV: usize>(p: Product<E>) {
+unsafe fn run<E: Float, D: Simd<E>, O: Simd<E>, const MR: usize, const NV: usize>(
+    p: Product<E>,
+    task: Task<E>,
+) {
     const { assert!(D::LANES == lanes::<E>()) };
-    if p.m == 0 || p.n == 0 {
-        return;
-    }
     // SAFETY: forwarded to the caller.
     unsafe {
-        if uses_dot(p.k, p.a.rs, p.a.cs, p.b.rs, p.b.cs) {
+        if let Task::PackB(dst) = task {
+            outer::pack_all_b::<E, O, NV>(p.k, p.n, p.b, dst);
+            return;
+        }
+        if p.m == 0 || p.n == 0 {
+            return;
+        }
+        if p.b_packed.is_null() && uses_dot(p.k, p.a.rs, p.a.cs, p.b.rs, p.b.cs) {
             dot::gemm::<E, D>(p);
         } else {
             outer::gemm::<E, O, MR, NV>(p);
@@ -587,6 +731,11 @@ impl<E> Clone for MatMut<E> {
 impl<E> Copy for MatMut<E> {}
 
 impl<E> Mat<E> {
+    /// Element (i, j) at `ptr + i·rs + j·cs`.
+    fn new(ptr: *const E, rs: isize, cs: isize) -> Mat<E> {
+        Mat { ptr, rs, cs }
+    }
+
     /// The sub-matrix starting at element (i, j), same strides.
     ///
     /// # Safety
@@ -600,15 +749,16 @@ impl<E> Mat<E> {
 
     /// The same matrix read as elements of `F` (the caller knows `F` is `E`).
     fn cast<F>(self) -> Mat<F> {
-        Mat {
-            ptr: self.ptr.cast(),
-            rs: self.rs,
-            cs: self.cs,
-        }
+        Mat::new(self.ptr.cast(), self.rs, self.cs)
     }
 }
 
 impl<E> MatMut<E> {
+    /// Element (i, j) at `ptr + i·rs + j·cs`.
+    fn new(ptr: *mut E, rs: isize, cs: isize) -> MatMut<E> {
+        MatMut { ptr, rs, cs }
+    }
+
     /// The sub-matrix starting at element (i, j), same strides.
     ///
     /// # Safety
@@ -622,10 +772,6 @@ impl<E> MatMut<E> {
 
     /// The same matrix written as elements of `F` (the caller knows `F` is `E`).
     fn cast<F>(self) -> MatMut<F> {
-        MatMut {
-            ptr: self.ptr.cast(),
-            rs: self.rs,
-            cs: self.cs,
-        }
+        MatMut::new(self.ptr.cast(), self.rs, self.cs)
     }
 }

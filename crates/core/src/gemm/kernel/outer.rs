@@ -3,9 +3,11 @@
 //! MR·NV vector accumulators; for each `p` in increasing order `A[i, p]`
 //! is broadcast and multiplied into a row of NV·L values of B, one fused multiply-add per
 //! product, so each element of C is one FMA chain in k order. k runs in chunks of
-//! `OUTER_KC`; between chunks the accumulators are parked in memory and reloaded (exact).
-//! B is read in place when its rows are contiguous and near, else copied once in NV·L-column
-//! panels; a block of `OUTER_MC` rows of A is copied when A's k-stride is far.
+//! `outer_kc` steps (from the L1D size); between chunks the accumulators are parked in
+//! memory and reloaded (exact). B is read in place when its rows are contiguous and near,
+//! else copied once in NV·L-column panels — or arrives packed so by the caller, shared by
+//! the row blocks of a parallel product (`super::with_packed_b`); a block of `OUTER_MC` rows
+//! of A is copied when A's k-stride is far.
 //!
 //! Every function here is `#[inline(always)]`: it is compiled inside the entry point of its
 //! instruction set, so the vector operations inline into it.
@@ -16,7 +18,7 @@ use super::scratch::panels;
 use super::simd::Simd;
 use super::{Mat, MatMut, Product, far, finish};
 use crate::Float;
-use crate::gemm::tuning::{OUTER_KC, OUTER_MC};
+use crate::gemm::tuning::{OUTER_MC, outer_kc};
 
 /// The widest outer tile of any instruction set, in bytes of one row: four 512-bit vectors.
 const NR_MAX_BYTES: usize = 256;
@@ -63,29 +65,29 @@ pub(super) unsafe fn gemm<E: Float, S: Simd<E>, const MR: usize, const NV: usize
         b,
         beta,
         c,
+        b_packed,
     } = p;
     const { assert!(MR >= 1 && MR <= MR_MAX && OUTER_MC >= MR) };
     let nr = NV * S::LANES;
     debug_assert!(nr * size_of::<E>() <= NR_MAX_BYTES);
     let mc = OUTER_MC / MR * MR;
     let (copy_a, copy_b) = copies::<E>(a.cs, b.rs, b.cs);
+    // B already packed by the caller (in this tile's panels), or to be packed here.
+    let (packed, copy_b) = (!b_packed.is_null(), copy_b && b_packed.is_null());
     // The accumulators of the block's tiles between chunks of k (mc × nr used); each is
     // written before it is read (the first chunk stores, later chunks load).
     let mut saved = Parked([const { MaybeUninit::uninit() }; OUTER_MC * NR_MAX_BYTES]);
     let saved = saved.0.as_mut_ptr().cast::<E>();
-    let n_panels = n.div_ceil(nr);
     let (len_a, len_b) = copy_len::<E>(k, n, (copy_a, copy_b));
     // Used only within this call, which grows no buffer of this thread again.
     let (buf_a, buf_b) = panels::<E>(len_a, len_b);
+    let panels_b: *const E = if packed { b_packed } else { buf_b };
     if copy_b {
-        // All of B, once: panel q at buf_b + q·k·nr, reused by every block of rows.
-        for q in 0..n_panels {
-            let cols = (n - q * nr).min(nr);
-            // SAFETY: columns nr·q..nr·q+cols of B are inside B; buf_b holds at least
-            // n_panels·k·nr elements.
-            unsafe { pack_b::<E, S, NV>(k, cols, b.at(0, q * nr), buf_b.add(q * nr * k)) };
-        }
+        // All of B, once, reused by every block of rows.
+        // SAFETY: buf_b holds ⌈n / nr⌉·k·nr elements (copy_len).
+        unsafe { pack_all_b::<E, S, NV>(k, n, b, buf_b) };
     }
+    let kc_len = outer_kc(nr * size_of::<E>());
     for i0 in (0..m).step_by(mc) {
         let i_end = (i0 + mc).min(m);
         // The rows of A this block uses: in place, or copied tile by tile.
@@ -106,9 +108,9 @@ pub(super) unsafe fn gemm<E: Float, S: Simd<E>, const MR: usize, const NV: usize
             let cols = (n - j).min(nr);
             // SAFETY: columns j..j+cols of B are inside B, or copied at panel j/nr.
             let bt = unsafe {
-                if copy_b {
+                if copy_b || packed {
                     Mat {
-                        ptr: buf_b.add(j * k) as *const E,
+                        ptr: panels_b.add(j * k),
                         rs: nr as isize,
                         cs: 1,
                     }
@@ -116,12 +118,12 @@ pub(super) unsafe fn gemm<E: Float, S: Simd<E>, const MR: usize, const NV: usize
                     b.at(0, j)
                 }
             };
-            // k in chunks of OUTER_KC steps (at least one chunk, for k = 0): the chunk of B
+            // k in chunks of kc_len steps (at least one chunk, for k = 0): the chunk of B
             // stays in L1 while every tile of the block passes over it.
-            let chunks = k.div_ceil(OUTER_KC).max(1);
+            let chunks = k.div_ceil(kc_len).max(1);
             for ch in 0..chunks {
-                let p0 = ch * OUTER_KC;
-                let kc = k.saturating_sub(p0).min(OUTER_KC);
+                let p0 = ch * kc_len;
+                let kc = k.saturating_sub(p0).min(kc_len);
                 let (first, last) = (ch == 0, ch + 1 == chunks);
                 let mut i = i0;
                 while i < i_end {
@@ -235,6 +237,27 @@ unsafe fn pack_a<E: Float, const MR: usize>(k: usize, rows: usize, a: Mat<E>, ds
                 }
             }
         }
+    }
+}
+
+/// Copies all of B (k × n) into `dst` as the outer tile's column panels: panel q (columns
+/// NV·L·q..) at `dst + q·k·NV·L`, k rows of NV·L each (see [`pack_b`]).
+///
+/// # Safety
+/// `S` runs on this CPU; B is a valid (k, n) matrix; `dst` holds `⌈n / NV·L⌉·k·NV·L`
+/// elements.
+#[inline(always)]
+pub(super) unsafe fn pack_all_b<E: Float, S: Simd<E>, const NV: usize>(
+    k: usize,
+    n: usize,
+    b: Mat<E>,
+    dst: *mut E,
+) {
+    let nr = NV * S::LANES;
+    for q in 0..n.div_ceil(nr) {
+        let cols = (n - q * nr).min(nr);
+        // SAFETY: columns nr·q..nr·q+cols of B are inside B; panel q of dst is inside it.
+        unsafe { pack_b::<E, S, NV>(k, cols, b.at(0, q * nr), dst.add(q * nr * k)) };
     }
 }
 

@@ -1,7 +1,7 @@
 //! The outer kernel's per-thread copy buffers, and how to reserve them up front so that no
 //! product allocates (notes/gemm.md §2, "No allocation after a reservation").
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use super::{available_for, outer, uses_dot};
 use crate::Float;
@@ -12,6 +12,38 @@ thread_local! {
     /// `f32` and `f64` (they hold bytes). They grow to the largest product seen or reserved
     /// on this thread and are reused.
     static PANELS: RefCell<Panels> = const { RefCell::new(Panels::new()) };
+
+    /// All of B packed once by a parallel product whose row blocks share it
+    /// ([`super::with_packed_b`]); lent out (`None` here) while they run, so a product nested
+    /// inside one of them on this thread (work stealing) finds it taken and packs its own.
+    static SHARED_B: Cell<Option<AlignedBuf>> = const { Cell::new(Some(AlignedBuf::new())) };
+}
+
+/// The calling thread's shared-B buffer, grown to at least `bytes`, lent until the guard
+/// drops; `None` while it is lent already.
+pub(super) fn lend_shared_b(bytes: usize) -> Option<SharedBuf> {
+    let mut buf = SHARED_B.with(Cell::take)?;
+    buf.reserve(bytes);
+    Some(SharedBuf(Some(buf)))
+}
+
+/// The lent shared-B buffer; given back to its thread's slot when dropped (also on unwind).
+pub(super) struct SharedBuf(Option<AlignedBuf>);
+
+impl SharedBuf {
+    /// The start of the buffer (64-byte aligned).
+    pub(super) fn ptr<E>(&self) -> *mut E {
+        self.0
+            .as_ref()
+            .map_or(std::ptr::null_mut(), |b| b.ptr.cast())
+    }
+}
+
+impl Drop for SharedBuf {
+    fn drop(&mut self) {
+        let buf = self.0.take();
+        SHARED_B.with(|slot| slot.set(buf));
+    }
 }
 
 /// The two per-thread copy buffers of the outer kernel.
@@ -89,17 +121,20 @@ impl Scratch {
 }
 
 /// Grows the calling thread's kernel buffers to hold `s` (allocates only if they are
-/// smaller; never shrinks them).
+/// smaller; never shrinks them): the copies of A and B, and the buffer in which a parallel
+/// product packs B once for all its row blocks (as large as the copy of B).
 pub fn reserve_scratch(s: Scratch) {
     PANELS.with(|panels| {
         let mut panels = panels.borrow_mut();
         panels.a.reserve(s.a_bytes);
         panels.b.reserve(s.b_bytes);
     });
+    drop(lend_shared_b(s.b_bytes));
 }
 
-/// What the calling thread's kernel buffers hold now, in bytes (at least what was reserved
-/// or used; the buffers grow in powers of two).
+/// What the calling thread's copy buffers hold now, in bytes (at least what was reserved
+/// or used; the buffers grow in powers of two). The shared-B buffer, grown by
+/// [`reserve_scratch`] with the copy of B, is not counted.
 pub fn reserved_scratch() -> Scratch {
     PANELS.with(|panels| {
         let panels = panels.borrow();

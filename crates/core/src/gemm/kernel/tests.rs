@@ -100,7 +100,7 @@ fn both_kernels_equal_naive_on_integers_f64() {
     }
 }
 
-/// The outer kernel's other paths: k in several chunks (k > OUTER_KC), more than one
+/// The outer kernel's other paths: k in several chunks (k > `outer_kc`, 64 to 512), more than one
 /// block of rows (m > OUTER_MC), and A and B copied because their k-strides are 4 KiB
 /// or more — each against naive, on integers.
 fn outer_kernel_chunks_and_copies_equal_naive<T: Float>(isa: Isa) {
@@ -401,5 +401,44 @@ fn the_environment_variable_picks_the_instruction_set() {
     );
     for isa in Isa::ALL {
         assert_eq!(Isa::from_name(isa.name()), Some(isa));
+    }
+}
+
+/// [`with_packed_b`] packs only for a layout the outer kernel copies B in, lends the
+/// thread's shared buffer once (a sharing product nested in another on the same thread gets
+/// `None` and copies its own B) and gets it back afterwards; the packed panels computed
+/// through [`gemm_packed_b`] give the serial call's bits.
+#[test]
+fn shared_b_buffer_is_lent_once_and_given_back() {
+    let (m, k, n) = (20, 300, 100);
+    let a = ints::<f32>(m, k, 1, true); // column-major: k-stride m
+    let b = ints::<f32>(k, 1100, 2, false); // rows 1100 apart: copied
+    let (csa, far_b, near_b) = (
+        m as isize,
+        (b.as_ptr(), 1100, 1),
+        (b.as_ptr(), 1, k as isize),
+    );
+    for isa in isas("shared_b_buffer_is_lent_once_and_given_back") {
+        let mut want = Array2::<f32>::zeros((m, n));
+        let bv = b.slice(ndarray::s![.., ..n]);
+        assert!(gemm_serial_on(isa, 1.0, a.view(), bv, 0.0, want.view_mut()));
+        // SAFETY: `b` is a valid (k, 1100) matrix, so its first n columns and its transpose's
+        // leading (k, n) block are valid too; nothing writes it.
+        unsafe {
+            with_packed_b(isa, k, n, csa, far_b, |outer| {
+                let packed = outer.expect("a far B is packed");
+                with_packed_b(isa, k, n, csa, far_b, |inner| assert!(inner.is_none()));
+                let mut got = Array2::<f32>::zeros((m, n));
+                let c = got.as_mut_ptr();
+                gemm_packed_b(m, 1.0, a.as_ptr(), 1, csa, packed, 0.0, c, n as isize, 1);
+                assert_eq!(got, want, "{isa}");
+            });
+            with_packed_b(isa, k, n, csa, far_b, |again| assert!(again.is_some()));
+            // B read in place by the outer kernel, or a dot-kernel layout: nothing to share.
+            with_packed_b(isa, k, n, csa, (b.as_ptr(), n as isize, 1), |p| {
+                assert!(p.is_none())
+            });
+            with_packed_b(isa, k, n, 1, near_b, |p| assert!(p.is_none()));
+        }
     }
 }
