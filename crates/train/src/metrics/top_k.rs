@@ -6,7 +6,7 @@
 use glassbox_core::{Rng, seeded_rng};
 
 use super::MetricsError;
-use super::paired::{PairedBootstrap, PairedInterval, paired_estimates};
+use super::paired::{PairedBootstrap, PairedInterval};
 use super::ranking::{average_precision, roc_auc};
 use crate::batching::uniform_below;
 
@@ -121,27 +121,8 @@ pub fn cluster_bootstrap(
     resamples: usize,
     seed: u64,
 ) -> Result<(BootstrapInterval, BootstrapInterval), MetricsError> {
-    let auc = roc_auc(labels, scores)?;
-    let ap = average_precision(labels, scores)?;
-    let resampler = ClusterResampler::new(clusters);
-    let walk = resampler.blocks(labels, scores);
-    let (mut aucs, mut aps) = (Vec::with_capacity(resamples), Vec::with_capacity(resamples));
-    resampler.run(resamples, seed, |draws| {
-        if let Some((a, p)) = resampled_auc_ap(&walk, draws) {
-            aucs.push(a);
-            aps.push(p);
-        }
-    });
-    let interval = |estimate: f64, v: Vec<f64>| {
-        let (low, high, resamples) = percentile_interval(v);
-        BootstrapInterval {
-            estimate,
-            low,
-            high,
-            resamples,
-        }
-    };
-    Ok((interval(auc, aucs), interval(ap, aps)))
+    let (auc, ap, _) = cluster_bootstrap_against(labels, scores, None, clusters, resamples, seed)?;
+    Ok((auc, ap))
 }
 
 /// (M20, paired) The cluster bootstrap of the differences `A − B` of two models scored on the
@@ -161,29 +142,84 @@ pub fn paired_cluster_bootstrap(
     resamples: usize,
     seed: u64,
 ) -> Result<PairedBootstrap, MetricsError> {
-    let (auc, ap) = paired_estimates(labels, scores_a, scores_b)?;
+    let (_, _, paired) =
+        cluster_bootstrap_against(labels, scores_a, Some(scores_b), clusters, resamples, seed)?;
+    paired.ok_or(MetricsError::LengthMismatch {
+        labels: labels.len(),
+        scores: scores_b.len(),
+    })
+}
+
+/// [`cluster_bootstrap`] of model A and, when `scores_b` is given, [`paired_cluster_bootstrap`]
+/// of `A − B`, on one walk of the draws: A's rows are sorted and walked once for both (the
+/// resamples with both classes are the same for A and B: they depend on the labels and the
+/// draws only). Each value is the same bits as the separate calls give.
+///
+/// # Errors
+/// Those of [`cluster_bootstrap`] and [`paired_cluster_bootstrap`].
+pub fn cluster_bootstrap_against(
+    labels: &[bool],
+    scores_a: &[f64],
+    scores_b: Option<&[f64]>,
+    clusters: &[u64],
+    resamples: usize,
+    seed: u64,
+) -> Result<
+    (
+        BootstrapInterval,
+        BootstrapInterval,
+        Option<PairedBootstrap>,
+    ),
+    MetricsError,
+> {
+    let auc = roc_auc(labels, scores_a)?;
+    let ap = average_precision(labels, scores_a)?;
+    // The differences on the rows as they are (paired_estimates, with A's metrics reused).
+    let estimates_b = scores_b
+        .map(|b| -> Result<(f64, f64), MetricsError> {
+            if b.len() != labels.len() {
+                return Err(MetricsError::LengthMismatch {
+                    labels: labels.len(),
+                    scores: b.len(),
+                });
+            }
+            Ok((
+                auc - roc_auc(labels, b)?,
+                ap - average_precision(labels, b)?,
+            ))
+        })
+        .transpose()?;
     let resampler = ClusterResampler::new(clusters);
-    let (walk_a, walk_b) = (
-        resampler.blocks(labels, scores_a),
-        resampler.blocks(labels, scores_b),
-    );
-    let (mut d_auc, mut d_ap) = (Vec::with_capacity(resamples), Vec::with_capacity(resamples));
+    let walk_a = resampler.blocks(labels, scores_a);
+    let walk_b = scores_b.map(|b| resampler.blocks(labels, b));
+    let (mut aucs, mut aps) = (Vec::with_capacity(resamples), Vec::with_capacity(resamples));
+    let (mut d_auc, mut d_ap) = (Vec::new(), Vec::new());
     resampler.run(resamples, seed, |draws| {
-        if let (Some((auc_a, ap_a)), Some((auc_b, ap_b))) = (
-            resampled_auc_ap(&walk_a, draws),
-            resampled_auc_ap(&walk_b, draws),
-        ) {
-            d_auc.push(auc_a - auc_b);
-            d_ap.push(ap_a - ap_b);
+        if let Some((auc_a, ap_a)) = resampled_auc_ap(&walk_a, draws) {
+            aucs.push(auc_a);
+            aps.push(ap_a);
+            if let Some((auc_b, ap_b)) = walk_b.as_ref().and_then(|w| resampled_auc_ap(w, draws)) {
+                d_auc.push(auc_a - auc_b);
+                d_ap.push(ap_a - ap_b);
+            }
         }
     });
-    let used = d_auc.len();
-    Ok(PairedBootstrap {
-        resamples: used,
-        roc_auc: PairedInterval::of(auc, d_auc),
-        pr_auc: PairedInterval::of(ap, d_ap),
+    let interval = |estimate: f64, v: Vec<f64>| {
+        let (low, high, resamples) = percentile_interval(v);
+        BootstrapInterval {
+            estimate,
+            low,
+            high,
+            resamples,
+        }
+    };
+    let paired = estimates_b.map(|(d_auc_estimate, d_ap_estimate)| PairedBootstrap {
+        resamples: d_auc.len(),
+        roc_auc: PairedInterval::of(d_auc_estimate, d_auc),
+        pr_auc: PairedInterval::of(d_ap_estimate, d_ap),
         cost: None,
-    })
+    });
+    Ok((interval(auc, aucs), interval(ap, aps), paired))
 }
 
 /// The 2.5 % and 97.5 % quantiles of `v` (the sorted values at `round(q·(n−1))`, M20, M26) and
@@ -422,6 +458,17 @@ mod tests {
         // Negative control: the informative model beats the uninformative one on every draw.
         let d = paired_cluster_bootstrap(&labels, &a, &b, &clusters, 200, 1).unwrap();
         assert!(d.roc_auc.low > 0.0 && d.roc_auc.low <= d.roc_auc.estimate);
+        // Both on one walk: A's intervals are the single bootstrap's, the differences the
+        // paired one's; without B, no paired part.
+        let (auc_a, ap_a, paired) =
+            cluster_bootstrap_against(&labels, &a, Some(&b), &clusters, 200, 1).unwrap();
+        assert_eq!(
+            (auc_a, ap_a),
+            cluster_bootstrap(&labels, &a, &clusters, 200, 1).unwrap()
+        );
+        assert_eq!(paired, Some(d));
+        let alone = cluster_bootstrap_against(&labels, &a, None, &clusters, 200, 1).unwrap();
+        assert_eq!((alone.0, alone.1, alone.2), (auc_a, ap_a, None));
         let r = paired_cluster_bootstrap(&labels, &b, &a, &clusters, 200, 1).unwrap();
         assert_eq!(r.roc_auc.high, -d.roc_auc.low);
         assert!(paired_cluster_bootstrap(&labels, &a, &b[1..], &clusters, 10, 1).is_err());
