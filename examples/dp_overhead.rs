@@ -13,8 +13,8 @@
 //! frequency effects of a shared machine still do). Prints the median CPU ms per epoch and
 //! the median of the per-round DP/NP ratios.
 //!
-//! `cargo run --release --example dp_overhead -- [ROUNDS] [EPOCHS]` (default 7 rounds of 40
-//! epochs: about 30 s of CPU). Linux only (reads /proc).
+//! `cargo run --release --example dp_overhead -- [ROUNDS] [EPOCHS] [B,B,…]` (default 7 rounds
+//! of 40 epochs at B = 64, 256, 512: about 30 s of CPU). Linux only (reads /proc).
 
 use std::time::Duration;
 
@@ -30,6 +30,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let rounds: usize = args.next().map_or(Ok(7), |a| a.parse())?;
     let epochs: usize = args.next().map_or(Ok(40), |a| a.parse())?;
+    let batches: Vec<usize> = match args.next() {
+        Some(list) => list.split(',').map(str::parse).collect::<Result<_, _>>()?,
+        None => BATCHES.to_vec(),
+    };
     let (x, y) = online_shoppers()?;
     let data = DataView {
         x: x.view(),
@@ -37,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         weights: None,
     };
     println!("batch\tNP ms/epoch\tDP ms/epoch\tDP/NP (median of {rounds} rounds)\tratios");
-    for b in BATCHES {
+    for b in batches {
         let (mut np, mut dp, mut ratios) = (vec![], vec![], vec![]);
         for round in 0..rounds {
             let seed = round as u64;
@@ -76,6 +80,7 @@ fn config(
             noise: NoiseChoice::TargetEpsilon(3.0),
             delta: 1e-5,
             clip_norm: 1.0,
+            average_decay: None,
         };
         c.privacy = Some(plan_dp_sgd(&request, ROWS, b, epochs, 1)?.0);
     }

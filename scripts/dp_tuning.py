@@ -42,7 +42,18 @@ MORE_SEEDS = [1, 2, 3, 4]
 
 
 def name(c):
-    return f"{c['opt']}-lr{c['lr']:g}-C{c['clip']:g}-B{c['batch']}-E{c['epochs']}"
+    base = f"{c['opt']}-lr{c['lr']:g}-C{c['clip']:g}-B{c['batch']}-E{c['epochs']}"
+    return base + (f"-avg{c['average']:g}" if c.get("average") is not None else "")
+
+
+def parse(n):
+    """The configuration a name() stands for."""
+    parts = n.split("-")
+    c = dict(opt=parts[0], lr=float(parts[1][2:]), clip=float(parts[2][1:]),
+             batch=int(parts[3][1:]), epochs=int(parts[4][1:]), average=None)
+    if len(parts) > 5:
+        c["average"] = float(parts[5][3:])
+    return c
 
 
 def run(binary, out, eps, c, seed):
@@ -55,7 +66,8 @@ def run(binary, out, eps, c, seed):
          "--val-fraction", "0.2", "--seed", str(seed), "--dp-epsilon", str(eps),
          "--dp-delta", "1e-5", "--optimizer", c["opt"], "--lr", repr(c["lr"]),
          "--dp-clip", repr(c["clip"]), "--batch-size", str(c["batch"]),
-         "--epochs", str(c["epochs"]), "--out", path],
+         "--epochs", str(c["epochs"]), "--out", path]
+        + (["--dp-average", repr(c["average"])] if c.get("average") is not None else []),
         check=True, stdout=subprocess.DEVNULL)
     with open(os.path.join(path, "training.json")) as f:
         v = json.load(f)["validation"]["at_half"]

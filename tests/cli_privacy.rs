@@ -92,6 +92,41 @@ fn train_private(data: &str, out: &str, extra: &[&str]) -> support::Run {
     run(&args)
 }
 
+/// `--dp-average β` keeps the average of the iterates (notes/privacy.md P28): recorded in
+/// `training.json` and shown by `inspect`; the same seed without it trains other weights
+/// (the last iterate), and the averaged weights are the same at 1 and 2 threads.
+#[test]
+fn averaged_iterates_are_recorded_and_change_the_model() {
+    let s = Scratch::new("private_training_average");
+    let data = s.file("train.csv", simple_csv(300, 4));
+    let dp = ["--dp-epsilon", "8", "--dp-delta", "1e-4"];
+    let (last, avg1, avg2) = (s.path("last"), s.path("avg1"), s.path("avg2"));
+    train_private(&data, &last, &dp).ok();
+    let averaged = [&dp[..], &["--dp-average", "0.9"]].concat();
+    train_private(&data, &avg1, &[&averaged[..], &["--threads", "1"]].concat()).ok();
+    train_private(&data, &avg2, &[&averaged[..], &["--threads", "2"]].concat()).ok();
+    assert!(
+        tensor_bytes(&avg1) == tensor_bytes(&avg2),
+        "1 and 2 threads differ"
+    );
+    assert!(
+        tensor_bytes(&avg1) != tensor_bytes(&last),
+        "the average is the last iterate"
+    );
+    let training = json(&std::fs::read_to_string(format!("{avg1}/training.json")).expect("json"));
+    assert_eq!(training["privacy"]["average_decay"], 0.9);
+    let plain = json(&std::fs::read_to_string(format!("{last}/training.json")).expect("json"));
+    assert!(plain["privacy"].get("average_decay").is_none());
+    let inspect = run(&["inspect", &format!("{avg1}/model.safetensors")]).ok();
+    assert!(
+        inspect
+            .stdout
+            .contains("the average of the iterates, decay β = 0.9"),
+        "{}",
+        inspect.stdout
+    );
+}
+
 #[test]
 fn private_training_records_its_guarantee_and_is_thread_count_independent() {
     let s = Scratch::new("private_training_records");
@@ -219,6 +254,11 @@ fn private_training_refuses_what_would_break_the_guarantee() {
         "clip",
         &["--dp-epsilon", "3", "--dp-clip", "0"],
         &["clipping norm C"],
+    );
+    refuse(
+        "average",
+        &["--dp-epsilon", "3", "--dp-average", "1"],
+        &["averaging decay β must be in [0, 1)"],
     );
     refuse(
         "dropout",

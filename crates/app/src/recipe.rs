@@ -28,6 +28,7 @@
 use glassbox_core::{Activation, Init, LayerSpec, MlpSpec};
 use glassbox_data::{FeatureOptions, NumericScaling};
 use glassbox_train::loss::focal::Focal;
+use glassbox_train::privacy::average::check_average_decay;
 use glassbox_train::privacy::{DpRequest, NoiseChoice, PrivacyError};
 use glassbox_train::{
     AdamEpsilon, ClassWeights, LossConfig, LossError, LossKind, OptimizerConfig, Schedule,
@@ -229,6 +230,9 @@ pub struct PrivacyRecipe {
     pub delta: f64,
     /// The per-example clipping norm C.
     pub clip_norm: f64,
+    /// β of the averaged iterates (notes/privacy.md P28), or none for the last iterate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average_decay: Option<f64>,
 }
 
 impl PrivacyRecipe {
@@ -246,6 +250,7 @@ impl PrivacyRecipe {
             noise,
             delta: self.delta,
             clip_norm: self.clip_norm,
+            average_decay: self.average_decay,
         })
     }
 }
@@ -584,6 +589,15 @@ impl Recipe {
             if self.class_weight == ClassWeightRule::Balanced {
                 return Err(PrivacyError::ClassWeightsFromData.to_string());
             }
+            if let Some(beta) = p.average_decay {
+                check_average_decay(beta).map_err(|e| e.to_string())?;
+                if self.early_stopping.is_some() {
+                    return Err(
+                        "--dp-average keeps the average of the iterates, early stopping the best epoch: use --early-stopping 0 with it"
+                            .into(),
+                    );
+                }
+            }
         }
         if self.val_fraction == 0.0 {
             if self.early_stopping.is_some() {
@@ -711,5 +725,28 @@ mod tests {
             .unwrap_err()
             .contains("--batch-size")
         );
+    }
+
+    /// Averaged iterates (P28) with early stopping, or with β outside [0, 1), are refused
+    /// before training; with `--early-stopping 0` the recipe is valid.
+    #[test]
+    fn averaged_iterates_refuse_early_stopping_and_bad_decays() {
+        let private = |average_decay| PrivacyRecipe {
+            target_epsilon: Some(3.0),
+            noise_multiplier: None,
+            delta: 1e-5,
+            clip_norm: 1.0,
+            average_decay,
+        };
+        let mut r = Recipe::default_recipe();
+        assert!(r.early_stopping.is_some());
+        r.privacy = Some(private(Some(0.99)));
+        let e = r.validate().unwrap_err();
+        assert!(e.contains("--early-stopping 0"), "{e}");
+        r.early_stopping = None;
+        assert_eq!(r.validate(), Ok(()));
+        r.privacy = Some(private(Some(1.0)));
+        let e = r.validate().unwrap_err();
+        assert!(e.contains("averaging decay β"), "{e}");
     }
 }

@@ -253,6 +253,9 @@ pub struct Manifest {
     pub early_stopping: EarlyStoppingState,
     /// Whether `best.*` tensors are stored.
     pub has_best_params: bool,
+    /// Whether `average.*` tensors (the averaged iterates of a private run, P28) are stored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub has_average: bool,
     /// The history so far (one record per completed epoch).
     pub history: History,
     /// Every stored tensor: shape and checksum.
@@ -427,6 +430,8 @@ pub struct Checkpoint<T: Float> {
     pub rng: Rng,
     /// The best epoch's parameters, if stored.
     pub best_params: Option<Vec<T>>,
+    /// The averaged iterates (P28), if stored.
+    pub averaged: Option<Vec<T>>,
 }
 
 /// Where a stored tensor's values go.
@@ -436,6 +441,7 @@ enum Slot {
     /// Index into the optimizer's buffer names.
     Optim(usize),
     Best,
+    Average,
 }
 
 /// Every tensor a checkpoint of this layout holds: (name, slot, slice of the buffer).
@@ -443,6 +449,7 @@ fn layout(
     tensors: &[MlpTensor],
     buffers: &[&str],
     with_best: bool,
+    with_average: bool,
 ) -> Vec<(String, Slot, MlpTensor)> {
     let mut out = Vec::new();
     for t in tensors {
@@ -458,6 +465,11 @@ fn layout(
             out.push((format!("best.{}", t.name), Slot::Best, t.clone()));
         }
     }
+    if with_average {
+        for t in tensors {
+            out.push((format!("average.{}", t.name), Slot::Average, t.clone()));
+        }
+    }
     out
 }
 
@@ -470,11 +482,18 @@ impl<T: Float> Trainer<T> {
         let params = self.mlp.params();
         let mut stored = BTreeMap::new();
         let mut records = BTreeMap::new();
-        for (name, slot, t) in layout(&tensors_info, names, self.best_params.is_some()) {
+        let with_average = self.averaged.is_some();
+        for (name, slot, t) in layout(
+            &tensors_info,
+            names,
+            self.best_params.is_some(),
+            with_average,
+        ) {
             let src: &[T] = match slot {
                 Slot::Params => params,
                 Slot::Optim(i) => buffers[i].1,
                 Slot::Best => self.best_params.as_deref().unwrap_or(params),
+                Slot::Average => self.averaged.as_deref().unwrap_or(params),
             };
             let bytes = encode(&src[t.range()]);
             records.insert(
@@ -509,6 +528,7 @@ impl<T: Float> Trainer<T> {
             optimizer_buffers: names.iter().map(|s| s.to_string()).collect(),
             early_stopping: self.stopping.clone(),
             has_best_params: self.best_params.is_some(),
+            has_average: with_average,
             history: self.history.clone(),
             tensors: records,
             extra: self.extra.clone(),
@@ -583,6 +603,7 @@ impl<T: Float> Trainer<T> {
             optimizer,
             rng,
             best_params,
+            averaged,
         } = ckpt;
         Ok(Trainer {
             config: manifest.config,
@@ -593,6 +614,7 @@ impl<T: Float> Trainer<T> {
             init: manifest.conventions.init,
             stopping: manifest.early_stopping,
             best_params,
+            averaged,
             extra: manifest.extra,
             distributed: None,
         })
@@ -776,7 +798,27 @@ impl<T: Float> Checkpoint<T> {
                 manifest.optimizer_buffers, manifest.config.optimizer, buffer_names
             )));
         }
-        let expected = layout(&zero.tensors(), buffer_names, manifest.has_best_params);
+        let averages = manifest
+            .config
+            .privacy
+            .is_some_and(|dp| dp.average_decay.is_some());
+        if manifest.has_average != averages {
+            return Err(invalid(format!(
+                "has_average is {} but the configuration {} the iterates (P28)",
+                manifest.has_average,
+                if averages {
+                    "averages"
+                } else {
+                    "does not average"
+                }
+            )));
+        }
+        let expected = layout(
+            &zero.tensors(),
+            buffer_names,
+            manifest.has_best_params,
+            manifest.has_average,
+        );
         let mut names_in_file = st.names();
         names_in_file.sort_unstable();
         for name in &names_in_file {
@@ -799,6 +841,7 @@ impl<T: Float> Checkpoint<T> {
         let mut params = vec![T::zero(); n];
         let mut optim: Vec<Vec<T>> = vec![vec![T::zero(); n]; buffer_names.len()];
         let mut best = manifest.has_best_params.then(|| vec![T::zero(); n]);
+        let mut averaged = manifest.has_average.then(|| vec![T::zero(); n]);
         for (name, slot, info) in &expected {
             let view = st
                 .tensor(name)
@@ -842,6 +885,10 @@ impl<T: Float> Checkpoint<T> {
                     Some(b) => b,
                     None => continue,
                 },
+                Slot::Average => match averaged.as_mut() {
+                    Some(a) => a,
+                    None => continue,
+                },
             };
             decode_into(view.data(), &mut dst[info.range()]);
         }
@@ -867,6 +914,7 @@ impl<T: Float> Checkpoint<T> {
             optimizer,
             rng,
             best_params: best,
+            averaged,
         })
     }
 }

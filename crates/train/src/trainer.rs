@@ -76,6 +76,9 @@ pub struct Trainer<T: Float = f32> {
     pub(crate) stopping: EarlyStoppingState,
     /// The parameters of the best epoch, kept when early stopping restores them.
     pub(crate) best_params: Option<Vec<T>>,
+    /// The average of the iterates of a private run that averages them (P28), updated
+    /// after every step.
+    pub(crate) averaged: Option<Vec<T>>,
     /// Application data stored in checkpoints (e.g. the fitted preprocessor).
     pub(crate) extra: BTreeMap<String, String>,
     /// The other processes of a data-parallel run (notes/distributed.md), if any.
@@ -110,7 +113,12 @@ impl<T: Float> Trainer<T> {
         let optimizer = Optimizer::new(config.optimizer, mlp.num_params())?;
         let mut rng = seeded_rng(config.seed);
         rng.set_stream(TRAINER_STREAM);
+        let averaged = config
+            .privacy
+            .and_then(|dp| dp.average_decay)
+            .map(|_| mlp.params().to_vec());
         Ok(Trainer {
+            averaged,
             config,
             mlp,
             optimizer,
@@ -217,6 +225,24 @@ impl<T: Float> Trainer<T> {
         match &self.best_params {
             Some(best) => {
                 self.mlp.params_mut().copy_from_slice(best);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The average of the iterates (P28), when the private run averages them.
+    pub fn averaged_params(&self) -> Option<&[T]> {
+        self.averaged.as_deref()
+    }
+
+    /// Makes the average of the iterates the network's parameters (when the private run
+    /// averages them; P28); returns whether it did. Training on from here starts from the
+    /// average.
+    pub fn use_average(&mut self) -> bool {
+        match &self.averaged {
+            Some(avg) => {
+                self.mlp.params_mut().copy_from_slice(avg);
                 true
             }
             None => false,

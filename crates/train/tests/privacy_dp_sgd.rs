@@ -97,6 +97,7 @@ fn plan(rows: usize, sigma: f64, clip: f64) -> DpSgdConfig {
         noise: NoiseChoice::NoiseMultiplier(sigma),
         delta: 1e-3,
         clip_norm: clip,
+        average_decay: None,
     };
     plan_dp_sgd(&request, rows, 16, 3, 1)
         .expect("a valid plan")
@@ -159,6 +160,7 @@ fn without_noise_or_clipping_the_private_step_is_the_rescaled_plain_step() {
         sample_rate: 0.25,
         steps_per_epoch: 4,
         expected_batch_size: 6,
+        average_decay: None,
     };
     let step = |privacy: Option<DpSgdConfig>| {
         let mut config = TrainConfig::keras_recipe(1, 0);
@@ -287,6 +289,7 @@ fn planning_refuses_a_bad_budget_and_composes_over_runs() {
         noise,
         delta,
         clip_norm,
+        average_decay: None,
     };
     let eps = NoiseChoice::TargetEpsilon;
     let plan = |r: DpRequest| plan_dp_sgd(&r, 9_864, 256, 10, 1);

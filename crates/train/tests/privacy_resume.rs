@@ -22,6 +22,7 @@ fn planned() -> (glassbox_train::privacy::DpSgdConfig, PrivacyRecord) {
         noise: NoiseChoice::NoiseMultiplier(1.1),
         delta: 1e-3,
         clip_norm: 1.0,
+        average_decay: None,
     };
     plan_dp_sgd(&request, ROWS, 16, EPOCHS, 1).expect("a valid plan")
 }

@@ -126,6 +126,12 @@ pub struct PrivacyArgs {
     #[arg(long, value_name = "C", default_value_t = 1.0)]
     pub dp_clip: f64,
 
+    /// Keep as the model the exponential moving average of the iterates with this decay β
+    /// (e.g. 0.99; notes/privacy.md P28) instead of the last iterate: post-processing, no
+    /// privacy spent.
+    #[arg(long, value_name = "BETA")]
+    pub dp_average: Option<f64>,
+
     /// How private batches are drawn. Only `poisson` (each row joins each batch
     /// independently with probability q) is what the accountant certifies; `shuffle`
     /// (fixed-size batches cut from a shuffle) is refused.
@@ -162,6 +168,7 @@ impl PrivacyArgs {
             noise_multiplier: self.dp_noise,
             delta: self.dp_delta,
             clip_norm: self.dp_clip,
+            average_decay: self.dp_average,
         }))
     }
 }

@@ -181,6 +181,9 @@ fn train_member(
         }
         _ => history.len().saturating_sub(1),
     };
+    // A private run that averages its iterates keeps the average (P28; refused together
+    // with early stopping).
+    trainer.use_average();
     let kept = history.epochs.get(best_epoch);
     let manifest = trainer.manifest();
     let info = MemberInfo {

@@ -28,6 +28,12 @@ pub(crate) fn describe_privacy(r: &PrivacyRecord) -> String {
         "  steps T                 {} ({} network(s) × {} steps)",
         r.steps, r.runs, r.steps_per_run
     );
+    if let Some(beta) = r.average_decay {
+        let _ = writeln!(
+            s,
+            "  model                   the average of the iterates, decay β = {beta} (post-processing)"
+        );
+    }
     let _ = writeln!(s, "  optimal Rényi order     {}", r.optimal_order);
     let _ = writeln!(s, "  accountant              {}", r.accountant);
     s

@@ -7,7 +7,12 @@
 //! use glassbox_train::privacy::dp_sgd::{DpRequest, NoiseChoice, plan_dp_sgd};
 //!
 //! // The shoppers training file, B = 512 (q = 1/20), 30 epochs, (ε, δ) = (1, 1e-5), C = 2.
-//! let request = DpRequest { noise: NoiseChoice::TargetEpsilon(1.0), delta: 1e-5, clip_norm: 2.0 };
+//! let request = DpRequest {
+//!     noise: NoiseChoice::TargetEpsilon(1.0),
+//!     delta: 1e-5,
+//!     clip_norm: 2.0,
+//!     average_decay: None,
+//! };
 //! let (config, record) = plan_dp_sgd(&request, 9_864, 512, 30, 1).unwrap();
 //! assert_eq!(config.noise_multiplier, 5.1171875); // as Opacus
 //! assert_eq!((record.steps, record.expected_batch_size), (600, 493));
@@ -16,6 +21,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::average::check_average_decay;
 use super::sampling::SamplingPlan;
 use super::validate::{
     PrivacyError, check_clip_norm, check_delta_for_rows, check_epsilon, check_noise_multiplier,
@@ -42,6 +48,10 @@ pub struct DpSgdConfig {
     /// ⌊N·q⌋, what the noisy sum is divided by (P14, P23); the trainer checks it against
     /// its training rows.
     pub expected_batch_size: usize,
+    /// β of the averaged iterates (P28): the model a run ends with is the exponential moving
+    /// average of its iterates with this decay; none: the last iterate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average_decay: Option<f64>,
 }
 
 impl DpSgdConfig {
@@ -62,7 +72,7 @@ impl DpSgdConfig {
                 q: self.sample_rate,
             });
         }
-        Ok(())
+        self.average_decay.map_or(Ok(()), check_average_decay)
     }
 }
 
@@ -84,6 +94,8 @@ pub struct DpRequest {
     pub delta: f64,
     /// C.
     pub clip_norm: f64,
+    /// β of the averaged iterates (P28), or none for the last iterate.
+    pub average_decay: Option<f64>,
 }
 
 /// What a private run spends and how: written into the bundle, `training.json`, `inspect`
@@ -120,6 +132,10 @@ pub struct PrivacyRecord {
     pub optimal_order: f64,
     /// The accountant.
     pub accountant: String,
+    /// β of the averaged iterates (P28): the model a run ends with is the average of its
+    /// iterates with this decay (post-processing: no privacy spent); none: the last iterate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average_decay: Option<f64>,
 }
 
 /// Plans a private run of `runs` networks, each trained for `epochs` epochs on the same
@@ -139,6 +155,9 @@ pub fn plan_dp_sgd(
 ) -> Result<(DpSgdConfig, PrivacyRecord), PrivacyError> {
     check_delta_for_rows(request.delta, rows)?;
     check_clip_norm(request.clip_norm)?;
+    if let Some(beta) = request.average_decay {
+        check_average_decay(beta)?;
+    }
     let plan = SamplingPlan::for_batch_size(rows, batch_size)?;
     let steps_per_run = plan.steps(epochs as u64)?;
     let steps = steps_per_run
@@ -166,6 +185,7 @@ pub fn plan_dp_sgd(
         sample_rate: q,
         steps_per_epoch: plan.steps_per_epoch(),
         expected_batch_size: plan.expected_batch_size(),
+        average_decay: request.average_decay,
     };
     let record = PrivacyRecord {
         target_epsilon: target,
@@ -182,6 +202,7 @@ pub fn plan_dp_sgd(
         steps,
         optimal_order: spent.optimal_order,
         accountant: ACCOUNTANT.into(),
+        average_decay: request.average_decay,
     };
     Ok((config, record))
 }

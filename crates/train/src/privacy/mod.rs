@@ -22,6 +22,7 @@
 //! ```
 
 pub mod accountant;
+pub mod average;
 pub mod calibration;
 pub mod chacha;
 pub mod dp_sgd;

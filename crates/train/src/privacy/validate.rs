@@ -180,6 +180,9 @@ pub enum PrivacyError {
         "privacy: balanced class weights are computed from the training labels, which the accountant does not charge; use --class-weight none"
     )]
     ClassWeightsFromData,
+    /// The decay β of the averaged iterates (P28) must be in [0, 1): β = 1 never moves.
+    #[error("privacy: the averaging decay β must be in [0, 1), got {0}")]
+    InvalidAverageDecay(f64),
 }
 
 /// Checks ε: finite and > 0.

@@ -176,10 +176,13 @@ impl TrainConfig {
     /// The refusals of private training (notes/privacy.md §13), for a run of `spec`:
     /// dropout, global-norm clipping (it mixes the examples of a batch), a fixed row order
     /// (`shuffle = false`: the accountant assumes Poisson sampling, which the DP trainer does
-    /// itself), early stopping on the training loss. Nothing to check without `privacy`.
+    /// itself), early stopping on the training loss; and early stopping together with the
+    /// averaged iterates (P28), which would each choose the final weights. Nothing to check
+    /// without `privacy`.
     ///
     /// # Errors
-    /// [`TrainError::Privacy`] naming the rule.
+    /// [`TrainError::Privacy`] naming the rule; [`TrainError::Config`] for averaging with
+    /// early stopping.
     pub fn validate_privacy(&self, spec: &MlpSpec) -> Result<(), TrainError> {
         if self.privacy.is_none() {
             return Ok(());
@@ -209,6 +212,17 @@ impl TrainConfig {
             .is_some_and(|es| !es.monitor.needs_validation())
         {
             return Err(PrivacyError::MonitorsTrainingRows.into());
+        }
+        if let Some(dp) = &self.privacy
+            && dp.average_decay.is_some()
+            && self.early_stopping.is_some()
+        {
+            return Err(TrainError::Config {
+                field: "privacy.average_decay",
+                reason: "the averaged iterates and early stopping would each choose the final \
+                         weights; use one of them"
+                    .into(),
+            });
         }
         Ok(())
     }

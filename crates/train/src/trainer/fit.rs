@@ -15,6 +15,7 @@ use crate::batching::{BatchBuffer, num_batches, shuffled_order};
 use crate::distributed::{ShardBuffers, distributed_step};
 use crate::history::{EarlyStop, EpochRecord, History};
 use crate::metrics::{MetricsError, roc_auc};
+use crate::privacy::average::update_average;
 use crate::privacy::{PoissonSampler, expected_batch_size};
 
 /// Progress after one training step.
@@ -169,8 +170,10 @@ impl<T: Float> Trainer<T> {
                 optimizer,
                 rng,
                 distributed,
+                averaged,
                 ..
             } = self;
+            let average_decay = config.privacy.and_then(|dp| dp.average_decay);
             if sampler.is_none() {
                 shuffled_order(&mut order, config.shuffle.then_some(&mut *rng));
             }
@@ -211,6 +214,9 @@ impl<T: Float> Trainer<T> {
                     ),
                 }
                 .map_err(|e| non_finite(epoch, batch, e.what, e.value))?;
+                if let (Some(avg), Some(beta)) = (averaged.as_mut(), average_decay) {
+                    update_average(avg, mlp.params(), optimizer.step_count(), beta); // P28
+                }
                 lr = step.lr;
                 loss_sum += step.loss * nb as f64;
                 rows_done += nb;
