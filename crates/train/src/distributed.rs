@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use glassbox_core::{Float, Mlp, Mode, Rng, Segment, ShardPlan};
+use glassbox_core::{Deltas, Float, Mlp, Mode, Rng, Segment, ShardPlan};
 use ndarray::{Array2, ArrayView2, s};
 
 use crate::Optimizer;
@@ -82,7 +82,7 @@ pub fn float_bytes_mut<T: Float>(v: &mut [T]) -> &mut [u8] {
 #[derive(Debug)]
 pub(crate) struct ShardBuffers<T: Float> {
     /// The network's output the loss reads, for the whole batch (B, O).
-    gathered: Array2<T>,
+    gathered: Vec<T>,
     /// ∂L/∂output for the whole batch (B, O).
     d_out: Array2<T>,
     /// This rank's shard partials, one block of `num_params` each (`--reduce fast`).
@@ -100,7 +100,7 @@ pub(crate) struct ShardBuffers<T: Float> {
 impl<T: Float> ShardBuffers<T> {
     pub(crate) fn new(batch_size: usize, outputs: usize) -> Self {
         ShardBuffers {
-            gathered: Array2::zeros((batch_size, outputs)),
+            gathered: Vec::new(),
             d_out: Array2::zeros((batch_size, outputs)),
             partials: Vec::new(),
             deltas: Vec::new(),
@@ -114,8 +114,9 @@ impl<T: Float> ShardBuffers<T> {
 /// One training step of [`crate::train_step`] (without privacy or dropout, which the trainer
 /// refuses for distributed runs), shared by the ranks of `dist`: forward over this rank's
 /// shards' rows; the output the loss reads gathered from every rank, so every rank computes
-/// the whole batch's loss and ∂L/∂output as one process does; the partials of this rank's
-/// shards (T11); their sum (`dist.reduce`); clipping and the update, the same on every rank.
+/// the whole batch's loss and ∂L/∂output as one process does; then, exact, the unit split
+/// ([`unit_split_update`], T12), or, fast, the partials of this rank's shards (T11) summed by
+/// an all-reduce, and clipping and the update on every rank.
 ///
 /// # Errors
 /// As [`crate::train_step`]: every rank sees the same loss and norm, so all stop together.
@@ -140,28 +141,16 @@ pub(crate) fn distributed_step<T: Float>(
     let mine = plan.shards_of_rank(rank, ranks);
     let rows = plan.rows_of(mine.clone());
     let reads = buffers.reads();
-    let o = shard_bufs.gathered.ncols();
+    let o = shard_bufs.d_out.ncols();
     let ws = buffers.workspace();
     let fwd = mlp.forward(batch.x.slice(s![rows.clone(), ..]), Mode::Train(rng), ws);
-    {
-        let read = match reads {
-            LossReads::Logits => fwd.logits(),
-            LossReads::Output => fwd.output(),
-        };
-        let local = read.as_standard_layout();
-        let counts = row_bytes::<T>(plan, ranks, o);
-        let all = shard_bufs
-            .gathered
-            .as_slice_mut()
-            .expect("a fresh array is contiguous");
-        let local = local.as_slice().expect("standard layout");
-        coll.all_gather(
-            float_bytes(local),
-            float_bytes_mut(&mut all[..n * o]),
-            &counts,
-        );
-    }
-    let out: ArrayView2<'_, T> = shard_bufs.gathered.slice(s![..n, ..]);
+    let read = match reads {
+        LossReads::Logits => fwd.logits(),
+        LossReads::Output => fwd.output(),
+    };
+    let counts = row_bytes::<T>(plan, ranks, o);
+    gather_rows(coll, read, &mut shard_bufs.gathered, n * o, &counts);
+    let out = batch_view(&shard_bufs.gathered, n, o);
     let mut d_a = shard_bufs.d_out.slice_mut(s![..n, ..]);
     d_a.fill(T::zero());
     let loss = config
@@ -182,6 +171,56 @@ pub(crate) fn distributed_step<T: Float>(
         return apply_update(mlp, optimizer, lr, loss, grad_norm);
     }
     let deltas = mlp.deltas(fwd, upstream(reads, d_mine));
+    let grad_norm = unit_split_update(
+        UnitSplit {
+            config,
+            coll,
+            plan,
+            lr,
+        },
+        mlp,
+        optimizer,
+        batch.x,
+        deltas,
+        shard_bufs,
+    )?;
+    Ok(StepOutcome {
+        loss,
+        grad_norm,
+        lr,
+    })
+}
+
+/// What [`unit_split_update`] reads besides the network, its optimizer and buffers.
+struct UnitSplit<'c> {
+    config: &'c TrainConfig,
+    coll: &'c dyn Collective,
+    plan: ShardPlan,
+    lr: f64,
+}
+
+/// (T12) The exact step after the δ of this rank's rows: every layer's δ and hidden output
+/// all-gathered; this rank's units' gradients over the whole batch; ‖g‖ summed along the
+/// ranks in parameter order; this rank's pieces clipped (O14) and updated; the weights
+/// all-gathered. Returns ‖g‖ before clipping.
+///
+/// # Errors
+/// A non-finite ‖g‖, which every rank sees alike: nothing is updated.
+fn unit_split_update<T: Float>(
+    step: UnitSplit<'_>,
+    mlp: &mut Mlp<T>,
+    optimizer: &mut Optimizer<T>,
+    x: ArrayView2<'_, T>,
+    deltas: Deltas<'_, T>,
+    shard_bufs: &mut ShardBuffers<T>,
+) -> Result<f64, NonFiniteStep> {
+    let UnitSplit {
+        config,
+        coll,
+        plan,
+        lr,
+    } = step;
+    let (n, rank, ranks) = (plan.rows(), coll.rank(), coll.size());
     let layers = mlp.num_layers();
     let widths: Vec<usize> = (0..layers).map(|l| deltas.delta(l).ncols()).collect();
     let ShardBuffers {
@@ -206,7 +245,7 @@ pub(crate) fn distributed_step<T: Float>(
     let dels: Vec<_> = (0..layers)
         .map(|l| batch_view(&all_deltas[l], n, widths[l]))
         .collect();
-    mlp.unit_gradients(batch.x, &outs, &dels, plan, rank, ranks);
+    mlp.unit_gradients(x, &outs, &dels, plan, rank, ranks);
     if segments.is_empty() {
         *segments = mlp.unit_segments(ranks);
     }
@@ -229,11 +268,7 @@ pub(crate) fn distributed_step<T: Float>(
     let (params, grads) = mlp.params_and_grads_mut();
     optimizer.step_lr_ranges(params, grads, lr, &mine);
     gather_segments(coll, segments, params, send);
-    Ok(StepOutcome {
-        loss,
-        grad_norm,
-        lr,
-    })
+    Ok(grad_norm)
 }
 
 /// Each rank's bytes of a (B, `width`) array of the batch's rows: the rows of its shards.

@@ -194,10 +194,20 @@ impl Run<'_> {
 #[test]
 fn exact_reduction_gives_one_process_bits_at_every_rank_count() {
     let (x, y) = binary_data::<f32>(300, 13, 5);
+    // The weights and each epoch's largest gradient norm (summed along the ranks, T12).
+    let run = |batch, size| Run {
+        batch,
+        size,
+        reduce: Reduce::Exact,
+        resume: None,
+        epochs: 3,
+        save: None,
+        clip: None,
+    };
     for batch in [32, 64, 100, 256] {
-        let one = train(&x, &y, batch, 0, Reduce::Exact);
+        let one = run(batch, 0).train_with_norms(&x, &y);
         for size in 1..=4 {
-            let many = train(&x, &y, batch, size, Reduce::Exact);
+            let many = run(batch, size).train_with_norms(&x, &y);
             assert!(
                 one == many,
                 "batch {batch}, {size} ranks differ from one process"
