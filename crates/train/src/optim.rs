@@ -494,7 +494,7 @@ impl<T: Float> Optimizer<T> {
             grads.len(),
             self.len
         );
-        self.update_ranges(params, grads, lr, &[0..self.len]);
+        self.update_ranges(params, grads, lr, std::slice::from_ref(&(0..self.len)));
     }
 
     /// [`Optimizer::step_lr`] on the parameters of `ranges` only, `t ← t + 1` once: the other
