@@ -21,14 +21,22 @@ dir=$([ "$profile" = dev ] && echo debug || echo "$profile")
 bin="${CARGO_TARGET_DIR:-target}/$dir/examples/mpi_bench"
 mpirun_=(mpirun --allow-run-as-root --oversubscribe --bind-to core)
 export RAYON_NUM_THREADS=1 OMP_NUM_THREADS=1
+# samples/s of a `speed` line.
+rate() { sed -n 's/.*samples_per_s=\([0-9.]*\).*/\1/p' | head -1; }
 for round in $(seq "$rounds"); do
   echo "# round $round"
-  "$bin" speed --single --steps "$steps"
+  one=$("$bin" speed --single --steps "$steps"); echo "$one"
   echo "# two independent one-process runs at once (cores 0 and 1)"
-  taskset -c 0 "$bin" speed --single --steps "$steps" &
-  taskset -c 1 "$bin" speed --single --steps "$steps"
+  taskset -c 0 "$bin" speed --single --steps "$steps" >"${TMPDIR:-/tmp}/mpi_bench_pair.$$" &
+  pair=$(taskset -c 1 "$bin" speed --single --steps "$steps")
   wait
-  "${mpirun_[@]}" -np 2 "$bin" speed --steps "$steps"
-  "${mpirun_[@]}" -np 2 "$bin" speed --fast --steps "$steps"
+  echo "$pair"; cat "${TMPDIR:-/tmp}/mpi_bench_pair.$$"; rm -f "${TMPDIR:-/tmp}/mpi_bench_pair.$$"
+  exact=$("${mpirun_[@]}" -np 2 "$bin" speed --steps "$steps"); echo "$exact"
+  fast=$("${mpirun_[@]}" -np 2 "$bin" speed --fast --steps "$steps"); echo "$fast"
+  # np 2 / np 1 samples/s; two_independent: one of the two simultaneous runs against the solo
+  # run (the ceiling np 2 could reach is twice it).
+  awk -v one="$(rate <<<"$one")" -v ex="$(rate <<<"$exact")" -v fa="$(rate <<<"$fast")" \
+    -v pa="$(rate <<<"$pair")" -v r="$round" \
+    'BEGIN { printf "ratio round=%s exact=%.3f fast=%.3f two_independent=%.3f\n", r, ex / one, fa / one, pa / one }'
 done
 "${mpirun_[@]}" -np 2 "$bin" sweep

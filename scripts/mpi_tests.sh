@@ -95,7 +95,8 @@ echo "$msg" | grep -q "rank 1 could not read its part" || { echo "FAIL: message:
 [ ! -e "$work/fault/model.safetensors" ] || { echo "FAIL: fault run wrote a model"; exit 1; }
 echo "ok: a rank failing to read stops all ranks (exit $code) naming rank 1, no output"
 passed=$((passed + 1))
-# Fault: rank 1 dies at its 20th all-gather (the 18th training step) → the job stops
+# Fault: rank 1 dies at its 20th all-gather (in the second training step: a step makes
+# 4·layers all-gathers, notes/distributed.md §6) → the job stops
 # within seconds, non-zero, naming rank 1; the output folder holds nothing.
 set +e
 msg=$(GLASSBOX_FAULT_DIE=1:20 timeout 60 "${mpirun_[@]}" -x GLASSBOX_FAULT_DIE -np 3 \

@@ -31,11 +31,11 @@ pub use gemm::{gemm, gemm_naive, gemm_serial};
 pub use init::{Init, InitError};
 pub use layer::GradWrite;
 pub use mlp::{
-    Backward, Forward, LayerSpec, Mlp, MlpError, MlpSpec, Mode, TensorInfo, Upstream, Workspace,
-    clip_factor,
+    Backward, Deltas, Forward, LayerSpec, Mlp, MlpError, MlpSpec, Mode, Segment, TensorInfo,
+    Upstream, Workspace, clip_factor,
 };
 pub use rng::{Rng, seeded_rng};
-pub use shards::ShardPlan;
+pub use shards::{ShardPlan, units_of_rank};
 pub use tabular::{
     Plr, PlrCache, PlrGrads, PlrSpec, feature_scale_backward, feature_scale_forward,
 };

@@ -59,6 +59,9 @@ use crate::layer::dense::DenseLayer;
 use crate::layer::{GradAt, GradWrite, Layer, LayerBuffers, mat, mat_mut};
 use crate::{Activation, ActivationError, Float, Init, Rng, ShardPlan};
 
+mod units;
+pub use units::{Deltas, Segment};
+
 /// One Dense layer of an [`MlpSpec`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerSpec {

@@ -68,6 +68,14 @@ impl ShardPlan {
     }
 }
 
+/// (T12) The units `[⌊h·r/N⌋, ⌊h·(r+1)/N⌋)` of a layer of `units` units whose gradient
+/// rank `rank` of `ranks` computes over the whole batch (notes/distributed.md §2): consecutive
+/// blocks in rank order, as even as `units` allows (a rank may have none).
+pub fn units_of_rank(units: usize, rank: usize, ranks: usize) -> Range<usize> {
+    assert!(rank < ranks, "rank {rank} of {ranks}");
+    units * rank / ranks..units * (rank + 1) / ranks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +113,23 @@ mod tests {
             }
         }
         assert_eq!(ShardPlan::for_batch(512).shards_of_rank(1, 3), 2..5);
+    }
+
+    #[test]
+    fn ranks_take_consecutive_units() {
+        for units in [1, 2, 5, 16, 1024] {
+            for ranks in 1..=5 {
+                let mut next = 0;
+                for r in 0..ranks {
+                    let mine = units_of_rank(units, r, ranks);
+                    assert_eq!(mine.start, next);
+                    next = mine.end;
+                }
+                assert_eq!(next, units);
+            }
+        }
+        assert_eq!(units_of_rank(1, 0, 2), 0..0);
+        assert_eq!(units_of_rank(1, 1, 2), 0..1);
+        assert_eq!(units_of_rank(1024, 1, 3), 341..682);
     }
 }

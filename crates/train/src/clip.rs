@@ -8,12 +8,17 @@ pub const CLIP_NORM_EPS: f64 = 1e-6;
 /// `‖g‖₂ = √(Σ_i g_i²)` over the whole gradient buffer (P,), the squares summed in `f64`
 /// in index order on one thread: the same bits whatever the thread count.
 pub fn global_norm<T: Float>(grads: &[T]) -> f64 {
-    let mut sum = 0.0f64;
+    add_squares(0.0, grads).sqrt()
+}
+
+/// `sum + Σ_i g_i²` in `f64`, in index order: [`global_norm`]'s sum, which a distributed
+/// step continues piece after piece along the ranks (notes/distributed.md §2).
+pub fn add_squares<T: Float>(mut sum: f64, grads: &[T]) -> f64 {
     for &g in grads {
         let g = g.to_f64();
         sum += g * g;
     }
-    sum.sqrt()
+    sum
 }
 
 /// Clips the gradient buffer (P,) to global L2 norm at most `max_norm`, as
@@ -39,14 +44,19 @@ pub fn clip_grad_norm<T: Float>(grads: &mut [T], max_norm: f64) -> f64 {
     if !norm.is_finite() {
         return norm;
     }
-    let coef = max_norm / (norm + CLIP_NORM_EPS);
-    if coef < 1.0 {
-        let c = T::from_f64(coef);
+    if let Some(c) = clip_coefficient(norm, max_norm) {
         for g in grads.iter_mut() {
             *g *= c;
         }
     }
     norm
+}
+
+/// (O14) The factor `max_norm/(‖g‖ + 1e-6)` that scales a gradient of finite norm `norm`,
+/// in T, or `None` when it would not shrink it.
+pub fn clip_coefficient<T: Float>(norm: f64, max_norm: f64) -> Option<T> {
+    let coef = max_norm / (norm + CLIP_NORM_EPS);
+    (coef < 1.0).then(|| T::from_f64(coef))
 }
 
 #[cfg(test)]

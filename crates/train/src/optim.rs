@@ -27,6 +27,8 @@
 //! assert_eq!(opt.step_count(), 1);
 //! ```
 
+use std::ops::Range;
+
 use glassbox_core::Float;
 use serde::{Deserialize, Serialize};
 
@@ -492,6 +494,46 @@ impl<T: Float> Optimizer<T> {
             grads.len(),
             self.len
         );
+        self.update_ranges(params, grads, lr, std::slice::from_ref(&(0..self.len)));
+    }
+
+    /// [`Optimizer::step_lr`] on the parameters of `ranges` only, `t ← t + 1` once: the other
+    /// parameters and their state are left alone. Every update is element-wise, so each
+    /// updated element gets the bits [`Optimizer::step_lr`] gives it — how the ranks of a
+    /// distributed step share the update, each its own units (T12, notes/distributed.md §2).
+    ///
+    /// # Panics
+    /// If `params` or `grads` is not (P,), or a range is out of bounds.
+    pub fn step_lr_ranges(
+        &mut self,
+        params: &mut [T],
+        grads: &[T],
+        lr: f64,
+        ranges: &[Range<usize>],
+    ) {
+        assert!(
+            params.len() == self.len && grads.len() == self.len,
+            "optimizer step: {} parameters and {} gradients for P = {}",
+            params.len(),
+            grads.len(),
+            self.len
+        );
+        self.update_ranges(params, grads, lr, ranges);
+    }
+
+    /// The state buffers that hold something, each (P,), in
+    /// [`OptimizerConfig::buffer_names`] order: for a distributed run to share the pieces
+    /// each rank updated.
+    pub fn buffers_mut(&mut self) -> Vec<&mut [T]> {
+        [&mut self.velocity, &mut self.m, &mut self.v]
+            .into_iter()
+            .filter(|b| !b.is_empty())
+            .map(Vec::as_mut_slice)
+            .collect()
+    }
+
+    /// `t ← t + 1`, then the update of every parameter in `ranges`.
+    fn update_ranges(&mut self, params: &mut [T], grads: &[T], lr: f64, ranges: &[Range<usize>]) {
         self.t += 1;
         let decay = Decay::new(self.config.weight_decay(), lr);
         let config = self.config;
@@ -513,10 +555,15 @@ impl<T: Float> Optimizer<T> {
             OptimizerConfig::RmsProp { .. } => (&mut self.v, &mut []),
             OptimizerConfig::Adam { .. } => (&mut self.m, &mut self.v),
         };
-        if params.len() < PAR_MIN_PARAMS || rayon::current_num_threads() == 1 {
-            update(params, grads, s0, s1);
-        } else {
-            par_chunks(params, grads, s0, s1, &update);
+        for range in ranges {
+            let (params, grads) = (&mut params[range.clone()], &grads[range.clone()]);
+            let s0 = state_range(s0, range);
+            let s1 = state_range(s1, range);
+            if params.len() < PAR_MIN_PARAMS || rayon::current_num_threads() == 1 {
+                update(params, grads, s0, s1);
+            } else {
+                par_chunks(params, grads, s0, s1, &update);
+            }
         }
     }
 }
@@ -584,6 +631,15 @@ pub const PAR_MIN_PARAMS: usize = 1 << 15;
 
 /// Parameters per chunk of the parallel update.
 pub const PAR_CHUNK: usize = 1 << 14;
+
+/// `s[range]`, or an empty slice if `s` is an unused (empty) state buffer.
+fn state_range<'s, T>(s: &'s mut [T], range: &Range<usize>) -> &'s mut [T] {
+    if s.is_empty() {
+        &mut []
+    } else {
+        &mut s[range.clone()]
+    }
+}
 
 /// `s` split at `mid`, or two empty slices if `s` is an unused (empty) state buffer.
 fn split_state<T>(s: &mut [T], mid: usize) -> (&mut [T], &mut [T]) {

@@ -101,9 +101,10 @@ impl Collective for Threads {
     }
 }
 
-fn config(batch: usize) -> TrainConfig {
+fn config(batch: usize, clip: Option<f64>) -> TrainConfig {
     let mut c = TrainConfig::keras_recipe(3, 11);
     c.batch_size = batch;
+    c.clip_norm = clip;
     c.threads = Some(1);
     c
 }
@@ -117,6 +118,7 @@ fn train(x: &Array2<f32>, y: &Array2<f32>, batch: usize, size: usize, reduce: Re
         resume: None,
         epochs: 3,
         save: None,
+        clip: None,
     };
     run.train(x, y)
 }
@@ -130,18 +132,30 @@ struct Run<'a> {
     resume: Option<&'a Path>,
     epochs: usize,
     save: Option<&'a Path>,
+    /// Clip the gradient norm to this (O14).
+    clip: Option<f64>,
 }
 
 impl Run<'_> {
     /// Rank 0's parameter bits at the end (every rank's checked equal).
     fn train(&self, x: &Array2<f32>, y: &Array2<f32>) -> Vec<u64> {
+        self.train_with_norms(x, y).0
+    }
+
+    /// Rank 0's parameter bits and the bits of each epoch's largest gradient norm (every
+    /// rank's checked equal).
+    fn train_with_norms(&self, x: &Array2<f32>, y: &Array2<f32>) -> (Vec<u64>, Vec<u64>) {
         let spec = binary_spec(x.ncols(), &[24, 16], 0.0);
         let fit = |dist: Option<Distributed>| {
             let rank = dist.as_ref().map_or(0, |d| d.collective.rank());
             let mut t = match self.resume {
                 Some(path) => Trainer::<f32>::resume(path).unwrap(),
-                None => Trainer::<f32>::new(spec.clone(), Init::GlorotUniform, config(self.batch))
-                    .unwrap(),
+                None => Trainer::<f32>::new(
+                    spec.clone(),
+                    Init::GlorotUniform,
+                    config(self.batch, self.clip),
+                )
+                .unwrap(),
             };
             t.set_epochs(self.epochs).unwrap();
             if let Some(d) = dist {
@@ -152,13 +166,15 @@ impl Run<'_> {
             if let Some(path) = self.save.filter(|_| rank == 0) {
                 t.save(path).unwrap();
             }
-            bits(t.mlp().params())
+            let norms = t.history().epochs.iter();
+            let norms = norms.map(|e| e.max_grad_norm.to_bits()).collect();
+            (bits(t.mlp().params()), norms)
         };
         if self.size == 0 {
             return fit(None);
         }
         let reduce = self.reduce;
-        let results: Vec<Vec<u64>> = std::thread::scope(|scope| {
+        let results: Vec<(Vec<u64>, Vec<u64>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = ranks(self.size)
                 .into_iter()
                 .map(|r| {
@@ -178,15 +194,55 @@ impl Run<'_> {
 #[test]
 fn exact_reduction_gives_one_process_bits_at_every_rank_count() {
     let (x, y) = binary_data::<f32>(300, 13, 5);
+    // The weights and each epoch's largest gradient norm (summed along the ranks, T12).
+    let run = |batch, size| Run {
+        batch,
+        size,
+        reduce: Reduce::Exact,
+        resume: None,
+        epochs: 3,
+        save: None,
+        clip: None,
+    };
     for batch in [32, 64, 100, 256] {
-        let one = train(&x, &y, batch, 0, Reduce::Exact);
+        let one = run(batch, 0).train_with_norms(&x, &y);
         for size in 1..=4 {
-            let many = train(&x, &y, batch, size, Reduce::Exact);
+            let many = run(batch, size).train_with_norms(&x, &y);
             assert!(
                 one == many,
                 "batch {batch}, {size} ranks differ from one process"
             );
         }
+    }
+}
+
+#[test]
+fn exact_reduction_clips_and_reports_the_one_process_norm() {
+    // The norm is summed along the ranks in parameter order (T12); a clip below the norms
+    // seen makes every step scale its gradient by a factor computed from it.
+    let (x, y) = binary_data::<f32>(300, 13, 5);
+    let run = |size| Run {
+        batch: 100,
+        size,
+        reduce: Reduce::Exact,
+        resume: None,
+        epochs: 3,
+        save: None,
+        clip: Some(0.05),
+    };
+    let one = run(0).train_with_norms(&x, &y);
+    assert!(
+        one.1.iter().all(|&n| f64::from_bits(n) > 0.05),
+        "the clip must bite: {:?}",
+        one.1.iter().map(|&n| f64::from_bits(n)).collect::<Vec<_>>()
+    );
+    let unclipped = train(&x, &y, 100, 0, Reduce::Exact);
+    assert_ne!(one.0, unclipped, "clipping changed nothing");
+    for size in 2..=3 {
+        assert!(
+            one == run(size).train_with_norms(&x, &y),
+            "{size} ranks: weights or norms differ"
+        );
     }
 }
 
@@ -213,7 +269,7 @@ fn fast_reduction_trains_but_is_not_bit_identical() {
 #[test]
 fn distributed_runs_refuse_dropout() {
     let spec = binary_spec(5, &[8], 0.5);
-    let mut t = Trainer::<f32>::new(spec, Init::GlorotUniform, config(32)).unwrap();
+    let mut t = Trainer::<f32>::new(spec, Init::GlorotUniform, config(32, None)).unwrap();
     let collective = Arc::new(ranks(1).pop().unwrap());
     let err = t
         .set_distributed(Distributed {
@@ -240,6 +296,7 @@ fn checkpoints_resume_across_modes_bit_identically() {
         resume,
         epochs,
         save,
+        clip: None,
     };
     let straight = run(0, None, 5, None).train(&x, &y);
     let two_epochs_one = run(0, None, 2, Some(&from_one)).train(&x, &y);

@@ -304,6 +304,10 @@ impl<T: Float> DenseBuffers<T> {
         mat_mut(&mut self.g, n, self.units)
     }
 
+    pub(crate) fn grad(&self, n: usize) -> ArrayView2<'_, T> {
+        mat(&self.g, n, self.units)
+    }
+
     pub(crate) fn z(&self, n: usize) -> ArrayView2<'_, T> {
         mat(&self.z, n, self.units)
     }

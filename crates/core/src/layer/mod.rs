@@ -276,6 +276,13 @@ impl<T: Float> LayerBuffers<T> {
         }
     }
 
+    /// The gradient buffer (N, out): ∂L/∂Z once the layer's δ is computed.
+    pub(crate) fn grad(&self, n: usize) -> ArrayView2<'_, T> {
+        match self {
+            LayerBuffers::Dense(b) => b.grad(n),
+        }
+    }
+
     /// The pre-activation (N, out) of the last forward pass.
     pub(crate) fn pre_activation(&self, n: usize) -> ArrayView2<'_, T> {
         match self {

@@ -12,7 +12,7 @@ use super::step::{LossReads, StepBuffers, train_step};
 use super::{DataView, NonFiniteKind, TrainError, Trainer, push_scores};
 use crate::LossConfig;
 use crate::batching::{BatchBuffer, num_batches, shuffled_order};
-use crate::distributed::{ShardBuffers, distributed_step};
+use crate::distributed::{ShardBuffers, distributed_step, share_optimizer_state};
 use crate::history::{EarlyStop, EpochRecord, History};
 use crate::metrics::{MetricsError, roc_auc};
 use crate::privacy::average::update_average;
@@ -270,6 +270,10 @@ impl<T: Float> Trainer<T> {
                 }
                 break;
             }
+        }
+        if let Some(dist) = &self.distributed {
+            // The ranks updated their own units' optimizer state (T12): make it whole.
+            share_optimizer_state(dist, &self.mlp, &mut self.optimizer);
         }
         Ok(())
     }

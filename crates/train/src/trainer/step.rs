@@ -266,12 +266,7 @@ pub(crate) fn apply_update<T: Float>(
     loss: f64,
     grad_norm: f64,
 ) -> Result<StepOutcome, NonFiniteStep> {
-    if !grad_norm.is_finite() {
-        return Err(NonFiniteStep {
-            what: NonFiniteKind::GradNorm,
-            value: grad_norm,
-        });
-    }
+    norm_is_finite(grad_norm)?;
     let (params, grads) = mlp.params_and_grads_mut();
     optimizer.step_lr(params, grads, lr);
     Ok(StepOutcome {
@@ -279,6 +274,18 @@ pub(crate) fn apply_update<T: Float>(
         grad_norm,
         lr,
     })
+}
+
+/// The error of a step whose gradient norm is not finite (checked before the update).
+pub(crate) fn norm_is_finite(grad_norm: f64) -> Result<(), NonFiniteStep> {
+    if grad_norm.is_finite() {
+        Ok(())
+    } else {
+        Err(NonFiniteStep {
+            what: NonFiniteKind::GradNorm,
+            value: grad_norm,
+        })
+    }
 }
 
 /// The upstream gradient of the last layer, as the loss reads it.
