@@ -143,7 +143,7 @@ fn apply(map: &[(f64, f64)], x: f64) -> f64 {
 fn candidates() -> Vec<Candidate> {
     let c = |name, make: fn(u64) -> ValueRecipe| (name, make, None, 1);
     let mut v = vec![
-        c("shipped", |s| ValueRecipe::ziln(s)),
+        c("shipped", ValueRecipe::ziln),
         c("net alone", |s| ValueRecipe {
             blend_rule: false,
             ..ValueRecipe::ziln(s)
@@ -333,8 +333,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for s in 0..seeds {
             let mut pooled = vec![0.0; table.ids.len()];
             let mut pooled_cal = vec![0.0; table.ids.len()];
-            for j in 0..splits.len() {
-                let val = &splits[j].2;
+            for (j, (_, _, val)) in splits.iter().enumerate() {
                 let mut p = vec![0.0; val.len()];
                 for (rs, rj, q, e) in &results {
                     if *rs == s && *rj == j {
