@@ -29,8 +29,9 @@ pub use loss::{
     bce_keras, bce_with_logits, mse, softmax_cross_entropy,
 };
 pub use loss::{
-    HUBER_DELTA, ValueHead, ValuePrediction, ZILN_SIGMA_FLOOR, blend, blend_weight, huber_log1p,
-    level_scale, mse_log1p, normal_quantile, ziln,
+    DECILE_POWER_RANGE, HUBER_DELTA, ValueHead, ValuePrediction, ZILN_SIGMA_FLOOR, apply_power_map,
+    blend, blend_weight, decile_power_map, huber_log1p, level_scale, mse_log1p, normal_quantile,
+    ziln,
 };
 pub use optim::{
     AdamEpsilon, Momentum, OptimError, Optimizer, OptimizerConfig, RmsPropEpsilon, WeightDecay,

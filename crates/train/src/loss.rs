@@ -697,8 +697,9 @@ impl LossConfig {
 
 mod value;
 pub use value::{
-    HUBER_DELTA, ValueHead, ValuePrediction, ZILN_SIGMA_FLOOR, blend, blend_weight, huber_log1p,
-    level_scale, mse_log1p, normal_quantile, ziln,
+    DECILE_POWER_RANGE, HUBER_DELTA, ValueHead, ValuePrediction, ZILN_SIGMA_FLOOR, apply_power_map,
+    blend, blend_weight, decile_power_map, huber_log1p, level_scale, mse_log1p, normal_quantile,
+    ziln,
 };
 
 #[cfg(test)]

@@ -266,3 +266,33 @@ fn the_blend_weight_follows_the_better_ranking_and_ties_keep_the_network() {
     }
     assert_eq!(blend(0.25, 8.0, 4.0), 5.0);
 }
+
+#[test]
+fn the_decile_power_map_recovers_a_power_law_and_keeps_the_order() {
+    use glassbox_train::{DECILE_POWER_RANGE, apply_power_map, decile_power_map};
+    // Ten distinct predictions, five customers each: every decile holds one value, so the
+    // chart's means are the values themselves and y = 3·ŷ^0.5 is recovered exactly.
+    let predicted: Vec<f64> = (0..50).map(|i| f64::from(1 + i / 5) * 10.0).collect();
+    let actual: Vec<f64> = predicted.iter().map(|p| 3.0 * p.sqrt()).collect();
+    let (a, b) = decile_power_map(&actual, &predicted);
+    assert!(
+        (a - 3.0).abs() < 1e-12 && (b - 0.5).abs() < 1e-12,
+        "({a}, {b})"
+    );
+    for &p in &predicted {
+        assert!((apply_power_map((a, b), p) - 3.0 * p.sqrt()).abs() < 1e-9);
+    }
+    // Negative control: a map fitted on y = 3·ŷ^0.6 is told apart.
+    let other: Vec<f64> = predicted.iter().map(|p| 3.0 * p.powf(0.6)).collect();
+    assert!((decile_power_map(&other, &predicted).1 - 0.5).abs() > 0.09);
+    // A reversed relation would reverse the ranking: the exponent is held positive, and the
+    // map keeps the order of the predictions; 0 stays 0.
+    let reversed: Vec<f64> = predicted.iter().map(|p| 1000.0 / p).collect();
+    let map = decile_power_map(&reversed, &predicted);
+    assert_eq!(map.1, DECILE_POWER_RANGE.0);
+    assert!(apply_power_map(map, 20.0) > apply_power_map(map, 10.0));
+    assert_eq!(apply_power_map(map, 0.0), 0.0);
+    // Nothing to fit (all predictions equal, or no value): the identity.
+    assert_eq!(decile_power_map(&actual, &[7.0; 50]), (1.0, 1.0));
+    assert_eq!(decile_power_map(&[0.0; 50], &predicted), (1.0, 1.0));
+}

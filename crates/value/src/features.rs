@@ -19,7 +19,7 @@ pub enum FeatureKind {
 }
 
 /// The raw features of a customer row, in order, with their kind (notes/value.md §2).
-pub const FEATURES: [(&str, FeatureKind); 18 + PERIODS] = [
+pub const FEATURES: [(&str, FeatureKind); 19 + PERIODS] = [
     ("recency_days", FeatureKind::Plain),
     ("tenure_days", FeatureKind::Plain),
     ("invoices", FeatureKind::Heavy),
@@ -38,6 +38,7 @@ pub const FEATURES: [(&str, FeatureKind); 18 + PERIODS] = [
     ("one_day_customer", FeatureKind::Plain),
     ("net_value_last_30d", FeatureKind::Heavy),
     ("invoices_last_90d", FeatureKind::Heavy),
+    ("service_share", FeatureKind::Plain),
     ("net_value_period_1", FeatureKind::Heavy),
     ("net_value_period_2", FeatureKind::Heavy),
     ("net_value_period_3", FeatureKind::Heavy),

@@ -95,6 +95,8 @@ struct Customer {
     lines_calibration: u64,
     lines_holdout: u64,
     gross: f64,
+    /// Gross value of purchase lines on service codes (C38).
+    service_gross: f64,
     net: f64,
     /// Net value per horizon-length period back from the cutoff (C19).
     period_net: [f64; PERIODS],
@@ -111,6 +113,7 @@ struct Roles {
     amount: usize,
     price: Option<usize>,
     invoice: Option<usize>,
+    product: Option<usize>,
     categorical: Vec<usize>,
 }
 
@@ -170,6 +173,10 @@ pub fn featurize(
         price,
         invoice: match &columns.invoice {
             Some(name) => Some(find(&header, name, "invoice", &file)?),
+            None => None,
+        },
+        product: match &columns.product {
+            Some(name) => Some(find(&header, name, "product", &file)?),
             None => None,
         },
         categorical: columns
@@ -282,6 +289,9 @@ pub fn featurize(
             customer.cancelled.insert(key);
         } else {
             customer.gross += value;
+            if roles.product.is_some_and(|j| is_service_code(cell(j))) {
+                customer.service_gross += value; // C38
+            }
             customer.first_purchase = Some(customer.first_purchase.map_or(t, |f| f.min(t)));
             customer.last_purchase = Some(customer.last_purchase.map_or(t, |l| l.max(t)));
             customer.purchase_days.insert(t.div_euclid(DAY_MS));
@@ -331,6 +341,13 @@ pub fn featurize(
         });
     }
     Ok(table)
+}
+
+/// (C38) A service line's code does not start with a digit: on Online Retail every product
+/// code is five digits (and a letter suffix), while postage, fees, manual adjustments,
+/// samples and vouchers are `POST`, `DOT`, `M`, `C2`, `BANK CHARGES`, `gift_0001_10`, …
+fn is_service_code(code: &str) -> bool {
+    !code.starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// The integer a customer id stands for (`17850`, `17850.0`), if any.
@@ -446,6 +463,11 @@ fn row_features(c: &Customer, cutoff: i64, first: i64, last: i64) -> Vec<f64> {
         c.net_last_30d, // C19
         invoices_90,
     ];
+    row.push(if c.gross > 0.0 {
+        (c.service_gross / c.gross).clamp(0.0, 1.0) // C38
+    } else {
+        0.0
+    });
     row.extend(c.period_net);
     debug_assert_eq!(row.len(), FEATURES.len());
     row

@@ -35,11 +35,15 @@ pub struct Columns {
     pub invoice: Option<String>,
     /// Categorical columns (country, channel, …): each customer's most frequent value.
     pub categorical: Vec<String>,
+    /// The product (stock code) column; a code not starting with a digit is a service line
+    /// (postage, fees, manual adjustments: C38). Without it the share is 0 for everyone.
+    #[serde(default)]
+    pub product: Option<String>,
 }
 
 impl Columns {
     /// The roles of UCI's "Online Retail" log (datasets/online_retail.csv.gz), as its
-    /// protocol reads it: quantity × unit price, the invoice, the country.
+    /// protocol reads it: quantity × unit price, the invoice, the country, the stock code.
     pub fn online_retail() -> Columns {
         Columns {
             customer: "CustomerID".into(),
@@ -50,6 +54,7 @@ impl Columns {
             },
             invoice: Some("InvoiceNo".into()),
             categorical: vec!["Country".into()],
+            product: Some("StockCode".into()),
         }
     }
 }

@@ -11,21 +11,21 @@ use glassbox_value::{
 
 const LOG: &str = "\
 InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID,Country
-536001,A,2,2011-01-10 10:00:00,5.0,1.0,United Kingdom
-536001,B,1,2011-01-10 10:00:00,3.0,1.0,United Kingdom
-536002,A,4,2011-02-20 12:00:00,2.5,1.0,United Kingdom
-C536003,A,-1,2011-02-25 09:00:00,5.0,1.0,United Kingdom
-536010,A,10,2011-03-05 08:00:00,1.0,1.0,United Kingdom
-C536011,A,-2,2011-03-06 08:00:00,1.0,1.0,United Kingdom
-536500,A,1,2011-04-15 08:00:00,1.0,1.0,United Kingdom
-536000,A,1,2010-12-15 08:00:00,1.0,1.0,United Kingdom
-536012,A,3,2011-03-10 08:00:00,2.0,2.0,France
-536020,A,1,2011-02-28 23:00:00,100,3.0,France
-536020,B,1,2011-02-28 23:00:00,0,3.0,Germany
-536020,C,2,2011-02-28 23:00:00,0.5,3.0,Germany
-C536030,A,-1,2011-03-02 10:00:00,100,3.0,France
-C536040,A,-1,2011-02-01 10:00:00,10,4.0,Spain
-536050,A,5,2011-02-01 10:00:00,1.0,,United Kingdom
+536001,85123A,2,2011-01-10 10:00:00,5.0,1.0,United Kingdom
+536001,POST,1,2011-01-10 10:00:00,3.0,1.0,United Kingdom
+536002,85123A,4,2011-02-20 12:00:00,2.5,1.0,United Kingdom
+C536003,85123A,-1,2011-02-25 09:00:00,5.0,1.0,United Kingdom
+536010,85123A,10,2011-03-05 08:00:00,1.0,1.0,United Kingdom
+C536011,85123A,-2,2011-03-06 08:00:00,1.0,1.0,United Kingdom
+536500,85123A,1,2011-04-15 08:00:00,1.0,1.0,United Kingdom
+536000,85123A,1,2010-12-15 08:00:00,1.0,1.0,United Kingdom
+536012,85123A,3,2011-03-10 08:00:00,2.0,2.0,France
+536020,85123A,1,2011-02-28 23:00:00,100,3.0,France
+536020,22423,1,2011-02-28 23:00:00,0,3.0,Germany
+536020,DOT,2,2011-02-28 23:00:00,0.5,3.0,Germany
+C536030,85123A,-1,2011-03-02 10:00:00,100,3.0,France
+C536040,85123A,-1,2011-02-01 10:00:00,10,4.0,Spain
+536050,85123A,5,2011-02-01 10:00:00,1.0,,United Kingdom
 ";
 
 fn scratch(name: &str, text: &[u8]) -> PathBuf {
@@ -88,6 +88,7 @@ fn every_feature_of_a_hand_made_log() {
             ("one_day_customer", 0.0),
             ("net_value_last_30d", 5.0),
             ("invoices_last_90d", 2.0),
+            ("service_share", 3.0 / 23.0),
             ("net_value_period_1", 5.0),
             ("net_value_period_2", 13.0),
             ("net_value_period_3", 0.0),
@@ -109,6 +110,7 @@ fn every_feature_of_a_hand_made_log() {
             ("mean_quantity_per_invoice", 4.0),
             ("mean_days_between_purchase_days", 0.0),
             ("one_day_customer", 1.0),
+            ("service_share", 1.0 / 101.0),
             ("net_value_period_1", 101.0),
         ],
     );
@@ -173,6 +175,7 @@ fn an_amount_column_reads_like_quantity_times_price() {
         amount: Amount::Column("spend".into()),
         invoice: None,
         categorical: vec![],
+        product: None,
     };
     let clock = Clock {
         cutoff_ms: parse_date("2020-02-01", "cutoff").unwrap(),
@@ -213,8 +216,8 @@ fn error_of(text: &str, clock: &Clock) -> String {
 #[test]
 fn bad_inputs_name_the_line_and_column() {
     let negative = LOG.replace(
-        "536002,A,4,2011-02-20 12:00:00,2.5",
-        "536002,A,4,2011-02-20 12:00:00,-2.5",
+        "536002,85123A,4,2011-02-20 12:00:00,2.5",
+        "536002,85123A,4,2011-02-20 12:00:00,-2.5",
     );
     let e = error_of(&negative, &clock());
     assert!(
@@ -224,7 +227,7 @@ fn bad_inputs_name_the_line_and_column() {
     let date = LOG.replace("2011-02-25 09:00:00", "25/02/2011 9:00");
     let e = error_of(&date, &clock());
     assert!(e.contains("line 5, column 4 (\"InvoiceDate\")"), "{e}");
-    let number = LOG.replace("536010,A,10,", "536010,A,ten,");
+    let number = LOG.replace("536010,85123A,10,", "536010,85123A,ten,");
     let e = error_of(&number, &clock());
     assert!(
         e.contains("line 6, column 3 (\"Quantity\"): not a finite number"),
@@ -237,7 +240,7 @@ fn bad_inputs_name_the_line_and_column() {
     let mut late = clock();
     late.cutoff_ms = parse_date("2012-01-01", "cutoff").unwrap();
     assert!(error_of(LOG, &late).contains("outside the log"));
-    let no_buyers = LOG.replace("536010,A,10,", "536010,A,0,");
+    let no_buyers = LOG.replace("536010,85123A,10,", "536010,85123A,0,");
     let e = error_of(&no_buyers, &clock());
     assert!(e.contains("has a purchase in the holdout"), "{e}");
     let e = featurize(

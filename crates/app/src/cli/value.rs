@@ -24,7 +24,7 @@ const AFTER_HELP: &str = "\
 Examples (the bundled Online Retail log; spend in the 91 days after 2011-09-01):
   glassbox value train datasets/online_retail.csv.gz --customer CustomerID --time InvoiceDate \\
       --quantity Quantity --price UnitPrice --invoice InvoiceNo --categorical Country \\
-      --cutoff 2011-09-01 --horizon 91d --out runs/value
+      --product StockCode --cutoff 2011-09-01 --horizon 91d --out runs/value
   glassbox value evaluate runs/value/model.safetensors datasets/online_retail.csv.gz \\
       --cutoff 2011-09-01 --out runs/value-eval
   glassbox value predict runs/value/model.safetensors datasets/online_retail.csv.gz \\
@@ -78,6 +78,10 @@ pub struct RoleArgs {
     /// A categorical column (country, channel, …); repeat for several.
     #[arg(long, value_name = "COL")]
     pub categorical: Vec<String>,
+    /// The product (stock code) column: a code not starting with a digit is a service line
+    /// (postage, fees), and the share of spend on them is a feature.
+    #[arg(long, value_name = "COL")]
+    pub product: Option<String>,
 }
 
 impl RoleArgs {
@@ -100,6 +104,7 @@ impl RoleArgs {
             amount,
             invoice: self.invoice.clone(),
             categorical: self.categorical.clone(),
+            product: self.product.clone(),
         })
     }
 }

@@ -13,7 +13,8 @@ use std::path::Path;
 use glassbox_core::{Activation, Init, LayerSpec, MlpSpec};
 use glassbox_train::{
     DataView, EarlyStopping, LossConfig, LossKind, Monitor, OptimizerConfig, TrainConfig,
-    TrainError, Trainer, ValueHead, ValuePrediction, WeightDecay, blend, blend_weight, level_scale,
+    TrainError, Trainer, ValueHead, ValuePrediction, WeightDecay, apply_power_map, blend,
+    blend_weight, decile_power_map, level_scale,
 };
 use glassbox_value::{Columns, CustomerTable, Scaler, last_period_rule_of};
 use ndarray::Array2;
@@ -50,6 +51,10 @@ pub struct ValueRecipe {
     /// validation rows (C37).
     #[serde(default)]
     pub blend_rule: bool,
+    /// Map the (blended) prediction through the decile power map fitted on the validation
+    /// rows (C39), before the level factor.
+    #[serde(default)]
+    pub calibrate_deciles: bool,
 }
 
 impl ValueRecipe {
@@ -69,6 +74,7 @@ impl ValueRecipe {
             seed,
             calibrate_level: true,
             blend_rule: true,
+            calibrate_deciles: true,
         }
     }
 
@@ -102,10 +108,18 @@ pub struct ValueModelInfo {
     /// The network's weight α in the blend with the rule (C37); 1: the network alone.
     #[serde(default = "one")]
     pub blend: f64,
+    /// The decile power map `(a, b)` fitted on the validation customers (C39); `(1, 1)`:
+    /// the identity.
+    #[serde(default = "identity")]
+    pub decile_map: (f64, f64),
 }
 
 fn one() -> f64 {
     1.0
+}
+
+fn identity() -> (f64, f64) {
+    (1.0, 1.0)
 }
 
 /// A trained value model.
@@ -138,7 +152,8 @@ fn targets(table: &CustomerTable, rows: &[usize]) -> Array2<f32> {
 }
 
 /// Fits the scaler on `fit`, trains on `fit` with early stopping on `val`, restores the best
-/// epoch and, if the recipe says so, fits the level factor on `val` (C36).
+/// epoch and, if the recipe says so, fits on `val` the blend with the rule (C37), the decile
+/// power map (C39) and the level factor (C36), in that order.
 ///
 /// # Errors
 /// The trainer's errors (bad data, a non-finite loss).
@@ -197,6 +212,7 @@ pub fn fit_value_model(
             scaler,
             level: 1.0,
             blend: 1.0,
+            decile_map: identity(),
         },
         head,
     };
@@ -210,6 +226,10 @@ pub fn fit_value_model(
     };
     if recipe.blend_rule {
         model.info.blend = blend_weight(&actual, &expected(&model), &rule); // C37
+    }
+    if recipe.calibrate_deciles {
+        // C39 on val: the level per decile, not only overall (decile MAPE).
+        model.info.decile_map = decile_power_map(&actual, &expected(&model));
     }
     if recipe.calibrate_level {
         // C36 on val: the holdout level of new customers can differ from the fit split's
@@ -231,7 +251,7 @@ impl ValueModel {
         self.head
     }
 
-    /// Predictions for `rows` of `table` (C2, C7, C36, C37).
+    /// Predictions for `rows` of `table` (C2, C7, C36, C37, C39).
     pub fn predict(&self, table: &CustomerTable, rows: &[usize]) -> Vec<ValuePrediction> {
         let rule = last_period_rule_of(table, self.info.horizon_ms, rows);
         self.predict_inputs(&inputs(&self.info.scaler, table, rows), &rule)
@@ -244,14 +264,14 @@ impl ValueModel {
     pub fn predict_inputs(&self, x: &Array2<f32>, rule: &[f64]) -> Vec<ValuePrediction> {
         let head = self.head();
         let width = head.outputs();
-        let (alpha, level) = (self.info.blend, self.info.level);
+        let (alpha, level, map) = (self.info.blend, self.info.level, self.info.decile_map);
         self.trainer
             .scores(x.view())
             .chunks(width)
             .zip(rule)
             .map(|(row, &r)| {
                 let p = head.predict(row);
-                let mean = level * blend(alpha, p.expected, r);
+                let mean = level * apply_power_map(map, blend(alpha, p.expected, r));
                 if p.expected > 0.0 && p.expected.is_finite() {
                     head.rescale(p, mean / p.expected)
                 } else {
@@ -286,6 +306,15 @@ impl ValueModel {
         })?;
         let info: ValueModelInfo = serde_json::from_str(text)
             .map_err(|e| anyhow::anyhow!("{}: bad value-model entry: {e}", path.display()))?;
+        if info.scaler.mean.len() != info.scaler.width() {
+            anyhow::bail!(
+                "{}: the model was written for {} input columns, this version makes {}: \
+                 train it again",
+                path.display(),
+                info.scaler.mean.len(),
+                info.scaler.width()
+            );
+        }
         let Some(head) = trainer.config().loss.kind.value_head() else {
             anyhow::bail!("{}: the model's loss is not a value loss", path.display());
         };

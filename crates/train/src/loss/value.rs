@@ -146,6 +146,48 @@ pub fn level_scale(actual: &[f64], predicted: &[f64]) -> f64 {
     }
 }
 
+/// The range the decile power map's exponent is held to (C39): positive, so the map keeps
+/// the ranking; at most 2, so a noisy chart cannot blow the top up.
+pub const DECILE_POWER_RANGE: (f64, f64) = (0.05, 2.0);
+
+/// (C39) The decile power map fitted on validation rows: the least-squares line of
+/// `ln(mean y_d)` on `ln(mean ŷ_d)` over the decile chart (C33; deciles with both means
+/// positive), returned as `(a, b)` of `ŷ' = a·ŷᵇ` with b held to [`DECILE_POWER_RANGE`].
+/// `(1, 1)` (the identity) when fewer than two deciles qualify or their ŷ are all equal.
+pub fn decile_power_map(actual: &[f64], predicted: &[f64]) -> (f64, f64) {
+    let Ok(chart) = crate::metrics::value::decile_chart(actual, predicted) else {
+        return (1.0, 1.0);
+    };
+    let points: Vec<(f64, f64)> = chart
+        .iter()
+        .filter(|d| d.actual > 0.0 && d.predicted > 0.0)
+        .map(|d| (d.predicted.ln(), d.actual.ln()))
+        .collect();
+    let n = points.len() as f64;
+    let mean = |f: fn(&(f64, f64)) -> f64| points.iter().map(f).fold(0.0, |s, v| s + v) / n;
+    let (mx, my) = (mean(|p| p.0), mean(|p| p.1));
+    let sxx = points.iter().fold(0.0, |s, p| s + (p.0 - mx) * (p.0 - mx));
+    let sxy = points.iter().fold(0.0, |s, p| s + (p.0 - mx) * (p.1 - my));
+    // Equal ŷ everywhere: their logs' mean can differ from each in the last bit, so the
+    // spread, not sxx = 0, says there is no slope to fit.
+    let (lo, hi) = points
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), p| {
+            (l.min(p.0), h.max(p.0))
+        });
+    if points.len() < 2 || hi - lo <= 1e-9 || !(sxy / sxx).is_finite() {
+        return (1.0, 1.0);
+    }
+    let b = (sxy / sxx).clamp(DECILE_POWER_RANGE.0, DECILE_POWER_RANGE.1);
+    ((my - b * mx).exp(), b)
+}
+
+/// (C39) The decile power map applied: `a·max(ŷ, 0)ᵇ` (b > 0, so 0 stays 0 and the order
+/// of the predictions is kept).
+pub fn apply_power_map((a, b): (f64, f64), predicted: f64) -> f64 {
+    a * predicted.max(0.0).powf(b)
+}
+
 /// (C37) The blend of a network's prediction with a rule's: `α·net + (1 − α)·rule`.
 pub fn blend(alpha: f64, net: f64, rule: f64) -> f64 {
     alpha * net + (1.0 - alpha) * rule

@@ -10,8 +10,8 @@
 //! report    metrics.json, report.md, decile chart, gain curve, permutation importance (report.rs)
 //! ```
 //!
-//! Everything chosen (epochs by early stopping, the blend weight with the rule C37, the level
-//! factor C36) is chosen on val; test and the cross-fitted
+//! Everything chosen (epochs by early stopping, the blend weight with the rule C37, the decile
+//! power map C39, the level factor C36) is chosen on val; test and the cross-fitted
 //! pooled figures are computed once, for the report.
 
 mod report;
@@ -60,9 +60,9 @@ pub(crate) struct ModelRuns {
     pub cross_fit: Vec<Vec<f64>>,
     /// Epochs trained per headline seed (early stopping).
     pub epochs: Vec<usize>,
-    /// Per headline seed: the network's blend weight α (C37) and the level factor (C36),
-    /// both fitted on val.
-    pub blend_level: Vec<(f64, f64)>,
+    /// Per headline seed: the network's blend weight α (C37), the exponent of the decile
+    /// power map (C39) and the level factor (C36), all fitted on val.
+    pub blend_level: Vec<(f64, f64, f64)>,
 }
 
 /// What the report is built from.
@@ -87,9 +87,9 @@ fn rows_of(parts: &[Part], part: Part) -> Vec<usize> {
 /// A model of the study: its name, its recipe for a seed, and whether it is cross-fitted.
 type ModelPreset = (&'static str, fn(u64) -> ValueRecipe, bool);
 
-/// A job's predictions for its scored rows, its epochs, its (blend weight, level factor),
-/// and the model itself when kept.
-type JobResult = (Vec<f64>, usize, (f64, f64), Option<ValueModel>);
+/// A job's predictions for its scored rows, its epochs, its (blend weight, power-map
+/// exponent, level factor), and the model itself when kept.
+type JobResult = (Vec<f64>, usize, (f64, f64, f64), Option<ValueModel>);
 
 /// One training job: a recipe, its fit/val/score rows and where its predictions go.
 struct Job {
@@ -195,7 +195,7 @@ fn study(options: &CaseOptions) -> Result<Study, CliError> {
                 .collect();
             let epochs = model.trainer.epochs_done();
             let keep = job.model == 0 && job.seed == options.seed && job.fold.is_none();
-            let fitted = (model.info.blend, model.info.level);
+            let fitted = (model.info.blend, model.info.decile_map.1, model.info.level);
             Ok((preds, epochs, fitted, keep.then_some(model)))
         })
         .collect();

@@ -244,7 +244,7 @@ pub(super) fn write(
             "gini_difference": boot[0], "ci95": [boot[1], boot[2]], "p_better": boot[3],
         },
         "epochs": zi.epochs,
-        "blend_weight_and_level": zi.blend_level,
+        "blend_weight_power_and_level": zi.blend_level,
         "permutation_importance_val": drivers,
         "counts": t.stats,
         "seconds": {"read": study.read_seconds, "fit": study.fit_seconds, "total": started.elapsed().as_secs_f64()},
@@ -332,17 +332,18 @@ pub(super) fn write(
         "UCI \"Online Retail\" (CC BY 4.0), the protocol of the data README: lines with a customer, calibration \
 [{}, 2011-09-01), holdout 91 days to 2011-12-01; cancellations net against purchases; target = max(0, net holdout \
 spend) (C21); cohort = customers with a purchase line in calibration (C22); the portable customer split (C24). \
-Features: notes/value.md §2 (22 per customer + country one-hots), signed log, standardised on the fit customers, \
+Features: notes/value.md §2 (23 per customer + country one-hots), signed log, standardised on the fit customers, \
 clipped to ±5 sd. Model: 64-64 ReLU MLP, dropout 0.25, Adam (lr 2e-3, L2 1e-3), batch 128, early stopping on the \
 val loss (patience 10, at most 150 epochs, best epoch restored); ZILN head (C4–C7) by default, MSE on log1p(y) as the plain \
 alternative. Both then blend with the last-period rule, `α·network + (1 − α)·rule`, α on the grid 0, 0.1, …, 1 with the \
-best val Gini (C37), and scale the result by `Σ y / Σ ŷ` over the val customers (C36). {} seeds per model; test touched \
-only for this report.\n\nFitted on val per headline seed of the default, (α, level factor): {}.\n",
+best val Gini (C37), map it through `a·ŷᵇ` fitted on the val decile chart (C39) and scale the result by \
+`Σ y / Σ ŷ` over the val customers (C36). {} seeds per model; test touched \
+only for this report.\n\nFitted on val per headline seed of the default, (α, exponent b, level factor): {}.\n",
         format_ms(s.start_ms),
         zi.test.len(),
         zi.blend_level
             .iter()
-            .map(|(a, l)| format!("({a:.1}, {l:.3})"))
+            .map(|(a, b, l)| format!("({a:.1}, {b:.2}, {l:.3})"))
             .collect::<Vec<_>>()
             .join(", ")
     );
