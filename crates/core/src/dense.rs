@@ -267,7 +267,7 @@ pub fn dense_add_example_sq_norms<T: Float>(
 }
 
 /// Partial sums of [`sum_of_squares`].
-pub const SQUARE_LANES: usize = 8;
+const SQUARE_LANES: usize = 8;
 
 /// (P19) `Σⱼ vⱼ²` in f64 over eight interleaved partial sums — lane `j mod 8` adds `vⱼ²` in
 /// increasing j — combined as `((s₀ + s₁) + (s₂ + s₃)) + ((s₄ + s₅) + (s₆ + s₇))`. The order is
@@ -299,14 +299,6 @@ pub fn sum_of_squares<T: Float>(row: ArrayView1<T>) -> f64 {
             }
         }
     }
-    combine_square_lanes(lanes)
-}
-
-/// (P19) The eight partial sums of [`sum_of_squares`] (lane `j mod 8` holding `Σ vⱼ²` in
-/// increasing j) combined in its fixed order, for a caller that fills the lanes inside a
-/// loop of its own and wants the same bits.
-#[inline(always)]
-pub fn combine_square_lanes(lanes: [f64; SQUARE_LANES]) -> f64 {
     let [s0, s1, s2, s3, s4, s5, s6, s7] = lanes;
     ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 }

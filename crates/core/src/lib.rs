@@ -20,10 +20,9 @@ pub mod threads;
 
 pub use activation::{Activation, ActivationError, SoftmaxRow, sigmoid};
 pub use dense::{
-    Dense, DenseCache, DenseGrads, SQUARE_LANES, combine_square_lanes, dense_add_example_sq_norms,
-    dense_backward_input, dense_backward_input_naive, dense_backward_params,
-    dense_backward_params_naive, dense_forward, dense_forward_naive, dense_gemm_scratch,
-    scale_example_rows, sum_of_squares,
+    Dense, DenseCache, DenseGrads, dense_add_example_sq_norms, dense_backward_input,
+    dense_backward_input_naive, dense_backward_params, dense_backward_params_naive, dense_forward,
+    dense_forward_naive, dense_gemm_scratch, scale_example_rows, sum_of_squares,
 };
 pub use dropout::{dropout_backward, dropout_forward, dropout_sample_mask};
 pub use float::Float;

@@ -23,7 +23,8 @@
 //! ```
 
 use glassbox_core::gemm::kernel::on_widest_isa;
-use glassbox_core::{Float, Rng, SQUARE_LANES, combine_square_lanes};
+use glassbox_core::{Float, Rng, sum_of_squares};
+use ndarray::ArrayView1;
 use rand::RngCore;
 
 use super::chacha::{ChaChaKey, GROUP_WORDS, keystream};
@@ -150,50 +151,18 @@ pub fn normal_block(key: &NoiseKey, block: u64, z: &mut [f64]) {
 /// [`normal_off_rectangle`] with the block's extra words.
 #[inline(always)]
 fn normal_block_any(key: &NoiseKey, block: u64, z: &mut [f64]) {
-    let mut scratch = BlockScratch::new();
-    normal_block_in(key, block, z, &mut scratch.words, &mut scratch.off);
-}
-
-/// The words and flags of one noise block, made once per step and reused block after block
-/// (zeroing 17 kB per block was ≈ 1 % of a private step at B = 64); every word a block reads
-/// and every flag it tests is written first, so the reuse changes no draw.
-struct BlockScratch {
-    words: [u64; NOISE_BLOCK],
-    off: [u8; NOISE_BLOCK],
-    z: [f64; NOISE_BLOCK],
-}
-
-impl BlockScratch {
-    fn new() -> Self {
-        Self {
-            words: [0; NOISE_BLOCK],
-            off: [0; NOISE_BLOCK],
-            z: [0.0; NOISE_BLOCK],
-        }
-    }
-}
-
-/// [`normal_block_any`] with the caller's scratch for the words and the flags.
-#[inline(always)]
-fn normal_block_in(
-    key: &NoiseKey,
-    block: u64,
-    z: &mut [f64],
-    words: &mut [u64; NOISE_BLOCK],
-    off: &mut [u8; NOISE_BLOCK],
-) {
     assert!(z.len() <= NOISE_BLOCK, "{} > {NOISE_BLOCK}", z.len());
     let table = ziggurat();
+    let mut words = [0u64; NOISE_BLOCK];
     let words = &mut words[..z.len().next_multiple_of(GROUP_WORDS)];
     let groups_per_noise_block = (NOISE_BLOCK / GROUP_WORDS) as u64;
     keystream(&key.0, 0, block * groups_per_noise_block, words);
-    for ((z, off), &word) in z.iter_mut().zip(off.iter_mut()).zip(words.iter()) {
+    let mut off = [0u8; NOISE_BLOCK];
+    for ((z, off), &word) in z.iter_mut().zip(&mut off).zip(words.iter()) {
         let (u, i) = attempt(word);
         *z = u * table.x[i];
         *off = u8::from(u.abs() >= table.ratio[i]); // u and the ratios are never NaN
     }
-    // The flags are read eight at a time: clear those past z.len() (a previous block's).
-    off[z.len()..z.len().next_multiple_of(8)].fill(0);
     let mut spill = Spill::new(&key.0, block);
     // The flags eight at a time (one u64; flags past z.len() stay 0): about seven times in
     // eight all are clear.
@@ -292,7 +261,7 @@ fn normal_tail(spill: &mut Spill, negative: bool) -> f64 {
 /// when the gradient has at least [`PAR_MIN_NOISE`] coordinates, with the same bits.
 ///
 /// Returns ‖g̃‖, the L2 norm of the privatised gradient as stored, which the step reports:
-/// each block's squares summed while the block is still in cache (`glassbox_core::sum_of_squares`'s eight
+/// each block's squares summed while the block is still in cache ([`sum_of_squares`], eight
 /// fixed lanes), the blocks' sums added in block order — the same bits at any thread count,
 /// and one pass over the gradient fewer than a separate norm.
 pub fn add_noise_and_average<T: Float>(
@@ -303,64 +272,36 @@ pub fn add_noise_and_average<T: Float>(
 ) -> f64 {
     let key = NoiseKey::draw(rng);
     let inv = 1.0 / expected_batch as f64;
-    let add_block = |b: usize, g: &mut [T], scratch: &mut BlockScratch| {
+    let add_block = |(b, g): (usize, &mut [T])| {
         on_widest_isa(
             #[inline(always)]
             || {
-                let BlockScratch { words, off, z } = scratch;
+                let mut z = [0.0; NOISE_BLOCK];
                 let z = &mut z[..g.len()];
-                normal_block_in(&key, b as u64, z, words, off);
-                add_scaled_noise(g, z, noise_std, inv)
+                normal_block_any(&key, b as u64, z);
+                for (g, z) in g.iter_mut().zip(z.iter()) {
+                    *g = T::from_f64((g.to_f64() + noise_std * z) * inv);
+                }
+                sum_of_squares(ArrayView1::from(&*g))
             },
         )
     };
     let sum = if grads.len() < PAR_MIN_NOISE || rayon::current_num_threads() == 1 {
-        let mut scratch = BlockScratch::new();
         grads
             .chunks_mut(NOISE_BLOCK)
             .enumerate()
-            .map(|(b, g)| add_block(b, g, &mut scratch))
+            .map(add_block)
             .fold(0.0, |sum, block| sum + block)
     } else {
         use rayon::prelude::*;
         let blocks: Vec<f64> = grads
             .par_chunks_mut(NOISE_BLOCK)
             .enumerate()
-            .map(|(b, g)| add_block(b, g, &mut BlockScratch::new()))
+            .map(add_block)
             .collect();
         blocks.iter().fold(0.0, |sum, block| sum + block)
     };
     sum.sqrt()
-}
-
-/// (P23) `g ← (g + σC·z)/⌊N·q⌋` over one block (at most [`NOISE_BLOCK`] coordinates, from a
-/// multiple of eight), in f64 and rounded once to `T`; returns the block's `Σ g̃ⱼ²` with the
-/// lanes and the order of [`glassbox_core::sum_of_squares`] (lane `j mod 8`, the same bits),
-/// summed in the same pass while each value is in a register instead of a second pass
-/// over the block.
-#[inline(always)]
-fn add_scaled_noise<T: Float>(g: &mut [T], z: &[f64], noise_std: f64, inv: f64) -> f64 {
-    let mut lanes = [0.0f64; SQUARE_LANES];
-    let add = |g: &mut T, z: f64, lane: &mut f64| {
-        *g = T::from_f64((g.to_f64() + noise_std * z) * inv);
-        let v = g.to_f64();
-        *lane += v * v;
-    };
-    let mut g_blocks = g.chunks_exact_mut(SQUARE_LANES);
-    let mut z_blocks = z.chunks_exact(SQUARE_LANES);
-    for (g, z) in (&mut g_blocks).zip(&mut z_blocks) {
-        for ((g, &z), lane) in g.iter_mut().zip(z).zip(lanes.iter_mut()) {
-            add(g, z, lane);
-        }
-    }
-    let tail = g_blocks
-        .into_remainder()
-        .iter_mut()
-        .zip(z_blocks.remainder());
-    for ((g, &z), lane) in tail.zip(lanes.iter_mut()) {
-        add(g, z, lane);
-    }
-    combine_square_lanes(lanes)
 }
 
 /// Below this many coordinates the noise is drawn on the calling thread (a few µs of work:
@@ -429,68 +370,6 @@ mod tests {
             decided * 10 >= total * 9,
             "{decided} of {total} decided by the bounds"
         );
-    }
-
-    /// The fused pass writes `(g + σC·z)/⌊N·q⌋` and returns the squares' sum with the bits of
-    /// `sum_of_squares` over the written block, at full and partial block lengths, in f32 and
-    /// f64; a sum in another order (one chain) differs on some block, so the check can fail.
-    #[test]
-    fn the_fused_squares_equal_sum_of_squares() {
-        use glassbox_core::sum_of_squares;
-        use ndarray::ArrayView1;
-        let mut rng = glassbox_core::seeded_rng(2);
-        let mut one_chain_differs = false;
-        for len in [NOISE_BLOCK, 1, 7, 8, 13, 513] {
-            let z: Vec<f64> = (0..len)
-                .map(|_| 4.0 * unit_from_word(rng.next_u64()) - 2.0)
-                .collect();
-            let g: Vec<f64> = (0..len)
-                .map(|_| unit_from_word(rng.next_u64()) - 0.5)
-                .collect();
-            let mut g64 = g.clone();
-            let fused = add_scaled_noise(&mut g64, &z, 1.3, 1.0 / 63.0);
-            for (j, (&out, (&g, &z))) in g64.iter().zip(g.iter().zip(&z)).enumerate() {
-                assert_eq!(out, (g + 1.3 * z) * (1.0 / 63.0), "coordinate {j}");
-            }
-            assert_eq!(
-                fused.to_bits(),
-                sum_of_squares(ArrayView1::from(&g64)).to_bits()
-            );
-            let chain: f64 = g64.iter().map(|v| v * v).sum();
-            one_chain_differs |= chain.to_bits() != fused.to_bits();
-            let mut g32: Vec<f32> = g.iter().map(|&v| v as f32).collect();
-            let fused = add_scaled_noise(&mut g32, &z, 1.3, 1.0 / 63.0);
-            assert_eq!(
-                fused.to_bits(),
-                sum_of_squares(ArrayView1::from(&g32)).to_bits()
-            );
-        }
-        assert!(one_chain_differs, "the lanes' order is not tested");
-    }
-
-    /// The noisy average reuses one scratch across the blocks of a step: its draws are those
-    /// of each block drawn with fresh (zeroed) buffers, at lengths that end inside a group of
-    /// eight flags and inside a key-stream group, so no word or flag of an earlier block leaks.
-    #[test]
-    fn reused_scratch_draws_what_fresh_buffers_draw() {
-        let mut rng = glassbox_core::seeded_rng(8);
-        for len in [
-            3 * NOISE_BLOCK + 13,
-            2 * NOISE_BLOCK + 7,
-            NOISE_BLOCK + 200,
-            5,
-        ] {
-            let mut key_rng = rng.clone();
-            let key = NoiseKey::draw(&mut key_rng);
-            let mut g = vec![0.0f64; len];
-            add_noise_and_average(&mut g, 1.0, 1, &mut rng);
-            assert_eq!(rng, key_rng, "one key per step");
-            let mut want = vec![0.0; len];
-            for (b, z) in want.chunks_mut(NOISE_BLOCK).enumerate() {
-                normal_block_any(&key, b as u64, z);
-            }
-            assert_eq!(g, want, "length {len}");
-        }
     }
 
     /// The widest build (AVX-512 here, AVX2 on the AMD machines) and the baseline one give
