@@ -26,7 +26,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dp_tuning import EPSILONS, name, parse, run  # noqa: E402
+from dp_tuning import EPSILONS, name, parse, run, write_tsv  # noqa: E402
 
 BETAS = [None, 0.9, 0.99, 0.999]
 SEEDS = [0, 1, 2]
@@ -78,11 +78,7 @@ def main():
         jobs += [(eps, dict(best, epochs=2 * best["epochs"]), seed) for seed in SEEDS]
     batch_of(6, jobs)
 
-    with open(os.path.join(out, "tuning.tsv"), "w") as f:
-        f.write("stage\tepsilon\tconfig\tseed\tval_roc_auc\tval_pr_auc\n")
-        for (st, e, n, s), (roc, pr) in sorted(results.items(), key=lambda kv: kv[0]):
-            f.write(f"{st}\t{e}\t{n}\t{s}\t{roc:.4f}\t{pr:.4f}\n")
-    print(f"all runs: {out}/tuning.tsv")
+    write_tsv(out, results)
     print("| ε | configuration | validation ROC-AUC, seeds 0–2 | mean |")
     print("|---|---|---|---|")
     for eps in EPSILONS:

@@ -74,6 +74,15 @@ def run(binary, out, eps, c, seed):
     return v["roc_auc"], v["average_precision"]
 
 
+def write_tsv(out, results):
+    """Every run, one row each (the format of notes/privacy_tuning.tsv)."""
+    with open(os.path.join(out, "tuning.tsv"), "w") as f:
+        f.write("stage\tepsilon\tconfig\tseed\tval_roc_auc\tval_pr_auc\n")
+        for (st, e, n, s), (roc, pr) in sorted(results.items(), key=lambda kv: kv[0]):
+            f.write(f"{st}\t{e}\t{n}\t{s}\t{roc:.4f}\t{pr:.4f}\n")
+    print(f"all runs: {out}/tuning.tsv")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", default="target/release/glassbox")
@@ -131,11 +140,7 @@ def main():
                 jobs += [(eps, v, s) for s in [0] + MORE_SEEDS]
     batch_of(4, jobs)
 
-    with open(os.path.join(out, "tuning.tsv"), "w") as f:
-        f.write("stage\tepsilon\tconfig\tseed\tval_roc_auc\tval_pr_auc\n")
-        for (st, e, n, s), (roc, pr) in sorted(results.items(), key=lambda kv: kv[0]):
-            f.write(f"{st}\t{e}\t{n}\t{s}\t{roc:.4f}\t{pr:.4f}\n")
-    print(f"all runs: {out}/tuning.tsv")
+    write_tsv(out, results)
     print("| ε | configuration | validation ROC-AUC, seeds 0–4 | mean | PR-AUC mean |")
     print("|---|---|---|---|---|")
     for eps in EPSILONS:
