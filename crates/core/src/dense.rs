@@ -274,8 +274,34 @@ const SQUARE_LANES: usize = 8;
 /// fixed, so the bits are the same on every machine and instruction set, and the eight chains
 /// of additions run side by side instead of each addition waiting for the one before (and
 /// vectorise, inside [`crate::gemm::kernel::on_widest_isa`], with the same bits).
+///
+/// For contiguous `f32` rows on a CPU with AVX-512 the lanes are one 512-bit register
+/// ([`sum_of_squares_f32_avx512`]): the same operations lane by lane, so the same bits, in a
+/// third of the instructions the compiler made of the loop below (profile of a private step,
+/// notes/privacy.md §14).
 #[inline(always)]
 pub fn sum_of_squares<T: Float>(row: ArrayView1<T>) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(values) = row.as_slice()
+        && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+        && crate::gemm::kernel::avx512_available()
+    {
+        // SAFETY: T is f32 (checked), so the slice's memory holds `values.len()` f32s; the
+        // CPU has AVX-512F/VL (checked).
+        return unsafe {
+            sum_of_squares_f32_avx512(std::slice::from_raw_parts(
+                values.as_ptr().cast::<f32>(),
+                values.len(),
+            ))
+        };
+    }
+    sum_of_squares_lanes(row)
+}
+
+/// [`sum_of_squares`] as portable code: the reference the AVX-512 path is tested against,
+/// and the path of `f64`, strided rows and other CPUs.
+#[inline(always)]
+pub fn sum_of_squares_lanes<T: Float>(row: ArrayView1<T>) -> f64 {
     let mut lanes = [0.0f64; SQUARE_LANES];
     let mut add = |lane: usize, v: T| {
         let v = v.to_f64();
@@ -298,6 +324,40 @@ pub fn sum_of_squares<T: Float>(row: ArrayView1<T>) -> f64 {
                 add(j % SQUARE_LANES, v);
             }
         }
+    }
+    let [s0, s1, s2, s3, s4, s5, s6, s7] = lanes;
+    ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+}
+
+/// (P19) [`sum_of_squares`] of an `f32` row with the eight lanes in one AVX-512 register:
+/// each block of eight values widened to f64, squared and added lane by lane (lane j mod 8,
+/// in increasing j, as [`sum_of_squares_lanes`]), the remainder added to its lanes one by
+/// one, then the same tree `((s₀ + s₁) + (s₂ + s₃)) + ((s₄ + s₅) + (s₆ + s₇))`. IEEE
+/// products and sums in the same order per lane, no FMA: the same bits.
+///
+/// # Safety
+/// The CPU must have AVX-512F (and AVX-512VL, AVX2 and FMA, which the build enables).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+unsafe fn sum_of_squares_f32_avx512(values: &[f32]) -> f64 {
+    use std::arch::x86_64::{
+        _mm256_loadu_ps, _mm512_add_pd, _mm512_cvtps_pd, _mm512_mul_pd, _mm512_setzero_pd,
+        _mm512_storeu_pd,
+    };
+    let (blocks, rest) = values.as_chunks::<SQUARE_LANES>();
+    let mut acc = _mm512_setzero_pd();
+    for block in blocks {
+        // SAFETY: `block` is eight f32s (32 bytes); the load is unaligned.
+        let v = _mm512_cvtps_pd(unsafe { _mm256_loadu_ps(block.as_ptr()) });
+        acc = _mm512_add_pd(acc, _mm512_mul_pd(v, v));
+    }
+    let mut lanes = [0.0f64; SQUARE_LANES];
+    // SAFETY: `lanes` is eight f64s (64 bytes); the store is unaligned.
+    unsafe { _mm512_storeu_pd(lanes.as_mut_ptr(), acc) };
+    for (lane, &v) in rest.iter().enumerate() {
+        let v = f64::from(v);
+        lanes[lane] += v * v;
     }
     let [s0, s1, s2, s3, s4, s5, s6, s7] = lanes;
     ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
@@ -586,6 +646,52 @@ impl<T: Float> Dense<T> {
 
 #[cfg(test)]
 mod tests {
+
+    /// The AVX-512 sum of squares (when the CPU has it) gives the bits of the portable lanes
+    /// for every length 0–40, the layers' widths and a noise block, for values across the
+    /// exponent range, zeros and infinities; and for strided rows and `f64` (portable both).
+    #[test]
+    fn sum_of_squares_is_the_same_on_every_path() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let m = (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+            m * 2f32.powi((state % 60) as i32 - 30)
+        };
+        let mut order_matters = false;
+        for len in (0..=40).chain([64, 73, 1024, 1031]) {
+            let mut v: Vec<f32> = (0..len).map(|_| next()).collect();
+            // Negative control: one chain of additions (another order) differs somewhere, so
+            // the bit comparisons below can fail.
+            let chain: f64 = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+            order_matters |=
+                chain.to_bits() != sum_of_squares_lanes(ArrayView1::from(&v[..])).to_bits();
+            let whole = sum_of_squares(ArrayView1::from(&v[..]));
+            assert_eq!(
+                whole.to_bits(),
+                sum_of_squares_lanes(ArrayView1::from(&v[..])).to_bits(),
+                "length {len}"
+            );
+            if len > 3 {
+                v[len / 2] = 0.0;
+                v[1] = f32::INFINITY;
+                let (a, b) = (ArrayView1::from(&v[..]), ArrayView1::from(&v[..]));
+                assert_eq!(sum_of_squares(a), sum_of_squares_lanes(b), "length {len}");
+            }
+        }
+        assert!(order_matters, "no length told the summation orders apart");
+        let m = ndarray::Array2::from_shape_fn((9, 5), |(i, j)| (i * 5 + j) as f32 * 0.37 - 3.0);
+        let col = m.column(2);
+        assert_eq!(
+            sum_of_squares(col).to_bits(),
+            sum_of_squares_lanes(col).to_bits()
+        );
+        let d: Vec<f64> = (0..19).map(|i| f64::from(i) * 0.1 - 0.7).collect();
+        let want: f64 = d.iter().map(|x| x * x).sum();
+        assert!((sum_of_squares(ArrayView1::from(&d[..])) - want).abs() < 1e-12);
+    }
     use super::*;
     use crate::seeded_rng;
     use ndarray::{Array, Axis, s};
