@@ -18,15 +18,13 @@ Writes DIR/tuning.tsv (the columns of notes/privacy_tuning.tsv) and prints the t
 About 190 training runs of 0.3–2 CPU seconds each. Standard library only.
 """
 
-import argparse
 import concurrent.futures
 import os
 import statistics
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dp_tuning import EPSILONS, name, parse, run, write_tsv  # noqa: E402
+from dp_tuning import EPSILONS, later_stage_args, name, parse, run, write_tsv  # noqa: E402
 
 BETAS = [None, 0.9, 0.99, 0.999]
 SEEDS = [0, 1, 2]
@@ -45,14 +43,7 @@ def finalists(tsv):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--binary", default="target/release/glassbox")
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--earlier", default="notes/privacy_tuning.tsv")
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args()
-    out = args.out or tempfile.mkdtemp(prefix="dp-average-tuning-")
-    os.makedirs(out, exist_ok=True)
+    args, out = later_stage_args("dp-average-tuning-")
     results = {}  # (stage, eps, name, seed) -> (roc, pr)
 
     def batch_of(stage, jobs):

@@ -74,6 +74,20 @@ def run(binary, out, eps, c, seed):
     return v["roc_auc"], v["average_precision"]
 
 
+def later_stage_args(prefix):
+    """The command line of the later stages (dp_average_tuning.py, dp_beta_tuning.py): the
+    parsed arguments and the output directory, made if needed."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", default="target/release/glassbox")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--earlier", default="notes/privacy_tuning.tsv")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    out = args.out or tempfile.mkdtemp(prefix=prefix)
+    os.makedirs(out, exist_ok=True)
+    return args, out
+
+
 def write_tsv(out, results):
     """Every run, one row each (the format of notes/privacy_tuning.tsv)."""
     with open(os.path.join(out, "tuning.tsv"), "w") as f:
