@@ -8,12 +8,15 @@
 //! cargo run --release --example recipe_search -- --stage variance # seed spread, 1 vs 5 members
 //! cargo run --release --example recipe_search -- --stage final    # paper against the default
 //! cargo run --release --example recipe_search -- --stage tabular  # issue 19: five tables
+//! cargo run --release --example recipe_search -- --stage layers   # issue 19: input layers
 //! ```
 //!
 //! `--stage tabular` runs the same protocol on the training file of each of the five tables
 //! of the development suite (shoppers and `datasets/tabular/`, notes/recipe.md §6), comparing
 //! the default recipe (one member) with the preprocessing candidates of notes/data.md §11;
-//! `--tables adult,coupon` limits it to some tables.
+//! `--tables adult,coupon` limits it to some tables. `--stage layers` runs the same protocol
+//! with the input layers of tables (notes/tabular.md §3–§4: per-feature scaling, PLR) as the
+//! candidates.
 //!
 //! Protocol. For fold f = 0..F (default 3), a stratified 20 % "selection" part of
 //! `datasets/online_shoppers_train.csv` is drawn with seed 1000 + f (glassbox's stratified
@@ -360,11 +363,33 @@ fn tabular_candidates() -> Vec<Candidate> {
     ]
 }
 
-/// `--stage tabular`: every candidate on every table, compared with the base fold by fold.
+/// The input layers of tables (notes/tabular.md §3–§4), each against the base (the default
+/// recipe with one member). PLR at its starting point K = 16, H = 16, σ = 0.1.
+fn layer_candidates() -> Vec<Candidate> {
+    vec![
+        cand("base (default, 1 member)", changes(|_| {})),
+        cand("feature scale", changes(|c| c.feature_scale = Some(true))),
+        cand("PLR k16 h16 σ0.1", changes(|c| c.plr = Some(true))),
+        cand(
+            "feature scale + PLR",
+            changes(|c| {
+                c.feature_scale = Some(true);
+                c.plr = Some(true);
+            }),
+        ),
+    ]
+}
+
+/// `--stage tabular` (and `layers`): every candidate on every table, compared with the base fold by fold.
 /// Prints one block per table and a summary of Δ ROC-AUC; returns the per-fold CSV.
-fn run_tabular(dir: &Path, folds_n: usize, threads: usize, tables: &[&Dataset]) -> String {
+fn run_tabular(
+    dir: &Path,
+    folds_n: usize,
+    threads: usize,
+    tables: &[&Dataset],
+    candidates: Vec<Candidate>,
+) -> String {
     let mut csv = String::from("table,candidate,fold,roc_auc,average_precision,seconds\n");
-    let candidates = tabular_candidates();
     // summary[c][t] = (mean Δ ROC-AUC, mean Δ AP, min Δ ROC-AUC over folds)
     let mut summary = vec![Vec::new(); candidates.len()];
     for data in tables {
@@ -467,7 +492,7 @@ fn main() {
     glassbox_core::init_global_pool(Some(threads)).expect("pool");
     let dir = std::env::temp_dir().join(format!("glassbox-recipe-search-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    if stage == "tabular" {
+    if stage == "tabular" || stage == "layers" {
         let only = arg("--tables");
         let tables: Vec<&Dataset> = SUITE
             .iter()
@@ -476,7 +501,12 @@ fn main() {
                     .is_none_or(|o| o.split(',').any(|t| t == d.name))
             })
             .collect();
-        let csv = run_tabular(&dir, folds_n, threads, &tables);
+        let candidates = if stage == "layers" {
+            layer_candidates()
+        } else {
+            tabular_candidates()
+        };
+        let csv = run_tabular(&dir, folds_n, threads, &tables, candidates);
         if let Some(out) = arg("--out") {
             std::fs::write(&out, &csv).expect("write --out");
         }
@@ -547,7 +577,9 @@ fn main() {
                 seeded(Recipe::default_recipe(), &none, seed)
             });
         }
-        other => panic!("unknown --stage {other} (single, ensemble, variance, final, tabular)"),
+        other => {
+            panic!("unknown --stage {other} (single, ensemble, variance, final, tabular, layers)")
+        }
     }
     if let Some(out) = arg("--out") {
         std::fs::write(&out, &csv).expect("write --out");

@@ -309,11 +309,13 @@ impl Bundle {
         if k == 0 {
             return Err(invalid("the bundle lists no ensemble member".into()));
         }
-        let expected_tensors = 2 * spec.layers.len() * k;
+        let per_member = spec.num_tensors();
+        let expected_tensors = per_member * k;
         if views.len() != expected_tensors {
             return Err(invalid(format!(
-                "{} tensors, expected {expected_tensors} ({k} member(s) × {} layers × weight and bias)",
+                "{} tensors, expected {expected_tensors} ({k} member(s) × {per_member} tensors: {} input layer(s), {} Dense layers × weight and bias)",
                 views.len(),
+                spec.input_layers.len(),
                 spec.layers.len()
             )));
         }
@@ -483,6 +485,11 @@ mod tests {
 
     /// A two-member bundle over a 4-row table (features: age, plan one-hot ×3).
     fn tiny() -> Bundle {
+        tiny_with(Vec::new())
+    }
+
+    /// [`tiny`] with the input layers of tables `input_layers` (recipe text).
+    fn tiny_with(input_layers: Vec<String>) -> Bundle {
         let csv = "age,plan,y\n31,basic,no\n45,pro,yes\n,basic,no\n52,pro,yes\n";
         let raw = RawTable::from_reader(
             std::io::Cursor::new(csv),
@@ -495,6 +502,7 @@ mod tests {
         let pre = Preprocessor::fit(&table, &schema, &TargetSpec::new("y")).unwrap();
         let mut recipe = Recipe::paper();
         recipe.hidden = vec![3];
+        recipe.input_layers = input_layers;
         let spec = recipe.mlp_spec(pre.n_features()).unwrap();
         let members = (0..2)
             .map(|k| Mlp::new(spec.clone(), Init::GlorotUniform, &mut seeded_rng(k)).unwrap())
@@ -601,5 +609,40 @@ mod tests {
         assert!(Bundle::from_bytes(&bytes, "m").is_ok());
         let e = Bundle::from_bytes(b"not a model", "m").unwrap_err();
         assert!(matches!(e, BundleError::Container { .. }), "{e}");
+    }
+
+    /// The input layers of tables (notes/tabular.md N10) are stored through the recipe and
+    /// their tensors; the bundle loads back equal, `inspect` names them, and a recipe that
+    /// lost them no longer matches the tensors.
+    #[test]
+    fn input_layers_round_trip_and_are_shown() {
+        let b = tiny_with(vec!["scale".into(), "plr(k=2,h=3,sigma=0.5)".into()]);
+        assert_eq!(b.members[0].num_input_layers(), 2);
+        let bytes = b.to_bytes().unwrap();
+        let back = Bundle::from_bytes(&bytes, "mem").unwrap();
+        assert_eq!(back, b);
+        let x = ndarray::array![[0.3f32, 1.0, 0.0, 0.0], [-1.2, 0.0, 1.0, 0.0]];
+        assert_eq!(back.probabilities(x.view()), b.probabilities(x.view()));
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap();
+        for t in [
+            "\"members.0.layers.0.scale\":{\"dtype\":\"F32\",\"shape\":[4]",
+            "\"members.1.layers.1.weight\":{\"dtype\":\"F32\",\"shape\":[4,3,4]",
+            "\"members.1.layers.2.weight\":{\"dtype\":\"F32\",\"shape\":[3,12]",
+        ] {
+            assert!(header.contains(t), "{t}");
+        }
+        let text = crate::render::bundle::describe_bundle("mem", &b);
+        assert!(text.contains("input layer 0: scale per feature"), "{text}");
+        assert!(
+            text.contains("input layer 1: PLR embedding 4 → 12"),
+            "{text}"
+        );
+        assert!(text.contains("layer 0: Dense 12 → 3"), "{text}");
+        // Negative control: the same tensors under a recipe without the input layers.
+        let mut wrong = b.clone();
+        wrong.info.recipe.input_layers.clear();
+        let e = Bundle::from_bytes(&wrong.to_bytes().unwrap(), "m").unwrap_err();
+        assert!(e.to_string().contains("tensors, expected"), "{e}");
     }
 }

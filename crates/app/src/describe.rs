@@ -29,7 +29,7 @@ pub fn recipe_rows(r: &Recipe) -> Vec<(&'static str, String)> {
         .chain(["1".to_string()])
         .collect::<Vec<_>>()
         .join("-");
-    vec![
+    let mut rows = vec![
         (
             "log1p on skewed columns",
             if r.log1p {
@@ -75,7 +75,18 @@ pub fn recipe_rows(r: &Recipe) -> Vec<(&'static str, String)> {
         ),
         ("threshold", threshold),
         ("seed", r.seed.to_string()),
-    ]
+    ];
+    // Only when present, so the description of a plain recipe is unchanged.
+    if !r.input_layers.is_empty() {
+        rows.insert(
+            1,
+            (
+                "input layers (tables)",
+                format!("{} (notes/tabular.md)", r.input_layers.join(", then ")),
+            ),
+        );
+    }
+    rows
 }
 
 /// The numerical conventions of a run, `name → choice`, for the bundle and the report.
@@ -96,6 +107,12 @@ pub fn conventions(r: &Recipe) -> BTreeMap<String, String> {
     put("loss", r.loss.describe());
     put("optimizer", r.optimizer.describe());
     put("relu_derivative_at_0", "0 (as PyTorch) (B8)".into());
+    if !r.input_layers.is_empty() {
+        put(
+            "input_layers",
+            "scale s initialised to 1 (N11); PLR frequencies c ~ N(0, σ²) by Box–Muller, its weights and biases U(±1/√(2K)) as PyTorch's nn.Linear (N6), drawn from the member's seed before the Dense layers; both act on every column the preprocessor makes".into(),
+        );
+    }
     let init = r.init().map_or_else(|_| r.init.clone(), |i| i.describe());
     put(
         "initialiser",

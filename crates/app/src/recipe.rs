@@ -25,7 +25,7 @@
 //! assert_eq!(r.label(), "paper (epochs = 3)");
 //! ```
 
-use glassbox_core::{Activation, Init, LayerSpec, MlpSpec};
+use glassbox_core::{Activation, Init, InputLayerSpec, LayerSpec, MlpSpec};
 use glassbox_data::{FeatureOptions, NumericScaling};
 use glassbox_train::loss::focal::Focal;
 use glassbox_train::privacy::average::check_average_decay;
@@ -170,6 +170,12 @@ pub struct Recipe {
     /// Left out when default, so a bundle written before them is rewritten byte for byte.
     #[serde(default, skip_serializing_if = "FeatureOptions::is_default")]
     pub features: FeatureOptions,
+    /// Input layers of tables before the hidden layers (notes/tabular.md N10), each as the
+    /// text of an [`InputLayerSpec`] (`scale`, `plr(k=16,h=16,sigma=0.1)`). They act on
+    /// every column the preprocessor makes, one-hot ones included. Left out when empty, so
+    /// a bundle written before them is rewritten byte for byte.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_layers: Vec<String>,
     /// Units of each hidden layer (the output layer, one unit, follows).
     pub hidden: Vec<usize>,
     /// Activation of the hidden layers (canonical text of [`Activation`]).
@@ -265,6 +271,14 @@ pub struct RecipeChanges {
     pub missing_indicators: Option<bool>,
     /// Minimum training count of a categorical level, else pooled (D23).
     pub rare_min_count: Option<usize>,
+    /// A learned scale per input column (`--feature-scale`, N1, N2); `Some(false)` removes it.
+    pub feature_scale: Option<bool>,
+    /// PLR embeddings of every column (`--embedding plr`, N3–N9); `Some(false)` removes them.
+    pub plr: Option<bool>,
+    /// PLR's K, H and σ (`--plr-frequencies`, `--plr-units`, `--plr-sigma`); need PLR on.
+    pub plr_frequencies: Option<usize>,
+    pub plr_units: Option<usize>,
+    pub plr_sigma: Option<f64>,
     pub hidden: Option<Vec<usize>>,
     pub activation: Option<String>,
     pub dropout: Option<f64>,
@@ -287,6 +301,15 @@ pub struct RecipeChanges {
     pub val_fraction: Option<f64>,
     pub threshold: Option<ThresholdRule>,
     pub seed: Option<u64>,
+}
+
+/// Names accepted by `--embedding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EmbeddingName {
+    /// No embedding: the columns go to the first hidden layer as they are.
+    None,
+    /// PLR: periodic features, a dense layer and ReLU per column (notes/tabular.md §2).
+    Plr,
 }
 
 /// Names accepted by `--recipe`.
@@ -316,6 +339,7 @@ impl Recipe {
             overrides: Vec::new(),
             log1p: false,
             features: FeatureOptions::default(),
+            input_layers: Vec::new(),
             hidden: vec![64, 64],
             activation: Activation::Relu.to_string(),
             dropout: 0.0,
@@ -391,9 +415,82 @@ impl Recipe {
             .map(|&h| LayerSpec::new(h, act).with_dropout(self.dropout))
             .collect();
         layers.push(LayerSpec::new(1, Activation::Sigmoid));
-        let spec = MlpSpec::new(inputs, layers);
+        let spec = MlpSpec::new(inputs, layers).with_input_layers(self.input_layer_specs()?);
         spec.validate().map_err(|e| e.to_string())?;
         Ok(spec)
+    }
+
+    /// The input layers of tables ([`Recipe::input_layers`]), parsed.
+    pub fn input_layer_specs(&self) -> Result<Vec<InputLayerSpec>, String> {
+        self.input_layers
+            .iter()
+            .map(|t| {
+                t.parse::<InputLayerSpec>()
+                    .map_err(|e| format!("input layer: {e}"))
+            })
+            .collect()
+    }
+
+    /// The PLR shape the flags leave: K, H and σ from the flags, else from the recipe's PLR
+    /// layer, else the starting point K = 16, H = 16, σ = 0.1 (not tuned; notes/tabular.md).
+    fn plr_from(&self, c: &RecipeChanges) -> Result<InputLayerSpec, String> {
+        let (mut k, mut h, mut sigma) = (16, 16, 0.1);
+        for l in self.input_layer_specs()? {
+            if let InputLayerSpec::Plr {
+                frequencies,
+                units,
+                sigma: s,
+            } = l
+            {
+                (k, h, sigma) = (frequencies, units, s);
+            }
+        }
+        Ok(InputLayerSpec::Plr {
+            frequencies: c.plr_frequencies.unwrap_or(k),
+            units: c.plr_units.unwrap_or(h),
+            sigma: c.plr_sigma.unwrap_or(sigma),
+        })
+    }
+
+    /// Applies `--feature-scale`, `--embedding` and the PLR shape: scaling first (on the raw
+    /// columns, as RealMLP), then PLR.
+    fn apply_input_layers(&mut self, c: &RecipeChanges) -> Result<(), String> {
+        let plr_shape =
+            c.plr_frequencies.is_some() || c.plr_units.is_some() || c.plr_sigma.is_some();
+        if c.feature_scale.is_none() && c.plr.is_none() && !plr_shape {
+            return Ok(());
+        }
+        let now = self.input_layer_specs()?;
+        let scale = c
+            .feature_scale
+            .unwrap_or(now.contains(&InputLayerSpec::Scale));
+        let plr = c
+            .plr
+            .unwrap_or(now.iter().any(|l| matches!(l, InputLayerSpec::Plr { .. })));
+        if plr_shape && !plr {
+            return Err(
+                "--plr-frequencies, --plr-units and --plr-sigma shape the PLR embedding: add --embedding plr"
+                    .into(),
+            );
+        }
+        let mut layers = Vec::new();
+        if scale {
+            layers.push(InputLayerSpec::Scale);
+        }
+        if plr {
+            let spec = self.plr_from(c)?;
+            spec.validate()
+                .map_err(|e| format!("--embedding plr: {e}"))?;
+            layers.push(spec);
+        }
+        self.input_layers = layers.iter().map(ToString::to_string).collect();
+        let text = if layers.is_empty() {
+            "none".to_string()
+        } else {
+            self.input_layers.join("+")
+        };
+        self_note(&mut self.overrides, "input_layers", text);
+        Ok(())
     }
 
     /// The seed of ensemble member `k`.
@@ -426,6 +523,7 @@ impl Recipe {
     ///
     /// Errors: a message naming the flag and the accepted values.
     pub fn apply(&mut self, c: &RecipeChanges) -> Result<(), String> {
+        self.apply_input_layers(c)?;
         let mut note = |field: &str, value: String| self_note(&mut self.overrides, field, value);
         if let Some(n) = c.numeric_scaling {
             self.features.numeric = n;
@@ -558,6 +656,7 @@ impl Recipe {
         }
         self.activation()?;
         self.init()?;
+        self.input_layer_specs()?;
         if self.epochs == 0 {
             return Err("--epochs must be at least 1".into());
         }
@@ -748,5 +847,61 @@ mod tests {
         r.privacy = Some(private(Some(1.0)));
         let e = r.validate().unwrap_err();
         assert!(e.contains("averaging decay β"), "{e}");
+    }
+
+    /// `--feature-scale` and `--embedding plr` put the input layers of tables into the
+    /// recipe, its overrides and its network; the presets have none, and a record without
+    /// the field reads as none.
+    #[test]
+    fn input_layers_come_from_the_flags_only() {
+        for preset in [Recipe::paper(), Recipe::default_recipe()] {
+            assert!(preset.input_layers.is_empty());
+            let json = serde_json::to_string(&preset).unwrap();
+            assert!(!json.contains("input_layers"), "{json}");
+            assert_eq!(serde_json::from_str::<Recipe>(&json).unwrap(), preset);
+        }
+        let mut r = Recipe::default_recipe();
+        r.apply(&RecipeChanges {
+            feature_scale: Some(true),
+            plr: Some(true),
+            plr_units: Some(8),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(r.input_layers, ["scale", "plr(k=16,h=8,sigma=0.1)"]);
+        assert!(
+            r.overrides
+                .contains(&"input_layers = scale+plr(k=16,h=8,sigma=0.1)".to_string())
+        );
+        let spec = r.mlp_spec(5).unwrap();
+        assert_eq!(spec.input_layers.len(), 2);
+        assert_eq!(spec.dense_inputs(), 40);
+        let back: Recipe = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+        // Turning PLR off keeps the scale; a PLR shape without PLR is refused.
+        r.apply(&RecipeChanges {
+            plr: Some(false),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(r.input_layers, ["scale"]);
+        let e = r
+            .apply(&RecipeChanges {
+                plr_sigma: Some(1.0),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(e.contains("--embedding plr"), "{e}");
+        let e = Recipe::paper()
+            .apply(&RecipeChanges {
+                plr: Some(true),
+                plr_frequencies: Some(0),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(e.contains("k ≥ 1"), "{e}");
+        let mut hostile = Recipe::paper();
+        hostile.input_layers = vec!["plr(k=2)".into()];
+        assert!(hostile.validate().is_err());
     }
 }

@@ -4,6 +4,7 @@
 //! `H` units of a layer, `O` outputs. Gradients are named `d_<symbol>`.
 
 pub mod activation;
+pub mod batch_ensemble;
 pub mod dense;
 pub mod dropout;
 pub mod float;
@@ -19,6 +20,9 @@ pub mod tabular;
 pub mod threads;
 
 pub use activation::{Activation, ActivationError, SoftmaxRow, sigmoid};
+pub use batch_ensemble::{
+    BatchEnsemble, BatchEnsembleCache, BatchEnsembleGrads, BatchEnsembleSpec,
+};
 pub use dense::{
     Dense, DenseCache, DenseGrads, dense_add_example_sq_norms, dense_backward_input,
     dense_backward_input_naive, dense_backward_params, dense_backward_params_naive, dense_forward,
@@ -30,8 +34,8 @@ pub use gemm::{gemm, gemm_naive, gemm_serial};
 pub use init::{Init, InitError};
 pub use layer::GradWrite;
 pub use mlp::{
-    Backward, Deltas, Forward, LayerSpec, Mlp, MlpError, MlpSpec, Mode, Segment, TensorInfo,
-    Upstream, Workspace, clip_factor,
+    Backward, Deltas, Forward, InputLayerSpec, LayerSpec, Mlp, MlpError, MlpSpec, Mode, Segment,
+    TensorInfo, Upstream, Workspace, clip_factor,
 };
 pub use rng::{Rng, seeded_rng};
 pub use shards::{ShardPlan, units_of_rank};

@@ -22,7 +22,10 @@
 //!
 //! **Layers.** The network is a sequence of layer kinds ([`crate::layer`]), each with its
 //! slice of the parameters and of the workspace and its forward and backward side by side;
-//! this file calls them in order. Dense is the one kind today.
+//! this file calls them in order. A table network may start with input layers
+//! (notes/tabular.md, N10: per-feature scaling, PLR embeddings) before its Dense layers;
+//! the Dense-indexed accessors ([`Mlp::theta`], [`Forward::pre_activation`], …) count Dense
+//! layers only.
 //!
 //! ```
 //! use glassbox_core::{Activation, GradWrite, Init, LayerSpec, Mlp, MlpSpec, Mode, Upstream, seeded_rng};
@@ -48,180 +51,21 @@
 //! # Ok::<(), glassbox_core::MlpError>(())
 //! ```
 
-use std::fmt;
 use std::ops::Range;
 
 use ndarray::{Array2, ArrayView1, ArrayView2};
 
-use crate::dropout::dropout_p_is_valid;
 use crate::gemm::kernel::{self, Scratch};
 use crate::layer::dense::DenseLayer;
+use crate::layer::plr::PlrLayer;
+use crate::layer::scale::ScaleLayer;
 use crate::layer::{GradAt, GradWrite, Layer, LayerBuffers, mat, mat_mut};
-use crate::{Activation, ActivationError, Float, Init, Rng, ShardPlan};
+use crate::{Float, Init, Rng, ShardPlan};
 
+mod spec;
 mod units;
+pub use spec::{InputLayerSpec, LayerSpec, MlpError, MlpSpec};
 pub use units::{Deltas, Segment};
-
-/// One Dense layer of an [`MlpSpec`].
-#[derive(Clone, Debug, PartialEq)]
-pub struct LayerSpec {
-    /// Hₗ, the number of units (outputs) of the layer.
-    pub units: usize,
-    /// The activation fₗ.
-    pub activation: Activation,
-    /// Drop probability applied to this layer's output during training (inverted dropout,
-    /// B14–B16); 0 = none. Must be in `[0, 1)`, and 0 on the last layer.
-    pub dropout: f64,
-}
-
-impl LayerSpec {
-    /// A layer without dropout.
-    pub fn new(units: usize, activation: Activation) -> Self {
-        LayerSpec {
-            units,
-            activation,
-            dropout: 0.0,
-        }
-    }
-
-    /// The same layer with drop probability `p` on its output during training.
-    pub fn with_dropout(mut self, p: f64) -> Self {
-        self.dropout = p;
-        self
-    }
-}
-
-/// The architecture of an [`Mlp`]: D inputs, then the layers in order.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MlpSpec {
-    /// D, the number of input features.
-    pub inputs: usize,
-    /// The Dense layers, input side first; the last one's `units` is O.
-    pub layers: Vec<LayerSpec>,
-}
-
-/// Why an [`MlpSpec`] or a parameter buffer was rejected.
-#[derive(Clone, Debug, PartialEq)]
-pub enum MlpError {
-    /// The spec has no layers.
-    NoLayers,
-    /// `inputs` is 0.
-    NoInputs,
-    /// A layer has 0 units.
-    NoUnits {
-        /// Index of the layer.
-        layer: usize,
-    },
-    /// A layer's activation parameter is invalid.
-    Activation {
-        /// Index of the layer.
-        layer: usize,
-        /// The activation's own error.
-        source: ActivationError,
-    },
-    /// A drop probability outside `[0, 1)`.
-    Dropout {
-        /// Index of the layer.
-        layer: usize,
-        /// The rejected probability.
-        p: f64,
-    },
-    /// Dropout on the output layer (the output must be the activation's value, which the
-    /// fused loss gradients assume).
-    DropoutOnOutput {
-        /// Index of the layer.
-        layer: usize,
-        /// The rejected probability.
-        p: f64,
-    },
-    /// A parameter buffer of the wrong length for the spec.
-    ParamCount {
-        /// Parameters the spec needs.
-        expected: usize,
-        /// Parameters given.
-        got: usize,
-    },
-}
-
-impl fmt::Display for MlpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MlpError::NoLayers => write!(f, "MLP spec has no layers"),
-            MlpError::NoInputs => write!(f, "MLP spec has 0 inputs"),
-            MlpError::NoUnits { layer } => write!(f, "layer {layer} has 0 units"),
-            MlpError::Activation { layer, source } => write!(f, "layer {layer}: {source}"),
-            MlpError::Dropout { layer, p } => {
-                write!(f, "layer {layer}: dropout must be in [0, 1), got {p}")
-            }
-            MlpError::DropoutOnOutput { layer, p } => write!(
-                f,
-                "layer {layer} is the output layer; dropout {p} is not allowed there"
-            ),
-            MlpError::ParamCount { expected, got } => write!(
-                f,
-                "parameter buffer holds {got} values but the spec needs {expected}"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for MlpError {}
-
-impl MlpSpec {
-    /// A spec from its parts (not validated until used).
-    pub fn new(inputs: usize, layers: Vec<LayerSpec>) -> Self {
-        MlpSpec { inputs, layers }
-    }
-
-    /// Checks every field: D > 0, at least one layer, Hₗ > 0, valid activation parameters,
-    /// dropout in `[0, 1)` and none on the output layer.
-    pub fn validate(&self) -> Result<(), MlpError> {
-        if self.inputs == 0 {
-            return Err(MlpError::NoInputs);
-        }
-        if self.layers.is_empty() {
-            return Err(MlpError::NoLayers);
-        }
-        let last = self.layers.len() - 1;
-        for (layer, spec) in self.layers.iter().enumerate() {
-            if spec.units == 0 {
-                return Err(MlpError::NoUnits { layer });
-            }
-            spec.activation
-                .validate()
-                .map_err(|source| MlpError::Activation { layer, source })?;
-            if !dropout_p_is_valid(spec.dropout) {
-                return Err(MlpError::Dropout {
-                    layer,
-                    p: spec.dropout,
-                });
-            }
-            if layer == last && spec.dropout != 0.0 {
-                return Err(MlpError::DropoutOnOutput {
-                    layer,
-                    p: spec.dropout,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// O, the units of the last layer (0 if there are no layers).
-    pub fn outputs(&self) -> usize {
-        self.layers.last().map_or(0, |l| l.units)
-    }
-
-    /// Number of parameters: Σₗ Hₗ·(Hₗ₋₁ + 1) with H₋₁ = D.
-    pub fn num_params(&self) -> usize {
-        let mut fan_in = self.inputs;
-        let mut total = 0;
-        for l in &self.layers {
-            total += l.units * (fan_in + 1);
-            fan_in = l.units;
-        }
-        total
-    }
-}
 
 /// A named slice of the parameter (or gradient) buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -253,26 +97,38 @@ impl TensorInfo {
     }
 }
 
-/// (B20a) The layers of `spec` with the offsets of every Θₗ and bₗ in the parameter buffer,
-/// layer by layer: `off(bₗ) = off(Θₗ) + Hₗ·Hₗ₋₁`, `off(Θₗ₊₁) = off(bₗ) + Hₗ`.
+/// (B20a, N10) The layers of `spec` with the offsets of their parameters in the buffer,
+/// layer by layer: the input layers first, each taking its parameter count, then the Dense
+/// layers, `off(bₗ) = off(Θₗ) + Hₗ·Hₗ₋₁`, `off(Θₗ₊₁) = off(bₗ) + Hₗ`.
 fn layout(spec: &MlpSpec) -> Vec<Layer> {
     let mut offset = 0;
     let mut fan_in = spec.inputs;
-    spec.layers
-        .iter()
-        .map(|l| {
-            let layer = DenseLayer {
-                inputs: fan_in,
-                units: l.units,
+    let mut layers = Vec::with_capacity(spec.input_layers.len() + spec.layers.len());
+    for l in &spec.input_layers {
+        let layer = match l.plr(fan_in) {
+            None => Layer::Scale(ScaleLayer {
+                features: fan_in,
                 offset,
-                activation: l.activation,
-                dropout: l.dropout,
-            };
-            offset = layer.params().end;
-            fan_in = l.units;
-            Layer::Dense(layer)
-        })
-        .collect()
+            }),
+            Some(plr) => Layer::Plr(PlrLayer { spec: plr, offset }),
+        };
+        offset = layer.params().end;
+        fan_in = layer.outputs();
+        layers.push(layer);
+    }
+    layers.extend(spec.layers.iter().map(|l| {
+        let layer = DenseLayer {
+            inputs: fan_in,
+            units: l.units,
+            offset,
+            activation: l.activation,
+            dropout: l.dropout,
+        };
+        offset = layer.params().end;
+        fan_in = l.units;
+        Layer::Dense(layer)
+    }));
+    layers
 }
 
 /// How [`Mlp::forward`] runs.
@@ -365,9 +221,14 @@ impl<T: Float> Mlp<T> {
         &self.spec
     }
 
-    /// Number of Dense layers.
+    /// Number of Dense layers (the input layers of tables not counted).
     pub fn num_layers(&self) -> usize {
-        self.layers.len()
+        self.spec.layers.len()
+    }
+
+    /// Number of input layers of tables before the Dense layers (N10).
+    pub fn num_input_layers(&self) -> usize {
+        self.spec.input_layers.len()
     }
 
     /// Number of parameters (length of [`Mlp::params`]).
@@ -415,10 +276,12 @@ impl<T: Float> Mlp<T> {
         out
     }
 
-    /// Layer `l` as the Dense layer it is.
+    /// Dense layer `l` (after the input layers).
     fn dense(&self, l: usize) -> &DenseLayer {
-        let Layer::Dense(dense) = &self.layers[l];
-        dense
+        match &self.layers[self.spec.input_layers.len() + l] {
+            Layer::Dense(dense) => dense,
+            _ => unreachable!("layout puts every Dense layer after the input layers"),
+        }
     }
 
     /// Θₗ (Hₗ, Hₗ₋₁).
@@ -801,9 +664,10 @@ fn backward_deltas<'a, T: Float>(
     let top_at = start_backward(layers, ws, upstream);
     for (l, layer) in layers.iter().enumerate().rev() {
         let (below, rest) = ws.layers.split_at_mut(l);
-        layer.delta(n, &mut rest[0], grad_at(l, layers.len(), top_at));
+        let params = &params[layer.params()];
+        layer.delta(params, n, &mut rest[0], grad_at(l, layers.len(), top_at));
         if let Some(prev) = below.last_mut() {
-            layer.input_gradient(&params[layer.params()], &rest[0], prev.grad_mut(n));
+            layer.input_gradient(params, &rest[0], prev.grad_mut(n));
         }
     }
     (x, ws)
@@ -856,28 +720,31 @@ impl<'a, T: Float> Forward<'a, T> {
 
     /// The network's output Y (N, O).
     pub fn output(&self) -> ArrayView2<'_, T> {
-        self.activation_output(self.ws.layers.len() - 1)
+        let ws = &self.ws;
+        ws.layers[ws.layers.len() - 1].activation_output(ws.rows)
     }
 
     /// The last layer's pre-activation Z (N, O): the logits a fused loss starts from.
     pub fn logits(&self) -> ArrayView2<'_, T> {
-        self.pre_activation(self.ws.layers.len() - 1)
+        let ws = &self.ws;
+        ws.layers[ws.layers.len() - 1].pre_activation(ws.rows)
     }
 
-    /// Layer `l`'s pre-activation Zₗ (N, Hₗ).
+    /// Dense layer `l`'s pre-activation Zₗ (N, Hₗ) (counted after the input layers).
     ///
     /// # Panics
     /// If `l` ≥ the number of layers.
     pub fn pre_activation(&self, l: usize) -> ArrayView2<'_, T> {
-        self.ws.layers[l].pre_activation(self.ws.rows)
+        self.ws.layers[self.ws.input_layers + l].pre_activation(self.ws.rows)
     }
 
-    /// Layer `l`'s activation value Yₗ (N, Hₗ), before dropout.
+    /// Dense layer `l`'s activation value Yₗ (N, Hₗ), before dropout (counted after the
+    /// input layers).
     ///
     /// # Panics
     /// If `l` ≥ the number of layers.
     pub fn activation_output(&self, l: usize) -> ArrayView2<'_, T> {
-        self.ws.layers[l].activation_output(self.ws.rows)
+        self.ws.layers[self.ws.input_layers + l].activation_output(self.ws.rows)
     }
 
     /// The output (N, O), keeping the workspace borrowed for `'a` (ends the pass).
@@ -895,6 +762,8 @@ impl<'a, T: Float> Forward<'a, T> {
 #[derive(Clone, Debug)]
 pub struct Workspace<T: Float> {
     inputs: usize,
+    /// How many of `layers` are input layers of tables (N10), before the Dense ones.
+    input_layers: usize,
     capacity: usize,
     /// N of the last forward pass.
     rows: usize,
@@ -913,6 +782,7 @@ impl<T: Float> Workspace<T> {
     pub fn new(mlp: &Mlp<T>, max_rows: usize) -> Self {
         let mut ws = Workspace {
             inputs: mlp.spec.inputs,
+            input_layers: mlp.spec.input_layers.len(),
             capacity: 0,
             rows: 0,
             layers: mlp.layers.iter().map(Layer::buffers).collect(),

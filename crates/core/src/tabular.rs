@@ -10,7 +10,9 @@
 //! every sum over rows runs in increasing row order on one thread, so results are
 //! bit-identical at any thread count (test `plr_is_bit_identical_at_1_2_and_7_threads`).
 
-use ndarray::{Array2, ArrayView2};
+use std::ops::Range;
+
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
 use crate::init::{uniform_symmetric, uniform01};
@@ -20,6 +22,15 @@ use crate::{Float, Rng};
 ///
 /// **Panics** if `s.len()` is not D.
 pub fn feature_scale_forward<T: Float>(s: &[T], x: ArrayView2<T>) -> Array2<T> {
+    let mut y = Array2::zeros(x.dim());
+    feature_scale_forward_into(s, x, y.view_mut());
+    y
+}
+
+/// (N1) [`feature_scale_forward`] into a caller-owned y (N, D).
+///
+/// **Panics** if `s.len()` is not D or y is not shaped like x.
+pub fn feature_scale_forward_into<T: Float>(s: &[T], x: ArrayView2<T>, mut y: ArrayViewMut2<T>) {
     assert_eq!(
         s.len(),
         x.ncols(),
@@ -27,13 +38,12 @@ pub fn feature_scale_forward<T: Float>(s: &[T], x: ArrayView2<T>) -> Array2<T> {
         s.len(),
         x.ncols()
     );
-    let mut y = x.to_owned();
-    for mut row in y.rows_mut() {
-        for (v, &sd) in row.iter_mut().zip(s) {
-            *v *= sd;
+    assert_eq!(x.dim(), y.dim(), "feature_scale: y is not shaped like x");
+    for (mut y_row, x_row) in y.rows_mut().into_iter().zip(x.rows()) {
+        for ((yv, &xv), &sd) in y_row.iter_mut().zip(x_row).zip(s) {
+            *yv = xv * sd; // (N1)
         }
     }
-    y
 }
 
 /// (N2) Per-feature scaling, backward: `d_s_d += Σ_n d_y_nd · x_nd` (summed in row order),
@@ -46,6 +56,17 @@ pub fn feature_scale_backward<T: Float>(
     d_y: ArrayView2<T>,
     d_s: &mut [T],
 ) -> Array2<T> {
+    feature_scale_param_gradient(x, d_y, d_s);
+    let mut d_x = Array2::zeros(x.dim());
+    feature_scale_input_gradient(s, d_y, d_x.view_mut());
+    d_x
+}
+
+/// (N2) The scale's gradient over the rows of x and d_y (N, D): `d_s_d += Σ_n d_y_nd · x_nd`,
+/// rows in increasing order.
+///
+/// **Panics** if the shapes disagree.
+pub fn feature_scale_param_gradient<T: Float>(x: ArrayView2<T>, d_y: ArrayView2<T>, d_s: &mut [T]) {
     assert_eq!(
         x.dim(),
         d_y.dim(),
@@ -53,17 +74,54 @@ pub fn feature_scale_backward<T: Float>(
     );
     assert_eq!(
         d_s.len(),
-        s.len(),
+        x.ncols(),
         "feature_scale: d_s has the wrong length"
     );
-    let mut d_x = d_y.to_owned();
-    for (mut dx_row, x_row) in d_x.rows_mut().into_iter().zip(x.rows()) {
-        for d in 0..s.len() {
-            d_s[d] += dx_row[d] * x_row[d]; // (N2) uses d_y before it is scaled below
-            dx_row[d] *= s[d];
+    for (x_row, dy_row) in x.rows().into_iter().zip(d_y.rows()) {
+        for ((ds, &xv), &dy) in d_s.iter_mut().zip(x_row).zip(dy_row) {
+            *ds += dy * xv; // (N2)
         }
     }
-    d_x
+}
+
+/// (N2) The input gradient `d_x_nd = d_y_nd · s_d`, written into d_x (N, D).
+///
+/// **Panics** if the shapes disagree.
+pub fn feature_scale_input_gradient<T: Float>(
+    s: &[T],
+    d_y: ArrayView2<T>,
+    mut d_x: ArrayViewMut2<T>,
+) {
+    assert_eq!(
+        d_y.dim(),
+        d_x.dim(),
+        "feature_scale: d_x is not shaped like d_y"
+    );
+    assert_eq!(
+        s.len(),
+        d_y.ncols(),
+        "feature_scale: s has the wrong length"
+    );
+    for (mut dx_row, dy_row) in d_x.rows_mut().into_iter().zip(d_y.rows()) {
+        for ((dx, &dy), &sd) in dx_row.iter_mut().zip(dy_row).zip(s) {
+            *dx = dy * sd; // (N2)
+        }
+    }
+}
+
+/// (N12) Adds each example's squared gradient norm over s to `sq_norms` (N,):
+/// `Σ_d (d_y_nd · x_nd)²`, the square of row n's term of (N2).
+pub fn feature_scale_add_example_sq_norms<T: Float>(
+    x: ArrayView2<T>,
+    d_y: ArrayView2<T>,
+    sq_norms: &mut [f64],
+) {
+    for ((x_row, dy_row), sq) in x.rows().into_iter().zip(d_y.rows()).zip(sq_norms) {
+        for (&xv, &dy) in x_row.iter().zip(dy_row) {
+            let g = Float::to_f64(dy * xv);
+            *sq += g * g; // (N12)
+        }
+    }
 }
 
 /// The shape of a PLR embedding: D features, K frequencies, H units per feature, and σ of
@@ -118,27 +176,286 @@ fn standard_normal(rng: &mut Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
+impl PlrSpec {
+    /// Parameters of the embedding: c (D·K), W (D·H·2K), b (D·H), in that order in a flat
+    /// buffer.
+    pub fn num_params(&self) -> usize {
+        let (d, k, h) = (self.features, self.frequencies, self.units);
+        d * k + d * h * 2 * k + d * h
+    }
+
+    /// Width of the output rows, D·H.
+    pub fn outputs(&self) -> usize {
+        self.features * self.units
+    }
+
+    /// c, W and b of a flat parameter slice laid out as [`PlrSpec::num_params`] says.
+    pub fn split<'p, T>(&self, params: &'p [T]) -> (&'p [T], &'p [T], &'p [T]) {
+        let (d, k, h) = (self.features, self.frequencies, self.units);
+        let (freq, rest) = params.split_at(d * k);
+        let (weight, bias) = rest.split_at(d * h * 2 * k);
+        (freq, weight, &bias[..d * h])
+    }
+
+    /// [`PlrSpec::split`], mutable.
+    pub fn split_mut<'p, T>(&self, params: &'p mut [T]) -> (&'p mut [T], &'p mut [T], &'p mut [T]) {
+        let (d, k, h) = (self.features, self.frequencies, self.units);
+        let (freq, rest) = params.split_at_mut(d * k);
+        let (weight, bias) = rest.split_at_mut(d * h * 2 * k);
+        (freq, weight, &mut bias[..d * h])
+    }
+
+    /// (N6) Initialisation of a flat parameter slice: c_dk ~ N(0, σ²) (the paper's choice,
+    /// σ a hyper-parameter), W and b ~ U(±1/√(2K)) as PyTorch's `nn.Linear` with fan-in 2K.
+    /// Draws c, then W, then b.
+    pub fn init<T: Float>(&self, params: &mut [T], rng: &mut Rng) {
+        let bound = 1.0 / ((2 * self.frequencies) as f64).sqrt();
+        let (freq, weight, bias) = self.split_mut(params);
+        for c in freq {
+            *c = T::from_f64(self.sigma * standard_normal(rng));
+        }
+        for w in weight.iter_mut().chain(bias.iter_mut()) {
+            *w = T::from_f64(uniform_symmetric(bound, rng));
+        }
+    }
+}
+
+/// Forward of a PLR embedding with parameters `params` (laid out as [`PlrSpec::split`]),
+/// x (N, D) → y (N, D·H), feature d's units at columns d·H … d·H + H − 1:
+///
+/// ```text
+/// (N3)  v_ndk = 2π c_dk x_nd,     p_nd = [sin v_nd1 … sin v_ndK, cos v_nd1 … cos v_ndK]
+/// (N4)  z_ndh = Σ_j W_dhj p_ndj + b_dh,     y_ndh = max(z_ndh, 0)
+/// ```
+///
+/// Writes p (N·D·2K), z and y (N·D·H each, row-major) into the first N rows' worth of the
+/// given buffers. Threads split rows.
+///
+/// **Panics** if x does not have D columns or a buffer is too short.
+pub fn plr_forward<T: Float>(
+    spec: &PlrSpec,
+    params: &[T],
+    x: ArrayView2<T>,
+    periodic: &mut [T],
+    z: &mut [T],
+    y: &mut [T],
+) {
+    let PlrSpec {
+        features: d_n,
+        frequencies: k_n,
+        units: h_n,
+        ..
+    } = *spec;
+    assert_eq!(
+        x.ncols(),
+        d_n,
+        "plr: {} columns for {d_n} features",
+        x.ncols()
+    );
+    let n = x.nrows();
+    let (freq, weight, bias) = spec.split(params);
+    periodic[..n * d_n * 2 * k_n]
+        .par_chunks_mut((d_n * 2 * k_n).max(1))
+        .zip(z[..n * d_n * h_n].par_chunks_mut((d_n * h_n).max(1)))
+        .zip(y[..n * d_n * h_n].par_chunks_mut((d_n * h_n).max(1)))
+        .enumerate()
+        .for_each(|(row, ((p_row, z_row), y_row))| {
+            for d in 0..d_n {
+                let xv = x[[row, d]];
+                let p = &mut p_row[d * 2 * k_n..(d + 1) * 2 * k_n];
+                for k in 0..k_n {
+                    let v = two_pi::<T>() * freq[d * k_n + k] * xv; // (N3)
+                    p[k] = v.sin();
+                    p[k_n + k] = v.cos();
+                }
+                for h in 0..h_n {
+                    let w = &weight[(d * h_n + h) * 2 * k_n..(d * h_n + h + 1) * 2 * k_n];
+                    let mut acc = bias[d * h_n + h];
+                    for (wj, pj) in w.iter().zip(p.iter()) {
+                        acc += *wj * *pj; // (N4)
+                    }
+                    z_row[d * h_n + h] = acc;
+                    y_row[d * h_n + h] = acc.max(T::zero());
+                }
+            }
+        });
+}
+
+/// Backward, first step, for `n` rows: `delta` holds ∂L/∂y (n, D·H) and becomes δ in place;
+/// g (n, D·K) is written:
+///
+/// ```text
+/// (N5)  δ_ndh = d_y_ndh · [z_ndh > 0]                     (ReLU′(0) = 0)
+/// (N8)  g_ndk = Σ_h δ_ndh (W_dh,k cos v_ndk − W_dh,K+k sin v_ndk)   (= ∂L/∂v_ndk)
+/// ```
+///
+/// `periodic` and `z` are what [`plr_forward`] wrote. Threads split rows.
+pub fn plr_delta<T: Float>(
+    spec: &PlrSpec,
+    params: &[T],
+    n: usize,
+    periodic: &[T],
+    z: &[T],
+    delta: &mut [T],
+    g: &mut [T],
+) {
+    let PlrSpec {
+        features: d_n,
+        frequencies: k_n,
+        units: h_n,
+        ..
+    } = *spec;
+    let (_, weight, _) = spec.split(params);
+    delta[..n * d_n * h_n]
+        .par_chunks_mut((d_n * h_n).max(1))
+        .zip(g[..n * d_n * k_n].par_chunks_mut((d_n * k_n).max(1)))
+        .enumerate()
+        .for_each(|(row, (delta_row, g_row))| {
+            let z_row = &z[row * d_n * h_n..(row + 1) * d_n * h_n];
+            for (dl, &zv) in delta_row.iter_mut().zip(z_row) {
+                if zv <= T::zero() {
+                    *dl = T::zero(); // (N5) ReLU′(0) = 0, as PyTorch
+                }
+            }
+            for d in 0..d_n {
+                let p = &periodic[(row * d_n + d) * 2 * k_n..(row * d_n + d + 1) * 2 * k_n];
+                for k in 0..k_n {
+                    let (sin_v, cos_v) = (p[k], p[k_n + k]);
+                    let mut acc = T::zero();
+                    for h in 0..h_n {
+                        let w = &weight[(d * h_n + h) * 2 * k_n..];
+                        // (N8) ∂sin v/∂v = cos v, ∂cos v/∂v = −sin v
+                        acc += delta_row[d * h_n + h] * (w[k] * cos_v - w[k_n + k] * sin_v);
+                    }
+                    g_row[d * k_n + k] = acc;
+                }
+            }
+        });
+}
+
+/// (N9) The input gradient `d_x_nd = Σ_k g_ndk 2π c_dk`, written into d_x (N, D), from the g
+/// of [`plr_delta`]. Threads split rows.
+pub fn plr_input_gradient<T: Float>(
+    spec: &PlrSpec,
+    params: &[T],
+    g: &[T],
+    mut d_x: ArrayViewMut2<T>,
+) {
+    let (d_n, k_n) = (spec.features, spec.frequencies);
+    let (freq, _, _) = spec.split(params);
+    d_x.axis_iter_mut(ndarray::Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(row, mut dx_row)| {
+            for d in 0..d_n {
+                let mut dx = T::zero();
+                for k in 0..k_n {
+                    dx += g[(row * d_n + d) * k_n + k] * two_pi::<T>() * freq[d * k_n + k]; // (N9)
+                }
+                dx_row[d] = dx;
+            }
+        });
+}
+
+/// The parameter gradients over the batch rows `rows`, **added** into `grads` (laid out as
+/// [`PlrSpec::split`]), from x (N, D), p, δ and g:
+///
+/// ```text
+/// (N7)  d_W_dhj += Σ_n δ_ndh p_ndj,    d_b_dh += Σ_n δ_ndh
+/// (N9)  d_c_dk += Σ_n g_ndk 2π x_nd
+/// ```
+///
+/// Threads split features; each sums over n in increasing order.
+pub fn plr_param_gradients<T: Float>(
+    spec: &PlrSpec,
+    x: ArrayView2<T>,
+    periodic: &[T],
+    delta: &[T],
+    g: &[T],
+    rows: Range<usize>,
+    grads: &mut [T],
+) {
+    let PlrSpec {
+        features: d_n,
+        frequencies: k_n,
+        units: h_n,
+        ..
+    } = *spec;
+    let (d_freq, d_weight, d_bias) = spec.split_mut(grads);
+    d_freq
+        .par_chunks_mut(k_n.max(1))
+        .zip(d_weight.par_chunks_mut((h_n * 2 * k_n).max(1)))
+        .zip(d_bias.par_chunks_mut(h_n.max(1)))
+        .enumerate()
+        .for_each(|(d, ((d_c, d_w), d_b))| {
+            for row in rows.clone() {
+                let p = &periodic[(row * d_n + d) * 2 * k_n..(row * d_n + d + 1) * 2 * k_n];
+                for h in 0..h_n {
+                    let dl = delta[row * d_n * h_n + d * h_n + h];
+                    d_b[h] += dl; // (N7)
+                    for (dw, pj) in d_w[h * 2 * k_n..(h + 1) * 2 * k_n].iter_mut().zip(p) {
+                        *dw += dl * *pj; // (N7)
+                    }
+                }
+                let xv = x[[row, d]];
+                for k in 0..k_n {
+                    d_c[k] += g[(row * d_n + d) * k_n + k] * two_pi::<T>() * xv; // (N9)
+                }
+            }
+        });
+}
+
+/// (N13) Adds each example's squared gradient norm over c, W and b to `sq_norms` (N,): row n's
+/// terms of (N7) and (N9) squared,
+/// `Σ_dh δ_ndh² (‖p_nd‖² + 1) + Σ_dk (g_ndk 2π x_nd)²` (‖p_nd‖² = K up to rounding).
+pub fn plr_add_example_sq_norms<T: Float>(
+    spec: &PlrSpec,
+    x: ArrayView2<T>,
+    periodic: &[T],
+    delta: &[T],
+    g: &[T],
+    sq_norms: &mut [f64],
+) {
+    let PlrSpec {
+        features: d_n,
+        frequencies: k_n,
+        units: h_n,
+        ..
+    } = *spec;
+    for (row, sq) in sq_norms.iter_mut().enumerate().take(x.nrows()) {
+        for d in 0..d_n {
+            let p = &periodic[(row * d_n + d) * 2 * k_n..(row * d_n + d + 1) * 2 * k_n];
+            let p_sq: f64 = p.iter().map(|&v| Float::to_f64(v) * Float::to_f64(v)).sum();
+            for h in 0..h_n {
+                let dl = Float::to_f64(delta[row * d_n * h_n + d * h_n + h]);
+                *sq += dl * dl * (p_sq + 1.0); // (N13) W and b
+            }
+            let xv = Float::to_f64(x[[row, d]]);
+            for k in 0..k_n {
+                let gc = Float::to_f64(g[(row * d_n + d) * k_n + k]) * std::f64::consts::TAU * xv;
+                *sq += gc * gc; // (N13) c
+            }
+        }
+    }
+}
+
 impl<T: Float> Plr<T> {
-    /// (N6) Initialisation: c_dk ~ N(0, σ²) (the paper's choice, σ a hyper-parameter), W and
-    /// b ~ U(±1/√(2K)) as PyTorch's `nn.Linear` with fan-in 2K. Draws c, then W, then b.
+    /// (N6) A new embedding drawn by [`PlrSpec::init`]: c, then W, then b.
     pub fn new(spec: PlrSpec, rng: &mut Rng) -> Plr<T> {
-        let (d, k, h) = (spec.features, spec.frequencies, spec.units);
-        let bound = 1.0 / ((2 * k) as f64).sqrt();
-        let freq = (0..d * k)
-            .map(|_| T::from_f64(spec.sigma * standard_normal(rng)))
-            .collect();
-        let weight = (0..d * h * 2 * k)
-            .map(|_| T::from_f64(uniform_symmetric(bound, rng)))
-            .collect();
-        let bias = (0..d * h)
-            .map(|_| T::from_f64(uniform_symmetric(bound, rng)))
-            .collect();
+        let mut params = vec![T::zero(); spec.num_params()];
+        spec.init(&mut params, rng);
+        let (freq, weight, bias) = spec.split(&params);
         Plr {
             spec,
-            freq,
-            weight,
-            bias,
+            freq: freq.to_vec(),
+            weight: weight.to_vec(),
+            bias: bias.to_vec(),
         }
+    }
+
+    /// The parameters in one flat buffer, c then W then b.
+    fn flat(&self) -> Vec<T> {
+        [&self.freq[..], &self.weight, &self.bias].concat()
     }
 
     /// Zero gradients of this layer's shape.
@@ -150,75 +467,22 @@ impl<T: Float> Plr<T> {
         }
     }
 
-    /// Forward, x (N, D) → y (N, D·H), feature d's units at columns d·H … d·H + H − 1:
-    ///
-    /// ```text
-    /// (N3)  v_ndk = 2π c_dk x_nd,     p_nd = [sin v_nd1 … sin v_ndK, cos v_nd1 … cos v_ndK]
-    /// (N4)  z_ndh = Σ_j W_dhj p_ndj + b_dh,     y_ndh = max(z_ndh, 0)
-    /// ```
-    ///
-    /// Threads split rows.
+    /// Forward (N3, N4) through [`plr_forward`], x (N, D) → y (N, D·H), in fresh buffers.
     ///
     /// **Panics** if x does not have D columns.
     pub fn forward(&self, x: ArrayView2<T>) -> (Array2<T>, PlrCache<T>) {
-        let PlrSpec {
-            features: d_n,
-            frequencies: k_n,
-            units: h_n,
-            ..
-        } = self.spec;
-        assert_eq!(
-            x.ncols(),
-            d_n,
-            "plr: {} columns for {d_n} features",
-            x.ncols()
-        );
-        let n = x.nrows();
+        let (n, s) = (x.nrows(), self.spec);
+        let mut periodic = vec![T::zero(); n * s.features * 2 * s.frequencies];
+        let mut z = vec![T::zero(); n * s.outputs()];
+        let mut y = vec![T::zero(); n * s.outputs()];
+        plr_forward(&s, &self.flat(), x, &mut periodic, &mut z, &mut y);
+        let y = Array2::from_shape_vec((n, s.outputs()), y).expect("n·D·H outputs");
         let x = x.to_owned();
-        let mut periodic = vec![T::zero(); n * d_n * 2 * k_n];
-        let mut z = vec![T::zero(); n * d_n * h_n];
-        let mut y = vec![T::zero(); n * d_n * h_n];
-        periodic
-            .par_chunks_mut((d_n * 2 * k_n).max(1))
-            .zip(z.par_chunks_mut((d_n * h_n).max(1)))
-            .zip(y.par_chunks_mut((d_n * h_n).max(1)))
-            .enumerate()
-            .for_each(|(row, ((p_row, z_row), y_row))| {
-                for d in 0..d_n {
-                    let xv = x[[row, d]];
-                    let p = &mut p_row[d * 2 * k_n..(d + 1) * 2 * k_n];
-                    for k in 0..k_n {
-                        let v = two_pi::<T>() * self.freq[d * k_n + k] * xv; // (N3)
-                        p[k] = v.sin();
-                        p[k_n + k] = v.cos();
-                    }
-                    for h in 0..h_n {
-                        let w = &self.weight[(d * h_n + h) * 2 * k_n..(d * h_n + h + 1) * 2 * k_n];
-                        let mut acc = self.bias[d * h_n + h];
-                        for (wj, pj) in w.iter().zip(p.iter()) {
-                            acc += *wj * *pj; // (N4)
-                        }
-                        z_row[d * h_n + h] = acc;
-                        y_row[d * h_n + h] = acc.max(T::zero());
-                    }
-                }
-            });
-        let y = Array2::from_shape_vec((n, d_n * h_n), y).expect("n·D·H outputs");
         (y, PlrCache { x, periodic, z })
     }
 
-    /// Backward from `d_y` (N, D·H): adds the parameter gradients into `grads` and returns
-    /// ∂L/∂x (N, D).
-    ///
-    /// ```text
-    /// (N5)  δ_ndh = d_y_ndh · [z_ndh > 0]                     (ReLU′(0) = 0)
-    /// (N7)  d_W_dhj += Σ_n δ_ndh p_ndj,    d_b_dh += Σ_n δ_ndh
-    /// (N8)  g_ndk = Σ_h δ_ndh (W_dh,k cos v_ndk − W_dh,K+k sin v_ndk)   (= ∂L/∂v_ndk)
-    /// (N9)  d_c_dk += Σ_n g_ndk 2π x_nd,   d_x_nd = Σ_k g_ndk 2π c_dk
-    /// ```
-    ///
-    /// Rows in parallel for δ, g and d_x; features in parallel for the parameter gradients,
-    /// each summing over n in increasing order.
+    /// Backward from `d_y` (N, D·H): [`plr_delta`] (N5, N8), [`plr_param_gradients`] (N7,
+    /// N9) added into `grads`, and returns ∂L/∂x (N, D) by [`plr_input_gradient`] (N9).
     ///
     /// **Panics** if `d_y` or `grads` have the wrong shape.
     pub fn backward(
@@ -227,77 +491,42 @@ impl<T: Float> Plr<T> {
         d_y: ArrayView2<T>,
         grads: &mut PlrGrads<T>,
     ) -> Array2<T> {
-        let PlrSpec {
-            features: d_n,
-            frequencies: k_n,
-            units: h_n,
-            ..
-        } = self.spec;
+        let s = self.spec;
         let n = cache.x.nrows();
-        assert_eq!(d_y.dim(), (n, d_n * h_n), "plr: d_y has the wrong shape");
+        assert_eq!(d_y.dim(), (n, s.outputs()), "plr: d_y has the wrong shape");
         assert_eq!(
             grads.d_weight.len(),
             self.weight.len(),
             "plr: wrong gradient buffers"
         );
-        let PlrCache { x, periodic, z } = cache;
-        let mut delta = vec![T::zero(); n * d_n * h_n];
-        let mut g = vec![T::zero(); n * d_n * k_n];
-        let mut d_x = vec![T::zero(); n * d_n];
-        delta
-            .par_chunks_mut((d_n * h_n).max(1))
-            .zip(g.par_chunks_mut((d_n * k_n).max(1)))
-            .zip(d_x.par_chunks_mut(d_n.max(1)))
-            .enumerate()
-            .for_each(|(row, ((delta_row, g_row), dx_row))| {
-                for d in 0..d_n {
-                    let p = &periodic[(row * d_n + d) * 2 * k_n..(row * d_n + d + 1) * 2 * k_n];
-                    for h in 0..h_n {
-                        let i = d * h_n + h;
-                        // (N5) ReLU′(0) = 0, as PyTorch.
-                        delta_row[i] = if z[row * d_n * h_n + i] > T::zero() {
-                            d_y[[row, i]]
-                        } else {
-                            T::zero()
-                        };
-                    }
-                    let mut dx = T::zero();
-                    for k in 0..k_n {
-                        let (sin_v, cos_v) = (p[k], p[k_n + k]);
-                        let mut acc = T::zero();
-                        for h in 0..h_n {
-                            let w = &self.weight[(d * h_n + h) * 2 * k_n..];
-                            // (N8) ∂sin v/∂v = cos v, ∂cos v/∂v = −sin v
-                            acc += delta_row[d * h_n + h] * (w[k] * cos_v - w[k_n + k] * sin_v);
-                        }
-                        g_row[d * k_n + k] = acc;
-                        dx += acc * two_pi::<T>() * self.freq[d * k_n + k]; // (N9)
-                    }
-                    dx_row[d] = dx;
-                }
-            });
-        grads
-            .d_freq
-            .par_chunks_mut(k_n.max(1))
-            .zip(grads.d_weight.par_chunks_mut((h_n * 2 * k_n).max(1)))
-            .zip(grads.d_bias.par_chunks_mut(h_n.max(1)))
-            .enumerate()
-            .for_each(|(d, ((d_c, d_w), d_b))| {
-                for row in 0..n {
-                    let p = &periodic[(row * d_n + d) * 2 * k_n..(row * d_n + d + 1) * 2 * k_n];
-                    for h in 0..h_n {
-                        let dl = delta[row * d_n * h_n + d * h_n + h];
-                        d_b[h] += dl; // (N7)
-                        for (dw, pj) in d_w[h * 2 * k_n..(h + 1) * 2 * k_n].iter_mut().zip(p) {
-                            *dw += dl * *pj; // (N7)
-                        }
-                    }
-                    let xv = x[[row, d]];
-                    for k in 0..k_n {
-                        d_c[k] += g[row * d_n * k_n + d * k_n + k] * two_pi::<T>() * xv; // (N9)
-                    }
-                }
-            });
-        Array2::from_shape_vec((n, d_n), d_x).expect("n·D input gradients")
+        let params = self.flat();
+        let mut delta: Vec<T> = d_y.iter().copied().collect();
+        let mut g = vec![T::zero(); n * s.features * s.frequencies];
+        plr_delta(
+            &s,
+            &params,
+            n,
+            &cache.periodic,
+            &cache.z,
+            &mut delta,
+            &mut g,
+        );
+        let mut flat_grads = [&grads.d_freq[..], &grads.d_weight, &grads.d_bias].concat();
+        plr_param_gradients(
+            &s,
+            cache.x.view(),
+            &cache.periodic,
+            &delta,
+            &g,
+            0..n,
+            &mut flat_grads,
+        );
+        let (d_c, d_w, d_b) = s.split(&flat_grads);
+        grads.d_freq.copy_from_slice(d_c);
+        grads.d_weight.copy_from_slice(d_w);
+        grads.d_bias.copy_from_slice(d_b);
+        let mut d_x = Array2::zeros((n, s.features));
+        plr_input_gradient(&s, &params, &g, d_x.view_mut());
+        d_x
     }
 }

@@ -35,7 +35,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use glassbox_core::{
-    Activation, Float, LayerSpec, Mlp, MlpError, MlpSpec, Rng, TensorInfo as MlpTensor,
+    Activation, Float, InputLayerSpec, LayerSpec, Mlp, MlpError, MlpSpec, Rng,
+    TensorInfo as MlpTensor,
 };
 use rand::SeedableRng;
 use safetensors::tensor::{Metadata, SafeTensorError, SafeTensors};
@@ -74,6 +75,10 @@ pub struct LayerRecord {
 pub struct ArchitectureRecord {
     /// D.
     pub inputs: usize,
+    /// The input layers of tables before the Dense layers (notes/tabular.md N10), as
+    /// [`InputLayerSpec`] text; left out when none, so older manifests read unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_layers: Vec<String>,
     /// The layers, input side first.
     pub layers: Vec<LayerRecord>,
 }
@@ -83,6 +88,7 @@ impl ArchitectureRecord {
     pub fn from_spec(spec: &MlpSpec) -> Self {
         ArchitectureRecord {
             inputs: spec.inputs,
+            input_layers: spec.input_layers.iter().map(ToString::to_string).collect(),
             layers: spec
                 .layers
                 .iter()
@@ -95,10 +101,27 @@ impl ArchitectureRecord {
         }
     }
 
-    /// P = Σₗ Hₗ·(Hₗ₋₁ + 1), or `None` if it overflows (a corrupted or hostile manifest).
+    /// P = the input layers' parameters, then Σₗ Hₗ·(Hₗ₋₁ + 1), or `None` if it overflows
+    /// or an input layer does not parse (a corrupted or hostile manifest).
     pub fn num_params(&self) -> Option<usize> {
         let mut fan_in = self.inputs;
         let mut total = 0usize;
+        for text in &self.input_layers {
+            let (params, width) = match InputLayerSpec::from_str(text).ok()? {
+                InputLayerSpec::Scale => (fan_in, fan_in),
+                InputLayerSpec::Plr {
+                    frequencies: k,
+                    units: h,
+                    ..
+                } => {
+                    // c (D·K), W (D·H·2K), b (D·H): D·(K + H·(2K + 1)).
+                    let per = k.checked_add(h.checked_mul(k.checked_mul(2)?.checked_add(1)?)?)?;
+                    (fan_in.checked_mul(per)?, fan_in.checked_mul(h)?)
+                }
+            };
+            total = total.checked_add(params)?;
+            fan_in = width;
+        }
         for l in &self.layers {
             total = total.checked_add(l.units.checked_mul(fan_in.checked_add(1)?)?)?;
             fan_in = l.units;
@@ -117,7 +140,12 @@ impl ArchitectureRecord {
                 Activation::from_str(&rec.activation).map_err(|e| format!("layer {l}: {e}"))?;
             layers.push(LayerSpec::new(rec.units, activation).with_dropout(rec.dropout));
         }
-        let spec = MlpSpec::new(self.inputs, layers);
+        let input_layers = self
+            .input_layers
+            .iter()
+            .map(|t| t.parse::<InputLayerSpec>())
+            .collect::<Result<Vec<_>, _>>()?;
+        let spec = MlpSpec::new(self.inputs, layers).with_input_layers(input_layers);
         spec.validate().map_err(|e: MlpError| e.to_string())?;
         Ok(spec)
     }

@@ -12,7 +12,8 @@ use crate::exit::{CliError, ResultExt};
 use crate::output::write_atomic;
 use crate::pipeline::DataOptions;
 use crate::recipe::{
-    ClassWeightRule, LossName, OptimizerName, Recipe, RecipeChanges, RecipeName, ThresholdRule,
+    ClassWeightRule, EmbeddingName, LossName, OptimizerName, Recipe, RecipeChanges, RecipeName,
+    ThresholdRule,
 };
 
 /// How to read the columns of a training CSV.
@@ -133,6 +134,27 @@ pub struct RecipeArgs {
     #[arg(long, value_name = "N")]
     pub rare_min_count: Option<usize>,
 
+    /// Input layers of tables before the hidden layers (notes/tabular.md): plr, periodic
+    /// embeddings of every column (Gorishniy et al. 2022), or none.
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub embedding: Option<EmbeddingName>,
+
+    /// PLR: frequencies per column, K (default 16).
+    #[arg(long, value_name = "K")]
+    pub plr_frequencies: Option<usize>,
+
+    /// PLR: units per column, H (default 16); the first hidden layer sees columns × H.
+    #[arg(long, value_name = "H")]
+    pub plr_units: Option<usize>,
+
+    /// PLR: σ of the initial frequencies, drawn from N(0, σ²) (default 0.1).
+    #[arg(long, value_name = "SIGMA")]
+    pub plr_sigma: Option<f64>,
+
+    /// A learned scale per input column, starting at 1, before any embedding (RealMLP).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub feature_scale: Option<bool>,
+
     /// Hidden layer sizes, comma-separated, e.g. 64,64 (an output unit follows).
     #[arg(long, value_name = "UNITS", value_delimiter = ',')]
     pub hidden: Option<Vec<usize>>,
@@ -236,6 +258,11 @@ impl RecipeArgs {
             numeric_scaling: self.numeric_scaling,
             missing_indicators: self.missing_indicators,
             rare_min_count: self.rare_min_count,
+            feature_scale: self.feature_scale,
+            plr: self.embedding.map(|e| e == EmbeddingName::Plr),
+            plr_frequencies: self.plr_frequencies,
+            plr_units: self.plr_units,
+            plr_sigma: self.plr_sigma,
             hidden: self.hidden.clone(),
             activation: self.activation.clone(),
             dropout: self.dropout,

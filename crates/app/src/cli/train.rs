@@ -212,6 +212,12 @@ fn run_on_this_rank(args: &TrainArgs, global: &Global) -> Result<(), CliError> {
             .validate()
             .map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
     }
+    if args.distributed && args.reduce == ReduceArg::Exact && !recipe.input_layers.is_empty() {
+        // T12 splits Dense layers by units; the input layers of tables are not cut that way.
+        return Err(CliError::usage(anyhow::anyhow!(
+            "--reduce exact splits the Dense layers by units and does not cover --embedding or --feature-scale: use --reduce fast with them"
+        )));
+    }
     let (content, rank) = join_distributed(args)?;
     let prepare = |content| {
         prepare_training_from(

@@ -67,6 +67,26 @@ pub fn describe_bundle(path: &str, b: &Bundle) -> String {
         let spec = m.spec();
         let mut fan_in = spec.inputs;
         let _ = writeln!(s, "  input: {} features", spec.inputs);
+        for (i, input_layer) in spec.input_layers.iter().enumerate() {
+            let (params, width) = input_layer.shape(fan_in);
+            let what = match input_layer.plr(fan_in) {
+                None => {
+                    format!("scale per feature, y = x ⊙ s  ({params} parameters: scale [{fan_in}])")
+                }
+                Some(p) => format!(
+                    "PLR embedding {fan_in} → {width} ({}), per feature sin/cos of {} frequencies → Dense {} → ReLU  ({params} parameters: frequencies [{fan_in}, {}], weight [{fan_in}, {}, {}], bias [{fan_in}, {}])",
+                    input_layer,
+                    p.frequencies,
+                    p.units,
+                    p.frequencies,
+                    p.units,
+                    2 * p.frequencies,
+                    p.units
+                ),
+            };
+            let _ = writeln!(s, "  input layer {i}: {what}");
+            fan_in = width;
+        }
         for (l, layer) in spec.layers.iter().enumerate() {
             let params = layer.units * (fan_in + 1);
             let _ = writeln!(

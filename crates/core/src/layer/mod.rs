@@ -21,9 +21,13 @@
 //! kind is named. Nothing here records operations for a later pass (no tape), and no
 //! backward rule lives away from its forward.
 //!
-//! Kinds: Dense (`layer/dense.rs`: `f(X·Θᵀ + 1·bᵀ)`, optional inverted dropout on its output).
+//! Kinds: Dense (`layer/dense.rs`: `f(X·Θᵀ + 1·bᵀ)`, optional inverted dropout on its output);
+//! the input layers of tables (notes/tabular.md, N10), which may precede the Dense layers:
+//! per-feature scaling (`layer/scale.rs`, `X ⊙ s`) and PLR embeddings (`layer/plr.rs`).
 
 pub(crate) mod dense;
+pub(crate) mod plr;
+pub(crate) mod scale;
 
 use std::ops::Range;
 
@@ -32,6 +36,8 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 use crate::gemm::kernel::Scratch;
 use crate::{Float, Init, Rng, TensorInfo};
 use dense::{DenseBuffers, DenseLayer};
+use plr::{PlrBuffers, PlrLayer};
+use scale::{ScaleBuffers, ScaleLayer};
 
 /// How a backward pass lands the parameter gradients in their buffers (notes/backprop.md §1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +86,8 @@ pub(crate) enum GradAt {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Layer {
     Dense(DenseLayer),
+    Scale(ScaleLayer),
+    Plr(PlrLayer),
 }
 
 impl Layer {
@@ -87,6 +95,8 @@ impl Layer {
     pub(crate) fn inputs(&self) -> usize {
         match self {
             Layer::Dense(l) => l.inputs(),
+            Layer::Scale(l) => l.features,
+            Layer::Plr(l) => l.spec.features,
         }
     }
 
@@ -94,6 +104,8 @@ impl Layer {
     pub(crate) fn outputs(&self) -> usize {
         match self {
             Layer::Dense(l) => l.outputs(),
+            Layer::Scale(l) => l.features,
+            Layer::Plr(l) => l.spec.outputs(),
         }
     }
 
@@ -101,6 +113,8 @@ impl Layer {
     pub(crate) fn params(&self) -> Range<usize> {
         match self {
             Layer::Dense(l) => l.params(),
+            Layer::Scale(l) => l.params(),
+            Layer::Plr(l) => l.params(),
         }
     }
 
@@ -108,13 +122,18 @@ impl Layer {
     pub(crate) fn tensors(&self, index: usize, out: &mut Vec<TensorInfo>) {
         match self {
             Layer::Dense(l) => l.tensors(index, out),
+            Layer::Scale(l) => l.tensors(index, out),
+            Layer::Plr(l) => l.tensors(index, out),
         }
     }
 
-    /// Draws the layer's parameters (its slice) with `init` from `rng`.
+    /// Draws the layer's parameters (its slice) with `init` from `rng`; the input layers of
+    /// tables have their own initialisation (N6, N11).
     pub(crate) fn init<T: Float>(&self, params: &mut [T], init: Init, rng: &mut Rng) {
         match self {
             Layer::Dense(l) => l.init(params, init, rng),
+            Layer::Scale(l) => l.init(params),
+            Layer::Plr(l) => l.init(params, rng),
         }
     }
 
@@ -122,6 +141,8 @@ impl Layer {
     pub(crate) fn buffers<T: Float>(&self) -> LayerBuffers<T> {
         match self {
             Layer::Dense(l) => LayerBuffers::Dense(l.buffers()),
+            Layer::Scale(l) => LayerBuffers::Scale(l.buffers()),
+            Layer::Plr(l) => LayerBuffers::Plr(l.buffers()),
         }
     }
 
@@ -129,6 +150,9 @@ impl Layer {
     pub(crate) fn fits<T: Float>(&self, bufs: &LayerBuffers<T>) -> bool {
         match (self, bufs) {
             (Layer::Dense(l), LayerBuffers::Dense(b)) => l.fits(b),
+            (Layer::Scale(l), LayerBuffers::Scale(b)) => l.fits(b),
+            (Layer::Plr(l), LayerBuffers::Plr(b)) => l.fits(b),
+            _ => false,
         }
     }
 
@@ -143,6 +167,9 @@ impl Layer {
     ) {
         match (self, bufs) {
             (Layer::Dense(l), LayerBuffers::Dense(b)) => l.forward(params, input, b, rng),
+            (Layer::Scale(l), LayerBuffers::Scale(b)) => l.forward(params, input, b),
+            (Layer::Plr(l), LayerBuffers::Plr(b)) => l.forward(params, input, b),
+            _ => unreachable!("{}", MISMATCH),
         }
     }
 
@@ -157,16 +184,30 @@ impl Layer {
         bufs: &mut LayerBuffers<T>,
         at: GradAt,
     ) {
-        match (self, bufs) {
-            (Layer::Dense(l), LayerBuffers::Dense(b)) => l.backward(params, grads, input, b, at),
+        if let (Layer::Dense(l), LayerBuffers::Dense(b)) = (self, &mut *bufs) {
+            return l.backward(params, grads, input, b, at);
+        }
+        self.delta(params, input.nrows(), bufs, at);
+        if let Some((grads, write)) = grads {
+            self.param_gradients(grads, write, input, bufs);
         }
     }
 
     /// The first half of [`Layer::backward`]: the gradient buffer, holding what `at` says
     /// for the first `n` rows, becomes the layer's δ = ∂L/∂(pre-activation).
-    pub(crate) fn delta<T: Float>(&self, n: usize, bufs: &mut LayerBuffers<T>, at: GradAt) {
+    pub(crate) fn delta<T: Float>(
+        &self,
+        params: &[T],
+        n: usize,
+        bufs: &mut LayerBuffers<T>,
+        at: GradAt,
+    ) {
         match (self, bufs) {
             (Layer::Dense(l), LayerBuffers::Dense(b)) => l.delta(n, b, at),
+            // No activation: the gradient buffer's ∂L/∂Y is already δ.
+            (Layer::Scale(_), LayerBuffers::Scale(_)) => {}
+            (Layer::Plr(l), LayerBuffers::Plr(b)) => l.delta(params, n, b),
+            _ => unreachable!("{}", MISMATCH),
         }
     }
 
@@ -179,9 +220,7 @@ impl Layer {
         input: ArrayView2<T>,
         bufs: &LayerBuffers<T>,
     ) {
-        match (self, bufs) {
-            (Layer::Dense(l), LayerBuffers::Dense(b)) => l.param_gradients(grads, write, input, b),
-        }
+        self.param_gradients_rows(grads, write, input, bufs, 0..input.nrows());
     }
 
     /// [`Layer::param_gradients`] over the batch rows `rows` only (one shard, T11).
@@ -197,6 +236,13 @@ impl Layer {
             (Layer::Dense(l), LayerBuffers::Dense(b)) => {
                 l.param_gradients_rows(grads, write, input, b, rows)
             }
+            (Layer::Scale(l), LayerBuffers::Scale(b)) => {
+                l.param_gradients_rows(grads, write, input, b, rows)
+            }
+            (Layer::Plr(l), LayerBuffers::Plr(b)) => {
+                l.param_gradients_rows(grads, write, input, b, rows)
+            }
+            _ => unreachable!("{}", MISMATCH),
         }
     }
 
@@ -210,6 +256,9 @@ impl Layer {
     ) {
         match (self, bufs) {
             (Layer::Dense(l), LayerBuffers::Dense(b)) => l.add_example_sq_norms(input, b, sq_norms),
+            (Layer::Scale(l), LayerBuffers::Scale(b)) => l.add_example_sq_norms(input, b, sq_norms),
+            (Layer::Plr(l), LayerBuffers::Plr(b)) => l.add_example_sq_norms(input, b, sq_norms),
+            _ => unreachable!("{}", MISMATCH),
         }
     }
 
@@ -217,6 +266,9 @@ impl Layer {
     pub(crate) fn scale_examples<T: Float>(&self, bufs: &mut LayerBuffers<T>, factors: &[f64]) {
         match (self, bufs) {
             (Layer::Dense(l), LayerBuffers::Dense(b)) => l.scale_examples(b, factors),
+            (Layer::Scale(l), LayerBuffers::Scale(b)) => l.scale_examples(b, factors),
+            (Layer::Plr(l), LayerBuffers::Plr(b)) => l.scale_examples(b, factors),
+            _ => unreachable!("{}", MISMATCH),
         }
     }
 
@@ -229,14 +281,23 @@ impl Layer {
     ) {
         match (self, bufs) {
             (Layer::Dense(l), LayerBuffers::Dense(b)) => l.input_gradient(params, b, d_input),
+            (Layer::Scale(l), LayerBuffers::Scale(b)) => l.input_gradient(params, b, d_input),
+            (Layer::Plr(l), LayerBuffers::Plr(b)) => l.input_gradient(params, b, d_input),
+            _ => unreachable!("{}", MISMATCH),
         }
     }
 }
+
+/// Why a layer and its buffers of another kind can never meet: a workspace is checked
+/// against its network ([`Layer::fits`]) before every pass.
+const MISMATCH: &str = "a layer met buffers of another kind (the workspace was checked)";
 
 /// One layer's slice of the workspace, for batches of up to a capacity of rows.
 #[derive(Clone, Debug)]
 pub(crate) enum LayerBuffers<T> {
     Dense(DenseBuffers<T>),
+    Scale(ScaleBuffers<T>),
+    Plr(PlrBuffers<T>),
 }
 
 impl<T: Float> LayerBuffers<T> {
@@ -244,6 +305,8 @@ impl<T: Float> LayerBuffers<T> {
     pub(crate) fn reserve_rows(&mut self, n: usize) {
         match self {
             LayerBuffers::Dense(b) => b.reserve_rows(n),
+            LayerBuffers::Scale(b) => b.reserve_rows(n),
+            LayerBuffers::Plr(b) => b.reserve_rows(n),
         }
     }
 
@@ -251,6 +314,8 @@ impl<T: Float> LayerBuffers<T> {
     pub(crate) fn gemm_scratch(&self, n: usize) -> Scratch {
         match self {
             LayerBuffers::Dense(b) => b.gemm_scratch(n),
+            // The input layers of tables call no GEMM.
+            LayerBuffers::Scale(_) | LayerBuffers::Plr(_) => Scratch::default(),
         }
     }
 
@@ -258,6 +323,8 @@ impl<T: Float> LayerBuffers<T> {
     pub(crate) fn outputs(&self) -> usize {
         match self {
             LayerBuffers::Dense(b) => b.units(),
+            LayerBuffers::Scale(b) => b.features(),
+            LayerBuffers::Plr(b) => b.outputs(),
         }
     }
 
@@ -265,6 +332,8 @@ impl<T: Float> LayerBuffers<T> {
     pub(crate) fn output(&self, n: usize) -> ArrayView2<'_, T> {
         match self {
             LayerBuffers::Dense(b) => b.output(n),
+            LayerBuffers::Scale(b) => b.output(n),
+            LayerBuffers::Plr(b) => b.output(n),
         }
     }
 
@@ -273,6 +342,8 @@ impl<T: Float> LayerBuffers<T> {
     pub(crate) fn grad_mut(&mut self, n: usize) -> ArrayViewMut2<'_, T> {
         match self {
             LayerBuffers::Dense(b) => b.grad_mut(n),
+            LayerBuffers::Scale(b) => b.grad_mut(n),
+            LayerBuffers::Plr(b) => b.grad_mut(n),
         }
     }
 
@@ -280,6 +351,8 @@ impl<T: Float> LayerBuffers<T> {
     pub(crate) fn grad(&self, n: usize) -> ArrayView2<'_, T> {
         match self {
             LayerBuffers::Dense(b) => b.grad(n),
+            LayerBuffers::Scale(b) => b.grad(n),
+            LayerBuffers::Plr(b) => b.grad(n),
         }
     }
 
@@ -287,6 +360,8 @@ impl<T: Float> LayerBuffers<T> {
     pub(crate) fn pre_activation(&self, n: usize) -> ArrayView2<'_, T> {
         match self {
             LayerBuffers::Dense(b) => b.z(n),
+            LayerBuffers::Scale(b) => b.output(n),
+            LayerBuffers::Plr(b) => b.z(n),
         }
     }
 
@@ -294,6 +369,8 @@ impl<T: Float> LayerBuffers<T> {
     pub(crate) fn activation_output(&self, n: usize) -> ArrayView2<'_, T> {
         match self {
             LayerBuffers::Dense(b) => b.y(n),
+            LayerBuffers::Scale(b) => b.output(n),
+            LayerBuffers::Plr(b) => b.output(n),
         }
     }
 }

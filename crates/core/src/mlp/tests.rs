@@ -2,7 +2,7 @@
 //! owning Dense layers, accumulation and overwriting, dropout, workspaces.
 
 use super::*;
-use crate::{Dense, DenseGrads, dropout_sample_mask, seeded_rng};
+use crate::{Activation, Dense, DenseGrads, dropout_sample_mask, seeded_rng};
 use ndarray::Array;
 
 fn spec_3_layers(dropout: f64) -> MlpSpec {

@@ -52,6 +52,15 @@ pub struct Segment {
 }
 
 impl<T: Float> Mlp<T> {
+    /// The unit split (T12) knows Dense layers only.
+    fn assert_dense_only(&self) {
+        assert_eq!(
+            self.num_input_layers(),
+            0,
+            "mlp: the split by units (T12) does not cover input layers of tables"
+        );
+    }
+
     /// Every layer's δ for the rows of `fwd` (B20b–B20d without the parameter products); the
     /// parameter gradients are left alone.
     ///
@@ -65,7 +74,11 @@ impl<T: Float> Mlp<T> {
     /// (T12) The parameter vector cut among `ranks` ranks: for every layer, Θ's rows of each
     /// rank's units in rank order, then b's entries of them; in [`Mlp::params`] order, empty
     /// pieces left out.
+    ///
+    /// # Panics
+    /// If the network has input layers of tables (N10): their parameters are not cut by units.
     pub fn unit_segments(&self, ranks: usize) -> Vec<Segment> {
+        self.assert_dense_only();
         let mut out = Vec::new();
         for (l, layer) in self.layers.iter().enumerate() {
             let (start, d, h) = (layer.params().start, layer.inputs(), layer.outputs());
@@ -93,7 +106,7 @@ impl<T: Float> Mlp<T> {
     /// [`Mlp::backward_sharded`] gives it.
     ///
     /// # Panics
-    /// If the shapes do not match the network and `plan`.
+    /// If the shapes do not match the network and `plan`, or the network has input layers.
     pub fn unit_gradients(
         &mut self,
         x: ArrayView2<'_, T>,
@@ -103,6 +116,7 @@ impl<T: Float> Mlp<T> {
         rank: usize,
         ranks: usize,
     ) {
+        self.assert_dense_only();
         let count = self.layers.len();
         assert!(
             outputs.len() + 1 == count && deltas.len() == count,

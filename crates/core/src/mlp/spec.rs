@@ -1,0 +1,339 @@
+//! The architecture of an [`Mlp`](crate::Mlp): D inputs, optional input layers of tables
+//! (notes/tabular.md, N10), then the Dense layers.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::dropout::dropout_p_is_valid;
+use crate::{Activation, ActivationError, PlrSpec};
+
+/// One input layer of a table network (notes/tabular.md, N10), before the Dense layers.
+/// Its width follows from the layer below: D for the first.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum InputLayerSpec {
+    /// Per-feature scaling `y = x ⊙ s` (N1, N2), s initialised to 1 (N11): width unchanged.
+    Scale,
+    /// PLR embedding (N3–N9) of every column: K frequencies with initial spread σ (N6), H
+    /// units per column; width × H out.
+    Plr {
+        frequencies: usize,
+        units: usize,
+        sigma: f64,
+    },
+}
+
+impl InputLayerSpec {
+    /// The PLR shape of this layer on an input of `width` columns, if it is one.
+    pub fn plr(&self, width: usize) -> Option<PlrSpec> {
+        match *self {
+            InputLayerSpec::Scale => None,
+            InputLayerSpec::Plr {
+                frequencies,
+                units,
+                sigma,
+            } => Some(PlrSpec {
+                features: width,
+                frequencies,
+                units,
+                sigma,
+            }),
+        }
+    }
+
+    /// (Parameters, output width) of this layer on an input of `width` columns.
+    pub fn shape(&self, width: usize) -> (usize, usize) {
+        match self.plr(width) {
+            None => (width, width),
+            Some(p) => (p.num_params(), p.outputs()),
+        }
+    }
+
+    /// Checks the shape: K ≥ 1, H ≥ 1 and a finite σ > 0 for PLR.
+    pub fn validate(&self) -> Result<(), String> {
+        match *self {
+            InputLayerSpec::Scale => Ok(()),
+            InputLayerSpec::Plr {
+                frequencies,
+                units,
+                sigma,
+            } => {
+                if frequencies == 0 || units == 0 {
+                    Err(format!(
+                        "plr needs k ≥ 1 and h ≥ 1, got k = {frequencies}, h = {units}"
+                    ))
+                } else if !(sigma.is_finite() && sigma > 0.0) {
+                    Err(format!("plr needs a finite σ > 0, got {sigma}"))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+/// `scale` or `plr(k=K,h=H,sigma=σ)`, as [`FromStr`] reads it.
+impl fmt::Display for InputLayerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputLayerSpec::Scale => write!(f, "scale"),
+            InputLayerSpec::Plr {
+                frequencies,
+                units,
+                sigma,
+            } => write!(f, "plr(k={frequencies},h={units},sigma={sigma})"),
+        }
+    }
+}
+
+impl FromStr for InputLayerSpec {
+    type Err = String;
+
+    /// Reads `scale` or `plr(k=K,h=H,sigma=σ)` (any order of the three fields).
+    fn from_str(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        if t == "scale" {
+            return Ok(InputLayerSpec::Scale);
+        }
+        let bad =
+            || format!("\"{text}\" is not an input layer (scale or plr(k=16,h=16,sigma=0.1))");
+        let inner = t
+            .strip_prefix("plr(")
+            .and_then(|r| r.strip_suffix(')'))
+            .ok_or_else(bad)?;
+        let (mut k, mut h, mut sigma) = (None, None, None);
+        for field in inner.split(',') {
+            let (key, value) = field.split_once('=').ok_or_else(bad)?;
+            match key.trim() {
+                "k" => k = value.trim().parse::<usize>().ok(),
+                "h" => h = value.trim().parse::<usize>().ok(),
+                "sigma" => sigma = value.trim().parse::<f64>().ok(),
+                _ => return Err(bad()),
+            }
+        }
+        match (k, h, sigma) {
+            (Some(frequencies), Some(units), Some(sigma)) => {
+                let spec = InputLayerSpec::Plr {
+                    frequencies,
+                    units,
+                    sigma,
+                };
+                spec.validate()?;
+                Ok(spec)
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// One Dense layer of an [`MlpSpec`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerSpec {
+    /// Hₗ, the number of units (outputs) of the layer.
+    pub units: usize,
+    /// The activation fₗ.
+    pub activation: Activation,
+    /// Drop probability applied to this layer's output during training (inverted dropout,
+    /// B14–B16); 0 = none. Must be in `[0, 1)`, and 0 on the last layer.
+    pub dropout: f64,
+}
+
+impl LayerSpec {
+    /// A layer without dropout.
+    pub fn new(units: usize, activation: Activation) -> Self {
+        LayerSpec {
+            units,
+            activation,
+            dropout: 0.0,
+        }
+    }
+
+    /// The same layer with drop probability `p` on its output during training.
+    pub fn with_dropout(mut self, p: f64) -> Self {
+        self.dropout = p;
+        self
+    }
+}
+
+/// The architecture of an [`Mlp`](crate::Mlp): D inputs, the input layers of tables, then
+/// the Dense layers in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MlpSpec {
+    /// D, the number of input features.
+    pub inputs: usize,
+    /// The input layers (N10), input side first; empty for a plain MLP.
+    pub input_layers: Vec<InputLayerSpec>,
+    /// The Dense layers, input side first; the last one's `units` is O.
+    pub layers: Vec<LayerSpec>,
+}
+
+/// Why an [`MlpSpec`] or a parameter buffer was rejected.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MlpError {
+    /// The spec has no layers.
+    NoLayers,
+    /// `inputs` is 0.
+    NoInputs,
+    /// A layer has 0 units.
+    NoUnits {
+        /// Index of the layer.
+        layer: usize,
+    },
+    /// A layer's activation parameter is invalid.
+    Activation {
+        /// Index of the layer.
+        layer: usize,
+        /// The activation's own error.
+        source: ActivationError,
+    },
+    /// A drop probability outside `[0, 1)`.
+    Dropout {
+        /// Index of the layer.
+        layer: usize,
+        /// The rejected probability.
+        p: f64,
+    },
+    /// Dropout on the output layer (the output must be the activation's value, which the
+    /// fused loss gradients assume).
+    DropoutOnOutput {
+        /// Index of the layer.
+        layer: usize,
+        /// The rejected probability.
+        p: f64,
+    },
+    /// An input layer with an invalid shape.
+    InputLayer {
+        /// Index among the input layers.
+        layer: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A parameter buffer of the wrong length for the spec.
+    ParamCount {
+        /// Parameters the spec needs.
+        expected: usize,
+        /// Parameters given.
+        got: usize,
+    },
+}
+
+impl fmt::Display for MlpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MlpError::NoLayers => write!(f, "MLP spec has no layers"),
+            MlpError::NoInputs => write!(f, "MLP spec has 0 inputs"),
+            MlpError::NoUnits { layer } => write!(f, "layer {layer} has 0 units"),
+            MlpError::Activation { layer, source } => write!(f, "layer {layer}: {source}"),
+            MlpError::Dropout { layer, p } => {
+                write!(f, "layer {layer}: dropout must be in [0, 1), got {p}")
+            }
+            MlpError::DropoutOnOutput { layer, p } => write!(
+                f,
+                "layer {layer} is the output layer; dropout {p} is not allowed there"
+            ),
+            MlpError::InputLayer { layer, message } => write!(f, "input layer {layer}: {message}"),
+            MlpError::ParamCount { expected, got } => write!(
+                f,
+                "parameter buffer holds {got} values but the spec needs {expected}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for MlpError {}
+
+impl MlpSpec {
+    /// A spec from its parts (not validated until used).
+    pub fn new(inputs: usize, layers: Vec<LayerSpec>) -> Self {
+        MlpSpec {
+            inputs,
+            input_layers: Vec::new(),
+            layers,
+        }
+    }
+
+    /// The same spec with `input_layers` before its Dense layers (N10).
+    pub fn with_input_layers(mut self, input_layers: Vec<InputLayerSpec>) -> Self {
+        self.input_layers = input_layers;
+        self
+    }
+
+    /// Width of the first Dense layer's input: D through the input layers.
+    pub fn dense_inputs(&self) -> usize {
+        self.input_layers
+            .iter()
+            .fold(self.inputs, |width, l| l.shape(width).1)
+    }
+
+    /// Checks every field: D > 0, at least one Dense layer, valid input layers, Hₗ > 0, valid activation parameters,
+    /// dropout in `[0, 1)` and none on the output layer.
+    pub fn validate(&self) -> Result<(), MlpError> {
+        if self.inputs == 0 {
+            return Err(MlpError::NoInputs);
+        }
+        if self.layers.is_empty() {
+            return Err(MlpError::NoLayers);
+        }
+        for (layer, spec) in self.input_layers.iter().enumerate() {
+            spec.validate()
+                .map_err(|message| MlpError::InputLayer { layer, message })?;
+        }
+        let last = self.layers.len() - 1;
+        for (layer, spec) in self.layers.iter().enumerate() {
+            if spec.units == 0 {
+                return Err(MlpError::NoUnits { layer });
+            }
+            spec.activation
+                .validate()
+                .map_err(|source| MlpError::Activation { layer, source })?;
+            if !dropout_p_is_valid(spec.dropout) {
+                return Err(MlpError::Dropout {
+                    layer,
+                    p: spec.dropout,
+                });
+            }
+            if layer == last && spec.dropout != 0.0 {
+                return Err(MlpError::DropoutOnOutput {
+                    layer,
+                    p: spec.dropout,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of named tensors of a network of this spec ([`crate::Mlp::tensors`]): one per
+    /// scaling layer (s), three per PLR layer (c, W, b), two per Dense layer (Θ, b).
+    pub fn num_tensors(&self) -> usize {
+        let input: usize = self
+            .input_layers
+            .iter()
+            .map(|l| match l {
+                InputLayerSpec::Scale => 1,
+                InputLayerSpec::Plr { .. } => 3,
+            })
+            .sum();
+        input + 2 * self.layers.len()
+    }
+
+    /// O, the units of the last layer (0 if there are no layers).
+    pub fn outputs(&self) -> usize {
+        self.layers.last().map_or(0, |l| l.units)
+    }
+
+    /// Number of parameters: the input layers' (N10), then Σₗ Hₗ·(Hₗ₋₁ + 1) with H₋₁ the
+    /// width after them (D without input layers).
+    pub fn num_params(&self) -> usize {
+        let mut fan_in = self.inputs;
+        let mut total = 0;
+        for l in &self.input_layers {
+            let (params, width) = l.shape(fan_in);
+            total += params;
+            fan_in = width;
+        }
+        for l in &self.layers {
+            total += l.units * (fan_in + 1);
+            fan_in = l.units;
+        }
+        total
+    }
+}
