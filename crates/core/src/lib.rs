@@ -31,7 +31,7 @@ pub use init::{Init, InitError};
 pub use layer::GradWrite;
 pub use mlp::{
     Backward, Deltas, Forward, LayerSpec, Mlp, MlpError, MlpSpec, Mode, Segment, TensorInfo,
-    Upstream, Workspace, clip_factor,
+    Upstream, Workspace, clip_factor, square_sum,
 };
 pub use rng::{Rng, seeded_rng};
 pub use shards::{ShardPlan, units_of_rank};
