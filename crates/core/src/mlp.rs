@@ -546,23 +546,8 @@ impl<T: Float> Mlp<T> {
             "mlp: shard plan for {} rows, batch of {rows}",
             plan.rows()
         );
-        let (x, ws) = backward_deltas(&self.layers, &self.params, fwd, upstream);
-        for (l, layer) in self.layers.iter().enumerate() {
-            let input = if l == 0 {
-                x.view()
-            } else {
-                ws.layers[l - 1].output(rows)
-            };
-            for s in 0..plan.count() {
-                let write = if s == 0 {
-                    GradWrite::Overwrite
-                } else {
-                    GradWrite::Accumulate
-                };
-                let grads = &mut self.grads[layer.params()];
-                layer.param_gradients_rows(grads, write, input, &ws.layers[l], plan.shard(s));
-            }
-        }
+        // Every shard is "this rank's" in one process.
+        self.backward_shards(fwd, upstream, plan, 0..plan.count());
     }
 
     /// Backward pass with per-example clipping (notes/privacy.md §11, P18–P21), for DP-SGD:
