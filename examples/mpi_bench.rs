@@ -9,6 +9,7 @@
 //! `scripts/mpi_bench.sh` runs both at np = 1 and 2 (the commands quoted in the notes).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use glassbox_app::mpi::World;
@@ -31,6 +32,64 @@ fn cpu_seconds() -> f64 {
     (fields.get(11).copied().unwrap_or(0.0) + fields.get(12).copied().unwrap_or(0.0)) / 100.0
 }
 
+/// A transport that counts what passes through it: the collectives (meetings of the ranks:
+/// every call but a point-to-point one), the bytes received and the wall time spent inside
+/// them (waiting included), for the `speed` line.
+#[derive(Debug)]
+struct Counted {
+    inner: Arc<World>,
+    meetings: AtomicUsize,
+    bytes: AtomicUsize,
+    nanos: AtomicU64,
+}
+
+impl Counted {
+    fn time<R>(&self, bytes: usize, op: impl FnOnce() -> R) -> R {
+        let t = Instant::now();
+        let r = op();
+        self.nanos
+            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.meetings.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        r
+    }
+}
+
+impl Collective for Counted {
+    fn rank(&self) -> usize {
+        self.inner.rank()
+    }
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
+    fn all_gather(&self, send: &[u8], recv: &mut [u8], counts: &[usize]) {
+        let bytes = recv.len() - send.len();
+        self.time(bytes, || self.inner.all_gather(send, recv, counts));
+    }
+    fn send(&self, to: usize, data: &[u8]) {
+        self.time(0, || self.inner.send(to, data));
+    }
+    fn recv(&self, from: usize, data: &mut [u8]) {
+        self.time(data.len(), || self.inner.recv(from, data));
+    }
+    fn broadcast(&self, root: usize, data: &mut [u8]) {
+        self.time(data.len(), || self.inner.broadcast(root, data));
+    }
+    fn all_reduce_sum(&self, data: &mut [u8], f32: bool) {
+        self.time(data.len(), || self.inner.all_reduce_sum(data, f32));
+    }
+    fn all_to_all(
+        &self,
+        send: &[u8],
+        sends: &[std::ops::Range<usize>],
+        recv: &mut [u8],
+        recvs: &[std::ops::Range<usize>],
+    ) {
+        let bytes = recvs.iter().map(|r| r.len()).sum();
+        self.time(bytes, || self.inner.all_to_all(send, sends, recv, recvs));
+    }
+}
+
 fn speed(world: Option<&Arc<World>>, steps: usize, reduce: Reduce) {
     const BATCH: usize = 512;
     let rows = BATCH * steps;
@@ -49,8 +108,16 @@ fn speed(world: Option<&Arc<World>>, steps: usize, reduce: Reduce) {
     config.batch_size = BATCH;
     config.threads = Some(1);
     let mut t = Trainer::<f32>::new(spec, Init::GlorotUniform, config).expect("valid recipe");
-    if let Some(w) = world {
-        let collective: Arc<dyn Collective> = w.clone();
+    let counted = world.map(|w| {
+        Arc::new(Counted {
+            inner: w.clone(),
+            meetings: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            nanos: AtomicU64::new(0),
+        })
+    });
+    if let Some(c) = &counted {
+        let collective: Arc<dyn Collective> = c.clone();
         t.set_distributed(Distributed { collective, reduce })
             .expect("no dropout");
     }
@@ -66,6 +133,17 @@ fn speed(world: Option<&Arc<World>>, steps: usize, reduce: Reduce) {
             rows as f64 / wall,
             1e3 * wall / steps as f64
         );
+        if let Some(c) = &counted {
+            // The fit's meetings include the one after it (the optimizer's state shared).
+            let per = |v: f64| v / steps as f64;
+            println!(
+                "exchange ranks={ranks} reduce={reduce:?} meetings_per_step={:.2} \
+                 received_mb_per_step={:.3} in_collectives_ms_per_step={:.2}",
+                per(c.meetings.load(Ordering::Relaxed) as f64),
+                per(c.bytes.load(Ordering::Relaxed) as f64) / 1e6,
+                per(c.nanos.load(Ordering::Relaxed) as f64) / 1e6
+            );
+        }
     }
 }
 

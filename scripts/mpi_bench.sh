@@ -9,16 +9,33 @@
 #   2. an OSU-style message-size sweep of ping-pong, broadcast, all-gather and all-reduce at
 #      np = 2, with t(n) = α + β·n fitted for each (the cost model's inputs).
 # Rounds alternate the configurations (interleaved), so drifting load hits all alike.
+# With OLD=<commit>, the same example built from that commit also runs np = 2 exact and fast
+# in every round, and the ratio line gains exact_old / fast_old (np 2 / np 1 of the old
+# build) and new_over_old (exact samples/s, this build over the old).
 # Usage: scripts/mpi_bench.sh [steps per run, default 40] [rounds, default 3]
 #        PROFILE=dev scripts/mpi_bench.sh …   (the optimised dev build, no release build)
+#        OLD=6f0c2e1 scripts/mpi_bench.sh 40 3
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps="${1:-40}"
 rounds="${2:-3}"
 profile="${PROFILE:-release}"
-cargo build --profile "$profile" --features mpi --example mpi_bench
 dir=$([ "$profile" = dev ] && echo debug || echo "$profile")
-bin="${CARGO_TARGET_DIR:-target}/$dir/examples/mpi_bench"
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+old_bin=""
+if [ -n "${OLD:-}" ]; then
+  # The old build first, in a detached worktree sharing the target dir (its dependencies
+  # are reused), copied out before the new build overwrites it.
+  old_tree=$(mktemp -d)
+  git worktree add --detach "$old_tree" "$OLD" >/dev/null
+  (cd "$old_tree" && CARGO_TARGET_DIR="$target" cargo build --profile "$profile" --features mpi --example mpi_bench)
+  old_bin="${TMPDIR:-/tmp}/mpi_bench_old.$$"
+  cp "$target/$dir/examples/mpi_bench" "$old_bin"
+  git worktree remove --force "$old_tree"
+  trap 'rm -f "$old_bin"' EXIT
+fi
+CARGO_TARGET_DIR="$target" cargo build --profile "$profile" --features mpi --example mpi_bench
+bin="$target/$dir/examples/mpi_bench"
 mpirun_=(mpirun --allow-run-as-root --oversubscribe --bind-to core)
 export RAYON_NUM_THREADS=1 OMP_NUM_THREADS=1
 # samples/s of a `speed` line.
@@ -33,10 +50,18 @@ for round in $(seq "$rounds"); do
   echo "$pair"; cat "${TMPDIR:-/tmp}/mpi_bench_pair.$$"; rm -f "${TMPDIR:-/tmp}/mpi_bench_pair.$$"
   exact=$("${mpirun_[@]}" -np 2 "$bin" speed --steps "$steps"); echo "$exact"
   fast=$("${mpirun_[@]}" -np 2 "$bin" speed --fast --steps "$steps"); echo "$fast"
+  old_line=""
+  if [ -n "$old_bin" ]; then
+    exact_old=$("${mpirun_[@]}" -np 2 "$old_bin" speed --steps "$steps"); echo "old: $exact_old"
+    fast_old=$("${mpirun_[@]}" -np 2 "$old_bin" speed --fast --steps "$steps"); echo "old: $fast_old"
+    old_line=$(awk -v one="$(rate <<<"$one")" -v ex="$(rate <<<"$exact")" \
+      -v eo="$(rate <<<"$exact_old")" -v fo="$(rate <<<"$fast_old")" \
+      'BEGIN { printf " exact_old=%.3f fast_old=%.3f new_over_old=%.3f", eo / one, fo / one, ex / eo }')
+  fi
   # np 2 / np 1 samples/s; two_independent: one of the two simultaneous runs against the solo
   # run (the ceiling np 2 could reach is twice it).
   awk -v one="$(rate <<<"$one")" -v ex="$(rate <<<"$exact")" -v fa="$(rate <<<"$fast")" \
-    -v pa="$(rate <<<"$pair")" -v r="$round" \
-    'BEGIN { printf "ratio round=%s exact=%.3f fast=%.3f two_independent=%.3f\n", r, ex / one, fa / one, pa / one }'
+    -v pa="$(rate <<<"$pair")" -v r="$round" -v old="$old_line" \
+    'BEGIN { printf "ratio round=%s exact=%.3f fast=%.3f two_independent=%.3f%s\n", r, ex / one, fa / one, pa / one, old }'
 done
 "${mpirun_[@]}" -np 2 "$bin" sweep

@@ -95,11 +95,12 @@ echo "$msg" | grep -q "rank 1 could not read its part" || { echo "FAIL: message:
 [ ! -e "$work/fault/model.safetensors" ] || { echo "FAIL: fault run wrote a model"; exit 1; }
 echo "ok: a rank failing to read stops all ranks (exit $code) naming rank 1, no output"
 passed=$((passed + 1))
-# Fault: rank 1 dies at its 20th all-gather (in the second training step: a step makes
-# 4·layers all-gathers, notes/distributed.md §6) → the job stops
+# Fault: rank 1 dies at its 8th collective (the second training step's all-to-all of δ: a
+# step makes four collectives after the file's two all-gathers, notes/distributed.md §6) →
+# the job stops
 # within seconds, non-zero, naming rank 1; the output folder holds nothing.
 set +e
-msg=$(GLASSBOX_FAULT_DIE=1:20 timeout 60 "${mpirun_[@]}" -x GLASSBOX_FAULT_DIE -np 3 \
+msg=$(GLASSBOX_FAULT_DIE=1:8 timeout 60 "${mpirun_[@]}" -x GLASSBOX_FAULT_DIE -np 3 \
   "$bin" train "$data" "${common[@]}" --distributed --out "$work/died" 2>&1)
 code=$?
 set -e

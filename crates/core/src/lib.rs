@@ -35,7 +35,7 @@ pub use init::{Init, InitError};
 pub use layer::GradWrite;
 pub use mlp::{
     Backward, Deltas, Forward, InputLayerSpec, LayerSpec, Mlp, MlpError, MlpSpec, Mode, Segment,
-    TensorInfo, Upstream, Workspace, clip_factor,
+    TensorInfo, Upstream, Workspace, clip_factor, square_sum,
 };
 pub use rng::{Rng, seeded_rng};
 pub use shards::{ShardPlan, units_of_rank};

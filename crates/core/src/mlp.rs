@@ -65,7 +65,7 @@ use crate::{Float, Init, Rng, ShardPlan};
 mod spec;
 mod units;
 pub use spec::{InputLayerSpec, LayerSpec, MlpError, MlpSpec};
-pub use units::{Deltas, Segment};
+pub use units::{Deltas, Segment, square_sum};
 
 /// A named slice of the parameter (or gradient) buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -392,7 +392,7 @@ impl<T: Float> Mlp<T> {
     /// layer's gradient **written** as `((P₀ + P₁) + …) + P_{S−1}`, `P_s` the gradient of
     /// shard s's rows from zero ([`ShardPlan`]). With one shard this is [`Mlp::backward`]
     /// with [`GradWrite::Overwrite`], bit for bit; with more, the same sum N processes form
-    /// from their shards' partials ([`Mlp::shard_gradients`]).
+    /// from their shards' partials ([`Mlp::backward_shards`]).
     ///
     /// # Panics
     /// If the upstream gradient is not (N, O), or `plan` is not for N rows.
@@ -409,74 +409,8 @@ impl<T: Float> Mlp<T> {
             "mlp: shard plan for {} rows, batch of {rows}",
             plan.rows()
         );
-        let (x, ws) = backward_deltas(&self.layers, &self.params, fwd, upstream);
-        for (l, layer) in self.layers.iter().enumerate() {
-            let input = if l == 0 {
-                x.view()
-            } else {
-                ws.layers[l - 1].output(rows)
-            };
-            for s in 0..plan.count() {
-                let write = if s == 0 {
-                    GradWrite::Overwrite
-                } else {
-                    GradWrite::Accumulate
-                };
-                let grads = &mut self.grads[layer.params()];
-                layer.param_gradients_rows(grads, write, input, &ws.layers[l], plan.shard(s));
-            }
-        }
-    }
-
-    /// The partial gradients `P_s` (T11) of the shards `shards` of a batch, each from zero,
-    /// written one after another into `partials` (`shards.len()` blocks of
-    /// [`Mlp::num_params`]), from a forward pass over the rows of those shards only:
-    /// `rows_start` is the batch row the pass's first row is. The parameter gradients
-    /// ([`Mlp::grads`]) are left alone. Adding the blocks of every shard in shard order gives
-    /// [`Mlp::backward_sharded`]'s gradient, bit for bit, because δ of a row depends on that
-    /// row alone.
-    ///
-    /// # Panics
-    /// If the upstream gradient is not (N, O), `partials` has the wrong length, or the
-    /// shards' rows are not the pass's rows.
-    pub fn shard_gradients(
-        &self,
-        fwd: Forward<'_, T>,
-        upstream: Upstream<'_, T>,
-        plan: ShardPlan,
-        shards: Range<usize>,
-        partials: &mut [T],
-    ) {
-        let rows = fwd.rows();
-        let mine = plan.rows_of(shards.clone());
-        assert_eq!(
-            mine.len(),
-            rows,
-            "mlp: shards {shards:?} hold rows {mine:?}, the pass {rows}"
-        );
-        let count = self.num_params();
-        assert_eq!(partials.len(), shards.len() * count, "mlp: partials buffer");
-        let (x, ws) = backward_deltas(&self.layers, &self.params, fwd, upstream);
-        for (l, layer) in self.layers.iter().enumerate() {
-            let input = if l == 0 {
-                x.view()
-            } else {
-                ws.layers[l - 1].output(rows)
-            };
-            for (k, s) in shards.clone().enumerate() {
-                let shard = plan.shard(s);
-                let local = shard.start - mine.start..shard.end - mine.start;
-                let block = &mut partials[k * count..(k + 1) * count];
-                let grads = &mut block[layer.params()];
-                layer.param_gradients_rows(
-                    grads,
-                    GradWrite::Overwrite,
-                    input,
-                    &ws.layers[l],
-                    local,
-                );
-            }
-        }
+        // Every shard is "this rank's" in one process.
+        self.backward_shards(fwd, upstream, plan, 0..plan.count());
     }
 
     /// Backward pass with per-example clipping (notes/privacy.md §11, P18–P21), for DP-SGD:

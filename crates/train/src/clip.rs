@@ -1,6 +1,6 @@
 //! Gradient clipping by global L2 norm (notes/optimizers.md, equation O14).
 
-use glassbox_core::Float;
+use glassbox_core::{Float, Mlp};
 
 /// PyTorch's guard in the denominator of `clip_grad_norm_`: `max_norm/(‖g‖ + 1e-6)`.
 pub const CLIP_NORM_EPS: f64 = 1e-6;
@@ -11,9 +11,8 @@ pub fn global_norm<T: Float>(grads: &[T]) -> f64 {
     add_squares(0.0, grads).sqrt()
 }
 
-/// `sum + Σ_i g_i²` in `f64`, in index order: [`global_norm`]'s sum, which a distributed
-/// step continues piece after piece along the ranks (notes/distributed.md §2).
-pub fn add_squares<T: Float>(mut sum: f64, grads: &[T]) -> f64 {
+/// `sum + Σ_i g_i²` in `f64`, in index order: [`global_norm`]'s sum.
+fn add_squares<T: Float>(mut sum: f64, grads: &[T]) -> f64 {
     for &g in grads {
         let g = g.to_f64();
         sum += g * g;
@@ -48,6 +47,25 @@ pub fn clip_grad_norm<T: Float>(grads: &mut [T], max_norm: f64) -> f64 {
         for g in grads.iter_mut() {
             *g *= c;
         }
+    }
+    norm
+}
+
+/// [`clip_grad_norm`] for a network's gradients as training clips them: the norm summed by
+/// units (T13, [`Mlp::grad_norm`]: the sum N ranks form without a chain,
+/// notes/distributed.md §2), then `g ← c·g` as O14 when `c < 1`. Returns the pre-clip norm;
+/// a non-finite one leaves the gradients untouched.
+///
+/// # Panics
+/// If `max_norm` is not positive and finite.
+pub fn clip_mlp_grad_norm<T: Float>(mlp: &mut Mlp<T>, max_norm: f64) -> f64 {
+    assert!(
+        max_norm > 0.0 && max_norm.is_finite(),
+        "clip_mlp_grad_norm: max_norm must be positive and finite, got {max_norm}"
+    );
+    let norm = mlp.grad_norm();
+    if let Some(c) = clip_coefficient::<T>(norm, max_norm).filter(|_| norm.is_finite()) {
+        mlp.grads_mut().iter_mut().for_each(|g| *g *= c);
     }
     norm
 }

@@ -4,24 +4,30 @@
 //!
 //! Every process holds the model and the whole batch's rows and computes the forward pass
 //! and the δ of its own consecutive shards' rows (T11). With the exact reduction the ranks
-//! then exchange δ and the layers' outputs, and each computes the gradient of its own units
-//! of every layer over the whole batch by the one-process chain (T12), its clipping and its
-//! update, before the weights are all-gathered; no partial sum crosses a process, so every
-//! weight after every step has the bits [`crate::train_step`] gives it in one process,
-//! whatever the number of processes.
+//! then exchange δ columns and hidden outputs, and each computes the gradient of its own
+//! units of every layer over the whole batch by the one-process chain (T12), the norm from
+//! every unit's partial sum of squares (T13), its clipping and its update, before the
+//! weights are shared: three collectives after the output's all-gather (T14). No partial of
+//! a gradient element crosses a process and every rank folds the norm's partials in one
+//! order, so every weight after every step has the bits [`crate::train_step`] gives it in
+//! one process, whatever the number of processes.
 
+use std::ops::Range;
 use std::sync::Arc;
 
-use glassbox_core::{Deltas, Float, Mlp, Mode, Rng, Segment, ShardPlan};
+use glassbox_core::{Deltas, Float, Mlp, Mode, Rng, ShardPlan};
 use ndarray::{Array2, ArrayView2, s};
 
 use crate::Optimizer;
 use crate::batching::Batch;
-use crate::clip::{add_squares, clip_coefficient};
+use crate::clip::clip_coefficient;
 use crate::trainer::step::{
     LossReads, StepBuffers, apply_update, clip_or_norm, loss_failed, norm_is_finite, upstream,
 };
 use crate::trainer::{NonFiniteStep, StepOutcome, TrainConfig};
+
+mod exchange;
+use exchange::Exchange;
 
 /// The collective operations data-parallel training needs, on raw bytes, between `size()`
 /// processes. Every process calls the same operations in the same order. A failure of the
@@ -43,16 +49,70 @@ pub trait Collective: Send + Sync + std::fmt::Debug {
     /// Elementwise sum over the ranks, in the transport's own order (not fixed): `f32`
     /// values when `f32` is true, else `f64`.
     fn all_reduce_sum(&self, data: &mut [u8], f32: bool);
+    /// (T14) One exchange between every pair of ranks: this rank sends `send[sends[q]]` to
+    /// each rank q and receives rank q's bytes for it into `recv[recvs[q]]` (its own ranges
+    /// may be empty: what it keeps, it keeps in place). Send ranges may overlap (the same
+    /// bytes to several ranks); receive ranges must not. The lengths agree pairwise.
+    ///
+    /// The default is [`pairwise_all_to_all`]; a transport with a native all-to-all
+    /// overrides it.
+    fn all_to_all(
+        &self,
+        send: &[u8],
+        sends: &[Range<usize>],
+        recv: &mut [u8],
+        recvs: &[Range<usize>],
+    ) {
+        pairwise_all_to_all(self, send, sends, recv, recvs);
+    }
+}
+
+/// [`Collective::all_to_all`] made of [`Collective::send`] and [`Collective::recv`]: every
+/// pair of ranks in one fixed order (lower rank sends first), so blocking sends cannot
+/// deadlock, in messages of at most 1 GiB (MPI counts are 32-bit); this rank's own range
+/// copied.
+pub fn pairwise_all_to_all<C: Collective + ?Sized>(
+    coll: &C,
+    send: &[u8],
+    sends: &[Range<usize>],
+    recv: &mut [u8],
+    recvs: &[Range<usize>],
+) {
+    const PIECE: usize = 1 << 30;
+    let (me, ranks) = (coll.rank(), coll.size());
+    let out = |to: usize| {
+        for piece in send[sends[to].clone()].chunks(PIECE) {
+            coll.send(to, piece);
+        }
+    };
+    for a in 0..ranks {
+        for b in a + 1..ranks {
+            if me == a {
+                out(b);
+                for piece in recv[recvs[b].clone()].chunks_mut(PIECE) {
+                    coll.recv(b, piece);
+                }
+            } else if me == b {
+                for piece in recv[recvs[a].clone()].chunks_mut(PIECE) {
+                    coll.recv(a, piece);
+                }
+                out(a);
+            }
+        }
+    }
+    if !sends[me].is_empty() {
+        recv[recvs[me].clone()].copy_from_slice(&send[sends[me].clone()]);
+    }
 }
 
 /// How the shard partials become the gradient (notes/distributed.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reduce {
     /// Every rank computes its own units' gradients over the whole batch by the one-process
-    /// chain (T12), updates them and all-gathers the weights: the bits of one process.
+    /// chain (T12), updates them and shares the weights (T14): the bits of one process.
     Exact,
-    /// Each rank's partials added in order, then one `MPI_Allreduce`: its order depends on
-    /// the transport and the number of ranks, so the last bits may differ.
+    /// Each rank's shards' partials added in order, then one `MPI_Allreduce`: its order
+    /// depends on the transport and the number of ranks, so the last bits may differ.
     Fast,
 }
 
@@ -78,23 +138,18 @@ pub fn float_bytes_mut<T: Float>(v: &mut [T]) -> &mut [u8] {
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
 }
 
-/// The buffers of [`distributed_step`] beyond [`StepBuffers`].
+/// The buffers of [`distributed_step`] beyond [`StepBuffers`], kept from step to step so a
+/// step allocates nothing once the first has sized them.
 #[derive(Debug)]
 pub(crate) struct ShardBuffers<T: Float> {
     /// The network's output the loss reads, for the whole batch (B, O).
     gathered: Vec<T>,
     /// ∂L/∂output for the whole batch (B, O).
     d_out: Array2<T>,
-    /// This rank's shard partials, one block of `num_params` each (`--reduce fast`).
-    partials: Vec<T>,
-    /// Every layer's δ (B, Hₗ) for the whole batch (exact).
-    deltas: Vec<Vec<T>>,
-    /// Every layer's output but the last (B, Hₗ) for the whole batch (exact).
-    outputs: Vec<Vec<T>>,
-    /// The pieces of the parameters each rank owns (T12), once known.
-    segments: Vec<Segment>,
-    /// This rank's piece of a tensor, sent in an all-gather.
-    send: Vec<T>,
+    /// Each rank's bytes of the output all-gather.
+    counts: Vec<usize>,
+    /// The exchanges of the exact step (T14): layouts and send/receive buffers.
+    exchange: Exchange<T>,
 }
 
 impl<T: Float> ShardBuffers<T> {
@@ -102,11 +157,8 @@ impl<T: Float> ShardBuffers<T> {
         ShardBuffers {
             gathered: Vec::new(),
             d_out: Array2::zeros((batch_size, outputs)),
-            partials: Vec::new(),
-            deltas: Vec::new(),
-            outputs: Vec::new(),
-            segments: Vec::new(),
-            send: Vec::new(),
+            counts: Vec::new(),
+            exchange: Exchange::default(),
         }
     }
 }
@@ -115,8 +167,8 @@ impl<T: Float> ShardBuffers<T> {
 /// refuses for distributed runs), shared by the ranks of `dist`: forward over this rank's
 /// shards' rows; the output the loss reads gathered from every rank, so every rank computes
 /// the whole batch's loss and ∂L/∂output as one process does; then, exact, the unit split
-/// ([`unit_split_update`], T12), or, fast, the partials of this rank's shards (T11) summed by
-/// an all-reduce, and clipping and the update on every rank.
+/// ([`unit_split_update`], T12–T14), or, fast, the gradient of this rank's shards (T11)
+/// summed by an all-reduce, and clipping and the update on every rank.
 ///
 /// # Errors
 /// As [`crate::train_step`]: every rank sees the same loss and norm, so all stop together.
@@ -148,8 +200,10 @@ pub(crate) fn distributed_step<T: Float>(
         LossReads::Logits => fwd.logits(),
         LossReads::Output => fwd.output(),
     };
-    let counts = row_bytes::<T>(plan, ranks, o);
-    gather_rows(coll, read, &mut shard_bufs.gathered, n * o, &counts);
+    let counts = &mut shard_bufs.counts;
+    counts.clear();
+    counts.extend((0..ranks).map(|r| rows_of_rank(plan, r, ranks).len() * o * size_of::<T>()));
+    gather_rows(coll, read, &mut shard_bufs.gathered, n * o, counts);
     let out = batch_view(&shard_bufs.gathered, n, o);
     let mut d_a = shard_bufs.d_out.slice_mut(s![..n, ..]);
     d_a.fill(T::zero());
@@ -161,13 +215,9 @@ pub(crate) fn distributed_step<T: Float>(
     }
     let d_mine = shard_bufs.d_out.slice(s![rows, ..]);
     if dist.reduce == Reduce::Fast {
-        let partials = &mut shard_bufs.partials;
-        partials.resize(mine.len() * mlp.num_params(), T::zero());
-        mlp.shard_gradients(fwd, upstream(reads, d_mine), plan, mine, partials);
-        let grads = mlp.grads_mut();
-        fold_into(partials, grads);
-        coll.all_reduce_sum(float_bytes_mut(grads), size_of::<T>() == 4);
-        let grad_norm = clip_or_norm(config.clip_norm, mlp.grads_mut());
+        mlp.backward_shards(fwd, upstream(reads, d_mine), plan, mine);
+        coll.all_reduce_sum(float_bytes_mut(mlp.grads_mut()), size_of::<T>() == 4);
+        let grad_norm = clip_or_norm(config.clip_norm, mlp);
         return apply_update(mlp, optimizer, lr, loss, grad_norm);
     }
     let deltas = mlp.deltas(fwd, upstream(reads, d_mine));
@@ -182,7 +232,7 @@ pub(crate) fn distributed_step<T: Float>(
         optimizer,
         batch.x,
         deltas,
-        shard_bufs,
+        &mut shard_bufs.exchange,
     )?;
     Ok(StepOutcome {
         loss,
@@ -199,10 +249,12 @@ struct UnitSplit<'c> {
     lr: f64,
 }
 
-/// (T12) The exact step after the δ of this rank's rows: every layer's δ and hidden output
-/// all-gathered; this rank's units' gradients over the whole batch; ‖g‖ summed along the
-/// ranks in parameter order; this rank's pieces clipped (O14) and updated; the weights
-/// all-gathered. Returns ‖g‖ before clipping.
+/// (T12–T14) The exact step after the δ of this rank's rows, in three exchanges: one
+/// all-to-all brings every rank the δ columns of its units and every hidden output of the
+/// other ranks' rows ([`Exchange::share_rows`]); this rank's units' gradients over the whole
+/// batch; one all-gather of the units' partial sums of squares gives every rank ‖g‖ (T13);
+/// this rank's pieces clipped (O14) and updated; one all-to-all of the updated pieces
+/// ([`Exchange::share_segments`]). Returns ‖g‖ before clipping.
 ///
 /// # Errors
 /// A non-finite ‖g‖, which every rank sees alike: nothing is updated.
@@ -212,7 +264,7 @@ fn unit_split_update<T: Float>(
     optimizer: &mut Optimizer<T>,
     x: ArrayView2<'_, T>,
     deltas: Deltas<'_, T>,
-    shard_bufs: &mut ShardBuffers<T>,
+    ex: &mut Exchange<T>,
 ) -> Result<f64, NonFiniteStep> {
     let UnitSplit {
         config,
@@ -220,62 +272,32 @@ fn unit_split_update<T: Float>(
         plan,
         lr,
     } = step;
-    let (n, rank, ranks) = (plan.rows(), coll.rank(), coll.size());
-    let layers = mlp.num_layers();
-    let widths: Vec<usize> = (0..layers).map(|l| deltas.delta(l).ncols()).collect();
-    let ShardBuffers {
-        deltas: all_deltas,
-        outputs: all_outputs,
-        segments,
-        send,
-        ..
-    } = shard_bufs;
-    all_deltas.resize_with(layers, Vec::new);
-    all_outputs.resize_with(layers - 1, Vec::new);
-    for (l, &h) in widths.iter().enumerate() {
-        let counts = row_bytes::<T>(plan, ranks, h);
-        gather_rows(coll, deltas.delta(l), &mut all_deltas[l], n * h, &counts);
-        if l + 1 < layers {
-            gather_rows(coll, deltas.output(l), &mut all_outputs[l], n * h, &counts);
-        }
-    }
-    let outs: Vec<_> = (0..layers - 1)
-        .map(|l| batch_view(&all_outputs[l], n, widths[l]))
-        .collect();
-    let dels: Vec<_> = (0..layers)
-        .map(|l| batch_view(&all_deltas[l], n, widths[l]))
-        .collect();
-    mlp.unit_gradients(x, &outs, &dels, plan, rank, ranks);
-    if segments.is_empty() {
-        *segments = mlp.unit_segments(ranks);
-    }
-    let mine: Vec<_> = segments
-        .iter()
-        .filter(|seg| seg.rank == rank)
-        .map(|seg| seg.params.clone())
-        .collect();
-    let grad_norm = chained_norm(coll, segments, mlp.grads());
+    let (rank, ranks) = (coll.rank(), coll.size());
+    ex.prepare(mlp, ranks);
+    ex.share_rows(coll, plan, &deltas);
+    let rows = ex.rows(plan, (rank, ranks), x, &deltas);
+    mlp.unit_gradients(plan, rank, ranks, |l, s| rows.of(l, s));
+    let grad_norm = ex.norm(coll, mlp);
     norm_is_finite(grad_norm)?;
+    let mine = ex.mine(rank);
     if let Some(c) = config
         .clip_norm
         .and_then(|max| clip_coefficient::<T>(grad_norm, max))
     {
         let grads = mlp.grads_mut();
-        for range in &mine {
+        for range in mine {
             grads[range.clone()].iter_mut().for_each(|g| *g *= c); // O14
         }
     }
     let (params, grads) = mlp.params_and_grads_mut();
-    optimizer.step_lr_ranges(params, grads, lr, &mine);
-    gather_segments(coll, segments, params, send);
+    optimizer.step_lr_ranges(params, grads, lr, mine);
+    ex.share_segments(coll, params);
     Ok(grad_norm)
 }
 
-/// Each rank's bytes of a (B, `width`) array of the batch's rows: the rows of its shards.
-fn row_bytes<T>(plan: ShardPlan, ranks: usize, width: usize) -> Vec<usize> {
-    (0..ranks)
-        .map(|r| plan.rows_of(plan.shards_of_rank(r, ranks)).len() * width * size_of::<T>())
-        .collect()
+/// The rows of shards `shards_of_rank(r)`.
+fn rows_of_rank(plan: ShardPlan, rank: usize, ranks: usize) -> Range<usize> {
+    plan.rows_of(plan.shards_of_rank(rank, ranks))
 }
 
 /// The first n·h values of `buf` as an (n, h) array.
@@ -298,69 +320,6 @@ fn gather_rows<T: Float>(
     coll.all_gather(float_bytes(local), float_bytes_mut(&mut all[..len]), counts);
 }
 
-/// (O14, T12) `‖g‖` with the squares added in parameter order, as [`crate::global_norm`]
-/// adds them in one process: each rank continues the running sum over its own pieces and
-/// passes it to the owner of the next piece; the owner of the last broadcasts it.
-fn chained_norm<T: Float>(coll: &dyn Collective, segments: &[Segment], grads: &[T]) -> f64 {
-    let rank = coll.rank();
-    let mut sum = 0.0f64;
-    for (i, seg) in segments.iter().enumerate() {
-        if seg.rank != rank {
-            continue;
-        }
-        if let Some(prev) = i.checked_sub(1).map(|p| segments[p].rank)
-            && prev != rank
-        {
-            coll.recv(prev, float_bytes_mut(std::slice::from_mut(&mut sum)));
-        }
-        sum = add_squares(sum, &grads[seg.params.clone()]);
-        if let Some(next) = segments.get(i + 1).map(|s| s.rank)
-            && next != rank
-        {
-            coll.send(next, float_bytes(std::slice::from_ref(&sum)));
-        }
-    }
-    let last = segments.last().map_or(0, |seg| seg.rank);
-    coll.broadcast(last, float_bytes_mut(std::slice::from_mut(&mut sum)));
-    sum.sqrt()
-}
-
-/// Every rank's pieces of `values` (P,) to every rank, one all-gather a tensor (a tensor's
-/// pieces are consecutive, in rank order, T12).
-fn gather_segments<T: Float>(
-    coll: &dyn Collective,
-    segments: &[Segment],
-    values: &mut [T],
-    send: &mut Vec<T>,
-) {
-    let (rank, ranks) = (coll.rank(), coll.size());
-    let mut first = 0;
-    while first < segments.len() {
-        let tensor = segments[first].tensor;
-        let end = first
-            + segments[first..]
-                .iter()
-                .take_while(|seg| seg.tensor == tensor)
-                .count();
-        let pieces = &segments[first..end];
-        let mut counts = vec![0; ranks];
-        send.clear();
-        for seg in pieces {
-            counts[seg.rank] = seg.params.len() * size_of::<T>();
-            if seg.rank == rank {
-                send.extend_from_slice(&values[seg.params.clone()]);
-            }
-        }
-        let whole = pieces[0].params.start..pieces[pieces.len() - 1].params.end;
-        coll.all_gather(
-            float_bytes(send),
-            float_bytes_mut(&mut values[whole]),
-            &counts,
-        );
-        first = end;
-    }
-}
-
 /// After a fit with the exact reduction: the optimizer's state, whose pieces each rank
 /// updated for its own units (T12), made whole on every rank, so that a checkpoint holds the
 /// one-process state.
@@ -373,23 +332,9 @@ pub(crate) fn share_optimizer_state<T: Float>(
         return;
     }
     let coll = dist.collective.as_ref();
-    let segments = mlp.unit_segments(coll.size());
-    let mut send = Vec::new();
+    let mut ex = Exchange::default();
+    ex.prepare(mlp, coll.size());
     for buffer in optimizer.buffers_mut() {
-        gather_segments(coll, &segments, buffer, &mut send);
-    }
-}
-
-/// `grads ← P₀ + P₁ + …` for the blocks P of `partials`, in order (zeros when there is none).
-fn fold_into<T: Float>(partials: &[T], grads: &mut [T]) {
-    let mut blocks = partials.chunks_exact(grads.len());
-    match blocks.next() {
-        Some(first) => grads.copy_from_slice(first),
-        None => grads.fill(T::zero()),
-    }
-    for block in blocks {
-        for (g, &p) in grads.iter_mut().zip(block) {
-            *g += p; // the GEMM's β = 1 update `fma(1, c, acc)` is this one rounding
-        }
+        ex.share_segments(coll, buffer);
     }
 }

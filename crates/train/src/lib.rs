@@ -21,7 +21,7 @@ pub use checkpoint::{
     Checkpoint, CheckpointError, MANIFEST_CHECKSUM_KEY, MANIFEST_KEY, Manifest, load_checkpoint,
     read_manifest,
 };
-pub use clip::{CLIP_NORM_EPS, clip_grad_norm, global_norm};
+pub use clip::{CLIP_NORM_EPS, clip_grad_norm, clip_mlp_grad_norm, global_norm};
 pub use describe::Describe;
 pub use history::{EarlyStop, EpochRecord, History};
 pub use loss::{

@@ -194,7 +194,7 @@ impl Run<'_> {
 #[test]
 fn exact_reduction_gives_one_process_bits_at_every_rank_count() {
     let (x, y) = binary_data::<f32>(300, 13, 5);
-    // The weights and each epoch's largest gradient norm (summed along the ranks, T12).
+    // The weights and each epoch's largest gradient norm (summed by units, T13).
     let run = |batch, size| Run {
         batch,
         size,
@@ -218,8 +218,9 @@ fn exact_reduction_gives_one_process_bits_at_every_rank_count() {
 
 #[test]
 fn exact_reduction_clips_and_reports_the_one_process_norm() {
-    // The norm is summed along the ranks in parameter order (T12); a clip below the norms
-    // seen makes every step scale its gradient by a factor computed from it.
+    // The norm is summed by units (T13), every rank folding all units' partials in parameter
+    // order; a clip below the norms seen makes every step scale its gradient by a factor
+    // computed from it.
     let (x, y) = binary_data::<f32>(300, 13, 5);
     let run = |size| Run {
         batch: 100,

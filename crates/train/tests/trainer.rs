@@ -11,7 +11,7 @@ use glassbox_train::metrics::roc_auc;
 use glassbox_train::{
     DataView, EarlyStopping, Event, LossConfig, LossKind, Monitor, NonFiniteKind, Optimizer,
     OptimizerConfig, Schedule, TrainConfig, TrainError, Trainer, Weighting, bce_with_logits,
-    clip_grad_norm,
+    clip_mlp_grad_norm,
 };
 use ndarray::{Array2, Axis, s};
 use support::{binary_data, binary_spec, bits, run_state};
@@ -82,7 +82,7 @@ fn trainer_equals_a_hand_rolled_loop() {
                 );
                 mlp.zero_grads();
                 mlp.backward(fwd, Upstream::DZ(d_z.view()), GradWrite::Accumulate);
-                clip_grad_norm(mlp.grads_mut(), 0.05);
+                clip_mlp_grad_norm(&mut mlp, 0.05);
                 let (p, g) = mlp.params_and_grads_mut();
                 opt.step_lr(p, g, lr);
                 losses.push((loss, lr));

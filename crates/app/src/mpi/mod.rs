@@ -7,11 +7,12 @@ pub mod predict;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::ops::Range;
 use std::path::Path;
 
-use glassbox_train::distributed::Collective;
+use glassbox_train::distributed::{Collective, float_bytes_mut, pairwise_all_to_all};
 use mpi::Threading;
-use mpi::datatype::PartitionMut;
+use mpi::datatype::{Partition, PartitionMut};
 use mpi::environment::Universe;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, CommunicatorCollectives, Destination, Root, Source};
@@ -20,8 +21,9 @@ use mpi::traits::{Communicator, CommunicatorCollectives, Destination, Root, Sour
 pub const FAULT_READ_RANK: &str = "GLASSBOX_FAULT_READ_RANK";
 
 /// The environment variable `R:K` making rank R die (exit 3, no MPI_Finalize: a crash) at
-/// its K-th all-gather — in training, one per step after the two of the file's read
-/// (tests only, notes/distributed.md §6).
+/// its K-th collective (all-gather, all-to-all, all-reduce) — in training, four a step with
+/// the exact reduction, after the two all-gathers of the file's read (tests only,
+/// notes/distributed.md §6).
 pub const FAULT_DIE: &str = "GLASSBOX_FAULT_DIE";
 
 /// The environment variable giving a smaller round of the all-gather than MPI's `i32` limit
@@ -45,6 +47,8 @@ pub struct World {
     gathers: std::sync::atomic::AtomicUsize,
     /// [`GATHER_ROUND_BYTES`], when set to a positive number below [`round_bytes`].
     round_override: Option<usize>,
+    /// The send copy of [`Collective::all_reduce_sum`], kept from call to call.
+    scratch: std::sync::Mutex<Vec<f64>>,
 }
 
 impl std::fmt::Debug for World {
@@ -87,6 +91,7 @@ impl World {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .filter(|&b: &usize| b > 0),
+            scratch: std::sync::Mutex::new(Vec::new()),
         })
     }
 }
@@ -119,7 +124,25 @@ fn counts_and_displacements(pieces: &[usize]) -> (Vec<i32>, Vec<i32>) {
     (pieces.iter().map(|&c| c as i32).collect(), displs)
 }
 
+/// MPI's counts and displacements of byte ranges that each end within `i32::MAX`.
+fn ranges_to_counts(ranges: &[Range<usize>]) -> (Vec<i32>, Vec<i32>) {
+    let counts = ranges.iter().map(|r| r.len() as i32).collect();
+    let displs = ranges.iter().map(|r| r.start as i32).collect();
+    (counts, displs)
+}
+
 impl World {
+    /// Counts a collective of this rank ([`FAULT_DIE`] dies at the K-th).
+    fn count_collective(&self) {
+        let k = 1 + self
+            .gathers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if self.die_at == Some(k) {
+            eprintln!("rank {}: {FAULT_DIE}: dying at collective {k}", self.rank());
+            std::process::exit(3);
+        }
+    }
+
     /// [`Collective::all_gather`] in rounds of at most `round` bytes per rank: one round
     /// straight into `recv` when every message fits, else each round's pieces gathered
     /// and copied to their places.
@@ -173,16 +196,34 @@ impl Collective for World {
     }
 
     fn all_gather(&self, send: &[u8], recv: &mut [u8], counts: &[usize]) {
-        let k = 1 + self
-            .gathers
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if self.die_at == Some(k) {
-            eprintln!("rank {}: {FAULT_DIE}: dying at all-gather {k}", self.rank());
-            std::process::exit(3);
-        }
+        self.count_collective();
         let limit = round_bytes(counts.len());
         let round = self.round_override.map_or(limit, |b| b.min(limit));
         self.all_gather_in_rounds(send, recv, counts, round);
+    }
+
+    fn all_to_all(
+        &self,
+        send: &[u8],
+        sends: &[Range<usize>],
+        recv: &mut [u8],
+        recvs: &[Range<usize>],
+    ) {
+        self.count_collective();
+        let fits = |r: &Range<usize>| i32::try_from(r.end).is_ok();
+        if !(sends.iter().all(fits) && recvs.iter().all(fits)) {
+            // MPI counts are i32: the pairwise exchange, in pieces of 1 GiB.
+            return pairwise_all_to_all(self, send, sends, recv, recvs);
+        }
+        // rsmpi counts the whole buffers as i32 too: only the bytes the ranges reach.
+        let end = |ranges: &[Range<usize>]| ranges.iter().map(|r| r.end).max().unwrap_or(0);
+        let (send, recv) = (&send[..end(sends)], &mut recv[..end(recvs)]);
+        let (sc, sd) = ranges_to_counts(sends);
+        let (rc, rd) = ranges_to_counts(recvs);
+        self.comm.all_to_all_varcount_into(
+            &Partition::new(send, sc, sd),
+            &mut PartitionMut::new(recv, rc, rd),
+        );
     }
 
     fn send(&self, to: usize, data: &[u8]) {
@@ -199,21 +240,35 @@ impl Collective for World {
 
     fn all_reduce_sum(&self, data: &mut [u8], f32: bool) {
         use mpi::collective::SystemOperation;
-        // SAFETY (both arms): `data` is the byte view of a slice of that float type
-        // (`float_bytes_mut`), so it is aligned and a whole number of elements; the
-        // prefix and suffix are then empty, which the assertions check.
+        self.count_collective();
+        // MPI wants the values in a buffer of their own: a copy into the kept scratch (an
+        // allocation of P floats a step would page-fault its way in every time).
+        let mut scratch = self
+            .scratch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let words = data.len().div_ceil(8);
+        if scratch.len() < words {
+            scratch.resize(words, 0.0);
+        }
+        let copy = &mut float_bytes_mut(&mut scratch[..words])[..data.len()];
+        copy.copy_from_slice(data);
+        // SAFETY (every `align_to`): `data` is the byte view of a slice of that float type
+        // (`float_bytes_mut`) and `copy` a prefix of an f64 buffer of the same length, so
+        // both are aligned and a whole number of elements; the prefixes and suffixes are
+        // then empty, which the assertions check.
         if f32 {
             let (pre, values, post) = unsafe { data.align_to_mut::<f32>() };
-            assert!(pre.is_empty() && post.is_empty(), "f32 bytes");
-            let send = values.to_vec();
+            let (spre, send, spost) = unsafe { copy.align_to::<f32>() };
+            assert!(pre.is_empty() && post.is_empty() && spre.is_empty() && spost.is_empty());
             self.comm
-                .all_reduce_into(&send[..], values, SystemOperation::sum());
+                .all_reduce_into(send, values, SystemOperation::sum());
         } else {
             let (pre, values, post) = unsafe { data.align_to_mut::<f64>() };
-            assert!(pre.is_empty() && post.is_empty(), "f64 bytes");
-            let send = values.to_vec();
+            let (spre, send, spost) = unsafe { copy.align_to::<f64>() };
+            assert!(pre.is_empty() && post.is_empty() && spre.is_empty() && spost.is_empty());
             self.comm
-                .all_reduce_into(&send[..], values, SystemOperation::sum());
+                .all_reduce_into(send, values, SystemOperation::sum());
         }
     }
 }

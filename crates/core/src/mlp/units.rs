@@ -7,10 +7,10 @@
 
 use std::ops::Range;
 
-use ndarray::{ArrayView2, ArrayViewMut1, s};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1};
 
 use super::{Forward, Mlp, Upstream, Workspace, backward_deltas};
-use crate::layer::{GradWrite, mat_mut};
+use crate::layer::{GradWrite, Layer, mat_mut};
 use crate::{Float, ShardPlan, dense_backward_params, units_of_rank};
 
 /// Every layer's δ = ∂L/∂Z and output for the rows of one forward pass ([`Mlp::deltas`]):
@@ -100,53 +100,50 @@ impl<T: Float> Mlp<T> {
     }
 
     /// (T12) Writes the gradient of rank `rank`'s units of every layer (B4, B5, summed by
-    /// shards as T11) from the whole batch: `x` its input (B, D), `outputs[l]` layer l's
-    /// output (B, Hₗ) for every layer but the last, `deltas[l]` layer l's δ (B, Hₗ). The
-    /// other units' gradients are left alone. Each element gets the bits
-    /// [`Mlp::backward_sharded`] gives it.
+    /// shards as T11) from the whole batch: `rows(l, s)` gives layer l's input (rows of shard
+    /// s, Dₗ) and δ restricted to this rank's units (rows of shard s, |Jᵣ|), wherever the
+    /// transport left them (notes/distributed.md §2). The other units' gradients are left
+    /// alone. Each element gets the bits [`Mlp::backward_sharded`] gives it.
     ///
     /// # Panics
-    /// If the shapes do not match the network and `plan`, or the network has input layers.
-    pub fn unit_gradients(
+    /// If the views do not fit the network, the shard or the rank's units, or the network has
+    /// input layers.
+    pub fn unit_gradients<'v>(
         &mut self,
-        x: ArrayView2<'_, T>,
-        outputs: &[ArrayView2<'_, T>],
-        deltas: &[ArrayView2<'_, T>],
         plan: ShardPlan,
         rank: usize,
         ranks: usize,
-    ) {
+        rows: impl Fn(usize, usize) -> (ArrayView2<'v, T>, ArrayView2<'v, T>),
+    ) where
+        T: 'v,
+    {
         self.assert_dense_only();
-        let count = self.layers.len();
-        assert!(
-            outputs.len() + 1 == count && deltas.len() == count,
-            "mlp: {} outputs and {} deltas for {count} layers",
-            outputs.len(),
-            deltas.len()
-        );
         for (l, layer) in self.layers.iter().enumerate() {
             let (d, h) = (layer.inputs(), layer.outputs());
             let units = units_of_rank(h, rank, ranks);
             if units.is_empty() {
                 continue;
             }
-            let input = if l == 0 { x } else { outputs[l - 1] };
-            let delta = deltas[l];
-            assert_eq!(input.dim(), (plan.rows(), d), "mlp: layer {l}'s input");
-            assert_eq!(delta.dim(), (plan.rows(), h), "mlp: layer {l}'s δ");
             let (theta, bias) = self.grads[layer.params()].split_at_mut(h * d);
             let theta = &mut theta[units.start * d..units.end * d];
             let bias = &mut bias[units.clone()];
             for s in 0..plan.count() {
-                let rows = plan.shard(s);
+                let (input, delta) = rows(l, s);
+                let n = plan.shard(s).len();
+                assert_eq!(input.dim(), (n, d), "mlp: layer {l}'s input, shard {s}");
+                assert_eq!(
+                    delta.dim(),
+                    (n, units.len()),
+                    "mlp: layer {l}'s δ, shard {s}"
+                );
                 let write = if s == 0 {
                     GradWrite::Overwrite
                 } else {
                     GradWrite::Accumulate
                 };
                 dense_backward_params(
-                    input.slice(s![rows.clone(), ..]),
-                    delta.slice(s![rows, units.clone()]),
+                    input,
+                    delta,
                     mat_mut(theta, units.len(), d),
                     ArrayViewMut1::from(&mut *bias),
                     write,
@@ -154,4 +151,133 @@ impl<T: Float> Mlp<T> {
             }
         }
     }
+
+    /// [`Mlp::backward_sharded`] for a pass over the rows of shards `shards` only (one
+    /// rank's, `--reduce fast`): the gradients **written** as the fold of those shards'
+    /// partials in shard order, by the GEMM's β = 1 (no partial buffers); zeros when
+    /// `shards` is empty.
+    ///
+    /// # Panics
+    /// If the upstream gradient is not (N, O) or the shards' rows are not the pass's rows.
+    pub fn backward_shards(
+        &mut self,
+        fwd: Forward<'_, T>,
+        upstream: Upstream<'_, T>,
+        plan: ShardPlan,
+        shards: Range<usize>,
+    ) {
+        let rows = fwd.rows();
+        let mine = plan.rows_of(shards.clone());
+        assert_eq!(
+            mine.len(),
+            rows,
+            "mlp: shards {shards:?} hold rows {mine:?}"
+        );
+        if shards.is_empty() {
+            self.grads.fill(T::zero());
+            return;
+        }
+        let (x, ws) = backward_deltas(&self.layers, &self.params, fwd, upstream);
+        for (l, layer) in self.layers.iter().enumerate() {
+            let input = if l == 0 {
+                x.view()
+            } else {
+                ws.layers[l - 1].output(rows)
+            };
+            for s in shards.clone() {
+                let shard = plan.shard(s);
+                let local = shard.start - mine.start..shard.end - mine.start;
+                let write = if s == shards.start {
+                    GradWrite::Overwrite
+                } else {
+                    GradWrite::Accumulate
+                };
+                let grads = &mut self.grads[layer.params()];
+                layer.param_gradients_rows(grads, write, input, &ws.layers[l], local);
+            }
+        }
+    }
+
+    /// (T13) The partial sums of squares of rank `rank`'s units' gradients, in its segment
+    /// order ([`Mlp::unit_segments`]): for every layer, one [`square_sum`] per row of Θ of
+    /// its units, then one per entry of b. `out` is cleared first.
+    pub fn unit_square_sums(&self, rank: usize, ranks: usize, out: &mut Vec<f64>) {
+        self.assert_dense_only();
+        out.clear();
+        for layer in &self.layers {
+            let (d, h) = (layer.inputs(), layer.outputs());
+            let units = units_of_rank(h, rank, ranks);
+            let (theta, bias) = self.grads[layer.params()].split_at(h * d);
+            let theta = &theta[units.start * d..units.end * d];
+            out.extend(theta.chunks_exact(d.max(1)).map(square_sum));
+            out.extend(bias[units].iter().map(|&g| square_sum(&[g])));
+        }
+    }
+
+    /// (T13) `‖g‖²` from every rank's [`Mlp::unit_square_sums`], concatenated in rank order
+    /// (`all`): the partials added in parameter order, as [`Mlp::grad_norm`] adds them.
+    ///
+    /// # Panics
+    /// If `all` does not hold every rank's partials.
+    pub fn fold_unit_squares(&self, ranks: usize, all: &[f64]) -> f64 {
+        let units = |l: usize, r: usize| units_of_rank(self.layers[l].outputs(), r, ranks).len();
+        let layers = self.layers.len();
+        let held = |r: usize| (0..layers).map(|l| 2 * units(l, r)).sum::<usize>();
+        assert_eq!(
+            all.len(),
+            (0..ranks).map(held).sum::<usize>(),
+            "mlp: unit partials"
+        );
+        let mut sum = 0.0f64;
+        for l in 0..layers {
+            for piece in 0..2 {
+                // Θₗ's rows of every rank in rank order, then bₗ's entries.
+                let mut block = 0;
+                for r in 0..ranks {
+                    let before: usize = (0..l).map(|k| 2 * units(k, r)).sum();
+                    let at = block + before + piece * units(l, r);
+                    for &q in &all[at..at + units(l, r)] {
+                        sum += q;
+                    }
+                    block += held(r);
+                }
+            }
+        }
+        sum
+    }
+
+    /// (T13, O14) `‖g‖` of the parameter gradients: the partial sum of squares of each unit's
+    /// row of Θ and of each entry of b ([`square_sum`]), added in parameter order in `f64` —
+    /// the sum N ranks form from their units' partials ([`Mlp::fold_unit_squares`]) without
+    /// a chain along the ranks. An input layer of tables (N10) adds one partial over its whole
+    /// slice.
+    pub fn grad_norm(&self) -> f64 {
+        let mut sum = 0.0f64;
+        for layer in &self.layers {
+            if !matches!(layer, Layer::Dense(_)) {
+                // The input layers of tables (N10) are not cut by units: one partial over
+                // the layer's whole slice.
+                sum += square_sum(&self.grads[layer.params()]);
+                continue;
+            }
+            let (d, h) = (layer.inputs(), layer.outputs());
+            let (theta, bias) = self.grads[layer.params()].split_at(h * d);
+            for row in theta.chunks_exact(d.max(1)) {
+                sum += square_sum(row);
+            }
+            for &g in bias {
+                sum += square_sum(&[g]);
+            }
+        }
+        sum.sqrt()
+    }
+}
+
+/// (T13) `Σᵢ gᵢ²` of one unit's piece of the gradient in `f64`: the eight-lane sum of (P19),
+/// [`crate::dense::sum_of_squares`] (entry i to lane i mod 8 in index order, then
+/// `((s₀ + s₁) + (s₂ + s₃)) + ((s₄ + s₅) + (s₆ + s₇))`) — a fixed order, the same bits on every
+/// ISA and thread count, whose eight independent chains run about four times faster than one.
+/// Of one entry it is g² exactly.
+pub fn square_sum<T: Float>(g: &[T]) -> f64 {
+    crate::dense::sum_of_squares(ArrayView1::from(g))
 }

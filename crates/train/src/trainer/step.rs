@@ -29,7 +29,7 @@ use ndarray::{Array2, ArrayView2, s};
 use super::{NonFiniteKind, TrainConfig, TrainError};
 use crate::batching::Batch;
 use crate::privacy::add_noise_and_average;
-use crate::{LossInput, LossKind, Optimizer, clip_grad_norm, global_norm};
+use crate::{LossInput, LossKind, Optimizer, clip_mlp_grad_norm};
 
 /// Where the loss reads the network's output (T5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,16 +237,17 @@ pub fn train_step<T: Float>(
             // P23; returns ‖g̃‖
             add_noise_and_average(mlp.grads_mut(), noise_std, dp.expected_batch_size, rng)
         }
-        None => clip_or_norm(config.clip_norm, mlp.grads_mut()),
+        None => clip_or_norm(config.clip_norm, mlp),
     };
     apply_update(mlp, optimizer, lr, loss, grad_norm)
 }
 
-/// Step 5 without privacy: ‖g‖ before clipping, g clipped to `clip` when given (O14).
-pub(crate) fn clip_or_norm<T: Float>(clip: Option<f64>, grads: &mut [T]) -> f64 {
+/// Step 5 without privacy: ‖g‖ before clipping (T13, [`Mlp::grad_norm`]), g clipped to
+/// `clip` when given (O14).
+pub(crate) fn clip_or_norm<T: Float>(clip: Option<f64>, mlp: &mut Mlp<T>) -> f64 {
     match clip {
-        Some(max) => clip_grad_norm(grads, max),
-        None => global_norm(grads),
+        Some(max) => clip_mlp_grad_norm(mlp, max),
+        None => mlp.grad_norm(),
     }
 }
 

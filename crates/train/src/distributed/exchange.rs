@@ -1,0 +1,295 @@
+//! (T14) The exchanges of the exact distributed step (notes/distributed.md §2, §8): each
+//! one a single meeting of the ranks, whatever the number of layers.
+//!
+//! 1. [`Exchange::share_rows`]: one all-to-all in which rank q sends rank r, for its own
+//!    rows, the δ columns of r's units of every layer and every hidden layer's output — all
+//!    that r needs, besides the batch, for its units' gradients over the whole batch (T12).
+//!    The δ of another rank's units never crosses: (N − 1)/N of it stays home.
+//! 2. [`Exchange::norm`]: one all-gather of every rank's units' partial sums of squares (T13),
+//!    folded in parameter order on every rank — the same sum everywhere, no chain.
+//! 3. [`Exchange::share_segments`]: one all-to-all of the updated pieces of the parameters
+//!    (or of an optimizer buffer), each rank's pieces sent once, packed in parameter order.
+//!
+//! Every buffer is kept from step to step: after the first step nothing is allocated.
+
+use std::ops::Range;
+
+use glassbox_core::{Deltas, Float, Mlp, ShardPlan, units_of_rank};
+use ndarray::{ArrayView2, s};
+
+use super::{Collective, float_bytes, float_bytes_mut, rows_of_rank};
+
+/// The layouts and buffers of the three exchanges of the exact step.
+#[derive(Debug)]
+pub(crate) struct Exchange<T: Float> {
+    /// Every layer's width Hₗ (empty until [`Exchange::prepare`]).
+    widths: Vec<usize>,
+    /// Each rank's pieces of the parameter vector (T12), in parameter order.
+    owned: Vec<Vec<Range<usize>>>,
+    /// The values this rank sends.
+    send: Vec<T>,
+    /// The values it receives: every other rank's block, in rank order.
+    recv: Vec<T>,
+    /// Byte ranges of `send` to, and of `recv` from, each rank.
+    sends: Vec<Range<usize>>,
+    recvs: Vec<Range<usize>>,
+    /// The first value of each rank's block in `recv`.
+    at: Vec<usize>,
+    /// This rank's units' partial sums of squares (T13), then every rank's in rank order.
+    squares: Vec<f64>,
+    all_squares: Vec<f64>,
+    /// Each rank's bytes of partial sums.
+    square_bytes: Vec<usize>,
+}
+
+impl<T: Float> Default for Exchange<T> {
+    fn default() -> Self {
+        Exchange {
+            widths: Vec::new(),
+            owned: Vec::new(),
+            send: Vec::new(),
+            recv: Vec::new(),
+            sends: Vec::new(),
+            recvs: Vec::new(),
+            at: Vec::new(),
+            squares: Vec::new(),
+            all_squares: Vec::new(),
+            square_bytes: Vec::new(),
+        }
+    }
+}
+
+/// A range of values as a range of bytes.
+fn bytes<T>(values: Range<usize>) -> Range<usize> {
+    values.start * size_of::<T>()..values.end * size_of::<T>()
+}
+
+impl<T: Float> Exchange<T> {
+    /// The layouts of `mlp` cut among `ranks` ranks, worked out once.
+    pub(crate) fn prepare(&mut self, mlp: &Mlp<T>, ranks: usize) {
+        if !self.widths.is_empty() {
+            return;
+        }
+        let layers = mlp.num_layers();
+        self.widths = (0..layers).map(|l| mlp.theta(l).nrows()).collect();
+        let segments = mlp.unit_segments(ranks);
+        self.owned = (0..ranks)
+            .map(|r| {
+                let pieces = segments.iter().filter(|seg| seg.rank == r);
+                pieces.map(|seg| seg.params.clone()).collect()
+            })
+            .collect();
+        self.square_bytes = (0..ranks)
+            .map(|r| {
+                let units: usize = self
+                    .widths
+                    .iter()
+                    .map(|&h| units_of_rank(h, r, ranks).len())
+                    .sum();
+                2 * units * size_of::<f64>()
+            })
+            .collect();
+    }
+
+    /// The pieces of the parameter vector rank `rank` updates, in parameter order.
+    pub(crate) fn mine(&self, rank: usize) -> &[Range<usize>] {
+        &self.owned[rank]
+    }
+
+    /// The units of layer `l` of rank `r` of `ranks`.
+    fn units(&self, l: usize, r: usize, ranks: usize) -> Range<usize> {
+        units_of_rank(self.widths[l], r, ranks)
+    }
+
+    /// Σₗ |Jₗ| of rank `r`'s units.
+    fn all_units(&self, r: usize, ranks: usize) -> usize {
+        (0..self.widths.len())
+            .map(|l| self.units(l, r, ranks).len())
+            .sum()
+    }
+
+    /// The widths of the hidden layers summed: the output columns a row sends.
+    fn hidden(&self) -> usize {
+        self.widths[..self.widths.len() - 1].iter().sum()
+    }
+
+    /// (T14) The all-to-all of δ columns and hidden outputs. To each rank q this rank sends,
+    /// for its own rows (Nᵣ of them): every layer's δ columns of q's units (Nᵣ, |J_q,ₗ|), then
+    /// every hidden layer's output (Nᵣ, Hₗ); from each other rank it receives the same for
+    /// that rank's rows and its own units, into one block of `recv`.
+    pub(crate) fn share_rows(
+        &mut self,
+        coll: &dyn Collective,
+        plan: ShardPlan,
+        deltas: &Deltas<'_, T>,
+    ) {
+        let (me, ranks) = (coll.rank(), coll.size());
+        let layers = self.widths.len();
+        let mine = rows_of_rank(plan, me, ranks).len();
+        self.send.clear();
+        self.sends.clear();
+        for q in 0..ranks {
+            let start = self.send.len();
+            if q != me && mine > 0 {
+                for l in 0..layers {
+                    let units = self.units(l, q, ranks);
+                    let delta = deltas.delta(l);
+                    let delta = delta.slice(s![.., units]);
+                    self.send.extend(delta.iter().copied());
+                }
+                for l in 0..layers - 1 {
+                    let out = deltas.output(l);
+                    match out.as_slice() {
+                        Some(values) => self.send.extend_from_slice(values),
+                        None => self.send.extend(out.iter().copied()),
+                    }
+                }
+            }
+            self.sends.push(bytes::<T>(start..self.send.len()));
+        }
+        let width = self.all_units(me, ranks) + self.hidden();
+        self.receive_blocks(me, ranks, |p| rows_of_rank(plan, p, ranks).len() * width);
+        coll.all_to_all(
+            float_bytes(&self.send),
+            &self.sends,
+            float_bytes_mut(&mut self.recv),
+            &self.recvs,
+        );
+    }
+
+    /// `recvs` and `at` for blocks of `len(p)` values from every rank p but `me`, and `recv`
+    /// large enough.
+    fn receive_blocks(&mut self, me: usize, ranks: usize, len: impl Fn(usize) -> usize) {
+        self.recvs.clear();
+        self.at.clear();
+        let mut total = 0;
+        for p in 0..ranks {
+            let n = if p == me { 0 } else { len(p) };
+            self.at.push(total);
+            self.recvs.push(bytes::<T>(total..total + n));
+            total += n;
+        }
+        if self.recv.len() < total {
+            self.recv.resize(total, T::zero());
+        }
+    }
+
+    /// Where [`Mlp::unit_gradients`] finds each shard's rows after [`Exchange::share_rows`]:
+    /// this rank's own in its workspace (`deltas`), the others' in `recv`; the input of the
+    /// first layer in the batch `x`.
+    pub(crate) fn rows<'v>(
+        &'v self,
+        plan: ShardPlan,
+        (me, ranks): (usize, usize),
+        x: ArrayView2<'v, T>,
+        deltas: &'v Deltas<'v, T>,
+    ) -> ShardRows<'v, T> {
+        ShardRows {
+            ex: self,
+            plan,
+            me,
+            ranks,
+            x,
+            deltas,
+        }
+    }
+
+    /// (T13) `‖g‖` of the step: this rank's units' partial sums of squares all-gathered, then
+    /// folded in parameter order ([`Mlp::fold_unit_squares`]) — [`Mlp::grad_norm`]'s bits.
+    pub(crate) fn norm(&mut self, coll: &dyn Collective, mlp: &Mlp<T>) -> f64 {
+        let ranks = coll.size();
+        mlp.unit_square_sums(coll.rank(), ranks, &mut self.squares);
+        let total = self.square_bytes.iter().sum::<usize>() / size_of::<f64>();
+        self.all_squares.resize(total, 0.0);
+        coll.all_gather(
+            float_bytes(&self.squares),
+            float_bytes_mut(&mut self.all_squares),
+            &self.square_bytes,
+        );
+        mlp.fold_unit_squares(ranks, &self.all_squares).sqrt()
+    }
+
+    /// (T14) Every rank's pieces of `values` (P,) to every rank, in one all-to-all: this rank
+    /// packs its pieces in parameter order once and sends the same bytes to every other rank;
+    /// each unpacks the others' into place.
+    pub(crate) fn share_segments(&mut self, coll: &dyn Collective, values: &mut [T]) {
+        let (me, ranks) = (coll.rank(), coll.size());
+        self.send.clear();
+        for piece in &self.owned[me] {
+            self.send.extend_from_slice(&values[piece.clone()]);
+        }
+        let all = bytes::<T>(0..self.send.len());
+        self.sends.clear();
+        self.sends
+            .extend((0..ranks).map(|q| if q == me { 0..0 } else { all.clone() }));
+        let owned = std::mem::take(&mut self.owned);
+        self.receive_blocks(me, ranks, |p| owned[p].iter().map(Range::len).sum());
+        coll.all_to_all(
+            float_bytes(&self.send),
+            &self.sends,
+            float_bytes_mut(&mut self.recv),
+            &self.recvs,
+        );
+        for (p, pieces) in owned.iter().enumerate().filter(|&(p, _)| p != me) {
+            let mut at = self.at[p];
+            for piece in pieces {
+                values[piece.clone()].copy_from_slice(&self.recv[at..at + piece.len()]);
+                at += piece.len();
+            }
+        }
+        self.owned = owned;
+    }
+}
+
+/// The rows of each shard for [`Mlp::unit_gradients`] (T12, T14).
+pub(crate) struct ShardRows<'v, T: Float> {
+    ex: &'v Exchange<T>,
+    plan: ShardPlan,
+    me: usize,
+    ranks: usize,
+    x: ArrayView2<'v, T>,
+    deltas: &'v Deltas<'v, T>,
+}
+
+impl<'v, T: Float> ShardRows<'v, T> {
+    /// Layer `l`'s input (rows of shard s, Dₗ) and its δ in this rank's units' columns (rows
+    /// of shard s, |Jₗ|).
+    pub(crate) fn of(&self, l: usize, s: usize) -> (ArrayView2<'v, T>, ArrayView2<'v, T>) {
+        let (plan, me, ranks, ex) = (self.plan, self.me, self.ranks, self.ex);
+        let rows = plan.shard(s);
+        let owner = (0..ranks)
+            .find(|&r| plan.shards_of_rank(r, ranks).contains(&s))
+            .expect("every shard has a rank");
+        let first = rows_of_rank(plan, owner, ranks);
+        let local = rows.start - first.start..rows.end - first.start;
+        let units = ex.units(l, me, ranks);
+        let batch_input = || self.x.slice_move(s![rows.clone(), ..]);
+        if owner == me {
+            let input = match l {
+                0 => batch_input(),
+                _ => self.deltas.output(l - 1).slice_move(s![local.clone(), ..]),
+            };
+            let delta = self.deltas.delta(l).slice_move(s![local, units]);
+            return (input, delta);
+        }
+        // The owner's block: δ of my units of every layer, then its hidden outputs.
+        let n = first.len();
+        let block = &ex.recv[ex.at[owner]..];
+        let view = |start: usize, width: usize| {
+            let values = &block[n * start..n * (start + width)];
+            ArrayView2::from_shape((n, width), values)
+                .expect("a block holds n rows of each piece")
+                .slice_move(s![local.clone(), ..])
+        };
+        let before: usize = (0..l).map(|k| ex.units(k, me, ranks).len()).sum();
+        let delta = view(before, units.len());
+        let input = match l {
+            0 => batch_input(),
+            _ => {
+                let hidden_before: usize = ex.widths[..l - 1].iter().sum();
+                view(ex.all_units(me, ranks) + hidden_before, ex.widths[l - 1])
+            }
+        };
+        (input, delta)
+    }
+}
