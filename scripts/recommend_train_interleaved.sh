@@ -1,27 +1,27 @@
 #!/usr/bin/env bash
 # `glassbox recommend train` on Online Retail (both modes' validation search and the final fit,
-# the 30-s target of issue 13) for two commits, interleaved on the same machine: each commit
-# built in a temporary worktree (release, the same target dir, so dependencies build once),
-# then ROUNDS rounds of old/new (order alternating), GNU time's wall and CPU per run, and the
-# median wall ratio new/old. Also checks the two model files for byte equality (expect
-# "differ" when the commits choose different settings).
+# the 30-s target of issue 13), an old commit against the checked-out tree, interleaved on the
+# same machine: the old commit built in a temporary worktree and the current tree in place
+# (release, the same target dir, so dependencies build once), then ROUNDS rounds of old/new
+# (order alternating), GNU time's wall and CPU per run, and the median wall ratio new/old. Also
+# compares the two model files (expect "differ" when the two choose different settings).
 #
-#   scripts/recommend_train_interleaved.sh OLD_COMMIT NEW_COMMIT [ROUNDS=3]   (from the repo root)
+#   scripts/recommend_train_interleaved.sh OLD_COMMIT [ROUNDS=3]   (from the repo root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OLD="$1"; NEW="$2"; ROUNDS="${3:-3}"
+OLD="$1"; ROUNDS="${2:-3}"
 ROOT="$PWD"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 TMP="$(mktemp -d)"
 cleanup() {
-  for c in old new; do git -C "$ROOT" worktree remove --force "$TMP/$c" 2>/dev/null || true; done
+  git -C "$ROOT" worktree remove --force "$TMP/old" 2>/dev/null || true
   rm -rf "$TMP"
 }
 trap cleanup EXIT
-for c in old new; do
-  rev="$OLD"; [ "$c" = new ] && rev="$NEW"
-  git worktree add --detach "$TMP/$c" "$rev" >/dev/null 2>&1
-  (cd "$TMP/$c" && CARGO_TARGET_DIR="$TARGET" CARGO_INCREMENTAL=0 cargo build --release --bin glassbox >/dev/null 2>&1)
+git worktree add --detach "$TMP/old" "$OLD" >/dev/null 2>&1
+for dir in "$TMP/old" "$ROOT"; do
+  (cd "$dir" && CARGO_TARGET_DIR="$TARGET" CARGO_INCREMENTAL=0 cargo build --release --bin glassbox >/dev/null 2>&1)
+  c=new; [ "$dir" = "$TMP/old" ] && c=old
   cp "$TARGET/release/glassbox" "$TMP/glassbox-$c"
 done
 echo "cores: $(nproc); load before: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -310,8 +310,11 @@ pub fn fit_mfs_once(split: &Split, settings: &[Settings]) -> Result<Vec<Mf>, Opt
 /// EASE fitted once on `split` at the λ and Gram half-life (K41) of the first settings that use
 /// it (the search gives every mode the same), or `None` when no mode uses it or the catalogue
 /// is too large. Each mode's profile (K42) is set when its parts are assembled.
-fn shared_ease<'a>(split: &Split, settings: impl Iterator<Item = &'a Settings>) -> Option<Ease> {
-    let s = settings.filter(|s| s.ease_weight != 0.0).next()?;
+fn shared_ease<'a>(
+    split: &Split,
+    mut settings: impl Iterator<Item = &'a Settings>,
+) -> Option<Ease> {
+    let s = settings.find(|s| s.ease_weight != 0.0)?;
     (split.items.len() <= EASE_MAX_ITEMS)
         .then(|| Ease::fit_decayed(split, s.ease_lambda, s.ease_half_life_days))
 }
