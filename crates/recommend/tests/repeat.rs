@@ -110,6 +110,8 @@ fn ease_by_hand_against_numpy() {
     assert_eq!(Ease::from_inverse(&split(), p[..5].to_vec()), None);
 }
 
+// numpy's printed digits, kept as printed (17 significant digits, more than f64 holds).
+#[allow(clippy::excessive_precision)]
 #[test]
 fn recency_weighted_ease_by_hand_against_numpy() {
     // (K40) Half-life 1 day, cutoff day 10, w = 0.5^(10 − last basket day): u1 A (day 9) 0.5,
