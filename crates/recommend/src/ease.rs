@@ -5,18 +5,20 @@ use glassbox_core::gemm::gemm;
 use ndarray::{Array2, ArrayViewMut2, Axis, s};
 use rayon::prelude::*;
 
-use crate::knn::co_buyers;
 use crate::protocol::Split;
+use crate::repeat::recency_weights;
 use crate::retrieval::Scorer;
 
-/// B (I, I) row-major: `s_uj = Σ_{i ∈ H_u} B_ij`, built from the stored P (K39).
+/// B (I, I) row-major: `s_uj = Σ_{i ∈ H_u} w_ui B_ij` (K42), built from the stored P (K39).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ease {
     items: usize,
     /// P's upper triangle, row-major packed, in f32: what a model file stores (K39).
     p_upper: Vec<f32>,
     b: Vec<f64>,
-    history: Vec<Vec<u32>>,
+    /// Per user, the profile: (training item, its weight w_ui of K42), ascending item id;
+    /// every weight 1 (the binary profile of K21) unless [`Ease::with_profile`] set them.
+    history: Vec<Vec<(u32, f64)>>,
 }
 
 /// (K21) In-place inverse of a symmetric positive-definite `a` (n, n) by Gauss–Jordan
@@ -57,9 +59,10 @@ const BLOCK: usize = 96;
 ///    parallel), and the trailing square updated by one GEMM, A ← A − panel·panelᵀ;
 /// 2. W = L⁻¹ by block rows: R = E − L[r, :r]·W[:r, :] (GEMM), then L_rr·X = R forward;
 /// 3. G⁻¹ = Wᵀ·W, block row r of it = W[r.., r]ᵀ·W[r.., :] (W is lower triangular, so the
-///    rows above r add nothing).
+///    rows above r add nothing), computed from the diagonal block rightwards and mirrored
+///    (G⁻¹ is symmetric).
 ///
-/// About 7n³/6 multiply-adds, nearly all in GEMM calls, whose every element is summed in one
+/// About 5n³/6 multiply-adds, nearly all in GEMM calls, whose every element is summed in one
 /// fixed order; the row-wise parts give each row to one thread. So the bits do not depend on
 /// the thread count.
 ///
@@ -70,15 +73,22 @@ pub fn invert_spd_blocked(a: &mut [f64], n: usize) {
     let mut g = ArrayViewMut2::from_shape((n, n), a).expect("n·n elements checked above");
     cholesky_in_place(&mut g);
     let w = lower_inverse(&g);
+    // P is symmetric: only the blocks on and right of the diagonal are computed (n³/6
+    // multiply-adds instead of n³/2), then mirrored.
     for r0 in (0..n).step_by(BLOCK) {
         let r1 = (r0 + BLOCK).min(n);
         gemm(
             1.0,
             w.slice(s![r0.., r0..r1]).t(),
-            w.slice(s![r0.., ..]),
+            w.slice(s![r0.., r0..]),
             0.0,
-            g.slice_mut(s![r0..r1, ..]),
+            g.slice_mut(s![r0..r1, r0..]),
         );
+    }
+    for i in 0..n {
+        for j in 0..i {
+            g[[i, j]] = g[[j, i]];
+        }
     }
 }
 
@@ -164,19 +174,53 @@ fn lower_inverse(l: &ArrayViewMut2<'_, f64>) -> Array2<f64> {
 
 impl Ease {
     /// (K21) G = XᵀX + λI (X the binary training matrix), P = G⁻¹ (K22), kept as its upper
-    /// triangle in f32 (K39), and B = I − P · diag(1/diag P) from it.
+    /// triangle in f32 (K39), and B = I − P · diag(1/diag P) from it: [`Ease::fit_decayed`]
+    /// at an infinite half-life.
     pub fn fit(split: &Split, lambda: f64) -> Ease {
+        Ease::fit_decayed(split, lambda, f64::INFINITY)
+    }
+
+    /// (K41) EASE on the recency-weighted matrix X_w (w_ui of K40 at `half_life_days`):
+    /// G = X_wᵀX_w + λ_h I with λ_h = λ · Σ_ui w_ui² / Σ_ui x_ui, so that λ keeps its strength
+    /// relative to the Gram's diagonal; then P, B as (K21, K22, K39). G is summed user by user
+    /// in ascending user id, so its bits do not depend on the thread count. At h = ∞ every
+    /// w_ui = 1: G is the integer co-buyer counts and λ_h = λ, exactly (K21).
+    pub fn fit_decayed(split: &Split, lambda: f64, half_life_days: f64) -> Ease {
         let n = split.items.len();
-        let (_, co) = co_buyers(split);
-        let mut g: Vec<f64> = co.into_iter().map(f64::from).collect();
+        let weights = recency_weights(split, half_life_days);
+        let mut g = vec![0.0; n * n];
+        let (mut squares, mut pairs) = (0.0, 0.0);
+        for h in &weights {
+            for &(i, wi) in h {
+                squares += wi * wi;
+                pairs += 1.0;
+                let row = &mut g[i as usize * n..(i as usize + 1) * n];
+                for &(j, wj) in h {
+                    row[j as usize] += wi * wj;
+                }
+            }
+        }
+        let lambda_h = if pairs > 0.0 {
+            lambda * (squares / pairs)
+        } else {
+            lambda
+        };
         for i in 0..n {
-            g[i * n + i] += lambda;
+            g[i * n + i] += lambda_h;
         }
         invert_spd_blocked(&mut g, n);
         let p_upper = (0..n)
             .flat_map(|i| g[i * n + i..(i + 1) * n].iter().map(|&x| x as f32))
             .collect();
         Ease::from_inverse(split, p_upper).expect("n(n + 1)/2 entries by construction")
+    }
+
+    /// (K42) The same B scoring a recency-weighted profile: `s_uj = Σ_{i ∈ H_u} w_ui B_ij`,
+    /// w_ui of (K40) at `half_life_days` (∞: the binary profile of K21).
+    #[must_use]
+    pub fn with_profile(mut self, split: &Split, half_life_days: f64) -> Ease {
+        self.history = recency_weights(split, half_life_days);
+        self
     }
 
     /// P's upper triangle, row-major packed (row i holds P_ii..P_i,n−1), in f32.
@@ -217,7 +261,7 @@ impl Ease {
             history: split
                 .history
                 .iter()
-                .map(|h| h.iter().map(|o| o.item).collect())
+                .map(|h| h.iter().map(|o| (o.item, 1.0)).collect())
                 .collect(),
         })
     }
@@ -228,16 +272,16 @@ impl Scorer for Ease {
         self.items
     }
 
-    /// (K21) `s_uj = Σ_{i ∈ H_u} B_ij`, added in ascending i.
+    /// (K21, K42) `s_uj = Σ_{i ∈ H_u} w_ui B_ij`, added in ascending i (w = 1: exactly K21).
     fn score(&self, user: u32, out: &mut [f64]) {
         out.fill(0.0);
         let n = self.items;
-        for &i in &self.history[user as usize] {
+        for &(i, w) in &self.history[user as usize] {
             for (s, b) in out
                 .iter_mut()
                 .zip(&self.b[i as usize * n..(i as usize + 1) * n])
             {
-                *s += b;
+                *s += w * b;
             }
         }
     }

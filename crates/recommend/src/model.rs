@@ -132,6 +132,18 @@ impl Recommender {
                 MODES.len()
             ));
         }
+        // One P is stored: every mode that uses EASE must have been fitted with the same G.
+        let mut grams = modes
+            .iter()
+            .filter(|m| m.0.ease_weight != 0.0)
+            .map(|m| (m.0.ease_lambda.to_bits(), m.0.ease_half_life_days.to_bits()));
+        if let Some(first) = grams.next()
+            && grams.any(|g| g != first)
+        {
+            return Err(
+                "the modes' EASE settings (λ, Gram half-life) differ; one P is stored".into(),
+            );
+        }
         let ease = match ease_p {
             Some(p) => Some(
                 Ease::from_inverse(&split, p).ok_or("EASE's P is not an (I, I) upper triangle")?,
@@ -295,12 +307,14 @@ pub fn fit_mfs_once(split: &Split, settings: &[Settings]) -> Result<Vec<Mf>, Opt
     Ok(out.into_iter().flatten().collect())
 }
 
-/// EASE fitted once on `split` at the λ of the first settings that use it (all modes search
-/// at the same λ), or `None` when no mode uses it or the catalogue is too large.
-fn shared_ease<'a>(split: &Split, settings: impl Iterator<Item = &'a Settings>) -> Option<Ease> {
-    let lambda = settings
-        .filter(|s| s.ease_weight != 0.0)
-        .map(|s| s.ease_lambda)
-        .next()?;
-    (split.items.len() <= EASE_MAX_ITEMS).then(|| Ease::fit(split, lambda))
+/// EASE fitted once on `split` at the λ and Gram half-life (K41) of the first settings that use
+/// it (the search gives every mode the same), or `None` when no mode uses it or the catalogue
+/// is too large. Each mode's profile (K42) is set when its parts are assembled.
+fn shared_ease<'a>(
+    split: &Split,
+    mut settings: impl Iterator<Item = &'a Settings>,
+) -> Option<Ease> {
+    let s = settings.find(|s| s.ease_weight != 0.0)?;
+    (split.items.len() <= EASE_MAX_ITEMS)
+        .then(|| Ease::fit_decayed(split, s.ease_lambda, s.ease_half_life_days))
 }

@@ -8,26 +8,38 @@ use crate::retrieval::Scorer;
 /// Seconds in a day.
 const DAY: f64 = 86_400.0;
 
-/// (K17) `r_ui = Σ_{baskets b of u holding i} 0.5^{(c − t_b) / h}`, c the cutoff, h the
-/// half-life in days (`f64::INFINITY`: plain basket count). Per user, (item, r) ascending id.
-pub fn repeat_scores(split: &Split, half_life_days: f64) -> Vec<Vec<(u32, f64)>> {
+/// One value per (user, training item) of `split`, from the item's basket times: per user,
+/// (item, value) ascending id.
+fn per_owned(split: &Split, value: impl Fn(&[i64]) -> f64) -> Vec<Vec<(u32, f64)>> {
     split
         .history
         .iter()
-        .map(|owned| {
-            owned
-                .iter()
-                .map(|o| {
-                    let r = o
-                        .times
-                        .iter()
-                        .map(|&t| 0.5f64.powf((split.cutoff - t) as f64 / DAY / half_life_days))
-                        .sum();
-                    (o.item, r)
-                })
-                .collect()
-        })
+        .map(|owned| owned.iter().map(|o| (o.item, value(&o.times))).collect())
         .collect()
+}
+
+/// `0.5^{(c − t) / h}` (h in days; h = ∞ gives 1 exactly).
+fn decay(split: &Split, t: i64, half_life_days: f64) -> f64 {
+    0.5f64.powf((split.cutoff - t) as f64 / DAY / half_life_days)
+}
+
+/// (K17) `r_ui = Σ_{baskets b of u holding i} 0.5^{(c − t_b) / h}`, c the cutoff, h the
+/// half-life in days (`f64::INFINITY`: plain basket count). Per user, (item, r) ascending id.
+pub fn repeat_scores(split: &Split, half_life_days: f64) -> Vec<Vec<(u32, f64)>> {
+    per_owned(split, |times| {
+        times.iter().map(|&t| decay(split, t, half_life_days)).sum()
+    })
+}
+
+/// (K40) Recency weights of a user's items: `w_ui = 0.5^{(c − t_ui) / h}`, t_ui the user's last
+/// training basket holding i, c the cutoff, h the half-life in days; `h = ∞` gives exactly 1
+/// (the binary matrix). Per user, (item, w) ascending id.
+pub fn recency_weights(split: &Split, half_life_days: f64) -> Vec<Vec<(u32, f64)>> {
+    per_owned(split, |times| {
+        times
+            .last()
+            .map_or(1.0, |&t| decay(split, t, half_life_days))
+    })
 }
 
 /// (K18) Recent popularity: `n_W(i)` = distinct users who bought i in `[c − W, c)`, ties by

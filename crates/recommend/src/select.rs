@@ -26,8 +26,15 @@ pub struct Settings {
     pub mf_weight: f64,
     pub knn_weight: f64,
     pub ease_weight: f64,
-    /// λ of EASE (K21).
+    /// λ of EASE (K21, K41).
     pub ease_lambda: f64,
+    /// Half-lives in days of the recency weights (K40) in EASE's Gram matrix (K41) and in the
+    /// profile EASE scores (K42); ∞ (`null` in JSON, and absent in files written before
+    /// them) is the binary matrix of (K21).
+    #[serde(default = "infinite", with = "infinite_as_null")]
+    pub ease_half_life_days: f64,
+    #[serde(default = "infinite", with = "infinite_as_null")]
+    pub profile_half_life_days: f64,
     pub gamma: f64,
     pub beta: f64,
     /// Half-life of (K17) in days (∞: the plain basket count; JSON writes it as `null`) and
@@ -46,12 +53,19 @@ impl Default for Settings {
             knn_weight: 1.0,
             ease_weight: 1.0,
             ease_lambda: 300.0,
+            ease_half_life_days: f64::INFINITY,
+            profile_half_life_days: f64::INFINITY,
             gamma: 0.0,
             beta: 0.0,
             half_life_days: 240.0,
             window_days: 14.0,
         }
     }
+}
+
+/// Serde's default of a half-life absent from a file: ∞.
+fn infinite() -> f64 {
+    f64::INFINITY
 }
 
 /// JSON has no ∞: a half-life of ∞ is written as `null` and read back as ∞.
@@ -152,17 +166,18 @@ impl Fitted {
 
     /// The other parts fitted on `split` around an already fitted MF.
     pub fn with_mf(split: &Split, mf: Mf, settings: &Settings) -> Fitted {
-        let ease = (settings.ease_weight != 0.0).then(|| Ease::fit(split, settings.ease_lambda));
+        let ease = (settings.ease_weight != 0.0)
+            .then(|| Ease::fit_decayed(split, settings.ease_lambda, settings.ease_half_life_days));
         Fitted::with_parts(split, mf, ease, settings)
     }
 
-    /// The deterministic, cheap parts (item-kNN, repeat, popularity) fitted on `split` around
-    /// an already fitted MF and EASE.
+    /// The deterministic, cheap parts (item-kNN, repeat, popularity, EASE's profile of K42)
+    /// fitted on `split` around an already fitted MF and EASE.
     pub fn with_parts(split: &Split, mf: Mf, ease: Option<Ease>, settings: &Settings) -> Fitted {
         Fitted {
             mf,
             knn: ItemKnn::fit(split, settings.knn_k),
-            ease,
+            ease: ease.map(|e| e.with_profile(split, settings.profile_half_life_days)),
             repeat: repeat_scores(split, settings.half_life_days),
             popularity: recent_popularity(split, settings.window_days),
             settings: *settings,
@@ -244,33 +259,71 @@ pub fn choose_settings(
             }
         }
     }
-    let ease = (val.items.len() <= EASE_MAX_ITEMS)
-        .then(|| Ease::fit(val, Settings::default().ease_lambda));
     // Every mode's evaluated users are among the all mode's.
     let users: Vec<u32> = val.evaluated(Mode::All).iter().map(|u| u.user).collect();
-    let ease = ease.map(|e| Cached::of(&e, &users, val.users.len()));
+    let ease = choose_ease(val, modes, log);
+    let profiles = Memo::new();
     let mut out = Vec::with_capacity(modes.len());
     for ((&mode, (_, epochs, mf)), (_, k)) in modes.iter().zip(best_epoch).zip(best_k) {
         let mf = mf.map_or_else(
             || Mf::fit(val.users.len(), val.items.len(), &[], base, |_, _| {}),
             Ok,
         )?;
+        let half_life = ease.as_ref().map_or(f64::INFINITY, |e| e.0);
         let start = Settings {
             mf: MfConfig { epochs, ..*base },
             knn_k: k,
+            ease_half_life_days: half_life,
+            profile_half_life_days: half_life,
             ..Settings::default()
         };
         let parts = ValidationParts {
             val,
+            users: &users,
             mf: &Cached::of(&mf, &users, val.users.len()),
             knn: &Cached::of(&ItemKnn::fit(val, k), &users, val.users.len()),
-            ease: ease.as_ref(),
+            ease: ease.as_ref().map(|e| (&e.1, &profiles)),
             repeat: Memo::new(),
             popularity: Memo::new(),
         };
         out.push(parts.search(mode, start, log));
     }
     Ok(out)
+}
+
+/// The half-lives in days of EASE's recency weights (K40–K42) the validation search tries (∞:
+/// the binary EASE of K21). Each is an n³ inverse on the validation split; 60 d was tried too
+/// (notes/recommend.md §7) and left out to keep the training within its time budget.
+pub(crate) const EASE_HALF_LIVES: [f64; 2] = [f64::INFINITY, 120.0];
+
+/// The half-lives in days of EASE's profile weights (K42) the blend search tries.
+pub(crate) const PROFILE_HALF_LIVES: [f64; 4] = [f64::INFINITY, 240.0, 120.0, 60.0];
+
+/// (K41, K42) EASE's Gram half-life, chosen once for every mode on `val` (catalogues up to
+/// [`EASE_MAX_ITEMS`]; `None` above it or without modes): EASE alone at λ = 300 (scaled as
+/// K41) and each half-life of [`EASE_HALF_LIVES`] — its profile at the same half-life — scored
+/// by validation NDCG@20 in the first of `modes` (the primary new mode when it is searched).
+/// One fit is shared by the modes (as the model file stores one P); each mode then chooses
+/// its profile's half-life in its blend search. Returns (half-life, the fitted EASE).
+fn choose_ease(val: &Split, modes: &[Mode], log: &mut dyn FnMut(String)) -> Option<(f64, Ease)> {
+    let &mode = modes.first()?;
+    if val.items.len() > EASE_MAX_ITEMS {
+        return None;
+    }
+    let lambda = Settings::default().ease_lambda;
+    let mut best: Option<(f64, f64, Ease)> = None;
+    for h in EASE_HALF_LIVES {
+        let ease = Ease::fit_decayed(val, lambda, h).with_profile(val, h);
+        let ndcg = evaluate(val, &ease, mode, 20).ndcg;
+        log(format!(
+            "{}: EASE λ {lambda} half-life {h} d: validation NDCG@20 {ndcg:.4}",
+            mode.name()
+        ));
+        if best.as_ref().is_none_or(|b| ndcg > b.0) {
+            best = Some((ndcg, h, ease));
+        }
+    }
+    best.map(|(_, h, e)| (h, e))
 }
 
 /// One part's standardised score rows z_u (K19) of the validation users, computed once: the
@@ -377,9 +430,12 @@ pub(crate) fn own_grid() -> impl Iterator<Item = (f64, f64)> {
 /// The parts of the blend fitted on the validation split, for the weight search.
 struct ValidationParts<'a> {
     val: &'a Split,
+    /// The validation users the cached rows are built for.
+    users: &'a [u32],
     mf: &'a Cached,
     knn: &'a Cached,
-    ease: Option<&'a Cached>,
+    /// EASE and its cached rows per profile half-life (K42), shared by the modes.
+    ease: Option<(&'a Ease, &'a Memo<Cached>)>,
     /// The repeat scores (K17) per half-life and the popularity (K18) per window, computed
     /// once each: the trials revisit a handful of values.
     repeat: Memo<Vec<Vec<(u32, f64)>>>,
@@ -415,10 +471,16 @@ impl ValidationParts<'_> {
         let popularity = self
             .popularity
             .of(t.window_days, |w| recent_popularity(self.val, w));
+        let ease = self.ease.map(|(e, rows)| {
+            rows.of(t.profile_half_life_days, |h| {
+                let profiled = e.clone().with_profile(self.val, h);
+                Cached::of(&profiled, self.users, self.val.users.len())
+            })
+        });
         let mut collaborative: Vec<(&dyn Scorer, f64)> =
             vec![(self.mf, t.mf_weight), (self.knn, t.knn_weight)];
-        if let Some(ease) = self.ease {
-            collaborative.push((ease, t.ease_weight));
+        if let Some(ease) = &ease {
+            collaborative.push((&**ease, t.ease_weight));
         }
         let blend = Blend {
             collaborative,
@@ -463,6 +525,14 @@ impl ValidationParts<'_> {
         let c = chosen;
         let windows = WINDOWS.map(|window_days| Settings { window_days, ..c });
         stage(windows, score, &mut best, &mut chosen);
+        if chosen.ease_weight != 0.0 {
+            let c = chosen;
+            let profiles = PROFILE_HALF_LIVES.map(|profile_half_life_days| Settings {
+                profile_half_life_days,
+                ..c
+            });
+            stage(profiles, score, &mut best, &mut chosen);
+        }
         if mode == Mode::All {
             let c = chosen;
             let own = own_grid().map(|(gamma, half_life_days)| Settings {
@@ -474,13 +544,15 @@ impl ValidationParts<'_> {
         }
         // `best` is the chosen trial's score: scoring is deterministic.
         log(format!(
-            "chosen ({}): MF epochs {} weight {}, kNN k {} weight {}, EASE λ {} weight {}, γ {}, β {}, half-life {} d, window {} d: validation NDCG@20 {best:.4}",
+            "chosen ({}): MF epochs {} weight {}, kNN k {} weight {}, EASE λ {} half-lives {} d / {} d weight {}, γ {}, β {}, half-life {} d, window {} d: validation NDCG@20 {best:.4}",
             mode.name(),
             chosen.mf.epochs,
             chosen.mf_weight,
             chosen.knn_k,
             chosen.knn_weight,
             chosen.ease_lambda,
+            chosen.ease_half_life_days,
+            chosen.profile_half_life_days,
             chosen.ease_weight,
             chosen.gamma,
             chosen.beta,

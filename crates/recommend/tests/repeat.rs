@@ -6,7 +6,7 @@ use glassbox_core::build_pool;
 use glassbox_recommend::ease::{Ease, invert_spd, invert_spd_blocked};
 use glassbox_recommend::knn::ItemKnn;
 use glassbox_recommend::mf::{Mf, MfConfig};
-use glassbox_recommend::repeat::{Blend, recent_popularity, repeat_scores};
+use glassbox_recommend::repeat::{Blend, recency_weights, recent_popularity, repeat_scores};
 use glassbox_recommend::{Scorer, Split};
 
 mod common;
@@ -108,6 +108,79 @@ fn ease_by_hand_against_numpy() {
     assert_eq!(p.len(), 6);
     assert_eq!(Ease::from_inverse(&split(), p.clone()), Some(ease));
     assert_eq!(Ease::from_inverse(&split(), p[..5].to_vec()), None);
+}
+
+// numpy's printed digits, kept as printed (17 significant digits, more than f64 holds).
+#[allow(clippy::excessive_precision)]
+#[test]
+fn recency_weighted_ease_by_hand_against_numpy() {
+    // (K40) Half-life 1 day, cutoff day 10, w = 0.5^(10 − last basket day): u1 A (day 9) 0.5,
+    // B (day 2) 0.5⁸; u2 B (day 9) 0.5, C (day 1) 0.5⁹; u3 A (day 4) 0.5⁶.
+    let s = split();
+    let w = recency_weights(&s, 1.0);
+    assert_eq!(w[0], vec![(0, 0.5), (1, 0.5f64.powi(8))]);
+    assert_eq!(w[1], vec![(1, 0.5), (2, 0.5f64.powi(9))]);
+    assert_eq!(w[2], vec![(0, 0.5f64.powi(6))]);
+    assert_eq!(
+        recency_weights(&s, f64::INFINITY)[0],
+        vec![(0, 1.0), (1, 1.0)]
+    );
+    // (K41, K42) numpy (float64), from W above:
+    //   lam = 1.0 * (W**2).sum() / 5            # 0.10005264282226563
+    //   G = W.T @ W + lam * np.eye(3); P = np.linalg.inv(G)
+    //   B = -P / np.diag(P); np.fill_diagonal(B, 0); print(W @ B, (W > 0) @ B)
+    let weighted: [[f64; 3]; 3] = [
+        [
+            2.1794635351286822e-05,
+            2.7878146364624379e-03,
+            3.1201261456468870e-06,
+        ],
+        [
+            2.7896069658944799e-03,
+            1.9062723987006849e-05,
+            1.3948620757922310e-03,
+        ],
+        [0.0, 8.7119207389451184e-05, -2.4303855692124742e-07],
+    ];
+    let binary_profile: [[f64; 3]; 3] = [
+        [
+            5.5794266499294264e-03,
+            5.5756292729248758e-03,
+            2.7741696839415019e-03,
+        ],
+        [
+            5.5249708059699485e-03,
+            9.7601146813475065e-03,
+            2.7897241515844619e-03,
+        ],
+        [0.0, 5.5756292729248758e-03, -1.5554467642959835e-05],
+    ];
+    let ease = Ease::fit_decayed(&s, 1.0, 1.0);
+    let mut out = [0.0; 3];
+    for (model, expected) in [
+        (ease.clone().with_profile(&s, 1.0), weighted),
+        (ease.clone(), binary_profile),
+    ] {
+        for (u, row) in expected.iter().enumerate() {
+            model.score(u as u32, &mut out);
+            let scale = row.iter().fold(0.0f64, |m, &x: &f64| m.max(x.abs()));
+            for (a, e) in out.iter().zip(row) {
+                // P in f32 (K39): relative rounding ~1e-7 of the row's scale.
+                assert!((a - e).abs() < 1e-6 * scale, "user {u}: {a} vs {e}");
+            }
+        }
+    }
+    // At h = ∞ the weights are 1 and λ_h = λ: the binary EASE of (K21), bit for bit.
+    assert_eq!(
+        Ease::fit_decayed(&s, 1.0, f64::INFINITY),
+        Ease::fit(&s, 1.0)
+    );
+    assert_eq!(
+        Ease::fit(&s, 1.0).with_profile(&s, f64::INFINITY),
+        Ease::fit(&s, 1.0)
+    );
+    // Another half-life gives another model (a control: the weights do enter).
+    assert_ne!(Ease::fit_decayed(&s, 1.0, 2.0), ease);
 }
 
 /// A = MᵀM + shift·I with M's entries in [−1, 1]: symmetric positive definite.

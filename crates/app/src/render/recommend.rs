@@ -63,7 +63,7 @@ pub(crate) fn describe_recommender(v: &Value) -> String {
             .as_f64()
             .map_or("– (defaults kept)".into(), |x| format!("{x:.4}"));
         line(format!(
-            "Mode {}: MF (d {}, {} epochs) × {} + item-kNN (k {}) × {} + EASE (λ {}) × {} + popularity ({} d) × β {} + own purchases (half-life {} d) × γ {}; validation NDCG@20 {ndcg}",
+            "Mode {}: MF (d {}, {} epochs) × {} + item-kNN (k {}) × {} + EASE (λ {}, recency half-lives {} d in G / {} d in the profile) × {} + popularity ({} d) × β {} + own purchases (half-life {} d) × γ {}; validation NDCG@20 {ndcg}",
             m["mode"].as_str().unwrap_or(""),
             s["mf"]["dim"],
             s["mf"]["epochs"],
@@ -71,6 +71,8 @@ pub(crate) fn describe_recommender(v: &Value) -> String {
             s["knn_k"],
             s["knn_weight"],
             s["ease_lambda"],
+            setting(&s["ease_half_life_days"]),
+            setting(&s["profile_half_life_days"]),
             s["ease_weight"],
             s["window_days"],
             s["beta"],

@@ -20,9 +20,10 @@ use glassbox_recommend::compare::{PairedDifference, paired_bootstrap, per_user};
 use glassbox_recommend::ease::Ease;
 use glassbox_recommend::knn::ItemKnn;
 use glassbox_recommend::mf::{Mf, MfConfig};
+use glassbox_recommend::model::fit_mfs_once;
 use glassbox_recommend::read::{Columns, parse_time};
 use glassbox_recommend::repeat::{Blend, popularity_share, recent_popularity, repeat_scores};
-use glassbox_recommend::select::{Fitted, Settings, choose_settings, lists, training_pairs};
+use glassbox_recommend::select::{Fitted, Settings, choose_settings, lists};
 use glassbox_recommend::{Mode, Ranked, Scorer, Split, summarize};
 
 use super::{Case, CaseOptions};
@@ -140,30 +141,31 @@ fn study(options: &CaseOptions) -> Result<Study, CliError> {
     };
     let modes = [Mode::New, Mode::All];
     let chosen = choose_settings(&validation, &modes, &base, &mut |l| say(l)).usage_err()?;
-    // MF: one fit per seed serves both modes (each keeps its own epoch count).
+    // MF: one fit per seed serves both modes (each keeps its own epoch count), by the
+    // model's own snapshotting fit; trained even where a mode's MF weight is 0, for the
+    // BPR-MF row (a weight of 0 keeps it out of the blend).
     let seeds = if options.quick { 1 } else { SEEDS };
-    let mut mf_runs: Vec<[Option<Mf>; 2]> = Vec::new();
-    let most = chosen.iter().map(|c| c.0.mf.epochs).max().unwrap_or(1);
-    let pairs = training_pairs(&test);
+    let mut mf_runs: Vec<Vec<Mf>> = Vec::new();
     for seed in options.seed..options.seed + seeds {
-        let mut kept = [None, None];
-        let cfg = MfConfig {
-            epochs: most,
-            seed,
-            ..base
-        };
-        Mf::fit(test.users.len(), test.items.len(), &pairs, &cfg, |e, m| {
-            for (k, (s, _)) in chosen.iter().enumerate() {
-                if e == s.mf.epochs {
-                    kept[k] = Some(m.clone());
-                }
-            }
-        })
-        .usage_err()?;
-        say(format!("MF seed {seed}: {most} epochs"));
-        mf_runs.push(kept);
+        let seeded: Vec<Settings> = chosen
+            .iter()
+            .map(|(s, _)| Settings {
+                mf: MfConfig { seed, ..s.mf },
+                mf_weight: 1.0,
+                ..*s
+            })
+            .collect();
+        mf_runs.push(fit_mfs_once(&test, &seeded).usage_err()?);
+        say(format!("MF seed {seed}: fitted"));
     }
+    // EASE as the data README runs it (binary, λ 300): a reference row; the default's own
+    // EASE (K41, at the chosen Gram half-life) is fitted apart when that differs.
     let ease = Ease::fit(&test, Settings::default().ease_lambda);
+    let default_ease = chosen
+        .iter()
+        .find(|(s, _)| s.ease_weight != 0.0)
+        .filter(|(s, _)| s.ease_half_life_days.is_finite())
+        .map(|(s, _)| Ease::fit_decayed(&test, s.ease_lambda, s.ease_half_life_days));
     let mut studies = Vec::new();
     for (k, (&mode, (settings, validation_ndcg))) in modes.iter().zip(&chosen).enumerate() {
         studies.push(mode_study(
@@ -172,7 +174,7 @@ fn study(options: &CaseOptions) -> Result<Study, CliError> {
             settings,
             *validation_ndcg,
             mf_runs.iter().map(|r| r[k].clone()).collect(),
-            &ease,
+            (&ease, default_ease.as_ref().unwrap_or(&ease)),
             options.seed,
         )?);
     }
@@ -192,8 +194,9 @@ fn mode_study(
     mode: Mode,
     settings: &Settings,
     validation_ndcg: f64,
-    mfs: Vec<Option<Mf>>,
-    ease: &Ease,
+    mfs: Vec<Mf>,
+    // EASE as the data README runs it, and the default's own (K41; the same when binary).
+    (ease, default_ease): (&Ease, &Ease),
     seed: u64,
 ) -> Result<ModeStudy, CliError> {
     let mut rows = Vec::new();
@@ -275,7 +278,7 @@ fn mode_study(
     };
     let mut default_lists = Vec::new();
     let mut fitted: Option<Fitted> = None;
-    for mf in mfs.into_iter().flatten() {
+    for mf in mfs {
         let (m, curve, _) = score(test, &mf, mode);
         mf_row.seeds.push(m);
         if mf_row.curve.is_empty() {
@@ -289,7 +292,7 @@ fn mode_study(
             None => Fitted::with_parts(
                 test,
                 mf,
-                (settings.ease_weight != 0.0).then(|| ease.clone()),
+                (settings.ease_weight != 0.0).then(|| default_ease.clone()),
                 settings,
             ),
         };
@@ -356,10 +359,12 @@ fn mode_study(
 /// The default's settings in one line.
 fn describe(s: &Settings) -> String {
     format!(
-        "MF×{} + kNN(k={})×{} + EASE×{} + pop({} d)×{} + own(h={} d)×{}",
+        "MF×{} + kNN(k={})×{} + EASE(h={} d, profile h={} d)×{} + pop({} d)×{} + own(h={} d)×{}",
         s.mf_weight,
         s.knn_k,
         s.knn_weight,
+        s.ease_half_life_days,
+        s.profile_half_life_days,
         s.ease_weight,
         s.window_days,
         s.beta,
