@@ -186,7 +186,10 @@ fn the_norm_covers_the_input_layers_of_tables() {
     }
     let naive = mlp.grads().iter().map(|g| g * g).sum::<f64>().sqrt();
     let norm = mlp.grad_norm();
-    assert!((norm - naive).abs() <= 1e-12 * naive, "{norm} against {naive}");
+    assert!(
+        (norm - naive).abs() <= 1e-12 * naive,
+        "{norm} against {naive}"
+    );
     // Negative control: zeroing the scaling layer's gradients (the first slice, N10's
     // layout) must lower the norm.
     mlp.grads_mut()[..5].fill(0.0);
