@@ -19,26 +19,11 @@ use glassbox_core::{
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 use serde_json::Value;
 
+mod fixtures_json;
+use fixtures_json::{close, floats};
+
 fn fixture() -> Value {
     serde_json::from_str(include_str!("reference/table_network.json")).expect("fixture JSON")
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_f64().expect("number"))
-        .collect()
-}
-
-fn close(name: &str, got: &[f64], want: &[f64], tol: f64) {
-    assert_eq!(got.len(), want.len(), "{name}: length");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= tol * (1.0 + w.abs()),
-            "{name}[{i}]: {g} vs {w}"
-        );
-    }
 }
 
 /// Scale, PLR (K, H), then Dense(`units`, ReLU) and Dense(1, sigmoid).

@@ -8,27 +8,12 @@ use glassbox_core::{Plr, PlrSpec, feature_scale_backward, feature_scale_forward,
 use ndarray::{Array2, ArrayView2};
 use serde_json::Value;
 
+mod fixtures_json;
+use fixtures_json::{close, floats};
+
 fn fixture() -> Value {
     let text = include_str!("reference/tabular_layers.json");
     serde_json::from_str(text).expect("fixture JSON")
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_f64().expect("number"))
-        .collect()
-}
-
-fn close(name: &str, got: &[f64], want: &[f64], tol: f64) {
-    assert_eq!(got.len(), want.len(), "{name}: length");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= tol * (1.0 + w.abs()),
-            "{name}[{i}]: {g} vs {w}"
-        );
-    }
 }
 
 /// The fixture's PLR layer, in `T`.
