@@ -1,6 +1,6 @@
 """Averaged iterates (notes/privacy.md P28) for the purchase case's private models, chosen on
 the TRAINING file only, the same procedure for ε = 1, 3 and 8 (notes/privacy.md §14, stages
-5–6). Like scripts/dp_tuning.py (whose run() it uses), every candidate trains on 80 % of
+5–6). Like scripts/dp_tuning.py (whose run_batch() it uses), every candidate trains on 80 % of
 online_shoppers_train.csv and is scored on the stratified 20 % validation part of
 `train --val-fraction 0.2`; the test file is never read.
 
@@ -18,13 +18,12 @@ Writes DIR/tuning.tsv (the columns of notes/privacy_tuning.tsv) and prints the t
 About 190 training runs of 0.3–2 CPU seconds each. Standard library only.
 """
 
-import concurrent.futures
 import os
 import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dp_tuning import EPSILONS, later_stage_args, name, parse, run, write_tsv  # noqa: E402
+from dp_tuning import EPSILONS, later_stage_args, parse, run_batch, write_tsv  # noqa: E402
 
 BETAS = [None, 0.9, 0.99, 0.999]
 SEEDS = [0, 1, 2]
@@ -47,12 +46,7 @@ def main():
     results = {}  # (stage, eps, name, seed) -> (roc, pr)
 
     def batch_of(stage, jobs):
-        with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-            futures = {pool.submit(run, args.binary, out, eps, c, seed): (eps, c, seed)
-                       for eps, c, seed in jobs}
-            for fut in concurrent.futures.as_completed(futures):
-                eps, c, seed = futures[fut]
-                results[(stage, eps, name(c), seed)] = fut.result()
+        run_batch(args, out, stage, jobs, results)
 
     def mean(eps, n):
         rocs = [r[0] for (st, e, m, s), r in results.items() if e == eps and m == n]

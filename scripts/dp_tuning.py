@@ -97,6 +97,20 @@ def write_tsv(out, results):
     print(f"all runs: {out}/tuning.tsv")
 
 
+
+def run_batch(args, out, stage, jobs, results, configs=None):
+    """Runs (eps, config, seed) jobs on args.jobs threads; results[(stage, eps, name, seed)] =
+    (roc, pr), and configs[name] = config when configs is given."""
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        futures = {pool.submit(run, args.binary, out, eps, c, seed): (eps, c, seed)
+                   for eps, c, seed in jobs}
+        for fut in concurrent.futures.as_completed(futures):
+            eps, c, seed = futures[fut]
+            if configs is not None:
+                configs[name(c)] = c
+            results[(stage, eps, name(c), seed)] = fut.result()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", default="target/release/glassbox")
@@ -109,13 +123,7 @@ def main():
     configs = {}
 
     def batch_of(stage, jobs):
-        with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-            futures = {pool.submit(run, args.binary, out, eps, c, seed): (eps, c, seed)
-                       for eps, c, seed in jobs}
-            for fut in concurrent.futures.as_completed(futures):
-                eps, c, seed = futures[fut]
-                configs[name(c)] = c
-                results[(stage, eps, name(c), seed)] = fut.result()
+        run_batch(args, out, stage, jobs, results, configs)
 
     def seed0_ranking(eps):
         scores = {n: r[0] for (st, e, n, s), r in results.items() if e == eps and s == 0}
