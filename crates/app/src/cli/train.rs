@@ -344,12 +344,18 @@ fn join_distributed(args: &TrainArgs) -> Result<(Option<Vec<u8>>, usize), CliErr
     }
     let world = crate::mpi::World::init().map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
     let rank = world.rank();
-    let bytes = crate::mpi::read_file_parts(&world, &args.data).map_err(|why| {
-        CliError::usage(anyhow::anyhow!(
-            "distributed run stopped on rank {rank}: {}: {why}",
-            args.data.display()
-        ))
-    })?;
+    let bytes = match crate::mpi::read_file_parts(&world, &args.data) {
+        Ok(bytes) => bytes,
+        Err(why) => {
+            // Dropping the world would finalise MPI before `crate::mpi::finish` meets the
+            // other ranks at its barrier.
+            std::mem::forget(world);
+            return Err(CliError::usage(anyhow::anyhow!(
+                "distributed run stopped on rank {rank}: {}: {why}",
+                args.data.display()
+            )));
+        }
+    };
     let reduce = match args.reduce {
         ReduceArg::Exact => Reduce::Exact,
         ReduceArg::Fast => Reduce::Fast,

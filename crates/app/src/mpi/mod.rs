@@ -402,9 +402,9 @@ pub fn read_file_parts(world: &World, path: &Path) -> Result<Vec<u8>, String> {
     gather_parts(world, part)
 }
 
-/// Ends a distributed command's `result` on this rank. On success, or on a failure every
-/// rank learnt together, MPI is finalised and `result` returned — rank 0 reports a shared
-/// failure, the others exit with its code quietly.
+/// Ends a distributed command's `result` on this rank. On success MPI is finalised and
+/// `result` returned. On a failure every rank learnt together, rank 0 reports it, then
+/// every rank meets at a barrier, finalises and exits with its code (the others quietly).
 /// A failure of this rank alone (an output it cannot open, a model it cannot load) is
 /// reported here and the whole job aborted (`MPI_Abort`, exit code 2 or 1): the other ranks
 /// may be waiting for this one in a collective, and would otherwise wait for ever.
@@ -419,12 +419,27 @@ pub fn finish(result: Result<(), crate::exit::CliError>) -> Result<(), crate::ex
         }
         std::process::exit(i32::from(code));
     }
-    finalize();
-    if let Err(e) = &result
-        && THIS_RANK.get().is_some_and(|&r| r != 0)
-    {
-        std::process::exit(i32::from(e.exit_code()));
+    if let Err(e) = &result {
+        // Rank 0 reports before any rank exits: the first rank to exit non-zero makes
+        // `mpirun` kill the rest, and a report printed after that would be lost.
+        let code = match THIS_RANK.get() {
+            Some(0) | None => crate::exit::report_to(e, &mut std::io::stderr().lock()),
+            Some(_) => e.exit_code(),
+        };
+        // SAFETY: every rank learnt the failure in the same collective and comes here, so
+        // the barrier is met; MPI is initialised (a shared failure needs a collective) and,
+        // checked first, not yet finalised.
+        unsafe {
+            let mut done = 0;
+            mpi::ffi::MPI_Finalized(&mut done);
+            if done == 0 {
+                mpi::ffi::MPI_Barrier(mpi::ffi::RSMPI_COMM_WORLD);
+            }
+        }
+        finalize();
+        std::process::exit(i32::from(code));
     }
+    finalize();
     result
 }
 
