@@ -3,16 +3,20 @@
 # tree, interleaved: each round runs `dp_overhead 1 EPOCHS` (examples/dp_overhead.rs: NP then DP
 # at B = 64, 256, 512, the training thread's CPU time) of one build, then of the other, the
 # order alternating from round to round so that drifts of the machine fall on both. Prints
-# every round's DP/NP ratio of each build per B, then per B the median ratio of each and the
-# median of the per-round new/old ratios of the DP epoch.
+# every round's DP/NP ratio of each build per B, then per B and build the median of the
+# per-round DP/NP ratios with a distribution-free 95 % interval for that median (order
+# statistics), the interquartile range and the extremes, and the median of the per-round
+# new/old ratios of the DP and of the NP epoch (the same machine state for both builds).
 #
 # OLD is a commit (built once in a temporary worktree, sharing CARGO_TARGET_DIR's compiled
 # dependencies) or the path of an already built dp_overhead binary.
-# Usage: scripts/dp_overhead_ab.sh OLD [rounds (9)] [epochs (60)]
-# Quiet machine, session 7: scripts/dp_overhead_ab.sh af9747a 9 60
+# Usage: scripts/dp_overhead_ab.sh OLD [rounds (25)] [epochs (60)]
+# 25 rounds: the 95 % interval of a median of 25 is the 8th to 18th of the sorted ratios, so
+# a few rounds disturbed by other jobs cannot move it (≈ 4 minutes after the builds).
+# Quiet machine, session 8: scripts/dp_overhead_ab.sh 07a8999 25 60
 set -euo pipefail
 old="${1:?usage: scripts/dp_overhead_ab.sh OLD [rounds] [epochs]}"
-rounds="${2:-9}"
+rounds="${2:-25}"
 epochs="${3:-60}"
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build --release --example dp_overhead >&2
@@ -38,17 +42,43 @@ for ((r = 0; r < rounds; r++)); do
   done
 done
 python3 - "$log" <<'PY'
-import statistics, sys
+import math, statistics, sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n") if l]
 by = {}
 for r, build, batch, np_ms, dp_ms, ratio in rows:
     by.setdefault(int(batch), {}).setdefault(int(r), {})[build] = (float(np_ms), float(dp_ms), float(ratio))
-print("B\told DP/NP (median)\tnew DP/NP (median)\tnew/old DP ms (median)\tper round old / new")
+
+
+def median_ci(v):
+    """The median of v and a distribution-free 95 % interval for it: the order statistics
+    k and n + 1 − k (1-based) with k the largest such that P(Binomial(n, ½) < k) ≤ 2.5 %."""
+    v, n = sorted(v), len(v)
+    k, below = 0, 0.0
+    while below + math.comb(n, k) / 2**n <= 0.025:
+        below += math.comb(n, k) / 2**n
+        k += 1
+    lo, hi = (v[k - 1], v[n - k]) if k >= 1 else (v[0], v[-1])
+    return statistics.median(v), lo, hi
+
+
+def quartiles(v):
+    q = statistics.quantiles(v, n=4) if len(v) > 1 else [v[0], v[0], v[0]]
+    return q[0], q[2]
+
+
+print("B\tbuild\tNP ms\tDP ms\tDP/NP median [95% interval]\tinterquartile\tmin-max (rounds)")
 for batch, rounds in sorted(by.items()):
     both = [v for v in rounds.values() if "old" in v and "new" in v]
-    old = [v["old"][2] for v in both]
-    new = [v["new"][2] for v in both]
-    dp = [v["new"][1] / v["old"][1] for v in both]
-    pairs = " ".join(f"{o:.2f}/{n:.2f}" for o, n in zip(old, new))
-    print(f"{batch}\t{statistics.median(old):.3f}\t{statistics.median(new):.3f}\t{statistics.median(dp):.3f}\t{pairs}")
+    for build in ("old", "new"):
+        ratio = [v[build][2] for v in both]
+        m, lo, hi = median_ci(ratio)
+        q1, q3 = quartiles(ratio)
+        np_ms = statistics.median(v[build][0] for v in both)
+        dp_ms = statistics.median(v[build][1] for v in both)
+        print(f"{batch}\t{build}\t{np_ms:.2f}\t{dp_ms:.2f}\t{m:.3f} [{lo:.3f}, {hi:.3f}]\t"
+              f"{q1:.3f}-{q3:.3f}\t{min(ratio):.2f}-{max(ratio):.2f} ({len(ratio)})")
+    for what, i in (("DP", 1), ("NP", 0)):
+        paired = [v["new"][i] / v["old"][i] for v in both]
+        m, lo, hi = median_ci(paired)
+        print(f"{batch}\tnew/old {what} ms per round: median {m:.3f} [{lo:.3f}, {hi:.3f}]")
 PY
