@@ -43,16 +43,20 @@ MORE_SEEDS = [1, 2, 3, 4]
 
 def name(c):
     base = f"{c['opt']}-lr{c['lr']:g}-C{c['clip']:g}-B{c['batch']}-E{c['epochs']}"
-    return base + (f"-avg{c['average']:g}" if c.get("average") is not None else "")
+    base += f"-avg{c['average']:g}" if c.get("average") is not None else ""
+    return base + ("-cos" if c.get("cosine") else "")
 
 
 def parse(n):
     """The configuration a name() stands for."""
     parts = n.split("-")
     c = dict(opt=parts[0], lr=float(parts[1][2:]), clip=float(parts[2][1:]),
-             batch=int(parts[3][1:]), epochs=int(parts[4][1:]), average=None)
-    if len(parts) > 5:
-        c["average"] = float(parts[5][3:])
+             batch=int(parts[3][1:]), epochs=int(parts[4][1:]), average=None, cosine=False)
+    for part in parts[5:]:
+        if part == "cos":
+            c["cosine"] = True
+        else:
+            c["average"] = float(part[3:])
     return c
 
 
@@ -67,7 +71,8 @@ def run(binary, out, eps, c, seed):
          "--dp-delta", "1e-5", "--optimizer", c["opt"], "--lr", repr(c["lr"]),
          "--dp-clip", repr(c["clip"]), "--batch-size", str(c["batch"]),
          "--epochs", str(c["epochs"]), "--out", path]
-        + (["--dp-average", repr(c["average"])] if c.get("average") is not None else []),
+        + (["--dp-average", repr(c["average"])] if c.get("average") is not None else [])
+        + (["--cosine", "true"] if c.get("cosine") else []),
         check=True, stdout=subprocess.DEVNULL)
     with open(os.path.join(path, "training.json")) as f:
         v = json.load(f)["validation"]["at_half"]
@@ -96,6 +101,62 @@ def write_tsv(out, results):
             f.write(f"{st}\t{e}\t{n}\t{s}\t{roc:.4f}\t{pr:.4f}\n")
     print(f"all runs: {out}/tuning.tsv")
 
+
+
+def earlier_runs(tsv, stages):
+    """{(stage, eps, config, seed): (roc, pr)} of the given stages of the table."""
+    out = {}
+    with open(tsv) as f:
+        next(f)
+        for line in f:
+            stage, eps, config, seed, roc, pr = line.rstrip("\n").split("\t")
+            if int(stage) in stages:
+                out[(int(stage), int(eps), config, int(seed))] = (float(roc), float(pr))
+    return out
+
+
+def mean_roc(runs, eps, n):
+    """The mean validation ROC-AUC of configuration n at ε over its runs."""
+    return statistics.mean(r[0] for (st, e, m, s), r in runs.items() if e == eps and m == n)
+
+
+def best_config(runs, eps):
+    """The configuration with the best mean validation ROC-AUC at ε."""
+    names = sorted({m for (st, e, m, s) in runs if e == eps})
+    return max(names, key=lambda n: mean_roc(runs, eps, n))
+
+
+def print_top(every, count=6):
+    """The table of the notes: per ε the best `count` configurations of {(eps, config, seed):
+    roc} by mean validation ROC-AUC, and the choice."""
+    def rocs(eps, n):
+        return [every[k] for k in sorted(every) if k[0] == eps and k[1] == n]
+
+    print("| ε | configuration | validation ROC-AUC, seeds 0–2 | mean |")
+    print("|---|---|---|---|")
+    for eps in EPSILONS:
+        names = sorted({m for (e, m, s) in every if e == eps},
+                       key=lambda n: -statistics.mean(rocs(eps, n)))
+        for n in names[:count]:
+            print(f"| {eps} | {n} | {', '.join(f'{x:.4f}' for x in rocs(eps, n))} | "
+                  f"{statistics.mean(rocs(eps, n)):.4f} |")
+        print(f"| {eps} | **chosen: {names[0]}** | | {statistics.mean(rocs(eps, names[0])):.4f} |")
+
+
+def check_and_merge(results, earlier, stage, seeds):
+    """Prints whether the re-runs (in `results`, stage `stage`) of each ε's earlier choice equal
+    the table's figures; returns {(eps, config, seed): roc} of both, the table's figure where
+    it has one (the re-runs only check it)."""
+    for eps in EPSILONS:
+        previous = best_config(earlier, eps)
+        again = [results[(stage, eps, previous, s)][0] for s in seeds]
+        by_seed = {k[3]: r[0] for k, r in earlier.items() if k[1] == eps and k[2] == previous}
+        table = [by_seed[s] for s in seeds]
+        print(f"ε = {eps}: the earlier stages chose {previous}; re-run {again}, table {table}: "
+              + ("same" if [round(a, 4) for a in again] == table else "DIFFERENT"))
+    every = {(e, m, s): r[0] for (st, e, m, s), r in results.items()}
+    every.update({(e, m, s): r[0] for (st, e, m, s), r in earlier.items()})
+    return every
 
 
 def run_batch(args, out, stage, jobs, results, configs=None):
