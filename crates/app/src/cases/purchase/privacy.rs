@@ -20,15 +20,17 @@ use crate::pipeline::{
     train_members,
 };
 use crate::progress::Progress;
-use crate::recipe::{OptimizerName, PrivacyRecipe, Recipe, RecipeChanges, ThresholdRule};
+use crate::recipe::{
+    OptimizerName, PrivacyRecipe, Recipe, RecipeChanges, ScheduleRule, ThresholdRule,
+};
 use crate::render::metrics::f4;
 
 /// δ of every private model.
 const DELTA: f64 = 1e-5;
 
 /// The configuration trained at one ε, as chosen on the validation part of the training
-/// file (`scripts/dp_tuning.py`, then `scripts/dp_average_tuning.py` and
-/// `scripts/dp_beta_tuning.py`; notes/privacy.md §14).
+/// file (`scripts/dp_tuning.py`, then `scripts/dp_average_tuning.py`,
+/// `scripts/dp_beta_tuning.py` and `scripts/dp_cosine_tuning.py`; notes/privacy_results.md).
 #[derive(Debug, Clone, Copy)]
 struct Chosen {
     epsilon: f64,
@@ -39,6 +41,9 @@ struct Chosen {
     epochs: usize,
     /// β of the averaged iterates (P28), or none for the last iterate.
     average_decay: Option<f64>,
+    /// Whether the learning rate decays to 0 by a cosine over the planned steps (O17;
+    /// stage 8 of the search) instead of staying constant.
+    cosine: bool,
 }
 
 const CHOSEN: [Chosen; 3] = [
@@ -50,6 +55,7 @@ const CHOSEN: [Chosen; 3] = [
         batch_size: 512,
         epochs: 60,
         average_decay: Some(0.99),
+        cosine: false,
     },
     Chosen {
         epsilon: 3.0,
@@ -58,7 +64,8 @@ const CHOSEN: [Chosen; 3] = [
         clip_norm: 2.0,
         batch_size: 1024,
         epochs: 60,
-        average_decay: Some(0.995),
+        average_decay: Some(0.99),
+        cosine: true,
     },
     Chosen {
         epsilon: 8.0,
@@ -67,7 +74,8 @@ const CHOSEN: [Chosen; 3] = [
         clip_norm: 4.0,
         batch_size: 1024,
         epochs: 60,
-        average_decay: Some(0.998),
+        average_decay: Some(0.995),
+        cosine: true,
     },
 ];
 
@@ -101,6 +109,7 @@ fn private_recipe(c: &Chosen, options: &CaseOptions) -> Result<Recipe, CliError>
         early_stopping: Some(0),
         threshold: Some(ThresholdRule::Fixed(0.5)),
         seed: Some(options.seed),
+        cosine: Some(c.cosine),
         ..Default::default()
     };
     r.apply(&changes)
@@ -198,8 +207,8 @@ pub(super) fn privacy_markdown(models: &[PrivateModel], non_private: &Evaluation
 each example's gradient clipped to C, Gaussian noise N(0, σ²C²) added to the sum, δ = {DELTA:e}, \
 the default recipe's preprocessing and 64-64 network, on all training rows (no validation part: \
 the guarantee covers every training row). The hyper-parameters were chosen on a validation part \
-of the training file (`scripts/dp_tuning.py`, then `scripts/dp_average_tuning.py` and \
-`scripts/dp_beta_tuning.py`; the model \
+of the training file (`scripts/dp_tuning.py`, then `scripts/dp_average_tuning.py`, \
+`scripts/dp_beta_tuning.py` and `scripts/dp_cosine_tuning.py`; the model \
 is the average of the iterates where β is given). One seed here; the 5-seed means are in the \
 README. Opacus: the shared reference (mean ± sd of 3 seeds, same split and features).\n"
     );
@@ -222,7 +231,7 @@ README. Opacus: the shared reference (mean ± sd of 3 seeds, same split and feat
         let opacus = OPACUS.iter().find(|o| o.0 == m.epsilon);
         let _ = writeln!(
             w,
-            "| DP-SGD | {:.3} ({}) | {} | {} | {} | {} | {:.4} | {} | {:.5} | {} | {:?} {}, {}, {}{} |",
+            "| DP-SGD | {:.3} ({}) | {} | {} | {} | {} | {:.4} | {} | {:.5} | {} | {:?} {}{}, {}, {}{} |",
             p.epsilon,
             m.epsilon,
             f4(m.test.at_half.roc_auc),
@@ -235,6 +244,10 @@ README. Opacus: the shared reference (mean ± sd of 3 seeds, same split and feat
             p.steps,
             OptimizerName::of(&r.optimizer),
             r.optimizer.lr(),
+            match r.schedule {
+                ScheduleRule::Constant => "",
+                _ => " cosine",
+            },
             r.batch_size,
             r.epochs,
             p.average_decay
