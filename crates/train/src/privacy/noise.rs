@@ -139,10 +139,30 @@ impl<'k> Spill<'k> {
 /// # Panics
 /// If `z` is longer than [`NOISE_BLOCK`].
 pub fn normal_block(key: &NoiseKey, block: u64, z: &mut [f64]) {
+    let mut scratch = BlockScratch::new();
     on_widest_isa(
         #[inline(always)]
-        || normal_block_any(key, block, z),
+        || normal_block_any(key, block, z, &mut scratch),
     );
+}
+
+/// The working memory of [`normal_block_any`] for one block: its first words and its
+/// off-rectangle flags (9 kB). Made once per step (or per worker) and reused for every block,
+/// so a step zeroes it once instead of once per block; every byte a block reads it writes
+/// first (the words of its groups, its flags and the flags' padding to a multiple of eight),
+/// so what an earlier block left there never matters.
+struct BlockScratch {
+    words: [u64; NOISE_BLOCK],
+    off: [u8; NOISE_BLOCK],
+}
+
+impl BlockScratch {
+    fn new() -> Self {
+        Self {
+            words: [0; NOISE_BLOCK],
+            off: [0; NOISE_BLOCK],
+        }
+    }
 }
 
 /// (P22) The ziggurat on a block: the first attempts of all coordinates at once (a loop
@@ -150,22 +170,19 @@ pub fn normal_block(key: &NoiseKey, block: u64, z: &mut [f64]) {
 /// in coordinate order, the ~1.5 % that fell off their rectangle through
 /// [`normal_off_rectangle`] with the block's extra words.
 #[inline(always)]
-fn normal_block_any(key: &NoiseKey, block: u64, z: &mut [f64]) {
+fn normal_block_any(key: &NoiseKey, block: u64, z: &mut [f64], scratch: &mut BlockScratch) {
     assert!(z.len() <= NOISE_BLOCK, "{} > {NOISE_BLOCK}", z.len());
     let table = ziggurat();
-    let mut words = [0u64; NOISE_BLOCK];
+    let BlockScratch { words, off } = scratch;
     let words = &mut words[..z.len().next_multiple_of(GROUP_WORDS)];
     let groups_per_noise_block = (NOISE_BLOCK / GROUP_WORDS) as u64;
     keystream(&key.0, 0, block * groups_per_noise_block, words);
-    let mut off = [0u8; NOISE_BLOCK];
-    for ((z, off), &word) in z.iter_mut().zip(&mut off).zip(words.iter()) {
-        let (u, i) = attempt(word);
-        *z = u * table.x[i];
-        *off = u8::from(u.abs() >= table.ratio[i]); // u and the ratios are never NaN
-    }
+    first_attempts(table, words, z, off);
+    off[z.len()..z.len().next_multiple_of(8)].fill(0); // a short block's last flags
+    let words = &*words;
     let mut spill = Spill::new(&key.0, block);
-    // The flags eight at a time (one u64; flags past z.len() stay 0): about seven times in
-    // eight all are clear.
+    // The flags eight at a time (one u64; flags past z.len() were cleared above): about seven
+    // times in eight all are clear.
     for (c, flags) in off.chunks_exact(8).take(z.len().div_ceil(8)).enumerate() {
         let mut set = u64::from_le_bytes(flags.try_into().unwrap_or_default());
         while set != 0 {
@@ -174,6 +191,19 @@ fn normal_block_any(key: &NoiseKey, block: u64, z: &mut [f64]) {
             let (u, i) = attempt(words[j]);
             z[j] = normal_off_rectangle(table, u, i, &mut spill);
         }
+    }
+}
+
+/// (P22) The first attempt of every coordinate: `z = u·xᵢ` and whether it fell off its
+/// rectangle (`|u| ≥ xᵢ₊₁/xᵢ`). A function of its own so that its borrowed arguments keep
+/// their no-alias promise after inlining: written inline over the scratch's fields, the
+/// loop was compiled scalar (session 8's profile).
+#[inline(always)]
+fn first_attempts(table: &Ziggurat, words: &[u64], z: &mut [f64], off: &mut [u8]) {
+    for ((z, off), &word) in z.iter_mut().zip(off.iter_mut()).zip(words) {
+        let (u, i) = attempt(word);
+        *z = u * table.x[i];
+        *off = u8::from(u.abs() >= table.ratio[i]); // u and the ratios are never NaN
     }
 }
 
@@ -272,13 +302,13 @@ pub fn add_noise_and_average<T: Float>(
 ) -> f64 {
     let key = NoiseKey::draw(rng);
     let inv = 1.0 / expected_batch as f64;
-    let add_block = |(b, g): (usize, &mut [T])| {
+    let add_block = |scratch: &mut BlockScratch, (b, g): (usize, &mut [T])| {
         on_widest_isa(
             #[inline(always)]
             || {
                 let mut z = [0.0; NOISE_BLOCK];
                 let z = &mut z[..g.len()];
-                normal_block_any(&key, b as u64, z);
+                normal_block_any(&key, b as u64, z, scratch);
                 for (g, z) in g.iter_mut().zip(z.iter()) {
                     *g = T::from_f64((g.to_f64() + noise_std * z) * inv);
                 }
@@ -287,17 +317,21 @@ pub fn add_noise_and_average<T: Float>(
         )
     };
     let sum = if grads.len() < PAR_MIN_NOISE || rayon::current_num_threads() == 1 {
+        let mut scratch = BlockScratch::new();
         grads
             .chunks_mut(NOISE_BLOCK)
             .enumerate()
-            .map(add_block)
+            .map(|block| add_block(&mut scratch, block))
             .fold(0.0, |sum, block| sum + block)
     } else {
         use rayon::prelude::*;
         let blocks: Vec<f64> = grads
             .par_chunks_mut(NOISE_BLOCK)
             .enumerate()
-            .map(add_block)
+            .map_init(
+                || Box::new(BlockScratch::new()),
+                |s, block| add_block(s, block),
+            )
             .collect();
         blocks.iter().fold(0.0, |sum, block| sum + block)
     };
@@ -372,6 +406,30 @@ mod tests {
         );
     }
 
+    /// A scratch left dirty by earlier blocks — every word garbage, every flag set — gives
+    /// the same draws as a fresh one, for full blocks and for short blocks whose flags'
+    /// padding the block must clear itself (without that clearing, a stale flag past the
+    /// block's end sends a coordinate that does not exist to the slow path: the draws differ
+    /// or the index panics).
+    #[test]
+    fn a_reused_scratch_draws_the_same_bits() {
+        let mut rng = glassbox_core::seeded_rng(12);
+        let mut dirty = BlockScratch::new();
+        for (b, len) in [NOISE_BLOCK, 7, 1, NOISE_BLOCK, 513, 9, 8]
+            .into_iter()
+            .enumerate()
+        {
+            let key = NoiseKey::draw(&mut rng);
+            dirty.words.fill(u64::MAX / 3);
+            dirty.off.fill(1);
+            let (mut reused, mut fresh) = (vec![0.0; len], vec![0.0; len]);
+            normal_block_any(&key, b as u64, &mut reused, &mut dirty);
+            normal_block_any(&key, b as u64, &mut fresh, &mut BlockScratch::new());
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&reused), bits(&fresh), "block {b}, length {len}");
+        }
+    }
+
     /// The widest build (AVX-512 here, AVX2 on the AMD machines) and the baseline one give
     /// the same bits, block by block, tail and wedges included.
     #[test]
@@ -382,7 +440,7 @@ mod tests {
             let len = [NOISE_BLOCK, 1, 7, 8, 513][b % 5];
             let (mut wide, mut base) = (vec![0.0; len], vec![0.0; len]);
             normal_block(&key, b as u64, &mut wide);
-            normal_block_any(&key, b as u64, &mut base);
+            normal_block_any(&key, b as u64, &mut base, &mut BlockScratch::new());
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&wide), bits(&base), "block {b}");
         }
