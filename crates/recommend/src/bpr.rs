@@ -5,18 +5,28 @@
 //! gathered item biases (N,).
 
 use glassbox_core::Float;
+use rayon::prelude::*;
 
 /// (K14) The score of N (user, item) rows: `s_n = p_n · q_n + b_n`. p, q (N, d), b (N,),
 /// out (N,).
+/// Rows in parallel, each by one task (the same bits at any thread count).
 pub fn mf_score<T: Float>(p: &[T], q: &[T], b: &[T], d: usize, out: &mut [T]) {
-    for (n, s) in out.iter_mut().enumerate() {
-        let dot = p[n * d..(n + 1) * d]
-            .iter()
-            .zip(&q[n * d..(n + 1) * d])
-            .fold(T::zero(), |acc, (&x, &y)| acc + x * y);
-        *s = dot + b[n];
-    }
+    out.par_chunks_mut(ROWS_PER_TASK)
+        .enumerate()
+        .for_each(|(c, outs)| {
+            for (r, s) in outs.iter_mut().enumerate() {
+                let n = c * ROWS_PER_TASK + r;
+                let dot = p[n * d..(n + 1) * d]
+                    .iter()
+                    .zip(&q[n * d..(n + 1) * d])
+                    .fold(T::zero(), |acc, (&x, &y)| acc + x * y);
+                *s = dot + b[n];
+            }
+        });
 }
+
+/// Rows (triples) per parallel task of [`mf_score`] and [`bpr_backward`].
+const ROWS_PER_TASK: usize = 128;
 
 /// What [`bpr_backward`] needs from the forward pass.
 #[derive(Debug, Clone)]
@@ -66,6 +76,9 @@ pub struct BprGrads<T> {
 
 /// (K15) Backward of BPR through (K14): with `g_n = ∂L/∂x_n = −σ(−x_n)/N`,
 /// `d_p = g (q⁺ − q⁻)`, `d_q⁺ = g p`, `d_q⁻ = −g p`, `d_b⁺ = g`, `d_b⁻ = −g`.
+///
+/// # Panics
+/// If d = 0.
 pub fn bpr_backward<T: Float>(
     cache: &BprCache<T>,
     p: &[T],
@@ -82,16 +95,32 @@ pub fn bpr_backward<T: Float>(
         d_b_pos: vec![T::zero(); n],
         d_b_neg: vec![T::zero(); n],
     };
-    for (r, &x) in cache.margin.iter().enumerate() {
-        // σ(−x) = 1 / (1 + e^{x}), which neither overflows nor loses the small values.
-        let g = -inv_n / (T::one() + x.exp());
-        grads.d_b_pos[r] = g;
-        grads.d_b_neg[r] = -g;
-        for k in r * d..(r + 1) * d {
-            grads.d_p[k] = g * (q_pos[k] - q_neg[k]);
-            grads.d_q_pos[k] = g * p[k];
-            grads.d_q_neg[k] = -g * p[k];
-        }
-    }
+    // Every output element depends on its own row only: rows in parallel, one task each.
+    assert!(d > 0, "bpr_backward: d = 0");
+    let rd = ROWS_PER_TASK * d;
+    (
+        grads.d_p.par_chunks_mut(rd),
+        grads.d_q_pos.par_chunks_mut(rd),
+        grads.d_q_neg.par_chunks_mut(rd),
+        grads.d_b_pos.par_chunks_mut(ROWS_PER_TASK),
+        grads.d_b_neg.par_chunks_mut(ROWS_PER_TASK),
+        cache.margin.par_chunks(ROWS_PER_TASK),
+    )
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(c, (d_p, d_q_pos, d_q_neg, d_b_pos, d_b_neg, margin))| {
+            let at = c * rd;
+            for (r, &x) in margin.iter().enumerate() {
+                // σ(−x) = 1 / (1 + e^{x}), which neither overflows nor loses the small values.
+                let g = -inv_n / (T::one() + x.exp());
+                d_b_pos[r] = g;
+                d_b_neg[r] = -g;
+                for k in r * d..(r + 1) * d {
+                    d_p[k] = g * (q_pos[at + k] - q_neg[at + k]);
+                    d_q_pos[k] = g * p[at + k];
+                    d_q_neg[k] = -g * p[at + k];
+                }
+            }
+        });
     grads
 }

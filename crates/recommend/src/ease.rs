@@ -5,6 +5,7 @@ use glassbox_core::gemm::gemm;
 use ndarray::{Array2, ArrayViewMut2, Axis, s};
 use rayon::prelude::*;
 
+use crate::phases::phase;
 use crate::protocol::Split;
 use crate::repeat::recency_weights;
 use crate::retrieval::Scorer;
@@ -69,6 +70,20 @@ const BLOCK: usize = 96;
 /// # Panics
 /// If `a` is not (n, n) or a pivot is not positive (`a` is not positive definite).
 pub fn invert_spd_blocked(a: &mut [f64], n: usize) {
+    invert_spd_upper(a, n);
+    for i in 0..n {
+        for j in 0..i {
+            a[i * n + j] = a[j * n + i];
+        }
+    }
+}
+
+/// [`invert_spd_blocked`] without its last step: only the diagonal and the upper triangle of
+/// `a` hold G⁻¹ (the lower triangle is left as scratch) — all that EASE stores (K39).
+///
+/// # Panics
+/// As [`invert_spd_blocked`].
+pub fn invert_spd_upper(a: &mut [f64], n: usize) {
     assert_eq!(a.len(), n * n, "invert_spd_blocked: not (n, n)");
     let mut g = ArrayViewMut2::from_shape((n, n), a).expect("n·n elements checked above");
     cholesky_in_place(&mut g);
@@ -84,11 +99,6 @@ pub fn invert_spd_blocked(a: &mut [f64], n: usize) {
             0.0,
             g.slice_mut(s![r0..r1, r0..]),
         );
-    }
-    for i in 0..n {
-        for j in 0..i {
-            g[[i, j]] = g[[j, i]];
-        }
     }
 }
 
@@ -156,20 +166,61 @@ fn lower_inverse(l: &ArrayViewMut2<'_, f64>) -> Array2<f64> {
                 x.view_mut(),
             );
         }
-        // L_rr·X = R, forward: row t of X uses the rows s < t already solved.
-        for t in 0..r1 - r0 {
-            let (done, mut rest) = x.view_mut().split_at(Axis(0), t);
-            let mut row = rest.row_mut(0);
-            for (p, solved) in done.outer_iter().enumerate() {
-                let f = l[[r0 + t, r0 + p]];
-                row.zip_mut_with(&solved, |a, &b| *a -= f * b);
-            }
-            let d = l[[r0 + t, r0 + t]];
-            row.mapv_inplace(|a| a / d);
-        }
+        // L_rr·X = R, forward: row t of X uses the rows s < t already solved. Columns do not
+        // mix: slabs of them are solved in parallel, each element by the same steps.
+        x.axis_chunks_iter_mut(Axis(1), BLOCK)
+            .into_par_iter()
+            .for_each(|mut slab| {
+                for t in 0..r1 - r0 {
+                    let (done, mut rest) = slab.view_mut().split_at(Axis(0), t);
+                    let mut row = rest.row_mut(0);
+                    for (p, solved) in done.outer_iter().enumerate() {
+                        let f = l[[r0 + t, r0 + p]];
+                        row.zip_mut_with(&solved, |a, &b| *a -= f * b);
+                    }
+                    let d = l[[r0 + t, r0 + t]];
+                    row.mapv_inplace(|a| a / d);
+                }
+            });
         w.slice_mut(s![r0..r1, ..r1]).assign(&x);
     }
     w
+}
+
+/// (K41) G = X_wᵀX_w + λ_h I (n, n), row-major. Row i is summed by one task over i's
+/// buyers in ascending user id — the order of a user-by-user pass — and λ_h added last, so
+/// the bits do not depend on the thread count.
+fn gram(split: &Split, lambda: f64, half_life_days: f64) -> Vec<f64> {
+    let n = split.items.len();
+    let weights = recency_weights(split, half_life_days);
+    let (mut squares, mut pairs) = (0.0, 0.0);
+    let mut buyers: Vec<Vec<(u32, f64)>> = vec![Vec::new(); n];
+    for (u, h) in weights.iter().enumerate() {
+        for &(i, wi) in h {
+            squares += wi * wi;
+            pairs += 1.0;
+            buyers[i as usize].push((u as u32, wi));
+        }
+    }
+    let lambda_h = if pairs > 0.0 {
+        lambda * (squares / pairs)
+    } else {
+        lambda
+    };
+    let mut g = vec![0.0; n * n];
+    // `max(1)`: a split without items has no rows.
+    g.par_chunks_mut(n.max(1))
+        .zip(&buyers)
+        .enumerate()
+        .for_each(|(i, (row, users))| {
+            for &(u, wi) in users {
+                for &(j, wj) in &weights[u as usize] {
+                    row[j as usize] += wi * wj;
+                }
+            }
+            row[i] += lambda_h;
+        });
+    g
 }
 
 impl Ease {
@@ -187,32 +238,15 @@ impl Ease {
     /// w_ui = 1: G is the integer co-buyer counts and λ_h = λ, exactly (K21).
     pub fn fit_decayed(split: &Split, lambda: f64, half_life_days: f64) -> Ease {
         let n = split.items.len();
-        let weights = recency_weights(split, half_life_days);
-        let mut g = vec![0.0; n * n];
-        let (mut squares, mut pairs) = (0.0, 0.0);
-        for h in &weights {
-            for &(i, wi) in h {
-                squares += wi * wi;
-                pairs += 1.0;
-                let row = &mut g[i as usize * n..(i as usize + 1) * n];
-                for &(j, wj) in h {
-                    row[j as usize] += wi * wj;
-                }
-            }
-        }
-        let lambda_h = if pairs > 0.0 {
-            lambda * (squares / pairs)
-        } else {
-            lambda
-        };
-        for i in 0..n {
-            g[i * n + i] += lambda_h;
-        }
-        invert_spd_blocked(&mut g, n);
-        let p_upper = (0..n)
-            .flat_map(|i| g[i * n + i..(i + 1) * n].iter().map(|&x| x as f32))
-            .collect();
-        Ease::from_inverse(split, p_upper).expect("n(n + 1)/2 entries by construction")
+        let mut g = phase("EASE Gram", || gram(split, lambda, half_life_days));
+        // Only P's upper triangle is kept (K39): no mirror.
+        phase("EASE inverse", || invert_spd_upper(&mut g, n));
+        phase("EASE B", || {
+            let p_upper = (0..n)
+                .flat_map(|i| g[i * n + i..(i + 1) * n].iter().map(|&x| x as f32))
+                .collect();
+            Ease::from_inverse(split, p_upper).expect("n(n + 1)/2 entries by construction")
+        })
     }
 
     /// (K42) The same B scoring a recency-weighted profile: `s_uj = Σ_{i ∈ H_u} w_ui B_ij`,

@@ -17,6 +17,7 @@ pub mod knn;
 pub mod metrics;
 pub mod mf;
 pub mod model;
+pub mod phases;
 pub mod pooling;
 pub mod protocol;
 pub mod read;

@@ -9,6 +9,7 @@ use glassbox_core::{Float, Rng, seeded_rng};
 use glassbox_train::batching::{shuffled_order, uniform_below};
 use glassbox_train::optim::{OptimError, Optimizer, OptimizerConfig, WeightDecay};
 use rand_distr::{Distribution, Normal};
+use rayon::prelude::*;
 
 use crate::bpr::{bpr_backward, bpr_forward};
 use crate::embedding::{embedding_backward, embedding_forward};
@@ -132,6 +133,9 @@ impl Mf {
     }
 }
 
+/// Elements per parallel task when the gradient is zeroed.
+const ZERO_CHUNK: usize = 1 << 14;
+
 /// The BPR loss of θ = [P (U, d) | Q (I, d) | b (I,)] on the triples (u, i⁺, i⁻), and its
 /// gradient written into `grads` (zeroed here first): gather (K12), score and BPR with their
 /// backward (K14–K15), scatter-add back into the tables (K13).
@@ -169,7 +173,10 @@ pub fn bpr_loss_and_grad<T: Float>(
     let (q_pos, q_neg) = q.split_at(n * d);
     let (loss, cache) = bpr_forward(&p, q_pos, q_neg, &b[..n], &b[n..], d);
     let g = bpr_backward(&cache, &p, q_pos, q_neg, d);
-    grads.fill(T::zero());
+    // Zeroed in parallel chunks: on every step this is a pass over all of θ.
+    grads
+        .par_chunks_mut(ZERO_CHUNK)
+        .for_each(|c| c.fill(T::zero()));
     let (g_p, rest) = grads.split_at_mut(qo);
     let (g_q, g_b) = rest.split_at_mut(bo - qo);
     embedding_backward(&g.d_p, &user_ids, d, g_p);

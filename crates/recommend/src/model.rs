@@ -7,6 +7,7 @@ use glassbox_train::optim::OptimError;
 
 use crate::ease::Ease;
 use crate::mf::{Mf, MfConfig};
+use crate::phases::phase;
 use crate::protocol::{Interaction, Mode, Split, SplitCounts};
 use crate::retrieval::{Ranked, top_k, top_k_of};
 use crate::select::{EASE_MAX_ITEMS, Fitted, Settings, choose_settings, training_pairs};
@@ -60,17 +61,27 @@ impl Recommender {
         spec: &TrainSpec,
         progress: &mut dyn FnMut(String),
     ) -> Result<Recommender, OptimError> {
-        let split = Split::new(log, spec.cutoff, Some(spec.cutoff));
-        let val = Split::new(
-            log,
-            spec.cutoff - spec.validation_days * DAY,
-            Some(spec.cutoff),
-        );
+        // Two independent passes over the log: one per core.
+        let (split, val) = phase("the two splits", || {
+            rayon::join(
+                || Split::new(log, spec.cutoff, Some(spec.cutoff)),
+                || {
+                    Split::new(
+                        log,
+                        spec.cutoff - spec.validation_days * DAY,
+                        Some(spec.cutoff),
+                    )
+                },
+            )
+        });
         let searchable: Vec<Mode> = MODES
             .into_iter()
             .filter(|&m| !val.users.is_empty() && !val.evaluated(m).is_empty())
             .collect();
-        let mut chosen = choose_settings(&val, &searchable, &spec.mf, progress)?.into_iter();
+        let mut chosen = phase("validation search", || {
+            choose_settings(&val, &searchable, &spec.mf, progress)
+        })?
+        .into_iter();
         let settings: Vec<(Settings, Option<f64>)> = MODES
             .iter()
             .map(|m| {
@@ -93,14 +104,20 @@ impl Recommender {
                 ))
             })
             .collect();
-        let ease = shared_ease(&split, settings.iter().map(|s| &s.0));
-        let mfs = fit_mfs_once(&split, &settings.iter().map(|s| s.0).collect::<Vec<_>>())?;
+        let ease = phase("final EASE", || {
+            shared_ease(&split, settings.iter().map(|s| &s.0))
+        });
+        let mfs = phase("final MF", || {
+            fit_mfs_once(&split, &settings.iter().map(|s| s.0).collect::<Vec<_>>())
+        })?;
         let mut modes = Vec::with_capacity(MODES.len());
         for ((&mode, (s, v)), mf) in MODES.iter().zip(settings).zip(mfs) {
             let e = ease.as_ref().filter(|_| s.ease_weight != 0.0).cloned();
             modes.push(ModeModel {
                 mode,
-                fitted: Fitted::with_parts(&split, mf, e, &s),
+                fitted: phase("final kNN, profile, repeat, popularity", || {
+                    Fitted::with_parts(&split, mf, e, &s)
+                }),
                 validation_ndcg: v,
             });
         }
@@ -185,7 +202,9 @@ impl Recommender {
             let e = ease.as_ref().filter(|_| s.ease_weight != 0.0).cloned();
             out.push(ModeModel {
                 mode,
-                fitted: Fitted::with_parts(&split, mf, e, &s),
+                fitted: phase("final kNN, profile, repeat, popularity", || {
+                    Fitted::with_parts(&split, mf, e, &s)
+                }),
                 validation_ndcg: v,
             });
         }

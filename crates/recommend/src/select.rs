@@ -12,6 +12,7 @@ use crate::ease::Ease;
 use crate::knn::ItemKnn;
 use crate::metrics::{Summary, summarize};
 use crate::mf::{Mf, MfConfig};
+use crate::phases::phase;
 use crate::protocol::{Mode, Split};
 use crate::repeat::{Blend, popularity_share, recent_popularity, repeat_scores, standardize};
 use crate::retrieval::{Ranked, Scorer, top_k};
@@ -223,48 +224,56 @@ pub fn choose_settings(
     log: &mut dyn FnMut(String),
 ) -> Result<Vec<(Settings, f64)>, OptimError> {
     let mut best_epoch: Vec<(f64, usize, Option<Mf>)> = vec![(f64::MIN, 0, None); modes.len()];
-    Mf::fit(
-        val.users.len(),
-        val.items.len(),
-        &training_pairs(val),
-        base,
-        |e, m| {
-            if e % 5 == 0 || e == base.epochs {
-                for (best, &mode) in best_epoch.iter_mut().zip(modes) {
-                    let s = evaluate(val, m, mode, 20);
-                    log(format!(
-                        "{}: MF epoch {e}: validation NDCG@20 {:.4}",
-                        mode.name(),
-                        s.ndcg
-                    ));
-                    if s.ndcg > best.0 {
-                        *best = (s.ndcg, e, Some(m.clone()));
+    phase("validation MF fit and epochs", || {
+        Mf::fit(
+            val.users.len(),
+            val.items.len(),
+            &training_pairs(val),
+            base,
+            |e, m| {
+                if e % 5 == 0 || e == base.epochs {
+                    for (best, &mode) in best_epoch.iter_mut().zip(modes) {
+                        let s = evaluate(val, m, mode, 20);
+                        log(format!(
+                            "{}: MF epoch {e}: validation NDCG@20 {:.4}",
+                            mode.name(),
+                            s.ndcg
+                        ));
+                        if s.ndcg > best.0 {
+                            *best = (s.ndcg, e, Some(m.clone()));
+                        }
                     }
                 }
-            }
-        },
-    )?;
-    let mut best_k = vec![(f64::MIN, 10); modes.len()];
-    for k in [10, 20, 50, 100] {
-        let knn = ItemKnn::fit(val, k);
-        for (best, &mode) in best_k.iter_mut().zip(modes) {
-            let s = evaluate(val, &knn, mode, 20);
-            log(format!(
-                "{}: item-kNN k={k}: validation NDCG@20 {:.4}",
-                mode.name(),
-                s.ndcg
-            ));
-            if s.ndcg > best.0 {
-                *best = (s.ndcg, k);
+            },
+        )
+    })?;
+    // (validation NDCG@20, index into KNN_KS) per mode; one C for every k.
+    let mut best_k = vec![(f64::MIN, 0); modes.len()];
+    let knns = ItemKnn::fit_each(val, &KNN_KS);
+    phase("validation kNN k", || {
+        for (at, (k, knn)) in KNN_KS.iter().zip(&knns).enumerate() {
+            for (best, &mode) in best_k.iter_mut().zip(modes) {
+                let s = evaluate(val, knn, mode, 20);
+                log(format!(
+                    "{}: item-kNN k={k}: validation NDCG@20 {:.4}",
+                    mode.name(),
+                    s.ndcg
+                ));
+                if s.ndcg > best.0 {
+                    *best = (s.ndcg, at);
+                }
             }
         }
-    }
+    });
     // Every mode's evaluated users are among the all mode's.
     let users: Vec<u32> = val.evaluated(Mode::All).iter().map(|u| u.user).collect();
-    let ease = choose_ease(val, modes, log);
+    let ease = phase("validation EASE candidates", || {
+        choose_ease(val, modes, log)
+    });
     let profiles = Memo::new();
     let mut out = Vec::with_capacity(modes.len());
-    for ((&mode, (_, epochs, mf)), (_, k)) in modes.iter().zip(best_epoch).zip(best_k) {
+    for ((&mode, (_, epochs, mf)), (_, at)) in modes.iter().zip(best_epoch).zip(best_k) {
+        let k = KNN_KS[at];
         let mf = mf.map_or_else(
             || Mf::fit(val.users.len(), val.items.len(), &[], base, |_, _| {}),
             Ok,
@@ -280,16 +289,25 @@ pub fn choose_settings(
         let parts = ValidationParts {
             val,
             users: &users,
-            mf: &Cached::of(&mf, &users, val.users.len()),
-            knn: &Cached::of(&ItemKnn::fit(val, k), &users, val.users.len()),
+            mf: &phase("validation MF rows", || {
+                Cached::of(&mf, &users, val.users.len())
+            }),
+            knn: &phase("validation kNN rows", || {
+                Cached::of(&knns[at], &users, val.users.len())
+            }),
             ease: ease.as_ref().map(|e| (&e.1, &profiles)),
             repeat: Memo::new(),
             popularity: Memo::new(),
         };
-        out.push(parts.search(mode, start, log));
+        out.push(phase("validation blend search", || {
+            parts.search(mode, start, log)
+        }));
     }
     Ok(out)
 }
+
+/// The k of item-kNN (K20) the validation search tries.
+const KNN_KS: [usize; 4] = [10, 20, 50, 100];
 
 /// The half-lives in days of EASE's recency weights (K40–K42) the validation search tries (∞:
 /// the binary EASE of K21). Each is an n³ inverse on the validation split; 60 d was tried too
@@ -415,6 +433,18 @@ pub(crate) fn weight_grid<'a>(
     })
 }
 
+/// (K43) Whether the trial `t` (MF, EASE, kNN weights and β of K19) is an earlier trial's
+/// weights times 2, 4 or 8. With γ = 0 its blend scores are then that trial's times 2^m, every
+/// sum and product scaled exactly (no rounding differs), so its lists and its validation NDCG
+/// are the same, and [`stage`] (strictly better wins) can never choose it: it is skipped.
+pub(crate) fn scaled_copy(t: &[f64; 4], earlier: &[[f64; 4]]) -> bool {
+    earlier.iter().any(|e| {
+        [2.0, 4.0, 8.0]
+            .iter()
+            .any(|f| t.iter().zip(e).all(|(a, b)| *a == b * f))
+    })
+}
+
 /// The popularity windows W of (K18) tried, days.
 pub(crate) const WINDOWS: [f64; 3] = [14.0, 30.0, 60.0];
 
@@ -508,19 +538,26 @@ impl ValidationParts<'_> {
         } else {
             &[0.0]
         };
-        let weights = weight_grid(
+        let grid: Vec<[f64; 4]> = weight_grid(
             &[0.0, 1.0],
             ease_weights,
             &[0.0, 0.5, 1.0, 2.0],
             &[0.0, 1.0, 2.0],
         )
-        .map(|[mf_weight, ease_weight, knn_weight, beta]| Settings {
-            mf_weight,
-            ease_weight,
-            knn_weight,
-            beta,
-            ..c
-        });
+        .collect();
+        let weights = grid
+            .iter()
+            .enumerate()
+            .filter(|&(at, t)| c.gamma != 0.0 || !scaled_copy(t, &grid[..at]))
+            .map(
+                |(_, &[mf_weight, ease_weight, knn_weight, beta])| Settings {
+                    mf_weight,
+                    ease_weight,
+                    knn_weight,
+                    beta,
+                    ..c
+                },
+            );
         stage(weights, score, &mut best, &mut chosen);
         let c = chosen;
         let windows = WINDOWS.map(|window_days| Settings { window_days, ..c });
@@ -560,5 +597,35 @@ impl ValidationParts<'_> {
             chosen.window_days
         ));
         (chosen, best)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (K43) A trial is skipped only when every weight and β is one earlier trial's times 2, 4
+    /// or 8; the search's grid loses exactly those.
+    #[test]
+    fn scaled_copies_of_earlier_trials_are_found() {
+        let earlier = [[0.0, 1.0, 0.5, 1.0], [1.0, 1.0, 0.0, 0.0]];
+        assert!(scaled_copy(&[0.0, 2.0, 1.0, 2.0], &earlier));
+        assert!(scaled_copy(&[0.0, 8.0, 4.0, 8.0], &earlier));
+        // Negative controls: one weight off, the factor 1 (the trial itself), the factor 3.
+        assert!(!scaled_copy(&[0.0, 2.0, 1.0, 1.0], &earlier));
+        assert!(!scaled_copy(&[1.0, 1.0, 0.0, 0.0], &earlier));
+        assert!(!scaled_copy(&[3.0, 3.0, 0.0, 0.0], &earlier));
+        let grid: Vec<[f64; 4]> = weight_grid(
+            &[0.0, 1.0],
+            &[0.0, 1.0, 2.0, 4.0],
+            &[0.0, 0.5, 1.0, 2.0],
+            &[0.0, 1.0, 2.0],
+        )
+        .collect();
+        let skipped = (0..grid.len())
+            .filter(|&at| scaled_copy(&grid[at], &grid[..at]))
+            .count();
+        // Counted by hand: with MF 0, four with EASE 0, six each with EASE 2 and 4.
+        assert_eq!((grid.len(), skipped), (93, 16));
     }
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use glassbox_recommend::mf::MfConfig;
 use glassbox_recommend::model::{MODES, Recommender, TrainSpec};
+use glassbox_recommend::phases::phase;
 use glassbox_recommend::read::{Columns, read_interactions};
 use glassbox_recommend::repeat::popularity_share;
 use glassbox_recommend::select::Settings;
@@ -63,7 +64,7 @@ pub struct RecommendModel {
 
 /// Reads an interactions file (exit 2 with file, line and column on a bad cell).
 pub fn read_log(path: &Path, columns: &Columns) -> Result<Vec<Interaction>, CliError> {
-    read_interactions(path, columns).data_err()
+    phase("read the log", || read_interactions(path, columns)).data_err()
 }
 
 /// Refuses a training split no recommender can learn from, naming the file and column.
@@ -157,6 +158,10 @@ fn tensor(dtype: Dtype, shape: Vec<usize>, bytes: Vec<u8>) -> StoredTensor {
 /// # Errors
 /// The output writer's error, naming the file.
 pub fn save(m: &RecommendModel, path: &Path) -> Result<(), CliError> {
+    phase("write the model", || save_now(m, path))
+}
+
+fn save_now(m: &RecommendModel, path: &Path) -> Result<(), CliError> {
     let mut tensors = BTreeMap::new();
     let log = m.model.training_log();
     let user_id: BTreeMap<&str, u32> = m
