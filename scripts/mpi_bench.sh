@@ -22,7 +22,7 @@
 # yield in them, each round also runs np = 2 exact spinning instead (`exact_spin`).
 # Usage: scripts/mpi_bench.sh [steps per run, default 40] [rounds, default 3]
 #        PROFILE=dev scripts/mpi_bench.sh …   (the optimised dev build, no release build)
-#        OLD=07a8999 scripts/mpi_bench.sh 40 3   (OLD_TREE=DIR: where the old commit is checked out)
+#        OLD=07a8999 scripts/mpi_bench.sh 40 3   (OLD_TREE, OLD_TARGET: the old checkout, its target dir)
 #        SWEEP=0 scripts/mpi_bench.sh …       (no message-size sweep)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,18 +33,22 @@ dir=$([ "$profile" = dev ] && echo debug || echo "$profile")
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 old_bin=""
 if [ -n "${OLD:-}" ]; then
-  # The old build first, in a detached worktree sharing the target dir (its dependencies
-  # are reused), copied out before the new build overwrites it. The worktree stays (cargo's
-  # artifacts are keyed by its path, so a second run rebuilds nothing); OLD_TREE names it.
+  # The old build first, in a detached worktree with a target dir of its own: two checkouts
+  # of one workspace in one target dir share artifact names, so either build can silently
+  # leave the other's binary in place. Both stay for the next run (cargo's fingerprints
+  # hold paths, so a second run rebuilds nothing); OLD_TREE and OLD_TARGET name them.
   old_tree="${OLD_TREE:-$target/mpi_bench_old-$OLD}"
+  old_target="${OLD_TARGET:-$target/mpi_bench_old-target}"
   [ -d "$old_tree" ] || git worktree add --detach "$old_tree" "$OLD" >/dev/null
-  (cd "$old_tree" && CARGO_TARGET_DIR="$target" cargo build --profile "$profile" --features mpi --example mpi_bench)
-  old_bin="${TMPDIR:-/tmp}/mpi_bench_old.$$"
-  cp "$target/$dir/examples/mpi_bench" "$old_bin"
-  echo "# old build of $OLD in $old_tree (remove it with: git worktree remove --force $old_tree)"
+  (cd "$old_tree" && CARGO_TARGET_DIR="$old_target" cargo build --profile "$profile" --features mpi --example mpi_bench)
+  old_bin="$old_target/$dir/examples/mpi_bench"
+  echo "# old build of $OLD in $old_tree (remove with: git worktree remove --force $old_tree)"
 fi
 CARGO_TARGET_DIR="$target" cargo build --profile "$profile" --features mpi --example mpi_bench
 bin="$target/$dir/examples/mpi_bench"
+if [ -n "$old_bin" ] && cmp -s "$bin" "$old_bin"; then
+  echo "the old and new binaries are the same file's bytes: nothing to compare" >&2; exit 1
+fi
 launch="${MPIRUN_FLAGS:---bind-to core --mca btl self,vader --mca mpi_yield_when_idle 1}"
 read -r -a flags <<<"$launch"
 mpirun_=(mpirun --allow-run-as-root --oversubscribe "${flags[@]}")
@@ -61,7 +65,7 @@ export RAYON_NUM_THREADS=1 OMP_NUM_THREADS=1
 rate() { sed -n 's/.*samples_per_s=\([0-9.]*\).*/\1/p' | head -1; }
 ratios="${TMPDIR:-/tmp}/mpi_bench_ratios.$$"
 : >"$ratios"
-trap 'rm -f "$ratios" ${old_bin:+"$old_bin"}' EXIT
+trap 'rm -f "$ratios"' EXIT
 for round in $(seq "$rounds"); do
   echo "# round $round"
   one=$("$bin" speed --single --steps "$steps"); echo "$one"
