@@ -19,6 +19,36 @@ use glassbox_train::{DataView, TrainConfig, Trainer};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 
+/// The global allocator, counting the allocations (and reallocations) of the process, so
+/// that the `speed` line shows what a step allocates.
+struct CountingAlloc;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static ALLOCATED_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the counters are atomics.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        ALLOCATED_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller's layout, as GlobalAlloc::alloc requires.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` came from `alloc`/`realloc` above with this layout.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        ALLOCATED_BYTES.fetch_add(size, Ordering::Relaxed);
+        // SAFETY: as `dealloc`, and `size` is the caller's new size.
+        unsafe { std::alloc::System.realloc(ptr, layout, size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
 /// This process's CPU time (user + system, all threads), seconds: Linux `/proc/self/stat`
 /// fields 14 and 15, in clock ticks of 1/100 s.
 fn cpu_seconds() -> f64 {
@@ -32,26 +62,182 @@ fn cpu_seconds() -> f64 {
     (fields.get(11).copied().unwrap_or(0.0) + fields.get(12).copied().unwrap_or(0.0)) / 100.0
 }
 
+/// `struct timespec` of Linux on 64-bit targets.
+#[repr(C)]
+struct Timespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+
+// The C library std links already (Linux, 64-bit).
+unsafe extern "C" {
+    fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+}
+
+/// Linux's `CLOCK_THREAD_CPUTIME_ID`.
+const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+
+/// This thread's CPU time, nanoseconds, exact at the moment of the call (the scheduler's
+/// `/proc` accounting of a running thread lags by up to a tick, too coarse for a phase).
+fn thread_cpu_ns() -> u64 {
+    let mut t = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable timespec; the clock id is Linux's.
+    if unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut t) } != 0 {
+        return 0;
+    }
+    t.tv_sec.unsigned_abs() * 1_000_000_000 + t.tv_nsec.unsigned_abs()
+}
+
+/// This thread's time waiting in the run queue, nanoseconds: Linux
+/// `/proc/thread-self/schedstat` field 2 (updated when the thread gets a CPU).
+fn thread_queued_ns() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    stat.split_whitespace()
+        .nth(1)
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0)
+}
+
+/// One reading of the clocks a phase is measured by.
+#[derive(Clone, Copy, Debug)]
+struct Clocks {
+    wall: Instant,
+    cpu: u64,
+    queued: u64,
+}
+
+impl Clocks {
+    fn now() -> Clocks {
+        Clocks {
+            wall: Instant::now(),
+            cpu: thread_cpu_ns(),
+            queued: thread_queued_ns(),
+        }
+    }
+
+    /// Wall, CPU and run-queue nanoseconds from `self` to `later`.
+    fn until(&self, later: &Clocks) -> [u64; 3] {
+        [
+            later.wall.duration_since(self.wall).as_nanos() as u64,
+            later.cpu.saturating_sub(self.cpu),
+            later.queued.saturating_sub(self.queued),
+        ]
+    }
+}
+
+/// The phase profile of a step: for the k-th meeting of each step, the time before it (the
+/// compute since the previous meeting) and inside it (the transfer and the wait for the other
+/// ranks, busy-polling included), each as wall, CPU and run-queue nanoseconds summed over the
+/// steps.
+#[derive(Debug, Default)]
+struct Phases {
+    /// Meetings a step (4 exact, 2 fast): the profile's slots.
+    per_step: usize,
+    /// Steps to profile (the meetings after them, the fit's last exchanges, are left out).
+    steps: usize,
+    calls: usize,
+    last: Option<Clocks>,
+    before: Vec<[u64; 3]>,
+    inside: Vec<[u64; 3]>,
+}
+
+impl Phases {
+    fn enter(&mut self) -> Option<(usize, Clocks)> {
+        let now = Clocks::now();
+        let k = self.calls;
+        self.calls += 1;
+        if k >= self.per_step * self.steps {
+            return None;
+        }
+        let slot = k % self.per_step;
+        // The first step's compute includes the fit's set-up: measured from step 2 on.
+        if let Some(last) = self.last.filter(|_| k >= self.per_step) {
+            add(&mut self.before[slot], last.until(&now));
+        }
+        Some((slot, now))
+    }
+
+    fn leave(&mut self, entered: Option<(usize, Clocks)>) {
+        let Some((slot, at)) = entered else { return };
+        let now = Clocks::now();
+        // The first step is left out, as in `enter`.
+        if self.calls > self.per_step {
+            add(&mut self.inside[slot], at.until(&now));
+        }
+        self.last = Some(now);
+    }
+}
+
+fn add(total: &mut [u64; 3], more: [u64; 3]) {
+    total.iter_mut().zip(more).for_each(|(t, m)| *t += m);
+}
+
 /// A transport that counts what passes through it: the collectives (meetings of the ranks:
 /// every call but a point-to-point one), the bytes received and the wall time spent inside
-/// them (waiting included), for the `speed` line.
+/// them (waiting included), for the `speed` line, and the step's phase profile.
 #[derive(Debug)]
 struct Counted {
     inner: Arc<World>,
     meetings: AtomicUsize,
     bytes: AtomicUsize,
     nanos: AtomicU64,
+    phases: std::sync::Mutex<Phases>,
 }
 
 impl Counted {
     fn time<R>(&self, bytes: usize, op: impl FnOnce() -> R) -> R {
+        // Reading the clocks allocates (a file's text): only when the profile is asked for.
+        let entered = self
+            .phases
+            .lock()
+            .ok()
+            .filter(|p| p.steps > 0)
+            .and_then(|mut p| p.enter());
         let t = Instant::now();
         let r = op();
         self.nanos
             .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        if let Ok(mut p) = self.phases.lock() {
+            p.leave(entered);
+        }
         self.meetings.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         r
+    }
+
+    /// One `phase` line per meeting of the step, of this rank: ms a step of wall, CPU and
+    /// run-queue time before the meeting (`compute_*`) and inside it (`meet_*`).
+    fn print_phases(&self, reduce: Reduce) {
+        let Ok(p) = self.phases.lock() else { return };
+        let names: &[&str] = match reduce {
+            Reduce::Exact => &[
+                "output_gather",
+                "rows_all_to_all",
+                "norm_gather",
+                "weights_all_to_all",
+            ],
+            Reduce::Fast => &["output_gather", "all_reduce"],
+        };
+        // The first step is left out (Phases::enter).
+        let per = |ns: u64| ns as f64 / 1e6 / p.steps.saturating_sub(1).max(1) as f64;
+        for (k, name) in names.iter().enumerate().take(p.per_step) {
+            let (b, i) = (p.before[k], p.inside[k]);
+            println!(
+                "phase rank={} reduce={reduce:?} meeting={k}:{name} compute_wall_ms={:.2} \
+                 compute_cpu_ms={:.2} compute_queued_ms={:.2} meet_wall_ms={:.2} \
+                 meet_cpu_ms={:.2} meet_queued_ms={:.2}",
+                self.inner.rank(),
+                per(b[0]),
+                per(b[1]),
+                per(b[2]),
+                per(i[0]),
+                per(i[1]),
+                per(i[2])
+            );
+        }
     }
 }
 
@@ -90,7 +276,7 @@ impl Collective for Counted {
     }
 }
 
-fn speed(world: Option<&Arc<World>>, steps: usize, reduce: Reduce) {
+fn speed(world: Option<&Arc<World>>, steps: usize, reduce: Reduce, phases: bool) {
     const BATCH: usize = 512;
     let rows = BATCH * steps;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
@@ -114,6 +300,13 @@ fn speed(world: Option<&Arc<World>>, steps: usize, reduce: Reduce) {
             meetings: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
             nanos: AtomicU64::new(0),
+            phases: std::sync::Mutex::new(Phases {
+                per_step: if reduce == Reduce::Exact { 4 } else { 2 },
+                steps: if phases { steps } else { 0 },
+                before: vec![[0; 3]; 4],
+                inside: vec![[0; 3]; 4],
+                ..Phases::default()
+            }),
         })
     });
     if let Some(c) = &counted {
@@ -121,17 +314,27 @@ fn speed(world: Option<&Arc<World>>, steps: usize, reduce: Reduce) {
         t.set_distributed(Distributed { collective, reduce })
             .expect("no dropout");
     }
+    let allocs = (
+        ALLOCATIONS.load(Ordering::Relaxed),
+        ALLOCATED_BYTES.load(Ordering::Relaxed),
+    );
     let (wall, cpu) = (Instant::now(), cpu_seconds());
     t.fit(&DataView::new(x.view(), y.view()), None, &mut |_| {})
         .expect("training runs");
     let (wall, cpu) = (wall.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+    let allocs = (
+        ALLOCATIONS.load(Ordering::Relaxed) - allocs.0,
+        ALLOCATED_BYTES.load(Ordering::Relaxed) - allocs.1,
+    );
     if world.is_none_or(|w| w.rank() == 0) {
         let ranks = world.map_or(1, |w| w.size());
         println!(
             "speed ranks={ranks} reduce={reduce:?} steps={steps} wall_s={wall:.3} cpu_s={cpu:.3} \
-             samples_per_s={:.1} step_ms={:.2}",
+             samples_per_s={:.1} step_ms={:.2} allocations_per_step={:.1} allocated_mb_per_step={:.3}",
             rows as f64 / wall,
-            1e3 * wall / steps as f64
+            1e3 * wall / steps as f64,
+            allocs.0 as f64 / steps as f64,
+            allocs.1 as f64 / 1e6 / steps as f64
         );
         if let Some(c) = &counted {
             // The fit's meetings include the one after it (the optimizer's state shared).
@@ -143,6 +346,19 @@ fn speed(world: Option<&Arc<World>>, steps: usize, reduce: Reduce) {
                 per(c.bytes.load(Ordering::Relaxed) as f64) / 1e6,
                 per(c.nanos.load(Ordering::Relaxed) as f64) / 1e6
             );
+        }
+    }
+    if let Some(c) = counted.as_ref().filter(|_| phases) {
+        // Rank 0 first: the lines of the ranks do not interleave.
+        let w = &c.inner;
+        for r in 0..w.size() {
+            let mut all = vec![0u8; w.size()];
+            w.all_gather(&[0], &mut all, &vec![1; w.size()]);
+            if r == w.rank() {
+                c.print_phases(reduce);
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+            }
         }
     }
 }
@@ -257,16 +473,16 @@ fn main() {
         Reduce::Exact
     };
     match args.first().map(String::as_str) {
-        Some("speed") if has("--single") => speed(None, steps, reduce),
+        Some("speed") if has("--single") => speed(None, steps, reduce, false),
         Some("speed") => {
             let world = Arc::new(World::init().expect("MPI starts"));
-            speed(Some(&world), steps, reduce);
+            speed(Some(&world), steps, reduce, has("--phases"));
             // Dropping the world finalises MPI.
         }
         Some("sweep") => {
             let world = World::init().expect("MPI starts");
             sweep(&world);
         }
-        _ => eprintln!("usage: mpi_bench speed [--single] [--fast] [--steps K] | sweep"),
+        _ => eprintln!("usage: mpi_bench speed [--single] [--fast] [--steps K] [--phases] | sweep"),
     }
 }

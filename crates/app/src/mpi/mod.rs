@@ -49,6 +49,9 @@ pub struct World {
     round_override: Option<usize>,
     /// The send copy of [`Collective::all_reduce_sum`], kept from call to call.
     scratch: std::sync::Mutex<Vec<f64>>,
+    /// MPI's counts and displacements of a collective, kept from call to call: a step
+    /// allocates nothing.
+    ints: std::sync::Mutex<Vec<i32>>,
 }
 
 impl std::fmt::Debug for World {
@@ -92,6 +95,7 @@ impl World {
                 .and_then(|v| v.parse().ok())
                 .filter(|&b: &usize| b > 0),
             scratch: std::sync::Mutex::new(Vec::new()),
+            ints: std::sync::Mutex::new(Vec::new()),
         })
     }
 }
@@ -111,24 +115,23 @@ fn round_pieces(counts: &[usize], round: usize, k: usize) -> Vec<usize> {
         .collect()
 }
 
-/// MPI's counts and displacements of pieces whose sum is at most `i32::MAX` (the rounds of
-/// [`round_pieces`] with [`round_bytes`] make it so).
-fn counts_and_displacements(pieces: &[usize]) -> (Vec<i32>, Vec<i32>) {
-    let mut displs = Vec::with_capacity(pieces.len());
+/// Appends to `ints` MPI's counts, then displacements, of pieces laid end to end whose sum
+/// is at most `i32::MAX` (the rounds of [`round_pieces`] with [`round_bytes`] make it so).
+fn push_counts_and_displacements(ints: &mut Vec<i32>, pieces: &[usize]) {
+    ints.extend(pieces.iter().map(|&c| c as i32));
     let mut at = 0usize;
     for &c in pieces {
-        displs.push(at as i32);
+        ints.push(at as i32);
         at += c;
     }
     debug_assert!(at <= i32::MAX as usize, "a round over i32::MAX bytes");
-    (pieces.iter().map(|&c| c as i32).collect(), displs)
 }
 
-/// MPI's counts and displacements of byte ranges that each end within `i32::MAX`.
-fn ranges_to_counts(ranges: &[Range<usize>]) -> (Vec<i32>, Vec<i32>) {
-    let counts = ranges.iter().map(|r| r.len() as i32).collect();
-    let displs = ranges.iter().map(|r| r.start as i32).collect();
-    (counts, displs)
+/// Appends to `ints` MPI's counts, then displacements, of byte ranges that each end within
+/// `i32::MAX`.
+fn push_ranges(ints: &mut Vec<i32>, ranges: &[Range<usize>]) {
+    ints.extend(ranges.iter().map(|r| r.len() as i32));
+    ints.extend(ranges.iter().map(|r| r.start as i32));
 }
 
 impl World {
@@ -151,8 +154,14 @@ impl World {
             .iter()
             .max()
             .map_or(1, |&most| most.div_ceil(round).max(1));
+        let mut ints = self
+            .ints
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if rounds == 1 {
-            let (c, d) = counts_and_displacements(counts);
+            ints.clear();
+            push_counts_and_displacements(&mut ints, counts);
+            let (c, d) = ints.split_at(counts.len());
             self.comm
                 .all_gather_varcount_into(send, &mut PartitionMut::new(recv, c, d));
             return;
@@ -172,7 +181,9 @@ impl World {
             buf.resize(pieces.iter().sum(), 0);
             let start = (k * round).min(send.len());
             let mine = &send[start..start + pieces[self.rank()]];
-            let (c, d) = counts_and_displacements(&pieces);
+            ints.clear();
+            push_counts_and_displacements(&mut ints, &pieces);
+            let (c, d) = ints.split_at(pieces.len());
             self.comm
                 .all_gather_varcount_into(mine, &mut PartitionMut::new(&mut buf[..], c, d));
             let mut at = 0;
@@ -218,8 +229,15 @@ impl Collective for World {
         // rsmpi counts the whole buffers as i32 too: only the bytes the ranges reach.
         let end = |ranges: &[Range<usize>]| ranges.iter().map(|r| r.end).max().unwrap_or(0);
         let (send, recv) = (&send[..end(sends)], &mut recv[..end(recvs)]);
-        let (sc, sd) = ranges_to_counts(sends);
-        let (rc, rd) = ranges_to_counts(recvs);
+        let mut ints = self
+            .ints
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        ints.clear();
+        push_ranges(&mut ints, sends);
+        push_ranges(&mut ints, recvs);
+        let (sent, received) = ints.split_at(2 * sends.len());
+        let ((sc, sd), (rc, rd)) = (sent.split_at(sends.len()), received.split_at(recvs.len()));
         self.comm.all_to_all_varcount_into(
             &Partition::new(send, sc, sd),
             &mut PartitionMut::new(recv, rc, rd),
