@@ -15,8 +15,9 @@
 //! of the development suite (shoppers and `datasets/tabular/`, notes/recipe.md §6), comparing
 //! the default recipe (one member) with the preprocessing candidates of notes/data.md §11;
 //! `--tables adult,coupon` limits it to some tables. `--stage layers` runs the same protocol
-//! with the input layers of tables (notes/tabular.md §3–§4: per-feature scaling, PLR) as the
-//! candidates.
+//! with the input layers of tables (notes/tabular.md §3–§4: per-feature scaling, PLR) and
+//! BatchEnsemble networks (§6) as the candidates; `--candidates "BatchEnsemble k8"` keeps the
+//! base and the candidates whose names start with one of the comma-separated prefixes.
 //!
 //! Protocol. For fold f = 0..F (default 3), a stratified 20 % "selection" part of
 //! `datasets/online_shoppers_train.csv` is drawn with seed 1000 + f (glassbox's stratified
@@ -364,7 +365,8 @@ fn tabular_candidates() -> Vec<Candidate> {
 }
 
 /// The input layers of tables (notes/tabular.md §3–§4), each against the base (the default
-/// recipe with one member). PLR at its starting point K = 16, H = 16, σ = 0.1.
+/// recipe with one member). PLR at its starting point K = 16, H = 16, σ = 0.1; BatchEnsemble
+/// (notes/tabular.md §6) with k = 4 and 8 members in one network.
 fn layer_candidates() -> Vec<Candidate> {
     vec![
         cand("base (default, 1 member)", changes(|_| {})),
@@ -377,6 +379,8 @@ fn layer_candidates() -> Vec<Candidate> {
                 c.plr = Some(true);
             }),
         ),
+        cand("BatchEnsemble k4", changes(|c| c.ensemble_k = Some(4))),
+        cand("BatchEnsemble k8", changes(|c| c.ensemble_k = Some(8))),
     ]
 }
 
@@ -501,11 +505,21 @@ fn main() {
                     .is_none_or(|o| o.split(',').any(|t| t == d.name))
             })
             .collect();
-        let candidates = if stage == "layers" {
+        let mut candidates = if stage == "layers" {
             layer_candidates()
         } else {
             tabular_candidates()
         };
+        // `--candidates "BatchEnsemble k8,PLR"`: the base and the candidates whose names
+        // start with one of these.
+        if let Some(only) = arg("--candidates") {
+            let keep: Vec<&str> = only.split(',').collect();
+            let mut i = 0;
+            candidates.retain(|c| {
+                i += 1;
+                i == 1 || keep.iter().any(|k| c.name.starts_with(k))
+            });
+        }
         let csv = run_tabular(&dir, folds_n, threads, &tables, candidates);
         if let Some(out) = arg("--out") {
             std::fs::write(&out, &csv).expect("write --out");

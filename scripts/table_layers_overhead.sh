@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Issue 19, the input layers of tables (notes/tabular.md §3–§4): what they cost, and that
-# they cost nothing when unused.
+# Issue 19, the input layers of tables (notes/tabular.md §3–§4) and BatchEnsemble networks
+# (§6): what they cost, and that they cost nothing when unused.
 #
 #   scripts/table_layers_overhead.sh OLD_COMMIT [ROUNDS (5)]     (from the repo root)
 #
-# Builds OLD_COMMIT (a commit before the layers, e.g. af9747a) in a detached worktree under
+# Builds OLD_COMMIT (a commit before the layers, e.g. af9747a; before BatchEnsemble networks,
+# 07a8999) in a detached worktree under
 # /tmp and this tree, then runs ROUNDS interleaved rounds of `glassbox train` on
 # datasets/online_shoppers_train.csv with one ensemble member (--ensemble 1, 30 epochs max,
 # early stopping as the default recipe): old default, new default, new --feature-scale, new
-# --embedding plr. Each run is timed by its CPU time (user + sys, /usr/bin/time). Prints the
-# median per-round ratios new/old (default recipe: expect ≈ 1.00), scale/default and
-# plr/default, and whether old and new default bundles are byte-identical (they must be:
-# the default recipe does not use the layers).
+# --embedding plr, new --ensemble-k 8. Each run is timed by its CPU time (user + sys,
+# /usr/bin/time). Prints the median per-round ratios new/old (default recipe: expect ≈ 1.00),
+# scale/default, plr/default and k8/default, and whether old and new default bundles are
+# byte-identical (they must be: the default recipe uses neither).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OLD="${1:?usage: scripts/table_layers_overhead.sh OLD_COMMIT [ROUNDS]}"
@@ -40,16 +41,18 @@ for r in $(seq 1 "$ROUNDS"); do
   n=$(cpu new "$NEW_BIN")
   s=$(cpu scale "$NEW_BIN" --feature-scale)
   p=$(cpu plr "$NEW_BIN" --embedding plr)
+  e=$(cpu k8 "$NEW_BIN" --ensemble-k 8)
   same=$(cmp -s "$DIR/run-old/model.safetensors" "$DIR/run-new/model.safetensors" && echo yes || echo NO)
-  echo "round $r: old $o s, new $n s, scale $s s, plr $p s; default bundles identical: $same"
-  echo "$o $n $s $p" >>"$DIR/ratios"
+  echo "round $r: old $o s, new $n s, scale $s s, plr $p s, k8 $e s; default bundles identical: $same"
+  echo "$o $n $s $p $e" >>"$DIR/ratios"
 done
 python3 - "$DIR/ratios" <<'PY'
 import statistics, sys
 rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
 med = lambda xs: statistics.median(xs)
-print(f"median new/old (default recipe): {med([n / o for o, n, s, p in rows]):.3f}")
-print(f"median scale/default: {med([s / n for o, n, s, p in rows]):.3f}")
-print(f"median plr/default:   {med([p / n for o, n, s, p in rows]):.3f}")
+print(f"median new/old (default recipe): {med([r[1] / r[0] for r in rows]):.3f}")
+print(f"median scale/default: {med([r[2] / r[1] for r in rows]):.3f}")
+print(f"median plr/default:   {med([r[3] / r[1] for r in rows]):.3f}")
+print(f"median k8/default:    {med([r[4] / r[1] for r in rows]):.3f}")
 PY
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -485,11 +485,12 @@ mod tests {
 
     /// A two-member bundle over a 4-row table (features: age, plan one-hot ×3).
     fn tiny() -> Bundle {
-        tiny_with(Vec::new())
+        tiny_with(Vec::new(), 1)
     }
 
-    /// [`tiny`] with the input layers of tables `input_layers` (recipe text).
-    fn tiny_with(input_layers: Vec<String>) -> Bundle {
+    /// [`tiny`] with the input layers of tables `input_layers` (recipe text) and
+    /// `ensemble_k` BatchEnsemble members (N19).
+    fn tiny_with(input_layers: Vec<String>, ensemble_k: usize) -> Bundle {
         let csv = "age,plan,y\n31,basic,no\n45,pro,yes\n,basic,no\n52,pro,yes\n";
         let raw = RawTable::from_reader(
             std::io::Cursor::new(csv),
@@ -503,6 +504,7 @@ mod tests {
         let mut recipe = Recipe::paper();
         recipe.hidden = vec![3];
         recipe.input_layers = input_layers;
+        recipe.ensemble_k = ensemble_k;
         let spec = recipe.mlp_spec(pre.n_features()).unwrap();
         let members = (0..2)
             .map(|k| Mlp::new(spec.clone(), Init::GlorotUniform, &mut seeded_rng(k)).unwrap())
@@ -616,7 +618,7 @@ mod tests {
     /// lost them no longer matches the tensors.
     #[test]
     fn input_layers_round_trip_and_are_shown() {
-        let b = tiny_with(vec!["scale".into(), "plr(k=2,h=3,sigma=0.5)".into()]);
+        let b = tiny_with(vec!["scale".into(), "plr(k=2,h=3,sigma=0.5)".into()], 1);
         assert_eq!(b.members[0].num_input_layers(), 2);
         let bytes = b.to_bytes().unwrap();
         let back = Bundle::from_bytes(&bytes, "mem").unwrap();
@@ -642,6 +644,59 @@ mod tests {
         // Negative control: the same tensors under a recipe without the input layers.
         let mut wrong = b.clone();
         wrong.info.recipe.input_layers.clear();
+        let e = Bundle::from_bytes(&wrong.to_bytes().unwrap(), "m").unwrap_err();
+        assert!(e.to_string().contains("tensors, expected"), "{e}");
+    }
+
+    /// A BatchEnsemble network (notes/tabular.md N19–N21) is stored through the recipe's
+    /// `ensemble_k` and its tensors; the bundle loads back equal with the same
+    /// probabilities — the mean of every member's k σ(z_i) (N21) — `inspect` shows its
+    /// layers, and a recipe that lost k no longer matches the tensors.
+    #[test]
+    fn ensemble_k_round_trips_is_averaged_and_shown() {
+        let b = tiny_with(vec!["scale".into()], 3);
+        let bytes = b.to_bytes().unwrap();
+        let back = Bundle::from_bytes(&bytes, "mem").unwrap();
+        assert_eq!(back, b);
+        assert_eq!(back.info.recipe.ensemble_k, 3);
+        let x = ndarray::array![[0.3f32, 1.0, 0.0, 0.0], [-1.2, 0.0, 1.0, 0.0]];
+        let p = back.probabilities(x.view());
+        assert_eq!(p, b.probabilities(x.view()));
+        for (i, &pi) in p.iter().enumerate() {
+            let mut sum = 0.0;
+            for m in &b.members {
+                let mut ws = m.workspace(2);
+                let fwd = m.forward(x.view(), Mode::Inference, &mut ws);
+                assert_eq!(fwd.logits().ncols(), 3, "one logit per member");
+                sum += fwd
+                    .logits()
+                    .row(i)
+                    .iter()
+                    .map(|&z| glassbox_core::sigmoid(f64::from(z)))
+                    .sum::<f64>();
+            }
+            assert!((pi - sum / 6.0).abs() < 1e-15, "{pi} vs {}", sum / 6.0);
+        }
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap();
+        for t in [
+            "\"members.0.layers.1.r\":{\"dtype\":\"F32\",\"shape\":[3,4]",
+            "\"members.1.layers.2.s\":{\"dtype\":\"F32\",\"shape\":[3,1]",
+        ] {
+            assert!(header.contains(t), "{t}");
+        }
+        let text = crate::render::bundle::describe_bundle("mem", &b);
+        assert!(
+            text.contains("layer 0: BatchEnsemble 4 → 3 × 3 (input shared by the members)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mean of the 3 BatchEnsemble members"),
+            "{text}"
+        );
+        // Negative control: the same tensors under a recipe without the ensemble.
+        let mut wrong = b.clone();
+        wrong.info.recipe.ensemble_k = 1;
         let e = Bundle::from_bytes(&wrong.to_bytes().unwrap(), "m").unwrap_err();
         assert!(e.to_string().contains("tensors, expected"), "{e}");
     }

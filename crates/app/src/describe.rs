@@ -86,6 +86,18 @@ pub fn recipe_rows(r: &Recipe) -> Vec<(&'static str, String)> {
             ),
         );
     }
+    if r.ensemble_k > 1 {
+        rows.insert(
+            1,
+            (
+                "batch ensemble",
+                format!(
+                    "k = {} members sharing each layer's weights (TabM; notes/tabular.md N19–N21)",
+                    r.ensemble_k
+                ),
+            ),
+        );
+    }
     rows
 }
 
@@ -111,6 +123,15 @@ pub fn conventions(r: &Recipe) -> BTreeMap<String, String> {
         put(
             "input_layers",
             "scale s initialised to 1 (N11); PLR frequencies c ~ N(0, σ²) by Box–Muller, its weights and biases U(±1/√(2K)) as PyTorch's nn.Linear (N6), drawn from the member's seed before the Dense layers; both act on every column the preprocessor makes".into(),
+        );
+    }
+    if r.ensemble_k > 1 {
+        put(
+            "batch_ensemble",
+            format!(
+                "k = {} members: every layer W shared, r_id = ±1, s = 1, b ~ U(±1/√D) per member, W ~ U(±1/√D) (N18) whatever the initialiser; loss = mean of the members' losses (N20); p = mean of the members' σ(z_i) (N21)",
+                r.ensemble_k
+            ),
         );
     }
     let init = r.init().map_or_else(|_| r.init.clone(), |i| i.describe());

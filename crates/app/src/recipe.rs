@@ -176,6 +176,12 @@ pub struct Recipe {
     /// a bundle written before them is rewritten byte for byte.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub input_layers: Vec<String>,
+    /// k, the members of a BatchEnsemble network (`--ensemble-k`, notes/tabular.md N19–N21):
+    /// every layer shares its weights among k members with their own adapters, trained on
+    /// the mean of their losses; the probability is the mean of theirs. 1 = a plain network.
+    /// Left out when 1, so a bundle written before it is rewritten byte for byte.
+    #[serde(default = "one_member", skip_serializing_if = "is_one_member")]
+    pub ensemble_k: usize,
     /// Units of each hidden layer (the output layer, one unit, follows).
     pub hidden: Vec<usize>,
     /// Activation of the hidden layers (canonical text of [`Activation`]).
@@ -279,6 +285,8 @@ pub struct RecipeChanges {
     pub plr_frequencies: Option<usize>,
     pub plr_units: Option<usize>,
     pub plr_sigma: Option<f64>,
+    /// k of a BatchEnsemble network (`--ensemble-k`, N19).
+    pub ensemble_k: Option<usize>,
     pub hidden: Option<Vec<usize>>,
     pub activation: Option<String>,
     pub dropout: Option<f64>,
@@ -340,6 +348,7 @@ impl Recipe {
             log1p: false,
             features: FeatureOptions::default(),
             input_layers: Vec::new(),
+            ensemble_k: 1,
             hidden: vec![64, 64],
             activation: Activation::Relu.to_string(),
             dropout: 0.0,
@@ -415,7 +424,9 @@ impl Recipe {
             .map(|&h| LayerSpec::new(h, act).with_dropout(self.dropout))
             .collect();
         layers.push(LayerSpec::new(1, Activation::Sigmoid));
-        let spec = MlpSpec::new(inputs, layers).with_input_layers(self.input_layer_specs()?);
+        let spec = MlpSpec::new(inputs, layers)
+            .with_input_layers(self.input_layer_specs()?)
+            .with_ensemble(self.ensemble_k);
         spec.validate().map_err(|e| e.to_string())?;
         Ok(spec)
     }
@@ -493,6 +504,27 @@ impl Recipe {
         Ok(())
     }
 
+    /// `--ensemble-k`: k ≥ 1, and with k > 1 neither dropout nor DP-SGD, which are not
+    /// written for BatchEnsemble layers (N19).
+    fn validate_ensemble_k(&self) -> Result<(), String> {
+        if self.ensemble_k == 0 {
+            return Err("--ensemble-k must be at least 1".into());
+        }
+        if self.ensemble_k > 1 && self.dropout > 0.0 {
+            return Err(format!(
+                "--ensemble-k {} does not support --dropout (not written for BatchEnsemble layers)",
+                self.ensemble_k
+            ));
+        }
+        if self.ensemble_k > 1 && self.privacy.is_some() {
+            return Err(format!(
+                "--ensemble-k {} does not support private training (per-example norms of BatchEnsemble layers are not written)",
+                self.ensemble_k
+            ));
+        }
+        Ok(())
+    }
+
     /// The seed of ensemble member `k`.
     pub fn member_seed(&self, k: usize) -> u64 {
         self.seed.wrapping_add(k as u64)
@@ -536,6 +568,10 @@ impl Recipe {
         if let Some(r) = c.rare_min_count {
             self.features.rare_min_count = r;
             note("rare_min_count", r.to_string());
+        }
+        if let Some(k) = c.ensemble_k {
+            self.ensemble_k = k;
+            note("ensemble_k", k.to_string());
         }
         if let Some(h) = &c.hidden {
             self.hidden = h.clone();
@@ -666,6 +702,7 @@ impl Recipe {
         if self.ensemble == 0 {
             return Err("--ensemble must be at least 1".into());
         }
+        self.validate_ensemble_k()?;
         let lr = self.optimizer.lr();
         if !(lr.is_finite() && lr > 0.0) {
             return Err(format!("--lr must be a positive number, got {lr}"));
@@ -721,6 +758,14 @@ fn self_note(overrides: &mut Vec<String>, field: &str, value: String) {
     let prefix = format!("{field} = ");
     overrides.retain(|o| !o.starts_with(&prefix));
     overrides.push(format!("{prefix}{value}"));
+}
+
+fn one_member() -> usize {
+    1
+}
+
+fn is_one_member(k: &usize) -> bool {
+    *k == 1
 }
 
 #[cfg(test)]

@@ -57,6 +57,7 @@ use ndarray::{Array2, ArrayView1, ArrayView2};
 
 use crate::gemm::kernel::{self, Scratch};
 use crate::layer::dense::DenseLayer;
+use crate::layer::ensemble::EnsembleLayer;
 use crate::layer::plr::PlrLayer;
 use crate::layer::scale::ScaleLayer;
 use crate::layer::{GradAt, GradWrite, Layer, LayerBuffers, mat, mat_mut};
@@ -97,7 +98,7 @@ impl TensorInfo {
     }
 }
 
-/// (B20a, N10) The layers of `spec` with the offsets of their parameters in the buffer,
+/// (B20a, N10, N19) The layers of `spec` with the offsets of their parameters in the buffer,
 /// layer by layer: the input layers first, each taking its parameter count, then the Dense
 /// layers, `off(bₗ) = off(Θₗ) + Hₗ·Hₗ₋₁`, `off(Θₗ₊₁) = off(bₗ) + Hₗ`.
 fn layout(spec: &MlpSpec) -> Vec<Layer> {
@@ -116,17 +117,25 @@ fn layout(spec: &MlpSpec) -> Vec<Layer> {
         fan_in = layer.outputs();
         layers.push(layer);
     }
-    layers.extend(spec.layers.iter().map(|l| {
-        let layer = DenseLayer {
-            inputs: fan_in,
-            units: l.units,
-            offset,
-            activation: l.activation,
-            dropout: l.dropout,
+    layers.extend(spec.layers.iter().enumerate().map(|(i, l)| {
+        let layer = match spec.ensemble_layer(i, fan_in, l.units) {
+            // N19: a BatchEnsemble layer in place of the Dense one.
+            Some(be) => Layer::Ensemble(EnsembleLayer {
+                spec: be,
+                offset,
+                activation: l.activation,
+            }),
+            None => Layer::Dense(DenseLayer {
+                inputs: fan_in,
+                units: l.units,
+                offset,
+                activation: l.activation,
+                dropout: l.dropout,
+            }),
         };
         offset = layer.params().end;
         fan_in = l.units;
-        Layer::Dense(layer)
+        layer
     }));
     layers
 }
@@ -280,14 +289,14 @@ impl<T: Float> Mlp<T> {
     fn dense(&self, l: usize) -> &DenseLayer {
         match &self.layers[self.spec.input_layers.len() + l] {
             Layer::Dense(dense) => dense,
-            _ => unreachable!("layout puts every Dense layer after the input layers"),
+            _ => panic!("mlp: layer {l} is not Dense (a BatchEnsemble network has no Θₗ, N19)"),
         }
     }
 
     /// Θₗ (Hₗ, Hₗ₋₁).
     ///
     /// # Panics
-    /// If `l` ≥ the number of layers.
+    /// If `l` ≥ the number of layers, or the network is a BatchEnsemble one (N19).
     pub fn theta(&self, l: usize) -> ArrayView2<'_, T> {
         let layer = self.dense(l);
         layer.theta_and_bias(&self.params[layer.params()]).0

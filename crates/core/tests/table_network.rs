@@ -20,7 +20,9 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 use serde_json::Value;
 
 mod fixtures_json;
+mod nets;
 use fixtures_json::{close, floats};
+use nets::{assert_one_shard_equals_the_plain_backward, loss_and_gradients, matrix, sgd_steps};
 
 fn fixture() -> Value {
     serde_json::from_str(include_str!("reference/table_network.json")).expect("fixture JSON")
@@ -79,25 +81,6 @@ impl CheckLoss for BceLogits {
     }
 }
 
-/// Loss, parameter gradients and ∂L/∂X of `mlp` at (x, y).
-fn loss_and_gradients(
-    mlp: &mut Mlp<f64>,
-    x: &Array2<f64>,
-    y: &Array2<f64>,
-) -> (f64, Vec<f64>, Array2<f64>) {
-    let loss = BceLogits(y.clone());
-    let mut ws = mlp.workspace(x.nrows());
-    let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
-    let value = loss.value(fwd.logits());
-    let mut d_z = Array2::zeros((x.nrows(), 1));
-    loss.gradient(fwd.logits(), d_z.view_mut());
-    let d_x = mlp
-        .backward(fwd, Upstream::DZ(d_z.view()), GradWrite::Overwrite)
-        .input_gradient()
-        .to_owned();
-    (value, mlp.grads().to_vec(), d_x)
-}
-
 #[test]
 fn table_network_matches_pytorch_float64() {
     let f = fixture();
@@ -109,18 +92,13 @@ fn table_network_matches_pytorch_float64() {
         &floats(&f["logit"]),
         1e-9,
     );
-    let (loss, grads, d_x) = loss_and_gradients(&mut mlp, &x, &y);
+    let (loss, grads, d_x) = loss_and_gradients(&mut mlp, &x, &BceLogits(y.clone()));
     close("loss", &[loss], &[f["loss"].as_f64().unwrap()], 1e-13);
     close("grads", &grads, &floats(&f["grads"]), 1e-12);
     close("d_x", d_x.as_slice().unwrap(), &floats(&f["d_x"]), 1e-12);
     // Three SGD steps on the same batch.
     let lr = f["lr"].as_f64().unwrap();
-    for _ in 0..3 {
-        let (_, g, _) = loss_and_gradients(&mut mlp, &x, &y);
-        for (p, g) in mlp.params_mut().iter_mut().zip(&g) {
-            *p -= lr * g;
-        }
-    }
+    sgd_steps(&mut mlp, &x, &BceLogits(y), lr, 3);
     close(
         "params after 3 SGD steps",
         mlp.params(),
@@ -173,7 +151,7 @@ fn gradient_check_f64_passes_and_wrong_gradients_fail() {
 
     // Negative controls: the frequencies' gradient 1 % off; the scale's gradient dropped.
     let mut net = mlp.clone();
-    let (_, grads, d_x) = loss_and_gradients(&mut net, &x, &loss.0);
+    let (_, grads, d_x) = loss_and_gradients(&mut net, &x, &loss);
     let tensors = mlp.tensors();
     for (name, wrong) in [("layers.1.frequencies", 1.01), ("layers.0.scale", 0.0)] {
         let range = tensors
@@ -195,14 +173,6 @@ fn gradient_check_f64_passes_and_wrong_gradients_fail() {
         assert!(!report.passed(), "{name} × {wrong} must fail the check");
         assert!(report.tensor("layers.1.weight").expect("weight").passed());
     }
-}
-
-/// A deterministic, irregular (N, D) matrix in about [−1.5, 1.5].
-fn matrix(n: usize, d: usize, salt: u64) -> Array2<f64> {
-    Array2::from_shape_fn((n, d), |(i, j)| {
-        let k = (i as u64 * 7919 + j as u64 * 104_729 + salt * 1_299_709) % 1009;
-        (k as f64 / 1009.0 - 0.5) * 3.0
-    })
 }
 
 #[test]
@@ -310,18 +280,8 @@ fn table_network_is_bit_identical_at_1_2_and_7_threads() {
 #[test]
 fn one_shard_equals_the_plain_backward() {
     let spec = table_spec(5, 4, 3, 7, 0.3);
-    let mut a = Mlp::<f64>::new(spec, Init::HeUniform, &mut seeded_rng(9)).unwrap();
-    let mut b = a.clone();
-    let x = matrix(11, 5, 4);
-    let up = matrix(11, 1, 5);
-    let mut ws = a.workspace(11);
-    let fwd = a.forward(x.view(), Mode::Inference, &mut ws);
-    a.backward(fwd, Upstream::DZ(up.view()), GradWrite::Overwrite);
-    let mut ws = b.workspace(11);
-    let fwd = b.forward(x.view(), Mode::Inference, &mut ws);
-    b.backward_sharded(fwd, Upstream::DZ(up.view()), ShardPlan::for_batch(11));
-    assert_eq!(a.grads(), b.grads());
-    assert!(a.grads().iter().any(|&g| g != 0.0));
+    let a = Mlp::<f64>::new(spec, Init::HeUniform, &mut seeded_rng(9)).unwrap();
+    assert_one_shard_equals_the_plain_backward(a, 5, 1);
 }
 
 #[test]

@@ -81,6 +81,18 @@ pub struct ArchitectureRecord {
     pub input_layers: Vec<String>,
     /// The layers, input side first.
     pub layers: Vec<LayerRecord>,
+    /// k, the members of a BatchEnsemble network (notes/tabular.md N19); left out when 1,
+    /// so older manifests read unchanged.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub ensemble_k: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(k: &usize) -> bool {
+    *k == 1
 }
 
 impl ArchitectureRecord {
@@ -98,10 +110,12 @@ impl ArchitectureRecord {
                     dropout: l.dropout,
                 })
                 .collect(),
+            ensemble_k: spec.ensemble_k,
         }
     }
 
-    /// P = the input layers' parameters, then Σₗ Hₗ·(Hₗ₋₁ + 1), or `None` if it overflows
+    /// P = the input layers' parameters, then Σₗ Hₗ·(Hₗ₋₁ + 1) (N19's count per layer for
+    /// k > 1), or `None` if it overflows
     /// or an input layer does not parse (a corrupted or hostile manifest).
     pub fn num_params(&self) -> Option<usize> {
         let mut fan_in = self.inputs;
@@ -122,8 +136,18 @@ impl ArchitectureRecord {
             total = total.checked_add(params)?;
             fan_in = width;
         }
+        let k = self.ensemble_k;
         for l in &self.layers {
-            total = total.checked_add(l.units.checked_mul(fan_in.checked_add(1)?)?)?;
+            let params = if k > 1 {
+                // N19: W (H·D), r (k·D), s and b (k·H each).
+                let hd = l.units.checked_mul(fan_in)?;
+                let kd = k.checked_mul(fan_in)?;
+                let kh2 = k.checked_mul(l.units)?.checked_mul(2)?;
+                hd.checked_add(kd)?.checked_add(kh2)?
+            } else {
+                l.units.checked_mul(fan_in.checked_add(1)?)?
+            };
+            total = total.checked_add(params)?;
             fan_in = l.units;
         }
         Some(total)
@@ -145,7 +169,9 @@ impl ArchitectureRecord {
             .iter()
             .map(|t| t.parse::<InputLayerSpec>())
             .collect::<Result<Vec<_>, _>>()?;
-        let spec = MlpSpec::new(self.inputs, layers).with_input_layers(input_layers);
+        let spec = MlpSpec::new(self.inputs, layers)
+            .with_input_layers(input_layers)
+            .with_ensemble(self.ensemble_k);
         spec.validate().map_err(|e: MlpError| e.to_string())?;
         Ok(spec)
     }

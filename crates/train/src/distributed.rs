@@ -22,7 +22,8 @@ use crate::Optimizer;
 use crate::batching::Batch;
 use crate::clip::clip_coefficient;
 use crate::trainer::step::{
-    LossReads, StepBuffers, apply_update, clip_or_norm, loss_failed, norm_is_finite, upstream,
+    LossReads, StepBuffers, apply_update, clip_or_norm, loss_failed, members_loss, norm_is_finite,
+    upstream,
 };
 use crate::trainer::{NonFiniteStep, StepOutcome, TrainConfig};
 
@@ -207,9 +208,15 @@ pub(crate) fn distributed_step<T: Float>(
     let out = batch_view(&shard_bufs.gathered, n, o);
     let mut d_a = shard_bufs.d_out.slice_mut(s![..n, ..]);
     d_a.fill(T::zero());
-    let loss = config
-        .loss
-        .compute(out, batch.y, batch.weights, Some(d_a.view_mut()));
+    let k = mlp.spec().ensemble_k;
+    let loss = members_loss(
+        &config.loss,
+        k,
+        out,
+        batch.y,
+        batch.weights,
+        Some(d_a.view_mut()),
+    );
     if !loss.is_finite() {
         return Err(loss_failed(loss));
     }

@@ -283,36 +283,75 @@ impl<T: Float> Trainer<T> {
             let fwd = self
                 .mlp
                 .forward(x.slice(s![start..end, ..]), Mode::Inference, &mut ws);
-            push_scores(self.config.loss.kind, self.reads(), &fwd, &mut out);
+            let k = self.mlp.spec().ensemble_k;
+            push_scores(self.config.loss.kind, self.reads(), k, &fwd, &mut out);
         }
         out
     }
 }
 
-/// (T8) Appends the scores of one forward pass to `out` (see [`Trainer::scores`]).
+/// (T8) Appends the scores of one forward pass to `out` (see [`Trainer::scores`]); for a
+/// network of k > 1 members (N21), the mean of the members' scores, row by row, members in
+/// order.
 fn push_scores<T: Float>(
     loss: LossKind,
     reads: LossReads,
+    k: usize,
     fwd: &glassbox_core::Forward<'_, T>,
+    out: &mut Vec<f64>,
+) {
+    let read = match reads {
+        LossReads::Logits => fwd.logits(),
+        LossReads::Output => fwd.output(),
+    };
+    if k <= 1 {
+        return push_member_scores(loss, reads, read, out);
+    }
+    // (N21) Each member's scores (N, O) in turn, summed into the rows of `out`, then / k.
+    let (n, o) = (read.nrows(), read.ncols() / k);
+    let start = out.len();
+    out.resize(start + n * o, 0.0);
+    let mut member = Vec::with_capacity(n * o);
+    for i in 0..k {
+        member.clear();
+        push_member_scores(
+            loss,
+            reads,
+            read.slice(s![.., i * o..(i + 1) * o]),
+            &mut member,
+        );
+        out[start..]
+            .iter_mut()
+            .zip(&member)
+            .for_each(|(a, b)| *a += b);
+    }
+    out[start..].iter_mut().for_each(|a| *a /= k as f64);
+}
+
+/// (T8) The scores of one network's (or one member's) output `read` (N, O): σ of the logits
+/// for BCE, the softmax of each row for cross-entropy, Y as it is otherwise.
+fn push_member_scores<T: Float>(
+    loss: LossKind,
+    reads: LossReads,
+    read: ArrayView2<T>,
     out: &mut Vec<f64>,
 ) {
     match (reads, loss) {
         (LossReads::Logits, LossKind::BceWithLogits) => {
             out.extend(
-                fwd.logits()
-                    .iter()
+                read.iter()
                     .map(|&z| Float::to_f64(glassbox_core::sigmoid(z))),
             );
         }
         (LossReads::Logits, _) => {
             // Softmax of each row of Z, in f64 (B12a, core's one softmax), in place.
-            for row in fwd.logits().rows() {
+            for row in read.rows() {
                 let start = out.len();
                 out.extend(row.iter().map(|&z| Float::to_f64(z)));
                 let softmax = SoftmaxRow::of(ArrayView1::from(&out[start..]));
                 out[start..].iter_mut().for_each(|p| *p = softmax.prob(*p));
             }
         }
-        (LossReads::Output, _) => out.extend(fwd.output().iter().map(|&y| Float::to_f64(y))),
+        (LossReads::Output, _) => out.extend(read.iter().map(|&y| Float::to_f64(y))),
     }
 }

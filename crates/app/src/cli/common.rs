@@ -151,6 +151,11 @@ pub struct RecipeArgs {
     #[arg(long, value_name = "SIGMA")]
     pub plr_sigma: Option<f64>,
 
+    /// BatchEnsemble with K members (TabM): every layer's weights shared by K members with
+    /// their own adapters, trained together; the probability is their mean. 1 = off.
+    #[arg(long, value_name = "K")]
+    pub ensemble_k: Option<usize>,
+
     /// A learned scale per input column, starting at 1, before any embedding (RealMLP).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub feature_scale: Option<bool>,
@@ -263,6 +268,7 @@ impl RecipeArgs {
             plr_frequencies: self.plr_frequencies,
             plr_units: self.plr_units,
             plr_sigma: self.plr_sigma,
+            ensemble_k: self.ensemble_k,
             hidden: self.hidden.clone(),
             activation: self.activation.clone(),
             dropout: self.dropout,
@@ -377,6 +383,18 @@ impl TargetArgs {
 /// Loads a model bundle; every failure is a data error (exit 2) naming the file.
 pub fn load_bundle(path: &Path) -> Result<Bundle, CliError> {
     Bundle::load(path).data_err()
+}
+
+/// Refuses a bundle of BatchEnsemble networks (`--ensemble-k`, notes/tabular.md §6) in a
+/// command that reads one logit per row of each network (`explain`, `trace`, `gradcheck`).
+pub fn refuse_batch_ensemble(bundle: &Bundle, command: &str) -> Result<(), CliError> {
+    let k = bundle.info.recipe.ensemble_k;
+    if k > 1 {
+        return Err(CliError::usage(anyhow::anyhow!(
+            "{command} reads one logit per network, but this model's networks are BatchEnsembles of {k} members (--ensemble-k): not supported yet"
+        )));
+    }
+    Ok(())
 }
 
 /// Writes `text` to `out` atomically, or prints it when there is no `out`.

@@ -7,7 +7,7 @@ use clap::Args;
 use glassbox_audit::gradcheck::{Coverage, GradcheckOptions, gradcheck_csv};
 
 use super::Global;
-use super::common::{bundle_loss, emit, load_bundle, read_table};
+use super::common::{bundle_loss, emit, load_bundle, read_table, refuse_batch_ensemble};
 use crate::exit::CliError;
 use crate::render::{Format, render, to_json};
 
@@ -63,6 +63,7 @@ pub struct GradcheckArgs {
 /// Runs `gradcheck` on every network of the model.
 pub fn run(args: GradcheckArgs, _global: &Global) -> Result<(), CliError> {
     let bundle = load_bundle(&args.model)?;
+    refuse_batch_ensemble(&bundle, "gradcheck")?;
     let table = read_table(&bundle, &args.data)?;
     let loss = bundle_loss(&bundle)?;
     let options = GradcheckOptions {

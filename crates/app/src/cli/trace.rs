@@ -8,7 +8,7 @@ use glassbox_audit::trace::{default_optimizer, trace_csv, trace_example};
 use glassbox_train::OptimizerConfig;
 
 use super::Global;
-use super::common::{bundle_loss, emit, load_bundle, read_table};
+use super::common::{bundle_loss, emit, load_bundle, read_table, refuse_batch_ensemble};
 use crate::exit::CliError;
 use crate::render::{Format, render};
 
@@ -141,6 +141,7 @@ pub fn run(args: TraceArgs, _global: &Global) -> Result<(), CliError> {
     let trace = match (&args.model, &args.data) {
         (Some(model), Some(data)) => {
             let bundle = load_bundle(model)?;
+            refuse_batch_ensemble(&bundle, "trace")?;
             let mlp = bundle.members.get(args.member).ok_or_else(|| {
                 CliError::usage(anyhow::anyhow!(
                     "--member {} but the model has {} network(s)",

@@ -87,7 +87,26 @@ pub fn describe_bundle(path: &str, b: &Bundle) -> String {
             let _ = writeln!(s, "  input layer {i}: {what}");
             fan_in = width;
         }
+        let k = spec.ensemble_k;
         for (l, layer) in spec.layers.iter().enumerate() {
+            if let Some(be) = spec.ensemble_layer(l, fan_in, layer.units) {
+                // N19: k members share the weight; r, s, b are each member's own.
+                let h = layer.units;
+                let _ = writeln!(
+                    s,
+                    "  layer {l}: BatchEnsemble {} → {k} × {h} ({}), {}  ({} parameters: weight [{h}, {fan_in}], r [{k}, {fan_in}], s [{k}, {h}], bias [{k}, {h}])",
+                    be.input_width(),
+                    if be.shared_input {
+                        "input shared by the members"
+                    } else {
+                        "each member its own block"
+                    },
+                    layer.activation,
+                    be.num_params()
+                );
+                fan_in = h;
+                continue;
+            }
             let params = layer.units * (fan_in + 1);
             let _ = writeln!(
                 s,
@@ -106,7 +125,12 @@ pub fn describe_bundle(path: &str, b: &Bundle) -> String {
         }
         let _ = writeln!(
             s,
-            "  output: p = σ(z), z = the last layer's pre-activation (the logit)\n  parameters: {} per member, {} in all",
+            "  output: p = {}, z = the last layer's pre-activation (the logit)\n  parameters: {} per member, {} in all",
+            if k > 1 {
+                format!("mean of the {k} BatchEnsemble members' σ(z_i) (N21)")
+            } else {
+                "σ(z)".to_string()
+            },
             spec.num_params(),
             spec.num_params() * b.members.len()
         );

@@ -23,9 +23,12 @@
 //!
 //! Kinds: Dense (`layer/dense.rs`: `f(X·Θᵀ + 1·bᵀ)`, optional inverted dropout on its output);
 //! the input layers of tables (notes/tabular.md, N10), which may precede the Dense layers:
-//! per-feature scaling (`layer/scale.rs`, `X ⊙ s`) and PLR embeddings (`layer/plr.rs`).
+//! per-feature scaling (`layer/scale.rs`, `X ⊙ s`) and PLR embeddings (`layer/plr.rs`);
+//! BatchEnsemble layers (`layer/ensemble.rs`, notes/tabular.md N19), which replace the Dense
+//! layers of a network of k members.
 
 pub(crate) mod dense;
+pub(crate) mod ensemble;
 pub(crate) mod plr;
 pub(crate) mod scale;
 
@@ -36,6 +39,7 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 use crate::gemm::kernel::Scratch;
 use crate::{Float, Init, Rng, TensorInfo};
 use dense::{DenseBuffers, DenseLayer};
+use ensemble::{EnsembleBuffers, EnsembleLayer};
 use plr::{PlrBuffers, PlrLayer};
 use scale::{ScaleBuffers, ScaleLayer};
 
@@ -88,6 +92,7 @@ pub(crate) enum Layer {
     Dense(DenseLayer),
     Scale(ScaleLayer),
     Plr(PlrLayer),
+    Ensemble(EnsembleLayer),
 }
 
 impl Layer {
@@ -97,6 +102,7 @@ impl Layer {
             Layer::Dense(l) => l.inputs(),
             Layer::Scale(l) => l.features,
             Layer::Plr(l) => l.spec.features,
+            Layer::Ensemble(l) => l.spec.input_width(),
         }
     }
 
@@ -106,6 +112,7 @@ impl Layer {
             Layer::Dense(l) => l.outputs(),
             Layer::Scale(l) => l.features,
             Layer::Plr(l) => l.spec.outputs(),
+            Layer::Ensemble(l) => l.spec.output_width(),
         }
     }
 
@@ -115,6 +122,7 @@ impl Layer {
             Layer::Dense(l) => l.params(),
             Layer::Scale(l) => l.params(),
             Layer::Plr(l) => l.params(),
+            Layer::Ensemble(l) => l.params(),
         }
     }
 
@@ -124,6 +132,7 @@ impl Layer {
             Layer::Dense(l) => l.tensors(index, out),
             Layer::Scale(l) => l.tensors(index, out),
             Layer::Plr(l) => l.tensors(index, out),
+            Layer::Ensemble(l) => l.tensors(index, out),
         }
     }
 
@@ -134,6 +143,7 @@ impl Layer {
             Layer::Dense(l) => l.init(params, init, rng),
             Layer::Scale(l) => l.init(params),
             Layer::Plr(l) => l.init(params, rng),
+            Layer::Ensemble(l) => l.init(params, rng),
         }
     }
 
@@ -143,6 +153,7 @@ impl Layer {
             Layer::Dense(l) => LayerBuffers::Dense(l.buffers()),
             Layer::Scale(l) => LayerBuffers::Scale(l.buffers()),
             Layer::Plr(l) => LayerBuffers::Plr(l.buffers()),
+            Layer::Ensemble(l) => LayerBuffers::Ensemble(l.buffers()),
         }
     }
 
@@ -152,6 +163,7 @@ impl Layer {
             (Layer::Dense(l), LayerBuffers::Dense(b)) => l.fits(b),
             (Layer::Scale(l), LayerBuffers::Scale(b)) => l.fits(b),
             (Layer::Plr(l), LayerBuffers::Plr(b)) => l.fits(b),
+            (Layer::Ensemble(l), LayerBuffers::Ensemble(b)) => l.fits(b),
             _ => false,
         }
     }
@@ -169,6 +181,7 @@ impl Layer {
             (Layer::Dense(l), LayerBuffers::Dense(b)) => l.forward(params, input, b, rng),
             (Layer::Scale(l), LayerBuffers::Scale(b)) => l.forward(params, input, b),
             (Layer::Plr(l), LayerBuffers::Plr(b)) => l.forward(params, input, b),
+            (Layer::Ensemble(l), LayerBuffers::Ensemble(b)) => l.forward(params, input, b),
             _ => unreachable!("{}", MISMATCH),
         }
     }
@@ -207,6 +220,7 @@ impl Layer {
             // No activation: the gradient buffer's ∂L/∂Y is already δ.
             (Layer::Scale(_), LayerBuffers::Scale(_)) => {}
             (Layer::Plr(l), LayerBuffers::Plr(b)) => l.delta(params, n, b),
+            (Layer::Ensemble(l), LayerBuffers::Ensemble(b)) => l.delta(params, n, b, at),
             _ => unreachable!("{}", MISMATCH),
         }
     }
@@ -242,6 +256,9 @@ impl Layer {
             (Layer::Plr(l), LayerBuffers::Plr(b)) => {
                 l.param_gradients_rows(grads, write, input, b, rows)
             }
+            (Layer::Ensemble(l), LayerBuffers::Ensemble(b)) => {
+                l.param_gradients_rows(grads, write, input, b, rows)
+            }
             _ => unreachable!("{}", MISMATCH),
         }
     }
@@ -258,6 +275,7 @@ impl Layer {
             (Layer::Dense(l), LayerBuffers::Dense(b)) => l.add_example_sq_norms(input, b, sq_norms),
             (Layer::Scale(l), LayerBuffers::Scale(b)) => l.add_example_sq_norms(input, b, sq_norms),
             (Layer::Plr(l), LayerBuffers::Plr(b)) => l.add_example_sq_norms(input, b, sq_norms),
+            (Layer::Ensemble(_), _) => panic!("{}", NO_PER_EXAMPLE),
             _ => unreachable!("{}", MISMATCH),
         }
     }
@@ -268,6 +286,7 @@ impl Layer {
             (Layer::Dense(l), LayerBuffers::Dense(b)) => l.scale_examples(b, factors),
             (Layer::Scale(l), LayerBuffers::Scale(b)) => l.scale_examples(b, factors),
             (Layer::Plr(l), LayerBuffers::Plr(b)) => l.scale_examples(b, factors),
+            (Layer::Ensemble(_), _) => panic!("{}", NO_PER_EXAMPLE),
             _ => unreachable!("{}", MISMATCH),
         }
     }
@@ -283,6 +302,7 @@ impl Layer {
             (Layer::Dense(l), LayerBuffers::Dense(b)) => l.input_gradient(params, b, d_input),
             (Layer::Scale(l), LayerBuffers::Scale(b)) => l.input_gradient(params, b, d_input),
             (Layer::Plr(l), LayerBuffers::Plr(b)) => l.input_gradient(params, b, d_input),
+            (Layer::Ensemble(l), LayerBuffers::Ensemble(b)) => l.input_gradient(params, b, d_input),
             _ => unreachable!("{}", MISMATCH),
         }
     }
@@ -292,12 +312,19 @@ impl Layer {
 /// against its network ([`Layer::fits`]) before every pass.
 const MISMATCH: &str = "a layer met buffers of another kind (the workspace was checked)";
 
+/// Per-example gradient norms (DP-SGD) are not written for BatchEnsemble layers: the shared
+/// W's per-row term is a sum over members, not a product of two norms. Training refuses
+/// privacy with them before any pass (`Trainer::new`).
+const NO_PER_EXAMPLE: &str =
+    "per-example gradient norms (DP-SGD) are not written for BatchEnsemble layers";
+
 /// One layer's slice of the workspace, for batches of up to a capacity of rows.
 #[derive(Clone, Debug)]
 pub(crate) enum LayerBuffers<T> {
     Dense(DenseBuffers<T>),
     Scale(ScaleBuffers<T>),
     Plr(PlrBuffers<T>),
+    Ensemble(EnsembleBuffers<T>),
 }
 
 impl<T: Float> LayerBuffers<T> {
@@ -307,6 +334,7 @@ impl<T: Float> LayerBuffers<T> {
             LayerBuffers::Dense(b) => b.reserve_rows(n),
             LayerBuffers::Scale(b) => b.reserve_rows(n),
             LayerBuffers::Plr(b) => b.reserve_rows(n),
+            LayerBuffers::Ensemble(b) => b.reserve_rows(n),
         }
     }
 
@@ -314,8 +342,10 @@ impl<T: Float> LayerBuffers<T> {
     pub(crate) fn gemm_scratch(&self, n: usize) -> Scratch {
         match self {
             LayerBuffers::Dense(b) => b.gemm_scratch(n),
-            // The input layers of tables call no GEMM.
-            LayerBuffers::Scale(_) | LayerBuffers::Plr(_) => Scratch::default(),
+            // The layers of tables call no GEMM.
+            LayerBuffers::Scale(_) | LayerBuffers::Plr(_) | LayerBuffers::Ensemble(_) => {
+                Scratch::default()
+            }
         }
     }
 
@@ -325,6 +355,7 @@ impl<T: Float> LayerBuffers<T> {
             LayerBuffers::Dense(b) => b.units(),
             LayerBuffers::Scale(b) => b.features(),
             LayerBuffers::Plr(b) => b.outputs(),
+            LayerBuffers::Ensemble(b) => b.outputs(),
         }
     }
 
@@ -334,6 +365,7 @@ impl<T: Float> LayerBuffers<T> {
             LayerBuffers::Dense(b) => b.output(n),
             LayerBuffers::Scale(b) => b.output(n),
             LayerBuffers::Plr(b) => b.output(n),
+            LayerBuffers::Ensemble(b) => b.output(n),
         }
     }
 
@@ -344,6 +376,7 @@ impl<T: Float> LayerBuffers<T> {
             LayerBuffers::Dense(b) => b.grad_mut(n),
             LayerBuffers::Scale(b) => b.grad_mut(n),
             LayerBuffers::Plr(b) => b.grad_mut(n),
+            LayerBuffers::Ensemble(b) => b.grad_mut(n),
         }
     }
 
@@ -353,6 +386,7 @@ impl<T: Float> LayerBuffers<T> {
             LayerBuffers::Dense(b) => b.grad(n),
             LayerBuffers::Scale(b) => b.grad(n),
             LayerBuffers::Plr(b) => b.grad(n),
+            LayerBuffers::Ensemble(b) => b.grad(n),
         }
     }
 
@@ -362,6 +396,7 @@ impl<T: Float> LayerBuffers<T> {
             LayerBuffers::Dense(b) => b.z(n),
             LayerBuffers::Scale(b) => b.output(n),
             LayerBuffers::Plr(b) => b.z(n),
+            LayerBuffers::Ensemble(b) => b.z(n),
         }
     }
 
@@ -371,7 +406,27 @@ impl<T: Float> LayerBuffers<T> {
             LayerBuffers::Dense(b) => b.y(n),
             LayerBuffers::Scale(b) => b.output(n),
             LayerBuffers::Plr(b) => b.output(n),
+            LayerBuffers::Ensemble(b) => b.output(n),
         }
+    }
+}
+
+/// Pushes tensors `layers.{index}.{name}` of the given shapes, laid out one after the
+/// other from `offset` (a layer with several parameter tensors in its slice).
+pub(crate) fn push_tensors(
+    index: usize,
+    mut offset: usize,
+    shapes: Vec<(&str, Vec<usize>)>,
+    out: &mut Vec<TensorInfo>,
+) {
+    for (name, shape) in shapes {
+        let len: usize = shape.iter().product();
+        out.push(TensorInfo {
+            name: format!("layers.{index}.{name}"),
+            offset,
+            shape,
+        });
+        offset += len;
     }
 }
 

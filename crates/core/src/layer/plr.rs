@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-use super::{GradWrite, mat, mat_mut};
+use super::{GradWrite, mat, mat_mut, push_tensors};
 use crate::tabular::{
     plr_add_example_sq_norms, plr_delta, plr_forward, plr_input_gradient, plr_param_gradients,
 };
@@ -39,20 +39,16 @@ impl PlrLayer {
             units: h,
             ..
         } = self.spec;
-        let mut offset = self.offset;
-        for (name, shape) in [
-            ("frequencies", vec![d, k]),
-            ("weight", vec![d, h, 2 * k]),
-            ("bias", vec![d, h]),
-        ] {
-            let len: usize = shape.iter().product();
-            out.push(TensorInfo {
-                name: format!("layers.{index}.{name}"),
-                offset,
-                shape,
-            });
-            offset += len;
-        }
+        push_tensors(
+            index,
+            self.offset,
+            vec![
+                ("frequencies", vec![d, k]),
+                ("weight", vec![d, h, 2 * k]),
+                ("bias", vec![d, h]),
+            ],
+            out,
+        );
     }
 
     /// (N6) c ~ N(0, σ²), then W and b ~ U(±1/√(2K)), whatever the network's initialiser:

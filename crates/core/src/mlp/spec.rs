@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::dropout::dropout_p_is_valid;
-use crate::{Activation, ActivationError, PlrSpec};
+use crate::{Activation, ActivationError, BatchEnsembleSpec, PlrSpec};
 
 /// One input layer of a table network (notes/tabular.md, N10), before the Dense layers.
 /// Its width follows from the layer below: D for the first.
@@ -164,6 +164,11 @@ pub struct MlpSpec {
     pub input_layers: Vec<InputLayerSpec>,
     /// The Dense layers, input side first; the last one's `units` is O.
     pub layers: Vec<LayerSpec>,
+    /// k, the members of a BatchEnsemble network (notes/tabular.md N19): 1 for a plain
+    /// network; k > 1 makes every Dense layer a BatchEnsemble layer of k members (the first
+    /// reading the input shared, the others their own member's block), so the output is
+    /// (N, k·O), member i at columns i·O … i·O + O − 1.
+    pub ensemble_k: usize,
 }
 
 /// Why an [`MlpSpec`] or a parameter buffer was rejected.
@@ -200,6 +205,12 @@ pub enum MlpError {
         /// The rejected probability.
         p: f64,
     },
+    /// A BatchEnsemble network (k > 1) with a layer it cannot have: dropout, or a softmax,
+    /// which would mix the members' units; or k = 0.
+    Ensemble {
+        /// What is wrong.
+        message: String,
+    },
     /// An input layer with an invalid shape.
     InputLayer {
         /// Index among the input layers.
@@ -231,6 +242,7 @@ impl fmt::Display for MlpError {
                 "layer {layer} is the output layer; dropout {p} is not allowed there"
             ),
             MlpError::InputLayer { layer, message } => write!(f, "input layer {layer}: {message}"),
+            MlpError::Ensemble { message } => write!(f, "batch ensemble: {message}"),
             MlpError::ParamCount { expected, got } => write!(
                 f,
                 "parameter buffer holds {got} values but the spec needs {expected}"
@@ -248,7 +260,36 @@ impl MlpSpec {
             inputs,
             input_layers: Vec::new(),
             layers,
+            ensemble_k: 1,
         }
+    }
+
+    /// The same spec as a BatchEnsemble network of `k` members (N19; 1 = plain).
+    pub fn with_ensemble(mut self, k: usize) -> Self {
+        self.ensemble_k = k;
+        self
+    }
+
+    /// (N19) The BatchEnsemble shape of Dense layer `l` (of `units` units on an input of
+    /// `fan_in` columns, the whole row for the first, one member's block after), when the
+    /// network has k > 1 members.
+    pub fn ensemble_layer(
+        &self,
+        l: usize,
+        fan_in: usize,
+        units: usize,
+    ) -> Option<BatchEnsembleSpec> {
+        (self.ensemble_k > 1).then_some(BatchEnsembleSpec {
+            members: self.ensemble_k,
+            inputs: fan_in,
+            units,
+            shared_input: l == 0,
+        })
+    }
+
+    /// Width of the network's output rows: k·O (O without an ensemble).
+    pub fn output_width(&self) -> usize {
+        self.ensemble_k * self.outputs()
     }
 
     /// The same spec with `input_layers` before its Dense layers (N10).
@@ -278,6 +319,7 @@ impl MlpSpec {
                 .map_err(|message| MlpError::InputLayer { layer, message })?;
         }
         let last = self.layers.len() - 1;
+        self.validate_ensemble()?;
         for (layer, spec) in self.layers.iter().enumerate() {
             if spec.units == 0 {
                 return Err(MlpError::NoUnits { layer });
@@ -301,8 +343,33 @@ impl MlpSpec {
         Ok(())
     }
 
+    /// k ≥ 1; with k > 1 no dropout and no softmax (N19).
+    fn validate_ensemble(&self) -> Result<(), MlpError> {
+        let refuse = |message: String| Err(MlpError::Ensemble { message });
+        if self.ensemble_k == 0 {
+            return refuse("k must be at least 1".into());
+        }
+        if self.ensemble_k == 1 {
+            return Ok(());
+        }
+        for (layer, spec) in self.layers.iter().enumerate() {
+            if spec.dropout != 0.0 {
+                return refuse(format!(
+                    "layer {layer} has dropout, which is not written for k > 1"
+                ));
+            }
+            if spec.activation == Activation::Softmax {
+                return refuse(format!(
+                    "layer {layer} is a softmax, which would mix the members' units"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Number of named tensors of a network of this spec ([`crate::Mlp::tensors`]): one per
-    /// scaling layer (s), three per PLR layer (c, W, b), two per Dense layer (Θ, b).
+    /// scaling layer (s), three per PLR layer (c, W, b), two per Dense layer (Θ, b), four
+    /// per BatchEnsemble layer (W, r, s, b).
     pub fn num_tensors(&self) -> usize {
         let input: usize = self
             .input_layers
@@ -312,7 +379,8 @@ impl MlpSpec {
                 InputLayerSpec::Plr { .. } => 3,
             })
             .sum();
-        input + 2 * self.layers.len()
+        let per_layer = if self.ensemble_k > 1 { 4 } else { 2 };
+        input + per_layer * self.layers.len()
     }
 
     /// O, the units of the last layer (0 if there are no layers).
@@ -330,8 +398,11 @@ impl MlpSpec {
             total += params;
             fan_in = width;
         }
-        for l in &self.layers {
-            total += l.units * (fan_in + 1);
+        for (i, l) in self.layers.iter().enumerate() {
+            total += match self.ensemble_layer(i, fan_in, l.units) {
+                Some(be) => be.num_params(), // N19
+                None => l.units * (fan_in + 1),
+            };
             fan_in = l.units;
         }
         total

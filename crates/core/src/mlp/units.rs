@@ -54,10 +54,9 @@ pub struct Segment {
 impl<T: Float> Mlp<T> {
     /// The unit split (T12) knows Dense layers only.
     fn assert_dense_only(&self) {
-        assert_eq!(
-            self.num_input_layers(),
-            0,
-            "mlp: the split by units (T12) does not cover input layers of tables"
+        assert!(
+            self.layers.iter().all(|l| matches!(l, Layer::Dense(_))),
+            "mlp: the split by units (T12) covers Dense layers only, not the layers of tables"
         );
     }
 

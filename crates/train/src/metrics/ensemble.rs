@@ -8,7 +8,9 @@ use ndarray::ArrayView2;
 /// (R1) `p̄(x) = (1/K) Σ_k σ(z_k(x))` for the features `x` (N, D): each member's inference
 /// forward pass in `T`, its logit `z_k` (the last layer's pre-activation, output column 0)
 /// widened exactly to f64, `σ` in f64 (B10a), summed over the members in order and divided
-/// by K — so the result does not depend on the thread count.
+/// by K — so the result does not depend on the thread count. A BatchEnsemble network of k
+/// members (notes/tabular.md N21) has k logit columns: each counts as one member, so K
+/// networks of k members average K·k probabilities.
 ///
 /// `workspaces` holds one workspace per member, or a single one that the members use in
 /// turn (members of one architecture, as in a model bundle); each for at least N rows.
@@ -35,14 +37,20 @@ pub fn ensemble_probabilities<T: Float>(
         return sum;
     }
     let shared = workspaces.len() == 1;
+    let mut count = 0usize;
     for (k, member) in members.iter().enumerate() {
         let ws = &mut workspaces[if shared { 0 } else { k }];
         let fwd = member.forward(x, Mode::Inference, ws);
-        for (s, &z) in sum.iter_mut().zip(fwd.logits().column(0)) {
-            *s += sigmoid(z.to_f64());
+        // A BatchEnsemble network's logits are (N, k'), one column per member of its own
+        // (N21): each is one more probability in the mean.
+        for column in fwd.logits().columns() {
+            for (s, &z) in sum.iter_mut().zip(column) {
+                *s += sigmoid(z.to_f64());
+            }
+            count += 1;
         }
     }
-    let k = members.len() as f64;
+    let k = count as f64;
     sum.iter_mut().for_each(|s| *s /= k);
     sum
 }

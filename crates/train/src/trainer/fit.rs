@@ -8,7 +8,7 @@ use glassbox_core::{Float, Mlp, Mode, Workspace};
 use ndarray::s;
 use serde::{Deserialize, Serialize};
 
-use super::step::{LossReads, StepBuffers, train_step};
+use super::step::{LossReads, StepBuffers, members_loss, train_step};
 use super::{DataView, NonFiniteKind, TrainError, Trainer, push_scores};
 use crate::LossConfig;
 use crate::batching::{BatchBuffer, num_batches, shuffled_order};
@@ -160,7 +160,7 @@ impl<T: Float> Trainer<T> {
         let mut step_buffers = StepBuffers::new(&self.mlp, self.config.loss.kind, capacity)?;
         let reads = step_buffers.reads();
         let mut val_eval = val.map(|v| Validation::new(v, o));
-        let mut shard_bufs = ShardBuffers::new(capacity, o);
+        let mut shard_bufs = ShardBuffers::new(capacity, self.mlp.spec().output_width());
 
         for epoch in self.epochs_done()..self.config.epochs {
             let started = Instant::now();
@@ -409,7 +409,9 @@ impl Validation {
                 LossReads::Logits => fwd.logits(),
                 LossReads::Output => fwd.output(),
             };
-            let l = loss.compute(
+            let l = members_loss(
+                loss,
+                mlp.spec().ensemble_k,
                 read,
                 val.y.slice(s![start..end, ..]),
                 val.weights.map(|w| &w[start..end]),
@@ -419,7 +421,13 @@ impl Validation {
                 return Err(non_finite(epoch, batch, NonFiniteKind::ValLoss, l));
             }
             sum += l * (end - start) as f64;
-            push_scores(loss.kind, reads, &fwd, &mut self.scores);
+            push_scores(
+                loss.kind,
+                reads,
+                mlp.spec().ensemble_k,
+                &fwd,
+                &mut self.scores,
+            );
         }
         let o = self.outputs;
         let mut correct = 0usize;

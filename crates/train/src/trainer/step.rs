@@ -24,12 +24,12 @@
 //! loss writes into its kept gradient buffer.
 
 use glassbox_core::{Activation, Float, Mlp, Mode, Rng, ShardPlan, Upstream, Workspace};
-use ndarray::{Array2, ArrayView2, s};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 
 use super::{NonFiniteKind, TrainConfig, TrainError};
 use crate::batching::Batch;
 use crate::privacy::add_noise_and_average;
-use crate::{LossInput, LossKind, Optimizer, clip_mlp_grad_norm};
+use crate::{LossConfig, LossInput, LossKind, Optimizer, clip_mlp_grad_norm};
 
 /// Where the loss reads the network's output (T5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +126,7 @@ impl<T: Float> StepBuffers<T> {
         let reads = loss_reads(loss, last, spec.outputs())?;
         Ok(StepBuffers {
             ws: mlp.workspace(batch_size),
-            d_out: Array2::zeros((batch_size, spec.outputs())),
+            d_out: Array2::zeros((batch_size, spec.output_width())),
             reads,
         })
     }
@@ -212,9 +212,15 @@ pub fn train_step<T: Float>(
             LossReads::Logits => fwd.logits(),
             LossReads::Output => fwd.output(),
         };
-        let loss = config
-            .loss
-            .compute(read, batch.y, batch.weights, Some(d_a.view_mut()));
+        let k = mlp.spec().ensemble_k;
+        let loss = members_loss(
+            &config.loss,
+            k,
+            read,
+            batch.y,
+            batch.weights,
+            Some(d_a.view_mut()),
+        );
         if !loss.is_finite() {
             return Err(loss_failed(loss));
         }
@@ -240,6 +246,42 @@ pub fn train_step<T: Float>(
         None => clip_or_norm(config.clip_norm, mlp),
     };
     apply_update(mlp, optimizer, lr, loss, grad_norm)
+}
+
+/// (N20) The loss of a network of k members on its outputs `out` (N, k·O), member i at
+/// columns i·O … i·O + O − 1, with targets `y` (N, ·) shared by the members: the mean of the
+/// members' losses,
+///
+/// ```text
+/// L = (1/k) Σ_i L(out_i, y),    ∂L/∂out_i = (1/k) ∂L(out_i, y)/∂out_i
+/// ```
+///
+/// (TabM trains each member on its own loss; their mean makes one backward pass train all).
+/// Members in order, each written into its columns of `d_out`, then scaled by 1/k. With
+/// k = 1 exactly `loss.compute` (the same bits).
+pub(crate) fn members_loss<T: Float>(
+    loss: &LossConfig,
+    k: usize,
+    out: ArrayView2<T>,
+    y: ArrayView2<T>,
+    weights: Option<&[T]>,
+    mut d_out: Option<ArrayViewMut2<T>>,
+) -> f64 {
+    if k <= 1 {
+        return loss.compute(out, y, weights, d_out);
+    }
+    let o = out.ncols() / k;
+    let mut sum = 0.0f64;
+    for i in 0..k {
+        let cols = s![.., i * o..(i + 1) * o];
+        let d_i = d_out.as_mut().map(|d| d.slice_mut(cols));
+        sum += loss.compute(out.slice(cols), y, weights, d_i);
+    }
+    if let Some(d) = d_out.as_mut() {
+        let scale = T::from_f64(1.0 / k as f64);
+        d.mapv_inplace(|v| v * scale);
+    }
+    sum / k as f64
 }
 
 /// Step 5 without privacy: ‖g‖ before clipping (T13, [`Mlp::grad_norm`]), g clipped to

@@ -1,0 +1,64 @@
+//! Helpers of the whole-network tests of tables, shared by `table_network.rs` and
+//! `ensemble_network.rs`: inputs, one loss-and-gradient pass, SGD steps, the one-shard check.
+
+use glassbox_core::gradcheck::CheckLoss;
+use glassbox_core::{GradWrite, Mlp, Mode, ShardPlan, Upstream};
+use ndarray::Array2;
+
+/// A deterministic, irregular (N, D) matrix in about [−1.5, 1.5].
+pub fn matrix(n: usize, d: usize, salt: u64) -> Array2<f64> {
+    Array2::from_shape_fn((n, d), |(i, j)| {
+        let k = (i as u64 * 7919 + j as u64 * 104_729 + salt * 1_299_709) % 1009;
+        (k as f64 / 1009.0 - 0.5) * 3.0
+    })
+}
+
+/// Loss, parameter gradients and ∂L/∂X of `mlp` at `x` for a loss on the logits.
+pub fn loss_and_gradients<L: CheckLoss>(
+    mlp: &mut Mlp<f64>,
+    x: &Array2<f64>,
+    loss: &L,
+) -> (f64, Vec<f64>, Array2<f64>) {
+    let mut ws = mlp.workspace(x.nrows());
+    let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
+    let value = loss.value(fwd.logits());
+    let mut d_z = Array2::zeros(fwd.logits().dim());
+    loss.gradient(fwd.logits(), d_z.view_mut());
+    let d_x = mlp
+        .backward(fwd, Upstream::DZ(d_z.view()), GradWrite::Overwrite)
+        .input_gradient()
+        .to_owned();
+    (value, mlp.grads().to_vec(), d_x)
+}
+
+/// `steps` plain SGD steps, θ ← θ − lr·∇L, on the batch `x`.
+pub fn sgd_steps<L: CheckLoss>(
+    mlp: &mut Mlp<f64>,
+    x: &Array2<f64>,
+    loss: &L,
+    lr: f64,
+    steps: usize,
+) {
+    for _ in 0..steps {
+        let (_, g, _) = loss_and_gradients(mlp, x, loss);
+        for (p, g) in mlp.params_mut().iter_mut().zip(&g) {
+            *p -= lr * g;
+        }
+    }
+}
+
+/// One shard of the sharded backward (T11) gives the plain backward's bits, on 11 rows of
+/// `d` inputs and an upstream of `o` columns.
+pub fn assert_one_shard_equals_the_plain_backward(mut a: Mlp<f64>, d: usize, o: usize) {
+    let mut b = a.clone();
+    let x = matrix(11, d, 4);
+    let up = matrix(11, o, 5);
+    let mut ws = a.workspace(11);
+    let fwd = a.forward(x.view(), Mode::Inference, &mut ws);
+    a.backward(fwd, Upstream::DZ(up.view()), GradWrite::Overwrite);
+    let mut ws = b.workspace(11);
+    let fwd = b.forward(x.view(), Mode::Inference, &mut ws);
+    b.backward_sharded(fwd, Upstream::DZ(up.view()), ShardPlan::for_batch(11));
+    assert_eq!(a.grads(), b.grads());
+    assert!(a.grads().iter().any(|&g| g != 0.0));
+}
