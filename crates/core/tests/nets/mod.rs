@@ -1,7 +1,7 @@
 //! Helpers of the whole-network tests of tables, shared by `table_network.rs` and
 //! `ensemble_network.rs`: inputs, one loss-and-gradient pass, SGD steps, the one-shard check.
 
-use glassbox_core::gradcheck::CheckLoss;
+use glassbox_core::gradcheck::{CheckLoss, GradcheckReport};
 use glassbox_core::{GradWrite, Mlp, Mode, ShardPlan, Upstream};
 use ndarray::Array2;
 
@@ -61,4 +61,27 @@ pub fn assert_one_shard_equals_the_plain_backward(mut a: Mlp<f64>, d: usize, o: 
     b.backward_sharded(fwd, Upstream::DZ(up.view()), ShardPlan::for_batch(11));
     assert_eq!(a.grads(), b.grads());
     assert!(a.grads().iter().any(|&g| g != 0.0));
+}
+
+/// The gradient check passed, and each named tensor was checked with a gradient that is not
+/// all zero (an all-zero gradient passes trivially).
+pub fn assert_passed_with_nonzero_gradients(report: &GradcheckReport, names: &[&str]) {
+    assert!(report.passed(), "{report}");
+    for name in names {
+        let t = report.tensor(name).expect("tensor checked");
+        assert!(
+            t.analytic_norm > 0.0,
+            "{}: an all-zero gradient passes trivially",
+            t.name
+        );
+    }
+}
+
+/// The range of the tensor `name` in the network's flat parameters.
+pub fn tensor_range(mlp: &Mlp<f64>, name: &str) -> std::ops::Range<usize> {
+    mlp.tensors()
+        .into_iter()
+        .find(|t| t.name == name)
+        .expect("tensor")
+        .range()
 }
