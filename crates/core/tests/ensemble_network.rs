@@ -26,6 +26,19 @@ use nets::{
     loss_and_gradients, matrix, sgd_steps, tensor_range,
 };
 
+/// The fixture network's tensors, in order.
+const TENSORS: [&str; 9] = [
+    "layers.0.scale",
+    "layers.1.weight",
+    "layers.1.r",
+    "layers.1.s",
+    "layers.1.bias",
+    "layers.2.weight",
+    "layers.2.r",
+    "layers.2.s",
+    "layers.2.bias",
+];
+
 fn fixture() -> Value {
     serde_json::from_str(include_str!("reference/ensemble_network.json")).expect("fixture JSON")
 }
@@ -115,20 +128,7 @@ fn ensemble_network_matches_pytorch_float64() {
         1e-12,
     );
     let names: Vec<String> = mlp.tensors().into_iter().map(|t| t.name).collect();
-    assert_eq!(
-        names,
-        [
-            "layers.0.scale",
-            "layers.1.weight",
-            "layers.1.r",
-            "layers.1.s",
-            "layers.1.bias",
-            "layers.2.weight",
-            "layers.2.r",
-            "layers.2.s",
-            "layers.2.bias"
-        ]
-    );
+    assert_eq!(names, TENSORS);
     assert_eq!(mlp.spec().num_tensors(), names.len());
 }
 
@@ -139,19 +139,11 @@ fn gradient_check_f64_passes_and_wrong_gradients_fail() {
     let loss = MembersBce(y);
     let config = GradcheckConfig::default();
     let report = check_mlp(&mlp, x.view(), &loss, CheckMode::Inference, &config);
-    assert_passed_with_nonzero_gradients(
-        &report,
-        &[
-            "layers.0.scale",
-            "layers.1.weight",
-            "layers.1.r",
-            "layers.1.s",
-            "layers.1.bias",
-            "layers.2.weight",
-            "layers.2.r",
-            "input",
-        ],
-    );
+    // Not all zero: every tensor but the last layer's s and bias (all are checked), and the
+    // input.
+    let mut checked = TENSORS[..7].to_vec();
+    checked.push("input");
+    assert_passed_with_nonzero_gradients(&report, &checked);
 
     // Negative controls: the shared W's gradient of one member only (N16 without the sum
     // over members: the first member's share, k times), r's gradient 1 % off.
