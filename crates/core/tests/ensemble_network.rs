@@ -8,22 +8,21 @@
 //! - bit-identical results at 1, 2 and 7 threads (plain, sharded backward);
 //! - the spec: parameter count and names, validation, initialisation (N18).
 
-use glassbox_core::gradcheck::{
-    CheckLoss, CheckMode, GradcheckConfig, LossInput, check_mlp, compare_mlp,
-};
+use glassbox_core::gradcheck::{CheckLoss, CheckMode, GradcheckConfig, check_mlp, compare_mlp};
 use glassbox_core::{
     Activation, GradWrite, Init, InputLayerSpec, LayerSpec, Mlp, MlpError, MlpSpec, Mode,
     ShardPlan, Upstream, seeded_rng, sigmoid,
 };
-use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use ndarray::Array2;
 use serde_json::Value;
 
 mod fixtures_json;
 mod nets;
 use fixtures_json::{close, floats};
 use nets::{
-    assert_one_shard_equals_the_plain_backward, assert_passed_with_nonzero_gradients,
-    loss_and_gradients, matrix, sgd_steps, tensor_range,
+    MeanBceLogits, assert_one_shard_equals_the_plain_backward,
+    assert_passed_with_nonzero_gradients, dim, fixture_net, loss_and_gradients, matrix, sgd_steps,
+    tensor_range,
 };
 
 /// The fixture network's tensors, in order.
@@ -56,48 +55,13 @@ fn ensemble_spec(d: usize, k: usize, units: usize) -> MlpSpec {
     .with_ensemble(k)
 }
 
-/// The fixture's network, input and targets.
-fn fixture_net(f: &Value) -> (Mlp<f64>, Array2<f64>, Array2<f64>) {
-    let dim = |k: &str| f["shape"][k].as_u64().expect("shape") as usize;
-    let (n, d) = (dim("n"), dim("d"));
-    let spec = ensemble_spec(d, dim("k"), dim("units"));
-    let mlp = Mlp::from_params(spec, floats(&f["params"])).expect("fixture parameters");
-    let x = Array2::from_shape_vec((n, d), floats(&f["x"])).expect("x");
-    let y = Array2::from_shape_vec((n, 1), floats(&f["y"])).expect("y");
-    (mlp, x, y)
-}
-
-/// (N20) The mean of the k members' mean BCE on their logits z (N, k) — the mean over all
-/// N·k entries — with its fused gradient (σ(z_ni) − y_n)/(N·k).
-struct MembersBce(Array2<f64>);
-
-impl CheckLoss for MembersBce {
-    fn input(&self) -> LossInput {
-        LossInput::Logits
-    }
-    fn value(&self, z: ArrayView2<f64>) -> f64 {
-        let mut sum = 0.0;
-        for (zr, &y) in z.rows().into_iter().zip(self.0.column(0)) {
-            for &z in zr {
-                sum += z.max(0.0) - z * y + (-z.abs()).exp().ln_1p();
-            }
-        }
-        sum / z.len() as f64
-    }
-    fn gradient(&self, z: ArrayView2<f64>, mut d: ArrayViewMut2<f64>) {
-        let nk = z.len() as f64;
-        for ((mut dr, zr), &y) in d.rows_mut().into_iter().zip(z.rows()).zip(self.0.column(0)) {
-            for (d, &z) in dr.iter_mut().zip(zr) {
-                *d = (sigmoid(z) - y) / nk;
-            }
-        }
-    }
-}
-
 #[test]
 fn ensemble_network_matches_pytorch_float64() {
     let f = fixture();
-    let (mut mlp, x, y) = fixture_net(&f);
+    let (mut mlp, x, y) = fixture_net(
+        &f,
+        ensemble_spec(dim(&f, "d"), dim(&f, "k"), dim(&f, "units")),
+    );
     let mut ws = mlp.workspace(x.nrows());
     let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
     let logits = fwd.logits().to_owned();
@@ -115,12 +79,12 @@ fn ensemble_network_matches_pytorch_float64() {
         .map(|r| r.iter().map(|&z| sigmoid(z)).sum::<f64>() / k)
         .collect();
     close("probability", &p, &floats(&f["probability"]), 1e-13);
-    let (loss, grads, d_x) = loss_and_gradients(&mut mlp, &x, &MembersBce(y.clone()));
+    let (loss, grads, d_x) = loss_and_gradients(&mut mlp, &x, &MeanBceLogits(y.clone()));
     close("loss", &[loss], &[f["loss"].as_f64().unwrap()], 1e-13);
     close("grads", &grads, &floats(&f["grads"]), 1e-12);
     close("d_x", d_x.as_slice().unwrap(), &floats(&f["d_x"]), 1e-12);
     let lr = f["lr"].as_f64().unwrap();
-    sgd_steps(&mut mlp, &x, &MembersBce(y), lr, 3);
+    sgd_steps(&mut mlp, &x, &MeanBceLogits(y), lr, 3);
     close(
         "params after 3 SGD steps",
         mlp.params(),
@@ -135,8 +99,11 @@ fn ensemble_network_matches_pytorch_float64() {
 #[test]
 fn gradient_check_f64_passes_and_wrong_gradients_fail() {
     let f = fixture();
-    let (mlp, x, y) = fixture_net(&f);
-    let loss = MembersBce(y);
+    let (mlp, x, y) = fixture_net(
+        &f,
+        ensemble_spec(dim(&f, "d"), dim(&f, "k"), dim(&f, "units")),
+    );
+    let loss = MeanBceLogits(y);
     let config = GradcheckConfig::default();
     let report = check_mlp(&mlp, x.view(), &loss, CheckMode::Inference, &config);
     // Not all zero: every tensor but the last layer's s and bias (all are checked), and the

@@ -9,22 +9,21 @@
 //! - bit-identical results at 1, 2 and 7 threads;
 //! - the spec's text form, validation, parameter names and initialisation (N11).
 
-use glassbox_core::gradcheck::{
-    CheckLoss, CheckMode, GradcheckConfig, LossInput, check_mlp, compare_mlp,
-};
+use glassbox_core::gradcheck::{CheckMode, GradcheckConfig, check_mlp, compare_mlp};
 use glassbox_core::{
     Activation, GradWrite, Init, InputLayerSpec, LayerSpec, Mlp, MlpError, MlpSpec, Mode,
     ShardPlan, Upstream, clip_factor, seeded_rng, sigmoid,
 };
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
+use ndarray::{Array2, s};
 use serde_json::Value;
 
 mod fixtures_json;
 mod nets;
 use fixtures_json::{close, floats};
 use nets::{
-    assert_one_shard_equals_the_plain_backward, assert_passed_with_nonzero_gradients,
-    loss_and_gradients, matrix, sgd_steps, tensor_range,
+    MeanBceLogits, assert_one_shard_equals_the_plain_backward,
+    assert_passed_with_nonzero_gradients, dim, fixture_net, loss_and_gradients, matrix, sgd_steps,
+    tensor_range,
 };
 
 fn fixture() -> Value {
@@ -50,44 +49,15 @@ fn table_spec(d: usize, k: usize, h: usize, units: usize, sigma: f64) -> MlpSpec
     ])
 }
 
-/// The fixture's network, input and targets.
-fn fixture_net(f: &Value) -> (Mlp<f64>, Array2<f64>, Array2<f64>) {
-    let dim = |k: &str| f["shape"][k].as_u64().expect("shape") as usize;
-    let (n, d) = (dim("n"), dim("d"));
-    let spec = table_spec(d, dim("k"), dim("h"), dim("units"), 0.4);
-    let mlp = Mlp::from_params(spec, floats(&f["params"])).expect("fixture parameters");
-    let x = Array2::from_shape_vec((n, d), floats(&f["x"])).expect("x");
-    let y = Array2::from_shape_vec((n, 1), floats(&f["y"])).expect("y");
-    (mlp, x, y)
-}
-
-/// Mean BCE on the logit in the stable form, with the fused gradient (σ(z) − y)/N.
-struct BceLogits(Array2<f64>);
-
-impl CheckLoss for BceLogits {
-    fn input(&self) -> LossInput {
-        LossInput::Logits
-    }
-    fn value(&self, z: ArrayView2<f64>) -> f64 {
-        let mut sum = 0.0;
-        ndarray::Zip::from(&z).and(&self.0).for_each(|&z, &y| {
-            sum += z.max(0.0) - z * y + (-z.abs()).exp().ln_1p();
-        });
-        sum / z.len() as f64
-    }
-    fn gradient(&self, z: ArrayView2<f64>, mut d: ArrayViewMut2<f64>) {
-        let n = z.len() as f64;
-        ndarray::Zip::from(&mut d)
-            .and(&z)
-            .and(&self.0)
-            .for_each(|d, &z, &y| *d = (sigmoid(z) - y) / n);
-    }
+/// The fixture's network spec (its sizes, σ = 0.4 as the script).
+fn fixture_spec(f: &Value) -> MlpSpec {
+    table_spec(dim(f, "d"), dim(f, "k"), dim(f, "h"), dim(f, "units"), 0.4)
 }
 
 #[test]
 fn table_network_matches_pytorch_float64() {
     let f = fixture();
-    let (mut mlp, x, y) = fixture_net(&f);
+    let (mut mlp, x, y) = fixture_net(&f, fixture_spec(&f));
     let logits = mlp.predict(x.view()).mapv(|p| (p / (1.0 - p)).ln());
     close(
         "logit",
@@ -95,13 +65,13 @@ fn table_network_matches_pytorch_float64() {
         &floats(&f["logit"]),
         1e-9,
     );
-    let (loss, grads, d_x) = loss_and_gradients(&mut mlp, &x, &BceLogits(y.clone()));
+    let (loss, grads, d_x) = loss_and_gradients(&mut mlp, &x, &MeanBceLogits(y.clone()));
     close("loss", &[loss], &[f["loss"].as_f64().unwrap()], 1e-13);
     close("grads", &grads, &floats(&f["grads"]), 1e-12);
     close("d_x", d_x.as_slice().unwrap(), &floats(&f["d_x"]), 1e-12);
     // Three SGD steps on the same batch.
     let lr = f["lr"].as_f64().unwrap();
-    sgd_steps(&mut mlp, &x, &BceLogits(y), lr, 3);
+    sgd_steps(&mut mlp, &x, &MeanBceLogits(y), lr, 3);
     close(
         "params after 3 SGD steps",
         mlp.params(),
@@ -132,8 +102,8 @@ fn table_network_matches_pytorch_float64() {
 #[test]
 fn gradient_check_f64_passes_and_wrong_gradients_fail() {
     let f = fixture();
-    let (mlp, x, y) = fixture_net(&f);
-    let loss = BceLogits(y);
+    let (mlp, x, y) = fixture_net(&f, fixture_spec(&f));
+    let loss = MeanBceLogits(y);
     let config = GradcheckConfig::default();
     let report = check_mlp(&mlp, x.view(), &loss, CheckMode::Inference, &config);
     assert_passed_with_nonzero_gradients(

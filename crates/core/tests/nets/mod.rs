@@ -1,9 +1,54 @@
 //! Helpers of the whole-network tests of tables, shared by `table_network.rs` and
 //! `ensemble_network.rs`: inputs, one loss-and-gradient pass, SGD steps, the one-shard check.
 
-use glassbox_core::gradcheck::{CheckLoss, GradcheckReport};
-use glassbox_core::{GradWrite, Mlp, Mode, ShardPlan, Upstream};
-use ndarray::Array2;
+use glassbox_core::gradcheck::{CheckLoss, GradcheckReport, LossInput};
+use glassbox_core::{GradWrite, Mlp, MlpSpec, Mode, ShardPlan, Upstream, sigmoid};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use serde_json::Value;
+
+use crate::fixtures_json::floats;
+
+/// The fixture's `shape` entry `key`.
+pub fn dim(f: &Value, key: &str) -> usize {
+    f["shape"][key].as_u64().expect("shape") as usize
+}
+
+/// The fixture's network (`spec` with its `params`), input x (n, d) and targets y (n, 1).
+pub fn fixture_net(f: &Value, spec: MlpSpec) -> (Mlp<f64>, Array2<f64>, Array2<f64>) {
+    let (n, d) = (dim(f, "n"), dim(f, "d"));
+    let mlp = Mlp::from_params(spec, floats(&f["params"])).expect("fixture parameters");
+    let x = Array2::from_shape_vec((n, d), floats(&f["x"])).expect("x");
+    let y = Array2::from_shape_vec((n, 1), floats(&f["y"])).expect("y");
+    (mlp, x, y)
+}
+
+/// Mean BCE on logits z (N, k) in the stable form, every column against the row's target
+/// y (N, 1) — the mean over all N·k entries (N20's mean of k members; k = 1 is plain BCE) —
+/// with its fused gradient (σ(z_ni) − y_n)/(N·k).
+pub struct MeanBceLogits(pub Array2<f64>);
+
+impl CheckLoss for MeanBceLogits {
+    fn input(&self) -> LossInput {
+        LossInput::Logits
+    }
+    fn value(&self, z: ArrayView2<f64>) -> f64 {
+        let mut sum = 0.0;
+        for (zr, &y) in z.rows().into_iter().zip(self.0.column(0)) {
+            for &z in zr {
+                sum += z.max(0.0) - z * y + (-z.abs()).exp().ln_1p();
+            }
+        }
+        sum / z.len() as f64
+    }
+    fn gradient(&self, z: ArrayView2<f64>, mut d: ArrayViewMut2<f64>) {
+        let nk = z.len() as f64;
+        for ((mut dr, zr), &y) in d.rows_mut().into_iter().zip(z.rows()).zip(self.0.column(0)) {
+            for (d, &z) in dr.iter_mut().zip(zr) {
+                *d = (sigmoid(z) - y) / nk;
+            }
+        }
+    }
+}
 
 /// A deterministic, irregular (N, D) matrix in about [−1.5, 1.5].
 pub fn matrix(n: usize, d: usize, salt: u64) -> Array2<f64> {
