@@ -17,9 +17,9 @@ for steps; the clip norm sets the bias of clipping against the noise σ·C (Andr
    four times the epochs (twice the steps); twice the epochs (twice the steps); half and twice
    the clip norm (DP-SGD keeps lr·C, DP-Adam keeps lr); β = (1 + T)/(10 + T) for the run's T
    planned steps, the value at which De et al.'s warm-up min(β, (1 + t)/(10 + t)) ends (a
-   fixed-β stand-in for the schedule, which the engine does not have) — seeds 0, 1, 2, unless an earlier
-   stage ran it (its table figures stand); and the choice itself again, as a check that the
-   binary trains the table's bits.
+   fixed-β stand-in for the schedule, which the engine does not have) — seeds 0, 1, 2, unless
+   an earlier stage ran it (its table figures stand); and the choice itself again, as a check
+   that the binary trains the table's bits.
 
 Chosen per ε: the best mean validation ROC-AUC over seeds 0–2 of stages 5–9. The paired
 differences to the earlier choice (same seed, so the same split) are printed with their sd.
