@@ -2,6 +2,7 @@
 //! collaborative part of the default blend, computed in f64.
 
 use glassbox_core::gemm::gemm;
+use glassbox_core::gemm::kernel::on_widest_isa;
 use ndarray::{Array2, ArrayViewMut2, Axis, s};
 use rayon::prelude::*;
 
@@ -307,7 +308,15 @@ impl Scorer for Ease {
     }
 
     /// (K21, K42) `s_uj = Σ_{i ∈ H_u} w_ui B_ij`, added in ascending i (w = 1: exactly K21).
+    /// Compiled for the widest vectors the CPU has: the same operations per item at any width.
     fn score(&self, user: u32, out: &mut [f64]) {
+        on_widest_isa(|| self.score_row(user, out))
+    }
+}
+
+impl Ease {
+    #[inline(always)]
+    fn score_row(&self, user: u32, out: &mut [f64]) {
         out.fill(0.0);
         let n = self.items;
         for &(i, w) in &self.history[user as usize] {

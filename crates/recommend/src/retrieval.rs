@@ -48,14 +48,34 @@ pub fn top_k_of(scores: &[f64], excluded: &[u32], k: usize) -> Vec<Ranked> {
     if k == 0 {
         return kept;
     }
-    for (i, &s) in scores.iter().enumerate() {
-        debug_assert!(s.is_finite(), "item {i} has score {s}");
-        if skip.peek().is_some_and(|&&e| e as usize == i) {
+    // Items below `cleared` were let through by a block test: they take the scalar path.
+    let (mut i, mut cleared) = (0, 0);
+    while i < scores.len() {
+        // Once k are kept, a block of LANES whose scores are all below the k-th cannot enter
+        // (an item enters only if it ranks before the k-th, and every kept item has a
+        // smaller id, so a tie never enters): skip it after one vector comparison. `>=` is a
+        // superset of K5's `before` (±0 compare equal), so what is skipped could not enter.
+        if i >= cleared
+            && kept.len() == k
+            && let Some(block) = scores.get(i..i + LANES)
+            && let Ok(block) = <&[f64; LANES]>::try_from(block)
+        {
+            if !any_at_least(block, kept[k - 1].score) {
+                i += LANES;
+                while skip.next_if(|&&e| (e as usize) < i).is_some() {}
+                continue;
+            }
+            cleared = i + LANES;
+        }
+        let (item, s) = (i, scores[i]);
+        i += 1;
+        debug_assert!(s.is_finite(), "item {item} has score {s}");
+        if skip.peek().is_some_and(|&&e| e as usize == item) {
             skip.next();
             continue;
         }
         let r = Ranked {
-            item: i as u32,
+            item: item as u32,
             score: s,
         };
         if kept.len() == k {
@@ -68,6 +88,15 @@ pub fn top_k_of(scores: &[f64], excluded: &[u32], k: usize) -> Vec<Ranked> {
         kept.insert(at, r);
     }
     kept
+}
+
+/// Scores per block of [`top_k_of`]'s skip test: one 512-bit comparison of f64.
+const LANES: usize = 8;
+
+/// Whether any of `block` is ≥ `t`; without early exit, so it vectorises.
+#[inline(always)]
+fn any_at_least(block: &[f64; LANES], t: f64) -> bool {
+    block.iter().fold(false, |any, &s| any | (s >= t))
 }
 
 /// Up to this k, [`top_k_of`] keeps a sorted list (an insertion costs O(k)); above it, it

@@ -232,8 +232,9 @@ pub fn choose_settings(
             base,
             |e, m| {
                 if e % 5 == 0 || e == base.epochs {
+                    let scorer = m.item_major();
                     for (best, &mode) in best_epoch.iter_mut().zip(modes) {
-                        let s = evaluate(val, m, mode, 20);
+                        let s = evaluate(val, &scorer, mode, 20);
                         log(format!(
                             "{}: MF epoch {e}: validation NDCG@20 {:.4}",
                             mode.name(),
@@ -290,7 +291,7 @@ pub fn choose_settings(
             val,
             users: &users,
             mf: &phase("validation MF rows", || {
-                Cached::of(&mf, &users, val.users.len())
+                Cached::of(&mf.item_major(), &users, val.users.len())
             }),
             knn: &phase("validation kNN rows", || {
                 Cached::of(&knns[at], &users, val.users.len())

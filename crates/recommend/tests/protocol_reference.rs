@@ -182,3 +182,32 @@ fn both_selection_paths_equal_the_full_sort() {
         }
     }
 }
+
+#[test]
+fn the_block_skip_of_top_k_equals_the_full_sort() {
+    // 1,000 items, scores in 11 values with both zeros (ties across a block boundary, −0 against
+    // +0 at the k-th), runs of excluded items inside blocks that are skipped, every k up to
+    // the kept-list limit: the lists must be the full sort's.
+    let row: Vec<f64> = (0..1000u32)
+        .map(|i| match (i * 7919) % 11 {
+            0 => -0.0,
+            1 => 0.0,
+            v => f64::from(v) - 5.5,
+        })
+        .collect();
+    let runs: Vec<u32> = (0..1000)
+        .filter(|i| (i / 8) % 5 == 2 || i % 13 == 0)
+        .collect();
+    for k in [1, 2, 7, 8, 9, 20, 63, 64] {
+        for ex in [&[][..], &runs[..]] {
+            for len in [0, 1, 7, 8, 9, 17, 1000] {
+                assert_eq!(
+                    glassbox_recommend::top_k_of(&row[..len], ex, k),
+                    glassbox_recommend::top_k_of_naive(&row[..len], ex, k),
+                    "k {k}, {len} items, {} excluded",
+                    ex.len()
+                );
+            }
+        }
+    }
+}

@@ -1,13 +1,16 @@
 //! The row-parallel builds of `recommend train` (notes/recommend.md §8, K43) against the serial
 //! passes they replaced, on a synthetic log: C = XᵀX and item-kNN at several k from one C;
 //! EASE's recency-weighted Gram summed user by user then inverted by the mirrored inverse
-//! (the old path) against `Ease::fit_decayed`; each at 1, 2 and 7 threads.
+//! (the old path) against `Ease::fit_decayed`; each at 1, 2 and 7 threads. MF's item-major
+//! scorer against `Mf::score`, K14's row-group `mf_score` against one fold per row, and `Mf::fit` (which zeroes only the gradient rows a step
+//! wrote) against steps of `Mf::step` (which zeroes the whole gradient), bit for bit.
 
 use glassbox_core::build_pool;
 use glassbox_recommend::ease::{Ease, invert_spd_blocked};
 use glassbox_recommend::knn::{ItemKnn, co_buyers};
+use glassbox_recommend::mf::{Mf, MfConfig};
 use glassbox_recommend::repeat::recency_weights;
-use glassbox_recommend::{Interaction, Split};
+use glassbox_recommend::{Interaction, Scorer, Split};
 
 mod common;
 
@@ -131,4 +134,113 @@ fn decayed_gram_row_parallel_is_deterministic_and_matches_the_serial_path() {
         .map(|x| x.to_bits())
         .collect();
     assert_ne!(binary, want);
+}
+
+#[test]
+fn mf_item_major_scores_are_mf_scores_bit_for_bit() {
+    // Catalogues below, at and across the 64-item blocks, d odd and the default 64; some q
+    // rows and biases exactly ±0 so that a dot starts from a −0 product.
+    for (items, d) in [(0, 3), (1, 3), (63, 5), (64, 64), (65, 1), (200, 64)] {
+        let cfg = MfConfig {
+            dim: d,
+            seed: 11,
+            ..MfConfig::default()
+        };
+        let mut rng = glassbox_core::seeded_rng(3);
+        let mut mf = Mf::init(4, items, &cfg, &mut rng);
+        let (qo, bo) = (4 * d, (4 + items) * d);
+        for (i, b) in mf.params[bo..].iter_mut().enumerate() {
+            *b = [0.25, -0.0, 0.0, -1.5][i % 4];
+        }
+        for i in (0..items).step_by(7) {
+            mf.params[qo + i * d..qo + (i + 1) * d].fill(if i % 2 == 0 { -0.0 } else { 0.0 });
+        }
+        mf.params[..d].fill(0.0);
+        let fast = mf.item_major();
+        let (mut a, mut b) = (vec![1.0; items], vec![2.0; items]);
+        for u in 0..4 {
+            mf.score(u, &mut a);
+            fast.score(u, &mut b);
+            let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a), bits(&b), "{items} items, d {d}, user {u}");
+        }
+        assert!(items == 0 || a.iter().any(|&s| s != 0.0));
+    }
+}
+
+#[test]
+fn mf_fit_zeroing_only_the_written_rows_equals_whole_zeroing_steps() {
+    use glassbox_train::batching::{shuffled_order, uniform_below};
+    use glassbox_train::optim::{Optimizer, OptimizerConfig, WeightDecay};
+    // 30 users × 20 items, batches of 16 over 90 pairs: rows recur across steps, so a row
+    // left dirty from a step would change the next.
+    let (users, items) = (30usize, 20usize);
+    let pairs: Vec<(u32, u32)> = (0..90u32).map(|k| (k % 30, (k * 7) % 20)).collect();
+    let cfg = MfConfig {
+        dim: 6,
+        epochs: 3,
+        batch: 16,
+        ..MfConfig::default()
+    };
+    let fitted = Mf::fit(users, items, &pairs, &cfg, |_, _| {}).unwrap();
+    // The loop of `Mf::fit` (K16) written out with `Mf::step`.
+    let mut rng = glassbox_core::seeded_rng(cfg.seed);
+    let mut model = Mf::init(users, items, &cfg, &mut rng);
+    let config =
+        OptimizerConfig::adam_torch(cfg.lr).with_weight_decay(WeightDecay::L2(cfg.weight_decay));
+    let mut opt = Optimizer::new(config, model.params.len()).unwrap();
+    let mut grads = vec![0.0; model.params.len()];
+    let mut order = vec![0usize; pairs.len()];
+    for _ in 0..cfg.epochs {
+        shuffled_order(&mut order, Some(&mut rng));
+        for chunk in order.chunks(cfg.batch) {
+            let triples: Vec<(u32, u32, u32)> = chunk
+                .iter()
+                .map(|&k| {
+                    (
+                        pairs[k].0,
+                        pairs[k].1,
+                        uniform_below(&mut rng, items as u64) as u32,
+                    )
+                })
+                .collect();
+            model.step(&triples, &mut grads, &mut opt);
+        }
+    }
+    let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&fitted.params), bits(&model.params));
+    assert_ne!(
+        bits(&fitted.params),
+        bits(&Mf::init(users, items, &cfg, &mut glassbox_core::seeded_rng(cfg.seed)).params)
+    );
+}
+
+#[test]
+fn mf_score_in_row_groups_equals_one_fold_per_row() {
+    // 300 rows (three tasks of 128, groups of 8 with a ragged last one), d 5 and 64, values
+    // with ±0 products; the reference is the fold of the row alone.
+    for d in [5usize, 64] {
+        let n = 300;
+        let val = |k: usize| match k % 9 {
+            0 => -0.0,
+            1 => 0.0,
+            r => (r as f32 - 4.5) * (1.0 + (k % 31) as f32 / 7.0),
+        };
+        let p: Vec<f32> = (0..n * d).map(val).collect();
+        let q: Vec<f32> = (0..n * d).map(|k| val(k * 5 + 3)).collect();
+        let b: Vec<f32> = (0..n).map(|k| val(k * 2 + 1)).collect();
+        let mut out = vec![1.0f32; n];
+        build_pool(2)
+            .unwrap()
+            .install(|| glassbox_recommend::bpr::mf_score(&p, &q, &b, d, &mut out));
+        for (r, &s) in out.iter().enumerate() {
+            let row = r * d..(r + 1) * d;
+            let dot = p[row.clone()]
+                .iter()
+                .zip(&q[row])
+                .fold(0.0f32, |acc, (&x, &y)| acc + x * y);
+            assert_eq!(s.to_bits(), (dot + b[r]).to_bits(), "d {d}, row {r}");
+        }
+        assert!(out.iter().any(|&s| s != 0.0));
+    }
 }
