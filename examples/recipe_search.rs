@@ -366,7 +366,8 @@ fn tabular_candidates() -> Vec<Candidate> {
 
 /// The input layers of tables (notes/tabular.md §3–§4), each against the base (the default
 /// recipe with one member). PLR at its starting point K = 16, H = 16, σ = 0.1; BatchEnsemble
-/// (notes/tabular.md §6) with k = 4 and 8 members in one network.
+/// (notes/tabular.md §6) with k = 4 and 8 members in one network; the shipped default
+/// (5 seeds) for scale.
 fn layer_candidates() -> Vec<Candidate> {
     vec![
         cand("base (default, 1 member)", changes(|_| {})),
@@ -381,6 +382,8 @@ fn layer_candidates() -> Vec<Candidate> {
         ),
         cand("BatchEnsemble k4", changes(|c| c.ensemble_k = Some(4))),
         cand("BatchEnsemble k8", changes(|c| c.ensemble_k = Some(8))),
+        // The default recipe as shipped, 5 seeds averaged: what a one-network k8 must beat.
+        cand("default 5 seeds", changes(|c| c.ensemble = Some(5))),
     ]
 }
 

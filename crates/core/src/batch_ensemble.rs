@@ -9,18 +9,28 @@
 //! (N, k·H), member i at columns i·H … i·H + H − 1. Forward and backward sit side by side;
 //! backward *adds* into caller-owned gradient buffers.
 //!
-//! Determinism: threads split rows (forward, the row-wise parts of backward) or outputs of a
-//! parameter gradient (rows h of d_W, members i of d_r, d_s, d_b); every sum over rows and
-//! members runs in a fixed order on one thread, so results are bit-identical at any thread
-//! count (test `batch_ensemble_is_bit_identical_at_1_2_and_7_threads`).
+//! Speed: the members share W, so the three products with W are each one GEMM of the
+//! engine's kernel over the k-times replicated batch, an (N·k, ·) matrix whose row n·k + i
+//! is member i of row n: `t = u·Wᵀ` (forward), `d_u = d_t·W` and `d_W = d_tᵀ·u` (backward).
+//! The rest (u = x ∘ r, z = s ∘ t + b, the adapters' gradients) is O(N·k·(D + H)).
+//!
+//! Determinism: the GEMM splits outputs, never a sum, and each sum's order is fixed by the
+//! shape (notes/gemm.md §3); element-wise passes split rows; the gradients of r, s, b are
+//! split by members i, each summing over n in increasing order on one thread. So results are
+//! bit-identical at any thread count (test
+//! `batch_ensemble_is_bit_identical_at_1_2_and_7_threads`). Each GEMM has a loop reference
+//! beside it (`be_forward_naive`, `be_delta_naive`, `be_weight_gradient_naive`), compared
+//! in this file's tests.
 
 use std::ops::Range;
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
+use crate::activation::PAR_MIN_ELEMS;
 use crate::init::{uniform_symmetric, uniform01};
-use crate::{Float, Rng};
+use crate::layer::{GradWrite, mat, mat_mut};
+use crate::{Float, Rng, gemm};
 
 /// The shape of a BatchEnsemble layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,13 +163,19 @@ impl BatchEnsembleSpec {
     }
 }
 
-/// (N14) Forward on flat buffers, x (N, D or k·D) → u (N, k, D), t (N, k, H), z (N, k·H):
+/// (N14, N22) Forward on flat buffers, x (N, D or k·D) → u (N·k, D), t (N·k, H),
+/// z (N, k·H):
 ///
 /// ```text
 /// u_nid = x_nid r_id,    t_nih = Σ_d W_hd u_nid,    z_nih = s_ih t_nih + b_ih
 /// ```
 ///
-/// Threads split rows. The buffers hold at least N rows; only the first N are written.
+/// The members share W, so t is one GEMM over the k-times replicated, r-scaled batch:
+/// u is an (N·k, D) matrix (row n·k + i is member i of row n) and `t ← u·Wᵀ` (Wᵀ a stride
+/// view). u and z are element-wise passes. Every element is computed by the same
+/// instructions at any thread count (the GEMM never splits a sum, notes/gemm.md §3); each
+/// t_nih is the GEMM kernel's sum over d, whose order is fixed by the shape. The buffers hold
+/// at least N rows; only the first N are written. Reference: [`be_forward_naive`].
 pub(crate) fn be_forward<T: Float>(
     spec: &BatchEnsembleSpec,
     p: BeParams<'_, T>,
@@ -169,6 +185,69 @@ pub(crate) fn be_forward<T: Float>(
     z: &mut [T],
 ) {
     let (k_n, d_n, h_n) = (spec.members, spec.inputs, spec.units);
+    check_input(spec, &x);
+    let n = x.nrows();
+    rows_of(&mut u[..n * k_n * d_n], k_n * d_n, |row, u_row| {
+        for (i, u_i) in u_row.chunks_exact_mut(d_n.max(1)).enumerate() {
+            for (d, ud) in u_i.iter_mut().enumerate() {
+                *ud = spec.x_at(&x, row, i, d) * p.r[i * d_n + d]; // (N14)
+            }
+        }
+    });
+    gemm(
+        T::one(),
+        mat(u, n * k_n, d_n),
+        mat(p.w, h_n, d_n).t(),
+        T::zero(),
+        mat_mut(t, n * k_n, h_n),
+    ); // (N22) T = U·Wᵀ
+    let t = &t[..n * k_n * h_n];
+    rows_of(&mut z[..n * k_n * h_n], k_n * h_n, |row, z_row| {
+        let t_row = &t[row * k_n * h_n..(row + 1) * k_n * h_n];
+        for (((zv, tv), sv), bv) in z_row.iter_mut().zip(t_row).zip(p.s).zip(p.b) {
+            *zv = *sv * *tv + *bv; // (N14)
+        }
+    });
+}
+
+/// Reference for [`be_forward`]: every t_nih summed over d in increasing order, in loops;
+/// returns [u, t, z].
+#[cfg(test)]
+pub(crate) fn be_forward_naive<T: Float>(
+    spec: &BatchEnsembleSpec,
+    p: BeParams<'_, T>,
+    x: ArrayView2<T>,
+) -> [Vec<T>; 3] {
+    let (k_n, d_n, h_n) = (spec.members, spec.inputs, spec.units);
+    check_input(spec, &x);
+    let n = x.nrows();
+    let mut u = vec![T::zero(); n * k_n * d_n];
+    let (mut t, mut z) = (
+        vec![T::zero(); n * k_n * h_n],
+        vec![T::zero(); n * k_n * h_n],
+    );
+    for row in 0..n {
+        for i in 0..k_n {
+            let ui = (row * k_n + i) * d_n;
+            for d in 0..d_n {
+                u[ui + d] = spec.x_at(&x, row, i, d) * p.r[i * d_n + d];
+            }
+            for h in 0..h_n {
+                let mut acc = T::zero();
+                for d in 0..d_n {
+                    acc += p.w[h * d_n + d] * u[ui + d];
+                }
+                let th = (row * k_n + i) * h_n + h;
+                t[th] = acc;
+                z[th] = p.s[i * h_n + h] * acc + p.b[i * h_n + h];
+            }
+        }
+    }
+    [u, t, z]
+}
+
+/// **Panics** if x is not (N, D) for a shared input or (N, k·D).
+fn check_input<T>(spec: &BatchEnsembleSpec, x: &ArrayView2<T>) {
     assert_eq!(
         x.ncols(),
         spec.input_width(),
@@ -176,34 +255,27 @@ pub(crate) fn be_forward<T: Float>(
         x.ncols(),
         spec.input_width()
     );
-    let n = x.nrows();
-    u[..n * k_n * d_n]
-        .par_chunks_mut((k_n * d_n).max(1))
-        .zip(t[..n * k_n * h_n].par_chunks_mut((k_n * h_n).max(1)))
-        .zip(z[..n * k_n * h_n].par_chunks_mut((k_n * h_n).max(1)))
-        .enumerate()
-        .for_each(|(row, ((u_row, t_row), z_row))| {
-            for i in 0..k_n {
-                let u_i = &mut u_row[i * d_n..(i + 1) * d_n];
-                for (d, ud) in u_i.iter_mut().enumerate() {
-                    *ud = spec.x_at(&x, row, i, d) * p.r[i * d_n + d]; // (N14)
-                }
-                for h in 0..h_n {
-                    let w = &p.w[h * d_n..(h + 1) * d_n];
-                    let mut acc = T::zero();
-                    for (wd, ud) in w.iter().zip(u_i.iter()) {
-                        acc += *wd * *ud; // (N14)
-                    }
-                    t_row[i * h_n + h] = acc;
-                    z_row[i * h_n + h] = p.s[i * h_n + h] * acc + p.b[i * h_n + h];
-                }
-            }
-        });
 }
 
-/// (N16, N17) From d_z (N, k·H) to d_t (N, k, H) and d_u (N, k, D):
-/// `d_t_nih = d_z_nih s_ih`, `d_u_nid = Σ_h d_t_nih W_hd` (h in increasing order). Threads
-/// split rows.
+/// Runs `f(row, chunk)` on each `width`-long chunk of `buf` (one batch row), in parallel
+/// when the buffer is large ([`PAR_MIN_ELEMS`]): element-wise passes, so the bits do not
+/// depend on the split.
+fn rows_of<T: Float>(buf: &mut [T], width: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    let width = width.max(1);
+    if buf.len() >= PAR_MIN_ELEMS {
+        buf.par_chunks_mut(width)
+            .enumerate()
+            .for_each(|(row, c)| f(row, c));
+    } else {
+        buf.chunks_mut(width)
+            .enumerate()
+            .for_each(|(row, c)| f(row, c));
+    }
+}
+
+/// (N16, N17, N22) From d_z (N, k·H) to d_t (N·k, H) and d_u (N·k, D):
+/// `d_t_nih = d_z_nih s_ih` element-wise, then one GEMM `d_u ← d_t·W` (each d_u_nid the
+/// kernel's sum over h, in an order fixed by the shape). Reference: [`be_delta_naive`].
 pub(crate) fn be_delta<T: Float>(
     spec: &BatchEnsembleSpec,
     p: BeParams<'_, T>,
@@ -213,36 +285,64 @@ pub(crate) fn be_delta<T: Float>(
     d_u: &mut [T],
 ) {
     let (k_n, d_n, h_n) = (spec.members, spec.inputs, spec.units);
-    d_u[..n * k_n * d_n]
-        .par_chunks_mut((k_n * d_n).max(1))
-        .zip(d_t[..n * k_n * h_n].par_chunks_mut((k_n * h_n).max(1)))
-        .zip(d_z[..n * k_n * h_n].par_chunks((k_n * h_n).max(1)))
-        .for_each(|((du_row, dt_row), dz_row)| {
-            for i in 0..k_n {
-                for h in 0..h_n {
-                    dt_row[i * h_n + h] = dz_row[i * h_n + h] * p.s[i * h_n + h]; // (N16)
-                }
-                for d in 0..d_n {
-                    let mut acc = T::zero();
-                    for h in 0..h_n {
-                        acc += dt_row[i * h_n + h] * p.w[h * d_n + d]; // (N17)
-                    }
-                    du_row[i * d_n + d] = acc;
-                }
-            }
-        });
+    let kh = k_n * h_n;
+    rows_of(&mut d_t[..n * kh], kh, |row, dt_row| {
+        let dz_row = &d_z[row * kh..(row + 1) * kh];
+        for ((dt, dz), sv) in dt_row.iter_mut().zip(dz_row).zip(p.s) {
+            *dt = *dz * *sv; // (N16)
+        }
+    });
+    gemm(
+        T::one(),
+        mat(d_t, n * k_n, h_n),
+        mat(p.w, h_n, d_n),
+        T::zero(),
+        mat_mut(d_u, n * k_n, d_n),
+    ); // (N22) d_U = d_T·W
 }
 
-/// (N15–N17) The parameter gradients over the batch rows `rows`, *added* into d_W, d_r,
-/// d_s, d_b (the layout of [`BatchEnsembleSpec::split_mut`]):
+/// Reference for [`be_delta`]: every d_u_nid summed over h in increasing order, in loops;
+/// returns [d_t, d_u] for the N rows of `d_z`.
+#[cfg(test)]
+pub(crate) fn be_delta_naive<T: Float>(
+    spec: &BatchEnsembleSpec,
+    p: BeParams<'_, T>,
+    d_z: &[T],
+) -> [Vec<T>; 2] {
+    let (k_n, d_n, h_n) = (spec.members, spec.inputs, spec.units);
+    let n = d_z.len() / spec.output_width().max(1);
+    let (mut d_t, mut d_u) = (vec![T::zero(); d_z.len()], vec![T::zero(); n * k_n * d_n]);
+    for row in 0..n {
+        for i in 0..k_n {
+            let ti = (row * k_n + i) * h_n;
+            for h in 0..h_n {
+                d_t[ti + h] = d_z[ti + h] * p.s[i * h_n + h];
+            }
+            for d in 0..d_n {
+                let mut acc = T::zero();
+                for h in 0..h_n {
+                    acc += d_t[ti + h] * p.w[h * d_n + d];
+                }
+                d_u[(row * k_n + i) * d_n + d] = acc;
+            }
+        }
+    }
+    [d_t, d_u]
+}
+
+/// (N15–N17, N22) The parameter gradients over the batch rows `rows`, added or written (as
+/// `write` says) into d_W, d_r, d_s, d_b (the layout of [`BatchEnsembleSpec::split_mut`]):
 ///
 /// ```text
-/// d_b_ih += Σ_n d_z_nih,    d_s_ih += Σ_n d_z_nih t_nih,
-/// d_W_hd += Σ_n Σ_i d_t_nih u_nid,    d_r_id += Σ_n d_u_nid x_nid
+/// d_b_ih ⟵ Σ_n d_z_nih,    d_s_ih ⟵ Σ_n d_z_nih t_nih,
+/// d_W_hd ⟵ Σ_n Σ_i d_t_nih u_nid,    d_r_id ⟵ Σ_n d_u_nid x_nid
 /// ```
 ///
-/// Rows h of d_W and members i of d_r, d_s, d_b in parallel, each summing over n (then i)
-/// in increasing order on one thread.
+/// d_W is one GEMM `d_W ⟵ d_tᵀ·u` over the rows n·k + i of the replicated batch: the sum
+/// over members and rows is the kernel's sum over that one index, in an order fixed by the
+/// shape (the same at any thread count; the GEMM splits the outputs h, never the sum).
+/// Members i of d_r, d_s, d_b run in parallel, each summing over n in increasing order on
+/// one thread. Reference: [`be_weight_gradient_naive`] for d_W.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn be_param_gradients<T: Float>(
     spec: &BatchEnsembleSpec,
@@ -253,23 +353,24 @@ pub(crate) fn be_param_gradients<T: Float>(
     d_t: &[T],
     d_u: &[T],
     rows: Range<usize>,
+    write: GradWrite,
     grads: &mut [T],
 ) {
     let (k_n, d_n, h_n) = (spec.members, spec.inputs, spec.units);
     let (d_w, d_r, d_s, d_b) = spec.split_mut(grads);
-    d_w.par_chunks_mut(d_n.max(1))
-        .enumerate()
-        .for_each(|(h, dw_row)| {
-            for row in rows.clone() {
-                for i in 0..k_n {
-                    let dt = d_t[(row * k_n + i) * h_n + h];
-                    let u_i = &u[(row * k_n + i) * d_n..(row * k_n + i + 1) * d_n];
-                    for (dw, ud) in dw_row.iter_mut().zip(u_i) {
-                        *dw += dt * *ud; // (N16)
-                    }
-                }
-            }
-        });
+    let (first, m) = (rows.start * k_n, rows.len() * k_n);
+    gemm(
+        T::one(),
+        mat(&d_t[first * h_n..], m, h_n).t(),
+        mat(&u[first * d_n..], m, d_n),
+        write.beta(),
+        mat_mut(d_w, h_n, d_n),
+    ); // (N22) d_W ⟵ d_Tᵀ·U
+    if write == GradWrite::Overwrite {
+        for g in [&mut *d_r, &mut *d_s, &mut *d_b] {
+            g.fill(T::zero());
+        }
+    }
     d_r.par_chunks_mut(d_n.max(1))
         .zip(d_s.par_chunks_mut(h_n.max(1)))
         .zip(d_b.par_chunks_mut(h_n.max(1)))
@@ -286,6 +387,30 @@ pub(crate) fn be_param_gradients<T: Float>(
                 }
             }
         });
+}
+
+/// Reference for [`be_param_gradients`]' d_W: `d_W_hd += Σ_n Σ_i d_t_nih u_nid`, rows n
+/// then members i in increasing order, in loops.
+#[cfg(test)]
+pub(crate) fn be_weight_gradient_naive<T: Float>(
+    spec: &BatchEnsembleSpec,
+    u: &[T],
+    d_t: &[T],
+    rows: Range<usize>,
+    d_w: &mut [T],
+) {
+    let (k_n, d_n, h_n) = (spec.members, spec.inputs, spec.units);
+    for h in 0..h_n {
+        for d in 0..d_n {
+            let mut acc = d_w[h * d_n + d];
+            for row in rows.clone() {
+                for i in 0..k_n {
+                    acc += d_t[(row * k_n + i) * h_n + h] * u[(row * k_n + i) * d_n + d];
+                }
+            }
+            d_w[h * d_n + d] = acc;
+        }
+    }
 }
 
 /// (N17) ∂L/∂x (N, D or k·D) from d_u, written into `d_x`: `d_x_nid = d_u_nid r_id`; for a
@@ -393,7 +518,19 @@ impl<T: Float> BatchEnsemble<T> {
         be_delta(&spec, self.params(), n, &d_z, &mut d_t, &mut d_u);
         // One flat buffer in the network's layout, then added into the four tensors.
         let mut flat = vec![T::zero(); spec.num_params()];
-        be_param_gradients(&spec, x.view(), &u, &t, &d_z, &d_t, &d_u, 0..n, &mut flat);
+        let write = GradWrite::Overwrite;
+        be_param_gradients(
+            &spec,
+            x.view(),
+            &u,
+            &t,
+            &d_z,
+            &d_t,
+            &d_u,
+            0..n,
+            write,
+            &mut flat,
+        );
         let g = spec.split(&flat);
         for (dst, src) in [
             (&mut grads.d_weight, g.w),
@@ -406,5 +543,125 @@ impl<T: Float> BatchEnsemble<T> {
         let mut d_x = Array2::zeros((n, spec.input_width()));
         be_input_gradient(&spec, self.params(), &d_u, d_x.view_mut());
         d_x
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The GEMM paths against their loop references: exact on integer-valued inputs (every
+    //! partial sum is an exact integer, so any summation order gives the same bits), close
+    //! on uniform ones, over odd sizes, both input kinds, a sub-range of rows and both
+    //! [`GradWrite`] modes.
+
+    use super::*;
+    use crate::seeded_rng;
+    use ndarray::Array2;
+
+    /// Integers in −3..=3 (`integer`) or uniform in (−1, 1).
+    fn values(len: usize, integer: bool, rng: &mut Rng) -> Vec<f64> {
+        (0..len)
+            .map(|_| {
+                let v = 2.0 * uniform01(rng) - 1.0;
+                if integer { (3.0 * v).round() } else { v }
+            })
+            .collect()
+    }
+
+    /// The worst |fast − naive| / (1 + |naive|) is at most `tol` (a NaN fails).
+    fn same(what: &str, fast: &[f64], naive: &[f64], tol: f64) {
+        assert_eq!(fast.len(), naive.len(), "{what}: lengths");
+        let worst = fast
+            .iter()
+            .zip(naive)
+            .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
+            .fold(0.0, |m: f64, e| if e > m || e.is_nan() { e } else { m });
+        assert!(worst <= tol, "{what}: fast and naive differ by {worst:e}");
+    }
+
+    fn compare(spec: BatchEnsembleSpec, n: usize, integer: bool, rng: &mut Rng) {
+        let tol = if integer { 0.0 } else { 1e-13 };
+        let label = format!("{spec:?} n={n}");
+        let params = values(spec.num_params(), integer, rng);
+        let p = spec.split(&params);
+        let x = Array2::from_shape_vec(
+            (n, spec.input_width()),
+            values(n * spec.input_width(), integer, rng),
+        )
+        .expect("x");
+        let (kd, kh) = (n * spec.members * spec.inputs, n * spec.output_width());
+        let mut fast = [vec![0.0; kd], vec![0.0; kh], vec![0.0; kh]];
+        let [u, t, z] = &mut fast;
+        be_forward(&spec, p, x.view(), u, t, z);
+        let naive = be_forward_naive(&spec, p, x.view());
+        for (j, name) in ["u", "t", "z"].iter().enumerate() {
+            same(&format!("{label} {name}"), &fast[j], &naive[j], tol);
+        }
+        let d_z = values(kh, integer, rng);
+        let (mut dt_f, mut du_f) = (vec![0.0; kh], vec![0.0; kd]);
+        be_delta(&spec, p, n, &d_z, &mut dt_f, &mut du_f);
+        let [dt_n, du_n] = be_delta_naive(&spec, p, &d_z);
+        same(&format!("{label} d_t"), &dt_f, &dt_n, tol);
+        same(&format!("{label} d_u"), &du_f, &du_n, tol);
+        let rows = n / 3..n;
+        let start = values(spec.num_params(), integer, rng);
+        for write in [GradWrite::Accumulate, GradWrite::Overwrite] {
+            let mut grads = start.clone();
+            let [u, t, _] = &fast;
+            be_param_gradients(
+                &spec,
+                x.view(),
+                u,
+                t,
+                &d_z,
+                &dt_f,
+                &du_f,
+                rows.clone(),
+                write,
+                &mut grads,
+            );
+            let mut d_w = start[..spec.tensor_lens()[0]].to_vec();
+            if write == GradWrite::Overwrite {
+                d_w.fill(0.0);
+            }
+            be_weight_gradient_naive(&spec, u, &dt_f, rows.clone(), &mut d_w);
+            same(
+                &format!("{label} {write:?} d_W"),
+                &grads[..d_w.len()],
+                &d_w,
+                tol,
+            );
+        }
+    }
+
+    #[test]
+    fn gemm_paths_match_their_loop_references() {
+        let mut rng = seeded_rng(19);
+        for members in [1, 2, 3] {
+            for inputs in [1, 5, 13] {
+                for units in [1, 7, 17] {
+                    for shared_input in [true, false] {
+                        let spec = BatchEnsembleSpec {
+                            members,
+                            inputs,
+                            units,
+                            shared_input,
+                        };
+                        for n in [0, 1, 4, 11] {
+                            compare(spec, n, true, &mut rng);
+                            compare(spec, n, false, &mut rng);
+                        }
+                    }
+                }
+            }
+        }
+        // Large enough for the GEMMs and the element-wise passes to split across threads.
+        let big = BatchEnsembleSpec {
+            members: 8,
+            inputs: 37,
+            units: 64,
+            shared_input: false,
+        };
+        compare(big, 97, true, &mut rng);
+        compare(big, 97, false, &mut rng);
     }
 }

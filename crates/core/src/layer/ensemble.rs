@@ -5,7 +5,8 @@
 //!
 //! - **Parameters**, its slice of the flat buffer: W (H, D), r (k, D), s (k, H), b (k, H) —
 //!   named `layers.{l}.weight`, `.r`, `.s`, `.bias`; drawn by N18.
-//! - **Buffers**, per row of a batch: u (k·D) and t (k·H) — the op's cache; z and y (k·H);
+//! - **Buffers**, per row of a batch: u (k·D) and t (k·H) — the op's cache, the rows of its
+//!   GEMMs' (N·k)-row operands; z and y (k·H);
 //!   the gradient buffer G (k·H), which holds ∂L/∂y, then δ = ∂L/∂z, in place; d_t (k·H)
 //!   and d_u (k·D).
 
@@ -15,7 +16,8 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 
 use super::{GradAt, GradWrite, mat, mat_mut, push_tensors};
 use crate::batch_ensemble::{be_delta, be_forward, be_input_gradient, be_param_gradients};
-use crate::{Activation, BatchEnsembleSpec, Float, Rng, TensorInfo};
+use crate::gemm::kernel::Scratch;
+use crate::{Activation, BatchEnsembleSpec, Float, Rng, TensorInfo, dense_gemm_scratch};
 
 /// A BatchEnsemble layer: its shape, its element-wise activation and where its parameters
 /// start in the flat buffer.
@@ -120,11 +122,8 @@ impl EnsembleLayer {
         bufs: &EnsembleBuffers<T>,
         rows: Range<usize>,
     ) {
-        if write == GradWrite::Overwrite {
-            grads.fill(T::zero());
-        }
         be_param_gradients(
-            &self.spec, input, &bufs.u, &bufs.t, &bufs.g, &bufs.d_t, &bufs.d_u, rows, grads,
+            &self.spec, input, &bufs.u, &bufs.t, &bufs.g, &bufs.d_t, &bufs.d_u, rows, write, grads,
         );
     }
 
@@ -177,6 +176,12 @@ impl<T: Float> EnsembleBuffers<T> {
         ] {
             buf.resize(n * width, T::zero());
         }
+    }
+
+    /// The three GEMMs of the layer for up to `n` rows: a Dense layer's products on the
+    /// (n·k)-row replicated batch, in the same layouts ([`dense_gemm_scratch`]).
+    pub(crate) fn gemm_scratch(&self, n: usize) -> Scratch {
+        dense_gemm_scratch::<T>(n * self.spec.members, self.spec.inputs, self.spec.units)
     }
 
     pub(crate) fn output(&self, n: usize) -> ArrayView2<'_, T> {

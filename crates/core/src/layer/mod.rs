@@ -342,10 +342,9 @@ impl<T: Float> LayerBuffers<T> {
     pub(crate) fn gemm_scratch(&self, n: usize) -> Scratch {
         match self {
             LayerBuffers::Dense(b) => b.gemm_scratch(n),
-            // The layers of tables call no GEMM.
-            LayerBuffers::Scale(_) | LayerBuffers::Plr(_) | LayerBuffers::Ensemble(_) => {
-                Scratch::default()
-            }
+            LayerBuffers::Ensemble(b) => b.gemm_scratch(n),
+            // The input layers of tables call no GEMM.
+            LayerBuffers::Scale(_) | LayerBuffers::Plr(_) => Scratch::default(),
         }
     }
 
