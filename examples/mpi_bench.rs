@@ -5,6 +5,11 @@
 //!   exact (or `--fast`) reduction. Prints wall and CPU seconds of rank 0's `fit`.
 //! - `sweep`: OSU-style message-size sweep of the collectives the step uses (ping-pong,
 //!   broadcast, all-gather, all-reduce), then a least-squares fit t(n) = α + β·n of each.
+//! - `parts` (no MPI): the CPU time, in one thread, of the plain step's parts at B = 512
+//!   against the parts rank 0 computes at np = 2 (its 256 rows' forward and δ, the packing
+//!   of the δ columns it sends, its units' gradients over the 512 rows, the norm's partials,
+//!   Adam on its pieces), each the minimum over the repetitions: the compute np = 2 adds
+//!   to half the plain step, free of MPI and of the other rank (notes/distributed.md §8).
 //!
 //! `scripts/mpi_bench.sh` runs both at np = 1 and 2 (the commands quoted in the notes).
 
@@ -13,10 +18,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use glassbox_app::mpi::World;
-use glassbox_core::{Activation, Init, LayerSpec, MlpSpec};
-use glassbox_train::distributed::{Collective, Distributed, Reduce};
-use glassbox_train::{DataView, TrainConfig, Trainer};
-use ndarray::Array2;
+use glassbox_core::{
+    Activation, Init, LayerSpec, Mlp, MlpSpec, Mode, ShardPlan, Upstream, build_pool, seeded_rng,
+    units_of_rank,
+};
+use glassbox_train::distributed::{Collective, Distributed, RecvPiece, Reduce, SendPiece};
+use glassbox_train::{DataView, Optimizer, OptimizerConfig, TrainConfig, Trainer};
+use ndarray::{Array2, s};
 use rand::{Rng, SeedableRng};
 
 /// The global allocator, counting the allocations (and reallocations) of the process, so
@@ -264,16 +272,22 @@ impl Collective for Counted {
     fn all_reduce_sum(&self, data: &mut [u8], f32: bool) {
         self.time(data.len(), || self.inner.all_reduce_sum(data, f32));
     }
-    fn all_to_all(
-        &self,
-        send: &[u8],
-        sends: &[std::ops::Range<usize>],
-        recv: &mut [u8],
-        recvs: &[std::ops::Range<usize>],
-    ) {
-        let bytes = recvs.iter().map(|r| r.len()).sum();
-        self.time(bytes, || self.inner.all_to_all(send, sends, recv, recvs));
+    fn all_to_all_pieces(&self, sends: &[SendPiece<'_>], recvs: &mut [RecvPiece<'_>]) {
+        let bytes = recvs.iter().map(|p| p.bytes.len()).sum();
+        self.time(bytes, || self.inner.all_to_all_pieces(sends, recvs));
     }
+}
+
+/// 784-1024-1024-1, ReLU, sigmoid output: the network of the speed target.
+fn network() -> MlpSpec {
+    MlpSpec::new(
+        784,
+        vec![
+            LayerSpec::new(1024, Activation::Relu),
+            LayerSpec::new(1024, Activation::Relu),
+            LayerSpec::new(1, Activation::Sigmoid),
+        ],
+    )
 }
 
 fn speed(world: Option<&Arc<World>>, steps: usize, reduce: Reduce, phases: bool) {
@@ -282,14 +296,7 @@ fn speed(world: Option<&Arc<World>>, steps: usize, reduce: Reduce, phases: bool)
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let x = Array2::from_shape_fn((rows, 784), |_| rng.random::<f32>());
     let y = Array2::from_shape_fn((rows, 1), |(i, _)| f32::from(u8::from(i % 3 == 0)));
-    let spec = MlpSpec::new(
-        784,
-        vec![
-            LayerSpec::new(1024, Activation::Relu),
-            LayerSpec::new(1024, Activation::Relu),
-            LayerSpec::new(1, Activation::Sigmoid),
-        ],
-    );
+    let spec = network();
     let mut config = TrainConfig::keras_recipe(1, 11);
     config.batch_size = BATCH;
     config.threads = Some(1);
@@ -459,6 +466,131 @@ fn sweep(w: &World) {
     }
 }
 
+/// The minimum CPU time of each named part over the repetitions, in first-seen order.
+#[derive(Default)]
+struct PartTimes {
+    parts: Vec<(&'static str, f64)>,
+}
+
+impl PartTimes {
+    /// Runs `f`, keeping the least CPU time (ms) seen for `name`.
+    fn time<R>(&mut self, name: &'static str, f: impl FnOnce() -> R) -> R {
+        let start = thread_cpu_ns();
+        let r = f();
+        let ms = (thread_cpu_ns() - start) as f64 / 1e6;
+        match self.parts.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, best)) => *best = best.min(ms),
+            None => self.parts.push((name, ms)),
+        }
+        r
+    }
+
+    fn sum(&self, prefix: &str) -> f64 {
+        let parts = self.parts.iter().filter(|(n, _)| n.starts_with(prefix));
+        parts.map(|(_, ms)| ms).sum()
+    }
+}
+
+/// `parts`: the plain step's parts at B = 512 against rank 0's at np = 2, in one thread, each
+/// the least CPU time over `reps` (see the module doc). The other rank's rows, which rank 0
+/// would receive, come from a second pass, untimed, laid out as the exchange delivers them.
+fn parts(reps: usize) {
+    const B: usize = 512;
+    const HALF: usize = B / 2;
+    let mut rng = seeded_rng(1);
+    let mut mlp = Mlp::<f32>::new(network(), Init::GlorotUniform, &mut rng).expect("valid net");
+    let mut data = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let x = Array2::from_shape_fn((B, 784), |_| data.random::<f32>());
+    let d_z = Array2::from_shape_fn((B, 1), |_| (data.random::<f32>() - 0.5) / B as f32);
+    let (mut ws, mut other_ws) = (mlp.workspace(B), mlp.workspace(B));
+    let plan = ShardPlan::for_batch(B);
+    let adam = OptimizerConfig::adam_keras(1e-3);
+    let mut optimizer = Optimizer::<f32>::new(adam, mlp.num_params()).expect("valid optimizer");
+    let widths: Vec<usize> = (0..mlp.num_layers())
+        .map(|l| mlp.theta(l).nrows())
+        .collect();
+    let mine: Vec<_> = mlp
+        .unit_segments(2)
+        .into_iter()
+        .filter(|g| g.rank == 0)
+        .collect();
+    let mine: Vec<_> = mine.into_iter().map(|g| g.params).collect();
+    let (mut packed, mut squares) = (Vec::new(), Vec::new());
+    let mut t = PartTimes::default();
+    for _ in 0..reps {
+        let fwd = t.time("plain_forward", || {
+            mlp.forward(x.view(), Mode::Inference, &mut ws)
+        });
+        let up = Upstream::DZ(d_z.view());
+        t.time("plain_backward", || mlp.backward_sharded(fwd, up, plan));
+        t.time("plain_norm", || mlp.grad_norm());
+        let (params, grads) = mlp.params_and_grads_mut();
+        t.time("plain_adam", || optimizer.step_lr(params, grads, 1e-3));
+        // Rank 0 of 2: shards 0..4 are its rows, 4..8 rank 1's.
+        let rows = x.slice(s![..HALF, ..]);
+        let fwd = t.time("rank_forward", || {
+            mlp.forward(rows, Mode::Inference, &mut ws)
+        });
+        let up = Upstream::DZ(d_z.slice(s![..HALF, ..]));
+        let deltas = t.time("rank_deltas", || mlp.deltas(fwd, up));
+        t.time("rank_pack", || {
+            packed.clear();
+            for (l, &h) in widths.iter().enumerate() {
+                let theirs = deltas.delta(l);
+                packed.extend(theirs.slice(s![.., units_of_rank(h, 1, 2)]).iter().copied());
+            }
+        });
+        let fwd = mlp.forward(x.slice(s![HALF.., ..]), Mode::Inference, &mut other_ws);
+        let other = mlp.deltas(fwd, Upstream::DZ(d_z.slice(s![HALF.., ..])));
+        let received: Vec<Array2<f32>> = (0..widths.len())
+            .map(|l| {
+                let units = units_of_rank(widths[l], 0, 2);
+                other
+                    .delta(l)
+                    .slice(s![.., units])
+                    .as_standard_layout()
+                    .to_owned()
+            })
+            .collect();
+        t.time("rank_unit_gradients", || {
+            mlp.unit_gradients(plan, 0, 2, |l, shard| {
+                let rows = plan.shard(shard);
+                let units = units_of_rank(widths[l], 0, 2);
+                let (source, local) = match shard < plan.count() / 2 {
+                    true => (&deltas, rows.clone()),
+                    false => (&other, rows.start - HALF..rows.end - HALF),
+                };
+                let input = match l {
+                    0 => x.slice(s![rows, ..]),
+                    _ => source.output(l - 1).slice_move(s![local.clone(), ..]),
+                };
+                let delta = match shard < plan.count() / 2 {
+                    true => deltas.delta(l).slice_move(s![local, units]),
+                    false => received[l].slice(s![local, ..]),
+                };
+                (input, delta)
+            })
+        });
+        t.time("rank_norm", || mlp.unit_square_sums(0, 2, &mut squares));
+        let (params, grads) = mlp.params_and_grads_mut();
+        t.time("rank_adam", || {
+            optimizer.step_lr_ranges(params, grads, 1e-3, &mine)
+        });
+    }
+    let line: Vec<String> = t
+        .parts
+        .iter()
+        .map(|(n, ms)| format!("{n}_ms={ms:.2}"))
+        .collect();
+    println!("parts reps={reps} {}", line.join(" "));
+    let (plain, rank) = (t.sum("plain_"), t.sum("rank_"));
+    println!(
+        "parts plain_ms={plain:.2} half_plain_ms={:.2} rank_ms={rank:.2} rank_over_half={:.3}",
+        plain / 2.0,
+        rank / (plain / 2.0)
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let has = |flag: &str| args.iter().any(|a| a == flag);
@@ -479,10 +611,17 @@ fn main() {
             speed(Some(&world), steps, reduce, has("--phases"));
             // Dropping the world finalises MPI.
         }
+        Some("parts") => match build_pool(1) {
+            // One worker, as the trainer's pool at `threads = 1`.
+            Ok(pool) => pool.install(|| parts(steps)),
+            Err(e) => eprintln!("mpi_bench: no thread pool: {e}"),
+        },
         Some("sweep") => {
             let world = World::init().expect("MPI starts");
             sweep(&world);
         }
-        _ => eprintln!("usage: mpi_bench speed [--single] [--fast] [--steps K] [--phases] | sweep"),
+        _ => eprintln!(
+            "usage: mpi_bench speed [--single] [--fast] [--steps K] [--phases] | sweep | parts [--steps REPS]"
+        ),
     }
 }

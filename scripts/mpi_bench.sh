@@ -13,7 +13,8 @@
 # the one process without MPI — the cost of the distributed code path itself at one rank).
 # After the rounds: a `median` line (the median of each ratio over the rounds: the figure to
 # read), one phase profile of np = 2 exact (CPU and wall ms a step before and inside each
-# meeting, per rank; notes/distributed.md §8) and the sweep.
+# meeting, per rank; notes/distributed.md §8), the `parts` of the step in one thread
+# (rank_over_half: rank 0's compute at np = 2 over half the plain step's) and the sweep.
 # With OLD=<commit>, the same example built from that commit also runs np = 2 exact and fast
 # in every round, and the ratio line gains exact_old / fast_old (np 2 / np 1 of the old
 # build) and new_over_old (exact samples/s, this build over the old).
@@ -23,6 +24,9 @@
 # Usage: scripts/mpi_bench.sh [steps per run, default 40] [rounds, default 3]
 #        PROFILE=dev scripts/mpi_bench.sh …   (the optimised dev build, no release build)
 #        OLD=07a8999 scripts/mpi_bench.sh 40 3   (OLD_TREE, OLD_TARGET: the old checkout, its target dir)
+#        OLD_BIN=/work/oldbin9/mpi_bench scripts/mpi_bench.sh 40 3   (an old `mpi_bench` built
+#          already, e.g. `cargo build --release --features mpi --example mpi_bench` at the old
+#          commit: nothing is built for the old side; OLD, if given too, only names it)
 #        SWEEP=0 scripts/mpi_bench.sh …       (no message-size sweep)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +36,11 @@ profile="${PROFILE:-release}"
 dir=$([ "$profile" = dev ] && echo debug || echo "$profile")
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 old_bin=""
-if [ -n "${OLD:-}" ]; then
+if [ -n "${OLD_BIN:-}" ]; then
+  [ -x "$OLD_BIN" ] || { echo "OLD_BIN=$OLD_BIN is not an executable" >&2; exit 1; }
+  old_bin="$OLD_BIN"
+  echo "# old build: $OLD_BIN${OLD:+ ($OLD)}, built already"
+elif [ -n "${OLD:-}" ]; then
   # The old build first, in a detached worktree with a target dir of its own: two checkouts
   # of one workspace in one target dir share artifact names, so either build can silently
   # leave the other's binary in place. Both stay for the next run (cargo's fingerprints
@@ -108,6 +116,8 @@ done
 echo "$median"
 echo "# phase profile, np = 2 exact (ms a step; meet_* includes waiting for the other rank)"
 "${mpirun_[@]}" -np 2 "$bin" speed --steps "$steps" --phases | grep '^phase' | sort
+echo "# compute parts in one thread, no MPI: the plain step's against rank 0's at np = 2 (min CPU ms)"
+"$bin" parts --steps 15
 if [ "${SWEEP:-1}" != 0 ]; then
   "${mpirun_[@]}" -np 2 "$bin" sweep
 fi

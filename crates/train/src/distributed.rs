@@ -50,59 +50,75 @@ pub trait Collective: Send + Sync + std::fmt::Debug {
     /// Elementwise sum over the ranks, in the transport's own order (not fixed): `f32`
     /// values when `f32` is true, else `f64`.
     fn all_reduce_sum(&self, data: &mut [u8], f32: bool);
-    /// (T14) One exchange between every pair of ranks: this rank sends `send[sends[q]]` to
-    /// each rank q and receives rank q's bytes for it into `recv[recvs[q]]` (its own ranges
-    /// may be empty: what it keeps, it keeps in place). Send ranges may overlap (the same
-    /// bytes to several ranks); receive ranges must not. The lengths agree pairwise.
+    /// (T14) One exchange between every pair of ranks, of pieces that stay where they
+    /// lie: each piece of `sends` goes to its rank, each piece of `recvs` is filled from its
+    /// rank. Between two ranks the pieces match one to one, in order, with equal lengths
+    /// (empty ones carry nothing); none goes to or comes from this rank. A piece may be sent
+    /// to several ranks; receive pieces must not overlap each other or a send piece.
     ///
-    /// The default is [`pairwise_all_to_all`]; a transport with a native all-to-all
+    /// Pieces let a rank send values from where it computed them and receive them where
+    /// they belong, with no packing before and no unpacking after (notes/distributed.md
+    /// §8). The default is [`pairwise_pieces`]; a transport with nonblocking messages
     /// overrides it.
-    fn all_to_all(
-        &self,
-        send: &[u8],
-        sends: &[Range<usize>],
-        recv: &mut [u8],
-        recvs: &[Range<usize>],
-    ) {
-        pairwise_all_to_all(self, send, sends, recv, recvs);
+    fn all_to_all_pieces(&self, sends: &[SendPiece<'_>], recvs: &mut [RecvPiece<'_>]) {
+        pairwise_pieces(self, sends, recvs);
     }
 }
 
-/// [`Collective::all_to_all`] made of [`Collective::send`] and [`Collective::recv`]: every
-/// pair of ranks in one fixed order (lower rank sends first), so blocking sends cannot
-/// deadlock, in messages of at most 1 GiB (MPI counts are 32-bit); this rank's own range
-/// copied.
-pub fn pairwise_all_to_all<C: Collective + ?Sized>(
+/// A piece of [`Collective::all_to_all_pieces`] sent from where it lies: `bytes` to rank
+/// `rank`.
+#[derive(Clone, Copy, Debug)]
+pub struct SendPiece<'b> {
+    /// The rank it goes to.
+    pub rank: usize,
+    /// Its bytes.
+    pub bytes: &'b [u8],
+}
+
+/// A piece of [`Collective::all_to_all_pieces`] received where it belongs: `bytes` filled
+/// from rank `rank`.
+#[derive(Debug)]
+pub struct RecvPiece<'b> {
+    /// The rank it comes from.
+    pub rank: usize,
+    /// Where its bytes land.
+    pub bytes: &'b mut [u8],
+}
+
+/// [`Collective::all_to_all_pieces`] made of [`Collective::send`] and [`Collective::recv`]:
+/// every pair of ranks in one fixed order (the lower rank sends first), so blocking sends
+/// cannot deadlock, each piece in messages of at most 1 GiB (MPI counts are 32-bit).
+pub fn pairwise_pieces<C: Collective + ?Sized>(
     coll: &C,
-    send: &[u8],
-    sends: &[Range<usize>],
-    recv: &mut [u8],
-    recvs: &[Range<usize>],
+    sends: &[SendPiece<'_>],
+    recvs: &mut [RecvPiece<'_>],
 ) {
-    const PIECE: usize = 1 << 30;
+    const MESSAGE: usize = 1 << 30;
     let (me, ranks) = (coll.rank(), coll.size());
     let out = |to: usize| {
-        for piece in send[sends[to].clone()].chunks(PIECE) {
-            coll.send(to, piece);
+        for piece in sends.iter().filter(|p| p.rank == to) {
+            for message in piece.bytes.chunks(MESSAGE) {
+                coll.send(to, message);
+            }
+        }
+    };
+    let mut into = |from: usize| {
+        for piece in recvs.iter_mut().filter(|p| p.rank == from) {
+            for message in piece.bytes.chunks_mut(MESSAGE) {
+                coll.recv(from, message);
+            }
         }
     };
     for a in 0..ranks {
         for b in a + 1..ranks {
             if me == a {
                 out(b);
-                for piece in recv[recvs[b].clone()].chunks_mut(PIECE) {
-                    coll.recv(b, piece);
-                }
+                into(b);
             } else if me == b {
-                for piece in recv[recvs[a].clone()].chunks_mut(PIECE) {
-                    coll.recv(a, piece);
-                }
+                into(a);
                 out(a);
             }
         }
-    }
-    if !sends[me].is_empty() {
-        recv[recvs[me].clone()].copy_from_slice(&send[sends[me].clone()]);
     }
 }
 

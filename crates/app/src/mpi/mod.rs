@@ -7,13 +7,15 @@ pub mod predict;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::ops::Range;
 use std::path::Path;
 
-use glassbox_train::distributed::{Collective, float_bytes_mut, pairwise_all_to_all};
+use glassbox_train::distributed::{
+    Collective, RecvPiece, SendPiece, float_bytes_mut, pairwise_pieces,
+};
 use mpi::Threading;
-use mpi::datatype::{Partition, PartitionMut};
+use mpi::datatype::PartitionMut;
 use mpi::environment::Universe;
+use mpi::raw::AsRaw;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, CommunicatorCollectives, Destination, Root, Source};
 
@@ -52,6 +54,8 @@ pub struct World {
     /// MPI's counts and displacements of a collective, kept from call to call: a step
     /// allocates nothing.
     ints: std::sync::Mutex<Vec<i32>>,
+    /// The requests of [`Collective::all_to_all_pieces`], kept from call to call.
+    requests: std::sync::Mutex<Vec<mpi::ffi::MPI_Request>>,
 }
 
 impl std::fmt::Debug for World {
@@ -96,6 +100,7 @@ impl World {
                 .filter(|&b: &usize| b > 0),
             scratch: std::sync::Mutex::new(Vec::new()),
             ints: std::sync::Mutex::new(Vec::new()),
+            requests: std::sync::Mutex::new(Vec::new()),
         })
     }
 }
@@ -127,12 +132,9 @@ fn push_counts_and_displacements(ints: &mut Vec<i32>, pieces: &[usize]) {
     debug_assert!(at <= i32::MAX as usize, "a round over i32::MAX bytes");
 }
 
-/// Appends to `ints` MPI's counts, then displacements, of byte ranges that each end within
-/// `i32::MAX`.
-fn push_ranges(ints: &mut Vec<i32>, ranges: &[Range<usize>]) {
-    ints.extend(ranges.iter().map(|r| r.len() as i32));
-    ints.extend(ranges.iter().map(|r| r.start as i32));
-}
+/// The tag of the messages of [`Collective::all_to_all_pieces`] (the other point-to-point
+/// messages use MPI's default tag).
+const PIECES_TAG: i32 = 17;
 
 impl World {
     /// Counts a collective of this rank ([`FAULT_DIE`] dies at the K-th).
@@ -213,35 +215,68 @@ impl Collective for World {
         self.all_gather_in_rounds(send, recv, counts, round);
     }
 
-    fn all_to_all(
-        &self,
-        send: &[u8],
-        sends: &[Range<usize>],
-        recv: &mut [u8],
-        recvs: &[Range<usize>],
-    ) {
+    fn all_to_all_pieces(&self, sends: &[SendPiece<'_>], recvs: &mut [RecvPiece<'_>]) {
         self.count_collective();
-        let fits = |r: &Range<usize>| i32::try_from(r.end).is_ok();
-        if !(sends.iter().all(fits) && recvs.iter().all(fits)) {
-            // MPI counts are i32: the pairwise exchange, in pieces of 1 GiB.
-            return pairwise_all_to_all(self, send, sends, recv, recvs);
+        let fits = |len: usize| i32::try_from(len).is_ok();
+        if !(sends.iter().all(|p| fits(p.bytes.len())) && recvs.iter().all(|p| fits(p.bytes.len())))
+        {
+            // MPI counts are i32: blocking messages of 1 GiB at most.
+            return pairwise_pieces(self, sends, recvs);
         }
-        // rsmpi counts the whole buffers as i32 too: only the bytes the ranges reach.
-        let end = |ranges: &[Range<usize>]| ranges.iter().map(|r| r.end).max().unwrap_or(0);
-        let (send, recv) = (&send[..end(sends)], &mut recv[..end(recvs)]);
-        let mut ints = self
-            .ints
+        let mut requests = self
+            .requests
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        ints.clear();
-        push_ranges(&mut ints, sends);
-        push_ranges(&mut ints, recvs);
-        let (sent, received) = ints.split_at(2 * sends.len());
-        let ((sc, sd), (rc, rd)) = (sent.split_at(sends.len()), received.split_at(recvs.len()));
-        self.comm.all_to_all_varcount_into(
-            &Partition::new(send, sc, sd),
-            &mut PartitionMut::new(recv, rc, rd),
-        );
+        requests.clear();
+        let comm = self.comm.as_raw();
+        // The receives first, so that each message finds its place posted (a large one then
+        // goes by one copy, from the sender's buffer into the receiver's). Between two ranks
+        // MPI delivers messages of one tag in the order they were sent: the pieces match in
+        // order, as the contract says.
+        let receives = recvs
+            .iter_mut()
+            .map(|p| (p.bytes.as_mut_ptr(), p.bytes.len(), p.rank));
+        // A send buffer's pointer is made mutable only to share the loop: MPI only reads it.
+        let sent = |p: &SendPiece<'_>| (p.bytes.as_ptr().cast_mut(), p.bytes.len(), p.rank);
+        let receives = receives.map(|m| (m, false));
+        let messages = receives.chain(sends.iter().map(|p| (sent(p), true)));
+        for ((buf, len, rank), send) in messages.filter(|((_, len, _), _)| *len > 0) {
+            let mut request = std::mem::MaybeUninit::uninit();
+            let (count, rank, at) = (len as i32, rank as i32, request.as_mut_ptr());
+            // SAFETY: a constant the MPI library sets once at start-up.
+            let byte = unsafe { mpi::ffi::RSMPI_UINT8_T };
+            // SAFETY: the buffer is a live byte slice of `len` bytes (checked to fit an i32),
+            // exclusive for a receive, and stays borrowed until the `MPI_Waitall` below
+            // completes it; the datatype, rank and communicator are valid. MPI writes the
+            // request (an error aborts every rank: MPI's default handler).
+            unsafe {
+                if send {
+                    mpi::ffi::MPI_Isend(
+                        buf.cast_const().cast(),
+                        count,
+                        byte,
+                        rank,
+                        PIECES_TAG,
+                        comm,
+                        at,
+                    );
+                } else {
+                    mpi::ffi::MPI_Irecv(buf.cast(), count, byte, rank, PIECES_TAG, comm, at);
+                }
+                requests.push(request.assume_init());
+            }
+        }
+        let count = i32::try_from(requests.len()).expect("fewer requests than i32::MAX");
+        // SAFETY: every request was started above and is completed (and freed) here, while
+        // every buffer is still borrowed; the statuses are not asked for.
+        unsafe {
+            mpi::ffi::MPI_Waitall(
+                count,
+                requests.as_mut_ptr(),
+                mpi::ffi::RSMPI_STATUSES_IGNORE,
+            );
+        }
+        requests.clear();
     }
 
     fn send(&self, to: usize, data: &[u8]) {

@@ -4,11 +4,13 @@
 //! 1. [`Exchange::share_rows`]: one all-to-all in which rank q sends rank r, for its own
 //!    rows, the δ columns of r's units of every layer and every hidden layer's output — all
 //!    that r needs, besides the batch, for its units' gradients over the whole batch (T12).
-//!    The δ of another rank's units never crosses: (N − 1)/N of it stays home.
+//!    The δ of another rank's units never crosses: (N − 1)/N of it stays home. The hidden
+//!    outputs are sent from the workspace where the forward pass wrote them.
 //! 2. [`Exchange::norm`]: one all-gather of every rank's units' partial sums of squares (T13),
 //!    folded in parameter order on every rank — the same sum everywhere, no chain.
 //! 3. [`Exchange::share_segments`]: one all-to-all of the updated pieces of the parameters
-//!    (or of an optimizer buffer), each rank's pieces sent once, packed in parameter order.
+//!    (or of an optimizer buffer), sent from and received into their places in the buffer:
+//!    no packing, no unpacking.
 //!
 //! Every buffer is kept from step to step: after the first step nothing is allocated.
 
@@ -17,7 +19,7 @@ use std::ops::Range;
 use glassbox_core::{Deltas, Float, Mlp, ShardPlan, units_of_rank};
 use ndarray::{ArrayView2, s};
 
-use super::{Collective, float_bytes, float_bytes_mut, rows_of_rank};
+use super::{Collective, RecvPiece, SendPiece, float_bytes, float_bytes_mut, rows_of_rank};
 
 /// The layouts and buffers of the three exchanges of the exact step.
 #[derive(Debug)]
@@ -26,15 +28,20 @@ pub(crate) struct Exchange<T: Float> {
     widths: Vec<usize>,
     /// Each rank's pieces of the parameter vector (T12), in parameter order.
     owned: Vec<Vec<Range<usize>>>,
-    /// The values this rank sends.
+    /// Every piece of the parameter vector with its rank, in parameter order (they tile it).
+    segments: Vec<(usize, Range<usize>)>,
+    /// The δ columns this rank sends, packed for each other rank in rank order, and the
+    /// range of each rank's.
     send: Vec<T>,
-    /// The values it receives: every other rank's block, in rank order.
+    packed: Vec<Range<usize>>,
+    /// The rows it receives: every other rank's block, in rank order.
     recv: Vec<T>,
-    /// Byte ranges of `send` to, and of `recv` from, each rank.
-    sends: Vec<Range<usize>>,
-    recvs: Vec<Range<usize>>,
     /// The first value of each rank's block in `recv`.
     at: Vec<usize>,
+    /// The pieces of the exchange under way, empty between exchanges: only their
+    /// allocation is kept ([`recycle`]).
+    send_pieces: Vec<SendPiece<'static>>,
+    recv_pieces: Vec<RecvPiece<'static>>,
     /// This rank's units' partial sums of squares (T13), then every rank's in rank order.
     squares: Vec<f64>,
     all_squares: Vec<f64>,
@@ -47,11 +54,13 @@ impl<T: Float> Default for Exchange<T> {
         Exchange {
             widths: Vec::new(),
             owned: Vec::new(),
+            segments: Vec::new(),
             send: Vec::new(),
+            packed: Vec::new(),
             recv: Vec::new(),
-            sends: Vec::new(),
-            recvs: Vec::new(),
             at: Vec::new(),
+            send_pieces: Vec::new(),
+            recv_pieces: Vec::new(),
             squares: Vec::new(),
             all_squares: Vec::new(),
             square_bytes: Vec::new(),
@@ -59,9 +68,15 @@ impl<T: Float> Default for Exchange<T> {
     }
 }
 
-/// A range of values as a range of bytes.
-fn bytes<T>(values: Range<usize>) -> Range<usize> {
-    values.start * size_of::<T>()..values.end * size_of::<T>()
+/// `v` emptied and retyped for pieces of another lifetime, its allocation kept: an
+/// exchange's pieces borrow that step's buffers, so only their vector's memory can stay
+/// from step to step. (`collect` from a vector's own iterator into elements of the same size
+/// and alignment reuses its allocation; the bench counts 0 allocations a step.)
+fn recycle<A, B>(mut v: Vec<A>) -> Vec<B> {
+    v.clear();
+    v.into_iter()
+        .map(|_| unreachable!("the vector is empty"))
+        .collect()
 }
 
 impl<T: Float> Exchange<T> {
@@ -78,6 +93,10 @@ impl<T: Float> Exchange<T> {
                 let pieces = segments.iter().filter(|seg| seg.rank == r);
                 pieces.map(|seg| seg.params.clone()).collect()
             })
+            .collect();
+        self.segments = segments
+            .into_iter()
+            .map(|seg| (seg.rank, seg.params))
             .collect();
         self.square_bytes = (0..ranks)
             .map(|r| {
@@ -114,9 +133,10 @@ impl<T: Float> Exchange<T> {
     }
 
     /// (T14) The all-to-all of δ columns and hidden outputs. To each rank q this rank sends,
-    /// for its own rows (Nᵣ of them): every layer's δ columns of q's units (Nᵣ, |J_q,ₗ|), then
-    /// every hidden layer's output (Nᵣ, Hₗ); from each other rank it receives the same for
-    /// that rank's rows and its own units, into one block of `recv`.
+    /// for its own rows (Nᵣ of them): every layer's δ columns of q's units (Nᵣ, |J_q,ₗ|),
+    /// packed, then every hidden layer's output (Nᵣ, Hₗ) from the workspace; from each other
+    /// rank it receives the same for that rank's rows and its own units, into one block of
+    /// `recv`.
     pub(crate) fn share_rows(
         &mut self,
         coll: &dyn Collective,
@@ -127,47 +147,64 @@ impl<T: Float> Exchange<T> {
         let layers = self.widths.len();
         let mine = rows_of_rank(plan, me, ranks).len();
         self.send.clear();
-        self.sends.clear();
+        self.packed.clear();
         for q in 0..ranks {
             let start = self.send.len();
             if q != me && mine > 0 {
                 for l in 0..layers {
                     let units = self.units(l, q, ranks);
                     let delta = deltas.delta(l);
-                    let delta = delta.slice(s![.., units]);
-                    self.send.extend(delta.iter().copied());
-                }
-                for l in 0..layers - 1 {
-                    let out = deltas.output(l);
-                    match out.as_slice() {
-                        Some(values) => self.send.extend_from_slice(values),
-                        None => self.send.extend(out.iter().copied()),
-                    }
+                    self.send.extend(delta.slice(s![.., units]).iter().copied());
                 }
             }
-            self.sends.push(bytes::<T>(start..self.send.len()));
+            self.packed.push(start..self.send.len());
         }
-        let width = self.all_units(me, ranks) + self.hidden();
+        let own_units = self.all_units(me, ranks);
+        let width = own_units + self.hidden();
         self.receive_blocks(me, ranks, |p| rows_of_rank(plan, p, ranks).len() * width);
-        coll.all_to_all(
-            float_bytes(&self.send),
-            &self.sends,
-            float_bytes_mut(&mut self.recv),
-            &self.recvs,
-        );
+        let mut sends = recycle(std::mem::take(&mut self.send_pieces));
+        for (q, range) in self.packed.iter().enumerate().filter(|&(q, _)| q != me) {
+            sends.push(SendPiece {
+                rank: q,
+                bytes: float_bytes(&self.send[range.clone()]),
+            });
+            for l in 0..layers - 1 {
+                let out = deltas.output(l).to_slice();
+                let out = out.expect("a layer's output is row-major (N, Hₗ)");
+                sends.push(SendPiece {
+                    rank: q,
+                    bytes: float_bytes(out),
+                });
+            }
+        }
+        let mut recvs = recycle(std::mem::take(&mut self.recv_pieces));
+        let mut rest = float_bytes_mut(&mut self.recv[..]);
+        for p in (0..ranks).filter(|&p| p != me) {
+            let n = rows_of_rank(plan, p, ranks).len();
+            let widths =
+                std::iter::once(own_units).chain(self.widths[..layers - 1].iter().copied());
+            for w in widths {
+                let (piece, tail) = std::mem::take(&mut rest).split_at_mut(n * w * size_of::<T>());
+                recvs.push(RecvPiece {
+                    rank: p,
+                    bytes: piece,
+                });
+                rest = tail;
+            }
+        }
+        coll.all_to_all_pieces(&sends, &mut recvs);
+        self.send_pieces = recycle(sends);
+        self.recv_pieces = recycle(recvs);
     }
 
-    /// `recvs` and `at` for blocks of `len(p)` values from every rank p but `me`, and `recv`
-    /// large enough.
+    /// `at` for blocks of `len(p)` values from every rank p but `me`, and `recv` large
+    /// enough.
     fn receive_blocks(&mut self, me: usize, ranks: usize, len: impl Fn(usize) -> usize) {
-        self.recvs.clear();
         self.at.clear();
         let mut total = 0;
         for p in 0..ranks {
-            let n = if p == me { 0 } else { len(p) };
             self.at.push(total);
-            self.recvs.push(bytes::<T>(total..total + n));
-            total += n;
+            total += if p == me { 0 } else { len(p) };
         }
         if self.recv.len() < total {
             self.recv.resize(total, T::zero());
@@ -210,34 +247,31 @@ impl<T: Float> Exchange<T> {
     }
 
     /// (T14) Every rank's pieces of `values` (P,) to every rank, in one all-to-all: this rank
-    /// packs its pieces in parameter order once and sends the same bytes to every other rank;
-    /// each unpacks the others' into place.
+    /// sends its pieces from their places in `values` to every other rank, and receives the
+    /// others' into theirs — no copy on either side beyond the transfer.
     pub(crate) fn share_segments(&mut self, coll: &dyn Collective, values: &mut [T]) {
         let (me, ranks) = (coll.rank(), coll.size());
-        self.send.clear();
-        for piece in &self.owned[me] {
-            self.send.extend_from_slice(&values[piece.clone()]);
-        }
-        let all = bytes::<T>(0..self.send.len());
-        self.sends.clear();
-        self.sends
-            .extend((0..ranks).map(|q| if q == me { 0..0 } else { all.clone() }));
-        let owned = std::mem::take(&mut self.owned);
-        self.receive_blocks(me, ranks, |p| owned[p].iter().map(Range::len).sum());
-        coll.all_to_all(
-            float_bytes(&self.send),
-            &self.sends,
-            float_bytes_mut(&mut self.recv),
-            &self.recvs,
-        );
-        for (p, pieces) in owned.iter().enumerate().filter(|&(p, _)| p != me) {
-            let mut at = self.at[p];
-            for piece in pieces {
-                values[piece.clone()].copy_from_slice(&self.recv[at..at + piece.len()]);
-                at += piece.len();
+        let mut sends = recycle(std::mem::take(&mut self.send_pieces));
+        let mut recvs = recycle(std::mem::take(&mut self.recv_pieces));
+        // The pieces tile `values` in order: cut it into them, each piece once.
+        let mut rest = float_bytes_mut(values);
+        for (owner, piece) in &self.segments {
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(piece.len() * size_of::<T>());
+            rest = tail;
+            if *owner == me {
+                let head: &[u8] = head;
+                let others = (0..ranks).filter(|&q| q != me);
+                sends.extend(others.map(|rank| SendPiece { rank, bytes: head }));
+            } else {
+                recvs.push(RecvPiece {
+                    rank: *owner,
+                    bytes: head,
+                });
             }
         }
-        self.owned = owned;
+        coll.all_to_all_pieces(&sends, &mut recvs);
+        self.send_pieces = recycle(sends);
+        self.recv_pieces = recycle(recvs);
     }
 }
 
