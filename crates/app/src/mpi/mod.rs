@@ -218,9 +218,12 @@ impl Collective for World {
     fn all_to_all_pieces(&self, sends: &[SendPiece<'_>], recvs: &mut [RecvPiece<'_>]) {
         self.count_collective();
         let fits = |len: usize| i32::try_from(len).is_ok();
-        if !(sends.iter().all(|p| fits(p.bytes.len())) && recvs.iter().all(|p| fits(p.bytes.len())))
+        if !(sends.iter().all(|p| fits(p.bytes.len()))
+            && recvs.iter().all(|p| fits(p.bytes.len()))
+            && fits(sends.len() + recvs.len()))
         {
-            // MPI counts are i32: blocking messages of 1 GiB at most.
+            // MPI counts are i32 (of bytes, and of requests for `MPI_Waitall`): blocking
+            // messages of 1 GiB at most.
             return pairwise_pieces(self, sends, recvs);
         }
         let mut requests = self
@@ -266,7 +269,8 @@ impl Collective for World {
                 requests.push(request.assume_init());
             }
         }
-        let count = i32::try_from(requests.len()).expect("fewer requests than i32::MAX");
+        // At most one request a piece, and the pieces were counted to fit an i32 above.
+        let count = requests.len() as i32;
         // SAFETY: every request was started above and is completed (and freed) here, while
         // every buffer is still borrowed; the statuses are not asked for.
         unsafe {
