@@ -216,8 +216,7 @@ fn bpr_grad_add<T: Float>(
     grads: &mut [T],
     s: &mut StepScratch<T>,
 ) -> T {
-    let items_total = (theta.len() - users * d) / (d + 1);
-    let (qo, bo) = (users * d, (users + items_total) * d);
+    let (qo, bo) = table_offsets(theta.len(), users, d);
     let n = triples.len();
     s.user_ids.clear();
     s.user_ids.extend(triples.iter().map(|t| t.0));
@@ -255,11 +254,16 @@ fn bpr_grad_add<T: Float>(
     loss
 }
 
+/// Where Q and b start in θ = [P (U, d) | Q (I, d) | b (I,)] of `len` values.
+fn table_offsets(len: usize, users: usize, d: usize) -> (usize, usize) {
+    let items = (len - users * d) / (d + 1);
+    (users * d, (users + items) * d)
+}
+
 /// Zeroes the gradient rows that [`bpr_grad_add`] wrote for `triples`: the users' rows of P,
 /// the items' rows of Q and their entries of b. Every other entry was not written.
 fn zero_rows<T: Float>(grads: &mut [T], users: usize, d: usize, triples: &[(u32, u32, u32)]) {
-    let items_total = (grads.len() - users * d) / (d + 1);
-    let (qo, bo) = (users * d, (users + items_total) * d);
+    let (qo, bo) = table_offsets(grads.len(), users, d);
     for &(u, i, j) in triples {
         let u = u as usize;
         grads[u * d..(u + 1) * d].fill(T::zero());
