@@ -1,5 +1,5 @@
 //! The work of one 1,000-row `POST /v1/models/{name}/predict` of `glassbox serve`, stage by
-//! stage (notes/benchmarks.md, "Serving"; notes/serving.md §7):
+//! stage (notes/benchmarks_serving.md; notes/serving.md §7):
 //! - `parse/json`, `parse/csv`: `request::parse_body` — the body to a `Table` read with the
 //!   model's prediction schema;
 //! - `encode`: `Preprocessor::encode` of that table;

@@ -141,7 +141,7 @@ const RELEASE_WAIT: Duration = Duration::from_secs(60);
 /// Why: glibc's malloc keeps freed heap memory for reuse. A reload loads the new version
 /// while the old one (its networks and description) is still in use, and frees the old one
 /// later; without a trim those freed pages stayed resident, and the soak's RSS crept up at
-/// each reload (notes/serving.md §4, benchmarks.md "Soak"). See also [`use_one_heap`].
+/// each reload (notes/serving.md §4, benchmarks_serving.md "Soak"). See also [`use_one_heap`].
 async fn release_when_done(previous: Arc<Loaded>) {
     let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
     while Arc::strong_count(&previous) > 1 && tokio::time::Instant::now() < deadline {
@@ -167,7 +167,7 @@ async fn release_when_done(previous: Arc<Loaded>) {
 /// soak's RSS stepped up at the first reloads while the live heap stayed flat
 /// (notes/serving.md §4). In the main heap the trim after a release gives the pages back.
 /// glibc's per-thread cache still serves most small allocations without the heap's lock;
-/// the server's CPU per request measured the same (benchmarks.md).
+/// the server's CPU per request measured the same (benchmarks_serving.md).
 pub fn use_one_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; threads already attached to an
