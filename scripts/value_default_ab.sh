@@ -8,7 +8,8 @@
 # and prints per run the wall and user seconds and the figures of the issue's targets (headline
 # test Gini, top-20 % share, decile MAPE, mean prediction; cross-fitted Gini and decile MAPE),
 # then the ratio of the median user times, new / old. The figures are deterministic (the same
-# every round); the times are what a quiet machine should confirm (< 10 s per run).
+# every round); the times are what a quiet machine should confirm (< 10 s per run). Both runs
+# read this repo's datasets/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OLD="${1:-7f09b58}"
@@ -16,12 +17,20 @@ ROUNDS="${2:-3}"
 TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
 WORK="$(mktemp -d)"
 trap 'git worktree remove --force "$WORK/old" >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
-git worktree add --detach "$WORK/old" "$OLD" >/dev/null 2>&1
-# The data sit beside the repo (../shared) or in datasets/: the old worktree reads this repo's.
-(cd "$WORK/old" && CARGO_TARGET_DIR="$TARGET" cargo build --release --bin glassbox >/dev/null 2>&1)
-cp "$TARGET/release/glassbox" "$WORK/glassbox-old"
-CARGO_TARGET_DIR="$TARGET" cargo build --release --bin glassbox >/dev/null 2>&1
-cp "$TARGET/release/glassbox" "$WORK/glassbox-new"
+# VALUE_AB_OLD_BIN / VALUE_AB_NEW_BIN: binaries already built (skips the builds).
+if [ -n "${VALUE_AB_OLD_BIN:-}" ]; then
+  cp "$VALUE_AB_OLD_BIN" "$WORK/glassbox-old"
+else
+  git worktree add --detach "$WORK/old" "$OLD" >/dev/null 2>&1
+  (cd "$WORK/old" && CARGO_TARGET_DIR="$TARGET" cargo build --release --bin glassbox >/dev/null 2>&1)
+  cp "$TARGET/release/glassbox" "$WORK/glassbox-old"
+fi
+if [ -n "${VALUE_AB_NEW_BIN:-}" ]; then
+  cp "$VALUE_AB_NEW_BIN" "$WORK/glassbox-new"
+else
+  CARGO_TARGET_DIR="$TARGET" cargo build --release --bin glassbox >/dev/null 2>&1
+  cp "$TARGET/release/glassbox" "$WORK/glassbox-new"
+fi
 echo "cores: $(nproc); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq "$ROUNDS"); do
   for which in old new; do
