@@ -235,6 +235,7 @@ fn candidates() -> Vec<Candidate> {
         None,
         1,
     ));
+    v.push(("mse", ValueRecipe::mse_log1p, None, 1));
     v.push(("ensemble3", net_alone, None, 3));
     v.push(("ensemble3 blended", |s| ValueRecipe::ziln(s), None, 3));
     v
