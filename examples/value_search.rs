@@ -10,9 +10,11 @@
 //! Prints one line per candidate: the network's val Gini, headline and pooled over folds,
 //! mean ± sd over seeds, the pooled val-fold decile MAPE, and the decile MAPE after a
 //! calibration fitted on alternate val customers and scored on the others (`VALUE_CAL` = `level`
-//! (C36), `power` (C39 then C36), `power-blend`, or isotonic by default); `VALUE_FOLDS`,
-//! `VALUE_CHART` print per-split Gini and decile charts, `VALUE_DUMP=PATH` writes the customer
-//! table for `scripts/value_reference_check.py`.
+//! (C36), `power` (C39 then C36), `power-only` (C39 alone), `power-blend`, or isotonic by
+//! default); `VALUE_FOLDS`, `VALUE_CHART` print per-split Gini and decile charts,
+//! `VALUE_DUMP=PATH` writes the customer table for `scripts/value_reference_check.py`, and
+//! `VALUE_PRED_DUMP=DIR` each model's predictions on its fit and val rows (never test) for
+//! `scripts/value_calibration_search.py`.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -78,14 +80,19 @@ fn cross_calibrated(y: &[f64], p: &[f64], rule: &[f64]) -> Vec<f64> {
             }
             continue;
         }
-        if method == "power" {
+        if method == "power" || method == "power-only" {
             let (fy, fp): (Vec<f64>, Vec<f64>) = fit.iter().map(|&i| (y[i], p[i])).unzip();
             let (a, b) = glassbox_train::decile_power_map(&fy, &fp);
             let scaled: Vec<f64> = fp
                 .iter()
                 .map(|&x| glassbox_train::apply_power_map((a, b), x))
                 .collect();
-            let s = fy.iter().sum::<f64>() / scaled.iter().sum::<f64>();
+            // `power-only`: the map's own level, no level factor after it (C36 dropped).
+            let s = if method == "power" {
+                fy.iter().sum::<f64>() / scaled.iter().sum::<f64>()
+            } else {
+                1.0
+            };
             for i in (0..p.len()).filter(|i| i % 2 != half) {
                 out[i] = s * glassbox_train::apply_power_map((a, b), p[i]);
             }
@@ -217,6 +224,18 @@ fn candidates() -> Vec<Candidate> {
         Some(MINIMAL),
         1,
     ));
+    v.push((
+        "raw",
+        |s| ValueRecipe {
+            calibrate_level: false,
+            calibrate_deciles: false,
+            blend_rule: false,
+            ..ValueRecipe::ziln(s)
+        },
+        None,
+        1,
+    ));
+    v.push(("mse", ValueRecipe::mse_log1p, None, 1));
     v.push(("ensemble3", net_alone, None, 3));
     v.push(("ensemble3 blended", |s| ValueRecipe::ziln(s), None, 3));
     v
@@ -320,11 +339,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     Some(1),
                 )
                 .expect("training");
-                let p = model
+                let p: Vec<f64> = model
                     .predict(&masked, val)
                     .iter()
                     .map(|p| p.expected)
                     .collect();
+                if let Ok(dir) = std::env::var("VALUE_PRED_DUMP") {
+                    // Fit (in-sample) and val rows only: test rows are never scored here.
+                    let q = model.predict(&masked, fit);
+                    let mut text = String::new();
+                    for (part, rows, preds) in [
+                        ("fit", fit, q.iter().map(|p| p.expected).collect::<Vec<_>>()),
+                        ("val", val, p.clone()),
+                    ] {
+                        for (&i, x) in rows.iter().zip(&preds) {
+                            text += &format!(
+                                "{s},{j},{part},{i},{},{x},{}\n",
+                                masked.target[i], rule_all[i]
+                            );
+                        }
+                    }
+                    std::fs::write(format!("{dir}/{name}-{s}-{j}-{m}.csv"), text).expect("dump");
+                }
                 (s, j, p, model.trainer.epochs_done())
             })
             .collect();

@@ -60,7 +60,10 @@ pub struct ValueRecipe {
 impl ValueRecipe {
     /// The default: the paper's MLP (64-64 ReLU) with the ZILN loss. Batch 128 and lr 2e-3
     /// (the reference used 64 and 3e-4) were chosen on the headline val customers for speed:
-    /// val Gini 0.78–0.79 either way, in about half the epochs.
+    /// val Gini 0.78–0.79 either way, in about half the epochs. Blended with the rule (C37)
+    /// and mapped by the decile power map (C39), whose own level stands: the level factor
+    /// (C36) after it, a ratio of two val sums that the largest spenders dominate, made the
+    /// half-split val decile MAPE worse (notes/value.md §4, the tenth session).
     pub fn ziln(seed: u64) -> Self {
         ValueRecipe {
             loss: LossKind::Ziln,
@@ -72,7 +75,7 @@ impl ValueRecipe {
             max_epochs: 150,
             patience: 10,
             seed,
-            calibrate_level: true,
+            calibrate_level: false,
             blend_rule: true,
             calibrate_deciles: true,
         }

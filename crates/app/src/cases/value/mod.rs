@@ -11,8 +11,8 @@
 //! ```
 //!
 //! Everything chosen (epochs by early stopping, the blend weight with the rule C37, the decile
-//! power map C39, the level factor C36) is chosen on val; test and the cross-fitted
-//! pooled figures are computed once, for the report.
+//! power map C39) is chosen on val; the level factor C36 is off by default. Test and the
+//! cross-fitted pooled figures are computed once, for the report.
 
 mod report;
 

@@ -336,8 +336,8 @@ Features: notes/value.md §2 (23 per customer + country one-hots), signed log, s
 clipped to ±5 sd. Model: 64-64 ReLU MLP, dropout 0.25, Adam (lr 2e-3, L2 1e-3), batch 128, early stopping on the \
 val loss (patience 10, at most 150 epochs, best epoch restored); ZILN head (C4–C7) by default, MSE on log1p(y) as the plain \
 alternative. Both then blend with the last-period rule, `α·network + (1 − α)·rule`, α on the grid 0, 0.1, …, 1 with the \
-best val Gini (C37), map it through `a·ŷᵇ` fitted on the val decile chart (C39) and scale the result by \
-`Σ y / Σ ŷ` over the val customers (C36). {} seeds per model; test touched \
+best val Gini (C37) and map it through `a·ŷᵇ` fitted on the val decile chart (C39); no level factor after \
+it (C36 off: level factor 1). {} seeds per model; test touched \
 only for this report.\n\nFitted on val per headline seed of the default, (α, exponent b, level factor): {}.\n",
         format_ms(s.start_ms),
         zi.test.len(),
