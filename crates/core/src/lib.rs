@@ -28,7 +28,9 @@ pub use dense::{
     dense_backward_input_naive, dense_backward_params, dense_backward_params_naive, dense_forward,
     dense_forward_naive, dense_gemm_scratch, scale_example_rows, sum_of_squares,
 };
-pub use dropout::{dropout_backward, dropout_forward, dropout_sample_mask};
+pub use dropout::{
+    dropout_backward, dropout_forward, dropout_sample_mask, dropout_sample_mask_reference,
+};
 pub use float::Float;
 pub use gemm::{gemm, gemm_naive, gemm_serial};
 pub use init::{Init, InitError};

@@ -223,19 +223,34 @@ fn test_metrics(
         .collect();
     let threshold =
         featurizer.population_probability(model.bundle.info.threshold.value, pos_weight);
-    let eval = evaluate("test", labels.to_vec(), probs, threshold)?;
     let metric = |r: Result<f64, _>| r.map_err(|e| anyhow::anyhow!("{name}: {e}")).internal_err();
-    // The recipe's intervals and its difference to the peer, on one walk of the same draws.
-    let (roc_auc_ci, pr_auc_ci, paired) = cluster_bootstrap_against(
-        labels,
-        &eval.probs,
-        Some(peer),
-        users,
-        BOOTSTRAP_RESAMPLES,
-        seed,
-    )
-    .map_err(|e| anyhow::anyhow!("{name} against LightGBM: {e}"))
-    .internal_err()?;
+    // The evaluation, the bootstrap and the tops read the same probabilities and nothing
+    // else: three threads, each result the same whatever runs beside it.
+    let (eval, boot, (precision_at_100, recall_at_top_1pct)) = std::thread::scope(|scope| {
+        let probs = &probs;
+        // The recipe's intervals and its difference to the peer, on one walk of the draws.
+        let boot = scope.spawn(move || {
+            cluster_bootstrap_against(labels, probs, Some(peer), users, BOOTSTRAP_RESAMPLES, seed)
+        });
+        let tops = scope.spawn(move || {
+            Ok::<_, CliError>((
+                metric(precision_at_k(labels, probs, 100))?,
+                metric(recall_at_top_fraction(labels, probs, 0.01))?,
+            ))
+        });
+        let eval = evaluate("test", labels.to_vec(), probs.clone(), threshold);
+        let joined = |what: &str| anyhow::anyhow!("{name}: the {what} thread panicked");
+        Ok::<_, CliError>((
+            eval?,
+            boot.join()
+                .map_err(|_| joined("bootstrap"))
+                .internal_err()?,
+            tops.join().map_err(|_| joined("top-k")).internal_err()??,
+        ))
+    })?;
+    let (roc_auc_ci, pr_auc_ci, paired) = boot
+        .map_err(|e| anyhow::anyhow!("{name} against LightGBM: {e}"))
+        .internal_err()?;
     let paired = paired
         .ok_or_else(|| anyhow::anyhow!("{name}: no paired bootstrap"))
         .internal_err()?;
@@ -244,8 +259,8 @@ fn test_metrics(
         roc_auc: r.roc_auc.unwrap_or(f64::NAN),
         pr_auc: r.average_precision.unwrap_or(f64::NAN),
         log_loss: r.log_loss,
-        precision_at_100: metric(precision_at_k(labels, &eval.probs, 100))?,
-        recall_at_top_1pct: metric(recall_at_top_fraction(labels, &eval.probs, 0.01))?,
+        precision_at_100,
+        recall_at_top_1pct,
         roc_auc_ci,
         pr_auc_ci,
         paired,
@@ -290,6 +305,13 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
         let (split, featurize) = featurize_protocol(&log, &spec, &protocol, true).data_err()?;
         seconds.push(("featurize", t.elapsed().as_secs_f64()));
         let t = Instant::now();
+        // The peer's fixture is decoded and checked beside the training (it reads only the
+        // test labels).
+        let labels: Vec<bool> = split.test.y.iter().map(|&y| y == 1.0).collect();
+        let peer = std::thread::spawn({
+            let labels = labels.clone();
+            move || peer_probabilities(PEER, &labels)
+        });
         let file = log.display().to_string();
         // Each recipe's table and preprocessor on a thread of its own (each is the same
         // whatever runs beside it).
@@ -334,16 +356,20 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
         seconds.push(("train", t.elapsed().as_secs_f64()));
         let t = Instant::now();
         let test = &split.test;
-        let labels: Vec<bool> = test.y.iter().map(|&y| y == 1.0).collect();
+        let peer = peer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the LightGBM fixture's thread panicked"))
+            .internal_err()??;
         let day = TestDay {
             rows: test,
             users: test.keys.iter().map(|k| k.0).collect(),
-            peer: peer_probabilities(PEER, &labels)?,
+            peer,
             labels,
         };
-        // Each recipe's test metrics, and the importance, on threads of their own (they only
-        // read the test rows; each result is the same whatever runs beside it).
-        let (evaluated, importance) = std::thread::scope(|scope| {
+        // Each recipe's test metrics, the peer's, the visitor counts and the importance, on
+        // threads of their own (they only read the test rows; each result is the same
+        // whatever runs beside it).
+        let (evaluated, importance, peer_aucs, visitors_counts) = std::thread::scope(|scope| {
             let handles: Vec<_> = trained
                 .iter()
                 .zip(NAMES)
@@ -352,6 +378,14 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
                     scope.spawn(move || test_metrics(model, name, day, featurizer, options.seed))
                 })
                 .collect();
+            let day = &day;
+            let peer_aucs = scope.spawn(move || {
+                (
+                    roc_auc(&day.labels, &day.peer),
+                    average_precision(&day.labels, &day.peer),
+                )
+            });
+            let counts = scope.spawn(move || visitors(test));
             let importance = if options.quick {
                 Ok(None)
             } else {
@@ -365,7 +399,9 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
                     })
                 })
                 .collect();
-            (evaluated, importance)
+            let peer_aucs = peer_aucs.join().map_err(|_| "the peer's metrics");
+            let counts = counts.join().map_err(|_| "the visitor count");
+            (evaluated, importance, peer_aucs, counts)
         });
         let mut tests = Vec::new();
         let mut tops = Vec::new();
@@ -377,13 +413,15 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
         let importance = importance?;
         seconds.push(("evaluate and importance", t.elapsed().as_secs_f64()));
 
-        let (test_visitors, test_positive_visitors) = visitors(test);
+        let panicked = |what| anyhow::anyhow!("the thread of {what} panicked");
+        let (test_visitors, test_positive_visitors) =
+            visitors_counts.map_err(panicked).internal_err()?;
+        let (peer_roc_auc, peer_pr_auc) = peer_aucs.map_err(panicked).internal_err()?;
         let peer_metric = |r: Result<f64, _>| {
             r.map_err(|e| anyhow::anyhow!("LightGBM fixture: {e}"))
                 .internal_err()
         };
-        let peer_roc_auc = peer_metric(roc_auc(&day.labels, &day.peer))?;
-        let peer_pr_auc = peer_metric(average_precision(&day.labels, &day.peer))?;
+        let (peer_roc_auc, peer_pr_auc) = (peer_metric(peer_roc_auc)?, peer_metric(peer_pr_auc)?);
         let outcome = Outcome {
             log: log.clone(),
             featurize,
