@@ -161,7 +161,7 @@ echo "$intervals"
 echo "# phase profile, np = 2 exact (ms a step; meet_* includes waiting for the other rank)"
 "${mpirun_[@]}" -np 2 "$bin" speed --steps "$steps" --phases | grep '^phase' | sort
 echo "# compute parts in one thread, no MPI: the plain step's against rank 0's at np = 2 (min CPU ms)"
-"$bin" parts --steps 15
+"$bin" parts --steps 30
 if [ "${SWEEP:-1}" != 0 ]; then
   "${mpirun_[@]}" -np 2 "$bin" sweep
 fi
