@@ -533,11 +533,14 @@ fn parts(reps: usize) {
         });
         let up = Upstream::DZ(d_z.slice(s![..HALF, ..]));
         let deltas = t.time("rank_deltas", || mlp.deltas(fwd, up));
+        // Row by row, as `Exchange::share_rows` packs them.
         t.time("rank_pack", || {
             packed.clear();
             for (l, &h) in widths.iter().enumerate() {
-                let theirs = deltas.delta(l);
-                packed.extend(theirs.slice(s![.., units_of_rank(h, 1, 2)]).iter().copied());
+                let theirs = deltas.delta(l).slice_move(s![.., units_of_rank(h, 1, 2)]);
+                for row in theirs.rows() {
+                    packed.extend_from_slice(row.to_slice().expect("rows are contiguous"));
+                }
             }
         });
         let fwd = mlp.forward(x.slice(s![HALF.., ..]), Mode::Inference, &mut other_ws);

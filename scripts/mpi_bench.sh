@@ -1,27 +1,31 @@
 #!/usr/bin/env bash
 # The measurements of notes/distributed.md §8 (run them on a quiet machine):
-#   1. training speed, 784-1024-1024-1 at global batch 512, one thread per rank: one process
-#      without MPI, then np = 2 with the exact and with the fast reduction (the 1.7× target:
-#      np = 2 exact samples/s ≥ 1.7 × one process's);
-#      Each round also runs two one-process trainings at once, pinned to cores 0 and 1: the
-#      ceiling np = 2 could reach on this machine if communication were free (two cores that
-#      share a physical core's vector units, or a power budget, cap it below 2×);
+#   1. training speed, 784-1024-1024-1 at global batch 512, one thread per rank, in paired
+#      rounds: each round runs the one process without MPI (the plain step: the baseline),
+#      np = 2 with the exact reduction (the 1.7× target: np = 2 exact samples/s ≥ 1.7 × one
+#      process's), the distributed step at np = 1 under mpirun (`np1_mpi`: the cost of the
+#      distributed code path itself at one rank) and, with an old build, its np = 2 exact
+#      (`new_over_old`); every ratio is formed within its round. Odd rounds run them in this
+#      order, even rounds in reverse, so a drift of the host's speed favours none.
+#      FULL=1 adds to every round np = 2 fast, np = 2 exact spinning (`exact_spin`, when the
+#      flags ask for the yield), the old build's fast, and two one-process runs at once pinned
+#      to cores 0 and 1 (`two_independent`: the ceiling np = 2 could reach on this machine if
+#      communication were free);
 #   2. an OSU-style message-size sweep of ping-pong, broadcast, all-gather and all-reduce at
 #      np = 2, with t(n) = α + β·n fitted for each (the cost model's inputs).
-# Rounds alternate the configurations (interleaved), so drifting load hits all alike. Each
-# round also runs the distributed step at np = 1 under mpirun (`np1_mpi`: its samples/s over
-# the one process without MPI — the cost of the distributed code path itself at one rank).
-# After the rounds: a `median` line (the median of each ratio over the rounds: the figure to
-# read), one phase profile of np = 2 exact (CPU and wall ms a step before and inside each
-# meeting, per rank; notes/distributed.md §8), the `parts` of the step in one thread
-# (rank_over_half: rank 0's compute at np = 2 over half the plain step's) and the sweep.
-# With OLD=<commit>, the same example built from that commit also runs np = 2 exact and fast
-# in every round, and the ratio line gains exact_old / fast_old (np 2 / np 1 of the old
-# build) and new_over_old (exact samples/s, this build over the old).
+# After the rounds: a `median` line (the median of each ratio over the rounds: the figures to
+# read), an `interval95` line (a distribution-free 95 % interval of each median, from the
+# order statistics of the rounds: 15 rounds give the 4th to 12th, 25 the 8th to 18th), one
+# phase profile of np = 2 exact (CPU and wall ms a step before and inside each meeting, per
+# rank; notes/distributed.md §8), the `parts` of the step in one thread (rank_over_half:
+# rank 0's compute at np = 2 over half the plain step's) and the sweep.
+# With OLD=<commit> (built here) or OLD_BIN (built already), the old build's np = 2 exact runs
+# in every round: the ratio line gains exact_old (np 2 / np 1 of the old build) and
+# new_over_old (exact samples/s, this build over the old).
 # MPIRUN_FLAGS replaces the launch flags (default: the recommended ones, `--bind-to core`
 # `--mca btl self,vader` `--mca mpi_yield_when_idle 1`; notes/distributed.md §1, §8); with the
-# yield in them, each round also runs np = 2 exact spinning instead (`exact_spin`).
-# Usage: scripts/mpi_bench.sh [steps per run, default 40] [rounds, default 3]
+# yield in them, FULL=1 rounds also run np = 2 exact spinning instead (`exact_spin`).
+# Usage: scripts/mpi_bench.sh [steps per run, default 40] [rounds, default 15]
 #        PROFILE=dev scripts/mpi_bench.sh …   (the optimised dev build, no release build)
 #        OLD=07a8999 scripts/mpi_bench.sh 40 3   (OLD_TREE, OLD_TARGET: the old checkout, its target dir)
 #        OLD_BIN=/work/oldbin9/mpi_bench scripts/mpi_bench.sh 40 3   (an old `mpi_bench` built
@@ -31,7 +35,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps="${1:-40}"
-rounds="${2:-3}"
+rounds="${2:-15}"
 profile="${PROFILE:-release}"
 dir=$([ "$profile" = dev ] && echo debug || echo "$profile")
 target="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -71,53 +75,93 @@ fi
 export RAYON_NUM_THREADS=1 OMP_NUM_THREADS=1
 # samples/s of a `speed` line.
 rate() { sed -n 's/.*samples_per_s=\([0-9.]*\).*/\1/p' | head -1; }
-ratios="${TMPDIR:-/tmp}/mpi_bench_ratios.$$"
-: >"$ratios"
-trap 'rm -f "$ratios"' EXIT
+tmp="${TMPDIR:-/tmp}/mpi_bench.$$"
+mkdir -p "$tmp"
+trap 'rm -rf "$tmp"' EXIT
+: >"$tmp/ratios"
+# One run of configuration $1 into $tmp/$1 (its `speed` line echoed, tagged).
+run() {
+  local out="$tmp/$1"
+  case "$1" in
+    one) "$bin" speed --single --steps "$steps" >"$out" ;;
+    exact) "${mpirun_[@]}" -np 2 "$bin" speed --steps "$steps" >"$out" ;;
+    np1) "${mpirun_[@]}" -np 1 "$bin" speed --steps "$steps" >"$out" ;;
+    old) "${mpirun_[@]}" -np 2 "$old_bin" speed --steps "$steps" >"$out" ;;
+    fast) "${mpirun_[@]}" -np 2 "$bin" speed --fast --steps "$steps" >"$out" ;;
+    fast_old) "${mpirun_[@]}" -np 2 "$old_bin" speed --fast --steps "$steps" >"$out" ;;
+    spin) "${spin_[@]}" -np 2 "$bin" speed --steps "$steps" >"$out" ;;
+    pair)
+      # Two independent one-process runs at once, pinned to cores 0 and 1.
+      taskset -c 0 "$bin" speed --single --steps "$steps" >"$out.0" &
+      taskset -c 1 "$bin" speed --single --steps "$steps" >"$out"
+      wait
+      ;;
+  esac
+  sed "s/^/$1: /" "$out"
+}
+# The configurations of a round: the lean set (the one process, np 2 exact, the distributed
+# step at one rank, and the old build's np 2 exact when given); FULL=1 adds np 2 fast, the
+# spinning np 2 exact, two independent one-process runs and the old build's fast.
+configs=(one exact np1)
+[ -n "$old_bin" ] && configs+=(old)
+if [ "${FULL:-0}" = 1 ]; then
+  configs+=(fast pair)
+  [ ${#spin_[@]} -gt 0 ] && configs+=(spin)
+  [ -n "$old_bin" ] && configs+=(fast_old)
+fi
 for round in $(seq "$rounds"); do
   echo "# round $round"
-  one=$("$bin" speed --single --steps "$steps"); echo "$one"
-  echo "# two independent one-process runs at once (cores 0 and 1)"
-  taskset -c 0 "$bin" speed --single --steps "$steps" >"${TMPDIR:-/tmp}/mpi_bench_pair.$$" &
-  pair=$(taskset -c 1 "$bin" speed --single --steps "$steps")
-  wait
-  echo "$pair"; cat "${TMPDIR:-/tmp}/mpi_bench_pair.$$"; rm -f "${TMPDIR:-/tmp}/mpi_bench_pair.$$"
-  exact=$("${mpirun_[@]}" -np 2 "$bin" speed --steps "$steps"); echo "$exact"
-  fast=$("${mpirun_[@]}" -np 2 "$bin" speed --fast --steps "$steps"); echo "$fast"
-  np1=$("${mpirun_[@]}" -np 1 "$bin" speed --steps "$steps"); echo "$np1"
-  spin_line=""
-  if [ ${#spin_[@]} -gt 0 ]; then
-    spin=$("${spin_[@]}" -np 2 "$bin" speed --steps "$steps"); echo "spin: $spin"
-    spin_line=$(awk -v one="$(rate <<<"$one")" -v sp="$(rate <<<"$spin")" \
-      'BEGIN { printf " exact_spin=%.3f", sp / one }')
+  # Odd rounds run the configurations in order, even rounds in reverse (ABBA): a drift of
+  # the host's speed within a round then favours none of them over the rounds.
+  order=("${configs[@]}")
+  if [ $((round % 2)) -eq 0 ]; then
+    order=()
+    for ((i = ${#configs[@]} - 1; i >= 0; i--)); do order+=("${configs[i]}"); done
   fi
-  old_line=""
-  if [ -n "$old_bin" ]; then
-    exact_old=$("${mpirun_[@]}" -np 2 "$old_bin" speed --steps "$steps"); echo "old: $exact_old"
-    fast_old=$("${mpirun_[@]}" -np 2 "$old_bin" speed --fast --steps "$steps"); echo "old: $fast_old"
-    old_line=$(awk -v one="$(rate <<<"$one")" -v ex="$(rate <<<"$exact")" \
-      -v eo="$(rate <<<"$exact_old")" -v fo="$(rate <<<"$fast_old")" \
-      'BEGIN { printf " exact_old=%.3f fast_old=%.3f new_over_old=%.3f", eo / one, fo / one, ex / eo }')
+  for c in "${order[@]}"; do run "$c"; done
+  # Each ratio within the round (paired): np 2 / np 1 samples/s and the others against the
+  # same round's one process; new_over_old: np 2 exact, this build over the old.
+  line="ratio round=$round"
+  r() { rate <"$tmp/$1"; }
+  one=$(r one)
+  for c in exact fast spin pair np1 old fast_old; do
+    [ -s "$tmp/$c" ] || continue
+    key=$c
+    case $c in spin) key=exact_spin ;; pair) key=two_independent ;; np1) key=np1_mpi ;;
+      old) key=exact_old ;; esac
+    line="$line $key=$(awk -v a="$(r "$c")" -v b="$one" 'BEGIN { printf "%.3f", a / b }')"
+  done
+  if [ -s "$tmp/old" ]; then
+    line="$line new_over_old=$(awk -v a="$(r exact)" -v b="$(r old)" 'BEGIN { printf "%.3f", a / b }')"
   fi
-  # np 2 / np 1 samples/s; two_independent: one of the two simultaneous runs against the solo
-  # run (the ceiling np 2 could reach is twice it).
-  awk -v one="$(rate <<<"$one")" -v ex="$(rate <<<"$exact")" -v fa="$(rate <<<"$fast")" \
-    -v pa="$(rate <<<"$pair")" -v n1="$(rate <<<"$np1")" -v r="$round" -v old="$spin_line$old_line" \
-    'BEGIN { printf "ratio round=%s exact=%.3f fast=%.3f two_independent=%.3f np1_mpi=%.3f%s\n",
-             r, ex / one, fa / one, pa / one, n1 / one, old }' | tee -a "$ratios"
+  echo "$line" | tee -a "$tmp/ratios"
+  rm -f "$tmp"/one "$tmp"/exact "$tmp"/np1 "$tmp"/old "$tmp"/fast "$tmp"/fast_old "$tmp"/spin "$tmp"/pair*
 done
-# The median of each ratio over the rounds (the lower middle one of an even count).
+# The median of each ratio over the rounds (the lower middle one of an even count) and a
+# distribution-free 95 % interval for it: the k-th smallest and k-th largest of the n rounds,
+# k the largest with P(Binomial(n, 1/2) < k) <= 0.025 (none below 6 rounds: printed as the
+# range then, marked `range`). Paired rounds: each ratio is formed within its round.
 median="median rounds=$rounds"
-for key in $(head -1 "$ratios" | tr ' ' '\n' | sed -n '3,$p' | cut -d= -f1); do
-  m=$(sed -n "s/.* $key=\([0-9.]*\).*/\1/p" "$ratios" | sort -g |
-    awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+intervals="interval95 rounds=$rounds"
+for key in $(head -1 "$tmp/ratios" | tr ' ' '\n' | sed -n '3,$p' | cut -d= -f1); do
+  sed -n "s/.* $key=\([0-9.]*\).*/\1/p" "$tmp/ratios" | sort -g >"$tmp/values"
+  m=$(awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }' "$tmp/values")
+  ci=$(awk '{ v[NR] = $1 }
+    END {
+      n = NR; k = 0; p = 0.5 ^ n; cdf = 0
+      # cdf = P(X <= j - 1) before adding P(X = j - 1): k = the largest j with P(X < j) <= 0.025.
+      for (j = 1; j <= n; j++) { cdf += p; if (cdf > 0.025) break; k = j; p = p * (n - j + 1) / j }
+      if (k < 1) printf "range[%s,%s]", v[1], v[n]; else printf "[%s,%s]", v[k], v[n - k + 1]
+    }' "$tmp/values")
   median="$median $key=$m"
+  intervals="$intervals $key=$ci"
 done
 echo "$median"
+echo "$intervals"
 echo "# phase profile, np = 2 exact (ms a step; meet_* includes waiting for the other rank)"
 "${mpirun_[@]}" -np 2 "$bin" speed --steps "$steps" --phases | grep '^phase' | sort
 echo "# compute parts in one thread, no MPI: the plain step's against rank 0's at np = 2 (min CPU ms)"
-"$bin" parts --steps 15
+"$bin" parts --steps 30
 if [ "${SWEEP:-1}" != 0 ]; then
   "${mpirun_[@]}" -np 2 "$bin" sweep
 fi

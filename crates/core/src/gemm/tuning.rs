@@ -37,9 +37,26 @@ pub const MAX_BLOCKS: usize = 8;
 /// The one number here that changes bits (see the module doc).
 pub const DOT_MIN_K: usize = 128;
 
-/// Rows of A per cache block of the dot kernel: 48 rows of k = 784 (150 KB of `f32`, 300 KB
-/// of `f64`) stay in L2 while every column quad of B passes over them.
-pub const DOT_MC: usize = 48;
+/// At most this many rows of A per cache block of the dot kernel: 72 rows of k = 1024
+/// (288 KB of `f32`) stay in L2 while every column group of B passes over them. All of B
+/// streams through once per block, so the rows are cut into the fewest blocks of at most
+/// this many, of equal length up to a tile ([`dot_block_rows`]): 256 rows make 4 passes and
+/// 512 make 8, where 48-row blocks made 6 and 11 — a rank of np = 2 paid more than half the
+/// one-process forward pass (notes/distributed.md §8, session 10: 784-1024-1024-1 at 256 and
+/// 512 rows, the forward 2–4 % faster at both).
+pub const DOT_MC: usize = 72;
+
+/// Rows per block of the dot kernel for `m` rows of A in tiles of `tr` rows: the fewest
+/// blocks of at most [`DOT_MC`] rows (rounded down to whole tiles), their length split evenly
+/// and rounded up to whole tiles, so no block is a short tail that streams all of B for a
+/// few rows; at least one tile (never 0, also for m = 0). Speed only: a block never changes
+/// an element's operations.
+pub fn dot_block_rows(m: usize, tr: usize) -> usize {
+    let tr = tr.max(1);
+    let cap = (DOT_MC / tr).max(1) * tr;
+    let blocks = m.div_ceil(cap).max(1);
+    (m.div_ceil(blocks).div_ceil(tr) * tr).max(tr)
+}
 
 /// Rows of A per cache block of the outer kernel: 96 rows (16 tiles of 6) share each panel
 /// of B.

@@ -153,8 +153,14 @@ impl<T: Float> Exchange<T> {
             if q != me && mine > 0 {
                 for l in 0..layers {
                     let units = self.units(l, q, ranks);
-                    let delta = deltas.delta(l);
-                    self.send.extend(delta.slice(s![.., units]).iter().copied());
+                    // Row by row: each row's columns are contiguous (an element-wise
+                    // iterator over the strided block took four times as long).
+                    for row in deltas.delta(l).slice_move(s![.., units]).rows() {
+                        match row.to_slice() {
+                            Some(values) => self.send.extend_from_slice(values),
+                            None => self.send.extend(row.iter().copied()),
+                        }
+                    }
                 }
             }
             self.packed.push(start..self.send.len());

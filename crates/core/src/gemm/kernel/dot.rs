@@ -11,14 +11,14 @@
 use super::simd::{Halves, Simd};
 use super::{Mat, MatMut, Product, finish};
 use crate::Float;
-use crate::gemm::tuning::DOT_MC;
+use crate::gemm::tuning::dot_block_rows;
 
 /// Rows of C per dot tile.
 const DOT_R: usize = 3;
 /// Columns of C per dot tile.
 const DOT_C: usize = 4;
 
-/// The dot kernel over all of C: blocks of `DOT_MC` rows, within a block every column quad
+/// The dot kernel over all of C: blocks of at most `DOT_MC` rows, within a block every column quad
 /// of B against every row triple of A.
 ///
 /// # Safety
@@ -228,7 +228,7 @@ unsafe fn tile_halves<E: Float, P: Halves<E>, const R: usize, const Q: usize>(
 }
 
 /// Runs `tiles.tile(i, j, rows, cols)` over C in tiles of `tr` rows × `tc` columns: blocks of
-/// `DOT_MC` rows, within a block every column group against every row group; the next
+/// [`dot_block_rows`] rows (at most `DOT_MC`, of equal length), within a block every column group against every row group; the next
 /// block's rows of A are fetched into L2 a slice per column group, while this block
 /// computes (a block's first pass would otherwise wait on memory).
 ///
@@ -245,9 +245,10 @@ unsafe fn blocks<E: Float, S: Simd<E>>(
     let groups = n.div_ceil(tc);
     let per_line = 64 / size_of::<E>(); // elements per 64-byte line
     let lines_per_row = k.div_ceil(per_line);
-    for i0 in (0..m).step_by(DOT_MC) {
-        let i_end = (i0 + DOT_MC).min(m);
-        let next = (i_end.min(m), (i_end + DOT_MC).min(m));
+    let mc = dot_block_rows(m, tr);
+    for i0 in (0..m).step_by(mc) {
+        let i_end = (i0 + mc).min(m);
+        let next = (i_end.min(m), (i_end + mc).min(m));
         let lines = (next.1 - next.0) * lines_per_row;
         let per_group = lines.div_ceil(groups);
         for (g, j) in (0..n).step_by(tc).enumerate() {

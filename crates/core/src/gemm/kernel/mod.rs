@@ -36,7 +36,8 @@
 //!   load), then the lanes are added in the fixed order of `hsum`. AVX2 and the scalar twin
 //!   hold one element per vector in 3×4 tiles; AVX-512 holds two per vector, one per 256-bit
 //!   half, in 6×8 tiles (`dot::gemm_halves`). No copy of either operand; rows of A are taken
-//!   in blocks of 48, and the next block is prefetched into L2 while one computes.
+//!   in blocks of at most 72 of equal length (`tuning::dot_block_rows`), and the next block
+//!   is prefetched into L2 while one computes.
 //! - **outer** — otherwise: an MR×NV-vector tile of C (6×2 on AVX2 and scalar, 14×2 on
 //!   AVX-512) holds MR·NV vector accumulators; for each `p` in increasing order it broadcasts
 //!   `A[i, p]` (any strides) and multiplies a row of NV·L values of B:

@@ -442,3 +442,30 @@ fn shared_b_buffer_is_lent_once_and_given_back() {
         }
     }
 }
+
+/// The dot kernel's blocks (`tuning::dot_block_rows`): whole tiles, at most `DOT_MC` rows,
+/// the fewest blocks that cover m, and no block shorter than a tile below the others.
+#[test]
+fn dot_blocks_are_few_even_and_whole_tiles() {
+    use crate::gemm::tuning::{DOT_MC, dot_block_rows};
+    assert_eq!((dot_block_rows(256, 6), dot_block_rows(512, 6)), (66, 66));
+    for tr in [1, 3, 6] {
+        let cap = DOT_MC / tr * tr;
+        for m in 0..400 {
+            let mc = dot_block_rows(m, tr);
+            assert!(
+                mc > 0 && mc.is_multiple_of(tr) && mc <= cap,
+                "m {m} tr {tr}: {mc}"
+            );
+            let blocks = m.div_ceil(mc);
+            assert_eq!(blocks, m.div_ceil(cap), "m {m} tr {tr}: {mc} rows a block");
+            // The last block is at most one tile per block shorter than the others.
+            if blocks > 1 {
+                assert!(
+                    m - (blocks - 1) * mc + blocks * tr >= mc,
+                    "m {m} tr {tr}: {mc}"
+                );
+            }
+        }
+    }
+}
