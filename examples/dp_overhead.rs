@@ -81,6 +81,8 @@ fn config(
             delta: 1e-5,
             clip_norm: 1.0,
             average_decay: None,
+            average_warmup: false,
+            automatic_clip: None,
         };
         c.privacy = Some(plan_dp_sgd(&request, ROWS, b, epochs, 1)?.0);
     }

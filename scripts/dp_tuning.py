@@ -44,7 +44,10 @@ MORE_SEEDS = [1, 2, 3, 4]
 def name(c):
     base = f"{c['opt']}-lr{c['lr']:g}-C{c['clip']:g}-B{c['batch']}-E{c['epochs']}"
     base += f"-avg{c['average']:g}" if c.get("average") is not None else ""
-    return base + ("-cos" if c.get("cosine") else "")
+    base += "-warm" if c.get("warmup") else ""  # P29's warm-up of β (stage 10)
+    base += "-cos" if c.get("cosine") else ""
+    base += f"-auto{c['auto']:g}" if c.get("auto") is not None else ""  # P30 (stage 10)
+    return base + ("-tanh" if c.get("act") == "tanh" else "")
 
 
 def parse(n):
@@ -55,14 +58,30 @@ def parse(n):
     for part in parts[5:]:
         if part == "cos":
             c["cosine"] = True
+        elif part == "warm":
+            c["warmup"] = True
+        elif part == "tanh":
+            c["act"] = "tanh"
+        elif part.startswith("auto"):
+            c["auto"] = float(part[4:])
         else:
             c["average"] = float(part[3:])
     return c
 
 
 def run(binary, out, eps, c, seed):
-    """Trains one candidate; returns (validation ROC-AUC, PR-AUC)."""
+    """Trains one candidate; returns (validation ROC-AUC, PR-AUC). A run whose training.json
+    is already in `out` is read, not trained again (a stage resumed in the same directory)."""
     path = os.path.join(out, f"{name(c)}-eps{eps}-s{seed}")
+    if not os.path.exists(os.path.join(path, "training.json")):
+        train(binary, path, eps, c, seed)
+    with open(os.path.join(path, "training.json")) as f:
+        v = json.load(f)["validation"]["at_half"]
+    return v["roc_auc"], v["average_precision"]
+
+
+def train(binary, path, eps, c, seed):
+    """One `glassbox train` of candidate c at ε with this seed, into path."""
     subprocess.run(
         [binary, "-q", "--threads", "1", "train", "datasets/online_shoppers_train.csv",
          "--target", "Revenue", "--schema", "datasets/online_shoppers.schema.toml",
@@ -72,11 +91,11 @@ def run(binary, out, eps, c, seed):
          "--dp-clip", repr(c["clip"]), "--batch-size", str(c["batch"]),
          "--epochs", str(c["epochs"]), "--out", path]
         + (["--dp-average", repr(c["average"])] if c.get("average") is not None else [])
-        + (["--cosine", "true"] if c.get("cosine") else []),
+        + (["--cosine", "true"] if c.get("cosine") else [])
+        + (["--dp-average-warmup"] if c.get("warmup") else [])
+        + (["--activation", c["act"]] if c.get("act") else [])
+        + (["--dp-clip-automatic", repr(c["auto"])] if c.get("auto") is not None else []),
         check=True, stdout=subprocess.DEVNULL)
-    with open(os.path.join(path, "training.json")) as f:
-        v = json.load(f)["validation"]["at_half"]
-    return v["roc_auc"], v["average_precision"]
 
 
 def later_stage_args(prefix):

@@ -127,6 +127,64 @@ fn averaged_iterates_are_recorded_and_change_the_model() {
     );
 }
 
+/// `--dp-average-warmup` (P29) and `--dp-clip-automatic γ` (P30) are recorded in
+/// `training.json` and shown by `inspect`, each trains other weights than the run without it,
+/// and the warm-up without `--dp-average` and a γ ≤ 0 are refused with exit 2.
+#[test]
+fn warmup_and_automatic_clipping_are_recorded_and_change_the_model() {
+    let s = Scratch::new("private_training_warmup_auto");
+    let data = s.file("train.csv", simple_csv(300, 4));
+    let dp = [
+        "--dp-epsilon",
+        "8",
+        "--dp-delta",
+        "1e-4",
+        "--dp-average",
+        "0.9",
+    ];
+    let (fixed, warm, auto) = (s.path("fixed"), s.path("warm"), s.path("auto"));
+    train_private(&data, &fixed, &dp).ok();
+    train_private(&data, &warm, &[&dp[..], &["--dp-average-warmup"]].concat()).ok();
+    let automatic = [&dp[..], &["--dp-clip-automatic", "0.01"]].concat();
+    train_private(&data, &auto, &automatic).ok();
+    assert!(
+        tensor_bytes(&warm) != tensor_bytes(&fixed),
+        "the warm-up changed nothing"
+    );
+    assert!(
+        tensor_bytes(&auto) != tensor_bytes(&fixed),
+        "automatic clipping changed nothing"
+    );
+    let record = |dir: &str| {
+        json(&std::fs::read_to_string(format!("{dir}/training.json")).expect("json"))["privacy"]
+            .clone()
+    };
+    assert_eq!(record(&warm)["average_warmup"], true);
+    assert_eq!(record(&auto)["automatic_clip"], 0.01);
+    assert!(record(&fixed).get("average_warmup").is_none());
+    assert!(record(&fixed).get("automatic_clip").is_none());
+    let inspect = run(&["inspect", &format!("{auto}/model.safetensors")]).ok();
+    assert!(
+        inspect
+            .stdout
+            .contains("automatic, each example scaled by C/(‖g‖ + γ), γ = 0.01")
+    );
+    let inspect = run(&["inspect", &format!("{warm}/model.safetensors")]).ok();
+    assert!(
+        inspect
+            .stdout
+            .contains("warmed up as min(β, (1 + t)/(10 + t))")
+    );
+    let bad = s.path("bad");
+    train_private(&data, &bad, &["--dp-epsilon", "8", "--dp-average-warmup"]).fails_with(2);
+    train_private(
+        &data,
+        &bad,
+        &[&dp[..], &["--dp-clip-automatic", "0"]].concat(),
+    )
+    .fails_with(2);
+}
+
 #[test]
 fn private_training_records_its_guarantee_and_is_thread_count_independent() {
     let s = Scratch::new("private_training_records");

@@ -245,6 +245,12 @@ pub struct PrivacyRecipe {
     /// β of the averaged iterates (notes/privacy.md P28), or none for the last iterate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub average_decay: Option<f64>,
+    /// Whether β warms up as `min(β, (1 + t)/(10 + t))` (notes/privacy.md P29).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub average_warmup: bool,
+    /// γ of automatic clipping (notes/privacy.md P30), or none for the flat clip (P20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automatic_clip: Option<f64>,
 }
 
 impl PrivacyRecipe {
@@ -263,6 +269,8 @@ impl PrivacyRecipe {
             delta: self.delta,
             clip_norm: self.clip_norm,
             average_decay: self.average_decay,
+            average_warmup: self.average_warmup,
+            automatic_clip: self.automatic_clip,
         })
     }
 }
@@ -881,6 +889,8 @@ mod tests {
             delta: 1e-5,
             clip_norm: 1.0,
             average_decay,
+            average_warmup: false,
+            automatic_clip: None,
         };
         let mut r = Recipe::default_recipe();
         assert!(r.early_stopping.is_some());

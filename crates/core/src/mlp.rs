@@ -446,6 +446,28 @@ impl<T: Float> Mlp<T> {
         upstream: Upstream<'_, T>,
         max_norm: f64,
     ) -> &'a [f64] {
+        self.backward_clipped_by(fwd, upstream, max_norm, ClipRule::Flat)
+    }
+
+    /// [`Mlp::backward_clipped`] with the factor of step 3 chosen by `rule`: `min(1, C/‖gᵢ‖)`
+    /// (P20) or `C/(‖gᵢ‖ + γ)` (P30). Either way every example's scaled gradient has norm
+    /// at most C.
+    ///
+    /// # Panics
+    /// As [`Mlp::backward_clipped`], and if γ is not positive and finite.
+    pub fn backward_clipped_by<'a>(
+        &mut self,
+        fwd: Forward<'a, T>,
+        upstream: Upstream<'_, T>,
+        max_norm: f64,
+        rule: ClipRule,
+    ) -> &'a [f64] {
+        if let ClipRule::Automatic { gamma } = rule {
+            assert!(
+                gamma > 0.0 && gamma.is_finite(),
+                "mlp: automatic clipping needs γ > 0, got {gamma}"
+            );
+        }
         assert!(
             max_norm > 0.0,
             "mlp: clipping norm must be positive, got {max_norm}"
@@ -471,7 +493,10 @@ impl<T: Float> Mlp<T> {
         let factors = &mut clip_factors[..n];
         for (c, norm) in factors.iter_mut().zip(norms.iter_mut()) {
             *norm = norm.sqrt();
-            *c = clip_factor(*norm, max_norm); // P20
+            *c = match rule {
+                ClipRule::Flat => clip_factor(*norm, max_norm), // P20
+                ClipRule::Automatic { gamma } => automatic_clip_factor(*norm, max_norm, gamma), // P30
+            };
         }
         for (l, layer) in self.layers.iter().enumerate() {
             let (below, rest) = bufs.split_at_mut(l);
@@ -526,6 +551,26 @@ pub fn clip_factor(norm: f64, max_norm: f64) -> f64 {
     } else {
         1.0
     }
+}
+
+/// How each example's gradient is bounded by C before the sum (notes/privacy.md §11).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ClipRule {
+    /// (P20) `min(1, C/‖gᵢ‖)`: gradients shorter than C kept as they are.
+    Flat,
+    /// (P30) `C/(‖gᵢ‖ + γ)`, automatic clipping (Bu, Wang, Zha & Karypis 2023): every
+    /// gradient normalised to length `C·‖gᵢ‖/(‖gᵢ‖ + γ) < C`; γ > 0 keeps a zero gradient at 0.
+    Automatic {
+        /// γ, the stability constant (Bu et al.: 0.01).
+        gamma: f64,
+    },
+}
+
+/// (P30) The automatic clipping factor `C/(‖g‖ + γ)` of an example whose gradient has norm
+/// `norm`: the scaled gradient's norm `C·‖g‖/(‖g‖ + γ)` is below C for every ‖g‖ ≥ 0. A NaN
+/// norm gives NaN, which reaches the gradient and the step's finiteness check.
+pub fn automatic_clip_factor(norm: f64, max_norm: f64, gamma: f64) -> f64 {
+    max_norm / (norm + gamma)
 }
 
 /// Writes the upstream gradient (N, O) into the last layer's gradient buffer; returns what

@@ -9,7 +9,8 @@
 //! norms without the bias term (`‖δᵢ‖²·‖xᵢ‖²` alone) must fail.
 
 use glassbox_core::{
-    Activation, GradWrite, Init, LayerSpec, Mlp, MlpSpec, Mode, Upstream, clip_factor, seeded_rng,
+    Activation, ClipRule, GradWrite, Init, LayerSpec, Mlp, MlpSpec, Mode, Upstream,
+    automatic_clip_factor, clip_factor, seeded_rng,
 };
 use ndarray::{Array2, s};
 
@@ -118,19 +119,31 @@ fn check(per_example: &Array2<f64>, norms: &[f64], grads: &[f64], c: f64) -> Res
     Ok(())
 }
 
+/// Case `case`'s network (seeded by the case), its n inputs and upstream gradients, and the
+/// explicit per-example gradients.
+fn case_of(
+    case: usize,
+    spec: &MlpSpec,
+    dz: bool,
+    n: usize,
+) -> (Mlp<f64>, Array2<f64>, Array2<f64>, Array2<f64>) {
+    let mlp = Mlp::<f64>::new(
+        spec.clone(),
+        Init::TorchDefault,
+        &mut seeded_rng(case as u64),
+    )
+    .expect("valid spec");
+    let x = matrix(n, spec.inputs, case as u64);
+    let d = matrix(n, spec.outputs(), 50 + case as u64);
+    let per_example = explicit_per_example(&mlp, &x, &d, dz);
+    (mlp, x, d, per_example)
+}
+
 #[test]
 fn clipped_backward_equals_explicit_per_example_gradients_on_every_layer_type() {
     for (case, (spec, dz)) in networks().into_iter().enumerate() {
-        let mut mlp = Mlp::<f64>::new(
-            spec.clone(),
-            Init::TorchDefault,
-            &mut seeded_rng(case as u64),
-        )
-        .expect("valid spec");
         let n = 9;
-        let x = matrix(n, spec.inputs, case as u64);
-        let d = matrix(n, spec.outputs(), 50 + case as u64);
-        let per_example = explicit_per_example(&mlp, &x, &d, dz);
+        let (mut mlp, x, d, per_example) = case_of(case, &spec, dz, n);
         let mut exact: Vec<f64> = per_example
             .rows()
             .into_iter()
@@ -270,4 +283,68 @@ fn clipped_backward_matches_torch_func_per_example_gradients() {
             "parameter {k}: {a} vs torch {b}"
         );
     }
+}
+
+/// (P30) Automatic clipping on every network: the written gradient is
+/// `Σᵢ C/(‖gᵢ‖ + γ)·gᵢ` of the explicit per-example gradients (1e-12), and every scaled
+/// example has norm `C·‖gᵢ‖/(‖gᵢ‖ + γ) < C`; the flat clip's sum (P20) fails the same
+/// comparison (negative control). A zero gradient stays zero, a huge one ends just below C.
+#[test]
+fn automatic_clipping_equals_explicit_normalised_gradients_and_stays_below_c() {
+    let (c, gamma) = (0.7, 0.01);
+    for (case, (spec, dz)) in networks().into_iter().enumerate() {
+        let n = 9;
+        let (mut mlp, x, d, per_example) = case_of(case, &spec, dz, n);
+        let mut want = vec![0.0; mlp.num_params()];
+        for (i, g) in per_example.rows().into_iter().enumerate() {
+            let norm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let factor = automatic_clip_factor(norm, c, gamma);
+            let scaled = g.iter().map(|v| (factor * v).powi(2)).sum::<f64>().sqrt();
+            assert!(scaled < c, "case {case}, example {i}: {scaled} ≥ C = {c}");
+            for (w, v) in want.iter_mut().zip(g) {
+                *w += factor * v;
+            }
+        }
+        let gap = |grads: &[f64]| {
+            grads
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+                .fold(0.0, f64::max)
+        };
+        let mut ws = mlp.workspace(n);
+        let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
+        let rule = ClipRule::Automatic { gamma };
+        mlp.backward_clipped_by(fwd, upstream(&d, dz), c, rule);
+        assert!(
+            gap(mlp.grads()) < 1e-12,
+            "case {case}: {}",
+            gap(mlp.grads())
+        );
+        let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
+        mlp.backward_clipped(fwd, upstream(&d, dz), c);
+        assert!(gap(mlp.grads()) > 1e-6, "case {case}: the flat clip passed");
+    }
+    assert_eq!(automatic_clip_factor(0.0, 2.0, gamma) * 0.0, 0.0);
+    let big = 1e9 * automatic_clip_factor(1e9, 2.0, gamma);
+    assert!(big < 2.0 && big > 2.0 * (1.0 - 1e-10), "{big}");
+}
+
+/// γ must be positive: with γ = 0 a zero gradient would be scaled by C/0.
+#[test]
+#[should_panic(expected = "γ > 0")]
+fn automatic_clipping_refuses_a_zero_gamma() {
+    let (spec, dz) = networks().swap_remove(0);
+    let mut mlp =
+        Mlp::<f64>::new(spec.clone(), Init::TorchDefault, &mut seeded_rng(1)).expect("spec");
+    let x = matrix(3, spec.inputs, 1);
+    let d = matrix(3, spec.outputs(), 2);
+    let mut ws = mlp.workspace(3);
+    let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
+    mlp.backward_clipped_by(
+        fwd,
+        upstream(&d, dz),
+        1.0,
+        ClipRule::Automatic { gamma: 0.0 },
+    );
 }

@@ -131,6 +131,8 @@ fn private_training_is_refused_with_the_reason() {
         delta: 1e-3,
         clip_norm: 1.0,
         average_decay: None,
+        average_warmup: false,
+        automatic_clip: None,
     };
     let mut c = TrainConfig::keras_recipe(1, 0);
     c.batch_size = 16;

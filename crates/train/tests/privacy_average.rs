@@ -1,11 +1,13 @@
 //! The averaged iterates of a private run (notes/privacy.md §12, P28): the average is the
 //! β-weighted mean of the iterates, end to end; averaging leaves the training path alone
 //! (the iterates are bit-identical with and without it); it is the same at 1 and 2 threads,
-//! survives a checkpoint bit for bit, and is refused with early stopping or β ∉ [0, 1).
+//! survives a checkpoint bit for bit, and is refused with early stopping or β ∉ [0, 1); the
+//! same for the warm-up of the decay (P29), which is refused without a decay.
 
 mod support;
 
 use glassbox_core::Init;
+use glassbox_train::privacy::average::update_average_warmup;
 use glassbox_train::privacy::{DpRequest, DpSgdConfig, NoiseChoice, PrivacyError, plan_dp_sgd};
 use glassbox_train::{
     DataView, EarlyStopping, Monitor, OptimizerConfig, TrainConfig, TrainError, Trainer,
@@ -22,6 +24,8 @@ fn plan(batch: usize, average_decay: Option<f64>) -> Result<DpSgdConfig, Privacy
         delta: 1e-3,
         clip_norm: 1.0,
         average_decay,
+        average_warmup: false,
+        automatic_clip: None,
     };
     plan_dp_sgd(&request, ROWS, batch, EPOCHS, 1).map(|(config, _)| config)
 }
@@ -45,8 +49,13 @@ fn fit(t: &mut Trainer<f32>) {
         .expect("trains");
 }
 
+/// A 5-6-1 network with this configuration, before training.
+fn untrained(c: TrainConfig) -> Trainer<f32> {
+    Trainer::new(binary_spec(5, &[6], 0.0), Init::TorchDefault, c).expect("valid")
+}
+
 fn trained(c: TrainConfig) -> Trainer<f32> {
-    let mut t = Trainer::new(binary_spec(5, &[6], 0.0), Init::TorchDefault, c).expect("valid");
+    let mut t = untrained(c);
     fit(&mut t);
     t
 }
@@ -58,12 +67,7 @@ fn trained(c: TrainConfig) -> Trainer<f32> {
 #[test]
 fn the_average_is_the_weighted_mean_of_the_iterates() {
     let beta = 0.6;
-    let mut t = Trainer::new(
-        binary_spec(5, &[6], 0.0),
-        Init::TorchDefault,
-        config(1, 1, ROWS, Some(beta)),
-    )
-    .expect("valid");
+    let mut t = untrained(config(1, 1, ROWS, Some(beta)));
     let mut iterates: Vec<Vec<f64>> = Vec::new();
     for epoch in 1..=EPOCHS {
         t.set_epochs(epoch).expect("valid");
@@ -182,4 +186,83 @@ fn bad_decays_and_early_stopping_are_refused() {
         ),
         "{err}"
     );
+}
+
+/// `config` with the warm-up of the decay (P29).
+fn warm_config(epochs: usize, threads: usize, batch: usize, beta: f64) -> TrainConfig {
+    let mut c = config(epochs, threads, batch, Some(beta));
+    if let Some(dp) = c.privacy.as_mut() {
+        dp.average_warmup = true;
+    }
+    c
+}
+
+/// (P29) end to end, B = N (one step per epoch): the trainer's warmed-up average (kept in
+/// f32) is `update_average_warmup` folded over the iterates in f64 at steps 1…T (1e-6
+/// relative; the unit tests of `average.rs` check that fold against P29's closed form), so
+/// the trainer folds every step with its own t; P28's average with the same β is not
+/// (negative control). The iterates are the run without averaging's, bit for bit, and the
+/// average is the same at 1, 2 and 7 threads.
+#[test]
+fn the_warmed_up_average_is_its_weighted_mean_and_the_same_at_any_thread_count() {
+    let beta = 0.99;
+    let mut t = untrained(warm_config(1, 1, ROWS, beta));
+    let mut want: Vec<f64> = Vec::new();
+    for epoch in 1..=EPOCHS {
+        t.set_epochs(epoch).expect("valid");
+        fit(&mut t);
+        let theta: Vec<f64> = t.mlp().params().iter().map(|&p| f64::from(p)).collect();
+        want.resize(theta.len(), 0.0);
+        update_average_warmup(&mut want, &theta, epoch as u64, beta);
+    }
+    let avg = t.averaged_params().expect("the run averages");
+    let p28 = trained(config(EPOCHS, 1, ROWS, Some(beta)));
+    let p28 = p28.averaged_params().expect("averages");
+    let rel = |a: f32, w: f64| (f64::from(a) - w).abs() / w.abs().max(1e-3);
+    let worst = avg
+        .iter()
+        .zip(&want)
+        .map(|(&a, &w)| rel(a, w))
+        .fold(0.0, f64::max);
+    let p28_gap = p28
+        .iter()
+        .zip(&want)
+        .map(|(&a, &w)| rel(a, w))
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-6, "worst relative error {worst:e}");
+    assert!(p28_gap > 1e-3, "P28's average is as close: {p28_gap:e}");
+
+    let plain = trained(config(EPOCHS, 2, 16, None));
+    let warm = trained(warm_config(EPOCHS, 2, 16, 0.9));
+    assert_eq!(run_state(&warm), run_state(&plain));
+    let avg = bits(warm.averaged_params().expect("averages"));
+    let fixed = trained(config(EPOCHS, 2, 16, Some(0.9)));
+    assert_ne!(avg, bits(fixed.averaged_params().expect("averages")));
+    for threads in [1, 7] {
+        let other = trained(warm_config(EPOCHS, threads, 16, 0.9));
+        assert_eq!(bits(other.averaged_params().expect("averages")), avg);
+    }
+}
+
+/// The warm-up without a decay to warm up to is refused by the planner and by the config.
+#[test]
+fn a_warmup_without_a_decay_is_refused() {
+    let request = DpRequest {
+        noise: NoiseChoice::NoiseMultiplier(1.1),
+        delta: 1e-3,
+        clip_norm: 1.0,
+        average_decay: None,
+        average_warmup: true,
+        automatic_clip: None,
+    };
+    assert!(matches!(
+        plan_dp_sgd(&request, ROWS, 16, EPOCHS, 1),
+        Err(PrivacyError::WarmupWithoutAverage)
+    ));
+    let mut dp = plan(16, None).expect("valid");
+    dp.average_warmup = true;
+    assert!(matches!(
+        dp.validate(),
+        Err(PrivacyError::WarmupWithoutAverage)
+    ));
 }

@@ -98,6 +98,8 @@ fn plan(rows: usize, sigma: f64, clip: f64) -> DpSgdConfig {
         delta: 1e-3,
         clip_norm: clip,
         average_decay: None,
+        average_warmup: false,
+        automatic_clip: None,
     };
     plan_dp_sgd(&request, rows, 16, 3, 1)
         .expect("a valid plan")
@@ -144,6 +146,40 @@ fn private_training_is_bit_identical_at_1_2_and_7_threads_and_depends_on_the_see
     }
 }
 
+/// Automatic clipping (P30) trains the same bits at 1, 2 and 7 threads and other bits than
+/// the flat clip (P20) with the same seed; a γ ≤ 0 is refused.
+#[test]
+fn automatic_clipping_is_bit_identical_at_1_2_and_7_threads_and_not_the_flat_clip() {
+    let rows = 200;
+    let flat = plan(rows, 1.1, 1.0);
+    let auto = DpSgdConfig {
+        automatic_clip: Some(0.01),
+        ..flat
+    };
+    let (a, _) = train(dp_config(3, 5, 1, auto), rows);
+    for threads in [2, 7] {
+        assert_eq!(
+            a,
+            train(dp_config(3, 5, threads, auto), rows).0,
+            "{threads} threads"
+        );
+    }
+    assert_ne!(a, train(dp_config(3, 5, 1, flat), rows).0, "the flat clip");
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let broken = DpSgdConfig {
+            automatic_clip: Some(bad),
+            ..flat
+        };
+        assert!(
+            matches!(
+                broken.validate(),
+                Err(PrivacyError::InvalidAutomaticClip(_))
+            ),
+            "γ = {bad}"
+        );
+    }
+}
+
 /// With σ = 0 and C larger than any example's gradient, the private step is the ordinary
 /// one rescaled: Σᵢ gᵢ/⌊N·q⌋ = (n/⌊N·q⌋)·(mean gradient), and SGD's update is linear in it.
 #[test]
@@ -161,6 +197,8 @@ fn without_noise_or_clipping_the_private_step_is_the_rescaled_plain_step() {
         steps_per_epoch: 4,
         expected_batch_size: 6,
         average_decay: None,
+        average_warmup: false,
+        automatic_clip: None,
     };
     let step = |privacy: Option<DpSgdConfig>| {
         let mut config = TrainConfig::keras_recipe(1, 0);
@@ -290,6 +328,8 @@ fn planning_refuses_a_bad_budget_and_composes_over_runs() {
         delta,
         clip_norm,
         average_decay: None,
+        average_warmup: false,
+        automatic_clip: None,
     };
     let eps = NoiseChoice::TargetEpsilon;
     let plan = |r: DpRequest| plan_dp_sgd(&r, 9_864, 256, 10, 1);

@@ -23,6 +23,8 @@ fn planned() -> (glassbox_train::privacy::DpSgdConfig, PrivacyRecord) {
         delta: 1e-3,
         clip_norm: 1.0,
         average_decay: None,
+        average_warmup: false,
+        automatic_clip: None,
     };
     plan_dp_sgd(&request, ROWS, 16, EPOCHS, 1).expect("a valid plan")
 }

@@ -132,6 +132,16 @@ pub struct PrivacyArgs {
     #[arg(long, value_name = "BETA")]
     pub dp_average: Option<f64>,
 
+    /// Warm the averaging's decay up as min(β, (1 + t)/(10 + t)) at step t (De et al. 2022;
+    /// notes/privacy.md P29) instead of a fixed β.
+    #[arg(long, requires = "dp_average")]
+    pub dp_average_warmup: bool,
+
+    /// Automatic clipping: scale each example's gradient by C/(‖g‖ + γ) with this γ (e.g.
+    /// 0.01; Bu et al. 2023; notes/privacy.md P30) instead of min(1, C/‖g‖).
+    #[arg(long, value_name = "GAMMA")]
+    pub dp_clip_automatic: Option<f64>,
+
     /// How private batches are drawn. Only `poisson` (each row joins each batch
     /// independently with probability q) is what the accountant certifies; `shuffle`
     /// (fixed-size batches cut from a shuffle) is refused.
@@ -169,6 +179,8 @@ impl PrivacyArgs {
             delta: self.dp_delta,
             clip_norm: self.dp_clip,
             average_decay: self.dp_average,
+            average_warmup: self.dp_average_warmup,
+            automatic_clip: self.dp_clip_automatic,
         }))
     }
 }

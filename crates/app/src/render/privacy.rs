@@ -18,6 +18,12 @@ pub(crate) fn describe_privacy(r: &PrivacyRecord) -> String {
     );
     let _ = writeln!(s, "  noise multiplier σ      {}", r.noise_multiplier);
     let _ = writeln!(s, "  clipping norm C         {}", r.clip_norm);
+    if let Some(gamma) = r.automatic_clip {
+        let _ = writeln!(
+            s,
+            "  clipping rule           automatic, each example scaled by C/(‖g‖ + γ), γ = {gamma}"
+        );
+    }
     let _ = writeln!(
         s,
         "  sampling rate q         {} (Poisson; nominal batch {}, expected batch ⌊N·q⌋ = {})",
@@ -31,7 +37,12 @@ pub(crate) fn describe_privacy(r: &PrivacyRecord) -> String {
     if let Some(beta) = r.average_decay {
         let _ = writeln!(
             s,
-            "  model                   the average of the iterates, decay β = {beta} (post-processing)"
+            "  model                   the average of the iterates, decay β = {beta}{} (post-processing)",
+            if r.average_warmup {
+                " warmed up as min(β, (1 + t)/(10 + t))"
+            } else {
+                ""
+            }
         );
     }
     let _ = writeln!(s, "  optimal Rényi order     {}", r.optimal_order);

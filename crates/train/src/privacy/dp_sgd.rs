@@ -12,6 +12,8 @@
 //!     delta: 1e-5,
 //!     clip_norm: 2.0,
 //!     average_decay: None,
+//!     average_warmup: false,
+//!     automatic_clip: None,
 //! };
 //! let (config, record) = plan_dp_sgd(&request, 9_864, 512, 30, 1).unwrap();
 //! assert_eq!(config.noise_multiplier, 5.1171875); // as Opacus
@@ -19,6 +21,7 @@
 //! assert!(record.epsilon <= 1.0);
 //! ```
 
+use glassbox_core::ClipRule;
 use serde::{Deserialize, Serialize};
 
 use super::average::check_average_decay;
@@ -52,6 +55,14 @@ pub struct DpSgdConfig {
     /// average of its iterates with this decay; none: the last iterate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub average_decay: Option<f64>,
+    /// Whether the decay warms up as `min(β, (1 + t)/(10 + t))` (P29) instead of staying β
+    /// with P28's debiasing; only with `average_decay`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub average_warmup: bool,
+    /// γ of automatic clipping (P30): each example's gradient scaled by C/(‖gᵢ‖ + γ)
+    /// instead of min(1, C/‖gᵢ‖) (P20); none: P20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automatic_clip: Option<f64>,
 }
 
 impl DpSgdConfig {
@@ -72,7 +83,16 @@ impl DpSgdConfig {
                 q: self.sample_rate,
             });
         }
-        self.average_decay.map_or(Ok(()), check_average_decay)
+        check_average(self.average_decay, self.average_warmup)?;
+        self.automatic_clip.map_or(Ok(()), check_automatic_clip)
+    }
+
+    /// The per-example bound of the step: P20, or P30 with its γ.
+    pub fn clip_rule(&self) -> ClipRule {
+        match self.automatic_clip {
+            None => ClipRule::Flat,
+            Some(gamma) => ClipRule::Automatic { gamma },
+        }
     }
 }
 
@@ -96,6 +116,10 @@ pub struct DpRequest {
     pub clip_norm: f64,
     /// β of the averaged iterates (P28), or none for the last iterate.
     pub average_decay: Option<f64>,
+    /// The warm-up of β (P29), only with `average_decay`.
+    pub average_warmup: bool,
+    /// γ of automatic clipping (P30), or none for P20's.
+    pub automatic_clip: Option<f64>,
 }
 
 /// What a private run spends and how: written into the bundle, `training.json`, `inspect`
@@ -136,6 +160,36 @@ pub struct PrivacyRecord {
     /// iterates with this decay (post-processing: no privacy spent); none: the last iterate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub average_decay: Option<f64>,
+    /// Whether β warmed up as `min(β, (1 + t)/(10 + t))` (P29).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub average_warmup: bool,
+    /// γ of automatic clipping (P30): each example scaled by C/(‖gᵢ‖ + γ); none: P20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automatic_clip: Option<f64>,
+}
+
+/// Checks γ of automatic clipping (P30): positive and finite.
+///
+/// # Errors
+/// [`PrivacyError::InvalidAutomaticClip`] naming γ.
+pub fn check_automatic_clip(gamma: f64) -> Result<(), PrivacyError> {
+    if gamma > 0.0 && gamma.is_finite() {
+        Ok(())
+    } else {
+        Err(PrivacyError::InvalidAutomaticClip(gamma))
+    }
+}
+
+/// Checks the averaging: β in [0, 1) (P28), and the warm-up (P29) only with a β.
+///
+/// # Errors
+/// [`PrivacyError::InvalidAverageDecay`] or [`PrivacyError::WarmupWithoutAverage`].
+pub fn check_average(decay: Option<f64>, warmup: bool) -> Result<(), PrivacyError> {
+    match decay {
+        Some(beta) => check_average_decay(beta),
+        None if warmup => Err(PrivacyError::WarmupWithoutAverage),
+        None => Ok(()),
+    }
 }
 
 /// Plans a private run of `runs` networks, each trained for `epochs` epochs on the same
@@ -155,9 +209,10 @@ pub fn plan_dp_sgd(
 ) -> Result<(DpSgdConfig, PrivacyRecord), PrivacyError> {
     check_delta_for_rows(request.delta, rows)?;
     check_clip_norm(request.clip_norm)?;
-    if let Some(beta) = request.average_decay {
-        check_average_decay(beta)?;
-    }
+    check_average(request.average_decay, request.average_warmup)?;
+    request
+        .automatic_clip
+        .map_or(Ok(()), check_automatic_clip)?;
     let plan = SamplingPlan::for_batch_size(rows, batch_size)?;
     let steps_per_run = plan.steps(epochs as u64)?;
     let steps = steps_per_run
@@ -186,6 +241,8 @@ pub fn plan_dp_sgd(
         steps_per_epoch: plan.steps_per_epoch(),
         expected_batch_size: plan.expected_batch_size(),
         average_decay: request.average_decay,
+        average_warmup: request.average_warmup,
+        automatic_clip: request.automatic_clip,
     };
     let record = PrivacyRecord {
         target_epsilon: target,
@@ -203,6 +260,8 @@ pub fn plan_dp_sgd(
         optimal_order: spent.optimal_order,
         accountant: ACCOUNTANT.into(),
         average_decay: request.average_decay,
+        average_warmup: request.average_warmup,
+        automatic_clip: request.automatic_clip,
     };
     Ok((config, record))
 }

@@ -183,6 +183,12 @@ pub enum PrivacyError {
     /// The decay β of the averaged iterates (P28) must be in [0, 1): β = 1 never moves.
     #[error("privacy: the averaging decay β must be in [0, 1), got {0}")]
     InvalidAverageDecay(f64),
+    /// The warm-up of the averaging's decay (P29) without a decay to warm up to.
+    #[error("privacy: the warm-up of the averaging decay needs a decay β (--dp-average)")]
+    WarmupWithoutAverage,
+    /// γ of automatic clipping (P30) must be positive and finite.
+    #[error("privacy: automatic clipping needs γ > 0 and finite, got {0}")]
+    InvalidAutomaticClip(f64),
 }
 
 /// Checks ε: finite and > 0.

@@ -15,7 +15,7 @@ use crate::batching::{BatchBuffer, num_batches, shuffled_order};
 use crate::distributed::{ShardBuffers, distributed_step, share_optimizer_state};
 use crate::history::{EarlyStop, EpochRecord, History};
 use crate::metrics::{MetricsError, roc_auc};
-use crate::privacy::average::update_average;
+use crate::privacy::average::{update_average, update_average_warmup};
 use crate::privacy::{PoissonSampler, expected_batch_size};
 
 /// Progress after one training step.
@@ -174,6 +174,7 @@ impl<T: Float> Trainer<T> {
                 ..
             } = self;
             let average_decay = config.privacy.and_then(|dp| dp.average_decay);
+            let warmup = config.privacy.is_some_and(|dp| dp.average_warmup);
             if sampler.is_none() {
                 shuffled_order(&mut order, config.shuffle.then_some(&mut *rng));
             }
@@ -215,7 +216,12 @@ impl<T: Float> Trainer<T> {
                 }
                 .map_err(|e| non_finite(epoch, batch, e.what, e.value))?;
                 if let (Some(avg), Some(beta)) = (averaged.as_mut(), average_decay) {
-                    update_average(avg, mlp.params(), optimizer.step_count(), beta); // P28
+                    let t = optimizer.step_count();
+                    if warmup {
+                        update_average_warmup(avg, mlp.params(), t, beta); // P29
+                    } else {
+                        update_average(avg, mlp.params(), t, beta); // P28
+                    }
                 }
                 lr = step.lr;
                 loss_sum += step.loss * nb as f64;

@@ -229,7 +229,8 @@ pub fn train_step<T: Float>(
             // ∂ℓᵢ/∂out: the per-example gradient that clipping needs (P18–P21).
             let rows = T::from_f64(n as f64);
             d_a.mapv_inplace(|v| v * rows);
-            mlp.backward_clipped(fwd, upstream(*reads, d_a.view()), dp.clip_norm);
+            let (reads, rule) = (*reads, dp.clip_rule());
+            mlp.backward_clipped_by(fwd, upstream(reads, d_a.view()), dp.clip_norm, rule);
         } else {
             // Writes the gradients (no zeroing pass): each step starts from zero; summed by
             // shards (T11), the sum N MPI ranks form too (notes/distributed.md).

@@ -42,6 +42,8 @@ struct Chosen {
     epochs: usize,
     /// β of the averaged iterates (P28), or none for the last iterate.
     average_decay: Option<f64>,
+    /// Whether β warms up as min(β, (1 + t)/(10 + t)) (P29; stage 10 of the search).
+    average_warmup: bool,
     /// Whether the learning rate decays to 0 by a cosine over the planned steps (O17;
     /// stage 8 of the search) instead of staying constant.
     cosine: bool,
@@ -56,6 +58,7 @@ const CHOSEN: [Chosen; 3] = [
         batch_size: 512,
         epochs: 60,
         average_decay: Some(0.99),
+        average_warmup: false,
         cosine: false,
     },
     Chosen {
@@ -68,6 +71,7 @@ const CHOSEN: [Chosen; 3] = [
         // Stage 9: (1 + T)/(10 + T) at the validation run's T = 480 steps, where De et al.'s
         // warm-up min(β, (1 + t)/(10 + t)) ends; a fixed β, as validated.
         average_decay: Some(0.9816),
+        average_warmup: false,
         cosine: true,
     },
     Chosen {
@@ -78,6 +82,7 @@ const CHOSEN: [Chosen; 3] = [
         batch_size: 1024,
         epochs: 60,
         average_decay: Some(0.995),
+        average_warmup: false,
         cosine: true,
     },
 ];
@@ -123,6 +128,8 @@ fn private_recipe(c: &Chosen, options: &CaseOptions) -> Result<Recipe, CliError>
         delta: DELTA,
         clip_norm: c.clip_norm,
         average_decay: c.average_decay,
+        average_warmup: c.average_warmup,
+        automatic_clip: None,
     });
     r.validate()
         .map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
@@ -253,8 +260,10 @@ in the README. Opacus: the shared reference (mean ± sd of 3 seeds, same split a
             },
             r.batch_size,
             r.epochs,
-            p.average_decay
-                .map_or(String::new(), |b| format!(", averaged β {b}"))
+            p.average_decay.map_or(String::new(), |b| format!(
+                ", averaged β {b}{}",
+                if p.average_warmup { " warmed up" } else { "" }
+            ))
         );
     }
     let _ = writeln!(
