@@ -111,6 +111,11 @@ impl fmt::Display for CliError {
 
 /// An unclassified error is internal (exit code 1); classify user-fixable errors explicitly
 /// with [`CliError::usage`], [`CliError::data`] or [`ResultExt`].
+/// A worker thread's result; its panic becomes an internal error (exit 1) naming `what`.
+pub(crate) fn joined<T>(result: std::thread::Result<T>, what: &str) -> Result<T, CliError> {
+    result.map_err(|_| CliError::internal(anyhow::anyhow!("the {what} thread panicked")))
+}
+
 impl From<anyhow::Error> for CliError {
     fn from(err: anyhow::Error) -> Self {
         Self::internal(err)

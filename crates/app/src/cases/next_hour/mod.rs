@@ -31,7 +31,7 @@ use glassbox_train::metrics::{average_precision, roc_auc};
 use serde::Serialize;
 
 use super::{Case, CaseOptions};
-use crate::exit::{CliError, ResultExt};
+use crate::exit::{CliError, ResultExt, joined};
 use crate::out_dir::OutDir;
 use crate::pipeline::events::{
     EventFeaturizer, event_recipe, matrix_table, score_matrix, training_set,
@@ -239,13 +239,10 @@ fn test_metrics(
             ))
         });
         let eval = evaluate("test", labels.to_vec(), probs.clone(), threshold);
-        let joined = |what: &str| anyhow::anyhow!("{name}: the {what} thread panicked");
         Ok::<_, CliError>((
             eval?,
-            boot.join()
-                .map_err(|_| joined("bootstrap"))
-                .internal_err()?,
-            tops.join().map_err(|_| joined("top-k")).internal_err()??,
+            joined(boot.join(), &format!("{name} bootstrap"))?,
+            joined(tops.join(), &format!("{name} top-k"))??,
         ))
     })?;
     let (roc_auc_ci, pr_auc_ci, paired) = boot
@@ -331,10 +328,7 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| match h.join() {
-                    Ok(set) => set.map_err(CliError::from),
-                    Err(_) => Err(anyhow::anyhow!("a data thread panicked").into()),
-                })
+                .map(|h| joined(h.join(), "data")?.map_err(CliError::from))
                 .collect::<Result<Vec<_>, CliError>>()
         })?;
         let jobs = super::member_jobs(&recipes, &sets, &NAMES);
@@ -356,10 +350,7 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
         seconds.push(("train", t.elapsed().as_secs_f64()));
         let t = Instant::now();
         let test = &split.test;
-        let peer = peer
-            .join()
-            .map_err(|_| anyhow::anyhow!("the LightGBM fixture's thread panicked"))
-            .internal_err()??;
+        let peer = joined(peer.join(), "LightGBM fixture")??;
         let day = TestDay {
             rows: test,
             users: test.keys.iter().map(|k| k.0).collect(),
@@ -393,14 +384,10 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
             };
             let evaluated: Vec<_> = handles
                 .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(anyhow::anyhow!("an evaluation thread panicked").into())
-                    })
-                })
+                .map(|h| joined(h.join(), "evaluation")?)
                 .collect();
-            let peer_aucs = peer_aucs.join().map_err(|_| "the peer's metrics");
-            let counts = counts.join().map_err(|_| "the visitor count");
+            let peer_aucs = joined(peer_aucs.join(), "peer metrics");
+            let counts = joined(counts.join(), "visitor count");
             (evaluated, importance, peer_aucs, counts)
         });
         let mut tests = Vec::new();
@@ -413,10 +400,8 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
         let importance = importance?;
         seconds.push(("evaluate and importance", t.elapsed().as_secs_f64()));
 
-        let panicked = |what| anyhow::anyhow!("the thread of {what} panicked");
-        let (test_visitors, test_positive_visitors) =
-            visitors_counts.map_err(panicked).internal_err()?;
-        let (peer_roc_auc, peer_pr_auc) = peer_aucs.map_err(panicked).internal_err()?;
+        let (test_visitors, test_positive_visitors) = visitors_counts?;
+        let (peer_roc_auc, peer_pr_auc) = peer_aucs?;
         let peer_metric = |r: Result<f64, _>| {
             r.map_err(|e| anyhow::anyhow!("LightGBM fixture: {e}"))
                 .internal_err()

@@ -20,7 +20,7 @@ use std::time::Instant;
 use glassbox_data::{DataSummary, TargetSpec};
 
 use super::{Case, CaseOptions};
-use crate::exit::CliError;
+use crate::exit::{CliError, joined};
 use crate::out_dir::OutDir;
 use crate::pipeline::{
     DataOptions, Evaluation, MemberJob, TrainedModel, TrainingSet, assemble, evaluate_csv,
@@ -102,11 +102,7 @@ fn features(data: &Data, recipes: &[Recipe; 2]) -> Result<Vec<TrainingSet>, CliE
             .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(anyhow::anyhow!("a data-reading thread panicked").into())
-                })
-            })
+            .map(|h| joined(h.join(), "data-reading")?)
             .collect::<Result<Vec<_>, CliError>>()
     })
 }

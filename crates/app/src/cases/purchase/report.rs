@@ -15,7 +15,7 @@ use super::privacy::{PrivateModel, privacy_json, privacy_markdown};
 use super::{NAMES, Study};
 use crate::bundle::Bundle;
 use crate::describe::recipe_rows;
-use crate::exit::{CliError, ResultExt};
+use crate::exit::{CliError, ResultExt, joined};
 use crate::output::RunDir;
 use crate::pipeline::{Evaluation, TrainedModel};
 use crate::plot;
@@ -100,10 +100,7 @@ pub(super) fn write_outputs(
         let comparison = comparison_plots(shared, &NAMES, tests);
         let drawn: Vec<_> = handles
             .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a plotting thread panicked").into()))
-            })
+            .map(|h| joined(h.join(), "plotting")?)
             .collect();
         (drawn, comparison)
     });
