@@ -83,8 +83,7 @@ impl DpSgdConfig {
                 q: self.sample_rate,
             });
         }
-        check_average(self.average_decay, self.average_warmup)?;
-        self.automatic_clip.map_or(Ok(()), check_automatic_clip)
+        check_options(self.average_decay, self.average_warmup, self.automatic_clip)
     }
 
     /// The per-example bound of the step: P20, or P30 with its γ.
@@ -168,27 +167,28 @@ pub struct PrivacyRecord {
     pub automatic_clip: Option<f64>,
 }
 
-/// Checks γ of automatic clipping (P30): positive and finite.
+/// Checks the options beside σ and C, for a request and a config alike: the averaging's β
+/// in [0, 1) (P28), its warm-up (P29) only with a β, and automatic clipping's γ (P30)
+/// positive and finite.
 ///
 /// # Errors
+/// [`PrivacyError::InvalidAverageDecay`], [`PrivacyError::WarmupWithoutAverage`] or
 /// [`PrivacyError::InvalidAutomaticClip`] naming γ.
-pub fn check_automatic_clip(gamma: f64) -> Result<(), PrivacyError> {
-    if gamma > 0.0 && gamma.is_finite() {
-        Ok(())
-    } else {
-        Err(PrivacyError::InvalidAutomaticClip(gamma))
-    }
-}
-
-/// Checks the averaging: β in [0, 1) (P28), and the warm-up (P29) only with a β.
-///
-/// # Errors
-/// [`PrivacyError::InvalidAverageDecay`] or [`PrivacyError::WarmupWithoutAverage`].
-pub fn check_average(decay: Option<f64>, warmup: bool) -> Result<(), PrivacyError> {
+fn check_options(
+    decay: Option<f64>,
+    warmup: bool,
+    automatic_clip: Option<f64>,
+) -> Result<(), PrivacyError> {
     match decay {
-        Some(beta) => check_average_decay(beta),
-        None if warmup => Err(PrivacyError::WarmupWithoutAverage),
-        None => Ok(()),
+        Some(beta) => check_average_decay(beta)?,
+        None if warmup => return Err(PrivacyError::WarmupWithoutAverage),
+        None => {}
+    }
+    match automatic_clip {
+        Some(gamma) if !(gamma > 0.0 && gamma.is_finite()) => {
+            Err(PrivacyError::InvalidAutomaticClip(gamma))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -209,10 +209,11 @@ pub fn plan_dp_sgd(
 ) -> Result<(DpSgdConfig, PrivacyRecord), PrivacyError> {
     check_delta_for_rows(request.delta, rows)?;
     check_clip_norm(request.clip_norm)?;
-    check_average(request.average_decay, request.average_warmup)?;
-    request
-        .automatic_clip
-        .map_or(Ok(()), check_automatic_clip)?;
+    check_options(
+        request.average_decay,
+        request.average_warmup,
+        request.automatic_clip,
+    )?;
     let plan = SamplingPlan::for_batch_size(rows, batch_size)?;
     let steps_per_run = plan.steps(epochs as u64)?;
     let steps = steps_per_run
