@@ -155,6 +155,18 @@ pub fn float_bytes_mut<T: Float>(v: &mut [T]) -> &mut [u8] {
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
 }
 
+/// Appends `block`'s values to `dst` in row-major order, a row at a time: a block of columns
+/// of a row-major matrix has each row contiguous, copied as one slice (an element-wise
+/// iterator over the strided block took four times as long, notes/distributed.md §8).
+pub fn append_rows<T: Float>(dst: &mut Vec<T>, block: ArrayView2<'_, T>) {
+    for row in block.rows() {
+        match row.to_slice() {
+            Some(values) => dst.extend_from_slice(values),
+            None => dst.extend(row.iter().copied()),
+        }
+    }
+}
+
 /// The buffers of [`distributed_step`] beyond [`StepBuffers`], kept from step to step so a
 /// step allocates nothing once the first has sized them.
 #[derive(Debug)]
@@ -359,5 +371,27 @@ pub(crate) fn share_optimizer_state<T: Float>(
     ex.prepare(mlp, coll.size());
     for buffer in optimizer.buffers_mut() {
         ex.share_segments(coll, buffer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{Array2, s};
+
+    use super::append_rows;
+
+    /// Row-major order whatever the layout: a column block (contiguous rows) and a
+    /// transposed view (strided rows) both append what an element-wise walk gives.
+    #[test]
+    fn append_rows_is_row_major_for_any_layout() {
+        let m = Array2::from_shape_fn((3, 5), |(i, j)| (10 * i + j) as f32);
+        let mut out = vec![-1.0f32];
+        append_rows(&mut out, m.slice(s![.., 1..3]));
+        assert_eq!(out, [-1.0, 1.0, 2.0, 11.0, 12.0, 21.0, 22.0]);
+        let mut t = Vec::new();
+        append_rows(&mut t, m.t());
+        let want: Vec<f32> = m.t().iter().copied().collect();
+        assert_eq!(t, want);
+        assert_eq!(t[..3], [0.0, 10.0, 20.0]);
     }
 }

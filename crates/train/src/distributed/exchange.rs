@@ -19,7 +19,9 @@ use std::ops::Range;
 use glassbox_core::{Deltas, Float, Mlp, ShardPlan, units_of_rank};
 use ndarray::{ArrayView2, s};
 
-use super::{Collective, RecvPiece, SendPiece, float_bytes, float_bytes_mut, rows_of_rank};
+use super::{
+    Collective, RecvPiece, SendPiece, append_rows, float_bytes, float_bytes_mut, rows_of_rank,
+};
 
 /// The layouts and buffers of the three exchanges of the exact step.
 #[derive(Debug)]
@@ -153,14 +155,7 @@ impl<T: Float> Exchange<T> {
             if q != me && mine > 0 {
                 for l in 0..layers {
                     let units = self.units(l, q, ranks);
-                    // Row by row: each row's columns are contiguous (an element-wise
-                    // iterator over the strided block took four times as long).
-                    for row in deltas.delta(l).slice_move(s![.., units]).rows() {
-                        match row.to_slice() {
-                            Some(values) => self.send.extend_from_slice(values),
-                            None => self.send.extend(row.iter().copied()),
-                        }
-                    }
+                    append_rows(&mut self.send, deltas.delta(l).slice_move(s![.., units]));
                 }
             }
             self.packed.push(start..self.send.len());
