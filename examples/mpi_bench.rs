@@ -111,6 +111,14 @@ fn thread_queued_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// The CPU this thread last ran on: Linux `/proc/thread-self/stat` field 39 (the fields
+/// counted after the command name's closing parenthesis, which may hold spaces).
+fn thread_cpu_index() -> Option<usize> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let (_, after) = stat.rsplit_once(')')?;
+    after.split_whitespace().nth(36)?.parse().ok()
+}
+
 /// One reading of the clocks a phase is measured by.
 #[derive(Clone, Copy, Debug)]
 struct Clocks {
@@ -152,6 +160,9 @@ struct Phases {
     last: Option<Clocks>,
     before: Vec<[u64; 3]>,
     inside: Vec<[u64; 3]>,
+    /// The CPUs the rank was seen on at its profiled meetings (bit c for CPU c): which core
+    /// a rank's phases ran on, to tell a slower core from a slower rank (§8, session 11).
+    cpus: u64,
 }
 
 impl Phases {
@@ -163,6 +174,9 @@ impl Phases {
             return None;
         }
         let slot = k % self.per_step;
+        if let Some(c) = thread_cpu_index().filter(|&c| c < 64) {
+            self.cpus |= 1 << c;
+        }
         // The first step's compute includes the fit's set-up: measured from step 2 on.
         if let Some(last) = self.last.filter(|_| k >= self.per_step) {
             add(&mut self.before[slot], last.until(&now));
@@ -233,13 +247,18 @@ impl Counted {
         };
         // The first step is left out (Phases::enter).
         let per = |ns: u64| ns as f64 / 1e6 / p.steps.saturating_sub(1).max(1) as f64;
+        let cpus: Vec<String> = (0..64)
+            .filter(|c| p.cpus >> c & 1 == 1)
+            .map(|c| c.to_string())
+            .collect();
         for (k, name) in names.iter().enumerate().take(p.per_step) {
             let (b, i) = (p.before[k], p.inside[k]);
             println!(
-                "phase rank={} reduce={reduce:?} meeting={k}:{name} compute_wall_ms={:.2} \
+                "phase rank={} cpus={} reduce={reduce:?} meeting={k}:{name} compute_wall_ms={:.2} \
                  compute_cpu_ms={:.2} compute_queued_ms={:.2} meet_wall_ms={:.2} \
                  meet_cpu_ms={:.2} meet_queued_ms={:.2}",
                 self.inner.rank(),
+                cpus.join(","),
                 per(b[0]),
                 per(b[1]),
                 per(b[2]),

@@ -15,10 +15,13 @@
 #      np = 2, with t(n) = α + β·n fitted for each (the cost model's inputs).
 # After the rounds: a `median` line (the median of each ratio over the rounds: the figures to
 # read), an `interval95` line (a distribution-free 95 % interval of each median, from the
-# order statistics of the rounds: 15 rounds give the 4th to 12th, 25 the 8th to 18th), one
+# order statistics of the rounds: 15 rounds give the 4th to 12th, 25 the 8th to 18th), the
 # phase profile of np = 2 exact (CPU and wall ms a step before and inside each meeting, per
-# rank; notes/distributed.md §8), the `parts` of the step in one thread (rank_over_half:
-# rank 0's compute at np = 2 over half the plain step's) and the sweep.
+# rank, with the cores it ran on; notes/distributed.md §8) and its `phase_sum` per rank, the
+# sums again with the ranks swapped between the cores (does the slower rank follow its core?),
+# a `cores` line (the one process pinned to core 0, then 1: CPU ms a step), the `parts` of the
+# step in one thread (rank_over_half: rank 0's compute at np = 2 over half the plain step's)
+# and the sweep.
 # With OLD=<commit> (built here) or OLD_BIN (built already), the old build's np = 2 exact runs
 # in every round: the ratio line gains exact_old (np 2 / np 1 of the old build) and
 # new_over_old (exact samples/s, this build over the old).
@@ -158,8 +161,37 @@ for key in $(head -1 "$tmp/ratios" | tr ' ' '\n' | sed -n '3,$p' | cut -d= -f1);
 done
 echo "$median"
 echo "$intervals"
-echo "# phase profile, np = 2 exact (ms a step; meet_* includes waiting for the other rank)"
-"${mpirun_[@]}" -np 2 "$bin" speed --steps "$steps" --phases | grep '^phase' | sort
+# Per rank: the four phases' compute CPU and the meetings' wall summed (ms a step), tagged $1.
+phase_sums() {
+  awk -v tag="$1" '{
+      for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+      key = f["rank"] " cpus=" f["cpus"]; cpu[key] += f["compute_cpu_ms"]; meet[key] += f["meet_wall_ms"]
+    }
+    END { for (k in cpu) printf "phase_sum %s rank=%s compute_cpu_ms=%.2f meet_wall_ms=%.2f\n", tag, k, cpu[k], meet[k] }' |
+    sort
+}
+echo "# phase profile, np = 2 exact (ms a step; meet_* includes waiting for the other rank; cpus: the"
+echo "# cores each rank ran on), as launched, then with the ranks swapped between cores 0 and 1 (a"
+echo "# slower rank that follows the core is the core's speed, not the work's split: §8, session 11)"
+"${mpirun_[@]}" -np 2 "$bin" speed --steps "$steps" --phases | grep '^phase' | sort >"$tmp/phases"
+cat "$tmp/phases"
+phase_sums launched <"$tmp/phases"
+# Rank r on core 1 − r: the binding left to taskset (the flags' own --bind-to dropped).
+read -r -a unbound <<<"$(sed 's/--bind-to [^ ]*//' <<<"$launch")"
+mpirun --allow-run-as-root --oversubscribe "${unbound[@]}" --bind-to none -np 2 \
+  sh -c 'exec taskset -c $((1 - OMPI_COMM_WORLD_RANK)) "$0" "$@"' "$bin" speed --steps "$steps" \
+  --phases | grep '^phase' | sort >"$tmp/phases"
+phase_sums swapped <"$tmp/phases"
+# The one process pinned to core 0, then core 1, three times: CPU ms a step on each core.
+cores="cores"
+for k in 1 2 3; do
+  for c in 0 1; do
+    ms=$(taskset -c "$c" "$bin" speed --single --steps "$steps" |
+      sed -n 's/.* steps=\([0-9]*\) .*cpu_s=\([0-9.]*\).*/\1 \2/p' | awk '{ printf "%.2f", 1e3 * $2 / $1 }')
+    cores="$cores cpu$c=$ms"
+  done
+done
+echo "$cores   (one process, CPU ms a step; alternating)"
 echo "# compute parts in one thread, no MPI: the plain step's against rank 0's at np = 2 (min CPU ms)"
 "$bin" parts --steps 30
 if [ "${SWEEP:-1}" != 0 ]; then
