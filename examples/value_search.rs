@@ -14,7 +14,10 @@
 //! default); `VALUE_FOLDS`, `VALUE_CHART` print per-split Gini and decile charts,
 //! `VALUE_DUMP=PATH` writes the customer table for `scripts/value_reference_check.py`, and
 //! `VALUE_PRED_DUMP=DIR` each model's predictions on its fit and val rows (never test) for
-//! `scripts/value_calibration_search.py`.
+//! `scripts/value_calibration_search.py`, one file per candidate, seed, split and member (the
+//! member index is the last column; `raw5 …` candidates train 5 members, seeds s + 1000·m).
+//! The `raw…` candidates derive from the default (L2 1e-2 since the eleventh session; `raw5
+//! l2 1e-3` is the tenth session's default).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -34,12 +37,14 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
     (m, var.sqrt())
 }
 
-/// A candidate: name, recipe per seed, features kept (None: all), networks averaged.
+/// A candidate: name, recipe per seed, features kept (None: all), networks averaged, and a
+/// change applied to the recipe.
 type Candidate = (
     &'static str,
     fn(u64) -> ValueRecipe,
     Option<&'static [&'static str]>,
     u64,
+    fn(&mut ValueRecipe),
 );
 
 const MINIMAL: &[&str] = &["recency_days", "tenure_days", "purchase_days", "net_value"];
@@ -238,6 +243,39 @@ fn candidates() -> Vec<Candidate> {
     v.push(("mse", ValueRecipe::mse_log1p, None, 1));
     v.push(("ensemble3", net_alone, None, 3));
     v.push(("ensemble3 blended", |s| ValueRecipe::ziln(s), None, 3));
+    // Raw networks, 5 members each (seed + 1000·m): the dump keeps every member, so
+    // scripts/value_calibration_search.py can average the first k (the eleventh session).
+    fn raw(s: u64) -> ValueRecipe {
+        ValueRecipe {
+            calibrate_level: false,
+            calibrate_deciles: false,
+            blend_rule: false,
+            ..ValueRecipe::ziln(s)
+        }
+    }
+    // (name, change to the raw default, members): one field changed per candidate.
+    type Variant = (&'static str, fn(&mut ValueRecipe), u64);
+    let variants: [Variant; 11] = [
+        ("raw5", |_| {}, 5),
+        ("raw5 w32", |r| r.hidden = vec![32, 32], 5),
+        ("raw5 w128", |r| r.hidden = vec![128, 128], 5),
+        ("raw5 l2 1e-3", |r| r.l2 = 1e-3, 5),
+        ("raw3 l2 3e-3", |r| r.l2 = 3e-3, 3),
+        ("raw3 l2 3e-2", |r| r.l2 = 3e-2, 3),
+        ("raw3 l2 1e-1", |r| r.l2 = 1e-1, 3),
+        ("raw5 l2 1e-4", |r| r.l2 = 1e-4, 5),
+        ("raw5 p20", |r| r.patience = 20, 5),
+        ("raw5 drop0.1", |r| r.dropout = 0.1, 5),
+        ("raw5 drop0.5", |r| r.dropout = 0.5, 5),
+    ];
+    let unchanged: fn(&mut ValueRecipe) = |_| {};
+    let mut v: Vec<Candidate> = v
+        .into_iter()
+        .map(|(n, f, k, m)| (n, f, k, m, unchanged))
+        .collect();
+    v.extend(variants.map(|(name, change, members)| {
+        (name, raw as fn(u64) -> ValueRecipe, None, members, change)
+    }));
     v
 }
 
@@ -307,7 +345,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             decile_mape(&decile_chart(&table.target, &pooled)?)
         );
     }
-    for (name, make, keep, members) in candidates() {
+    for (name, make, keep, members, change) in candidates() {
         if !wanted.is_empty() && !wanted.iter().any(|w| w == name) {
             continue;
         }
@@ -335,7 +373,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     clock.horizon_ms,
                     fit,
                     val,
-                    &make(s + 1000 * m),
+                    &{
+                        let mut recipe = make(s + 1000 * m);
+                        change(&mut recipe);
+                        recipe
+                    },
                     Some(1),
                 )
                 .expect("training");
@@ -354,7 +396,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     ] {
                         for (&i, x) in rows.iter().zip(&preds) {
                             text += &format!(
-                                "{s},{j},{part},{i},{},{x},{}\n",
+                                "{s},{j},{part},{i},{},{x},{},{m}\n",
                                 masked.target[i], rule_all[i]
                             );
                         }

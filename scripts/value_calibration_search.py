@@ -7,6 +7,15 @@ val set and scored on the other half (both ways, 6 random halvings), per seed.
     cat /tmp/vdump/*.csv > /tmp/vdump_all.csv
     python scripts/value_calibration_search.py /tmp/vdump_all.csv
 
+Seed ensembles and the MLP's capacity (the eleventh session): dump a `raw5 …` candidate (5
+members per model), concatenate each candidate's files, and compare the default
+post-processing (C37, C39) on the mean of the first K members of each dump, paired against
+the first dump's first K:
+
+    VALUE_PRED_DUMP=/tmp/vdump cargo run --release --example value_search -- 5 raw5 "raw5 l2 1e-3"
+    cat /tmp/vdump/raw5-*.csv > /tmp/a.csv; cat "/tmp/vdump/raw5 l2 1e-3"-*.csv > /tmp/b.csv
+    python scripts/value_calibration_search.py --members 1,3,5 /tmp/b.csv /tmp/a.csv
+
 The dump holds, per seed and split (0: headline, 1–5: cross-fitting models f = 0…4), the raw
 network prediction (no blend, no calibration) and the rule on each fit and val customer.
 Printed: headline val (hG Gini, hTop top-20 % share, hMAPE decile MAPE on the scored halves,
@@ -125,8 +134,16 @@ def make(cfg):
     return fit
 
 
+def pooled_alpha(sets, cfg):
+    """Lever 3 (the eleventh session): one α for every model of a seed, fitted by C37 on the
+    pooled fitting halves of the cross-fitting models f = 0…3 (val folds 1–4, never fold 0)."""
+    y = np.concatenate([s[0] for s in sets])
+    n = np.concatenate([s[1] for s in sets])
+    r = np.concatenate([s[2] for s in sets])
+    return blend_weight(y, n, r, log_blend if cfg.get('blend') == 'log' else linear)
+
+
 def evaluate(d, cfg, halvings=6):
-    fitter = make(cfg)
     keys = ['hg', 'ht', 'hm', 'hr', 'p4g', 'p4t', 'p4m', 'p5g', 'p5m', 'alpha']
     out = {k: [] for k in keys}
     for seed in sorted(d.seed.unique()):
@@ -134,12 +151,23 @@ def evaluate(d, cfg, halvings=6):
         for rep in range(halvings):
             rng = np.random.default_rng(1000 + rep)
             pooled = {}
+            data, halves = [], []
             for j in range(6):
                 q = d[(d.seed == seed) & (d.split == j) & (d.part == 'val')].sort_values('row')
-                y, n, r, idx = q.y.values, q.net.values, q.rule.values, q.row.values
-                half = np.zeros(len(y), bool)
-                half[rng.permutation(len(y))[:len(y) // 2]] = True
-                for a_rows, b_rows in [(half, ~half), (~half, half)]:
+                data.append((q.y.values, q.net.values, q.rule.values, q.row.values))
+                half = np.zeros(len(q), bool)
+                half[rng.permutation(len(q))[:len(q) // 2]] = True
+                halves.append(half)
+            shared = [None, None]
+            if cfg.get('pool'):
+                for w, pick in enumerate([lambda h: h, lambda h: ~h]):
+                    shared[w] = pooled_alpha(
+                        [tuple(x[pick(halves[j])] for x in data[j][:3]) for j in range(1, 5)], cfg)
+            for j in range(6):
+                y, n, r, idx = data[j]
+                half = halves[j]
+                for w, (a_rows, b_rows) in enumerate([(half, ~half), (~half, half)]):
+                    fitter = make(cfg if shared[w] is None else {**cfg, 'alpha': shared[w]})
                     f, alpha = fitter(y[a_rows], n[a_rows], r[a_rows])
                     acc['alpha'].append(alpha)
                     o, yb, ib = f(n[b_rows], r[b_rows]), y[b_rows], idx[b_rows]
@@ -173,13 +201,44 @@ CANDIDATES = [
     ('separate levels, α 0.5, C39', {'sep': 'level', 'alpha': 0.5, 'level': False}),
     ('log blend, C39', {'blend': 'log', 'level': False}),
     ('network alone, C39', {'blend': 'none', 'alpha': 1.0, 'level': False}),
+    ('C37 α pooled over val folds 1–4, C39', {'level': False, 'pool': True}),
+    ('rule alone, C39', {'alpha': 0.0, 'level': False}),
 ]
 
 
+def members(d, k):
+    """The mean of the first k members' raw predictions, per seed, split and customer."""
+    if 'member' not in d.columns:
+        return d
+    q = d[d.member < k]
+    assert q.member.nunique() == k, f'the dump holds fewer than {k} members'
+    return q.groupby(['seed', 'split', 'part', 'row'], as_index=False).agg(
+        y=('y', 'first'), net=('net', 'mean'), rule=('rule', 'first'))
+
+
+def read(path):
+    d = pd.read_csv(path, header=None)
+    names = ['seed', 'split', 'part', 'row', 'y', 'net', 'rule', 'member']
+    d.columns = names[:d.shape[1]]
+    return d
+
+
 def main():
-    d = pd.read_csv(sys.argv[1], header=None, names=['seed', 'split', 'part', 'row', 'y', 'net', 'rule'])
+    """`script DUMP` compares the post-processing recipes on one dump; `script --members K,…
+    DUMP…` the default post-processing (C37, C39) on each dump's mean of its first K members
+    (pass `--pool` to fit α on the pooled val folds instead), paired against the first."""
+    args = sys.argv[1:]
+    if args and args[0] == '--members':
+        ks = [int(k) for k in args[1].split(',')]
+        cfg = {'level': False, 'pool': '--pool' in args}
+        paths = [a for a in args[2:] if a != '--pool']
+        runs = [(f'{p} k={k}', members(read(p), k)) for p in paths for k in ks]
+        cands = [(name, d, cfg) for name, d in runs]
+    else:
+        d = members(read(args[0]), 1)
+        cands = [(name, d, cfg) for name, cfg in CANDIDATES]
     base = None
-    for name, cfg in CANDIDATES:
+    for name, d, cfg in cands:
         res = evaluate(d, cfg)
         base = base or res
         m = lambda k, f=4: f'{np.mean(res[k]):.{f}f}'

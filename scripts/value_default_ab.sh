@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The value case, old default against new, interleaved (notes/value.md §4, the tenth session).
+# The value case, old default against new, interleaved (notes/value.md §4, the tenth and eleventh sessions).
 #
-#   scripts/value_default_ab.sh [OLD_COMMIT] [ROUNDS]     (from the repo root; defaults 7f09b58, 3)
+#   scripts/value_default_ab.sh [OLD_COMMIT] [ROUNDS]     (from the repo root; defaults 9110f74, 3)
 #
 # Builds OLD_COMMIT in a temporary git worktree (sharing this repo's target dir, so only the
 # workspace crates rebuild) and HEAD, then runs `glassbox case-study value` old, new, old, new, …
@@ -12,7 +12,7 @@
 # read this repo's datasets/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OLD="${1:-7f09b58}"
+OLD="${1:-9110f74}"
 ROUNDS="${2:-3}"
 TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
 WORK="$(mktemp -d)"

@@ -18,6 +18,7 @@ use super::{ModelRuns, Study, metrics_of};
 use crate::cases::{Case, CaseOptions};
 use crate::exit::{CliError, ResultExt};
 use crate::output::RunDir;
+use crate::pipeline::value::ValueRecipe;
 use crate::plot::{grouped_bars, line_curves, scatter};
 
 /// Bootstrap resamples of the test customers (as the data README).
@@ -333,13 +334,15 @@ pub(super) fn write(
 [{}, 2011-09-01), holdout 91 days to 2011-12-01; cancellations net against purchases; target = max(0, net holdout \
 spend) (C21); cohort = customers with a purchase line in calibration (C22); the portable customer split (C24). \
 Features: notes/value.md §2 (23 per customer + country one-hots), signed log, standardised on the fit customers, \
-clipped to ±5 sd. Model: 64-64 ReLU MLP, dropout 0.25, Adam (lr 2e-3, L2 1e-3), batch 128, early stopping on the \
-val loss (patience 10, at most 150 epochs, best epoch restored); ZILN head (C4–C7) by default, MSE on log1p(y) as the plain \
-alternative. Both then blend with the last-period rule, `α·network + (1 − α)·rule`, α on the grid 0, 0.1, …, 1 with the \
+clipped to ±5 sd. Model: 64-64 ReLU MLP, dropout 0.25, Adam (lr 2e-3, coupled L2 {:e} with ZILN, {:e} with MSE), batch \
+128, early stopping on the val loss (patience 10, at most 150 epochs, best epoch restored); ZILN head (C4–C7) by default, MSE \
+on log1p(y) as the plain alternative. Both then blend with the last-period rule, `α·network + (1 − α)·rule`, α on the grid 0, 0.1, …, 1 with the \
 best val Gini (C37) and map it through `a·ŷᵇ` fitted on the val decile chart (C39); no level factor after \
 it (C36 off: level factor 1). {} seeds per model; test touched \
 only for this report.\n\nFitted on val per headline seed of the default, (α, exponent b, level factor): {}.\n",
         format_ms(s.start_ms),
+        ValueRecipe::ziln(0).l2,
+        ValueRecipe::mse_log1p(0).l2,
         zi.test.len(),
         zi.blend_level
             .iter()
