@@ -162,7 +162,7 @@ pub struct TuningArgs {
     /// Adam's learning rate.
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Coupled L2 weight decay.
+    /// Coupled L2 weight decay [default: 1e-2 with ZILN, 1e-3 with the log1p losses].
     #[arg(long)]
     pub l2: Option<f64>,
     /// Rows per batch.
@@ -290,13 +290,16 @@ fn train(args: TrainArgs, global: &Global) -> Result<(), CliError> {
         let rows =
             |p: Part| -> Vec<usize> { (0..parts.len()).filter(|&i| parts[i] == p).collect() };
         let (fit, val) = (rows(Part::Fit), rows(Part::Val));
-        let mut recipe = ValueRecipe::ziln(args.seed);
-        args.tuning.apply(&mut recipe);
-        recipe.loss = match args.loss {
-            LossArg::Ziln => LossKind::Ziln,
-            LossArg::MseLog1p => LossKind::MseLog1p,
-            LossArg::HuberLog1p => LossKind::HuberLog1p,
+        // Each loss starts from its own recipe (the log1p losses keep L2 1e-3), then the flags.
+        let mut recipe = match args.loss {
+            LossArg::Ziln => ValueRecipe::ziln(args.seed),
+            LossArg::MseLog1p => ValueRecipe::mse_log1p(args.seed),
+            LossArg::HuberLog1p => ValueRecipe {
+                loss: LossKind::HuberLog1p,
+                ..ValueRecipe::mse_log1p(args.seed)
+            },
         };
+        args.tuning.apply(&mut recipe);
         let model = fit_value_model(
             &table,
             &columns,
