@@ -83,6 +83,7 @@ fn config(
             average_decay: None,
             average_warmup: false,
             automatic_clip: None,
+            adam_bias_correction: None,
         };
         c.privacy = Some(plan_dp_sgd(&request, ROWS, b, epochs, 1)?.0);
     }

@@ -79,17 +79,23 @@ def passes(diffs):
 def main():
     args, out = tuning.later_stage_args("dp-method-tuning-")
     earlier = tuning.earlier_runs(args.earlier, (5, 6, 7, 8, 9))
-    bases = CHOICES
     jobs = []
-    for eps, base in bases.items():
+    for eps, base in CHOICES.items():
         c = tuning.parse(base)
         jobs += [(eps, v, seed) for v in levers(c).values() for seed in SEEDS]
         jobs += [(eps, c, seed) for seed in SEEDS]
     results = {}
     tuning.run_batch(args, out, STAGE, jobs, results)
     tuning.write_tsv(out, results)
-    every = {(e, m, s): r[0] for (st, e, m, s), r in results.items()}
-    for eps, base in bases.items():
+    report({(e, m, s): r[0] for (st, e, m, s), r in results.items()}, earlier, levers)
+
+
+def report(every, earlier, levers_of):
+    """Prints the re-runs of the choices against the table, each lever's paired differences
+    and whether the rule adopts it, the mean validation ROC-AUC of every candidate, and the
+    verdict; `every` is {(eps, config name, seed): validation ROC-AUC}, `levers_of(c)` the
+    candidates around configuration c by lever name (stage 11 uses it too)."""
+    for eps, base in CHOICES.items():
         table = {s: r[0] for (st, e, m, s), r in earlier.items() if e == eps and m == base}
         again = [round(every[(eps, base, s)], 4) for s in SEEDS]
         same = again == [table[s] for s in SEEDS]
@@ -99,20 +105,31 @@ def main():
     print("| lever | ε = 1 | ε = 3 | ε = 8 | adopted by the rule |")
     print("|---|---|---|---|---|")
     winners = []
-    for lever in levers(tuning.parse(bases[1])):
-        diffs = {eps: paired(every, eps, bases[eps],
-                             tuning.name(levers(tuning.parse(bases[eps]))[lever]))
+    for lever in levers_of(tuning.parse(CHOICES[1])):
+        names = {eps: tuning.name(levers_of(tuning.parse(CHOICES[eps]))[lever])
                  for eps in tuning.EPSILONS}
+        if any((eps, names[eps], s) not in every for eps in tuning.EPSILONS for s in SEEDS):
+            print(f"| {lever} | not run | | | |")
+            continue
+        diffs = {eps: paired(every, eps, CHOICES[eps], names[eps]) for eps in tuning.EPSILONS}
         cells = [f"{statistics.mean(d):+.4f} ± {statistics.stdev(d):.4f} "
                  f"({', '.join(f'{x:+.4f}' for x in d)})" for d in diffs.values()]
         ok = passes(diffs)
         if ok:
             winners.append((statistics.mean(diffs[3]), lever))
         print(f"| {lever} | {' | '.join(cells)} | {'yes' if ok else 'no'} |")
+    print("mean validation ROC-AUC over seeds 0–2:")
+    for eps, base in CHOICES.items():
+        row = [f"choice {statistics.mean(every[(eps, base, s)] for s in SEEDS):.4f}"]
+        for lever, v in levers_of(tuning.parse(base)).items():
+            runs = [every.get((eps, tuning.name(v), s)) for s in SEEDS]
+            if None not in runs:
+                row.append(f"{lever} {statistics.mean(runs):.4f}")
+        print(f"ε = {eps}: " + "; ".join(row))
     if winners:
         lever = max(winners)[1]
-        for eps, base in bases.items():
-            print(f"ε = {eps}: ADOPT {tuning.name(levers(tuning.parse(base))[lever])}")
+        for eps, base in CHOICES.items():
+            print(f"ε = {eps}: ADOPT {tuning.name(levers_of(tuning.parse(base))[lever])}")
     else:
         print("no lever passes the rule: every ε keeps its choice")
 

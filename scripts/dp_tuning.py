@@ -47,7 +47,11 @@ def name(c):
     base += "-warm" if c.get("warmup") else ""  # P29's warm-up of β (stage 10)
     base += "-cos" if c.get("cosine") else ""
     base += f"-auto{c['auto']:g}" if c.get("auto") is not None else ""  # P30 (stage 10)
-    return base + ("-tanh" if c.get("act") == "tanh" else "")
+    base += "-tanh" if c.get("act") == "tanh" else ""
+    # Stage 11: the hidden sizes ("h32x32") and DP-AdamBC's floor γ (P31), written without an
+    # exponent so that the name still splits on "-".
+    base += f"-h{'x'.join(str(u) for u in c['hidden'])}" if c.get("hidden") else ""
+    return base + (f"-bc{c['bc']:.12f}".rstrip("0") if c.get("bc") is not None else "")
 
 
 def parse(n):
@@ -64,6 +68,10 @@ def parse(n):
             c["act"] = "tanh"
         elif part.startswith("auto"):
             c["auto"] = float(part[4:])
+        elif part.startswith("h"):
+            c["hidden"] = [int(u) for u in part[1:].split("x")]
+        elif part.startswith("bc"):
+            c["bc"] = float(part[2:])
         else:
             c["average"] = float(part[3:])
     return c
@@ -94,7 +102,9 @@ def train(binary, path, eps, c, seed):
         + (["--cosine", "true"] if c.get("cosine") else [])
         + (["--dp-average-warmup"] if c.get("warmup") else [])
         + (["--activation", c["act"]] if c.get("act") else [])
-        + (["--dp-clip-automatic", repr(c["auto"])] if c.get("auto") is not None else []),
+        + (["--dp-clip-automatic", repr(c["auto"])] if c.get("auto") is not None else [])
+        + (["--hidden", ",".join(str(u) for u in c["hidden"])] if c.get("hidden") else [])
+        + (["--dp-adam-bias-correction", repr(c["bc"])] if c.get("bc") is not None else []),
         check=True, stdout=subprocess.DEVNULL)
 
 

@@ -84,6 +84,11 @@ fn tensor_bytes(dir: &str) -> Vec<u8> {
 const RECIPE: &str = "--target bought --epochs 3 --hidden 8 --ensemble 1 --batch-size 32 \
                       --early-stopping 0 --quiet";
 
+/// The `privacy` record of `DIR/training.json`.
+fn record(dir: &str) -> serde_json::Value {
+    json(&std::fs::read_to_string(format!("{dir}/training.json")).expect("json"))["privacy"].clone()
+}
+
 /// `train DATA --out OUT` with [`RECIPE`] and `extra`.
 fn train_private(data: &str, out: &str, extra: &[&str]) -> support::Run {
     let mut args = vec!["train", data, "--out", out];
@@ -155,10 +160,6 @@ fn warmup_and_automatic_clipping_are_recorded_and_change_the_model() {
         tensor_bytes(&auto) != tensor_bytes(&fixed),
         "automatic clipping changed nothing"
     );
-    let record = |dir: &str| {
-        json(&std::fs::read_to_string(format!("{dir}/training.json")).expect("json"))["privacy"]
-            .clone()
-    };
     assert_eq!(record(&warm)["average_warmup"], true);
     assert_eq!(record(&auto)["automatic_clip"], 0.01);
     assert!(record(&fixed).get("average_warmup").is_none());
@@ -183,6 +184,38 @@ fn warmup_and_automatic_clipping_are_recorded_and_change_the_model() {
         &[&dp[..], &["--dp-clip-automatic", "0"]].concat(),
     )
     .fails_with(2);
+}
+
+/// `--dp-adam-bias-correction γ` (DP-AdamBC, P31) is recorded in `training.json` and shown by
+/// `inspect`, trains other weights than plain DP-Adam, and is refused (exit 2) with SGD and
+/// for γ ≤ 0.
+#[test]
+fn adam_bias_correction_is_recorded_and_changes_the_model() {
+    let s = Scratch::new("private_training_adam_bc");
+    let data = s.file("train.csv", simple_csv(300, 4));
+    let dp = ["--dp-epsilon", "8", "--dp-delta", "1e-4"];
+    let adam = [&dp[..], &["--optimizer", "adam", "--lr", "0.001"]].concat();
+    let (plain, bc) = (s.path("plain"), s.path("bc"));
+    train_private(&data, &plain, &adam).ok();
+    let corrected = [&adam[..], &["--dp-adam-bias-correction", "1e-6"]].concat();
+    train_private(&data, &bc, &corrected).ok();
+    assert!(
+        tensor_bytes(&bc) != tensor_bytes(&plain),
+        "the correction changed nothing"
+    );
+    assert_eq!(record(&bc)["adam_bias_correction"], 1e-6);
+    assert!(record(&plain).get("adam_bias_correction").is_none());
+    let inspect = run(&["inspect", &format!("{bc}/model.safetensors")]).ok();
+    assert!(inspect.stdout.contains("DP-AdamBC"), "{}", inspect.stdout);
+    let bad = s.path("bad");
+    let sgd = [
+        &dp[..],
+        &["--optimizer", "sgd", "--dp-adam-bias-correction", "1e-6"],
+    ]
+    .concat();
+    train_private(&data, &bad, &sgd).fails_with(2);
+    let zero = [&adam[..], &["--dp-adam-bias-correction", "0"]].concat();
+    train_private(&data, &bad, &zero).fails_with(2);
 }
 
 #[test]

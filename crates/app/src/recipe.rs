@@ -251,6 +251,9 @@ pub struct PrivacyRecipe {
     /// γ of automatic clipping (notes/privacy.md P30), or none for the flat clip (P20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub automatic_clip: Option<f64>,
+    /// γ of DP-AdamBC (notes/privacy.md P31), or none for plain Adam.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adam_bias_correction: Option<f64>,
 }
 
 impl PrivacyRecipe {
@@ -271,6 +274,7 @@ impl PrivacyRecipe {
             average_decay: self.average_decay,
             average_warmup: self.average_warmup,
             automatic_clip: self.automatic_clip,
+            adam_bias_correction: self.adam_bias_correction,
         })
     }
 }
@@ -733,6 +737,11 @@ impl Recipe {
             if self.class_weight == ClassWeightRule::Balanced {
                 return Err(PrivacyError::ClassWeightsFromData.to_string());
             }
+            if p.adam_bias_correction.is_some()
+                && !matches!(self.optimizer, OptimizerConfig::Adam { .. })
+            {
+                return Err(PrivacyError::BiasCorrectionNeedsAdam.to_string());
+            }
             if let Some(beta) = p.average_decay {
                 check_average_decay(beta).map_err(|e| e.to_string())?;
                 if self.early_stopping.is_some() {
@@ -891,6 +900,7 @@ mod tests {
             average_decay,
             average_warmup: false,
             automatic_clip: None,
+            adam_bias_correction: None,
         };
         let mut r = Recipe::default_recipe();
         assert!(r.early_stopping.is_some());

@@ -34,7 +34,8 @@ pub use loss::{
     ziln,
 };
 pub use optim::{
-    AdamEpsilon, Momentum, OptimError, Optimizer, OptimizerConfig, RmsPropEpsilon, WeightDecay,
+    AdamEpsilon, Momentum, NoiseCorrection, OptimError, Optimizer, OptimizerConfig, RmsPropEpsilon,
+    WeightDecay,
 };
 pub use schedule::{Schedule, ScheduleError};
 pub use trainer::{

@@ -360,6 +360,20 @@ pub struct Optimizer<T> {
     m: Vec<T>,
     /// Second moment `v` (P,) of RMSProp and Adam; empty otherwise.
     v: Vec<T>,
+    /// DP-AdamBC's correction of `v̂` for the noise of a private step (P31); none: Adam as
+    /// configured. Not state: the trainer sets it from the run's privacy settings.
+    noise_correction: Option<NoiseCorrection>,
+}
+
+/// DP-AdamBC's correction (P31, notes/privacy.md §12; Tang, Shpilevskiy & Lécuyer 2024): the
+/// variance Φ = (σC/B)² that the Gaussian noise adds to every coordinate of a privatised
+/// gradient, taken off Adam's bias-corrected second moment, floored at γ.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NoiseCorrection {
+    /// Φ = (σC/B)², the noise's variance per coordinate of the averaged gradient.
+    pub variance: f64,
+    /// γ > 0, the floor of `v̂ − Φ` (it takes the place of Adam's ε).
+    pub floor: f64,
 }
 
 impl<T: Float> Optimizer<T> {
@@ -386,7 +400,26 @@ impl<T: Float> Optimizer<T> {
             velocity: buf("velocity"),
             m: buf("m"),
             v: buf("v"),
+            noise_correction: None,
         })
+    }
+
+    /// Makes every later Adam step DP-AdamBC's (P31) with this correction; none: plain Adam.
+    ///
+    /// # Errors
+    /// [`OptimError::OutOfRange`] if the algorithm is not Adam, Φ is negative or γ is not
+    /// positive (each not finite included).
+    pub fn set_noise_correction(&mut self, c: Option<NoiseCorrection>) -> Result<(), OptimError> {
+        if let Some(c) = c {
+            let adam = matches!(self.config, OptimizerConfig::Adam { .. });
+            in_range("noise correction: the algorithm", 0.0, "Adam only", adam)?;
+            let phi_ok = c.variance >= 0.0 && c.variance.is_finite();
+            in_range("noise variance Φ", c.variance, "[0, ∞)", phi_ok)?;
+            let floor_ok = c.floor > 0.0 && c.floor.is_finite();
+            in_range("floor γ", c.floor, "(0, ∞)", floor_ok)?;
+        }
+        self.noise_correction = c;
+        Ok(())
     }
 
     /// Its configuration.
@@ -546,6 +579,7 @@ impl<T: Float> Optimizer<T> {
             lr,
             t,
             decay,
+            noise_correction: self.noise_correction,
         };
         let update = move |params: &mut [T], grads: &[T], s0: &mut [T], s1: &mut [T]| {
             step.run(params, grads, s0, s1)
@@ -576,6 +610,7 @@ struct Step<T> {
     /// The step number after incrementing.
     t: u64,
     decay: Decay<T>,
+    noise_correction: Option<NoiseCorrection>,
 }
 
 impl<T: Float> Step<T> {
@@ -619,7 +654,10 @@ impl<T: Float> Step<T> {
                     lr,
                     t: self.t,
                 };
-                adam_update(params, grads, s0, s1, h, decay)
+                match self.noise_correction {
+                    None => adam_update(params, grads, s0, s1, h, decay),
+                    Some(c) => adam_bc_update(params, grads, s0, s1, h, c, decay),
+                }
             }
         }
     }
@@ -781,6 +819,40 @@ struct AdamHyper {
     t: u64,
 }
 
+impl AdamHyper {
+    /// (1 − β₁ᵗ, 1 − β₂ᵗ), Adam's bias corrections at step t.
+    fn bias_corrections(&self) -> (f64, f64) {
+        let t = self.t as f64;
+        (1.0 - self.beta1.powf(t), 1.0 - self.beta2.powf(t))
+    }
+
+    /// (1 − β₁, 1 − β₂, β₂) in `T`, the moments' coefficients (O10, O11).
+    fn decays<T: Float>(&self) -> (T, T, T) {
+        let b2 = self.beta2;
+        (
+            T::from_f64(1.0 - self.beta1),
+            T::from_f64(1.0 - b2),
+            T::from_f64(b2),
+        )
+    }
+}
+
+/// The (θ, g, m, v) of every parameter of an Adam update, in order.
+#[inline(always)]
+fn adam_elements<'a, T>(
+    params: &'a mut [T],
+    grads: &'a [T],
+    m: &'a mut [T],
+    v: &'a mut [T],
+) -> impl Iterator<Item = (&'a mut T, &'a T, &'a mut T, &'a mut T)> {
+    let quads = params
+        .iter_mut()
+        .zip(grads)
+        .zip(m.iter_mut())
+        .zip(v.iter_mut());
+    quads.map(|(((theta, g), m), v)| (theta, g, m, v))
+}
+
 /// Adam (O10–O13). Both forms update `m ← m + (1 − β₁)·(g − m)` (PyTorch's `lerp_`, Keras's
 /// `m + (g − m)(1 − β₁)`: the same operations).
 ///
@@ -798,12 +870,8 @@ fn adam_update<T: Float>(
     h: AdamHyper,
     decay: Decay<T>,
 ) {
-    let t = h.t as f64;
-    let bc1 = 1.0 - h.beta1.powf(t);
-    let bc2 = 1.0 - h.beta2.powf(t);
-    let one_minus_b1 = T::from_f64(1.0 - h.beta1);
-    let one_minus_b2 = T::from_f64(1.0 - h.beta2);
-    let beta2 = T::from_f64(h.beta2);
+    let (bc1, bc2) = h.bias_corrections();
+    let (one_minus_b1, one_minus_b2, beta2) = h.decays::<T>();
     // Torch form: step size lr/(1 − β₁ᵗ) and √(1 − β₂ᵗ); Keras form: α_t (O13).
     let (torch_form, eps) = match h.eps {
         AdamEpsilon::Torch(e) => (true, T::from_f64(e)),
@@ -814,12 +882,7 @@ fn adam_update<T: Float>(
     // update is divider-bound), within 2 ulp of it (notes/optimizers.md, O12).
     let inv_sqrt_bc2 = T::from_f64(1.0 / bc2.sqrt());
     let alpha = T::from_f64(h.lr * bc2.sqrt() / bc1);
-    for (((theta, &g), m), v) in params
-        .iter_mut()
-        .zip(grads)
-        .zip(m.iter_mut())
-        .zip(v.iter_mut())
-    {
+    for (theta, &g, m, v) in adam_elements(params, grads, m, v) {
         let g = decay.apply(theta, g);
         *m += one_minus_b1 * (g - *m); // O10 (both forms)
         if torch_form {
@@ -830,6 +893,38 @@ fn adam_update<T: Float>(
             *v += (g * g - *v) * one_minus_b2; // O11′
             *theta -= (*m * alpha) / (v.sqrt() + eps); // O13
         }
+    }
+}
+
+/// (P31) DP-AdamBC (notes/privacy.md §12): Adam's moments (O10, O11), each bias-corrected,
+/// with the noise variance Φ taken off `v̂` and the difference floored at γ:
+///
+/// ```text
+/// m̂ = m/(1 − β₁ᵗ),  v̂ = v/(1 − β₂ᵗ),  θ ← θ − lr·m̂/√max(v̂ − Φ, γ)
+/// ```
+///
+/// ε is not used (γ keeps the root away from 0), so both ε forms give this update.
+#[inline(always)] // compiled into `Step::run_avx2` too
+fn adam_bc_update<T: Float>(
+    params: &mut [T],
+    grads: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    h: AdamHyper,
+    c: NoiseCorrection,
+    decay: Decay<T>,
+) {
+    let (bc1, bc2) = h.bias_corrections();
+    let (one_minus_b1, one_minus_b2, beta2) = h.decays::<T>();
+    let (step_size, inv_bc2) = (T::from_f64(h.lr / bc1), T::from_f64(1.0 / bc2));
+    let (phi, gamma) = (T::from_f64(c.variance), T::from_f64(c.floor));
+    for (theta, &g, m, v) in adam_elements(params, grads, m, v) {
+        let g = decay.apply(theta, g);
+        *m += one_minus_b1 * (g - *m); // O10
+        *v = beta2 * *v + one_minus_b2 * (g * g); // O11
+        let excess = *v * inv_bc2 - phi; // v̂ − Φ
+        let denom = if excess > gamma { excess } else { gamma }.sqrt();
+        *theta -= step_size * (*m / denom); // P31
     }
 }
 

@@ -110,7 +110,9 @@ impl<T: Float> Trainer<T> {
         let spec = mlp.spec();
         let last = spec.layers[spec.layers.len() - 1].activation;
         loss_reads(config.loss.kind, last, spec.outputs())?;
-        let optimizer = Optimizer::new(config.optimizer, mlp.num_params())?;
+        let mut optimizer = Optimizer::new(config.optimizer, mlp.num_params())?;
+        // P31: a private Adam run may take the noise's variance off v̂ (DP-AdamBC).
+        optimizer.set_noise_correction(config.privacy.and_then(|dp| dp.noise_correction()))?;
         let mut rng = seeded_rng(config.seed);
         rng.set_stream(TRAINER_STREAM);
         let averaged = config

@@ -133,6 +133,7 @@ fn private_training_is_refused_with_the_reason() {
         average_decay: None,
         average_warmup: false,
         automatic_clip: None,
+        adam_bias_correction: None,
     };
     let mut c = TrainConfig::keras_recipe(1, 0);
     c.batch_size = 16;

@@ -26,6 +26,7 @@ fn plan(batch: usize, average_decay: Option<f64>) -> Result<DpSgdConfig, Privacy
         average_decay,
         average_warmup: false,
         automatic_clip: None,
+        adam_bias_correction: None,
     };
     plan_dp_sgd(&request, ROWS, batch, EPOCHS, 1).map(|(config, _)| config)
 }
@@ -254,6 +255,7 @@ fn a_warmup_without_a_decay_is_refused() {
         average_decay: None,
         average_warmup: true,
         automatic_clip: None,
+        adam_bias_correction: None,
     };
     assert!(matches!(
         plan_dp_sgd(&request, ROWS, 16, EPOCHS, 1),

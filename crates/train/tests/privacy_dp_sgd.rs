@@ -100,6 +100,7 @@ fn plan(rows: usize, sigma: f64, clip: f64) -> DpSgdConfig {
         average_decay: None,
         average_warmup: false,
         automatic_clip: None,
+        adam_bias_correction: None,
     };
     plan_dp_sgd(&request, rows, 16, 3, 1)
         .expect("a valid plan")
@@ -146,6 +147,51 @@ fn private_training_is_bit_identical_at_1_2_and_7_threads_and_depends_on_the_see
     }
 }
 
+/// DP-AdamBC (P31): Φ = (σC/B)² from the plan, the same bits at 1, 2 and 7 threads, other
+/// bits than plain DP-Adam with the same seed; refused with SGD and for a γ ≤ 0.
+#[test]
+fn dp_adam_bc_is_bit_identical_at_1_2_and_7_threads_and_not_plain_adam() {
+    let rows = 200;
+    let flat = plan(rows, 1.1, 1.0);
+    let bc = DpSgdConfig {
+        adam_bias_correction: Some(1e-8),
+        ..flat
+    };
+    let c = bc.noise_correction().expect("the option is set");
+    let std = 1.1 * 1.0 / 15.0; // σC/B with B = ⌊N·q⌋ = 15
+    assert_eq!((c.variance, c.floor), (std * std, 1e-8));
+    assert_eq!(flat.noise_correction(), None);
+    let adam = |threads, dp| {
+        let mut config = dp_config(3, 5, threads, dp);
+        config.optimizer = OptimizerConfig::adam_torch(1e-3);
+        config
+    };
+    let (a, _) = train(adam(1, bc), rows);
+    for threads in [2, 7] {
+        assert_eq!(a, train(adam(threads, bc), rows).0, "{threads} threads");
+    }
+    assert_ne!(a, train(adam(1, flat), rows).0, "plain DP-Adam");
+    assert!(matches!(
+        dp_config(3, 5, 1, bc).validate(),
+        Err(TrainError::Privacy(PrivacyError::BiasCorrectionNeedsAdam))
+    ));
+    refuses_bad_gammas(
+        |gamma| DpSgdConfig {
+            adam_bias_correction: Some(gamma),
+            ..flat
+        },
+        |e| matches!(e, PrivacyError::InvalidAdamBiasCorrection(_)),
+    );
+}
+
+/// Every γ ≤ 0 or not finite, set by `with`, fails validation with the error `expected`.
+fn refuses_bad_gammas(with: impl Fn(f64) -> DpSgdConfig, expected: fn(&PrivacyError) -> bool) {
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let err = with(bad).validate().expect_err("refused");
+        assert!(expected(&err), "γ = {bad}: {err}");
+    }
+}
+
 /// Automatic clipping (P30) trains the same bits at 1, 2 and 7 threads and other bits than
 /// the flat clip (P20) with the same seed; a γ ≤ 0 is refused.
 #[test]
@@ -165,19 +211,13 @@ fn automatic_clipping_is_bit_identical_at_1_2_and_7_threads_and_not_the_flat_cli
         );
     }
     assert_ne!(a, train(dp_config(3, 5, 1, flat), rows).0, "the flat clip");
-    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-        let broken = DpSgdConfig {
-            automatic_clip: Some(bad),
+    refuses_bad_gammas(
+        |gamma| DpSgdConfig {
+            automatic_clip: Some(gamma),
             ..flat
-        };
-        assert!(
-            matches!(
-                broken.validate(),
-                Err(PrivacyError::InvalidAutomaticClip(_))
-            ),
-            "γ = {bad}"
-        );
-    }
+        },
+        |e| matches!(e, PrivacyError::InvalidAutomaticClip(_)),
+    );
 }
 
 /// With σ = 0 and C larger than any example's gradient, the private step is the ordinary
@@ -199,6 +239,7 @@ fn without_noise_or_clipping_the_private_step_is_the_rescaled_plain_step() {
         average_decay: None,
         average_warmup: false,
         automatic_clip: None,
+        adam_bias_correction: None,
     };
     let step = |privacy: Option<DpSgdConfig>| {
         let mut config = TrainConfig::keras_recipe(1, 0);
@@ -330,6 +371,7 @@ fn planning_refuses_a_bad_budget_and_composes_over_runs() {
         average_decay: None,
         average_warmup: false,
         automatic_clip: None,
+        adam_bias_correction: None,
     };
     let eps = NoiseChoice::TargetEpsilon;
     let plan = |r: DpRequest| plan_dp_sgd(&r, 9_864, 256, 10, 1);

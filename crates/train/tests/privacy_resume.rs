@@ -25,6 +25,7 @@ fn planned() -> (glassbox_train::privacy::DpSgdConfig, PrivacyRecord) {
         average_decay: None,
         average_warmup: false,
         automatic_clip: None,
+        adam_bias_correction: None,
     };
     plan_dp_sgd(&request, ROWS, 16, EPOCHS, 1).expect("a valid plan")
 }

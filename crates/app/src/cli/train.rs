@@ -142,6 +142,11 @@ pub struct PrivacyArgs {
     #[arg(long, value_name = "GAMMA")]
     pub dp_clip_automatic: Option<f64>,
 
+    /// DP-AdamBC (Tang, Shpilevskiy & Lécuyer 2024; notes/privacy.md P31): take the noise's
+    /// variance (σC/B)² off Adam's second moment, floored at this γ (e.g. 1e-8). Adam only.
+    #[arg(long, value_name = "GAMMA")]
+    pub dp_adam_bias_correction: Option<f64>,
+
     /// How private batches are drawn. Only `poisson` (each row joins each batch
     /// independently with probability q) is what the accountant certifies; `shuffle`
     /// (fixed-size batches cut from a shuffle) is refused.
@@ -181,6 +186,7 @@ impl PrivacyArgs {
             average_decay: self.dp_average,
             average_warmup: self.dp_average_warmup,
             automatic_clip: self.dp_clip_automatic,
+            adam_bias_correction: self.dp_adam_bias_correction,
         }))
     }
 }

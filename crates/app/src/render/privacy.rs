@@ -34,6 +34,12 @@ pub(crate) fn describe_privacy(r: &PrivacyRecord) -> String {
         "  steps T                 {} ({} network(s) × {} steps)",
         r.steps, r.runs, r.steps_per_run
     );
+    if let Some(gamma) = r.adam_bias_correction {
+        let _ = writeln!(
+            s,
+            "  optimizer               DP-AdamBC, v̂ less the noise variance (σC/B)², floored at γ = {gamma} (post-processing)"
+        );
+    }
     if let Some(beta) = r.average_decay {
         let _ = writeln!(
             s,

@@ -69,6 +69,70 @@ fn adam_first_step_is_lr_times_sign() {
     }
 }
 
+/// DP-AdamBC (P31), two steps worked by hand: lr = 0.1, β₁ = 0.9, β₂ = 0.999, Φ = 0.01,
+/// γ = 1e-4, θ = (1, 1), g₁ = (0.5, 0.05), g₂ = (−0.1, 0.05).
+///
+/// Coordinate 0, step 1: m = 0.05, v = 0.001·0.25 = 2.5e-4, m̂ = 0.05/0.1 = 0.5,
+/// v̂ = 2.5e-4/0.001 = 0.25, v̂ − Φ = 0.24, √0.24 = 0.489898, θ = 1 − 0.1·0.5/0.489898 =
+/// 0.897938. Step 2: m = 0.05 + 0.1·(−0.1 − 0.05) = 0.035, v = 0.999·2.5e-4 + 0.001·0.01 =
+/// 2.5975e-4, m̂ = 0.035/0.19 = 0.184211, v̂ = 2.5975e-4/0.001999 = 0.129940, v̂ − Φ =
+/// 0.119940, √ = 0.346324, θ = 0.897938 − 0.1·0.184211/0.346324 = 0.844748.
+///
+/// Coordinate 1 stays under the noise: v̂ = 0.0025 both steps, v̂ − Φ < 0, so the floor
+/// √γ = 0.01 divides: each step is 0.1·0.05/0.01 = 0.5, θ = 0.5 then 0. Plain Adam (the
+/// negative control) would step by ≈ lr = 0.1 instead: sign-sized.
+#[test]
+fn dp_adam_bc_two_steps_by_hand() {
+    let mut opt = Optimizer::new(OptimizerConfig::adam_torch(0.1), 2).unwrap();
+    let correction = NoiseCorrection {
+        variance: 0.01,
+        floor: 1e-4,
+    };
+    opt.set_noise_correction(Some(correction)).unwrap();
+    let mut plain = Optimizer::new(OptimizerConfig::adam_torch(0.1), 2).unwrap();
+    let (mut theta, mut control) = (vec![1.0f64, 1.0], vec![1.0f64, 1.0]);
+    opt.step(&mut theta, &[0.5, 0.05]);
+    plain.step(&mut control, &[0.5, 0.05]);
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+    assert!(
+        close(theta[0], 1.0 - 0.1 * 0.5 / 0.24f64.sqrt()),
+        "{theta:?}"
+    );
+    assert!(close(theta[0], 0.897_937_927_384_034), "{theta:?}");
+    assert!(close(theta[1], 0.5), "{theta:?}");
+    // Plain Adam: 1 − 0.1·0.05/(0.05 + 1e-8), ε's share 2e-8.
+    assert!((control[1] - 0.9).abs() < 1e-7, "{control:?}");
+    opt.step(&mut theta, &[-0.1, 0.05]);
+    let v_hat = 2.5975e-4 / (1.0 - 0.999f64.powi(2));
+    let step2 = 0.1 * (0.035 / 0.19) / (v_hat - 0.01).sqrt();
+    assert!(close(theta[0], 0.897_937_927_384_034 - step2), "{theta:?}");
+    assert!(close(theta[0], 0.844_747_623_013_559), "{theta:?}");
+    assert!(close(theta[1], 0.0), "{theta:?}");
+}
+
+/// The correction is Adam's only, with Φ ≥ 0 and γ > 0, each finite; none restores Adam.
+#[test]
+fn noise_correction_refuses_other_optimizers_and_bad_values() {
+    let good = NoiseCorrection {
+        variance: 0.01,
+        floor: 1e-8,
+    };
+    let mut sgd = Optimizer::<f64>::new(OptimizerConfig::sgd(0.1), 2).unwrap();
+    assert!(sgd.set_noise_correction(Some(good)).is_err());
+    assert!(sgd.set_noise_correction(None).is_ok());
+    let mut adam = Optimizer::<f64>::new(OptimizerConfig::adam_keras(0.1), 2).unwrap();
+    for (variance, floor) in [
+        (-1.0, 1e-8),
+        (f64::NAN, 1e-8),
+        (0.01, 0.0),
+        (0.01, f64::INFINITY),
+    ] {
+        let bad = NoiseCorrection { variance, floor };
+        assert!(adam.set_noise_correction(Some(bad)).is_err(), "{bad:?}");
+    }
+    assert!(adam.set_noise_correction(Some(good)).is_ok());
+}
+
 #[test]
 fn weight_decay_forms() {
     // One SGD step from θ = 1 with g = 0.5, lr = 0.1, λ = 0.2:
@@ -130,7 +194,15 @@ fn parallel_update_is_bit_identical_at_any_thread_count() {
         .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
         .collect();
     let grad_at = |step: usize, i: usize| ((i * 13 + step * 7) % 29) as f32 / 14.0 - 1.0;
-    let run = |config: OptimizerConfig, threads: usize| -> Vec<u32> {
+    // DP-AdamBC (P31) too: Φ between the v̂ of the small and the large gradients, so both
+    // branches of its floor run.
+    let bc = NoiseCorrection {
+        variance: 0.05,
+        floor: 1e-8,
+    };
+    let run = |(config, correction): (OptimizerConfig, Option<NoiseCorrection>),
+               threads: usize|
+     -> Vec<u32> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
@@ -138,6 +210,7 @@ fn parallel_update_is_bit_identical_at_any_thread_count() {
         pool.install(|| {
             let mut theta = start.clone();
             let mut opt = Optimizer::new(config, p).unwrap();
+            opt.set_noise_correction(correction).unwrap();
             for step in 0..3 {
                 let g: Vec<f32> = (0..p).map(|i| grad_at(step, i)).collect();
                 opt.step(&mut theta, &g);
@@ -146,11 +219,15 @@ fn parallel_update_is_bit_identical_at_any_thread_count() {
         })
     };
     for config in [
-        OptimizerConfig::adamw(1e-2, 0.1),
-        OptimizerConfig::adam_keras(1e-2),
-        OptimizerConfig::rmsprop_torch(1e-2),
-        OptimizerConfig::sgd_nesterov(1e-2, 0.9),
-        OptimizerConfig::sgd(1e-2).with_weight_decay(WeightDecay::L2(0.01)),
+        (OptimizerConfig::adamw(1e-2, 0.1), None),
+        (OptimizerConfig::adam_keras(1e-2), None),
+        (OptimizerConfig::adam_torch(1e-2), Some(bc)),
+        (OptimizerConfig::rmsprop_torch(1e-2), None),
+        (OptimizerConfig::sgd_nesterov(1e-2, 0.9), None),
+        (
+            OptimizerConfig::sgd(1e-2).with_weight_decay(WeightDecay::L2(0.01)),
+            None,
+        ),
     ] {
         let one = run(config, 1);
         let changed = one
@@ -162,7 +239,7 @@ fn parallel_update_is_bit_identical_at_any_thread_count() {
             changed > p * 9 / 10,
             "{config:?}: only {changed} of {p} moved"
         );
-        for threads in [2, 3] {
+        for threads in [2, 3, 7] {
             assert!(
                 run(config, threads) == one,
                 "{config:?} at {threads} threads"

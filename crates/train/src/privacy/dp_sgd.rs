@@ -14,6 +14,7 @@
 //!     average_decay: None,
 //!     average_warmup: false,
 //!     automatic_clip: None,
+//!     adam_bias_correction: None,
 //! };
 //! let (config, record) = plan_dp_sgd(&request, 9_864, 512, 30, 1).unwrap();
 //! assert_eq!(config.noise_multiplier, 5.1171875); // as Opacus
@@ -31,6 +32,7 @@ use super::validate::{
     check_sample_rate,
 };
 use super::{calibrate_noise_multiplier, epsilon};
+use crate::optim::NoiseCorrection;
 
 /// What the records name as the accountant.
 pub const ACCOUNTANT: &str = "RDP of the Poisson-subsampled Gaussian mechanism (Mironov, Talwar & Zhang 2019), \
@@ -63,6 +65,10 @@ pub struct DpSgdConfig {
     /// instead of min(1, C/‖gᵢ‖) (P20); none: P20.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub automatic_clip: Option<f64>,
+    /// γ of DP-AdamBC (P31): Adam's `v̂` less the noise variance (σC/B)², floored at γ;
+    /// none: plain Adam. Only with Adam.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adam_bias_correction: Option<f64>,
 }
 
 impl DpSgdConfig {
@@ -83,7 +89,24 @@ impl DpSgdConfig {
                 q: self.sample_rate,
             });
         }
-        check_options(self.average_decay, self.average_warmup, self.automatic_clip)
+        check_options(
+            self.average_decay,
+            self.average_warmup,
+            self.automatic_clip,
+            self.adam_bias_correction,
+        )
+    }
+
+    /// DP-AdamBC's correction for this run (P31): Φ = (σC/B)² with B the expected batch
+    /// size that the noisy sum is divided by (P23), and the floor γ; none without the option.
+    pub fn noise_correction(&self) -> Option<NoiseCorrection> {
+        self.adam_bias_correction.map(|floor| {
+            let std = self.noise_multiplier * self.clip_norm / self.expected_batch_size as f64;
+            NoiseCorrection {
+                variance: std * std,
+                floor,
+            }
+        })
     }
 
     /// The per-example bound of the step: P20, or P30 with its γ.
@@ -119,6 +142,8 @@ pub struct DpRequest {
     pub average_warmup: bool,
     /// γ of automatic clipping (P30), or none for P20's.
     pub automatic_clip: Option<f64>,
+    /// γ of DP-AdamBC (P31), or none for plain Adam.
+    pub adam_bias_correction: Option<f64>,
 }
 
 /// What a private run spends and how: written into the bundle, `training.json`, `inspect`
@@ -165,30 +190,38 @@ pub struct PrivacyRecord {
     /// γ of automatic clipping (P30): each example scaled by C/(‖gᵢ‖ + γ); none: P20.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub automatic_clip: Option<f64>,
+    /// γ of DP-AdamBC (P31): Adam's `v̂` less (σC/B)², floored at γ (post-processing of
+    /// the noisy gradients: no privacy spent); none: plain Adam.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adam_bias_correction: Option<f64>,
 }
 
 /// Checks the options beside σ and C, for a request and a config alike: the averaging's β
-/// in [0, 1) (P28), its warm-up (P29) only with a β, and automatic clipping's γ (P30)
-/// positive and finite.
+/// in [0, 1) (P28), its warm-up (P29) only with a β, and the γ of automatic clipping (P30)
+/// and of DP-AdamBC (P31) positive and finite.
 ///
 /// # Errors
-/// [`PrivacyError::InvalidAverageDecay`], [`PrivacyError::WarmupWithoutAverage`] or
-/// [`PrivacyError::InvalidAutomaticClip`] naming γ.
+/// [`PrivacyError::InvalidAverageDecay`], [`PrivacyError::WarmupWithoutAverage`],
+/// [`PrivacyError::InvalidAutomaticClip`] or [`PrivacyError::InvalidAdamBiasCorrection`]
+/// naming γ.
 fn check_options(
     decay: Option<f64>,
     warmup: bool,
     automatic_clip: Option<f64>,
+    adam_bias_correction: Option<f64>,
 ) -> Result<(), PrivacyError> {
     match decay {
         Some(beta) => check_average_decay(beta)?,
         None if warmup => return Err(PrivacyError::WarmupWithoutAverage),
         None => {}
     }
-    match automatic_clip {
-        Some(gamma) if !(gamma > 0.0 && gamma.is_finite()) => {
-            Err(PrivacyError::InvalidAutomaticClip(gamma))
-        }
-        _ => Ok(()),
+    let bad = |gamma: &f64| !(*gamma > 0.0 && gamma.is_finite());
+    if let Some(gamma) = automatic_clip.filter(bad) {
+        return Err(PrivacyError::InvalidAutomaticClip(gamma));
+    }
+    match adam_bias_correction.filter(bad) {
+        Some(gamma) => Err(PrivacyError::InvalidAdamBiasCorrection(gamma)),
+        None => Ok(()),
     }
 }
 
@@ -213,6 +246,7 @@ pub fn plan_dp_sgd(
         request.average_decay,
         request.average_warmup,
         request.automatic_clip,
+        request.adam_bias_correction,
     )?;
     let plan = SamplingPlan::for_batch_size(rows, batch_size)?;
     let steps_per_run = plan.steps(epochs as u64)?;
@@ -244,6 +278,7 @@ pub fn plan_dp_sgd(
         average_decay: request.average_decay,
         average_warmup: request.average_warmup,
         automatic_clip: request.automatic_clip,
+        adam_bias_correction: request.adam_bias_correction,
     };
     let record = PrivacyRecord {
         target_epsilon: target,
@@ -263,6 +298,7 @@ pub fn plan_dp_sgd(
         average_decay: request.average_decay,
         average_warmup: request.average_warmup,
         automatic_clip: request.automatic_clip,
+        adam_bias_correction: request.adam_bias_correction,
     };
     Ok((config, record))
 }

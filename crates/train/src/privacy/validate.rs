@@ -189,6 +189,14 @@ pub enum PrivacyError {
     /// γ of automatic clipping (P30) must be positive and finite.
     #[error("privacy: automatic clipping needs γ > 0 and finite, got {0}")]
     InvalidAutomaticClip(f64),
+    /// γ of DP-AdamBC (P31) must be positive and finite.
+    #[error("privacy: DP-AdamBC needs a floor γ > 0 and finite, got {0}")]
+    InvalidAdamBiasCorrection(f64),
+    /// DP-AdamBC (P31) corrects Adam's second moment; the optimizer has none.
+    #[error(
+        "privacy: the bias correction of DP-AdamBC needs the Adam optimizer (--optimizer adam)"
+    )]
+    BiasCorrectionNeedsAdam,
 }
 
 /// Checks ε: finite and > 0.

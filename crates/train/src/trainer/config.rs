@@ -169,6 +169,11 @@ impl TrainConfig {
         }
         if let Some(dp) = &self.privacy {
             dp.validate()?;
+            if dp.adam_bias_correction.is_some()
+                && !matches!(self.optimizer, OptimizerConfig::Adam { .. })
+            {
+                return Err(PrivacyError::BiasCorrectionNeedsAdam.into());
+            }
         }
         Ok(())
     }

@@ -130,6 +130,7 @@ fn private_recipe(c: &Chosen, options: &CaseOptions) -> Result<Recipe, CliError>
         average_decay: c.average_decay,
         average_warmup: c.average_warmup,
         automatic_clip: None,
+        adam_bias_correction: None,
     });
     r.validate()
         .map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
