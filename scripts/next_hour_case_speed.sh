@@ -7,7 +7,7 @@
 #
 #   scripts/next_hour_case_speed.sh OLD_BIN NEW_BIN [ROUNDS=5]   (from the repo root)
 #
-# e.g. scripts/next_hour_case_speed.sh /work/oldbin10/glassbox target/release/glassbox 5
+# e.g. scripts/next_hour_case_speed.sh /work/oldbin11/glassbox target/release/glassbox 5
 # (about 2 × ROUNDS × 10 s on two free cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -38,8 +38,7 @@ use glassbox_data::{
 };
 use glassbox_train::batching::stratified_split;
 use glassbox_train::metrics::{
-    CalibrationTable, MetricsReport, PrCurve, RocCurve, calibration_table, precision_recall_curve,
-    roc_curve,
+    CalibrationTable, MetricsReport, PrCurve, RocCurve, calibration_table, threshold_counts,
 };
 use ndarray::{Array1, Array2};
 use serde::Serialize;
@@ -345,10 +344,12 @@ pub fn evaluate(
     probs: Vec<f64>,
     threshold: f64,
 ) -> Result<Evaluation, PipelineError> {
-    let at_threshold = MetricsReport::compute(&labels, &probs, threshold)?;
-    let at_half = MetricsReport::compute(&labels, &probs, 0.5)?;
-    let roc = roc_curve(&labels, &probs, true).ok();
-    let pr = precision_recall_curve(&labels, &probs, true).ok();
+    // One sort of the scores serves both reports and both curves (M8).
+    let counts = threshold_counts(&labels, &probs)?;
+    let at_threshold = MetricsReport::ranked(&labels, &probs, threshold, &counts)?;
+    let at_half = MetricsReport::ranked(&labels, &probs, 0.5, &counts)?;
+    let roc = counts.roc_curve(true).ok();
+    let pr = counts.precision_recall_curve(true).ok();
     let calibration = calibration_table(&labels, &probs, CALIBRATION_BINS)?;
     Ok(Evaluation {
         name: name.to_string(),

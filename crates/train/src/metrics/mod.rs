@@ -51,7 +51,8 @@ pub use confusion::{Confusion, confusion_matrix};
 pub use probability::{CalibrationBin, CalibrationTable, brier_score, calibration_table, log_loss};
 pub use ranking::{
     Criterion, PrCurve, RocCurve, ThresholdCounts, average_precision, best_threshold,
-    precision_recall_curve, roc_auc, roc_auc_pairwise, roc_curve, threshold_counts,
+    descending_order, descending_order_reference, precision_recall_curve, roc_auc,
+    roc_auc_pairwise, roc_curve, threshold_counts,
 };
 pub use report::MetricsReport;
 

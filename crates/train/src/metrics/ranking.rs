@@ -28,18 +28,23 @@ pub struct ThresholdCounts {
 /// Sorts the samples by decreasing score and accumulates TP and FP at the end of each run
 /// of equal scores (M8).
 ///
-/// The sort is stable on [`f64::total_cmp`] with `-0.0` mapped to `+0.0`, so equal scores
-/// (as numpy compares them) form one run whatever their order in the input. Scores may be
-/// any finite numbers (probabilities or logits).
+/// The order is that of a stable sort on [`f64::total_cmp`] with `-0.0` mapped to `+0.0`
+/// ([`descending_order`]), so equal scores (as numpy compares them) form one run whatever
+/// their order in the input. Scores may be any finite numbers (probabilities or logits).
+/// Sort once and read every ranking metric from the result ([`ThresholdCounts::roc_auc`],
+/// [`ThresholdCounts::average_precision`], the curves): each is the same bits as the free
+/// function of the same name.
 ///
 /// Errors: [`MetricsError::LengthMismatch`], [`MetricsError::Empty`],
 /// [`MetricsError::NonFinite`].
 pub fn threshold_counts(labels: &[bool], scores: &[f64]) -> Result<ThresholdCounts, MetricsError> {
     check_scores(labels, scores)?;
-    // `x + 0.0` turns -0.0 into +0.0 and leaves every other finite value unchanged.
-    let key = |i: usize| scores[i] + 0.0;
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| key(b).total_cmp(&key(a))); // decreasing; stable keeps input order in ties
+    Ok(counts_in_order(labels, scores, &descending_order(scores)))
+}
+
+/// [`threshold_counts`] of checked `labels` and `scores` from their [`descending_order`]
+/// `order` (for a caller that walks the same order again).
+pub(super) fn counts_in_order(labels: &[bool], scores: &[f64], order: &[usize]) -> ThresholdCounts {
     let (positives, negatives) = class_counts(labels);
     let mut counts = ThresholdCounts {
         thresholds: Vec::new(),
@@ -48,6 +53,8 @@ pub fn threshold_counts(labels: &[bool], scores: &[f64]) -> Result<ThresholdCoun
         positives,
         negatives,
     };
+    // `x + 0.0` turns -0.0 into +0.0 and leaves every other finite value unchanged.
+    let key = |i: usize| scores[i] + 0.0;
     let (mut tp, mut fp) = (0, 0);
     for (rank, &i) in order.iter().enumerate() {
         if labels[i] {
@@ -62,7 +69,135 @@ pub fn threshold_counts(labels: &[bool], scores: &[f64]) -> Result<ThresholdCoun
             counts.fp.push(fp);
         }
     }
-    Ok(counts)
+    counts
+}
+
+/// The indices of `scores` by decreasing `s + 0.0`, ties in input order: the order of
+/// `sort_by(|a, b| key(b).total_cmp(&key(a)))` (stable) on the indices (M8), computed as an
+/// unstable sort of `(key bits, index)` pairs — direct integer compares instead of two
+/// lookups per compare; the index makes every pair distinct, so the order is the stable one.
+/// Scores must be finite (the callers check).
+pub fn descending_order(scores: &[f64]) -> Vec<usize> {
+    // total_cmp's own bit map: flip every bit of a negative number, the sign bit of a
+    // positive one; then `!` so that the largest score gets the smallest key.
+    let descending_key = |s: f64| {
+        let b = (s + 0.0).to_bits();
+        !(if b >> 63 == 1 { !b } else { b | 1 << 63 })
+    };
+    let mut pairs: Vec<(u64, usize)> = scores
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| (descending_key(s), i))
+        .collect();
+    pairs.sort_unstable();
+    pairs.into_iter().map(|(_, i)| i).collect()
+}
+
+/// The stable index sort of [`descending_order`] as first written: the naive reference the
+/// tests hold it to.
+pub fn descending_order_reference(scores: &[f64]) -> Vec<usize> {
+    let key = |i: usize| scores[i] + 0.0;
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| key(b).total_cmp(&key(a)));
+    order
+}
+
+impl ThresholdCounts {
+    /// [`roc_curve`] from these counts (M9).
+    ///
+    /// Errors: [`MetricsError::SingleClass`] when either class is absent.
+    pub fn roc_curve(&self, drop_intermediate: bool) -> Result<RocCurve, MetricsError> {
+        let c = self;
+        if c.positives == 0 || c.negatives == 0 {
+            return Err(MetricsError::SingleClass {
+                metric: "roc_curve",
+                positives: c.positives,
+                negatives: c.negatives,
+            });
+        }
+        let m = c.thresholds.len();
+        let keep = |k: usize| {
+            if !drop_intermediate || m <= 2 || k == 0 || k == m - 1 {
+                return true;
+            }
+            // (M9b): second difference x[k+1] − 2x[k] + x[k−1], in exact integers.
+            let bend = |x: &[usize]| x[k + 1] + x[k - 1] != 2 * x[k];
+            bend(&c.fp) || bend(&c.tp)
+        };
+        let mut roc = RocCurve {
+            fpr: vec![0.0],
+            tpr: vec![0.0],
+            thresholds: vec![f64::INFINITY],
+        };
+        for k in (0..m).filter(|&k| keep(k)) {
+            roc.fpr.push(c.fp[k] as f64 / c.negatives as f64);
+            roc.tpr.push(c.tp[k] as f64 / c.positives as f64);
+            roc.thresholds.push(c.thresholds[k]);
+        }
+        Ok(roc)
+    }
+
+    /// [`roc_auc`] from these counts (M10).
+    ///
+    /// Errors: those of [`ThresholdCounts::roc_curve`].
+    pub fn roc_auc(&self) -> Result<f64, MetricsError> {
+        let roc = self.roc_curve(true)?;
+        let mut area = 0.0;
+        for k in 1..roc.fpr.len() {
+            area += (roc.fpr[k] - roc.fpr[k - 1]) * (roc.tpr[k] + roc.tpr[k - 1]) / 2.0;
+        }
+        Ok(area)
+    }
+
+    /// [`precision_recall_curve`] from these counts (M12).
+    ///
+    /// Errors: [`MetricsError::NoPositives`] when no label is positive.
+    pub fn precision_recall_curve(&self, drop_intermediate: bool) -> Result<PrCurve, MetricsError> {
+        let c = self;
+        if c.positives == 0 {
+            return Err(MetricsError::NoPositives {
+                metric: "precision_recall_curve",
+                n: c.positives + c.negatives,
+            });
+        }
+        let m = c.thresholds.len();
+        let keep = |k: usize| {
+            !drop_intermediate
+                || m <= 2
+                || k == 0
+                || k == m - 1
+                || c.tp[k] != c.tp[k - 1]
+                || c.tp[k + 1] != c.tp[k]
+        };
+        let mut pr = PrCurve {
+            precision: Vec::new(),
+            recall: Vec::new(),
+            thresholds: Vec::new(),
+        };
+        // Walk from the lowest threshold up, so the arrays come out in scikit-learn's order.
+        for k in (0..m).rev().filter(|&k| keep(k)) {
+            // every run holds at least one sample, so tp + fp ≥ 1
+            pr.precision
+                .push(c.tp[k] as f64 / (c.tp[k] + c.fp[k]) as f64);
+            pr.recall.push(c.tp[k] as f64 / c.positives as f64);
+            pr.thresholds.push(c.thresholds[k]);
+        }
+        pr.precision.push(1.0);
+        pr.recall.push(0.0);
+        Ok(pr)
+    }
+
+    /// [`average_precision`] from these counts (M13).
+    ///
+    /// Errors: those of [`ThresholdCounts::precision_recall_curve`].
+    pub fn average_precision(&self) -> Result<f64, MetricsError> {
+        let pr = self.precision_recall_curve(false)?;
+        let mut ap = 0.0;
+        for k in 0..pr.thresholds.len() {
+            ap -= (pr.recall[k + 1] - pr.recall[k]) * pr.precision[k];
+        }
+        Ok(ap.max(0.0)) // as scikit-learn: rounding can leave −0.0
+    }
 }
 
 /// A receiver-operating-characteristic curve as `sklearn.metrics.roc_curve` returns it (M9):
@@ -89,34 +224,7 @@ pub fn roc_curve(
     scores: &[f64],
     drop_intermediate: bool,
 ) -> Result<RocCurve, MetricsError> {
-    let c = threshold_counts(labels, scores)?;
-    if c.positives == 0 || c.negatives == 0 {
-        return Err(MetricsError::SingleClass {
-            metric: "roc_curve",
-            positives: c.positives,
-            negatives: c.negatives,
-        });
-    }
-    let m = c.thresholds.len();
-    let keep = |k: usize| {
-        if !drop_intermediate || m <= 2 || k == 0 || k == m - 1 {
-            return true;
-        }
-        // (M9b): second difference x[k+1] − 2x[k] + x[k−1], in exact integers.
-        let bend = |x: &[usize]| x[k + 1] + x[k - 1] != 2 * x[k];
-        bend(&c.fp) || bend(&c.tp)
-    };
-    let mut roc = RocCurve {
-        fpr: vec![0.0],
-        tpr: vec![0.0],
-        thresholds: vec![f64::INFINITY],
-    };
-    for k in (0..m).filter(|&k| keep(k)) {
-        roc.fpr.push(c.fp[k] as f64 / c.negatives as f64);
-        roc.tpr.push(c.tp[k] as f64 / c.positives as f64);
-        roc.thresholds.push(c.thresholds[k]);
-    }
-    Ok(roc)
+    threshold_counts(labels, scores)?.roc_curve(drop_intermediate)
 }
 
 /// Area under the ROC curve (M10): the trapezoid rule over [`roc_curve`], as
@@ -126,12 +234,7 @@ pub fn roc_curve(
 /// Errors: those of [`roc_curve`]; one class present is [`MetricsError::SingleClass`]
 /// (scikit-learn 1.9 warns `UndefinedMetricWarning` and returns NaN).
 pub fn roc_auc(labels: &[bool], scores: &[f64]) -> Result<f64, MetricsError> {
-    let roc = roc_curve(labels, scores, true)?;
-    let mut area = 0.0;
-    for k in 1..roc.fpr.len() {
-        area += (roc.fpr[k] - roc.fpr[k - 1]) * (roc.tpr[k] + roc.tpr[k - 1]) / 2.0;
-    }
-    Ok(area)
+    threshold_counts(labels, scores)?.roc_auc()
 }
 
 /// ROC-AUC by its definition as a probability (M11), counting all `N₊·N₋` pairs: the naive
@@ -186,38 +289,7 @@ pub fn precision_recall_curve(
     scores: &[f64],
     drop_intermediate: bool,
 ) -> Result<PrCurve, MetricsError> {
-    let c = threshold_counts(labels, scores)?;
-    if c.positives == 0 {
-        return Err(MetricsError::NoPositives {
-            metric: "precision_recall_curve",
-            n: labels.len(),
-        });
-    }
-    let m = c.thresholds.len();
-    let keep = |k: usize| {
-        !drop_intermediate
-            || m <= 2
-            || k == 0
-            || k == m - 1
-            || c.tp[k] != c.tp[k - 1]
-            || c.tp[k + 1] != c.tp[k]
-    };
-    let mut pr = PrCurve {
-        precision: Vec::new(),
-        recall: Vec::new(),
-        thresholds: Vec::new(),
-    };
-    // Walk from the lowest threshold up, so the arrays come out in scikit-learn's order.
-    for k in (0..m).rev().filter(|&k| keep(k)) {
-        // every run holds at least one sample, so tp + fp ≥ 1
-        pr.precision
-            .push(c.tp[k] as f64 / (c.tp[k] + c.fp[k]) as f64);
-        pr.recall.push(c.tp[k] as f64 / c.positives as f64);
-        pr.thresholds.push(c.thresholds[k]);
-    }
-    pr.precision.push(1.0);
-    pr.recall.push(0.0);
-    Ok(pr)
+    threshold_counts(labels, scores)?.precision_recall_curve(drop_intermediate)
 }
 
 /// Average precision, scikit-learn's step-wise sum `AP = Σ_k (R_k − R_{k−1})·P_k` (M13):
@@ -227,12 +299,7 @@ pub fn precision_recall_curve(
 /// Errors: those of [`precision_recall_curve`]; no positive label is
 /// [`MetricsError::NoPositives`] (scikit-learn warns and returns 0).
 pub fn average_precision(labels: &[bool], scores: &[f64]) -> Result<f64, MetricsError> {
-    let pr = precision_recall_curve(labels, scores, false)?;
-    let mut ap = 0.0;
-    for k in 0..pr.thresholds.len() {
-        ap -= (pr.recall[k + 1] - pr.recall[k]) * pr.precision[k];
-    }
-    Ok(ap.max(0.0)) // as scikit-learn: rounding can leave −0.0
+    threshold_counts(labels, scores)?.average_precision()
 }
 
 /// What [`best_threshold`] maximises.
@@ -520,6 +587,26 @@ mod properties {
             prop_assert_eq!(thin.fpr.last(), Some(&1.0));
             prop_assert_eq!(thin.tpr.last(), Some(&1.0));
             prop_assert!((area(&full) - area(&thin)).abs() < 1e-12);
+        }
+
+        /// The pair sort gives the stable index sort's order exactly, ties and signed
+        /// zeros included, so the counts (M8) are those of the sort as first written.
+        #[test]
+        fn descending_order_is_the_stable_sort((_labels, scores) in samples()) {
+            prop_assert_eq!(descending_order(&scores), descending_order_reference(&scores));
+        }
+
+        /// The same over any finite floats (every sign, exponent and subnormal).
+        #[test]
+        fn descending_order_on_any_finite_floats(
+            bits in prop::collection::vec(any::<u64>(), 0..200)
+        ) {
+            let scores: Vec<f64> = bits
+                .iter()
+                .map(|&b| f64::from_bits(b))
+                .map(|x| if x.is_finite() { x } else { 0.0 })
+                .collect();
+            prop_assert_eq!(descending_order(&scores), descending_order_reference(&scores));
         }
 
         /// Reversing the input order (which reorders every tie) changes nothing, bit for bit.

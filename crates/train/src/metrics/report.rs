@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Confusion, MetricsError, average_precision, brier_score, check_probabilities, confusion_matrix,
-    log_loss, roc_auc,
+    Confusion, MetricsError, ThresholdCounts, brier_score, check_probabilities, confusion_matrix,
+    log_loss, threshold_counts,
 };
 
 /// The scalar metrics of probabilities `p` against labels `y` at a decision threshold.
@@ -54,6 +54,22 @@ impl MetricsReport {
     /// the `Option` fields.
     pub fn compute(labels: &[bool], probs: &[f64], threshold: f64) -> Result<Self, MetricsError> {
         check_probabilities(labels, probs)?;
+        Self::ranked(labels, probs, threshold, &threshold_counts(labels, probs)?)
+    }
+
+    /// [`MetricsReport::compute`] with the ranking metrics read from `counts`, the
+    /// [`threshold_counts`] of the same `labels` and `probs` (one sort for several reports
+    /// and curves of one set of scores); the same bits as `compute`.
+    ///
+    /// Errors: those of [`MetricsReport::compute`].
+    pub fn ranked(
+        labels: &[bool],
+        probs: &[f64],
+        threshold: f64,
+        counts: &ThresholdCounts,
+    ) -> Result<Self, MetricsError> {
+        check_probabilities(labels, probs)?;
+        debug_assert_eq!(counts.positives + counts.negatives, labels.len());
         let confusion = confusion_matrix(labels, probs, threshold)?;
         // After the checks above the only errors left are the "undefined on this data" ones.
         let defined = |r: Result<f64, MetricsError>| match r {
@@ -72,8 +88,8 @@ impl MetricsReport {
             specificity: confusion.specificity(),
             fpr: confusion.fpr(),
             f1: confusion.f1(),
-            roc_auc: defined(roc_auc(labels, probs))?,
-            average_precision: defined(average_precision(labels, probs))?,
+            roc_auc: defined(counts.roc_auc())?,
+            average_precision: defined(counts.average_precision())?,
             log_loss: log_loss(labels, probs)?,
             brier: brier_score(labels, probs)?,
         })

@@ -5,9 +5,9 @@
 
 use glassbox_core::{Rng, seeded_rng};
 
-use super::MetricsError;
 use super::paired::{PairedBootstrap, PairedInterval};
-use super::ranking::{average_precision, roc_auc};
+use super::ranking::{counts_in_order, descending_order};
+use super::{MetricsError, check_scores, threshold_counts};
 use crate::batching::uniform_below;
 
 /// (M19) Expected positives among the `k` highest scores when ties at the cut are broken at
@@ -41,9 +41,9 @@ pub fn expected_positives_in_top(
     if k == 0 {
         return Ok(0.0);
     }
+    // The k-th highest score: a selection, not a full sort (the same value).
     let mut sorted: Vec<f64> = scores.to_vec();
-    sorted.sort_by(|a, b| b.total_cmp(a));
-    let cut = sorted[k - 1];
+    let (_, &mut cut, _) = sorted.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
     let (mut above, mut pos_above, mut tied, mut pos_tied) = (0usize, 0usize, 0usize, 0usize);
     for (&y, &s) in labels.iter().zip(scores) {
         if s > cut {
@@ -113,7 +113,7 @@ pub struct BootstrapInterval {
 /// Returns `(roc_auc, average_precision)`.
 ///
 /// # Errors
-/// Those of [`roc_auc`] and [`average_precision`] on the data as they are.
+/// Those of [`roc_auc`](super::roc_auc) and [`average_precision`](super::average_precision) on the data as they are.
 pub fn cluster_bootstrap(
     labels: &[bool],
     scores: &[f64],
@@ -132,7 +132,7 @@ pub fn cluster_bootstrap(
 /// interval. `cost` is `None` (no decisions here); `resamples` counts the resamples used.
 ///
 /// # Errors
-/// Those of [`roc_auc`] and [`average_precision`] on either model's scores;
+/// Those of [`roc_auc`](super::roc_auc) and [`average_precision`](super::average_precision) on either model's scores;
 /// [`MetricsError::LengthMismatch`] when a model's scores and the labels differ in length.
 pub fn paired_cluster_bootstrap(
     labels: &[bool],
@@ -150,6 +150,14 @@ pub fn paired_cluster_bootstrap(
     })
 }
 
+/// One model's bootstrap: its ROC-AUC and AP intervals and, against a model B, the paired
+/// differences (M20).
+pub type ModelBootstrap = (
+    BootstrapInterval,
+    BootstrapInterval,
+    Option<PairedBootstrap>,
+);
+
 /// [`cluster_bootstrap`] of model A and, when `scores_b` is given, [`paired_cluster_bootstrap`]
 /// of `A − B`, on one walk of the draws: A's rows are sorted and walked once for both (the
 /// resamples with both classes are the same for A and B: they depend on the labels and the
@@ -164,18 +172,40 @@ pub fn cluster_bootstrap_against(
     clusters: &[u64],
     resamples: usize,
     seed: u64,
-) -> Result<
-    (
-        BootstrapInterval,
-        BootstrapInterval,
-        Option<PairedBootstrap>,
-    ),
-    MetricsError,
-> {
-    let auc = roc_auc(labels, scores_a)?;
-    let ap = average_precision(labels, scores_a)?;
-    // The differences on the rows as they are (paired_estimates, with A's metrics reused).
-    let estimates_b = scores_b
+) -> Result<ModelBootstrap, MetricsError> {
+    let mut one =
+        cluster_bootstrap_models(labels, &[scores_a], scores_b, clusters, resamples, seed)?;
+    one.pop().ok_or(MetricsError::Empty)
+}
+
+/// [`cluster_bootstrap_against`] of several models A₁, A₂, … against the same B, on one set of
+/// draws: the draws depend on `clusters`, `resamples` and `seed` only, so every model sees the
+/// resamples it would see alone, and B is sorted and walked once per resample rather than once
+/// per model. Entry `m` is the same bits as `cluster_bootstrap_against(labels, models[m],
+/// scores_b, …)`.
+///
+/// # Errors
+/// Those of [`cluster_bootstrap_against`] for each model, the first model's first.
+pub fn cluster_bootstrap_models(
+    labels: &[bool],
+    models: &[&[f64]],
+    scores_b: Option<&[f64]>,
+    clusters: &[u64],
+    resamples: usize,
+    seed: u64,
+) -> Result<Vec<ModelBootstrap>, MetricsError> {
+    // One sort of each model's scores for its metrics and its blocks (M8).
+    let mut orders = Vec::with_capacity(models.len());
+    let mut estimates = Vec::with_capacity(models.len());
+    for scores_a in models {
+        check_scores(labels, scores_a)?;
+        let order = descending_order(scores_a);
+        let counts = counts_in_order(labels, scores_a, &order);
+        estimates.push((counts.roc_auc()?, counts.average_precision()?));
+        orders.push(order);
+    }
+    // B's metrics on the rows as they are, once for every model's differences.
+    let estimate_b = scores_b
         .map(|b| -> Result<(f64, f64), MetricsError> {
             if b.len() != labels.len() {
                 return Err(MetricsError::LengthMismatch {
@@ -183,24 +213,40 @@ pub fn cluster_bootstrap_against(
                     scores: b.len(),
                 });
             }
-            Ok((
-                auc - roc_auc(labels, b)?,
-                ap - average_precision(labels, b)?,
-            ))
+            let counts_b = threshold_counts(labels, b)?;
+            Ok((counts_b.roc_auc()?, counts_b.average_precision()?))
         })
         .transpose()?;
     let resampler = ClusterResampler::new(clusters);
-    let walk_a = resampler.blocks(labels, scores_a);
+    let walks: Vec<_> = models
+        .iter()
+        .zip(&orders)
+        .map(|(scores_a, order)| blocks(order, scores_a, labels, &resampler.cluster_of))
+        .collect();
     let walk_b = scores_b.map(|b| resampler.blocks(labels, b));
-    let (mut aucs, mut aps) = (Vec::with_capacity(resamples), Vec::with_capacity(resamples));
-    let (mut d_auc, mut d_ap) = (Vec::new(), Vec::new());
+    // Per model: AUCs, APs, ΔAUCs, ΔAPs over the resamples.
+    let mut values = vec![
+        (
+            Vec::with_capacity(resamples),
+            Vec::with_capacity(resamples),
+            Vec::new(),
+            Vec::new()
+        );
+        models.len()
+    ];
     resampler.run(resamples, seed, |draws| {
-        if let Some((auc_a, ap_a)) = resampled_auc_ap(&walk_a, draws) {
-            aucs.push(auc_a);
-            aps.push(ap_a);
-            if let Some((auc_b, ap_b)) = walk_b.as_ref().and_then(|w| resampled_auc_ap(w, draws)) {
-                d_auc.push(auc_a - auc_b);
-                d_ap.push(ap_a - ap_b);
+        let mut b = None; // B's resampled metrics, walked at most once per resample
+        for (walk, (aucs, aps, d_auc, d_ap)) in walks.iter().zip(values.iter_mut()) {
+            if let Some((auc_a, ap_a)) = resampled_auc_ap(walk, draws) {
+                aucs.push(auc_a);
+                aps.push(ap_a);
+                if b.is_none() {
+                    b = Some(walk_b.as_ref().and_then(|w| resampled_auc_ap(w, draws)));
+                }
+                if let Some(Some((auc_b, ap_b))) = b {
+                    d_auc.push(auc_a - auc_b);
+                    d_ap.push(ap_a - ap_b);
+                }
             }
         }
     });
@@ -213,13 +259,20 @@ pub fn cluster_bootstrap_against(
             resamples,
         }
     };
-    let paired = estimates_b.map(|(d_auc_estimate, d_ap_estimate)| PairedBootstrap {
-        resamples: d_auc.len(),
-        roc_auc: PairedInterval::of(d_auc_estimate, d_auc),
-        pr_auc: PairedInterval::of(d_ap_estimate, d_ap),
-        cost: None,
-    });
-    Ok((interval(auc, aucs), interval(ap, aps), paired))
+    Ok(values
+        .into_iter()
+        .zip(estimates)
+        .map(|((aucs, aps, d_auc, d_ap), (auc, ap))| {
+            // The differences on the rows as they are (paired_estimates).
+            let paired = estimate_b.map(|(auc_b, ap_b)| PairedBootstrap {
+                resamples: d_auc.len(),
+                roc_auc: PairedInterval::of(auc - auc_b, d_auc),
+                pr_auc: PairedInterval::of(ap - ap_b, d_ap),
+                cost: None,
+            });
+            (interval(auc, aucs), interval(ap, aps), paired)
+        })
+        .collect())
 }
 
 /// The 2.5 % and 97.5 % quantiles of `v` (the sorted values at `round(q·(n−1))`, M20, M26) and
@@ -257,9 +310,9 @@ impl ClusterResampler {
 
     /// One model's rows sorted by decreasing score and cut into [`blocks`].
     fn blocks(&self, labels: &[bool], scores: &[f64]) -> Vec<Vec<(u32, u32, u32)>> {
-        let mut order: Vec<usize> = (0..scores.len()).collect();
-        order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-        blocks(&order, scores, labels, &self.cluster_of)
+        // Tie groups are aggregated (sorted) inside `blocks`, so any order of equal scores
+        // gives the same blocks.
+        blocks(&descending_order(scores), scores, labels, &self.cluster_of)
     }
 
     /// `resamples` times: draw `C` clusters with replacement and hand `visit` the draw counts.
@@ -356,6 +409,7 @@ fn blocks(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::{average_precision, roc_auc};
 
     #[test]
     fn ties_at_the_cut_count_at_their_expected_value() {
@@ -371,6 +425,41 @@ mod tests {
         let r = recall_at_top_fraction(&labels, &scores, 0.4).unwrap();
         assert!((r - e / 3.0).abs() < 1e-15);
         assert!(recall_at_top_fraction(&[false, false], &[0.1, 0.2], 0.5).is_err());
+    }
+
+    #[test]
+    fn the_cut_by_selection_is_the_cut_of_a_full_sort() {
+        // Coarse scores (many ties, signed zeros): E from the selection against E from the
+        // k-th entry of a full descending sort, every k.
+        let mut rng = seeded_rng(3);
+        let n = 300;
+        let scores: Vec<f64> = (0..n)
+            .map(|_| match uniform_below(&mut rng, 9) {
+                4 => -0.0,
+                v => v as f64 / 8.0 - 0.5,
+            })
+            .collect();
+        let labels: Vec<bool> = (0..n).map(|_| uniform_below(&mut rng, 3) == 0).collect();
+        let mut sorted = scores.clone();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        for k in 1..=n {
+            let cut = sorted[k - 1];
+            let above: Vec<bool> = (0..n)
+                .filter(|&i| scores[i] > cut)
+                .map(|i| labels[i])
+                .collect();
+            let tied: Vec<bool> = (0..n)
+                .filter(|&i| scores[i] == cut)
+                .map(|i| labels[i])
+                .collect();
+            let count = |v: &[bool]| v.iter().filter(|&&y| y).count() as f64;
+            let want = count(&above) + (k - above.len()) as f64 * count(&tied) / tied.len() as f64;
+            assert_eq!(
+                expected_positives_in_top(&labels, &scores, k).unwrap(),
+                want,
+                "k = {k}"
+            );
+        }
     }
 
     #[test]
@@ -472,5 +561,37 @@ mod tests {
         let r = paired_cluster_bootstrap(&labels, &b, &a, &clusters, 200, 1).unwrap();
         assert_eq!(r.roc_auc.high, -d.roc_auc.low);
         assert!(paired_cluster_bootstrap(&labels, &a, &b[1..], &clusters, 10, 1).is_err());
+    }
+
+    #[test]
+    fn several_models_on_one_set_of_draws_are_each_one_alone() {
+        let n = 400;
+        // Positives in the first two of ten clusters only.
+        let labels: Vec<bool> = (0..n).map(|i| i % 11 == 0 && i < 80).collect();
+        let model = |m: usize| -> Vec<f64> {
+            (0..n)
+                .map(|i| {
+                    ((i * (31 + 6 * m)) % 89) as f64 / 89.0
+                        + if i % 11 == 0 { 0.1 * m as f64 } else { 0.0 }
+                })
+                .collect()
+        };
+        let (a, b, c) = (model(0), model(1), model(2));
+        let peer = model(3);
+        // Few clusters: some resamples hold one class only and are skipped by every model.
+        let clusters: Vec<u64> = (0..n).map(|i| (i / 40) as u64).collect();
+        for peer in [Some(&peer[..]), None] {
+            let joint =
+                cluster_bootstrap_models(&labels, &[&a, &b, &c], peer, &clusters, 150, 7).unwrap();
+            assert_eq!(joint.len(), 3);
+            assert!(joint[0].0.resamples < 150, "{}", joint[0].0.resamples);
+            for (got, scores) in joint.iter().zip([&a, &b, &c]) {
+                let alone =
+                    cluster_bootstrap_against(&labels, scores, peer, &clusters, 150, 7).unwrap();
+                assert_eq!(got, &alone);
+                assert_eq!(got.2.is_some(), peer.is_some());
+            }
+        }
+        assert!(cluster_bootstrap_models(&labels, &[&a, &b[1..]], None, &clusters, 5, 1).is_err());
     }
 }

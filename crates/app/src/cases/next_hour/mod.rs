@@ -24,10 +24,10 @@ use glassbox_audit::explain::{
 };
 use glassbox_events::{EventSpec, FeatureMatrix, FeaturizeReport, Protocol, featurize_protocol};
 use glassbox_train::metrics::paired::PairedBootstrap;
+use glassbox_train::metrics::threshold_counts;
 use glassbox_train::metrics::top_k::{
-    BootstrapInterval, cluster_bootstrap_against, precision_at_k, recall_at_top_fraction,
+    BootstrapInterval, cluster_bootstrap_models, precision_at_k, recall_at_top_fraction,
 };
-use glassbox_train::metrics::{average_precision, roc_auc};
 use serde::Serialize;
 
 use super::{Case, CaseOptions};
@@ -205,64 +205,91 @@ struct TestDay<'a> {
     peer: Vec<f64>,
 }
 
-/// One recipe on the test day: population probabilities (V25) and the threshold mapped the
-/// same way, the evaluation, the tops (M19), the visitor bootstrap (M20) and its paired form
-/// against the peer's probabilities `peer`.
-fn test_metrics(
+/// One recipe's test-day probabilities for the population (V25) and its threshold mapped the
+/// same way.
+struct Scored {
+    probs: Vec<f64>,
+    threshold: f64,
+}
+
+/// Scores every test row with `model` ([`Scored`]).
+fn scored(
     model: &TrainedModel,
-    name: &str,
     day: &TestDay,
     featurizer: &EventFeaturizer,
-    seed: u64,
-) -> Result<(Evaluation, TopMetrics), CliError> {
-    let (test, labels, users, peer) = (day.rows, &day.labels[..], &day.users[..], &day.peer[..]);
+) -> Result<Scored, CliError> {
     let pos_weight = model.bundle.info.recipe.pos_weight;
-    let probs: Vec<f64> = score_matrix(&model.bundle, test)?
+    let probs = score_matrix(&model.bundle, day.rows)?
         .into_iter()
         .map(|p| featurizer.population_probability(p, pos_weight))
         .collect();
     let threshold =
         featurizer.population_probability(model.bundle.info.threshold.value, pos_weight);
-    let metric = |r: Result<f64, _>| r.map_err(|e| anyhow::anyhow!("{name}: {e}")).internal_err();
-    // The evaluation, the bootstrap and the tops read the same probabilities and nothing
-    // else: three threads, each result the same whatever runs beside it.
-    let (eval, boot, (precision_at_100, recall_at_top_1pct)) = std::thread::scope(|scope| {
-        let probs = &probs;
-        // The recipe's intervals and its difference to the peer, on one walk of the draws.
-        let boot = scope.spawn(move || {
-            cluster_bootstrap_against(labels, probs, Some(peer), users, BOOTSTRAP_RESAMPLES, seed)
-        });
-        let tops = scope.spawn(move || {
-            Ok::<_, CliError>((
-                metric(precision_at_k(labels, probs, 100))?,
-                metric(recall_at_top_fraction(labels, probs, 0.01))?,
-            ))
-        });
-        let eval = evaluate("test", labels.to_vec(), probs.clone(), threshold);
-        Ok::<_, CliError>((
-            eval?,
-            joined(boot.join(), &format!("{name} bootstrap"))?,
-            joined(tops.join(), &format!("{name} top-k"))??,
-        ))
-    })?;
-    let (roc_auc_ci, pr_auc_ci, paired) = boot
-        .map_err(|e| anyhow::anyhow!("{name} against LightGBM: {e}"))
+    Ok(Scored { probs, threshold })
+}
+
+/// Every recipe's test metrics: the evaluation and the tops (M19) of each on a thread of its
+/// own, and here the visitor bootstrap (M20) of all of them with its paired form against the
+/// peer's probabilities, on one set of draws (each result the same whatever runs beside it,
+/// and the same bits as one bootstrap per recipe).
+fn test_metrics(
+    scored: &[Scored],
+    day: &TestDay,
+    seed: u64,
+) -> Result<Vec<(Evaluation, TopMetrics)>, CliError> {
+    let (labels, users, peer) = (&day.labels[..], &day.users[..], &day.peer[..]);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = scored
+            .iter()
+            .zip(NAMES)
+            .map(|(s, name)| {
+                scope.spawn(move || {
+                    let metric = |r: Result<f64, _>| {
+                        r.map_err(|e| anyhow::anyhow!("{name}: {e}")).internal_err()
+                    };
+                    let tops = (
+                        metric(precision_at_k(labels, &s.probs, 100))?,
+                        metric(recall_at_top_fraction(labels, &s.probs, 0.01))?,
+                    );
+                    let eval = evaluate("test", labels.to_vec(), s.probs.clone(), s.threshold)?;
+                    Ok::<_, CliError>((eval, tops))
+                })
+            })
+            .collect();
+        let models: Vec<&[f64]> = scored.iter().map(|s| &s.probs[..]).collect();
+        let boots = cluster_bootstrap_models(
+            labels,
+            &models,
+            Some(peer),
+            users,
+            BOOTSTRAP_RESAMPLES,
+            seed,
+        )
+        .map_err(|e| anyhow::anyhow!("bootstrap against LightGBM: {e}"))
         .internal_err()?;
-    let paired = paired
-        .ok_or_else(|| anyhow::anyhow!("{name}: no paired bootstrap"))
-        .internal_err()?;
-    let r = &eval.at_threshold;
-    let top = TopMetrics {
-        roc_auc: r.roc_auc.unwrap_or(f64::NAN),
-        pr_auc: r.average_precision.unwrap_or(f64::NAN),
-        log_loss: r.log_loss,
-        precision_at_100,
-        recall_at_top_1pct,
-        roc_auc_ci,
-        pr_auc_ci,
-        paired,
-    };
-    Ok((eval, top))
+        let mut out = Vec::new();
+        for ((h, boot), name) in handles.into_iter().zip(boots).zip(NAMES) {
+            let (eval, (precision_at_100, recall_at_top_1pct)) =
+                joined(h.join(), &format!("{name} evaluation"))??;
+            let (roc_auc_ci, pr_auc_ci, paired) = boot;
+            let paired = paired
+                .ok_or_else(|| anyhow::anyhow!("{name}: no paired bootstrap"))
+                .internal_err()?;
+            let r = &eval.at_threshold;
+            let top = TopMetrics {
+                roc_auc: r.roc_auc.unwrap_or(f64::NAN),
+                pr_auc: r.average_precision.unwrap_or(f64::NAN),
+                log_loss: r.log_loss,
+                precision_at_100,
+                recall_at_top_1pct,
+                roc_auc_ci,
+                pr_auc_ci,
+                paired,
+            };
+            out.push((eval, top));
+        }
+        Ok(out)
+    })
 }
 
 /// Permutation importance (E8–E9) of `model` on the sampled test-day rows
@@ -361,20 +388,24 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
         // threads of their own (they only read the test rows; each result is the same
         // whatever runs beside it).
         let (evaluated, importance, peer_aucs, visitors_counts) = std::thread::scope(|scope| {
-            let handles: Vec<_> = trained
+            let (day, featurizer) = (&day, &featurizer);
+            let scoring: Vec<_> = trained
                 .iter()
-                .zip(NAMES)
-                .map(|(model, name)| {
-                    let (day, featurizer) = (&day, &featurizer);
-                    scope.spawn(move || test_metrics(model, name, day, featurizer, options.seed))
-                })
+                .map(|model| scope.spawn(move || scored(model, day, featurizer)))
                 .collect();
-            let day = &day;
-            let peer_aucs = scope.spawn(move || {
-                (
-                    roc_auc(&day.labels, &day.peer),
-                    average_precision(&day.labels, &day.peer),
-                )
+            // The metrics wait for both recipes' probabilities (the bootstrap walks them
+            // together) while the importance runs here.
+            let evaluated = scope.spawn(move || {
+                let scored = scoring
+                    .into_iter()
+                    .map(|h| joined(h.join(), "scoring")?)
+                    .collect::<Result<Vec<_>, CliError>>()?;
+                test_metrics(&scored, day, options.seed)
+            });
+            // One sort of the peer's scores for both (M8).
+            let peer_aucs = scope.spawn(move || match threshold_counts(&day.labels, &day.peer) {
+                Ok(c) => (c.roc_auc(), c.average_precision()),
+                Err(e) => (Err(e.clone()), Err(e)),
             });
             let counts = scope.spawn(move || visitors(test));
             let importance = if options.quick {
@@ -382,18 +413,14 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
             } else {
                 importance(&trained[1], test, &protocol, &spec, options.seed).map(Some)
             };
-            let evaluated: Vec<_> = handles
-                .into_iter()
-                .map(|h| joined(h.join(), "evaluation")?)
-                .collect();
+            let evaluated = joined(evaluated.join(), "evaluation");
             let peer_aucs = joined(peer_aucs.join(), "peer metrics");
             let counts = joined(counts.join(), "visitor count");
             (evaluated, importance, peer_aucs, counts)
         });
         let mut tests = Vec::new();
         let mut tops = Vec::new();
-        for e in evaluated {
-            let (eval, top) = e?;
+        for (eval, top) in evaluated?? {
             tests.push(eval);
             tops.push(top);
         }
