@@ -99,6 +99,12 @@ fn train_evaluate_predict_end_to_end() {
         ],
     ))
     .ok();
+    // metrics.json records the recipe the run trained with: the ZILN default's L2.
+    let trained: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{out}/metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(trained["loss"], "ziln", "{trained}");
+    assert_eq!(trained["recipe"]["l2"].as_f64(), Some(1e-2), "{trained}");
     let model = format!("{out}/model.safetensors");
     let eval = s.path("eval");
     run(&[
@@ -267,4 +273,32 @@ fn case_study_value_leaves_no_folder_when_its_log_fails_to_load() {
             "{dir}: the output folder is left"
         );
     }
+}
+
+#[test]
+fn each_loss_starts_from_its_own_recipe_and_flags_win() {
+    let s = Scratch::new("value-loss-recipe");
+    let log = s.file("log.csv", log_text());
+    let roles = roles(&log);
+    let l2_of = |extra: &[&str], name: &str| {
+        let out = s.path(name);
+        let mut tail = vec!["--cutoff", "2020-09-01", "--max-epochs", "1", "--out", &out];
+        tail.extend_from_slice(extra);
+        run(&args(&["--threads", "1", "value", "train"], &roles, &tail)).ok();
+        let m: Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{out}/metrics.json")).unwrap())
+                .unwrap();
+        (m["loss"].clone(), m["recipe"]["l2"].as_f64())
+    };
+    // The log1p losses keep the reference's L2 1e-3 (the ZILN default's is 1e-2).
+    let (loss, l2) = l2_of(&["--loss", "mse-log1p"], "mse");
+    assert_eq!(
+        (loss.as_str(), l2),
+        (Some("mse_log1p"), Some(1e-3)),
+        "{loss}"
+    );
+    let (_, l2) = l2_of(&["--loss", "huber-log1p"], "huber");
+    assert_eq!(l2, Some(1e-3));
+    let (_, l2) = l2_of(&["--loss", "mse-log1p", "--l2", "0.05"], "flag");
+    assert_eq!(l2, Some(0.05));
 }

@@ -321,6 +321,7 @@ fn train(args: TrainArgs, global: &Global) -> Result<(), CliError> {
                 "counts": table.stats,
                 "epochs": model.trainer.epochs_done(),
                 "loss": recipe.loss.to_string(),
+                "recipe": recipe,
             }),
         )
         .usage_err()?;
