@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use glassbox_core::{Activation, Init, LayerSpec, MlpSpec};
 use glassbox_data::{Preprocessor, ReadOptions, SchemaOverrides, Table, TargetSpec};
-use glassbox_train::privacy::dp_sgd::{DpRequest, NoiseChoice, plan_dp_sgd};
+use glassbox_train::privacy::dp_sgd::{DpMethod, DpRequest, NoiseChoice, plan_dp_sgd};
 use glassbox_train::{DataView, Event, OptimizerConfig, TrainConfig, Trainer};
 use ndarray::Array2;
 
@@ -80,10 +80,7 @@ fn config(
             noise: NoiseChoice::TargetEpsilon(3.0),
             delta: 1e-5,
             clip_norm: 1.0,
-            average_decay: None,
-            average_warmup: false,
-            automatic_clip: None,
-            adam_bias_correction: None,
+            method: DpMethod::default(),
         };
         c.privacy = Some(plan_dp_sgd(&request, ROWS, b, epochs, 1)?.0);
     }

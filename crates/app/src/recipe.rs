@@ -28,8 +28,7 @@
 use glassbox_core::{Activation, Init, InputLayerSpec, LayerSpec, MlpSpec};
 use glassbox_data::{FeatureOptions, NumericScaling};
 use glassbox_train::loss::focal::Focal;
-use glassbox_train::privacy::average::check_average_decay;
-use glassbox_train::privacy::{DpRequest, NoiseChoice, PrivacyError};
+use glassbox_train::privacy::{DpMethod, DpRequest, NoiseChoice, PrivacyError};
 use glassbox_train::{
     AdamEpsilon, ClassWeights, LossConfig, LossError, LossKind, OptimizerConfig, Schedule,
     WeightDecay,
@@ -242,18 +241,9 @@ pub struct PrivacyRecipe {
     pub delta: f64,
     /// The per-example clipping norm C.
     pub clip_norm: f64,
-    /// β of the averaged iterates (notes/privacy.md P28), or none for the last iterate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub average_decay: Option<f64>,
-    /// Whether β warms up as `min(β, (1 + t)/(10 + t))` (notes/privacy.md P29).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub average_warmup: bool,
-    /// γ of automatic clipping (notes/privacy.md P30), or none for the flat clip (P20).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub automatic_clip: Option<f64>,
-    /// γ of DP-AdamBC (notes/privacy.md P31), or none for plain Adam.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub adam_bias_correction: Option<f64>,
+    /// The method's options beside σ and C (notes/privacy.md P28–P31), under their own keys.
+    #[serde(flatten)]
+    pub method: DpMethod,
 }
 
 impl PrivacyRecipe {
@@ -271,10 +261,7 @@ impl PrivacyRecipe {
             noise,
             delta: self.delta,
             clip_norm: self.clip_norm,
-            average_decay: self.average_decay,
-            average_warmup: self.average_warmup,
-            automatic_clip: self.automatic_clip,
-            adam_bias_correction: self.adam_bias_correction,
+            method: self.method,
         })
     }
 }
@@ -737,19 +724,17 @@ impl Recipe {
             if self.class_weight == ClassWeightRule::Balanced {
                 return Err(PrivacyError::ClassWeightsFromData.to_string());
             }
-            if p.adam_bias_correction.is_some()
+            p.method.validate().map_err(|e| e.to_string())?;
+            if p.method.adam_bias_correction.is_some()
                 && !matches!(self.optimizer, OptimizerConfig::Adam { .. })
             {
                 return Err(PrivacyError::BiasCorrectionNeedsAdam.to_string());
             }
-            if let Some(beta) = p.average_decay {
-                check_average_decay(beta).map_err(|e| e.to_string())?;
-                if self.early_stopping.is_some() {
-                    return Err(
-                        "--dp-average keeps the average of the iterates, early stopping the best epoch: use --early-stopping 0 with it"
-                            .into(),
-                    );
-                }
+            if p.method.average_decay.is_some() && self.early_stopping.is_some() {
+                return Err(
+                    "--dp-average keeps the average of the iterates, early stopping the best epoch: use --early-stopping 0 with it"
+                        .into(),
+                );
             }
         }
         if self.val_fraction == 0.0 {
@@ -897,10 +882,10 @@ mod tests {
             noise_multiplier: None,
             delta: 1e-5,
             clip_norm: 1.0,
-            average_decay,
-            average_warmup: false,
-            automatic_clip: None,
-            adam_bias_correction: None,
+            method: DpMethod {
+                average_decay,
+                ..DpMethod::default()
+            },
         };
         let mut r = Recipe::default_recipe();
         assert!(r.early_stopping.is_some());

@@ -855,7 +855,7 @@ impl<T: Float> Checkpoint<T> {
         let averages = manifest
             .config
             .privacy
-            .is_some_and(|dp| dp.average_decay.is_some());
+            .is_some_and(|dp| dp.method.average_decay.is_some());
         if manifest.has_average != averages {
             return Err(invalid(format!(
                 "has_average is {} but the configuration {} the iterates (P28)",

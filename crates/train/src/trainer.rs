@@ -117,7 +117,7 @@ impl<T: Float> Trainer<T> {
         rng.set_stream(TRAINER_STREAM);
         let averaged = config
             .privacy
-            .and_then(|dp| dp.average_decay)
+            .and_then(|dp| dp.method.average_decay)
             .map(|_| mlp.params().to_vec());
         Ok(Trainer {
             averaged,

@@ -8,7 +8,7 @@ mod support;
 
 use glassbox_core::{Activation, Init, InputLayerSpec, LayerSpec, Mlp, MlpSpec, seeded_rng};
 use glassbox_train::batching::Batch;
-use glassbox_train::privacy::{DpRequest, NoiseChoice, plan_dp_sgd};
+use glassbox_train::privacy::{DpMethod, DpRequest, NoiseChoice, plan_dp_sgd};
 use glassbox_train::{
     DataView, Optimizer, OptimizerConfig, StepBuffers, TrainConfig, TrainError, Trainer, train_step,
 };
@@ -130,10 +130,7 @@ fn private_training_is_refused_with_the_reason() {
         noise: NoiseChoice::NoiseMultiplier(1.0),
         delta: 1e-3,
         clip_norm: 1.0,
-        average_decay: None,
-        average_warmup: false,
-        automatic_clip: None,
-        adam_bias_correction: None,
+        method: DpMethod::default(),
     };
     let mut c = TrainConfig::keras_recipe(1, 0);
     c.batch_size = 16;

@@ -8,7 +8,9 @@ mod support;
 
 use glassbox_core::Init;
 use glassbox_train::privacy::average::update_average_warmup;
-use glassbox_train::privacy::{DpRequest, DpSgdConfig, NoiseChoice, PrivacyError, plan_dp_sgd};
+use glassbox_train::privacy::{
+    DpMethod, DpRequest, DpSgdConfig, NoiseChoice, PrivacyError, plan_dp_sgd,
+};
 use glassbox_train::{
     DataView, EarlyStopping, Monitor, OptimizerConfig, TrainConfig, TrainError, Trainer,
 };
@@ -23,10 +25,10 @@ fn plan(batch: usize, average_decay: Option<f64>) -> Result<DpSgdConfig, Privacy
         noise: NoiseChoice::NoiseMultiplier(1.1),
         delta: 1e-3,
         clip_norm: 1.0,
-        average_decay,
-        average_warmup: false,
-        automatic_clip: None,
-        adam_bias_correction: None,
+        method: DpMethod {
+            average_decay,
+            ..DpMethod::default()
+        },
     };
     plan_dp_sgd(&request, ROWS, batch, EPOCHS, 1).map(|(config, _)| config)
 }
@@ -193,7 +195,7 @@ fn bad_decays_and_early_stopping_are_refused() {
 fn warm_config(epochs: usize, threads: usize, batch: usize, beta: f64) -> TrainConfig {
     let mut c = config(epochs, threads, batch, Some(beta));
     if let Some(dp) = c.privacy.as_mut() {
-        dp.average_warmup = true;
+        dp.method.average_warmup = true;
     }
     c
 }
@@ -252,17 +254,17 @@ fn a_warmup_without_a_decay_is_refused() {
         noise: NoiseChoice::NoiseMultiplier(1.1),
         delta: 1e-3,
         clip_norm: 1.0,
-        average_decay: None,
-        average_warmup: true,
-        automatic_clip: None,
-        adam_bias_correction: None,
+        method: DpMethod {
+            average_warmup: true,
+            ..DpMethod::default()
+        },
     };
     assert!(matches!(
         plan_dp_sgd(&request, ROWS, 16, EPOCHS, 1),
         Err(PrivacyError::WarmupWithoutAverage)
     ));
     let mut dp = plan(16, None).expect("valid");
-    dp.average_warmup = true;
+    dp.method.average_warmup = true;
     assert!(matches!(
         dp.validate(),
         Err(PrivacyError::WarmupWithoutAverage)

@@ -6,7 +6,8 @@ mod support;
 
 use glassbox_core::{Init, seeded_rng};
 use glassbox_train::privacy::{
-    DpRequest, DpSgdConfig, NoiseChoice, PrivacyError, add_noise_and_average, plan_dp_sgd,
+    DpMethod, DpRequest, DpSgdConfig, NoiseChoice, PrivacyError, PrivacyRecord,
+    add_noise_and_average, plan_dp_sgd,
 };
 use glassbox_train::{
     DataView, EarlyStopping, Event, Monitor, OptimizerConfig, TrainConfig, TrainError, Trainer,
@@ -97,10 +98,7 @@ fn plan(rows: usize, sigma: f64, clip: f64) -> DpSgdConfig {
         noise: NoiseChoice::NoiseMultiplier(sigma),
         delta: 1e-3,
         clip_norm: clip,
-        average_decay: None,
-        average_warmup: false,
-        automatic_clip: None,
-        adam_bias_correction: None,
+        method: DpMethod::default(),
     };
     plan_dp_sgd(&request, rows, 16, 3, 1)
         .expect("a valid plan")
@@ -154,7 +152,10 @@ fn dp_adam_bc_is_bit_identical_at_1_2_and_7_threads_and_not_plain_adam() {
     let rows = 200;
     let flat = plan(rows, 1.1, 1.0);
     let bc = DpSgdConfig {
-        adam_bias_correction: Some(1e-8),
+        method: DpMethod {
+            adam_bias_correction: Some(1e-8),
+            ..flat.method
+        },
         ..flat
     };
     let c = bc.noise_correction().expect("the option is set");
@@ -177,7 +178,10 @@ fn dp_adam_bc_is_bit_identical_at_1_2_and_7_threads_and_not_plain_adam() {
     ));
     refuses_bad_gammas(
         |gamma| DpSgdConfig {
-            adam_bias_correction: Some(gamma),
+            method: DpMethod {
+                adam_bias_correction: Some(gamma),
+                ..flat.method
+            },
             ..flat
         },
         |e| matches!(e, PrivacyError::InvalidAdamBiasCorrection(_)),
@@ -199,7 +203,10 @@ fn automatic_clipping_is_bit_identical_at_1_2_and_7_threads_and_not_the_flat_cli
     let rows = 200;
     let flat = plan(rows, 1.1, 1.0);
     let auto = DpSgdConfig {
-        automatic_clip: Some(0.01),
+        method: DpMethod {
+            automatic_clip: Some(0.01),
+            ..flat.method
+        },
         ..flat
     };
     let (a, _) = train(dp_config(3, 5, 1, auto), rows);
@@ -213,7 +220,10 @@ fn automatic_clipping_is_bit_identical_at_1_2_and_7_threads_and_not_the_flat_cli
     assert_ne!(a, train(dp_config(3, 5, 1, flat), rows).0, "the flat clip");
     refuses_bad_gammas(
         |gamma| DpSgdConfig {
-            automatic_clip: Some(gamma),
+            method: DpMethod {
+                automatic_clip: Some(gamma),
+                ..flat.method
+            },
             ..flat
         },
         |e| matches!(e, PrivacyError::InvalidAutomaticClip(_)),
@@ -236,10 +246,7 @@ fn without_noise_or_clipping_the_private_step_is_the_rescaled_plain_step() {
         sample_rate: 0.25,
         steps_per_epoch: 4,
         expected_batch_size: 6,
-        average_decay: None,
-        average_warmup: false,
-        automatic_clip: None,
-        adam_bias_correction: None,
+        method: DpMethod::default(),
     };
     let step = |privacy: Option<DpSgdConfig>| {
         let mut config = TrainConfig::keras_recipe(1, 0);
@@ -368,10 +375,7 @@ fn planning_refuses_a_bad_budget_and_composes_over_runs() {
         noise,
         delta,
         clip_norm,
-        average_decay: None,
-        average_warmup: false,
-        automatic_clip: None,
-        adam_bias_correction: None,
+        method: DpMethod::default(),
     };
     let eps = NoiseChoice::TargetEpsilon;
     let plan = |r: DpRequest| plan_dp_sgd(&r, 9_864, 256, 10, 1);
@@ -409,4 +413,60 @@ fn planning_refuses_a_bad_budget_and_composes_over_runs() {
     let (_, one_long) = plan_dp_sgd(&request(sigma(1.0), 1e-5, 1.0), 9_864, 256, 20, 1).unwrap();
     assert_eq!(two.steps, 780);
     assert_eq!(two.epsilon, one_long.epsilon);
+}
+
+/// The method's options (P28–P31) live in one struct, flattened: a record keeps the flat keys
+/// it was written with (absent when unset), reads back equal, still refuses an unknown key,
+/// and a record written before any option existed reads with every option unset.
+#[test]
+fn records_keep_flat_option_keys_and_refuse_unknown_ones() {
+    let request = DpRequest {
+        noise: NoiseChoice::NoiseMultiplier(1.1),
+        delta: 1e-5,
+        clip_norm: 1.0,
+        method: DpMethod {
+            average_decay: Some(0.99),
+            average_warmup: true,
+            automatic_clip: Some(0.01),
+            adam_bias_correction: Some(1e-6),
+        },
+    };
+    let (config, record) = plan_dp_sgd(&request, 200, 16, 2, 1).expect("valid");
+    let json = serde_json::to_value(&record).expect("serialises");
+    for key in [
+        "average_decay",
+        "average_warmup",
+        "automatic_clip",
+        "adam_bias_correction",
+    ] {
+        assert!(json.get(key).is_some(), "{key} at the top level: {json}");
+    }
+    assert!(json.get("method").is_none(), "{json}");
+    let back: PrivacyRecord = serde_json::from_value(json.clone()).expect("reads back");
+    assert_eq!(back, record);
+    let config_json = serde_json::to_value(config).expect("serialises");
+    assert_eq!(
+        serde_json::from_value::<DpSgdConfig>(config_json.clone()).expect("reads back"),
+        config
+    );
+
+    let mut unknown = json.clone();
+    unknown["average_decy"] = serde_json::json!(0.9);
+    let err = serde_json::from_value::<PrivacyRecord>(unknown).expect_err("refused");
+    assert!(err.to_string().contains("average_decy"), "{err}");
+    let mut unknown = config_json;
+    unknown["clip"] = serde_json::json!(1.0);
+    assert!(serde_json::from_value::<DpSgdConfig>(unknown).is_err());
+
+    let mut old = json;
+    for key in [
+        "average_decay",
+        "average_warmup",
+        "automatic_clip",
+        "adam_bias_correction",
+    ] {
+        old.as_object_mut().expect("an object").remove(key);
+    }
+    let old: PrivacyRecord = serde_json::from_value(old).expect("an older record reads");
+    assert_eq!(old.method, DpMethod::default());
 }

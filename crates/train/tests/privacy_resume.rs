@@ -7,7 +7,9 @@
 mod support;
 
 use glassbox_core::{Init, seeded_rng};
-use glassbox_train::privacy::{DpRequest, NoiseChoice, PrivacyRecord, epsilon, plan_dp_sgd};
+use glassbox_train::privacy::{
+    DpMethod, DpRequest, NoiseChoice, PrivacyRecord, epsilon, plan_dp_sgd,
+};
 use glassbox_train::{
     DataView, OptimizerConfig, TrainConfig, Trainer, load_checkpoint, read_manifest,
 };
@@ -22,10 +24,7 @@ fn planned() -> (glassbox_train::privacy::DpSgdConfig, PrivacyRecord) {
         noise: NoiseChoice::NoiseMultiplier(1.1),
         delta: 1e-3,
         clip_norm: 1.0,
-        average_decay: None,
-        average_warmup: false,
-        automatic_clip: None,
-        adam_bias_correction: None,
+        method: DpMethod::default(),
     };
     plan_dp_sgd(&request, ROWS, 16, EPOCHS, 1).expect("a valid plan")
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use glassbox_train::privacy::PrivacyError;
+use glassbox_train::privacy::{DpMethod, PrivacyError};
 use serde_json::json;
 
 use super::Global;
@@ -183,10 +183,12 @@ impl PrivacyArgs {
             noise_multiplier: self.dp_noise,
             delta: self.dp_delta,
             clip_norm: self.dp_clip,
-            average_decay: self.dp_average,
-            average_warmup: self.dp_average_warmup,
-            automatic_clip: self.dp_clip_automatic,
-            adam_bias_correction: self.dp_adam_bias_correction,
+            method: DpMethod {
+                average_decay: self.dp_average,
+                average_warmup: self.dp_average_warmup,
+                automatic_clip: self.dp_clip_automatic,
+                adam_bias_correction: self.dp_adam_bias_correction,
+            },
         }))
     }
 }

@@ -18,7 +18,7 @@ pub(crate) fn describe_privacy(r: &PrivacyRecord) -> String {
     );
     let _ = writeln!(s, "  noise multiplier σ      {}", r.noise_multiplier);
     let _ = writeln!(s, "  clipping norm C         {}", r.clip_norm);
-    if let Some(gamma) = r.automatic_clip {
+    if let Some(gamma) = r.method.automatic_clip {
         let _ = writeln!(
             s,
             "  clipping rule           automatic, each example scaled by C/(‖g‖ + γ), γ = {gamma}"
@@ -34,17 +34,17 @@ pub(crate) fn describe_privacy(r: &PrivacyRecord) -> String {
         "  steps T                 {} ({} network(s) × {} steps)",
         r.steps, r.runs, r.steps_per_run
     );
-    if let Some(gamma) = r.adam_bias_correction {
+    if let Some(gamma) = r.method.adam_bias_correction {
         let _ = writeln!(
             s,
             "  optimizer               DP-AdamBC, v̂ less the noise variance (σC/B)², floored at γ = {gamma} (post-processing)"
         );
     }
-    if let Some(beta) = r.average_decay {
+    if let Some(beta) = r.method.average_decay {
         let _ = writeln!(
             s,
             "  model                   the average of the iterates, decay β = {beta}{} (post-processing)",
-            if r.average_warmup {
+            if r.method.average_warmup {
                 " warmed up as min(β, (1 + t)/(10 + t))"
             } else {
                 ""

@@ -4,17 +4,14 @@
 //! the noise and the noisy average from [`super::noise`].
 //!
 //! ```
-//! use glassbox_train::privacy::dp_sgd::{DpRequest, NoiseChoice, plan_dp_sgd};
+//! use glassbox_train::privacy::dp_sgd::{DpMethod, DpRequest, NoiseChoice, plan_dp_sgd};
 //!
 //! // The shoppers training file, B = 512 (q = 1/20), 30 epochs, (ε, δ) = (1, 1e-5), C = 2.
 //! let request = DpRequest {
 //!     noise: NoiseChoice::TargetEpsilon(1.0),
 //!     delta: 1e-5,
 //!     clip_norm: 2.0,
-//!     average_decay: None,
-//!     average_warmup: false,
-//!     automatic_clip: None,
-//!     adam_bias_correction: None,
+//!     method: DpMethod::default(),
 //! };
 //! let (config, record) = plan_dp_sgd(&request, 9_864, 512, 30, 1).unwrap();
 //! assert_eq!(config.noise_multiplier, 5.1171875); // as Opacus
@@ -53,22 +50,9 @@ pub struct DpSgdConfig {
     /// ⌊N·q⌋, what the noisy sum is divided by (P14, P23); the trainer checks it against
     /// its training rows.
     pub expected_batch_size: usize,
-    /// β of the averaged iterates (P28): the model a run ends with is the exponential moving
-    /// average of its iterates with this decay; none: the last iterate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub average_decay: Option<f64>,
-    /// Whether the decay warms up as `min(β, (1 + t)/(10 + t))` (P29) instead of staying β
-    /// with P28's debiasing; only with `average_decay`.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub average_warmup: bool,
-    /// γ of automatic clipping (P30): each example's gradient scaled by C/(‖gᵢ‖ + γ)
-    /// instead of min(1, C/‖gᵢ‖) (P20); none: P20.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub automatic_clip: Option<f64>,
-    /// γ of DP-AdamBC (P31): Adam's `v̂` less the noise variance (σC/B)², floored at γ;
-    /// none: plain Adam. Only with Adam.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub adam_bias_correction: Option<f64>,
+    /// The method's options beside σ and C (P28–P31), under the same keys.
+    #[serde(flatten)]
+    pub method: DpMethod,
 }
 
 impl DpSgdConfig {
@@ -89,18 +73,13 @@ impl DpSgdConfig {
                 q: self.sample_rate,
             });
         }
-        check_options(
-            self.average_decay,
-            self.average_warmup,
-            self.automatic_clip,
-            self.adam_bias_correction,
-        )
+        self.method.validate()
     }
 
     /// DP-AdamBC's correction for this run (P31): Φ = (σC/B)² with B the expected batch
     /// size that the noisy sum is divided by (P23), and the floor γ; none without the option.
     pub fn noise_correction(&self) -> Option<NoiseCorrection> {
-        self.adam_bias_correction.map(|floor| {
+        self.method.adam_bias_correction.map(|floor| {
             let std = self.noise_multiplier * self.clip_norm / self.expected_batch_size as f64;
             NoiseCorrection {
                 variance: std * std,
@@ -111,7 +90,7 @@ impl DpSgdConfig {
 
     /// The per-example bound of the step: P20, or P30 with its γ.
     pub fn clip_rule(&self) -> ClipRule {
-        match self.automatic_clip {
+        match self.method.automatic_clip {
             None => ClipRule::Flat,
             Some(gamma) => ClipRule::Automatic { gamma },
         }
@@ -136,14 +115,8 @@ pub struct DpRequest {
     pub delta: f64,
     /// C.
     pub clip_norm: f64,
-    /// β of the averaged iterates (P28), or none for the last iterate.
-    pub average_decay: Option<f64>,
-    /// The warm-up of β (P29), only with `average_decay`.
-    pub average_warmup: bool,
-    /// γ of automatic clipping (P30), or none for P20's.
-    pub automatic_clip: Option<f64>,
-    /// γ of DP-AdamBC (P31), or none for plain Adam.
-    pub adam_bias_correction: Option<f64>,
+    /// The method's options beside σ and C (P28–P31).
+    pub method: DpMethod,
 }
 
 /// What a private run spends and how: written into the bundle, `training.json`, `inspect`
@@ -180,48 +153,57 @@ pub struct PrivacyRecord {
     pub optimal_order: f64,
     /// The accountant.
     pub accountant: String,
-    /// β of the averaged iterates (P28): the model a run ends with is the average of its
-    /// iterates with this decay (post-processing: no privacy spent); none: the last iterate.
+    /// The method's options beside σ and C (P28–P31), under the same keys (each one
+    /// post-processing or a clip of the same sensitivity: no privacy spent).
+    #[serde(flatten)]
+    pub method: DpMethod,
+}
+
+/// The method's options beside σ, C and q (P28–P31): one owner for the request, the config,
+/// the record and the recipe, flattened into each one's JSON under these keys (absent when
+/// unset, so records written before an option existed still read).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct DpMethod {
+    /// β of the averaged iterates (P28): the model a run ends with is the exponential moving
+    /// average of its iterates with this decay; none: the last iterate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub average_decay: Option<f64>,
-    /// Whether β warmed up as `min(β, (1 + t)/(10 + t))` (P29).
+    /// Whether the decay warms up as `min(β, (1 + t)/(10 + t))` (P29) instead of staying β
+    /// with P28's debiasing; only with `average_decay`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub average_warmup: bool,
-    /// γ of automatic clipping (P30): each example scaled by C/(‖gᵢ‖ + γ); none: P20.
+    /// γ of automatic clipping (P30): each example's gradient scaled by C/(‖gᵢ‖ + γ)
+    /// instead of min(1, C/‖gᵢ‖) (P20); none: P20.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub automatic_clip: Option<f64>,
-    /// γ of DP-AdamBC (P31): Adam's `v̂` less (σC/B)², floored at γ (post-processing of
-    /// the noisy gradients: no privacy spent); none: plain Adam.
+    /// γ of DP-AdamBC (P31): Adam's `v̂` less the noise variance (σC/B)², floored at γ;
+    /// none: plain Adam. Only with Adam.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adam_bias_correction: Option<f64>,
 }
 
-/// Checks the options beside σ and C, for a request and a config alike: the averaging's β
-/// in [0, 1) (P28), its warm-up (P29) only with a β, and the γ of automatic clipping (P30)
-/// and of DP-AdamBC (P31) positive and finite.
-///
-/// # Errors
-/// [`PrivacyError::InvalidAverageDecay`], [`PrivacyError::WarmupWithoutAverage`],
-/// [`PrivacyError::InvalidAutomaticClip`] or [`PrivacyError::InvalidAdamBiasCorrection`]
-/// naming γ.
-fn check_options(
-    decay: Option<f64>,
-    warmup: bool,
-    automatic_clip: Option<f64>,
-    adam_bias_correction: Option<f64>,
-) -> Result<(), PrivacyError> {
-    match decay {
-        Some(beta) => check_average_decay(beta)?,
-        None if warmup => return Err(PrivacyError::WarmupWithoutAverage),
-        None => {}
-    }
-    let bad = |gamma: &f64| !(*gamma > 0.0 && gamma.is_finite());
-    if let Some(gamma) = automatic_clip.filter(bad) {
-        return Err(PrivacyError::InvalidAutomaticClip(gamma));
-    }
-    match adam_bias_correction.filter(bad) {
-        Some(gamma) => Err(PrivacyError::InvalidAdamBiasCorrection(gamma)),
-        None => Ok(()),
+impl DpMethod {
+    /// Checks the averaging's β in [0, 1) (P28), its warm-up (P29) only with a β, and the γ
+    /// of automatic clipping (P30) and of DP-AdamBC (P31) positive and finite.
+    ///
+    /// # Errors
+    /// [`PrivacyError::InvalidAverageDecay`], [`PrivacyError::WarmupWithoutAverage`],
+    /// [`PrivacyError::InvalidAutomaticClip`] or [`PrivacyError::InvalidAdamBiasCorrection`]
+    /// naming γ.
+    pub fn validate(&self) -> Result<(), PrivacyError> {
+        match self.average_decay {
+            Some(beta) => check_average_decay(beta)?,
+            None if self.average_warmup => return Err(PrivacyError::WarmupWithoutAverage),
+            None => {}
+        }
+        let bad = |gamma: &f64| !(*gamma > 0.0 && gamma.is_finite());
+        if let Some(gamma) = self.automatic_clip.filter(bad) {
+            return Err(PrivacyError::InvalidAutomaticClip(gamma));
+        }
+        match self.adam_bias_correction.filter(bad) {
+            Some(gamma) => Err(PrivacyError::InvalidAdamBiasCorrection(gamma)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -242,12 +224,7 @@ pub fn plan_dp_sgd(
 ) -> Result<(DpSgdConfig, PrivacyRecord), PrivacyError> {
     check_delta_for_rows(request.delta, rows)?;
     check_clip_norm(request.clip_norm)?;
-    check_options(
-        request.average_decay,
-        request.average_warmup,
-        request.automatic_clip,
-        request.adam_bias_correction,
-    )?;
+    request.method.validate()?;
     let plan = SamplingPlan::for_batch_size(rows, batch_size)?;
     let steps_per_run = plan.steps(epochs as u64)?;
     let steps = steps_per_run
@@ -275,10 +252,7 @@ pub fn plan_dp_sgd(
         sample_rate: q,
         steps_per_epoch: plan.steps_per_epoch(),
         expected_batch_size: plan.expected_batch_size(),
-        average_decay: request.average_decay,
-        average_warmup: request.average_warmup,
-        automatic_clip: request.automatic_clip,
-        adam_bias_correction: request.adam_bias_correction,
+        method: request.method,
     };
     let record = PrivacyRecord {
         target_epsilon: target,
@@ -295,10 +269,7 @@ pub fn plan_dp_sgd(
         steps,
         optimal_order: spent.optimal_order,
         accountant: ACCOUNTANT.into(),
-        average_decay: request.average_decay,
-        average_warmup: request.average_warmup,
-        automatic_clip: request.automatic_clip,
-        adam_bias_correction: request.adam_bias_correction,
+        method: request.method,
     };
     Ok((config, record))
 }

@@ -169,7 +169,7 @@ impl TrainConfig {
         }
         if let Some(dp) = &self.privacy {
             dp.validate()?;
-            if dp.adam_bias_correction.is_some()
+            if dp.method.adam_bias_correction.is_some()
                 && !matches!(self.optimizer, OptimizerConfig::Adam { .. })
             {
                 return Err(PrivacyError::BiasCorrectionNeedsAdam.into());
@@ -229,7 +229,7 @@ impl TrainConfig {
             return Err(PrivacyError::MonitorsTrainingRows.into());
         }
         if let Some(dp) = &self.privacy
-            && dp.average_decay.is_some()
+            && dp.method.average_decay.is_some()
             && self.early_stopping.is_some()
         {
             return Err(TrainError::Config {

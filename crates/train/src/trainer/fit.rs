@@ -173,8 +173,8 @@ impl<T: Float> Trainer<T> {
                 averaged,
                 ..
             } = self;
-            let average_decay = config.privacy.and_then(|dp| dp.average_decay);
-            let warmup = config.privacy.is_some_and(|dp| dp.average_warmup);
+            let average_decay = config.privacy.and_then(|dp| dp.method.average_decay);
+            let warmup = config.privacy.is_some_and(|dp| dp.method.average_warmup);
             if sampler.is_none() {
                 shuffled_order(&mut order, config.shuffle.then_some(&mut *rng));
             }

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use glassbox_data::TargetSpec;
+use glassbox_train::privacy::DpMethod;
 use serde_json::{Value, json};
 
 use super::{SCHEMA_FILE, TARGET};
@@ -127,10 +128,11 @@ fn private_recipe(c: &Chosen, options: &CaseOptions) -> Result<Recipe, CliError>
         noise_multiplier: None,
         delta: DELTA,
         clip_norm: c.clip_norm,
-        average_decay: c.average_decay,
-        average_warmup: c.average_warmup,
-        automatic_clip: None,
-        adam_bias_correction: None,
+        method: DpMethod {
+            average_decay: c.average_decay,
+            average_warmup: c.average_warmup,
+            ..DpMethod::default()
+        },
     });
     r.validate()
         .map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
@@ -261,9 +263,13 @@ in the README. Opacus: the shared reference (mean ± sd of 3 seeds, same split a
             },
             r.batch_size,
             r.epochs,
-            p.average_decay.map_or(String::new(), |b| format!(
+            p.method.average_decay.map_or(String::new(), |b| format!(
                 ", averaged β {b}{}",
-                if p.average_warmup { " warmed up" } else { "" }
+                if p.method.average_warmup {
+                    " warmed up"
+                } else {
+                    ""
+                }
             ))
         );
     }
