@@ -171,6 +171,16 @@ fn a_full_queue_is_answered_503_and_the_server_recovers() {
         let (served, body) = (Arc::clone(&served), simple_csv(10_000, 4));
         std::thread::spawn(move || served.post_csv(predict, &body))
     };
+    // The singles start once the long request is in its pass, so none of them can take the
+    // queue's one place before it (which would refuse the long request instead).
+    let scoring = "glassbox_rows_scoring{model=\"m\"} 10000";
+    while !served.get("/metrics").body.contains(scoring) {
+        assert!(
+            !long.is_finished(),
+            "the long request ended before its pass was seen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     // Single rows, each from its own connection, until one is refused or the long pass ends.
     let refused = Arc::new(AtomicBool::new(false));
     let mut singles = Vec::new();

@@ -164,6 +164,7 @@ async fn score_group(
         return;
     };
     let rows = x.nrows();
+    metrics.scoring(name, rows);
     let (done, result) = oneshot::channel();
     let scorer = Arc::clone(&model.scorer);
     let mut lent = scratch.take();
@@ -182,9 +183,10 @@ async fn score_group(
         }
         _ => None,
     };
+    let whole = probs.as_ref().is_some_and(|p| p.len() == rows);
+    metrics.pass_ended(name, rows, whole);
     match probs {
-        Some(probs) if probs.len() == rows => {
-            metrics.scored(name, rows);
+        Some(probs) if whole => {
             let mut start = 0;
             for (reply, n) in replies.into_iter().zip(sizes) {
                 let _ = reply.send(Ok(probs[start..start + n].to_vec()));

@@ -46,6 +46,8 @@ impl Histogram {
 struct ModelCounters {
     rows: u64,
     batches: u64,
+    /// Rows in the pass running now (0 between passes).
+    scoring: u64,
     version: u64,
     reloads_ok: u64,
     reloads_refused: u64,
@@ -95,12 +97,23 @@ impl Metrics {
         self.latency.observe(elapsed);
     }
 
-    /// One batch of `rows` rows scored by `model`.
-    pub fn scored(&self, model: &str, rows: usize) {
+    /// A pass over `rows` rows of `model` started.
+    pub fn scoring(&self, model: &str, rows: usize) {
+        lock(&self.models)
+            .entry(model.to_string())
+            .or_default()
+            .scoring = rows as u64;
+    }
+
+    /// The pass of `model` ended; `scored` says whether its `rows` rows were answered.
+    pub fn pass_ended(&self, model: &str, rows: usize, scored: bool) {
         let mut models = lock(&self.models);
         let m = models.entry(model.to_string()).or_default();
-        m.rows += rows as u64;
-        m.batches += 1;
+        m.scoring = 0;
+        if scored {
+            m.rows += rows as u64;
+            m.batches += 1;
+        }
     }
 
     /// `model` now answers with `version`; `reload` says whether a reload led here (and
@@ -166,7 +179,7 @@ impl Metrics {
         );
         let models = lock(&self.models);
         type Field = fn(&ModelCounters) -> u64;
-        let series: [(&str, &str, &str, Field); 4] = [
+        let series: [(&str, &str, &str, Field); 5] = [
             (
                 "glassbox_rows_scored_total",
                 "counter",
@@ -178,6 +191,12 @@ impl Metrics {
                 "counter",
                 "Batches run (requests arriving together share one).",
                 |m| m.batches,
+            ),
+            (
+                "glassbox_rows_scoring",
+                "gauge",
+                "Rows in the forward pass running now (0 when idle).",
+                |m| m.scoring,
             ),
             (
                 "glassbox_model_version",
