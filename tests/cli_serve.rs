@@ -266,12 +266,15 @@ fn under_load_every_answer_comes_whole_from_one_version() {
             let (served, csv, stop) = (Arc::clone(&served), Arc::clone(&csv), Arc::clone(&stop));
             std::thread::spawn(move || {
                 let mut seen = Vec::new();
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // At least one answer each, however late the thread starts.
+                loop {
                     let r = served.post_csv("/v1/models/m/predict", &csv);
                     let version = r.json()["version"].as_u64().unwrap();
                     seen.push((version, as_predict_csv(&predictions(&r), 2)));
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break seen;
+                    }
                 }
-                seen
             })
         })
         .collect();
@@ -296,7 +299,7 @@ fn under_load_every_answer_comes_whole_from_one_version() {
             answers += 1;
         }
     }
-    assert!(answers > 0);
+    assert!(answers >= 4);
 }
 
 #[test]
@@ -318,9 +321,16 @@ fn shutdown_answers_the_request_in_flight_then_exits() {
     );
     use std::io::Write;
     stream.write_all(&body[..body.len() / 2]).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Observed, not slept on: the half-sent request is being answered (the /metrics request
+    // asking is the other one in flight), and the server has taken the signal.
+    wait_for(|| {
+        served
+            .get("/metrics")
+            .body
+            .contains("glassbox_requests_in_flight 2")
+    });
     served.signal("TERM");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    wait_for(|| served.stderr().contains("shutting down"));
     stream.write_all(&body[body.len() / 2..]).unwrap();
     let reply = read_reply(stream);
     assert_eq!(as_predict_csv(&predictions(&reply), 2), expected);
@@ -333,4 +343,15 @@ fn shutdown_answers_the_request_in_flight_then_exits() {
         std::net::TcpStream::connect(addr).is_err(),
         "still accepting"
     );
+}
+
+/// Polls `ready` every 5 ms for up to 60 s (a bound for a hung server, not a timing).
+fn wait_for(ready: impl Fn() -> bool) {
+    for _ in 0..12_000 {
+        if ready() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    panic!("the server never reached the awaited state");
 }
