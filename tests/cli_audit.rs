@@ -17,7 +17,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use audit::{data_rows, model, test_csv};
+use audit::{data_rows, dataset, model, test_csv};
 use serde_json::Value;
 use support::{Scratch, files_under, run};
 
@@ -560,6 +560,62 @@ fn explain_writes_reports_with_complete_attributions_and_intervals() {
 
 // ---------------------------------------------------------------------------------------
 // evaluate --by
+
+#[test]
+fn explain_reads_every_member_of_a_batch_ensemble() {
+    let s = Scratch::new("explain-batch-ensemble");
+    let trained = s.path("be");
+    let train = dataset("online_shoppers_train.csv");
+    let schema = dataset("online_shoppers.schema.toml");
+    run(&[
+        "train",
+        &train,
+        "--schema",
+        &schema,
+        "--target",
+        "Revenue",
+        "--out",
+        &trained,
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--ensemble",
+        "1",
+        "--ensemble-k",
+        "3",
+        "--quiet",
+    ])
+    .ok();
+    let bundle = format!("{trained}/model.safetensors");
+    let data = test_csv();
+    let out = s.path("explain");
+    run(&[
+        "explain", &bundle, &data, "--rows", "0,7", "--out", &out, "--quiet",
+    ])
+    .ok();
+    let e = read_json(Path::new(&out).join("explain.json"));
+    let predicted = run(&["predict", &bundle, &data, "--quiet"]).ok().stdout;
+    let probability = |row: usize| -> f64 {
+        let line = predicted.lines().nth(row + 1).unwrap();
+        line.split(',').nth(2).unwrap().parse().unwrap()
+    };
+    for (r, want) in e["rows"].as_array().unwrap().iter().zip([0usize, 7]) {
+        // The mean of the 3 members' probabilities, as `predict` prints it (6 decimals, of
+        // the f32 networks; explain's are their exact f64 casts).
+        let (p, printed) = (f(&r["probability"]), probability(want));
+        assert!((p - printed).abs() <= 1e-6, "row {want}: {p} vs {printed}");
+        assert_eq!(r["complete"], true, "row {want}: gap {}", r["gap"]);
+    }
+    // trace and gradcheck still read one logit per network: a usage error that says so.
+    let refused = run(&["gradcheck", &bundle, &data]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("--ensemble-k"),
+        "{}",
+        refused.stderr
+    );
+}
 
 #[test]
 fn evaluate_by_writes_fairness_reports_that_add_up() {

@@ -56,6 +56,12 @@ impl Classifier {
         &self.members
     }
 
+    /// K, the probabilities averaged per row (R1): one per network, k per BatchEnsemble
+    /// network of k members (N21).
+    pub fn probability_count(&self) -> usize {
+        self.members.iter().map(|m| m.spec().output_width()).sum()
+    }
+
     /// D, the features every member reads.
     pub fn inputs(&self) -> usize {
         self.members[0].spec().inputs

@@ -168,6 +168,8 @@ impl Default for IgConfig {
 /// networks has `p̄ = (1/K) Σ_k σ(z_k)`; its probability's gradient is
 /// `(1/K) Σ_k σ(z_k)σ(−z_k)·∂z_k/∂X`, and its logit is `ln p̄ − ln q̄` with
 /// `q̄ = (1/K) Σ_k σ(−z_k) = 1 − p̄`, whose gradient is that sum times `1/p̄ + 1/q̄` (E2′).
+/// A BatchEnsemble network's k logit columns count as k members (R1, N21): its backward
+/// pass takes all k columns' `σ(z)σ(−z)/K` at once, since the members share the input.
 ///
 /// # Panics
 /// If X does not have the model's D columns or `ws` is not one workspace per member.
@@ -179,7 +181,9 @@ pub fn output_and_gradient(
 ) -> (Array1<f64>, Array2<f64>) {
     let members = model.members();
     assert_eq!(ws.len(), members.len(), "one workspace per member");
-    if let ([mlp], [ws]) = (members, &mut *ws) {
+    if let ([mlp], [ws]) = (members, &mut *ws)
+        && mlp.spec().output_width() == 1
+    {
         let fwd = mlp.forward(x, Mode::Inference, ws);
         let z = fwd.logits().column(0).to_owned();
         let (f, d_z): (Array1<f64>, Array1<f64>) = match output {
@@ -194,18 +198,21 @@ pub fn output_and_gradient(
         let d_x = mlp.input_gradient(fwd, Upstream::DZ(d_z.view())).to_owned();
         return (f, d_x);
     }
-    let k = members.len() as f64;
+    let k = model.probability_count() as f64;
     let n = x.nrows();
     let (mut p_bar, mut q_bar) = (Array1::<f64>::zeros(n), Array1::<f64>::zeros(n));
     let mut grad = Array2::<f64>::zeros(x.dim());
     for (mlp, ws) in members.iter().zip(ws.iter_mut()) {
         let fwd = mlp.forward(x, Mode::Inference, ws);
-        let z = fwd.logits().column(0).to_owned();
+        let z = fwd.logits().to_owned();
         let p = z.mapv(sigmoid);
         let q = z.mapv(|z| sigmoid(-z));
-        p_bar += &p;
-        q_bar += &q;
-        let d_z = (&p * &q / k).insert_axis(Axis(1));
+        // Column by column, in member order: the sum `ensemble_probabilities` makes.
+        for (pc, qc) in p.columns().into_iter().zip(q.columns()) {
+            p_bar += &pc;
+            q_bar += &qc;
+        }
+        let d_z = &p * &q / k;
         grad += &mlp.input_gradient(fwd, Upstream::DZ(d_z.view()));
     }
     // Summed in member order, then divided: the same p̄ as `Classifier::probabilities`.

@@ -15,7 +15,7 @@ use glassbox_audit::explain::{
 };
 use glassbox_audit::{AuditError, Classifier};
 use glassbox_core::init::uniform01;
-use glassbox_core::{Activation, Init, LayerSpec, Mlp, MlpSpec, Rng, seeded_rng};
+use glassbox_core::{Activation, Init, LayerSpec, Mlp, MlpSpec, Mode, Rng, Upstream, seeded_rng};
 use glassbox_data::{ReadOptions, Table};
 use ndarray::{Array2, array};
 
@@ -51,6 +51,18 @@ fn max_abs_gap(
     };
     let ig = integrated_gradients(model, x.view(), &config).unwrap();
     ig.gap.iter().fold(0.0f64, |m, g| m.max(g.abs()))
+}
+
+/// The trapezoid rule's completeness gap shrinks from 16 to 64 to 256 steps, below 1e-5.
+fn assert_complete_as_steps_grow(model: &Classifier, x: &Array2<f64>, output: Output) {
+    let gaps: Vec<f64> = [16, 64, 256]
+        .iter()
+        .map(|&m| max_abs_gap(model, x, Rule::Trapezoid, m, output))
+        .collect();
+    assert!(
+        gaps[2] < gaps[1] && gaps[1] < gaps[0] && gaps[2] < 1e-5,
+        "{output:?}: {gaps:?}"
+    );
 }
 
 fn fmt_gaps(gaps: &[f64]) -> String {
@@ -392,15 +404,76 @@ fn ensembles_average_probabilities_and_stay_complete() {
     for output in [Output::Logit, Output::Probability] {
         check_input_gradient(&model, &x, output);
         check_input_gradient(&Classifier::single(&members[0]).unwrap(), &x, output);
-        let gaps: Vec<f64> = [16, 64, 256]
-            .iter()
-            .map(|&m| max_abs_gap(&model, &x, Rule::Trapezoid, m, output))
-            .collect();
-        assert!(
-            gaps[2] < gaps[1] && gaps[1] < gaps[0] && gaps[2] < 1e-5,
-            "{gaps:?}"
-        );
+        assert_complete_as_steps_grow(&model, &x, output);
     }
+}
+
+/// A 6-8-1 BatchEnsemble network of `k` members with smooth activations.
+fn smooth_batch_ensemble(k: usize, seed: u64) -> Mlp<f64> {
+    let spec = MlpSpec::new(
+        6,
+        vec![
+            LayerSpec::new(8, Activation::Tanh),
+            LayerSpec::new(1, Activation::Sigmoid),
+        ],
+    )
+    .with_ensemble(k);
+    Mlp::new(spec, Init::GlorotUniform, &mut seeded_rng(seed)).unwrap()
+}
+
+#[test]
+fn a_batch_ensemble_counts_each_member_and_its_gradient_is_exact() {
+    let be = smooth_batch_ensemble(3, 11);
+    let x = uniform_matrix(5, 6, 2.0, &mut seeded_rng(4));
+    for model in [
+        Classifier::single(&be).unwrap(),
+        Classifier::new(&[be.clone(), smooth_batch_ensemble(3, 12)]).unwrap(),
+    ] {
+        // p̄ is the mean of every member's σ(z) (R1): the bundle's rule, to the bit.
+        let k = model.probability_count();
+        assert_eq!(k, 3 * model.members().len());
+        let p = model.probabilities(x.view(), &mut model.workspaces(5));
+        let (pr, _) = gradient_times_input(&model, x.view(), Output::Probability).unwrap();
+        assert_eq!(pr.to_vec(), p);
+        let by_hand: Vec<f64> = (0..5)
+            .map(|r| {
+                let probs: Vec<f64> = model
+                    .members()
+                    .iter()
+                    .flat_map(|m| m.predict(x.view()).row(r).to_vec())
+                    .collect();
+                probs.iter().sum::<f64>() / k as f64
+            })
+            .collect();
+        for (a, b) in p.iter().zip(&by_hand) {
+            assert!((a - b).abs() < 1e-15, "{a} vs {b}");
+        }
+        for output in [Output::Logit, Output::Probability] {
+            check_input_gradient(&model, &x, output);
+            assert_complete_as_steps_grow(&model, &x, output);
+        }
+    }
+    // Negative control: reading member 0's logit only (what a one-column reader would do)
+    // gives a gradient the central differences reject.
+    let model = Classifier::single(&be).unwrap();
+    let row = x.slice(ndarray::s![0..1, ..]).to_owned();
+    let mut ws = be.workspace(1);
+    let fwd = be.forward(row.view(), Mode::Inference, &mut ws);
+    let p0 = glassbox_core::sigmoid(fwd.logits()[[0, 0]]);
+    let mut d_z = Array2::<f64>::zeros((1, 3));
+    d_z[[0, 0]] = p0 * (1.0 - p0);
+    let one_column = be.input_gradient(fwd, Upstream::DZ(d_z.view())).to_owned();
+    let (_, exact) = output_and_gradient(
+        &model,
+        row.view(),
+        Output::Probability,
+        &mut model.workspaces(1),
+    );
+    let gap = (&one_column - &exact)
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    let scale = exact.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!(gap > 0.1 * scale, "member 0 alone: {one_column} vs {exact}");
 }
 
 #[test]

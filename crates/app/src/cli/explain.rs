@@ -11,7 +11,7 @@ use glassbox_audit::explain::{
 use glassbox_data::{ReadOptions, Table};
 
 use super::Global;
-use super::common::{load_bundle, refuse_batch_ensemble};
+use super::common::load_bundle;
 use crate::exit::{CliError, ResultExt};
 use crate::out_dir::OutDir;
 use crate::plot;
@@ -129,7 +129,6 @@ impl From<RuleArg> for Rule {
 /// Runs `explain`.
 pub fn run(args: ExplainArgs, global: &Global) -> Result<(), CliError> {
     let bundle = load_bundle(&args.model)?;
-    refuse_batch_ensemble(&bundle, "explain")?;
     let model = Classifier::new(&bundle.members)?;
     let pre = &bundle.preprocessor;
     let schema = if args.importance {
