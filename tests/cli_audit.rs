@@ -562,7 +562,7 @@ fn explain_writes_reports_with_complete_attributions_and_intervals() {
 // evaluate --by
 
 #[test]
-fn explain_reads_every_member_of_a_batch_ensemble() {
+fn explain_and_gradcheck_read_every_member_of_a_batch_ensemble() {
     let s = Scratch::new("explain-batch-ensemble");
     let trained = s.path("be");
     let train = dataset("online_shoppers_train.csv");
@@ -607,8 +607,22 @@ fn explain_reads_every_member_of_a_batch_ensemble() {
         assert!((p - printed).abs() <= 1e-6, "row {want}: {p} vs {printed}");
         assert_eq!(r["complete"], true, "row {want}: gap {}", r["gap"]);
     }
-    // trace and gradcheck still read one logit per network: a usage error that says so.
-    let refused = run(&["gradcheck", &bundle, &data]);
+    // gradcheck checks the members' mean loss (N20) it was trained with, parameters r and s
+    // included; trace still follows one logit per network: a usage error that says so.
+    let checked = run(&[
+        "gradcheck",
+        &bundle,
+        &data,
+        "--rows",
+        "8",
+        "--format",
+        "json",
+    ])
+    .ok();
+    let reports: Value = serde_json::from_str(&checked.stdout).unwrap();
+    assert_eq!(reports[0]["passed"], true, "{}", checked.stdout);
+    assert!(checked.stdout.contains("layers.0.r"), "{}", checked.stdout);
+    let refused = run(&["trace", &bundle, &data]);
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     assert!(
         refused.stderr.contains("--ensemble-k"),

@@ -17,6 +17,7 @@ use glassbox_core::gradcheck::{
     Stencil, analytic_gradients, compare_mlp,
 };
 use glassbox_core::{Float, Mlp};
+use glassbox_train::trainer::members_loss;
 use glassbox_train::{LossConfig, LossInput};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use serde::Serialize;
@@ -148,11 +149,14 @@ pub struct GradcheckAudit {
 }
 
 /// The model's own loss as a [`CheckLoss`]: the value and gradient of
-/// [`LossConfig::compute`] against fixed targets.
+/// [`LossConfig::compute`] against fixed targets — for a BatchEnsemble network of k members,
+/// the mean of the members' losses as trained ([`members_loss`], N20).
 struct EngineLoss {
     config: LossConfig,
-    /// Targets (N, O).
+    /// Targets (N, O), shared by the members.
     y: Array2<f64>,
+    /// k, the members whose outputs sit side by side (1 for a plain network).
+    members: usize,
 }
 
 impl CheckLoss for EngineLoss {
@@ -164,12 +168,13 @@ impl CheckLoss for EngineLoss {
     }
 
     fn value(&self, v: ArrayView2<f64>) -> f64 {
-        self.config.compute(v, self.y.view(), None, None)
+        members_loss(&self.config, self.members, v, self.y.view(), None, None)
     }
 
     fn gradient(&self, v: ArrayView2<f64>, mut d: ArrayViewMut2<f64>) {
         d.fill(0.0); // the loss adds into its buffer
-        self.config.compute(v, self.y.view(), None, Some(d));
+        let y = self.y.view();
+        members_loss(&self.config, self.members, v, y, None, Some(d));
     }
 }
 
@@ -350,6 +355,7 @@ fn prepare(
     let engine_loss = EngineLoss {
         config: *loss,
         y: y.to_owned(),
+        members: spec.ensemble_k,
     };
     let (params, input) = analytic_gradients(mlp, x, &engine_loss, CheckMode::Inference);
     Ok((params, input, engine_loss, config))

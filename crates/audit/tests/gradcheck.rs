@@ -184,3 +184,42 @@ fn bad_input_is_an_error() {
     };
     assert!(gradcheck_csv(&mlp, &pre, &test, 4, &loss, &bad_step).is_err());
 }
+
+#[test]
+fn a_batch_ensemble_network_passes_with_the_members_loss() {
+    // k = 3 members of 6-5-1 (tanh, then the logit): the loss checked is the mean of the
+    // members' BCE (N20), the one trained.
+    let spec = glassbox_core::MlpSpec::new(
+        6,
+        vec![
+            glassbox_core::LayerSpec::new(5, glassbox_core::Activation::Tanh),
+            glassbox_core::LayerSpec::new(1, glassbox_core::Activation::Identity),
+        ],
+    )
+    .with_ensemble(3);
+    let mlp = glassbox_core::Mlp::<f64>::new(
+        spec,
+        glassbox_core::Init::GlorotUniform,
+        &mut glassbox_core::seeded_rng(4),
+    )
+    .unwrap();
+    let mut rng = glassbox_core::seeded_rng(8);
+    let x = ndarray::Array2::from_shape_simple_fn((5, 6), || {
+        2.0 * glassbox_core::init::uniform01(&mut rng) - 1.0
+    });
+    let y = ndarray::Array2::from_shape_fn((5, 1), |(i, _)| f64::from(i < 2));
+    let options = GradcheckOptions::default();
+    let loss = LossConfig::new(LossKind::BceWithLogits);
+    let r = gradcheck_batch(&mlp, x.view(), y.view(), &loss, &options).unwrap();
+    assert!(r.passed, "{r:?}");
+    let names: Vec<&str> = r.tensors.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names.last(), Some(&"input"));
+    assert!(
+        names.contains(&"layers.0.r") && names.contains(&"layers.1.s"),
+        "{names:?}"
+    );
+    for t in &r.tensors {
+        assert!(t.checked > 0 && t.max_rel_err <= 1e-7, "{t:?}");
+    }
+    assert!(r.negative_control.as_ref().unwrap().detected);
+}

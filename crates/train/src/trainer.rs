@@ -46,7 +46,7 @@ pub(crate) mod step;
 pub use config::{DataView, EarlyStopping, Monitor, NonFiniteKind, TrainConfig, TrainError};
 pub use fit::{BatchProgress, EarlyStoppingState, Event};
 pub(crate) use step::{LossReads, loss_reads};
-pub use step::{NonFiniteStep, StepBuffers, StepOutcome, train_step};
+pub use step::{NonFiniteStep, StepBuffers, StepOutcome, members_loss, train_step};
 
 use std::collections::BTreeMap;
 

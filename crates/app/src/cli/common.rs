@@ -386,8 +386,8 @@ pub fn load_bundle(path: &Path) -> Result<Bundle, CliError> {
 }
 
 /// Refuses a bundle of BatchEnsemble networks (`--ensemble-k`, notes/tabular.md §6) in a
-/// command that reads one logit per row of each network (`trace`, `gradcheck`; `explain`
-/// counts each member, notes/explain.md).
+/// command that follows one logit per row of each network (`trace`; `explain` counts each
+/// member, notes/explain.md, and `gradcheck` checks the members' mean loss, N20).
 pub fn refuse_batch_ensemble(bundle: &Bundle, command: &str) -> Result<(), CliError> {
     let k = bundle.info.recipe.ensemble_k;
     if k > 1 {

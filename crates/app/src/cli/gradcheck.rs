@@ -7,7 +7,7 @@ use clap::Args;
 use glassbox_audit::gradcheck::{Coverage, GradcheckOptions, gradcheck_csv};
 
 use super::Global;
-use super::common::{bundle_loss, emit, load_bundle, read_table, refuse_batch_ensemble};
+use super::common::{bundle_loss, emit, load_bundle, read_table};
 use crate::exit::CliError;
 use crate::render::{Format, render, to_json};
 
@@ -17,7 +17,8 @@ Examples:
   glassbox gradcheck MODEL data.csv --rows 64 --per-tensor 200 --seed 3 --format json
 
 Each network of the model is cast to f64 and its analytic gradient of the model's own loss on
-the first --rows rows is compared with four-point central differences (notes/backprop.md §7):
+the first --rows rows (for a BatchEnsemble network, --ensemble-k, the mean of its members'
+losses, as trained) is compared with four-point central differences (notes/backprop.md §7):
 every parameter and input (or a seeded sample per tensor), per-tensor largest relative error,
 tolerance 1e-7. A negative control (the gradient scaled by 1 + 1e-4) must fail. Exit code 1 if
 a check fails — that would be a bug in the engine.";
@@ -63,7 +64,6 @@ pub struct GradcheckArgs {
 /// Runs `gradcheck` on every network of the model.
 pub fn run(args: GradcheckArgs, _global: &Global) -> Result<(), CliError> {
     let bundle = load_bundle(&args.model)?;
-    refuse_batch_ensemble(&bundle, "gradcheck")?;
     let table = read_table(&bundle, &args.data)?;
     let loss = bundle_loss(&bundle)?;
     let options = GradcheckOptions {

@@ -259,8 +259,9 @@ pub fn train_step<T: Float>(
 ///
 /// (TabM trains each member on its own loss; their mean makes one backward pass train all).
 /// Members in order, each written into its columns of `d_out`, then scaled by 1/k. With
-/// k = 1 exactly `loss.compute` (the same bits).
-pub(crate) fn members_loss<T: Float>(
+/// k = 1 exactly `loss.compute` (the same bits). The gradient check uses it too, so the
+/// loss it checks is the one trained.
+pub fn members_loss<T: Float>(
     loss: &LossConfig,
     k: usize,
     out: ArrayView2<T>,
