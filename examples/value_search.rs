@@ -17,7 +17,8 @@
 //! `scripts/value_calibration_search.py`, one file per candidate, seed, split and member (the
 //! member index is the last column; `raw5 …` candidates train 5 members, seeds s + 1000·m).
 //! The `raw…` candidates derive from the default (L2 1e-2 since the eleventh session; `raw5
-//! l2 1e-3` is the tenth session's default).
+//! l2 1e-3` is the tenth session's default; `raw ref` the data README's ZILN recipe, `raw1`
+//! the default's single network; `shipped` is not blended since the twelfth session).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -253,9 +254,12 @@ fn candidates() -> Vec<Candidate> {
             ..ValueRecipe::ziln(s)
         }
     }
+    fn reference_recipe(r: &mut ValueRecipe) {
+        (r.lr, r.l2, r.batch_size, r.patience, r.max_epochs) = (3e-4, 1e-3, 64, 40, 500);
+    }
     // (name, change to the raw default, members): one field changed per candidate.
     type Variant = (&'static str, fn(&mut ValueRecipe), u64);
-    let variants: [Variant; 11] = [
+    let variants: [Variant; 17] = [
         ("raw5", |_| {}, 5),
         ("raw5 w32", |r| r.hidden = vec![32, 32], 5),
         ("raw5 w128", |r| r.hidden = vec![128, 128], 5),
@@ -267,6 +271,30 @@ fn candidates() -> Vec<Candidate> {
         ("raw5 p20", |r| r.patience = 20, 5),
         ("raw5 drop0.1", |r| r.dropout = 0.1, 5),
         ("raw5 drop0.5", |r| r.dropout = 0.5, 5),
+        // The twelfth session: the data README's ZILN recipe exactly (lr 3e-4, L2 1e-3,
+        // batch 64, patience 40, ≤ 500 epochs), with today's L2, and cheaper members.
+        ("raw ref", reference_recipe, 1),
+        (
+            "raw ref l2 1e-2",
+            |r| {
+                reference_recipe(r);
+                r.l2 = 1e-2;
+            },
+            1,
+        ),
+        (
+            "raw b64 lr1e-3 p20",
+            |r| {
+                r.batch_size = 64;
+                r.lr = 1e-3;
+                r.patience = 20;
+                r.max_epochs = 300;
+            },
+            1,
+        ),
+        ("raw1", |_| {}, 1),
+        ("raw5 p4", |r| r.patience = 4, 5),
+        ("raw5 e30", |r| r.max_epochs = 30, 5),
     ];
     let unchanged: fn(&mut ValueRecipe) = |_| {};
     let mut v: Vec<Candidate> = v

@@ -201,6 +201,7 @@ CANDIDATES = [
     ('separate levels, α 0.5, C39', {'sep': 'level', 'alpha': 0.5, 'level': False}),
     ('log blend, C39', {'blend': 'log', 'level': False}),
     ('network alone, C39', {'blend': 'none', 'alpha': 1.0, 'level': False}),
+    ('network alone, raw', {'blend': 'none', 'alpha': 1.0, 'power': False, 'level': False}),
     ('C37 α pooled over val folds 1–4, C39', {'level': False, 'pool': True}),
     ('rule alone, C39', {'alpha': 0.0, 'level': False}),
 ]
@@ -226,12 +227,15 @@ def read(path):
 def main():
     """`script DUMP` compares the post-processing recipes on one dump; `script --members K,…
     DUMP…` the default post-processing (C37, C39) on each dump's mean of its first K members
-    (pass `--pool` to fit α on the pooled val folds instead), paired against the first."""
+    (pass `--pool` to fit α on the pooled val folds instead, `--alone` for the network alone
+    with C39), paired against the first."""
     args = sys.argv[1:]
     if args and args[0] == '--members':
         ks = [int(k) for k in args[1].split(',')]
         cfg = {'level': False, 'pool': '--pool' in args}
-        paths = [a for a in args[2:] if a != '--pool']
+        if '--alone' in args:  # the network alone (no blend), C39 (the twelfth session)
+            cfg.update({'blend': 'none', 'alpha': 1.0})
+        paths = [a for a in args[2:] if a not in ('--pool', '--alone')]
         runs = [(f'{p} k={k}', members(read(p), k)) for p in paths for k in ks]
         cands = [(name, d, cfg) for name, d in runs]
     else:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The value case, old default against new, interleaved (notes/value.md §4, the tenth and eleventh sessions).
+# The value case, old default against new, interleaved (notes/value.md §4, the tenth to twelfth sessions).
 #
-#   scripts/value_default_ab.sh [OLD_COMMIT] [ROUNDS]     (from the repo root; defaults 9110f74, 3)
+#   scripts/value_default_ab.sh [OLD_COMMIT] [ROUNDS]     (from the repo root; defaults b51f8b4, 3)
 #
 # Builds OLD_COMMIT in a temporary git worktree (sharing this repo's target dir, so only the
 # workspace crates rebuild) and HEAD, then runs `glassbox case-study value` old, new, old, new, …
@@ -12,7 +12,7 @@
 # read this repo's datasets/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OLD="${1:-9110f74}"
+OLD="${1:-b51f8b4}"
 ROUNDS="${2:-3}"
 TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
 WORK="$(mktemp -d)"

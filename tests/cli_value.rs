@@ -288,17 +288,28 @@ fn each_loss_starts_from_its_own_recipe_and_flags_win() {
         let m: Value =
             serde_json::from_str(&std::fs::read_to_string(format!("{out}/metrics.json")).unwrap())
                 .unwrap();
-        (m["loss"].clone(), m["recipe"]["l2"].as_f64())
+        (
+            m["loss"].clone(),
+            m["recipe"]["l2"].as_f64(),
+            m["recipe"]["blend_rule"].as_bool(),
+        )
     };
-    // The log1p losses keep the reference's L2 1e-3 (the ZILN default's is 1e-2).
-    let (loss, l2) = l2_of(&["--loss", "mse-log1p"], "mse");
+    // The ZILN default is the network alone (the twelfth session); the log1p losses blend.
+    let (loss, l2, blend) = l2_of(&[], "ziln");
     assert_eq!(
-        (loss.as_str(), l2),
-        (Some("mse_log1p"), Some(1e-3)),
+        (loss.as_str(), l2, blend),
+        (Some("ziln"), Some(1e-2), Some(false)),
         "{loss}"
     );
-    let (_, l2) = l2_of(&["--loss", "huber-log1p"], "huber");
-    assert_eq!(l2, Some(1e-3));
-    let (_, l2) = l2_of(&["--loss", "mse-log1p", "--l2", "0.05"], "flag");
+    // The log1p losses keep the reference's L2 1e-3 (the ZILN default's is 1e-2).
+    let (loss, l2, blend) = l2_of(&["--loss", "mse-log1p"], "mse");
+    assert_eq!(
+        (loss.as_str(), l2, blend),
+        (Some("mse_log1p"), Some(1e-3), Some(true)),
+        "{loss}"
+    );
+    let (_, l2, blend) = l2_of(&["--loss", "huber-log1p"], "huber");
+    assert_eq!((l2, blend), (Some(1e-3), Some(true)));
+    let (_, l2, _) = l2_of(&["--loss", "mse-log1p", "--l2", "0.05"], "flag");
     assert_eq!(l2, Some(0.05));
 }

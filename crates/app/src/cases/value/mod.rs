@@ -10,8 +10,9 @@
 //! report    metrics.json, report.md, decile chart, gain curve, permutation importance (report.rs)
 //! ```
 //!
-//! Everything chosen (epochs by early stopping, the blend weight with the rule C37, the decile
-//! power map C39) is chosen on val; the level factor C36 is off by default. Test and the
+//! Everything chosen (epochs by early stopping, the MSE alternative's blend weight with the
+//! rule C37, the decile power map C39) is chosen on val; the ZILN default is not blended and
+//! the level factor C36 is off. Test and the
 //! cross-fitted pooled figures are computed once, for the report.
 
 mod report;

@@ -336,9 +336,9 @@ spend) (C21); cohort = customers with a purchase line in calibration (C22); the 
 Features: notes/value.md §2 (23 per customer + country one-hots), signed log, standardised on the fit customers, \
 clipped to ±5 sd. Model: 64-64 ReLU MLP, dropout 0.25, Adam (lr 2e-3, coupled L2 {:e} with ZILN, {:e} with MSE), batch \
 128, early stopping on the val loss (patience 10, at most 150 epochs, best epoch restored); ZILN head (C4–C7) by default, MSE \
-on log1p(y) as the plain alternative. Both then blend with the last-period rule, `α·network + (1 − α)·rule`, α on the grid 0, 0.1, …, 1 with the \
-best val Gini (C37) and map it through `a·ŷᵇ` fitted on the val decile chart (C39); no level factor after \
-it (C36 off: level factor 1). {} seeds per model; test touched \
+on log1p(y) as the plain alternative. The ZILN network is used alone (α = 1); the MSE one blends with the last-period rule, \
+`α·network + (1 − α)·rule`, α on the grid 0, 0.1, …, 1 with the best val Gini (C37). Each prediction is then mapped \
+through `a·ŷᵇ` fitted on the val decile chart (C39); no level factor after it (C36 off: level factor 1). {} seeds per model; test touched \
 only for this report.\n\nFitted on val per headline seed of the default, (α, exponent b, level factor): {}.\n",
         format_ms(s.start_ms),
         ValueRecipe::ziln(0).l2,
@@ -492,8 +492,8 @@ log10(1 + £): the customers who bought nothing (actual 0) form the column on th
     );
     let _ = writeln!(
         r,
-        "The permuted inputs feed the network only; the rule's part of the blend (weight 1 − α) reads \
-the raw net spend and is left as it is, so with a small α every drop is small.\n"
+        "The permuted inputs feed the network only; where a blend with the rule is on (weight 1 − α), the \
+rule reads the raw net spend and is left as it is, so with a small α every drop is small.\n"
     );
     let _ = writeln!(
         r,
