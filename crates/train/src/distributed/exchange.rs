@@ -2,8 +2,9 @@
 //! one a single meeting of the ranks, whatever the number of layers.
 //!
 //! 1. [`Exchange::share_rows`]: one all-to-all in which rank q sends rank r, for its own
-//!    rows, the δ columns of r's units of every layer and every hidden layer's output — all
-//!    that r needs, besides the batch, for its units' gradients over the whole batch (T12).
+//!    rows, the δ columns of r's units of every layer and the output of every hidden layer
+//!    whose next layer has units on r (T15) — all that r needs, besides the batch, for its
+//!    units' gradients over the whole batch (T12).
 //!    The δ of another rank's units never crosses: (N − 1)/N of it stays home. The hidden
 //!    outputs are sent from the workspace where the forward pass wrote them.
 //! 2. [`Exchange::norm`]: one all-gather of every rank's units' partial sums of squares (T13),
