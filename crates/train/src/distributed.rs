@@ -285,8 +285,8 @@ struct UnitSplit<'c> {
 }
 
 /// (T12–T14) The exact step after the δ of this rank's rows, in three exchanges: one
-/// all-to-all brings every rank the δ columns of its units and every hidden output of the
-/// other ranks' rows ([`Exchange::share_rows`]); this rank's units' gradients over the whole
+/// all-to-all brings every rank the δ columns of its units and the hidden outputs it reads of
+/// the other ranks' rows ([`Exchange::share_rows`], T15); this rank's units' gradients over the whole
 /// batch; one all-gather of the units' partial sums of squares gives every rank ‖g‖ (T13);
 /// this rank's pieces clipped (O14) and updated; one all-to-all of the updated pieces
 /// ([`Exchange::share_segments`]). Returns ‖g‖ before clipping.

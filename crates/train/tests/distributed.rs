@@ -112,6 +112,7 @@ fn config(batch: usize, clip: Option<f64>) -> TrainConfig {
 /// The parameters after 3 epochs on (x, y), one process or `size` thread ranks.
 fn train(x: &Array2<f32>, y: &Array2<f32>, batch: usize, size: usize, reduce: Reduce) -> Vec<u64> {
     let run = Run {
+        hidden: &[24, 16],
         batch,
         size,
         reduce,
@@ -126,6 +127,8 @@ fn train(x: &Array2<f32>, y: &Array2<f32>, batch: usize, size: usize, reduce: Re
 /// A training run: `size` thread ranks (0: one process without a transport), fresh or
 /// resumed from a checkpoint, trained to `epochs`, its checkpoint saved by rank 0.
 struct Run<'a> {
+    /// The hidden layers' widths.
+    hidden: &'a [usize],
     batch: usize,
     size: usize,
     reduce: Reduce,
@@ -145,7 +148,7 @@ impl Run<'_> {
     /// Rank 0's parameter bits and the bits of each epoch's largest gradient norm (every
     /// rank's checked equal).
     fn train_with_norms(&self, x: &Array2<f32>, y: &Array2<f32>) -> (Vec<u64>, Vec<u64>) {
-        let spec = binary_spec(x.ncols(), &[24, 16], 0.0);
+        let spec = binary_spec(x.ncols(), self.hidden, 0.0);
         let fit = |dist: Option<Distributed>| {
             let rank = dist.as_ref().map_or(0, |d| d.collective.rank());
             let mut t = match self.resume {
@@ -196,6 +199,7 @@ fn exact_reduction_gives_one_process_bits_at_every_rank_count() {
     let (x, y) = binary_data::<f32>(300, 13, 5);
     // The weights and each epoch's largest gradient norm (summed by units, T13).
     let run = |batch, size| Run {
+        hidden: &[24, 16],
         batch,
         size,
         reduce: Reduce::Exact,
@@ -217,12 +221,41 @@ fn exact_reduction_gives_one_process_bits_at_every_rank_count() {
 }
 
 #[test]
+fn exact_reduction_gives_one_process_bits_when_ranks_own_no_units_of_a_layer() {
+    // Layers narrower than the ranks: at 4 ranks, rank 0 owns no unit of a 3-unit layer, so
+    // it receives no other rank's rows of that layer's input (T15); with [3, 3] it owns no
+    // unit at all. Only the last rank owns the output unit.
+    let (x, y) = binary_data::<f32>(300, 13, 5);
+    for hidden in [&[24, 3][..], &[3, 24], &[3, 3]] {
+        let run = |size| Run {
+            hidden,
+            batch: 100,
+            size,
+            reduce: Reduce::Exact,
+            resume: None,
+            epochs: 2,
+            save: None,
+            clip: None,
+        };
+        let one = run(0).train_with_norms(&x, &y);
+        for size in 2..=4 {
+            let many = run(size).train_with_norms(&x, &y);
+            assert!(
+                one == many,
+                "{hidden:?}, {size} ranks differ from one process"
+            );
+        }
+    }
+}
+
+#[test]
 fn exact_reduction_clips_and_reports_the_one_process_norm() {
     // The norm is summed by units (T13), every rank folding all units' partials in parameter
     // order; a clip below the norms seen makes every step scale its gradient by a factor
     // computed from it.
     let (x, y) = binary_data::<f32>(300, 13, 5);
     let run = |size| Run {
+        hidden: &[24, 16],
         batch: 100,
         size,
         reduce: Reduce::Exact,
@@ -291,6 +324,7 @@ fn checkpoints_resume_across_modes_bit_identically() {
     let from_one = scratch.path("one.safetensors");
     let from_many = [2, 3].map(|size| (size, scratch.path(&format!("ranks{size}.safetensors"))));
     let run = |size, resume, epochs, save| Run {
+        hidden: &[24, 16],
         batch: 100,
         size,
         reduce: Reduce::Exact,

@@ -2,8 +2,9 @@
 //! one a single meeting of the ranks, whatever the number of layers.
 //!
 //! 1. [`Exchange::share_rows`]: one all-to-all in which rank q sends rank r, for its own
-//!    rows, the δ columns of r's units of every layer and every hidden layer's output — all
-//!    that r needs, besides the batch, for its units' gradients over the whole batch (T12).
+//!    rows, the δ columns of r's units of every layer and the output of every hidden layer
+//!    whose next layer has units on r (T15) — all that r needs, besides the batch, for its
+//!    units' gradients over the whole batch (T12).
 //!    The δ of another rank's units never crosses: (N − 1)/N of it stays home. The hidden
 //!    outputs are sent from the workspace where the forward pass wrote them.
 //! 2. [`Exchange::norm`]: one all-gather of every rank's units' partial sums of squares (T13),
@@ -129,16 +130,20 @@ impl<T: Float> Exchange<T> {
             .sum()
     }
 
-    /// The widths of the hidden layers summed: the output columns a row sends.
-    fn hidden(&self) -> usize {
-        self.widths[..self.widths.len() - 1].iter().sum()
+    /// (T15) The output columns rank `r` receives of each other rank's row: the widths of
+    /// the hidden layers before layer `upto` whose output it uses, summed.
+    fn hidden_used(&self, r: usize, ranks: usize, upto: usize) -> usize {
+        used_outputs(&self.widths, r, ranks)
+            .take_while(|&l| l < upto)
+            .map(|l| self.widths[l])
+            .sum()
     }
 
-    /// (T14) The all-to-all of δ columns and hidden outputs. To each rank q this rank sends,
-    /// for its own rows (Nᵣ of them): every layer's δ columns of q's units (Nᵣ, |J_q,ₗ|),
-    /// packed, then every hidden layer's output (Nᵣ, Hₗ) from the workspace; from each other
-    /// rank it receives the same for that rank's rows and its own units, into one block of
-    /// `recv`.
+    /// (T14, T15) The all-to-all of δ columns and hidden outputs. To each rank q this rank
+    /// sends, for its own rows (Nᵣ of them): every layer's δ columns of q's units (Nᵣ,
+    /// |J_q,ₗ|), packed, then the output (Nᵣ, Hₗ) of every hidden layer whose next layer has
+    /// units on q, from the workspace; from each other rank it receives the same for that
+    /// rank's rows and its own units, into one block of `recv`.
     pub(crate) fn share_rows(
         &mut self,
         coll: &dyn Collective,
@@ -161,7 +166,7 @@ impl<T: Float> Exchange<T> {
             self.packed.push(start..self.send.len());
         }
         let own_units = self.all_units(me, ranks);
-        let width = own_units + self.hidden();
+        let width = own_units + self.hidden_used(me, ranks, layers);
         self.receive_blocks(me, ranks, |p| rows_of_rank(plan, p, ranks).len() * width);
         let mut sends = recycle(std::mem::take(&mut self.send_pieces));
         for (q, range) in self.packed.iter().enumerate().filter(|&(q, _)| q != me) {
@@ -169,7 +174,7 @@ impl<T: Float> Exchange<T> {
                 rank: q,
                 bytes: float_bytes(&self.send[range.clone()]),
             });
-            for l in 0..layers - 1 {
+            for l in used_outputs(&self.widths, q, ranks) {
                 let out = deltas.output(l).to_slice();
                 let out = out.expect("a layer's output is row-major (N, Hₗ)");
                 sends.push(SendPiece {
@@ -182,8 +187,8 @@ impl<T: Float> Exchange<T> {
         let mut rest = float_bytes_mut(&mut self.recv[..]);
         for p in (0..ranks).filter(|&p| p != me) {
             let n = rows_of_rank(plan, p, ranks).len();
-            let widths =
-                std::iter::once(own_units).chain(self.widths[..layers - 1].iter().copied());
+            let used = used_outputs(&self.widths, me, ranks).map(|l| self.widths[l]);
+            let widths = std::iter::once(own_units).chain(used);
             for w in widths {
                 let (piece, tail) = std::mem::take(&mut rest).split_at_mut(n * w * size_of::<T>());
                 recvs.push(RecvPiece {
@@ -276,6 +281,15 @@ impl<T: Float> Exchange<T> {
     }
 }
 
+/// (T15) The hidden layers whose output rank `r` of `ranks` uses from the other ranks' rows,
+/// in order, for a network of layer widths `widths`: layer l's, only if r owns units of layer
+/// l + 1, whose input it is (the last hidden layer's feeds an output layer of few units, on
+/// few ranks).
+fn used_outputs(widths: &[usize], r: usize, ranks: usize) -> impl Iterator<Item = usize> + '_ {
+    let layers = widths.len();
+    (0..layers - 1).filter(move |&l| !units_of_rank(widths[l + 1], r, ranks).is_empty())
+}
+
 /// The rows of each shard for [`Mlp::unit_gradients`] (T12, T14).
 pub(crate) struct ShardRows<'v, T: Float> {
     ex: &'v Exchange<T>,
@@ -307,7 +321,8 @@ impl<'v, T: Float> ShardRows<'v, T> {
             let delta = self.deltas.delta(l).slice_move(s![local, units]);
             return (input, delta);
         }
-        // The owner's block: δ of my units of every layer, then its hidden outputs.
+        // The owner's block: δ of my units of every layer, then the hidden outputs I use
+        // (T15: layer l's input is there, since I own units of layer l).
         let n = first.len();
         let block = &ex.recv[ex.at[owner]..];
         let view = |start: usize, width: usize| {
@@ -321,7 +336,7 @@ impl<'v, T: Float> ShardRows<'v, T> {
         let input = match l {
             0 => batch_input(),
             _ => {
-                let hidden_before: usize = ex.widths[..l - 1].iter().sum();
+                let hidden_before = ex.hidden_used(me, ranks, l - 1);
                 view(ex.all_units(me, ranks) + hidden_before, ex.widths[l - 1])
             }
         };
