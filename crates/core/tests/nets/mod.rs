@@ -62,6 +62,15 @@ pub fn pass_bits(threads: usize, mlp: &mut Mlp<f32>, n: usize, clipped: bool) ->
     })
 }
 
+/// `bits_at(t)` — every bit of a pass in a pool of t threads — is not all zero and the same
+/// at 1, 2 and 7 threads.
+pub fn assert_same_bits_at_1_2_and_7_threads(bits_at: impl Fn(usize) -> Vec<u32>) {
+    let one = bits_at(1);
+    assert!(one.iter().any(|&b| b != 0));
+    assert_eq!(one, bits_at(2));
+    assert_eq!(one, bits_at(7));
+}
+
 /// The fixture's loss, every parameter's gradient and ∂L/∂X of `mlp` at its `x` and `y`,
 /// then its parameters after three SGD steps at its `lr` (the PyTorch float64 scripts'
 /// common part).
