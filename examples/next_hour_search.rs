@@ -5,8 +5,11 @@
 //! move under uniform negative sampling; PR-AUC does, the same way for every candidate.
 //!
 //! ```sh
-//! cargo run --release --example next_hour_search -- [SEEDS]    # default 3 seeds: 0, 1, 2
+//! cargo run --release --example next_hour_search -- [SEEDS] [FILTER]
 //! ```
+//!
+//! SEEDS: 3 by default (seeds 0, 1, 2); FILTER: only the candidates whose name contains it
+//! (`"pos"` runs the chosen default with and without the wide term).
 //!
 //! Prints one line per candidate: mean ± sd of validation ROC-AUC and PR-AUC over the seeds.
 
@@ -32,6 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(3);
+    let filter = std::env::args().nth(2).unwrap_or_default();
     let log = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("datasets/retailrocket_events.csv");
     let spec = EventSpec::retailrocket_next_hour();
     let protocol = Protocol::retailrocket();
@@ -87,6 +91,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         ),
         (
+            "64-64, 3 members, positive weight 10, wide linear term",
+            Recipe {
+                pos_weight: Some(10.0),
+                wide: true,
+                ..default.clone()
+            },
+        ),
+        (
             "64-64, 3 members, 10 % held out (not 20 %)",
             Recipe {
                 val_fraction: 0.1,
@@ -94,7 +106,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         ),
     ];
-    for (name, recipe) in candidates {
+    for (name, recipe) in candidates.into_iter().filter(|(n, _)| n.contains(&filter)) {
         let (mut aucs, mut aps) = (Vec::new(), Vec::new());
         let started = std::time::Instant::now();
         for seed in 0..seeds {
@@ -128,6 +140,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "{name}: validation ROC-AUC {auc:.4} ± {auc_sd:.4}, PR-AUC {ap:.4} ± {ap_sd:.4} \
              ({seeds} seeds, {:.0} s)",
             started.elapsed().as_secs_f64()
+        );
+        // Per seed, for paired comparisons between candidates (the same seeds, splits and
+        // validation rows).
+        let per_seed = |v: &[f64]| v.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>();
+        println!(
+            "  per seed: ROC-AUC {:?}, PR-AUC {:?}",
+            per_seed(&aucs),
+            per_seed(&aps)
         );
     }
     Ok(())

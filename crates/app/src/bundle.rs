@@ -700,4 +700,52 @@ mod tests {
         let e = Bundle::from_bytes(&wrong.to_bytes().unwrap(), "m").unwrap_err();
         assert!(e.to_string().contains("tensors, expected"), "{e}");
     }
+
+    /// The wide linear term (notes/backprop.md B27) is stored through the recipe's `wide`
+    /// and each member's `wide.weight`; it loads back equal and scores with W. A bundle
+    /// without it has no `wide` anywhere in its bytes, so an older bundle is the same file
+    /// and loads and scores as before.
+    #[test]
+    fn wide_term_round_trips_and_scores_and_is_absent_when_off() {
+        let plain = tiny();
+        let bytes = plain.to_bytes().unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("wide"));
+        let mut b = plain.clone();
+        b.info.recipe.wide = true;
+        let spec = b.info.recipe.mlp_spec(b.preprocessor.n_features()).unwrap();
+        b.members = plain
+            .members
+            .iter()
+            .map(|m| {
+                let mut params = m.params().to_vec();
+                params.extend([0.5f32, -0.25, 0.125, 1.0]);
+                Mlp::from_params(spec.clone(), params).unwrap()
+            })
+            .collect();
+        let bytes = b.to_bytes().unwrap();
+        let back = Bundle::from_bytes(&bytes, "mem").unwrap();
+        assert_eq!(back, b);
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap();
+        assert!(
+            header.contains("\"members.1.wide.weight\":{\"dtype\":\"F32\",\"shape\":[1,4]"),
+            "{header}"
+        );
+        let x = ndarray::array![[0.3f32, 1.0, 0.0, 0.0], [-1.2, 0.0, 1.0, 0.0]];
+        let (p_wide, p_plain) = (back.probabilities(x.view()), plain.probabilities(x.view()));
+        assert!(
+            p_wide.iter().zip(&p_plain).all(|(a, b)| a != b),
+            "W is used"
+        );
+        let text = crate::render::bundle::describe_bundle("mem", &b);
+        assert!(
+            text.contains("wide term: 4 → 1 added to the last layer's pre-activation"),
+            "{text}"
+        );
+        // Negative control: the same tensors under a recipe without the term.
+        let mut wrong = b.clone();
+        wrong.info.recipe.wide = false;
+        let e = Bundle::from_bytes(&wrong.to_bytes().unwrap(), "m").unwrap_err();
+        assert!(e.to_string().contains("tensors, expected"), "{e}");
+    }
 }

@@ -181,6 +181,12 @@ pub struct Recipe {
     /// Left out when 1, so a bundle written before it is rewritten byte for byte.
     #[serde(default = "one_member", skip_serializing_if = "is_one_member")]
     pub ensemble_k: usize,
+    /// The wide & deep linear term (notes/backprop.md B27–B30): the logit becomes
+    /// `MLP(x) + wᵀx + c`, w over every column the preprocessor makes, stored as the tensor
+    /// `wide.weight` of each member. Left out when off, so a bundle written before it is
+    /// rewritten byte for byte (and loads as a network without it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wide: bool,
     /// Units of each hidden layer (the output layer, one unit, follows).
     pub hidden: Vec<usize>,
     /// Activation of the hidden layers (canonical text of [`Activation`]).
@@ -286,6 +292,8 @@ pub struct RecipeChanges {
     pub plr_sigma: Option<f64>,
     /// k of a BatchEnsemble network (`--ensemble-k`, N19).
     pub ensemble_k: Option<usize>,
+    /// The wide linear term (`--wide`, B27).
+    pub wide: Option<bool>,
     pub hidden: Option<Vec<usize>>,
     pub activation: Option<String>,
     pub dropout: Option<f64>,
@@ -348,6 +356,7 @@ impl Recipe {
             features: FeatureOptions::default(),
             input_layers: Vec::new(),
             ensemble_k: 1,
+            wide: false,
             hidden: vec![64, 64],
             activation: Activation::Relu.to_string(),
             dropout: 0.0,
@@ -425,7 +434,8 @@ impl Recipe {
         layers.push(LayerSpec::new(1, Activation::Sigmoid));
         let spec = MlpSpec::new(inputs, layers)
             .with_input_layers(self.input_layer_specs()?)
-            .with_ensemble(self.ensemble_k);
+            .with_ensemble(self.ensemble_k)
+            .with_wide(self.wide);
         spec.validate().map_err(|e| e.to_string())?;
         Ok(spec)
     }
@@ -515,6 +525,12 @@ impl Recipe {
                 self.ensemble_k
             ));
         }
+        if self.ensemble_k > 1 && self.wide {
+            return Err(format!(
+                "--wide is not written for --ensemble-k {} (the wide term needs one output layer)",
+                self.ensemble_k
+            ));
+        }
         if self.ensemble_k > 1 && self.privacy.is_some() {
             return Err(format!(
                 "--ensemble-k {} does not support private training (per-example norms of BatchEnsemble layers are not written)",
@@ -571,6 +587,10 @@ impl Recipe {
         if let Some(k) = c.ensemble_k {
             self.ensemble_k = k;
             note("ensemble_k", k.to_string());
+        }
+        if let Some(w) = c.wide {
+            self.wide = w;
+            note("wide", w.to_string());
         }
         if let Some(h) = &c.hidden {
             self.hidden = h.clone();

@@ -18,6 +18,7 @@ pub mod shards;
 pub mod special;
 pub mod tabular;
 pub mod threads;
+pub mod wide;
 
 pub use activation::{Activation, ActivationError, SoftmaxRow, sigmoid};
 pub use batch_ensemble::{
@@ -45,3 +46,7 @@ pub use tabular::{
     Plr, PlrCache, PlrGrads, PlrSpec, feature_scale_backward, feature_scale_forward,
 };
 pub use threads::{build_pool, enable_flush_to_zero, init_global_pool};
+pub use wide::{
+    WideTerm, wide_add_example_sq_norms, wide_backward_input_add, wide_backward_params,
+    wide_forward_add, wide_forward_add_naive,
+};

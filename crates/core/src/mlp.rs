@@ -25,7 +25,8 @@
 //! this file calls them in order. A table network may start with input layers
 //! (notes/tabular.md, N10: per-feature scaling, PLR embeddings) before its Dense layers;
 //! the Dense-indexed accessors ([`Mlp::theta`], [`Forward::pre_activation`], …) count Dense
-//! layers only.
+//! layers only. With the wide term (notes/backprop.md §12, B27–B30) the output layer's
+//! pre-activation also gains `X·Wᵀ`, W (O, D) after every layer's parameters.
 //!
 //! ```
 //! use glassbox_core::{Activation, GradWrite, Init, LayerSpec, Mlp, MlpSpec, Mode, Upstream, seeded_rng};
@@ -61,7 +62,10 @@ use crate::layer::ensemble::EnsembleLayer;
 use crate::layer::plr::PlrLayer;
 use crate::layer::scale::ScaleLayer;
 use crate::layer::{GradAt, GradWrite, Layer, LayerBuffers, mat, mat_mut};
-use crate::{Float, Init, Rng, ShardPlan};
+use crate::{
+    Float, Init, Rng, ShardPlan, WideTerm, wide_add_example_sq_norms, wide_backward_input_add,
+    wide_backward_params,
+};
 
 mod spec;
 mod units;
@@ -167,7 +171,9 @@ pub struct Mlp<T: Float> {
     spec: MlpSpec,
     /// The layers in order, each with its slice of the buffers ([`crate::layer`]).
     layers: Vec<Layer>,
-    /// Θ₀, b₀, Θ₁, b₁, … (see the module doc).
+    /// Where W of the wide term sits (B27), when the spec asks for it.
+    wide: Option<WideTerm>,
+    /// Θ₀, b₀, Θ₁, b₁, … then W of the wide term (see the module doc).
     params: Vec<T>,
     /// Same layout as `params`; accumulated or written by backward, zeroed by
     /// [`Mlp::zero_grads`].
@@ -202,8 +208,17 @@ impl<T: Float> Mlp<T> {
 
     fn zeroed(spec: MlpSpec) -> Self {
         let n = spec.num_params();
+        let layers = layout(&spec);
+        // B27: W after every layer's parameters; zero until trained (the wide part starts
+        // at 0, and the layers' draws are those of the network without it).
+        let wide = spec.wide.then(|| WideTerm {
+            inputs: spec.inputs,
+            outputs: spec.outputs(),
+            offset: layers.last().map_or(0, |l| l.params().end),
+        });
         Mlp {
-            layers: layout(&spec),
+            layers,
+            wide,
             spec,
             params: vec![T::zero(); n],
             grads: vec![T::zero(); n],
@@ -216,6 +231,7 @@ impl<T: Float> Mlp<T> {
         Mlp {
             spec: self.spec.clone(),
             layers: self.layers.clone(),
+            wide: self.wide,
             params: self
                 .params
                 .iter()
@@ -282,6 +298,7 @@ impl<T: Float> Mlp<T> {
         for (l, layer) in self.layers.iter().enumerate() {
             layer.tensors(l, &mut out);
         }
+        out.extend(self.wide.map(|w| w.tensor()));
         out
     }
 
@@ -371,6 +388,11 @@ impl<T: Float> Mlp<T> {
             let params = &self.params[layer.params()];
             layer.forward(params, input, &mut rest[0], rng.as_deref_mut());
         }
+        if let (Some(wide), Some(top), Some(bufs)) =
+            (&self.wide, self.layers.last(), ws.layers.last_mut())
+        {
+            top.add_wide(x, wide.weight(&self.params), bufs); // B27
+        }
         Forward { x, ws }
     }
 
@@ -392,7 +414,7 @@ impl<T: Float> Mlp<T> {
         write: GradWrite,
     ) -> Backward<'a, 'm, T> {
         let grads = Some((self.grads.as_mut_slice(), write));
-        let ws = backward_layers(&self.layers, &self.params, grads, fwd, upstream);
+        let ws = backward_layers(&self.layers, self.wide, &self.params, grads, fwd, upstream);
         Backward { mlp: self, ws }
     }
 
@@ -490,6 +512,9 @@ impl<T: Float> Mlp<T> {
             };
             layer.add_example_sq_norms(input, &bufs[l], norms); // P19
         }
+        if let (Some(_), Some(top)) = (self.wide, bufs.last()) {
+            wide_add_example_sq_norms(x, top.grad(n), norms); // B30
+        }
         let factors = &mut clip_factors[..n];
         for (c, norm) in factors.iter_mut().zip(norms.iter_mut()) {
             *norm = norm.sqrt();
@@ -510,6 +535,10 @@ impl<T: Float> Mlp<T> {
                 &rest[0],
             );
         }
+        if let (Some(wide), Some(top)) = (self.wide, bufs.last()) {
+            let d_w = wide.weight_mut(&mut self.grads);
+            wide_backward_params(x, top.grad(n), d_w, GradWrite::Overwrite, 0..n); // B28
+        }
         let ws: &'a Workspace<T> = ws;
         &ws.example_norms[..n]
     }
@@ -525,7 +554,7 @@ impl<T: Float> Mlp<T> {
         fwd: Forward<'a, T>,
         upstream: Upstream<'_, T>,
     ) -> ArrayView2<'a, T> {
-        let ws = backward_layers(&self.layers, &self.params, None, fwd, upstream);
+        let ws = backward_layers(&self.layers, self.wide, &self.params, None, fwd, upstream);
         Backward { mlp: self, ws }.input_gradient()
     }
 
@@ -608,11 +637,13 @@ fn grad_at(l: usize, count: usize, top_at: GradAt) -> GradAt {
 
 /// The backward recursion (B20b–B20d) of [`Mlp::backward`] and [`Mlp::input_gradient`]:
 /// the upstream gradient into the last layer's gradient buffer, then each layer's backward,
-/// last first, each writing ∂L/∂input into the gradient buffer of the layer below. With
-/// `grads = None` only the input gradients are propagated. Stops above the first layer's
-/// ∂L/∂X; returns the workspace, now holding every layer's ∂L/∂Z.
+/// last first, each writing ∂L/∂input into the gradient buffer of the layer below, then the
+/// wide term's d_W from the output layer's δ (B28). With `grads = None` only the input
+/// gradients are propagated. Stops above the first layer's ∂L/∂X; returns the workspace,
+/// now holding every layer's ∂L/∂Z.
 fn backward_layers<'a, T: Float>(
     layers: &[Layer],
+    wide: Option<WideTerm>,
     params: &[T],
     mut grads: Option<(&mut [T], GradWrite)>,
     fwd: Forward<'a, T>,
@@ -634,6 +665,10 @@ fn backward_layers<'a, T: Float>(
         if let Some(prev) = below.last_mut() {
             layer.input_gradient(&params[range], bufs, prev.grad_mut(n));
         }
+    }
+    if let (Some(wide), Some((g, write)), Some(top)) = (wide, grads, ws.layers.last()) {
+        // B28: the output layer's δ, which its own Θ and b read too, times X.
+        wide_backward_params(x, top.grad(n), wide.weight_mut(g), write, 0..n);
     }
     ws
 }
@@ -671,13 +706,17 @@ pub struct Backward<'a, 'm, T: Float> {
 }
 
 impl<'a, T: Float> Backward<'a, '_, T> {
-    /// ∂L/∂X (N, D) = ∂L/∂Z₀·Θ₀ (B6 on the first layer), written into the workspace; a view
-    /// of it.
+    /// ∂L/∂X (N, D) = ∂L/∂Z₀·Θ₀ (B6 on the first layer), plus `∂L/∂Z_out·W` with the wide
+    /// term (B29), written into the workspace; a view of it.
     pub fn input_gradient(self) -> ArrayView2<'a, T> {
         let Backward { mlp, ws } = self;
         let (n, first) = (ws.rows, &mlp.layers[0]);
         let d_x = mat_mut(&mut ws.d_x, n, first.inputs());
         first.input_gradient(&mlp.params[first.params()], &ws.layers[0], d_x);
+        if let (Some(wide), Some(top)) = (mlp.wide, ws.layers.last()) {
+            let d_x = mat_mut(&mut ws.d_x, n, first.inputs());
+            wide_backward_input_add(wide.weight(&mlp.params), top.grad(n), d_x); // B29
+        }
         let ws: &'a Workspace<T> = ws;
         mat(&ws.d_x, n, first.inputs())
     }

@@ -10,8 +10,8 @@
 
 use glassbox_core::gradcheck::{CheckLoss, CheckMode, GradcheckConfig, check_mlp, compare_mlp};
 use glassbox_core::{
-    Activation, GradWrite, Init, InputLayerSpec, LayerSpec, Mlp, MlpError, MlpSpec, Mode,
-    ShardPlan, Upstream, seeded_rng, sigmoid,
+    Activation, GradWrite, Init, InputLayerSpec, LayerSpec, Mlp, MlpError, MlpSpec, Mode, Upstream,
+    seeded_rng, sigmoid,
 };
 use ndarray::Array2;
 use serde_json::Value;
@@ -20,8 +20,9 @@ mod fixtures_json;
 mod nets;
 use fixtures_json::{close, floats};
 use nets::{
-    MeanBceLogits, assert_one_shard_equals_the_plain_backward,
-    assert_passed_with_nonzero_gradients, dim, fixture_net, loss_and_gradients, matrix, sgd_steps,
+    MeanBceLogits, assert_matches_fixture_gradients_and_steps,
+    assert_one_shard_equals_the_plain_backward, assert_passed_with_nonzero_gradients,
+    assert_same_bits_at_1_2_and_7_threads, dim, fixture_net, loss_and_gradients, matrix, pass_bits,
     tensor_range,
 };
 
@@ -79,18 +80,7 @@ fn ensemble_network_matches_pytorch_float64() {
         .map(|r| r.iter().map(|&z| sigmoid(z)).sum::<f64>() / k)
         .collect();
     close("probability", &p, &floats(&f["probability"]), 1e-13);
-    let (loss, grads, d_x) = loss_and_gradients(&mut mlp, &x, &MeanBceLogits(y.clone()));
-    close("loss", &[loss], &[f["loss"].as_f64().unwrap()], 1e-13);
-    close("grads", &grads, &floats(&f["grads"]), 1e-12);
-    close("d_x", d_x.as_slice().unwrap(), &floats(&f["d_x"]), 1e-12);
-    let lr = f["lr"].as_f64().unwrap();
-    sgd_steps(&mut mlp, &x, &MeanBceLogits(y), lr, 3);
-    close(
-        "params after 3 SGD steps",
-        mlp.params(),
-        &floats(&f["params_after_3_sgd"]),
-        1e-12,
-    );
+    assert_matches_fixture_gradients_and_steps(&f, &mut mlp, &x, &y);
     let names: Vec<String> = mlp.tensors().into_iter().map(|t| t.name).collect();
     assert_eq!(names, TENSORS);
     assert_eq!(mlp.spec().num_tensors(), names.len());
@@ -155,45 +145,25 @@ fn gradient_check_f64_passes_and_wrong_gradients_fail() {
 }
 
 fn bits_at(threads: usize) -> Vec<u32> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .expect("pool");
-    pool.install(|| {
-        let spec = MlpSpec::new(
-            13,
-            vec![
-                LayerSpec::new(16, Activation::Relu),
-                LayerSpec::new(16, Activation::Relu),
-                LayerSpec::new(1, Activation::Sigmoid),
-            ],
-        )
-        .with_ensemble(8);
-        let mut mlp = Mlp::<f32>::new(spec, Init::GlorotUniform, &mut seeded_rng(5)).unwrap();
-        let x = matrix(257, 13, 2).mapv(|v| v as f32);
-        let up = matrix(257, 8, 3).mapv(|v| v as f32 / 257.0);
-        let mut ws = mlp.workspace(257);
-        let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
-        let mut out: Vec<u32> = fwd.output().iter().map(|v| v.to_bits()).collect();
-        let d_x = mlp
-            .backward(fwd, Upstream::DZ(up.view()), GradWrite::Overwrite)
-            .input_gradient()
-            .to_owned();
-        out.extend(mlp.grads().iter().chain(d_x.iter()).map(|v| v.to_bits()));
-        let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
-        mlp.backward_sharded(fwd, Upstream::DZ(up.view()), ShardPlan::for_batch(257));
-        out.extend(mlp.grads().iter().map(|v| v.to_bits()));
-        out.push((mlp.grad_norm() as f32).to_bits());
-        out
-    })
+    let spec = MlpSpec::new(
+        13,
+        vec![
+            LayerSpec::new(16, Activation::Relu),
+            LayerSpec::new(16, Activation::Relu),
+            LayerSpec::new(1, Activation::Sigmoid),
+        ],
+    )
+    .with_ensemble(8);
+    let mut mlp = Mlp::<f32>::new(spec, Init::GlorotUniform, &mut seeded_rng(5)).unwrap();
+    // No clipped pass: per-example norms are not written for BatchEnsemble layers.
+    let mut out = pass_bits(threads, &mut mlp, 257, false);
+    out.push((mlp.grad_norm() as f32).to_bits());
+    out
 }
 
 #[test]
 fn ensemble_network_is_bit_identical_at_1_2_and_7_threads() {
-    let one = bits_at(1);
-    assert!(one.iter().any(|&b| b != 0));
-    assert_eq!(one, bits_at(2));
-    assert_eq!(one, bits_at(7));
+    assert_same_bits_at_1_2_and_7_threads(bits_at);
 }
 
 #[test]

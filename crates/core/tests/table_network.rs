@@ -11,19 +11,19 @@
 
 use glassbox_core::gradcheck::{CheckMode, GradcheckConfig, check_mlp, compare_mlp};
 use glassbox_core::{
-    Activation, GradWrite, Init, InputLayerSpec, LayerSpec, Mlp, MlpError, MlpSpec, Mode,
-    ShardPlan, Upstream, clip_factor, seeded_rng, sigmoid,
+    Activation, Init, InputLayerSpec, LayerSpec, Mlp, MlpError, MlpSpec, seeded_rng,
 };
-use ndarray::{Array2, s};
+use ndarray::Array2;
 use serde_json::Value;
 
 mod fixtures_json;
 mod nets;
 use fixtures_json::{close, floats};
 use nets::{
-    MeanBceLogits, assert_one_shard_equals_the_plain_backward,
-    assert_passed_with_nonzero_gradients, dim, fixture_net, loss_and_gradients, matrix, sgd_steps,
-    tensor_range,
+    MeanBceLogits, assert_clipping_matches_per_example, assert_matches_fixture_gradients_and_steps,
+    assert_one_shard_equals_the_plain_backward, assert_passed_with_nonzero_gradients,
+    assert_same_bits_at_1_2_and_7_threads, dim, fixture_net, loss_and_gradients, matrix, pass_bits,
+    relu_sigmoid_spec, tensor_range,
 };
 
 fn fixture() -> Value {
@@ -32,14 +32,7 @@ fn fixture() -> Value {
 
 /// Scale, PLR (K, H), then Dense(`units`, ReLU) and Dense(1, sigmoid).
 fn table_spec(d: usize, k: usize, h: usize, units: usize, sigma: f64) -> MlpSpec {
-    MlpSpec::new(
-        d,
-        vec![
-            LayerSpec::new(units, Activation::Relu),
-            LayerSpec::new(1, Activation::Sigmoid),
-        ],
-    )
-    .with_input_layers(vec![
+    relu_sigmoid_spec(d, units).with_input_layers(vec![
         InputLayerSpec::Scale,
         InputLayerSpec::Plr {
             frequencies: k,
@@ -65,19 +58,7 @@ fn table_network_matches_pytorch_float64() {
         &floats(&f["logit"]),
         1e-9,
     );
-    let (loss, grads, d_x) = loss_and_gradients(&mut mlp, &x, &MeanBceLogits(y.clone()));
-    close("loss", &[loss], &[f["loss"].as_f64().unwrap()], 1e-13);
-    close("grads", &grads, &floats(&f["grads"]), 1e-12);
-    close("d_x", d_x.as_slice().unwrap(), &floats(&f["d_x"]), 1e-12);
-    // Three SGD steps on the same batch.
-    let lr = f["lr"].as_f64().unwrap();
-    sgd_steps(&mut mlp, &x, &MeanBceLogits(y), lr, 3);
-    close(
-        "params after 3 SGD steps",
-        mlp.params(),
-        &floats(&f["params_after_3_sgd"]),
-        1e-12,
-    );
+    assert_matches_fixture_gradients_and_steps(&f, &mut mlp, &x, &y);
     let names: Vec<String> = mlp.tensors().into_iter().map(|t| t.name).collect();
     assert_eq!(
         names,
@@ -147,40 +128,7 @@ fn per_example_norms_and_clipping_match_explicit_per_example_gradients() {
     let (n, d) = (9, 4);
     let x = matrix(n, d, 1);
     let y = Array2::from_shape_fn((n, 1), |(i, _)| (i % 2) as f64);
-    // Per-example upstream ∂ℓᵢ/∂zᵢ = σ(zᵢ) − yᵢ.
-    let z = mlp.predict(x.view()).mapv(|p| (p / (1.0 - p)).ln());
-    let up = (&z.mapv(sigmoid)) - &y;
-    let mut explicit = Vec::new();
-    for i in 0..n {
-        let mut net = mlp.clone();
-        let xi = x.slice(s![i..i + 1, ..]).to_owned();
-        let mut ws = net.workspace(1);
-        let fwd = net.forward(xi.view(), Mode::Inference, &mut ws);
-        let ui = up.slice(s![i..i + 1, ..]).to_owned();
-        net.backward(fwd, Upstream::DZ(ui.view()), GradWrite::Overwrite);
-        explicit.push(net.grads().to_vec());
-    }
-    let norms: Vec<f64> = explicit
-        .iter()
-        .map(|g| g.iter().map(|v| v * v).sum::<f64>().sqrt())
-        .collect();
-    let mut sorted = norms.clone();
-    sorted.sort_by(f64::total_cmp);
-    let c = sorted[n / 2]; // some examples clipped, some not
-    let mut ws = mlp.workspace(n);
-    let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
-    let got = mlp
-        .backward_clipped(fwd, Upstream::DZ(up.view()), c)
-        .to_vec();
-    close("per-example norms", &got, &norms, 1e-12);
-    let mut want = vec![0.0; mlp.num_params()];
-    for (g, &norm) in explicit.iter().zip(&norms) {
-        let factor = clip_factor(norm, c);
-        for (w, v) in want.iter_mut().zip(g) {
-            *w += factor * v;
-        }
-    }
-    close("clipped gradient", mlp.grads(), &want, 1e-12);
+    let (got, explicit) = assert_clipping_matches_per_example(&mut mlp, &x, &y);
 
     // Negative control: the norms without the frequencies' term of N13 are too small.
     let c_range = mlp.tensors()[1].range();
@@ -204,40 +152,14 @@ fn per_example_norms_and_clipping_match_explicit_per_example_gradients() {
 }
 
 fn bits_at(threads: usize) -> Vec<u32> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .expect("pool");
-    pool.install(|| {
-        let spec = table_spec(13, 8, 8, 32, 0.1);
-        let mut mlp = Mlp::<f32>::new(spec, Init::GlorotUniform, &mut seeded_rng(5)).unwrap();
-        let x = matrix(257, 13, 2).mapv(|v| v as f32);
-        let up = matrix(257, 1, 3).mapv(|v| v as f32 / 257.0);
-        let mut ws = mlp.workspace(257);
-        let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
-        let mut out: Vec<u32> = fwd.output().iter().map(|v| v.to_bits()).collect();
-        let d_x = mlp
-            .backward(fwd, Upstream::DZ(up.view()), GradWrite::Overwrite)
-            .input_gradient()
-            .to_owned();
-        out.extend(mlp.grads().iter().chain(d_x.iter()).map(|v| v.to_bits()));
-        let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
-        let norms = mlp.backward_clipped(fwd, Upstream::DZ(up.view()), 0.01);
-        out.extend(norms.iter().map(|&v| (v as f32).to_bits()));
-        out.extend(mlp.grads().iter().map(|v| v.to_bits()));
-        let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
-        mlp.backward_sharded(fwd, Upstream::DZ(up.view()), ShardPlan::for_batch(257));
-        out.extend(mlp.grads().iter().map(|v| v.to_bits()));
-        out
-    })
+    let spec = table_spec(13, 8, 8, 32, 0.1);
+    let mut mlp = Mlp::<f32>::new(spec, Init::GlorotUniform, &mut seeded_rng(5)).unwrap();
+    pass_bits(threads, &mut mlp, 257, true)
 }
 
 #[test]
 fn table_network_is_bit_identical_at_1_2_and_7_threads() {
-    let one = bits_at(1);
-    assert!(one.iter().any(|&b| b != 0));
-    assert_eq!(one, bits_at(2));
-    assert_eq!(one, bits_at(7));
+    assert_same_bits_at_1_2_and_7_threads(bits_at);
 }
 
 #[test]

@@ -85,6 +85,10 @@ pub struct ArchitectureRecord {
     /// so older manifests read unchanged.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub ensemble_k: usize,
+    /// The wide linear term (notes/backprop.md B27); left out when off, so older manifests
+    /// read unchanged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wide: bool,
 }
 
 fn one() -> usize {
@@ -111,6 +115,7 @@ impl ArchitectureRecord {
                 })
                 .collect(),
             ensemble_k: spec.ensemble_k,
+            wide: spec.wide,
         }
     }
 
@@ -150,6 +155,11 @@ impl ArchitectureRecord {
             total = total.checked_add(params)?;
             fan_in = l.units;
         }
+        if self.wide {
+            // B27: W (O, D).
+            let o = self.layers.last().map_or(0, |l| l.units);
+            total = total.checked_add(o.checked_mul(self.inputs)?)?;
+        }
         Some(total)
     }
 
@@ -171,7 +181,8 @@ impl ArchitectureRecord {
             .collect::<Result<Vec<_>, _>>()?;
         let spec = MlpSpec::new(self.inputs, layers)
             .with_input_layers(input_layers)
-            .with_ensemble(self.ensemble_k);
+            .with_ensemble(self.ensemble_k)
+            .with_wide(self.wide);
         spec.validate().map_err(|e: MlpError| e.to_string())?;
         Ok(spec)
     }

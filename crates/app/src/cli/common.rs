@@ -160,6 +160,11 @@ pub struct RecipeArgs {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub feature_scale: Option<bool>,
 
+    /// The wide & deep linear term: the logit becomes MLP(x) + wᵀx + c (Cheng et al. 2016),
+    /// w over every input column, starting at 0.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub wide: Option<bool>,
+
     /// Hidden layer sizes, comma-separated, e.g. 64,64 (an output unit follows).
     #[arg(long, value_name = "UNITS", value_delimiter = ',')]
     pub hidden: Option<Vec<usize>>,
@@ -269,6 +274,7 @@ impl RecipeArgs {
             plr_units: self.plr_units,
             plr_sigma: self.plr_sigma,
             ensemble_k: self.ensemble_k,
+            wide: self.wide,
             hidden: self.hidden.clone(),
             activation: self.activation.clone(),
             dropout: self.dropout,

@@ -244,6 +244,12 @@ fn run_on_this_rank(args: &TrainArgs, global: &Global) -> Result<(), CliError> {
             "--reduce exact splits the Dense layers by units and does not cover --ensemble-k: use --reduce fast with it"
         )));
     }
+    if args.distributed && args.reduce == ReduceArg::Exact && recipe.wide {
+        // T12 splits Dense layers by units; the wide term's W is not cut that way.
+        return Err(CliError::usage(anyhow::anyhow!(
+            "--reduce exact splits the Dense layers by units and does not cover --wide: use --reduce fast with it"
+        )));
+    }
     let (content, rank) = join_distributed(args)?;
     let prepare = |content| {
         prepare_training_from(

@@ -123,6 +123,18 @@ pub fn describe_bundle(path: &str, b: &Bundle) -> String {
             );
             fan_in = layer.units;
         }
+        if spec.wide {
+            // B27: the output layer's pre-activation also gains X·Wᵀ.
+            let _ = writeln!(
+                s,
+                "  wide term: {} → {} added to the last layer's pre-activation ({} parameters: weight [{}, {}])",
+                spec.inputs,
+                spec.outputs(),
+                spec.wide_params(),
+                spec.outputs(),
+                spec.inputs
+            );
+        }
         let _ = writeln!(
             s,
             "  output: p = {}, z = the last layer's pre-activation (the logit)\n  parameters: {} per member, {} in all",

@@ -19,7 +19,7 @@ use crate::gemm::kernel::Scratch;
 use crate::{
     Activation, Float, Init, Rng, TensorInfo, dense_add_example_sq_norms, dense_backward_input,
     dense_backward_params, dense_forward, dense_gemm_scratch, dropout_backward, dropout_forward,
-    dropout_sample_mask, scale_example_rows,
+    dropout_sample_mask, scale_example_rows, wide_forward_add,
 };
 
 /// A Dense layer of a network: D inputs, H units, the activation f, a drop probability, and
@@ -138,6 +138,22 @@ impl DenseLayer {
             );
             bufs.dropped = true;
         }
+    }
+
+    /// (B27) The wide part `X·Wᵀ` added to Z after [`DenseLayer::forward`], then Y = f(Z)
+    /// again: the output layer of a network with the wide term (never dropped out there:
+    /// the spec refuses dropout on the output layer).
+    pub(crate) fn add_wide<T: Float>(
+        &self,
+        x: ArrayView2<T>,
+        w: ArrayView2<T>,
+        bufs: &mut DenseBuffers<T>,
+    ) {
+        let (n, h) = (x.nrows(), self.units);
+        debug_assert!(!bufs.dropped, "the output layer has no dropout");
+        wide_forward_add(x, w, mat_mut(&mut bufs.z, n, h));
+        self.activation
+            .forward(mat(&bufs.z, n, h), mat_mut(&mut bufs.y, n, h));
     }
 
     /// Backward to the parameter gradients: [`DenseLayer::delta`], then

@@ -186,6 +186,21 @@ impl Layer {
         }
     }
 
+    /// (B27) Adds the wide part `X·Wᵀ` to the pre-activation of this layer — the output
+    /// layer, Dense whenever the wide term is allowed (k = 1) — and applies its activation
+    /// again.
+    pub(crate) fn add_wide<T: Float>(
+        &self,
+        x: ArrayView2<T>,
+        w: ArrayView2<T>,
+        bufs: &mut LayerBuffers<T>,
+    ) {
+        match (self, bufs) {
+            (Layer::Dense(l), LayerBuffers::Dense(b)) => l.add_wide(x, w, b),
+            _ => unreachable!("the wide term's output layer is Dense (the spec refuses k > 1)"),
+        }
+    }
+
     /// Backward from the gradient buffer (holding what `at` says) to the parameter
     /// gradients, when `grads` (the layer's slice of the gradient buffer) is given.
     /// `input` is the forward's input.

@@ -169,6 +169,10 @@ pub struct MlpSpec {
     /// reading the input shared, the others their own member's block), so the output is
     /// (N, k·O), member i at columns i·O … i·O + O − 1.
     pub ensemble_k: usize,
+    /// The wide & deep linear term (notes/backprop.md B27–B30): the output layer's
+    /// pre-activation gains `X·Wᵀ`, W (O, D) stored after every layer's parameters as
+    /// `wide.weight`; false = none. Not written for k > 1.
+    pub wide: bool,
 }
 
 /// Why an [`MlpSpec`] or a parameter buffer was rejected.
@@ -261,6 +265,22 @@ impl MlpSpec {
             input_layers: Vec::new(),
             layers,
             ensemble_k: 1,
+            wide: false,
+        }
+    }
+
+    /// The same spec with (`true`) or without the wide linear term (B27).
+    pub fn with_wide(mut self, wide: bool) -> Self {
+        self.wide = wide;
+        self
+    }
+
+    /// Parameters of the wide term: O·D when it is on (B27), else 0.
+    pub fn wide_params(&self) -> usize {
+        if self.wide {
+            self.outputs() * self.inputs
+        } else {
+            0
         }
     }
 
@@ -349,6 +369,9 @@ impl MlpSpec {
         if self.ensemble_k == 0 {
             return refuse("k must be at least 1".into());
         }
+        if self.ensemble_k > 1 && self.wide {
+            return refuse("the wide linear term (B27) is not written for k > 1".into());
+        }
         if self.ensemble_k == 1 {
             return Ok(());
         }
@@ -380,7 +403,7 @@ impl MlpSpec {
             })
             .sum();
         let per_layer = if self.ensemble_k > 1 { 4 } else { 2 };
-        input + per_layer * self.layers.len()
+        input + per_layer * self.layers.len() + usize::from(self.wide)
     }
 
     /// O, the units of the last layer (0 if there are no layers).
@@ -389,7 +412,7 @@ impl MlpSpec {
     }
 
     /// Number of parameters: the input layers' (N10), then Σₗ Hₗ·(Hₗ₋₁ + 1) with H₋₁ the
-    /// width after them (D without input layers).
+    /// width after them (D without input layers), then the wide term's O·D (B27).
     pub fn num_params(&self) -> usize {
         let mut fan_in = self.inputs;
         let mut total = 0;
@@ -405,6 +428,6 @@ impl MlpSpec {
             };
             fan_in = l.units;
         }
-        total
+        total + self.wide_params()
     }
 }

@@ -11,7 +11,7 @@ use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1};
 
 use super::{Forward, Mlp, Upstream, Workspace, backward_deltas};
 use crate::layer::{GradWrite, Layer, mat_mut};
-use crate::{Float, ShardPlan, dense_backward_params, units_of_rank};
+use crate::{Float, ShardPlan, dense_backward_params, units_of_rank, wide_backward_params};
 
 /// Every layer's δ = ∂L/∂Z and output for the rows of one forward pass ([`Mlp::deltas`]):
 /// what a rank contributes to the others' unit gradients.
@@ -55,8 +55,9 @@ impl<T: Float> Mlp<T> {
     /// The unit split (T12) knows Dense layers only.
     fn assert_dense_only(&self) {
         assert!(
-            self.layers.iter().all(|l| matches!(l, Layer::Dense(_))),
-            "mlp: the split by units (T12) covers Dense layers only, not the layers of tables"
+            self.layers.iter().all(|l| matches!(l, Layer::Dense(_))) && self.wide.is_none(),
+            "mlp: the split by units (T12) covers Dense layers only, not the layers of tables \
+             or the wide term"
         );
     }
 
@@ -183,16 +184,15 @@ impl<T: Float> Mlp<T> {
             } else {
                 ws.layers[l - 1].output(rows)
             };
-            for s in shards.clone() {
-                let shard = plan.shard(s);
-                let local = shard.start - mine.start..shard.end - mine.start;
-                let write = if s == shards.start {
-                    GradWrite::Overwrite
-                } else {
-                    GradWrite::Accumulate
-                };
+            for (local, write) in shard_passes(plan, shards.clone(), mine.start) {
                 let grads = &mut self.grads[layer.params()];
                 layer.param_gradients_rows(grads, write, input, &ws.layers[l], local);
+            }
+        }
+        if let (Some(wide), Some(top)) = (self.wide, ws.layers.last()) {
+            for (local, write) in shard_passes(plan, shards.clone(), mine.start) {
+                let d_w = wide.weight_mut(&mut self.grads);
+                wide_backward_params(x, top.grad(rows), d_w, write, local); // B28 per shard
             }
         }
     }
@@ -268,8 +268,32 @@ impl<T: Float> Mlp<T> {
                 sum += square_sum(&[g]);
             }
         }
+        if let Some(wide) = self.wide {
+            // B27's W, one partial over its whole slice, after the layers.
+            sum += square_sum(&self.grads[wide.params()]);
+        }
         sum.sqrt()
     }
+}
+
+/// The passes of [`Mlp::backward_shards`] over shards `shards`, in shard order: each shard's
+/// rows relative to the first row `start` of the pass, and how its partial lands — written
+/// by the first shard, added by the others (T11).
+fn shard_passes(
+    plan: ShardPlan,
+    shards: Range<usize>,
+    start: usize,
+) -> impl Iterator<Item = (Range<usize>, GradWrite)> {
+    let first = shards.start;
+    shards.map(move |s| {
+        let shard = plan.shard(s);
+        let write = if s == first {
+            GradWrite::Overwrite
+        } else {
+            GradWrite::Accumulate
+        };
+        (shard.start - start..shard.end - start, write)
+    })
 }
 
 /// (T13) `Σᵢ gᵢ²` of one unit's piece of the gradient in `f64`: the eight-lane sum of (P19),

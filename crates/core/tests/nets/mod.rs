@@ -1,16 +1,145 @@
 //! Helpers of the whole-network tests of tables, shared by `table_network.rs` and
-//! `ensemble_network.rs`: inputs, one loss-and-gradient pass, SGD steps, the one-shard check.
+//! `ensemble_network.rs` and `wide_network.rs`: inputs, one loss-and-gradient pass, SGD
+//! steps, the one-shard check, the bits of every pass.
+#![allow(dead_code)] // each binary uses its own subset
 
 use glassbox_core::gradcheck::{CheckLoss, GradcheckReport, LossInput};
-use glassbox_core::{GradWrite, Mlp, MlpSpec, Mode, ShardPlan, Upstream, sigmoid};
-use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use glassbox_core::{
+    Activation, GradWrite, LayerSpec, Mlp, MlpSpec, Mode, ShardPlan, Upstream, clip_factor, sigmoid,
+};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 use serde_json::Value;
 
-use crate::fixtures_json::floats;
+use crate::fixtures_json::{close, floats};
 
 /// The fixture's `shape` entry `key`.
 pub fn dim(f: &Value, key: &str) -> usize {
     f["shape"][key].as_u64().expect("shape") as usize
+}
+
+/// Dense(`units`, ReLU) then Dense(1, sigmoid) on `d` inputs, the Dense part of the
+/// whole-network tests' specs.
+pub fn relu_sigmoid_spec(d: usize, units: usize) -> MlpSpec {
+    MlpSpec::new(
+        d,
+        vec![
+            LayerSpec::new(units, Activation::Relu),
+            LayerSpec::new(1, Activation::Sigmoid),
+        ],
+    )
+}
+
+/// The bits of every pass of `mlp` (f32) on `n` rows in a pool of `threads` threads: the
+/// output, the gradients and ∂L/∂X of a backward pass, with `clipped` the per-example norms
+/// and gradient of a clipped one (C = 0.01), and the gradient of a sharded one — for the
+/// 1/2/7-thread determinism tests.
+pub fn pass_bits(threads: usize, mlp: &mut Mlp<f32>, n: usize, clipped: bool) -> Vec<u32> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("pool");
+    pool.install(|| {
+        let x = matrix(n, mlp.spec().inputs, 2).mapv(|v| v as f32);
+        let up = matrix(n, mlp.spec().output_width(), 3).mapv(|v| v as f32 / n as f32);
+        let mut ws = mlp.workspace(n);
+        let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
+        let mut out: Vec<u32> = fwd.output().iter().map(|v| v.to_bits()).collect();
+        let d_x = mlp
+            .backward(fwd, Upstream::DZ(up.view()), GradWrite::Overwrite)
+            .input_gradient()
+            .to_owned();
+        out.extend(mlp.grads().iter().chain(d_x.iter()).map(|v| v.to_bits()));
+        if clipped {
+            let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
+            let norms = mlp.backward_clipped(fwd, Upstream::DZ(up.view()), 0.01);
+            out.extend(norms.iter().map(|&v| (v as f32).to_bits()));
+            out.extend(mlp.grads().iter().map(|v| v.to_bits()));
+        }
+        let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
+        mlp.backward_sharded(fwd, Upstream::DZ(up.view()), ShardPlan::for_batch(n));
+        out.extend(mlp.grads().iter().map(|v| v.to_bits()));
+        out
+    })
+}
+
+/// `bits_at(t)` — every bit of a pass in a pool of t threads — is not all zero and the same
+/// at 1, 2 and 7 threads.
+pub fn assert_same_bits_at_1_2_and_7_threads(bits_at: impl Fn(usize) -> Vec<u32>) {
+    let one = bits_at(1);
+    assert!(one.iter().any(|&b| b != 0));
+    assert_eq!(one, bits_at(2));
+    assert_eq!(one, bits_at(7));
+}
+
+/// The fixture's loss, every parameter's gradient and ∂L/∂X of `mlp` at its `x` and `y`,
+/// then its parameters after three SGD steps at its `lr` (the PyTorch float64 scripts'
+/// common part).
+pub fn assert_matches_fixture_gradients_and_steps(
+    f: &Value,
+    mlp: &mut Mlp<f64>,
+    x: &Array2<f64>,
+    y: &Array2<f64>,
+) {
+    let (loss, grads, d_x) = loss_and_gradients(mlp, x, &MeanBceLogits(y.clone()));
+    close("loss", &[loss], &[f["loss"].as_f64().unwrap()], 1e-13);
+    close("grads", &grads, &floats(&f["grads"]), 1e-12);
+    close("d_x", d_x.as_slice().unwrap(), &floats(&f["d_x"]), 1e-12);
+    let lr = f["lr"].as_f64().unwrap();
+    sgd_steps(mlp, x, &MeanBceLogits(y.clone()), lr, 3);
+    close(
+        "params after 3 SGD steps",
+        mlp.params(),
+        &floats(&f["params_after_3_sgd"]),
+        1e-12,
+    );
+}
+
+/// Per-example norms and clipping (P18–P21) of `mlp` at `x` (N rows) with targets `y`
+/// (N, 1) and the per-example upstream `∂ℓᵢ/∂zᵢ = σ(zᵢ) − yᵢ`, against one backward pass per
+/// row: the norms equal the explicit gradients' and the clipped gradient (C the median
+/// norm: some examples clipped, some not) equals `Σᵢ min(1, C/‖gᵢ‖)·gᵢ`. Returns the
+/// norms `backward_clipped` gave and the explicit per-example gradients, for a test's own
+/// negative control.
+pub fn assert_clipping_matches_per_example(
+    mlp: &mut Mlp<f64>,
+    x: &Array2<f64>,
+    y: &Array2<f64>,
+) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let n = x.nrows();
+    let z = mlp.predict(x.view()).mapv(|p| (p / (1.0 - p)).ln());
+    let up = (&z.mapv(sigmoid)) - y;
+    let mut explicit = Vec::new();
+    for i in 0..n {
+        let mut net = mlp.clone();
+        let xi = x.slice(s![i..i + 1, ..]).to_owned();
+        let mut ws = net.workspace(1);
+        let fwd = net.forward(xi.view(), Mode::Inference, &mut ws);
+        let ui = up.slice(s![i..i + 1, ..]).to_owned();
+        net.backward(fwd, Upstream::DZ(ui.view()), GradWrite::Overwrite);
+        explicit.push(net.grads().to_vec());
+    }
+    let norms: Vec<f64> = explicit
+        .iter()
+        .map(|g| g.iter().map(|v| v * v).sum::<f64>().sqrt())
+        .collect();
+    let mut sorted = norms.clone();
+    sorted.sort_by(f64::total_cmp);
+    let c = sorted[n / 2];
+    let mut ws = mlp.workspace(n);
+    let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
+    let got = mlp
+        .backward_clipped(fwd, Upstream::DZ(up.view()), c)
+        .to_vec();
+    close("per-example norms", &got, &norms, 1e-12);
+    let mut want = vec![0.0; mlp.num_params()];
+    for (g, &norm) in explicit.iter().zip(&norms) {
+        let factor = clip_factor(norm, c);
+        for (w, v) in want.iter_mut().zip(g) {
+            *w += factor * v;
+        }
+    }
+    close("clipped gradient", mlp.grads(), &want, 1e-12);
+    (got, explicit)
 }
 
 /// The fixture's network (`spec` with its `params`), input x (n, d) and targets y (n, 1).

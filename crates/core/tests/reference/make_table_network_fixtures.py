@@ -12,11 +12,14 @@ logit, `max(z, 0) − z·y + ln(1 + e^{−|z|})`.
     /work/venv/bin/python crates/core/tests/reference/make_table_network_fixtures.py
 """
 
-import json
 import math
 import pathlib
+import sys
 
 import torch
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from fixture_io import network_fields, write_fixture  # noqa: E402
 
 torch.manual_seed(20261206)
 N, D, K, H, U = 7, 3, 2, 3, 4
@@ -50,48 +53,9 @@ def forward(p, xin):
     return a0 @ p["theta1"].T + p["b1"]  # the logit
 
 
-def bce(z, t):
-    return (z.clamp(min=0) - z * t + torch.log1p(torch.exp(-z.abs()))).mean()
-
-
-def flat(t):
-    return [float(v) for v in t.detach().reshape(-1)]
-
-
-logit = forward(params, x)
-loss = bce(logit, y)
-loss.backward()
-grads = [v for k in ORDER for v in flat(params[k].grad)]
-d_x = flat(x.grad)
-start = [v for k in ORDER for v in flat(params[k])]
-
-# Three SGD steps, θ ← θ − lr·∇L, on the same batch.
-with torch.no_grad():
-    for k in ORDER:
-        params[k].grad = None
-for _ in range(3):
-    loss_k = bce(forward(params, x.detach()), y)
-    loss_k.backward()
-    with torch.no_grad():
-        for k in ORDER:
-            params[k] -= LR * params[k].grad
-            params[k].grad = None
-
 out = {
     "torch": torch.__version__,
     "shape": {"n": N, "d": D, "k": K, "h": H, "units": U},
-    "x": flat(x),
-    "y": flat(y),
-    "params": start,
-    "logit": flat(logit),
-    "loss": float(loss.detach()),
-    "grads": grads,
-    "d_x": d_x,
-    "lr": LR,
-    "params_after_3_sgd": [v for k in ORDER for v in flat(params[k])],
+    **network_fields(forward, params, ORDER, x, y, LR),
 }
-path = pathlib.Path(__file__).with_name("table_network.json")
-# One key a line: short enough to read, and under the repository's line limit.
-lines = [f" {json.dumps(k)}: {json.dumps(v)}" for k, v in out.items()]
-path.write_text("{\n" + ",\n".join(lines) + "\n}\n")
-print(f"wrote {path}")
+write_fixture(pathlib.Path(__file__).with_name("table_network.json"), out)
