@@ -9,11 +9,13 @@
 # new/old ratios of the DP and of the NP epoch (the same machine state for both builds).
 #
 # OLD is a commit (built once in a temporary worktree, sharing CARGO_TARGET_DIR's compiled
-# dependencies) or the path of an already built dp_overhead binary.
-# Usage: scripts/dp_overhead_ab.sh OLD [rounds (25)] [epochs (60)]
+# dependencies) or the path of an already built dp_overhead binary; with OLD_BIN set (as
+# scripts/mpi_bench.sh takes it) that binary is the old build and OLD only names it.
+# Usage: [OLD_BIN=path] scripts/dp_overhead_ab.sh OLD [rounds (25)] [epochs (60)]
 # 25 rounds: the 95 % interval of a median of 25 is the 8th to 18th of the sorted ratios, so
 # a few rounds disturbed by other jobs cannot move it (≈ 4 minutes after the builds).
 # Quiet machine, session 8: scripts/dp_overhead_ab.sh 07a8999 25 60
+# Session 12: OLD_BIN=/work/oldbin12/dp_overhead scripts/dp_overhead_ab.sh b51f8b4 25 60
 set -euo pipefail
 old="${1:?usage: scripts/dp_overhead_ab.sh OLD [rounds] [epochs]}"
 rounds="${2:-25}"
@@ -22,7 +24,11 @@ target="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build --release --example dp_overhead >&2
 mkdir -p "$target/dp-ab"
 cp "$target/release/examples/dp_overhead" "$target/dp-ab/new"
-if [[ -x "$old" ]]; then
+if [[ -n "${OLD_BIN:-}" ]]; then
+  [[ -x "$OLD_BIN" ]] || { echo "OLD_BIN=$OLD_BIN is not an executable" >&2; exit 1; }
+  echo "# old build: $OLD_BIN ($old), built already" >&2
+  cp "$OLD_BIN" "$target/dp-ab/old"
+elif [[ -x "$old" ]]; then
   cp "$old" "$target/dp-ab/old"
 else
   # The example reads datasets/ beside the manifest it was built from: the worktree stays

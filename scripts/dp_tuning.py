@@ -51,6 +51,7 @@ def name(c):
     # Stage 11: the hidden sizes ("h32x32") and DP-AdamBC's floor γ (P31), written without an
     # exponent so that the name still splits on "-".
     base += f"-h{'x'.join(str(u) for u in c['hidden'])}" if c.get("hidden") else ""
+    base += f"-pl{c['pl']}" if c.get("pl") else ""  # P32's split, "equal" or "params" (stage 12)
     return base + (f"-bc{c['bc']:.12f}".rstrip("0") if c.get("bc") is not None else "")
 
 
@@ -68,6 +69,8 @@ def parse(n):
             c["act"] = "tanh"
         elif part.startswith("auto"):
             c["auto"] = float(part[4:])
+        elif part.startswith("pl"):
+            c["pl"] = part[2:]
         elif part.startswith("h"):
             c["hidden"] = [int(u) for u in part[1:].split("x")]
         elif part.startswith("bc"):
@@ -104,7 +107,8 @@ def train(binary, path, eps, c, seed):
         + (["--activation", c["act"]] if c.get("act") else [])
         + (["--dp-clip-automatic", repr(c["auto"])] if c.get("auto") is not None else [])
         + (["--hidden", ",".join(str(u) for u in c["hidden"])] if c.get("hidden") else [])
-        + (["--dp-adam-bias-correction", repr(c["bc"])] if c.get("bc") is not None else []),
+        + (["--dp-adam-bias-correction", repr(c["bc"])] if c.get("bc") is not None else [])
+        + (["--dp-clip-per-layer", c["pl"]] if c.get("pl") else []),
         check=True, stdout=subprocess.DEVNULL)
 
 

@@ -186,6 +186,57 @@ fn warmup_and_automatic_clipping_are_recorded_and_change_the_model() {
     .fails_with(2);
 }
 
+/// Trains `base` and `base` + `extra` on `data`; asserts that `extra` changes the weights and
+/// is recorded as `key` = `value` in `training.json` (absent without it). Returns the second
+/// run's folder.
+fn changes_the_model_and_is_recorded(
+    s: &Scratch,
+    data: &str,
+    (base, extra): (&[&str], &[&str]),
+    (key, value): (&str, serde_json::Value),
+) -> String {
+    let (without, with) = (
+        s.path(&format!("{key}-without")),
+        s.path(&format!("{key}-with")),
+    );
+    train_private(data, &without, base).ok();
+    train_private(data, &with, &[base, extra].concat()).ok();
+    assert!(
+        tensor_bytes(&with) != tensor_bytes(&without),
+        "{extra:?} changed nothing"
+    );
+    assert_eq!(record(&with)[key], value);
+    assert!(record(&without).get(key).is_none());
+    with
+}
+
+/// `--dp-clip-per-layer equal|params` (P32–P33) is recorded in `training.json` and shown by
+/// `inspect`, trains other weights than the flat clip, and is refused (exit 2) beside
+/// automatic clipping or with an unknown split.
+#[test]
+fn per_layer_clipping_is_recorded_and_changes_the_model() {
+    let s = Scratch::new("private_training_per_layer");
+    let data = s.file("train.csv", simple_csv(300, 4));
+    // A small C, so that some layers' parts exceed their share C_l.
+    let dp = ["--dp-epsilon", "8", "--dp-delta", "1e-4", "--dp-clip=0.5"];
+    let split = ["--dp-clip-per-layer", "params"];
+    let params = changes_the_model_and_is_recorded(
+        &s,
+        &data,
+        (&dp, &split),
+        ("clip_per_layer", "params".into()),
+    );
+    let shown = run(&["inspect", &format!("{params}/model.safetensors")])
+        .ok()
+        .stdout;
+    assert!(shown.contains("part to C_l with Σ C_l² = C²"), "{shown}");
+    let bad = s.path("bad");
+    let both = [&dp[..], &split, &["--dp-clip-automatic", "0.01"]].concat();
+    train_private(&data, &bad, &both).fails_with(2);
+    let unknown = [&dp[..], &["--dp-clip-per-layer", "half"]].concat();
+    train_private(&data, &bad, &unknown).fails_with(2);
+}
+
 /// `--dp-adam-bias-correction γ` (DP-AdamBC, P31) is recorded in `training.json` and shown by
 /// `inspect`, trains other weights than plain DP-Adam, and is refused (exit 2) with SGD and
 /// for γ ≤ 0.
@@ -195,16 +246,12 @@ fn adam_bias_correction_is_recorded_and_changes_the_model() {
     let data = s.file("train.csv", simple_csv(300, 4));
     let dp = ["--dp-epsilon", "8", "--dp-delta", "1e-4"];
     let adam = [&dp[..], &["--optimizer", "adam", "--lr", "0.001"]].concat();
-    let (plain, bc) = (s.path("plain"), s.path("bc"));
-    train_private(&data, &plain, &adam).ok();
-    let corrected = [&adam[..], &["--dp-adam-bias-correction", "1e-6"]].concat();
-    train_private(&data, &bc, &corrected).ok();
-    assert!(
-        tensor_bytes(&bc) != tensor_bytes(&plain),
-        "the correction changed nothing"
+    let bc = changes_the_model_and_is_recorded(
+        &s,
+        &data,
+        (&adam, &["--dp-adam-bias-correction", "1e-6"]),
+        ("adam_bias_correction", 1e-6.into()),
     );
-    assert_eq!(record(&bc)["adam_bias_correction"], 1e-6);
-    assert!(record(&plain).get("adam_bias_correction").is_none());
     let inspect = run(&["inspect", &format!("{bc}/model.safetensors")]).ok();
     assert!(inspect.stdout.contains("DP-AdamBC"), "{}", inspect.stdout);
     let bad = s.path("bad");

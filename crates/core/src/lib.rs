@@ -37,8 +37,9 @@ pub use gemm::{gemm, gemm_naive, gemm_serial};
 pub use init::{Init, InitError};
 pub use layer::GradWrite;
 pub use mlp::{
-    Backward, ClipRule, Deltas, Forward, InputLayerSpec, LayerSpec, Mlp, MlpError, MlpSpec, Mode,
-    Segment, TensorInfo, Upstream, Workspace, automatic_clip_factor, clip_factor, square_sum,
+    Backward, ClipRule, Deltas, Forward, InputLayerSpec, LayerBudget, LayerSpec, Mlp, MlpError,
+    MlpSpec, Mode, Segment, TensorInfo, Upstream, Workspace, automatic_clip_factor, clip_factor,
+    layer_clip_norm, square_sum,
 };
 pub use rng::{Rng, seeded_rng};
 pub use shards::{ShardPlan, units_of_rank};

@@ -472,8 +472,10 @@ impl<T: Float> Mlp<T> {
     }
 
     /// [`Mlp::backward_clipped`] with the factor of step 3 chosen by `rule`: `min(1, C/‖gᵢ‖)`
-    /// (P20) or `C/(‖gᵢ‖ + γ)` (P30). Either way every example's scaled gradient has norm
-    /// at most C.
+    /// (P20), `C/(‖gᵢ‖ + γ)` (P30), or per layer `min(1, C_l/‖gₗᵢ‖)` with `Σₗ C_l² = C²`
+    /// (P32–P33; each layer's norm, factor, scaling and GEMM in turn, since a layer's factor
+    /// needs only its own norm). Every example's scaled gradient has norm at most C; the
+    /// returned norms are the whole ‖gᵢ‖ for every rule.
     ///
     /// # Panics
     /// As [`Mlp::backward_clipped`], and if γ is not positive and finite.
@@ -504,6 +506,32 @@ impl<T: Float> Mlp<T> {
         } = ws;
         let norms = &mut example_norms[..n];
         norms.fill(0.0);
+        if let ClipRule::PerLayer(budget) = rule {
+            let factors = &mut clip_factors[..n];
+            let total = budget_total(&self.layers, budget);
+            for (l, layer) in self.layers.iter().enumerate() {
+                let (below, rest) = bufs.split_at_mut(l);
+                let input = below.last().map_or(x.view(), |prev| prev.output(n));
+                let c_l = layer_clip_norm(max_norm, budget_weight(layer, budget), total); // P33
+                factors.fill(0.0);
+                layer.add_example_sq_norms(input, &rest[0], factors); // P19, layer l's term
+                for (c, norm) in factors.iter_mut().zip(norms.iter_mut()) {
+                    *norm += *c;
+                    *c = clip_factor(c.sqrt(), c_l); // P32
+                }
+                layer.scale_examples(&mut rest[0], factors); // P21, layer by layer
+                let range = layer.params();
+                layer.param_gradients(
+                    &mut self.grads[range],
+                    GradWrite::Overwrite,
+                    input,
+                    &rest[0],
+                );
+            }
+            norms.iter_mut().for_each(|v| *v = v.sqrt());
+            let ws: &'a Workspace<T> = ws;
+            return &ws.example_norms[..n];
+        }
         for (l, layer) in self.layers.iter().enumerate() {
             let input = if l == 0 {
                 x.view()
@@ -521,6 +549,7 @@ impl<T: Float> Mlp<T> {
             *c = match rule {
                 ClipRule::Flat => clip_factor(*norm, max_norm), // P20
                 ClipRule::Automatic { gamma } => automatic_clip_factor(*norm, max_norm, gamma), // P30
+                ClipRule::PerLayer(_) => unreachable!("per-layer clipping returned above"),
             };
         }
         for (l, layer) in self.layers.iter().enumerate() {
@@ -541,6 +570,15 @@ impl<T: Float> Mlp<T> {
         }
         let ws: &'a Workspace<T> = ws;
         &ws.example_norms[..n]
+    }
+
+    /// (P33) Every layer's clipping norm `C_l` under `budget`, in layer order.
+    pub fn layer_clip_norms(&self, max_norm: f64, budget: LayerBudget) -> Vec<f64> {
+        let total = budget_total(&self.layers, budget);
+        self.layers
+            .iter()
+            .map(|l| layer_clip_norm(max_norm, budget_weight(l, budget), total))
+            .collect()
     }
 
     /// ∂L/∂X (N, D) only: the same backward recursion, leaving the parameter gradients
@@ -593,6 +631,38 @@ pub enum ClipRule {
         /// γ, the stability constant (Bu et al.: 0.01).
         gamma: f64,
     },
+    /// (P32) Per layer: layer l's part `gₗᵢ` of example i's gradient scaled by
+    /// `min(1, C_l/‖gₗᵢ‖)`, the `C_l` split from C by the [`LayerBudget`] (P33), so that
+    /// `‖ḡᵢ‖² = Σₗ ‖ḡₗᵢ‖² ≤ Σₗ C_l² = C²` (McMahan, Ramage, Talwar & Zhang 2018).
+    PerLayer(LayerBudget),
+}
+
+/// How per-layer clipping (P32) splits the budget C² over the layers (P33).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerBudget {
+    /// `C_l = C·√(1/L)`: every layer the same share (McMahan et al. 2018).
+    Equal,
+    /// `C_l = C·√(P_l/P)`: a layer's share of C² proportional to its parameters `P_l`.
+    Params,
+}
+
+/// Layer l's weight `w_l` in the split of C² (P33): 1, or its number of parameters.
+fn budget_weight(layer: &Layer, budget: LayerBudget) -> f64 {
+    match budget {
+        LayerBudget::Equal => 1.0,
+        LayerBudget::Params => layer.params().len() as f64,
+    }
+}
+
+/// `W = Σₗ w_l` over the layers, in layer order (P33).
+fn budget_total(layers: &[Layer], budget: LayerBudget) -> f64 {
+    layers.iter().map(|l| budget_weight(l, budget)).sum()
+}
+
+/// (P33) Layer l's clipping norm `C_l = C·√(w_l/W)`, so that `Σₗ C_l² = C²·Σₗ w_l/W = C²`
+/// (to rounding, as P20's `min(1, C/‖g‖)·‖g‖ ≤ C`).
+pub fn layer_clip_norm(max_norm: f64, weight: f64, total: f64) -> f64 {
+    max_norm * (weight / total).sqrt()
 }
 
 /// (P30) The automatic clipping factor `C/(‖g‖ + γ)` of an example whose gradient has norm

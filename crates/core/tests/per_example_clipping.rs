@@ -9,7 +9,7 @@
 //! norms without the bias term (`‖δᵢ‖²·‖xᵢ‖²` alone) must fail.
 
 use glassbox_core::{
-    Activation, ClipRule, GradWrite, Init, LayerSpec, Mlp, MlpSpec, Mode, Upstream,
+    Activation, ClipRule, GradWrite, Init, LayerBudget, LayerSpec, Mlp, MlpSpec, Mode, Upstream,
     automatic_clip_factor, clip_factor, seeded_rng,
 };
 use ndarray::{Array2, s};
@@ -346,5 +346,138 @@ fn automatic_clipping_refuses_a_zero_gamma() {
         upstream(&d, dz),
         1.0,
         ClipRule::Automatic { gamma: 0.0 },
+    );
+}
+
+/// Layer l's parameters, from the tensor names `layers.{l}.*`, as ranges of the flat vector.
+fn layer_ranges(mlp: &Mlp<f64>) -> Vec<std::ops::Range<usize>> {
+    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+    for t in mlp.tensors() {
+        let l: usize = t
+            .name
+            .split('.')
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .expect("layers.{l}.");
+        let r = t.range();
+        match out.get_mut(l) {
+            Some(have) => *have = have.start.min(r.start)..have.end.max(r.end),
+            None => out.push(r),
+        }
+    }
+    out
+}
+
+/// (P32, P33) Per-layer clipping on every network, both budgets, against the explicit
+/// per-example gradients in f64: `Σₗ C_l² = C²` and `C_l²/C² = w_l/W`; for **every example and
+/// every layer** the scaled part has norm ≤ C_l and the whole scaled gradient ≤ C (1e-12);
+/// the written gradient is `Σᵢ Σₗ min(1, C_l/‖gₗᵢ‖)·gₗᵢ` (1e-12); the returned norms are the
+/// whole ‖gᵢ‖. C is the median norm, so some layers' parts are clipped and some not. Negative
+/// control: the flat clip (P20) at the same C fails the comparison (with one layer it must
+/// instead give the same bits: then C_1 = C).
+#[test]
+fn per_layer_clipping_bounds_every_layer_of_every_example_and_equals_explicit_gradients() {
+    let (mut clipped, mut kept) = (0, 0);
+    for budget in [LayerBudget::Equal, LayerBudget::Params] {
+        for (case, (spec, dz)) in networks().into_iter().enumerate() {
+            let n = 9;
+            let (mut mlp, x, d, per_example) = case_of(case, &spec, dz, n);
+            let ranges = layer_ranges(&mlp);
+            let mut whole: Vec<f64> = per_example
+                .rows()
+                .into_iter()
+                .map(|g| g.iter().map(|v| v * v).sum::<f64>().sqrt())
+                .collect();
+            let mut sorted = whole.clone();
+            sorted.sort_by(f64::total_cmp);
+            let c = sorted[n / 2];
+            let c_l = mlp.layer_clip_norms(c, budget);
+            assert_eq!(c_l.len(), ranges.len(), "case {case}");
+            let sq: f64 = c_l.iter().map(|v| v * v).sum();
+            assert!(
+                (sq - c * c).abs() < 1e-14 * c * c,
+                "case {case}: Σ C_l² = {sq}, C² = {}",
+                c * c
+            );
+            let p = mlp.num_params() as f64;
+            for (l, r) in ranges.iter().enumerate() {
+                let share = match budget {
+                    LayerBudget::Equal => 1.0 / ranges.len() as f64,
+                    LayerBudget::Params => r.len() as f64 / p,
+                };
+                assert!(
+                    (c_l[l] * c_l[l] / (c * c) - share).abs() < 1e-14,
+                    "case {case}, layer {l}"
+                );
+            }
+            let mut want = vec![0.0; mlp.num_params()];
+            for (i, g) in per_example.rows().into_iter().enumerate() {
+                let mut total = 0.0;
+                for (l, r) in ranges.iter().enumerate() {
+                    let part = g.slice(s![r.clone()]);
+                    let norm = part.iter().map(|v| v * v).sum::<f64>().sqrt();
+                    let factor = clip_factor(norm, c_l[l]);
+                    if factor < 1.0 {
+                        clipped += 1
+                    } else {
+                        kept += 1
+                    }
+                    let scaled = factor * norm;
+                    assert!(
+                        scaled <= c_l[l] * (1.0 + 1e-12),
+                        "case {case}, example {i}, layer {l}: {scaled} > C_l = {}",
+                        c_l[l]
+                    );
+                    total += scaled * scaled;
+                    for (w, v) in want[r.clone()].iter_mut().zip(part) {
+                        *w += factor * v;
+                    }
+                }
+                assert!(
+                    total.sqrt() <= c * (1.0 + 1e-12),
+                    "case {case}, example {i}: {} > C",
+                    total.sqrt()
+                );
+            }
+            let gap = |grads: &[f64]| {
+                grads
+                    .iter()
+                    .zip(&want)
+                    .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+                    .fold(0.0, f64::max)
+            };
+            let mut ws = mlp.workspace(n);
+            let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
+            let norms = mlp
+                .backward_clipped_by(fwd, upstream(&d, dz), c, ClipRule::PerLayer(budget))
+                .to_vec();
+            for (i, (a, b)) in norms.iter().zip(whole.iter_mut()).enumerate() {
+                assert!(
+                    (a - *b).abs() < 1e-12 * b.max(1.0),
+                    "case {case}, example {i}: norm {a} vs {b}"
+                );
+            }
+            assert!(
+                gap(mlp.grads()) < 1e-12,
+                "case {case}, {budget:?}: {}",
+                gap(mlp.grads())
+            );
+            let per_layer = mlp.grads().to_vec();
+            let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
+            mlp.backward_clipped(fwd, upstream(&d, dz), c);
+            if ranges.len() == 1 {
+                // One layer: C_1 = C, and per-layer clipping is the flat clip, bit for bit.
+                assert_eq!(per_layer, mlp.grads(), "case {case}, {budget:?}");
+            } else {
+                assert!(
+                    gap(mlp.grads()) > 1e-6,
+                    "case {case}, {budget:?}: the flat clip passed"
+                );
+            }
+        }
+    }
+    assert!(
+        clipped > 10 && kept > 10,
+        "{clipped} layer parts clipped, {kept} kept"
     );
 }

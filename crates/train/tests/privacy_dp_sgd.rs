@@ -6,7 +6,7 @@ mod support;
 
 use glassbox_core::{Init, seeded_rng};
 use glassbox_train::privacy::{
-    DpMethod, DpRequest, DpSgdConfig, NoiseChoice, PrivacyError, PrivacyRecord,
+    ClipSplit, DpMethod, DpRequest, DpSgdConfig, NoiseChoice, PrivacyError, PrivacyRecord,
     add_noise_and_average, plan_dp_sgd,
 };
 use glassbox_train::{
@@ -230,6 +230,57 @@ fn automatic_clipping_is_bit_identical_at_1_2_and_7_threads_and_not_the_flat_cli
     );
 }
 
+/// Per-layer clipping (P32) with either split (P33) trains the same bits at 1, 2 and 7
+/// threads, other bits than the flat clip (P20) and than the other split with the same seed;
+/// the record keeps the split under the flat key `clip_per_layer` and reads it back; with
+/// automatic clipping (P30) it is refused.
+#[test]
+fn per_layer_clipping_is_bit_identical_at_1_2_and_7_threads_and_not_the_flat_clip() {
+    let rows = 200;
+    let flat = plan(rows, 1.1, 1.0);
+    let with = |split| DpSgdConfig {
+        method: DpMethod {
+            clip_per_layer: Some(split),
+            ..flat.method
+        },
+        ..flat
+    };
+    let mut trained = Vec::new();
+    for split in [ClipSplit::Equal, ClipSplit::Params] {
+        let (a, _) = train(dp_config(3, 5, 1, with(split)), rows);
+        for threads in [2, 7] {
+            let again = train(dp_config(3, 5, threads, with(split)), rows).0;
+            assert_eq!(a, again, "{split:?}, {threads} threads");
+        }
+        trained.push(a);
+    }
+    let flat_bits = train(dp_config(3, 5, 1, flat), rows).0;
+    assert_ne!(trained[0], flat_bits, "equal split vs the flat clip");
+    assert_ne!(trained[1], flat_bits, "params split vs the flat clip");
+    assert_ne!(trained[0], trained[1], "the two splits");
+
+    let request = |method| DpRequest {
+        noise: NoiseChoice::NoiseMultiplier(1.1),
+        delta: 1e-5,
+        clip_norm: 1.0,
+        method,
+    };
+    let method = with(ClipSplit::Params).method;
+    let (_, record) = plan_dp_sgd(&request(method), 200, 16, 2, 1).expect("valid");
+    let json = serde_json::to_value(&record).expect("serialises");
+    assert_eq!(json["clip_per_layer"], "params", "{json}");
+    let back: PrivacyRecord = serde_json::from_value(json).expect("reads back");
+    assert_eq!(back.method.clip_per_layer, Some(ClipSplit::Params));
+    let both = DpMethod {
+        automatic_clip: Some(0.01),
+        ..method
+    };
+    assert_eq!(
+        plan_dp_sgd(&request(both), 200, 16, 2, 1).unwrap_err(),
+        PrivacyError::TwoClipRules
+    );
+}
+
 /// With σ = 0 and C larger than any example's gradient, the private step is the ordinary
 /// one rescaled: Σᵢ gᵢ/⌊N·q⌋ = (n/⌊N·q⌋)·(mean gradient), and SGD's update is linear in it.
 #[test]
@@ -429,6 +480,7 @@ fn records_keep_flat_option_keys_and_refuse_unknown_ones() {
             average_warmup: true,
             automatic_clip: Some(0.01),
             adam_bias_correction: Some(1e-6),
+            clip_per_layer: None,
         },
     };
     let (config, record) = plan_dp_sgd(&request, 200, 16, 2, 1).expect("valid");

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use glassbox_train::privacy::{DpMethod, PrivacyError};
+use glassbox_train::privacy::{ClipSplit, DpMethod, PrivacyError};
 use serde_json::json;
 
 use super::Global;
@@ -142,6 +142,12 @@ pub struct PrivacyArgs {
     #[arg(long, value_name = "GAMMA")]
     pub dp_clip_automatic: Option<f64>,
 
+    /// Per-layer clipping (McMahan et al. 2018; notes/privacy.md P32–P33): clip each layer's
+    /// part of an example's gradient to C_l, with Σ C_l² = C² split equally (`equal`) or in
+    /// proportion to the layers' parameters (`params`), instead of one norm per example.
+    #[arg(long, value_enum, value_name = "SPLIT")]
+    pub dp_clip_per_layer: Option<DpClipSplit>,
+
     /// DP-AdamBC (Tang, Shpilevskiy & Lécuyer 2024; notes/privacy.md P31): take the noise's
     /// variance (σC/B)² off Adam's second moment, floored at this γ (e.g. 1e-8). Adam only.
     #[arg(long, value_name = "GAMMA")]
@@ -152,6 +158,15 @@ pub struct PrivacyArgs {
     /// (fixed-size batches cut from a shuffle) is refused.
     #[arg(long, value_enum, value_name = "HOW", default_value = "poisson")]
     pub dp_sampling: DpSampling,
+}
+
+/// Values of `--dp-clip-per-layer` (P33).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DpClipSplit {
+    /// C_l = C/√L for each of the L layers.
+    Equal,
+    /// C_l = C·√(P_l/P), P_l the layer's parameters.
+    Params,
 }
 
 /// Values of `--dp-sampling`.
@@ -188,6 +203,10 @@ impl PrivacyArgs {
                 average_warmup: self.dp_average_warmup,
                 automatic_clip: self.dp_clip_automatic,
                 adam_bias_correction: self.dp_adam_bias_correction,
+                clip_per_layer: self.dp_clip_per_layer.map(|split| match split {
+                    DpClipSplit::Equal => ClipSplit::Equal,
+                    DpClipSplit::Params => ClipSplit::Params,
+                }),
             },
         }))
     }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use glassbox_train::privacy::PrivacyRecord;
+use glassbox_train::privacy::{ClipSplit, PrivacyRecord};
 
 /// The guarantee and its parameters, one per line, indented by two spaces.
 pub(crate) fn describe_privacy(r: &PrivacyRecord) -> String {
@@ -22,6 +22,16 @@ pub(crate) fn describe_privacy(r: &PrivacyRecord) -> String {
         let _ = writeln!(
             s,
             "  clipping rule           automatic, each example scaled by C/(‖g‖ + γ), γ = {gamma}"
+        );
+    }
+    if let Some(split) = r.method.clip_per_layer {
+        let how = match split {
+            ClipSplit::Equal => "C_l = C/√L",
+            ClipSplit::Params => "C_l = C·√(P_l/P), P_l the layer's parameters",
+        };
+        let _ = writeln!(
+            s,
+            "  clipping rule           per layer, each layer's part to C_l with Σ C_l² = C², {how}"
         );
     }
     let _ = writeln!(

@@ -19,7 +19,7 @@
 //! assert!(record.epsilon <= 1.0);
 //! ```
 
-use glassbox_core::ClipRule;
+use glassbox_core::{ClipRule, LayerBudget};
 use serde::{Deserialize, Serialize};
 
 use super::average::check_average_decay;
@@ -88,11 +88,12 @@ impl DpSgdConfig {
         })
     }
 
-    /// The per-example bound of the step: P20, or P30 with its γ.
+    /// The per-example bound of the step: P20, P30 with its γ, or P32 with its split (P33).
     pub fn clip_rule(&self) -> ClipRule {
-        match self.method.automatic_clip {
-            None => ClipRule::Flat,
-            Some(gamma) => ClipRule::Automatic { gamma },
+        match (self.method.automatic_clip, self.method.clip_per_layer) {
+            (Some(gamma), _) => ClipRule::Automatic { gamma },
+            (None, Some(split)) => ClipRule::PerLayer(split.into()),
+            (None, None) => ClipRule::Flat,
         }
     }
 }
@@ -180,16 +181,41 @@ pub struct DpMethod {
     /// none: plain Adam. Only with Adam.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adam_bias_correction: Option<f64>,
+    /// Per-layer clipping (P32) with this split of C² over the layers (P33); none: one flat
+    /// norm per example. Not with automatic clipping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_per_layer: Option<ClipSplit>,
+}
+
+/// How per-layer clipping splits C² over the layers (P33), as recorded: `"equal"` or
+/// `"params"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClipSplit {
+    /// `C_l = C·√(1/L)`.
+    Equal,
+    /// `C_l = C·√(P_l/P)`, `P_l` the parameters of layer l.
+    Params,
+}
+
+impl From<ClipSplit> for LayerBudget {
+    fn from(split: ClipSplit) -> Self {
+        match split {
+            ClipSplit::Equal => LayerBudget::Equal,
+            ClipSplit::Params => LayerBudget::Params,
+        }
+    }
 }
 
 impl DpMethod {
-    /// Checks the averaging's β in [0, 1) (P28), its warm-up (P29) only with a β, and the γ
-    /// of automatic clipping (P30) and of DP-AdamBC (P31) positive and finite.
+    /// Checks the averaging's β in [0, 1) (P28), its warm-up (P29) only with a β, the γ of
+    /// automatic clipping (P30) and of DP-AdamBC (P31) positive and finite, and at most one
+    /// of automatic (P30) and per-layer (P32) clipping.
     ///
     /// # Errors
     /// [`PrivacyError::InvalidAverageDecay`], [`PrivacyError::WarmupWithoutAverage`],
     /// [`PrivacyError::InvalidAutomaticClip`] or [`PrivacyError::InvalidAdamBiasCorrection`]
-    /// naming γ.
+    /// naming γ, [`PrivacyError::TwoClipRules`].
     pub fn validate(&self) -> Result<(), PrivacyError> {
         match self.average_decay {
             Some(beta) => check_average_decay(beta)?,
@@ -199,6 +225,9 @@ impl DpMethod {
         let bad = |gamma: &f64| !(*gamma > 0.0 && gamma.is_finite());
         if let Some(gamma) = self.automatic_clip.filter(bad) {
             return Err(PrivacyError::InvalidAutomaticClip(gamma));
+        }
+        if self.automatic_clip.is_some() && self.clip_per_layer.is_some() {
+            return Err(PrivacyError::TwoClipRules);
         }
         match self.adam_bias_correction.filter(bad) {
             Some(gamma) => Err(PrivacyError::InvalidAdamBiasCorrection(gamma)),

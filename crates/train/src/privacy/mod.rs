@@ -41,7 +41,9 @@ pub use calibration::{
     NoiseCalibration, calibrate_noise_multiplier, calibrate_noise_multiplier_for_epochs,
     calibration_steps,
 };
-pub use dp_sgd::{DpMethod, DpRequest, DpSgdConfig, NoiseChoice, PrivacyRecord, plan_dp_sgd};
+pub use dp_sgd::{
+    ClipSplit, DpMethod, DpRequest, DpSgdConfig, NoiseChoice, PrivacyRecord, plan_dp_sgd,
+};
 pub use noise::add_noise_and_average;
 pub use sampling::{PoissonSampler, SamplingPlan, expected_batch_size};
 pub use validate::{PrivacyBudget, PrivacyError};

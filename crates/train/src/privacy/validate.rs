@@ -197,6 +197,12 @@ pub enum PrivacyError {
         "privacy: the bias correction of DP-AdamBC needs the Adam optimizer (--optimizer adam)"
     )]
     BiasCorrectionNeedsAdam,
+    /// Automatic clipping (P30) and per-layer clipping (P32) are two rules for the same
+    /// factor; the step applies one.
+    #[error(
+        "privacy: automatic clipping (--dp-clip-automatic) and per-layer clipping (--dp-clip-per-layer) exclude each other"
+    )]
+    TwoClipRules,
 }
 
 /// Checks ε: finite and > 0.
