@@ -212,7 +212,7 @@ fn changes_the_model_and_is_recorded(
 
 /// `--dp-clip-per-layer equal|params` (P32–P33) is recorded in `training.json` and shown by
 /// `inspect`, trains other weights than the flat clip, and is refused (exit 2) beside
-/// automatic clipping or with an unknown split.
+/// automatic clipping, with an unknown split, or with the wide term.
 #[test]
 fn per_layer_clipping_is_recorded_and_changes_the_model() {
     let s = Scratch::new("private_training_per_layer");
@@ -235,6 +235,15 @@ fn per_layer_clipping_is_recorded_and_changes_the_model() {
     train_private(&data, &bad, &both).fails_with(2);
     let unknown = [&dp[..], &["--dp-clip-per-layer", "half"]].concat();
     train_private(&data, &bad, &unknown).fails_with(2);
+    // P33 budgets the Dense layers only: the wide term's W would escape the bound.
+    let wide = [&dp[..], &split, &["--wide"]].concat();
+    let refused = train_private(&data, &bad, &wide).fails_with(2);
+    assert!(refused.stderr.contains("--wide"), "{}", refused.stderr);
+    assert!(
+        !std::path::Path::new(&bad)
+            .join("model.safetensors")
+            .exists()
+    );
 }
 
 /// `--dp-adam-bias-correction γ` (DP-AdamBC, P31) is recorded in `training.json` and shown by

@@ -478,7 +478,8 @@ impl<T: Float> Mlp<T> {
     /// returned norms are the whole ‖gᵢ‖ for every rule.
     ///
     /// # Panics
-    /// As [`Mlp::backward_clipped`], and if γ is not positive and finite.
+    /// As [`Mlp::backward_clipped`], if γ is not positive and finite, and for per-layer
+    /// clipping of a network with the wide term (its W has no budget in P33).
     pub fn backward_clipped_by<'a>(
         &mut self,
         fwd: Forward<'a, T>,
@@ -507,6 +508,11 @@ impl<T: Float> Mlp<T> {
         let norms = &mut example_norms[..n];
         norms.fill(0.0);
         if let ClipRule::PerLayer(budget) = rule {
+            // P33 budgets the Dense layers; W of the wide term would escape the bound.
+            assert!(
+                self.wide.is_none(),
+                "mlp: per-layer clipping does not cover the wide term"
+            );
             let factors = &mut clip_factors[..n];
             let total = budget_total(&self.layers, budget);
             for (l, layer) in self.layers.iter().enumerate() {

@@ -202,6 +202,19 @@ impl TrainConfig {
                 ),
             });
         }
+        if spec.wide
+            && self
+                .privacy
+                .as_ref()
+                .is_some_and(|dp| dp.method.clip_per_layer.is_some())
+        {
+            // P32–P33 budget the Dense layers only; the wide term's W would go unclipped.
+            return Err(TrainError::Config {
+                field: "privacy.clip_per_layer",
+                reason: "per-layer clipping (--dp-clip-per-layer) budgets the Dense layers only,                          not the wide term's W (--wide); use the flat clip"
+                    .into(),
+            });
+        }
         if let Some((layer, l)) = spec
             .layers
             .iter()
