@@ -76,18 +76,24 @@ def passes(diffs):
             and statistics.mean(diffs[1]) >= 0 and statistics.mean(diffs[8]) >= 0)
 
 
-def main():
-    args, out = tuning.later_stage_args("dp-method-tuning-")
+def run_stage(prefix, stage, levers_of):
+    """Runs every lever of `levers_of` and the current choices at every ε, seeds 0–2, and
+    reports them against the choices (this stage and later ones share it)."""
+    args, out = tuning.later_stage_args(prefix)
     earlier = tuning.earlier_runs(args.earlier, (5, 6, 7, 8, 9))
     jobs = []
     for eps, base in CHOICES.items():
         c = tuning.parse(base)
-        jobs += [(eps, v, seed) for v in levers(c).values() for seed in SEEDS]
+        jobs += [(eps, v, seed) for v in levers_of(c).values() for seed in SEEDS]
         jobs += [(eps, c, seed) for seed in SEEDS]
     results = {}
-    tuning.run_batch(args, out, STAGE, jobs, results)
+    tuning.run_batch(args, out, stage, jobs, results)
     tuning.write_tsv(out, results)
-    report({(e, m, s): r[0] for (st, e, m, s), r in results.items()}, earlier, levers)
+    report({(e, m, s): r[0] for (st, e, m, s), r in results.items()}, earlier, levers_of)
+
+
+def main():
+    run_stage("dp-method-tuning-", STAGE, levers)
 
 
 def report(every, earlier, levers_of):

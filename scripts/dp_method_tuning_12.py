@@ -32,7 +32,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dp_tuning as tuning  # noqa: E402
-from dp_method_tuning import CHOICES, SEEDS, report  # noqa: E402
+from dp_method_tuning import run_stage  # noqa: E402
 
 STAGE = 12
 SPLITS = {"per-layer clipping, equal (P32, P33)": "equal",
@@ -45,17 +45,7 @@ def levers(c):
 
 
 def main():
-    args, out = tuning.later_stage_args("dp-method-tuning-12-")
-    earlier = tuning.earlier_runs(args.earlier, (5, 6, 7, 8, 9))
-    jobs = []
-    for eps, base in CHOICES.items():
-        c = tuning.parse(base)
-        jobs += [(eps, v, seed) for v in levers(c).values() for seed in SEEDS]
-        jobs += [(eps, c, seed) for seed in SEEDS]
-    results = {}
-    tuning.run_batch(args, out, STAGE, jobs, results)
-    tuning.write_tsv(out, results)
-    report({(e, m, s): r[0] for (st, e, m, s), r in results.items()}, earlier, levers)
+    run_stage("dp-method-tuning-12-", STAGE, levers)
 
 
 if __name__ == "__main__":

@@ -525,14 +525,8 @@ impl<T: Float> Mlp<T> {
                     *norm += *c;
                     *c = clip_factor(c.sqrt(), c_l); // P32
                 }
-                layer.scale_examples(&mut rest[0], factors); // P21, layer by layer
-                let range = layer.params();
-                layer.param_gradients(
-                    &mut self.grads[range],
-                    GradWrite::Overwrite,
-                    input,
-                    &rest[0],
-                );
+                let grads = &mut self.grads[layer.params()];
+                layer.clipped_param_gradients(grads, input, &mut rest[0], factors); // P21, layer by layer
             }
             norms.iter_mut().for_each(|v| *v = v.sqrt());
             let ws: &'a Workspace<T> = ws;
@@ -560,15 +554,9 @@ impl<T: Float> Mlp<T> {
         }
         for (l, layer) in self.layers.iter().enumerate() {
             let (below, rest) = bufs.split_at_mut(l);
-            layer.scale_examples(&mut rest[0], factors); // P21
             let input = below.last().map_or(x.view(), |prev| prev.output(n));
-            let range = layer.params();
-            layer.param_gradients(
-                &mut self.grads[range],
-                GradWrite::Overwrite,
-                input,
-                &rest[0],
-            );
+            let grads = &mut self.grads[layer.params()];
+            layer.clipped_param_gradients(grads, input, &mut rest[0], factors); // P21
         }
         if let (Some(wide), Some(top)) = (self.wide, bufs.last()) {
             let d_w = wide.weight_mut(&mut self.grads);

@@ -305,13 +305,7 @@ fn automatic_clipping_equals_explicit_normalised_gradients_and_stays_below_c() {
                 *w += factor * v;
             }
         }
-        let gap = |grads: &[f64]| {
-            grads
-                .iter()
-                .zip(&want)
-                .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
-                .fold(0.0, f64::max)
-        };
+        let gap = |grads: &[f64]| max_relative_gap(grads, &want);
         let mut ws = mlp.workspace(n);
         let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
         let rule = ClipRule::Automatic { gamma };
@@ -439,13 +433,7 @@ fn per_layer_clipping_bounds_every_layer_of_every_example_and_equals_explicit_gr
                     total.sqrt()
                 );
             }
-            let gap = |grads: &[f64]| {
-                grads
-                    .iter()
-                    .zip(&want)
-                    .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
-                    .fold(0.0, f64::max)
-            };
+            let gap = |grads: &[f64]| max_relative_gap(grads, &want);
             let mut ws = mlp.workspace(n);
             let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
             let norms = mlp
@@ -480,4 +468,13 @@ fn per_layer_clipping_bounds_every_layer_of_every_example_and_equals_explicit_gr
         clipped > 10 && kept > 10,
         "{clipped} layer parts clipped, {kept} kept"
     );
+}
+
+/// The largest `|a − b| / max(|b|, 1)` over the pairs: relative where `want` is large,
+/// absolute near zero.
+fn max_relative_gap(got: &[f64], want: &[f64]) -> f64 {
+    got.iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+        .fold(0.0, f64::max)
 }

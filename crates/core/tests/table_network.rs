@@ -9,7 +9,6 @@
 //! - bit-identical results at 1, 2 and 7 threads;
 //! - the spec's text form, validation, parameter names and initialisation (N11).
 
-use glassbox_core::gradcheck::{CheckMode, GradcheckConfig, check_mlp, compare_mlp};
 use glassbox_core::{
     Activation, Init, InputLayerSpec, LayerSpec, Mlp, MlpError, MlpSpec, seeded_rng,
 };
@@ -20,10 +19,9 @@ mod fixtures_json;
 mod nets;
 use fixtures_json::{close, floats};
 use nets::{
-    MeanBceLogits, assert_clipping_matches_per_example, assert_matches_fixture_gradients_and_steps,
-    assert_one_shard_equals_the_plain_backward, assert_passed_with_nonzero_gradients,
-    assert_same_bits_at_1_2_and_7_threads, dim, fixture_net, loss_and_gradients, matrix, pass_bits,
-    relu_sigmoid_spec, tensor_range,
+    FixtureCheck, assert_clipping_matches_per_example, assert_matches_fixture_gradients_and_steps,
+    assert_one_shard_equals_the_plain_backward, assert_same_bits_at_1_2_and_7_threads, dim,
+    fixture_net, matrix, pass_bits, relu_sigmoid_spec, tensor_range,
 };
 
 fn fixture() -> Value {
@@ -83,37 +81,20 @@ fn table_network_matches_pytorch_float64() {
 #[test]
 fn gradient_check_f64_passes_and_wrong_gradients_fail() {
     let f = fixture();
-    let (mlp, x, y) = fixture_net(&f, fixture_spec(&f));
-    let loss = MeanBceLogits(y);
-    let config = GradcheckConfig::default();
-    let report = check_mlp(&mlp, x.view(), &loss, CheckMode::Inference, &config);
-    assert_passed_with_nonzero_gradients(
-        &report,
-        &[
-            "layers.0.scale",
-            "layers.1.frequencies",
-            "layers.1.weight",
-            "input",
-        ],
-    );
-
+    let names = [
+        "layers.0.scale",
+        "layers.1.frequencies",
+        "layers.1.weight",
+        "input",
+    ];
+    let check = FixtureCheck::passed(&f, fixture_spec(&f), &names);
     // Negative controls: the frequencies' gradient 1 % off; the scale's gradient dropped.
-    let mut net = mlp.clone();
-    let (_, grads, d_x) = loss_and_gradients(&mut net, &x, &loss);
     for (name, wrong) in [("layers.1.frequencies", 1.01), ("layers.0.scale", 0.0)] {
-        let mut bad = grads.clone();
-        bad[tensor_range(&mlp, name)]
+        let mut bad = check.grads.clone();
+        bad[tensor_range(&check.mlp, name)]
             .iter_mut()
             .for_each(|g| *g *= wrong);
-        let report = compare_mlp(
-            &mlp,
-            x.view(),
-            &loss,
-            CheckMode::Inference,
-            &bad,
-            d_x.view(),
-            &config,
-        );
+        let report = check.compare(&bad, &check.d_x);
         assert!(!report.passed(), "{name} × {wrong} must fail the check");
         assert!(report.tensor("layers.1.weight").expect("weight").passed());
     }

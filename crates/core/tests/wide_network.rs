@@ -10,7 +10,7 @@
 //! - bit-identical results at 1, 2 and 7 threads;
 //! - the spec: names, parameter count, k > 1 refused.
 
-use glassbox_core::gradcheck::{CheckLoss, CheckMode, GradcheckConfig, check_mlp, compare_mlp};
+use glassbox_core::gradcheck::CheckLoss;
 use glassbox_core::{
     GradWrite, Init, Mlp, MlpError, MlpSpec, Mode, ShardPlan, Upstream, seeded_rng,
     wide_forward_add, wide_forward_add_naive,
@@ -22,10 +22,9 @@ mod fixtures_json;
 mod nets;
 use fixtures_json::{close, floats};
 use nets::{
-    MeanBceLogits, assert_clipping_matches_per_example, assert_matches_fixture_gradients_and_steps,
-    assert_one_shard_equals_the_plain_backward, assert_passed_with_nonzero_gradients,
-    assert_same_bits_at_1_2_and_7_threads, dim, fixture_net, loss_and_gradients, matrix, pass_bits,
-    relu_sigmoid_spec, tensor_range,
+    FixtureCheck, assert_clipping_matches_per_example, assert_matches_fixture_gradients_and_steps,
+    assert_one_shard_equals_the_plain_backward, assert_same_bits_at_1_2_and_7_threads, dim,
+    fixture_net, matrix, pass_bits, relu_sigmoid_spec, tensor_range,
 };
 
 fn fixture() -> Value {
@@ -62,46 +61,28 @@ fn wide_network_matches_pytorch_float64() {
 #[test]
 fn gradient_check_f64_passes_and_wrong_gradients_fail() {
     let f = fixture();
-    let (mlp, x, y) = fixture_net(&f, fixture_spec(&f));
-    let loss = MeanBceLogits(y);
-    let config = GradcheckConfig::default();
-    let report = check_mlp(&mlp, x.view(), &loss, CheckMode::Inference, &config);
-    assert_passed_with_nonzero_gradients(
-        &report,
-        &["layers.0.weight", "layers.1.weight", "wide.weight", "input"],
-    );
-
-    let mut net = mlp.clone();
-    let (_, grads, d_x) = loss_and_gradients(&mut net, &x, &loss);
-    let compare = |params: &[f64], input: &Array2<f64>| {
-        compare_mlp(
-            &mlp,
-            x.view(),
-            &loss,
-            CheckMode::Inference,
-            params,
-            input.view(),
-            &config,
-        )
-    };
+    let names = ["layers.0.weight", "layers.1.weight", "wide.weight", "input"];
+    let check = FixtureCheck::passed(&f, fixture_spec(&f), &names);
+    let (mlp, grads, d_x) = (&check.mlp, &check.grads, &check.d_x);
     // Negative control 1: W's gradient 1 % off.
     let mut bad = grads.clone();
-    bad[tensor_range(&mlp, "wide.weight")]
+    bad[tensor_range(mlp, "wide.weight")]
         .iter_mut()
         .for_each(|g| *g *= 1.01);
-    let report = compare(&bad, &d_x);
+    let report = check.compare(&bad, d_x);
     assert!(!report.passed(), "wide.weight × 1.01 must fail the check");
     assert!(report.tensor("layers.0.weight").expect("Θ₀").passed());
     // Negative control 2: ∂L/∂X without the wide path (B29), the deep path's alone:
     // d_X − d_Z·W, with d_Z = (σ(z) − y)/N of the fused loss.
-    let range = tensor_range(&mlp, "wide.weight");
+    let range = tensor_range(mlp, "wide.weight");
     let w = Array2::from_shape_vec((1, range.len()), mlp.params()[range].to_vec()).unwrap();
-    let mut ws = net.workspace(x.nrows());
-    let fwd = net.forward(x.view(), Mode::Inference, &mut ws);
+    let net = mlp.clone();
+    let mut ws = net.workspace(check.x.nrows());
+    let fwd = net.forward(check.x.view(), Mode::Inference, &mut ws);
     let mut d_z = Array2::zeros(fwd.logits().dim());
-    loss.gradient(fwd.logits(), d_z.view_mut());
-    let deep_only = &d_x - &d_z.dot(&w);
-    let report = compare(&grads, &deep_only);
+    check.loss.gradient(fwd.logits(), d_z.view_mut());
+    let deep_only = d_x - &d_z.dot(&w);
+    let report = check.compare(grads, &deep_only);
     assert!(!report.passed(), "∂L/∂X without B29 must fail the check");
     assert!(report.tensor("wide.weight").expect("W").passed());
 }

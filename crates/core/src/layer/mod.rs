@@ -295,6 +295,19 @@ impl Layer {
         }
     }
 
+    /// (P21) Scales each example's δ by its clip factor, then writes the layer's parameter
+    /// gradients from the scaled δ: `Σᵢ cᵢ·∂ℓᵢ/∂Θ` in one GEMM.
+    pub(crate) fn clipped_param_gradients<T: Float>(
+        &self,
+        grads: &mut [T],
+        input: ArrayView2<T>,
+        bufs: &mut LayerBuffers<T>,
+        factors: &[f64],
+    ) {
+        self.scale_examples(bufs, factors);
+        self.param_gradients(grads, GradWrite::Overwrite, input, bufs);
+    }
+
     /// Scales example i's δ by `factors[i]` (N,), before [`Layer::param_gradients`].
     pub(crate) fn scale_examples<T: Float>(&self, bufs: &mut LayerBuffers<T>, factors: &[f64]) {
         match (self, bufs) {

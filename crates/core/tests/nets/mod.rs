@@ -3,7 +3,9 @@
 //! steps, the one-shard check, the bits of every pass.
 #![allow(dead_code)] // each binary uses its own subset
 
-use glassbox_core::gradcheck::{CheckLoss, GradcheckReport, LossInput};
+use glassbox_core::gradcheck::{
+    CheckLoss, CheckMode, GradcheckConfig, GradcheckReport, LossInput, check_mlp, compare_mlp,
+};
 use glassbox_core::{
     Activation, GradWrite, LayerSpec, Mlp, MlpSpec, Mode, ShardPlan, Upstream, clip_factor, sigmoid,
 };
@@ -258,4 +260,48 @@ pub fn tensor_range(mlp: &Mlp<f64>, name: &str) -> std::ops::Range<usize> {
         .find(|t| t.name == name)
         .expect("tensor")
         .range()
+}
+
+/// The fixture's network under the f64 gradient check with mean BCE on its logits: the
+/// check has passed with every tensor of `names` non-zero, and the analytic gradients are
+/// kept for negative controls ([`FixtureCheck::compare`]).
+pub struct FixtureCheck {
+    pub mlp: Mlp<f64>,
+    pub x: Array2<f64>,
+    pub loss: MeanBceLogits,
+    pub grads: Vec<f64>,
+    pub d_x: Array2<f64>,
+    config: GradcheckConfig,
+}
+
+impl FixtureCheck {
+    pub fn passed(f: &Value, spec: MlpSpec, names: &[&str]) -> Self {
+        let (mlp, x, y) = fixture_net(f, spec);
+        let loss = MeanBceLogits(y);
+        let config = GradcheckConfig::default();
+        let report = check_mlp(&mlp, x.view(), &loss, CheckMode::Inference, &config);
+        assert_passed_with_nonzero_gradients(&report, names);
+        let (_, grads, d_x) = loss_and_gradients(&mut mlp.clone(), &x, &loss);
+        FixtureCheck {
+            mlp,
+            x,
+            loss,
+            grads,
+            d_x,
+            config,
+        }
+    }
+
+    /// The check's verdicts on the given gradients instead of the engine's.
+    pub fn compare(&self, params: &[f64], input: &Array2<f64>) -> GradcheckReport {
+        compare_mlp(
+            &self.mlp,
+            self.x.view(),
+            &self.loss,
+            CheckMode::Inference,
+            params,
+            input.view(),
+            &self.config,
+        )
+    }
 }
