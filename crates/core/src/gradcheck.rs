@@ -362,18 +362,23 @@ pub fn compare_mlp(
     let mut net = mlp.clone();
     let mut x_work = x.to_owned();
     let mut ws = net.workspace(x.nrows());
+    // Every ReLU-like unit a step may cross: the Dense layers' and the PLR layers' own
+    // ReLU (N4, N5), whose z sits in front of the first Dense layer.
     let kink_layers: Vec<usize> = (0..mlp.num_layers())
         .filter(|&l| mlp.spec().layers[l].activation.has_kink_at_zero())
         .collect();
+    let kink_inputs: Vec<usize> = (mlp.spec().input_layers.iter().enumerate())
+        .filter(|(_, s)| matches!(s, crate::InputLayerSpec::Plr { .. }))
+        .map(|(j, _)| j)
+        .collect();
     let signs = |fwd: &crate::Forward<'_, f64>| -> Vec<bool> {
-        kink_layers
+        let inputs = kink_inputs
             .iter()
-            .flat_map(|&l| {
-                fwd.pre_activation(l)
-                    .iter()
-                    .map(|&z| z > 0.0)
-                    .collect::<Vec<_>>()
-            })
+            .map(|&j| fwd.input_layer_pre_activation(j));
+        let dense = kink_layers.iter().map(|&l| fwd.pre_activation(l));
+        inputs
+            .chain(dense)
+            .flat_map(|z| z.iter().map(|&z| z > 0.0).collect::<Vec<_>>())
             .collect()
     };
     let baseline = {

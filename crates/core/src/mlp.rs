@@ -829,6 +829,16 @@ impl<'a, T: Float> Forward<'a, T> {
         self.ws.layers[self.ws.input_layers + l].pre_activation(self.ws.rows)
     }
 
+    /// Input layer `j`'s pre-activation (N, out), `j` < the number of input layers of
+    /// tables: a PLR layer's z before its ReLU (N4), per-feature scaling's output (N1).
+    ///
+    /// # Panics
+    /// If `j` ≥ the number of input layers.
+    pub fn input_layer_pre_activation(&self, j: usize) -> ArrayView2<'_, T> {
+        assert!(j < self.ws.input_layers, "input layer {j} does not exist");
+        self.ws.layers[j].pre_activation(self.ws.rows)
+    }
+
     /// Dense layer `l`'s activation value Yₗ (N, Hₗ), before dropout (counted after the
     /// input layers).
     ///

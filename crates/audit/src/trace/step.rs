@@ -3,7 +3,10 @@
 //! [`crate::trace`] for what is proven and how).
 
 use glassbox_core::{Activation, LayerSpec, Mlp, MlpSpec, Mode, Upstream};
-use glassbox_core::{GradWrite, dense_backward_input, dense_backward_params};
+use glassbox_core::{
+    GradWrite, TensorInfo, dense_backward_input, dense_backward_params, wide_backward_input_add,
+    wide_backward_params,
+};
 use glassbox_data::{Preprocessor, Table};
 use glassbox_train::{LossConfig, LossInput, LossKind, Optimizer, OptimizerConfig};
 use ndarray::{Array1, Array2, ArrayView2, array};
@@ -164,6 +167,7 @@ pub fn trace_step(
 
     let mut net = mlp.clone();
     net.zero_grads();
+    let wide = wide_tensor(&net);
     let n = x.nrows();
     let mut ws = net.workspace(n);
     let fwd = net.forward(x, Mode::Inference, &mut ws);
@@ -211,7 +215,7 @@ pub fn trace_step(
         acts[l - 1].backward_in_place(zs[l - 1].view(), ys[l - 1].view(), g.view_mut()); // B3
         d_z[l - 1] = g;
     }
-    verify_captured(&net, x, &ys, &d_z, d_x.view())?;
+    verify_captured(&net, wide.as_ref(), x, &ys, &d_z, d_x.view())?;
 
     // Sections: input, forward, loss, backward.
     let mut given = vec![Quantity::matrix(
@@ -251,6 +255,17 @@ pub fn trace_step(
         ));
     }
 
+    if let Some(w) = &wide {
+        given.push(Quantity::matrix(
+            "w_wide",
+            "W",
+            "weights of the wide term (row o = output o, column d = feature d)",
+            "B27",
+            Origin::Given,
+            tensor_view(net.params(), w),
+        ));
+    }
+
     let mut forward = Vec::new();
     for l in 0..n_layers {
         let k = sub(l + 1);
@@ -259,11 +274,17 @@ pub fn trace_step(
         } else {
             format!("Y{}", sub(l))
         };
+        // B27: the wide term adds X·Wᵀ to the output layer's pre-activation.
+        let (wide_text, wide_eq) = if l == last && wide.is_some() {
+            (" + X·Wᵀ", ", B27")
+        } else {
+            ("", "")
+        };
         forward.push(Quantity::matrix(
             format!("z{}", l + 1),
             format!("Z{k}"),
-            format!("{prev}·Θ{k}ᵀ + 1·b{k}ᵀ"),
-            "B1, B20",
+            format!("{prev}·Θ{k}ᵀ + 1·b{k}ᵀ{wide_text}"),
+            format!("B1, B20{wide_eq}"),
             Origin::Engine,
             zs[l].view(),
         ));
@@ -334,6 +355,16 @@ pub fn trace_step(
             vec![net.d_bias(l).len()],
             net.d_bias(l).to_vec(),
         ));
+        if let (Some(w), true) = (&wide, l == last) {
+            backward.push(Quantity::matrix(
+                "d_w_wide",
+                "∂L/∂W",
+                format!("(∂L/∂Z{k})ᵀ·X"),
+                "B28",
+                Origin::Engine,
+                tensor_view(net.grads(), w),
+            ));
+        }
         if l > 0 {
             let j = sub(l);
             if let Some(dy) = &d_y[l - 1] {
@@ -356,11 +387,15 @@ pub fn trace_step(
             ));
         }
     }
+    let (d_x_wide, d_x_eq) = match wide {
+        Some(_) => (format!(" + ∂L/∂Z{}·W", sub(n_layers)), "B6, B20d, B29"),
+        None => (String::new(), "B6, B20d"),
+    };
     backward.push(Quantity::matrix(
         "d_x",
         "∂L/∂X",
-        format!("∂L/∂Z{}·Θ{}", sub(1), sub(1)),
-        "B6, B20d",
+        format!("∂L/∂Z{}·Θ{}{d_x_wide}", sub(1), sub(1)),
+        d_x_eq,
         Origin::Engine,
         d_x.view(),
     ));
@@ -465,6 +500,14 @@ fn check_inputs(
     optimizer: &Optimizer<f64>,
 ) -> Result<(), AuditError> {
     let spec = mlp.spec();
+    if mlp.num_input_layers() > 0 {
+        return Err(AuditError::Model(format!(
+            "the trace shows Dense layers (and the wide term); this network starts with {} \
+             input layer(s) of tables (--feature-scale, --embedding plr), which it does not \
+             show yet — gradcheck and explain read such a network",
+            mlp.num_input_layers()
+        )));
+    }
     let bad = |name, value: String, reason: String| AuditError::InvalidOption {
         name,
         value,
@@ -504,10 +547,11 @@ fn check_inputs(
     Ok(())
 }
 
-/// Recomputes ∂L/∂Θₗ, ∂L/∂bₗ (B4, B5) and ∂L/∂X (B6) from the captured ∂L/∂Zₗ and demands
-/// bit-identical agreement with the MLP's backward.
+/// Recomputes ∂L/∂Θₗ, ∂L/∂bₗ (B4, B5), the wide term's ∂L/∂W (B28) and ∂L/∂X (B6, B29)
+/// from the captured ∂L/∂Zₗ and demands bit-identical agreement with the MLP's backward.
 fn verify_captured(
     net: &Mlp<f64>,
+    wide: Option<&TensorInfo>,
     x: ArrayView2<f64>,
     ys: &[Array2<f64>],
     d_z: &[Array2<f64>],
@@ -528,6 +572,17 @@ fn verify_captured(
     }
     let mut check = Array2::<f64>::zeros(d_x.dim());
     dense_backward_input(net.theta(0), d_z[0].view(), check.view_mut());
+    if let (Some(w), Some(d_top)) = (wide, d_z.last()) {
+        let mut d_w = Array2::<f64>::zeros((w.shape[0], w.shape[1]));
+        let write = GradWrite::Accumulate;
+        wide_backward_params(x, d_top.view(), d_w.view_mut(), write, 0..x.nrows());
+        if d_w != tensor_view(net.grads(), w) {
+            return Err(AuditError::Internal(
+                "the captured ∂L/∂Z of the output layer does not reproduce the MLP's ∂L/∂W".into(),
+            ));
+        }
+        wide_backward_input_add(tensor_view(net.params(), w), d_top.view(), check.view_mut());
+    }
     if check != d_x {
         return Err(AuditError::Internal(
             "the captured ∂L/∂Z₁ does not reproduce the MLP's ∂L/∂X".into(),
@@ -536,12 +591,37 @@ fn verify_captured(
     Ok(())
 }
 
-/// Labels of every parameter: `Θ₁[1,2]` (1-based) and `layers.0.weight[0,1]` (0-based).
+/// The wide term's tensor (B27), if the network has one.
+fn wide_tensor(net: &Mlp<f64>) -> Option<TensorInfo> {
+    net.tensors().into_iter().find(|t| t.name == WIDE_TENSOR)
+}
+
+/// The (rows, columns) view of a matrix tensor in a flat buffer (parameters or gradients).
+fn tensor_view<'b>(buffer: &'b [f64], t: &TensorInfo) -> ArrayView2<'b, f64> {
+    let range = t.range();
+    ArrayView2::from_shape((t.shape[0], t.shape[1]), &buffer[range])
+        .expect("a matrix tensor's shape matches its range")
+}
+
+/// The name of the wide term's W among the network's tensors.
+const WIDE_TENSOR: &str = "wide.weight";
+
+/// Labels of every parameter: `Θ₁[1,2]` (1-based) and `layers.0.weight[0,1]` (0-based); the
+/// wide term's `W[1,2]` and `wide.weight[0,1]`.
 fn parameter_labels(net: &Mlp<f64>) -> (Vec<String>, Vec<String>) {
     let mut pretty = Vec::with_capacity(net.num_params());
     let mut code = Vec::with_capacity(net.num_params());
     for (i, t) in net.tensors().iter().enumerate() {
         let layer = sub(i / 2 + 1);
+        if t.name == WIDE_TENSOR {
+            for r in 0..t.shape[0] {
+                for c in 0..t.shape[1] {
+                    pretty.push(format!("W[{},{}]", r + 1, c + 1));
+                    code.push(format!("{}[{r},{c}]", t.name));
+                }
+            }
+            continue;
+        }
         match t.shape.as_slice() {
             [h, d] => {
                 for r in 0..*h {

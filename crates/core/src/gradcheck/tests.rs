@@ -390,14 +390,7 @@ fn steps_across_a_relu_kink_are_skipped() {
     );
     let mlp = Mlp::<f64>::from_params(spec, vec![0.5, -0.25, 0.0, 1.5, 0.1]).expect("valid");
     let x = ndarray::array![[1.0, 2.0], [0.8, -0.4]]; // z = 0 and 0.5
-    let report = check_mlp(
-        &mlp,
-        x.view(),
-        &Mse(ndarray::array![[1.0], [2.0]]),
-        CheckMode::Inference,
-        &GradcheckConfig::default(),
-    );
-    eprintln!("{report}");
+    let report = default_check_on_two_rows(&mlp, x.view());
     let w0 = report.tensor("layers.0.weight").expect("tensor");
     assert_eq!(w0.skipped_kinks, 2);
     assert_eq!(w0.checked, 0);
@@ -410,4 +403,44 @@ fn steps_across_a_relu_kink_are_skipped() {
         1
     );
     assert!(report.tensor("layers.1.weight").expect("tensor").passed());
+}
+
+#[test]
+fn steps_across_a_plr_units_relu_kink_are_skipped() {
+    // A PLR layer (one feature, K = 1, H = 1) with frequency 0: p = [sin 0, cos 0] = [0, 1]
+    // on every row, so z = W₁ + b = 0.5 − 0.5 = 0 (N4), exactly on the ReLU's kink. A step
+    // in b crosses it. Without the PLR layer among the kinked layers the check would
+    // compare a one-sided average with ReLU′(0) = 0 and fail.
+    let spec =
+        MlpSpec::new(1, vec![LayerSpec::new(1, Activation::Identity)]).with_input_layers(vec![
+            crate::InputLayerSpec::Plr {
+                frequencies: 1,
+                units: 1,
+                sigma: 0.1,
+            },
+        ]);
+    // c, W (1, 1, 2), b (1, 1), then the Dense layer's Θ (1, 1) and b (1).
+    let params = vec![0.0, 0.3, 0.5, -0.5, 1.5, 0.1];
+    let mlp = Mlp::<f64>::from_params(spec, params).expect("valid");
+    let x = ndarray::array![[1.0], [2.0]];
+    let report = default_check_on_two_rows(&mlp, x.view());
+    let b = report.tensor("layers.0.bias").expect("tensor");
+    assert_eq!((b.skipped_kinks, b.checked), (1, 0), "{report}");
+    // The Dense layer reads y = 0, so only its bias has a gradient to check.
+    assert!(report.tensor("layers.1.bias").expect("tensor").passed());
+}
+
+/// The default check (inference mode) of a one-output network on two rows, MSE against the
+/// targets 1 and 2; the report is printed for a failing test's log.
+fn default_check_on_two_rows(mlp: &Mlp<f64>, x: ArrayView2<f64>) -> GradcheckReport {
+    let targets = Mse(ndarray::array![[1.0], [2.0]]);
+    let report = check_mlp(
+        mlp,
+        x,
+        &targets,
+        CheckMode::Inference,
+        &GradcheckConfig::default(),
+    );
+    eprintln!("{report}");
+    report
 }
