@@ -52,6 +52,8 @@ def name(c):
     # exponent so that the name still splits on "-".
     base += f"-h{'x'.join(str(u) for u in c['hidden'])}" if c.get("hidden") else ""
     base += f"-pl{c['pl']}" if c.get("pl") else ""  # P32's split, "equal" or "params" (stage 12)
+    # A σ given instead of the target ε (`--dp-noise`; the thirteenth session's PRV probe).
+    base += f"-sig{c['noise']!r}" if c.get("noise") is not None else ""
     return base + (f"-bc{c['bc']:.12f}".rstrip("0") if c.get("bc") is not None else "")
 
 
@@ -75,6 +77,8 @@ def parse(n):
             c["hidden"] = [int(u) for u in part[1:].split("x")]
         elif part.startswith("bc"):
             c["bc"] = float(part[2:])
+        elif part.startswith("sig"):
+            c["noise"] = float(part[3:])
         else:
             c["average"] = float(part[3:])
     return c
@@ -97,8 +101,10 @@ def train(binary, path, eps, c, seed):
         [binary, "-q", "--threads", "1", "train", "datasets/online_shoppers_train.csv",
          "--target", "Revenue", "--schema", "datasets/online_shoppers.schema.toml",
          "--ensemble", "1", "--early-stopping", "0", "--threshold", "0.5",
-         "--val-fraction", "0.2", "--seed", str(seed), "--dp-epsilon", str(eps),
-         "--dp-delta", "1e-5", "--optimizer", c["opt"], "--lr", repr(c["lr"]),
+         "--val-fraction", "0.2", "--seed", str(seed)]
+        + (["--dp-noise", repr(c["noise"])] if c.get("noise") is not None
+           else ["--dp-epsilon", str(eps)])
+        + ["--dp-delta", "1e-5", "--optimizer", c["opt"], "--lr", repr(c["lr"]),
          "--dp-clip", repr(c["clip"]), "--batch-size", str(c["batch"]),
          "--epochs", str(c["epochs"]), "--out", path]
         + (["--dp-average", repr(c["average"])] if c.get("average") is not None else [])
