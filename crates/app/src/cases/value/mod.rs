@@ -374,7 +374,7 @@ mod tests {
 
     fn target(i: usize) -> f64 {
         // A power law of the row with noise in the low deciles, some zeros.
-        if i % 7 == 0 {
+        if i.is_multiple_of(7) {
             0.0
         } else {
             3.0 * (1.0 + i as f64).powf(1.3) + (i % 5) as f64
