@@ -259,7 +259,7 @@ fn candidates() -> Vec<Candidate> {
     }
     // (name, change to the raw default, members): one field changed per candidate.
     type Variant = (&'static str, fn(&mut ValueRecipe), u64);
-    let variants: [Variant; 17] = [
+    let variants: [Variant; 23] = [
         ("raw5", |_| {}, 5),
         ("raw5 w32", |r| r.hidden = vec![32, 32], 5),
         ("raw5 w128", |r| r.hidden = vec![128, 128], 5),
@@ -295,6 +295,25 @@ fn candidates() -> Vec<Candidate> {
         ("raw1", |_| {}, 1),
         ("raw5 p4", |r| r.patience = 4, 5),
         ("raw5 e30", |r| r.max_epochs = 30, 5),
+        // The thirteenth session: the tabular input layers (notes/tabular.md N10) and depth.
+        ("raw scale", |r| r.input_layers = vec!["scale".into()], 1),
+        (
+            "raw plr",
+            |r| r.input_layers = vec!["plr(k=8,h=8,sigma=0.1)".into()],
+            1,
+        ),
+        (
+            "raw scale plr",
+            |r| r.input_layers = vec!["scale".into(), "plr(k=8,h=8,sigma=0.1)".into()],
+            1,
+        ),
+        (
+            "raw plr16",
+            |r| r.input_layers = vec!["plr(k=16,h=16,sigma=0.1)".into()],
+            1,
+        ),
+        ("raw 64x3", |r| r.hidden = vec![64, 64, 64], 1),
+        ("raw 128x3", |r| r.hidden = vec![128, 128, 128], 1),
     ];
     let unchanged: fn(&mut ValueRecipe) = |_| {};
     let mut v: Vec<Candidate> = v

@@ -159,6 +159,15 @@ def evaluate(d, cfg, halvings=6):
                 half[rng.permutation(len(q))[:len(q) // 2]] = True
                 halves.append(half)
             shared = [None, None]
+            maps = [None, None]
+            if cfg.get('shared_map'):
+                # One C39 map per halving side for the models f = 0…3 (the thirteenth
+                # session): fitted on the pooled fitting halves of their val folds 1–4, so
+                # every model's scored half is mapped alike and never seen by the map.
+                for w, pick in enumerate([lambda h: h, lambda h: ~h]):
+                    ys = np.concatenate([data[j][0][pick(halves[j])] for j in range(1, 5)])
+                    ns = np.concatenate([data[j][1][pick(halves[j])] for j in range(1, 5)])
+                    maps[w] = power_map(ys, ns)
             if cfg.get('pool'):
                 for w, pick in enumerate([lambda h: h, lambda h: ~h]):
                     shared[w] = pooled_alpha(
@@ -169,6 +178,8 @@ def evaluate(d, cfg, halvings=6):
                 for w, (a_rows, b_rows) in enumerate([(half, ~half), (~half, half)]):
                     fitter = make(cfg if shared[w] is None else {**cfg, 'alpha': shared[w]})
                     f, alpha = fitter(y[a_rows], n[a_rows], r[a_rows])
+                    if maps[w] is not None and j > 0:
+                        f = (lambda m: lambda nn, rr: apply_map(m, nn))(maps[w])
                     acc['alpha'].append(alpha)
                     o, yb, ib = f(n[b_rows], r[b_rows]), y[b_rows], idx[b_rows]
                     if j == 0:
@@ -204,6 +215,8 @@ CANDIDATES = [
     ('network alone, raw', {'blend': 'none', 'alpha': 1.0, 'power': False, 'level': False}),
     ('C37 α pooled over val folds 1–4, C39', {'level': False, 'pool': True}),
     ('rule alone, C39', {'alpha': 0.0, 'level': False}),
+    ('network alone, C39 shared by f = 0…3', {'blend': 'none', 'alpha': 1.0, 'level': False,
+                                              'shared_map': True}),
 ]
 
 
@@ -228,14 +241,20 @@ def main():
     """`script DUMP` compares the post-processing recipes on one dump; `script --members K,…
     DUMP…` the default post-processing (C37, C39) on each dump's mean of its first K members
     (pass `--pool` to fit α on the pooled val folds instead, `--alone` for the network alone
-    with C39), paired against the first."""
+    with C39, `--shared` to share C39 by the models f = 0…3, `--raw` for no map), paired
+    against the first."""
     args = sys.argv[1:]
     if args and args[0] == '--members':
         ks = [int(k) for k in args[1].split(',')]
         cfg = {'level': False, 'pool': '--pool' in args}
         if '--alone' in args:  # the network alone (no blend), C39 (the twelfth session)
             cfg.update({'blend': 'none', 'alpha': 1.0})
-        paths = [a for a in args[2:] if a not in ('--pool', '--alone')]
+        if '--shared' in args:  # C39 shared by the models f = 0…3 (the thirteenth session)
+            cfg['shared_map'] = True
+        if '--raw' in args:  # no map at all
+            cfg['power'] = False
+        flags = ('--pool', '--alone', '--shared', '--raw')
+        paths = [a for a in args[2:] if a not in flags]
         runs = [(f'{p} k={k}', members(read(p), k)) for p in paths for k in ks]
         cands = [(name, d, cfg) for name, d in runs]
     else:

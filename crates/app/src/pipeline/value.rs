@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use glassbox_core::{Activation, Init, LayerSpec, MlpSpec};
+use glassbox_core::{Activation, Init, InputLayerSpec, LayerSpec, MlpSpec};
 use glassbox_train::{
     DataView, EarlyStopping, LossConfig, LossKind, Monitor, OptimizerConfig, TrainConfig,
     TrainError, Trainer, ValueHead, ValuePrediction, WeightDecay, apply_power_map, blend,
@@ -55,6 +55,11 @@ pub struct ValueRecipe {
     /// rows (C39), before the level factor.
     #[serde(default)]
     pub calibrate_deciles: bool,
+    /// Input layers of a table network before the hidden layers (notes/tabular.md N10:
+    /// per-feature scaling, PLR), as `InputLayerSpec` reads them (`scale`,
+    /// `plr(k=K,h=H,sigma=σ)`); empty in both presets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_layers: Vec<String>,
 }
 
 impl ValueRecipe {
@@ -85,6 +90,7 @@ impl ValueRecipe {
             calibrate_level: false,
             blend_rule: false,
             calibrate_deciles: true,
+            input_layers: Vec::new(),
         }
     }
 
@@ -193,7 +199,16 @@ pub fn fit_value_model(
         .map(|&h| LayerSpec::new(h, Activation::Relu).with_dropout(recipe.dropout))
         .collect();
     layers.push(LayerSpec::new(head.outputs(), Activation::Identity));
-    let spec = MlpSpec::new(scaler.width(), layers);
+    let input_layers = recipe
+        .input_layers
+        .iter()
+        .map(|t| t.parse::<InputLayerSpec>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|reason| TrainError::Config {
+            field: "input layers",
+            reason,
+        })?;
+    let spec = MlpSpec::new(scaler.width(), layers).with_input_layers(input_layers);
     let config = TrainConfig {
         epochs: recipe.max_epochs,
         batch_size: recipe.batch_size,

@@ -20,8 +20,8 @@ mod report;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use glassbox_train::TrainError;
 use glassbox_train::metrics::value::ValueMetrics;
+use glassbox_train::{TrainError, apply_power_map, decile_power_map};
 use glassbox_value::{
     Clock, Columns, CustomerTable, Part, cross_fit_folds, featurize, headline_split,
     last_period_rule, parse_date, parse_horizon,
@@ -89,8 +89,22 @@ fn rows_of(parts: &[Part], part: Part) -> Vec<usize> {
 type ModelPreset = (&'static str, fn(u64) -> ValueRecipe, bool);
 
 /// A job's predictions for its scored rows, its epochs, its (blend weight, power-map
-/// exponent, level factor), and the model itself when kept.
-type JobResult = (Vec<f64>, usize, (f64, f64, f64), Option<ValueModel>);
+/// exponent, level factor), its unmapped predictions for a shared map (C40), and the model
+/// itself when kept.
+type JobResult = (
+    Vec<f64>,
+    usize,
+    (f64, f64, f64),
+    Option<Unmapped>,
+    Option<ValueModel>,
+);
+
+/// A cross-fitting model's predictions before the decile power map (C39 off, level 1) on its
+/// val rows and on its scored rows: what the shared map C40 is fitted on and applied to.
+struct Unmapped {
+    val: Vec<f64>,
+    score: Vec<f64>,
+}
 
 /// One training job: a recipe, its fit/val/score rows and where its predictions go.
 struct Job {
@@ -180,7 +194,7 @@ fn study(options: &CaseOptions) -> Result<Study, CliError> {
             if options.quick {
                 recipe.max_epochs = recipe.max_epochs.min(20);
             }
-            let model = fit_value_model(
+            let mut model = fit_value_model(
                 &table,
                 &columns,
                 clock.horizon_ms,
@@ -189,15 +203,23 @@ fn study(options: &CaseOptions) -> Result<Study, CliError> {
                 &recipe,
                 Some(1),
             )?;
-            let preds = model
-                .predict(&table, &job.score)
-                .iter()
-                .map(|p| p.expected)
-                .collect();
+            let expected = |m: &ValueModel, rows: &[usize]| -> Vec<f64> {
+                m.predict(&table, rows).iter().map(|p| p.expected).collect()
+            };
+            let preds = expected(&model, &job.score);
             let epochs = model.trainer.epochs_done();
-            let keep = job.model == 0 && job.seed == options.seed && job.fold.is_none();
             let fitted = (model.info.blend, model.info.decile_map.1, model.info.level);
-            Ok((preds, epochs, fitted, keep.then_some(model)))
+            // C40: a cross-fitting model's own map is replaced by one shared with the
+            // other folds' models, fitted on their pooled val predictions before the map.
+            let unmapped = (job.fold.is_some() && shares_map(&recipe)).then(|| {
+                model.info.decile_map = (1.0, 1.0);
+                Unmapped {
+                    val: expected(&model, &job.val),
+                    score: expected(&model, &job.score),
+                }
+            });
+            let keep = job.model == 0 && job.seed == options.seed && job.fold.is_none();
+            Ok((preds, epochs, fitted, unmapped, keep.then_some(model)))
         })
         .collect();
     let fit_seconds = fit_started.elapsed().as_secs_f64();
@@ -216,8 +238,13 @@ fn study(options: &CaseOptions) -> Result<Study, CliError> {
         })
         .collect();
     let mut first_model = None;
+    let mut unmapped = Vec::new();
     for (job, result) in jobs.iter().zip(results) {
-        let (preds, epochs, fitted, model) = result.internal_err()?;
+        let (preds, epochs, fitted, raw, model) = result.internal_err()?;
+        if let Some(raw) = raw {
+            unmapped.push((job, raw));
+            continue;
+        }
         let runs = &mut models[job.model];
         let s = (job.seed - options.seed) as usize;
         match job.fold {
@@ -234,6 +261,12 @@ fn study(options: &CaseOptions) -> Result<Study, CliError> {
         }
         if model.is_some() {
             first_model = model;
+        }
+    }
+    for (job, preds) in shared_decile_maps(&table.target, &unmapped) {
+        let s = (job.seed - options.seed) as usize;
+        for (&i, p) in job.score.iter().zip(preds) {
+            models[job.model].cross_fit[s][i] = p;
         }
     }
     let calibration_days = (clock.cutoff_ms - table.stats.start_ms) as f64 / 86_400_000.0;
@@ -255,6 +288,44 @@ fn study(options: &CaseOptions) -> Result<Study, CliError> {
     })
 }
 
+/// Whether a recipe's cross-fitting models share their decile power map (C40): when it maps
+/// (C39) and has no level factor after the map (C36 stays per model, so a shared map is
+/// only used where nothing per model follows it).
+fn shares_map(recipe: &ValueRecipe) -> bool {
+    recipe.calibrate_deciles && !recipe.calibrate_level
+}
+
+/// (C40) The decile power map shared by the cross-fitting models of one recipe and seed:
+/// model f's unmapped scored predictions go through C39 fitted on the pooled unmapped val
+/// predictions of every model of that recipe and seed whose val fold is not fold f (fold f's
+/// targets never reach the map that scores it), pooled in job order. One map per fold that
+/// differs from the others' by one fold's val rows, where five maps fitted on one val fold
+/// each shift five models against each other and cost the pooled ranking
+/// (notes/value.md §4, the thirteenth session).
+fn shared_decile_maps<'j>(
+    target: &[f64],
+    unmapped: &[(&'j Job, Unmapped)],
+) -> Vec<(&'j Job, Vec<f64>)> {
+    unmapped
+        .iter()
+        .map(|(job, raw)| {
+            let (mut actual, mut predicted) = (Vec::new(), Vec::new());
+            for (other, other_raw) in unmapped {
+                let same = other.model == job.model && other.seed == job.seed;
+                // Model g's val fold is g + 1 (mod 5): leave out the one that is fold f.
+                let val_fold = other.fold.map(|g| (g + 1) % FOLDS);
+                if same && val_fold != job.fold {
+                    actual.extend(other.val.iter().map(|&i| target[i]));
+                    predicted.extend_from_slice(&other_raw.val);
+                }
+            }
+            let map = decile_power_map(&actual, &predicted);
+            let mapped = raw.score.iter().map(|&p| apply_power_map(map, p)).collect();
+            (*job, mapped)
+        })
+        .collect()
+}
+
 /// Metrics of predictions against the actual values of `rows`.
 pub(crate) fn metrics_of(
     table: &CustomerTable,
@@ -270,4 +341,104 @@ pub(crate) fn metrics_of(
 /// Where the case reads its log from (for the report).
 pub(crate) fn log_path(options: &CaseOptions) -> PathBuf {
     super::data_dir(&options.data_dir, LOG_FILE).join(LOG_FILE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Five fold models of one seed on 5 × 20 customers (fold g = rows 20g … 20g + 19; model f
+    /// scores fold f, its val is fold f + 1), plus one model of another seed; unmapped
+    /// predictions rise with the row and differ per model.
+    fn fold_jobs(seed: u64) -> Vec<Job> {
+        let fold = |g: usize| (20 * g..20 * g + 20).collect::<Vec<_>>();
+        (0..FOLDS)
+            .map(|f| Job {
+                model: 0,
+                seed,
+                fold: Some(f),
+                fit: Vec::new(),
+                val: fold((f + 1) % FOLDS),
+                score: fold(f),
+            })
+            .collect()
+    }
+
+    fn unmapped(job: &Job) -> Unmapped {
+        let pred = |i: usize| (1.0 + i as f64) * (1.0 + 0.1 * job.fold.unwrap_or(0) as f64);
+        Unmapped {
+            val: job.val.iter().map(|&i| pred(i)).collect(),
+            score: job.score.iter().map(|&i| pred(i)).collect(),
+        }
+    }
+
+    fn target(i: usize) -> f64 {
+        // A power law of the row with noise in the low deciles, some zeros.
+        if i.is_multiple_of(7) {
+            0.0
+        } else {
+            3.0 * (1.0 + i as f64).powf(1.3) + (i % 5) as f64
+        }
+    }
+
+    #[test]
+    fn each_fold_model_is_mapped_by_c39_on_the_other_val_folds_only() {
+        let (ours, other_seed) = (fold_jobs(7), fold_jobs(8));
+        let mut all: Vec<(&Job, Unmapped)> = ours.iter().map(|j| (j, unmapped(j))).collect();
+        all.extend(other_seed.iter().map(|j| (j, unmapped(j))));
+        let y: Vec<f64> = (0..100).map(target).collect();
+        let out = shared_decile_maps(&y, &all);
+        assert_eq!(out.len(), 10);
+        for (k, (job, mapped)) in out.iter().take(FOLDS).enumerate() {
+            let f = job.fold.unwrap();
+            // C40 by hand: pool the val rows of models g ≠ f − 1 of the same seed, in order.
+            let (mut a, mut p) = (Vec::new(), Vec::new());
+            for (g, (other, raw)) in all.iter().take(FOLDS).enumerate() {
+                if (g + 1) % FOLDS != f {
+                    a.extend(other.val.iter().map(|&i| y[i]));
+                    p.extend_from_slice(&raw.val);
+                }
+            }
+            assert_eq!(a.len(), 80, "four val folds of 20");
+            let map = decile_power_map(&a, &p);
+            assert!(map != (1.0, 1.0), "a map that does something");
+            let want: Vec<f64> = all[k]
+                .1
+                .score
+                .iter()
+                .map(|&x| apply_power_map(map, x))
+                .collect();
+            assert_eq!(mapped, &want, "fold {f}");
+            // A monotone map: the model's order is kept.
+            assert!(mapped.windows(2).all(|w| w[0] <= w[1]));
+        }
+    }
+
+    #[test]
+    fn a_fold_s_own_targets_never_move_its_predictions() {
+        let jobs = fold_jobs(0);
+        let all: Vec<(&Job, Unmapped)> = jobs.iter().map(|j| (j, unmapped(j))).collect();
+        let y: Vec<f64> = (0..100).map(target).collect();
+        let base = shared_decile_maps(&y, &all);
+        // Fold 2's targets ×10: model 2 (which scores fold 2) must not move; the models
+        // whose maps pool fold 2 (as model 1's val) must.
+        let mut z = y.clone();
+        for v in &mut z[40..60] {
+            *v *= 10.0;
+        }
+        let moved = shared_decile_maps(&z, &all);
+        for f in 0..FOLDS {
+            if f == 2 {
+                assert_eq!(
+                    base[f].1, moved[f].1,
+                    "fold 2's targets leaked into its map"
+                );
+            } else {
+                assert_ne!(
+                    base[f].1, moved[f].1,
+                    "fold {f} should pool fold 2's val rows"
+                );
+            }
+        }
+    }
 }

@@ -442,7 +442,9 @@ rule): {:+.4} [{:+.4}, {:+.4}], P(better) = {:.2}.\n",
     );
     let _ = writeln!(
         r,
-        "## Cross-fitted over all {} customers (5 folds), mean ± sd over seeds\n",
+        "## Cross-fitted over all {} customers (5 folds), mean ± sd over seeds\n\nFold f is scored by \
+the model trained on the other folds (fold f + 1 its val). The decile power map is shared by the fold models (C40): \
+model f's is fitted on the pooled val predictions of the four models whose val fold is not fold f.\n",
         t.ids.len()
     );
     let _ = writeln!(
