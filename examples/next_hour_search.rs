@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use glassbox_app::pipeline::events::{event_recipe, score_matrix, training_set};
 use glassbox_app::pipeline::{MemberJob, ValidationPart, assemble, train_members};
 use glassbox_app::progress::Progress;
-use glassbox_app::recipe::{Recipe, RecipeName};
+use glassbox_app::recipe::{Recipe, RecipeChanges, RecipeName};
 use glassbox_events::{EventSpec, Part, Protocol, featurize_protocol};
 use glassbox_train::metrics::{average_precision, roc_auc};
 
@@ -27,6 +27,45 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
     let m = v.iter().sum::<f64>() / n;
     let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0).max(1.0);
     (m, var.sqrt())
+}
+
+/// Session 13's candidates (notes/events.md §13), fixed before any was run: the default with,
+/// one at a time, the tabular layers of notes/tabular.md — per-feature scaling (N1), PLR (N3–N6)
+/// at the TabM paper's K = 48 frequencies and H = 16 units with σ = 0.01 and σ = 0.1, and one
+/// BatchEnsemble network of k = 4 members (N19–N21) in place of the 3 averaged networks
+/// (BatchEnsemble refuses dropout, so that candidate has none).
+fn table_layer_candidates(default: &Recipe) -> Result<Vec<(&'static str, Recipe)>, String> {
+    let with = |changes: RecipeChanges| {
+        let mut recipe = default.clone();
+        recipe.apply(&changes).map(|()| recipe)
+    };
+    let plr = |sigma: f64| RecipeChanges {
+        plr: Some(true),
+        plr_frequencies: Some(48),
+        plr_units: Some(16),
+        plr_sigma: Some(sigma),
+        ..Default::default()
+    };
+    Ok(vec![
+        (
+            "s13: default + feature scale",
+            with(RecipeChanges {
+                feature_scale: Some(true),
+                ..Default::default()
+            })?,
+        ),
+        ("s13: default + PLR K48 H16 sigma 0.01", with(plr(0.01))?),
+        ("s13: default + PLR K48 H16 sigma 0.1", with(plr(0.1))?),
+        (
+            "s13: default as one BatchEnsemble k4 network (no dropout)",
+            with(RecipeChanges {
+                ensemble_k: Some(4),
+                ensemble: Some(1),
+                dropout: Some(0.0),
+                ..Default::default()
+            })?,
+        ),
+    ])
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -106,6 +145,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         ),
     ];
+    let mut candidates = candidates;
+    candidates.extend(table_layer_candidates(&default)?);
     for (name, recipe) in candidates.into_iter().filter(|(n, _)| n.contains(&filter)) {
         let (mut aucs, mut aps) = (Vec::new(), Vec::new());
         let started = std::time::Instant::now();

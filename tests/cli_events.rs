@@ -265,3 +265,63 @@ fn bad_input_is_refused_with_exit_2_and_nothing_written() {
         &["no positive label"],
     );
 }
+
+/// The tabular layers of notes/tabular.md reach `events train` through the recipe flags
+/// (notes/events.md §13): scaling and PLR land in the bundle and score at T; a BatchEnsemble
+/// network refuses the event default's dropout (N19) and trains without it.
+#[test]
+fn tabular_layers_reach_events_train_and_batch_ensemble_refuses_dropout() {
+    let s = Scratch::new("events_tabular_layers");
+    let log = s.file("log.csv", text(&log_rows(11)));
+    let events_train = |out: &str, extra: &[&str]| {
+        let mut a = vec!["events".to_string(), "train".to_string()];
+        a.extend(roles(&log));
+        let tail = ["--epochs", "2", "--ensemble", "1", "--out", out, "--quiet"];
+        a.extend(extra.iter().chain(&tail).map(|x| x.to_string()));
+        a
+    };
+    let plr = s.path("plr.safetensors");
+    let flags = [
+        "--feature-scale",
+        "--embedding",
+        "plr",
+        "--plr-frequencies",
+        "4",
+        "--plr-units",
+        "3",
+    ];
+    run(&strs(&events_train(&plr, &flags))).ok();
+    let inspect = run(&["inspect", &plr]).ok();
+    for want in [
+        "input layer 0",
+        "input layer 1: PLR embedding",
+        "4 frequencies",
+    ] {
+        assert!(inspect.stdout.contains(want), "{want}: {}", inspect.stdout);
+    }
+    let at = (START + 2 * 86_400 + 12 * 3600).to_string();
+    let scores = s.path("scores.csv");
+    run(&[
+        "events", "predict", &plr, &log, "--at", &at, "--out", &scores,
+    ])
+    .ok();
+    let lines = std::fs::read_to_string(&scores).unwrap();
+    assert!(lines.lines().count() > 5, "{lines}");
+    // The default recipe's dropout 0.2 meets --ensemble-k: refused, nothing written.
+    let be = s.path("be.safetensors");
+    run(&strs(&events_train(&be, &["--ensemble-k", "2"])))
+        .fails_with(2)
+        .stderr_has(&["--ensemble-k 2", "--dropout"]);
+    assert!(!Path::new(&be).exists());
+    run(&strs(&events_train(
+        &be,
+        &["--ensemble-k", "2", "--dropout", "0"],
+    )))
+    .ok();
+    let inspect = run(&["inspect", &be]).ok();
+    assert!(
+        inspect.stdout.contains("BatchEnsemble"),
+        "{}",
+        inspect.stdout
+    );
+}
