@@ -184,14 +184,25 @@ impl Phases {
         Some((slot, now))
     }
 
-    fn leave(&mut self, entered: Option<(usize, Clocks)>) {
+    /// `lent`: the clocks of the caller's work run inside the meeting (T16's folds), which
+    /// count as the compute of the next phase, not as the meeting.
+    fn leave(&mut self, entered: Option<(usize, Clocks)>, lent: [u64; 3]) {
         let Some((slot, at)) = entered else { return };
         let now = Clocks::now();
         // The first step is left out, as in `enter`.
         if self.calls > self.per_step {
-            add(&mut self.inside[slot], at.until(&now));
+            let inside = at.until(&now);
+            add(
+                &mut self.inside[slot],
+                std::array::from_fn(|i| inside[i].saturating_sub(lent[i])),
+            );
         }
-        self.last = Some(now);
+        // The next phase's compute is measured from here, so it gets the lent work.
+        self.last = Some(Clocks {
+            wall: now.wall - std::time::Duration::from_nanos(lent[0]),
+            cpu: now.cpu.saturating_sub(lent[1]),
+            queued: now.queued.saturating_sub(lent[2]),
+        });
     }
 }
 
@@ -213,7 +224,18 @@ struct Counted {
 
 impl Counted {
     fn time<R>(&self, bytes: usize, op: impl FnOnce() -> R) -> R {
-        // Reading the clocks allocates (a file's text): only when the profile is asked for.
+        self.time_lending(bytes, |_| op())
+    }
+
+    /// Whether the phase profile is asked for: reading its clocks allocates (a file's
+    /// text), so only then.
+    fn profiling(&self) -> bool {
+        self.phases.lock().is_ok_and(|p| p.steps > 0)
+    }
+
+    /// `op` timed as a meeting, but for the caller's work it runs inside (T16's folds), whose
+    /// clocks it adds to its argument: that work is the next phase's compute.
+    fn time_lending<R>(&self, bytes: usize, op: impl FnOnce(&mut [u64; 3]) -> R) -> R {
         let entered = self
             .phases
             .lock()
@@ -221,11 +243,12 @@ impl Counted {
             .filter(|p| p.steps > 0)
             .and_then(|mut p| p.enter());
         let t = Instant::now();
-        let r = op();
-        self.nanos
-            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        let mut lent = [0; 3];
+        let r = op(&mut lent);
+        let wall = (t.elapsed().as_nanos() as u64).saturating_sub(lent[0]);
+        self.nanos.fetch_add(wall, Ordering::Relaxed);
         if let Ok(mut p) = self.phases.lock() {
-            p.leave(entered);
+            p.leave(entered, lent);
         }
         self.meetings.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -296,6 +319,27 @@ impl Collective for Counted {
     fn all_to_all_pieces(&self, sends: &[SendPiece<'_>], recvs: &mut [RecvPiece<'_>]) {
         let bytes = recvs.iter().map(|p| p.bytes.len()).sum();
         self.time(bytes, || self.inner.all_to_all_pieces(sends, recvs));
+    }
+    fn all_to_all_pieces_then(
+        &self,
+        sends: &[SendPiece<'_>],
+        recvs: &mut [RecvPiece<'_>],
+        then: &mut dyn FnMut(usize, &[RecvPiece<'_>]),
+    ) {
+        let bytes = recvs.iter().map(|p| p.bytes.len()).sum();
+        let profiling = self.profiling();
+        self.time_lending(bytes, |lent| {
+            let mut timed = |p: usize, pieces: &[RecvPiece<'_>]| {
+                let (start, t) = (profiling.then(Clocks::now), Instant::now());
+                then(p, pieces);
+                match start {
+                    Some(start) => add(lent, start.until(&Clocks::now())),
+                    // The wall clock alone (no allocation): `in_collectives` leaves it out.
+                    None => lent[0] += t.elapsed().as_nanos() as u64,
+                }
+            };
+            self.inner.all_to_all_pieces_then(sends, recvs, &mut timed);
+        });
     }
 }
 

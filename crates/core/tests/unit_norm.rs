@@ -1,9 +1,11 @@
-//! The gradient norm by units (T13) and one rank's share of the sharded backward pass
-//! (`Mlp::backward_shards`, `--reduce fast`), notes/distributed.md §2.
+//! The gradient norm by units (T13), one rank's share of the sharded backward pass
+//! (`Mlp::backward_shards`, `--reduce fast`) and a rank's units folded by blocks of shards
+//! (`Mlp::unit_gradients_of`, T16), notes/distributed.md §2.
 
 use glassbox_core::init::uniform01;
 use glassbox_core::{
     Activation, Init, LayerSpec, Mlp, MlpSpec, Mode, ShardPlan, Upstream, seeded_rng, square_sum,
+    units_of_rank,
 };
 use ndarray::Array2;
 
@@ -96,21 +98,29 @@ fn the_ranks_partials_fold_to_the_one_process_norm_bit_for_bit() {
     assert!(other_orders_differ, "no seed showed the order mattering");
 }
 
-#[test]
-fn one_ranks_shards_folded_in_place_equal_the_one_process_gradient() {
-    // All S shards of a batch through backward_shards = backward_sharded, bit for bit; a
-    // rank's subset gives the fold of those shards' partials only.
-    let mut data = seeded_rng(9);
-    let n = 200; // S = 6
+/// A batch of 200 rows (S = 6) drawn from seed `data`, and the one process's sharded backward
+/// pass over it by `network_with_gradients(net)`: (x, ∂L/∂z, the plan, the network).
+fn one_process_pass(data: u64, net: u64) -> (Array2<f32>, Array2<f32>, ShardPlan, Mlp<f32>) {
+    let mut data = seeded_rng(data);
+    let n = 200;
     let x = Array2::from_shape_simple_fn((n, 13), || (2.0 * uniform01(&mut data) - 1.0) as f32);
     let y = Array2::from_shape_simple_fn((n, 1), || f32::from(uniform01(&mut data) < 0.4));
     let plan = ShardPlan::for_batch(n);
-    assert_eq!(plan.count(), 6);
-    let mut whole = network_with_gradients(11);
+    let mut whole = network_with_gradients(net);
     let mut ws = whole.workspace(n);
     let fwd = whole.forward(x.view(), Mode::Inference, &mut ws);
     let d_z = (&fwd.output() - &y) / n as f32;
     whole.backward_sharded(fwd, Upstream::DZ(d_z.view()), plan);
+    (x, d_z, plan, whole)
+}
+
+#[test]
+fn one_ranks_shards_folded_in_place_equal_the_one_process_gradient() {
+    // All S shards of a batch through backward_shards = backward_sharded, bit for bit; a
+    // rank's subset gives the fold of those shards' partials only.
+    let (x, d_z, plan, whole) = one_process_pass(9, 11);
+    assert_eq!(plan.count(), 6);
+    let mut ws = whole.workspace(x.nrows());
     let mut ranked = network_with_gradients(11);
     let fwd = ranked.forward(x.view(), Mode::Inference, &mut ws);
     ranked.backward_shards(fwd, Upstream::DZ(d_z.view()), plan, 0..plan.count());
@@ -157,6 +167,57 @@ fn one_ranks_shards_folded_in_place_equal_the_one_process_gradient() {
         6..6,
     );
     assert!(ranked.grads().iter().all(|&g| g == 0.0));
+}
+
+/// T16: a rank's units' gradients folded block of shards by block (as the shards of each rank
+/// arrive) have the bits of one fold over all shards, and of the one process's backward pass;
+/// blocks out of order do not.
+#[test]
+fn units_folded_by_blocks_of_shards_equal_the_one_process_gradient() {
+    let (x, d_z, plan, whole) = one_process_pass(21, 5);
+    let n = x.nrows();
+    let (rank, ranks) = (1, 2);
+    let widths: Vec<usize> = (0..3).map(|l| whole.theta(l).nrows()).collect();
+    let folded = |blocks: &[std::ops::Range<usize>]| {
+        let mut m = network_with_gradients(5);
+        let mut ws = m.workspace(n);
+        let fwd = m.forward(x.view(), Mode::Inference, &mut ws);
+        let deltas = m.deltas(fwd, Upstream::DZ(d_z.view()));
+        for shards in blocks {
+            m.unit_gradients_of(plan, (rank, ranks), shards.clone(), |l, s| {
+                let rows = plan.shard(s);
+                let input = match l {
+                    0 => x.slice(ndarray::s![rows.clone(), ..]),
+                    _ => deltas
+                        .output(l - 1)
+                        .slice_move(ndarray::s![rows.clone(), ..]),
+                };
+                let units = units_of_rank(widths[l], rank, ranks);
+                (input, deltas.delta(l).slice_move(ndarray::s![rows, units]))
+            });
+        }
+        m.grads().to_vec()
+    };
+    let mine: Vec<_> = whole
+        .unit_segments(ranks)
+        .into_iter()
+        .filter(|seg| seg.rank == rank)
+        .flat_map(|seg| seg.params)
+        .collect();
+    let bits = |g: &[f32]| mine.iter().map(|&i| g[i].to_bits()).collect::<Vec<_>>();
+    let all = 0..plan.count();
+    let once = folded(std::slice::from_ref(&all));
+    assert!(mine.iter().any(|&i| once[i] != 0.0));
+    assert_eq!(
+        bits(&once),
+        bits(whole.grads()),
+        "one fold: the one process's bits"
+    );
+    let blocks = folded(&[0..2, 2..5, 5..6]);
+    assert_eq!(bits(&blocks), bits(&once), "blocks in order: the same bits");
+    // Negative control: the later block folded first, then the first (which writes afresh).
+    let swapped = folded(&[2..6, 0..2]);
+    assert_ne!(bits(&swapped), bits(&once), "blocks out of order differ");
 }
 
 /// The input layers of tables (N10) are in the norm (T13: one partial over each one's whole

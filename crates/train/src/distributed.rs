@@ -63,6 +63,43 @@ pub trait Collective: Send + Sync + std::fmt::Debug {
     fn all_to_all_pieces(&self, sends: &[SendPiece<'_>], recvs: &mut [RecvPiece<'_>]) {
         pairwise_pieces(self, sends, recvs);
     }
+
+    /// (T16) [`Collective::all_to_all_pieces`], handing over what arrives as it arrives:
+    /// `then(p, pieces)` runs for every rank p = 0, 1, …, `size()` − 1 in that order, as soon
+    /// as every piece of `recvs` from p is complete (this rank's own turn at once: none comes
+    /// from it), with those pieces; the call returns once every send and receive is
+    /// complete. A rank's pieces must be consecutive in `recvs` ([`pieces_from`]).
+    ///
+    /// The default completes the whole exchange first. A transport with nonblocking
+    /// messages lets rank p's `then` run while later ranks' pieces are on their way: the
+    /// work on what has arrived fills the wait for what has not, and the order of that work
+    /// — rank 0's pieces first — is the same whatever the messages' timing.
+    fn all_to_all_pieces_then(
+        &self,
+        sends: &[SendPiece<'_>],
+        recvs: &mut [RecvPiece<'_>],
+        then: &mut dyn FnMut(usize, &[RecvPiece<'_>]),
+    ) {
+        self.all_to_all_pieces(sends, recvs);
+        for p in 0..self.size() {
+            then(p, &recvs[pieces_from(recvs, p)]);
+        }
+    }
+}
+
+/// The indices in `recvs` of the pieces from rank `rank`: consecutive, as
+/// [`Collective::all_to_all_pieces_then`] requires (an empty range where there are none).
+pub fn pieces_from(recvs: &[RecvPiece<'_>], rank: usize) -> Range<usize> {
+    let start = recvs
+        .iter()
+        .position(|p| p.rank == rank)
+        .unwrap_or(recvs.len());
+    let len = recvs[start..].iter().take_while(|p| p.rank == rank).count();
+    debug_assert!(
+        recvs[start + len..].iter().all(|p| p.rank != rank),
+        "a rank's receive pieces are consecutive"
+    );
+    start..start + len
 }
 
 /// A piece of [`Collective::all_to_all_pieces`] sent from where it lies: `bytes` to rank
@@ -153,6 +190,22 @@ pub fn float_bytes<T: Float>(v: &[T]) -> &[u8] {
 pub fn float_bytes_mut<T: Float>(v: &mut [T]) -> &mut [u8] {
     // SAFETY: as `float_bytes`; every bit pattern is a valid f32 / f64.
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+}
+
+/// The floats whose bytes `bytes` are ([`float_bytes`] reversed): a received piece read in
+/// place.
+///
+/// # Panics
+/// If `bytes` are not whole floats at their alignment (a piece cut from a float buffer is).
+pub fn bytes_floats<T: Float>(bytes: &[u8]) -> &[T] {
+    // SAFETY: `Float` is implemented for f32 and f64 only, for which every bit pattern is a
+    // value; `align_to` yields only whole, aligned elements, and the rest is checked empty.
+    let (pre, values, post) = unsafe { bytes.align_to::<T>() };
+    assert!(
+        pre.is_empty() && post.is_empty(),
+        "the bytes of whole, aligned floats"
+    );
+    values
 }
 
 /// Appends `block`'s values to `dst` in row-major order, a row at a time: a block of columns
@@ -284,10 +337,10 @@ struct UnitSplit<'c> {
     lr: f64,
 }
 
-/// (T12–T14) The exact step after the δ of this rank's rows, in three exchanges: one
+/// (T12–T16) The exact step after the δ of this rank's rows, in three exchanges: one
 /// all-to-all brings every rank the δ columns of its units and the hidden outputs it reads of
-/// the other ranks' rows ([`Exchange::share_rows`], T15); this rank's units' gradients over the whole
-/// batch; one all-gather of the units' partial sums of squares gives every rank ‖g‖ (T13);
+/// the other ranks' rows ([`Exchange::share_rows`], T15), during which this rank's units'
+/// gradients over the whole batch are folded, each rank's shards as they arrive (T16); one all-gather of the units' partial sums of squares gives every rank ‖g‖ (T13);
 /// this rank's pieces clipped (O14) and updated; one all-to-all of the updated pieces
 /// ([`Exchange::share_segments`]). Returns ‖g‖ before clipping.
 ///
@@ -309,9 +362,10 @@ fn unit_split_update<T: Float>(
     } = step;
     let (rank, ranks) = (coll.rank(), coll.size());
     ex.prepare(mlp, ranks);
-    ex.share_rows(coll, plan, &deltas);
-    let rows = ex.rows(plan, (rank, ranks), x, &deltas);
-    mlp.unit_gradients(plan, rank, ranks, |l, s| rows.of(l, s));
+    // T16: each rank's shards folded as soon as their rows are here, in shard order.
+    ex.share_rows(coll, plan, (x, &deltas), |shards, rows| {
+        mlp.unit_gradients_of(plan, (rank, ranks), shards, |l, s| rows.of(l, s));
+    });
     let grad_norm = ex.norm(coll, mlp);
     norm_is_finite(grad_norm)?;
     let mine = ex.mine(rank);

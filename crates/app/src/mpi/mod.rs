@@ -10,7 +10,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use glassbox_train::distributed::{
-    Collective, RecvPiece, SendPiece, float_bytes_mut, pairwise_pieces,
+    Collective, RecvPiece, SendPiece, float_bytes_mut, pairwise_pieces, pieces_from,
 };
 use mpi::Threading;
 use mpi::datatype::PartitionMut;
@@ -216,6 +216,21 @@ impl Collective for World {
     }
 
     fn all_to_all_pieces(&self, sends: &[SendPiece<'_>], recvs: &mut [RecvPiece<'_>]) {
+        self.all_to_all_pieces_then(sends, recvs, &mut |_, _| {});
+    }
+
+    /// (T16) One nonblocking `MPI_Irecv`/`MPI_Isend` per piece; then, for every rank p in
+    /// rank order, an `MPI_Wait` on each of p's receives and `then(p, …)`; last, one
+    /// `MPI_Waitall` for the sends. With vader's single copy a receiver pulls a large piece
+    /// from the sender's buffer as soon as the sender has posted it, so rank p's `then` runs
+    /// while later ranks' pieces are still to come, and a rank that waits only on what it
+    /// receives is not held by its own sends.
+    fn all_to_all_pieces_then(
+        &self,
+        sends: &[SendPiece<'_>],
+        recvs: &mut [RecvPiece<'_>],
+        then: &mut dyn FnMut(usize, &[RecvPiece<'_>]),
+    ) {
         self.count_collective();
         let fits = |len: usize| i32::try_from(len).is_ok();
         if !(sends.iter().all(|p| fits(p.bytes.len()))
@@ -223,8 +238,12 @@ impl Collective for World {
             && fits(sends.len() + recvs.len()))
         {
             // MPI counts are i32 (of bytes, and of requests for `MPI_Waitall`): blocking
-            // messages of 1 GiB at most.
-            return pairwise_pieces(self, sends, recvs);
+            // messages of 1 GiB at most, then every rank's turn.
+            pairwise_pieces(self, sends, recvs);
+            for p in 0..self.size() {
+                then(p, &recvs[pieces_from(recvs, p)]);
+            }
+            return;
         }
         let mut requests = self
             .requests
@@ -235,7 +254,8 @@ impl Collective for World {
         // The receives first, so that each message finds its place posted (a large one then
         // goes by one copy, from the sender's buffer into the receiver's). Between two ranks
         // MPI delivers messages of one tag in the order they were sent: the pieces match in
-        // order, as the contract says.
+        // order, as the contract says. Request i is piece i's (receives, then sends), a null
+        // request for an empty piece.
         let receives = recvs
             .iter_mut()
             .map(|p| (p.bytes.as_mut_ptr(), p.bytes.len(), p.rank));
@@ -243,15 +263,21 @@ impl Collective for World {
         let sent = |p: &SendPiece<'_>| (p.bytes.as_ptr().cast_mut(), p.bytes.len(), p.rank);
         let receives = receives.map(|m| (m, false));
         let messages = receives.chain(sends.iter().map(|p| (sent(p), true)));
-        for ((buf, len, rank), send) in messages.filter(|((_, len, _), _)| *len > 0) {
+        for ((buf, len, rank), send) in messages {
+            // SAFETY: a constant the MPI library sets once at start-up.
+            let null = unsafe { mpi::ffi::RSMPI_REQUEST_NULL };
+            if len == 0 {
+                requests.push(null);
+                continue;
+            }
             let mut request = std::mem::MaybeUninit::uninit();
             let (count, rank, at) = (len as i32, rank as i32, request.as_mut_ptr());
             // SAFETY: a constant the MPI library sets once at start-up.
             let byte = unsafe { mpi::ffi::RSMPI_UINT8_T };
             // SAFETY: the buffer is a live byte slice of `len` bytes (checked to fit an i32),
-            // exclusive for a receive, and stays borrowed until the `MPI_Waitall` below
-            // completes it; the datatype, rank and communicator are valid. MPI writes the
-            // request (an error aborts every rank: MPI's default handler).
+            // exclusive for a receive, and stays borrowed until its request is completed
+            // below; the datatype, rank and communicator are valid. MPI writes the request
+            // (an error aborts every rank: MPI's default handler).
             unsafe {
                 if send {
                     mpi::ffi::MPI_Isend(
@@ -269,10 +295,22 @@ impl Collective for World {
                 requests.push(request.assume_init());
             }
         }
+        for p in 0..self.size() {
+            let mine = pieces_from(recvs, p);
+            for request in &mut requests[mine.clone()] {
+                // SAFETY: a request started above (or null, which completes at once); MPI
+                // sets it to null once complete. The status is not asked for.
+                unsafe {
+                    mpi::ffi::MPI_Wait(request, mpi::ffi::RSMPI_STATUS_IGNORE);
+                }
+            }
+            // Rank p's receives are complete: their bytes are the caller's to read.
+            then(p, &recvs[mine]);
+        }
         // At most one request a piece, and the pieces were counted to fit an i32 above.
         let count = requests.len() as i32;
-        // SAFETY: every request was started above and is completed (and freed) here, while
-        // every buffer is still borrowed; the statuses are not asked for.
+        // SAFETY: every request was started above (the completed ones are null now) and is
+        // completed here, while every buffer is still borrowed; no status asked for.
         unsafe {
             mpi::ffi::MPI_Waitall(
                 count,

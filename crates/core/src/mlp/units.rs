@@ -117,6 +117,26 @@ impl<T: Float> Mlp<T> {
     ) where
         T: 'v,
     {
+        self.unit_gradients_of(plan, (rank, ranks), 0..plan.count(), rows);
+    }
+
+    /// (T16) [`Mlp::unit_gradients`] for shards `shards` only, continuing the fold: shard 0
+    /// writes, every later shard adds its partial (the GEMM's β = 1). Calls over consecutive
+    /// ranges `0..a`, `a..b`, …, `..S` give [`Mlp::unit_gradients`]' bits, since each layer's
+    /// fold still meets the shards in order — so a rank may fold a block of shards as soon as
+    /// their rows arrive (notes/distributed.md §2).
+    ///
+    /// # Panics
+    /// As [`Mlp::unit_gradients`].
+    pub fn unit_gradients_of<'v>(
+        &mut self,
+        plan: ShardPlan,
+        (rank, ranks): (usize, usize),
+        shards: Range<usize>,
+        rows: impl Fn(usize, usize) -> (ArrayView2<'v, T>, ArrayView2<'v, T>),
+    ) where
+        T: 'v,
+    {
         self.assert_dense_only();
         for (l, layer) in self.layers.iter().enumerate() {
             let (d, h) = (layer.inputs(), layer.outputs());
@@ -127,7 +147,7 @@ impl<T: Float> Mlp<T> {
             let (theta, bias) = self.grads[layer.params()].split_at_mut(h * d);
             let theta = &mut theta[units.start * d..units.end * d];
             let bias = &mut bias[units.clone()];
-            for s in 0..plan.count() {
+            for s in shards.clone() {
                 let (input, delta) = rows(l, s);
                 let n = plan.shard(s).len();
                 assert_eq!(input.dim(), (n, d), "mlp: layer {l}'s input, shard {s}");

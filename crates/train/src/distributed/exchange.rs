@@ -6,7 +6,8 @@
 //!    whose next layer has units on r (T15) — all that r needs, besides the batch, for its
 //!    units' gradients over the whole batch (T12).
 //!    The δ of another rank's units never crosses: (N − 1)/N of it stays home. The hidden
-//!    outputs are sent from the workspace where the forward pass wrote them.
+//!    outputs are sent from the workspace where the forward pass wrote them. The units'
+//!    gradients are folded during the exchange, each rank's shards once they are here (T16).
 //! 2. [`Exchange::norm`]: one all-gather of every rank's units' partial sums of squares (T13),
 //!    folded in parameter order on every rank — the same sum everywhere, no chain.
 //! 3. [`Exchange::share_segments`]: one all-to-all of the updated pieces of the parameters
@@ -21,7 +22,8 @@ use glassbox_core::{Deltas, Float, Mlp, ShardPlan, units_of_rank};
 use ndarray::{ArrayView2, s};
 
 use super::{
-    Collective, RecvPiece, SendPiece, append_rows, float_bytes, float_bytes_mut, rows_of_rank,
+    Collective, RecvPiece, SendPiece, append_rows, bytes_floats, float_bytes, float_bytes_mut,
+    rows_of_rank,
 };
 
 /// The layouts and buffers of the three exchanges of the exact step.
@@ -39,8 +41,6 @@ pub(crate) struct Exchange<T: Float> {
     packed: Vec<Range<usize>>,
     /// The rows it receives: every other rank's block, in rank order.
     recv: Vec<T>,
-    /// The first value of each rank's block in `recv`.
-    at: Vec<usize>,
     /// The pieces of the exchange under way, empty between exchanges: only their
     /// allocation is kept ([`recycle`]).
     send_pieces: Vec<SendPiece<'static>>,
@@ -61,7 +61,6 @@ impl<T: Float> Default for Exchange<T> {
             send: Vec::new(),
             packed: Vec::new(),
             recv: Vec::new(),
-            at: Vec::new(),
             send_pieces: Vec::new(),
             recv_pieces: Vec::new(),
             squares: Vec::new(),
@@ -144,11 +143,17 @@ impl<T: Float> Exchange<T> {
     /// |J_q,ₗ|), packed, then the output (Nᵣ, Hₗ) of every hidden layer whose next layer has
     /// units on q, from the workspace; from each other rank it receives the same for that
     /// rank's rows and its own units, into one block of `recv`.
+    ///
+    /// (T16) During the exchange, `fold(shards, rows)` runs for every rank p in rank order,
+    /// once p's rows are here (this rank's own at once), with p's shards and where their rows
+    /// lie ([`ShardRows::of`]; the first layer's input is the batch `x`): rank 0 folds its
+    /// own shards while the others' rows travel; the fold's order is fixed, not its timing.
     pub(crate) fn share_rows(
         &mut self,
         coll: &dyn Collective,
         plan: ShardPlan,
-        deltas: &Deltas<'_, T>,
+        (x, deltas): (ArrayView2<'_, T>, &Deltas<'_, T>),
+        mut fold: impl FnMut(Range<usize>, &ShardRows<'_, T>),
     ) {
         let (me, ranks) = (coll.rank(), coll.size());
         let layers = self.widths.len();
@@ -184,7 +189,10 @@ impl<T: Float> Exchange<T> {
             }
         }
         let mut recvs = recycle(std::mem::take(&mut self.recv_pieces));
-        let mut rest = float_bytes_mut(&mut self.recv[..]);
+        // Taken out while its pieces are lent to the transport, so that `fold` can read the
+        // layouts in `self`; put back after.
+        let mut recv = std::mem::take(&mut self.recv);
+        let mut rest = float_bytes_mut(&mut recv[..]);
         for p in (0..ranks).filter(|&p| p != me) {
             let n = rows_of_rank(plan, p, ranks).len();
             let used = used_outputs(&self.widths, me, ranks).map(|l| self.widths[l]);
@@ -198,42 +206,30 @@ impl<T: Float> Exchange<T> {
                 rest = tail;
             }
         }
-        coll.all_to_all_pieces(&sends, &mut recvs);
+        let ex: &Self = self;
+        coll.all_to_all_pieces_then(&sends, &mut recvs, &mut |p, theirs| {
+            let rows = ShardRows {
+                ex,
+                plan,
+                me,
+                ranks,
+                owner: p,
+                x,
+                deltas,
+                theirs,
+            };
+            fold(plan.shards_of_rank(p, ranks), &rows);
+        });
         self.send_pieces = recycle(sends);
         self.recv_pieces = recycle(recvs);
+        self.recv = recv;
     }
 
-    /// `at` for blocks of `len(p)` values from every rank p but `me`, and `recv` large
-    /// enough.
+    /// `recv` large enough for blocks of `len(p)` values from every rank p but `me`.
     fn receive_blocks(&mut self, me: usize, ranks: usize, len: impl Fn(usize) -> usize) {
-        self.at.clear();
-        let mut total = 0;
-        for p in 0..ranks {
-            self.at.push(total);
-            total += if p == me { 0 } else { len(p) };
-        }
+        let total: usize = (0..ranks).filter(|&p| p != me).map(len).sum();
         if self.recv.len() < total {
             self.recv.resize(total, T::zero());
-        }
-    }
-
-    /// Where [`Mlp::unit_gradients`] finds each shard's rows after [`Exchange::share_rows`]:
-    /// this rank's own in its workspace (`deltas`), the others' in `recv`; the input of the
-    /// first layer in the batch `x`.
-    pub(crate) fn rows<'v>(
-        &'v self,
-        plan: ShardPlan,
-        (me, ranks): (usize, usize),
-        x: ArrayView2<'v, T>,
-        deltas: &'v Deltas<'v, T>,
-    ) -> ShardRows<'v, T> {
-        ShardRows {
-            ex: self,
-            plan,
-            me,
-            ranks,
-            x,
-            deltas,
         }
     }
 
@@ -290,25 +286,34 @@ fn used_outputs(widths: &[usize], r: usize, ranks: usize) -> impl Iterator<Item 
     (0..layers - 1).filter(move |&l| !units_of_rank(widths[l + 1], r, ranks).is_empty())
 }
 
-/// The rows of each shard for [`Mlp::unit_gradients`] (T12, T14).
+/// Where the rows of rank `owner`'s shards lie for [`Mlp::unit_gradients_of`] (T12, T14,
+/// T16): this rank's own in its workspace (`deltas`), another's in the pieces received from
+/// it (`theirs`: the δ of this rank's units of every layer, then the hidden outputs it uses);
+/// the first layer's input in the batch `x`.
 pub(crate) struct ShardRows<'v, T: Float> {
     ex: &'v Exchange<T>,
     plan: ShardPlan,
     me: usize,
     ranks: usize,
+    owner: usize,
     x: ArrayView2<'v, T>,
     deltas: &'v Deltas<'v, T>,
+    theirs: &'v [RecvPiece<'v>],
 }
 
 impl<'v, T: Float> ShardRows<'v, T> {
     /// Layer `l`'s input (rows of shard s, Dₗ) and its δ in this rank's units' columns (rows
     /// of shard s, |Jₗ|).
+    ///
+    /// # Panics
+    /// If shard `s` is not the owner's.
     pub(crate) fn of(&self, l: usize, s: usize) -> (ArrayView2<'v, T>, ArrayView2<'v, T>) {
-        let (plan, me, ranks, ex) = (self.plan, self.me, self.ranks, self.ex);
+        let (plan, me, ranks, ex, owner) = (self.plan, self.me, self.ranks, self.ex, self.owner);
         let rows = plan.shard(s);
-        let owner = (0..ranks)
-            .find(|&r| plan.shards_of_rank(r, ranks).contains(&s))
-            .expect("every shard has a rank");
+        assert!(
+            plan.shards_of_rank(owner, ranks).contains(&s),
+            "shard {s} is rank {owner}'s"
+        );
         let first = rows_of_rank(plan, owner, ranks);
         let local = rows.start - first.start..rows.end - first.start;
         let units = ex.units(l, me, ranks);
@@ -321,23 +326,26 @@ impl<'v, T: Float> ShardRows<'v, T> {
             let delta = self.deltas.delta(l).slice_move(s![local, units]);
             return (input, delta);
         }
-        // The owner's block: δ of my units of every layer, then the hidden outputs I use
-        // (T15: layer l's input is there, since I own units of layer l).
+        // The owner's pieces: δ of my units of every layer, layer after layer (n, |Jₗ|),
+        // then the hidden outputs I use (T15: layer l's input is there, since I own units
+        // of layer l), each (n, Hₗ).
         let n = first.len();
-        let block = &ex.recv[ex.at[owner]..];
-        let view = |start: usize, width: usize| {
-            let values = &block[n * start..n * (start + width)];
+        let view = |piece: usize, start: usize, width: usize| {
+            let values = bytes_floats::<T>(&*self.theirs[piece].bytes);
+            let values = &values[n * start..n * (start + width)];
             ArrayView2::from_shape((n, width), values)
-                .expect("a block holds n rows of each piece")
+                .expect("a piece holds n rows of each block")
                 .slice_move(s![local.clone(), ..])
         };
         let before: usize = (0..l).map(|k| ex.units(k, me, ranks).len()).sum();
-        let delta = view(before, units.len());
+        let delta = view(0, before, units.len());
         let input = match l {
             0 => batch_input(),
             _ => {
-                let hidden_before = ex.hidden_used(me, ranks, l - 1);
-                view(ex.all_units(me, ranks) + hidden_before, ex.widths[l - 1])
+                let mut used = used_outputs(&ex.widths, me, ranks);
+                let at = used.position(|k| k == l - 1);
+                let at = at.expect("T15: the input of a layer with my units is sent to me");
+                view(1 + at, 0, ex.widths[l - 1])
             }
         };
         (input, delta)
