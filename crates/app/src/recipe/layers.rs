@@ -3,15 +3,57 @@
 //! (`--ensemble-k`, N19).
 
 use glassbox_core::{Activation, InputLayerSpec, LayerSpec, MlpSpec};
+use glassbox_data::Preprocessor;
 
 use super::{Recipe, RecipeChanges, self_note};
+
+/// The recipe's spelling of a PLR layer on the numeric columns only (N23): the last field of
+/// `plr(…)`. The network's spec names the columns themselves, resolved against the fitted
+/// preprocessor ([`Recipe::mlp_spec_for`]), so the recipe reads the same on any table.
+const NUMERIC: &str = ",columns=numeric";
+
+/// A recipe's input-layer text without [`NUMERIC`], and whether it had it.
+fn split_numeric(text: &str) -> (String, bool) {
+    match text
+        .trim()
+        .strip_suffix(')')
+        .and_then(|t| t.strip_suffix(NUMERIC))
+    {
+        Some(core) => (format!("{core})"), true),
+        None => (text.to_string(), false),
+    }
+}
 
 impl Recipe {
     /// The network for `inputs` features: the hidden layers, then `Dense(1, sigmoid)` as in
     /// Keras. Its pre-activation is the logit `z`, which the logits loss reads (the trainer
     /// applies the sigmoid inside the loss, as Keras on TensorFlow does); the probability is
     /// `σ(z)`.
+    ///
+    /// A PLR layer on the numeric columns needs the preprocessor: use
+    /// [`Recipe::mlp_spec_for`]; here it is refused.
     pub fn mlp_spec(&self, inputs: usize) -> Result<MlpSpec, String> {
+        self.mlp_spec_with(inputs, None)
+    }
+
+    /// [`Recipe::mlp_spec`] for the features of `pre`, with S of a PLR layer on numeric
+    /// columns (N23) = [`Preprocessor::numeric_value_features`].
+    pub fn mlp_spec_for(&self, pre: &Preprocessor) -> Result<MlpSpec, String> {
+        let numeric = pre.numeric_value_features();
+        self.mlp_spec_with(pre.n_features(), Some(&numeric))
+    }
+
+    fn mlp_spec_with(&self, inputs: usize, numeric: Option<&[usize]>) -> Result<MlpSpec, String> {
+        let mut input_layers = self.input_layer_specs()?;
+        for (l, text) in input_layers.iter_mut().zip(&self.input_layers) {
+            if let (InputLayerSpec::Plr { columns, .. }, (_, true)) = (l, split_numeric(text)) {
+                let s = numeric.ok_or("plr on numeric columns needs the table's preprocessor")?;
+                if s.is_empty() {
+                    return Err("plr on numeric columns: the table has no numeric column".into());
+                }
+                *columns = Some(s.to_vec());
+            }
+        }
         let act = self.activation()?;
         let mut layers: Vec<LayerSpec> = self
             .hidden
@@ -20,22 +62,31 @@ impl Recipe {
             .collect();
         layers.push(LayerSpec::new(1, Activation::Sigmoid));
         let spec = MlpSpec::new(inputs, layers)
-            .with_input_layers(self.input_layer_specs()?)
+            .with_input_layers(input_layers)
             .with_ensemble(self.ensemble_k)
             .with_wide(self.wide);
         spec.validate().map_err(|e| e.to_string())?;
         Ok(spec)
     }
 
-    /// The input layers of tables ([`Recipe::input_layers`]), parsed.
+    /// The input layers of tables ([`Recipe::input_layers`]), parsed; a PLR layer on the
+    /// numeric columns reads as one on every column until [`Recipe::mlp_spec_for`] names
+    /// them.
     pub fn input_layer_specs(&self) -> Result<Vec<InputLayerSpec>, String> {
         self.input_layers
             .iter()
             .map(|t| {
-                t.parse::<InputLayerSpec>()
+                split_numeric(t)
+                    .0
+                    .parse::<InputLayerSpec>()
                     .map_err(|e| format!("input layer: {e}"))
             })
             .collect()
+    }
+
+    /// Whether the recipe's PLR layer embeds the numeric columns only (N23).
+    fn plr_numeric(&self) -> bool {
+        self.input_layers.iter().any(|t| split_numeric(t).1)
     }
 
     /// The PLR shape the flags leave: K, H and σ from the flags, else from the recipe's PLR
@@ -47,6 +98,7 @@ impl Recipe {
                 frequencies,
                 units,
                 sigma: s,
+                ..
             } = l
             {
                 (k, h, sigma) = (frequencies, units, s);
@@ -56,6 +108,7 @@ impl Recipe {
             frequencies: c.plr_frequencies.unwrap_or(k),
             units: c.plr_units.unwrap_or(h),
             sigma: c.plr_sigma.unwrap_or(sigma),
+            columns: None,
         })
     }
 
@@ -64,7 +117,7 @@ impl Recipe {
     pub(super) fn apply_input_layers(&mut self, c: &RecipeChanges) -> Result<(), String> {
         let plr_shape =
             c.plr_frequencies.is_some() || c.plr_units.is_some() || c.plr_sigma.is_some();
-        if c.feature_scale.is_none() && c.plr.is_none() && !plr_shape {
+        if c.feature_scale.is_none() && c.plr.is_none() && c.plr_numeric.is_none() && !plr_shape {
             return Ok(());
         }
         let now = self.input_layer_specs()?;
@@ -80,18 +133,23 @@ impl Recipe {
                     .into(),
             );
         }
+        let numeric = c.plr_numeric.unwrap_or(self.plr_numeric());
         let mut layers = Vec::new();
         if scale {
-            layers.push(InputLayerSpec::Scale);
+            layers.push(InputLayerSpec::Scale.to_string());
         }
         if plr {
             let spec = self.plr_from(c)?;
             spec.validate()
                 .map_err(|e| format!("--embedding plr: {e}"))?;
-            layers.push(spec);
+            let text = spec.to_string();
+            layers.push(match text.strip_suffix(')') {
+                Some(open) if numeric => format!("{open}{NUMERIC})"),
+                _ => text,
+            });
         }
-        self.input_layers = layers.iter().map(ToString::to_string).collect();
-        let text = if layers.is_empty() {
+        self.input_layers = layers;
+        let text = if self.input_layers.is_empty() {
             "none".to_string()
         } else {
             self.input_layers.join("+")
@@ -186,5 +244,39 @@ mod tests {
         let mut hostile = Recipe::paper();
         hostile.input_layers = vec!["plr(k=2)".into()];
         assert!(hostile.validate().is_err());
+    }
+
+    /// `--embedding plr-numeric` (N23): the recipe says `columns=numeric`, kept when the PLR
+    /// shape changes and dropped by `--embedding plr`; the network without the preprocessor
+    /// is refused.
+    #[test]
+    fn plr_on_numeric_columns_is_spelled_in_the_recipe() {
+        let mut r = Recipe::default_recipe();
+        r.apply(&RecipeChanges {
+            plr: Some(true),
+            plr_numeric: Some(true),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(r.input_layers, ["plr(k=16,h=16,sigma=0.1,columns=numeric)"]);
+        r.apply(&RecipeChanges {
+            plr_units: Some(24),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(r.input_layers, ["plr(k=16,h=24,sigma=0.1,columns=numeric)"]);
+        assert!(r.validate().is_ok());
+        let back: Recipe = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+        let e = r.mlp_spec(5).unwrap_err();
+        assert!(e.contains("preprocessor"), "{e}");
+        r.apply(&RecipeChanges {
+            plr: Some(true),
+            plr_numeric: Some(false),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(r.input_layers, ["plr(k=16,h=24,sigma=0.1)"]);
+        assert_eq!(r.mlp_spec(5).unwrap().dense_inputs(), 5 * 24);
     }
 }

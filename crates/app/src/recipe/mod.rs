@@ -173,9 +173,9 @@ pub struct Recipe {
     pub features: FeatureOptions,
     /// Input layers of tables before the hidden layers (notes/tabular.md N10), each as the
     /// text of an [`InputLayerSpec`](glassbox_core::InputLayerSpec) (`scale`,
-    /// `plr(k=16,h=16,sigma=0.1)`). They act on every column the preprocessor makes, one-hot
-    /// ones included. Left out when empty, so a bundle written before them is rewritten byte
-    /// for byte.
+    /// `plr(k=16,h=16,sigma=0.1)`); PLR embeds every column the preprocessor makes, one-hot
+    /// ones included, unless it ends `,columns=numeric` (N23). Left out when empty, so a
+    /// bundle written before them is rewritten byte for byte.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub input_layers: Vec<String>,
     /// k, the members of a BatchEnsemble network (`--ensemble-k`, notes/tabular.md N19–N21):
@@ -287,8 +287,10 @@ pub struct RecipeChanges {
     pub rare_min_count: Option<usize>,
     /// A learned scale per input column (`--feature-scale`, N1, N2); `Some(false)` removes it.
     pub feature_scale: Option<bool>,
-    /// PLR embeddings of every column (`--embedding plr`, N3–N9); `Some(false)` removes them.
+    /// PLR embeddings (`--embedding plr`, N3–N9); `Some(false)` removes them.
     pub plr: Option<bool>,
+    /// PLR on the numeric columns only (`--embedding plr-numeric`, N23), else every column.
+    pub plr_numeric: Option<bool>,
     /// PLR's K, H and σ (`--plr-frequencies`, `--plr-units`, `--plr-sigma`); need PLR on.
     pub plr_frequencies: Option<usize>,
     pub plr_units: Option<usize>,
@@ -328,6 +330,8 @@ pub enum EmbeddingName {
     None,
     /// PLR: periodic features, a dense layer and ReLU per column (notes/tabular.md §2).
     Plr,
+    /// PLR of the numeric columns only; the others pass through (notes/tabular.md N23).
+    PlrNumeric,
 }
 
 /// Names accepted by `--recipe`.
