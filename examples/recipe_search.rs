@@ -17,7 +17,8 @@
 //! `--tables adult,coupon` limits it to some tables. `--stage layers` runs the same protocol
 //! with the input layers of tables (notes/tabular.md §3–§4: per-feature scaling, PLR) and
 //! BatchEnsemble networks (§6) as the candidates; `--candidates "BatchEnsemble k8"` keeps the
-//! base and the candidates whose names start with one of the comma-separated prefixes.
+//! base and the candidates whose names start with one of the comma-separated prefixes, and
+//! `--base "default 5 seeds"` makes that candidate the base.
 //!
 //! Protocol. For fold f = 0..F (default 3), a stratified 20 % "selection" part of
 //! `datasets/online_shoppers_train.csv` is drawn with seed 1000 + f (glassbox's stratified
@@ -384,7 +385,32 @@ fn layer_candidates() -> Vec<Candidate> {
         cand("BatchEnsemble k8", changes(|c| c.ensemble_k = Some(8))),
         // The default recipe as shipped, 5 seeds averaged: what a one-network k8 must beat.
         cand("default 5 seeds", changes(|c| c.ensemble = Some(5))),
+        // Session 13 (TabM-style), fixed before the run: PLR on the numeric columns only
+        // (N23) at the defaults of the PLR paper's package (K = 48, H = 24, σ = 0.01), alone,
+        // after the feature scale, and under BatchEnsemble k4; one network each. Run with
+        // `--base "default 5 seeds" --candidates "PLR-numeric,BE k4 + PLR-numeric"`.
+        cand("PLR-numeric k48 h24 σ0.01", plr_numeric(|_| {})),
+        cand(
+            "PLR-numeric + feature scale",
+            plr_numeric(|c| c.feature_scale = Some(true)),
+        ),
+        cand(
+            "BE k4 + PLR-numeric",
+            plr_numeric(|c| c.ensemble_k = Some(4)),
+        ),
     ]
+}
+
+/// PLR of the numeric columns (N23) at K = 48, H = 24, σ = 0.01, with `set`'s changes.
+fn plr_numeric(set: impl Fn(&mut RecipeChanges)) -> RecipeChanges {
+    changes(|c| {
+        c.plr = Some(true);
+        c.plr_numeric = Some(true);
+        c.plr_frequencies = Some(48);
+        c.plr_units = Some(24);
+        c.plr_sigma = Some(0.01);
+        set(c);
+    })
 }
 
 /// `--stage tabular` (and `layers`): every candidate on every table, compared with the base fold by fold.
@@ -513,6 +539,15 @@ fn main() {
         } else {
             tabular_candidates()
         };
+        // `--base NAME`: the candidate the others are compared with (first in the list).
+        if let Some(base) = arg("--base") {
+            let i = candidates
+                .iter()
+                .position(|c| c.name == base)
+                .expect("--base names a candidate");
+            let b = candidates.remove(i);
+            candidates.insert(0, b);
+        }
         // `--candidates "BatchEnsemble k8,PLR"`: the base and the candidates whose names
         // start with one of these.
         if let Some(only) = arg("--candidates") {

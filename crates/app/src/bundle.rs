@@ -301,7 +301,7 @@ impl Bundle {
             .map_err(|e| format(format!("cannot read \"{KEY_EVENTS}\": {e}")))?;
         let spec = info
             .recipe
-            .mlp_spec(preprocessor.n_features())
+            .mlp_spec_for(&preprocessor)
             .map_err(|e| invalid(format!("the recorded recipe is not usable: {e}")))?;
         let by_name: HashMap<&str, &TensorView<'_>> =
             views.iter().map(|(n, v)| (n.as_str(), v)).collect();
@@ -505,7 +505,7 @@ mod tests {
         recipe.hidden = vec![3];
         recipe.input_layers = input_layers;
         recipe.ensemble_k = ensemble_k;
-        let spec = recipe.mlp_spec(pre.n_features()).unwrap();
+        let spec = recipe.mlp_spec_for(&pre).unwrap();
         let members = (0..2)
             .map(|k| Mlp::new(spec.clone(), Init::GlorotUniform, &mut seeded_rng(k)).unwrap())
             .collect();
@@ -616,6 +616,30 @@ mod tests {
     /// The input layers of tables (notes/tabular.md N10) are stored through the recipe and
     /// their tensors; the bundle loads back equal, `inspect` names them, and a recipe that
     /// lost them no longer matches the tensors.
+    /// (N23) PLR of the numeric column only: `age` is embedded, the plan's one-hot columns
+    /// pass through; the recipe keeps the word `numeric`, the network the columns.
+    #[test]
+    fn plr_on_numeric_columns_round_trips_and_passes_the_one_hot_columns() {
+        let b = tiny_with(vec!["plr(k=2,h=3,sigma=0.5,columns=numeric)".into()], 1);
+        let spec = b.members[0].spec();
+        assert_eq!(spec.input_layers[0].columns(), Some(&[0usize][..]));
+        assert_eq!(spec.dense_inputs(), 3 + 3);
+        let back = Bundle::from_bytes(&b.to_bytes().unwrap(), "mem").unwrap();
+        assert_eq!(back, b);
+        let x = ndarray::array![[0.3f32, 1.0, 0.0, 0.0], [0.3, 0.0, 1.0, 0.0]];
+        let p = back.probabilities(x.view());
+        assert_eq!(p, b.probabilities(x.view()));
+        assert_ne!(p[0], p[1], "the plan's one-hot columns reach the network");
+        let text = crate::render::bundle::describe_bundle("mem", &b);
+        assert!(
+            text.contains("1 columns embedded, 3 passed through"),
+            "{text}"
+        );
+        // The spec needs the preprocessor to name the columns.
+        let e = b.info.recipe.mlp_spec(4).unwrap_err();
+        assert!(e.contains("preprocessor"), "{e}");
+    }
+
     #[test]
     fn input_layers_round_trip_and_are_shown() {
         let b = tiny_with(vec!["scale".into(), "plr(k=2,h=3,sigma=0.5)".into()], 1);

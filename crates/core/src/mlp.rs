@@ -115,7 +115,7 @@ fn layout(spec: &MlpSpec) -> Vec<Layer> {
                 features: fan_in,
                 offset,
             }),
-            Some(plr) => Layer::Plr(PlrLayer { spec: plr, offset }),
+            Some(plr) => Layer::Plr(PlrLayer::new(plr, offset, fan_in, l.columns())),
         };
         offset = layer.params().end;
         fan_in = layer.outputs();

@@ -357,6 +357,96 @@ pub fn plr_input_gradient<T: Float>(
         });
 }
 
+/// (N23) The embedded columns of x (N, w): `x_s[n, j] = x[n, S_j]` for S = `columns`.
+/// Element-wise, so any order gives the same bits.
+///
+/// **Panics** if a column is out of range or x_s is not (N, |S|).
+pub fn plr_gather<T: Float>(x: ArrayView2<T>, columns: &[usize], mut x_s: ArrayViewMut2<T>) {
+    assert_eq!(
+        x_s.dim(),
+        (x.nrows(), columns.len()),
+        "plr: x_S has the wrong shape"
+    );
+    for (mut to, from) in x_s.rows_mut().into_iter().zip(x.rows()) {
+        for (t, &c) in to.iter_mut().zip(columns) {
+            *t = from[c];
+        }
+    }
+}
+
+/// (N23) The layer's output with a column set: `out_n = [y_n, x_n,S̄]`, the D·H embedding
+/// units first, then the passed columns `passed` = S̄ of x (N, w) in increasing order.
+///
+/// **Panics** if the shapes disagree.
+pub fn plr_assemble<T: Float>(
+    y: ArrayView2<T>,
+    x: ArrayView2<T>,
+    passed: &[usize],
+    mut out: ArrayViewMut2<T>,
+) {
+    let dh = y.ncols();
+    assert_eq!(
+        out.dim(),
+        (y.nrows(), dh + passed.len()),
+        "plr: output shape"
+    );
+    assert_eq!(x.nrows(), y.nrows(), "plr: x and y differ in rows");
+    for ((mut o, y_row), x_row) in out.rows_mut().into_iter().zip(y.rows()).zip(x.rows()) {
+        for (t, &v) in o.iter_mut().zip(y_row) {
+            *t = v;
+        }
+        for (t, &c) in o.iter_mut().skip(dh).zip(passed) {
+            *t = x_row[c];
+        }
+    }
+}
+
+/// The input gradient of a PLR layer with a column set S (N, w), from g of [`plr_delta`]
+/// and the gradient `d_out` (N, D·H + w − D) the layer above wrote:
+///
+/// ```text
+/// (N24)  d_x_n,S_j = Σ_k g_njk 2π c_jk              (N9 on the embedded columns)
+/// (N25)  d_x_n,S̄_m = d_out_n,DH+m                   (∂y/∂x_S̄ = I: passed through)
+/// ```
+///
+/// Every element is written once, so no column keeps a stale value. Threads split rows.
+///
+/// **Panics** if the shapes disagree.
+pub fn plr_input_gradient_columns<T: Float>(
+    spec: &PlrSpec,
+    params: &[T],
+    g: &[T],
+    columns: &[usize],
+    passed: &[usize],
+    d_out: ArrayView2<T>,
+    mut d_x: ArrayViewMut2<T>,
+) {
+    let (d_n, k_n, dh) = (spec.features, spec.frequencies, spec.outputs());
+    assert_eq!(columns.len(), d_n, "plr: |S| is not D");
+    assert_eq!(d_x.ncols(), d_n + passed.len(), "plr: d_x is not (N, w)");
+    assert_eq!(
+        d_out.dim(),
+        (d_x.nrows(), dh + passed.len()),
+        "plr: d_out shape"
+    );
+    let (freq, _, _) = spec.split(params);
+    d_x.axis_iter_mut(ndarray::Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(row, mut dx_row)| {
+            for (d, &col) in columns.iter().enumerate() {
+                let mut dx = T::zero();
+                for k in 0..k_n {
+                    dx += g[(row * d_n + d) * k_n + k] * two_pi::<T>() * freq[d * k_n + k]; // (N24)
+                }
+                dx_row[col] = dx;
+            }
+            for (m, &col) in passed.iter().enumerate() {
+                dx_row[col] = d_out[[row, dh + m]]; // (N25)
+            }
+        });
+}
+
 /// The parameter gradients over the batch rows `rows`, **added** into `grads` (laid out as
 /// [`PlrSpec::split`]), from x (N, D), p, δ and g:
 ///

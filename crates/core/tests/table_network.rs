@@ -17,11 +17,9 @@ use serde_json::Value;
 
 mod fixtures_json;
 mod nets;
-use fixtures_json::{close, floats};
 use nets::{
-    FixtureCheck, assert_clipping_matches_per_example, assert_matches_fixture_gradients_and_steps,
-    assert_one_shard_equals_the_plain_backward, assert_same_bits_at_1_2_and_7_threads, dim,
-    fixture_net, matrix, pass_bits, relu_sigmoid_spec, tensor_range,
+    FixtureCheck, assert_bits_and_one_shard, assert_clipping_matches_per_example,
+    assert_matches_fixture, dim, fixture_net, matrix, relu_sigmoid_spec, tensor_range,
 };
 
 fn fixture() -> Value {
@@ -36,6 +34,7 @@ fn table_spec(d: usize, k: usize, h: usize, units: usize, sigma: f64) -> MlpSpec
             frequencies: k,
             units: h,
             sigma,
+            columns: None,
         },
     ])
 }
@@ -49,14 +48,7 @@ fn fixture_spec(f: &Value) -> MlpSpec {
 fn table_network_matches_pytorch_float64() {
     let f = fixture();
     let (mut mlp, x, y) = fixture_net(&f, fixture_spec(&f));
-    let logits = mlp.predict(x.view()).mapv(|p| (p / (1.0 - p)).ln());
-    close(
-        "logit",
-        logits.as_slice().unwrap(),
-        &floats(&f["logit"]),
-        1e-9,
-    );
-    assert_matches_fixture_gradients_and_steps(&f, &mut mlp, &x, &y);
+    assert_matches_fixture(&f, &mut mlp, &x, &y);
     let names: Vec<String> = mlp.tensors().into_iter().map(|t| t.name).collect();
     assert_eq!(
         names,
@@ -132,22 +124,11 @@ fn per_example_norms_and_clipping_match_explicit_per_example_gradients() {
     );
 }
 
-fn bits_at(threads: usize) -> Vec<u32> {
-    let spec = table_spec(13, 8, 8, 32, 0.1);
-    let mut mlp = Mlp::<f32>::new(spec, Init::GlorotUniform, &mut seeded_rng(5)).unwrap();
-    pass_bits(threads, &mut mlp, 257, true)
-}
-
+/// Bits at 1, 2 and 7 threads (f32, N = 257, D = 13, K = 8, H = 8); one shard equals the
+/// plain backward.
 #[test]
 fn table_network_is_bit_identical_at_1_2_and_7_threads() {
-    assert_same_bits_at_1_2_and_7_threads(bits_at);
-}
-
-#[test]
-fn one_shard_equals_the_plain_backward() {
-    let spec = table_spec(5, 4, 3, 7, 0.3);
-    let a = Mlp::<f64>::new(spec, Init::HeUniform, &mut seeded_rng(9)).unwrap();
-    assert_one_shard_equals_the_plain_backward(a, 5, 1);
+    assert_bits_and_one_shard(&table_spec(13, 8, 8, 32, 0.1));
 }
 
 #[test]
@@ -156,6 +137,7 @@ fn input_layer_specs_read_write_and_validate() {
         frequencies: 16,
         units: 8,
         sigma: 0.05,
+        columns: None,
     };
     assert_eq!(plr.to_string(), "plr(k=16,h=8,sigma=0.05)");
     assert_eq!(
@@ -183,6 +165,7 @@ fn input_layer_specs_read_write_and_validate() {
                 frequencies: 2,
                 units: 0,
                 sigma: 1.0,
+                columns: None,
             },
         ]);
     assert!(matches!(

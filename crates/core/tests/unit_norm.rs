@@ -238,6 +238,7 @@ fn the_norm_covers_the_input_layers_of_tables() {
             frequencies: 3,
             units: 4,
             sigma: 0.1,
+            columns: None,
         },
     ]);
     let mut mlp = Mlp::<f64>::new(spec, Init::GlorotUniform, &mut seeded_rng(5)).unwrap();

@@ -386,6 +386,17 @@ impl Preprocessor {
             .collect()
     }
 
+    /// The features that hold a numeric column's value: the first feature of each numeric
+    /// group (its missing indicator, if any, follows it and is not one), increasing. The
+    /// column set S of a PLR layer on numeric columns (notes/tabular.md N23).
+    pub fn numeric_value_features(&self) -> Vec<usize> {
+        self.feature_groups()
+            .into_iter()
+            .filter(|g| g.kind == ColumnKind::Numeric)
+            .map(|g| g.start)
+            .collect()
+    }
+
     /// Which features come from which source column.
     pub fn feature_groups(&self) -> Vec<FeatureGroup> {
         let mut start = 0;

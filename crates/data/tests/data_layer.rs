@@ -577,6 +577,7 @@ fn one_hot_levels_and_feature_groups() {
     );
     assert_eq!(groups[0].names, ["os=1", "os=2", "os=10", "os=<unknown>"]);
     assert_eq!(groups[1].names, ["m=a", "m=b", "m=c", "m=<unknown>"]);
+    assert_eq!(pre.numeric_value_features(), [8]);
     let names = pre.feature_names();
     assert_eq!(names.len(), pre.n_features());
     for g in &groups {

@@ -44,6 +44,9 @@ fn robust_scaling_with_indicators_and_rare_pooling_by_hand() {
         pre.feature_names(),
         ["a", "a=<missing>", "c=red", "c=<unknown>", "c=<missing>"]
     );
+    // A PLR layer on numeric columns (notes/tabular.md N23) embeds `a`'s value, not its
+    // missing indicator nor the one-hot columns.
+    assert_eq!(pre.numeric_value_features(), [0]);
     let FittedColumn::Categorical(c) = &pre.columns()[1] else {
         panic!("c is categorical")
     };

@@ -126,18 +126,7 @@ impl ArchitectureRecord {
         let mut fan_in = self.inputs;
         let mut total = 0usize;
         for text in &self.input_layers {
-            let (params, width) = match InputLayerSpec::from_str(text).ok()? {
-                InputLayerSpec::Scale => (fan_in, fan_in),
-                InputLayerSpec::Plr {
-                    frequencies: k,
-                    units: h,
-                    ..
-                } => {
-                    // c (D·K), W (D·H·2K), b (D·H): D·(K + H·(2K + 1)).
-                    let per = k.checked_add(h.checked_mul(k.checked_mul(2)?.checked_add(1)?)?)?;
-                    (fan_in.checked_mul(per)?, fan_in.checked_mul(h)?)
-                }
-            };
+            let (params, width) = InputLayerSpec::from_str(text).ok()?.checked_shape(fan_in)?;
             total = total.checked_add(params)?;
             fan_in = width;
         }

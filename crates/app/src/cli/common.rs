@@ -135,7 +135,8 @@ pub struct RecipeArgs {
     pub rare_min_count: Option<usize>,
 
     /// Input layers of tables before the hidden layers (notes/tabular.md): plr, periodic
-    /// embeddings of every column (Gorishniy et al. 2022), or none.
+    /// embeddings of every column (Gorishniy et al. 2022), plr-numeric, of the numeric
+    /// columns only, or none.
     #[arg(long, value_enum, value_name = "KIND")]
     pub embedding: Option<EmbeddingName>,
 
@@ -269,7 +270,8 @@ impl RecipeArgs {
             missing_indicators: self.missing_indicators,
             rare_min_count: self.rare_min_count,
             feature_scale: self.feature_scale,
-            plr: self.embedding.map(|e| e == EmbeddingName::Plr),
+            plr: self.embedding.map(|e| e != EmbeddingName::None),
+            plr_numeric: self.embedding.map(|e| e == EmbeddingName::PlrNumeric),
             plr_frequencies: self.plr_frequencies,
             plr_units: self.plr_units,
             plr_sigma: self.plr_sigma,

@@ -128,7 +128,7 @@ fn train_member(
     let set = job.set;
     let recipe = job.recipe;
     let spec = recipe
-        .mlp_spec(set.preprocessor.n_features())
+        .mlp_spec_for(&set.preprocessor)
         .map_err(PipelineError::Recipe)?;
     let init = recipe.init().map_err(PipelineError::Recipe)?;
     let positives = set.y_train.iter().filter(|&&v| v == 1.0).count();

@@ -73,16 +73,23 @@ pub fn describe_bundle(path: &str, b: &Bundle) -> String {
                 None => {
                     format!("scale per feature, y = x ⊙ s  ({params} parameters: scale [{fan_in}])")
                 }
-                Some(p) => format!(
-                    "PLR embedding {fan_in} → {width} ({}), per feature sin/cos of {} frequencies → Dense {} → ReLU  ({params} parameters: frequencies [{fan_in}, {}], weight [{fan_in}, {}, {}], bias [{fan_in}, {}])",
-                    input_layer,
-                    p.frequencies,
-                    p.units,
-                    p.frequencies,
-                    p.units,
-                    2 * p.frequencies,
-                    p.units
-                ),
+                Some(p) => {
+                    let d = p.features;
+                    // N23: the columns outside S reach the Dense layers as they are.
+                    let passed = match fan_in - d {
+                        0 => String::new(),
+                        m => format!(", {d} columns embedded, {m} passed through"),
+                    };
+                    format!(
+                        "PLR embedding {fan_in} → {width} ({input_layer}{passed}), per feature sin/cos of {} frequencies → Dense {} → ReLU  ({params} parameters: frequencies [{d}, {}], weight [{d}, {}, {}], bias [{d}, {}])",
+                        p.frequencies,
+                        p.units,
+                        p.frequencies,
+                        p.units,
+                        2 * p.frequencies,
+                        p.units
+                    )
+                }
             };
             let _ = writeln!(s, "  input layer {i}: {what}");
             fan_in = width;

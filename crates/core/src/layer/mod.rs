@@ -101,7 +101,7 @@ impl Layer {
         match self {
             Layer::Dense(l) => l.inputs(),
             Layer::Scale(l) => l.features,
-            Layer::Plr(l) => l.spec.features,
+            Layer::Plr(l) => l.width,
             Layer::Ensemble(l) => l.spec.input_width(),
         }
     }
@@ -111,7 +111,7 @@ impl Layer {
         match self {
             Layer::Dense(l) => l.outputs(),
             Layer::Scale(l) => l.features,
-            Layer::Plr(l) => l.spec.outputs(),
+            Layer::Plr(l) => l.outputs(),
             Layer::Ensemble(l) => l.spec.output_width(),
         }
     }

@@ -9,69 +9,119 @@ use crate::{Activation, ActivationError, BatchEnsembleSpec, PlrSpec};
 
 /// One input layer of a table network (notes/tabular.md, N10), before the Dense layers.
 /// Its width follows from the layer below: D for the first.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum InputLayerSpec {
     /// Per-feature scaling `y = x ⊙ s` (N1, N2), s initialised to 1 (N11): width unchanged.
     Scale,
-    /// PLR embedding (N3–N9) of every column: K frequencies with initial spread σ (N6), H
-    /// units per column; width × H out.
+    /// PLR embedding (N3–N9): K frequencies with initial spread σ (N6), H units per embedded
+    /// column. `columns` is the set S it embeds (N23), strictly increasing; `None` embeds
+    /// every column (the layer of bundles written before N23). Width w → |S|·H + (w − |S|).
     Plr {
         frequencies: usize,
         units: usize,
         sigma: f64,
+        columns: Option<Vec<usize>>,
     },
 }
 
 impl InputLayerSpec {
-    /// The PLR shape of this layer on an input of `width` columns, if it is one.
+    /// The PLR shape of this layer on an input of `width` columns, if it is one: D = |S|.
     pub fn plr(&self, width: usize) -> Option<PlrSpec> {
-        match *self {
+        match self {
             InputLayerSpec::Scale => None,
             InputLayerSpec::Plr {
                 frequencies,
                 units,
                 sigma,
+                columns,
             } => Some(PlrSpec {
-                features: width,
-                frequencies,
-                units,
-                sigma,
+                features: columns.as_ref().map_or(width, Vec::len),
+                frequencies: *frequencies,
+                units: *units,
+                sigma: *sigma,
             }),
         }
     }
 
-    /// (Parameters, output width) of this layer on an input of `width` columns.
-    pub fn shape(&self, width: usize) -> (usize, usize) {
-        match self.plr(width) {
-            None => (width, width),
-            Some(p) => (p.num_params(), p.outputs()),
+    /// The columns a PLR layer embeds (N23), if it names them.
+    pub fn columns(&self) -> Option<&[usize]> {
+        match self {
+            InputLayerSpec::Plr {
+                columns: Some(c), ..
+            } => Some(c),
+            _ => None,
         }
     }
 
-    /// Checks the shape: K ≥ 1, H ≥ 1 and a finite σ > 0 for PLR.
+    /// (Parameters, output width) of this layer on an input of `width` columns; `None` if
+    /// a count overflows (a corrupted or hostile manifest).
+    pub fn checked_shape(&self, width: usize) -> Option<(usize, usize)> {
+        match self.plr(width) {
+            None => Some((width, width)),
+            Some(p) => {
+                let (d, k, h) = (p.features, p.frequencies, p.units);
+                // c (D·K), W (D·H·2K), b (D·H): D·(K + H·(2K + 1)).
+                let per = k.checked_add(h.checked_mul(k.checked_mul(2)?.checked_add(1)?)?)?;
+                let passed = width.checked_sub(d)?;
+                Some((d.checked_mul(per)?, d.checked_mul(h)?.checked_add(passed)?))
+            }
+        }
+    }
+
+    /// (Parameters, output width) of this layer on an input of `width` columns.
+    ///
+    /// **Panics** if a count overflows or the layer names more columns than `width`
+    /// ([`MlpSpec::validate`] refuses both).
+    pub fn shape(&self, width: usize) -> (usize, usize) {
+        self.checked_shape(width)
+            .unwrap_or_else(|| panic!("input layer {self} does not fit {width} columns"))
+    }
+
+    /// Checks the shape: K ≥ 1, H ≥ 1, a finite σ > 0 and a non-empty, strictly increasing
+    /// column set for PLR.
     pub fn validate(&self) -> Result<(), String> {
-        match *self {
+        match self {
             InputLayerSpec::Scale => Ok(()),
             InputLayerSpec::Plr {
                 frequencies,
                 units,
                 sigma,
+                columns,
             } => {
-                if frequencies == 0 || units == 0 {
+                if *frequencies == 0 || *units == 0 {
                     Err(format!(
                         "plr needs k ≥ 1 and h ≥ 1, got k = {frequencies}, h = {units}"
                     ))
-                } else if !(sigma.is_finite() && sigma > 0.0) {
+                } else if !(sigma.is_finite() && *sigma > 0.0) {
                     Err(format!("plr needs a finite σ > 0, got {sigma}"))
+                } else if columns.as_ref().is_some_and(|c| c.is_empty()) {
+                    Err("plr needs at least one column to embed".into())
+                } else if columns
+                    .as_ref()
+                    .is_some_and(|c| c.windows(2).any(|w| w[0] >= w[1]))
+                {
+                    Err("plr's columns must be strictly increasing".into())
                 } else {
                     Ok(())
                 }
             }
         }
     }
+
+    /// [`InputLayerSpec::validate`], and every named column below `width`.
+    pub fn validate_for(&self, width: usize) -> Result<(), String> {
+        self.validate()?;
+        match self.columns().and_then(|c| c.last()) {
+            Some(&last) if last >= width => Err(format!(
+                "plr embeds column {last} of an input of {width} columns"
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
-/// `scale` or `plr(k=K,h=H,sigma=σ)`, as [`FromStr`] reads it.
+/// `scale` or `plr(k=K,h=H,sigma=σ)`, with `,columns=i/j/…` when it names its columns, as
+/// [`FromStr`] reads it.
 impl fmt::Display for InputLayerSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -80,7 +130,15 @@ impl fmt::Display for InputLayerSpec {
                 frequencies,
                 units,
                 sigma,
-            } => write!(f, "plr(k={frequencies},h={units},sigma={sigma})"),
+                columns,
+            } => {
+                write!(f, "plr(k={frequencies},h={units},sigma={sigma}")?;
+                if let Some(c) = columns {
+                    let list: Vec<String> = c.iter().map(ToString::to_string).collect();
+                    write!(f, ",columns={}", list.join("/"))?;
+                }
+                write!(f, ")")
+            }
         }
     }
 }
@@ -88,7 +146,7 @@ impl fmt::Display for InputLayerSpec {
 impl FromStr for InputLayerSpec {
     type Err = String;
 
-    /// Reads `scale` or `plr(k=K,h=H,sigma=σ)` (any order of the three fields).
+    /// Reads `scale` or `plr(k=K,h=H,sigma=σ[,columns=i/j/…])` (any order of the fields).
     fn from_str(text: &str) -> Result<Self, String> {
         let t = text.trim();
         if t == "scale" {
@@ -100,13 +158,21 @@ impl FromStr for InputLayerSpec {
             .strip_prefix("plr(")
             .and_then(|r| r.strip_suffix(')'))
             .ok_or_else(bad)?;
-        let (mut k, mut h, mut sigma) = (None, None, None);
+        let (mut k, mut h, mut sigma, mut columns) = (None, None, None, None);
         for field in inner.split(',') {
             let (key, value) = field.split_once('=').ok_or_else(bad)?;
+            let value = value.trim();
             match key.trim() {
-                "k" => k = value.trim().parse::<usize>().ok(),
-                "h" => h = value.trim().parse::<usize>().ok(),
-                "sigma" => sigma = value.trim().parse::<f64>().ok(),
+                "k" => k = value.parse::<usize>().ok(),
+                "h" => h = value.parse::<usize>().ok(),
+                "sigma" => sigma = value.parse::<f64>().ok(),
+                "columns" => {
+                    let list: Result<Vec<usize>, _> = value
+                        .split('/')
+                        .map(|c| c.trim().parse::<usize>())
+                        .collect();
+                    columns = Some(list.map_err(|_| bad())?);
+                }
                 _ => return Err(bad()),
             }
         }
@@ -116,6 +182,7 @@ impl FromStr for InputLayerSpec {
                     frequencies,
                     units,
                     sigma,
+                    columns,
                 };
                 spec.validate()?;
                 Ok(spec)
@@ -334,9 +401,11 @@ impl MlpSpec {
         if self.layers.is_empty() {
             return Err(MlpError::NoLayers);
         }
+        let mut width = self.inputs;
         for (layer, spec) in self.input_layers.iter().enumerate() {
-            spec.validate()
+            spec.validate_for(width)
                 .map_err(|message| MlpError::InputLayer { layer, message })?;
+            width = spec.shape(width).1;
         }
         let last = self.layers.len() - 1;
         self.validate_ensemble()?;

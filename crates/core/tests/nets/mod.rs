@@ -7,7 +7,8 @@ use glassbox_core::gradcheck::{
     CheckLoss, CheckMode, GradcheckConfig, GradcheckReport, LossInput, check_mlp, compare_mlp,
 };
 use glassbox_core::{
-    Activation, GradWrite, LayerSpec, Mlp, MlpSpec, Mode, ShardPlan, Upstream, clip_factor, sigmoid,
+    Activation, GradWrite, Init, LayerSpec, Mlp, MlpSpec, Mode, ShardPlan, Upstream, clip_factor,
+    seeded_rng, sigmoid,
 };
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 use serde_json::Value;
@@ -142,6 +143,31 @@ pub fn assert_clipping_matches_per_example(
     }
     close("clipped gradient", mlp.grads(), &want, 1e-12);
     (got, explicit)
+}
+
+/// The fixture's logits (from the predicted probabilities, to 1e-9), then its loss, every
+/// gradient, ∂L/∂X and three SGD steps ([`assert_matches_fixture_gradients_and_steps`]).
+pub fn assert_matches_fixture(f: &Value, mlp: &mut Mlp<f64>, x: &Array2<f64>, y: &Array2<f64>) {
+    let logits = mlp.predict(x.view()).mapv(|p| (p / (1.0 - p)).ln());
+    close(
+        "logit",
+        logits.as_slice().expect("contiguous"),
+        &floats(&f["logit"]),
+        1e-9,
+    );
+    assert_matches_fixture_gradients_and_steps(f, mlp, x, y);
+}
+
+/// The 1/2/7-thread test and the one-shard test of a network of `spec` (f32 Glorot seed 5 on
+/// N = 257 rows, clipped passes included; f64 He seed 9 on 5 rows), for the table networks.
+pub fn assert_bits_and_one_shard(spec: &MlpSpec) {
+    assert_same_bits_at_1_2_and_7_threads(|threads| {
+        let mut mlp =
+            Mlp::<f32>::new(spec.clone(), Init::GlorotUniform, &mut seeded_rng(5)).expect("spec");
+        pass_bits(threads, &mut mlp, 257, true)
+    });
+    let a = Mlp::<f64>::new(spec.clone(), Init::HeUniform, &mut seeded_rng(9)).expect("spec");
+    assert_one_shard_equals_the_plain_backward(a, spec.inputs, 1);
 }
 
 /// The fixture's network (`spec` with its `params`), input x (n, d) and targets y (n, 1).

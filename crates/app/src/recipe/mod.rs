@@ -25,7 +25,7 @@
 //! assert_eq!(r.label(), "paper (epochs = 3)");
 //! ```
 
-use glassbox_core::{Activation, Init, InputLayerSpec, LayerSpec, MlpSpec};
+use glassbox_core::{Activation, Init};
 use glassbox_data::{FeatureOptions, NumericScaling};
 use glassbox_train::loss::focal::Focal;
 use glassbox_train::privacy::{DpMethod, DpRequest, NoiseChoice, PrivacyError};
@@ -34,6 +34,8 @@ use glassbox_train::{
     WeightDecay,
 };
 use serde::{Deserialize, Serialize};
+
+mod layers;
 
 /// The recipe's threshold rule; its maths (R2) lives with the metrics.
 pub use glassbox_train::metrics::threshold::ThresholdRule;
@@ -170,9 +172,10 @@ pub struct Recipe {
     #[serde(default, skip_serializing_if = "FeatureOptions::is_default")]
     pub features: FeatureOptions,
     /// Input layers of tables before the hidden layers (notes/tabular.md N10), each as the
-    /// text of an [`InputLayerSpec`] (`scale`, `plr(k=16,h=16,sigma=0.1)`). They act on
-    /// every column the preprocessor makes, one-hot ones included. Left out when empty, so
-    /// a bundle written before them is rewritten byte for byte.
+    /// text of an [`InputLayerSpec`](glassbox_core::InputLayerSpec) (`scale`,
+    /// `plr(k=16,h=16,sigma=0.1)`); PLR embeds every column the preprocessor makes, one-hot
+    /// ones included, unless it ends `,columns=numeric` (N23). Left out when empty, so a
+    /// bundle written before them is rewritten byte for byte.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub input_layers: Vec<String>,
     /// k, the members of a BatchEnsemble network (`--ensemble-k`, notes/tabular.md N19–N21):
@@ -284,8 +287,10 @@ pub struct RecipeChanges {
     pub rare_min_count: Option<usize>,
     /// A learned scale per input column (`--feature-scale`, N1, N2); `Some(false)` removes it.
     pub feature_scale: Option<bool>,
-    /// PLR embeddings of every column (`--embedding plr`, N3–N9); `Some(false)` removes them.
+    /// PLR embeddings (`--embedding plr`, N3–N9); `Some(false)` removes them.
     pub plr: Option<bool>,
+    /// PLR on the numeric columns only (`--embedding plr-numeric`, N23), else every column.
+    pub plr_numeric: Option<bool>,
     /// PLR's K, H and σ (`--plr-frequencies`, `--plr-units`, `--plr-sigma`); need PLR on.
     pub plr_frequencies: Option<usize>,
     pub plr_units: Option<usize>,
@@ -325,6 +330,8 @@ pub enum EmbeddingName {
     None,
     /// PLR: periodic features, a dense layer and ReLU per column (notes/tabular.md §2).
     Plr,
+    /// PLR of the numeric columns only; the others pass through (notes/tabular.md N23).
+    PlrNumeric,
 }
 
 /// Names accepted by `--recipe`.
@@ -418,126 +425,6 @@ impl Recipe {
     /// The initialiser.
     pub fn init(&self) -> Result<Init, String> {
         self.init.parse().map_err(|e| format!("{e}"))
-    }
-
-    /// The network for `inputs` features: the hidden layers, then `Dense(1, sigmoid)` as in
-    /// Keras. Its pre-activation is the logit `z`, which the logits loss reads (the trainer
-    /// applies the sigmoid inside the loss, as Keras on TensorFlow does); the probability is
-    /// `σ(z)`.
-    pub fn mlp_spec(&self, inputs: usize) -> Result<MlpSpec, String> {
-        let act = self.activation()?;
-        let mut layers: Vec<LayerSpec> = self
-            .hidden
-            .iter()
-            .map(|&h| LayerSpec::new(h, act).with_dropout(self.dropout))
-            .collect();
-        layers.push(LayerSpec::new(1, Activation::Sigmoid));
-        let spec = MlpSpec::new(inputs, layers)
-            .with_input_layers(self.input_layer_specs()?)
-            .with_ensemble(self.ensemble_k)
-            .with_wide(self.wide);
-        spec.validate().map_err(|e| e.to_string())?;
-        Ok(spec)
-    }
-
-    /// The input layers of tables ([`Recipe::input_layers`]), parsed.
-    pub fn input_layer_specs(&self) -> Result<Vec<InputLayerSpec>, String> {
-        self.input_layers
-            .iter()
-            .map(|t| {
-                t.parse::<InputLayerSpec>()
-                    .map_err(|e| format!("input layer: {e}"))
-            })
-            .collect()
-    }
-
-    /// The PLR shape the flags leave: K, H and σ from the flags, else from the recipe's PLR
-    /// layer, else the starting point K = 16, H = 16, σ = 0.1 (not tuned; notes/tabular.md).
-    fn plr_from(&self, c: &RecipeChanges) -> Result<InputLayerSpec, String> {
-        let (mut k, mut h, mut sigma) = (16, 16, 0.1);
-        for l in self.input_layer_specs()? {
-            if let InputLayerSpec::Plr {
-                frequencies,
-                units,
-                sigma: s,
-            } = l
-            {
-                (k, h, sigma) = (frequencies, units, s);
-            }
-        }
-        Ok(InputLayerSpec::Plr {
-            frequencies: c.plr_frequencies.unwrap_or(k),
-            units: c.plr_units.unwrap_or(h),
-            sigma: c.plr_sigma.unwrap_or(sigma),
-        })
-    }
-
-    /// Applies `--feature-scale`, `--embedding` and the PLR shape: scaling first (on the raw
-    /// columns, as RealMLP), then PLR.
-    fn apply_input_layers(&mut self, c: &RecipeChanges) -> Result<(), String> {
-        let plr_shape =
-            c.plr_frequencies.is_some() || c.plr_units.is_some() || c.plr_sigma.is_some();
-        if c.feature_scale.is_none() && c.plr.is_none() && !plr_shape {
-            return Ok(());
-        }
-        let now = self.input_layer_specs()?;
-        let scale = c
-            .feature_scale
-            .unwrap_or(now.contains(&InputLayerSpec::Scale));
-        let plr = c
-            .plr
-            .unwrap_or(now.iter().any(|l| matches!(l, InputLayerSpec::Plr { .. })));
-        if plr_shape && !plr {
-            return Err(
-                "--plr-frequencies, --plr-units and --plr-sigma shape the PLR embedding: add --embedding plr"
-                    .into(),
-            );
-        }
-        let mut layers = Vec::new();
-        if scale {
-            layers.push(InputLayerSpec::Scale);
-        }
-        if plr {
-            let spec = self.plr_from(c)?;
-            spec.validate()
-                .map_err(|e| format!("--embedding plr: {e}"))?;
-            layers.push(spec);
-        }
-        self.input_layers = layers.iter().map(ToString::to_string).collect();
-        let text = if layers.is_empty() {
-            "none".to_string()
-        } else {
-            self.input_layers.join("+")
-        };
-        self_note(&mut self.overrides, "input_layers", text);
-        Ok(())
-    }
-
-    /// `--ensemble-k`: k ≥ 1, and with k > 1 neither dropout nor DP-SGD, which are not
-    /// written for BatchEnsemble layers (N19).
-    fn validate_ensemble_k(&self) -> Result<(), String> {
-        if self.ensemble_k == 0 {
-            return Err("--ensemble-k must be at least 1".into());
-        }
-        if self.ensemble_k > 1 && self.dropout > 0.0 {
-            return Err(format!(
-                "--ensemble-k {} does not support --dropout (not written for BatchEnsemble layers)",
-                self.ensemble_k
-            ));
-        }
-        if self.ensemble_k > 1 && self.wide {
-            return Err(format!(
-                "--wide is not written for --ensemble-k {} (the wide term needs one output layer)",
-                self.ensemble_k
-            ));
-        }
-        if self.ensemble_k > 1 && self.privacy.is_some() {
-            return Err(format!(
-                "--ensemble-k {} does not support private training (per-example norms of BatchEnsemble layers are not written)",
-                self.ensemble_k
-            ));
-        }
-        Ok(())
     }
 
     /// The seed of ensemble member `k`.
@@ -917,61 +804,5 @@ mod tests {
         r.privacy = Some(private(Some(1.0)));
         let e = r.validate().unwrap_err();
         assert!(e.contains("averaging decay β"), "{e}");
-    }
-
-    /// `--feature-scale` and `--embedding plr` put the input layers of tables into the
-    /// recipe, its overrides and its network; the presets have none, and a record without
-    /// the field reads as none.
-    #[test]
-    fn input_layers_come_from_the_flags_only() {
-        for preset in [Recipe::paper(), Recipe::default_recipe()] {
-            assert!(preset.input_layers.is_empty());
-            let json = serde_json::to_string(&preset).unwrap();
-            assert!(!json.contains("input_layers"), "{json}");
-            assert_eq!(serde_json::from_str::<Recipe>(&json).unwrap(), preset);
-        }
-        let mut r = Recipe::default_recipe();
-        r.apply(&RecipeChanges {
-            feature_scale: Some(true),
-            plr: Some(true),
-            plr_units: Some(8),
-            ..Default::default()
-        })
-        .unwrap();
-        assert_eq!(r.input_layers, ["scale", "plr(k=16,h=8,sigma=0.1)"]);
-        assert!(
-            r.overrides
-                .contains(&"input_layers = scale+plr(k=16,h=8,sigma=0.1)".to_string())
-        );
-        let spec = r.mlp_spec(5).unwrap();
-        assert_eq!(spec.input_layers.len(), 2);
-        assert_eq!(spec.dense_inputs(), 40);
-        let back: Recipe = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
-        assert_eq!(back, r);
-        // Turning PLR off keeps the scale; a PLR shape without PLR is refused.
-        r.apply(&RecipeChanges {
-            plr: Some(false),
-            ..Default::default()
-        })
-        .unwrap();
-        assert_eq!(r.input_layers, ["scale"]);
-        let e = r
-            .apply(&RecipeChanges {
-                plr_sigma: Some(1.0),
-                ..Default::default()
-            })
-            .unwrap_err();
-        assert!(e.contains("--embedding plr"), "{e}");
-        let e = Recipe::paper()
-            .apply(&RecipeChanges {
-                plr: Some(true),
-                plr_frequencies: Some(0),
-                ..Default::default()
-            })
-            .unwrap_err();
-        assert!(e.contains("k ≥ 1"), "{e}");
-        let mut hostile = Recipe::paper();
-        hostile.input_layers = vec!["plr(k=2)".into()];
-        assert!(hostile.validate().is_err());
     }
 }
