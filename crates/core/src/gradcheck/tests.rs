@@ -417,6 +417,7 @@ fn steps_across_a_plr_units_relu_kink_are_skipped() {
                 frequencies: 1,
                 units: 1,
                 sigma: 0.1,
+                columns: None,
             },
         ]);
     // c, W (1, 1, 2), b (1, 1), then the Dense layer's Θ (1, 1) and b (1).
