@@ -196,40 +196,15 @@ impl World {
             }
         }
     }
-}
 
-impl Collective for World {
-    fn rank(&self) -> usize {
-        // MPI numbers ranks 0..size: never negative.
-        self.comm.rank().unsigned_abs() as usize
-    }
-
-    fn size(&self) -> usize {
-        self.comm.size().unsigned_abs() as usize
-    }
-
-    fn all_gather(&self, send: &[u8], recv: &mut [u8], counts: &[usize]) {
-        self.count_collective();
-        let limit = round_bytes(counts.len());
-        let round = self.round_override.map_or(limit, |b| b.min(limit));
-        self.all_gather_in_rounds(send, recv, counts, round);
-    }
-
-    fn all_to_all_pieces(&self, sends: &[SendPiece<'_>], recvs: &mut [RecvPiece<'_>]) {
-        self.all_to_all_pieces_then(sends, recvs, &mut |_, _| {});
-    }
-
-    /// (T16) One nonblocking `MPI_Irecv`/`MPI_Isend` per piece; then, for every rank p in
-    /// rank order, an `MPI_Wait` on each of p's receives and `then(p, …)`; last, one
-    /// `MPI_Waitall` for the sends. With vader's single copy a receiver pulls a large piece
-    /// from the sender's buffer as soon as the sender has posted it, so rank p's `then` runs
-    /// while later ranks' pieces are still to come, and a rank that waits only on what it
-    /// receives is not held by its own sends.
-    fn all_to_all_pieces_then(
+    /// One nonblocking `MPI_Irecv`/`MPI_Isend` per piece (T14); with `then` (T16), for every
+    /// rank p in rank order, an `MPI_Wait` on each of p's receives (consecutive in `recvs`,
+    /// [`pieces_from`]) and `then(p, …)`; last, one `MPI_Waitall` for what is left.
+    fn exchange_pieces(
         &self,
         sends: &[SendPiece<'_>],
         recvs: &mut [RecvPiece<'_>],
-        then: &mut dyn FnMut(usize, &[RecvPiece<'_>]),
+        mut then: Option<OnArrival<'_>>,
     ) {
         self.count_collective();
         let fits = |len: usize| i32::try_from(len).is_ok();
@@ -240,8 +215,10 @@ impl Collective for World {
             // MPI counts are i32 (of bytes, and of requests for `MPI_Waitall`): blocking
             // messages of 1 GiB at most, then every rank's turn.
             pairwise_pieces(self, sends, recvs);
-            for p in 0..self.size() {
-                then(p, &recvs[pieces_from(recvs, p)]);
+            if let Some(then) = then {
+                for p in 0..self.size() {
+                    then(p, &recvs[pieces_from(recvs, p)]);
+                }
             }
             return;
         }
@@ -295,7 +272,9 @@ impl Collective for World {
                 requests.push(request.assume_init());
             }
         }
-        for p in 0..self.size() {
+        // Without `then` nothing runs between ranks: the `MPI_Waitall` below completes all.
+        let ranks = if then.is_some() { self.size() } else { 0 };
+        for p in 0..ranks {
             let mine = pieces_from(recvs, p);
             for request in &mut requests[mine.clone()] {
                 // SAFETY: a request started above (or null, which completes at once); MPI
@@ -305,7 +284,9 @@ impl Collective for World {
                 }
             }
             // Rank p's receives are complete: their bytes are the caller's to read.
-            then(p, &recvs[mine]);
+            if let Some(then) = then.as_mut() {
+                then(p, &recvs[mine]);
+            }
         }
         // At most one request a piece, and the pieces were counted to fit an i32 above.
         let count = requests.len() as i32;
@@ -320,7 +301,49 @@ impl Collective for World {
         }
         requests.clear();
     }
+}
 
+/// What runs on a rank's pieces once they have arrived (T16).
+type OnArrival<'f> = &'f mut dyn FnMut(usize, &[RecvPiece<'_>]);
+
+impl Collective for World {
+    fn rank(&self) -> usize {
+        // MPI numbers ranks 0..size: never negative.
+        self.comm.rank().unsigned_abs() as usize
+    }
+
+    fn size(&self) -> usize {
+        self.comm.size().unsigned_abs() as usize
+    }
+
+    fn all_gather(&self, send: &[u8], recv: &mut [u8], counts: &[usize]) {
+        self.count_collective();
+        let limit = round_bytes(counts.len());
+        let round = self.round_override.map_or(limit, |b| b.min(limit));
+        self.all_gather_in_rounds(send, recv, counts, round);
+    }
+
+    /// (T14) The nonblocking exchange of [`Self::all_to_all_pieces_then`] with nothing to
+    /// run between ranks: one `MPI_Waitall`, so a rank's receive pieces need not be
+    /// consecutive (the weights' exchange at np ≥ 3 lists them by layer, not by rank).
+    fn all_to_all_pieces(&self, sends: &[SendPiece<'_>], recvs: &mut [RecvPiece<'_>]) {
+        self.exchange_pieces(sends, recvs, None);
+    }
+
+    /// (T16) One nonblocking `MPI_Irecv`/`MPI_Isend` per piece; then, for every rank p in
+    /// rank order, an `MPI_Wait` on each of p's receives and `then(p, …)`; last, one
+    /// `MPI_Waitall` for the sends. With vader's single copy a receiver pulls a large piece
+    /// from the sender's buffer as soon as the sender has posted it, so rank p's `then` runs
+    /// while later ranks' pieces are still to come, and a rank that waits only on what it
+    /// receives is not held by its own sends.
+    fn all_to_all_pieces_then(
+        &self,
+        sends: &[SendPiece<'_>],
+        recvs: &mut [RecvPiece<'_>],
+        then: &mut dyn FnMut(usize, &[RecvPiece<'_>]),
+    ) {
+        self.exchange_pieces(sends, recvs, Some(then));
+    }
     fn send(&self, to: usize, data: &[u8]) {
         self.comm.process_at_rank(to as i32).send(data);
     }
