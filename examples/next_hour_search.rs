@@ -39,13 +39,14 @@ fn table_layer_candidates(default: &Recipe) -> Result<Vec<(&'static str, Recipe)
         let mut recipe = default.clone();
         recipe.apply(&changes).map(|()| recipe)
     };
-    let plr = |sigma: f64| RecipeChanges {
+    let plr_sized = |frequencies: usize, units: usize, sigma: f64| RecipeChanges {
         plr: Some(true),
-        plr_frequencies: Some(48),
-        plr_units: Some(16),
+        plr_frequencies: Some(frequencies),
+        plr_units: Some(units),
         plr_sigma: Some(sigma),
         ..Default::default()
     };
+    let plr = |sigma: f64| plr_sized(48, 16, sigma);
     Ok(vec![
         (
             "s13: default + feature scale",
@@ -56,6 +57,16 @@ fn table_layer_candidates(default: &Recipe) -> Result<Vec<(&'static str, Recipe)
         ),
         ("s13: default + PLR K48 H16 sigma 0.01", with(plr(0.01))?),
         ("s13: default + PLR K48 H16 sigma 0.1", with(plr(0.1))?),
+        // Smaller PLRs (fixed after the K48 H16 run, before running these; the same rule):
+        // does a layer the case can afford keep the gain?
+        (
+            "s13b: default + PLR K8 H4 sigma 0.01",
+            with(plr_sized(8, 4, 0.01))?,
+        ),
+        (
+            "s13b: default + PLR K16 H8 sigma 0.01",
+            with(plr_sized(16, 8, 0.01))?,
+        ),
         (
             "s13: default as one BatchEnsemble k4 network (no dropout)",
             with(RecipeChanges {
