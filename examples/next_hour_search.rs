@@ -57,7 +57,7 @@ fn table_layer_candidates(default: &Recipe) -> Result<Vec<(&'static str, Recipe)
         ),
         ("s13: default + PLR K48 H16 sigma 0.01", with(plr(0.01))?),
         ("s13: default + PLR K48 H16 sigma 0.1", with(plr(0.1))?),
-        // Smaller PLRs (fixed after the K48 H16 run, before running these; the same rule):
+        // Smaller PLRs (fixed after the run with 48 frequencies and 16 units, before running these; the same rule):
         // does a layer the case can afford keep the gain?
         (
             "s13b: default + PLR K8 H4 sigma 0.01",
