@@ -50,10 +50,13 @@ impl WideTerm {
             .expect("the buffer holds d_W")
     }
 
+    /// The name of W among a network's tensors (bundles, gradcheck, trace).
+    pub const TENSOR_NAME: &'static str = "wide.weight";
+
     /// The tensor `wide.weight` [O, D] (a PyTorch `nn.Linear(D, O, bias=False)`'s weight).
     pub fn tensor(&self) -> TensorInfo {
         TensorInfo {
-            name: "wide.weight".into(),
+            name: Self::TENSOR_NAME.into(),
             offset: self.offset,
             shape: vec![self.outputs, self.inputs],
         }

@@ -4,8 +4,8 @@
 
 use glassbox_core::{Activation, LayerSpec, Mlp, MlpSpec, Mode, Upstream};
 use glassbox_core::{
-    GradWrite, TensorInfo, dense_backward_input, dense_backward_params, wide_backward_input_add,
-    wide_backward_params,
+    GradWrite, TensorInfo, WideTerm, dense_backward_input, dense_backward_params,
+    wide_backward_input_add, wide_backward_params,
 };
 use glassbox_data::{Preprocessor, Table};
 use glassbox_train::{LossConfig, LossInput, LossKind, Optimizer, OptimizerConfig};
@@ -593,7 +593,9 @@ fn verify_captured(
 
 /// The wide term's tensor (B27), if the network has one.
 fn wide_tensor(net: &Mlp<f64>) -> Option<TensorInfo> {
-    net.tensors().into_iter().find(|t| t.name == WIDE_TENSOR)
+    net.tensors()
+        .into_iter()
+        .find(|t| t.name == WideTerm::TENSOR_NAME)
 }
 
 /// The (rows, columns) view of a matrix tensor in a flat buffer (parameters or gradients).
@@ -603,9 +605,6 @@ fn tensor_view<'b>(buffer: &'b [f64], t: &TensorInfo) -> ArrayView2<'b, f64> {
         .expect("a matrix tensor's shape matches its range")
 }
 
-/// The name of the wide term's W among the network's tensors.
-const WIDE_TENSOR: &str = "wide.weight";
-
 /// Labels of every parameter: `Θ₁[1,2]` (1-based) and `layers.0.weight[0,1]` (0-based); the
 /// wide term's `W[1,2]` and `wide.weight[0,1]`.
 fn parameter_labels(net: &Mlp<f64>) -> (Vec<String>, Vec<String>) {
@@ -613,7 +612,7 @@ fn parameter_labels(net: &Mlp<f64>) -> (Vec<String>, Vec<String>) {
     let mut code = Vec::with_capacity(net.num_params());
     for (i, t) in net.tensors().iter().enumerate() {
         let layer = sub(i / 2 + 1);
-        if t.name == WIDE_TENSOR {
+        if t.name == WideTerm::TENSOR_NAME {
             for r in 0..t.shape[0] {
                 for c in 0..t.shape[1] {
                     pretty.push(format!("W[{},{}]", r + 1, c + 1));

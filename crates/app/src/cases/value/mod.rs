@@ -88,9 +88,9 @@ fn rows_of(parts: &[Part], part: Part) -> Vec<usize> {
 /// A model of the study: its name, its recipe for a seed, and whether it is cross-fitted.
 type ModelPreset = (&'static str, fn(u64) -> ValueRecipe, bool);
 
-/// A job's predictions for its scored rows, its epochs, its (blend weight, power-map
-/// exponent, level factor), its unmapped predictions for a shared map (C40), and the model
-/// itself when kept.
+/// A job's predictions for its scored rows (none when a shared map makes them, C40), its
+/// epochs, its (blend weight, power-map exponent, level factor), its unmapped predictions for
+/// a shared map (C40), and the model itself when kept.
 type JobResult = (
     Vec<f64>,
     usize,
@@ -206,18 +206,21 @@ fn study(options: &CaseOptions) -> Result<Study, CliError> {
             let expected = |m: &ValueModel, rows: &[usize]| -> Vec<f64> {
                 m.predict(&table, rows).iter().map(|p| p.expected).collect()
             };
-            let preds = expected(&model, &job.score);
             let epochs = model.trainer.epochs_done();
             let fitted = (model.info.blend, model.info.decile_map.1, model.info.level);
             // C40: a cross-fitting model's own map is replaced by one shared with the
-            // other folds' models, fitted on their pooled val predictions before the map.
-            let unmapped = (job.fold.is_some() && shares_map(&recipe)).then(|| {
+            // other folds' models, fitted on their pooled val predictions before the map;
+            // its scored predictions come from `shared_decile_maps`, so none are made here.
+            let (preds, unmapped) = if job.fold.is_some() && shares_map(&recipe) {
                 model.info.decile_map = (1.0, 1.0);
-                Unmapped {
+                let raw = Unmapped {
                     val: expected(&model, &job.val),
                     score: expected(&model, &job.score),
-                }
-            });
+                };
+                (Vec::new(), Some(raw))
+            } else {
+                (expected(&model, &job.score), None)
+            };
             let keep = job.model == 0 && job.seed == options.seed && job.fold.is_none();
             Ok((preds, epochs, fitted, unmapped, keep.then_some(model)))
         })
