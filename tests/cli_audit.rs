@@ -286,6 +286,100 @@ fn trace_of_a_saved_model_on_csv_rows() {
     assert!(text.contains("batch N = 2"), "{text}");
 }
 
+/// A one-epoch `--feature-scale` model traced end to end (notes/backprop.md §13, B31–B32):
+/// s, X̃ = X ⊙ s, ∂L/∂s and ∂L/∂X = ∂L/∂X̃ ⊙ s in the JSON, exactly as N1–N2 say, and the
+/// SGD step of s; a PLR model is refused with exit 2 and a message that names it.
+#[test]
+fn trace_of_a_feature_scale_model_and_a_refused_plr_one() {
+    let s = Scratch::new("trace_scale");
+    let train = dataset("online_shoppers_train.csv");
+    let schema = dataset("online_shoppers.schema.toml");
+    let train_with = |name: &str, extra: &[&str]| {
+        let out = s.path(name);
+        let mut args = vec![
+            "train",
+            &train,
+            "--schema",
+            &schema,
+            "--target",
+            "Revenue",
+            "--out",
+            &out,
+            "--hidden",
+            "8",
+            "--epochs",
+            "1",
+            "--ensemble",
+            "1",
+            "--quiet",
+        ];
+        args.extend(extra);
+        run(&args).ok();
+        format!("{out}/model.safetensors")
+    };
+    let data = test_csv();
+    let scaled = train_with("scaled", &["--feature-scale"]);
+    let args = [
+        "trace",
+        &scaled,
+        &data,
+        "--rows",
+        "3",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.5",
+    ];
+    let r = run(&[&args[..], &["--format", "json"]].concat()).ok();
+    let t: Value = serde_json::from_str(&r.stdout).unwrap();
+    let d = t["inputs"].as_u64().unwrap() as usize;
+    let v = |id: &str| floats(&quantity(&t, id)["values"]);
+    let (scale, x, xs) = (v("s"), v("x"), v("x_scaled"));
+    assert_eq!(scale.len(), d);
+    assert!(
+        scale.iter().any(|&s| s != 1.0),
+        "one epoch moved s from 1 (N11)"
+    );
+    let (d_xs, d_s, d_x) = (v("d_x_scaled"), v("d_s"), v("d_x"));
+    for n in 0..3 {
+        for c in 0..d {
+            let i = n * d + c;
+            assert_eq!(xs[i], x[i] * scale[c], "x̃[{n},{c}]");
+            assert_eq!(d_x[i], d_xs[i] * scale[c], "∂L/∂x[{n},{c}]");
+        }
+    }
+    for c in 0..d {
+        let want = (0..3).fold(0.0, |acc, n| acc + d_xs[n * d + c] * x[n * d + c]);
+        assert_eq!(d_s[c], want, "∂L/∂s[{c}]");
+    }
+    let new = v("theta_new");
+    for c in 0..d {
+        assert_eq!(new[c], scale[c] - 0.5 * d_s[c], "s[{c}] after the step");
+    }
+    assert_eq!(quantity(&t, "d_s")["equation"], "N2, B32");
+    let text = run(&args).ok().stdout;
+    assert!(text.contains("layers.0.scale"), "{text}");
+
+    let plr = train_with(
+        "plr",
+        &[
+            "--embedding",
+            "plr",
+            "--plr-frequencies",
+            "2",
+            "--plr-units",
+            "2",
+        ],
+    );
+    let refused = run(&["trace", &plr, &data]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("--embedding plr"),
+        "{}",
+        refused.stderr
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // gradcheck
 

@@ -566,20 +566,3 @@ fn the_wide_term_is_traced_and_checked_by_hand_and_by_differences() {
         "wide.weight[0,1]"
     );
 }
-
-#[test]
-fn input_layers_of_tables_are_refused_not_a_panic() {
-    let (mlp, x, y) = example_2_2_1();
-    let spec = mlp
-        .spec()
-        .clone()
-        .with_input_layers(vec![glassbox_core::InputLayerSpec::Scale]);
-    let mut params = vec![1.0, 1.0]; // s (N11), then the Dense layers
-    params.extend(mlp.params());
-    let scaled = glassbox_core::Mlp::from_params(spec, params).unwrap();
-    let opt = new_optimizer(OptimizerConfig::sgd(0.1), scaled.num_params()).unwrap();
-    let mse = LossConfig::new(LossKind::Mse);
-    let e = trace_step(&scaled, x.view(), y.view(), &mse, &opt).unwrap_err();
-    assert!(matches!(e, AuditError::Model(_)), "{e}");
-    assert!(e.to_string().contains("1 input layer(s) of tables"), "{e}");
-}

@@ -17,6 +17,10 @@
 //!   they are the ones the MLP used: [`dense_backward_params`](glassbox_core::dense_backward_params) (B4, B5) on the captured
 //!   ∂L/∂Zₗ must reproduce the MLP's ∂L/∂Θₗ and ∂L/∂bₗ bit for bit, and B6 on ∂L/∂Z₁ its
 //!   ∂L/∂X, or the trace fails with [`AuditError::Internal`](crate::AuditError::Internal);
+//! - per-feature scaling (`--feature-scale`; `trace/scale.rs`, notes/backprop.md §13): X̃ = X ⊙ s from
+//!   the forward cache, checked against the engine's `feature_scale_forward`; ∂L/∂s and ∂L/∂X
+//!   from the captured ∂L/∂X̃ by the engine's `feature_scale_backward`, checked bit for bit
+//!   against the MLP's (PLR embeddings and BatchEnsemble networks are refused);
 //! - the update: the real [`Optimizer::step`](glassbox_train::Optimizer::step) on the MLP's flat buffers; its state after
 //!   the step from [`Optimizer::buffers`](glassbox_train::Optimizer::buffers). Only m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ), the bias
 //!   corrections and the textbook form of the step are computed here, for display, and are
@@ -28,6 +32,7 @@
 //! gets a note saying so.
 
 mod equations;
+mod scale;
 mod step;
 mod update;
 

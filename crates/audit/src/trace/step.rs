@@ -2,7 +2,7 @@
 //! own forward, loss, backward and optimizer code (see the module documentation of
 //! [`crate::trace`] for what is proven and how).
 
-use glassbox_core::{Activation, LayerSpec, Mlp, MlpSpec, Mode, Upstream};
+use glassbox_core::{Activation, InputLayerSpec, LayerSpec, Mlp, MlpSpec, Mode, Upstream};
 use glassbox_core::{
     GradWrite, TensorInfo, WideTerm, dense_backward_input, dense_backward_params,
     wide_backward_input_add, wide_backward_params,
@@ -12,6 +12,7 @@ use glassbox_train::{LossConfig, LossInput, LossKind, Optimizer, OptimizerConfig
 use ndarray::{Array1, Array2, ArrayView2, array};
 
 use super::equations::{activation_eq, derivative_text, loss_eqs, optimizer_name, sub};
+use super::scale::{self, scale_of, scale_tensor};
 use super::update::update_section;
 use super::{LayerInfo, Origin, Quantity, Section, Trace};
 use crate::{AuditError, encode_f64, first_rows};
@@ -168,9 +169,14 @@ pub fn trace_step(
     let mut net = mlp.clone();
     net.zero_grads();
     let wide = wide_tensor(&net);
+    let scale = scale_tensor(&net);
     let n = x.nrows();
     let mut ws = net.workspace(n);
     let fwd = net.forward(x, Mode::Inference, &mut ws);
+    // B31: the first Dense layer reads X̃ = X ⊙ s when the network scales its features.
+    let x_scaled = scale
+        .as_ref()
+        .map(|_| fwd.input_layer_pre_activation(0).to_owned());
     let zs: Vec<Array2<f64>> = (0..n_layers)
         .map(|l| fwd.pre_activation(l).to_owned())
         .collect();
@@ -215,7 +221,27 @@ pub fn trace_step(
         acts[l - 1].backward_in_place(zs[l - 1].view(), ys[l - 1].view(), g.view_mut()); // B3
         d_z[l - 1] = g;
     }
-    verify_captured(&net, wide.as_ref(), x, &ys, &d_z, d_x.view())?;
+    // ∂L/∂X̃ (B6 on the first Dense layer, B32) when the network scales its features.
+    let d_x_scaled = scale.as_ref().map(|_| {
+        let mut g = Array2::<f64>::zeros(x.dim());
+        dense_backward_input(net.theta(0), d_z[0].view(), g.view_mut());
+        g
+    });
+    let first_in = x_scaled.as_ref().map_or(x, |a| a.view());
+    let scaled = match (&scale, &x_scaled, &d_x_scaled) {
+        (Some(s), Some(a), Some(d)) => {
+            scale::verify_forward(scale_of(&net, s), x, a.view())?;
+            Some((s, d.view()))
+        }
+        _ => None,
+    };
+    let captured = Captured {
+        first_in,
+        ys: &ys,
+        d_z: &d_z,
+        d_x: d_x.view(),
+    };
+    verify_captured(&net, wide.as_ref(), scaled, x, &captured)?;
 
     // Sections: input, forward, loss, backward.
     let mut given = vec![Quantity::matrix(
@@ -234,6 +260,9 @@ pub fn trace_step(
         Origin::Given,
         y,
     ));
+    if let Some(s) = &scale {
+        given.push(scale::given_s(&net, s));
+    }
     for l in 0..n_layers {
         let k = sub(l + 1);
         given.push(Quantity::matrix(
@@ -266,11 +295,15 @@ pub fn trace_step(
         ));
     }
 
-    let mut forward = Vec::new();
+    let mut forward: Vec<Quantity> = x_scaled
+        .iter()
+        .map(|a| scale::forward_x_scaled(a.view()))
+        .collect();
+    let x_sym = if scale.is_some() { "X̃" } else { "X" };
     for l in 0..n_layers {
         let k = sub(l + 1);
         let prev = if l == 0 {
-            "X".to_string()
+            x_sym.to_string()
         } else {
             format!("Y{}", sub(l))
         };
@@ -334,7 +367,7 @@ pub fn trace_step(
             ));
         }
         let a_prev = if l == 0 {
-            "X".to_string()
+            x_sym.to_string()
         } else {
             format!("Y{}", sub(l))
         };
@@ -387,14 +420,24 @@ pub fn trace_step(
             ));
         }
     }
+    if let (Some(s), Some(d)) = (&scale, &d_x_scaled) {
+        backward.extend(scale::backward_quantities(&net, s, d.view()));
+    }
+    let (d_x_first, first_eq) = match scale {
+        Some(_) => ("∂L/∂X̃ ⊙ s".to_string(), "N2, B32"),
+        None => (format!("∂L/∂Z{}·Θ{}", sub(1), sub(1)), "B6, B20d"),
+    };
     let (d_x_wide, d_x_eq) = match wide {
-        Some(_) => (format!(" + ∂L/∂Z{}·W", sub(n_layers)), "B6, B20d, B29"),
-        None => (String::new(), "B6, B20d"),
+        Some(_) => (
+            format!(" + ∂L/∂Z{}·W", sub(n_layers)),
+            format!("{first_eq}, B29"),
+        ),
+        None => (String::new(), first_eq.to_string()),
     };
     backward.push(Quantity::matrix(
         "d_x",
         "∂L/∂X",
-        format!("∂L/∂Z{}·Θ{}{d_x_wide}", sub(1), sub(1)),
+        format!("{d_x_first}{d_x_wide}"),
         d_x_eq,
         Origin::Engine,
         d_x.view(),
@@ -404,6 +447,14 @@ pub fn trace_step(
          functions and reproduce the MLP's own ∂L/∂Θ, ∂L/∂b and ∂L/∂X bit for bit (checked)"
             .into(),
     );
+    if scale.is_some() {
+        notes.push(
+            "per-feature scaling: X̃ = X ⊙ s is the engine's own (checked against N1), ∂L/∂s \
+             recomputed from the captured ∂L/∂X̃ reproduces the MLP's bit for bit (B32); the \
+             tensors count the scaling as layer 0 (layers.0.scale), so Θ₁ is layers.1.weight"
+                .into(),
+        );
+    }
 
     // The update, by the real optimizer on the network's flat buffers.
     let theta_before = net.params().to_vec();
@@ -437,7 +488,7 @@ pub fn trace_step(
         &theta_after,
     );
     notes.extend(update_notes);
-    let (row_labels, tensor_labels) = parameter_labels(&net);
+    let (row_labels, tensor_labels) = parameter_labels(&net, scale.as_ref());
 
     let sections = vec![
         Section {
@@ -500,12 +551,22 @@ fn check_inputs(
     optimizer: &Optimizer<f64>,
 ) -> Result<(), AuditError> {
     let spec = mlp.spec();
-    if mlp.num_input_layers() > 0 {
+    if spec.ensemble_k > 1 {
         return Err(AuditError::Model(format!(
-            "the trace shows Dense layers (and the wide term); this network starts with {} \
-             input layer(s) of tables (--feature-scale, --embedding plr), which it does not \
-             show yet — gradcheck and explain read such a network",
-            mlp.num_input_layers()
+            "the trace follows one network of Dense layers; this one is a BatchEnsemble of \
+             {} members (--ensemble-k, notes/tabular.md N19), which it does not show yet — \
+             gradcheck and explain read such a network",
+            spec.ensemble_k
+        )));
+    }
+    if !matches!(spec.input_layers.as_slice(), [] | [InputLayerSpec::Scale]) {
+        let names: Vec<String> = spec.input_layers.iter().map(|l| l.to_string()).collect();
+        return Err(AuditError::Model(format!(
+            "the trace shows Dense layers, the wide term and one per-feature scaling layer \
+             (--feature-scale); this network's input layers of tables are [{}]: a PLR \
+             embedding (--embedding plr), or more than one input layer, it does not show yet \
+             — gradcheck and explain read such a network",
+            names.join(", ")
         )));
     }
     let bad = |name, value: String, reason: String| AuditError::InvalidOption {
@@ -547,18 +608,31 @@ fn check_inputs(
     Ok(())
 }
 
-/// Recomputes ∂L/∂Θₗ, ∂L/∂bₗ (B4, B5), the wide term's ∂L/∂W (B28) and ∂L/∂X (B6, B29)
-/// from the captured ∂L/∂Zₗ and demands bit-identical agreement with the MLP's backward.
+/// What the trace captured of the backward pass: the first Dense layer's input (X, or X̃
+/// with scaling), every Dense layer's Yₗ and ∂L/∂Zₗ, and the MLP's own ∂L/∂X.
+struct Captured<'c> {
+    first_in: ArrayView2<'c, f64>,
+    ys: &'c [Array2<f64>],
+    d_z: &'c [Array2<f64>],
+    d_x: ArrayView2<'c, f64>,
+}
+
+/// Recomputes ∂L/∂Θₗ, ∂L/∂bₗ (B4, B5), the scaling's ∂L/∂s (B32), the wide term's ∂L/∂W
+/// (B28) and ∂L/∂X (B6 or B32, then B29) from the captured ∂L/∂Zₗ (and ∂L/∂X̃) and demands
+/// bit-identical agreement with the MLP's backward.
 fn verify_captured(
     net: &Mlp<f64>,
     wide: Option<&TensorInfo>,
+    scaled: Option<(&TensorInfo, ArrayView2<f64>)>,
     x: ArrayView2<f64>,
-    ys: &[Array2<f64>],
-    d_z: &[Array2<f64>],
-    d_x: ArrayView2<f64>,
+    c: &Captured,
 ) -> Result<(), AuditError> {
-    for (l, dz) in d_z.iter().enumerate() {
-        let input = if l == 0 { x } else { ys[l - 1].view() };
+    for (l, dz) in c.d_z.iter().enumerate() {
+        let input = if l == 0 {
+            c.first_in
+        } else {
+            c.ys[l - 1].view()
+        };
         let mut d_theta = Array2::<f64>::zeros(net.theta(l).dim());
         let mut d_b = Array1::<f64>::zeros(net.bias(l).len());
         let write = GradWrite::Accumulate;
@@ -570,9 +644,15 @@ fn verify_captured(
             )));
         }
     }
-    let mut check = Array2::<f64>::zeros(d_x.dim());
-    dense_backward_input(net.theta(0), d_z[0].view(), check.view_mut());
-    if let (Some(w), Some(d_top)) = (wide, d_z.last()) {
+    let mut check = match scaled {
+        Some((s, d_x_scaled)) => scale::verify_backward(net, s, x, d_x_scaled)?,
+        None => {
+            let mut g = Array2::<f64>::zeros(c.d_x.dim());
+            dense_backward_input(net.theta(0), c.d_z[0].view(), g.view_mut());
+            g
+        }
+    };
+    if let (Some(w), Some(d_top)) = (wide, c.d_z.last()) {
         let mut d_w = Array2::<f64>::zeros((w.shape[0], w.shape[1]));
         let write = GradWrite::Accumulate;
         wide_backward_params(x, d_top.view(), d_w.view_mut(), write, 0..x.nrows());
@@ -583,7 +663,7 @@ fn verify_captured(
         }
         wide_backward_input_add(tensor_view(net.params(), w), d_top.view(), check.view_mut());
     }
-    if check != d_x {
+    if check != c.d_x {
         return Err(AuditError::Internal(
             "the captured ∂L/∂Z₁ does not reproduce the MLP's ∂L/∂X".into(),
         ));
@@ -605,13 +685,21 @@ fn tensor_view<'b>(buffer: &'b [f64], t: &TensorInfo) -> ArrayView2<'b, f64> {
         .expect("a matrix tensor's shape matches its range")
 }
 
-/// Labels of every parameter: `Θ₁[1,2]` (1-based) and `layers.0.weight[0,1]` (0-based); the
-/// wide term's `W[1,2]` and `wide.weight[0,1]`.
-fn parameter_labels(net: &Mlp<f64>) -> (Vec<String>, Vec<String>) {
+/// Labels of every parameter: `Θ₁[1,2]` (1-based, Dense layers counted from 1) and
+/// `layers.0.weight[0,1]` (0-based, as the code names them); the scaling's `s[2]` and
+/// `layers.0.scale[1]`; the wide term's `W[1,2]` and `wide.weight[0,1]`.
+fn parameter_labels(net: &Mlp<f64>, scale: Option<&TensorInfo>) -> (Vec<String>, Vec<String>) {
     let mut pretty = Vec::with_capacity(net.num_params());
     let mut code = Vec::with_capacity(net.num_params());
-    for (i, t) in net.tensors().iter().enumerate() {
-        let layer = sub(i / 2 + 1);
+    let mut dense_tensors = 0;
+    for t in net.tensors() {
+        if scale.is_some_and(|s| s.name == t.name) {
+            for d in 0..t.len() {
+                pretty.push(format!("s[{}]", d + 1));
+                code.push(format!("{}[{d}]", t.name));
+            }
+            continue;
+        }
         if t.name == WideTerm::TENSOR_NAME {
             for r in 0..t.shape[0] {
                 for c in 0..t.shape[1] {
@@ -621,6 +709,9 @@ fn parameter_labels(net: &Mlp<f64>) -> (Vec<String>, Vec<String>) {
             }
             continue;
         }
+        // A Dense layer's Θ then b.
+        let layer = sub(dense_tensors / 2 + 1);
+        dense_tensors += 1;
         match t.shape.as_slice() {
             [h, d] => {
                 for r in 0..*h {
