@@ -17,7 +17,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use audit::{data_rows, dataset, model, test_csv};
+use audit::{data_rows, model, test_csv, train_one_epoch};
 use serde_json::Value;
 use support::{Scratch, files_under, run};
 
@@ -292,31 +292,7 @@ fn trace_of_a_saved_model_on_csv_rows() {
 #[test]
 fn trace_of_a_feature_scale_model_and_a_refused_plr_one() {
     let s = Scratch::new("trace_scale");
-    let train = dataset("online_shoppers_train.csv");
-    let schema = dataset("online_shoppers.schema.toml");
-    let train_with = |name: &str, extra: &[&str]| {
-        let out = s.path(name);
-        let mut args = vec![
-            "train",
-            &train,
-            "--schema",
-            &schema,
-            "--target",
-            "Revenue",
-            "--out",
-            &out,
-            "--hidden",
-            "8",
-            "--epochs",
-            "1",
-            "--ensemble",
-            "1",
-            "--quiet",
-        ];
-        args.extend(extra);
-        run(&args).ok();
-        format!("{out}/model.safetensors")
-    };
+    let train_with = |name: &str, extra: &[&str]| train_one_epoch(&s.path(name), extra);
     let data = test_csv();
     let scaled = train_with("scaled", &["--feature-scale"]);
     let args = [
@@ -658,30 +634,7 @@ fn explain_writes_reports_with_complete_attributions_and_intervals() {
 #[test]
 fn explain_and_gradcheck_read_every_member_of_a_batch_ensemble() {
     let s = Scratch::new("explain-batch-ensemble");
-    let trained = s.path("be");
-    let train = dataset("online_shoppers_train.csv");
-    let schema = dataset("online_shoppers.schema.toml");
-    run(&[
-        "train",
-        &train,
-        "--schema",
-        &schema,
-        "--target",
-        "Revenue",
-        "--out",
-        &trained,
-        "--hidden",
-        "8",
-        "--epochs",
-        "1",
-        "--ensemble",
-        "1",
-        "--ensemble-k",
-        "3",
-        "--quiet",
-    ])
-    .ok();
-    let bundle = format!("{trained}/model.safetensors");
+    let bundle = train_one_epoch(&s.path("be"), &["--ensemble-k", "3"]);
     let data = test_csv();
     let out = s.path("explain");
     run(&[

@@ -64,6 +64,30 @@ pub fn model() -> &'static str {
         .1
 }
 
+/// Trains a model for one epoch (8 hidden units, one network) on the bundled training file
+/// with the shipped schema and `extra` flags into the folder `out`; returns its bundle.
+pub fn train_one_epoch(out: &str, extra: &[&str]) -> String {
+    let (train, schema) = (
+        dataset("online_shoppers_train.csv"),
+        dataset("online_shoppers.schema.toml"),
+    );
+    let mut args = vec![
+        "train", &train, "--schema", &schema, "--target", "Revenue", "--out", out,
+    ];
+    args.extend([
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--ensemble",
+        "1",
+        "--quiet",
+    ]);
+    args.extend(extra);
+    run(&args).ok();
+    format!("{out}/model.safetensors")
+}
+
 /// Asserts `out` (a file or folder) does not exist.
 pub fn absent(out: &str) {
     assert!(
