@@ -1,7 +1,8 @@
 //! The value losses (crates/train/src/loss/value.rs, notes/value.md C1–C7): against PyTorch
 //! (fixture crates/train/tests/reference/value_loss_fixtures.json, made by
 //! crates/train/tests/reference/make_value_loss_fixtures.py), an f64 gradient check with a
-//! negative control, and a ZILN training run that is bit-identical at 1, 2 and 7 threads.
+//! negative control, and a ZILN training run (with and without the ranking term, C41–C43) that
+//! is bit-identical at 1, 2 and 7 threads.
 
 mod support;
 
@@ -137,7 +138,8 @@ fn ziln_data(n: usize) -> (Array2<f32>, Array2<f32>) {
     (x, y)
 }
 
-fn ziln_run(threads: usize) -> (RunState, f64) {
+/// A small ZILN training run; `ranking`: λ of the pairwise term (C41–C43), or none.
+fn ziln_run(threads: usize, ranking: Option<f64>) -> (RunState, f64) {
     let (x, y) = ziln_data(512);
     let spec = MlpSpec::new(
         4,
@@ -147,7 +149,10 @@ fn ziln_run(threads: usize) -> (RunState, f64) {
         ],
     );
     let mut c = TrainConfig::keras_recipe(8, 5);
-    c.loss = LossConfig::new(LossKind::Ziln);
+    c.loss = LossConfig {
+        ranking,
+        ..LossConfig::new(LossKind::Ziln)
+    };
     c.batch_size = 64;
     c.threads = Some(threads);
     let mut t = Trainer::<f32>::new(spec, Init::GlorotUniform, c).expect("valid trainer");
@@ -168,13 +173,26 @@ fn ziln_run(threads: usize) -> (RunState, f64) {
 
 #[test]
 fn ziln_training_is_bit_identical_at_1_2_and_7_threads() {
-    let (one, loss) = ziln_run(1);
-    assert!(loss.is_finite());
-    for threads in [2, 7] {
-        let (other, other_loss) = ziln_run(threads);
-        assert_eq!(loss.to_bits(), other_loss.to_bits(), "{threads} threads");
-        assert!(other == one, "weights or state differ at {threads} threads");
+    let mut runs = Vec::new();
+    for ranking in [None, Some(1.0)] {
+        let (one, loss) = ziln_run(1, ranking);
+        assert!(loss.is_finite());
+        for threads in [2, 7] {
+            let (other, other_loss) = ziln_run(threads, ranking);
+            assert_eq!(
+                loss.to_bits(),
+                other_loss.to_bits(),
+                "{threads} threads, {ranking:?}"
+            );
+            assert!(
+                other == one,
+                "weights or state differ at {threads} threads, {ranking:?}"
+            );
+        }
+        runs.push(loss);
     }
+    // The ranking term (C41–C43) trains: its run differs from the value loss alone.
+    assert_ne!(runs[0].to_bits(), runs[1].to_bits());
 }
 
 #[test]
