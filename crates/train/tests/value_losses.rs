@@ -103,7 +103,7 @@ fn f64_gradients_pass_the_gradient_check_and_a_wrong_one_fails() {
             }
         };
         let control = c.loss == "ziln" && c.y.iter().any(|&y| y > 0.0);
-        let wrong: Option<&dyn Fn(&mut [f64])> = control.then_some(&scale_d_mu);
+        let wrong: Option<support::WrongGradient> = control.then_some(&scale_d_mu);
         check_output_gradient(&c.name, &out, &grad, wrong, |m| ours(c, m).0);
     }
 }

@@ -86,7 +86,7 @@ fn f64_gradients_pass_the_gradient_check_and_a_wrong_one_fails() {
                 g[i] = g[i + 1];
             }
         };
-        let wrong: Option<&dyn Fn(&mut [f64])> = (c.head == "ziln").then_some(&drop_sigma);
+        let wrong: Option<support::WrongGradient> = (c.head == "ziln").then_some(&drop_sigma);
         check_output_gradient(&c.name, &out, &grad, wrong, |m| ours(c, m).0);
     }
 }

@@ -114,6 +114,9 @@ impl Drop for Scratch {
     }
 }
 
+/// A deliberate change to a gradient, for a negative control.
+pub type WrongGradient<'a> = &'a dyn Fn(&mut [f64]);
+
 /// The f64 gradient check of a loss of outputs `out` (N, O): central differences (B24) of
 /// `loss` against `analytic` (N, O) must pass; then, when `wrong` is given, the same check
 /// of the gradient `wrong` changes must fail (the negative control).
@@ -121,7 +124,7 @@ pub fn check_output_gradient(
     name: &str,
     out: &Array2<f64>,
     analytic: &Array2<f64>,
-    wrong: Option<&dyn Fn(&mut [f64])>,
+    wrong: Option<WrongGradient<'_>>,
     loss: impl Fn(&Array2<f64>) -> f64,
 ) {
     use glassbox_core::gradcheck::{GradcheckConfig, check_tensor};
