@@ -259,7 +259,7 @@ fn candidates() -> Vec<Candidate> {
     }
     // (name, change to the raw default, members): one field changed per candidate.
     type Variant = (&'static str, fn(&mut ValueRecipe), u64);
-    let variants: [Variant; 23] = [
+    let variants: [Variant; 26] = [
         ("raw5", |_| {}, 5),
         ("raw5 w32", |r| r.hidden = vec![32, 32], 5),
         ("raw5 w128", |r| r.hidden = vec![128, 128], 5),
@@ -314,6 +314,10 @@ fn candidates() -> Vec<Candidate> {
         ),
         ("raw 64x3", |r| r.hidden = vec![64, 64, 64], 1),
         ("raw 128x3", |r| r.hidden = vec![128, 128, 128], 1),
+        // The fourteenth session: the pairwise ranking term (C41–C43), λ fixed before running.
+        ("raw rank 0.3", |r| r.ranking = Some(0.3), 1),
+        ("raw rank 1", |r| r.ranking = Some(1.0), 1),
+        ("raw rank 3", |r| r.ranking = Some(3.0), 1),
     ];
     let unchanged: fn(&mut ValueRecipe) = |_| {};
     let mut v: Vec<Candidate> = v

@@ -31,7 +31,7 @@ pub use loss::{
 pub use loss::{
     DECILE_POWER_RANGE, HUBER_DELTA, ValueHead, ValuePrediction, ZILN_SIGMA_FLOOR, apply_power_map,
     blend, blend_weight, decile_power_map, huber_log1p, level_scale, mse_log1p, normal_quantile,
-    ziln,
+    pairwise_ranking, ziln,
 };
 pub use optim::{
     AdamEpsilon, Momentum, NoiseCorrection, OptimError, Optimizer, OptimizerConfig, RmsPropEpsilon,

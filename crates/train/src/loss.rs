@@ -88,6 +88,9 @@ pub enum LossError {
     /// Focal settings out of range, or given to another loss.
     #[error("focal loss: {0}")]
     FocalSettings(String),
+    /// The ranking term's λ (C43) out of range, or given to a loss without a value head.
+    #[error("ranking term: {0}")]
+    RankingSettings(String),
 }
 
 /// Per-class weights for a binary problem, with Keras's `class_weight` semantics (L3):
@@ -611,6 +614,10 @@ pub struct LossConfig {
     /// γ and α of [`LossKind::Focal`] (L17); [`Focal::DEFAULT`] when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub focal: Option<Focal>,
+    /// λ of the pairwise ranking term beside a value loss (C41–C43); none: the value loss
+    /// alone (the same bits as before the term existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranking: Option<f64>,
 }
 
 impl LossConfig {
@@ -621,6 +628,7 @@ impl LossConfig {
             class_weights: None,
             pos_weight: None,
             focal: None,
+            ranking: None,
         }
     }
 
@@ -648,6 +656,19 @@ impl LossConfig {
             }
             f.validate()?;
         }
+        if let Some(lambda) = self.ranking {
+            if self.kind.value_head().is_none() {
+                return Err(LossError::RankingSettings(format!(
+                    "it ranks a value head's predictions; {} has none",
+                    self.kind
+                )));
+            }
+            if !(lambda.is_finite() && lambda >= 0.0) {
+                return Err(LossError::RankingSettings(format!(
+                    "λ must be finite and ≥ 0, got {lambda}"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -659,6 +680,26 @@ impl LossConfig {
     /// As the loss it dispatches to; also if `pos_weight` is set on a loss other than
     /// `BceWithLogits` (call [`LossConfig::validate`] once first).
     pub fn compute<T: Float>(
+        &self,
+        out: ArrayView2<T>,
+        y: ArrayView2<T>,
+        sample_weights: Option<&[T]>,
+        mut d_out: Option<ArrayViewMut2<T>>,
+    ) -> f64 {
+        // C43: L = L_value + λ·R; the term first, so the value loss can take `d_out`.
+        let ranked = match (self.ranking, self.kind.value_head()) {
+            (Some(lambda), Some(head)) => {
+                let d = d_out.as_mut().map(|d| d.view_mut());
+                pairwise_ranking(head, lambda, out, y, d)
+            }
+            (Some(_), None) => panic!("the ranking term needs a value loss, not {}", self.kind),
+            (None, _) => 0.0,
+        };
+        ranked + self.compute_alone(out, y, sample_weights, d_out)
+    }
+
+    /// [`LossConfig::compute`] without the ranking term.
+    fn compute_alone<T: Float>(
         &self,
         out: ArrayView2<T>,
         y: ArrayView2<T>,
@@ -696,11 +737,13 @@ impl LossConfig {
 }
 
 mod value;
+mod value_ranking;
 pub use value::{
     DECILE_POWER_RANGE, HUBER_DELTA, ValueHead, ValuePrediction, ZILN_SIGMA_FLOOR, apply_power_map,
     blend, blend_weight, decile_power_map, huber_log1p, level_scale, mse_log1p, normal_quantile,
     ziln,
 };
+pub use value_ranking::pairwise_ranking;
 
 #[cfg(test)]
 mod tests;

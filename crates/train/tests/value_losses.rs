@@ -1,11 +1,11 @@
 //! The value losses (crates/train/src/loss/value.rs, notes/value.md C1–C7): against PyTorch
 //! (fixture crates/train/tests/reference/value_loss_fixtures.json, made by
 //! crates/train/tests/reference/make_value_loss_fixtures.py), an f64 gradient check with a
-//! negative control, and a ZILN training run that is bit-identical at 1, 2 and 7 threads.
+//! negative control, and a ZILN training run (with and without the ranking term, C41–C43) that
+//! is bit-identical at 1, 2 and 7 threads.
 
 mod support;
 
-use glassbox_core::gradcheck::{GradcheckConfig, check_tensor};
 use glassbox_core::{Activation, Init, LayerSpec, MlpSpec};
 use glassbox_train::{
     DataView, LossConfig, LossKind, TrainConfig, Trainer, ValueHead, Weighting, huber_log1p,
@@ -13,7 +13,7 @@ use glassbox_train::{
 };
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use serde::Deserialize;
-use support::{RunState, run_state};
+use support::{RunState, assert_matches_reference, check_output_gradient, run_state};
 
 #[derive(Deserialize)]
 struct Case {
@@ -74,18 +74,7 @@ fn every_value_loss_matches_pytorch() {
     for c in &fixture.cases {
         let out = matrix(&c.outputs);
         let (value, grad) = ours(c, &out);
-        assert!(
-            rel(value, c.value) < 1e-12,
-            "{}: {value} vs {}",
-            c.name,
-            c.value
-        );
-        for (i, row) in c.grad.iter().enumerate() {
-            for (j, &g) in row.iter().enumerate() {
-                let e = (grad[[i, j]] - g).abs() / g.abs().max(1e-9);
-                assert!(e < 1e-10, "{}: d[{i},{j}] {} vs {g}", c.name, grad[[i, j]]);
-            }
-        }
+        assert_matches_reference(&c.name, (value, &grad), (c.value, &c.grad));
         if let Some(expected) = &c.prediction {
             for (row, &e) in c.outputs.iter().zip(expected) {
                 let p = ValueHead::Ziln.predict(row).expected;
@@ -99,7 +88,6 @@ fn every_value_loss_matches_pytorch() {
 /// every fixture input; then a negative control: the gradient of μ scaled by 1.01 fails.
 #[test]
 fn f64_gradients_pass_the_gradient_check_and_a_wrong_one_fails() {
-    let config = GradcheckConfig::default();
     for c in &fixture().cases {
         // The extremes case has y = 1e250 (a loss of ~1e5) and a floor kink; check the others
         // at full tolerance and that one against PyTorch only (above).
@@ -108,23 +96,15 @@ fn f64_gradients_pass_the_gradient_check_and_a_wrong_one_fails() {
         }
         let out = matrix(&c.outputs);
         let (_, grad) = ours(c, &out);
-        let width = out.ncols();
-        let mut point: Vec<f64> = out.iter().copied().collect();
-        let analytic: Vec<f64> = grad.iter().copied().collect();
-        let loss_at = |p: &[f64]| {
-            let m = Array2::from_shape_vec((c.y.len(), width), p.to_vec()).expect("shape");
-            ours(c, &m).0
-        };
-        let report = check_tensor(&c.name, &mut point, &analytic, &config, loss_at);
-        assert!(report.passed(), "{}: {report:?}", c.name);
-        if c.loss == "ziln" && c.y.iter().any(|&y| y > 0.0) {
-            let mut wrong = analytic.clone();
-            for i in (1..wrong.len()).step_by(3) {
-                wrong[i] *= 1.01;
+        // A 1 % error in dμ must fail.
+        let scale_d_mu = |g: &mut [f64]| {
+            for i in (1..g.len()).step_by(3) {
+                g[i] *= 1.01;
             }
-            let report = check_tensor(&c.name, &mut point, &wrong, &config, loss_at);
-            assert!(!report.passed(), "{}: a 1 % error in dμ must fail", c.name);
-        }
+        };
+        let control = c.loss == "ziln" && c.y.iter().any(|&y| y > 0.0);
+        let wrong: Option<support::WrongGradient> = control.then_some(&scale_d_mu);
+        check_output_gradient(&c.name, &out, &grad, wrong, |m| ours(c, m).0);
     }
 }
 
@@ -137,7 +117,8 @@ fn ziln_data(n: usize) -> (Array2<f32>, Array2<f32>) {
     (x, y)
 }
 
-fn ziln_run(threads: usize) -> (RunState, f64) {
+/// A small ZILN training run; `ranking`: λ of the pairwise term (C41–C43), or none.
+fn ziln_run(threads: usize, ranking: Option<f64>) -> (RunState, f64) {
     let (x, y) = ziln_data(512);
     let spec = MlpSpec::new(
         4,
@@ -147,7 +128,10 @@ fn ziln_run(threads: usize) -> (RunState, f64) {
         ],
     );
     let mut c = TrainConfig::keras_recipe(8, 5);
-    c.loss = LossConfig::new(LossKind::Ziln);
+    c.loss = LossConfig {
+        ranking,
+        ..LossConfig::new(LossKind::Ziln)
+    };
     c.batch_size = 64;
     c.threads = Some(threads);
     let mut t = Trainer::<f32>::new(spec, Init::GlorotUniform, c).expect("valid trainer");
@@ -168,13 +152,26 @@ fn ziln_run(threads: usize) -> (RunState, f64) {
 
 #[test]
 fn ziln_training_is_bit_identical_at_1_2_and_7_threads() {
-    let (one, loss) = ziln_run(1);
-    assert!(loss.is_finite());
-    for threads in [2, 7] {
-        let (other, other_loss) = ziln_run(threads);
-        assert_eq!(loss.to_bits(), other_loss.to_bits(), "{threads} threads");
-        assert!(other == one, "weights or state differ at {threads} threads");
+    let mut runs = Vec::new();
+    for ranking in [None, Some(1.0)] {
+        let (one, loss) = ziln_run(1, ranking);
+        assert!(loss.is_finite());
+        for threads in [2, 7] {
+            let (other, other_loss) = ziln_run(threads, ranking);
+            assert_eq!(
+                loss.to_bits(),
+                other_loss.to_bits(),
+                "{threads} threads, {ranking:?}"
+            );
+            assert!(
+                other == one,
+                "weights or state differ at {threads} threads, {ranking:?}"
+            );
+        }
+        runs.push(loss);
     }
+    // The ranking term (C41–C43) trains: its run differs from the value loss alone.
+    assert_ne!(runs[0].to_bits(), runs[1].to_bits());
 }
 
 #[test]

@@ -60,6 +60,9 @@ pub struct ValueRecipe {
     /// `plr(k=K,h=H,sigma=σ)`); empty in both presets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub input_layers: Vec<String>,
+    /// λ of the pairwise ranking term beside the value loss (C41–C43); none in both presets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranking: Option<f64>,
 }
 
 impl ValueRecipe {
@@ -91,6 +94,7 @@ impl ValueRecipe {
             blend_rule: false,
             calibrate_deciles: true,
             input_layers: Vec::new(),
+            ranking: None,
         }
     }
 
@@ -212,7 +216,10 @@ pub fn fit_value_model(
     let config = TrainConfig {
         epochs: recipe.max_epochs,
         batch_size: recipe.batch_size,
-        loss: LossConfig::new(recipe.loss),
+        loss: LossConfig {
+            ranking: recipe.ranking,
+            ..LossConfig::new(recipe.loss)
+        },
         optimizer: OptimizerConfig::adam_torch(recipe.lr)
             .with_weight_decay(WeightDecay::L2(recipe.l2)),
         early_stopping: Some(EarlyStopping {

@@ -449,6 +449,7 @@ impl Recipe {
             class_weights,
             pos_weight: self.pos_weight,
             focal: self.focal,
+            ranking: None,
         })
     }
 

@@ -236,13 +236,13 @@ impl super::LossKind {
 }
 
 /// `σ(x)` in f64, the stable two-branch form (B10a).
-fn sigmoid_f64(x: f64) -> f64 {
+pub(super) fn sigmoid_f64(x: f64) -> f64 {
     glassbox_core::sigmoid(x)
 }
 
 /// (C4) `σ = max(softplus(s), σ_min)` and `∂σ/∂s` (`sigmoid(s)` above the floor, 0 on it);
 /// softplus in the stable form `max(s, 0) + ln(1 + e^{−|s|})`.
-fn ziln_sigma(s: f64) -> (f64, f64) {
+pub(super) fn ziln_sigma(s: f64) -> (f64, f64) {
     let softplus = s.max(0.0) + (-s.abs()).exp().ln_1p();
     if softplus > ZILN_SIGMA_FLOOR {
         (softplus, sigmoid_f64(s))
@@ -252,7 +252,12 @@ fn ziln_sigma(s: f64) -> (f64, f64) {
 }
 
 /// Checks a value loss's shapes: outputs (N, width), targets (N, 1), N ≥ 1.
-fn check_value_shapes<T>(a: &ArrayView2<T>, y: &ArrayView2<T>, width: usize, loss: &str) {
+pub(super) fn check_value_shapes<T>(
+    a: &ArrayView2<T>,
+    y: &ArrayView2<T>,
+    width: usize,
+    loss: &str,
+) {
     assert_eq!(
         a.ncols(),
         width,

@@ -113,3 +113,51 @@ impl Drop for Scratch {
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }
+
+/// A deliberate change to a gradient, for a negative control.
+pub type WrongGradient<'a> = &'a dyn Fn(&mut [f64]);
+
+/// The f64 gradient check of a loss of outputs `out` (N, O): central differences (B24) of
+/// `loss` against `analytic` (N, O) must pass; then, when `wrong` is given, the same check
+/// of the gradient `wrong` changes must fail (the negative control).
+pub fn check_output_gradient(
+    name: &str,
+    out: &Array2<f64>,
+    analytic: &Array2<f64>,
+    wrong: Option<WrongGradient<'_>>,
+    loss: impl Fn(&Array2<f64>) -> f64,
+) {
+    use glassbox_core::gradcheck::{GradcheckConfig, check_tensor};
+    let config = GradcheckConfig::default();
+    let mut point: Vec<f64> = out.iter().copied().collect();
+    let analytic: Vec<f64> = analytic.iter().copied().collect();
+    let loss_at = |p: &[f64]| {
+        let m = Array2::from_shape_vec(out.dim(), p.to_vec()).expect("shape");
+        loss(&m)
+    };
+    let report = check_tensor(name, &mut point, &analytic, &config, loss_at);
+    assert!(report.passed(), "{name}: {report:?}");
+    if let Some(change) = wrong {
+        let mut bad = analytic.clone();
+        change(&mut bad);
+        let report = check_tensor(name, &mut point, &bad, &config, loss_at);
+        assert!(!report.passed(), "{name}: the wrong gradient passed");
+    }
+}
+
+/// A loss's value and gradient (N, O) against a reference fixture's: the value to 1e-12
+/// relative, every gradient element to 1e-10 relative (floor 1e-9).
+pub fn assert_matches_reference(
+    name: &str,
+    (value, grad): (f64, &Array2<f64>),
+    (expected, expected_grad): (f64, &[Vec<f64>]),
+) {
+    let rel = (value - expected).abs() / value.abs().max(expected.abs()).max(1e-12);
+    assert!(rel < 1e-12, "{name}: {value} vs {expected}");
+    for (i, row) in expected_grad.iter().enumerate() {
+        for (j, &g) in row.iter().enumerate() {
+            let e = (grad[[i, j]] - g).abs() / g.abs().max(1e-9);
+            assert!(e < 1e-10, "{name}: d[{i},{j}] {} vs {g}", grad[[i, j]]);
+        }
+    }
+}
