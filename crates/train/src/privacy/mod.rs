@@ -27,7 +27,9 @@ pub mod calibration;
 pub mod chacha;
 pub mod dp_sgd;
 pub mod elementary;
+pub mod fft;
 pub mod noise;
+pub mod pld;
 pub mod sampling;
 /// The special functions live in core (one owner; the data crate's quantile-normal needs Φ⁻¹).
 pub use glassbox_core::special;

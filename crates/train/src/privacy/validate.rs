@@ -114,6 +114,24 @@ pub enum PrivacyError {
         /// Bisections done.
         iterations: usize,
     },
+    /// The PLD accountant (notes/privacy_pld.md, P36) would need an FFT longer than its limit:
+    /// the loss range over the steps is too wide for the grid mesh (raise the mesh or use the
+    /// RDP accountant).
+    #[error(
+        "privacy: the PLD accountant needs {points} grid points at mesh {grid_step} \
+         (limit {limit}); raise the mesh or use --dp-accountant rdp"
+    )]
+    PldGridTooLarge {
+        /// Points the composed loss window needs.
+        points: u64,
+        /// The largest FFT length allowed.
+        limit: u64,
+        /// The grid mesh h.
+        grid_step: f64,
+    },
+    /// The PLD grid mesh must be finite and > 0.
+    #[error("privacy: the PLD grid mesh must be a finite number > 0, got {0}")]
+    InvalidGridStep(f64),
     /// E·⌈N/B⌉ does not fit in 64 bits.
     #[error("privacy: {epochs} epochs of {steps_per_epoch} steps overflow a 64-bit step count")]
     StepCountOverflow {
