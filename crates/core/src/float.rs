@@ -35,6 +35,11 @@ pub trait Float:
     /// Converts to `f64` exactly.
     fn to_f64(self) -> f64;
 
+    /// (N3, N26) `(sin v, cos v)` of the PLR phase v = 2π·c·x. f32: t = c·x in turns through
+    /// [`crate::turns::sin_cos_turns`] (branch-free, the same bits vectorised); f64, the
+    /// gradient-check and audit type: `v = (2π·c)·x` and std `sin`, `cos`.
+    fn plr_phase(c: Self, x: Self) -> (Self, Self);
+
     /// Raw single-threaded GEMM `C ← α·A·B + β·C` on strided memory (matrixmultiply's
     /// contract): matrixmultiply's `sgemm`/`dgemm`, which [`crate::gemm_serial`] falls back to
     /// (through [`crate::gemm::gemm_fallback`]) when [`crate::gemm::kernel::gemm`] does not
@@ -76,6 +81,11 @@ impl Float for f32 {
         self as f64
     }
 
+    #[inline(always)]
+    fn plr_phase(c: f32, x: f32) -> (f32, f32) {
+        crate::turns::sin_cos_turns(c * x)
+    }
+
     unsafe fn gemm_raw(
         m: usize,
         k: usize,
@@ -108,6 +118,12 @@ impl Float for f64 {
 
     fn to_f64(self) -> f64 {
         self
+    }
+
+    #[inline(always)]
+    fn plr_phase(c: f64, x: f64) -> (f64, f64) {
+        let v = std::f64::consts::TAU * c * x;
+        (v.sin(), v.cos())
     }
 
     unsafe fn gemm_raw(

@@ -18,6 +18,7 @@ pub mod shards;
 pub mod special;
 pub mod tabular;
 pub mod threads;
+pub mod turns;
 pub mod wide;
 
 pub use activation::{Activation, ActivationError, SoftmaxRow, sigmoid};

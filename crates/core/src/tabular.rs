@@ -15,6 +15,7 @@ use std::ops::Range;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
+use crate::gemm::kernel::on_widest_isa;
 use crate::init::{uniform_symmetric, uniform01};
 use crate::{Float, Rng};
 
@@ -231,7 +232,7 @@ impl PlrSpec {
 /// Writes p (N·D·2K), z and y (N·D·H each, row-major) into the first N rows' worth of the
 /// given buffers. Threads split rows.
 ///
-/// **Panics** if x does not have D columns or a buffer is too short.
+/// **Panics** if x does not have D columns, K or H is 0, or a buffer is too short.
 pub fn plr_forward<T: Float>(
     spec: &PlrSpec,
     params: &[T],
@@ -252,33 +253,74 @@ pub fn plr_forward<T: Float>(
         "plr: {} columns for {d_n} features",
         x.ncols()
     );
+    assert!(k_n > 0 && h_n > 0, "plr: K and H must be positive");
     let n = x.nrows();
     let (freq, weight, bias) = spec.split(params);
+    let (p_len, dh) = ((d_n * 2 * k_n).max(1), (d_n * h_n).max(1));
     periodic[..n * d_n * 2 * k_n]
-        .par_chunks_mut((d_n * 2 * k_n).max(1))
-        .zip(z[..n * d_n * h_n].par_chunks_mut((d_n * h_n).max(1)))
-        .zip(y[..n * d_n * h_n].par_chunks_mut((d_n * h_n).max(1)))
+        .par_chunks_mut(p_len * ROWS_PER_TASK)
+        .zip(z[..n * d_n * h_n].par_chunks_mut(dh * ROWS_PER_TASK))
+        .zip(y[..n * d_n * h_n].par_chunks_mut(dh * ROWS_PER_TASK))
         .enumerate()
-        .for_each(|(row, ((p_row, z_row), y_row))| {
-            for d in 0..d_n {
-                let xv = x[[row, d]];
-                let p = &mut p_row[d * 2 * k_n..(d + 1) * 2 * k_n];
-                for k in 0..k_n {
-                    let v = two_pi::<T>() * freq[d * k_n + k] * xv; // (N3)
-                    p[k] = v.sin();
-                    p[k_n + k] = v.cos();
-                }
-                for h in 0..h_n {
-                    let w = &weight[(d * h_n + h) * 2 * k_n..(d * h_n + h + 1) * 2 * k_n];
-                    let mut acc = bias[d * h_n + h];
-                    for (wj, pj) in w.iter().zip(p.iter()) {
-                        acc += *wj * *pj; // (N4)
+        .for_each(|(block, ((p_rows, z_rows), y_rows))| {
+            on_widest_isa(
+                #[inline(always)]
+                || {
+                    let rows = p_rows
+                        .chunks_mut(p_len)
+                        .zip(z_rows.chunks_mut(dh))
+                        .zip(y_rows.chunks_mut(dh));
+                    for (i, ((p_row, z_row), y_row)) in rows.enumerate() {
+                        let x_row = x.row(block * ROWS_PER_TASK + i);
+                        forward_row(spec, freq, weight, bias, x_row, p_row, z_row, y_row);
                     }
-                    z_row[d * h_n + h] = acc;
-                    y_row[d * h_n + h] = acc.max(T::zero());
-                }
-            }
+                },
+            );
         });
+}
+
+/// Rows per task of the row-parallel PLR loops: each row's numbers are computed alone, so
+/// the split changes no bits; blocks keep small batches from paying a task per row.
+const ROWS_PER_TASK: usize = 64;
+
+/// (N3, N4) One row of [`plr_forward`]. z_d accumulates over j with the H sums side by side
+/// (each in increasing j, as a dot product per h would), so the H chains overlap.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn forward_row<T: Float>(
+    spec: &PlrSpec,
+    freq: &[T],
+    weight: &[T],
+    bias: &[T],
+    x_row: ndarray::ArrayView1<T>,
+    p_row: &mut [T],
+    z_row: &mut [T],
+    y_row: &mut [T],
+) {
+    let (k_n, h_n) = (spec.frequencies, spec.units);
+    let feats = p_row
+        .chunks_exact_mut(2 * k_n)
+        .zip(z_row.chunks_exact_mut(h_n))
+        .zip(y_row.chunks_exact_mut(h_n))
+        .zip(freq.chunks_exact(k_n))
+        .zip(weight.chunks_exact(2 * k_n * h_n))
+        .zip(bias.chunks_exact(h_n))
+        .zip(x_row);
+    for ((((((p, z_d), y_d), c_d), w_d), b_d), &xv) in feats {
+        let (sin_v, cos_v) = p.split_at_mut(k_n);
+        for ((s, co), &c) in sin_v.iter_mut().zip(cos_v.iter_mut()).zip(c_d) {
+            (*s, *co) = T::plr_phase(c, xv); // (N3, N26)
+        }
+        z_d.copy_from_slice(b_d);
+        for (j, &pj) in p.iter().enumerate() {
+            for (acc, w_h) in z_d.iter_mut().zip(w_d.chunks_exact(2 * k_n)) {
+                *acc += w_h[j] * pj; // (N4)
+            }
+        }
+        for (yv, &zv) in y_d.iter_mut().zip(z_d.iter()) {
+            *yv = zv.max(T::zero());
+        }
+    }
 }
 
 /// Backward, first step, for `n` rows: `delta` holds ∂L/∂y (n, D·H) and becomes δ in place;
@@ -306,53 +348,111 @@ pub fn plr_delta<T: Float>(
         ..
     } = *spec;
     let (_, weight, _) = spec.split(params);
+    let (dh, dk) = ((d_n * h_n).max(1), (d_n * k_n).max(1));
     delta[..n * d_n * h_n]
-        .par_chunks_mut((d_n * h_n).max(1))
-        .zip(g[..n * d_n * k_n].par_chunks_mut((d_n * k_n).max(1)))
-        .enumerate()
-        .for_each(|(row, (delta_row, g_row))| {
-            let z_row = &z[row * d_n * h_n..(row + 1) * d_n * h_n];
-            for (dl, &zv) in delta_row.iter_mut().zip(z_row) {
-                if zv <= T::zero() {
-                    *dl = T::zero(); // (N5) ReLU′(0) = 0, as PyTorch
-                }
-            }
-            for d in 0..d_n {
-                let p = &periodic[(row * d_n + d) * 2 * k_n..(row * d_n + d + 1) * 2 * k_n];
-                for k in 0..k_n {
-                    let (sin_v, cos_v) = (p[k], p[k_n + k]);
-                    let mut acc = T::zero();
-                    for h in 0..h_n {
-                        let w = &weight[(d * h_n + h) * 2 * k_n..];
-                        // (N8) ∂sin v/∂v = cos v, ∂cos v/∂v = −sin v
-                        acc += delta_row[d * h_n + h] * (w[k] * cos_v - w[k_n + k] * sin_v);
+        .par_chunks_mut(dh * ROWS_PER_TASK)
+        .zip(g[..n * d_n * k_n].par_chunks_mut(dk * ROWS_PER_TASK))
+        .zip(periodic[..n * d_n * 2 * k_n].par_chunks(d_n * 2 * k_n * ROWS_PER_TASK))
+        .zip(z[..n * d_n * h_n].par_chunks(dh * ROWS_PER_TASK))
+        .for_each(|(((delta_rows, g_rows), p_rows), z_rows)| {
+            on_widest_isa(
+                #[inline(always)]
+                || {
+                    let rows = delta_rows
+                        .chunks_mut(dh)
+                        .zip(g_rows.chunks_mut(dk))
+                        .zip(p_rows.chunks(d_n * 2 * k_n))
+                        .zip(z_rows.chunks(dh));
+                    for (((delta_row, g_row), p_row), z_row) in rows {
+                        delta_row_of(spec, weight, p_row, z_row, delta_row, g_row);
                     }
-                    g_row[d * k_n + k] = acc;
-                }
-            }
+                },
+            );
         });
+}
+
+/// (N5, N8) One row of [`plr_delta`]: g_d accumulates over h with the K sums side by side,
+/// each in increasing h as a loop over h per k would.
+#[inline(always)]
+fn delta_row_of<T: Float>(
+    spec: &PlrSpec,
+    weight: &[T],
+    p_row: &[T],
+    z_row: &[T],
+    delta_row: &mut [T],
+    g_row: &mut [T],
+) {
+    let (k_n, h_n) = (spec.frequencies, spec.units);
+    for (dl, &zv) in delta_row.iter_mut().zip(z_row) {
+        if zv <= T::zero() {
+            *dl = T::zero(); // (N5) ReLU′(0) = 0, as PyTorch
+        }
+    }
+    if k_n == 0 || h_n == 0 {
+        g_row.fill(T::zero());
+        return;
+    }
+    let feats = g_row
+        .chunks_exact_mut(k_n)
+        .zip(delta_row.chunks_exact(h_n))
+        .zip(p_row.chunks_exact(2 * k_n))
+        .zip(weight.chunks_exact(h_n * 2 * k_n));
+    for (((g_d, delta_d), p), w_d) in feats {
+        let (sin_v, cos_v) = p.split_at(k_n);
+        g_d.fill(T::zero());
+        for (&dl, w) in delta_d.iter().zip(w_d.chunks_exact(2 * k_n)) {
+            let (w_sin, w_cos) = w.split_at(k_n);
+            let terms = g_d
+                .iter_mut()
+                .zip(w_sin.iter().zip(w_cos))
+                .zip(sin_v.iter().zip(cos_v));
+            for ((acc, (&ws, &wc)), (&sv, &cv)) in terms {
+                // (N8) ∂sin v/∂v = cos v, ∂cos v/∂v = −sin v
+                *acc += dl * (ws * cv - wc * sv);
+            }
+        }
+    }
 }
 
 /// (N9) The input gradient `d_x_nd = Σ_k g_ndk 2π c_dk`, written into d_x (N, D), from the g
 /// of [`plr_delta`]. Threads split rows.
-pub fn plr_input_gradient<T: Float>(
+pub fn plr_input_gradient<T: Float>(spec: &PlrSpec, params: &[T], g: &[T], d_x: ArrayViewMut2<T>) {
+    let columns: Vec<usize> = (0..spec.features).collect();
+    input_gradient_rows(spec, params, g, &columns, &[], None, d_x);
+}
+
+/// (N9, N24, N25) `d_x_n,S_j = Σ_k g_njk 2π c_jk` for S = `columns`, and, given `d_out`,
+/// `d_x_n,S̄_m = d_out_n,DH+m` for S̄ = `passed`. Threads split rows in blocks.
+fn input_gradient_rows<T: Float>(
     spec: &PlrSpec,
     params: &[T],
     g: &[T],
+    columns: &[usize],
+    passed: &[usize],
+    d_out: Option<ArrayView2<T>>,
     mut d_x: ArrayViewMut2<T>,
 ) {
-    let (d_n, k_n) = (spec.features, spec.frequencies);
+    let (d_n, k_n, dh) = (spec.features, spec.frequencies, spec.outputs());
     let (freq, _, _) = spec.split(params);
-    d_x.axis_iter_mut(ndarray::Axis(0))
+    d_x.axis_chunks_iter_mut(ndarray::Axis(0), ROWS_PER_TASK)
         .into_par_iter()
         .enumerate()
-        .for_each(|(row, mut dx_row)| {
-            for d in 0..d_n {
-                let mut dx = T::zero();
-                for k in 0..k_n {
-                    dx += g[(row * d_n + d) * k_n + k] * two_pi::<T>() * freq[d * k_n + k]; // (N9)
+        .for_each(|(block, mut dx_rows)| {
+            for (i, mut dx_row) in dx_rows.rows_mut().into_iter().enumerate() {
+                let row = block * ROWS_PER_TASK + i;
+                for (d, &col) in columns.iter().enumerate() {
+                    let mut dx = T::zero();
+                    for k in 0..k_n {
+                        // (N9, N24)
+                        dx += g[(row * d_n + d) * k_n + k] * two_pi::<T>() * freq[d * k_n + k];
+                    }
+                    dx_row[col] = dx;
                 }
-                dx_row[d] = dx;
+                if let Some(d_out) = d_out {
+                    for (m, &col) in passed.iter().enumerate() {
+                        dx_row[col] = d_out[[row, dh + m]]; // (N25)
+                    }
+                }
             }
         });
 }
@@ -419,9 +519,9 @@ pub fn plr_input_gradient_columns<T: Float>(
     columns: &[usize],
     passed: &[usize],
     d_out: ArrayView2<T>,
-    mut d_x: ArrayViewMut2<T>,
+    d_x: ArrayViewMut2<T>,
 ) {
-    let (d_n, k_n, dh) = (spec.features, spec.frequencies, spec.outputs());
+    let (d_n, dh) = (spec.features, spec.outputs());
     assert_eq!(columns.len(), d_n, "plr: |S| is not D");
     assert_eq!(d_x.ncols(), d_n + passed.len(), "plr: d_x is not (N, w)");
     assert_eq!(
@@ -429,22 +529,7 @@ pub fn plr_input_gradient_columns<T: Float>(
         (d_x.nrows(), dh + passed.len()),
         "plr: d_out shape"
     );
-    let (freq, _, _) = spec.split(params);
-    d_x.axis_iter_mut(ndarray::Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(row, mut dx_row)| {
-            for (d, &col) in columns.iter().enumerate() {
-                let mut dx = T::zero();
-                for k in 0..k_n {
-                    dx += g[(row * d_n + d) * k_n + k] * two_pi::<T>() * freq[d * k_n + k]; // (N24)
-                }
-                dx_row[col] = dx;
-            }
-            for (m, &col) in passed.iter().enumerate() {
-                dx_row[col] = d_out[[row, dh + m]]; // (N25)
-            }
-        });
+    input_gradient_rows(spec, params, g, columns, passed, Some(d_out), d_x);
 }
 
 /// The parameter gradients over the batch rows `rows`, **added** into `grads` (laid out as
@@ -472,28 +557,39 @@ pub fn plr_param_gradients<T: Float>(
         ..
     } = *spec;
     let (d_freq, d_weight, d_bias) = spec.split_mut(grads);
+    // Enough features per task that a small batch does not pay a task per feature.
+    let per_task = (FEATURE_ROWS_PER_TASK / rows.len().max(1)).max(1);
     d_freq
         .par_chunks_mut(k_n.max(1))
         .zip(d_weight.par_chunks_mut((h_n * 2 * k_n).max(1)))
         .zip(d_bias.par_chunks_mut(h_n.max(1)))
         .enumerate()
+        .with_min_len(per_task)
         .for_each(|(d, ((d_c, d_w), d_b))| {
-            for row in rows.clone() {
-                let p = &periodic[(row * d_n + d) * 2 * k_n..(row * d_n + d + 1) * 2 * k_n];
-                for h in 0..h_n {
-                    let dl = delta[row * d_n * h_n + d * h_n + h];
-                    d_b[h] += dl; // (N7)
-                    for (dw, pj) in d_w[h * 2 * k_n..(h + 1) * 2 * k_n].iter_mut().zip(p) {
-                        *dw += dl * *pj; // (N7)
+            on_widest_isa(
+                #[inline(always)]
+                || {
+                    for row in rows.clone() {
+                        let p = &periodic[(row * d_n + d) * 2 * k_n..(row * d_n + d + 1) * 2 * k_n];
+                        for h in 0..h_n {
+                            let dl = delta[row * d_n * h_n + d * h_n + h];
+                            d_b[h] += dl; // (N7)
+                            for (dw, pj) in d_w[h * 2 * k_n..(h + 1) * 2 * k_n].iter_mut().zip(p) {
+                                *dw += dl * *pj; // (N7)
+                            }
+                        }
+                        let xv = x[[row, d]];
+                        for k in 0..k_n {
+                            d_c[k] += g[(row * d_n + d) * k_n + k] * two_pi::<T>() * xv; // (N9)
+                        }
                     }
-                }
-                let xv = x[[row, d]];
-                for k in 0..k_n {
-                    d_c[k] += g[(row * d_n + d) * k_n + k] * two_pi::<T>() * xv; // (N9)
-                }
-            }
+                },
+            );
         });
 }
+
+/// (feature, row) pairs per task of [`plr_param_gradients`].
+const FEATURE_ROWS_PER_TASK: usize = 256;
 
 /// (N13) Adds each example's squared gradient norm over c, W and b to `sq_norms` (N,): row n's
 /// terms of (N7) and (N9) squared,

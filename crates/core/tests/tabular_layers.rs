@@ -237,3 +237,153 @@ fn initial_frequencies_follow_the_normal_law_of_sigma() {
     let bound = 1.0 / 2f64.sqrt();
     assert!(plr.weight.iter().all(|w| w.abs() <= bound));
 }
+
+/// The PLR maths written as plain per-row loops (the code before session 14's rewrite, N3–N9),
+/// with the same (N26) phase: the blocked, vectorised layer must give these bits exactly.
+fn naive_plr<T: glassbox_core::Float>(plr: &Plr<T>, x: ArrayView2<T>, r: &Array2<T>) -> Vec<T> {
+    let PlrSpec {
+        features: dn,
+        frequencies: kn,
+        units: hn,
+        ..
+    } = plr.spec;
+    let tau = T::from_f64(std::f64::consts::TAU);
+    let (mut y, mut d_x) = (Vec::new(), Vec::new());
+    let (mut d_c, mut d_w, mut d_b) = (
+        vec![T::zero(); dn * kn],
+        vec![T::zero(); dn * hn * 2 * kn],
+        vec![T::zero(); dn * hn],
+    );
+    for n in 0..x.nrows() {
+        for d in 0..dn {
+            let mut p = vec![T::zero(); 2 * kn];
+            for k in 0..kn {
+                (p[k], p[kn + k]) = T::plr_phase(plr.freq[d * kn + k], x[[n, d]]);
+            }
+            let mut g = vec![T::zero(); kn];
+            for h in 0..hn {
+                let w = &plr.weight[(d * hn + h) * 2 * kn..(d * hn + h + 1) * 2 * kn];
+                let mut z = plr.bias[d * hn + h];
+                for j in 0..2 * kn {
+                    z += w[j] * p[j];
+                }
+                y.push(z.max(T::zero()));
+                let dl = if z > T::zero() {
+                    r[[n, d * hn + h]]
+                } else {
+                    T::zero()
+                };
+                d_b[d * hn + h] += dl;
+                for j in 0..2 * kn {
+                    d_w[(d * hn + h) * 2 * kn + j] += dl * p[j];
+                }
+                for k in 0..kn {
+                    g[k] += dl * (w[k] * p[kn + k] - w[kn + k] * p[k]);
+                }
+            }
+            let mut dx = T::zero();
+            for k in 0..kn {
+                dx += g[k] * tau * plr.freq[d * kn + k];
+                d_c[d * kn + k] += g[k] * tau * x[[n, d]];
+            }
+            d_x.push(dx);
+        }
+    }
+    [y, d_x, d_c, d_w, d_b].concat()
+}
+
+/// The layer's y, ∂L/∂x, then ∂L/∂(c, W, b), as one vector.
+fn layer_values<T: glassbox_core::Float>(plr: &Plr<T>, x: ArrayView2<T>, r: &Array2<T>) -> Vec<T> {
+    let (y, cache) = plr.forward(x);
+    let mut grads = plr.zero_grads();
+    let d_x = plr.backward(cache, r.view(), &mut grads);
+    let mut out: Vec<T> = y.iter().copied().collect();
+    out.extend(d_x.iter());
+    out.extend(
+        grads
+            .d_freq
+            .iter()
+            .chain(&grads.d_weight)
+            .chain(&grads.d_bias),
+    );
+    out
+}
+
+fn reference_case<T: glassbox_core::Float>(k: usize, h: usize) -> (Plr<T>, Array2<T>, Array2<T>) {
+    let spec = PlrSpec {
+        features: 46,
+        frequencies: k,
+        units: h,
+        sigma: 1.0,
+    };
+    let plr = Plr::<T>::new(spec, &mut seeded_rng(9));
+    let x = Array2::from_shape_fn((131, 46), |(n, d)| {
+        T::from_f64(((n * 46 + d) as f64 * 0.377).sin() * 4.0)
+    });
+    let r = Array2::from_shape_fn((131, 46 * h), |(n, j)| {
+        T::from_f64(((n + 5 * j) as f64 * 0.13).cos())
+    });
+    (plr, x, r)
+}
+
+#[test]
+fn plr_matches_plain_per_row_loops_bit_for_bit() {
+    for (k, h) in [(8, 4), (3, 5), (48, 16)] {
+        let (plr, x, r) = reference_case::<f32>(k, h);
+        let (fast, naive) = (
+            layer_values(&plr, x.view(), &r),
+            naive_plr(&plr, x.view(), &r),
+        );
+        assert_eq!(fast.len(), naive.len());
+        assert!(
+            fast.iter()
+                .zip(&naive)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "f32 K={k} H={h}"
+        );
+        let (plr, x, r) = reference_case::<f64>(k, h);
+        let (fast, naive) = (
+            layer_values(&plr, x.view(), &r),
+            naive_plr(&plr, x.view(), &r),
+        );
+        assert!(
+            fast.iter()
+                .zip(&naive)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "f64 K={k} H={h}"
+        );
+    }
+}
+
+/// (N26) The f32 layer (fast sin/cos of the phase in turns) against the f64 layer (std
+/// sin/cos) on the same parameters: the approximation moves y and the gradients by no more
+/// than f32 rounding of the same sums would.
+#[test]
+fn plr_f32_stays_close_to_the_f64_layer() {
+    let (p64, x64, r64) = reference_case::<f64>(8, 4);
+    let cast = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
+    let p32 = Plr::<f32> {
+        spec: p64.spec,
+        freq: cast(&p64.freq),
+        weight: cast(&p64.weight),
+        bias: cast(&p64.bias),
+    };
+    let (x32, r32) = (x64.mapv(|v| v as f32), r64.mapv(|v| v as f32));
+    // The f64 layer on the f32-rounded inputs, so only the arithmetic differs.
+    let p64 = Plr::<f64> {
+        spec: p64.spec,
+        freq: p32.freq.iter().map(|&v| f64::from(v)).collect(),
+        weight: p32.weight.iter().map(|&v| f64::from(v)).collect(),
+        bias: p32.bias.iter().map(|&v| f64::from(v)).collect(),
+    };
+    let (x64, r64) = (x32.mapv(f64::from), r32.mapv(f64::from));
+    let a = layer_values(&p32, x32.view(), &r32);
+    let b = layer_values(&p64, x64.view(), &r64);
+    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let worst = a
+        .iter()
+        .zip(&b)
+        .fold(0.0f64, |m, (&u, &v)| m.max((f64::from(u) - v).abs()));
+    assert!(worst > 0.0, "f32 and f64 cannot agree to the bit");
+    assert!(worst <= 1e-5 * scale, "worst {worst:e} of scale {scale:e}");
+}
