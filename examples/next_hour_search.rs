@@ -79,6 +79,31 @@ fn table_layer_candidates(default: &Recipe) -> Result<Vec<(&'static str, Recipe)
     ])
 }
 
+/// Session 14's candidates (notes/events.md §14), fixed before any was run: cheaper shapes of
+/// §13's PLR K = 8, H = 4, σ = 0.01 — one PLR network in place of the 3 members, two members, and
+/// one network of 5 epochs.
+fn plr_default_candidates(default: &Recipe) -> Result<Vec<(&'static str, Recipe)>, String> {
+    let plr = |ensemble: usize, epochs: usize| {
+        let mut recipe = default.clone();
+        recipe
+            .apply(&RecipeChanges {
+                plr: Some(true),
+                plr_frequencies: Some(8),
+                plr_units: Some(4),
+                plr_sigma: Some(0.01),
+                ensemble: Some(ensemble),
+                epochs: Some(epochs),
+                ..Default::default()
+            })
+            .map(|()| recipe)
+    };
+    Ok(vec![
+        ("s14a: one PLR K8 H4 network, 10 epochs", plr(1, 10)?),
+        ("s14b: two PLR K8 H4 members, 10 epochs", plr(2, 10)?),
+        ("s14c: one PLR K8 H4 network, 5 epochs", plr(1, 5)?),
+    ])
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seeds: u64 = std::env::args()
         .nth(1)
@@ -158,6 +183,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     let mut candidates = candidates;
     candidates.extend(table_layer_candidates(&default)?);
+    candidates.extend(plr_default_candidates(&default)?);
     for (name, recipe) in candidates.into_iter().filter(|(n, _)| n.contains(&filter)) {
         let (mut aucs, mut aps) = (Vec::new(), Vec::new());
         let started = std::time::Instant::now();
