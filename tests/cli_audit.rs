@@ -318,10 +318,10 @@ fn trace_of_a_feature_scale_model_and_a_refused_plr_one() {
     );
     let (d_xs, d_s, d_x) = (v("d_x_scaled"), v("d_s"), v("d_x"));
     for n in 0..3 {
-        for c in 0..d {
+        for (c, &s) in scale.iter().enumerate() {
             let i = n * d + c;
-            assert_eq!(xs[i], x[i] * scale[c], "x̃[{n},{c}]");
-            assert_eq!(d_x[i], d_xs[i] * scale[c], "∂L/∂x[{n},{c}]");
+            assert_eq!(xs[i], x[i] * s, "x̃[{n},{c}]");
+            assert_eq!(d_x[i], d_xs[i] * s, "∂L/∂x[{n},{c}]");
         }
     }
     for c in 0..d {
