@@ -278,7 +278,8 @@ const SQUARE_LANES: usize = 8;
 /// For contiguous `f32` rows on a CPU with AVX-512 the lanes are one 512-bit register
 /// ([`sum_of_squares_f32_avx512`]): the same operations lane by lane, so the same bits, in a
 /// third of the instructions the compiler made of the loop below (profile of a private step,
-/// notes/privacy.md §14).
+/// notes/privacy.md §14); on an AVX2 CPU without AVX-512, two 256-bit registers of four lanes
+/// ([`sum_of_squares_f32_avx2`]).
 #[inline(always)]
 pub fn sum_of_squares<T: Float>(row: ArrayView1<T>) -> f64 {
     #[cfg(target_arch = "x86_64")]
@@ -290,6 +291,20 @@ pub fn sum_of_squares<T: Float>(row: ArrayView1<T>) -> f64 {
         // CPU has AVX-512F/VL (checked).
         return unsafe {
             sum_of_squares_f32_avx512(std::slice::from_raw_parts(
+                values.as_ptr().cast::<f32>(),
+                values.len(),
+            ))
+        };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(values) = row.as_slice()
+        && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+        && crate::gemm::kernel::simd_available()
+    {
+        // SAFETY: T is f32 (checked), so the slice's memory holds `values.len()` f32s; the
+        // CPU has AVX2 and FMA (checked).
+        return unsafe {
+            sum_of_squares_f32_avx2(std::slice::from_raw_parts(
                 values.as_ptr().cast::<f32>(),
                 values.len(),
             ))
@@ -355,12 +370,57 @@ unsafe fn sum_of_squares_f32_avx512(values: &[f32]) -> f64 {
     let mut lanes = [0.0f64; SQUARE_LANES];
     // SAFETY: `lanes` is eight f64s (64 bytes); the store is unaligned.
     unsafe { _mm512_storeu_pd(lanes.as_mut_ptr(), acc) };
+    finish_square_lanes(lanes, rest)
+}
+
+/// The end of [`sum_of_squares`]' vector paths: the remainder `rest` (< 8 values) added to
+/// lanes 0, 1, … one by one, then the fixed tree.
+#[inline(always)]
+fn finish_square_lanes(mut lanes: [f64; SQUARE_LANES], rest: &[f32]) -> f64 {
     for (lane, &v) in rest.iter().enumerate() {
         let v = f64::from(v);
         lanes[lane] += v * v;
     }
     let [s0, s1, s2, s3, s4, s5, s6, s7] = lanes;
     ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+}
+
+/// (P19) [`sum_of_squares`] of an `f32` row on an AVX2 CPU without AVX-512: lanes 0–3 in
+/// one 256-bit register and lanes 4–7 in another, each block of eight values widened to f64,
+/// squared and added lane by lane in increasing j, the remainder and the tree as
+/// [`sum_of_squares_lanes`] — IEEE products and sums in the same order per lane, no FMA: the
+/// same bits. The portable loop was compiled to two-lane pieces with shuffles (Zen 3 profile,
+/// notes/privacy_results.md "Cost", fifteenth session).
+///
+/// # Safety
+/// The CPU must have AVX2 (and FMA, which the build enables).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sum_of_squares_f32_avx2(values: &[f32]) -> f64 {
+    use std::arch::x86_64::{
+        _mm256_add_pd, _mm256_castps256_ps128, _mm256_cvtps_pd, _mm256_extractf128_ps,
+        _mm256_loadu_ps, _mm256_mul_pd, _mm256_setzero_pd, _mm256_storeu_pd,
+    };
+    let (blocks, rest) = values.as_chunks::<SQUARE_LANES>();
+    let (mut low, mut high) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    for block in blocks {
+        // SAFETY: `block` is eight f32s (32 bytes); the load is unaligned.
+        let v = unsafe { _mm256_loadu_ps(block.as_ptr()) };
+        let (a, b) = (
+            _mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+            _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)),
+        );
+        low = _mm256_add_pd(low, _mm256_mul_pd(a, a));
+        high = _mm256_add_pd(high, _mm256_mul_pd(b, b));
+    }
+    let mut lanes = [0.0f64; SQUARE_LANES];
+    // SAFETY: `lanes` is eight f64s (64 bytes); each store of four is unaligned.
+    unsafe {
+        _mm256_storeu_pd(lanes.as_mut_ptr(), low);
+        _mm256_storeu_pd(lanes[4..].as_mut_ptr(), high);
+    }
+    finish_square_lanes(lanes, rest)
 }
 
 /// (P21) Scales row i of `d_z` (N, H) by `factors[i]` (N,), in place: with the clipping
@@ -647,7 +707,8 @@ impl<T: Float> Dense<T> {
 #[cfg(test)]
 mod tests {
 
-    /// The AVX-512 sum of squares (when the CPU has it) gives the bits of the portable lanes
+    /// The AVX-512 and AVX2 sums of squares (when the CPU has them; the dispatched one and the
+    /// AVX2 one called directly) give the bits of the portable lanes
     /// for every length 0–40, the layers' widths and a noise block, for values across the
     /// exponent range, zeros and infinities; and for strided rows and `f64` (portable both).
     #[test]
@@ -669,11 +730,14 @@ mod tests {
             order_matters |=
                 chain.to_bits() != sum_of_squares_lanes(ArrayView1::from(&v[..])).to_bits();
             let whole = sum_of_squares(ArrayView1::from(&v[..]));
-            assert_eq!(
-                whole.to_bits(),
-                sum_of_squares_lanes(ArrayView1::from(&v[..])).to_bits(),
-                "length {len}"
-            );
+            let portable = sum_of_squares_lanes(ArrayView1::from(&v[..]));
+            assert_eq!(whole.to_bits(), portable.to_bits(), "length {len}");
+            #[cfg(target_arch = "x86_64")]
+            if crate::gemm::kernel::simd_available() {
+                // SAFETY: the CPU has AVX2 and FMA (checked).
+                let avx2 = unsafe { sum_of_squares_f32_avx2(&v) };
+                assert_eq!(avx2.to_bits(), portable.to_bits(), "AVX2, length {len}");
+            }
             if len > 3 {
                 v[len / 2] = 0.0;
                 v[1] = f32::INFINITY;
