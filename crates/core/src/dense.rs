@@ -285,35 +285,23 @@ pub fn sum_of_squares<T: Float>(row: ArrayView1<T>) -> f64 {
     #[cfg(target_arch = "x86_64")]
     if let Some(values) = row.as_slice()
         && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-        && crate::gemm::kernel::avx512_available()
     {
-        // SAFETY: T is f32 (checked), so the slice's memory holds `values.len()` f32s; the
-        // CPU has AVX-512F/VL (checked).
-        return unsafe {
-            sum_of_squares_f32_avx512(std::slice::from_raw_parts(
-                values.as_ptr().cast::<f32>(),
-                values.len(),
-            ))
-        };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if let Some(values) = row.as_slice()
-        && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-        && crate::gemm::kernel::simd_available()
-    {
-        // SAFETY: T is f32 (checked), so the slice's memory holds `values.len()` f32s; the
-        // CPU has AVX2 and FMA (checked).
-        return unsafe {
-            sum_of_squares_f32_avx2(std::slice::from_raw_parts(
-                values.as_ptr().cast::<f32>(),
-                values.len(),
-            ))
-        };
+        // SAFETY: T is f32 (checked), so the slice's memory holds `values.len()` f32s.
+        let values =
+            unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<f32>(), values.len()) };
+        if crate::gemm::kernel::avx512_available() {
+            // SAFETY: the CPU has AVX-512F/VL (checked).
+            return unsafe { sum_of_squares_f32_avx512(values) };
+        }
+        if crate::gemm::kernel::simd_available() {
+            // SAFETY: the CPU has AVX2 and FMA (checked).
+            return unsafe { sum_of_squares_f32_avx2(values) };
+        }
     }
     sum_of_squares_lanes(row)
 }
 
-/// [`sum_of_squares`] as portable code: the reference the AVX-512 path is tested against,
+/// [`sum_of_squares`] as portable code: the reference the AVX-512 and AVX2 paths are tested against,
 /// and the path of `f64`, strided rows and other CPUs.
 #[inline(always)]
 pub fn sum_of_squares_lanes<T: Float>(row: ArrayView1<T>) -> f64 {
