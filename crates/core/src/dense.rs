@@ -301,8 +301,8 @@ pub fn sum_of_squares<T: Float>(row: ArrayView1<T>) -> f64 {
     sum_of_squares_lanes(row)
 }
 
-/// [`sum_of_squares`] as portable code: the reference the AVX-512 and AVX2 paths are tested against,
-/// and the path of `f64`, strided rows and other CPUs.
+/// [`sum_of_squares`] as portable code: the reference the AVX-512 and AVX2 paths are tested
+/// against, and the path of `f64`, strided rows and other CPUs.
 #[inline(always)]
 pub fn sum_of_squares_lanes<T: Float>(row: ArrayView1<T>) -> f64 {
     let mut lanes = [0.0f64; SQUARE_LANES];
