@@ -73,9 +73,9 @@ pub fn calibration_steps(epochs: u64, q: f64) -> Result<u64, PrivacyError> {
 /// ```
 ///
 /// ε is [`epsilon`] over the default orders (the search is [`search_noise_multiplier`] from
-/// [`Start::Opacus`], the one the PLD accountant shares). Checks `target_epsilon` finite and
-/// > 0, `0 < δ < 1`, `0 < q ≤ 1`, `T ≥ 1`; [`PrivacyError::BudgetTooSmall`] when σ > 10⁶ is
-/// still not enough.
+/// [`Start::Opacus`], the one the PLD accountant shares). Checks `target_epsilon` finite
+/// and `> 0`, `0 < δ < 1`, `0 < q ≤ 1`, `T ≥ 1`; [`PrivacyError::BudgetTooSmall`] when
+/// σ > 10⁶ is still not enough.
 pub fn calibrate_noise_multiplier(
     target_epsilon: f64,
     delta: f64,
