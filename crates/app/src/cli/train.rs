@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use glassbox_train::privacy::{ClipSplit, DpMethod, PrivacyError};
+use glassbox_train::privacy::{Accountant, ClipSplit, DpMethod, PrivacyError};
 use serde_json::json;
 
 use super::Global;
@@ -118,6 +118,12 @@ pub struct PrivacyArgs {
     #[arg(long, value_name = "SIGMA")]
     pub dp_noise: Option<f64>,
 
+    /// The accountant that calibrates σ and certifies ε [default: rdp]: `rdp` (Rényi DP,
+    /// Opacus's; notes/privacy.md) or `pld` (the certified privacy loss distribution at mesh
+    /// 1e-4, a smaller σ for the same ε; notes/privacy_pld.md). See `glassbox privacy --help`.
+    #[arg(long, value_enum, value_name = "ACCOUNTANT")]
+    pub dp_accountant: Option<DpAccountant>,
+
     /// δ of the guarantee; must be below 1/N for N training rows.
     #[arg(long, value_name = "DELTA", default_value_t = 1e-5)]
     pub dp_delta: f64,
@@ -169,6 +175,24 @@ pub enum DpClipSplit {
     Params,
 }
 
+/// Values of `--dp-accountant` (and of `privacy --accountant`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DpAccountant {
+    /// Rényi DP of the subsampled Gaussian (Opacus's accountant; notes/privacy.md P3–P10).
+    Rdp,
+    /// The pessimistic privacy loss distribution (notes/privacy_pld.md P34–P40).
+    Pld,
+}
+
+impl From<DpAccountant> for Accountant {
+    fn from(choice: DpAccountant) -> Self {
+        match choice {
+            DpAccountant::Rdp => Accountant::Rdp,
+            DpAccountant::Pld => Accountant::PLD,
+        }
+    }
+}
+
 /// Values of `--dp-sampling`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DpSampling {
@@ -186,6 +210,11 @@ impl PrivacyArgs {
     /// sampling (notes/privacy.md §13).
     pub fn recipe(&self) -> Result<Option<PrivacyRecipe>, PrivacyError> {
         if !(self.dp_epsilon.is_some() || self.dp_noise.is_some()) {
+            if let Some(choice) = self.dp_accountant {
+                return Err(PrivacyError::AccountantWithoutPrivacy(
+                    Accountant::from(choice).name(),
+                ));
+            }
             return Ok(None);
         }
         if self.dp_sampling == DpSampling::Shuffle {
@@ -208,6 +237,7 @@ impl PrivacyArgs {
                     DpClipSplit::Params => ClipSplit::Params,
                 }),
             },
+            accounting: self.dp_accountant.map_or(Accountant::Rdp, Accountant::from),
         }))
     }
 }
@@ -239,13 +269,14 @@ fn run_on_this_rank(args: &TrainArgs, global: &Global) -> Result<(), CliError> {
     if let Some(p) = privacy {
         recipe.privacy = Some(p);
         recipe.overrides.push(format!(
-            "privacy = {}, δ {}, C {}",
+            "privacy = {}, δ {}, C {}, accountant {}",
             p.target_epsilon.map_or_else(
                 || format!("σ {}", p.noise_multiplier.unwrap_or(0.0)),
                 |e| format!("ε {e}")
             ),
             p.delta,
-            p.clip_norm
+            p.clip_norm,
+            p.accounting.name()
         ));
         recipe
             .validate()

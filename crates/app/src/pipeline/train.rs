@@ -10,7 +10,7 @@ use glassbox_core::Mlp;
 use glassbox_train::batching::num_batches;
 use glassbox_train::distributed::Distributed;
 use glassbox_train::metrics::threshold::choose_threshold;
-use glassbox_train::privacy::{DpSgdConfig, PrivacyRecord, plan_dp_sgd};
+use glassbox_train::privacy::{DpSgdConfig, PrivacyRecord, plan_dp_sgd_with};
 use glassbox_train::{
     DataView, EarlyStopping, Event, History, Monitor, TrainConfig, TrainError, Trainer,
 };
@@ -89,7 +89,8 @@ pub fn privacy_plan(
         return Ok(None);
     };
     let request = p.request()?;
-    let plan = plan_dp_sgd(
+    let plan = plan_dp_sgd_with(
+        p.accounting,
         &request,
         n_train,
         recipe.batch_size,

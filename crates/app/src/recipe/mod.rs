@@ -28,7 +28,7 @@
 use glassbox_core::{Activation, Init};
 use glassbox_data::{FeatureOptions, NumericScaling};
 use glassbox_train::loss::focal::Focal;
-use glassbox_train::privacy::{DpMethod, DpRequest, NoiseChoice, PrivacyError};
+use glassbox_train::privacy::{Accountant, DpMethod, DpRequest, NoiseChoice, PrivacyError};
 use glassbox_train::{
     AdamEpsilon, ClassWeights, LossConfig, LossError, LossKind, OptimizerConfig, Schedule,
     WeightDecay,
@@ -253,6 +253,10 @@ pub struct PrivacyRecipe {
     /// The method's options beside σ and C (notes/privacy.md P28–P31), under their own keys.
     #[serde(flatten)]
     pub method: DpMethod,
+    /// The accountant that calibrates σ and certifies ε (`--dp-accountant`); RDP, the
+    /// default, is left out.
+    #[serde(default, skip_serializing_if = "Accountant::is_rdp")]
+    pub accounting: Accountant,
 }
 
 impl PrivacyRecipe {
@@ -622,6 +626,7 @@ impl Recipe {
         }
         if let Some(p) = &self.privacy {
             p.request().map_err(|e| e.to_string())?;
+            p.accounting.validate().map_err(|e| e.to_string())?;
             if self.dropout > 0.0 {
                 return Err(PrivacyError::Dropout {
                     layer: 0,
@@ -794,6 +799,7 @@ mod tests {
                 average_decay,
                 ..DpMethod::default()
             },
+            accounting: Accountant::Rdp,
         };
         let mut r = Recipe::default_recipe();
         assert!(r.early_stopping.is_some());

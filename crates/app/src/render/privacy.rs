@@ -61,7 +61,9 @@ pub(crate) fn describe_privacy(r: &PrivacyRecord) -> String {
             }
         );
     }
-    let _ = writeln!(s, "  optimal Rényi order     {}", r.optimal_order);
+    if let Some(order) = r.optimal_order {
+        let _ = writeln!(s, "  optimal Rényi order     {order}");
+    }
     let _ = writeln!(s, "  accountant              {}", r.accountant);
     s
 }

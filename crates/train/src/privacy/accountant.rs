@@ -13,10 +13,13 @@
 //! assert_eq!(spent.optimal_order, 6.4);
 //! ```
 
+use super::dp_sgd::ACCOUNTANT;
+use super::pld::{DEFAULT_GRID_STEP, PldSpent, pld_epsilon_with_grid};
 use super::special::{log_add_exp, log_erfc, log_sub_exp};
 use super::validate::{
     PrivacyError, check_delta, check_noise_multiplier, check_sample_rate, check_steps,
 };
+use serde::{Deserialize, Serialize};
 use std::f64::consts::{LN_2, SQRT_2};
 
 /// The fractional-order series (P5) stops once both new terms are below `e^{−30}` (Opacus).
@@ -297,6 +300,128 @@ pub fn epsilon_with_orders(
 /// returns, with the order at which it is reached.
 pub fn epsilon(sigma: f64, q: f64, steps: u64, delta: f64) -> Result<PrivacySpent, PrivacyError> {
     epsilon_with_orders(sigma, q, steps, delta, &default_orders())
+}
+
+/// Which accountant certifies ε, with its parameters (notes/privacy_pld.md §6): what
+/// `--dp-accountant` chooses, what the recipe and the privacy record keep (as
+/// `{"kind": "rdp"}` or `{"kind": "pld", "grid_step": h}`; absent from records written
+/// before the choice existed, which were all RDP).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Accountant {
+    /// The RDP accountant of this module (P3–P10), Opacus's conventions.
+    #[default]
+    Rdp,
+    /// The pessimistic PLD accountant of [`super::pld`] (P34–P40) at mesh `grid_step`.
+    Pld {
+        /// The mesh h of the loss grid (P35).
+        grid_step: f64,
+    },
+}
+
+/// What an [`Accountant`] certifies for one (σ, q, T, δ).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Certified {
+    /// The RDP accountant's ε and the order that reached it.
+    Rdp(PrivacySpent),
+    /// The PLD accountant's ε and each direction's.
+    Pld(PldSpent),
+}
+
+impl Certified {
+    /// The certified ε.
+    pub fn epsilon(&self) -> f64 {
+        match self {
+            Certified::Rdp(s) => s.epsilon,
+            Certified::Pld(s) => s.epsilon,
+        }
+    }
+
+    /// The Rényi order of an RDP result; none for PLD.
+    pub fn optimal_order(&self) -> Option<f64> {
+        match self {
+            Certified::Rdp(s) => Some(s.optimal_order),
+            Certified::Pld(_) => None,
+        }
+    }
+}
+
+impl Accountant {
+    /// The PLD accountant at dp_accounting's mesh, [`DEFAULT_GRID_STEP`].
+    pub const PLD: Accountant = Accountant::Pld {
+        grid_step: DEFAULT_GRID_STEP,
+    };
+
+    /// `"rdp"` or `"pld"`, as `--dp-accountant` spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Accountant::Rdp => "rdp",
+            Accountant::Pld { .. } => "pld",
+        }
+    }
+
+    /// True for the RDP accountant (the default, left out of recipes).
+    pub fn is_rdp(&self) -> bool {
+        *self == Accountant::Rdp
+    }
+
+    /// The sentence the records print as the accountant.
+    pub fn description(&self) -> String {
+        match self {
+            Accountant::Rdp => ACCOUNTANT.to_string(),
+            Accountant::Pld { grid_step } => format!(
+                "PLD of the Poisson-subsampled Gaussian mechanism, pessimistic connect-the-dots \
+                 discretisation (Doroshenko et al. 2022) at mesh {grid_step}, each neighbouring \
+                 direction composed by FFT with the cut tail and the rounding charged to δ, the \
+                 worse direction certified (notes/privacy_pld.md P34–P40)"
+            ),
+        }
+    }
+
+    /// Checks the PLD mesh is finite and > 0.
+    ///
+    /// # Errors
+    /// [`PrivacyError::InvalidGridStep`].
+    pub fn validate(&self) -> Result<(), PrivacyError> {
+        match *self {
+            Accountant::Pld { grid_step } if !(grid_step > 0.0 && grid_step.is_finite()) => {
+                Err(PrivacyError::InvalidGridStep(grid_step))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// ε(σ, q, T, δ) by this accountant: [`epsilon`] (P9) or [`pld_epsilon_with_grid`]
+    /// (P40). σ = 0 certifies ε = ∞ under both.
+    ///
+    /// # Errors
+    /// The checks of either accountant (σ < 0, q ∉ (0, 1], T = 0, δ ∉ (0, 1), a bad mesh, a
+    /// grid too long for the FFT).
+    pub fn spend(
+        &self,
+        sigma: f64,
+        q: f64,
+        steps: u64,
+        delta: f64,
+    ) -> Result<Certified, PrivacyError> {
+        match *self {
+            Accountant::Rdp => epsilon(sigma, q, steps, delta).map(Certified::Rdp),
+            Accountant::Pld { grid_step } => {
+                self.validate()?;
+                if sigma == 0.0 {
+                    // The same checks and the same answer as RDP: no noise, no privacy.
+                    let spent = epsilon(sigma, q, steps, delta)?;
+                    let inf = spent.epsilon;
+                    return Ok(Certified::Pld(PldSpent {
+                        epsilon: inf,
+                        remove: inf,
+                        add: inf,
+                    }));
+                }
+                pld_epsilon_with_grid(sigma, q, steps, delta, grid_step).map(Certified::Pld)
+            }
+        }
+    }
 }
 
 #[cfg(test)]

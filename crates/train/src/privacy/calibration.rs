@@ -15,7 +15,7 @@
 //! assert!(found.spent.epsilon <= 3.0 && found.spent.epsilon > 3.0 - 0.01);
 //! ```
 
-use super::accountant::{PrivacySpent, epsilon};
+use super::accountant::{Accountant, Certified, PrivacySpent, epsilon};
 use super::validate::{PrivacyError, check_delta, check_epsilon, check_sample_rate, check_steps};
 
 /// Opacus's `epsilon_tolerance`: the search stops once `target − ε(σ) ≤ 0.01`.
@@ -72,42 +72,113 @@ pub fn calibration_steps(epochs: u64, q: f64) -> Result<u64, PrivacyError> {
 /// return  σ_high
 /// ```
 ///
-/// ε is [`epsilon`] over the default orders. Checks `target_epsilon` finite and > 0,
-/// `0 < δ < 1`, `0 < q ≤ 1`, `T ≥ 1`; [`PrivacyError::BudgetTooSmall`] when σ > 10⁶ is
-/// still not enough.
+/// ε is [`epsilon`] over the default orders (the search is [`search_noise_multiplier`] from
+/// [`Start::Opacus`], the one the PLD accountant shares). Checks `target_epsilon` finite
+/// and `> 0`, `0 < δ < 1`, `0 < q ≤ 1`, `T ≥ 1`; [`PrivacyError::BudgetTooSmall`] when
+/// σ > 10⁶ is still not enough.
 pub fn calibrate_noise_multiplier(
     target_epsilon: f64,
     delta: f64,
     q: f64,
     steps: u64,
 ) -> Result<NoiseCalibration, PrivacyError> {
-    check_epsilon(target_epsilon)?;
-    check_delta(delta)?;
-    check_sample_rate(q)?;
-    check_steps(steps)?;
+    check_search(target_epsilon, delta, q, steps)?;
     let spend = |sigma: f64| epsilon(sigma, q, steps, delta);
+    let found = search_noise_multiplier(target_epsilon, q, steps, Start::Opacus, spend, |s| {
+        s.epsilon
+    })?;
+    Ok(NoiseCalibration {
+        noise_multiplier: found.noise_multiplier,
+        spent: found.spent,
+        steps,
+    })
+}
 
-    let mut sigma_low = 0.0;
-    let mut sigma_high = INITIAL_SIGMA_HIGH;
-    let mut spent_high = loop {
-        sigma_high *= 2.0;
-        let spent = spend(sigma_high)?;
-        if sigma_high > MAX_NOISE_MULTIPLIER {
-            return Err(PrivacyError::BudgetTooSmall {
-                target_epsilon,
-                q,
-                steps,
-                sigma: sigma_high,
-                epsilon: spent.epsilon,
-            });
-        }
-        if spent.epsilon <= target_epsilon {
-            break spent;
+/// Where [`search_noise_multiplier`] starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Start {
+    /// Opacus's start: `σ_low = 0`, and `σ_high = 10` doubled until `ε(σ_high) ≤ target`.
+    Opacus,
+    /// A bracket `σ_low < σ_high` believed to hold the answer: `ε(σ_high)` is evaluated and,
+    /// if above the target, the search falls back to Opacus's doubling from `σ_high` (with
+    /// `σ_low = 0`); `ε(σ_low)` is evaluated and, if already within the target, `σ_low`
+    /// becomes the upper end and 0 the lower. Either way the bisection that follows keeps
+    /// Opacus's invariant `ε(σ_high) ≤ target`.
+    Bracket {
+        /// The lower end.
+        low: f64,
+        /// The upper end.
+        high: f64,
+    },
+}
+
+/// A noise multiplier found by [`search_noise_multiplier`], what it spends, and how many
+/// times the accountant was called.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Found<S> {
+    /// σ, with `target − 0.01 ≤ ε(σ) ≤ target`.
+    pub noise_multiplier: f64,
+    /// The accountant's result at σ.
+    pub spent: S,
+    /// Calls of the accountant.
+    pub evaluations: usize,
+}
+
+/// (P11, P41) The one σ search of both accountants: from `start`, bisection until the
+/// accountant's ε at the upper end is within [`EPSILON_TOLERANCE`] below the target.
+/// `spend(σ)` is the accountant, `epsilon_of` reads its ε.
+///
+/// # Errors
+/// [`PrivacyError::BudgetTooSmall`] past σ = 10⁶, [`PrivacyError::CalibrationDidNotConverge`]
+/// after [`MAX_BISECTIONS`], or the accountant's own error.
+pub fn search_noise_multiplier<S>(
+    target_epsilon: f64,
+    q: f64,
+    steps: u64,
+    start: Start,
+    mut spend: impl FnMut(f64) -> Result<S, PrivacyError>,
+    epsilon_of: impl Fn(&S) -> f64,
+) -> Result<Found<S>, PrivacyError> {
+    let mut evaluations = 0;
+    let mut spend = |sigma: f64| {
+        evaluations += 1;
+        spend(sigma)
+    };
+    let (mut sigma_low, mut sigma_high, at_high) = match start {
+        Start::Opacus => (0.0, INITIAL_SIGMA_HIGH, None),
+        Start::Bracket { low, high } => (low, high, Some(spend(high)?)),
+    };
+    let mut spent_high = match at_high {
+        Some(spent) if epsilon_of(&spent) <= target_epsilon => spent,
+        _ => {
+            sigma_low = 0.0;
+            loop {
+                sigma_high *= 2.0;
+                let spent = spend(sigma_high)?;
+                if sigma_high > MAX_NOISE_MULTIPLIER {
+                    return Err(PrivacyError::BudgetTooSmall {
+                        target_epsilon,
+                        q,
+                        steps,
+                        sigma: sigma_high,
+                        epsilon: epsilon_of(&spent),
+                    });
+                }
+                if epsilon_of(&spent) <= target_epsilon {
+                    break spent;
+                }
+            }
         }
     };
+    if sigma_low > 0.0 {
+        let spent = spend(sigma_low)?;
+        if epsilon_of(&spent) <= target_epsilon {
+            (sigma_high, spent_high, sigma_low) = (sigma_low, spent, 0.0);
+        }
+    }
 
     let mut bisections = 0;
-    while target_epsilon - spent_high.epsilon > EPSILON_TOLERANCE {
+    while target_epsilon - epsilon_of(&spent_high) > EPSILON_TOLERANCE {
         if bisections == MAX_BISECTIONS {
             return Err(PrivacyError::CalibrationDidNotConverge {
                 target_epsilon,
@@ -119,18 +190,61 @@ pub fn calibrate_noise_multiplier(
         bisections += 1;
         let sigma = (sigma_low + sigma_high) / 2.0;
         let spent = spend(sigma)?;
-        if spent.epsilon < target_epsilon {
+        if epsilon_of(&spent) < target_epsilon {
             sigma_high = sigma;
             spent_high = spent;
         } else {
             sigma_low = sigma;
         }
     }
-    Ok(NoiseCalibration {
+    Ok(Found {
         noise_multiplier: sigma_high,
         spent: spent_high,
-        steps,
+        evaluations,
     })
+}
+
+/// (P41) The lower end of the PLD search's bracket, as a fraction of the RDP σ.
+pub const PLD_BRACKET_LOW: f64 = 0.8;
+
+/// (P41) The σ that spends at most `target_epsilon` (within [`EPSILON_TOLERANCE`]) under
+/// `accountant`. RDP: [`calibrate_noise_multiplier`] exactly. PLD: the same search
+/// ([`search_noise_multiplier`]) on the PLD ε, started from the bracket
+/// `[0.8·σ_RDP, σ_RDP]` — the RDP σ (milliseconds) is an upper end because the PLD ε is
+/// below the RDP ε, and the bracket spares the slow PLD evaluations at small σ (each one an
+/// FFT of up to 2²⁴ points).
+///
+/// # Errors
+/// As [`calibrate_noise_multiplier`], a bad mesh, or a PLD grid too long for the FFT.
+pub fn calibrate_with(
+    accountant: Accountant,
+    target_epsilon: f64,
+    delta: f64,
+    q: f64,
+    steps: u64,
+) -> Result<Found<Certified>, PrivacyError> {
+    check_search(target_epsilon, delta, q, steps)?;
+    accountant.validate()?;
+    let start = match accountant {
+        Accountant::Rdp => Start::Opacus,
+        Accountant::Pld { .. } => {
+            let rdp = calibrate_noise_multiplier(target_epsilon, delta, q, steps)?;
+            Start::Bracket {
+                low: PLD_BRACKET_LOW * rdp.noise_multiplier,
+                high: rdp.noise_multiplier,
+            }
+        }
+    };
+    let spend = |sigma: f64| accountant.spend(sigma, q, steps, delta);
+    search_noise_multiplier(target_epsilon, q, steps, start, spend, Certified::epsilon)
+}
+
+/// The checks of a σ search: ε finite and > 0, δ ∈ (0, 1), q ∈ (0, 1], T ≥ 1.
+fn check_search(target_epsilon: f64, delta: f64, q: f64, steps: u64) -> Result<(), PrivacyError> {
+    check_epsilon(target_epsilon)?;
+    check_delta(delta)?;
+    check_sample_rate(q)?;
+    check_steps(steps)
 }
 
 /// [`calibrate_noise_multiplier`] for a number of epochs, with T from (P12).

@@ -22,13 +22,14 @@
 use glassbox_core::{ClipRule, LayerBudget};
 use serde::{Deserialize, Serialize};
 
+use super::accountant::Accountant;
 use super::average::check_average_decay;
+use super::calibration::calibrate_with;
 use super::sampling::SamplingPlan;
 use super::validate::{
     PrivacyError, check_clip_norm, check_delta_for_rows, check_epsilon, check_noise_multiplier,
     check_sample_rate,
 };
-use super::{calibrate_noise_multiplier, epsilon};
 use crate::optim::NoiseCorrection;
 
 /// What the records name as the accountant.
@@ -150,10 +151,14 @@ pub struct PrivacyRecord {
     pub runs: usize,
     /// T = runs · steps per run, the steps the accountant charges.
     pub steps: u64,
-    /// The Rényi order at which ε is reached.
-    pub optimal_order: f64,
-    /// The accountant.
+    /// The Rényi order at which ε is reached (RDP only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimal_order: Option<f64>,
+    /// The accountant, in words.
     pub accountant: String,
+    /// Which accountant and its parameters (notes/privacy_pld.md §6); RDP when absent.
+    #[serde(default)]
+    pub accounting: Accountant,
     /// The method's options beside σ and C (P28–P31), under the same keys (each one
     /// post-processing or a clip of the same sensitivity: no privacy spent).
     #[serde(flatten)]
@@ -251,6 +256,21 @@ pub fn plan_dp_sgd(
     epochs: usize,
     runs: usize,
 ) -> Result<(DpSgdConfig, PrivacyRecord), PrivacyError> {
+    plan_dp_sgd_with(Accountant::Rdp, request, rows, batch_size, epochs, runs)
+}
+
+/// [`plan_dp_sgd`] with ε certified, and σ calibrated, by `accountant` (P41).
+///
+/// # Errors
+/// As [`plan_dp_sgd`], and a bad PLD mesh.
+pub fn plan_dp_sgd_with(
+    accountant: Accountant,
+    request: &DpRequest,
+    rows: usize,
+    batch_size: usize,
+    epochs: usize,
+    runs: usize,
+) -> Result<(DpSgdConfig, PrivacyRecord), PrivacyError> {
     check_delta_for_rows(request.delta, rows)?;
     check_clip_norm(request.clip_norm)?;
     request.method.validate()?;
@@ -264,15 +284,16 @@ pub fn plan_dp_sgd(
     let (sigma, spent, target) = match request.noise {
         NoiseChoice::TargetEpsilon(eps) => {
             check_epsilon(eps)?;
-            let cal = calibrate_noise_multiplier(eps, request.delta, q, steps)?;
+            let cal = calibrate_with(accountant, eps, request.delta, q, steps)?;
             (cal.noise_multiplier, cal.spent, Some(eps))
         }
         NoiseChoice::NoiseMultiplier(sigma) => {
             check_noise_multiplier(sigma)?;
-            (sigma, epsilon(sigma, q, steps, request.delta)?, None)
+            let spent = accountant.spend(sigma, q, steps, request.delta)?;
+            (sigma, spent, None)
         }
     };
-    if !spent.epsilon.is_finite() {
+    if !spent.epsilon().is_finite() {
         return Err(PrivacyError::NoPrivacy(sigma));
     }
     let config = DpSgdConfig {
@@ -285,7 +306,7 @@ pub fn plan_dp_sgd(
     };
     let record = PrivacyRecord {
         target_epsilon: target,
-        epsilon: spent.epsilon,
+        epsilon: spent.epsilon(),
         delta: request.delta,
         noise_multiplier: sigma,
         clip_norm: request.clip_norm,
@@ -296,8 +317,9 @@ pub fn plan_dp_sgd(
         steps_per_run,
         runs,
         steps,
-        optimal_order: spent.optimal_order,
-        accountant: ACCOUNTANT.into(),
+        optimal_order: spent.optimal_order(),
+        accountant: accountant.description(),
+        accounting: accountant,
         method: request.method,
     };
     Ok((config, record))

@@ -36,15 +36,16 @@ pub use glassbox_core::special;
 pub mod validate;
 
 pub use accountant::{
-    PrivacySpent, default_orders, epsilon, epsilon_from_rdp, epsilon_with_orders, rdp_after_steps,
-    sampled_gaussian_rdp,
+    Accountant, Certified, PrivacySpent, default_orders, epsilon, epsilon_from_rdp,
+    epsilon_with_orders, rdp_after_steps, sampled_gaussian_rdp,
 };
 pub use calibration::{
     NoiseCalibration, calibrate_noise_multiplier, calibrate_noise_multiplier_for_epochs,
-    calibration_steps,
+    calibrate_with, calibration_steps,
 };
 pub use dp_sgd::{
     ClipSplit, DpMethod, DpRequest, DpSgdConfig, NoiseChoice, PrivacyRecord, plan_dp_sgd,
+    plan_dp_sgd_with,
 };
 pub use noise::add_noise_and_average;
 pub use sampling::{PoissonSampler, SamplingPlan, expected_batch_size};

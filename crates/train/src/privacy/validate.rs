@@ -192,6 +192,11 @@ pub enum PrivacyError {
     /// bound) certifies no privacy: refused for training.
     #[error("privacy: σ = {0} certifies no privacy (ε = ∞); choose σ > 0 or a target ε")]
     NoPrivacy(f64),
+    /// `--dp-accountant` without private training: nothing to account.
+    #[error(
+        "privacy: --dp-accountant {0} needs private training: give --dp-epsilon ε or --dp-noise σ"
+    )]
+    AccountantWithoutPrivacy(&'static str),
     /// Class weights computed from the training labels are a statistic of the training
     /// rows that the accountant does not charge.
     #[error(

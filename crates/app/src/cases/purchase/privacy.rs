@@ -133,6 +133,7 @@ fn private_recipe(c: &Chosen, options: &CaseOptions) -> Result<Recipe, CliError>
             average_warmup: c.average_warmup,
             ..DpMethod::default()
         },
+        accounting: glassbox_train::privacy::Accountant::Rdp,
     });
     r.validate()
         .map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
