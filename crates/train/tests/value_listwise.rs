@@ -22,21 +22,38 @@ fn the_listwise_term_is_the_kl_divergence_of_spend_shares() {
     let y = array![[0.0], [30.0], [10.0]];
     let (q, grad) = ours(ValueHead::Log1p, 2.0, &out, &y);
     let expected = 0.75 * 3f64.ln() + 0.25 * (0.25f64 / 0.625).ln();
-    assert!((q - 2.0 * expected).abs() < 1e-13, "{q} vs {}", 2.0 * expected);
+    assert!(
+        (q - 2.0 * expected).abs() < 1e-13,
+        "{q} vs {}",
+        2.0 * expected
+    );
     // V27: λ·(q_i − P_i).
     let want = [2.0 * 0.125, 2.0 * (0.25 - 0.75), 2.0 * (0.625 - 0.25)];
     for (g, w) in grad.iter().zip(want) {
         assert!((g - w).abs() < 1e-13, "{g} vs {w}");
     }
     // Shares matched exactly: Q = 0, no gradient; a batch that spends nothing: likewise.
-    let matched = array![[1.0], [3f64.ln()], [1f64.ln()]];
-    let (q, grad) = ours(ValueHead::Log1p, 1.0, &matched, &array![[0.0], [3.0], [1.0]]);
-    assert!(q.abs() < 1e-15 && grad.iter().all(|g| g.abs() < 1e-15), "{q}");
-    let (q, grad) = ours(ValueHead::Ziln, 1.0, &array![[0.3, 1.0, 0.2]], &array![[0.0]]);
+    let matched = array![[3f64.ln()], [0.0]];
+    let (q, grad) = ours(ValueHead::Log1p, 1.0, &matched, &array![[3.0], [1.0]]);
+    assert!(
+        q.abs() < 1e-14 && grad.iter().all(|g| g.abs() < 1e-14),
+        "{q}"
+    );
+    let (q, grad) = ours(
+        ValueHead::Ziln,
+        1.0,
+        &array![[0.3, 1.0, 0.2]],
+        &array![[0.0]],
+    );
     assert_eq!(q, 0.0);
     assert!(grad.iter().all(|&g| g == 0.0));
     // Huge scores do not overflow (shifted log-sum-exp).
-    let (q, grad) = ours(ValueHead::Log1p, 1.0, &array![[800.0], [790.0]], &y.slice(ndarray::s![1.., ..]).to_owned());
+    let (q, grad) = ours(
+        ValueHead::Log1p,
+        1.0,
+        &array![[800.0], [790.0]],
+        &y.slice(ndarray::s![1.., ..]).to_owned(),
+    );
     assert!(q.is_finite() && grad.iter().all(|g| g.is_finite()), "{q}");
 }
 
