@@ -31,6 +31,29 @@ fn score(head: ValueHead, row: &[f64], d_r: &mut [f64]) -> f64 {
     }
 }
 
+/// The shapes checked, then the batch's targets, its scores (C43) and their row gradients,
+/// (N,), (N,) and (N, width) row-major.
+fn batch_scores<T: Float>(
+    head: ValueHead,
+    a: &ArrayView2<T>,
+    y: &ArrayView2<T>,
+    d_a: &Option<ArrayViewMut2<T>>,
+    what: &str,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (width, n) = (head.outputs(), a.nrows());
+    super::value::check_value_shapes(a, y, width, what);
+    super::check_grad(d_a, a.dim(), what, "d_a");
+    let ys: Vec<f64> = y.iter().map(|&v| v.to_f64()).collect();
+    let mut d_r = vec![0.0f64; n * width];
+    let r: Vec<f64> = (0..n)
+        .map(|i| {
+            let row: Vec<f64> = (0..width).map(|o| a[[i, o]].to_f64()).collect();
+            score(head, &row, &mut d_r[i * width..(i + 1) * width])
+        })
+        .collect();
+    (ys, r, d_r)
+}
+
 /// The pairwise ranking term (C41) of a batch and its gradient (C42, C43):
 ///
 /// `R = (1/W)·Σ_{y_i > y_j} (y_i − y_j)·softplus(r_j − r_i)`, `W = Σ_{y_i > y_j} (y_i − y_j)`,
@@ -49,19 +72,8 @@ pub fn pairwise_ranking<T: Float>(
     y: ArrayView2<T>,
     d_a: Option<ArrayViewMut2<T>>,
 ) -> f64 {
-    let width = head.outputs();
-    super::value::check_value_shapes(&a, &y, width, "pairwise_ranking");
-    super::check_grad(&d_a, a.dim(), "pairwise_ranking", "d_a");
-    let n = a.nrows();
-    let ys: Vec<f64> = y.iter().map(|&v| v.to_f64()).collect();
-    // Scores and their row gradients, (N,) and (N, width).
-    let mut d_r = vec![0.0f64; n * width];
-    let r: Vec<f64> = (0..n)
-        .map(|i| {
-            let row: Vec<f64> = (0..width).map(|o| a[[i, o]].to_f64()).collect();
-            score(head, &row, &mut d_r[i * width..(i + 1) * width])
-        })
-        .collect();
+    let (width, n) = (head.outputs(), a.nrows());
+    let (ys, r, d_r) = batch_scores(head, &a, &y, &d_a, "pairwise_ranking");
     let mut total_weight = 0.0f64;
     for i in 0..n {
         for j in 0..n {
@@ -115,22 +127,12 @@ pub fn listwise_ranking<T: Float>(
     y: ArrayView2<T>,
     d_a: Option<ArrayViewMut2<T>>,
 ) -> f64 {
-    let width = head.outputs();
-    super::value::check_value_shapes(&a, &y, width, "listwise_ranking");
-    super::check_grad(&d_a, a.dim(), "listwise_ranking", "d_a");
-    let n = a.nrows();
-    let ys: Vec<f64> = y.iter().map(|&v| v.to_f64()).collect();
+    let (width, n) = (head.outputs(), a.nrows());
+    let (ys, r, d_r) = batch_scores(head, &a, &y, &d_a, "listwise_ranking");
     let total: f64 = ys.iter().sum();
     if total <= 0.0 || !total.is_finite() {
         return 0.0;
     }
-    let mut d_r = vec![0.0f64; n * width];
-    let r: Vec<f64> = (0..n)
-        .map(|i| {
-            let row: Vec<f64> = (0..width).map(|o| a[[i, o]].to_f64()).collect();
-            score(head, &row, &mut d_r[i * width..(i + 1) * width])
-        })
-        .collect();
     // ln Σ e^{r_j}, shifted by the largest score (V26).
     let top = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let log_norm = top + r.iter().map(|&x| (x - top).exp()).sum::<f64>().ln();
