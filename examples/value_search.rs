@@ -26,8 +26,8 @@ use std::time::Instant;
 use glassbox_app::pipeline::value::{ValueRecipe, fit_value_model};
 use glassbox_train::metrics::value::{decile_chart, decile_mape, normalized_gini};
 use glassbox_value::{
-    Clock, Columns, FEATURES, Part, cross_fit_folds, featurize, headline_split,
-    last_period_rule_of, parse_date, parse_horizon,
+    ALL_FEATURES, Clock, Columns, FEATURES, Part, cross_fit_folds, feature_index, featurize,
+    headline_split, last_period_rule_of, parse_date, parse_horizon,
 };
 use rayon::prelude::*;
 
@@ -47,6 +47,18 @@ type Candidate = (
     u64,
     fn(&mut ValueRecipe),
 );
+
+/// History columns zeroed for a candidate (a constant column standardises to 0).
+const HISTORY_MASKS: &[(&str, &[&str])] = &[(
+    "raw hist windows",
+    &[
+        "gap_sd_days",
+        "last_gap_days",
+        "recency_over_mean_gap",
+        "monthly_trend",
+        "active_month_share",
+    ],
+)];
 
 const MINIMAL: &[&str] = &["recency_days", "tenure_days", "purchase_days", "net_value"];
 
@@ -259,7 +271,7 @@ fn candidates() -> Vec<Candidate> {
     }
     // (name, change to the raw default, members): one field changed per candidate.
     type Variant = (&'static str, fn(&mut ValueRecipe), u64);
-    let variants: [Variant; 26] = [
+    let variants: [Variant; 31] = [
         ("raw5", |_| {}, 5),
         ("raw5 w32", |r| r.hidden = vec![32, 32], 5),
         ("raw5 w128", |r| r.hidden = vec![128, 128], 5),
@@ -318,6 +330,15 @@ fn candidates() -> Vec<Candidate> {
         ("raw rank 0.3", |r| r.ranking = Some(0.3), 1),
         ("raw rank 1", |r| r.ranking = Some(1.0), 1),
         ("raw rank 3", |r| r.ranking = Some(3.0), 1),
+        // The fifteenth session: the transaction-history features (C44–C46), all of them,
+        // and without the inter-purchase statistics and trend (the windows C44 alone; the
+        // other history columns zeroed, see `HISTORY_MASKS`).
+        ("raw hist", |r| r.history_features = true, 1),
+        ("raw hist windows", |r| r.history_features = true, 1),
+        // … and the listwise term (V26, V27), λ fixed before running.
+        ("raw list 0.3", |r| r.listwise = Some(0.3), 1),
+        ("raw list 1", |r| r.listwise = Some(1.0), 1),
+        ("raw list 3", |r| r.listwise = Some(3.0), 1),
     ];
     let unchanged: fn(&mut ValueRecipe) = |_| {};
     let mut v: Vec<Candidate> = v
@@ -359,7 +380,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Ok(path) = std::env::var("VALUE_DUMP") {
         // The table for a PyTorch cross-check: raw features, country, target, part, fold.
         let mut text = String::from("id");
-        for (f, k) in FEATURES.iter() {
+        for (f, k) in ALL_FEATURES.iter() {
             text += &format!(",{f}:{k:?}");
         }
         text += ",country,target,part,fold\n";
@@ -401,6 +422,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             continue;
         }
         let mut masked = table.clone();
+        for (candidate, zeroed) in HISTORY_MASKS {
+            if *candidate == name {
+                for row in &mut masked.features {
+                    for f in *zeroed {
+                        row[feature_index(f)] = 0.0;
+                    }
+                }
+            }
+        }
         if let Some(keep) = keep {
             for (j, (f, _)) in FEATURES.iter().enumerate() {
                 if !keep.contains(f) {

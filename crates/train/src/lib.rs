@@ -30,8 +30,8 @@ pub use loss::{
 };
 pub use loss::{
     DECILE_POWER_RANGE, HUBER_DELTA, ValueHead, ValuePrediction, ZILN_SIGMA_FLOOR, apply_power_map,
-    blend, blend_weight, decile_power_map, huber_log1p, level_scale, mse_log1p, normal_quantile,
-    pairwise_ranking, ziln,
+    blend, blend_weight, decile_power_map, huber_log1p, level_scale, listwise_ranking, mse_log1p,
+    normal_quantile, pairwise_ranking, ziln,
 };
 pub use optim::{
     AdamEpsilon, Momentum, NoiseCorrection, OptimError, Optimizer, OptimizerConfig, RmsPropEpsilon,

@@ -618,6 +618,9 @@ pub struct LossConfig {
     /// alone (the same bits as before the term existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ranking: Option<f64>,
+    /// λ of the listwise term beside a value loss (V26, V27); none: not added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listwise: Option<f64>,
 }
 
 impl LossConfig {
@@ -629,6 +632,7 @@ impl LossConfig {
             pos_weight: None,
             focal: None,
             ranking: None,
+            listwise: None,
         }
     }
 
@@ -656,7 +660,7 @@ impl LossConfig {
             }
             f.validate()?;
         }
-        if let Some(lambda) = self.ranking {
+        for lambda in [self.ranking, self.listwise].into_iter().flatten() {
             if self.kind.value_head().is_none() {
                 return Err(LossError::RankingSettings(format!(
                     "it ranks a value head's predictions; {} has none",
@@ -695,7 +699,16 @@ impl LossConfig {
             (Some(_), None) => panic!("the ranking term needs a value loss, not {}", self.kind),
             (None, _) => 0.0,
         };
-        ranked + self.compute_alone(out, y, sample_weights, d_out)
+        // V26: L = L_value + λ·Q, likewise.
+        let listed = match (self.listwise, self.kind.value_head()) {
+            (Some(lambda), Some(head)) => {
+                let d = d_out.as_mut().map(|d| d.view_mut());
+                listwise_ranking(head, lambda, out, y, d)
+            }
+            (Some(_), None) => panic!("the listwise term needs a value loss, not {}", self.kind),
+            (None, _) => 0.0,
+        };
+        ranked + listed + self.compute_alone(out, y, sample_weights, d_out)
     }
 
     /// [`LossConfig::compute`] without the ranking term.
@@ -743,7 +756,7 @@ pub use value::{
     blend, blend_weight, decile_power_map, huber_log1p, level_scale, mse_log1p, normal_quantile,
     ziln,
 };
-pub use value_ranking::pairwise_ranking;
+pub use value_ranking::{listwise_ranking, pairwise_ranking};
 
 #[cfg(test)]
 mod tests;

@@ -45,12 +45,46 @@ pub const FEATURES: [(&str, FeatureKind); 19 + PERIODS] = [
     ("net_value_period_4", FeatureKind::Heavy),
 ];
 
-/// The index of a feature by name.
+/// Months (30 days each) back from the cutoff that the trend and the active-month share
+/// look at (C46).
+pub const TREND_MONTHS: usize = 12;
+
+/// The transaction-history features (C44–C46), after [`FEATURES`] in every raw row. A model
+/// sees them only when its scaler was fitted with `history` on (a recipe flag, off in both
+/// presets unless notes/value.md §4 adopts it), so models and manifests without them keep
+/// their inputs.
+pub const HISTORY_FEATURES: [(&str, FeatureKind); 8] = [
+    ("invoices_last_30d", FeatureKind::Heavy),
+    ("invoices_last_180d", FeatureKind::Heavy),
+    ("invoices_last_365d", FeatureKind::Heavy),
+    ("gap_sd_days", FeatureKind::Plain),
+    ("last_gap_days", FeatureKind::Plain),
+    ("recency_over_mean_gap", FeatureKind::Heavy),
+    ("monthly_trend", FeatureKind::Plain),
+    ("active_month_share", FeatureKind::Plain),
+];
+
+/// Every raw feature of a row, in order: [`FEATURES`], then [`HISTORY_FEATURES`].
+pub const ALL_FEATURES: [(&str, FeatureKind); 27 + PERIODS] = {
+    let mut all = [("", FeatureKind::Plain); 27 + PERIODS];
+    let mut j = 0;
+    while j < FEATURES.len() {
+        all[j] = FEATURES[j];
+        j += 1;
+    }
+    while j < all.len() {
+        all[j] = HISTORY_FEATURES[j - FEATURES.len()];
+        j += 1;
+    }
+    all
+};
+
+/// The index of a feature by name in a raw row ([`FEATURES`], then [`HISTORY_FEATURES`]).
 ///
 /// # Panics
 /// If there is no such feature (a programming error).
 pub fn feature_index(name: &str) -> usize {
-    FEATURES
+    ALL_FEATURES
         .iter()
         .position(|(n, _)| *n == name)
         .unwrap_or_else(|| panic!("no feature {name}"))
@@ -74,6 +108,10 @@ pub struct Scaler {
     pub mean: Vec<f64>,
     /// Population sd of each input column; 1 where it is 0.
     pub sd: Vec<f64>,
+    /// The history features (C44–C46) are inputs, after [`FEATURES`]; absent (false) in
+    /// models written before them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub history: bool,
 }
 
 /// (C23) `sign(x)·ln(1 + |x|)` for heavy features, `x` otherwise.
@@ -86,12 +124,24 @@ fn squash(x: f64, kind: FeatureKind) -> f64 {
 
 impl Scaler {
     /// Fits on the rows `fit` of a table: vocabularies of values held by at least
-    /// [`MIN_CATEGORY_CUSTOMERS`] of them, then the mean and population sd of every column.
+    /// [`MIN_CATEGORY_CUSTOMERS`] of them, then the mean and population sd of every column;
+    /// the numeric inputs are [`FEATURES`] only.
     pub fn fit(
         features: &[Vec<f64>],
         categories: &[Vec<String>],
         category_names: &[String],
         fit: &[usize],
+    ) -> Scaler {
+        Self::fit_with(features, categories, category_names, fit, false)
+    }
+
+    /// [`Scaler::fit`], with the history features (C44–C46) as inputs too when `history`.
+    pub fn fit_with(
+        features: &[Vec<f64>],
+        categories: &[Vec<String>],
+        category_names: &[String],
+        fit: &[usize],
+        history: bool,
     ) -> Scaler {
         let vocabularies = category_names
             .iter()
@@ -113,6 +163,7 @@ impl Scaler {
             vocabularies,
             mean: Vec::new(),
             sd: Vec::new(),
+            history,
         };
         let width = scaler.width();
         let (mut sum, mut sq) = (vec![0.0f64; width], vec![0.0f64; width]);
@@ -140,10 +191,19 @@ impl Scaler {
         scaler
     }
 
+    /// The numeric inputs, in order: [`FEATURES`], then [`HISTORY_FEATURES`] when on.
+    fn numeric(&self) -> &'static [(&'static str, FeatureKind)] {
+        if self.history {
+            &ALL_FEATURES
+        } else {
+            &FEATURES
+        }
+    }
+
     /// Input columns: the numeric features, then per categorical column its kept values
     /// and "other".
     pub fn width(&self) -> usize {
-        FEATURES.len()
+        self.numeric().len()
             + self
                 .vocabularies
                 .iter()
@@ -153,7 +213,7 @@ impl Scaler {
 
     /// The input columns' names.
     pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = FEATURES.iter().map(|(n, _)| n.to_string()).collect();
+        let mut names: Vec<String> = self.numeric().iter().map(|(n, _)| n.to_string()).collect();
         for (column, values) in &self.vocabularies {
             names.extend(values.iter().map(|v| format!("{column}={v}")));
             names.push(format!("{column}=other"));
@@ -164,7 +224,8 @@ impl Scaler {
     /// The input columns grouped by source: each numeric feature alone, each categorical
     /// column's one-hots together (what permutation importance permutes as one, E8).
     pub fn feature_groups(&self) -> Vec<FeatureGroup> {
-        let mut groups: Vec<FeatureGroup> = FEATURES
+        let mut groups: Vec<FeatureGroup> = self
+            .numeric()
             .iter()
             .enumerate()
             .map(|(j, (name, _))| FeatureGroup {
@@ -176,7 +237,7 @@ impl Scaler {
             })
             .collect();
         let names = self.names();
-        let mut start = FEATURES.len();
+        let mut start = self.numeric().len();
         for (column, values) in &self.vocabularies {
             let end = start + values.len() + 1;
             groups.push(FeatureGroup {
@@ -193,10 +254,11 @@ impl Scaler {
 
     /// A row before standardising: squashed features (C23), one-hot categories (C20).
     fn unscaled(&self, features: &[f64], categories: &[String], out: &mut [f64]) {
-        for (j, (x, (_, kind))) in features.iter().zip(FEATURES.iter()).enumerate() {
+        let numeric = self.numeric();
+        for (j, (x, (_, kind))) in features.iter().zip(numeric).enumerate() {
             out[j] = squash(*x, *kind);
         }
-        let mut j = FEATURES.len();
+        let mut j = numeric.len();
         for ((_, values), value) in self.vocabularies.iter().zip(categories) {
             let hit = values.binary_search(value).unwrap_or(values.len());
             for k in 0..=values.len() {

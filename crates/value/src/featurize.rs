@@ -12,7 +12,7 @@ use glassbox_events::{DAY_MS, TimeFormat};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ValueError;
-use crate::features::{FEATURES, PERIODS};
+use crate::features::{ALL_FEATURES, PERIODS, TREND_MONTHS};
 use crate::spec::{Amount, Clock, Columns, format_ms};
 
 /// Counts of one pass, for reports (every line is in exactly one of the line counts).
@@ -60,7 +60,8 @@ pub struct CustomerTable {
     pub ids: Vec<String>,
     /// The id as an integer when it is one (`17850` or `17850.0`).
     pub numeric_ids: Vec<Option<u64>>,
-    /// Raw features (C10–C19), one row per customer, in the order of [`FEATURES`].
+    /// Raw features (C10–C19, C38, then C44–C46), one row per customer, in the order of
+    /// [`ALL_FEATURES`].
     pub features: Vec<Vec<f64>>,
     /// The most frequent value of each categorical column (C20).
     pub categories: Vec<Vec<String>>,
@@ -101,6 +102,10 @@ struct Customer {
     /// Net value per horizon-length period back from the cutoff (C19).
     period_net: [f64; PERIODS],
     net_last_30d: f64,
+    /// Net value per 30-day month back from the cutoff, and whether the month holds a
+    /// purchase line (C46).
+    month_net: [f64; TREND_MONTHS],
+    month_purchase: [bool; TREND_MONTHS],
     holdout_net: f64,
     /// Per categorical column: value → (count, order of first appearance).
     categories: Vec<HashMap<Box<str>, (u64, u64)>>,
@@ -281,6 +286,12 @@ pub fn featurize(
         if age <= 30 * DAY_MS {
             customer.net_last_30d += value;
         }
+        let month = usize::try_from((age - 1) / (30 * DAY_MS)).ok();
+        let month = month.filter(|&k| k < TREND_MONTHS);
+        if let Some(k) = month {
+            customer.month_net[k] += value; // C46
+            customer.month_purchase[k] |= !is_return;
+        }
         let key: Box<str> = match invoice_id {
             Some(i) => i.into(),
             None => t.to_string().into(),
@@ -411,7 +422,7 @@ fn most_frequent(counts: &HashMap<Box<str>, (u64, u64)>) -> String {
         .map_or_else(String::new, |(v, _)| v.to_string())
 }
 
-/// One customer's raw features, in the order of [`FEATURES`] (C10–C19).
+/// One customer's raw features, in the order of [`ALL_FEATURES`] (C10–C19, C38, C44–C46).
 fn row_features(c: &Customer, cutoff: i64, first: i64, last: i64) -> Vec<f64> {
     let day = DAY_MS as f64;
     let n_invoices = c.invoices.len() as f64; // ≥ 1: a purchase line makes an invoice
@@ -469,6 +480,73 @@ fn row_features(c: &Customer, cutoff: i64, first: i64, last: i64) -> Vec<f64> {
         0.0
     });
     row.extend(c.period_net);
-    debug_assert_eq!(row.len(), FEATURES.len());
+    row.extend(history_features(c, cutoff, first, last));
+    debug_assert_eq!(row.len(), ALL_FEATURES.len());
     row
+}
+
+/// The history features of one customer, in the order of `HISTORY_FEATURES`: purchase
+/// invoices in the last 30, 180 and 365 days (C44); the sd of the gaps between purchase days,
+/// the last gap and recency over the mean gap (C45); the trend of monthly net spend and the
+/// share of active months (C46).
+fn history_features(c: &Customer, cutoff: i64, first: i64, last: i64) -> [f64; 8] {
+    let mut windows = [0.0f64; 3];
+    for inv in c.invoices.values() {
+        for (count, days) in windows.iter_mut().zip([30, 180, 365]) {
+            if cutoff - inv.time <= days * DAY_MS {
+                *count += 1.0; // C44
+            }
+        }
+    }
+    let mut days: Vec<i64> = c.purchase_days.iter().copied().collect();
+    days.sort_unstable();
+    let gaps: Vec<f64> = days.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
+    let (gap_sd, last_gap, overdue) = gap_statistics(&gaps, (cutoff - last) as f64 / DAY_MS as f64);
+    let tenure_days = (cutoff - first) as f64 / DAY_MS as f64;
+    let (trend, active) = monthly_trend(&c.month_net, &c.month_purchase, tenure_days);
+    [
+        windows[0], windows[1], windows[2], gap_sd, last_gap, overdue, trend, active,
+    ]
+}
+
+/// (C45) From the gaps (days) between consecutive distinct purchase days, in time order:
+/// their population sd, the last gap, and `recency / mean gap`; all 0 without a gap (a
+/// one-day customer).
+fn gap_statistics(gaps: &[f64], recency_days: f64) -> (f64, f64, f64) {
+    let Some(&last_gap) = gaps.last() else {
+        return (0.0, 0.0, 0.0);
+    };
+    let n = gaps.len() as f64;
+    let mean = gaps.iter().sum::<f64>() / n;
+    let var = gaps.iter().map(|g| (g - mean) * (g - mean)).sum::<f64>() / n;
+    // mean ≥ 1: distinct days are at least one day apart.
+    (var.sqrt(), last_gap, recency_days / mean)
+}
+
+/// (C46) The trend of monthly net spend and the share of active months over the customer's
+/// own months: `M = clamp(⌈tenure/30⌉, 2, 12)` 30-day months back from the cutoff, month k
+/// (1 = the latest) holding `u_k = sign(x_k)·ln(1 + |x_k|)` of its net spend `x_k`; the trend
+/// is the least-squares slope of `u_k` on `t_k = −k` (positive: spend rising towards the
+/// cutoff), the active share the fraction of the M months with a purchase line.
+fn monthly_trend(
+    month_net: &[f64; TREND_MONTHS],
+    month_purchase: &[bool; TREND_MONTHS],
+    tenure_days: f64,
+) -> (f64, f64) {
+    let m = ((tenure_days / 30.0).ceil() as usize).clamp(2, TREND_MONTHS);
+    let u: Vec<f64> = month_net[..m]
+        .iter()
+        .map(|x| x.signum() * x.abs().ln_1p())
+        .collect();
+    let n = m as f64;
+    let t_mean = -(n + 1.0) / 2.0;
+    let u_mean = u.iter().sum::<f64>() / n;
+    let (mut num, mut den) = (0.0, 0.0);
+    for (k, uk) in u.iter().enumerate() {
+        let dt = -((k + 1) as f64) - t_mean;
+        num += dt * (uk - u_mean);
+        den += dt * dt;
+    }
+    let active = month_purchase[..m].iter().filter(|&&a| a).count() as f64 / n;
+    (num / den, active)
 }

@@ -19,8 +19,9 @@ mod spec;
 
 pub use error::ValueError;
 pub use features::{
-    CLIP_SD, FEATURES, FeatureKind, MIN_CATEGORY_CUSTOMERS, PERIODS, Part, Scaler, cross_fit_folds,
-    feature_index, headline_split, last_period_rule, last_period_rule_of, split_key,
+    ALL_FEATURES, CLIP_SD, FEATURES, FeatureKind, HISTORY_FEATURES, MIN_CATEGORY_CUSTOMERS,
+    PERIODS, Part, Scaler, TREND_MONTHS, cross_fit_folds, feature_index, headline_split,
+    last_period_rule, last_period_rule_of, split_key,
 };
 pub use featurize::{CustomerTable, LogStats, featurize};
 pub use spec::{Amount, Clock, Columns, format_ms, parse_date, parse_horizon};

@@ -49,7 +49,7 @@ fn clock() -> Clock {
 }
 
 fn check(row: &[f64], expected: &[(&str, f64)]) {
-    assert_eq!(row.len(), FEATURES.len());
+    assert_eq!(row.len(), glassbox_value::ALL_FEATURES.len());
     for (name, value) in expected {
         let got = row[feature_index(name)];
         assert!((got - value).abs() < 1e-12, "{name}: {got} vs {value}");

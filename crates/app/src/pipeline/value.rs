@@ -63,6 +63,12 @@ pub struct ValueRecipe {
     /// λ of the pairwise ranking term beside the value loss (C41–C43); none in both presets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ranking: Option<f64>,
+    /// λ of the listwise term beside the value loss (V26, V27); none in both presets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listwise: Option<f64>,
+    /// The transaction-history features (C44–C46) as inputs too; off in both presets.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub history_features: bool,
 }
 
 impl ValueRecipe {
@@ -95,6 +101,8 @@ impl ValueRecipe {
             calibrate_deciles: true,
             input_layers: Vec::new(),
             ranking: None,
+            listwise: None,
+            history_features: false,
         }
     }
 
@@ -190,11 +198,12 @@ pub fn fit_value_model(
     recipe: &ValueRecipe,
     threads: Option<usize>,
 ) -> Result<ValueModel, TrainError> {
-    let scaler = Scaler::fit(
+    let scaler = Scaler::fit_with(
         &table.features,
         &table.categories,
         &columns.categorical,
         fit,
+        recipe.history_features,
     );
     let head = recipe.head();
     let mut layers: Vec<LayerSpec> = recipe
@@ -218,6 +227,7 @@ pub fn fit_value_model(
         batch_size: recipe.batch_size,
         loss: LossConfig {
             ranking: recipe.ranking,
+            listwise: recipe.listwise,
             ..LossConfig::new(recipe.loss)
         },
         optimizer: OptimizerConfig::adam_torch(recipe.lr)

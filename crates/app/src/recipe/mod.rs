@@ -454,6 +454,7 @@ impl Recipe {
             pos_weight: self.pos_weight,
             focal: self.focal,
             ranking: None,
+            listwise: None,
         })
     }
 

@@ -31,6 +31,29 @@ fn score(head: ValueHead, row: &[f64], d_r: &mut [f64]) -> f64 {
     }
 }
 
+/// The shapes checked, then the batch's targets, its scores (C43) and their row gradients,
+/// (N,), (N,) and (N, width) row-major.
+fn batch_scores<T: Float>(
+    head: ValueHead,
+    a: &ArrayView2<T>,
+    y: &ArrayView2<T>,
+    d_a: &Option<ArrayViewMut2<T>>,
+    what: &str,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (width, n) = (head.outputs(), a.nrows());
+    super::value::check_value_shapes(a, y, width, what);
+    super::check_grad(d_a, a.dim(), what, "d_a");
+    let ys: Vec<f64> = y.iter().map(|&v| v.to_f64()).collect();
+    let mut d_r = vec![0.0f64; n * width];
+    let r: Vec<f64> = (0..n)
+        .map(|i| {
+            let row: Vec<f64> = (0..width).map(|o| a[[i, o]].to_f64()).collect();
+            score(head, &row, &mut d_r[i * width..(i + 1) * width])
+        })
+        .collect();
+    (ys, r, d_r)
+}
+
 /// The pairwise ranking term (C41) of a batch and its gradient (C42, C43):
 ///
 /// `R = (1/W)·Σ_{y_i > y_j} (y_i − y_j)·softplus(r_j − r_i)`, `W = Σ_{y_i > y_j} (y_i − y_j)`,
@@ -49,19 +72,8 @@ pub fn pairwise_ranking<T: Float>(
     y: ArrayView2<T>,
     d_a: Option<ArrayViewMut2<T>>,
 ) -> f64 {
-    let width = head.outputs();
-    super::value::check_value_shapes(&a, &y, width, "pairwise_ranking");
-    super::check_grad(&d_a, a.dim(), "pairwise_ranking", "d_a");
-    let n = a.nrows();
-    let ys: Vec<f64> = y.iter().map(|&v| v.to_f64()).collect();
-    // Scores and their row gradients, (N,) and (N, width).
-    let mut d_r = vec![0.0f64; n * width];
-    let r: Vec<f64> = (0..n)
-        .map(|i| {
-            let row: Vec<f64> = (0..width).map(|o| a[[i, o]].to_f64()).collect();
-            score(head, &row, &mut d_r[i * width..(i + 1) * width])
-        })
-        .collect();
+    let (width, n) = (head.outputs(), a.nrows());
+    let (ys, r, d_r) = batch_scores(head, &a, &y, &d_a, "pairwise_ranking");
     let mut total_weight = 0.0f64;
     for i in 0..n {
         for j in 0..n {
@@ -95,4 +107,49 @@ pub fn pairwise_ranking<T: Float>(
         }
     }
     lambda * sum
+}
+
+/// The listwise term beside a value loss (V26, V27): ListNet with targets ∝ y, the
+/// Kullback–Leibler divergence of the batch's predicted spend shares from its actual ones,
+///
+/// `Q = Σ_i P_i·(ln P_i − ln q_i)`, `P_i = y_i/Σy`, `q_i = e^{r_i}/Σ_j e^{r_j}` (= ŷ_i/Σŷ),
+///
+/// `r_n` the head's log-prediction (C43), `0·ln 0 = 0`; `Q = 0` (and no gradient) when the
+/// batch spends nothing. `∂Q/∂r_i = q_i − P_i` (V27), chained to the outputs by C43 and
+/// **added**, times λ, into `d_a`. Unweighted, sums in row order. Returns `λ·Q`.
+///
+/// # Panics
+/// If `a`'s width is not the head's, `y` is not (N, 1), N = 0, or `d_a`'s shape differs.
+pub fn listwise_ranking<T: Float>(
+    head: ValueHead,
+    lambda: f64,
+    a: ArrayView2<T>,
+    y: ArrayView2<T>,
+    d_a: Option<ArrayViewMut2<T>>,
+) -> f64 {
+    let (width, n) = (head.outputs(), a.nrows());
+    let (ys, r, d_r) = batch_scores(head, &a, &y, &d_a, "listwise_ranking");
+    let total: f64 = ys.iter().sum();
+    if total <= 0.0 || !total.is_finite() {
+        return 0.0;
+    }
+    // ln Σ e^{r_j}, shifted by the largest score (V26).
+    let top = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let log_norm = top + r.iter().map(|&x| (x - top).exp()).sum::<f64>().ln();
+    let mut q_sum = 0.0f64;
+    for i in 0..n {
+        let p = ys[i] / total;
+        if p > 0.0 {
+            q_sum += p * (p.ln() - (r[i] - log_norm));
+        }
+    }
+    if let Some(mut d) = d_a {
+        for i in 0..n {
+            let g = (r[i] - log_norm).exp() - ys[i] / total; // V27
+            for o in 0..width {
+                d[[i, o]] += T::from_f64(lambda * g * d_r[i * width + o]);
+            }
+        }
+    }
+    lambda * q_sum
 }
