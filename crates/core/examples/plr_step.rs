@@ -18,9 +18,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use glassbox_core::tabular::{
-    plr_delta, plr_forward, plr_input_gradient, plr_param_gradients,
-};
+use glassbox_core::tabular::{plr_delta, plr_forward, plr_input_gradient, plr_param_gradients};
 use glassbox_core::{Plr, PlrSpec, seeded_rng};
 use ndarray::Array2;
 
@@ -53,7 +51,9 @@ impl Case {
             ((r * features + d) as f32 * 0.377).sin() * 2.0
         });
         let dh = features * units;
-        let d_y = (0..n * dh).map(|i| (i as f32 * 0.13).cos() / n as f32).collect();
+        let d_y = (0..n * dh)
+            .map(|i| (i as f32 * 0.13).cos() / n as f32)
+            .collect();
         Case {
             spec,
             params,

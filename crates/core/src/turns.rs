@@ -23,6 +23,8 @@ const TAU: f32 = std::f32::consts::TAU;
 ///
 /// NaN and ±∞ give NaN (as `f32::sin`); ±0 gives (+0, 1).
 #[inline(always)]
+// Not `!(-0.5..=1.5).contains(&qf)` below: that is true for NaN, and would flip a NaN's sign.
+#[allow(clippy::manual_range_contains)]
 pub fn sin_cos_turns(t: f32) -> (f32, f32) {
     let r = t - t.round_ties_even();
     let qf = (4.0 * r).round_ties_even();

@@ -4,9 +4,7 @@
 //! and f64, on every ISA; `tests/tabular_layers.rs::plr_matches_plain_per_row_loops_bit_for_bit`
 //! checks the same against plain loops at other shapes.
 
-use glassbox_core::tabular::{
-    plr_delta, plr_forward, plr_input_gradient, plr_param_gradients,
-};
+use glassbox_core::tabular::{plr_delta, plr_forward, plr_input_gradient, plr_param_gradients};
 use glassbox_core::{Float, Plr, PlrSpec, seeded_rng};
 use ndarray::Array2;
 
