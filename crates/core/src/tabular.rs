@@ -19,6 +19,8 @@ use crate::gemm::kernel::on_widest_isa;
 use crate::init::{uniform_symmetric, uniform01};
 use crate::{Float, Rng};
 
+mod plr_loops;
+
 /// (N1) Per-feature scaling, forward: `y_nd = x_nd · s_d`. x (N, D), s (D) → y (N, D).
 ///
 /// **Panics** if `s.len()` is not D.
@@ -283,8 +285,8 @@ pub fn plr_forward<T: Float>(
 /// the split changes no bits; blocks keep small batches from paying a task per row.
 const ROWS_PER_TASK: usize = 64;
 
-/// (N3, N4) One row of [`plr_forward`]. z_d accumulates over j with the H sums side by side
-/// (each in increasing j, as a dot product per h would), so the H chains overlap.
+/// (N3, N4) One row of [`plr_forward`]: per feature, the phases (N26), then z_d summed in
+/// increasing j with its partial sums in registers (N27, [`plr_loops::forward_feature`]).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn forward_row<T: Float>(
@@ -311,15 +313,7 @@ fn forward_row<T: Float>(
         for ((s, co), &c) in sin_v.iter_mut().zip(cos_v.iter_mut()).zip(c_d) {
             (*s, *co) = T::plr_phase(c, xv); // (N3, N26)
         }
-        z_d.copy_from_slice(b_d);
-        for (j, &pj) in p.iter().enumerate() {
-            for (acc, w_h) in z_d.iter_mut().zip(w_d.chunks_exact(2 * k_n)) {
-                *acc += w_h[j] * pj; // (N4)
-            }
-        }
-        for (yv, &zv) in y_d.iter_mut().zip(z_d.iter()) {
-            *yv = zv.max(T::zero());
-        }
+        plr_loops::forward_feature(p, w_d, b_d, z_d, y_d); // (N4, N27)
     }
 }
 
@@ -371,8 +365,8 @@ pub fn plr_delta<T: Float>(
         });
 }
 
-/// (N5, N8) One row of [`plr_delta`]: g_d accumulates over h with the K sums side by side,
-/// each in increasing h as a loop over h per k would.
+/// (N5, N8) One row of [`plr_delta`]: per feature, g_d summed in increasing h with its
+/// partial sums in registers (N27, [`plr_loops::delta_feature`]).
 #[inline(always)]
 fn delta_row_of<T: Float>(
     spec: &PlrSpec,
@@ -398,19 +392,7 @@ fn delta_row_of<T: Float>(
         .zip(p_row.chunks_exact(2 * k_n))
         .zip(weight.chunks_exact(h_n * 2 * k_n));
     for (((g_d, delta_d), p), w_d) in feats {
-        let (sin_v, cos_v) = p.split_at(k_n);
-        g_d.fill(T::zero());
-        for (&dl, w) in delta_d.iter().zip(w_d.chunks_exact(2 * k_n)) {
-            let (w_sin, w_cos) = w.split_at(k_n);
-            let terms = g_d
-                .iter_mut()
-                .zip(w_sin.iter().zip(w_cos))
-                .zip(sin_v.iter().zip(cos_v));
-            for ((acc, (&ws, &wc)), (&sv, &cv)) in terms {
-                // (N8) ∂sin v/∂v = cos v, ∂cos v/∂v = −sin v
-                *acc += dl * (ws * cv - wc * sv);
-            }
-        }
+        plr_loops::delta_feature(p, w_d, delta_d, g_d); // (N8, N27)
     }
 }
 
@@ -540,7 +522,8 @@ pub fn plr_input_gradient_columns<T: Float>(
 /// (N9)  d_c_dk += Σ_n g_ndk 2π x_nd
 /// ```
 ///
-/// Threads split features; each sums over n in increasing order.
+/// Threads split features; each sums over n in increasing order, its partial sums in
+/// registers (N27, [`plr_loops::param_gradients_feature`]).
 pub fn plr_param_gradients<T: Float>(
     spec: &PlrSpec,
     x: ArrayView2<T>,
@@ -569,20 +552,24 @@ pub fn plr_param_gradients<T: Float>(
             on_widest_isa(
                 #[inline(always)]
                 || {
-                    for row in rows.clone() {
-                        let p = &periodic[(row * d_n + d) * 2 * k_n..(row * d_n + d + 1) * 2 * k_n];
-                        for h in 0..h_n {
-                            let dl = delta[row * d_n * h_n + d * h_n + h];
-                            d_b[h] += dl; // (N7)
-                            for (dw, pj) in d_w[h * 2 * k_n..(h + 1) * 2 * k_n].iter_mut().zip(p) {
-                                *dw += dl * *pj; // (N7)
-                            }
-                        }
-                        let xv = x[[row, d]];
-                        for k in 0..k_n {
-                            d_c[k] += g[(row * d_n + d) * k_n + k] * two_pi::<T>() * xv; // (N9)
-                        }
-                    }
+                    let feature = plr_loops::FeatureRows {
+                        periodic,
+                        delta,
+                        g,
+                        features: d_n,
+                        frequencies: k_n,
+                        units: h_n,
+                        feature: d,
+                    };
+                    // (N7, N9, N27)
+                    plr_loops::param_gradients_feature(
+                        &feature,
+                        x.column(d),
+                        rows.clone(),
+                        d_c,
+                        d_w,
+                        d_b,
+                    );
                 },
             );
         });

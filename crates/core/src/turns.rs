@@ -23,22 +23,26 @@ const TAU: f32 = std::f32::consts::TAU;
 ///
 /// NaN and ±∞ give NaN (as `f32::sin`); ±0 gives (+0, 1).
 #[inline(always)]
+// Not `!(-0.5..=1.5).contains(&qf)` below: that is true for NaN, and would flip a NaN's sign.
+#[allow(clippy::manual_range_contains)]
 pub fn sin_cos_turns(t: f32) -> (f32, f32) {
     let r = t - t.round_ties_even();
     let qf = (4.0 * r).round_ties_even();
     let s = r - 0.25 * qf;
-    // NaN converts to 0; the result is NaN through s anyway.
-    let q = qf as i32;
     let u = TAU * s;
     let z = u * u;
     let sin_u = ((-1.951_529_6e-4 * z + 8.332_161e-3) * z - 1.666_665_5e-1) * z * u + u;
     let cos_u =
         ((2.443_315_7e-5 * z - 1.388_731_6e-3) * z + 4.166_664_6e-2) * z * z - 0.5 * z + 1.0;
-    // Quadrant: swap on odd q, then flip the signs bit-wise (no branches, so it vectorises).
-    let odd = q & 1 != 0;
+    // Quadrant q = qf ∈ {−2 … 2}: swap on odd q, then flip the signs bit-wise — sin's when
+    // q mod 4 ∈ {2, 3} (q ∈ {2, −1, −2}), cos's when q mod 4 ∈ {1, 2} (q ∈ {1, 2, −2}). Read
+    // by comparisons of qf, not through an integer: no branch and no float-to-int conversion
+    // (which the compiler does not vectorise), so the loop over k vectorises whole. NaN
+    // compares false: no swap, no flip, and the result is NaN through s anyway.
+    let odd = qf.abs() == 1.0;
     let (a, b) = if odd { (cos_u, sin_u) } else { (sin_u, cos_u) };
-    let sin_sign = ((q & 2) as u32) << 30;
-    let cos_sign = (((q + 1) & 2) as u32) << 30;
+    let sin_sign = u32::from(qf > 1.5 || qf < -0.5) << 31;
+    let cos_sign = u32::from(qf > 0.5 || qf < -1.5) << 31;
     (
         f32::from_bits(a.to_bits() ^ sin_sign),
         f32::from_bits(b.to_bits() ^ cos_sign),

@@ -1,0 +1,170 @@
+//! The inner loops of the PLR layer (notes/tabular.md §10, N27): one feature of one row for
+//! the forward (N4) and N8, one feature over a range of rows for the parameter gradients
+//! (N7, N9). Each sum keeps the order of the plain loops — N4 and N8 in increasing j and h
+//! from b and from zero, N7 and N9 in increasing row from the value already in the gradient
+//! buffer — but its partial sum lives in a local array of a constant length L (8, 4 or 1
+//! sums side by side), which the compiler keeps in registers and stores once. The split of
+//! the sums into blocks of L changes no bits: every sum is computed alone.
+
+use crate::Float;
+
+/// Runs `body` with `start` at the start of each block and `len` a constant block length:
+/// blocks of the first size while they fit in `0..n`, then of the next, … The last size
+/// must be 1, so the blocks cover `0..n` exactly, in increasing order.
+macro_rules! in_blocks {
+    ($n:expr, [$($size:literal),+], |$start:ident, $len:ident| $body:block) => {{
+        let n: usize = $n;
+        let mut $start: usize = 0;
+        $({
+            const $len: usize = $size;
+            while $start + $len <= n {
+                $body
+                $start += $len;
+            }
+        })+
+        debug_assert_eq!($start, n);
+    }};
+}
+
+/// (N4, N27) One feature of one row: `z_h = b_h + Σ_j W_hj p_j` in increasing j for each of
+/// the H units, then `y = max(z, 0)`. `p` is p_nd (2K), `w_d` W_d (H, 2K) row-major, `b_d`,
+/// `z_d` and `y_d` have H elements.
+#[inline(always)]
+pub(super) fn forward_feature<T: Float>(
+    p: &[T],
+    w_d: &[T],
+    b_d: &[T],
+    z_d: &mut [T],
+    y_d: &mut [T],
+) {
+    let two_k = p.len();
+    in_blocks!(z_d.len(), [8, 4, 1], |h0, L| {
+        let w = &w_d[h0 * two_k..(h0 + L) * two_k];
+        let mut acc: [T; L] = std::array::from_fn(|i| b_d[h0 + i]);
+        for (j, &pj) in p.iter().enumerate() {
+            for (i, a) in acc.iter_mut().enumerate() {
+                *a += w[i * two_k + j] * pj; // (N4)
+            }
+        }
+        z_d[h0..h0 + L].copy_from_slice(&acc);
+    });
+    for (yv, &zv) in y_d.iter_mut().zip(z_d.iter()) {
+        *yv = zv.max(T::zero());
+    }
+}
+
+/// (N8, N27) One feature of one row: `g_k = Σ_h δ_h (W_h,k cos v_k − W_h,K+k sin v_k)` from
+/// zero in increasing h for each of the K phases. `p` is [sin v, cos v] (2K), `w_d` W_d
+/// (H, 2K), `delta_d` δ_nd (H), `g_d` (K).
+#[inline(always)]
+pub(super) fn delta_feature<T: Float>(p: &[T], w_d: &[T], delta_d: &[T], g_d: &mut [T]) {
+    let k_n = g_d.len();
+    let (sin_v, cos_v) = p.split_at(k_n);
+    in_blocks!(k_n, [8, 4, 1], |k0, L| {
+        let (sv, cv) = (&sin_v[k0..k0 + L], &cos_v[k0..k0 + L]);
+        let mut acc = [T::zero(); L];
+        for (&dl, w) in delta_d.iter().zip(w_d.chunks_exact(2 * k_n)) {
+            let (ws, wc) = (&w[k0..k0 + L], &w[k_n + k0..k_n + k0 + L]);
+            for (i, a) in acc.iter_mut().enumerate() {
+                // (N8) ∂sin v/∂v = cos v, ∂cos v/∂v = −sin v
+                *a += dl * (ws[i] * cv[i] - wc[i] * sv[i]);
+            }
+        }
+        g_d[k0..k0 + L].copy_from_slice(&acc);
+    });
+}
+
+/// Where one feature d's numbers sit in the rows of the batch: the row strides of p (D·2K),
+/// δ (D·H) and g (D·K) and d's offsets in them.
+pub(super) struct FeatureRows<'a, T> {
+    /// p (N, D, 2K), δ (N, D·H) and g (N, D·K), whole.
+    pub(super) periodic: &'a [T],
+    pub(super) delta: &'a [T],
+    pub(super) g: &'a [T],
+    /// D, K and H.
+    pub(super) features: usize,
+    pub(super) frequencies: usize,
+    pub(super) units: usize,
+    /// The feature d.
+    pub(super) feature: usize,
+}
+
+impl<T: Float> FeatureRows<'_, T> {
+    /// p_nd (2K).
+    #[inline(always)]
+    fn p(&self, row: usize) -> &[T] {
+        let two_k = 2 * self.frequencies;
+        let at = (row * self.features + self.feature) * two_k;
+        &self.periodic[at..at + two_k]
+    }
+
+    /// δ_nd (H).
+    #[inline(always)]
+    fn delta(&self, row: usize) -> &[T] {
+        let at = (row * self.features + self.feature) * self.units;
+        &self.delta[at..at + self.units]
+    }
+
+    /// g_nd (K).
+    #[inline(always)]
+    fn g(&self, row: usize) -> &[T] {
+        let at = (row * self.features + self.feature) * self.frequencies;
+        &self.g[at..at + self.frequencies]
+    }
+}
+
+/// (N7, N9, N27) One feature's parameter gradients over `rows`, added in increasing row
+/// order to what `d_c` (K), `d_w` (H, 2K) and `d_b` (H) hold: `d_W_hj += δ_nh p_nj`,
+/// `d_b_h += δ_nh`, `d_c_k += (g_nk·2π)·x_n` with `xs` = x_·d, the
+/// feature's column of x.
+#[inline(always)]
+pub(super) fn param_gradients_feature<T: Float>(
+    f: &FeatureRows<T>,
+    xs: ndarray::ArrayView1<T>,
+    rows: std::ops::Range<usize>,
+    d_c: &mut [T],
+    d_w: &mut [T],
+    d_b: &mut [T],
+) {
+    let (k_n, h_n) = (f.frequencies, f.units);
+    let two_k = 2 * k_n;
+    in_blocks!(h_n, [8, 4, 1], |h0, L| {
+        let mut acc: [T; L] = std::array::from_fn(|i| d_b[h0 + i]);
+        for row in rows.clone() {
+            let dl = &f.delta(row)[h0..h0 + L];
+            for (a, &v) in acc.iter_mut().zip(dl) {
+                *a += v; // (N7)
+            }
+        }
+        d_b[h0..h0 + L].copy_from_slice(&acc);
+    });
+    in_blocks!(h_n, [4, 1], |h0, HB| {
+        in_blocks!(two_k, [8, 4, 1], |j0, JB| {
+            let mut acc: [[T; JB]; HB] =
+                std::array::from_fn(|u| std::array::from_fn(|i| d_w[(h0 + u) * two_k + j0 + i]));
+            for row in rows.clone() {
+                let (p, dl) = (&f.p(row)[j0..j0 + JB], &f.delta(row)[h0..h0 + HB]);
+                for (acc_h, &dv) in acc.iter_mut().zip(dl) {
+                    for (a, &pj) in acc_h.iter_mut().zip(p) {
+                        *a += dv * pj; // (N7)
+                    }
+                }
+            }
+            for (u, acc_h) in acc.iter().enumerate() {
+                let at = (h0 + u) * two_k + j0;
+                d_w[at..at + JB].copy_from_slice(acc_h);
+            }
+        });
+    });
+    let two_pi = T::from_f64(std::f64::consts::TAU);
+    in_blocks!(k_n, [8, 4, 1], |k0, L| {
+        let mut acc: [T; L] = std::array::from_fn(|i| d_c[k0 + i]);
+        for row in rows.clone() {
+            let (g, xv) = (&f.g(row)[k0..k0 + L], xs[row]);
+            for (a, &gv) in acc.iter_mut().zip(g) {
+                *a += gv * two_pi * xv; // (N9)
+            }
+        }
+        d_c[k0..k0 + L].copy_from_slice(&acc);
+    });
+}
