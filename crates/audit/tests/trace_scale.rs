@@ -206,6 +206,18 @@ fn the_traced_scale_gradient_is_the_training_steps_bit_for_bit() {
         d_x.iter().copied().collect::<Vec<_>>()
     );
     assert_eq!(t.quantity("theta_new").unwrap().values, after);
+
+    // Negative control: the same step with s[0] one ulp larger. ∂L/∂X = ∂L/∂X̃ ⊙ s (B32)
+    // then differs in its first column, so a bit-for-bit comparison sees one ulp of s.
+    let mut nudged = mlp.clone();
+    let s0 = nudged.params()[0];
+    nudged.params_mut()[0] = f64::from_bits(s0.to_bits() + 1);
+    let (_, d_x_nudged, _) = engine_step(&nudged, &x, &y, adam);
+    let traced = &t.quantity("d_x").unwrap().values;
+    let nudged_d_x: Vec<f64> = d_x_nudged.iter().copied().collect();
+    assert_ne!(traced, &nudged_d_x, "one ulp of s[0] must change ∂L/∂X");
+    let differs = |c: usize| (0..5).any(|r| traced[r * 3 + c] != nudged_d_x[r * 3 + c]);
+    assert!(differs(0), "the first column of ∂L/∂X carries s[0]");
 }
 
 /// A D-(4)-(2) tanh/identity network behind a scaling layer with s drawn away from 1.
