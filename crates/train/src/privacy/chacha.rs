@@ -137,39 +137,16 @@ unsafe fn blocks_avx2<const DR: usize>(
 ) {
     use std::arch::x86_64::{
         __m256i, _mm256_add_epi32, _mm256_loadu_si256, _mm256_or_si256, _mm256_permute2x128_si256,
-        _mm256_set1_epi32, _mm256_setr_epi8, _mm256_shuffle_epi8, _mm256_slli_epi32,
+        _mm256_setr_epi8, _mm256_setzero_si256, _mm256_shuffle_epi8, _mm256_slli_epi32,
         _mm256_srli_epi32, _mm256_storeu_si256, _mm256_unpackhi_epi32, _mm256_unpacklo_epi32,
         _mm256_xor_si256,
     };
-    let counters: [u64; 8] = std::array::from_fn(|l| counter.wrapping_add(l as u64));
-    let low: [u32; 8] = counters.map(|c| c as u32);
-    let high: [u32; 8] = counters.map(|c| (c >> 32) as u32);
-    let splat = |word: u32| _mm256_set1_epi32(word as i32);
-    // SAFETY: `low` and `high` are eight u32s (32 bytes); the loads are unaligned.
-    let (c_low, c_high) = unsafe {
-        (
-            _mm256_loadu_si256(low.as_ptr().cast::<__m256i>()),
-            _mm256_loadu_si256(high.as_ptr().cast::<__m256i>()),
-        )
-    };
-    let input: [__m256i; 16] = [
-        splat(SIGMA[0]),
-        splat(SIGMA[1]),
-        splat(SIGMA[2]),
-        splat(SIGMA[3]),
-        splat(key.0[0]),
-        splat(key.0[1]),
-        splat(key.0[2]),
-        splat(key.0[3]),
-        splat(key.0[4]),
-        splat(key.0[5]),
-        splat(key.0[6]),
-        splat(key.0[7]),
-        c_low,
-        c_high,
-        splat(stream as u32),
-        splat((stream >> 32) as u32),
-    ];
+    let rows = input_rows::<8>(key, stream, counter);
+    let mut input = [_mm256_setzero_si256(); 16];
+    for (v, row) in input.iter_mut().zip(&rows) {
+        // SAFETY: `row` is eight u32s (32 bytes); the load is unaligned.
+        *v = unsafe { _mm256_loadu_si256(row.as_ptr().cast::<__m256i>()) };
+    }
     let rot16 = _mm256_setr_epi8(
         2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9,
         14, 15, 12, 13,
@@ -241,21 +218,14 @@ pub(crate) fn keystream_lanes<const L: usize, const DR: usize>(
     }
 }
 
-/// `L` consecutive blocks from `counter`, lane `l` holding block `counter + l`: the 16-word
-/// state, `DR` double rounds (four column then four diagonal quarter rounds), the input added
-/// back; word k of lane l goes to `group[16k + lane0 + l]`. Each state row is an array of
-/// `L` lanes in its own variable, so that the rounds stay in vector registers.
+/// The input state of `L` consecutive blocks from `counter`, row by row: word k of lane l is
+/// word k of block `counter + l` — the constants, the key, the 64-bit block counter (low
+/// word, high word) and the 64-bit stream. The one place both block functions take it from.
 #[inline(always)]
-fn blocks<const L: usize, const DR: usize>(
-    key: &ChaChaKey,
-    stream: u64,
-    counter: u64,
-    group: &mut [u64],
-    lane0: usize,
-) {
+fn input_rows<const L: usize>(key: &ChaChaKey, stream: u64, counter: u64) -> [[u32; L]; 16] {
     let counters: [u64; L] = std::array::from_fn(|l| counter.wrapping_add(l as u64));
     let splat = |word: u32| [word; L];
-    let input: [[u32; L]; 16] = [
+    [
         splat(SIGMA[0]),
         splat(SIGMA[1]),
         splat(SIGMA[2]),
@@ -272,7 +242,22 @@ fn blocks<const L: usize, const DR: usize>(
         counters.map(|c| (c >> 32) as u32),
         splat(stream as u32),
         splat((stream >> 32) as u32),
-    ];
+    ]
+}
+
+/// `L` consecutive blocks from `counter`, lane `l` holding block `counter + l`: the 16-word
+/// state, `DR` double rounds (four column then four diagonal quarter rounds), the input added
+/// back; word k of lane l goes to `group[16k + lane0 + l]`. Each state row is an array of
+/// `L` lanes in its own variable, so that the rounds stay in vector registers.
+#[inline(always)]
+fn blocks<const L: usize, const DR: usize>(
+    key: &ChaChaKey,
+    stream: u64,
+    counter: u64,
+    group: &mut [u64],
+    lane0: usize,
+) {
+    let input = input_rows::<L>(key, stream, counter);
     let [
         mut x0,
         mut x1,
