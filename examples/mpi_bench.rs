@@ -23,7 +23,7 @@ use glassbox_core::{
     units_of_rank,
 };
 use glassbox_train::distributed::{
-    Collective, Distributed, RecvPiece, Reduce, SendPiece, append_rows,
+    Collective, Distributed, RecvPiece, Reduce, SendPiece, append_rows, rows_separable,
 };
 use glassbox_train::{DataView, Optimizer, OptimizerConfig, TrainConfig, Trainer};
 use ndarray::{Array2, s};
@@ -152,7 +152,8 @@ impl Clocks {
 /// steps.
 #[derive(Debug, Default)]
 struct Phases {
-    /// Meetings a step (4 exact, 2 fast): the profile's slots.
+    /// Meetings a step (3 exact, 4 exact with a loss that couples rows, 2 fast: T17): the
+    /// profile's slots.
     per_step: usize,
     /// Steps to profile (the meetings after them, the fit's last exchanges, are left out).
     steps: usize,
@@ -259,14 +260,15 @@ impl Counted {
     /// run-queue time before the meeting (`compute_*`) and inside it (`meet_*`).
     fn print_phases(&self, reduce: Reduce) {
         let Ok(p) = self.phases.lock() else { return };
-        let names: &[&str] = match reduce {
-            Reduce::Exact => &[
+        let names: &[&str] = match (reduce, p.per_step) {
+            (Reduce::Exact, 3) => &["rows_all_to_all", "norm_gather", "weights_all_to_all"],
+            (Reduce::Exact, _) => &[
                 "output_gather",
                 "rows_all_to_all",
                 "norm_gather",
                 "weights_all_to_all",
             ],
-            Reduce::Fast => &["output_gather", "all_reduce"],
+            (Reduce::Fast, _) => &["output_gather", "all_reduce"],
         };
         // The first step is left out (Phases::enter).
         let per = |ns: u64| ns as f64 / 1e6 / p.steps.saturating_sub(1).max(1) as f64;
@@ -365,6 +367,7 @@ fn speed(world: Option<&Arc<World>>, steps: usize, reduce: Reduce, phases: bool)
     let mut config = TrainConfig::keras_recipe(1, 11);
     config.batch_size = BATCH;
     config.threads = Some(1);
+    let loss = config.loss;
     let mut t = Trainer::<f32>::new(spec, Init::GlorotUniform, config).expect("valid recipe");
     let counted = world.map(|w| {
         Arc::new(Counted {
@@ -373,7 +376,12 @@ fn speed(world: Option<&Arc<World>>, steps: usize, reduce: Reduce, phases: bool)
             bytes: AtomicUsize::new(0),
             nanos: AtomicU64::new(0),
             phases: std::sync::Mutex::new(Phases {
-                per_step: if reduce == Reduce::Exact { 4 } else { 2 },
+                per_step: match reduce {
+                    // T17: the output's rows ride in the rows' all-to-all.
+                    Reduce::Exact if rows_separable(&loss) => 3,
+                    Reduce::Exact => 4,
+                    Reduce::Fast => 2,
+                },
                 steps: if phases { steps } else { 0 },
                 before: vec![[0; 3]; 4],
                 inside: vec![[0; 3]; 4],

@@ -7,7 +7,8 @@
 //! then exchange δ columns and hidden outputs, and each computes the gradient of its own
 //! units of every layer over the whole batch by the one-process chain (T12), the norm from
 //! every unit's partial sum of squares (T13), its clipping and its update, before the
-//! weights are shared: three collectives after the output's all-gather (T14). No partial of
+//! weights are shared: three collectives after the output's all-gather (T14), which rides in
+//! the first of them when each row's ∂L/∂output is its own (T17). No partial of
 //! a gradient element crosses a process and every rank folds the norm's partials in one
 //! order, so every weight after every step has the bits [`crate::train_step`] gives it in
 //! one process, whatever the number of processes.
@@ -21,6 +22,7 @@ use ndarray::{Array2, ArrayView2, s};
 use crate::Optimizer;
 use crate::batching::Batch;
 use crate::clip::clip_coefficient;
+use crate::loss::LossConfig;
 use crate::trainer::step::{
     LossReads, StepBuffers, apply_update, clip_or_norm, loss_failed, members_loss, norm_is_finite,
     upstream,
@@ -230,6 +232,8 @@ pub(crate) struct ShardBuffers<T: Float> {
     d_out: Array2<T>,
     /// Each rank's bytes of the output all-gather.
     counts: Vec<usize>,
+    /// This rank's rows of the output, sent in the rows' all-to-all (T17).
+    own_out: Vec<T>,
     /// The exchanges of the exact step (T14): layouts and send/receive buffers.
     exchange: Exchange<T>,
 }
@@ -240,6 +244,7 @@ impl<T: Float> ShardBuffers<T> {
             gathered: Vec::new(),
             d_out: Array2::zeros((batch_size, outputs)),
             counts: Vec::new(),
+            own_out: Vec::new(),
             exchange: Exchange::default(),
         }
     }
@@ -248,8 +253,10 @@ impl<T: Float> ShardBuffers<T> {
 /// One training step of [`crate::train_step`] (without privacy or dropout, which the trainer
 /// refuses for distributed runs), shared by the ranks of `dist`: forward over this rank's
 /// shards' rows; the output the loss reads gathered from every rank, so every rank computes
-/// the whole batch's loss and ∂L/∂output as one process does; then, exact, the unit split
-/// ([`unit_split_update`], T12–T14), or, fast, the gradient of this rank's shards (T11)
+/// the whole batch's loss and ∂L/∂output as one process does — or, exact with a loss whose
+/// rows are separable ([`rows_separable`], T17), each rank its own rows' ∂L/∂output, the
+/// others' outputs arriving in the rows' all-to-all; then, exact, the unit split
+/// ([`share_and_fold`], [`norm_and_update`], T12–T17), or, fast, the gradient of this rank's shards (T11)
 /// summed by an all-reduce, and clipping and the update on every rank.
 ///
 /// # Errors
@@ -282,14 +289,29 @@ pub(crate) fn distributed_step<T: Float>(
         LossReads::Logits => fwd.logits(),
         LossReads::Output => fwd.output(),
     };
-    let counts = &mut shard_bufs.counts;
-    counts.clear();
-    counts.extend((0..ranks).map(|r| rows_of_rank(plan, r, ranks).len() * o * size_of::<T>()));
-    gather_rows(coll, read, &mut shard_bufs.gathered, n * o, counts);
+    // T17: with a loss whose rows' gradients are each row's own, the other ranks' outputs
+    // ride in the rows' all-to-all (three meetings); otherwise they are gathered first.
+    let ride = dist.reduce == Reduce::Exact && ranks > 1 && rows_separable(&config.loss);
+    if ride {
+        own_rows_only(
+            read,
+            &mut shard_bufs.own_out,
+            &mut shard_bufs.gathered,
+            &rows,
+            n * o,
+        );
+    } else {
+        let counts = &mut shard_bufs.counts;
+        counts.clear();
+        counts.extend((0..ranks).map(|r| rows_of_rank(plan, r, ranks).len() * o * size_of::<T>()));
+        gather_rows(coll, read, &mut shard_bufs.gathered, n * o, counts);
+    }
     let out = batch_view(&shard_bufs.gathered, n, o);
     let mut d_a = shard_bufs.d_out.slice_mut(s![..n, ..]);
     d_a.fill(T::zero());
     let k = mlp.spec().ensemble_k;
+    // With `ride`, the other ranks' rows of `out` are zeros: only this rank's rows of d_a,
+    // which read their own rows alone (T17), are used, and the loss is formed again below.
     let loss = members_loss(
         &config.loss,
         k,
@@ -298,7 +320,7 @@ pub(crate) fn distributed_step<T: Float>(
         batch.weights,
         Some(d_a.view_mut()),
     );
-    if !loss.is_finite() {
+    if !ride && !loss.is_finite() {
         return Err(loss_failed(loss));
     }
     let d_mine = shard_bufs.d_out.slice(s![rows, ..]);
@@ -309,19 +331,37 @@ pub(crate) fn distributed_step<T: Float>(
         return apply_update(mlp, optimizer, lr, loss, grad_norm);
     }
     let deltas = mlp.deltas(fwd, upstream(reads, d_mine));
-    let grad_norm = unit_split_update(
-        UnitSplit {
-            config,
-            coll,
-            plan,
-            lr,
-        },
+    let step = UnitSplit {
+        config,
+        coll,
+        plan,
+        lr,
+    };
+    let outputs = ride.then(|| OutputRows {
+        own: &shard_bufs.own_out,
+        all: &mut shard_bufs.gathered[..n * o],
+        width: o,
+    });
+    share_and_fold(
+        &step,
         mlp,
-        optimizer,
         batch.x,
         deltas,
         &mut shard_bufs.exchange,
-    )?;
+        outputs,
+    );
+    let loss = if ride {
+        // T17: every rank's outputs are here now; the loss of one process, on every rank.
+        let out = batch_view(&shard_bufs.gathered, n, o);
+        let loss = members_loss(&config.loss, k, out, batch.y, batch.weights, None);
+        if !loss.is_finite() {
+            return Err(loss_failed(loss));
+        }
+        loss
+    } else {
+        loss
+    };
+    let grad_norm = norm_and_update(&step, mlp, optimizer, &mut shard_bufs.exchange)?;
     Ok(StepOutcome {
         loss,
         grad_norm,
@@ -329,7 +369,43 @@ pub(crate) fn distributed_step<T: Float>(
     })
 }
 
-/// What [`unit_split_update`] reads besides the network, its optimizer and buffers.
+/// (T17) Whether each row's ∂L/∂output depends on that row's output alone (with its target
+/// and weight, and the batch's size and targets and weights, which every rank holds): every
+/// value loss, weighted or not, of every member of an ensemble — not the pairwise (C41) or
+/// listwise (V26) ranking terms, which couple the rows' outputs. Then a rank computes its
+/// rows' ∂L/∂output before it knows the other ranks' outputs (notes/distributed.md §2).
+pub fn rows_separable(loss: &LossConfig) -> bool {
+    loss.ranking.is_none() && loss.listwise.is_none()
+}
+
+/// (T17) This rank's rows `rows` of the output the loss reads (`read`) copied to `own` (to
+/// be sent) and to their place in the first `len` values of `all`, whose other rows are set
+/// to zero: they stand for the other ranks' rows until the rows' all-to-all brings them.
+fn own_rows_only<T: Float>(
+    read: ArrayView2<'_, T>,
+    own: &mut Vec<T>,
+    all: &mut Vec<T>,
+    rows: &Range<usize>,
+    len: usize,
+) {
+    let o = read.ncols();
+    own.clear();
+    append_rows(own, read);
+    all.resize(len.max(all.len()), T::zero());
+    all[..len].fill(T::zero());
+    all[rows.start * o..rows.end * o].copy_from_slice(own);
+}
+
+/// (T17) The output rows of the three-meeting step: this rank's rows (`own`), sent to every
+/// other rank in the rows' all-to-all, and the whole batch's (`all`, (B, `width`)), into
+/// which every other rank's arrive at their rows.
+pub(crate) struct OutputRows<'b, T> {
+    own: &'b [T],
+    all: &'b mut [T],
+    width: usize,
+}
+
+/// What [`share_and_fold`] and [`norm_and_update`] read besides the network, its optimizer and buffers.
 struct UnitSplit<'c> {
     config: &'c TrainConfig,
     coll: &'c dyn Collective,
@@ -337,38 +413,45 @@ struct UnitSplit<'c> {
     lr: f64,
 }
 
-/// (T12–T16) The exact step after the δ of this rank's rows, in three exchanges: one
+/// (T12, T14–T17) The exact step after the δ of this rank's rows, up to the norm: one
 /// all-to-all brings every rank the δ columns of its units and the hidden outputs it reads of
-/// the other ranks' rows ([`Exchange::share_rows`], T15), during which this rank's units'
-/// gradients over the whole batch are folded, each rank's shards as they arrive (T16); one all-gather of the units' partial sums of squares gives every rank ‖g‖ (T13);
-/// this rank's pieces clipped (O14) and updated; one all-to-all of the updated pieces
-/// ([`Exchange::share_segments`]). Returns ‖g‖ before clipping.
-///
-/// # Errors
-/// A non-finite ‖g‖, which every rank sees alike: nothing is updated.
-fn unit_split_update<T: Float>(
-    step: UnitSplit<'_>,
+/// the other ranks' rows ([`Exchange::share_rows`], T15) — and, with `outputs`, their rows of
+/// the network's output (T17) — during which this rank's units' gradients over the whole
+/// batch are folded, each rank's shards as they arrive (T16).
+fn share_and_fold<T: Float>(
+    step: &UnitSplit<'_>,
     mlp: &mut Mlp<T>,
-    optimizer: &mut Optimizer<T>,
     x: ArrayView2<'_, T>,
     deltas: Deltas<'_, T>,
     ex: &mut Exchange<T>,
-) -> Result<f64, NonFiniteStep> {
-    let UnitSplit {
-        config,
-        coll,
-        plan,
-        lr,
-    } = step;
+    outputs: Option<OutputRows<'_, T>>,
+) {
+    let (coll, plan) = (step.coll, step.plan);
     let (rank, ranks) = (coll.rank(), coll.size());
     ex.prepare(mlp, ranks);
     // T16: each rank's shards folded as soon as their rows are here, in shard order.
-    ex.share_rows(coll, plan, (x, &deltas), |shards, rows| {
+    ex.share_rows(coll, plan, (x, &deltas), outputs, |shards, rows| {
         mlp.unit_gradients_of(plan, (rank, ranks), shards, |l, s| rows.of(l, s));
     });
+}
+
+/// (T13, T14) The exact step after [`share_and_fold`]: one all-gather of the units' partial
+/// sums of squares gives every rank ‖g‖ (T13); this rank's pieces clipped (O14) and
+/// updated; one all-to-all of the updated pieces ([`Exchange::share_segments`]). Returns ‖g‖
+/// before clipping.
+///
+/// # Errors
+/// A non-finite ‖g‖, which every rank sees alike: nothing is updated.
+fn norm_and_update<T: Float>(
+    step: &UnitSplit<'_>,
+    mlp: &mut Mlp<T>,
+    optimizer: &mut Optimizer<T>,
+    ex: &mut Exchange<T>,
+) -> Result<f64, NonFiniteStep> {
+    let (config, coll, lr) = (step.config, step.coll, step.lr);
     let grad_norm = ex.norm(coll, mlp);
     norm_is_finite(grad_norm)?;
-    let mine = ex.mine(rank);
+    let mine = ex.mine(coll.rank());
     if let Some(c) = config
         .clip_norm
         .and_then(|max| clip_coefficient::<T>(grad_norm, max))
@@ -432,7 +515,92 @@ pub(crate) fn share_optimizer_state<T: Float>(
 mod tests {
     use ndarray::{Array2, s};
 
-    use super::append_rows;
+    use super::{append_rows, members_loss, rows_separable};
+    use crate::loss::{ClassWeights, LossConfig, LossKind};
+
+    /// The bits of rows `rows` of ∂L/∂output when `out`'s other rows are zeros, and when
+    /// they are the real ones (T17).
+    fn own_rows_gradient(
+        loss: &LossConfig,
+        k: usize,
+        (out, y, w): (&Array2<f64>, &Array2<f64>, &[f64]),
+        rows: std::ops::Range<usize>,
+    ) -> (Vec<u64>, Vec<u64>) {
+        let grad = |out: &Array2<f64>| {
+            let mut d = Array2::zeros(out.dim());
+            members_loss(loss, k, out.view(), y.view(), Some(w), Some(d.view_mut()));
+            let mine = d.slice(s![rows.clone(), ..]);
+            mine.iter().map(|v| v.to_bits()).collect::<Vec<u64>>()
+        };
+        let mut alone = Array2::zeros(out.dim());
+        let mine = s![rows.clone(), ..];
+        alone.slice_mut(mine).assign(&out.slice(mine));
+        (grad(&alone), grad(out))
+    }
+
+    /// (T17) Every loss `rows_separable` admits gives a rank's rows the one-process
+    /// ∂L/∂output from those rows' outputs alone, with sample and class weights and for an
+    /// ensemble's members; the ranking terms, which it refuses, would not.
+    #[test]
+    fn separable_losses_give_own_rows_their_gradient_without_the_others_outputs() {
+        let n = 12;
+        let value = |i: usize, j: usize| ((i * 7 + j * 3) % 11) as f64 / 5.0 - 1.0;
+        let weights: Vec<f64> = (0..n).map(|i| 0.5 + (i % 4) as f64 / 3.0).collect();
+        let cases: [(LossKind, usize, usize); 8] = [
+            (LossKind::Mse, 2, 2),
+            (LossKind::BceWithLogits, 1, 1),
+            (LossKind::BceKeras, 1, 1),
+            (LossKind::SoftmaxCrossEntropy, 3, 3),
+            (LossKind::MseLog1p, 1, 1),
+            (LossKind::HuberLog1p, 1, 1),
+            (LossKind::Ziln, 3, 1),
+            (LossKind::Focal, 1, 1),
+        ];
+        for (kind, outputs, targets) in cases {
+            for (k, class) in [(1, false), (1, true), (2, false)] {
+                if class && targets > 2 {
+                    continue; // class weights are binary
+                }
+                let out = Array2::from_shape_fn((n, outputs * k), |(i, j)| match kind {
+                    LossKind::BceKeras => 0.1 + 0.8 * (value(i, j) + 1.0) / 2.2,
+                    _ => value(i, j),
+                });
+                let y = Array2::from_shape_fn((n, targets), |(i, j)| match kind {
+                    LossKind::SoftmaxCrossEntropy => f64::from(u8::from(i % 3 == j)),
+                    LossKind::Mse => value(j, i),
+                    _ => f64::from(u8::from(i % 3 == 0)) * (1.0 + i as f64),
+                });
+                let y = match kind {
+                    LossKind::BceWithLogits | LossKind::BceKeras | LossKind::Focal => {
+                        y.mapv(|v| f64::from(u8::from(v > 0.0)))
+                    }
+                    _ => y,
+                };
+                let mut loss = LossConfig::new(kind);
+                if class {
+                    loss.class_weights = Some(ClassWeights {
+                        negative: 0.7,
+                        positive: 2.5,
+                    });
+                }
+                assert!(rows_separable(&loss));
+                for rows in [0..4, 4..12, 5..6] {
+                    let (alone, all) = own_rows_gradient(&loss, k, (&out, &y, &weights), rows);
+                    assert_eq!(alone, all, "{kind:?}, k = {k}, class weights {class}");
+                }
+            }
+        }
+        // The negative control: a ranking term couples the rows' outputs.
+        for (ranking, listwise) in [(Some(0.5), None), (None, Some(0.5))] {
+            let mut loss = LossConfig::new(LossKind::MseLog1p);
+            (loss.ranking, loss.listwise) = (ranking, listwise);
+            assert!(!rows_separable(&loss));
+            let out = Array2::from_shape_fn((n, 1), |(i, _)| value(i, 1));
+            let y = Array2::from_shape_fn((n, 1), |(i, _)| (i % 5) as f64);
+            let (alone, all) = own_rows_gradient(&loss, 1, (&out, &y, &weights), 0..6);
+            assert_ne!(alone, all, "ranking {ranking:?}, listwise {listwise:?}");
+        }
+    }
 
     /// Row-major order whatever the layout: a column block (contiguous rows) and a
     /// transposed view (strided rows) both append what an element-wise walk gives.

@@ -5,11 +5,14 @@
 mod support;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 
 use glassbox_core::Init;
-use glassbox_train::distributed::{Collective, Distributed, Reduce};
+use glassbox_train::distributed::{
+    Collective, Distributed, RecvPiece, Reduce, SendPiece, pairwise_pieces,
+};
 use glassbox_train::{DataView, TrainConfig, Trainer};
 use ndarray::Array2;
 use support::{Scratch, binary_data, binary_spec, bits};
@@ -21,6 +24,8 @@ struct Threads {
     size: usize,
     outbox: Vec<Sender<Vec<u8>>>,
     inbox: Vec<Mutex<Receiver<Vec<u8>>>>,
+    /// The collectives called: the meetings of the ranks (T14, T17).
+    meetings: AtomicUsize,
 }
 
 fn ranks(size: usize) -> Vec<Threads> {
@@ -47,6 +52,7 @@ fn ranks(size: usize) -> Vec<Threads> {
                 .iter_mut()
                 .map(|r| Mutex::new(r.take().unwrap()))
                 .collect(),
+            meetings: AtomicUsize::new(0),
         })
         .collect()
 }
@@ -59,6 +65,7 @@ impl Collective for Threads {
         self.size
     }
     fn all_gather(&self, send: &[u8], recv: &mut [u8], counts: &[usize]) {
+        self.meetings.fetch_add(1, Ordering::Relaxed);
         for to in 0..self.size {
             self.send(to, send);
         }
@@ -83,6 +90,10 @@ impl Collective for Threads {
         } else {
             self.recv(root, data);
         }
+    }
+    fn all_to_all_pieces(&self, sends: &[SendPiece<'_>], recvs: &mut [RecvPiece<'_>]) {
+        self.meetings.fetch_add(1, Ordering::Relaxed);
+        pairwise_pieces(self, sends, recvs);
     }
     fn all_reduce_sum(&self, data: &mut [u8], f32: bool) {
         assert!(f32, "the test trains in f32");
@@ -169,8 +180,11 @@ impl Run<'_> {
             if let Some(path) = self.save.filter(|_| rank == 0) {
                 t.save(path).unwrap();
             }
+            // Each epoch's largest norm and its loss (T17 forms it after the rows' exchange).
             let norms = t.history().epochs.iter();
-            let norms = norms.map(|e| e.max_grad_norm.to_bits()).collect();
+            let norms = norms
+                .flat_map(|e| [e.max_grad_norm.to_bits(), e.train_loss.to_bits()])
+                .collect();
             (bits(t.mlp().params()), norms)
         };
         if self.size == 0 {
@@ -276,6 +290,49 @@ fn exact_reduction_clips_and_reports_the_one_process_norm() {
         assert!(
             one == run(size).train_with_norms(&x, &y),
             "{size} ranks: weights or norms differ"
+        );
+    }
+}
+
+/// The collectives each of 2 thread ranks calls to train `epochs` epochs of 3 steps.
+fn meetings(epochs: usize) -> Vec<usize> {
+    let (x, y) = binary_data::<f32>(300, 13, 5);
+    let spec = binary_spec(x.ncols(), &[24, 16], 0.0);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = ranks(2)
+            .into_iter()
+            .map(|r| {
+                let (x, y, spec) = (&x, &y, spec.clone());
+                scope.spawn(move || {
+                    let coll = Arc::new(r);
+                    let collective: Arc<dyn Collective> = coll.clone();
+                    let mut t =
+                        Trainer::<f32>::new(spec, Init::GlorotUniform, config(100, None)).unwrap();
+                    t.set_epochs(epochs).unwrap();
+                    let reduce = Reduce::Exact;
+                    t.set_distributed(Distributed { collective, reduce })
+                        .unwrap();
+                    t.fit(&DataView::new(x.view(), y.view()), None, &mut |_| {})
+                        .unwrap();
+                    coll.meetings.load(Ordering::Relaxed)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn exact_step_meets_three_times_with_a_separable_loss() {
+    // T17: the output's rows ride in the rows' all-to-all, so a step is the rows' exchange,
+    // the norm's all-gather and the weights' exchange; the fit's own meetings (the
+    // optimizer's state shared once after it) cancel in the difference.
+    let (one, two) = (meetings(1), meetings(2));
+    for (a, b) in one.iter().zip(&two) {
+        assert_eq!(
+            b - a,
+            3 * 3,
+            "3 steps an epoch, 3 meetings a step: {one:?} {two:?}"
         );
     }
 }

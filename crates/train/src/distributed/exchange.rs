@@ -8,6 +8,8 @@
 //!    The δ of another rank's units never crosses: (N − 1)/N of it stays home. The hidden
 //!    outputs are sent from the workspace where the forward pass wrote them. The units'
 //!    gradients are folded during the exchange, each rank's shards once they are here (T16).
+//!    With a loss whose rows are separable, q's rows of the network's output ride along
+//!    (T17): the step's fourth meeting, the output's all-gather, is gone.
 //! 2. [`Exchange::norm`]: one all-gather of every rank's units' partial sums of squares (T13),
 //!    folded in parameter order on every rank — the same sum everywhere, no chain.
 //! 3. [`Exchange::share_segments`]: one all-to-all of the updated pieces of the parameters
@@ -22,8 +24,8 @@ use glassbox_core::{Deltas, Float, Mlp, ShardPlan, units_of_rank};
 use ndarray::{ArrayView2, s};
 
 use super::{
-    Collective, RecvPiece, SendPiece, append_rows, bytes_floats, float_bytes, float_bytes_mut,
-    rows_of_rank,
+    Collective, OutputRows, RecvPiece, SendPiece, append_rows, bytes_floats, float_bytes,
+    float_bytes_mut, rows_of_rank,
 };
 
 /// The layouts and buffers of the three exchanges of the exact step.
@@ -148,11 +150,16 @@ impl<T: Float> Exchange<T> {
     /// once p's rows are here (this rank's own at once), with p's shards and where their rows
     /// lie ([`ShardRows::of`]; the first layer's input is the batch `x`): rank 0 folds its
     /// own shards while the others' rows travel; the fold's order is fixed, not its timing.
+    ///
+    /// (T17) With `outputs`, each rank's rows of the network's output ride along, last of
+    /// its pieces: this rank's `own` to every other rank, every other rank's into its rows
+    /// of `all` — the output's all-gather folded into this exchange.
     pub(crate) fn share_rows(
         &mut self,
         coll: &dyn Collective,
         plan: ShardPlan,
         (x, deltas): (ArrayView2<'_, T>, &Deltas<'_, T>),
+        outputs: Option<OutputRows<'_, T>>,
         mut fold: impl FnMut(Range<usize>, &ShardRows<'_, T>),
     ) {
         let (me, ranks) = (coll.rank(), coll.size());
@@ -187,14 +194,28 @@ impl<T: Float> Exchange<T> {
                     bytes: float_bytes(out),
                 });
             }
+            if let Some(outputs) = &outputs {
+                sends.push(SendPiece {
+                    rank: q,
+                    bytes: float_bytes(outputs.own),
+                });
+            }
         }
         let mut recvs = recycle(std::mem::take(&mut self.recv_pieces));
         // Taken out while its pieces are lent to the transport, so that `fold` can read the
         // layouts in `self`; put back after.
         let mut recv = std::mem::take(&mut self.recv);
         let mut rest = float_bytes_mut(&mut recv[..]);
-        for p in (0..ranks).filter(|&p| p != me) {
+        let out_width = outputs.as_ref().map_or(0, |o| o.width);
+        let mut rest_out = outputs.map_or(&mut [][..], |o| float_bytes_mut(o.all));
+        for p in 0..ranks {
             let n = rows_of_rank(plan, p, ranks).len();
+            let taken = std::mem::take(&mut rest_out);
+            let (block, tail) = taken.split_at_mut(n * out_width * size_of::<T>());
+            rest_out = tail;
+            if p == me {
+                continue;
+            }
             let used = used_outputs(&self.widths, me, ranks).map(|l| self.widths[l]);
             let widths = std::iter::once(own_units).chain(used);
             for w in widths {
@@ -204,6 +225,12 @@ impl<T: Float> Exchange<T> {
                     bytes: piece,
                 });
                 rest = tail;
+            }
+            if out_width > 0 {
+                recvs.push(RecvPiece {
+                    rank: p,
+                    bytes: block,
+                });
             }
         }
         let ex: &Self = self;
