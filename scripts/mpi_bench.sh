@@ -161,7 +161,7 @@ for key in $(head -1 "$tmp/ratios" | tr ' ' '\n' | sed -n '3,$p' | cut -d= -f1);
 done
 echo "$median"
 echo "$intervals"
-# Per rank: the four phases' compute CPU and the meetings' wall summed (ms a step), tagged $1.
+# Per rank: the phases' compute CPU (three meetings a step, four with a ranking loss: T17) and the meetings' wall summed (ms a step), tagged $1.
 phase_sums() {
   awk -v tag="$1" '{
       for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
