@@ -377,8 +377,8 @@ fn speed(world: Option<&Arc<World>>, steps: usize, reduce: Reduce, phases: bool)
             nanos: AtomicU64::new(0),
             phases: std::sync::Mutex::new(Phases {
                 per_step: match reduce {
-                    // T17: the output's rows ride in the rows' all-to-all.
-                    Reduce::Exact if rows_separable(&loss) => 3,
+                    // T17: the output's rows ride in the rows' all-to-all (np ≥ 2).
+                    Reduce::Exact if rows_separable(&loss) && w.size() > 1 => 3,
                     Reduce::Exact => 4,
                     Reduce::Fast => 2,
                 },
