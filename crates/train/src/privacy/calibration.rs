@@ -273,17 +273,12 @@ pub fn calibrate_pld(
     let coarse = Accountant::Pld {
         grid_step: grid_step * PLD_COARSE_FACTOR,
     };
+    let search = |accountant: Accountant| {
+        let spend = |sigma: f64| accountant.spend(sigma, q, steps, delta);
+        search_noise_multiplier(target_epsilon, q, steps, bracket, spend, Certified::epsilon)
+    };
     let mut evaluations = 0;
-    let coarse_spend = |sigma: f64| coarse.spend(sigma, q, steps, delta);
-    let coarse_found = search_noise_multiplier(
-        target_epsilon,
-        q,
-        steps,
-        bracket,
-        coarse_spend,
-        Certified::epsilon,
-    );
-    if let Ok(found) = coarse_found {
+    if let Ok(found) = search(coarse) {
         let sigma = found.noise_multiplier;
         let spent = fine.spend(sigma, q, steps, delta)?;
         evaluations += found.evaluations + 1;
@@ -296,15 +291,7 @@ pub fn calibrate_pld(
             });
         }
     }
-    let fine_spend = |sigma: f64| fine.spend(sigma, q, steps, delta);
-    let slow = search_noise_multiplier(
-        target_epsilon,
-        q,
-        steps,
-        bracket,
-        fine_spend,
-        Certified::epsilon,
-    )?;
+    let slow = search(fine)?;
     Ok(Found {
         evaluations: evaluations + slow.evaluations,
         ..slow
