@@ -54,6 +54,7 @@ def name(c):
     base += f"-pl{c['pl']}" if c.get("pl") else ""  # P32's split, "equal" or "params" (stage 12)
     # A σ given instead of the target ε (`--dp-noise`; the thirteenth session's PRV probe).
     base += f"-sig{c['noise']!r}" if c.get("noise") is not None else ""
+    base += "-pld" if c.get("acct") == "pld" else ""  # `--dp-accountant pld` (stage 14)
     return base + (f"-bc{c['bc']:.12f}".rstrip("0") if c.get("bc") is not None else "")
 
 
@@ -65,6 +66,8 @@ def parse(n):
     for part in parts[5:]:
         if part == "cos":
             c["cosine"] = True
+        elif part == "pld":  # before "pl…", the per-layer split
+            c["acct"] = "pld"
         elif part == "warm":
             c["warmup"] = True
         elif part == "tanh":
@@ -114,7 +117,8 @@ def train(binary, path, eps, c, seed):
         + (["--dp-clip-automatic", repr(c["auto"])] if c.get("auto") is not None else [])
         + (["--hidden", ",".join(str(u) for u in c["hidden"])] if c.get("hidden") else [])
         + (["--dp-adam-bias-correction", repr(c["bc"])] if c.get("bc") is not None else [])
-        + (["--dp-clip-per-layer", c["pl"]] if c.get("pl") else []),
+        + (["--dp-clip-per-layer", c["pl"]] if c.get("pl") else [])
+        + (["--dp-accountant", c["acct"]] if c.get("acct") else []),
         check=True, stdout=subprocess.DEVNULL)
 
 

@@ -407,7 +407,8 @@ pub struct PldSpent {
     pub add: f64,
 }
 
-/// The ε of one direction after T steps at mesh h.
+/// The ε of one direction after T steps at mesh h. A mesh m·h (m a positive integer)
+/// certifies at least as much (P42), which the σ search's coarse pass uses.
 pub fn direction_epsilon(
     sigma: f64,
     q: f64,
