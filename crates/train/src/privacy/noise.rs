@@ -47,6 +47,8 @@ struct Ziggurat {
     x: [f64; LAYERS + 1],
     ratio: [f64; LAYERS],
     density: [f64; LAYERS + 1],
+    /// `(xᵢ, ratioᵢ)` side by side, for the AVX2 first attempts (the same numbers).
+    pairs: [[f64; 2]; LAYERS],
 }
 
 fn ziggurat() -> &'static Ziggurat {
@@ -61,7 +63,13 @@ fn ziggurat() -> &'static Ziggurat {
         }
         let ratio = std::array::from_fn(|i| x[i + 1] / x[i]);
         let density = x.map(f);
-        Ziggurat { x, ratio, density }
+        let pairs = std::array::from_fn(|i| [x[i], ratio[i]]);
+        Ziggurat {
+            x,
+            ratio,
+            density,
+            pairs,
+        }
     })
 }
 
@@ -215,13 +223,108 @@ fn normal_block_any(key: &NoiseKey, block: u64, z: &mut [f64], scratch: &mut Blo
 /// rectangle (`|u| ≥ xᵢ₊₁/xᵢ`). A function of its own so that its borrowed arguments keep
 /// their no-alias promise after inlining: written inline over the scratch's fields, the
 /// loop was compiled scalar (session 8's profile).
+///
+/// On an AVX2 CPU without AVX-512 the loop runs as [`first_attempts_avx2`] (same bits); the
+/// portable loop, [`first_attempts_lanes`], is the oracle and the path of every other CPU.
 #[inline(always)]
 fn first_attempts(table: &Ziggurat, words: &[u64], z: &mut [f64], off: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if glassbox_core::gemm::kernel::simd_available()
+        && !glassbox_core::gemm::kernel::avx512_available()
+    {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        unsafe { first_attempts_avx2(table, words, z, off) };
+        return;
+    }
+    first_attempts_lanes(table, words, z, off);
+}
+
+/// [`first_attempts`] as portable code (LLVM vectorises it; with AVX-512 into one masked
+/// compare per eight coordinates).
+#[inline(always)]
+fn first_attempts_lanes(table: &Ziggurat, words: &[u64], z: &mut [f64], off: &mut [u8]) {
     for ((z, off), &word) in z.iter_mut().zip(off.iter_mut()).zip(words) {
         let (u, i) = attempt(word);
         *z = u * table.x[i];
         *off = u8::from(u.abs() >= table.ratio[i]); // u and the ratios are never NaN
     }
+}
+
+/// (P22) [`first_attempts`] four coordinates at a time in AVX2 registers: u built from the
+/// word's bits as [`attempt`] builds it (a shift, an or, then `− 3` and `+ 2⁻⁵²`, both exact),
+/// the pair `(xᵢ, xᵢ₊₁/xᵢ)` of each coordinate's layer (the word's low 8 bits) in one 16-byte
+/// load and four such loads unpacked into the vectors of x and of the ratios (`vgatherqpd` was
+/// slower on Zen 3),
+/// `z = u·xᵢ` one IEEE product, and the four flags `|u| ≥ xᵢ₊₁/xᵢ` taken as a 4-bit mask and
+/// spread to four bytes by a 16-entry table — the same z and flags bit for bit. The portable
+/// loop was compiled to scalar index extractions and loads, and five instructions to pack the
+/// flags (Zen 3 profile, notes/privacy_results.md "Cost", sixteenth session).
+///
+/// # Safety
+/// The CPU must have AVX2.
+///
+/// # Panics
+/// If `words` or `off` is shorter than `z`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn first_attempts_avx2(table: &Ziggurat, words: &[u64], z: &mut [f64], off: &mut [u8]) {
+    use std::arch::x86_64::{
+        __m256i, _CMP_GE_OQ, _mm_loadu_pd, _mm256_add_pd, _mm256_and_pd, _mm256_castpd128_pd256,
+        _mm256_castsi256_pd, _mm256_cmp_pd, _mm256_insertf128_pd, _mm256_loadu_si256,
+        _mm256_movemask_pd, _mm256_mul_pd, _mm256_or_si256, _mm256_set1_epi64x, _mm256_set1_pd,
+        _mm256_srli_epi64, _mm256_storeu_pd, _mm256_sub_pd, _mm256_unpackhi_pd, _mm256_unpacklo_pd,
+    };
+    /// Bit k of the index set ⇔ byte k equal to 1.
+    const SPREAD: [u32; 16] = {
+        let mut t = [0u32; 16];
+        let mut m = 0;
+        while m < 16 {
+            let mut k = 0;
+            while k < 4 {
+                if m & (1 << k) != 0 {
+                    t[m] |= 1 << (8 * k);
+                }
+                k += 1;
+            }
+            m += 1;
+        }
+        t
+    };
+    let n = z.len();
+    let (words, off) = (&words[..n], &mut off[..n]);
+    let exponent = _mm256_set1_epi64x(0x4000_0000_0000_0000);
+    let (three, half_cell) = (_mm256_set1_pd(3.0), _mm256_set1_pd(HALF_CELL));
+    let magnitude = _mm256_castsi256_pd(_mm256_set1_epi64x(i64::MAX));
+    let pairs = table.pairs.as_ptr();
+    let quads = n / 4;
+    for q in 0..quads {
+        let j = 4 * q;
+        // SAFETY: j + 4 ≤ n, and `words`, `z`, `off` have n entries; a layer index is below
+        // 256, the length of `pairs`; loads and stores are unaligned.
+        unsafe {
+            let w = _mm256_loadu_si256(words.as_ptr().add(j).cast::<__m256i>());
+            let two_to_four =
+                _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64::<12>(w), exponent));
+            let u = _mm256_add_pd(_mm256_sub_pd(two_to_four, three), half_cell);
+            // (xᵢ, xᵢ₊₁/xᵢ) of coordinate j + k, one 16-byte load each.
+            let pair = |k: usize| {
+                let layer = (*words.get_unchecked(j + k) & (LAYERS as u64 - 1)) as usize;
+                _mm_loadu_pd(pairs.add(layer).cast::<f64>())
+            };
+            let a = _mm256_insertf128_pd::<1>(_mm256_castpd128_pd256(pair(0)), pair(2));
+            let b = _mm256_insertf128_pd::<1>(_mm256_castpd128_pd256(pair(1)), pair(3));
+            let (x, ratio) = (_mm256_unpacklo_pd(a, b), _mm256_unpackhi_pd(a, b));
+            _mm256_storeu_pd(z.as_mut_ptr().add(j), _mm256_mul_pd(u, x));
+            let fell = _mm256_cmp_pd::<_CMP_GE_OQ>(_mm256_and_pd(u, magnitude), ratio);
+            let flags = SPREAD[_mm256_movemask_pd(fell) as usize & 15];
+            off.as_mut_ptr()
+                .add(j)
+                .cast::<u32>()
+                .write_unaligned(flags.to_le());
+        }
+    }
+    let j = 4 * quads;
+    first_attempts_lanes(table, &words[j..], &mut z[j..], &mut off[j..]);
 }
 
 /// (P22) An attempt `(u, i)` outside layer i's rectangle: the tail beyond R for the base
@@ -360,12 +463,101 @@ fn noisy_block<T: Float>(
             let StepScratch { block, draws } = scratch;
             let z = &mut draws[..g.len()];
             normal_block_any(key, b, z, block);
-            for (g, z) in g.iter_mut().zip(z.iter()) {
-                *g = T::from_f64((g.to_f64() + noise_std * z) * inv);
+            #[cfg(target_arch = "x86_64")]
+            if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+                && glassbox_core::gemm::kernel::simd_available()
+                && !glassbox_core::gemm::kernel::avx512_available()
+            {
+                // SAFETY: T is f32 (checked), so `g` holds g.len() f32s; the CPU has AVX2.
+                return unsafe {
+                    let g = std::slice::from_raw_parts_mut(g.as_mut_ptr().cast::<f32>(), g.len());
+                    noisy_average_f32_avx2(g, z, noise_std, inv)
+                };
             }
-            sum_of_squares(ArrayView1::from(&*g))
+            noisy_average_lanes(g, z, noise_std, inv)
         },
     )
+}
+
+/// (P23, P19) `g ← (g + σC·z)/⌊N·q⌋` coordinate by coordinate (in f64, rounded once to `T`),
+/// then the block's sum of squares as [`sum_of_squares`] takes it: the portable oracle of
+/// [`noisy_average_f32_avx2`].
+#[inline(always)]
+fn noisy_average_lanes<T: Float>(g: &mut [T], z: &[f64], noise_std: f64, inv: f64) -> f64 {
+    for (g, z) in g.iter_mut().zip(z.iter()) {
+        *g = T::from_f64((g.to_f64() + noise_std * z) * inv);
+    }
+    sum_of_squares(ArrayView1::from(&*g))
+}
+
+/// (P23, P19) [`noisy_average_lanes`] for `f32` on an AVX2 CPU in one pass instead of two:
+/// eight coordinates at a time, `(g + σC·z)·(1/⌊N·q⌋)` in f64 (a product, a sum, a product:
+/// no FMA), rounded to f32 (`vcvtpd2ps`, to nearest) and stored, and each stored value
+/// widened again, squared and added to its lane (`j mod 8`: lanes 0–3 in one register, 4–7
+/// in another, as `sum_of_squares_f32_avx2`); the remainder one by one into lanes 0, 1, …,
+/// then the fixed tree `((s₀ + s₁) + (s₂ + s₃)) + ((s₄ + s₅) + (s₆ + s₇))` — the same bits as
+/// the two passes.
+///
+/// # Safety
+/// The CPU must have AVX2.
+///
+/// # Panics
+/// If `z` is shorter than `g`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn noisy_average_f32_avx2(g: &mut [f32], z: &[f64], noise_std: f64, inv: f64) -> f64 {
+    use std::arch::x86_64::{
+        _mm256_add_pd, _mm256_castps256_ps128, _mm256_cvtpd_ps, _mm256_cvtps_pd,
+        _mm256_extractf128_ps, _mm256_loadu_pd, _mm256_loadu_ps, _mm256_mul_pd, _mm256_set_m128,
+        _mm256_set1_pd, _mm256_setzero_pd, _mm256_storeu_pd, _mm256_storeu_ps,
+    };
+    let n = g.len();
+    let z = &z[..n];
+    let (sigma, scale) = (_mm256_set1_pd(noise_std), _mm256_set1_pd(inv));
+    let (mut low, mut high) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    let eights = n / 8;
+    for c in 0..eights {
+        let j = 8 * c;
+        // SAFETY: j + 8 ≤ n and `g`, `z` have n entries; loads and stores are unaligned.
+        unsafe {
+            let gp = g.as_mut_ptr().add(j);
+            let v = _mm256_loadu_ps(gp);
+            let (a, b) = (
+                _mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+                _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)),
+            );
+            let (za, zb) = (
+                _mm256_loadu_pd(z.as_ptr().add(j)),
+                _mm256_loadu_pd(z.as_ptr().add(j + 4)),
+            );
+            let ra = _mm256_cvtpd_ps(_mm256_mul_pd(
+                _mm256_add_pd(a, _mm256_mul_pd(sigma, za)),
+                scale,
+            ));
+            let rb = _mm256_cvtpd_ps(_mm256_mul_pd(
+                _mm256_add_pd(b, _mm256_mul_pd(sigma, zb)),
+                scale,
+            ));
+            _mm256_storeu_ps(gp, _mm256_set_m128(rb, ra));
+            let (wa, wb) = (_mm256_cvtps_pd(ra), _mm256_cvtps_pd(rb));
+            low = _mm256_add_pd(low, _mm256_mul_pd(wa, wa));
+            high = _mm256_add_pd(high, _mm256_mul_pd(wb, wb));
+        }
+    }
+    let mut lanes = [0.0f64; 8];
+    // SAFETY: `lanes` is eight f64s; each store of four is unaligned.
+    unsafe {
+        _mm256_storeu_pd(lanes.as_mut_ptr(), low);
+        _mm256_storeu_pd(lanes[4..].as_mut_ptr(), high);
+    }
+    let rest = 8 * eights;
+    for (lane, (g, z)) in g[rest..].iter_mut().zip(&z[rest..]).enumerate() {
+        *g = ((f64::from(*g) + noise_std * z) * inv) as f32;
+        let v = f64::from(*g);
+        lanes[lane] += v * v;
+    }
+    let [s0, s1, s2, s3, s4, s5, s6, s7] = lanes;
+    ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 }
 
 /// Below this many coordinates the noise is drawn on the calling thread (a few µs of work:
@@ -488,6 +680,97 @@ mod tests {
             assert_eq!(s1.to_bits(), s2.to_bits());
             assert!(reused.iter().all(|x| x.is_finite()));
         }
+    }
+
+    /// The AVX2 first attempts equal the portable loop bit for bit — every draw and every
+    /// flag — on random words, on words of every layer at the extremes of u (top 52 bits all
+    /// zero, all one, and beside the ratio), at every length 0–40 and 1,024 (the remainder of
+    /// four included). Negative control: a draw or a flag changed in the AVX2 output is seen.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_first_attempts_equal_the_portable_loop() {
+        if !glassbox_core::gemm::kernel::simd_available() {
+            eprintln!("no AVX2 on this CPU: nothing to compare");
+            return;
+        }
+        let t = ziggurat();
+        let mut rng = glassbox_core::seeded_rng(17);
+        let mut words: Vec<u64> = (0..NOISE_BLOCK).map(|_| rng.next_u64()).collect();
+        for (k, w) in words.iter_mut().take(4 * LAYERS).enumerate() {
+            let layer = (k % LAYERS) as u64;
+            // u = −1 + (2m + 1)·2⁻⁵² ≈ the layer's ratio: m = ⌊(1 + ratio)·2⁵¹⌋ and m + 1.
+            let m = ((1.0 + t.ratio[k % LAYERS]) * (1u64 << 51) as f64) as u64;
+            *w = match k / LAYERS {
+                0 => layer,                   // u = −1 + 2⁻⁵²
+                1 => (u64::MAX << 8) | layer, // u just below 1
+                2 => (m.min((1 << 52) - 1) << 12) | layer,
+                _ => ((m + 1).min((1 << 52) - 1) << 12) | layer,
+            };
+        }
+        let mut flagged = 0;
+        for len in (0..=40).chain([NOISE_BLOCK - 1, NOISE_BLOCK]) {
+            for start in [0, 2 * LAYERS - 20] {
+                let w = &words[start..];
+                let len = len.min(w.len());
+                let (mut z1, mut z2) = (vec![0.5; len], vec![-0.5; len]);
+                let (mut f1, mut f2) = (vec![7u8; len], vec![9u8; len]);
+                first_attempts_lanes(t, w, &mut z1, &mut f1);
+                // SAFETY: AVX2 checked above.
+                unsafe { first_attempts_avx2(t, w, &mut z2, &mut f2) };
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&z1), bits(&z2), "draws, length {len} from {start}");
+                assert_eq!(f1, f2, "flags, length {len} from {start}");
+                flagged += f1.iter().filter(|&&f| f == 1).count();
+                if len > 5 {
+                    z2[5] = f64::from_bits(z2[5].to_bits() ^ 1);
+                    assert_ne!(bits(&z1), bits(&z2));
+                    f2[len - 1] ^= 1;
+                    assert_ne!(f1, f2);
+                }
+            }
+        }
+        assert!(
+            flagged > 100,
+            "only {flagged} flags set: the test misses the slow path"
+        );
+    }
+
+    /// The one-pass AVX2 noisy average equals the portable two passes bit for bit — every
+    /// coordinate and the block's sum of squares — at every length 0–40, 769 and 1,024 (the
+    /// remainder of eight included), with values of both signs and magnitudes from 10⁻³⁰ to
+    /// 10³⁰. Negative control: the sum with one lane added out of order differs.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_noisy_average_equals_the_portable_passes() {
+        if !glassbox_core::gemm::kernel::simd_available() {
+            eprintln!("no AVX2 on this CPU: nothing to compare");
+            return;
+        }
+        let mut rng = glassbox_core::seeded_rng(19);
+        let mut unit = || unit_from_word(rng.next_u64()) - 0.5;
+        for len in (0..=40).chain([769, NOISE_BLOCK]) {
+            let g: Vec<f32> = (0..len)
+                .map(|j| (unit() * 10f64.powi((j % 61) as i32 - 30)) as f32)
+                .collect();
+            let z: Vec<f64> = (0..len).map(|_| 6.0 * unit()).collect();
+            let (mut g1, mut g2) = (g.clone(), g);
+            let s1 = noisy_average_lanes(&mut g1, &z, 3.7, 1.0 / 64.0);
+            // SAFETY: AVX2 checked above.
+            let s2 = unsafe { noisy_average_f32_avx2(&mut g2, &z, 3.7, 1.0 / 64.0) };
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&g1), bits(&g2), "length {len}");
+            assert_eq!(s1.to_bits(), s2.to_bits(), "length {len}");
+        }
+        let mut g: Vec<f32> = (0..NOISE_BLOCK).map(|_| (0.1 * unit()) as f32).collect();
+        let z: Vec<f64> = (0..NOISE_BLOCK).map(|_| 6.0 * unit()).collect();
+        // SAFETY: AVX2 checked above.
+        let lanes = unsafe { noisy_average_f32_avx2(&mut g, &z, 3.7, 1.0 / 64.0) };
+        let chain = g.iter().fold(0.0, |s, &v| s + f64::from(v) * f64::from(v));
+        assert_ne!(
+            chain.to_bits(),
+            lanes.to_bits(),
+            "one chain gave the lanes' bits"
+        );
     }
 
     /// The widest build (AVX-512 here, AVX2 on the AMD machines) and the baseline one give
