@@ -168,10 +168,8 @@ impl<T: Float> BatchBuffer<T> {
         );
         assert_eq!(x.ncols(), self.x.ncols(), "gather: X has the wrong width");
         assert_eq!(y.ncols(), self.y.ncols(), "gather: Y has the wrong width");
-        for (i, &r) in rows.iter().enumerate() {
-            self.x.row_mut(i).assign(&x.row(r));
-            self.y.row_mut(i).assign(&y.row(r));
-        }
+        copy_rows(&mut self.x, x, rows);
+        copy_rows(&mut self.y, y, rows);
         if let Some(w) = weights {
             assert_eq!(
                 self.w.len(),
@@ -186,6 +184,25 @@ impl<T: Float> BatchBuffer<T> {
             x: self.x.slice(s![..n, ..]),
             y: self.y.slice(s![..n, ..]),
             weights: weights.map(|_| &self.w[..n]),
+        }
+    }
+}
+
+/// Copies rows `rows` of `from` into the first rows of `to`, in order. Row-major inputs (the
+/// usual case) go as slice copies: `assign` per row costs more than the copy itself for rows of
+/// tens of features, and a training epoch gathers every row (a plain copy, so the same values).
+fn copy_rows<T: Float>(to: &mut Array2<T>, from: ArrayView2<T>, rows: &[usize]) {
+    let width = from.ncols();
+    match (from.as_slice(), to.as_slice_mut()) {
+        (Some(source), Some(target)) => {
+            for (row_out, &r) in target.chunks_exact_mut(width.max(1)).zip(rows) {
+                row_out.copy_from_slice(&source[r * width..(r + 1) * width]);
+            }
+        }
+        _ => {
+            for (i, &r) in rows.iter().enumerate() {
+                to.row_mut(i).assign(&from.row(r));
+            }
         }
     }
 }
