@@ -23,7 +23,7 @@ use glassbox_core::{
     units_of_rank,
 };
 use glassbox_train::distributed::{
-    Collective, Distributed, RecvPiece, Reduce, SendPiece, append_rows, rows_separable,
+    Collective, Distributed, RecvPiece, Reduce, SendPiece, append_rows,
 };
 use glassbox_train::{DataView, Optimizer, OptimizerConfig, TrainConfig, Trainer};
 use ndarray::{Array2, s};
@@ -378,7 +378,7 @@ fn speed(world: Option<&Arc<World>>, steps: usize, reduce: Reduce, phases: bool)
             phases: std::sync::Mutex::new(Phases {
                 per_step: match reduce {
                     // T17: the output's rows ride in the rows' all-to-all (np ≥ 2).
-                    Reduce::Exact if rows_separable(&loss) && w.size() > 1 => 3,
+                    Reduce::Exact if loss.rows_separable() && w.size() > 1 => 3,
                     Reduce::Exact => 4,
                     Reduce::Fast => 2,
                 },

@@ -22,7 +22,6 @@ use ndarray::{Array2, ArrayView2, s};
 use crate::Optimizer;
 use crate::batching::Batch;
 use crate::clip::clip_coefficient;
-use crate::loss::LossConfig;
 use crate::trainer::step::{
     LossReads, StepBuffers, apply_update, clip_or_norm, loss_failed, members_loss, norm_is_finite,
     upstream,
@@ -254,7 +253,7 @@ impl<T: Float> ShardBuffers<T> {
 /// refuses for distributed runs), shared by the ranks of `dist`: forward over this rank's
 /// shards' rows; the output the loss reads gathered from every rank, so every rank computes
 /// the whole batch's loss and ∂L/∂output as one process does — or, exact with a loss whose
-/// rows are separable ([`rows_separable`], T17), each rank its own rows' ∂L/∂output, the
+/// rows are separable ([`crate::loss::LossConfig::rows_separable`], T17), each rank its own rows' ∂L/∂output, the
 /// others' outputs arriving in the rows' all-to-all; then, exact, the unit split
 /// ([`share_and_fold`], [`norm_and_update`], T12–T17), or, fast, the gradient of this rank's shards (T11)
 /// summed by an all-reduce, and clipping and the update on every rank.
@@ -291,7 +290,7 @@ pub(crate) fn distributed_step<T: Float>(
     };
     // T17: with a loss whose rows' gradients are each row's own, the other ranks' outputs
     // ride in the rows' all-to-all (three meetings); otherwise they are gathered first.
-    let ride = dist.reduce == Reduce::Exact && ranks > 1 && rows_separable(&config.loss);
+    let ride = dist.reduce == Reduce::Exact && ranks > 1 && config.loss.rows_separable();
     if ride {
         own_rows_only(
             read,
@@ -367,15 +366,6 @@ pub(crate) fn distributed_step<T: Float>(
         grad_norm,
         lr,
     })
-}
-
-/// (T17) Whether each row's ∂L/∂output depends on that row's output alone (with its target
-/// and weight, and the batch's size and targets and weights, which every rank holds): every
-/// value loss, weighted or not, of every member of an ensemble — not the pairwise (C41) or
-/// listwise (V26) ranking terms, which couple the rows' outputs. Then a rank computes its
-/// rows' ∂L/∂output before it knows the other ranks' outputs (notes/distributed.md §2).
-pub fn rows_separable(loss: &LossConfig) -> bool {
-    loss.ranking.is_none() && loss.listwise.is_none()
 }
 
 /// (T17) This rank's rows `rows` of the output the loss reads (`read`) copied to `own` (to
@@ -515,7 +505,7 @@ pub(crate) fn share_optimizer_state<T: Float>(
 mod tests {
     use ndarray::{Array2, s};
 
-    use super::{append_rows, members_loss, rows_separable};
+    use super::{append_rows, members_loss};
     use crate::loss::{ClassWeights, LossConfig, LossKind};
 
     /// The bits of rows `rows` of ∂L/∂output when `out`'s other rows are zeros, and when
@@ -538,7 +528,7 @@ mod tests {
         (grad(&alone), grad(out))
     }
 
-    /// (T17) Every loss `rows_separable` admits gives a rank's rows the one-process
+    /// (T17) Every loss `LossConfig::rows_separable` admits gives a rank's rows the one-process
     /// ∂L/∂output from those rows' outputs alone, with sample and class weights and for an
     /// ensemble's members; the ranking terms, which it refuses, would not.
     #[test]
@@ -583,7 +573,7 @@ mod tests {
                         positive: 2.5,
                     });
                 }
-                assert!(rows_separable(&loss));
+                assert!(loss.rows_separable());
                 for rows in [0..4, 4..12, 5..6] {
                     let (alone, all) = own_rows_gradient(&loss, k, (&out, &y, &weights), rows);
                     assert_eq!(alone, all, "{kind:?}, k = {k}, class weights {class}");
@@ -594,7 +584,7 @@ mod tests {
         for (ranking, listwise) in [(Some(0.5), None), (None, Some(0.5))] {
             let mut loss = LossConfig::new(LossKind::MseLog1p);
             (loss.ranking, loss.listwise) = (ranking, listwise);
-            assert!(!rows_separable(&loss));
+            assert!(!loss.rows_separable());
             let out = Array2::from_shape_fn((n, 1), |(i, _)| value(i, 1));
             let y = Array2::from_shape_fn((n, 1), |(i, _)| (i % 5) as f64);
             let (alone, all) = own_rows_gradient(&loss, 1, (&out, &y, &weights), 0..6);

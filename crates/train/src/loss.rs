@@ -636,6 +636,16 @@ impl LossConfig {
         }
     }
 
+    /// (T17) Whether each row's ∂L/∂output depends on that row's output alone (with its
+    /// target and weight, and the batch's size and targets and weights): every value loss,
+    /// weighted or not, of every member of an ensemble — not the pairwise (C41) or listwise
+    /// (V26) ranking terms, which couple the rows' outputs. A term added to this struct that
+    /// couples rows must be refused here: a distributed rank then forms its rows' ∂L/∂output
+    /// before it knows the other ranks' outputs (notes/distributed.md §2).
+    pub fn rows_separable(&self) -> bool {
+        self.ranking.is_none() && self.listwise.is_none()
+    }
+
     /// Checks the weights (positive, finite) and that `pos_weight` is only set for
     /// `BceWithLogits`.
     ///

@@ -30,22 +30,19 @@ use crate::render::metrics::f4;
 /// δ of every private model.
 const DELTA: f64 = 1e-5;
 
-/// How σ of one ε's model is found, and which accountant certifies its ε.
+/// σ of one ε's model under the PLD accountant (notes/privacy_pld.md, P34–P43, at mesh
+/// 10⁻⁴), which certifies every ε of the case since stage 14 (RDP before): `sigma` is what its
+/// search (P41, P43) returns for the target ε on the full run at `rows` training rows, computed
+/// once (`glassbox privacy --accountant pld --epsilon ε --rate 1/⌈rows/B⌉ --steps
+/// E·⌈rows/B⌉ --delta 1e-5`, the search `train --dp-epsilon ε --dp-accountant pld` runs) so
+/// that the case does not search it again at every run. Training certifies the given σ again
+/// under PLD (P40), so the record's ε is the accountant's, not this note's. With another row
+/// count (another training file) σ is searched again; `--quick`'s fewer steps at the same q
+/// spend less.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Noise {
-    /// Calibrated to the target ε by the RDP accountant (P11; notes/privacy.md): every ε's
-    /// model until stage 14; no ε uses it now, the tests do.
-    #[cfg_attr(not(test), allow(dead_code))]
-    Rdp,
-    /// The PLD accountant (notes/privacy_pld.md, P34–P41, at mesh 10⁻⁴): `sigma` is what its
-    /// search (P41) returns for the target ε on the full run at `rows` training rows, computed
-    /// once (`glassbox privacy --accountant pld --epsilon ε --rate 1/⌈rows/B⌉ --steps
-    /// E·⌈rows/B⌉ --delta 1e-5`, the search `train --dp-epsilon ε --dp-accountant pld` runs)
-    /// because that search takes up to ≈ 20 s on a loaded 2-core host. Training certifies the
-    /// given σ again under PLD (P40), so the record's ε is the accountant's, not this note's.
-    /// With another row count (another training file) σ is searched again; `--quick`'s fewer
-    /// steps at the same q spend less.
-    Pld { sigma: f64, rows: usize },
+struct PldSigma {
+    sigma: f64,
+    rows: usize,
 }
 
 /// The training rows of the purchase case's training file, for which the PLD σ were found.
@@ -70,8 +67,8 @@ struct Chosen {
     /// Whether the learning rate decays to 0 by a cosine over the planned steps (O17;
     /// stage 8 of the search) instead of staying constant.
     cosine: bool,
-    /// σ and the accountant (stage 14 of the search).
-    noise: Noise,
+    /// σ under the PLD accountant (stage 14 of the search).
+    noise: PldSigma,
 }
 
 const CHOSEN: [Chosen; 3] = [
@@ -87,7 +84,7 @@ const CHOSEN: [Chosen; 3] = [
         average_decay: Some(0.9907),
         average_warmup: false,
         cosine: false,
-        noise: Noise::Pld {
+        noise: PldSigma {
             sigma: 6.576171875,
             rows: CASE_ROWS,
         },
@@ -104,7 +101,7 @@ const CHOSEN: [Chosen; 3] = [
         average_decay: Some(0.9816),
         average_warmup: false,
         cosine: true,
-        noise: Noise::Pld {
+        noise: PldSigma {
             sigma: 3.53765869140625,
             rows: CASE_ROWS,
         },
@@ -119,7 +116,7 @@ const CHOSEN: [Chosen; 3] = [
         average_decay: Some(0.995),
         average_warmup: false,
         cosine: true,
-        noise: Noise::Pld {
+        noise: PldSigma {
             sigma: 1.6605281829833984,
             rows: CASE_ROWS,
         },
@@ -161,10 +158,10 @@ fn private_recipe(c: &Chosen, options: &CaseOptions, rows: usize) -> Result<Reci
     };
     r.apply(&changes)
         .map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
-    let (target_epsilon, noise_multiplier, accounting) = match c.noise {
-        Noise::Rdp => (Some(c.epsilon), None, Accountant::Rdp),
-        Noise::Pld { sigma, rows: at } if at == rows => (None, Some(sigma), Accountant::PLD),
-        Noise::Pld { .. } => (Some(c.epsilon), None, Accountant::PLD),
+    let (target_epsilon, noise_multiplier) = if c.noise.rows == rows {
+        (None, Some(c.noise.sigma))
+    } else {
+        (Some(c.epsilon), None)
     };
     r.privacy = Some(PrivacyRecipe {
         target_epsilon,
@@ -176,7 +173,7 @@ fn private_recipe(c: &Chosen, options: &CaseOptions, rows: usize) -> Result<Reci
             average_warmup: c.average_warmup,
             ..DpMethod::default()
         },
-        accounting,
+        accounting: Accountant::PLD,
     });
     r.validate()
         .map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
@@ -375,11 +372,8 @@ mod tests {
     /// smaller σ needs).
     #[test]
     fn each_pld_sigma_spends_its_target_under_pld_and_more_under_rdp() {
-        let mut checked = 0;
         for c in &CHOSEN {
-            let Noise::Pld { sigma, rows } = c.noise else {
-                continue;
-            };
+            let PldSigma { sigma, rows } = c.noise;
             let (q, steps) = plan(c, rows);
             let pld = Accountant::PLD
                 .spend(sigma, q, steps, DELTA)
@@ -395,21 +389,16 @@ mod tests {
                 .expect("RDP ε")
                 .epsilon();
             assert!(rdp > c.epsilon, "ε = {}: RDP {rdp}", c.epsilon);
-            checked += 1;
         }
-        assert_eq!(checked, 3);
     }
 
     /// The fixed σ is used on the rows it was found for (also with `--quick`'s fewer steps);
-    /// on any other row count the recipe asks for the target ε under the same accountant,
-    /// and an RDP configuration keeps the RDP search.
+    /// on any other row count the recipe asks for the target ε under the same accountant.
     #[test]
     fn the_fixed_sigma_is_used_only_on_the_rows_it_was_found_for() {
         for quick in [false, true] {
             for c in &CHOSEN {
-                let Noise::Pld { sigma, rows } = c.noise else {
-                    panic!("every ε uses PLD");
-                };
+                let PldSigma { sigma, rows } = c.noise;
                 let r = private_recipe(c, &options(quick), rows).expect("valid recipe");
                 let p = r.privacy.expect("private");
                 assert_eq!((p.target_epsilon, p.noise_multiplier), (None, Some(sigma)));
@@ -423,15 +412,5 @@ mod tests {
                 assert_eq!(p.accounting, Accountant::PLD);
             }
         }
-        let rdp = Chosen {
-            noise: Noise::Rdp,
-            ..CHOSEN[1]
-        };
-        let p = private_recipe(&rdp, &options(false), CASE_ROWS)
-            .expect("valid recipe")
-            .privacy
-            .expect("private");
-        assert_eq!((p.target_epsilon, p.noise_multiplier), (Some(3.0), None));
-        assert_eq!(p.accounting, Accountant::Rdp);
     }
 }
