@@ -1,4 +1,4 @@
-"""How much a tighter accountant would give (thirteenth session; notes/privacy_results.md):
+"""How much a tighter accountant would give (thirteenth session; notes/privacy_cost.md):
 the σ that Opacus 1.6.0's PRV accountant (Gopi, Lee & Wutschitz 2021; its upper bound,
 eps_error 0.01) certifies for the purchase case's (ε, δ = 1e-5, q, T), against the σ of our RDP
 accountant (Opacus's RDPAccountant, which ours equals: notes/privacy.md §10), and — with

@@ -104,7 +104,7 @@ fn keystream_avx512<const DR: usize>(key: &ChaChaKey, stream: u64, first: u64, o
 
 /// Eight blocks at a time in AVX2 registers, written with intrinsics ([`blocks_avx2`]): the
 /// portable eight-lane loop of [`keystream_lanes`] was compiled to scalar code with every
-/// state word spilled (Zen 3 profile, notes/privacy_results.md "Cost", fifteenth session).
+/// state word spilled (Zen 3 profile, notes/privacy_cost.md, fifteenth session).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn keystream_avx2<const DR: usize>(key: &ChaChaKey, stream: u64, first: u64, out: &mut [u64]) {
