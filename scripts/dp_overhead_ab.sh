@@ -16,6 +16,7 @@
 # a few rounds disturbed by other jobs cannot move it (≈ 4 minutes after the builds).
 # Quiet machine, session 8: scripts/dp_overhead_ab.sh 07a8999 25 60
 # Session 12: OLD_BIN=/work/oldbin12/dp_overhead scripts/dp_overhead_ab.sh b51f8b4 25 60
+# Session 17 (notes/privacy_cost.md): OLD_BIN=/work/oldbin17/dp_overhead scripts/dp_overhead_ab.sh 7cc1739 61 60
 set -euo pipefail
 old="${1:?usage: scripts/dp_overhead_ab.sh OLD [rounds] [epochs]}"
 rounds="${2:-25}"
