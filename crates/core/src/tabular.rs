@@ -20,6 +20,7 @@ use crate::init::{uniform_symmetric, uniform01};
 use crate::{Float, Rng};
 
 mod plr_loops;
+use plr_loops::{LANES, MAX_PHASES};
 
 /// (N1) Per-feature scaling, forward: `y_nd = x_nd · s_d`. x (N, D), s (D) → y (N, D).
 ///
@@ -268,12 +269,35 @@ pub fn plr_forward<T: Float>(
             on_widest_isa(
                 #[inline(always)]
                 || {
-                    let rows = p_rows
+                    let first = block * ROWS_PER_TASK;
+                    let rows = ROWS_PER_TASK.min(n - first);
+                    // (N28) Blocks of LANES rows side by side, then the rest row by row:
+                    // the same sums either way.
+                    let blocked = if d_n == 0 || 2 * k_n > MAX_PHASES {
+                        0
+                    } else {
+                        rows / LANES * LANES
+                    };
+                    let mut lanes = [[T::zero(); LANES]; MAX_PHASES];
+                    for r in (0..blocked).step_by(LANES) {
+                        plr_loops::forward_rows(
+                            (k_n, h_n),
+                            freq,
+                            weight,
+                            bias,
+                            x.slice(ndarray::s![first + r..first + r + LANES, ..]),
+                            &mut p_rows[r * p_len..(r + LANES) * p_len],
+                            &mut z_rows[r * dh..(r + LANES) * dh],
+                            &mut y_rows[r * dh..(r + LANES) * dh],
+                            &mut lanes,
+                        );
+                    }
+                    let rows = p_rows[blocked * p_len..]
                         .chunks_mut(p_len)
-                        .zip(z_rows.chunks_mut(dh))
-                        .zip(y_rows.chunks_mut(dh));
+                        .zip(z_rows[blocked * dh..].chunks_mut(dh))
+                        .zip(y_rows[blocked * dh..].chunks_mut(dh));
                     for (i, ((p_row, z_row), y_row)) in rows.enumerate() {
-                        let x_row = x.row(block * ROWS_PER_TASK + i);
+                        let x_row = x.row(first + blocked + i);
                         forward_row(spec, freq, weight, bias, x_row, p_row, z_row, y_row);
                     }
                 },

@@ -168,3 +168,67 @@ pub(super) fn param_gradients_feature<T: Float>(
         d_c[k0..k0 + L].copy_from_slice(&acc);
     });
 }
+
+/// Rows side by side in [`forward_rows`].
+pub(super) const LANES: usize = 8;
+
+/// The most phases (2K) [`forward_rows`] takes: its scratch lives on the stack (the forward
+/// allocates nothing); wider embeddings go row by row.
+pub(super) const MAX_PHASES: usize = 64;
+
+/// (N3, N4, N28) [`LANES`] rows of the PLR forward at once, feature by feature: each row's
+/// phases (N26) as `forward_row` computes them, copied side by side (p_j of the 8 rows in one
+/// array), then each unit's `z = b + Σ_j W_j p_j` with the 8 rows' running sums in one local
+/// array (one AVX2 register for f32) — the sums of [`forward_feature`], in its order
+/// (increasing j, from b, plain `×` then `+`), so the same bits; only 8 rows' independent
+/// chains run side by side instead of one row's H. `x` holds the [`LANES`] rows (D columns);
+/// `p_rows` (8·D·2K), `z_rows` and `y_rows` (8·D·H) are their rows of p, z and y, row-major;
+/// `lanes` is scratch for the 2K phases (at least 2K arrays).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn forward_rows<T: Float>(
+    (k_n, h_n): (usize, usize),
+    freq: &[T],
+    weight: &[T],
+    bias: &[T],
+    x: ndarray::ArrayView2<T>,
+    p_rows: &mut [T],
+    z_rows: &mut [T],
+    y_rows: &mut [T],
+    lanes: &mut [[T; LANES]],
+) {
+    let d_n = x.ncols();
+    let two_k = 2 * k_n;
+    let (p_len, dh) = (d_n * two_k, d_n * h_n);
+    let lanes = &mut lanes[..two_k];
+    for d in 0..d_n {
+        let c_d = &freq[d * k_n..(d + 1) * k_n];
+        for l in 0..LANES {
+            // The phases row by row (the loop over k vectorises, as in `forward_row`)…
+            let p = &mut p_rows[l * p_len + d * two_k..l * p_len + (d + 1) * two_k];
+            let (sin_v, cos_v) = p.split_at_mut(k_n);
+            let xv = x[[l, d]];
+            for ((s, co), &c) in sin_v.iter_mut().zip(cos_v.iter_mut()).zip(c_d) {
+                (*s, *co) = T::plr_phase(c, xv); // (N3, N26)
+            }
+            // … then side by side, p_j of the 8 rows in one array.
+            for (lane, &v) in lanes.iter_mut().zip(p.iter()) {
+                lane[l] = v;
+            }
+        }
+        let w_d = &weight[d * h_n * two_k..(d + 1) * h_n * two_k];
+        for h in 0..h_n {
+            let w = &w_d[h * two_k..(h + 1) * two_k];
+            let mut acc = [bias[d * h_n + h]; LANES];
+            for (&wj, pj) in w.iter().zip(lanes.iter()) {
+                for (a, &p) in acc.iter_mut().zip(pj) {
+                    *a += wj * p; // (N4, N28)
+                }
+            }
+            for (l, &zv) in acc.iter().enumerate() {
+                z_rows[l * dh + d * h_n + h] = zv;
+                y_rows[l * dh + d * h_n + h] = zv.max(T::zero());
+            }
+        }
+    }
+}

@@ -12,6 +12,7 @@
 //! report    bundles, plots, history.csv, metrics.json, report.md (report.rs)
 //! ```
 
+mod importance;
 mod report;
 
 use std::io::Read;
@@ -19,9 +20,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use glassbox_audit::Classifier;
-use glassbox_audit::explain::{
-    PermutationConfig, PermutationImportance, permutation_importance_csv,
-};
+use glassbox_audit::explain::{PermutationConfig, PermutationImportance};
 use glassbox_events::{EventSpec, FeatureMatrix, FeaturizeReport, Protocol, featurize_protocol};
 use glassbox_train::metrics::paired::PairedBootstrap;
 use glassbox_train::metrics::threshold_counts;
@@ -306,7 +305,7 @@ fn importance(
     let (table, _) = matrix_table("test day (sampled)", &rows, 0..rows.rows(), false)?;
     let classifier = Classifier::new(&bundle.members)?;
     let config = PermutationConfig { repeats: 3, seed };
-    Ok(permutation_importance_csv(
+    Ok(importance::plr_permutation_importance(
         &classifier,
         &bundle.preprocessor,
         &table,

@@ -1,0 +1,245 @@
+//! The case's permutation importance (E8–E9) with the PLR embedding of the unpermuted
+//! columns kept between passes (notes/events.md §15, N29): the same scores, bit for bit, as
+//! [`permutation_importance_csv`] on the bundle's f64 networks, at a fraction of the cost.
+//!
+//! A PLR layer on every column maps each column alone (N3–N4: y_d depends on x_d only), and
+//! a permutation pass changes one column; so each member's PLR output of the unpermuted rows
+//! is computed once, and a pass recomputes only the changed columns' blocks, then runs the
+//! Dense layers above on the assembled rows. Every number is the one the whole network
+//! computes: the same [`plr_forward`] per column, the same Dense layers (a network of the
+//! member's Dense parameters) on the same values, and the probabilities averaged as (R1)
+//! does. Any other network takes [`permutation_importance_csv`] itself.
+
+use glassbox_audit::explain::{
+    PermutationConfig, PermutationImportance, permutation_importance_by, permutation_importance_csv,
+};
+use glassbox_audit::{AuditError, Classifier, encode_f64};
+use glassbox_core::tabular::plr_forward;
+use glassbox_core::{InputLayerSpec, Mlp, MlpSpec, PlrSpec, Workspace};
+use glassbox_data::{Preprocessor, Table};
+use glassbox_train::metrics::ensemble::ensemble_probabilities;
+use glassbox_train::metrics::roc_auc;
+use ndarray::{Array2, ArrayView2, s};
+
+/// One member split at its PLR layer: the embedding's shape and parameters, the Dense
+/// layers above as a network of their own, and the PLR output of the baseline rows.
+struct Split {
+    plr: PlrSpec,
+    /// c (D, K), W (D, H, 2K), b (D, H): the member's first parameters.
+    params: Vec<f64>,
+    /// The Dense layers, reading the D·H embedded columns.
+    dense: Mlp<f64>,
+    /// y (N, D·H) of the baseline rows.
+    base: Array2<f64>,
+}
+
+/// (N3, N4) The PLR output y (N, D·H) of `x` (N, D) with `params` laid out as `spec` says.
+fn embed(spec: &PlrSpec, params: &[f64], x: ArrayView2<f64>) -> Array2<f64> {
+    let n = x.nrows();
+    let (d, k, h) = (spec.features, spec.frequencies, spec.units);
+    let mut periodic = vec![0.0; n * d * 2 * k];
+    let mut z = vec![0.0; n * d * h];
+    let mut y = vec![0.0; n * d * h];
+    plr_forward(spec, params, x, &mut periodic, &mut z, &mut y);
+    Array2::from_shape_vec((n, d * h), y).unwrap_or_else(|_| Array2::zeros((n, d * h)))
+}
+
+/// The parameters of column `j` alone, laid out as a one-column PLR's (c_j, W_j, b_j).
+fn column_params(spec: &PlrSpec, params: &[f64], j: usize) -> Vec<f64> {
+    let (freq, weight, bias) = spec.split(params);
+    let (k, h) = (spec.frequencies, spec.units);
+    let mut out = Vec::with_capacity(k + h * 2 * k + h);
+    out.extend_from_slice(&freq[j * k..(j + 1) * k]);
+    out.extend_from_slice(&weight[j * h * 2 * k..(j + 1) * h * 2 * k]);
+    out.extend_from_slice(&bias[j * h..(j + 1) * h]);
+    out
+}
+
+impl Split {
+    /// `member` split at its input layer when it is one PLR layer on every column (no
+    /// BatchEnsemble, no wide term); `None` otherwise.
+    fn new(member: &Mlp<f64>, x: ArrayView2<f64>) -> Option<Split> {
+        let spec = member.spec();
+        let [InputLayerSpec::Plr { columns: None, .. }] = spec.input_layers.as_slice() else {
+            return None;
+        };
+        if spec.ensemble_k != 1 || spec.wide {
+            return None;
+        }
+        let plr = spec.input_layers[0].plr(spec.inputs)?;
+        let (params, rest) = member.params().split_at(plr.num_params());
+        let dense_spec = MlpSpec {
+            inputs: plr.outputs(),
+            input_layers: Vec::new(),
+            layers: spec.layers.clone(),
+            ensemble_k: 1,
+            wide: false,
+        };
+        let dense = Mlp::from_params(dense_spec, rest.to_vec()).ok()?;
+        let base = embed(&plr, params, x);
+        Some(Split {
+            plr,
+            params: params.to_vec(),
+            dense,
+            base,
+        })
+    }
+
+    /// (N29) The PLR output of `x`, which differs from the baseline rows in `changed`
+    /// columns only: the baseline's, with those columns' blocks computed again.
+    fn embedded(&self, x: ArrayView2<f64>, changed: &[usize]) -> Array2<f64> {
+        let mut y = self.base.clone();
+        let h = self.plr.units;
+        let one = PlrSpec {
+            features: 1,
+            ..self.plr
+        };
+        for &j in changed {
+            let params = column_params(&self.plr, &self.params, j);
+            let block = embed(&one, &params, x.slice(s![.., j..j + 1]));
+            y.slice_mut(s![.., j * h..(j + 1) * h]).assign(&block);
+        }
+        y
+    }
+}
+
+/// Permutation importance of `classifier` on `table` encoded by `pre`:
+/// [`permutation_importance_csv`]'s result, computed with the baseline's PLR embedding kept
+/// (module doc) when every member starts with a PLR layer on every column.
+///
+/// # Errors
+/// Those of [`permutation_importance_csv`].
+pub(super) fn plr_permutation_importance(
+    classifier: &Classifier,
+    pre: &Preprocessor,
+    table: &Table,
+    config: &PermutationConfig,
+) -> Result<PermutationImportance, AuditError> {
+    classifier.check_fits(pre)?;
+    let (x, y) = encode_f64(pre, table)?;
+    let splits: Option<Vec<Split>> = classifier
+        .members()
+        .iter()
+        .map(|m| Split::new(m, x.view()))
+        .collect();
+    let Some(splits) = splits.filter(|_| x.nrows() > 0) else {
+        return permutation_importance_csv(classifier, pre, table, config);
+    };
+    let labels: Vec<bool> = y.iter().map(|&v| v > 0.5).collect();
+    let mut workspaces: Vec<Workspace<f64>> = splits
+        .iter()
+        .map(|s| s.dense.workspace(x.nrows()))
+        .collect();
+    let score = |xp: ArrayView2<f64>| {
+        let changed: Vec<usize> = (0..x.ncols())
+            .filter(|&j| {
+                x.column(j)
+                    .iter()
+                    .zip(xp.column(j))
+                    .any(|(a, b)| a.to_bits() != b.to_bits())
+            })
+            .collect();
+        // (R1) σ of each member's logit, summed over the members in order, over K.
+        let mut sum = vec![0.0f64; xp.nrows()];
+        for (split, ws) in splits.iter().zip(workspaces.iter_mut()) {
+            let embedded = split.embedded(xp, &changed);
+            let p = ensemble_probabilities(
+                std::slice::from_ref(&split.dense),
+                embedded.view(),
+                std::slice::from_mut(ws),
+            );
+            for (s, v) in sum.iter_mut().zip(p) {
+                *s += v;
+            }
+        }
+        let k = splits.len() as f64;
+        sum.iter_mut().for_each(|s| *s /= k);
+        roc_auc(&labels, &sum).map_err(|source| AuditError::Metrics {
+            context: format!("{}: permutation importance (ROC-AUC)", table.file()),
+            source,
+        })
+    };
+    let mut out =
+        permutation_importance_by(x.view(), &pre.feature_groups(), config, "roc_auc", score)?;
+    out.source = table.file().to_string();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use glassbox_core::{Activation, Init, LayerSpec, seeded_rng};
+    use glassbox_data::{ColumnKind, ColumnSchema, TargetSpec};
+
+    use super::*;
+
+    /// 160 rows of 4 numeric columns (one mostly zero, as the case's counts) and a label.
+    fn table() -> (Table, Preprocessor) {
+        let n = 160;
+        let value = |i: usize, c: usize| ((i * (7 + 3 * c) + c * c) % 23) as f64 / 5.0;
+        let mut columns: Vec<(ColumnSchema, Vec<f64>)> = (0..4)
+            .map(|c| {
+                let v = (0..n)
+                    .map(|i| {
+                        if c == 3 && i % 9 != 0 {
+                            0.0
+                        } else {
+                            value(i, c)
+                        }
+                    })
+                    .collect();
+                (ColumnSchema::new(&format!("f{c}"), ColumnKind::Numeric), v)
+            })
+            .collect();
+        let label = (0..n).map(|i| f64::from(u8::from(value(i, 0) + value(i, 2) > 4.4)));
+        columns.push((
+            ColumnSchema::new("label", ColumnKind::Numeric),
+            label.collect(),
+        ));
+        let (table, schema) = Table::from_numeric_columns("t.csv", columns).unwrap();
+        let pre = Preprocessor::fit(&table, &schema, &TargetSpec::new("label")).unwrap();
+        (table, pre)
+    }
+
+    fn member(input_layers: Vec<InputLayerSpec>, seed: u64) -> Mlp<f32> {
+        let spec = MlpSpec::new(
+            4,
+            vec![
+                LayerSpec::new(6, Activation::Relu).with_dropout(0.2),
+                LayerSpec::new(1, Activation::Sigmoid),
+            ],
+        )
+        .with_input_layers(input_layers);
+        Mlp::new(spec, Init::GlorotUniform, &mut seeded_rng(seed)).unwrap()
+    }
+
+    #[test]
+    fn kept_embeddings_give_the_whole_networks_importance_bit_for_bit() {
+        let (table, pre) = table();
+        let plr = InputLayerSpec::Plr {
+            frequencies: 3,
+            units: 2,
+            sigma: 0.5,
+            columns: None,
+        };
+        let config = PermutationConfig {
+            repeats: 3,
+            seed: 5,
+        };
+        let two = Classifier::new(&[member(vec![plr.clone()], 1), member(vec![plr], 2)]).unwrap();
+        let (x, _) = encode_f64(&pre, &table).unwrap();
+        // The kept-embedding path runs for these members…
+        assert!(Split::new(&two.members()[0], x.view()).is_some());
+        let fast = plr_permutation_importance(&two, &pre, &table, &config).unwrap();
+        let whole = permutation_importance_csv(&two, &pre, &table, &config).unwrap();
+        // … and gives every drop and the baseline of the whole networks, to the bit.
+        assert_eq!(fast, whole);
+        assert!(fast.columns.iter().any(|c| c.mean_drop != 0.0));
+        // A network without a PLR layer on every column takes the whole-network path.
+        let plain = Classifier::new(&[member(Vec::new(), 3)]).unwrap();
+        assert!(Split::new(&plain.members()[0], x.view()).is_none());
+        assert_eq!(
+            plr_permutation_importance(&plain, &pre, &table, &config).unwrap(),
+            permutation_importance_csv(&plain, &pre, &table, &config).unwrap()
+        );
+    }
+}
