@@ -620,8 +620,8 @@ impl<T: Float> Step<T> {
     /// add into an FMA), so both give the same bits.
     fn run(self, params: &mut [T], grads: &[T], s0: &mut [T], s1: &mut [T]) {
         #[cfg(target_arch = "x86_64")]
-        if glassbox_core::gemm::kernel::simd_available() {
-            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        if glassbox_core::gemm::kernel::avx2_paths() {
+            // SAFETY: the CPU has AVX2 and FMA (avx2_paths checks it).
             unsafe { self.run_avx2(params, grads, s0, s1) };
             return;
         }

@@ -89,9 +89,10 @@ pub struct Global {
     #[arg(long, short, global = true)]
     pub quiet: bool,
 
-    /// The instruction set of the matrix kernel: scalar, avx2 or avx512 [default: the
-    /// GLASSBOX_ISA environment variable, else the fastest this CPU runs]. Every one gives
-    /// the same bits; scalar is the slow reference an auditor can rerun any result on.
+    /// The instruction set of the matrix kernel and of every hand-written vector loop (norms,
+    /// noise, optimizers): scalar, avx2 or avx512 [default: the GLASSBOX_ISA environment
+    /// variable, else the fastest this CPU runs]. Every one gives the same bits; scalar is
+    /// the slow reference an auditor can rerun any result on.
     #[arg(long, global = true, value_name = "ISA", value_parser = parse_isa)]
     pub isa: Option<Isa>,
 }

@@ -42,8 +42,8 @@ pub fn dense_add_example_sq_norms<T: Float>(
     );
     #[cfg(target_arch = "x86_64")]
     if let (Some(x_all), Some(d_all)) = (f32_rows(&x), f32_rows(&d_z))
-        && crate::gemm::kernel::simd_available()
-        && !crate::gemm::kernel::avx512_available()
+        && crate::gemm::kernel::avx2_paths()
+        && !crate::gemm::kernel::avx512_paths()
     {
         // SAFETY: the CPU has AVX2 and FMA (checked); the slices are the row-major (N, D)
         // and (N, H) matrices.
@@ -249,11 +249,11 @@ pub fn sum_of_squares<T: Float>(row: ArrayView1<T>) -> f64 {
         // SAFETY: T is f32 (checked), so the slice's memory holds `values.len()` f32s.
         let values =
             unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<f32>(), values.len()) };
-        if crate::gemm::kernel::avx512_available() {
+        if crate::gemm::kernel::avx512_paths() {
             // SAFETY: the CPU has AVX-512F/VL (checked).
             return unsafe { sum_of_squares_f32_avx512(values) };
         }
-        if crate::gemm::kernel::simd_available() {
+        if crate::gemm::kernel::avx2_paths() {
             // SAFETY: the CPU has AVX2 and FMA (checked).
             return unsafe { sum_of_squares_f32_avx2(values) };
         }

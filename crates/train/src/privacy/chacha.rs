@@ -82,13 +82,13 @@ pub(crate) fn keystream_rounds<const DOUBLE_ROUNDS: usize>(
     );
     #[cfg(target_arch = "x86_64")]
     {
-        if glassbox_core::gemm::kernel::avx512_available() {
-            // SAFETY: the CPU has AVX-512F/VL, AVX2 and FMA (checked just above).
+        if glassbox_core::gemm::kernel::avx512_paths() {
+            // SAFETY: the CPU has AVX-512F/VL, AVX2 and FMA (avx512_paths checks it).
             unsafe { keystream_avx512::<DOUBLE_ROUNDS>(key, stream, first_group, out) };
             return;
         }
-        if glassbox_core::gemm::kernel::simd_available() {
-            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        if glassbox_core::gemm::kernel::avx2_paths() {
+            // SAFETY: the CPU has AVX2 and FMA (avx2_paths checks it).
             unsafe { keystream_avx2::<DOUBLE_ROUNDS>(key, stream, first_group, out) };
             return;
         }

@@ -265,9 +265,7 @@ fn normal_block_any(key: &NoiseKey, block: u64, z: &mut [f64], scratch: &mut Blo
 #[inline(always)]
 fn first_attempts(table: &Ziggurat, words: &[u64], z: &mut [f64], off: &mut [u8]) {
     #[cfg(target_arch = "x86_64")]
-    if glassbox_core::gemm::kernel::simd_available()
-        && !glassbox_core::gemm::kernel::avx512_available()
-    {
+    if glassbox_core::gemm::kernel::avx2_paths() && !glassbox_core::gemm::kernel::avx512_paths() {
         // SAFETY: the CPU has AVX2 and FMA (checked just above).
         unsafe { first_attempts_avx2(table, words, z, off) };
         return;
@@ -500,8 +498,8 @@ fn noisy_block<T: Float>(
             normal_block_any(key, b, z, block);
             #[cfg(target_arch = "x86_64")]
             if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-                && glassbox_core::gemm::kernel::simd_available()
-                && !glassbox_core::gemm::kernel::avx512_available()
+                && glassbox_core::gemm::kernel::avx2_paths()
+                && !glassbox_core::gemm::kernel::avx512_paths()
             {
                 // SAFETY: T is f32 (checked), so `g` holds g.len() f32s; the CPU has AVX2.
                 return unsafe {

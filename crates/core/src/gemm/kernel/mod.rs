@@ -102,10 +102,13 @@ const fn far<E>() -> usize {
     FAR_BYTES / size_of::<E>()
 }
 
-/// The environment variable that picks the kernel's instruction set: `scalar` or `avx2`
-/// (read once, at the first GEMM; unset or empty: the default of [`active_isa`]). A name
-/// this CPU cannot run is a configuration error: the first GEMM panics with its reason
-/// ([`isa_from_environment`] lets a program check it first).
+/// The environment variable that picks the instruction set: `scalar`, `avx2` or `avx512`
+/// (read once, at the first call of [`active_isa`]; unset or empty: its default). It rules
+/// the GEMM kernel and every hand-written vector path beside it ([`avx2_paths`],
+/// [`avx512_paths`], [`on_widest_isa`]: norms, noise, optimizer loops), so `scalar` runs a
+/// whole training on the portable oracle. A name this CPU cannot run is a configuration
+/// error: the first call panics with its reason ([`isa_from_environment`] lets a program
+/// check it first).
 pub const ISA_ENV: &str = "GLASSBOX_ISA";
 
 /// An instruction set the kernel runs on. Every one computes the same operations in the
@@ -289,21 +292,39 @@ pub fn avx512_available() -> bool {
     }
 }
 
-/// Runs `f` compiled for the widest instruction set the CPU has (AVX-512, AVX2, or the
-/// baseline): `f` is inlined into a function built with those target features, so its loops
-/// vectorise as wide as they can. For loops of IEEE additions, multiplications and integer
-/// operations in a fixed order (Rust never contracts them into FMAs), every build gives the
-/// same bits; the caller keeps its reductions in fixed lanes (e.g. [`crate::sum_of_squares`]).
+/// Whether the hand-written AVX2 paths outside the GEMM kernel may run: the CPU has AVX2
+/// and FMA, and the chosen instruction set ([`active_isa`]: `--isa`, [`ISA_ENV`], else the
+/// widest) is AVX2 or AVX-512. Every such path gives the bits of its portable loop; this
+/// only decides which one runs, so that `scalar` means scalar everywhere.
+#[inline]
+pub fn avx2_paths() -> bool {
+    simd_available() && matches!(active_isa(), Some(Isa::Avx2 | Isa::Avx512))
+}
+
+/// Whether the hand-written AVX-512 paths outside the GEMM kernel may run: the CPU has
+/// AVX-512F/VL and the chosen instruction set is AVX-512 (see [`avx2_paths`]). With
+/// `avx2` forced on an AVX-512 CPU, the AVX2 paths run, as on a CPU without AVX-512.
+#[inline]
+pub fn avx512_paths() -> bool {
+    avx512_available() && active_isa() == Some(Isa::Avx512)
+}
+
+/// Runs `f` compiled for the widest instruction set allowed ([`avx512_paths`],
+/// [`avx2_paths`], else the baseline): `f` is inlined into a function built with those
+/// target features, so its loops vectorise as wide as they can. For loops of IEEE
+/// additions, multiplications and integer operations in a fixed order (Rust never contracts
+/// them into FMAs), every build gives the same bits; the caller keeps its reductions in
+/// fixed lanes (e.g. [`crate::sum_of_squares`]).
 #[inline(always)]
 pub fn on_widest_isa<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
-        if avx512_available() {
-            // SAFETY: the CPU has AVX-512F/VL, AVX2 and FMA (checked just above).
+        if avx512_paths() {
+            // SAFETY: the CPU has AVX-512F/VL, AVX2 and FMA (avx512_paths checks it).
             return unsafe { with_avx512(f) };
         }
-        if simd_available() {
-            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        if avx2_paths() {
+            // SAFETY: the CPU has AVX2 and FMA (avx2_paths checks it).
             return unsafe { with_avx2(f) };
         }
     }
