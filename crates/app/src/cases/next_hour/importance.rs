@@ -41,7 +41,7 @@ fn embed(spec: &PlrSpec, params: &[f64], x: ArrayView2<f64>) -> Array2<f64> {
     let mut z = vec![0.0; n * d * h];
     let mut y = vec![0.0; n * d * h];
     plr_forward(spec, params, x, &mut periodic, &mut z, &mut y);
-    Array2::from_shape_vec((n, d * h), y).unwrap_or_else(|_| Array2::zeros((n, d * h)))
+    Array2::from_shape_fn((n, d * h), |(i, j)| y[i * d * h + j])
 }
 
 /// The parameters of column `j` alone, laid out as a one-column PLR's (c_j, W_j, b_j).
