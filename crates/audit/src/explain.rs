@@ -20,6 +20,8 @@
 //! Shapes: X (N, D), baseline (D), attributions (N, D) per feature or (N, C) per source
 //! column.
 
+mod kept_embedding;
+
 use glassbox_core::init::uniform01;
 use glassbox_core::{Mode, Upstream, Workspace, seeded_rng, sigmoid};
 use glassbox_train::metrics::roc_auc;
@@ -611,7 +613,9 @@ pub fn t_975(df: usize) -> f64 {
 }
 
 /// Permutation importance (E8, E9) of a binary classifier, scored by ROC-AUC of
-/// `labels` against σ(z): [`permutation_importance_by`] with that score.
+/// `labels` against σ(z): [`permutation_importance_by`] with that score. When every member's
+/// input layer is one PLR layer on every column, each member's embedding of the unpermuted
+/// columns is kept between passes (N29, `explain/kept_embedding.rs`): the same bits, less work.
 ///
 /// # Errors
 /// [`AuditError::Model`] if X does not fit or a group reaches beyond it;
@@ -633,13 +637,35 @@ pub fn permutation_importance(
             reason: format!("one label per row: {n} rows"),
         });
     }
-    let mut ws = model.workspaces(n);
+    // (N29) Networks whose input layer is one PLR layer on every column: the same scores with
+    // each member's embedding kept between passes.
+    if let Some(kept) = kept_embedding::importance(model, x, labels, groups, config) {
+        return kept;
+    }
+    whole_network_importance(model, x, labels, groups, config)
+}
+
+/// [`permutation_importance`] scoring the whole networks at every pass: the path of every
+/// network, and the oracle of the kept-embedding path (N29).
+fn whole_network_importance(
+    model: &Classifier,
+    x: ArrayView2<f64>,
+    labels: &[bool],
+    groups: &[FeatureGroup],
+    config: &PermutationConfig,
+) -> Result<PermutationImportance, AuditError> {
+    let mut ws = model.workspaces(x.nrows());
     permutation_importance_by(x, groups, config, "roc_auc", |x| {
-        let scores = model.probabilities(x, &mut ws);
-        roc_auc(labels, &scores).map_err(|source| AuditError::Metrics {
-            context: "permutation importance (ROC-AUC)".into(),
-            source,
-        })
+        pass_score(labels, &model.probabilities(x, &mut ws))
+    })
+}
+
+/// The score of one pass of [`permutation_importance`] (either path): ROC-AUC of `labels`
+/// against the probabilities `scores`.
+fn pass_score(labels: &[bool], scores: &[f64]) -> Result<f64, AuditError> {
+    roc_auc(labels, scores).map_err(|source| AuditError::Metrics {
+        context: "permutation importance (ROC-AUC)".into(),
+        source,
     })
 }
 

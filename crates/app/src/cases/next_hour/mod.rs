@@ -12,7 +12,6 @@
 //! report    bundles, plots, history.csv, metrics.json, report.md (report.rs)
 //! ```
 
-mod importance;
 mod report;
 
 use std::io::Read;
@@ -20,7 +19,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use glassbox_audit::Classifier;
-use glassbox_audit::explain::{PermutationConfig, PermutationImportance};
+use glassbox_audit::explain::{
+    PermutationConfig, PermutationImportance, permutation_importance_csv,
+};
 use glassbox_events::{EventSpec, FeatureMatrix, FeaturizeReport, Protocol, featurize_protocol};
 use glassbox_train::metrics::paired::PairedBootstrap;
 use glassbox_train::metrics::threshold_counts;
@@ -305,7 +306,7 @@ fn importance(
     let (table, _) = matrix_table("test day (sampled)", &rows, 0..rows.rows(), false)?;
     let classifier = Classifier::new(&bundle.members)?;
     let config = PermutationConfig { repeats: 3, seed };
-    Ok(importance::plr_permutation_importance(
+    Ok(permutation_importance_csv(
         &classifier,
         &bundle.preprocessor,
         &table,

@@ -1,6 +1,8 @@
-//! The case's permutation importance (E8–E9) with the PLR embedding of the unpermuted
-//! columns kept between passes (notes/events.md §15, N29): the same scores, bit for bit, as
-//! [`permutation_importance_csv`] on the bundle's f64 networks, at a fraction of the cost.
+//! (N29) Permutation importance with the PLR embedding of the unpermuted columns kept
+//! between passes (notes/events.md §15): the same scores, bit for bit, as the whole networks
+//! give, at a fraction of the cost, for every network whose input layer is one PLR layer on
+//! every column. [`super::permutation_importance`] takes this path when it applies, so every
+//! caller (`glassbox explain`, the next-hour case) gets it.
 //!
 //! A PLR layer on every column maps each column alone (N3–N4: y_d depends on x_d only), and
 //! a permutation pass changes one column; so each member's PLR output of the unpermuted rows
@@ -8,18 +10,16 @@
 //! Dense layers above on the assembled rows. Every number is the one the whole network
 //! computes: the same [`plr_forward`] per column, the same Dense layers (a network of the
 //! member's Dense parameters) on the same values, and the probabilities averaged as (R1)
-//! does. Any other network takes [`permutation_importance_csv`] itself.
+//! does.
 
-use glassbox_audit::explain::{
-    PermutationConfig, PermutationImportance, permutation_importance_by, permutation_importance_csv,
-};
-use glassbox_audit::{AuditError, Classifier, encode_f64};
 use glassbox_core::tabular::plr_forward;
 use glassbox_core::{InputLayerSpec, Mlp, MlpSpec, PlrSpec, Workspace};
-use glassbox_data::{Preprocessor, Table};
+use glassbox_data::FeatureGroup;
 use glassbox_train::metrics::ensemble::ensemble_probabilities;
-use glassbox_train::metrics::roc_auc;
 use ndarray::{Array2, ArrayView2, s};
+
+use super::{PermutationConfig, PermutationImportance, pass_score, permutation_importance_by};
+use crate::{AuditError, Classifier};
 
 /// One member split at its PLR layer: the embedding's shape and parameters, the Dense
 /// layers above as a network of their own, and the PLR output of the baseline rows.
@@ -103,29 +103,25 @@ impl Split {
     }
 }
 
-/// Permutation importance of `classifier` on `table` encoded by `pre`:
-/// [`permutation_importance_csv`]'s result, computed with the baseline's PLR embedding kept
-/// (module doc) when every member starts with a PLR layer on every column.
-///
-/// # Errors
-/// Those of [`permutation_importance_csv`].
-pub(super) fn plr_permutation_importance(
-    classifier: &Classifier,
-    pre: &Preprocessor,
-    table: &Table,
+/// (N29) [`super::permutation_importance`] with each member's PLR embedding kept between
+/// passes, or `None` when some member's input layer is not one PLR layer on every column
+/// (or there are no rows): the caller then scores the whole networks. The score and its
+/// error are the whole-network path's.
+pub(super) fn importance(
+    model: &Classifier,
+    x: ArrayView2<f64>,
+    labels: &[bool],
+    groups: &[FeatureGroup],
     config: &PermutationConfig,
-) -> Result<PermutationImportance, AuditError> {
-    classifier.check_fits(pre)?;
-    let (x, y) = encode_f64(pre, table)?;
-    let splits: Option<Vec<Split>> = classifier
+) -> Option<Result<PermutationImportance, AuditError>> {
+    if x.nrows() == 0 {
+        return None;
+    }
+    let splits = model
         .members()
         .iter()
-        .map(|m| Split::new(m, x.view()))
-        .collect();
-    let Some(splits) = splits.filter(|_| x.nrows() > 0) else {
-        return permutation_importance_csv(classifier, pre, table, config);
-    };
-    let labels: Vec<bool> = y.iter().map(|&v| v > 0.5).collect();
+        .map(|m| Split::new(m, x))
+        .collect::<Option<Vec<Split>>>()?;
     let mut workspaces: Vec<Workspace<f64>> = splits
         .iter()
         .map(|s| s.dense.workspace(x.nrows()))
@@ -154,23 +150,21 @@ pub(super) fn plr_permutation_importance(
         }
         let k = splits.len() as f64;
         sum.iter_mut().for_each(|s| *s /= k);
-        roc_auc(&labels, &sum).map_err(|source| AuditError::Metrics {
-            context: format!("{}: permutation importance (ROC-AUC)", table.file()),
-            source,
-        })
+        pass_score(labels, &sum)
     };
-    let mut out =
-        permutation_importance_by(x.view(), &pre.feature_groups(), config, "roc_auc", score)?;
-    out.source = table.file().to_string();
-    Ok(out)
+    Some(permutation_importance_by(
+        x, groups, config, "roc_auc", score,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use glassbox_core::{Activation, Init, LayerSpec, seeded_rng};
-    use glassbox_data::{ColumnKind, ColumnSchema, TargetSpec};
+    use glassbox_data::{ColumnKind, ColumnSchema, Preprocessor, Table, TargetSpec};
 
+    use super::super::{permutation_importance_csv, whole_network_importance};
     use super::*;
+    use crate::encode_f64;
 
     /// 160 rows of 4 numeric columns (one mostly zero, as the case's counts) and a label.
     fn table() -> (Table, Preprocessor) {
@@ -226,20 +220,24 @@ mod tests {
             seed: 5,
         };
         let two = Classifier::new(&[member(vec![plr.clone()], 1), member(vec![plr], 2)]).unwrap();
-        let (x, _) = encode_f64(&pre, &table).unwrap();
+        let (x, y) = encode_f64(&pre, &table).unwrap();
+        let labels: Vec<bool> = y.iter().map(|&v| v > 0.5).collect();
+        let groups = pre.feature_groups();
         // The kept-embedding path runs for these members…
-        assert!(Split::new(&two.members()[0], x.view()).is_some());
-        let fast = plr_permutation_importance(&two, &pre, &table, &config).unwrap();
-        let whole = permutation_importance_csv(&two, &pre, &table, &config).unwrap();
-        // … and gives every drop and the baseline of the whole networks, to the bit.
+        let fast = importance(&two, x.view(), &labels, &groups, &config)
+            .expect("every member starts with a PLR layer on every column")
+            .unwrap();
+        let whole = whole_network_importance(&two, x.view(), &labels, &groups, &config).unwrap();
+        // … and gives every drop and the baseline of the whole networks, to the bit, also
+        // through the public entry point that now takes it.
         assert_eq!(fast, whole);
         assert!(fast.columns.iter().any(|c| c.mean_drop != 0.0));
-        // A network without a PLR layer on every column takes the whole-network path.
+        let mut via_csv = permutation_importance_csv(&two, &pre, &table, &config).unwrap();
+        assert_eq!(via_csv.source, "t.csv");
+        via_csv.source = whole.source.clone();
+        assert_eq!(via_csv, whole);
+        // A network without a PLR layer on every column is left to the whole-network path.
         let plain = Classifier::new(&[member(Vec::new(), 3)]).unwrap();
-        assert!(Split::new(&plain.members()[0], x.view()).is_none());
-        assert_eq!(
-            plr_permutation_importance(&plain, &pre, &table, &config).unwrap(),
-            permutation_importance_csv(&plain, &pre, &table, &config).unwrap()
-        );
+        assert!(importance(&plain, x.view(), &labels, &groups, &config).is_none());
     }
 }
