@@ -260,6 +260,7 @@ pub fn plr_forward<T: Float>(
     let n = x.nrows();
     let (freq, weight, bias) = spec.split(params);
     let (p_len, dh) = ((d_n * 2 * k_n).max(1), (d_n * h_n).max(1));
+    let shuffle = plr_loops::Shuffle::for_phases::<T>(2 * k_n);
     periodic[..n * d_n * 2 * k_n]
         .par_chunks_mut(p_len * ROWS_PER_TASK)
         .zip(z[..n * d_n * h_n].par_chunks_mut(dh * ROWS_PER_TASK))
@@ -281,6 +282,7 @@ pub fn plr_forward<T: Float>(
                     let mut lanes = [[T::zero(); LANES]; MAX_PHASES];
                     for r in (0..blocked).step_by(LANES) {
                         plr_loops::forward_rows(
+                            shuffle,
                             (k_n, h_n),
                             freq,
                             weight,

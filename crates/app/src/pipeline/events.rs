@@ -143,24 +143,33 @@ pub fn training_set(
     )
 }
 
-/// Rows scored per chunk by [`score_matrix`]: the table and the networks' workspaces stay a
-/// few megabytes whatever the number of examples.
+/// Rows scored per chunk by [`score_matrix`]: the table and the networks' workspace stay
+/// bounded whatever the number of examples.
 const SCORE_CHUNK_ROWS: usize = 16_384;
 
 /// The bundle's probability (R1) of every row of `matrix`, as the sampled model gives it
 /// (apply [`EventFeaturizer::population_probability`] for the population's).
 ///
+/// One workspace serves every chunk ([`Bundle::probabilities_in`], the same numbers as
+/// [`Bundle::probabilities`]): a PLR network's workspace for a chunk is about 100 MB, and
+/// a fresh one per chunk cost the next-hour case a million page faults and their zeroing
+/// (notes/events.md §16).
+///
 /// # Errors
 /// [`PipelineError::Data`] when a feature the bundle needs is not in the matrix.
 pub fn score_matrix(bundle: &Bundle, matrix: &FeatureMatrix) -> Result<Vec<f64>, PipelineError> {
     let mut probs = Vec::with_capacity(matrix.rows());
+    let Some(first) = bundle.members.first() else {
+        return Err(PipelineError::Internal("a bundle without networks".into()));
+    };
+    let mut ws = first.workspace(SCORE_CHUNK_ROWS.min(matrix.rows()));
     let mut start = 0;
     while start < matrix.rows() {
         let end = (start + SCORE_CHUNK_ROWS).min(matrix.rows());
         // log1p is the bundle's schema's business: the table carries raw values.
         let (table, _) = matrix_table("examples", matrix, start..end, false)?;
         let x = bundle.preprocessor.transform_features(&table)?;
-        probs.extend(bundle.probabilities(x.view()));
+        probs.extend(bundle.probabilities_in(x.view(), &mut ws));
         start = end;
     }
     Ok(probs)

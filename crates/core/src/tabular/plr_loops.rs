@@ -178,15 +178,18 @@ pub(super) const MAX_PHASES: usize = 64;
 
 /// (N3, N4, N28) [`LANES`] rows of the PLR forward at once, feature by feature: each row's
 /// phases (N26) as `forward_row` computes them, copied side by side (p_j of the 8 rows in one
-/// array), then each unit's `z = b + Σ_j W_j p_j` with the 8 rows' running sums in one local
+/// array; N30: by 8 × 8 register transposes when `shuffle` is on), then each unit's
+/// `z = b + Σ_j W_j p_j` with the 8 rows' running sums in one local
 /// array (one AVX2 register for f32) — the sums of [`forward_feature`], in its order
 /// (increasing j, from b, plain `×` then `+`), so the same bits; only 8 rows' independent
 /// chains run side by side instead of one row's H. `x` holds the [`LANES`] rows (D columns);
 /// `p_rows` (8·D·2K), `z_rows` and `y_rows` (8·D·H) are their rows of p, z and y, row-major;
-/// `lanes` is scratch for the 2K phases (at least 2K arrays).
+/// `lanes` is scratch for the 2K phases (at least 2K arrays); `shuffle` is
+/// [`Shuffle::for_phases`] of 2K.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn forward_rows<T: Float>(
+    shuffle: Shuffle,
     (k_n, h_n): (usize, usize),
     freq: &[T],
     weight: &[T],
@@ -211,11 +214,9 @@ pub(super) fn forward_rows<T: Float>(
             for ((s, co), &c) in sin_v.iter_mut().zip(cos_v.iter_mut()).zip(c_d) {
                 (*s, *co) = T::plr_phase(c, xv); // (N3, N26)
             }
-            // … then side by side, p_j of the 8 rows in one array.
-            for (lane, &v) in lanes.iter_mut().zip(p.iter()) {
-                lane[l] = v;
-            }
         }
+        // … then side by side, p_j of the 8 rows in one array.
+        side_by_side(shuffle, &p_rows[d * two_k..], p_len, lanes);
         let w_d = &weight[d * h_n * two_k..(d + 1) * h_n * two_k];
         for h in 0..h_n {
             let w = &w_d[h * two_k..(h + 1) * two_k];
@@ -229,6 +230,101 @@ pub(super) fn forward_rows<T: Float>(
                 z_rows[l * dh + d * h_n + h] = zv;
                 y_rows[l * dh + d * h_n + h] = zv.max(T::zero());
             }
+        }
+    }
+}
+
+/// How [`forward_rows`] puts the 8 rows' phases side by side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Shuffle {
+    /// One value at a time (any `T`, any ISA, any 2K).
+    Scalar,
+    /// (N30) 8 × 8 blocks transposed in AVX2 registers: `T` is `f32`, the AVX2 paths run
+    /// and 8 divides 2K.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+impl Shuffle {
+    /// The way for `T` and 2K = `phases` on this CPU: [`Shuffle::Avx2`] when it applies.
+    pub(super) fn for_phases<T: Float>(phases: usize) -> Shuffle {
+        #[cfg(target_arch = "x86_64")]
+        if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+            && phases % LANES == 0
+            && crate::gemm::kernel::avx2_paths()
+        {
+            return Shuffle::Avx2;
+        }
+        let _ = phases;
+        Shuffle::Scalar
+    }
+}
+
+/// (N28, N30) `lanes[j][l] = p[l·stride + j]` for the [`LANES`] rows l and the first
+/// `lanes.len()` phases j: the copy side by side of [`forward_rows`]. A copy, so either way
+/// gives the same bits.
+#[inline(always)]
+fn side_by_side<T: Float>(shuffle: Shuffle, p: &[T], stride: usize, lanes: &mut [[T; LANES]]) {
+    let two_k = lanes.len();
+    assert!(p.len() >= (LANES - 1) * stride + two_k, "plr: phases out of range");
+    #[cfg(target_arch = "x86_64")]
+    if shuffle == Shuffle::Avx2 {
+        // SAFETY: `Shuffle::Avx2` is only made for T = f32 (so both slices hold f32s) on a
+        // CPU with AVX2 (`avx2_paths`) and 8 | 2K; row l's block j0..j0 + 8 lies in `p`
+        // (asserted above) and `lanes` holds 2K arrays of 8.
+        unsafe {
+            let src = p.as_ptr().cast::<f32>();
+            let dst = lanes.as_mut_ptr().cast::<[f32; LANES]>();
+            for j0 in (0..two_k).step_by(LANES) {
+                transpose_8x8_f32_avx2(src.add(j0), stride, dst.add(j0));
+            }
+        }
+        return;
+    }
+    let _ = shuffle;
+    for l in 0..LANES {
+        for (lane, &v) in lanes.iter_mut().zip(&p[l * stride..l * stride + two_k]) {
+            lane[l] = v;
+        }
+    }
+}
+
+/// (N30) `dst[i][l] = src[l·stride + i]` for i, l < 8: an 8 × 8 `f32` block transposed in
+/// AVX2 registers (pairs interleaved, then quadruples, then the 128-bit halves).
+///
+/// # Safety
+/// The CPU has AVX2; `src + l·stride` holds 8 readable `f32`s for each l < 8 and `dst` 8
+/// writable arrays of 8.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn transpose_8x8_f32_avx2(src: *const f32, stride: usize, dst: *mut [f32; LANES]) {
+    use std::arch::x86_64::{
+        _mm256_loadu_ps, _mm256_permute2f128_ps, _mm256_shuffle_ps, _mm256_storeu_ps,
+        _mm256_unpackhi_ps, _mm256_unpacklo_ps,
+    };
+    // SAFETY: the caller's contract: every row read and every array written is in bounds.
+    unsafe {
+        let r: [_; 8] = std::array::from_fn(|l| _mm256_loadu_ps(src.add(l * stride)));
+        // Rows 2m, 2m+1 interleaved: (a0 b0 a1 b1 | a4 b4 a5 b5) and (a2 b2 a3 b3 | a6 b6 a7 b7).
+        let lo: [_; 4] = std::array::from_fn(|m| _mm256_unpacklo_ps(r[2 * m], r[2 * m + 1]));
+        let hi: [_; 4] = std::array::from_fn(|m| _mm256_unpackhi_ps(r[2 * m], r[2 * m + 1]));
+        // Four rows' column i (i = 0, 1, 2, 3 in each 128-bit half): rows 0–3 from pairs 0, 1
+        // and rows 4–7 from pairs 2, 3.
+        let quad = |q: usize| {
+            [
+                _mm256_shuffle_ps::<0x44>(lo[2 * q], lo[2 * q + 1]),
+                _mm256_shuffle_ps::<0xee>(lo[2 * q], lo[2 * q + 1]),
+                _mm256_shuffle_ps::<0x44>(hi[2 * q], hi[2 * q + 1]),
+                _mm256_shuffle_ps::<0xee>(hi[2 * q], hi[2 * q + 1]),
+            ]
+        };
+        let (top, bottom) = (quad(0), quad(1));
+        for i in 0..4 {
+            // Column i from the low halves, column i + 4 from the high halves.
+            let low = _mm256_permute2f128_ps::<0x20>(top[i], bottom[i]);
+            let high = _mm256_permute2f128_ps::<0x31>(top[i], bottom[i]);
+            _mm256_storeu_ps(dst.add(i).cast::<f32>(), low);
+            _mm256_storeu_ps(dst.add(i + 4).cast::<f32>(), high);
         }
     }
 }
