@@ -44,8 +44,7 @@ fn plain<T: Float>(plr: &Plr<T>, x: &Array2<T>) -> (Vec<T>, Vec<T>, Vec<T>) {
 
 fn same_bits<T: Float>(a: &[T], b: &[T]) -> bool {
     a.len() == b.len()
-        && a
-            .iter()
+        && a.iter()
             .zip(b)
             .all(|(&u, &v)| Float::to_f64(u).to_bits() == Float::to_f64(v).to_bits())
 }

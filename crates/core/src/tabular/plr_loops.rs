@@ -266,7 +266,10 @@ impl Shuffle {
 #[inline(always)]
 fn side_by_side<T: Float>(shuffle: Shuffle, p: &[T], stride: usize, lanes: &mut [[T; LANES]]) {
     let two_k = lanes.len();
-    assert!(p.len() >= (LANES - 1) * stride + two_k, "plr: phases out of range");
+    assert!(
+        p.len() >= (LANES - 1) * stride + two_k,
+        "plr: phases out of range"
+    );
     #[cfg(target_arch = "x86_64")]
     if shuffle == Shuffle::Avx2 {
         // SAFETY: `Shuffle::Avx2` is only made for T = f32 (so both slices hold f32s) on a
