@@ -86,10 +86,23 @@ impl Split {
     }
 
     /// (N29) The PLR output of `x`, which differs from the baseline rows in `changed`
-    /// columns only: the baseline's, with those columns' blocks computed again.
-    fn embedded(&self, x: ArrayView2<f64>, changed: &[usize]) -> Array2<f64> {
-        let mut y = self.base.clone();
+    /// columns only, written into `y`, which holds the output of rows that differed from the
+    /// baseline in `before` columns (the previous pass's `changed`, or none when `y` is a
+    /// copy of the baseline's): those blocks are put back from the baseline, then the
+    /// changed columns' blocks computed again. Copies and the same computations as a fresh
+    /// copy of the baseline would take, so the same bits, without copying all of y per pass.
+    fn embed_into(
+        &self,
+        x: ArrayView2<f64>,
+        changed: &[usize],
+        before: &[usize],
+        y: &mut Array2<f64>,
+    ) {
         let h = self.plr.units;
+        for &j in before {
+            let cols = s![.., j * h..(j + 1) * h];
+            y.slice_mut(cols).assign(&self.base.slice(cols));
+        }
         let one = PlrSpec {
             features: 1,
             ..self.plr
@@ -99,8 +112,19 @@ impl Split {
             let block = embed(&one, &params, x.slice(s![.., j..j + 1]));
             y.slice_mut(s![.., j * h..(j + 1) * h]).assign(&block);
         }
-        y
     }
+}
+
+/// The columns in which `xp` differs from `x` (same shape) by some bit, increasing: one pass
+/// over the rows in memory order.
+fn changed_columns(x: ArrayView2<f64>, xp: ArrayView2<f64>) -> Vec<usize> {
+    let mut differs = vec![false; x.ncols()];
+    for (a, b) in x.rows().into_iter().zip(xp.rows()) {
+        for ((d, u), v) in differs.iter_mut().zip(a).zip(b) {
+            *d |= u.to_bits() != v.to_bits();
+        }
+    }
+    (0..x.ncols()).filter(|&j| differs[j]).collect()
 }
 
 /// (N29) [`super::permutation_importance`] with each member's PLR embedding kept between
@@ -126,19 +150,15 @@ pub(super) fn importance(
         .iter()
         .map(|s| s.dense.workspace(x.nrows()))
         .collect();
+    // Each member's PLR output of the current pass, and the columns that pass changed.
+    let mut outputs: Vec<Array2<f64>> = splits.iter().map(|s| s.base.clone()).collect();
+    let mut before: Vec<usize> = Vec::new();
     let score = |xp: ArrayView2<f64>| {
-        let changed: Vec<usize> = (0..x.ncols())
-            .filter(|&j| {
-                x.column(j)
-                    .iter()
-                    .zip(xp.column(j))
-                    .any(|(a, b)| a.to_bits() != b.to_bits())
-            })
-            .collect();
+        let changed = changed_columns(x, xp);
         // (R1) σ of each member's logit, summed over the members in order, over K.
         let mut sum = vec![0.0f64; xp.nrows()];
-        for (split, ws) in splits.iter().zip(workspaces.iter_mut()) {
-            let embedded = split.embedded(xp, &changed);
+        for ((split, ws), embedded) in splits.iter().zip(workspaces.iter_mut()).zip(&mut outputs) {
+            split.embed_into(xp, &changed, &before, embedded);
             let p = ensemble_probabilities(
                 std::slice::from_ref(&split.dense),
                 embedded.view(),
@@ -148,6 +168,7 @@ pub(super) fn importance(
                 *s += v;
             }
         }
+        before = changed;
         let k = splits.len() as f64;
         sum.iter_mut().for_each(|s| *s /= k);
         pass_score(labels, &sum)
