@@ -250,7 +250,7 @@ impl Shuffle {
     pub(super) fn for_phases<T: Float>(phases: usize) -> Shuffle {
         #[cfg(target_arch = "x86_64")]
         if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-            && phases % LANES == 0
+            && phases.is_multiple_of(LANES)
             && crate::gemm::kernel::avx2_paths()
         {
             return Shuffle::Avx2;
