@@ -223,12 +223,20 @@ fn train_member(
 /// epochs × training rows first; ties keep the job order. Only the start order changes:
 /// every member is trained alone and results come back in job order.
 fn start_order(jobs: &[MemberJob<'_>]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..jobs.len()).collect();
-    order.sort_by_key(|&i| {
-        let j = &jobs[i];
-        let work = j.recipe.epochs.saturating_mul(j.set.y_train.len());
-        std::cmp::Reverse((!j.recipe.input_layers.is_empty(), work))
-    });
+    let costs: Vec<(bool, usize)> = jobs
+        .iter()
+        .map(|j| {
+            let work = j.recipe.epochs.saturating_mul(j.set.y_train.len());
+            (!j.recipe.input_layers.is_empty(), work)
+        })
+        .collect();
+    costliest_first(&costs)
+}
+
+/// The indices of `costs` from the largest cost to the smallest, ties in index order.
+fn costliest_first<C: Ord>(costs: &[C]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..costs.len()).collect();
+    order.sort_by(|&a, &b| costs[b].cmp(&costs[a])); // stable: ties keep index order
     order
 }
 
@@ -425,5 +433,20 @@ impl EpochRecord {
     /// The epoch counted from 1, as reports show it.
     pub fn epoch(&self) -> usize {
         self.record.epoch + 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::costliest_first;
+
+    #[test]
+    fn jobs_start_costliest_first_and_ties_keep_their_order() {
+        // The next-hour case: the paper member (no input layer, more epochs), then two PLR
+        // members.
+        let costs = [(false, 20 * 1000), (true, 10 * 1000), (true, 10 * 1000)];
+        assert_eq!(costliest_first(&costs), [1, 2, 0]);
+        assert_eq!(costliest_first(&[3, 7, 5, 7]), [1, 3, 2, 0]);
+        assert!(costliest_first::<u8>(&[]).is_empty());
     }
 }
