@@ -79,7 +79,7 @@ fn table_layer_candidates(default: &Recipe) -> Result<Vec<(&'static str, Recipe)
     ])
 }
 
-/// Session 14's candidates (notes/events.md §14), fixed before any was run: cheaper shapes of
+/// Session 14's candidates (notes/events_default.md §14), fixed before any was run: cheaper shapes of
 /// §13's PLR K = 8, H = 4, σ = 0.01 — one PLR network in place of the 3 members, two members, and
 /// one network of 5 epochs.
 fn plr_default_candidates(default: &Recipe) -> Result<Vec<(&'static str, Recipe)>, String> {
@@ -104,7 +104,7 @@ fn plr_default_candidates(default: &Recipe) -> Result<Vec<(&'static str, Recipe)
     ])
 }
 
-/// Session 18's cheaper shapes of s14b (notes/events.md §17), one change each, fixed before any
+/// Session 18's cheaper shapes of s14b (notes/events_default.md §17), one change each, fixed before any
 /// run: s14b passed the validation rule but its case costs ≈ 1.7 × the default's CPU.
 fn plr_cheaper_candidates(default: &Recipe) -> Result<Vec<(&'static str, Recipe)>, String> {
     let plr = |k: usize, h: usize, epochs: usize, batch: usize| {
@@ -129,7 +129,7 @@ fn plr_cheaper_candidates(default: &Recipe) -> Result<Vec<(&'static str, Recipe)
         ("s18c: two PLR K4 H4 members, 10 epochs", plr(4, 4, 10, batch)?),
         ("s18d: two PLR K8 H4 members, batch 512", plr(8, 4, 10, 2 * batch)?),
         ("s18e: two PLR K8 H2 members, 6 epochs", plr(8, 2, 6, batch)?),
-        // Added after the five above had run and s18b's case had been timed (notes/events.md
+        // Added after the five above had run and s18b's case had been timed (notes/events_default.md
         // §17): the two changes that passed, together, and fewer epochs still.
         ("s18f: two PLR K4 H4 members, 6 epochs", plr(4, 4, 6, batch)?),
         ("s18g: two PLR K8 H4 members, 4 epochs", plr(8, 4, 4, batch)?),

@@ -153,7 +153,7 @@ const SCORE_CHUNK_ROWS: usize = 16_384;
 /// One workspace serves every chunk ([`Bundle::probabilities_in`], the same numbers as
 /// [`Bundle::probabilities`]): a PLR network's workspace for a chunk is about 100 MB, and
 /// a fresh one per chunk cost the next-hour case a million page faults and their zeroing
-/// (notes/events.md §16).
+/// (notes/events_default.md §16).
 ///
 /// # Errors
 /// [`PipelineError::Data`] when a feature the bundle needs is not in the matrix.

@@ -1,5 +1,5 @@
 //! (N29) Permutation importance with the PLR embedding of the unpermuted columns kept
-//! between passes (notes/events.md §15): the same scores, bit for bit, as the whole networks
+//! between passes (notes/events_default.md §15): the same scores, bit for bit, as the whole networks
 //! give, at a fraction of the cost, for every network whose input layer is one PLR layer on
 //! every column. [`super::permutation_importance`] takes this path when it applies, so every
 //! caller (`glassbox explain`, the next-hour case) gets it.

@@ -382,7 +382,7 @@ fn run(case: &Case, options: &CaseOptions) -> Result<(), CliError> {
             Ok(model)
         };
         // The default recipe first, on every worker: its scoring and importance, most of the
-        // evaluation, then run beside the paper recipe's one short member (notes/events.md
+        // evaluation, then run beside the paper recipe's one short member (notes/events_default.md
         // §16). Each network is trained alone from its seed, so the order moves no bit.
         let default = train_recipe(DEFAULT, options.threads)?;
         seconds.push(("train default", t.elapsed().as_secs_f64()));
