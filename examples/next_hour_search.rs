@@ -124,15 +124,36 @@ fn plr_cheaper_candidates(default: &Recipe) -> Result<Vec<(&'static str, Recipe)
     };
     let batch = default.batch_size;
     Ok(vec![
-        ("s18a: two PLR K8 H2 members, 10 epochs", plr(8, 2, 10, batch)?),
-        ("s18b: two PLR K8 H4 members, 6 epochs", plr(8, 4, 6, batch)?),
-        ("s18c: two PLR K4 H4 members, 10 epochs", plr(4, 4, 10, batch)?),
-        ("s18d: two PLR K8 H4 members, batch 512", plr(8, 4, 10, 2 * batch)?),
-        ("s18e: two PLR K8 H2 members, 6 epochs", plr(8, 2, 6, batch)?),
+        (
+            "s18a: two PLR K8 H2 members, 10 epochs",
+            plr(8, 2, 10, batch)?,
+        ),
+        (
+            "s18b: two PLR K8 H4 members, 6 epochs",
+            plr(8, 4, 6, batch)?,
+        ),
+        (
+            "s18c: two PLR K4 H4 members, 10 epochs",
+            plr(4, 4, 10, batch)?,
+        ),
+        (
+            "s18d: two PLR K8 H4 members, batch 512",
+            plr(8, 4, 10, 2 * batch)?,
+        ),
+        (
+            "s18e: two PLR K8 H2 members, 6 epochs",
+            plr(8, 2, 6, batch)?,
+        ),
         // Added after the five above had run and s18b's case had been timed (notes/events_default.md
         // §17): the two changes that passed, together, and fewer epochs still.
-        ("s18f: two PLR K4 H4 members, 6 epochs", plr(4, 4, 6, batch)?),
-        ("s18g: two PLR K8 H4 members, 4 epochs", plr(8, 4, 4, batch)?),
+        (
+            "s18f: two PLR K4 H4 members, 6 epochs",
+            plr(4, 4, 6, batch)?,
+        ),
+        (
+            "s18g: two PLR K8 H4 members, 4 epochs",
+            plr(8, 4, 4, batch)?,
+        ),
     ])
 }
 
