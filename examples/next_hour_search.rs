@@ -79,24 +79,34 @@ fn table_layer_candidates(default: &Recipe) -> Result<Vec<(&'static str, Recipe)
     ])
 }
 
-/// Session 14's candidates (notes/events_default.md §14), fixed before any was run: cheaper shapes of
-/// §13's PLR K = 8, H = 4, σ = 0.01 — one PLR network in place of the 3 members, two members, and
-/// one network of 5 epochs.
+/// `default` with a PLR embedding of every column (K frequencies, H units, σ = 0.01),
+/// `ensemble` members of `epochs` epochs, batches of `batch` rows.
+fn plr_shape(
+    default: &Recipe,
+    (k, h): (usize, usize),
+    (ensemble, epochs, batch): (usize, usize, usize),
+) -> Result<Recipe, String> {
+    let mut recipe = default.clone();
+    recipe
+        .apply(&RecipeChanges {
+            plr: Some(true),
+            plr_frequencies: Some(k),
+            plr_units: Some(h),
+            plr_sigma: Some(0.01),
+            ensemble: Some(ensemble),
+            epochs: Some(epochs),
+            batch_size: Some(batch),
+            ..Default::default()
+        })
+        .map(|()| recipe)
+}
+
+/// Session 14's candidates (notes/events_default.md §14), fixed before any was run: cheaper
+/// shapes of §13's PLR K = 8, H = 4, σ = 0.01 — one PLR network in place of the 3 members,
+/// two members, and one network of 5 epochs.
 fn plr_default_candidates(default: &Recipe) -> Result<Vec<(&'static str, Recipe)>, String> {
-    let plr = |ensemble: usize, epochs: usize| {
-        let mut recipe = default.clone();
-        recipe
-            .apply(&RecipeChanges {
-                plr: Some(true),
-                plr_frequencies: Some(8),
-                plr_units: Some(4),
-                plr_sigma: Some(0.01),
-                ensemble: Some(ensemble),
-                epochs: Some(epochs),
-                ..Default::default()
-            })
-            .map(|()| recipe)
-    };
+    let b = default.batch_size;
+    let plr = |ensemble, epochs| plr_shape(default, (8, 4), (ensemble, epochs, b));
     Ok(vec![
         ("s14a: one PLR K8 H4 network, 10 epochs", plr(1, 10)?),
         ("s14b: two PLR K8 H4 members, 10 epochs", plr(2, 10)?),
@@ -104,56 +114,25 @@ fn plr_default_candidates(default: &Recipe) -> Result<Vec<(&'static str, Recipe)
     ])
 }
 
-/// Session 18's cheaper shapes of s14b (notes/events_default.md §17), one change each, fixed before any
-/// run: s14b passed the validation rule but its case costs ≈ 1.7 × the default's CPU.
+/// Session 18's cheaper shapes of s14b (notes/events_default.md §17), each fixed before it
+/// was run: s14b passed the validation rule but its case costs ≈ 1.7 × the default's CPU.
 fn plr_cheaper_candidates(default: &Recipe) -> Result<Vec<(&'static str, Recipe)>, String> {
-    let plr = |k: usize, h: usize, epochs: usize, batch: usize| {
-        let mut recipe = default.clone();
-        recipe
-            .apply(&RecipeChanges {
-                plr: Some(true),
-                plr_frequencies: Some(k),
-                plr_units: Some(h),
-                plr_sigma: Some(0.01),
-                ensemble: Some(2),
-                epochs: Some(epochs),
-                batch_size: Some(batch),
-                ..Default::default()
-            })
-            .map(|()| recipe)
-    };
-    let batch = default.batch_size;
+    let b = default.batch_size;
+    let two = |k, h, epochs, batch| plr_shape(default, (k, h), (2, epochs, batch));
     Ok(vec![
-        (
-            "s18a: two PLR K8 H2 members, 10 epochs",
-            plr(8, 2, 10, batch)?,
-        ),
-        (
-            "s18b: two PLR K8 H4 members, 6 epochs",
-            plr(8, 4, 6, batch)?,
-        ),
-        (
-            "s18c: two PLR K4 H4 members, 10 epochs",
-            plr(4, 4, 10, batch)?,
-        ),
+        ("s18a: two PLR K8 H2 members, 10 epochs", two(8, 2, 10, b)?),
+        ("s18b: two PLR K8 H4 members, 6 epochs", two(8, 4, 6, b)?),
+        ("s18c: two PLR K4 H4 members, 10 epochs", two(4, 4, 10, b)?),
         (
             "s18d: two PLR K8 H4 members, batch 512",
-            plr(8, 4, 10, 2 * batch)?,
+            two(8, 4, 10, 2 * b)?,
         ),
-        (
-            "s18e: two PLR K8 H2 members, 6 epochs",
-            plr(8, 2, 6, batch)?,
-        ),
-        // Added after the five above had run and s18b's case had been timed (notes/events_default.md
-        // §17): the two changes that passed, together, and fewer epochs still.
-        (
-            "s18f: two PLR K4 H4 members, 6 epochs",
-            plr(4, 4, 6, batch)?,
-        ),
-        (
-            "s18g: two PLR K8 H4 members, 4 epochs",
-            plr(8, 4, 4, batch)?,
-        ),
+        ("s18e: two PLR K8 H2 members, 6 epochs", two(8, 2, 6, b)?),
+        // Added after the five above had run and s18b's case had been timed
+        // (notes/events_default.md §17): the two changes that passed, together, and fewer
+        // epochs still.
+        ("s18f: two PLR K4 H4 members, 6 epochs", two(4, 4, 6, b)?),
+        ("s18g: two PLR K8 H4 members, 4 epochs", two(8, 4, 4, b)?),
     ])
 }
 
