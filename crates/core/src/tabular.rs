@@ -335,10 +335,7 @@ fn forward_row<T: Float>(
         .zip(bias.chunks_exact(h_n))
         .zip(x_row);
     for ((((((p, z_d), y_d), c_d), w_d), b_d), &xv) in feats {
-        let (sin_v, cos_v) = p.split_at_mut(k_n);
-        for ((s, co), &c) in sin_v.iter_mut().zip(cos_v.iter_mut()).zip(c_d) {
-            (*s, *co) = T::plr_phase(c, xv); // (N3, N26)
-        }
+        plr_loops::phases(c_d, xv, p); // (N3, N26)
         plr_loops::forward_feature(p, w_d, b_d, z_d, y_d); // (N4, N27)
     }
 }

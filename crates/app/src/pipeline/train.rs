@@ -219,8 +219,8 @@ fn train_member(
 /// The order [`train_members`] starts its jobs in: the costliest first (longest processing
 /// time first), so the last job to start is a short one and the workers finish close
 /// together. The cost is guessed from the recipe: a network with input layers (a PLR step
-/// costs about 3.5 times a plain one, notes/events_default.md §15–16) before one without, then more
-/// epochs × training rows first; ties keep the job order. Only the start order changes:
+/// costs about 3.5 times a plain one, notes/events_default.md §15–16) before one without,
+/// then more epochs × training rows first; ties keep the job order. Only the start order changes:
 /// every member is trained alone and results come back in job order.
 fn start_order(jobs: &[MemberJob<'_>]) -> Vec<usize> {
     let costs: Vec<(bool, usize)> = jobs

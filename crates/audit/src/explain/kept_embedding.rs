@@ -1,8 +1,8 @@
 //! (N29) Permutation importance with the PLR embedding of the unpermuted columns kept
-//! between passes (notes/events_default.md §15): the same scores, bit for bit, as the whole networks
-//! give, at a fraction of the cost, for every network whose input layer is one PLR layer on
-//! every column. [`super::permutation_importance`] takes this path when it applies, so every
-//! caller (`glassbox explain`, the next-hour case) gets it.
+//! between passes (notes/events_default.md §15): the same scores, bit for bit, as the whole
+//! networks give, at a fraction of the cost, for every network whose input layer is one PLR
+//! layer on every column. [`super::permutation_importance`] takes this path when it applies,
+//! so every caller (`glassbox explain`, the next-hour case) gets it.
 //!
 //! A PLR layer on every column maps each column alone (N3–N4: y_d depends on x_d only), and
 //! a permutation pass changes one column; so each member's PLR output of the unpermuted rows

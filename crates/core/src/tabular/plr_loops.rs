@@ -26,6 +26,17 @@ macro_rules! in_blocks {
     }};
 }
 
+/// (N3, N26) One feature's phases for one value `x`: `p = [sin 2πc_k x …, cos 2πc_k x …]`
+/// for the K frequencies `c_d` (the loop over k vectorises). The one place both forwards
+/// compute them, so the row-by-row and eight-row paths share every bit of p.
+#[inline(always)]
+pub(super) fn phases<T: Float>(c_d: &[T], x: T, p: &mut [T]) {
+    let (sin_v, cos_v) = p.split_at_mut(c_d.len());
+    for ((s, co), &c) in sin_v.iter_mut().zip(cos_v.iter_mut()).zip(c_d) {
+        (*s, *co) = T::plr_phase(c, x);
+    }
+}
+
 /// (N4, N27) One feature of one row: `z_h = b_h + Σ_j W_hj p_j` in increasing j for each of
 /// the H units, then `y = max(z, 0)`. `p` is p_nd (2K), `w_d` W_d (H, 2K) row-major, `b_d`,
 /// `z_d` and `y_d` have H elements.
@@ -207,13 +218,9 @@ pub(super) fn forward_rows<T: Float>(
     for d in 0..d_n {
         let c_d = &freq[d * k_n..(d + 1) * k_n];
         for l in 0..LANES {
-            // The phases row by row (the loop over k vectorises, as in `forward_row`)…
+            // The phases row by row, as `forward_row` computes them…
             let p = &mut p_rows[l * p_len + d * two_k..l * p_len + (d + 1) * two_k];
-            let (sin_v, cos_v) = p.split_at_mut(k_n);
-            let xv = x[[l, d]];
-            for ((s, co), &c) in sin_v.iter_mut().zip(cos_v.iter_mut()).zip(c_d) {
-                (*s, *co) = T::plr_phase(c, xv); // (N3, N26)
-            }
+            phases(c_d, x[[l, d]], p); // (N3, N26)
         }
         // … then side by side, p_j of the 8 rows in one array.
         side_by_side(shuffle, &p_rows[d * two_k..], p_len, lanes);

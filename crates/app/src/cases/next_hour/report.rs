@@ -357,7 +357,8 @@ negative in {} by the V24 rule; baseline ROC-AUC {:.4}). The 12 largest:\n",
         w,
         "\nBoth recipes see `log1p` of every count and duration (not the rates, `ls_active` or \
 the hour encoding), standardised, as the reference MLPs did. Why the default recipe is what it is: \
-notes/events.md, \"The recipes\", and notes/events_default.md (its PLR embedding, two members of 4 epochs).\n"
+notes/events.md, \"The recipes\", and notes/events_default.md (its PLR embedding, two members of \
+4 epochs).\n"
     );
     let _ = writeln!(w, "## Timings\n");
     for (k, v) in &o.seconds {
