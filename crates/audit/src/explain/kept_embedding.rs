@@ -7,16 +7,18 @@
 //! A PLR layer on every column maps each column alone (N3–N4: y_d depends on x_d only), and
 //! a permutation pass changes one column; so each member's PLR output of the unpermuted rows
 //! is computed once, and a pass recomputes only the changed columns' blocks, then runs the
-//! Dense layers above on the assembled rows. Every number is the one the whole network
-//! computes: the same [`plr_forward`] per column, the same Dense layers (a network of the
-//! member's Dense parameters) on the same values, and the probabilities averaged as (R1)
-//! does.
+//! Dense layers above on the assembled rows. (N31) Every row is scored alone (one FMA chain
+//! per output element, G2), so only the rows whose values a pass changes are scored again —
+//! a permutation of a mostly-zero count moves zeros among zeros — and every other row keeps
+//! its baseline probability. Every number is the one the whole network computes: the same
+//! [`plr_forward`] per column, the same Dense layers (a network of the member's Dense
+//! parameters) on the same values, and the probabilities averaged as (R1) does.
 
 use glassbox_core::tabular::plr_forward;
 use glassbox_core::{InputLayerSpec, Mlp, MlpSpec, PlrSpec, Workspace};
 use glassbox_data::FeatureGroup;
 use glassbox_train::metrics::ensemble::ensemble_probabilities;
-use ndarray::{Array2, ArrayView2, s};
+use ndarray::{Array2, ArrayView2, Axis, s};
 
 use super::{PermutationConfig, PermutationImportance, pass_score, permutation_importance_by};
 use crate::{AuditError, Classifier};
@@ -85,52 +87,51 @@ impl Split {
         })
     }
 
-    /// (N29) The PLR output of `x`, which differs from the baseline rows in `changed`
-    /// columns only, written into `y`, which holds the output of rows that differed from the
-    /// baseline in `before` columns (the previous pass's `changed`, or none when `y` is a
-    /// copy of the baseline's): those blocks are put back from the baseline, then the
-    /// changed columns' blocks computed again. Copies and the same computations as a fresh
-    /// copy of the baseline would take, so the same bits, without copying all of y per pass.
-    fn embed_into(
-        &self,
-        x: ArrayView2<f64>,
-        changed: &[usize],
-        before: &[usize],
-        y: &mut Array2<f64>,
-    ) {
+    /// (N29, N31) The PLR output of rows `rows` of `x`, whose values differ from the baseline
+    /// rows in `changed` columns only: the baseline's rows with the changed columns' blocks
+    /// computed again, with the same `plr_forward` on a one-column PLR of those rows (each
+    /// row's embedding reads that row alone, N28), so the numbers the whole network gives.
+    fn embed_rows(&self, x: ArrayView2<f64>, changed: &[usize], rows: &[usize]) -> Array2<f64> {
         let h = self.plr.units;
-        for &j in before {
-            let cols = s![.., j * h..(j + 1) * h];
-            y.slice_mut(cols).assign(&self.base.slice(cols));
-        }
+        let mut y = self.base.select(Axis(0), rows);
         let one = PlrSpec {
             features: 1,
             ..self.plr
         };
         for &j in changed {
             let params = column_params(&self.plr, &self.params, j);
-            let block = embed(&one, &params, x.slice(s![.., j..j + 1]));
+            let column = Array2::from_shape_fn((rows.len(), 1), |(r, _)| x[[rows[r], j]]);
+            let block = embed(&one, &params, column.view());
             y.slice_mut(s![.., j * h..(j + 1) * h]).assign(&block);
         }
+        y
     }
 }
 
-/// The columns in which `xp` differs from `x` (same shape) by some bit, increasing: one pass
-/// over the rows in memory order.
-fn changed_columns(x: ArrayView2<f64>, xp: ArrayView2<f64>) -> Vec<usize> {
+/// The columns in which `xp` differs from `x` (same shape) by some bit, increasing, and the
+/// rows in which it does, increasing: one pass over the rows in memory order.
+fn changed_columns_and_rows(x: ArrayView2<f64>, xp: ArrayView2<f64>) -> (Vec<usize>, Vec<usize>) {
     let mut differs = vec![false; x.ncols()];
-    for (a, b) in x.rows().into_iter().zip(xp.rows()) {
+    let mut rows = Vec::new();
+    for (i, (a, b)) in x.rows().into_iter().zip(xp.rows()).enumerate() {
+        let mut row_differs = false;
         for ((d, u), v) in differs.iter_mut().zip(a).zip(b) {
-            *d |= u.to_bits() != v.to_bits();
+            let bit = u.to_bits() != v.to_bits();
+            *d |= bit;
+            row_differs |= bit;
+        }
+        if row_differs {
+            rows.push(i);
         }
     }
-    (0..x.ncols()).filter(|&j| differs[j]).collect()
+    ((0..x.ncols()).filter(|&j| differs[j]).collect(), rows)
 }
 
-/// (N29) [`super::permutation_importance`] with each member's PLR embedding kept between
-/// passes, or `None` when some member's input layer is not one PLR layer on every column
-/// (or there are no rows): the caller then scores the whole networks. The score and its
-/// error are the whole-network path's.
+/// (N29, N31) [`super::permutation_importance`] with each member's PLR embedding kept
+/// between passes and only the rows that a pass changes scored again, or `None` when some
+/// member's input layer is not one PLR layer on every column (or there are no rows): the
+/// caller then scores the whole networks. The score and its error are the whole-network
+/// path's.
 pub(super) fn importance(
     model: &Classifier,
     x: ArrayView2<f64>,
@@ -150,25 +151,30 @@ pub(super) fn importance(
         .iter()
         .map(|s| s.dense.workspace(x.nrows()))
         .collect();
-    // Each member's PLR output of the current pass, and the columns that pass changed.
-    let mut outputs: Vec<Array2<f64>> = splits.iter().map(|s| s.base.clone()).collect();
-    let mut before: Vec<usize> = Vec::new();
+    // (N31) Each member's probabilities of the baseline rows: a row whose values a pass
+    // leaves equal keeps its own.
+    let baseline: Vec<Vec<f64>> = splits
+        .iter()
+        .zip(workspaces.iter_mut())
+        .map(|(split, ws)| member_probabilities(split, split.base.view(), ws))
+        .collect();
     let score = |xp: ArrayView2<f64>| {
-        let changed = changed_columns(x, xp);
+        let (changed, rows) = changed_columns_and_rows(x, xp);
         // (R1) σ of each member's logit, summed over the members in order, over K.
         let mut sum = vec![0.0f64; xp.nrows()];
-        for ((split, ws), embedded) in splits.iter().zip(workspaces.iter_mut()).zip(&mut outputs) {
-            split.embed_into(xp, &changed, &before, embedded);
-            let p = ensemble_probabilities(
-                std::slice::from_ref(&split.dense),
-                embedded.view(),
-                std::slice::from_mut(ws),
-            );
+        for ((split, ws), base) in splits.iter().zip(workspaces.iter_mut()).zip(&baseline) {
+            let mut p = base.clone();
+            if !rows.is_empty() {
+                let embedded = split.embed_rows(xp, &changed, &rows);
+                let fresh = member_probabilities(split, embedded.view(), ws);
+                for (&i, v) in rows.iter().zip(fresh) {
+                    p[i] = v;
+                }
+            }
             for (s, v) in sum.iter_mut().zip(p) {
                 *s += v;
             }
         }
-        before = changed;
         let k = splits.len() as f64;
         sum.iter_mut().for_each(|s| *s /= k);
         pass_score(labels, &sum)
@@ -176,6 +182,20 @@ pub(super) fn importance(
     Some(permutation_importance_by(
         x, groups, config, "roc_auc", score,
     ))
+}
+
+/// One member's probabilities (R1 with one member) of its embedded rows, through its Dense
+/// layers.
+fn member_probabilities(
+    split: &Split,
+    embedded: ArrayView2<f64>,
+    ws: &mut Workspace<f64>,
+) -> Vec<f64> {
+    ensemble_probabilities(
+        std::slice::from_ref(&split.dense),
+        embedded,
+        std::slice::from_mut(ws),
+    )
 }
 
 #[cfg(test)]
@@ -225,6 +245,22 @@ mod tests {
         )
         .with_input_layers(input_layers);
         Mlp::new(spec, Init::GlorotUniform, &mut seeded_rng(seed)).unwrap()
+    }
+
+    #[test]
+    fn a_pass_changes_the_columns_and_rows_that_differ_by_some_bit() {
+        let x = ndarray::array![[0.0, 1.0, 2.0], [0.0, 1.0, 2.0], [3.0, 4.0, 5.0]];
+        let mut xp = x.clone();
+        assert_eq!(
+            changed_columns_and_rows(x.view(), xp.view()),
+            (vec![], vec![])
+        );
+        xp[[2, 2]] = -5.0;
+        xp[[0, 0]] = -0.0; // a different bit, the same value: changed
+        assert_eq!(
+            changed_columns_and_rows(x.view(), xp.view()),
+            (vec![0, 2], vec![0, 2])
+        );
     }
 
     #[test]
