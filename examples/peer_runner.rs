@@ -261,16 +261,23 @@ fn timed<R>(f: impl FnOnce() -> R) -> (R, Timed) {
     )
 }
 
+/// The CPU's model name with its x86 family and model: two AMD EPYC kinds both report
+/// "AMD EPYC" (Zen 1 is family 23 model 1, Zen 3 family 25 model 1).
 fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_default()
+    let text = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    // The first processor's block: `key : value` lines up to the first blank one.
+    let field = |name: &str| {
+        text.lines()
+            .map_while(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim() == name)
+            .map(|(_, v)| v.trim().to_string())
+    };
+    match (field("model name"), field("cpu family"), field("model")) {
+        (Some(name), Some(family), Some(model)) => {
+            format!("{name} (family {family}, model {model})")
+        }
+        (name, _, _) => name.unwrap_or_default(),
+    }
 }
 
 fn versions(threads: usize) -> Value {

@@ -13,5 +13,6 @@
 # precision). On a quiet machine: scripts/dp_overhead.sh 9 60.
 # Usage: scripts/dp_overhead.sh [rounds (7)] [epochs (40)]
 set -euo pipefail
+"$(dirname "$0")/host.sh"
 cargo build --release --example dp_overhead >&2
 "${CARGO_TARGET_DIR:-target}/release/examples/dp_overhead" "${1:-7}" "${2:-40}"

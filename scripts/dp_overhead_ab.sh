@@ -18,6 +18,7 @@
 # Session 12: OLD_BIN=/work/oldbin12/dp_overhead scripts/dp_overhead_ab.sh b51f8b4 25 60
 # Session 17 (notes/privacy_cost.md): OLD_BIN=/work/oldbin17/dp_overhead scripts/dp_overhead_ab.sh 7cc1739 61 60
 set -euo pipefail
+"$(dirname "$0")/host.sh"
 old="${1:?usage: scripts/dp_overhead_ab.sh OLD [rounds] [epochs]}"
 rounds="${2:-25}"
 epochs="${3:-60}"

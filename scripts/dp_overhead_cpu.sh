@@ -8,6 +8,7 @@
 # in 10 ms, so each figure is ±0.001 s/epoch.
 # Usage: scripts/dp_overhead_cpu.sh [rounds] BIN [BIN …]
 set -euo pipefail
+"$(dirname "$0")/host.sh"
 ROUNDS=$1
 shift
 OUT=$(mktemp -d)

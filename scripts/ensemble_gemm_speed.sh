@@ -43,7 +43,7 @@ per_epoch() { # label, binary, extra args…: prints CPU seconds per epoch run
   epochs=$(grep -o '"epochs_run": *[0-9]*' "$DIR/run-$label/training.json" | grep -o '[0-9]*$')
   awk -v e="$epochs" '{ printf "%.5f\n", ($1 + $2) / e }' "$DIR/time-$label"
 }
-echo "cores: $(nproc); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+scripts/host.sh
 : >"$DIR/ratios"
 # label binary extra-arguments, in the order of the columns of $DIR/ratios.
 RUNS=("old $OLD_BIN" "new $NEW_BIN" "old4 $OLD_BIN --ensemble-k 4" "new4 $NEW_BIN --ensemble-k 4"

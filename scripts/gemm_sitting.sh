@@ -6,15 +6,14 @@
 #
 #     scripts/gemm_sitting.sh [ROUNDS]
 #
-# Prints the CPU and its flags' vector extensions first; criterion's lines name the
-# instruction set (`serial-avx512`, `parallel-avx512`, …); numpy_gemm.py prints OpenBLAS's
-# kernel. Quote ratios from the same round.
+# Prints the host first (scripts/host.sh: the CPU, its family and model, its vector
+# extensions); criterion's lines name the instruction set (`serial-avx512`,
+# `parallel-avx512`, …); numpy_gemm.py prints OpenBLAS's kernel. Quote ratios from the same
+# round.
 set -eu
 rounds=${1:-2}
 python=${PYTHON:-/work/venv/bin/python}
-grep -m1 'model name' /proc/cpuinfo
-grep -m1 -o -w -E 'avx512f|avx2|fma' /proc/cpuinfo | sort -u | tr '\n' ' '; echo
-uptime
+scripts/host.sh
 CARGO_INCREMENTAL=0 cargo bench --bench gemm --no-run
 for r in $(seq "$rounds"); do
     echo "== round $r: glassbox"

@@ -37,6 +37,7 @@
 #        SWEEP=0 scripts/mpi_bench.sh …       (no message-size sweep)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/host.sh
 steps="${1:-40}"
 rounds="${2:-15}"
 profile="${PROFILE:-release}"

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 OLD_BIN="$1"; NEW_BIN="$2"; ROUNDS="${3:-5}"
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
-echo "cores: $(nproc); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+scripts/host.sh "$NEW_BIN"
 run() { # $1 = old|new, $2 = round
   local bin="$OLD_BIN"; [ "$1" = new ] && bin="$NEW_BIN"
   /usr/bin/time -f "%e %U %S" -o "$TMP/time-$1-$2" "$bin" case-study next-hour \

@@ -25,7 +25,8 @@ with open(path, "w") as f:
         f.write(lines[1 + i % (len(lines) - 1)] + "\n")
 PY
 "$BIN" case-study --out "$DIR/models" --quiet >/dev/null
-echo "cores: $(nproc); load before: $(cut -d' ' -f1-3 /proc/loadavg); $(du -h "$DIR/big.csv" | cut -f1) input"
+scripts/host.sh
+echo "$(du -h "$DIR/big.csv" | cut -f1) input"
 for M in paper default; do
   MODEL="$DIR/models/$M/model.safetensors"
   if command -v hyperfine >/dev/null; then

@@ -12,6 +12,6 @@ cd "$(dirname "$0")/.."
 SEEDS="${1:-5}"
 cargo build --release -p glassbox-recommend --example default_online_retail >/dev/null 2>&1
 BIN="${CARGO_TARGET_DIR:-target}/release/examples/default_online_retail"
-echo "cores: $(nproc); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+scripts/host.sh
 /usr/bin/time -f "whole run: %e s wall, %U s user, %S s system, %M KiB max RSS" "$BIN" "$SEEDS" ${2:-}
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

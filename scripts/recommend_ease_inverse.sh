@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p glassbox-recommend --example ease_inverse >/dev/null 2>&1
 BIN="${CARGO_TARGET_DIR:-target}/release/examples/ease_inverse"
-echo "cores: $(nproc); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+scripts/host.sh
 for round in 1 2 3; do
   for method in gauss-jordan blocked; do
     /usr/bin/time -f "  $method round $round: %e s wall, %U s user, %S s system" "$BIN" "$method"

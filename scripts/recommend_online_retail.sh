@@ -11,6 +11,6 @@ cd "$(dirname "$0")/.."
 SEEDS="${1:-5}"
 cargo build --release -p glassbox-recommend --example online_retail >/dev/null 2>&1
 BIN="${CARGO_TARGET_DIR:-target}/release/examples/online_retail"
-echo "cores: $(nproc); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+scripts/host.sh
 /usr/bin/time -f "whole run: %e s wall, %U s user, %S s system, %M KiB max RSS" "$BIN" "$SEEDS"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -12,7 +12,7 @@
 #   scripts/recommend_speed.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "cores: $(nproc); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+scripts/host.sh
 CARGO_INCREMENTAL=0 cargo build --release --bin glassbox >/dev/null 2>&1
 CARGO_INCREMENTAL=0 cargo bench --bench recommend -- top20
 BIN="${CARGO_TARGET_DIR:-target}/release/glassbox"

@@ -24,7 +24,7 @@ for dir in "$TMP/old" "$ROOT"; do
   c=new; [ "$dir" = "$TMP/old" ] && c=old
   cp "$TARGET/release/glassbox" "$TMP/glassbox-$c"
 done
-echo "cores: $(nproc); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+scripts/host.sh
 run() { # $1 = old|new, $2 = round
   /usr/bin/time -f "%e %U %S" -o "$TMP/time-$1-$2" "$TMP/glassbox-$1" --quiet recommend train \
     datasets/online_retail_interactions.csv.gz --user customer_id --item stock_code \

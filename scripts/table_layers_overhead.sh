@@ -34,7 +34,7 @@ cpu() { # label, binary, extra args…: prints CPU seconds
   /usr/bin/time -f "%U %S" -o "$DIR/time-$label" "$bin" train "${DATA[@]}" --out "$DIR/run-$label" "$@" >/dev/null
   awk '{ printf "%.3f\n", $1 + $2 }' "$DIR/time-$label"
 }
-echo "cores: $(nproc); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+scripts/host.sh
 : >"$DIR/ratios"
 for r in $(seq 1 "$ROUNDS"); do
   o=$(cpu old "$OLD_BIN")

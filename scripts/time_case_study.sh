@@ -13,7 +13,7 @@ RUNS="${1:-15}"
 cargo build --release -p glassbox >/dev/null 2>&1
 BIN=target/release/glassbox
 OUT="${TMPDIR:-/tmp}/glassbox-time-case-study"
-echo "cores: $(nproc); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+scripts/host.sh
 if command -v hyperfine >/dev/null; then
   for T in 2 1; do
     hyperfine --warmup 1 --runs "$RUNS" --export-json "$OUT-threads$T.json" \

@@ -31,7 +31,7 @@ else
   CARGO_TARGET_DIR="$TARGET" cargo build --release --bin glassbox >/dev/null 2>&1
   cp "$TARGET/release/glassbox" "$WORK/glassbox-new"
 fi
-echo "cores: $(nproc); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+scripts/host.sh
 for r in $(seq "$ROUNDS"); do
   for which in old new; do
     out="$WORK/run-$which"

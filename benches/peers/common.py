@@ -225,14 +225,22 @@ def base_versions() -> dict:
 
 
 def cpu_model() -> str:
+    """The CPU's model name with its x86 family and model: two AMD EPYC kinds both report
+    "AMD EPYC" (Zen 1 is family 23 model 1, Zen 3 family 25 model 1)."""
+    fields = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, sep, value = line.partition(":")
+                if not sep:
+                    break  # the end of the first processor's block
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor()
+    name = fields.get("model name") or platform.processor()
+    if "cpu family" in fields and "model" in fields:
+        return f"{name} (family {fields['cpu family']}, model {fields['model']})"
+    return name
 
 
 def emit(runner: str, spec: dict, threads: int, timer: Timer, versions: dict, **extra) -> None:
