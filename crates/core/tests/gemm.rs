@@ -493,6 +493,9 @@ fn split_rule() {
     assert_eq!(split_for(32, 784, 64), Split::Serial);
     // Longer side of C fits one block: serial.
     assert_eq!(split_for(64, 100_000, 64), Split::Serial);
+    // A shard's weight gradient of the 784-64 layer (T11: 32 rows; 1.6 M multiply-adds) is
+    // split: at 2²¹ it ran on one thread while the other waited (notes/gemm.md §3).
+    assert_eq!(split_for(64, 32, 784), Split::Cols { block: 128 });
     // Rows when C is tall (or square), columns when C is wide.
     assert_eq!(split_for(1024, 1024, 1024), Split::Rows { block: 128 });
     assert_eq!(split_for(784, 256, 64), Split::Rows { block: 128 });

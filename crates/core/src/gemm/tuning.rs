@@ -14,11 +14,12 @@
 
 use crate::gemm::cache::cache_sizes;
 
-/// Below this many multiply-adds (`m·k·n`, 2²¹ ≈ 2 M, ≈ 70 µs of one core) [`crate::gemm()`]
-/// stays on the calling thread: waking a second thread costs more than it saves. First an
-/// estimate; on a quiet machine 2¹⁹ measured no different on the 2-thread training step
-/// (notes/gemm.md §3), so the estimate stands.
-pub const PARALLEL_MIN_MACS: usize = 1 << 21;
+/// Below this many multiply-adds (`m·k·n`, 2²⁰ ≈ 1 M, ≈ 35 µs of one core) [`crate::gemm()`]
+/// stays on the calling thread: waking a second thread costs more than it saves. 2²⁰, not
+/// the first estimate 2²¹, since a batch's parameter gradients are summed by shards of 32
+/// rows (T11): the 784-64 layer's shard product (64 × 32 × 784, 1.6 M) then stayed on one
+/// thread, and the 2-thread step at batch 256 ran 26 % faster at 2²⁰ (notes/gemm.md §3).
+pub const PARALLEL_MIN_MACS: usize = 1 << 20;
 
 /// The smallest block (rows or columns of C) one task gets: a multiple of the column tiles
 /// (our kernels' 4 and 16 / 8, matrixmultiply's 8×8 / 8×4 for f32 / f64) so that column
