@@ -7,9 +7,9 @@
 #
 #   scripts/host.sh [GLASSBOX_BIN]
 field() { grep -m1 "^$1[[:space:]]*:" /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//'; }
-flags=$(grep -m1 -o -w -E 'avx512f|avx2|fma' /proc/cpuinfo 2>/dev/null | sort -u | tr '\n' ' ')
+flags=$(grep -m1 -o -w -E 'avx512f|avx2|fma' /proc/cpuinfo 2>/dev/null | sort -u | paste -sd' ')
 line="# host: $(field 'model name') (family $(field 'cpu family'), model $(field model)), $(nproc) cores"
-line="$line, CPU flags: ${flags:-none of avx2 fma avx512f }load $(cut -d' ' -f1-3 /proc/loadavg)"
+line="$line, CPU flags: ${flags:-none of avx2 fma avx512f}; load $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ -n "${1:-}" ] && [ -x "$1" ]; then
   line="$line; $("$1" --version 2>/dev/null)"
 fi
