@@ -21,6 +21,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use glassbox_core::gemm::{PARALLEL_MIN_MACS, Split, split_for};
 use glassbox_core::{
     Activation, Float, GradWrite, Init, LayerSpec, Mlp, MlpSpec, Mode, Upstream, Workspace,
     build_pool, seeded_rng,
@@ -169,12 +170,33 @@ fn warm_up_then_count<T: Float>(n: usize, pool: Option<&rayon::ThreadPool>) -> (
     }
 }
 
+/// The batch run on the calling thread, and the batch the workspace grows to.
+const SERIAL_BATCH: usize = 16;
+const GROWN_BATCH: usize = 12;
+
+/// Fails if a batch of `n` rows would send the network's largest product (n·784·64
+/// multiply-adds) to the parallel GEMM: raising the batch or lowering
+/// [`PARALLEL_MIN_MACS`] must not silently turn the calling-thread case into a pool case.
+fn assert_serial(n: usize) {
+    for (m, k, cols) in [(n, 784, 64), (784, n, 64), (n, 64, 784)] {
+        assert_eq!(
+            split_for(m, k, cols),
+            Split::Serial,
+            "batch {n}: the {m}×{k}×{cols} product would run in parallel \
+             (PARALLEL_MIN_MACS = {PARALLEL_MIN_MACS})"
+        );
+    }
+}
+
 /// `pools` are kept for the whole test, so no worker thread starts or exits while counting.
 fn allocation_free<T: Float>(pools: &[rayon::ThreadPool]) {
-    // Batch 32 keeps every product below the parallel threshold, on the calling thread;
-    // batch 512 takes the parallel GEMM (512·784·64 multiply-adds ≫ 2²¹) and the
-    // row-parallel passes (512·64 = 2¹⁵ elements), in each pool.
-    let cases = std::iter::once((32, None)).chain(pools.iter().map(|p| (512, Some(p))));
+    // The calling-thread batch keeps every product below the parallel threshold: a product
+    // at or above it, outside a pool, injects jobs into rayon's global pool, which
+    // allocates (see the top of this file). Batch 512 takes the parallel GEMM
+    // (512·784·64 multiply-adds ≫ the threshold) and the row-parallel passes
+    // (512·64 = 2¹⁵ elements), in each pool.
+    assert_serial(SERIAL_BATCH);
+    let cases = std::iter::once((SERIAL_BATCH, None)).chain(pools.iter().map(|p| (512, Some(p))));
     for (n, pool) in cases {
         let threads = pool.map_or(1, |p| p.current_num_threads());
         let (warm_up, after) = warm_up_then_count::<T>(n, pool);
@@ -199,23 +221,24 @@ fn allocation_free<T: Float>(pools: &[rayon::ThreadPool]) {
 
     // A batch larger than the workspace grows it once (the counter sees it: the assertion
     // above can fail), then runs allocation-free again.
-    let mut small = Step::<T>::new(32);
+    let mut small = Step::<T>::new(SERIAL_BATCH / 2);
     small.run();
-    let x = batch::<T>(48, 784, 7);
+    assert_serial(GROWN_BATCH);
+    let x = batch::<T>(GROWN_BATCH, 784, 7);
     let mut rng = seeded_rng(4);
     let grow = count(|| {
         let fwd = small
             .mlp
             .forward(x.view(), Mode::Train(&mut rng), &mut small.ws);
-        assert_eq!(fwd.rows(), 48);
+        assert_eq!(fwd.rows(), GROWN_BATCH);
     });
     assert!(grow > 0, "{}: growing the workspace allocates", T::NAME);
-    assert_eq!(small.ws.capacity(), 48);
+    assert_eq!(small.ws.capacity(), GROWN_BATCH);
     let again = count(|| {
         let fwd = small
             .mlp
             .forward(x.view(), Mode::Train(&mut rng), &mut small.ws);
-        assert_eq!(fwd.rows(), 48);
+        assert_eq!(fwd.rows(), GROWN_BATCH);
     });
     assert_eq!(again, 0, "{}: the grown workspace is reused", T::NAME);
 }
