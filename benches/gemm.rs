@@ -12,14 +12,19 @@
 //! `parallel-<isa>` (`glassbox_core::gemm` on the instruction set it chose, the one
 //! `GLASSBOX_ISA` names or the CPU's best). The first line printed names the CPU's choice.
 //! Every result is checked against the naive loop once before anything is timed.
+//!
+//! Groups `fma-peak/1-thread` and `fma-peak/all-threads` first measure this CPU's FMA peak
+//! on each vector instruction set (independent FMA chains in registers, eq. G5): the GEMM
+//! figures are quoted as a fraction of it.
 
+use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use glassbox_core::gemm::gemm_serial_on;
-use glassbox_core::gemm::kernel::{Isa, active_isa};
+use glassbox_core::gemm::kernel::{Isa, active_isa, fma_peak_work};
 use glassbox_core::{Float, build_pool, gemm, gemm_naive, gemm_serial};
 use ndarray::Array2;
 
@@ -175,6 +180,7 @@ fn bench(c: &mut Criterion) {
         validate(&pools[1].1, a, b);
     }
 
+    fma_peak(c, &pools, &vector_isas);
     for (label, pool) in &pools {
         let mut group = c.benchmark_group(format!("gemm/{label}"));
         group.sampling_mode(SamplingMode::Flat);
@@ -210,6 +216,32 @@ fn bench(c: &mut Criterion) {
             let name = format!("parallel-{isa}");
             group.bench_function(BenchmarkId::new(name, size), |bch| {
                 pool.install(|| bch.iter(|| gemm(1.0, a.view(), b.view(), 0.0, out.view_mut())))
+            });
+        }
+        group.finish();
+    }
+}
+
+/// Rounds of the FMA peak loop per call: 12 chains × 8 lanes × 2 × 100,000 = 19.2 MFLOP
+/// on AVX2, about half a millisecond.
+const PEAK_ROUNDS: usize = 100_000;
+
+/// The FMA peak (G5, notes/gemm.md §6): groups `fma-peak/1-thread` and
+/// `fma-peak/all-threads`, one benchmark per vector instruction set; in the all-threads pool
+/// every worker runs the loop at once (`broadcast`), and the throughput counts all of them.
+fn fma_peak(c: &mut Criterion, pools: &[(&str, rayon::ThreadPool)], isas: &[Isa]) {
+    for (label, pool) in pools {
+        let mut group = c.benchmark_group(format!("fma-peak/{label}"));
+        group.sampling_mode(SamplingMode::Flat);
+        group.sample_size(15);
+        group.warm_up_time(Duration::from_millis(500));
+        group.measurement_time(Duration::from_secs(2));
+        for &isa in isas {
+            let (flops, _) = fma_peak_work(isa, PEAK_ROUNDS).expect("an available ISA");
+            let workers = pool.current_num_threads() as u64;
+            group.throughput(Throughput::Elements(flops * workers));
+            group.bench_function(isa.name(), |bch| {
+                bch.iter(|| pool.broadcast(|_| black_box(fma_peak_work(isa, PEAK_ROUNDS))))
             });
         }
         group.finish();
