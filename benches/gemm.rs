@@ -42,11 +42,13 @@ const SHAPES: [(usize, usize, usize); 4] = [
 /// kernel's layout, what inference runs.
 const FORWARD: [(usize, usize, usize); 3] = [(32, 784, 64), (256, 784, 64), (4096, 784, 64)];
 
-/// (m, k, n) of a wide layer's weight gradient `d_zᵀ·H` (the 784-1024-1024-1 model at batch
-/// 256), timed in that layout (size suffix `-dw`): A is `d_z` (k, m) transposed and B is H
-/// (k, n) row-major, rows 4 KiB apart, so the outer kernel copies both and the parallel
-/// GEMM cuts rows that share one packed B (notes/gemm.md, eq. G4).
-const WEIGHT_GRADIENT: [(usize, usize, usize); 1] = [(1024, 256, 1024)];
+/// (m, k, n) of weight gradients `d_zᵀ·H`, timed in that layout (size suffix `-dw`): A is
+/// `d_z` (k, m) transposed and B is H (k, n) row-major. A wide layer's (the 784-1024-1024-1
+/// model at batch 256: B's rows 4 KiB apart, so the outer kernel copies both and the
+/// parallel GEMM cuts rows that share one packed B, notes/gemm.md eq. G4), and the 784-64
+/// layer's over one 32-row shard (T11: every batch's gradient is a sum of such products, so
+/// this short-k shape is most of the 784-64-64-1 step's backward pass).
+const WEIGHT_GRADIENT: [(usize, usize, usize); 2] = [(1024, 256, 1024), (64, 32, 784)];
 
 /// The naive loop is timed only up to this many multiply-adds.
 const NAIVE_MAX_MACS: usize = 20_000_000;
