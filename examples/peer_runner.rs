@@ -10,7 +10,8 @@
 //! and with the same workload table (read from `meta.json`, which copies `common.WORKLOADS`),
 //! and prints the same JSON lines: one per timed repeat with `runner`, `workload`, `threads`,
 //! `samples_per_s`, `seconds`, `samples`, `cpu_seconds`, `cpu_util`, `busy_threads`, `loss` or
-//! `mean_logit`, `quick`, `versions`; for `startup`, one line with `prediction` (the logit of
+//! `mean_logit`, `quick`, `versions` (with `fma_peak_gflops`, the FMA peak of one core at
+//! launch: G5, notes/gemm.md §6); for `startup`, one line with `prediction` (the logit of
 //! row 0 under the initial weights of the small MLP), as soon as it is known.
 //!
 //! A training step is the trainer's own, [`train_step`]: forward in training mode, binary
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use glassbox_core::gemm::kernel::{Isa, active_isa, fma_peak_work};
 use glassbox_core::{Activation, LayerSpec, Mlp, MlpSpec, Mode, build_pool};
 use glassbox_train::{
     AdamEpsilon, Batch, Optimizer, OptimizerConfig, StepBuffers, TrainConfig, WeightDecay,
@@ -288,13 +290,29 @@ fn versions(threads: usize) -> Value {
         "flush_to_zero": true,
         "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
         "isa": gemm_isa(),
+        "fma_peak_gflops": fma_peak_gflops(),
     })
+}
+
+/// The FMA peak of one core on the kernel's vector instruction set (G5, notes/gemm.md §6):
+/// the best of five timed calls of the register loop (≈ 0.5 ms each), taken at launch, so
+/// every record carries the host's speed beside its rate. `None` on the scalar path.
+fn fma_peak_gflops() -> Option<f64> {
+    let isa = active_isa().filter(|&isa| isa != Isa::Scalar)?;
+    (0..5)
+        .filter_map(|_| {
+            let start = Instant::now();
+            let (flops, value) = fma_peak_work(isa, 100_000)?;
+            std::hint::black_box(value);
+            Some(flops as f64 / start.elapsed().as_secs_f64() / 1e9)
+        })
+        .reduce(f64::max)
 }
 
 /// The GEMM kernel's instruction set (`GLASSBOX_ISA` or the CPU's best), as every line
 /// reports it so a result can be rerun on the same path.
 fn gemm_isa() -> &'static str {
-    glassbox_core::gemm::kernel::active_isa().map_or("matrixmultiply", |isa| isa.name())
+    active_isa().map_or("matrixmultiply", |isa| isa.name())
 }
 
 /// The training workload: `steps` Adam steps of `batch` rows in file order. Returns the mean

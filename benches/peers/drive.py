@@ -351,6 +351,12 @@ def main() -> None:
         for lib in json.loads(b):
             notes.append(f"NumPy BLAS: {lib.get('internal_api')} {lib.get('version')}, kernel "
                          f"{lib.get('architecture')}, {lib.get('num_threads')} threads (threadpoolctl)")
+    peaks = [x["versions"]["fma_peak_gflops"] for x in records
+             if x.get("runner") == "glassbox" and x.get("versions", {}).get("fma_peak_gflops")]
+    if peaks:
+        # The host's speed at each glassbox launch: G5, notes/gemm.md §6.
+        notes.append(f"FMA peak of one core at glassbox's launches (G5): {min(peaks):.1f}–{max(peaks):.1f} GFLOP/s "
+                     f"over {len(peaks)} launches")
     removed = sorted({k for x in records for k in x.get("env_removed", [])})
     if removed:
         notes.append(f"removed from the NumPy peer's environment: {', '.join(removed)}")
