@@ -174,11 +174,12 @@ fn warm_up_then_count<T: Float>(n: usize, pool: Option<&rayon::ThreadPool>) -> (
 const SERIAL_BATCH: usize = 16;
 const GROWN_BATCH: usize = 12;
 
-/// Fails if a batch of `n` rows would send the network's largest product (n·784·64
-/// multiply-adds) to the parallel GEMM: raising the batch or lowering
-/// [`PARALLEL_MIN_MACS`] must not silently turn the calling-thread case into a pool case.
+/// Fails if a batch of `n` rows would send one of the first layer's products (n·784·64
+/// multiply-adds: the forward pass, the weight gradient, the input gradient) to the parallel
+/// GEMM: raising the batch or lowering [`PARALLEL_MIN_MACS`] must not silently turn the
+/// calling-thread case into a pool case.
 fn assert_serial(n: usize) {
-    for (m, k, cols) in [(n, 784, 64), (784, n, 64), (n, 64, 784)] {
+    for (m, k, cols) in [(n, 784, 64), (64, n, 784), (n, 64, 784)] {
         assert_eq!(
             split_for(m, k, cols),
             Split::Serial,

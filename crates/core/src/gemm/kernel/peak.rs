@@ -7,7 +7,8 @@
 //! the chains number at least F·L (2·4 = 8 on Zen 3 and Ice Lake, 1·5 on Zen 1, whose 256-bit
 //! operations take two 128-bit halves, by AMD's description); 12 also leaves the 16 AVX2
 //! registers room for the two operands, so nothing spills. No memory is touched: this is the
-//! arithmetic ceiling, which no GEMM reaches (it also loads, broadcasts and stores).
+//! arithmetic ceiling, which a GEMM can approach but not pass (it also loads, broadcasts and
+//! stores).
 //! The caller times it; this crate does no timing.
 
 use super::Isa;
