@@ -82,7 +82,7 @@ use std::fmt;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-pub use peak::{PEAK_CHAINS, fma_peak_work};
+pub use peak::fma_peak_work;
 use scratch::lend_shared_b;
 pub use scratch::{Scratch, reserve_scratch, reserve_scratch_in_pool, reserved_scratch};
 

@@ -15,7 +15,7 @@ use super::Isa;
 use super::simd::{Element, Simd};
 
 /// Independent accumulator chains of the peak loop (12 vectors; see the module's text).
-pub const PEAK_CHAINS: usize = 12;
+const PEAK_CHAINS: usize = 12;
 
 /// Runs `PEAK_CHAINS` chains of `rounds` fused multiply-adds `c ← c·a + b` on `isa`'s vectors
 /// of `f32`, and returns (the floating-point operations done, counting a fused multiply-add
@@ -26,7 +26,7 @@ pub fn fma_peak_work(isa: Isa, rounds: usize) -> Option<(u64, f32)> {
         return None;
     }
     // SAFETY: `isa` is available (checked above), so its target features are present.
-    let value = unsafe {
+    let (value, lanes) = unsafe {
         match isa {
             Isa::Scalar => chains::<f32, <f32 as Element>::Scalar>(rounds),
             #[cfg(target_arch = "x86_64")]
@@ -37,35 +37,29 @@ pub fn fma_peak_work(isa: Isa, rounds: usize) -> Option<(u64, f32)> {
             _ => return None,
         }
     };
-    let lanes = match isa {
-        Isa::Scalar => <<f32 as Element>::Scalar as Simd<f32>>::LANES,
-        Isa::Avx2 => <<f32 as Element>::Avx2 as Simd<f32>>::LANES,
-        Isa::Avx512 => <<f32 as Element>::Avx512 as Simd<f32>>::LANES,
-    };
-    let flops = 2 * (PEAK_CHAINS * lanes * rounds) as u64;
-    Some((flops, value))
+    Some((2 * (PEAK_CHAINS * lanes * rounds) as u64, value))
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn chains_avx2(rounds: usize) -> f32 {
+unsafe fn chains_avx2(rounds: usize) -> (f32, usize) {
     // SAFETY: forwarded to the caller.
     unsafe { chains::<f32, <f32 as Element>::Avx2>(rounds) }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-unsafe fn chains_avx512(rounds: usize) -> f32 {
+unsafe fn chains_avx512(rounds: usize) -> (f32, usize) {
     // SAFETY: forwarded to the caller.
     unsafe { chains::<f32, <f32 as Element>::Avx512>(rounds) }
 }
 
-/// The chains on `S`'s vectors; their lanes summed at the end.
+/// The chains on `S`'s vectors, their lanes summed at the end; and the lanes of a vector.
 ///
 /// # Safety
 /// The CPU runs `S`'s instructions.
 #[inline(always)]
-unsafe fn chains<E: Element, S: Simd<E>>(rounds: usize) -> E {
+unsafe fn chains<E: Element, S: Simd<E>>(rounds: usize) -> (E, usize) {
     // SAFETY: forwarded to the caller; no pointer is touched.
     unsafe {
         // c·a + b with a just under 1 keeps every chain finite and away from subnormals.
@@ -77,7 +71,8 @@ unsafe fn chains<E: Element, S: Simd<E>>(rounds: usize) -> E {
                 *c = S::fma(*c, a, b);
             }
         }
-        acc.iter().fold(E::zero(), |sum, &c| sum + S::hsum(c))
+        let value = acc.iter().fold(E::zero(), |sum, &c| sum + S::hsum(c));
+        (value, S::LANES)
     }
 }
 
