@@ -9,6 +9,7 @@ use super::paired::{PairedBootstrap, PairedInterval};
 use super::ranking::{counts_in_order, descending_order};
 use super::{MetricsError, check_scores, threshold_counts};
 use crate::batching::uniform_below;
+use rayon::prelude::*;
 
 /// (M19) Expected positives among the `k` highest scores when ties at the cut are broken at
 /// random: with `s` the `k`-th highest score, `a` the scores above `s` holding `p_a`
@@ -234,22 +235,31 @@ pub fn cluster_bootstrap_models(
         );
         models.len()
     ];
-    resampler.run(resamples, seed, |draws| {
-        let mut b = None; // B's resampled metrics, walked at most once per resample
-        for (walk, (aucs, aps, d_auc, d_ap)) in walks.iter().zip(values.iter_mut()) {
-            if let Some((auc_a, ap_a)) = resampled_auc_ap(walk, draws) {
+    // Each resample's metrics are a function of its draws alone, walked on any worker; they
+    // come back in resample order and are kept here in that order, so the bits do not
+    // depend on the threads.
+    let walked = resampler.run(resamples, seed, |draws| {
+        let a: Vec<_> = walks.iter().map(|w| resampled_auc_ap(w, draws)).collect();
+        // Both classes drawn or not depends on the labels and the draws only, so on no model:
+        // B is walked when A's first resample value exists.
+        let b = match a.first() {
+            Some(Some(_)) => walk_b.as_ref().and_then(|w| resampled_auc_ap(w, draws)),
+            _ => None,
+        };
+        (a, b)
+    });
+    for (a, b) in walked {
+        for (value, (aucs, aps, d_auc, d_ap)) in a.into_iter().zip(values.iter_mut()) {
+            if let Some((auc_a, ap_a)) = value {
                 aucs.push(auc_a);
                 aps.push(ap_a);
-                if b.is_none() {
-                    b = Some(walk_b.as_ref().and_then(|w| resampled_auc_ap(w, draws)));
-                }
-                if let Some(Some((auc_b, ap_b))) = b {
+                if let Some((auc_b, ap_b)) = b {
                     d_auc.push(auc_a - auc_b);
                     d_ap.push(ap_a - ap_b);
                 }
             }
         }
-    });
+    }
     let interval = |estimate: f64, v: Vec<f64>| {
         let (low, high, resamples) = percentile_interval(v);
         BootstrapInterval {
@@ -315,19 +325,49 @@ impl ClusterResampler {
         blocks(&descending_order(scores), scores, labels, &self.cluster_of)
     }
 
-    /// `resamples` times: draw `C` clusters with replacement and hand `visit` the draw counts.
-    fn run(&self, resamples: usize, seed: u64, mut visit: impl FnMut(&[u32])) {
-        let mut rng: Rng = seeded_rng(seed);
-        let mut draws = vec![0u32; self.count];
-        for _ in 0..resamples {
-            draws.iter_mut().for_each(|d| *d = 0);
-            for _ in 0..self.count {
-                draws[uniform_below(&mut rng, self.count as u64) as usize] += 1;
-            }
-            visit(&draws);
+    /// `resamples` times: draw `C` clusters with replacement, and `walk` the draw counts;
+    /// the walks' results in resample order. The draws come from one generator in resample
+    /// order; the walks of a round of [`RESAMPLES_PER_ROUND`] run on rayon's workers while
+    /// the next round is drawn, and each is a function of its own draws only.
+    fn run<R: Send>(
+        &self,
+        resamples: usize,
+        seed: u64,
+        walk: impl Fn(&[u32]) -> R + Sync,
+    ) -> Vec<R> {
+        let c = self.count;
+        if c == 0 {
+            return (0..resamples).map(|_| walk(&[])).collect();
         }
+        let mut rng: Rng = seeded_rng(seed);
+        let draw = |rng: &mut Rng, round: usize, counts: &mut Vec<u32>| {
+            counts.clear();
+            counts.resize(round * c, 0);
+            for draws in counts.chunks_exact_mut(c) {
+                for _ in 0..c {
+                    draws[uniform_below(rng, c as u64) as usize] += 1;
+                }
+            }
+        };
+        let mut out = Vec::with_capacity(resamples);
+        let (mut current, mut next) = (Vec::new(), Vec::new());
+        draw(&mut rng, RESAMPLES_PER_ROUND.min(resamples), &mut current);
+        while !current.is_empty() {
+            let following = RESAMPLES_PER_ROUND.min(resamples - out.len() - current.len() / c);
+            let (walked, ()) = rayon::join(
+                || current.par_chunks_exact(c).map(&walk).collect::<Vec<R>>(),
+                || draw(&mut rng, following, &mut next),
+            );
+            out.extend(walked);
+            std::mem::swap(&mut current, &mut next);
+        }
+        out
     }
 }
+
+/// Resamples drawn at a time by `ClusterResampler::run` and walked in parallel: 64 × 25,100
+/// draw counts (the next-hour case's visitors) is 6.4 MB, two rounds in memory.
+const RESAMPLES_PER_ROUND: usize = 64;
 
 /// ROC-AUC and AP of one resample (M11, M13 on the weighted blocks); `None` without both
 /// classes.
@@ -593,5 +633,52 @@ mod tests {
             }
         }
         assert!(cluster_bootstrap_models(&labels, &[&a, &b[1..]], None, &clusters, 5, 1).is_err());
+    }
+
+    #[test]
+    fn the_rounds_and_the_threads_change_no_bit() {
+        // 137 resamples: two full rounds of RESAMPLES_PER_ROUND and a partial one.
+        let resamples = 2 * RESAMPLES_PER_ROUND + 9;
+        let n = 600;
+        let labels: Vec<bool> = (0..n).map(|i| i % 13 == 0).collect();
+        let a: Vec<f64> = (0..n)
+            .map(|i| ((i * 41) % 103) as f64 / 103.0 + if i % 13 == 0 { 0.2 } else { 0.0 })
+            .collect();
+        let b: Vec<f64> = (0..n).map(|i| ((i * 29) % 89) as f64 / 89.0).collect();
+        let clusters: Vec<u64> = (0..n).map(|i| (i / 3) as u64).collect();
+        let resampler = ClusterResampler::new(&clusters);
+        let walk = blocks(&descending_order(&a), &a, &labels, &resampler.cluster_of);
+        // The reference: one resample after another from one generator, walked at once.
+        let mut rng = seeded_rng(5);
+        let count = resampler.count;
+        let expected: Vec<_> = (0..resamples)
+            .map(|_| {
+                let mut draws = vec![0u32; count];
+                for _ in 0..count {
+                    draws[uniform_below(&mut rng, count as u64) as usize] += 1;
+                }
+                resampled_auc_ap(&walk, &draws)
+            })
+            .collect();
+        let aucs: Vec<f64> = expected.iter().flatten().map(|v| v.0).collect();
+        let mut whole = Vec::new();
+        for threads in [1, 2, 5] {
+            let pool = glassbox_core::threads::build_pool(threads).unwrap();
+            let got = pool.install(|| resampler.run(resamples, 5, |d| resampled_auc_ap(&walk, d)));
+            assert_eq!(got, expected, "{threads} thread(s)");
+            let both = pool.install(|| {
+                cluster_bootstrap_against(&labels, &a, Some(&b), &clusters, resamples, 5)
+            });
+            whole.push(both.unwrap());
+        }
+        let (low, high, used) = percentile_interval(aucs);
+        assert_eq!(
+            (whole[0].0.low, whole[0].0.high, whole[0].0.resamples),
+            (low, high, used)
+        );
+        assert!(whole.iter().all(|w| w == &whole[0]));
+        // Negative control: another seed draws other resamples.
+        let other = resampler.run(resamples, 6, |d| resampled_auc_ap(&walk, d));
+        assert_ne!(other, expected);
     }
 }
