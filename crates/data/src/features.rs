@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, ShapeBuilder};
 use serde::{Deserialize, Serialize};
 
 use super::error::{DataError, Names, Result};
@@ -439,7 +439,10 @@ impl Preprocessor {
     /// and with labels those of [`Target::labels`].
     pub fn encode(&self, table: &Table, with_labels: bool) -> Result<Encoded> {
         let n = table.n_rows();
-        let mut x = Array2::<f32>::zeros((n, self.n_features()));
+        // Filled column by column, so column-major: each column's cells are consecutive
+        // (row-major, every cell of a column pass was another cache line); copied to the
+        // row-major x at the end, row by row, reading one line per column every 16 rows.
+        let mut x = Array2::<f32>::zeros((n, self.n_features()).f());
         let mut imputed = BTreeMap::new();
         let mut unknown = BTreeMap::new();
         let mut start = 0;
@@ -534,7 +537,7 @@ impl Preprocessor {
             None
         };
         Ok(Encoded {
-            x,
+            x: x.as_standard_layout().into_owned(),
             y,
             imputed,
             unknown,

@@ -52,6 +52,27 @@ impl DataSummary {
     ///
     /// Errors: with a preprocessor, those of [`Preprocessor::encode`] (an unknown label…).
     pub fn new(table: &Table, preprocessor: Option<&Preprocessor>) -> Result<DataSummary> {
+        match preprocessor {
+            Some(p) => {
+                let unknown = p.encode(table, false)?.unknown;
+                DataSummary::with_unknown(table, Some(p), unknown)
+            }
+            None => DataSummary::with_unknown(table, None, BTreeMap::new()),
+        }
+    }
+
+    /// [`DataSummary::new`] with the unknown-category counts already known — the sum of
+    /// [`Preprocessor::encode`]'s `unknown` over parts that cover `table`'s rows once (the
+    /// training pipeline encodes its training and validation parts anyway; a third encode
+    /// of the whole table only to count them cost as much as one of those).
+    ///
+    /// Errors: with a preprocessor whose target is in `table`, those of
+    /// [`crate::Target::class_balance`].
+    pub fn with_unknown(
+        table: &Table,
+        preprocessor: Option<&Preprocessor>,
+        unknown_categories: BTreeMap<String, usize>,
+    ) -> Result<DataSummary> {
         let target = preprocessor.map(|p| p.target().column.as_str());
         let columns = table
             .columns()
@@ -75,18 +96,11 @@ impl DataSummary {
                 target: Some(c.name()) == target,
             })
             .collect();
-        let (class_balance, unknown_categories) = match preprocessor {
-            Some(p) => {
-                let has_target = table.column(&p.target().column).is_some();
-                let encoded = p.encode(table, false)?;
-                let balance = if has_target {
-                    Some(p.target().class_balance(table)?)
-                } else {
-                    None
-                };
-                (balance, encoded.unknown)
+        let class_balance = match preprocessor {
+            Some(p) if table.column(&p.target().column).is_some() => {
+                Some(p.target().class_balance(table)?)
             }
-            None => (None, BTreeMap::new()),
+            _ => None,
         };
         Ok(DataSummary {
             file: table.file().to_string(),

@@ -149,3 +149,32 @@ fn default_options_are_the_standard_preprocessing_and_old_bundles_read_back() {
     let old = Preprocessor::from_json(&value.to_string(), "old bundle").unwrap();
     assert_eq!(old, plain);
 }
+
+/// The summary from the unknown-category counts of parts that cover the table once (the
+/// training pipeline's train and validation encodes) equals the summary that encodes it
+/// whole; counts that miss a part do not.
+#[test]
+fn a_summary_from_the_parts_counts_is_the_whole_tables() {
+    let (pre, schema) = fit(FeatureOptions::default());
+    // LATER: an unseen level (`pink`, row 0) in one part, a gap in the other.
+    let (later, _) = table(LATER, "later.csv", Some(&schema));
+    let whole = DataSummary::new(&later, Some(&pre)).unwrap();
+    assert_eq!(whole.unknown_categories["c"], 1);
+    let mut unknown = pre
+        .encode(&later.select_rows(&[0, 2]), true)
+        .unwrap()
+        .unknown;
+    for (column, count) in pre.encode(&later.select_rows(&[1]), true).unwrap().unknown {
+        *unknown.entry(column).or_insert(0) += count;
+    }
+    assert_eq!(
+        DataSummary::with_unknown(&later, Some(&pre), unknown).unwrap(),
+        whole
+    );
+    // Negative control: the second part's counts alone miss row 0's unseen level.
+    let part = pre.encode(&later.select_rows(&[1]), true).unwrap().unknown;
+    assert_ne!(
+        DataSummary::with_unknown(&later, Some(&pre), part).unwrap(),
+        whole
+    );
+}

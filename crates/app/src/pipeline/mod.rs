@@ -282,14 +282,26 @@ pub fn prepare_training_table(
         table.select_rows(&train_rows)
     };
     let preprocessor = Preprocessor::fit_with(&train_table, &schema, target, features)?;
-    let (x_train, y_train) = preprocessor.transform(&train_table)?;
+    let train_part = preprocessor.encode(&train_table, true)?;
+    // When the two parts cover the table's rows once, their unknown-category counts add up
+    // to the whole table's (the summary's), without encoding it a third time.
+    let mut unknown = train_part.unknown;
+    let (x_train, y_train) = (train_part.x, train_part.y.unwrap_or_default());
     let (x_val, y_val) = if val_rows.is_empty() {
         (None, None)
     } else {
-        let (x, y) = preprocessor.transform(&table.select_rows(&val_rows))?;
-        (Some(x), Some(y))
+        let val_part = preprocessor.encode(&table.select_rows(&val_rows), true)?;
+        for (column, count) in val_part.unknown {
+            *unknown.entry(column).or_insert(0) += count;
+        }
+        (Some(val_part.x), Some(val_part.y.unwrap_or_default()))
     };
-    let summary = DataSummary::new(&table, Some(&preprocessor))?;
+    let summary = if train_rows.len() + val_rows.len() == table.n_rows() {
+        DataSummary::with_unknown(&table, Some(&preprocessor), unknown)?
+    } else {
+        // Validation rows given twice (or the parts otherwise not a partition): count anew.
+        DataSummary::new(&table, Some(&preprocessor))?
+    };
     Ok(TrainingSet {
         file: file.to_string(),
         schema,
