@@ -195,36 +195,46 @@ pub fn cluster_bootstrap_models(
     resamples: usize,
     seed: u64,
 ) -> Result<Vec<ModelBootstrap>, MetricsError> {
-    // One sort of each model's scores for its metrics and its blocks (M8).
-    let mut orders = Vec::with_capacity(models.len());
-    let mut estimates = Vec::with_capacity(models.len());
-    for scores_a in models {
+    // One sort of each model's scores for its metrics and its blocks (M8); the models and B
+    // on rayon's workers, each alone (the same bits whatever the threads).
+    let resampler = ClusterResampler::new(clusters);
+    let prepared = |scores_a: &&[f64]| -> Result<_, MetricsError> {
         check_scores(labels, scores_a)?;
         let order = descending_order(scores_a);
         let counts = counts_in_order(labels, scores_a, &order);
-        estimates.push((counts.roc_auc()?, counts.average_precision()?));
-        orders.push(order);
+        let estimate = (counts.roc_auc()?, counts.average_precision()?);
+        Ok((
+            estimate,
+            blocks(&order, scores_a, labels, &resampler.cluster_of),
+        ))
+    };
+    // B's metrics on the rows as they are, once for every model's differences, and its
+    // blocks.
+    let prepared_b = |b: &[f64]| -> Result<_, MetricsError> {
+        if b.len() != labels.len() {
+            return Err(MetricsError::LengthMismatch {
+                labels: labels.len(),
+                scores: b.len(),
+            });
+        }
+        let counts_b = threshold_counts(labels, b)?;
+        let estimate = (counts_b.roc_auc()?, counts_b.average_precision()?);
+        Ok((estimate, resampler.blocks(labels, b)))
+    };
+    let (models_prepared, b_prepared) = rayon::join(
+        || models.par_iter().map(prepared).collect::<Vec<_>>(),
+        || scores_b.map(prepared_b),
+    );
+    let (mut estimates, mut walks) = (Vec::new(), Vec::new());
+    for model in models_prepared {
+        let (estimate, walk) = model?;
+        estimates.push(estimate);
+        walks.push(walk);
     }
-    // B's metrics on the rows as they are, once for every model's differences.
-    let estimate_b = scores_b
-        .map(|b| -> Result<(f64, f64), MetricsError> {
-            if b.len() != labels.len() {
-                return Err(MetricsError::LengthMismatch {
-                    labels: labels.len(),
-                    scores: b.len(),
-                });
-            }
-            let counts_b = threshold_counts(labels, b)?;
-            Ok((counts_b.roc_auc()?, counts_b.average_precision()?))
-        })
-        .transpose()?;
-    let resampler = ClusterResampler::new(clusters);
-    let walks: Vec<_> = models
-        .iter()
-        .zip(&orders)
-        .map(|(scores_a, order)| blocks(order, scores_a, labels, &resampler.cluster_of))
-        .collect();
-    let walk_b = scores_b.map(|b| resampler.blocks(labels, b));
+    let (estimate_b, walk_b) = match b_prepared.transpose()? {
+        Some((estimate, walk)) => (Some(estimate), Some(walk)),
+        None => (None, None),
+    };
     // Per model: AUCs, APs, ΔAUCs, ΔAPs over the resamples.
     let mut values = vec![
         (
