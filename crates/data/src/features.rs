@@ -281,7 +281,7 @@ pub fn median(values: &[f64]) -> f64 {
     // element before it is ≤ it, so their largest is the sorted element at n/2 − 1.
     let (below, &mut middle, _) = v.select_nth_unstable_by(n / 2, f64::total_cmp);
     match below.iter().copied().max_by(f64::total_cmp) {
-        Some(lower) if n % 2 == 0 => 0.5 * (lower + middle),
+        Some(lower) if n.is_multiple_of(2) => 0.5 * (lower + middle),
         _ => middle,
     }
 }

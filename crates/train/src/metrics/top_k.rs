@@ -3,6 +3,7 @@
 //! and a bootstrap that resamples clusters (users) with all their rows (M20), of one model or
 //! of the difference between two.
 
+use glassbox_core::gemm::kernel::on_widest_isa;
 use glassbox_core::{Rng, seeded_rng};
 
 use super::paired::{PairedBootstrap, PairedInterval};
@@ -245,18 +246,34 @@ pub fn cluster_bootstrap_models(
         );
         models.len()
     ];
-    // Each resample's metrics are a function of its draws alone, walked on any worker; they
-    // come back in resample order and are kept here in that order, so the bits do not
-    // depend on the threads.
-    let walked = resampler.run(resamples, seed, |draws| {
-        let a: Vec<_> = walks.iter().map(|w| resampled_auc_ap(w, draws)).collect();
-        // Both classes drawn or not depends on the labels and the draws only, so on no model:
-        // B is walked when A's first resample value exists.
-        let b = match a.first() {
-            Some(Some(_)) => walk_b.as_ref().and_then(|w| resampled_auc_ap(w, draws)),
-            _ => None,
-        };
-        (a, b)
+    // Each resample's metrics are a function of its draws alone. A round's resamples are
+    // walked LANES at a time, every (walk, lanes) pair a task on any worker; the values come
+    // back in resample order and are kept here in that order, so the bits do not depend on
+    // the threads.
+    let all: Vec<&[Block]> = walks
+        .iter()
+        .chain(walk_b.as_ref())
+        .map(|w| w.as_slice())
+        .collect();
+    let walked = resampler.run(resamples, seed, |round| {
+        let groups = round.size.div_ceil(LANES);
+        let lanes: Vec<Vec<Option<(f64, f64)>>> = (0..all.len() * groups)
+            .into_par_iter()
+            .map(|t| round.walk_lanes(all[t / groups], (t % groups) * LANES))
+            .collect();
+        let value = |w: usize, r: usize| lanes[w * groups + r / LANES][r % LANES];
+        (0..round.size)
+            .map(|r| {
+                let a: Vec<_> = (0..walks.len()).map(|w| value(w, r)).collect();
+                // Both classes drawn or not depends on the labels and the draws only, so on
+                // no model: B's value counts when A's first resample value exists.
+                let b = match (a.first(), walk_b.is_some()) {
+                    (Some(Some(_)), true) => value(walks.len(), r),
+                    _ => None,
+                };
+                (a, b)
+            })
+            .collect()
     });
     for (a, b) in walked {
         for (value, (aucs, aps, d_auc, d_ap)) in a.into_iter().zip(values.iter_mut()) {
@@ -335,39 +352,50 @@ impl ClusterResampler {
         blocks(&descending_order(scores), scores, labels, &self.cluster_of)
     }
 
-    /// `resamples` times: draw `C` clusters with replacement, and `walk` the draw counts;
-    /// the walks' results in resample order. The draws come from one generator in resample
-    /// order; the walks of a round of [`RESAMPLES_PER_ROUND`] run on rayon's workers while
-    /// the next round is drawn, and each is a function of its own draws only.
+    /// `resamples` times: draw `C` clusters with replacement (one generator, the resamples in
+    /// order); `walk` gets the draw counts a [`Round`] of up to [`ROUND`] resamples at a time
+    /// and returns one value per resample of the round. The values in resample order. The
+    /// next round is drawn while one is walked.
     fn run<R: Send>(
         &self,
         resamples: usize,
         seed: u64,
-        walk: impl Fn(&[u32]) -> R + Sync,
+        walk: impl Fn(&Round) -> Vec<R> + Sync,
     ) -> Vec<R> {
         let c = self.count;
-        if c == 0 {
-            return (0..resamples).map(|_| walk(&[])).collect();
-        }
         let mut rng: Rng = seeded_rng(seed);
-        let draw = |rng: &mut Rng, round: usize, counts: &mut Vec<u32>| {
-            counts.clear();
-            counts.resize(round * c, 0);
-            for draws in counts.chunks_exact_mut(c) {
+        // One round's counts resample-major (each resample's C counts together, where the
+        // draws scatter), then copied cluster-major into the round in 64 × 64 tiles.
+        let mut counts = vec![0u32; ROUND * c];
+        let mut draw = |rng: &mut Rng, size: usize, round: &mut Round| {
+            counts.fill(0);
+            for draws in counts.chunks_exact_mut(c.max(1)).take(size) {
                 for _ in 0..c {
                     draws[uniform_below(rng, c as u64) as usize] += 1;
                 }
             }
+            round.size = size;
+            round.clusters = c;
+            round.weights.clear();
+            round.weights.resize(c * ROUND, 0);
+            for c0 in (0..c).step_by(64) {
+                for r in 0..size {
+                    let row = &counts[r * c + c0..r * c + (c0 + 64).min(c)];
+                    let group = (r / LANES) * c;
+                    for (i, &w) in row.iter().enumerate() {
+                        round.weights[(group + c0 + i) * LANES + r % LANES] = w;
+                    }
+                }
+            }
         };
         let mut out = Vec::with_capacity(resamples);
-        let (mut current, mut next) = (Vec::new(), Vec::new());
-        draw(&mut rng, RESAMPLES_PER_ROUND.min(resamples), &mut current);
-        while !current.is_empty() {
-            let following = RESAMPLES_PER_ROUND.min(resamples - out.len() - current.len() / c);
-            let (walked, ()) = rayon::join(
-                || current.par_chunks_exact(c).map(&walk).collect::<Vec<R>>(),
-                || draw(&mut rng, following, &mut next),
-            );
+        let (mut current, mut next) = (Round::default(), Round::default());
+        draw(&mut rng, ROUND.min(resamples), &mut current);
+        while current.size > 0 {
+            let following = ROUND.min(resamples - out.len() - current.size);
+            let (walked, ()) =
+                rayon::join(|| walk(&current), || draw(&mut rng, following, &mut next));
+            debug_assert_eq!(walked.len(), current.size);
             out.extend(walked);
             std::mem::swap(&mut current, &mut next);
         }
@@ -375,12 +403,122 @@ impl ClusterResampler {
     }
 }
 
-/// Resamples drawn at a time by `ClusterResampler::run` and walked in parallel: 64 × 25,100
-/// draw counts (the next-hour case's visitors) is 6.4 MB, two rounds in memory.
-const RESAMPLES_PER_ROUND: usize = 64;
+/// Resamples drawn at a time by `ClusterResampler::run`: 64 × 25,100 draw counts (the
+/// next-hour case's visitors) is 6.4 MB, held twice (resample-major and by groups) for two
+/// rounds.
+const ROUND: usize = 64;
+
+/// Resamples walked side by side by [`Round::walk_lanes`]; divides [`ROUND`].
+const LANES: usize = 16;
+
+/// A block of [`blocks`]: `(cluster, positives, negatives)` of its rows, by cluster.
+type Block = Vec<(u32, u32, u32)>;
+
+/// One round's draw counts by groups of [`LANES`] resamples, cluster-major in each:
+/// `weights[((r / LANES)·C + c)·LANES + r mod LANES]` is cluster c's count in the round's
+/// resample r, 0 for r ≥ `size`. A walk of one group reads only that group's C·LANES counts
+/// (1.6 MB for 25,100 clusters), each cluster's in one cache line.
+#[derive(Default)]
+struct Round {
+    weights: Vec<u32>,
+    clusters: usize,
+    size: usize,
+}
+
+/// The integer type of a block's weighted counts in [`Round::walk_lanes`]: `u32` (8 lanes a
+/// vector) when no block's count can reach 2³², else `u64`. Both are exact, so both give
+/// the same `f64`.
+trait Count: Copy + Default + std::ops::AddAssign + std::ops::Mul<Output = Self> {
+    fn of(v: u32) -> Self;
+    fn to_f64(self) -> f64;
+}
+
+impl Count for u32 {
+    fn of(v: u32) -> u32 {
+        v
+    }
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Count for u64 {
+    fn of(v: u32) -> u64 {
+        u64::from(v)
+    }
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Round {
+    /// `resampled_auc_ap` (M11, M13) of the round's resamples `first..first + LANES` (those
+    /// below `size`; `first` a multiple of LANES) on `blocks`, side by side: per block, each
+    /// resample's weighted counts are integer sums (exact in any order and type), and its
+    /// running sums take the same floating-point operations in the same block order as
+    /// `resampled_auc_ap` — the same bits. A block's count is at most C (the draws of a
+    /// resample) times its largest `(positives, negatives)` entry, so `u32` holds it when that
+    /// product is below 2³².
+    fn walk_lanes(&self, blocks: &[Block], first: usize) -> Vec<Option<(f64, f64)>> {
+        let largest = blocks
+            .iter()
+            .flatten()
+            .map(|&(_, pos, neg)| u64::from(pos.max(neg)))
+            .max()
+            .unwrap_or(0);
+        // Compiled for the widest instruction set too, where the lanes' integer products
+        // vectorise (SSE2 has no 32-bit lane multiply); integer sums and unfused f64
+        // operations in a fixed order give the same bits on every path.
+        if (self.clusters as u64).saturating_mul(largest) < 1 << 32 {
+            on_widest_isa(
+                #[inline(always)]
+                || self.walk_lanes_in::<u32>(blocks, first),
+            )
+        } else {
+            self.walk_lanes_in::<u64>(blocks, first)
+        }
+    }
+
+    #[inline(always)]
+    fn walk_lanes_in<C: Count>(&self, blocks: &[Block], first: usize) -> Vec<Option<(f64, f64)>> {
+        let n = LANES.min(self.size.saturating_sub(first));
+        let group =
+            &self.weights[(first / LANES) * self.clusters * LANES..][..self.clusters * LANES];
+        let (mut tp, mut fp) = ([0.0f64; LANES], [0.0f64; LANES]);
+        let (mut auc_sum, mut ap_sum) = ([0.0f64; LANES], [0.0f64; LANES]);
+        for block in blocks {
+            let (mut tp_g, mut fp_g) = ([C::default(); LANES], [C::default(); LANES]);
+            for &(c, pos, neg) in block {
+                let at = c as usize * LANES;
+                let w = &group[at..at + LANES];
+                let (pos, neg) = (C::of(pos), C::of(neg));
+                for l in 0..LANES {
+                    tp_g[l] += C::of(w[l]) * pos;
+                    fp_g[l] += C::of(w[l]) * neg;
+                }
+            }
+            for l in 0..n {
+                let (tp_g, fp_g) = (tp_g[l].to_f64(), fp_g[l].to_f64());
+                auc_sum[l] += fp_g * (tp[l] + tp_g / 2.0);
+                if tp_g > 0.0 {
+                    ap_sum[l] += tp_g * (tp[l] + tp_g) / (tp[l] + tp_g + fp[l] + fp_g);
+                }
+                tp[l] += tp_g;
+                fp[l] += fp_g;
+            }
+        }
+        (0..n)
+            .map(|l| {
+                (tp[l] > 0.0 && fp[l] > 0.0)
+                    .then(|| (auc_sum[l] / (tp[l] * fp[l]), ap_sum[l] / tp[l]))
+            })
+            .collect()
+    }
+}
 
 /// ROC-AUC and AP of one resample (M11, M13 on the weighted blocks); `None` without both
-/// classes.
+/// classes. The one-resample form of `Round::walk_lanes`, the reference its tests hold it to.
+#[cfg(test)]
 fn resampled_auc_ap(blocks: &[Vec<(u32, u32, u32)>], draws: &[u32]) -> Option<(f64, f64)> {
     let (mut tp, mut fp, mut auc_sum, mut ap_sum) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
     for block in blocks {
@@ -645,10 +783,17 @@ mod tests {
         assert!(cluster_bootstrap_models(&labels, &[&a, &b[1..]], None, &clusters, 5, 1).is_err());
     }
 
+    /// Every resample of a round through `walk_lanes`, in order.
+    fn lanes(round: &Round, walk: &[Vec<(u32, u32, u32)>]) -> Vec<Option<(f64, f64)>> {
+        (0..round.size.div_ceil(LANES))
+            .flat_map(|g| round.walk_lanes(walk, g * LANES))
+            .collect()
+    }
+
     #[test]
     fn the_rounds_and_the_threads_change_no_bit() {
-        // 137 resamples: two full rounds of RESAMPLES_PER_ROUND and a partial one.
-        let resamples = 2 * RESAMPLES_PER_ROUND + 9;
+        // 137 resamples: two full rounds and a partial one, whose last lanes are empty.
+        let resamples = 2 * ROUND + 9;
         let n = 600;
         let labels: Vec<bool> = (0..n).map(|i| i % 13 == 0).collect();
         let a: Vec<f64> = (0..n)
@@ -674,7 +819,7 @@ mod tests {
         let mut whole = Vec::new();
         for threads in [1, 2, 5] {
             let pool = glassbox_core::threads::build_pool(threads).unwrap();
-            let got = pool.install(|| resampler.run(resamples, 5, |d| resampled_auc_ap(&walk, d)));
+            let got = pool.install(|| resampler.run(resamples, 5, |round| lanes(round, &walk)));
             assert_eq!(got, expected, "{threads} thread(s)");
             let both = pool.install(|| {
                 cluster_bootstrap_against(&labels, &a, Some(&b), &clusters, resamples, 5)
@@ -687,8 +832,15 @@ mod tests {
             (low, high, used)
         );
         assert!(whole.iter().all(|w| w == &whole[0]));
+        // The u64 counts (taken when a block's count could pass 2³²) give the same values.
+        let wide = resampler.run(resamples, 5, |round| {
+            (0..round.size.div_ceil(LANES))
+                .flat_map(|g| round.walk_lanes_in::<u64>(&walk, g * LANES))
+                .collect()
+        });
+        assert_eq!(wide, expected);
         // Negative control: another seed draws other resamples.
-        let other = resampler.run(resamples, 6, |d| resampled_auc_ap(&walk, d));
+        let other = resampler.run(resamples, 6, |round| lanes(round, &walk));
         assert_ne!(other, expected);
     }
 }
