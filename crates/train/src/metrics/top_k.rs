@@ -703,15 +703,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_paired_cluster_bootstrap_shares_the_draws_of_the_single_one() {
-        let n = 300;
-        let labels: Vec<bool> = (0..n).map(|i| i % 9 == 0).collect();
+    /// `n` rows, a positive every `every`, clusters of `size` consecutive rows: labels, an
+    /// informative model A (positives lifted by 0.4), an uninformative B, the clusters.
+    fn two_models(
+        n: usize,
+        every: usize,
+        size: usize,
+    ) -> (Vec<bool>, Vec<f64>, Vec<f64>, Vec<u64>) {
+        let labels: Vec<bool> = (0..n).map(|i| i % every == 0).collect();
         let a: Vec<f64> = (0..n)
-            .map(|i| ((i * 37) % 101) as f64 / 101.0 + if i % 9 == 0 { 0.4 } else { 0.0 })
+            .map(|i| ((i * 37) % 101) as f64 / 101.0 + if i % every == 0 { 0.4 } else { 0.0 })
             .collect();
         let b: Vec<f64> = (0..n).map(|i| ((i * 53) % 97) as f64 / 97.0).collect();
-        let clusters: Vec<u64> = (0..n).map(|i| (i / 5) as u64).collect();
+        let clusters: Vec<u64> = (0..n).map(|i| (i / size) as u64).collect();
+        (labels, a, b, clusters)
+    }
+
+    #[test]
+    fn the_paired_cluster_bootstrap_shares_the_draws_of_the_single_one() {
+        let (labels, a, b, clusters) = two_models(300, 9, 5);
         // A model against itself: every difference is zero.
         let same = paired_cluster_bootstrap(&labels, &a, &a, &clusters, 100, 3).unwrap();
         assert_eq!(
@@ -794,13 +804,7 @@ mod tests {
     fn the_rounds_and_the_threads_change_no_bit() {
         // 137 resamples: two full rounds and a partial one, whose last lanes are empty.
         let resamples = 2 * ROUND + 9;
-        let n = 600;
-        let labels: Vec<bool> = (0..n).map(|i| i % 13 == 0).collect();
-        let a: Vec<f64> = (0..n)
-            .map(|i| ((i * 41) % 103) as f64 / 103.0 + if i % 13 == 0 { 0.2 } else { 0.0 })
-            .collect();
-        let b: Vec<f64> = (0..n).map(|i| ((i * 29) % 89) as f64 / 89.0).collect();
-        let clusters: Vec<u64> = (0..n).map(|i| (i / 3) as u64).collect();
+        let (labels, a, b, clusters) = two_models(600, 13, 3);
         let resampler = ClusterResampler::new(&clusters);
         let walk = blocks(&descending_order(&a), &a, &labels, &resampler.cluster_of);
         // The reference: one resample after another from one generator, walked at once.
