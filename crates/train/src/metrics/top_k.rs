@@ -250,16 +250,19 @@ pub fn cluster_bootstrap_models(
     // walked LANES at a time, every (walk, lanes) pair a task on any worker; the values come
     // back in resample order and are kept here in that order, so the bits do not depend on
     // the threads.
-    let all: Vec<&[Block]> = walks
+    let all: Vec<(&[Block], bool)> = walks
         .iter()
         .chain(walk_b.as_ref())
-        .map(|w| w.as_slice())
+        .map(|w| (w.as_slice(), needs_u64(w, resampler.count)))
         .collect();
     let walked = resampler.run(resamples, seed, |round| {
         let groups = round.size.div_ceil(LANES);
         let lanes: Vec<Vec<Option<(f64, f64)>>> = (0..all.len() * groups)
             .into_par_iter()
-            .map(|t| round.walk_lanes(all[t / groups], (t % groups) * LANES))
+            .map(|t| {
+                let (walk, wide) = all[t / groups];
+                round.walk_lanes(walk, wide, (t % groups) * LANES)
+            })
             .collect();
         let value = |w: usize, r: usize| lanes[w * groups + r / LANES][r % LANES];
         (0..round.size)
@@ -414,6 +417,19 @@ const LANES: usize = 16;
 /// A block of [`blocks`]: `(cluster, positives, negatives)` of its rows, by cluster.
 type Block = Vec<(u32, u32, u32)>;
 
+/// Whether a block's weighted count in [`Round::walk_lanes`] could reach 2³²: it is at most
+/// C (the draws of a resample, `clusters`) times the block's largest `(positives, negatives)`
+/// entry.
+fn needs_u64(blocks: &[Block], clusters: usize) -> bool {
+    let largest = blocks
+        .iter()
+        .flatten()
+        .map(|&(_, pos, neg)| u64::from(pos.max(neg)))
+        .max()
+        .unwrap_or(0);
+    (clusters as u64).saturating_mul(largest) >= 1 << 32
+}
+
 /// One round's draw counts by groups of [`LANES`] resamples, cluster-major in each:
 /// `weights[((r / LANES)·C + c)·LANES + r mod LANES]` is cluster c's count in the round's
 /// resample r, 0 for r ≥ `size`. A walk of one group reads only that group's C·LANES counts
@@ -456,26 +472,19 @@ impl Round {
     /// below `size`; `first` a multiple of LANES) on `blocks`, side by side: per block, each
     /// resample's weighted counts are integer sums (exact in any order and type), and its
     /// running sums take the same floating-point operations in the same block order as
-    /// `resampled_auc_ap` — the same bits. A block's count is at most C (the draws of a
-    /// resample) times its largest `(positives, negatives)` entry, so `u32` holds it when that
-    /// product is below 2³².
-    fn walk_lanes(&self, blocks: &[Block], first: usize) -> Vec<Option<(f64, f64)>> {
-        let largest = blocks
-            .iter()
-            .flatten()
-            .map(|&(_, pos, neg)| u64::from(pos.max(neg)))
-            .max()
-            .unwrap_or(0);
+    /// `resampled_auc_ap` — the same bits. `wide` ([`needs_u64`]) sums the counts in `u64`,
+    /// else in `u32`.
+    fn walk_lanes(&self, blocks: &[Block], wide: bool, first: usize) -> Vec<Option<(f64, f64)>> {
         // Compiled for the widest instruction set too, where the lanes' integer products
         // vectorise (SSE2 has no 32-bit lane multiply); integer sums and unfused f64
         // operations in a fixed order give the same bits on every path.
-        if (self.clusters as u64).saturating_mul(largest) < 1 << 32 {
+        if wide {
+            self.walk_lanes_in::<u64>(blocks, first)
+        } else {
             on_widest_isa(
                 #[inline(always)]
                 || self.walk_lanes_in::<u32>(blocks, first),
             )
-        } else {
-            self.walk_lanes_in::<u64>(blocks, first)
         }
     }
 
@@ -796,7 +805,7 @@ mod tests {
     /// Every resample of a round through `walk_lanes`, in order.
     fn lanes(round: &Round, walk: &[Vec<(u32, u32, u32)>]) -> Vec<Option<(f64, f64)>> {
         (0..round.size.div_ceil(LANES))
-            .flat_map(|g| round.walk_lanes(walk, g * LANES))
+            .flat_map(|g| round.walk_lanes(walk, false, g * LANES))
             .collect()
     }
 
@@ -837,6 +846,9 @@ mod tests {
         );
         assert!(whole.iter().all(|w| w == &whole[0]));
         // The u64 counts (taken when a block's count could pass 2³²) give the same values.
+        assert!(!needs_u64(&walk, count));
+        let big: Vec<Block> = vec![vec![(0, 1 << 20, 3)]];
+        assert!(needs_u64(&big, 1 << 12) && !needs_u64(&big, (1 << 12) - 1));
         let wide = resampler.run(resamples, 5, |round| {
             (0..round.size.div_ceil(LANES))
                 .flat_map(|g| round.walk_lanes_in::<u64>(&walk, g * LANES))
