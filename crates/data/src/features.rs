@@ -440,8 +440,8 @@ impl Preprocessor {
     pub fn encode(&self, table: &Table, with_labels: bool) -> Result<Encoded> {
         let n = table.n_rows();
         // Filled column by column, so column-major: each column's cells are consecutive
-        // (row-major, every cell of a column pass was another cache line); copied to the
-        // row-major x at the end, row by row, reading one line per column every 16 rows.
+        // (row-major with 16 features or more, every cell of a column pass was another cache
+        // line); copied to the row-major x at the end.
         let mut x = Array2::<f32>::zeros((n, self.n_features()).f());
         let mut imputed = BTreeMap::new();
         let mut unknown = BTreeMap::new();

@@ -8,7 +8,7 @@ use glassbox_core::{Rng, seeded_rng};
 
 use super::paired::{PairedBootstrap, PairedInterval};
 use super::ranking::{counts_in_order, descending_order};
-use super::{MetricsError, check_scores, threshold_counts};
+use super::{MetricsError, check_scores};
 use crate::batching::uniform_below;
 use rayon::prelude::*;
 
@@ -182,8 +182,8 @@ pub fn cluster_bootstrap_against(
 
 /// [`cluster_bootstrap_against`] of several models A₁, A₂, … against the same B, on one set of
 /// draws: the draws depend on `clusters`, `resamples` and `seed` only, so every model sees the
-/// resamples it would see alone, and B is sorted and walked once per resample rather than once
-/// per model. Entry `m` is the same bits as `cluster_bootstrap_against(labels, models[m],
+/// resamples it would see alone, and B is sorted once and walked once per resample rather than
+/// once per model. Entry `m` is the same bits as `cluster_bootstrap_against(labels, models[m],
 /// scores_b, …)`.
 ///
 /// # Errors
@@ -196,8 +196,9 @@ pub fn cluster_bootstrap_models(
     resamples: usize,
     seed: u64,
 ) -> Result<Vec<ModelBootstrap>, MetricsError> {
-    // One sort of each model's scores for its metrics and its blocks (M8); the models and B
-    // on rayon's workers, each alone (the same bits whatever the threads).
+    // One sort of each model's scores, and of B's, for its metrics on the rows as they are and
+    // its blocks (M8); the models and B on rayon's workers, each alone (the same bits
+    // whatever the threads).
     let resampler = ClusterResampler::new(clusters);
     let prepared = |scores_a: &&[f64]| -> Result<_, MetricsError> {
         check_scores(labels, scores_a)?;
@@ -209,22 +210,9 @@ pub fn cluster_bootstrap_models(
             blocks(&order, scores_a, labels, &resampler.cluster_of),
         ))
     };
-    // B's metrics on the rows as they are, once for every model's differences, and its
-    // blocks.
-    let prepared_b = |b: &[f64]| -> Result<_, MetricsError> {
-        if b.len() != labels.len() {
-            return Err(MetricsError::LengthMismatch {
-                labels: labels.len(),
-                scores: b.len(),
-            });
-        }
-        let counts_b = threshold_counts(labels, b)?;
-        let estimate = (counts_b.roc_auc()?, counts_b.average_precision()?);
-        Ok((estimate, resampler.blocks(labels, b)))
-    };
     let (models_prepared, b_prepared) = rayon::join(
         || models.par_iter().map(prepared).collect::<Vec<_>>(),
-        || scores_b.map(prepared_b),
+        || scores_b.map(|b| prepared(&b)),
     );
     let (mut estimates, mut walks) = (Vec::new(), Vec::new());
     for model in models_prepared {
@@ -348,13 +336,6 @@ impl ClusterResampler {
         }
     }
 
-    /// One model's rows sorted by decreasing score and cut into [`blocks`].
-    fn blocks(&self, labels: &[bool], scores: &[f64]) -> Vec<Vec<(u32, u32, u32)>> {
-        // Tie groups are aggregated (sorted) inside `blocks`, so any order of equal scores
-        // gives the same blocks.
-        blocks(&descending_order(scores), scores, labels, &self.cluster_of)
-    }
-
     /// `resamples` times: draw `C` clusters with replacement (one generator, the resamples in
     /// order); `walk` gets the draw counts a [`Round`] of up to [`ROUND`] resamples at a time
     /// and returns one value per resample of the round. The values in resample order. The
@@ -378,7 +359,6 @@ impl ClusterResampler {
                 }
             }
             round.size = size;
-            round.clusters = c;
             round.weights.clear();
             round.weights.resize(c * ROUND, 0);
             for c0 in (0..c).step_by(64) {
@@ -418,8 +398,8 @@ const LANES: usize = 16;
 type Block = Vec<(u32, u32, u32)>;
 
 /// Whether a block's weighted count in [`Round::walk_lanes`] could reach 2³²: it is at most
-/// C (the draws of a resample, `clusters`) times the block's largest `(positives, negatives)`
-/// entry.
+/// C (the draws of a resample, `clusters`, add up to C) times the largest `(positives,
+/// negatives)` entry of any block.
 fn needs_u64(blocks: &[Block], clusters: usize) -> bool {
     let largest = blocks
         .iter()
@@ -437,7 +417,6 @@ fn needs_u64(blocks: &[Block], clusters: usize) -> bool {
 #[derive(Default)]
 struct Round {
     weights: Vec<u32>,
-    clusters: usize,
     size: usize,
 }
 
@@ -468,6 +447,11 @@ impl Count for u64 {
 }
 
 impl Round {
+    /// C, the clusters.
+    fn clusters(&self) -> usize {
+        self.weights.len() / ROUND
+    }
+
     /// `resampled_auc_ap` (M11, M13) of the round's resamples `first..first + LANES` (those
     /// below `size`; `first` a multiple of LANES) on `blocks`, side by side: per block, each
     /// resample's weighted counts are integer sums (exact in any order and type), and its
@@ -491,8 +475,8 @@ impl Round {
     #[inline(always)]
     fn walk_lanes_in<C: Count>(&self, blocks: &[Block], first: usize) -> Vec<Option<(f64, f64)>> {
         let n = LANES.min(self.size.saturating_sub(first));
-        let group =
-            &self.weights[(first / LANES) * self.clusters * LANES..][..self.clusters * LANES];
+        let c_n = self.clusters();
+        let group = &self.weights[(first / LANES) * c_n * LANES..][..c_n * LANES];
         let (mut tp, mut fp) = ([0.0f64; LANES], [0.0f64; LANES]);
         let (mut auc_sum, mut ap_sum) = ([0.0f64; LANES], [0.0f64; LANES]);
         for block in blocks {
@@ -528,7 +512,7 @@ impl Round {
 /// ROC-AUC and AP of one resample (M11, M13 on the weighted blocks); `None` without both
 /// classes. The one-resample form of `Round::walk_lanes`, the reference its tests hold it to.
 #[cfg(test)]
-fn resampled_auc_ap(blocks: &[Vec<(u32, u32, u32)>], draws: &[u32]) -> Option<(f64, f64)> {
+fn resampled_auc_ap(blocks: &[Block], draws: &[u32]) -> Option<(f64, f64)> {
     let (mut tp, mut fp, mut auc_sum, mut ap_sum) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
     for block in blocks {
         let (mut tp_g, mut fp_g) = (0u64, 0u64);
@@ -555,13 +539,8 @@ fn resampled_auc_ap(blocks: &[Vec<(u32, u32, u32)>], draws: &[u32]) -> Option<(f
 /// groups are merged into one block (they only add to the false positives, M11, M13). Rows
 /// of one cluster are counted together within a block, so a resample costs one pass over a
 /// few (cluster, block) pairs rather than over every row.
-fn blocks(
-    order: &[usize],
-    scores: &[f64],
-    labels: &[bool],
-    cluster_of: &[usize],
-) -> Vec<Vec<(u32, u32, u32)>> {
-    let aggregate = |rows: &mut Vec<(u32, bool)>| -> Vec<(u32, u32, u32)> {
+fn blocks(order: &[usize], scores: &[f64], labels: &[bool], cluster_of: &[usize]) -> Vec<Block> {
+    let aggregate = |rows: &mut Vec<(u32, bool)>| -> Block {
         rows.sort_unstable();
         let mut out: Vec<(u32, u32, u32)> = Vec::new();
         for &(c, y) in rows.iter() {
@@ -803,7 +782,7 @@ mod tests {
     }
 
     /// Every resample of a round through `walk_lanes`, in order.
-    fn lanes(round: &Round, walk: &[Vec<(u32, u32, u32)>]) -> Vec<Option<(f64, f64)>> {
+    fn lanes(round: &Round, walk: &[Block]) -> Vec<Option<(f64, f64)>> {
         (0..round.size.div_ceil(LANES))
             .flat_map(|g| round.walk_lanes(walk, false, g * LANES))
             .collect()
