@@ -10,7 +10,8 @@
 #      FULL=1 adds to every round np = 2 fast, np = 2 exact spinning (`exact_spin`, when the
 #      flags ask for the yield), the old build's fast, and two one-process runs at once pinned
 #      to cores 0 and 1 (`two_independent`: the ceiling np = 2 could reach on this machine if
-#      communication were free);
+#      communication were free; `of_two_independent`: np 2 exact's samples/s over the two runs'
+#      together);
 #   2. an OSU-style message-size sweep of ping-pong, broadcast, all-gather and all-reduce at
 #      np = 2, with t(n) = α + β·n fitted for each (the cost model's inputs).
 # After the rounds: a `median` line (the median of each ratio over the rounds: the figures to
@@ -137,6 +138,12 @@ for round in $(seq "$rounds"); do
   done
   if [ -s "$tmp/old" ]; then
     line="$line new_over_old=$(awk -v a="$(r exact)" -v b="$(r old)" 'BEGIN { printf "%.3f", a / b }')"
+  fi
+  # of_two_independent: np 2 exact's samples/s over the two independent runs' together — the
+  # share it gets of what the host gives two processes at once in this round (§8, session 22).
+  if [ -s "$tmp/pair" ] && [ -s "$tmp/pair.0" ]; then
+    line="$line of_two_independent=$(awk -v a="$(r exact)" -v b="$(r pair.0)" -v c="$(r pair)" \
+      'BEGIN { printf "%.3f", a / (b + c) }')"
   fi
   echo "$line" | tee -a "$tmp/ratios"
   rm -f "$tmp"/one "$tmp"/exact "$tmp"/np1 "$tmp"/old "$tmp"/fast "$tmp"/fast_old "$tmp"/spin "$tmp"/pair*
