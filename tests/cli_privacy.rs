@@ -432,3 +432,47 @@ fn private_training_refuses_what_would_break_the_guarantee() {
         &["cannot be used with"],
     );
 }
+
+/// `--ensemble-k 3` with `--dp-epsilon` trains a private BatchEnsemble network (P45): the
+/// guarantee is recorded, the weights are the same at 1 and 2 threads, `predict` scores with
+/// the bundle, and the one-member run trains other weights.
+#[test]
+fn a_batch_ensemble_network_trains_privately() {
+    let s = Scratch::new("private_training_ensemble");
+    let data = s.file("train.csv", simple_csv(300, 4));
+    let (one, two, plain) = (s.path("one"), s.path("two"), s.path("plain"));
+    let dp = [
+        "--dp-epsilon",
+        "8",
+        "--dp-delta",
+        "1e-4",
+        "--dp-clip",
+        "0.5",
+    ];
+    let be = [&dp[..], &["--ensemble-k", "3", "--dropout", "0"]].concat();
+    train_private(&data, &one, &[&be[..], &["--threads", "1"]].concat()).ok();
+    train_private(&data, &two, &[&be[..], &["--threads", "2"]].concat()).ok();
+    train_private(&data, &plain, &[&dp[..], &["--dropout", "0"]].concat()).ok();
+    assert!(
+        tensor_bytes(&one) == tensor_bytes(&two),
+        "1 and 2 threads differ"
+    );
+    assert!(
+        tensor_bytes(&one) != tensor_bytes(&plain),
+        "k = 3 trained the k = 1 weights"
+    );
+    let privacy = record(&one);
+    assert_eq!(privacy["clip_norm"], 0.5);
+    assert!(privacy["epsilon"].as_f64().expect("ε") <= 8.0);
+    let scored = s.path("scored.csv");
+    run(&[
+        "predict",
+        &format!("{one}/model.safetensors"),
+        &data,
+        "--out",
+        &scored,
+    ])
+    .ok();
+    let text = std::fs::read_to_string(&scored).expect("scores");
+    assert_eq!(text.lines().count(), 301, "a header and one row a record");
+}

@@ -22,6 +22,8 @@
 //! beside it (`be_forward_naive`, `be_delta_naive`, `be_weight_gradient_naive`), compared
 //! in this file's tests.
 
+mod norms;
+
 use std::ops::Range;
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
@@ -31,6 +33,7 @@ use crate::activation::PAR_MIN_ELEMS;
 use crate::init::{uniform_symmetric, uniform01};
 use crate::layer::{GradWrite, mat, mat_mut};
 use crate::{Float, Rng, gemm};
+pub(crate) use norms::{ExampleParts, be_add_example_sq_norms, be_scale_examples};
 
 /// The shape of a BatchEnsemble layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

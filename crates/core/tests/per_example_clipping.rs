@@ -1,7 +1,8 @@
 //! Per-example gradient norms and clipping without per-example gradients
-//! (notes/privacy.md §11, P18–P21): [`Mlp::backward_clipped`] against explicit per-example
-//! gradients in f64 — one backward pass per row — on every Dense activation the engine has,
-//! both kinds of upstream gradient, 1 to 3 layers.
+//! (notes/privacy.md §11, P18–P21, P45): [`Mlp::backward_clipped`] against explicit
+//! per-example gradients in f64 — one backward pass per row — on every Dense activation the
+//! engine has, both kinds of upstream gradient, 1 to 3 layers, and BatchEnsemble networks
+//! (k = 2 and 3, after the scaling and PLR input layers too).
 //!
 //! Checked: the returned norms ‖gᵢ‖ equal the explicit ones; the written gradient equals
 //! `Σᵢ min(1, C/‖gᵢ‖)·gᵢ`; every clipped example's norm is ≤ C, and C is chosen so that
@@ -9,8 +10,8 @@
 //! norms without the bias term (`‖δᵢ‖²·‖xᵢ‖²` alone) must fail.
 
 use glassbox_core::{
-    Activation, ClipRule, GradWrite, Init, LayerBudget, LayerSpec, Mlp, MlpSpec, Mode, Upstream,
-    automatic_clip_factor, clip_factor, seeded_rng,
+    Activation, ClipRule, GradWrite, Init, InputLayerSpec, LayerBudget, LayerSpec, Mlp, MlpSpec,
+    Mode, Upstream, automatic_clip_factor, clip_factor, seeded_rng,
 };
 use ndarray::{Array2, s};
 
@@ -42,6 +43,26 @@ fn networks() -> Vec<(MlpSpec, bool)> {
         (MlpSpec::new(3, vec![l(2, Identity)]), false),
         (MlpSpec::new(6, vec![l(5, Sigmoid), l(2, Identity)]), true),
         (MlpSpec::new(4, vec![l(6, Tanh), l(1, Sigmoid)]), false),
+        // BatchEnsemble networks (N19, P45): the shared W's per-example term sums k outer
+        // products.
+        (
+            MlpSpec::new(5, vec![l(4, Relu), l(3, Tanh), l(1, Sigmoid)]).with_ensemble(3),
+            true,
+        ),
+        (
+            MlpSpec::new(4, vec![l(6, Sigmoid), l(2, Identity)])
+                .with_input_layers(vec![
+                    InputLayerSpec::Scale,
+                    InputLayerSpec::Plr {
+                        frequencies: 3,
+                        units: 2,
+                        sigma: 0.5,
+                        columns: None,
+                    },
+                ])
+                .with_ensemble(2),
+            false,
+        ),
     ]
 }
 
@@ -134,7 +155,7 @@ fn case_of(
     )
     .expect("valid spec");
     let x = matrix(n, spec.inputs, case as u64);
-    let d = matrix(n, spec.outputs(), 50 + case as u64);
+    let d = matrix(n, spec.output_width(), 50 + case as u64);
     let per_example = explicit_per_example(&mlp, &x, &d, dz);
     (mlp, x, d, per_example)
 }
@@ -188,7 +209,7 @@ fn f32_norms_match_f64_and_the_clipped_sum_is_bounded() {
         Mlp::<f64>::new(spec.clone(), Init::TorchDefault, &mut seeded_rng(3)).expect("spec");
     let n = 40;
     let x = matrix(n, spec.inputs, 11) * 4.0;
-    let d = matrix(n, spec.outputs(), 12) * 4.0;
+    let d = matrix(n, spec.output_width(), 12) * 4.0;
     let per_example = explicit_per_example(&mlp64, &x, &d, dz);
     let c = 0.05;
     let mut mlp = mlp64.cast::<f32>();
@@ -220,25 +241,30 @@ fn f32_norms_match_f64_and_the_clipped_sum_is_bounded() {
     );
 }
 
+/// A fixture of `tests/reference/`, parsed.
+fn reference(name: &str) -> serde_json::Value {
+    let path = format!("{}/tests/reference/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+/// The array `key` of a fixture, as numbers.
+fn json_floats(v: &serde_json::Value, key: &str) -> Vec<f64> {
+    v[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("{key} missing"))
+        .iter()
+        .map(|x| x.as_f64().expect("a number"))
+        .collect()
+}
+
 /// Against PyTorch: per-example norms and the clipped sum from `torch.func` (vmap of grad),
 /// float64, written by `tests/reference/make_per_example_clipping.py` (5-4-3-1 ReLU/tanh/
 /// linear, per-example BCE-with-logits, C = the median norm).
 #[test]
 fn clipped_backward_matches_torch_func_per_example_gradients() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/reference/per_example_clipping.json"
-    );
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
-    let floats = |key: &str| -> Vec<f64> {
-        v[key]
-            .as_array()
-            .unwrap_or_else(|| panic!("{key} missing"))
-            .iter()
-            .map(|x| x.as_f64().expect("a number"))
-            .collect()
-    };
+    let v = reference("per_example_clipping.json");
+    let floats = |key: &str| json_floats(&v, key);
     let spec = MlpSpec::new(
         5,
         vec![
@@ -332,7 +358,7 @@ fn automatic_clipping_refuses_a_zero_gamma() {
     let mut mlp =
         Mlp::<f64>::new(spec.clone(), Init::TorchDefault, &mut seeded_rng(1)).expect("spec");
     let x = matrix(3, spec.inputs, 1);
-    let d = matrix(3, spec.outputs(), 2);
+    let d = matrix(3, spec.output_width(), 2);
     let mut ws = mlp.workspace(3);
     let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
     mlp.backward_clipped_by(
@@ -477,4 +503,55 @@ fn max_relative_gap(got: &[f64], want: &[f64]) -> f64 {
         .zip(want)
         .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
         .fold(0.0, f64::max)
+}
+
+/// (P45) Against PyTorch on a BatchEnsemble network: per-example norms and the clipped sum
+/// from `torch.func` (vmap of grad), float64, written by
+/// `tests/reference/make_ensemble_clipping.py` (BatchEnsemble(4, ReLU) on the input shared by
+/// k = 3 members, then BatchEnsemble(1); per-example loss the members' mean BCE-with-logits,
+/// N20; C = the median norm).
+#[test]
+fn clipped_backward_of_a_batch_ensemble_matches_torch_func_per_example_gradients() {
+    let v = reference("ensemble_clipping.json");
+    let floats = |key: &str| json_floats(&v, key);
+    let dim = |key: &str| v["shape"][key].as_u64().expect("shape") as usize;
+    let (n, d, k, units) = (dim("n"), dim("d"), dim("k"), dim("units"));
+    let spec = MlpSpec::new(
+        d,
+        vec![
+            LayerSpec::new(units, Activation::Relu),
+            LayerSpec::new(1, Activation::Sigmoid),
+        ],
+    )
+    .with_ensemble(k);
+    let mut mlp = Mlp::<f64>::from_params(spec, floats("params")).expect("fits the spec");
+    let x = Array2::from_shape_vec((n, d), floats("x")).expect("n × d");
+    let y = floats("y");
+    let c = v["clip_norm"].as_f64().expect("C");
+    let mut ws = mlp.workspace(n);
+    let fwd = mlp.forward(x.view(), Mode::Inference, &mut ws);
+    // ∂ℓₙ/∂z_ni of example n's own loss, the members' mean BCE (N20): (σ(z_ni) − yₙ)/k.
+    let d_z = Array2::from_shape_fn((n, k), |(row, i)| {
+        (1.0 / (1.0 + (-fwd.logits()[[row, i]]).exp()) - y[row]) / k as f64
+    });
+    let norms = mlp
+        .backward_clipped(fwd, Upstream::DZ(d_z.view()), c)
+        .to_vec();
+    let want = floats("norms");
+    assert!(
+        want.iter().filter(|&&w| w > c).count() > 0 && want.iter().any(|&w| w < c),
+        "the fixture clips some examples and not others"
+    );
+    for (i, (a, b)) in norms.iter().zip(&want).enumerate() {
+        assert!(
+            (a - b).abs() < 1e-12 * b,
+            "example {i}: norm {a} vs torch {b}"
+        );
+    }
+    for (p, (a, b)) in mlp.grads().iter().zip(floats("clipped_sum")).enumerate() {
+        assert!(
+            (a - b).abs() < 1e-12 * b.abs().max(1e-3),
+            "parameter {p}: {a} vs torch {b}"
+        );
+    }
 }

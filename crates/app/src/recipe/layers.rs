@@ -158,8 +158,8 @@ impl Recipe {
         Ok(())
     }
 
-    /// `--ensemble-k`: k ≥ 1, and with k > 1 neither dropout nor DP-SGD, which are not
-    /// written for BatchEnsemble layers (N19).
+    /// `--ensemble-k`: k ≥ 1, and with k > 1 no dropout (not written for BatchEnsemble
+    /// layers, N19) and no wide term. DP-SGD is written for them (P45).
     pub(super) fn validate_ensemble_k(&self) -> Result<(), String> {
         if self.ensemble_k == 0 {
             return Err("--ensemble-k must be at least 1".into());
@@ -173,12 +173,6 @@ impl Recipe {
         if self.ensemble_k > 1 && self.wide {
             return Err(format!(
                 "--wide is not written for --ensemble-k {} (the wide term needs one output layer)",
-                self.ensemble_k
-            ));
-        }
-        if self.ensemble_k > 1 && self.privacy.is_some() {
-            return Err(format!(
-                "--ensemble-k {} does not support private training (per-example norms of BatchEnsemble layers are not written)",
                 self.ensemble_k
             ));
         }

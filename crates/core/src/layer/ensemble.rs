@@ -15,7 +15,10 @@ use std::ops::Range;
 use ndarray::{ArrayView2, ArrayViewMut2};
 
 use super::{GradAt, GradWrite, mat, mat_mut, push_tensors};
-use crate::batch_ensemble::{be_delta, be_forward, be_input_gradient, be_param_gradients};
+use crate::batch_ensemble::{
+    ExampleParts, be_add_example_sq_norms, be_delta, be_forward, be_input_gradient,
+    be_param_gradients, be_scale_examples,
+};
 use crate::gemm::kernel::Scratch;
 use crate::{Activation, BatchEnsembleSpec, Float, Rng, TensorInfo, dense_gemm_scratch};
 
@@ -125,6 +128,31 @@ impl EnsembleLayer {
         be_param_gradients(
             &self.spec, input, &bufs.u, &bufs.t, &bufs.g, &bufs.d_t, &bufs.d_u, rows, write, grads,
         );
+    }
+
+    /// (P45) Adds each example's squared gradient norm over W, r, s and b to `sq_norms` (N,);
+    /// G holds the per-example ∂ℓₙ/∂z, d_t and d_u their images, after [`EnsembleLayer::delta`].
+    pub(crate) fn add_example_sq_norms<T: Float>(
+        &self,
+        input: ArrayView2<T>,
+        bufs: &EnsembleBuffers<T>,
+        sq_norms: &mut [f64],
+    ) {
+        let parts = ExampleParts {
+            x: input,
+            u: &bufs.u,
+            t: &bufs.t,
+            d_z: &bufs.g,
+            d_t: &bufs.d_t,
+            d_u: &bufs.d_u,
+        };
+        be_add_example_sq_norms(&self.spec, parts, sq_norms);
+    }
+
+    /// (P21) Scales example n's rows of G, d_t and d_u by `factors[n]` (N,).
+    pub(crate) fn scale_examples<T: Float>(&self, bufs: &mut EnsembleBuffers<T>, factors: &[f64]) {
+        let EnsembleBuffers { g, d_t, d_u, .. } = bufs;
+        be_scale_examples(&self.spec, g, d_t, d_u, factors);
     }
 
     /// (N17) `∂L/∂input`, written into `d_input` (N, D or k·D), from d_u.

@@ -290,7 +290,9 @@ impl Layer {
             (Layer::Dense(l), LayerBuffers::Dense(b)) => l.add_example_sq_norms(input, b, sq_norms),
             (Layer::Scale(l), LayerBuffers::Scale(b)) => l.add_example_sq_norms(input, b, sq_norms),
             (Layer::Plr(l), LayerBuffers::Plr(b)) => l.add_example_sq_norms(input, b, sq_norms),
-            (Layer::Ensemble(_), _) => panic!("{}", NO_PER_EXAMPLE),
+            (Layer::Ensemble(l), LayerBuffers::Ensemble(b)) => {
+                l.add_example_sq_norms(input, b, sq_norms)
+            }
             _ => unreachable!("{}", MISMATCH),
         }
     }
@@ -314,7 +316,7 @@ impl Layer {
             (Layer::Dense(l), LayerBuffers::Dense(b)) => l.scale_examples(b, factors),
             (Layer::Scale(l), LayerBuffers::Scale(b)) => l.scale_examples(b, factors),
             (Layer::Plr(l), LayerBuffers::Plr(b)) => l.scale_examples(b, factors),
-            (Layer::Ensemble(_), _) => panic!("{}", NO_PER_EXAMPLE),
+            (Layer::Ensemble(l), LayerBuffers::Ensemble(b)) => l.scale_examples(b, factors),
             _ => unreachable!("{}", MISMATCH),
         }
     }
@@ -339,12 +341,6 @@ impl Layer {
 /// Why a layer and its buffers of another kind can never meet: a workspace is checked
 /// against its network ([`Layer::fits`]) before every pass.
 const MISMATCH: &str = "a layer met buffers of another kind (the workspace was checked)";
-
-/// Per-example gradient norms (DP-SGD) are not written for BatchEnsemble layers: the shared
-/// W's per-row term is a sum over members, not a product of two norms. Training refuses
-/// privacy with them before any pass (`Trainer::new`).
-const NO_PER_EXAMPLE: &str =
-    "per-example gradient norms (DP-SGD) are not written for BatchEnsemble layers";
 
 /// One layer's slice of the workspace, for batches of up to a capacity of rows.
 #[derive(Clone, Debug)]

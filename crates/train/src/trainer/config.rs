@@ -192,16 +192,6 @@ impl TrainConfig {
         if self.privacy.is_none() {
             return Ok(());
         }
-        if spec.ensemble_k > 1 {
-            // Per-example norms of a BatchEnsemble layer are not written (N19).
-            return Err(TrainError::Config {
-                field: "privacy",
-                reason: format!(
-                    "DP-SGD is not supported for a BatchEnsemble network (k = {}); train it without privacy",
-                    spec.ensemble_k
-                ),
-            });
-        }
         if spec.wide
             && self
                 .privacy
