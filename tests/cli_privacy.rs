@@ -97,6 +97,18 @@ fn train_private(data: &str, out: &str, extra: &[&str]) -> support::Run {
     run(&args)
 }
 
+/// Trains with `extra` into `outs[0]` at 1 thread and `outs[1]` at 2; the weights must be the
+/// same bytes.
+fn train_at_1_and_2_threads(data: &str, outs: [&str; 2], extra: &[&str]) {
+    for (out, threads) in outs.iter().zip(["1", "2"]) {
+        train_private(data, out, &[extra, &["--threads", threads]].concat()).ok();
+    }
+    assert!(
+        tensor_bytes(outs[0]) == tensor_bytes(outs[1]),
+        "1 and 2 threads differ"
+    );
+}
+
 /// `--dp-average β` keeps the average of the iterates (notes/privacy.md P28): recorded in
 /// `training.json` and shown by `inspect`; the same seed without it trains other weights
 /// (the last iterate), and the averaged weights are the same at 1 and 2 threads.
@@ -108,12 +120,7 @@ fn averaged_iterates_are_recorded_and_change_the_model() {
     let (last, avg1, avg2) = (s.path("last"), s.path("avg1"), s.path("avg2"));
     train_private(&data, &last, &dp).ok();
     let averaged = [&dp[..], &["--dp-average", "0.9"]].concat();
-    train_private(&data, &avg1, &[&averaged[..], &["--threads", "1"]].concat()).ok();
-    train_private(&data, &avg2, &[&averaged[..], &["--threads", "2"]].concat()).ok();
-    assert!(
-        tensor_bytes(&avg1) == tensor_bytes(&avg2),
-        "1 and 2 threads differ"
-    );
+    train_at_1_and_2_threads(&data, [&avg1, &avg2], &averaged);
     assert!(
         tensor_bytes(&avg1) != tensor_bytes(&last),
         "the average is the last iterate"
@@ -450,13 +457,8 @@ fn a_batch_ensemble_network_trains_privately() {
         "0.5",
     ];
     let be = [&dp[..], &["--ensemble-k", "3", "--dropout", "0"]].concat();
-    train_private(&data, &one, &[&be[..], &["--threads", "1"]].concat()).ok();
-    train_private(&data, &two, &[&be[..], &["--threads", "2"]].concat()).ok();
+    train_at_1_and_2_threads(&data, [&one, &two], &be);
     train_private(&data, &plain, &[&dp[..], &["--dropout", "0"]].concat()).ok();
-    assert!(
-        tensor_bytes(&one) == tensor_bytes(&two),
-        "1 and 2 threads differ"
-    );
     assert!(
         tensor_bytes(&one) != tensor_bytes(&plain),
         "k = 3 trained the k = 1 weights"
