@@ -1,6 +1,7 @@
 //! After one warm-up step, a training step (forward + backward, then an inference forward and
 //! an input-gradient pass, then a DP forward + clipped backward) allocates nothing at all —
-//! in f32 and in f64, on the calling thread and in 1- and 2-thread pools.
+//! in f32 and in f64, on the calling thread and in 1- and 2-thread pools; and a BatchEnsemble
+//! network's (k = 4, P45's clipped pass included) in the pools, where a trainer runs it.
 //!
 //! A counting `#[global_allocator]` wraps the system allocator and counts every allocation
 //! of every thread while counting is on. This file holds a single `#[test]` so no other test
@@ -87,6 +88,21 @@ fn net_784_64_64_1<T: Float>() -> Mlp<T> {
     Mlp::new(spec, Init::GlorotUniform, &mut seeded_rng(1)).expect("valid spec")
 }
 
+/// 784 → BatchEnsemble(64, ReLU) → BatchEnsemble(64, ReLU) → BatchEnsemble(1, sigmoid),
+/// k = 4 (no dropout: BatchEnsemble layers refuse it).
+fn net_ensemble<T: Float>() -> Mlp<T> {
+    let spec = MlpSpec::new(
+        784,
+        vec![
+            LayerSpec::new(64, Activation::Relu),
+            LayerSpec::new(64, Activation::Relu),
+            LayerSpec::new(1, Activation::Sigmoid),
+        ],
+    )
+    .with_ensemble(4);
+    Mlp::new(spec, Init::GlorotUniform, &mut seeded_rng(1)).expect("valid spec")
+}
+
 fn batch<T: Float>(n: usize, d: usize, salt: usize) -> Array2<T> {
     Array2::from_shape_fn((n, d), |(i, j)| {
         T::from_f64(((i * 31 + j * 17 + salt) % 23) as f64 / 11.0 - 1.0)
@@ -108,15 +124,16 @@ struct Step<T: Float> {
 impl<T: Float> Step<T> {
     /// Made on the thread (or inside the pool) that will run it: the workspace reserves the
     /// GEMM kernel's buffers there.
-    fn new(n: usize) -> Step<T> {
-        let mlp = net_784_64_64_1::<T>();
+    fn new(n: usize, net: fn() -> Mlp<T>) -> Step<T> {
+        let mlp = net();
         let ws = mlp.workspace(n);
+        let width = mlp.spec().output_width();
         Step {
             ws,
             mlp,
             x: batch(n, 784, 3),
-            y: batch::<T>(n, 1, 5).mapv(|v| if v > T::zero() { T::one() } else { T::zero() }),
-            d_z: Array2::zeros((n, 1)),
+            y: batch::<T>(n, width, 5).mapv(|v| if v > T::zero() { T::one() } else { T::zero() }),
+            d_z: Array2::zeros((n, width)),
             rng: seeded_rng(2),
         }
     }
@@ -153,9 +170,13 @@ impl<T: Float> Step<T> {
 /// Makes a step of `n` rows, runs one warm-up step and then 5 counted steps, on the
 /// calling thread (`pool = None`) or inside `pool`. Returns the allocations of the warm-up
 /// step and of the 5 steps after it.
-fn warm_up_then_count<T: Float>(n: usize, pool: Option<&rayon::ThreadPool>) -> (usize, usize) {
+fn warm_up_then_count<T: Float>(
+    n: usize,
+    net: fn() -> Mlp<T>,
+    pool: Option<&rayon::ThreadPool>,
+) -> (usize, usize) {
     let steps = || {
-        let mut step = Step::<T>::new(n);
+        let mut step = Step::<T>::new(n, net);
         let warm_up = count(|| step.run());
         let after = count(|| {
             for _ in 0..5 {
@@ -197,24 +218,40 @@ fn allocation_free<T: Float>(pools: &[rayon::ThreadPool]) {
     // (512·784·64 multiply-adds ≫ the threshold) and the row-parallel passes
     // (512·64 = 2¹⁵ elements), in each pool.
     assert_serial(SERIAL_BATCH);
-    let cases = std::iter::once((SERIAL_BATCH, None)).chain(pools.iter().map(|p| (512, Some(p))));
-    for (n, pool) in cases {
+    // The BatchEnsemble network runs in the pools only: its adapters' gradients are split by
+    // members on the pool's threads at any batch size (crates/core/src/batch_ensemble.rs).
+    let plain = std::iter::once((SERIAL_BATCH, None)).chain(pools.iter().map(|p| (512, Some(p))));
+    let cases = plain
+        .map(|(n, pool)| {
+            (
+                n,
+                pool,
+                net_784_64_64_1::<T> as fn() -> Mlp<T>,
+                "784-64-64-1",
+            )
+        })
+        .chain(
+            pools
+                .iter()
+                .map(|p| (512, Some(p), net_ensemble::<T> as fn() -> Mlp<T>, "k = 4")),
+        );
+    for (n, pool, net, name) in cases {
         let threads = pool.map_or(1, |p| p.current_num_threads());
-        let (warm_up, after) = warm_up_then_count::<T>(n, pool);
+        let (warm_up, after) = warm_up_then_count::<T>(n, net, pool);
         let place = if pool.is_some() {
             "pool"
         } else {
             "calling thread"
         };
         eprintln!(
-            "{} batch {n}, {threads} thread(s) ({place}): warm-up step {warm_up} \
+            "{} {name} batch {n}, {threads} thread(s) ({place}): warm-up step {warm_up} \
              allocations, next 5 steps {after}",
             T::NAME
         );
         assert_eq!(
             after,
             0,
-            "{} batch {n}, {threads} thread(s) ({place}): 5 steps after the warm-up \
+            "{} {name} batch {n}, {threads} thread(s) ({place}): 5 steps after the warm-up \
              allocated {after} times",
             T::NAME
         );
@@ -222,7 +259,7 @@ fn allocation_free<T: Float>(pools: &[rayon::ThreadPool]) {
 
     // A batch larger than the workspace grows it once (the counter sees it: the assertion
     // above can fail), then runs allocation-free again.
-    let mut small = Step::<T>::new(SERIAL_BATCH / 2);
+    let mut small = Step::<T>::new(SERIAL_BATCH / 2, net_784_64_64_1::<T>);
     small.run();
     assert_serial(GROWN_BATCH);
     let x = batch::<T>(GROWN_BATCH, 784, 7);
