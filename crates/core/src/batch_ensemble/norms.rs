@@ -124,7 +124,8 @@ mod tests {
     use crate::{Rng, seeded_rng};
     use ndarray::Array2;
 
-    /// A layer's random parameters, input and per-example δ, and its forward and δ caches.
+    /// A layer's random input and per-example δ, and its forward and δ caches (from random
+    /// parameters, dropped once the caches are made).
     struct Layer<T> {
         x: Array2<T>,
         u: Vec<T>,
